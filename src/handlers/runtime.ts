@@ -1,0 +1,67 @@
+import { randomUUID } from 'node:crypto';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
+import { createClientFactory } from '../lib/aws/clients.ts';
+import { type Config, loadConfig } from '../lib/config.ts';
+import { ConfigError, toFailure } from '../lib/errors.ts';
+import type { ReconcileDeps } from '../lib/reconcile/reconcile.ts';
+import type { ReconcileReport } from '../lib/reconcile/report.ts';
+
+/**
+ * Dependencies shared by the Lambda handlers, built once per container (warm starts reuse clients and
+ * cached credentials). A configuration error is kept and raised on each invocation with its message, so
+ * the function fails clearly instead of crashing at init.
+ */
+const logger = new Logger({ serviceName: 'imagebuilder-reconciler' });
+
+let config: Config | undefined;
+let configError: ConfigError | undefined;
+try {
+  config = loadConfig();
+} catch (error: unknown) {
+  configError = error instanceof ConfigError ? error : new ConfigError('invalid configuration', { cause: error });
+}
+
+const metrics = new Metrics({ namespace: config?.metricsNamespace ?? 'ImageBuilderReconciler', serviceName: 'imagebuilder-reconciler' });
+
+let deps: ReconcileDeps | undefined;
+
+function runtimeDeps(): ReconcileDeps {
+  if (configError !== undefined || config === undefined) {
+    logger.error('invalid configuration', { error: configError?.message });
+    throw configError ?? new ConfigError('configuration not loaded');
+  }
+  if (deps !== undefined) return deps;
+  deps = {
+    config,
+    clients: createClientFactory(config),
+    log: logger,
+    now: () => new Date(),
+    newRunId: randomUUID,
+  };
+  return deps;
+}
+
+/** Log the report as one structured line and count it as metrics. */
+function recordReport(report: ReconcileReport): void {
+  const { cells, actions } = report.counts;
+  logger.info('reconcile report', { report });
+  metrics.addMetric('CellsOk', MetricUnit.Count, cells.ok);
+  metrics.addMetric('CellsRepaired', MetricUnit.Count, cells.repaired);
+  metrics.addMetric('CellsPending', MetricUnit.Count, cells.pending);
+  metrics.addMetric('CellsFailed', MetricUnit.Count, cells.failed);
+  metrics.addMetric('ActionsApplied', MetricUnit.Count, actions.applied);
+  metrics.addMetric('ActionsFailed', MetricUnit.Count, actions.failed);
+  metrics.addMetric('AwsCalls', MetricUnit.Count, report.awsCalls);
+  metrics.addMetric('ReconcileDuration', MetricUnit.Milliseconds, report.durationMs);
+}
+
+/** Log a rejected input and count it; the caller returns without throwing, so nothing retries it. */
+function rejectInput(error: unknown, event: unknown): { status: 'rejected'; error: string } {
+  const failure = toFailure(error);
+  logger.error('rejected input', { failure, event });
+  metrics.addMetric('RejectedInputs', MetricUnit.Count, 1);
+  return { status: 'rejected', error: failure.message };
+}
+
+export { logger, metrics, recordReport, rejectInput, runtimeDeps };

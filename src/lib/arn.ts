@@ -1,0 +1,82 @@
+import { InputError } from './errors.ts';
+
+/** The parts of an Image Builder image build version ARN (`…:image/<name>/<x.y.z>/<build>`). */
+interface ImageBuildArn {
+  arn: string;
+  partition: string;
+  region: string;
+  accountId: string;
+  imageName: string;
+  version: string;
+  buildNumber: number;
+}
+
+/** The parts of a distribution configuration ARN (`…:distribution-configuration/<name>`). */
+interface DistributionConfigurationArn {
+  arn: string;
+  partition: string;
+  region: string;
+  accountId: string;
+  name: string;
+}
+
+const IMAGE_BUILD_ARN =
+  /^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):imagebuilder:([a-z]{2}(?:-[a-z]+)+-\d):(\d{12}):image\/([-_A-Za-z0-9]+)\/(\d+\.\d+\.\d+)\/(\d+)$/;
+const DISTRIBUTION_CONFIGURATION_ARN =
+  /^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):imagebuilder:([a-z]{2}(?:-[a-z]+)+-\d):(\d{12}):distribution-configuration\/([-_A-Za-z0-9]+)$/;
+
+/**
+ * Parse an image build version ARN. Throws {@link InputError} naming what is wrong.
+ * @example parseImageBuildArn('arn:aws:imagebuilder:us-east-1:111122223333:image/web/1.0.0/3')
+ */
+function parseImageBuildArn(value: unknown): ImageBuildArn {
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new InputError('an image build version ARN is required (arn:aws:imagebuilder:<region>:<account>:image/<name>/<x.y.z>/<build>)');
+  }
+  const match = IMAGE_BUILD_ARN.exec(value.trim());
+  if (match === null) {
+    const hint = /:image\/[^/]+\/[^/]+$/.test(value) ? ' (this is an image version ARN: add the build number, e.g. /1)' : '';
+    throw new InputError(
+      `not an image build version ARN: "${value}"${hint}; expected arn:aws:imagebuilder:<region>:<account>:image/<name>/<x.y.z>/<build>`,
+    );
+  }
+  const [, partition, region, accountId, imageName, version, build] = match as unknown as [string, string, string, string, string, string, string];
+  return { arn: value.trim(), partition, region, accountId, imageName, version, buildNumber: Number(build) };
+}
+
+/** Parse a distribution configuration ARN. Throws {@link InputError}. */
+function parseDistributionConfigurationArn(value: unknown): DistributionConfigurationArn {
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new InputError('a distribution configuration ARN is required');
+  }
+  const match = DISTRIBUTION_CONFIGURATION_ARN.exec(value.trim());
+  if (match === null) {
+    throw new InputError(
+      `not a distribution configuration ARN: "${value}"; expected arn:aws:imagebuilder:<region>:<account>:distribution-configuration/<name>`,
+    );
+  }
+  const [, partition, region, accountId, name] = match as unknown as [string, string, string, string, string];
+  return { arn: value.trim(), partition, region, accountId, name };
+}
+
+/** True when the value looks like an image build version ARN. */
+function isImageBuildArn(value: unknown): value is string {
+  return typeof value === 'string' && IMAGE_BUILD_ARN.test(value);
+}
+
+/**
+ * Order two image builds: semantic version first, then build number.
+ * @returns negative when `a` is older than `b`, positive when newer, 0 when the same build.
+ */
+function compareBuilds(a: Pick<ImageBuildArn, 'version' | 'buildNumber'>, b: Pick<ImageBuildArn, 'version' | 'buildNumber'>): number {
+  const pa = a.version.split('.').map(Number);
+  const pb = b.version.split('.').map(Number);
+  for (let i = 0; i < 3; i += 1) {
+    const diff = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (diff !== 0) return diff;
+  }
+  return a.buildNumber - b.buildNumber;
+}
+
+export { compareBuilds, isImageBuildArn, parseDistributionConfigurationArn, parseImageBuildArn };
+export type { DistributionConfigurationArn, ImageBuildArn };

@@ -1,0 +1,175 @@
+import { ConfigError } from './errors.ts';
+
+/**
+ * The reconciler's settings, read once from the environment and frozen.
+ * This module is the only place that reads `process.env`; everything else receives a {@link Config}.
+ * Every variable is documented in the README ("Configuration").
+ */
+interface Config {
+  /** The account the reconciler runs in; reads there use the ambient credentials. Empty: ask STS. */
+  readonly accountId: string;
+  /** The region the reconciler runs in (Lambda sets AWS_REGION). */
+  readonly region: string;
+  /** Name of the reconciler's role in each target account. */
+  readonly targetRoleName: string;
+  /** Optional external ID for sts:AssumeRole. */
+  readonly externalId: string | undefined;
+  /** `apply` (default) changes things; `plan` only reports what it would do. */
+  readonly mode: 'apply' | 'plan';
+  /** EventBridge bus that receives report events; empty disables publishing. */
+  readonly eventBusName: string;
+  /** SQS queue URL for delayed rechecks; empty disables requeueing. */
+  readonly recheckQueueUrl: string;
+  /** Delay before a recheck, seconds (SQS allows 0–900). */
+  readonly recheckDelaySeconds: number;
+  /** Attempts (first run included) before a pending reconcile is given up. */
+  readonly maxAttempts: number;
+  /** Minutes after the first run after which a pending reconcile is given up. */
+  readonly deadlineMinutes: number;
+  /** Concurrent AWS calls per (account, region). */
+  readonly concurrencyPerCell: number;
+  /** SDK max attempts (adaptive retry) per AWS call. */
+  readonly sdkMaxAttempts: number;
+  /** Apply the owner's Fast Launch settings to target-account copies of the region. */
+  readonly fastLaunchInheritForTargets: boolean;
+  /** How many times a failed Fast Launch (enabling-failed / enabled-failed) is re-enabled. */
+  readonly fastLaunchMaxRetries: number;
+  /** Call RetryImage for a FAILED image with missing cells. */
+  readonly retryFailedImages: boolean;
+  /** Publish metrics under this namespace. */
+  readonly metricsNamespace: string;
+  /** Cleanup mode for the CloudTrail trigger: off, plan (default) or apply. */
+  readonly cleanupMode: 'off' | 'plan' | 'apply';
+  /** Tag key that protects an AMI from cleanup. */
+  readonly cleanupKeepTagKey: string;
+  /** Minimum AMI age in days before cleanup may touch it. */
+  readonly cleanupMinAgeDays: number;
+  /** What cleanup does with AMIs shared to other accounts. */
+  readonly cleanupShared: 'skip' | 'include';
+  /** Cleanup strategy. */
+  readonly cleanupStrategy: 'deregister' | 'disable' | 'deprecate';
+  /** Days a disabled AMI is kept before a later run deregisters it (strategy `disable`). */
+  readonly cleanupDisableGraceDays: number;
+  /** EBS snapshot price per GiB-month, for the estimated saving. */
+  readonly snapshotPricePerGbMonth: number;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function str(env: Env, key: string, fallback: string): string {
+  const value = env[key];
+  return value === undefined || value.trim() === '' ? fallback : value.trim();
+}
+
+function int(env: Env, key: string, fallback: number, min: number, max: number): number {
+  const raw = env[key];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${key} must be an integer from ${min} to ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function num(env: Env, key: string, fallback: number): number {
+  const raw = env[key];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new ConfigError(`${key} must be a non-negative number, got "${raw}"`);
+  return value;
+}
+
+function bool(env: Env, key: string, fallback: boolean): boolean {
+  const raw = env[key];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = raw.trim().toLowerCase();
+  if (['true', '1', 'yes'].includes(value)) return true;
+  if (['false', '0', 'no'].includes(value)) return false;
+  throw new ConfigError(`${key} must be true or false, got "${raw}"`);
+}
+
+function oneOf<T extends string>(env: Env, key: string, allowed: readonly T[], fallback: T): T {
+  const raw = str(env, key, fallback);
+  const found = allowed.find((candidate) => candidate === raw);
+  if (found === undefined) throw new ConfigError(`${key} must be one of ${allowed.join(', ')}, got "${raw}"`);
+  return found;
+}
+
+const ROLE_NAME = /^[\w+=,.@-]{1,64}$/;
+
+/**
+ * Read and validate the configuration. Throws {@link ConfigError} naming the variable at fault.
+ * @param env the environment (defaults to `process.env`)
+ */
+function loadConfig(env: Env = process.env): Config {
+  const accountId = str(env, 'RECONCILER_ACCOUNT_ID', '');
+  if (accountId !== '' && !/^\d{12}$/.test(accountId)) {
+    throw new ConfigError(`RECONCILER_ACCOUNT_ID must be a 12-digit account ID, got "${accountId}"`);
+  }
+  const targetRoleName = str(env, 'RECONCILER_TARGET_ROLE_NAME', 'ImageBuilderReconcilerTarget');
+  if (!ROLE_NAME.test(targetRoleName)) {
+    throw new ConfigError(`RECONCILER_TARGET_ROLE_NAME is not a valid IAM role name: "${targetRoleName}"`);
+  }
+  const externalId = str(env, 'RECONCILER_EXTERNAL_ID', '');
+  return Object.freeze({
+    accountId,
+    region: str(env, 'AWS_REGION', str(env, 'AWS_DEFAULT_REGION', 'us-east-1')),
+    targetRoleName,
+    externalId: externalId === '' ? undefined : externalId,
+    mode: oneOf(env, 'RECONCILER_MODE', ['apply', 'plan'] as const, 'apply'),
+    eventBusName: str(env, 'RECONCILER_EVENT_BUS', ''),
+    recheckQueueUrl: str(env, 'RECONCILER_RECHECK_QUEUE_URL', ''),
+    recheckDelaySeconds: int(env, 'RECONCILER_RECHECK_DELAY_SECONDS', 300, 0, 900),
+    maxAttempts: int(env, 'RECONCILER_MAX_ATTEMPTS', 12, 1, 1000),
+    deadlineMinutes: int(env, 'RECONCILER_DEADLINE_MINUTES', 240, 1, 10080),
+    concurrencyPerCell: int(env, 'RECONCILER_CONCURRENCY_PER_CELL', 4, 1, 64),
+    sdkMaxAttempts: int(env, 'RECONCILER_SDK_MAX_ATTEMPTS', 5, 1, 20),
+    fastLaunchInheritForTargets: bool(env, 'RECONCILER_FAST_LAUNCH_INHERIT', true),
+    fastLaunchMaxRetries: int(env, 'RECONCILER_FAST_LAUNCH_MAX_RETRIES', 2, 0, 20),
+    retryFailedImages: bool(env, 'RECONCILER_RETRY_FAILED_IMAGES', false),
+    metricsNamespace: str(env, 'RECONCILER_METRICS_NAMESPACE', 'ImageBuilderReconciler'),
+    cleanupMode: oneOf(env, 'RECONCILER_CLEANUP_MODE', ['off', 'plan', 'apply'] as const, 'plan'),
+    cleanupKeepTagKey: str(env, 'RECONCILER_CLEANUP_KEEP_TAG', 'imagebuilder-reconciler:keep'),
+    cleanupMinAgeDays: int(env, 'RECONCILER_CLEANUP_MIN_AGE_DAYS', 7, 0, 3650),
+    cleanupShared: oneOf(env, 'RECONCILER_CLEANUP_SHARED', ['skip', 'include'] as const, 'skip'),
+    cleanupStrategy: oneOf(env, 'RECONCILER_CLEANUP_STRATEGY', ['deregister', 'disable', 'deprecate'] as const, 'deregister'),
+    cleanupDisableGraceDays: int(env, 'RECONCILER_CLEANUP_DISABLE_GRACE_DAYS', 14, 0, 3650),
+    snapshotPricePerGbMonth: num(env, 'RECONCILER_SNAPSHOT_PRICE_PER_GB_MONTH', 0.05),
+  });
+}
+
+/** What the command line reads from its environment besides {@link Config}. */
+interface CliEnvironment {
+  /** NO_COLOR is set (https://no-color.org). */
+  noColor: boolean;
+  /** AWS_ENDPOINT_URL, when the CLI talks to the sandbox or another local AWS. */
+  endpointUrl: string | undefined;
+  /** AWS_PROFILE. */
+  profile: string | undefined;
+}
+
+function cliEnvironment(env: Env = process.env): CliEnvironment {
+  const endpoint = str(env, 'AWS_ENDPOINT_URL', '');
+  const profile = str(env, 'AWS_PROFILE', '');
+  return {
+    noColor: env.NO_COLOR !== undefined && env.NO_COLOR !== '',
+    endpointUrl: endpoint === '' ? undefined : endpoint,
+    profile: profile === '' ? undefined : profile,
+  };
+}
+
+/** The process environment, for code that hands it on unchanged (child processes, the sandbox runner). */
+function processEnvironment(): Env {
+  return process.env;
+}
+
+/**
+ * Silence the AWS SDK's Node-version notice for command-line output (the SDK reads this variable itself).
+ * The project supports Node 20 and newer; Lambda runs Node 22.
+ */
+function quietSdkNotices(): void {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+}
+
+export { cliEnvironment, loadConfig, processEnvironment, quietSdkNotices };
+export type { CliEnvironment, Config, Env };

@@ -1,0 +1,246 @@
+import type { Distribution, Image, LaunchPermissionConfiguration } from '@aws-sdk/client-imagebuilder';
+import { type ImageBuildArn, parseImageBuildArn } from './arn.ts';
+import { InputError } from './errors.ts';
+
+/** Tag the reconciler puts on every copy, naming the image build it came from. Cleanup relies on it. */
+const SOURCE_IMAGE_TAG = 'imagebuilder-reconciler:source-image';
+
+/** One AMI recorded by Image Builder in `outputResources.amis`. */
+interface RecordedAmi {
+  region: string;
+  accountId: string;
+  imageId: string;
+  name: string | undefined;
+  status: string | undefined;
+  reason: string | undefined;
+}
+
+/** A launch template configuration that applies to one cell. */
+interface DesiredLaunchTemplate {
+  launchTemplateId: string;
+  setDefaultVersion: boolean;
+}
+
+/** Fast Launch settings wanted for one cell's copy. */
+interface DesiredFastLaunch {
+  /** `configured`: an entry for this account; `inherited`: the owner's entry applied to a target-account copy. */
+  source: 'configured' | 'inherited';
+  targetResourceCount: number | undefined;
+  maxParallelLaunches: number | undefined;
+  /**
+   * The launch template: by id or name as configured. Inherited entries always go by name, since the
+   * template id differs in each account. `version` undefined, `$Latest` or `$Default` is resolved to a number.
+   */
+  launchTemplate:
+    | { id: string | undefined; name: string | undefined; version: string | undefined; ownerTemplateId: string | undefined }
+    | undefined;
+}
+
+/** An SSM parameter that must hold the cell's AMI ID. */
+interface DesiredParameter {
+  name: string;
+  dataType: string | undefined;
+}
+
+/** The desired state of one (region, account) cell. */
+interface DesiredCell {
+  key: string;
+  region: string;
+  accountId: string;
+  /** Why this cell is expected: a distribution target, the build AMI, or only named by another setting. */
+  origin: 'target' | 'owner' | 'build' | 'referenced';
+  /** The AMI Image Builder recorded for this cell, if any. */
+  recorded: RecordedAmi | undefined;
+  /** The configured AMI name pattern (unresolved), if any. */
+  namePattern: string | undefined;
+  /** Tags every copy must carry: `amiTags` plus the reconciler's source tag. */
+  tags: Record<string, string>;
+  launchPermission: LaunchPermissionConfiguration | undefined;
+  kmsKeyId: string | undefined;
+  launchTemplates: DesiredLaunchTemplate[];
+  fastLaunch: DesiredFastLaunch | undefined;
+  parameters: DesiredParameter[];
+}
+
+/** What one image build asks for, derived from `GetImage` alone. */
+interface DesiredImage {
+  arn: ImageBuildArn;
+  ownerAccountId: string;
+  buildRegion: string;
+  platform: string | undefined;
+  status: string;
+  stateReason: string | undefined;
+  dateCreated: string | undefined;
+  pipelineArn: string | undefined;
+  distributionConfigurationArn: string | undefined;
+  cells: DesiredCell[];
+  /** Recorded AMIs that no desired cell accounts for (kept in the report, never acted on). */
+  unexpectedAmis: RecordedAmi[];
+}
+
+function cellKey(region: string, accountId: string): string {
+  return `${region}/${accountId}`;
+}
+
+function recordedAmis(image: Image): RecordedAmi[] {
+  const amis = image.outputResources?.amis ?? [];
+  const owner = parseImageBuildArn(image.arn).accountId;
+  return amis
+    .filter((ami) => typeof ami.region === 'string' && typeof ami.image === 'string')
+    .map((ami) => ({
+      region: ami.region as string,
+      accountId: ami.accountId ?? owner,
+      imageId: ami.image as string,
+      name: ami.name,
+      status: ami.state?.status,
+      reason: ami.state?.reason,
+    }));
+}
+
+function fastLaunchFor(distribution: Distribution, accountId: string, owner: string, inherit: boolean): DesiredFastLaunch | undefined {
+  const entries = distribution.fastLaunchConfigurations ?? [];
+  const own = entries.find((entry) => (entry.accountId ?? owner) === accountId);
+  if (own !== undefined) {
+    if (own.enabled !== true) return undefined;
+    return {
+      source: 'configured',
+      targetResourceCount: own.snapshotConfiguration?.targetResourceCount,
+      maxParallelLaunches: own.maxParallelLaunches,
+      launchTemplate:
+        own.launchTemplate === undefined
+          ? undefined
+          : {
+              id: own.launchTemplate.launchTemplateId,
+              name: own.launchTemplate.launchTemplateName,
+              version: own.launchTemplate.launchTemplateVersion,
+              ownerTemplateId: undefined,
+            },
+    };
+  }
+  const targets = distribution.amiDistributionConfiguration?.targetAccountIds ?? [];
+  if (!inherit || accountId === owner || !targets.includes(accountId)) return undefined;
+  const ownerEntry = entries.find((entry) => (entry.accountId ?? owner) === owner);
+  if (ownerEntry?.enabled !== true) return undefined;
+  return {
+    source: 'inherited',
+    targetResourceCount: ownerEntry.snapshotConfiguration?.targetResourceCount,
+    maxParallelLaunches: ownerEntry.maxParallelLaunches,
+    launchTemplate:
+      ownerEntry.launchTemplate === undefined
+        ? undefined
+        : {
+            // the id is the owner's; the template is found by name in the target account
+            id: undefined,
+            name: ownerEntry.launchTemplate.launchTemplateName,
+            version: ownerEntry.launchTemplate.launchTemplateVersion,
+            // configured by id only: observe looks the name up in the owner account
+            ownerTemplateId:
+              ownerEntry.launchTemplate.launchTemplateName === undefined ? ownerEntry.launchTemplate.launchTemplateId : undefined,
+          },
+  };
+}
+
+/**
+ * Derive the desired cells of an image build from its `GetImage` result: the distribution configuration
+ * *embedded in the image* (the one Image Builder used), never today's configuration.
+ *
+ * A cell is `(region, account)`: per distribution, each account of `targetAccountIds`, or the owner where
+ * none are listed. The owner's cell in the build region is always expected (the build creates the AMI
+ * there). Accounts named only by a launch template, Fast Launch or SSM parameter setting become cells too,
+ * so that a setting for an account that received no copy is reported, not silently ignored.
+ *
+ * Pure: no I/O.
+ */
+function desiredImage(image: Image, options: { fastLaunchInheritForTargets: boolean }): DesiredImage {
+  const arn = parseImageBuildArn(image.arn);
+  const owner = arn.accountId;
+  const recorded = recordedAmis(image);
+  const distributions = image.distributionConfiguration?.distributions ?? [];
+  const regions = new Set<string>();
+  for (const distribution of distributions) {
+    if (distribution.region === undefined) throw new InputError(`image ${arn.arn} has a distribution without a region`);
+    if (regions.has(distribution.region)) {
+      throw new InputError(`image ${arn.arn} names region ${distribution.region} in more than one distribution`);
+    }
+    regions.add(distribution.region);
+  }
+
+  const cells = new Map<string, DesiredCell>();
+  const addCell = (distribution: Distribution | undefined, region: string, accountId: string, origin: DesiredCell['origin']): void => {
+    const key = cellKey(region, accountId);
+    if (cells.has(key)) return;
+    const ami = distribution?.amiDistributionConfiguration;
+    cells.set(key, {
+      key,
+      region,
+      accountId,
+      origin,
+      recorded: recorded.find((r) => r.region === region && r.accountId === accountId),
+      namePattern: ami?.name,
+      tags: { ...(ami?.amiTags ?? {}), [SOURCE_IMAGE_TAG]: arn.arn },
+      launchPermission: ami?.launchPermission,
+      kmsKeyId: ami?.kmsKeyId,
+      launchTemplates: (distribution?.launchTemplateConfigurations ?? [])
+        .filter((lt) => (lt.accountId ?? owner) === accountId && lt.launchTemplateId !== undefined)
+        .map((lt) => ({ launchTemplateId: lt.launchTemplateId as string, setDefaultVersion: lt.setDefaultVersion === true })),
+      fastLaunch:
+        distribution === undefined ? undefined : fastLaunchFor(distribution, accountId, owner, options.fastLaunchInheritForTargets),
+      parameters: (distribution?.ssmParameterConfigurations ?? [])
+        .filter((p) => (p.amiAccountId ?? owner) === accountId && p.parameterName !== undefined)
+        .map((p) => ({ name: p.parameterName as string, dataType: p.dataType })),
+    });
+  };
+
+  for (const distribution of distributions) {
+    const region = distribution.region as string;
+    const targets = distribution.amiDistributionConfiguration?.targetAccountIds ?? [];
+    if (targets.length === 0) addCell(distribution, region, owner, 'owner');
+    for (const account of targets) addCell(distribution, region, account, account === owner ? 'owner' : 'target');
+    if (region === arn.region) addCell(distribution, region, owner, 'build');
+    const referenced = [
+      ...(distribution.launchTemplateConfigurations ?? []).map((lt) => lt.accountId ?? owner),
+      // an owner entry without accountId in a region of target accounts is what target copies inherit
+      ...(distribution.fastLaunchConfigurations ?? [])
+        .filter((f) => f.enabled === true && (f.accountId !== undefined || targets.length === 0))
+        .map((f) => f.accountId ?? owner),
+      ...(distribution.ssmParameterConfigurations ?? []).map((p) => p.amiAccountId ?? owner),
+    ];
+    for (const account of referenced) addCell(distribution, region, account, 'referenced');
+  }
+  if (!regions.has(arn.region)) addCell(undefined, arn.region, owner, 'build');
+
+  const cellList = [...cells.values()].sort((a, b) => a.key.localeCompare(b.key));
+  return {
+    arn,
+    ownerAccountId: owner,
+    buildRegion: arn.region,
+    platform: image.platform,
+    status: image.state?.status ?? 'UNKNOWN',
+    stateReason: image.state?.reason,
+    dateCreated: image.dateCreated,
+    pipelineArn: image.sourcePipelineArn,
+    distributionConfigurationArn: image.distributionConfiguration?.arn,
+    cells: cellList,
+    unexpectedAmis: recorded.filter((r) => !cells.has(cellKey(r.region, r.accountId))),
+  };
+}
+
+/**
+ * Resolve an AMI name pattern into a regular expression: `{{imagebuilder:buildVersion}}` becomes the build
+ * number; `{{imagebuilder:buildDate}}` (with or without a format suffix) matches any date-like text.
+ * Image Builder's console documentation says a timestamp may be appended, so a trailing one is allowed.
+ */
+function namePatternRegExp(pattern: string, buildNumber: number): RegExp {
+  const parts = pattern.split(/(\{\{\s*imagebuilder:build(?:Date|Version)(?::[^}]*)?\s*\}\})/);
+  const body = parts
+    .map((part) => {
+      if (/^\{\{\s*imagebuilder:buildVersion/.test(part)) return String(buildNumber);
+      if (/^\{\{\s*imagebuilder:buildDate/.test(part)) return '[0-9TZ:._ -]+';
+      return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    })
+    .join('');
+  return new RegExp(`^${body}(?:[ _-]?[0-9TZ:._-]+)?$`);
+}
+
+export { SOURCE_IMAGE_TAG, cellKey, desiredImage, namePatternRegExp, recordedAmis };
+export type { DesiredCell, DesiredFastLaunch, DesiredImage, DesiredLaunchTemplate, DesiredParameter, RecordedAmi };

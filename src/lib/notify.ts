@@ -1,0 +1,71 @@
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import type { HomeClients } from './aws/clients.ts';
+import { toFailure, type Failure } from './errors.ts';
+import { EVENT_SOURCE } from './reconcile/report.ts';
+
+/** EventBridge's limit for one entry is 256 KiB; leave room for the envelope. */
+const MAX_DETAIL_BYTES = 240 * 1024;
+
+/** A report that can be shrunk for EventBridge: detailed `checks` dropped first. */
+interface Publishable {
+  cells: { checks: unknown[] }[];
+}
+
+/**
+ * Publish a report on an EventBridge bus as `source: imagebuilder-reconciler`. A report too large for one
+ * event is sent without per-check detail and marked `truncated: true`. Returns the failure, if any: a report
+ * that cannot be published is logged by the caller, never lost silently.
+ */
+async function publishReport(
+  clients: HomeClients,
+  busName: string,
+  detailType: string,
+  report: Publishable,
+  resources: string[],
+): Promise<Failure | undefined> {
+  let detail = JSON.stringify(report);
+  if (Buffer.byteLength(detail) > MAX_DETAIL_BYTES) {
+    detail = JSON.stringify({ ...report, cells: report.cells.map((cell) => ({ ...cell, checks: [] })), truncated: true });
+  }
+  if (Buffer.byteLength(detail) > MAX_DETAIL_BYTES) {
+    detail = JSON.stringify({ ...report, cells: [], actions: [], truncated: true });
+  }
+  try {
+    const out = await clients.eventBridge.send(
+      new PutEventsCommand({
+        Entries: [{ EventBusName: busName, Source: EVENT_SOURCE, DetailType: detailType, Detail: detail, Resources: resources }],
+      }),
+    );
+    const failed = out.Entries?.find((entry) => entry.ErrorCode !== undefined);
+    if ((out.FailedEntryCount ?? 0) > 0 || failed !== undefined) {
+      return { kind: 'error', code: failed?.ErrorCode ?? 'PutEventsFailed', message: failed?.ErrorMessage ?? 'PutEvents rejected the report' };
+    }
+    return undefined;
+  } catch (error: unknown) {
+    return toFailure(error);
+  }
+}
+
+/** A delayed request to reconcile an image build again (the recheck queue's message body). */
+interface RecheckMessage {
+  imageBuildVersionArn: string;
+  attempt: number;
+  firstSeenAt: string;
+  mode: 'apply' | 'plan';
+  fastLaunchRetries: Record<string, number>;
+}
+
+/** Send a recheck message with a delay. Throws the SDK error wrapped, so the caller can report it. */
+async function sendRecheck(clients: HomeClients, queueUrl: string, message: RecheckMessage, delaySeconds: number): Promise<void> {
+  await clients.sqs.send(
+    new SendMessageCommand({
+      QueueUrl: queueUrl,
+      MessageBody: JSON.stringify(message),
+      DelaySeconds: Math.max(0, Math.min(900, Math.round(delaySeconds))),
+    }),
+  );
+}
+
+export { publishReport, sendRecheck };
+export type { RecheckMessage };

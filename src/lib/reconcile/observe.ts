@@ -1,0 +1,340 @@
+import {
+  DescribeFastLaunchImagesCommand,
+  DescribeImageAttributeCommand,
+  DescribeLaunchTemplatesCommand,
+  DescribeLaunchTemplateVersionsCommand,
+  type Image as Ec2Image,
+  paginateDescribeImages,
+  paginateDescribeLaunchTemplateVersions,
+  paginateDescribeSnapshots,
+} from '@aws-sdk/client-ec2';
+import {
+  type ImageSummary,
+  paginateListImageBuildVersions,
+  paginateListImagePipelineImages,
+} from '@aws-sdk/client-imagebuilder';
+import { GetParameterCommand } from '@aws-sdk/client-ssm';
+import pLimit from 'p-limit';
+import { compareBuilds, isImageBuildArn, parseImageBuildArn } from '../arn.ts';
+import type { CellClients, ClientFactory } from '../aws/clients.ts';
+import { type DesiredCell, type DesiredImage, cellKey } from '../distribution.ts';
+import { AwsCallError, toFailure } from '../errors.ts';
+import type {
+  CellObservation,
+  NewerBuild,
+  Observation,
+  Observed,
+  ObservedFastLaunch,
+  ObservedFastLaunchTemplate,
+  ObservedImage,
+  ObservedLaunchTemplate,
+  ObservedSnapshot,
+} from './types.ts';
+
+/** Cells observed at once (each cell's calls are further bounded per account and region by the factory). */
+const CELL_CONCURRENCY = 16;
+
+/**
+ * Run one read, turning any failure into data. With `missingIsNull`, "not found" reads as `null`
+ * (the resource does not exist), which the planner treats differently from a failed read.
+ */
+async function read<T>(
+  operation: string,
+  cell: { accountId: string; region: string },
+  fn: () => Promise<T>,
+  missingIsNull = false,
+): Promise<Observed<T | null>> {
+  try {
+    return { ok: true, value: await fn() };
+  } catch (error: unknown) {
+    const failure = toFailure(new AwsCallError(operation, cell.accountId, cell.region, error));
+    if (missingIsNull && failure.kind === 'not-found') return { ok: true, value: null };
+    return { ok: false, error: failure };
+  }
+}
+
+function toObservedImage(image: Ec2Image): ObservedImage {
+  const tags: Record<string, string> = {};
+  for (const tag of image.Tags ?? []) if (tag.Key !== undefined) tags[tag.Key] = tag.Value ?? '';
+  return {
+    imageId: image.ImageId ?? '',
+    ownerId: image.OwnerId ?? '',
+    state: image.State ?? 'unknown',
+    name: image.Name ?? '',
+    public: image.Public === true,
+    platform: image.PlatformDetails ?? image.Platform,
+    creationDate: image.CreationDate,
+    tags,
+    snapshotIds: (image.BlockDeviceMappings ?? [])
+      .map((mapping) => mapping.Ebs?.SnapshotId)
+      .filter((id): id is string => id !== undefined),
+    deregistrationProtection: image.DeregistrationProtection,
+    stateReason: image.StateReason?.Message,
+  };
+}
+
+/** All images with these ids visible in the cell's account: one batched, paginated DescribeImages. */
+async function describeImages(clients: CellClients, imageIds: string[]): Promise<Map<string, ObservedImage>> {
+  const found = new Map<string, ObservedImage>();
+  // A filter (not ImageIds) so that an id that is not (yet) visible yields no row instead of failing the batch.
+  const pages = paginateDescribeImages(
+    { client: clients.ec2 },
+    { Filters: [{ Name: 'image-id', Values: imageIds }], IncludeDeprecated: true, IncludeDisabled: true },
+  );
+  for await (const page of pages) {
+    for (const image of page.Images ?? []) if (image.ImageId !== undefined) found.set(image.ImageId, toObservedImage(image));
+  }
+  return found;
+}
+
+async function observeLaunchTemplate(
+  clients: CellClients,
+  launchTemplateId: string,
+  imageId: string | undefined,
+): Promise<ObservedLaunchTemplate | null> {
+  const described = await clients.ec2.send(new DescribeLaunchTemplatesCommand({ LaunchTemplateIds: [launchTemplateId] }));
+  const template = described.LaunchTemplates?.[0];
+  if (template === undefined) return null;
+  const defaults = await clients.ec2.send(
+    new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: launchTemplateId, Versions: ['$Default'] }),
+  );
+  const versionsWithImage: number[] = [];
+  if (imageId !== undefined) {
+    const pages = paginateDescribeLaunchTemplateVersions(
+      { client: clients.ec2 },
+      { LaunchTemplateId: launchTemplateId, Filters: [{ Name: 'image-id', Values: [imageId] }] },
+    );
+    for await (const page of pages) {
+      for (const version of page.LaunchTemplateVersions ?? []) {
+        if (version.VersionNumber !== undefined && version.LaunchTemplateData?.ImageId === imageId) {
+          versionsWithImage.push(version.VersionNumber);
+        }
+      }
+    }
+  }
+  return {
+    launchTemplateId,
+    name: template.LaunchTemplateName ?? '',
+    defaultVersion: template.DefaultVersionNumber ?? 1,
+    latestVersion: template.LatestVersionNumber ?? 1,
+    defaultImageId: defaults.LaunchTemplateVersions?.[0]?.LaunchTemplateData?.ImageId,
+    versionsWithImage: versionsWithImage.sort((a, b) => a - b),
+  };
+}
+
+async function findTemplate(
+  clients: CellClients,
+  by: { id: string | undefined; name: string | undefined },
+): Promise<ObservedFastLaunchTemplate | null> {
+  const input = by.id !== undefined ? { LaunchTemplateIds: [by.id] } : { LaunchTemplateNames: [by.name ?? ''] };
+  const out = await clients.ec2.send(new DescribeLaunchTemplatesCommand(input));
+  const template = out.LaunchTemplates?.[0];
+  if (template?.LaunchTemplateId === undefined) return null;
+  return {
+    id: template.LaunchTemplateId,
+    name: template.LaunchTemplateName ?? '',
+    defaultVersion: template.DefaultVersionNumber ?? 1,
+    latestVersion: template.LatestVersionNumber ?? 1,
+  };
+}
+
+async function observeFastLaunch(clients: CellClients, imageId: string): Promise<ObservedFastLaunch | null> {
+  const out = await clients.ec2.send(new DescribeFastLaunchImagesCommand({ ImageIds: [imageId] }));
+  const item = out.FastLaunchImages?.find((entry) => entry.ImageId === imageId);
+  if (item === undefined) return null;
+  return {
+    state: item.State ?? 'unknown',
+    stateTransitionReason: item.StateTransitionReason,
+    targetResourceCount: item.SnapshotConfiguration?.TargetResourceCount,
+    maxParallelLaunches: item.MaxParallelLaunches,
+    launchTemplate:
+      item.LaunchTemplate === undefined
+        ? undefined
+        : { id: item.LaunchTemplate.LaunchTemplateId, name: item.LaunchTemplate.LaunchTemplateName, version: item.LaunchTemplate.Version },
+  };
+}
+
+function unobserved(key: string, access: Observed<true>): CellObservation {
+  return {
+    key,
+    access,
+    image: undefined,
+    launchPermissions: undefined,
+    snapshots: undefined,
+    launchTemplates: {},
+    fastLaunch: undefined,
+    fastLaunchTemplate: undefined,
+    parameters: {},
+  };
+}
+
+/** The owner's Fast Launch template names by region, for inherited entries configured by id. */
+type OwnerTemplateNames = Map<string, Observed<string | null>>;
+
+async function observeCell(
+  cell: DesiredCell,
+  factory: ClientFactory,
+  ownerTemplateNames: OwnerTemplateNames,
+): Promise<CellObservation> {
+  let clients: CellClients;
+  try {
+    clients = await factory.forCell(cell.accountId, cell.region);
+  } catch (error: unknown) {
+    return unobserved(cell.key, { ok: false, error: toFailure(error) });
+  }
+  const observation = unobserved(cell.key, { ok: true, value: true });
+  const imageId = cell.recorded?.imageId;
+
+  if (imageId !== undefined) {
+    observation.image = await read('DescribeImages', cell, async () => (await describeImages(clients, [imageId])).get(imageId) ?? null);
+    const image = observation.image.ok ? observation.image.value : null;
+    if (image !== null && cell.launchPermission !== undefined) {
+      observation.launchPermissions = (await read('DescribeImageAttribute', cell, async () => {
+        const out = await clients.ec2.send(new DescribeImageAttributeCommand({ ImageId: imageId, Attribute: 'launchPermission' }));
+        const permissions = out.LaunchPermissions ?? [];
+        return {
+          userIds: permissions.flatMap((p) => (p.UserId === undefined ? [] : [p.UserId])),
+          userGroups: permissions.flatMap((p) => (p.Group === undefined ? [] : [p.Group])),
+          organizationArns: permissions.flatMap((p) => (p.OrganizationArn === undefined ? [] : [p.OrganizationArn])),
+          organizationalUnitArns: permissions.flatMap((p) => (p.OrganizationalUnitArn === undefined ? [] : [p.OrganizationalUnitArn])),
+        };
+      })) as CellObservation['launchPermissions'];
+    }
+    if (image !== null && cell.kmsKeyId !== undefined && image.snapshotIds.length > 0) {
+      observation.snapshots = (await read('DescribeSnapshots', cell, async () => {
+        const snapshots: ObservedSnapshot[] = [];
+        for await (const page of paginateDescribeSnapshots({ client: clients.ec2 }, { SnapshotIds: image.snapshotIds })) {
+          for (const s of page.Snapshots ?? []) {
+            snapshots.push({
+              snapshotId: s.SnapshotId ?? '',
+              encrypted: s.Encrypted === true,
+              kmsKeyId: s.KmsKeyId,
+              volumeSizeGiB: s.VolumeSize ?? 0,
+            });
+          }
+        }
+        return snapshots;
+      })) as CellObservation['snapshots'];
+    }
+  }
+
+  for (const lt of cell.launchTemplates) {
+    observation.launchTemplates[lt.launchTemplateId] = await read(
+      'DescribeLaunchTemplates',
+      cell,
+      () => observeLaunchTemplate(clients, lt.launchTemplateId, imageId),
+      true,
+    );
+  }
+
+  if (cell.fastLaunch !== undefined && imageId !== undefined) {
+    observation.fastLaunch = await read('DescribeFastLaunchImages', cell, () => observeFastLaunch(clients, imageId));
+    const template = cell.fastLaunch.launchTemplate;
+    if (template !== undefined) {
+      if (template.id === undefined && template.name === undefined && template.ownerTemplateId !== undefined) {
+        const name = ownerTemplateNames.get(cell.region);
+        observation.fastLaunchTemplate =
+          name === undefined || !name.ok
+            ? (name ?? { ok: true, value: null }) as CellObservation['fastLaunchTemplate']
+            : name.value === null
+              ? { ok: true, value: null }
+              : await read('DescribeLaunchTemplates', cell, () => findTemplate(clients, { id: undefined, name: name.value ?? '' }), true);
+      } else {
+        observation.fastLaunchTemplate = await read(
+          'DescribeLaunchTemplates',
+          cell,
+          () => findTemplate(clients, { id: template.id, name: template.name }),
+          true,
+        );
+      }
+    }
+  }
+
+  for (const parameter of cell.parameters) {
+    observation.parameters[parameter.name] = await read(
+      'GetParameter',
+      cell,
+      async () => (await clients.ssm.send(new GetParameterCommand({ Name: parameter.name }))).Parameter?.Value ?? null,
+      true,
+    );
+  }
+  return observation;
+}
+
+async function resolveOwnerTemplateNames(desired: DesiredImage, factory: ClientFactory): Promise<OwnerTemplateNames> {
+  const names: OwnerTemplateNames = new Map();
+  const wanted = new Map<string, string>();
+  for (const cell of desired.cells) {
+    const id = cell.fastLaunch?.launchTemplate?.ownerTemplateId;
+    if (id !== undefined) wanted.set(cell.region, id);
+  }
+  for (const [region, id] of wanted) {
+    const owner = { accountId: desired.ownerAccountId, region };
+    names.set(
+      region,
+      await read(
+        'DescribeLaunchTemplates',
+        owner,
+        async () => (await findTemplate(await factory.forCell(owner.accountId, region), { id, name: undefined }))?.name ?? null,
+        true,
+      ),
+    );
+  }
+  return names;
+}
+
+function newerFrom(summaries: ImageSummary[], desired: DesiredImage): NewerBuild[] {
+  const builds: NewerBuild[] = [];
+  for (const summary of summaries) {
+    if (!isImageBuildArn(summary.arn)) continue;
+    const other = parseImageBuildArn(summary.arn);
+    if (other.imageName !== desired.arn.imageName || compareBuilds(other, desired.arn) <= 0) continue;
+    const status = summary.state?.status ?? 'UNKNOWN';
+    if (status !== 'AVAILABLE') continue;
+    const amis: Record<string, string> = {};
+    for (const ami of summary.outputResources?.amis ?? []) {
+      if (ami.region !== undefined && ami.image !== undefined) amis[cellKey(ami.region, ami.accountId ?? other.accountId)] = ami.image;
+    }
+    builds.push({ arn: summary.arn, status, amis });
+  }
+  return builds.sort((a, b) => compareBuilds(parseImageBuildArn(b.arn), parseImageBuildArn(a.arn)));
+}
+
+/** Newer AVAILABLE builds of the same pipeline, or of the same image version when no pipeline made it. */
+async function observeNewerBuilds(desired: DesiredImage, factory: ClientFactory): Promise<Observed<NewerBuild[]>> {
+  const where = { accountId: desired.ownerAccountId, region: desired.buildRegion };
+  const result = await read(desired.pipelineArn === undefined ? 'ListImageBuildVersions' : 'ListImagePipelineImages', where, async () => {
+    const clients = await factory.forCell(where.accountId, where.region);
+    const summaries: ImageSummary[] = [];
+    if (desired.pipelineArn !== undefined) {
+      for await (const page of paginateListImagePipelineImages({ client: clients.imagebuilder }, { imagePipelineArn: desired.pipelineArn })) {
+        summaries.push(...(page.imageSummaryList ?? []));
+      }
+    } else {
+      const versionArn = desired.arn.arn.replace(/\/\d+$/, '');
+      for await (const page of paginateListImageBuildVersions({ client: clients.imagebuilder }, { imageVersionArn: versionArn })) {
+        summaries.push(...(page.imageSummaryList ?? []));
+      }
+    }
+    return newerFrom(summaries, desired);
+  });
+  return result.ok ? { ok: true, value: result.value ?? [] } : result;
+}
+
+/**
+ * Observe every cell of an image build. Read only: no call here changes anything.
+ * One cell's failure (AccessDenied, throttling past retries) is recorded in that cell; the others go on.
+ */
+async function observe(desired: DesiredImage, factory: ClientFactory): Promise<Observation> {
+  const limit = pLimit(CELL_CONCURRENCY);
+  const [ownerTemplateNames, newerBuilds] = await Promise.all([
+    resolveOwnerTemplateNames(desired, factory),
+    observeNewerBuilds(desired, factory),
+  ]);
+  const observed = await Promise.all(desired.cells.map((cell) => limit(() => observeCell(cell, factory, ownerTemplateNames))));
+  const cells: Record<string, CellObservation> = {};
+  for (const cell of observed) cells[cell.key] = cell;
+  return { cells, newerBuilds };
+}
+
+export { observe };

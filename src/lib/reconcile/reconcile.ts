@@ -1,0 +1,151 @@
+import { GetImageCommand, type Image } from '@aws-sdk/client-imagebuilder';
+import { type ImageBuildArn, parseImageBuildArn } from '../arn.ts';
+import type { ClientFactory } from '../aws/clients.ts';
+import type { Config } from '../config.ts';
+import { type DesiredImage, desiredImage } from '../distribution.ts';
+import { AwsCallError, type Failure, toFailure } from '../errors.ts';
+import { publishReport, sendRecheck } from '../notify.ts';
+import { apply } from './apply.ts';
+import { observe } from './observe.ts';
+import { plan } from './plan.ts';
+import { REPORT_DETAIL_TYPE, type ReconcileReport, type Trigger, buildReport, finalize } from './report.ts';
+
+/** What to reconcile: identity only. Real state is always read again (level-triggered). */
+interface ReconcileRequest {
+  imageBuildVersionArn: string;
+  trigger: Trigger;
+  /** Overrides the configured mode. */
+  mode?: 'apply' | 'plan' | undefined;
+  /** 1 for the first run; rechecks count up. */
+  attempt?: number | undefined;
+  /** When the first run of this request started (ISO 8601); the deadline counts from it. */
+  firstSeenAt?: string | undefined;
+  fastLaunchRetries?: Record<string, number> | undefined;
+}
+
+/** A minimal structured logger (Powertools' Logger fits). */
+interface Log {
+  info(message: string, ...extra: Record<string, unknown>[]): void;
+  warn(message: string, ...extra: Record<string, unknown>[]): void;
+  error(message: string, ...extra: Record<string, unknown>[]): void;
+}
+
+interface ReconcileDeps {
+  config: Config;
+  clients: ClientFactory;
+  log: Log;
+  now: () => Date;
+  newRunId: () => string;
+  /** Publish the report and requeue (Lambda); the CLI may turn this off. Default true. */
+  publish?: boolean;
+}
+
+type Loaded = { ok: true; image: Image } | { ok: false; failure: Failure };
+
+async function loadImage(arn: ImageBuildArn, clients: ClientFactory): Promise<Loaded> {
+  try {
+    const cell = await clients.forCell(arn.accountId, arn.region);
+    const out = await cell.imagebuilder.send(new GetImageCommand({ imageBuildVersionArn: arn.arn }));
+    if (out.image === undefined) return { ok: false, failure: { kind: 'not-found', code: 'ResourceNotFoundException', message: `GetImage returned no image for ${arn.arn}` } };
+    return { ok: true, image: out.image };
+  } catch (error: unknown) {
+    return { ok: false, failure: toFailure(new AwsCallError('GetImage', arn.accountId, arn.region, error)) };
+  }
+}
+
+/** A report for a run that could not get as far as planning (image unknown, role missing, throttled). */
+function earlyReport(arn: ImageBuildArn, failure: Failure, base: Omit<Parameters<typeof buildReport>[0], 'desired' | 'plan' | 'outcomes'>): ReconcileReport {
+  const desired: DesiredImage = {
+    arn,
+    ownerAccountId: arn.accountId,
+    buildRegion: arn.region,
+    platform: undefined,
+    status: 'UNKNOWN',
+    stateReason: undefined,
+    dateCreated: undefined,
+    pipelineArn: undefined,
+    distributionConfigurationArn: undefined,
+    cells: [],
+    unexpectedAmis: [],
+  };
+  const report = buildReport({ ...base, desired, plan: { cells: [], imageActions: [], supersededBy: undefined }, outcomes: [] });
+  const retryable = failure.kind === 'throttled' || failure.kind === 'error' || failure.kind === 'unavailable';
+  return { ...report, outcome: retryable ? 'pending' : 'failed', notes: [`cannot read the image: ${failure.message}`] };
+}
+
+/**
+ * Reconcile one image build: GetImage → desired cells → observe → plan → apply → report → requeue.
+ *
+ * Level-triggered and idempotent: the request names only the image; every run reads real state again, and
+ * running it twice changes nothing the second time. Never throws for a problem in AWS: every failure is in
+ * the report. Throws {@link InputError} only for a request that is malformed (an ARN of the wrong shape).
+ */
+async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?: AbortSignal): Promise<ReconcileReport> {
+  const arn = parseImageBuildArn(request.imageBuildVersionArn);
+  const { config, clients, log } = deps;
+  const startedAt = deps.now();
+  const callsBefore = clients.callCount();
+  const mode = request.mode ?? config.mode;
+  const attempt = request.attempt ?? 1;
+  const firstSeenAt = request.firstSeenAt ?? startedAt.toISOString();
+  const base = { runId: deps.newRunId(), trigger: request.trigger, mode, attempt, firstSeenAt, startedAt };
+
+  const loaded = await loadImage(arn, clients);
+  const fastLaunchRetries = { ...(request.fastLaunchRetries ?? {}) };
+  let report: ReconcileReport;
+  if (!loaded.ok) {
+    report = earlyReport(arn, loaded.failure, { ...base, finishedAt: deps.now(), awsCalls: clients.callCount() - callsBefore });
+  } else {
+    const desired = desiredImage(loaded.image, { fastLaunchInheritForTargets: config.fastLaunchInheritForTargets });
+    const observation = await observe(desired, clients);
+    const thePlan = plan(desired, observation, {
+      fastLaunchRetries: request.fastLaunchRetries ?? {},
+      fastLaunchMaxRetries: config.fastLaunchMaxRetries,
+      retryFailedImages: config.retryFailedImages,
+    });
+    const outcomes = await apply(thePlan, clients, { mode, signal, imageArn: arn.arn });
+    for (const o of outcomes) {
+      if (o.action.kind === 'enable-fast-launch' && o.action.isRetry && o.status === 'applied') {
+        const key = `${o.action.cell.region}/${o.action.cell.accountId}`;
+        fastLaunchRetries[key] = (fastLaunchRetries[key] ?? 0) + 1;
+      }
+    }
+    report = buildReport({ ...base, desired, plan: thePlan, outcomes, finishedAt: deps.now(), awsCalls: clients.callCount() - callsBefore });
+  }
+
+  report = await decideNext(report, fastLaunchRetries, deps);
+  if (deps.publish !== false && config.eventBusName !== '') {
+    const failure = await publishReport(clients.home(), config.eventBusName, REPORT_DETAIL_TYPE, report, [arn.arn]);
+    if (failure !== undefined) log.error('could not publish the report', { failure, bus: config.eventBusName });
+  }
+  return { ...report, awsCalls: clients.callCount() - callsBefore };
+}
+
+/** Requeue a pending run with a delayed message, or end it with a final report. */
+async function decideNext(report: ReconcileReport, fastLaunchRetries: Record<string, number>, deps: ReconcileDeps): Promise<ReconcileReport> {
+  const { config } = deps;
+  if (report.outcome !== 'pending') return report;
+  if (report.mode === 'plan') return { ...report, next: { recheck: false, reason: 'plan mode does not recheck' } };
+  if (report.attempt >= config.maxAttempts) return finalize(report, `still pending after ${report.attempt} attempt(s) (RECONCILER_MAX_ATTEMPTS)`);
+  const deadline = Date.parse(report.firstSeenAt) + config.deadlineMinutes * 60_000;
+  if (deps.now().getTime() >= deadline) return finalize(report, `still pending ${config.deadlineMinutes} minute(s) after the first run (RECONCILER_DEADLINE_MINUTES)`);
+  if (deps.publish === false || config.recheckQueueUrl === '') {
+    return { ...report, next: { recheck: false, reason: 'no recheck queue configured; run again later' } };
+  }
+  try {
+    await sendRecheck(
+      deps.clients.home(),
+      config.recheckQueueUrl,
+      { imageBuildVersionArn: report.image.arn, attempt: report.attempt + 1, firstSeenAt: report.firstSeenAt, mode: report.mode, fastLaunchRetries },
+      config.recheckDelaySeconds,
+    );
+    return { ...report, next: { recheck: true, attempt: report.attempt + 1, delaySeconds: config.recheckDelaySeconds } };
+  } catch (error: unknown) {
+    const failure = toFailure(error);
+    deps.log.error('could not queue the recheck', { failure });
+    return { ...report, next: { recheck: false, reason: `could not queue the recheck: ${failure.message}` } };
+  }
+}
+
+export { reconcile };
+export type { Log, ReconcileDeps, ReconcileRequest };

@@ -1,0 +1,217 @@
+import type { DesiredImage } from '../distribution.ts';
+import type { Failure } from '../errors.ts';
+import type { ActionKind, ActionOutcome, ActionOutcomeStatus, CellPlan, CellStatus, Check, Plan } from './types.ts';
+
+/** Event detail-type of the reconcile report on EventBridge. */
+const REPORT_DETAIL_TYPE = 'Image Builder Reconcile Report';
+/** Event source of every event the reconciler publishes. */
+const EVENT_SOURCE = 'imagebuilder-reconciler';
+
+type Trigger = 'eventbridge' | 'sqs' | 'manual' | 'cli';
+
+interface CellReport {
+  region: string;
+  accountId: string;
+  /** target, owner, build (the build region's AMI) or referenced (named only by a setting). */
+  origin: string;
+  imageId: string | null;
+  status: CellStatus;
+  /** Why the cell has its status: the checks that were not ok, in short. */
+  reasons: string[];
+  checks: Check[];
+}
+
+interface ActionReport {
+  id: string;
+  kind: ActionKind;
+  region: string;
+  accountId: string;
+  target: string;
+  reason: string;
+  outcome: ActionOutcomeStatus;
+  detail: string | null;
+  error: Failure | null;
+}
+
+type Outcome = 'converged' | 'repaired' | 'drift' | 'pending' | 'failed';
+
+/** One reconcile run, as published on EventBridge, logged and printed by the CLI (schema in the README). */
+interface ReconcileReport {
+  schemaVersion: 1;
+  kind: 'reconcile';
+  runId: string;
+  trigger: Trigger;
+  mode: 'apply' | 'plan';
+  image: {
+    arn: string;
+    name: string;
+    version: string;
+    buildNumber: number;
+    platform: string | null;
+    status: string;
+    stateReason: string | null;
+    ownerAccountId: string;
+    region: string;
+    pipelineArn: string | null;
+    distributionConfigurationArn: string | null;
+    supersededBy: string | null;
+  };
+  outcome: Outcome;
+  attempt: number;
+  firstSeenAt: string;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  awsCalls: number;
+  counts: {
+    cells: Record<CellStatus, number> & { total: number };
+    actions: Record<ActionOutcomeStatus, number> & { total: number };
+  };
+  cells: CellReport[];
+  actions: ActionReport[];
+  /** Image-level notes (Image Builder recorded AMIs no cell accounts for, …). */
+  notes: string[];
+  /** What happens next: a recheck, or why there is none. */
+  next: { recheck: true; attempt: number; delaySeconds: number } | { recheck: false; reason: string };
+}
+
+/**
+ * The status of a cell from its checks and the outcomes of its actions:
+ * failed > pending > drift (plan mode) / repaired (apply mode) > ok, skipped when nothing was checked.
+ */
+function cellStatus(cell: CellPlan, outcomes: ActionOutcome[]): CellStatus {
+  const results = cell.checks.map((c) => c.result);
+  if (results.includes('failed') || outcomes.some((o) => o.status === 'failed')) return 'failed';
+  if (results.includes('pending') || outcomes.some((o) => o.status === 'skipped' || o.resultingState === 'enabling')) return 'pending';
+  if (outcomes.some((o) => o.status === 'planned')) return 'drift';
+  if (outcomes.some((o) => o.status === 'applied' || o.status === 'already-done')) return 'repaired';
+  if (results.length > 0 && results.every((r) => r === 'skipped')) return 'skipped';
+  return 'ok';
+}
+
+function cellReasons(cell: CellPlan, outcomes: ActionOutcome[]): string[] {
+  const reasons = cell.checks
+    .filter((c) => c.result !== 'ok')
+    .map((c) => `${c.check}${c.subject === cell.imageId || c.subject === cell.accountId ? '' : ` ${c.subject}`}: ${c.result}: ${c.reason}`);
+  for (const o of outcomes) {
+    if (o.status === 'failed') reasons.push(`${o.action.kind} ${o.action.target}: failed: ${o.error?.message ?? 'unknown error'}`);
+    if (o.resultingState === 'enabling') reasons.push(`fast-launch: pending: enabling (requested by this run)`);
+  }
+  return reasons;
+}
+
+function countBy<K extends string>(keys: readonly K[], values: K[]): Record<K, number> & { total: number } {
+  const counts = Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
+  for (const v of values) counts[v] += 1;
+  return { ...counts, total: values.length };
+}
+
+const CELL_STATUSES: readonly CellStatus[] = ['ok', 'repaired', 'drift', 'pending', 'failed', 'skipped'];
+const ACTION_STATUSES: readonly ActionOutcomeStatus[] = ['planned', 'applied', 'already-done', 'failed', 'skipped'];
+
+interface ReportInput {
+  runId: string;
+  trigger: Trigger;
+  mode: 'apply' | 'plan';
+  desired: DesiredImage;
+  plan: Plan;
+  outcomes: ActionOutcome[];
+  attempt: number;
+  firstSeenAt: string;
+  startedAt: Date;
+  finishedAt: Date;
+  awsCalls: number;
+}
+
+/** Assemble the report of a run. Pure. `next` is filled in by the requeue decision. */
+function buildReport(input: ReportInput): ReconcileReport {
+  const { desired, plan: p, outcomes } = input;
+  const byAction = new Map(outcomes.map((o) => [o.action.id, o]));
+  const cells: CellReport[] = p.cells.map((cell) => {
+    const own = cell.actions.map((a) => byAction.get(a.id)).filter((o): o is ActionOutcome => o !== undefined);
+    return {
+      region: cell.region,
+      accountId: cell.accountId,
+      origin: cell.origin,
+      imageId: cell.imageId ?? null,
+      status: cellStatus(cell, own),
+      reasons: cellReasons(cell, own),
+      checks: cell.checks,
+    };
+  });
+  const actions: ActionReport[] = outcomes.map((o) => ({
+    id: o.action.id,
+    kind: o.action.kind,
+    region: o.action.cell.region,
+    accountId: o.action.cell.accountId,
+    target: o.action.target,
+    reason: o.action.reason,
+    outcome: o.status,
+    detail: o.detail ?? null,
+    error: o.error ?? null,
+  }));
+  const cellCounts = countBy(CELL_STATUSES, cells.map((c) => c.status));
+  const actionCounts = countBy(ACTION_STATUSES, actions.map((a) => a.outcome));
+  const imageActionFailed = outcomes.some((o) => o.action.kind === 'retry-image' && o.status === 'failed');
+  const outcome: Outcome =
+    cellCounts.failed > 0 || imageActionFailed
+      ? 'failed'
+      : cellCounts.pending > 0
+        ? 'pending'
+        : cellCounts.drift > 0
+          ? 'drift'
+          : cellCounts.repaired > 0 || actionCounts.applied > 0
+            ? 'repaired'
+            : 'converged';
+  const notes = desired.unexpectedAmis.map(
+    (ami) => `Image Builder recorded ${ami.imageId} in ${ami.region}/${ami.accountId}, a cell the embedded configuration does not name`,
+  );
+  return {
+    schemaVersion: 1,
+    kind: 'reconcile',
+    runId: input.runId,
+    trigger: input.trigger,
+    mode: input.mode,
+    image: {
+      arn: desired.arn.arn,
+      name: desired.arn.imageName,
+      version: desired.arn.version,
+      buildNumber: desired.arn.buildNumber,
+      platform: desired.platform ?? null,
+      status: desired.status,
+      stateReason: desired.stateReason ?? null,
+      ownerAccountId: desired.ownerAccountId,
+      region: desired.buildRegion,
+      pipelineArn: desired.pipelineArn ?? null,
+      distributionConfigurationArn: desired.distributionConfigurationArn ?? null,
+      supersededBy: p.supersededBy ?? null,
+    },
+    outcome,
+    attempt: input.attempt,
+    firstSeenAt: input.firstSeenAt,
+    startedAt: input.startedAt.toISOString(),
+    finishedAt: input.finishedAt.toISOString(),
+    durationMs: input.finishedAt.getTime() - input.startedAt.getTime(),
+    awsCalls: input.awsCalls,
+    counts: { cells: cellCounts, actions: actionCounts },
+    cells,
+    actions,
+    notes,
+    next: { recheck: false, reason: 'nothing pending' },
+  };
+}
+
+/**
+ * Turn the pending cells of a run that will not be rechecked into failures, so that the final report says
+ * plainly what did not converge and why.
+ */
+function finalize(report: ReconcileReport, why: string): ReconcileReport {
+  const cells = report.cells.map((cell) =>
+    cell.status === 'pending' ? { ...cell, status: 'failed' as const, reasons: [...cell.reasons, `gave up: ${why}`] } : cell,
+  );
+  const counts = { ...report.counts, cells: countBy(CELL_STATUSES, cells.map((c) => c.status)) };
+  return { ...report, cells, counts, outcome: counts.cells.failed > 0 ? 'failed' : report.outcome, next: { recheck: false, reason: why } };
+}
+
+export { EVENT_SOURCE, REPORT_DETAIL_TYPE, buildReport, finalize };
+export type { ActionReport, CellReport, Outcome, ReconcileReport, Trigger };

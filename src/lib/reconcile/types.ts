@@ -1,0 +1,230 @@
+import type { LaunchPermissionConfiguration } from '@aws-sdk/client-imagebuilder';
+import type { Failure } from '../errors.ts';
+
+/** A read that worked or failed; failures are data, never thrown past observe. */
+type Observed<T> = { ok: true; value: T } | { ok: false; error: Failure };
+
+/** An AMI as `DescribeImages` shows it in one account and region. */
+interface ObservedImage {
+  imageId: string;
+  ownerId: string;
+  state: string;
+  name: string;
+  public: boolean;
+  platform: string | undefined;
+  creationDate: string | undefined;
+  tags: Record<string, string>;
+  snapshotIds: string[];
+  deregistrationProtection: string | undefined;
+  stateReason: string | undefined;
+}
+
+interface ObservedSnapshot {
+  snapshotId: string;
+  encrypted: boolean;
+  kmsKeyId: string | undefined;
+  volumeSizeGiB: number;
+}
+
+interface ObservedLaunchTemplate {
+  launchTemplateId: string;
+  name: string;
+  defaultVersion: number;
+  latestVersion: number;
+  /** The AMI of the default version (undefined when it sets none). */
+  defaultImageId: string | undefined;
+  /** Version numbers whose `ImageId` is this cell's AMI. */
+  versionsWithImage: number[];
+}
+
+interface ObservedFastLaunch {
+  state: string;
+  stateTransitionReason: string | undefined;
+  targetResourceCount: number | undefined;
+  maxParallelLaunches: number | undefined;
+  launchTemplate: { id: string | undefined; name: string | undefined; version: string | undefined } | undefined;
+}
+
+/** The launch template a Fast Launch setting names, as found in the cell's account. */
+interface ObservedFastLaunchTemplate {
+  id: string;
+  name: string;
+  defaultVersion: number;
+  latestVersion: number;
+}
+
+/** Everything observed about one (region, account) cell. Read only. */
+interface CellObservation {
+  key: string;
+  /** The cell could not be observed at all (role missing, region disabled). */
+  access: Observed<true>;
+  /** The recorded AMI: `null` when not visible in the account. */
+  image: Observed<ObservedImage | null> | undefined;
+  launchPermissions: Observed<LaunchPermissionConfiguration> | undefined;
+  snapshots: Observed<ObservedSnapshot[]> | undefined;
+  launchTemplates: Record<string, Observed<ObservedLaunchTemplate | null>>;
+  fastLaunch: Observed<ObservedFastLaunch | null> | undefined;
+  fastLaunchTemplate: Observed<ObservedFastLaunchTemplate | null> | undefined;
+  parameters: Record<string, Observed<string | null>>;
+}
+
+/** A build of the same pipeline (or image) newer than the one being reconciled. */
+interface NewerBuild {
+  arn: string;
+  status: string;
+  /** Its AMIs by cell key. */
+  amis: Record<string, string>;
+}
+
+/** All observations of one run. */
+interface Observation {
+  cells: Record<string, CellObservation>;
+  /** Newer AVAILABLE builds of the same pipeline (or image version); empty when none or unknown. */
+  newerBuilds: Observed<NewerBuild[]>;
+}
+
+type ActionKind =
+  | 'create-tags'
+  | 'add-launch-permission'
+  | 'update-launch-template'
+  | 'enable-fast-launch'
+  | 'put-parameter'
+  | 'retry-image';
+
+interface BaseAction {
+  /** Stable id within a run, e.g. `us-east-1/111122223333/create-tags`. */
+  id: string;
+  kind: ActionKind;
+  cell: { region: string; accountId: string };
+  /** The resource acted on (AMI, template, parameter, image ARN). */
+  target: string;
+  /** Why: the drift found. */
+  reason: string;
+}
+
+interface CreateTagsAction extends BaseAction {
+  kind: 'create-tags';
+  tags: Record<string, string>;
+}
+
+interface AddLaunchPermissionAction extends BaseAction {
+  kind: 'add-launch-permission';
+  add: { userIds: string[]; userGroups: string[]; organizationArns: string[]; organizationalUnitArns: string[] };
+}
+
+interface UpdateLaunchTemplateAction extends BaseAction {
+  kind: 'update-launch-template';
+  launchTemplateId: string;
+  imageId: string;
+  /** Create a version from this source version, or use an existing version that already has the AMI. */
+  create: { sourceVersion: number; clientToken: string } | undefined;
+  existingVersion: number | undefined;
+  setDefault: boolean;
+}
+
+interface EnableFastLaunchAction extends BaseAction {
+  kind: 'enable-fast-launch';
+  imageId: string;
+  targetResourceCount: number | undefined;
+  maxParallelLaunches: number | undefined;
+  launchTemplate: { id: string; version: string } | undefined;
+  /** Re-enabling after `enabling-failed`/`enabled-failed` (counted against the retry bound). */
+  isRetry: boolean;
+}
+
+interface PutParameterAction extends BaseAction {
+  kind: 'put-parameter';
+  name: string;
+  value: string;
+  dataType: string | undefined;
+}
+
+interface RetryImageAction extends BaseAction {
+  kind: 'retry-image';
+  clientToken: string;
+}
+
+type Action =
+  | CreateTagsAction
+  | AddLaunchPermissionAction
+  | UpdateLaunchTemplateAction
+  | EnableFastLaunchAction
+  | PutParameterAction
+  | RetryImageAction;
+
+type CheckName = 'access' | 'ami' | 'name' | 'tags' | 'launch-permission' | 'encryption' | 'launch-template' | 'fast-launch' | 'ssm-parameter';
+
+/** The result of one check of one cell. */
+interface Check {
+  check: CheckName;
+  /** What was checked (AMI, template id, parameter name). */
+  subject: string;
+  /**
+   * ok: as desired; drift: differs, an action repairs it; pending: AWS is still working;
+   * failed: wrong and not repairable here; skipped: deliberately not checked; warning: differs, report only.
+   */
+  result: 'ok' | 'drift' | 'pending' | 'failed' | 'skipped' | 'warning';
+  reason: string;
+  /** Ids of actions that repair this drift. */
+  actionIds?: string[];
+}
+
+type CellStatus = 'ok' | 'repaired' | 'drift' | 'pending' | 'failed' | 'skipped';
+
+/** The plan of one cell: its checks and the actions that repair its drift. */
+interface CellPlan {
+  key: string;
+  region: string;
+  accountId: string;
+  origin: string;
+  imageId: string | undefined;
+  checks: Check[];
+  actions: Action[];
+}
+
+/** The output of the pure planner. */
+interface Plan {
+  cells: CellPlan[];
+  /** Image-level actions (RetryImage). */
+  imageActions: Action[];
+  /** Set when a newer build of the same pipeline exists. */
+  supersededBy: string | undefined;
+}
+
+type ActionOutcomeStatus = 'planned' | 'applied' | 'already-done' | 'failed' | 'skipped';
+
+interface ActionOutcome {
+  action: Action;
+  status: ActionOutcomeStatus;
+  detail: string | undefined;
+  error: Failure | undefined;
+  /** The state AWS reported after the action, when it matters (Fast Launch `enabling`). */
+  resultingState: string | undefined;
+}
+
+export type {
+  Action,
+  ActionKind,
+  ActionOutcome,
+  ActionOutcomeStatus,
+  AddLaunchPermissionAction,
+  CellObservation,
+  CellPlan,
+  CellStatus,
+  Check,
+  CheckName,
+  CreateTagsAction,
+  EnableFastLaunchAction,
+  NewerBuild,
+  Observation,
+  Observed,
+  ObservedFastLaunch,
+  ObservedFastLaunchTemplate,
+  ObservedImage,
+  ObservedLaunchTemplate,
+  ObservedSnapshot,
+  Plan,
+  PutParameterAction,
+  RetryImageAction,
+  UpdateLaunchTemplateAction,
+};

@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { compareBuilds, parseImageBuildArn } from '../../src/lib/arn.ts';
+import { desiredImage, namePatternRegExp } from '../../src/lib/distribution.ts';
+import { InputError } from '../../src/lib/errors.ts';
+import { TARGET_A, TARGET_B, TARGET_LT, windowsImage } from '../helpers/factories.ts';
+import { OWN } from '../helpers/world.ts';
+
+describe('desired cells from the configuration embedded in the image', () => {
+  it('expects the owner where no targets are listed, and each target account where they are', () => {
+    const desired = desiredImage(windowsImage(), { fastLaunchInheritForTargets: true });
+    expect(desired.cells.map((c) => [c.key, c.origin])).toStrictEqual([
+      [`eu-west-1/${TARGET_A}`, 'target'],
+      [`eu-west-1/${TARGET_B}`, 'target'],
+      [`us-east-1/${OWN}`, 'owner'],
+    ]);
+  });
+
+  it('applies a launch template configuration to the account it names', () => {
+    const desired = desiredImage(windowsImage(), { fastLaunchInheritForTargets: true });
+    expect(desired.cells.find((c) => c.accountId === TARGET_A)?.launchTemplates).toStrictEqual([{ launchTemplateId: TARGET_LT, setDefaultVersion: true }]);
+    expect(desired.cells.find((c) => c.accountId === TARGET_B)?.launchTemplates).toStrictEqual([]);
+  });
+
+  it('lets target-account copies inherit the owner Fast Launch setting by template name, or not, as configured', () => {
+    const inherit = desiredImage(windowsImage(), { fastLaunchInheritForTargets: true });
+    expect(inherit.cells.find((c) => c.accountId === TARGET_B)?.fastLaunch).toMatchObject({ source: 'inherited', launchTemplate: { id: undefined, name: 'fast-launch', version: '$Latest' } });
+    const no = desiredImage(windowsImage(), { fastLaunchInheritForTargets: false });
+    expect(no.cells.find((c) => c.accountId === TARGET_B)?.fastLaunch).toBeUndefined();
+  });
+
+  it('always expects the build AMI in the owner account of the build region', () => {
+    const image = windowsImage();
+    const first = image.distributionConfiguration?.distributions?.[0];
+    if (first?.amiDistributionConfiguration !== undefined) first.amiDistributionConfiguration.targetAccountIds = [TARGET_A];
+    const desired = desiredImage(image, { fastLaunchInheritForTargets: true });
+    expect(desired.cells.find((c) => c.key === `us-east-1/${OWN}`)?.origin).toBe('build');
+  });
+
+  it('rejects a configuration that names a region twice', () => {
+    const image = windowsImage();
+    const distributions = image.distributionConfiguration?.distributions ?? [];
+    distributions.push({ ...distributions[0], region: 'us-east-1' });
+    expect(() => desiredImage(image, { fastLaunchInheritForTargets: true })).toThrow(InputError);
+  });
+
+  it('carries amiTags and the source tag into every cell', () => {
+    const desired = desiredImage(windowsImage(), { fastLaunchInheritForTargets: true });
+    for (const cell of desired.cells) expect(cell.tags).toStrictEqual({ Team: 'platform', 'imagebuilder-reconciler:source-image': desired.arn.arn });
+  });
+});
+
+describe('names and ARNs', () => {
+  it.each([
+    ['golden-{{imagebuilder:buildVersion}}-{{imagebuilder:buildDate}}', 'golden-3-2026-11-29T17-00-00.123Z', true],
+    ['golden-{{imagebuilder:buildVersion}}-{{imagebuilder:buildDate}}', 'golden-4-2026-11-29T17-00-00', false],
+    ['Name {{imagebuilder:buildDate}}', 'Name 2026-11-29T17:00:00Z', true],
+    ['plain-name', 'plain-name 2026-11-29T17-00-00', true],
+    ['plain-name', 'other-name', false],
+  ])('pattern %s matches %s: %s', (pattern, name, expected) => {
+    expect(namePatternRegExp(pattern, 3).test(name)).toBe(expected);
+  });
+
+  it('orders builds by semantic version, then build number', () => {
+    const a = parseImageBuildArn('arn:aws:imagebuilder:us-east-1:111122223333:image/x/1.2.0/9');
+    const b = parseImageBuildArn('arn:aws:imagebuilder:us-east-1:111122223333:image/x/1.10.0/1');
+    expect(compareBuilds(a, b)).toBeLessThan(0);
+    expect(compareBuilds(b, a)).toBeGreaterThan(0);
+  });
+
+  it.each(['', 'arn:aws:ec2:us-east-1::image/ami-1', 'arn:aws:imagebuilder:us-east-1:1111:image/x/1.0.0/1'])('rejects %j as an image build ARN', (value) => {
+    expect(() => parseImageBuildArn(value)).toThrow(InputError);
+  });
+});

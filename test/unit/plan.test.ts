@@ -1,0 +1,310 @@
+import { describe, expect, it } from 'vitest';
+import { type DesiredCell, type DesiredImage, desiredImage } from '../../src/lib/distribution.ts';
+import { type PlanContext, plan } from '../../src/lib/reconcile/plan.ts';
+import type { CellObservation, Observation, ObservedFastLaunch, ObservedImage } from '../../src/lib/reconcile/types.ts';
+import { AMI, IMAGE_ARN, NEWER_ARN, OWNER_LT, windowsImage } from '../helpers/factories.ts';
+import { OWN } from '../helpers/world.ts';
+
+const KEY = `us-east-1/${OWN}`;
+const context: PlanContext = { fastLaunchRetries: {}, fastLaunchMaxRetries: 2, retryFailedImages: false };
+
+function image(overrides: Partial<ObservedImage> = {}): ObservedImage {
+  return {
+    imageId: AMI.owner,
+    ownerId: OWN,
+    state: 'available',
+    name: 'golden-3-2026-11-29T17-00-00',
+    public: false,
+    platform: 'Windows',
+    creationDate: '2026-11-29T17:30:00.000Z',
+    tags: { Team: 'platform', 'imagebuilder-reconciler:source-image': IMAGE_ARN },
+    snapshotIds: ['snap-1'],
+    deregistrationProtection: undefined,
+    stateReason: undefined,
+    ...overrides,
+  };
+}
+
+const enabled: ObservedFastLaunch = {
+  state: 'enabled',
+  stateTransitionReason: undefined,
+  targetResourceCount: 5,
+  maxParallelLaunches: 6,
+  launchTemplate: { id: 'lt-0cccccccccccccccc', name: 'fast-launch', version: '2' },
+};
+
+/** An owner cell in us-east-1 that is fully converged. */
+function converged(): CellObservation {
+  return {
+    key: KEY,
+    access: { ok: true, value: true },
+    image: { ok: true, value: image() },
+    launchPermissions: undefined,
+    snapshots: undefined,
+    launchTemplates: {
+      [OWNER_LT]: { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 2, latestVersion: 2, defaultImageId: AMI.owner, versionsWithImage: [2] } },
+    },
+    fastLaunch: { ok: true, value: enabled },
+    fastLaunchTemplate: { ok: true, value: { id: 'lt-0cccccccccccccccc', name: 'fast-launch', defaultVersion: 1, latestVersion: 2 } },
+    parameters: { '/golden/windows/latest': { ok: true, value: AMI.owner } },
+  };
+}
+
+/** The standard image with only its us-east-1 owner cell. */
+function ownerOnly(change: (cell: DesiredCell) => void = () => undefined): DesiredImage {
+  const desired = desiredImage(windowsImage(), { fastLaunchInheritForTargets: true });
+  const cell = desired.cells.find((c) => c.key === KEY);
+  if (cell === undefined) throw new Error('no owner cell');
+  change(cell);
+  return { ...desired, cells: [cell] };
+}
+
+interface Case {
+  reason: string;
+  desired?: DesiredImage;
+  observe: (cell: CellObservation) => void;
+  newer?: Observation['newerBuilds'];
+  context?: Partial<PlanContext>;
+  want: { check: string; result: string; reason?: RegExp }[];
+  actions: string[];
+}
+
+const cases: Case[] = [
+  {
+    reason: 'a converged cell has nothing to do',
+    observe: () => undefined,
+    want: [{ check: 'ami', result: 'ok' }, { check: 'name', result: 'ok' }, { check: 'tags', result: 'ok' }, { check: 'launch-template', result: 'ok' }, { check: 'fast-launch', result: 'ok' }, { check: 'ssm-parameter', result: 'ok' }],
+    actions: [],
+  },
+  {
+    reason: 'the role could not be assumed: the cell fails with the reason and nothing else is checked',
+    observe: (c) => {
+      c.access = { ok: false, error: { kind: 'access-denied', code: 'AccessDenied', message: 'cannot assume role' } };
+    },
+    want: [{ check: 'access', result: 'failed', reason: /cannot assume role/ }],
+    actions: [],
+  },
+  {
+    reason: 'an AMI not visible yet (eventual consistency) is pending, not failed',
+    observe: (c) => {
+      c.image = { ok: true, value: null };
+    },
+    want: [{ check: 'ami', result: 'pending', reason: /not visible/ }],
+    actions: [],
+  },
+  {
+    reason: 'an AMI owned by another account is a failure: the cell does not hold its own copy',
+    observe: (c) => {
+      c.image = { ok: true, value: image({ ownerId: '999999999999' }) };
+    },
+    want: [{ check: 'ami', result: 'failed', reason: /owned by 999999999999/ }],
+    actions: [],
+  },
+  {
+    reason: 'a failed AMI fails the cell with EC2 reason',
+    observe: (c) => {
+      c.image = { ok: true, value: image({ state: 'failed', stateReason: 'Copy failed' }) };
+    },
+    want: [{ check: 'ami', result: 'failed', reason: /failed: Copy failed/ }],
+    actions: [],
+  },
+  {
+    reason: 'a name that does not match the pattern is reported only (AMI names cannot change)',
+    observe: (c) => {
+      c.image = { ok: true, value: image({ name: 'something-else' }) };
+    },
+    want: [{ check: 'name', result: 'warning', reason: /does not match/ }],
+    actions: [],
+  },
+  {
+    reason: 'missing amiTags are repaired with CreateTags',
+    observe: (c) => {
+      c.image = { ok: true, value: image({ tags: {} }) };
+    },
+    want: [{ check: 'tags', result: 'drift', reason: /Team, imagebuilder-reconciler:source-image/ }],
+    actions: ['create-tags'],
+  },
+  {
+    reason: 'a template with no version for this AMI gets a new version and, with setDefaultVersion, the default',
+    observe: (c) => {
+      c.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 1, latestVersion: 1, defaultImageId: 'ami-old', versionsWithImage: [] } };
+    },
+    want: [{ check: 'launch-template', result: 'drift', reason: /no version uses/ }],
+    actions: ['update-launch-template'],
+  },
+  {
+    reason: 'a template whose version exists but is not the default only needs the default set (a half-done earlier run)',
+    observe: (c) => {
+      c.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 1, latestVersion: 2, defaultImageId: 'ami-old', versionsWithImage: [2] } };
+    },
+    want: [{ check: 'launch-template', result: 'drift', reason: /version 2 uses .* but the default is version 1/ }],
+    actions: ['update-launch-template'],
+  },
+  {
+    reason: 'a missing launch template fails the check with the account named',
+    observe: (c) => {
+      c.launchTemplates[OWNER_LT] = { ok: true, value: null };
+    },
+    want: [{ check: 'launch-template', result: 'failed', reason: /does not exist in account 111122223333/ }],
+    actions: [],
+  },
+  {
+    reason: 'a template whose default already uses a newer build is superseded: no rollback',
+    observe: (c) => {
+      c.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 3, latestVersion: 3, defaultImageId: 'ami-newer', versionsWithImage: [] } };
+    },
+    newer: { ok: true, value: [{ arn: NEWER_ARN, status: 'AVAILABLE', amis: { 'eu-west-1/444455556666': 'ami-newer' } }] },
+    want: [{ check: 'launch-template', result: 'skipped', reason: /superseded/ }],
+    actions: [],
+  },
+  {
+    reason: 'when it is unknown whether a newer build exists, nothing that could roll back is changed',
+    observe: (c) => {
+      c.parameters['/golden/windows/latest'] = { ok: true, value: 'ami-other' };
+    },
+    newer: { ok: false, error: { kind: 'throttled', code: 'ThrottlingException', message: 'Rate exceeded' } },
+    want: [{ check: 'ssm-parameter', result: 'pending', reason: /cannot tell whether a newer build exists/ }],
+    actions: [],
+  },
+  {
+    reason: 'a missing SSM parameter is created with PutParameter',
+    observe: (c) => {
+      c.parameters['/golden/windows/latest'] = { ok: true, value: null };
+    },
+    want: [{ check: 'ssm-parameter', result: 'drift', reason: /does not exist/ }],
+    actions: ['put-parameter'],
+  },
+  {
+    reason: 'Fast Launch enabling is pending',
+    observe: (c) => {
+      c.fastLaunch = { ok: true, value: { ...enabled, state: 'enabling' } };
+    },
+    want: [{ check: 'fast-launch', result: 'pending', reason: /enabling/ }],
+    actions: [],
+  },
+  {
+    reason: 'Fast Launch enabled with other settings is enabled again with the configured ones',
+    observe: (c) => {
+      c.fastLaunch = { ok: true, value: { ...enabled, maxParallelLaunches: 10 } };
+    },
+    want: [{ check: 'fast-launch', result: 'drift', reason: /maxParallelLaunches 10 ≠ 6/ }],
+    actions: ['enable-fast-launch'],
+  },
+  {
+    reason: 'Fast Launch pinned to an older template version is drift ($Latest resolves to a number)',
+    observe: (c) => {
+      c.fastLaunch = { ok: true, value: { ...enabled, launchTemplate: { id: 'lt-0cccccccccccccccc', name: 'fast-launch', version: '1' } } };
+    },
+    want: [{ check: 'fast-launch', result: 'drift', reason: /version 1 ≠ 2/ }],
+    actions: ['enable-fast-launch'],
+  },
+  {
+    reason: 'enabling-failed is retried while retries remain',
+    observe: (c) => {
+      c.fastLaunch = { ok: true, value: { ...enabled, state: 'enabling-failed', stateTransitionReason: 'Client.InternalError' } };
+    },
+    context: { fastLaunchRetries: { [KEY]: 1 } },
+    want: [{ check: 'fast-launch', result: 'drift', reason: /enabling-failed: Client.InternalError; retry 2 of 2/ }],
+    actions: ['enable-fast-launch'],
+  },
+  {
+    reason: 'enabled-failed past the retry bound fails with EC2 reason',
+    observe: (c) => {
+      c.fastLaunch = { ok: true, value: { ...enabled, state: 'enabled-failed', stateTransitionReason: 'Client.LaunchTemplateInvalid' } };
+    },
+    context: { fastLaunchRetries: { [KEY]: 2 } },
+    want: [{ check: 'fast-launch', result: 'failed', reason: /enabled-failed after 2 retries: Client.LaunchTemplateInvalid/ }],
+    actions: [],
+  },
+  {
+    reason: 'the Fast Launch template missing in the account fails the check, naming it',
+    observe: (c) => {
+      c.fastLaunch = { ok: true, value: null };
+      c.fastLaunchTemplate = { ok: true, value: null };
+    },
+    want: [{ check: 'fast-launch', result: 'failed', reason: /launch template fast-launch for Fast Launch does not exist/ }],
+    actions: [],
+  },
+  {
+    reason: 'Fast Launch is skipped for a Linux image',
+    desired: { ...ownerOnly(), platform: 'Linux' },
+    observe: (c) => {
+      c.fastLaunch = { ok: true, value: null };
+    },
+    want: [{ check: 'fast-launch', result: 'skipped', reason: /Windows AMIs only/ }],
+    actions: [],
+  },
+  {
+    reason: 'a missing configured grant is added; an extra grant is reported, never removed',
+    desired: ownerOnly((cell) => {
+      cell.launchPermission = { userIds: ['123456789012'] };
+    }),
+    observe: (c) => {
+      c.launchPermissions = { ok: true, value: { userIds: ['210987654321'], userGroups: [], organizationArns: [], organizationalUnitArns: [] } };
+    },
+    want: [
+      { check: 'launch-permission', result: 'drift', reason: /userIds:123456789012/ },
+      { check: 'launch-permission', result: 'warning', reason: /never removed.*userIds:210987654321/ },
+    ],
+    actions: ['add-launch-permission'],
+  },
+  {
+    reason: 'a public AMI whose configuration does not share publicly is reported, and not made private or public',
+    observe: (c) => {
+      c.image = { ok: true, value: image({ public: true }) };
+    },
+    want: [{ check: 'launch-permission', result: 'warning', reason: /public/ }],
+    actions: [],
+  },
+  {
+    reason: 'snapshots encrypted with another key fail the encryption check (report only)',
+    desired: ownerOnly((cell) => {
+      cell.kmsKeyId = 'arn:aws:kms:us-east-1:111122223333:key/wanted';
+    }),
+    observe: (c) => {
+      c.snapshots = { ok: true, value: [{ snapshotId: 'snap-1', encrypted: true, kmsKeyId: 'arn:aws:kms:us-east-1:111122223333:key/other', volumeSizeGiB: 30 }] };
+    },
+    want: [{ check: 'encryption', result: 'failed', reason: /snap-1/ }],
+    actions: [],
+  },
+];
+
+describe('plan (pure)', () => {
+  it.each(cases)('$reason', (c) => {
+    // Prepare
+    const desired = c.desired ?? ownerOnly();
+    const observed = converged();
+    c.observe(observed);
+    const observation: Observation = { cells: { [KEY]: observed }, newerBuilds: c.newer ?? { ok: true, value: [] } };
+
+    // Act
+    const result = plan(desired, observation, { ...context, ...c.context });
+
+    // Assess
+    const cell = result.cells[0];
+    for (const want of c.want) {
+      const found = cell?.checks.find((check) => check.check === want.check && check.result === want.result && (want.reason === undefined || want.reason.test(check.reason)));
+      expect(found, `${want.check} ${want.result} ${want.reason ?? ''} in ${JSON.stringify(cell?.checks, null, 1)}`).toBeDefined();
+    }
+    expect(cell?.actions.map((a) => a.kind)).toStrictEqual(c.actions);
+  });
+
+  it('is deterministic: the same inputs give the same actions and client tokens', () => {
+    const desired = ownerOnly();
+    const observed = converged();
+    observed.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 1, latestVersion: 1, defaultImageId: 'ami-old', versionsWithImage: [] } };
+    const observation: Observation = { cells: { [KEY]: observed }, newerBuilds: { ok: true, value: [] } };
+    expect(plan(desired, observation, context)).toStrictEqual(plan(desired, observation, context));
+  });
+
+  it('never plans a grant the configuration does not name', () => {
+    const desired = ownerOnly((cell) => {
+      cell.launchPermission = { userIds: ['123456789012'], organizationArns: ['arn:aws:organizations::111122223333:organization/o-abc'] };
+    });
+    const observed = converged();
+    observed.launchPermissions = { ok: true, value: { userIds: [], userGroups: [], organizationArns: [], organizationalUnitArns: [] } };
+    const result = plan(desired, { cells: { [KEY]: observed }, newerBuilds: { ok: true, value: [] } }, context);
+    const action = result.cells[0]?.actions.find((a) => a.kind === 'add-launch-permission');
+    expect(action).toMatchObject({ add: { userIds: ['123456789012'], userGroups: [], organizationArns: ['arn:aws:organizations::111122223333:organization/o-abc'], organizationalUnitArns: [] } });
+  });
+});

@@ -1,0 +1,243 @@
+import {
+  CreateLaunchTemplateVersionCommand,
+  CreateTagsCommand,
+  EnableFastLaunchCommand,
+  ModifyImageAttributeCommand,
+  ModifyLaunchTemplateCommand,
+} from '@aws-sdk/client-ec2';
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { RetryImageCommand } from '@aws-sdk/client-imagebuilder';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { PutParameterCommand } from '@aws-sdk/client-ssm';
+import { AssumeRoleCommand } from '@aws-sdk/client-sts';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { InputError } from '../../src/lib/errors.ts';
+import { reconcile } from '../../src/lib/reconcile/reconcile.ts';
+import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
+import { AMI, IMAGE_ARN, NEWER_ARN, OWNER_LT, SHARE_WITH, TARGET_A, TARGET_B, TARGET_LT, afterImageBuilder, testDeps, windowsImage } from '../helpers/factories.ts';
+import { type Mocks, OWN, type World, installWorld } from '../helpers/world.ts';
+
+const MUTATING = [CreateTagsCommand, ModifyImageAttributeCommand, CreateLaunchTemplateVersionCommand, ModifyLaunchTemplateCommand, EnableFastLaunchCommand, PutParameterCommand, RetryImageCommand];
+
+function cell(report: ReconcileReport, region: string, account: string) {
+  const found = report.cells.find((c) => c.region === region && c.accountId === account);
+  if (found === undefined) throw new Error(`no cell ${region}/${account}`);
+  return found;
+}
+
+describe('reconcile (adapters on aws-sdk-client-mock)', () => {
+  let world: World;
+  let mocks: Mocks;
+
+  beforeEach(() => {
+    // Prepare
+    world = afterImageBuilder();
+    mocks = installWorld(world);
+  });
+  afterEach(() => {
+    for (const mock of Object.values(mocks)) mock.restore();
+  });
+
+  it('repairs every gap Image Builder leaves and requeues while Fast Launch is enabling', async () => {
+    // Act
+    const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' }, testDeps());
+
+    // Assess: one AssumeRole per target account, none for the own account
+    expect(mocks.sts).toHaveReceivedCommandTimes(AssumeRoleCommand, 2);
+    expect(mocks.sts).toHaveReceivedCommandWith(AssumeRoleCommand, { RoleArn: `arn:aws:iam::${TARGET_A}:role/ImageBuilderReconcilerTarget` });
+    expect(mocks.sts).toHaveReceivedCommandWith(AssumeRoleCommand, { RoleArn: `arn:aws:iam::${TARGET_B}:role/ImageBuilderReconcilerTarget` });
+    // amiTags carried to target copies, plus the source tag everywhere
+    const tagsOf = (ami: string, account: string, region: string) =>
+      Object.fromEntries((world.images[`${account}/${region}`]?.find((i) => i.ImageId === ami)?.Tags ?? []).map((t) => [t.Key, t.Value]));
+    expect(tagsOf(AMI.a, TARGET_A, 'eu-west-1')).toMatchObject({ Team: 'platform', 'imagebuilder-reconciler:source-image': IMAGE_ARN });
+    expect(tagsOf(AMI.b, TARGET_B, 'eu-west-1')).toMatchObject({ Team: 'platform', 'imagebuilder-reconciler:source-image': IMAGE_ARN });
+    expect(tagsOf(AMI.owner, OWN, 'us-east-1')).toMatchObject({ 'imagebuilder-reconciler:source-image': IMAGE_ARN });
+    // the missing share added, the existing one not touched
+    expect(mocks.ec2).toHaveReceivedCommandTimes(ModifyImageAttributeCommand, 1);
+    expect(mocks.ec2).toHaveReceivedCommandWith(ModifyImageAttributeCommand, { ImageId: AMI.a, LaunchPermission: { Add: [{ UserId: SHARE_WITH }] } });
+    // launch templates: a new version from the current default with a deterministic token, then the default
+    expect(mocks.ec2).toHaveReceivedCommandWith(CreateLaunchTemplateVersionCommand, {
+      LaunchTemplateId: OWNER_LT,
+      SourceVersion: '1',
+      LaunchTemplateData: { ImageId: AMI.owner },
+      ClientToken: expect.stringMatching(/^ibr-[0-9a-f]{48}$/),
+    });
+    expect(mocks.ec2).toHaveReceivedCommandWith(ModifyLaunchTemplateCommand, { LaunchTemplateId: OWNER_LT, DefaultVersion: '2' });
+    expect(mocks.ec2).toHaveReceivedCommandWith(ModifyLaunchTemplateCommand, { LaunchTemplateId: TARGET_LT, DefaultVersion: '2' });
+    // Fast Launch in every account that owns a copy, with the template found by name there and a pinned version
+    expect(mocks.ec2).toHaveReceivedCommandTimes(EnableFastLaunchCommand, 3);
+    expect(mocks.ec2).toHaveReceivedCommandWith(EnableFastLaunchCommand, {
+      ImageId: AMI.a,
+      MaxParallelLaunches: 6,
+      SnapshotConfiguration: { TargetResourceCount: 5 },
+      LaunchTemplate: { LaunchTemplateId: 'lt-0dddddddddddddddd', Version: '2' },
+    });
+    expect(mocks.ec2).toHaveReceivedCommandWith(EnableFastLaunchCommand, { ImageId: AMI.b, LaunchTemplate: { LaunchTemplateId: 'lt-0eeeeeeeeeeeeeeee', Version: '2' } });
+    expect(mocks.ssm).toHaveReceivedCommandWith(PutParameterCommand, { Name: '/golden/windows/latest', Value: AMI.owner, Overwrite: true });
+    // the report: all cells pending on Fast Launch; a recheck queued; the report published
+    expect(report.outcome).toBe('pending');
+    expect(report.cells.map((c) => c.status)).toStrictEqual(['pending', 'pending', 'pending']);
+    expect(report.counts.actions.failed).toBe(0);
+    expect(report.next).toStrictEqual({ recheck: true, attempt: 2, delaySeconds: 300 });
+    expect(mocks.sqs).toHaveReceivedCommandWith(SendMessageCommand, { DelaySeconds: 300, MessageBody: expect.stringContaining('"attempt":2') });
+    expect(mocks.eventBridge).toHaveReceivedCommandWith(PutEventsCommand, {
+      Entries: [expect.objectContaining({ Source: 'imagebuilder-reconciler', DetailType: 'Image Builder Reconcile Report', Resources: [IMAGE_ARN] })],
+    });
+  });
+
+  it('converges on the recheck once Fast Launch is enabled, and changes nothing more', async () => {
+    // Prepare
+    await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' }, testDeps());
+    for (const item of Object.values(world.fastLaunch)) item.State = 'enabled';
+    for (const mock of [mocks.ec2, mocks.ssm, mocks.sqs]) mock.resetHistory();
+
+    // Act
+    const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'sqs', attempt: 2, firstSeenAt: '2026-11-29T17:55:00.000Z' }, testDeps());
+
+    // Assess
+    expect(report.outcome).toBe('converged');
+    expect(report.cells.every((c) => c.status === 'ok')).toBe(true);
+    for (const command of MUTATING) expect(mocks.ec2.commandCalls(command as never)).toHaveLength(0);
+    expect(mocks.ssm).not.toHaveReceivedCommand(PutParameterCommand);
+    expect(mocks.sqs).not.toHaveReceivedCommand(SendMessageCommand);
+    expect(report.next).toStrictEqual({ recheck: false, reason: 'nothing pending' });
+  });
+
+  it('changes nothing in plan mode and reports what it would do', async () => {
+    // Act
+    const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'manual', mode: 'plan' }, testDeps());
+
+    // Assess
+    for (const command of MUTATING) {
+      expect(mocks.ec2.commandCalls(command as never)).toHaveLength(0);
+      expect(mocks.imagebuilder.commandCalls(command as never)).toHaveLength(0);
+    }
+    expect(mocks.ssm).not.toHaveReceivedCommand(PutParameterCommand);
+    expect(mocks.sqs).not.toHaveReceivedCommand(SendMessageCommand);
+    expect(report.outcome).toBe('drift');
+    expect(report.actions.every((a) => a.outcome === 'planned')).toBe(true);
+    expect(report.actions.map((a) => a.kind).sort()).toStrictEqual([
+      'add-launch-permission',
+      'create-tags', 'create-tags', 'create-tags',
+      'enable-fast-launch', 'enable-fast-launch', 'enable-fast-launch',
+      'put-parameter',
+      'update-launch-template', 'update-launch-template',
+    ]);
+    expect(cell(report, 'eu-west-1', TARGET_A).status).toBe('drift');
+  });
+
+  it('records AccessDenied in one account as that cell failing, while the other cells are repaired', async () => {
+    // Prepare
+    world.deniedAccounts.add(TARGET_B);
+
+    // Act
+    const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' }, testDeps());
+
+    // Assess
+    const denied = cell(report, 'eu-west-1', TARGET_B);
+    expect(denied.status).toBe('failed');
+    expect(denied.reasons.join(' ')).toMatch(/cannot assume arn:aws:iam::777788889999:role\/ImageBuilderReconcilerTarget.*AccessDenied/);
+    expect(cell(report, 'eu-west-1', TARGET_A).status).toBe('pending');
+    expect(mocks.ec2).toHaveReceivedCommandWith(CreateTagsCommand, { Resources: [AMI.a] });
+    expect(report.outcome).toBe('failed');
+  });
+
+  it('marks a cell throttled past retries as pending, and the others go on', async () => {
+    // Prepare
+    world.throttled.add(`DescribeImages ${TARGET_A}/eu-west-1`);
+
+    // Act
+    const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' }, testDeps());
+
+    // Assess
+    const throttled = cell(report, 'eu-west-1', TARGET_A);
+    expect(throttled.status).toBe('pending');
+    expect(throttled.reasons.join(' ')).toContain('RequestLimitExceeded');
+    expect(mocks.ec2).toHaveReceivedCommandWith(CreateTagsCommand, { Resources: [AMI.b] });
+    expect(report.next).toMatchObject({ recheck: true });
+  });
+
+  it('never rolls a launch template, SSM parameter or Fast Launch back for a superseded build', async () => {
+    // Prepare: build 4 already finished and moved the template and parameter to its AMI
+    const newerAmi = 'ami-00000000000000100';
+    world.pipelineImages.push({ arn: NEWER_ARN, state: { status: 'AVAILABLE' }, outputResources: { amis: [{ region: 'us-east-1', accountId: OWN, image: newerAmi }] } });
+    const template = world.templates[`${OWN}/us-east-1`]?.[0];
+    template?.versions.push({ number: 2, imageId: newerAmi });
+    if (template !== undefined) template.defaultVersion = 2;
+    world.parameters[`${OWN}/us-east-1//golden/windows/latest`] = newerAmi;
+
+    // Act
+    const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' }, testDeps());
+
+    // Assess
+    expect(mocks.ec2).not.toHaveReceivedCommandWith(CreateLaunchTemplateVersionCommand, { LaunchTemplateId: OWNER_LT });
+    expect(mocks.ec2).not.toHaveReceivedCommandWith(ModifyLaunchTemplateCommand, { LaunchTemplateId: OWNER_LT });
+    expect(mocks.ec2).not.toHaveReceivedCommandWith(EnableFastLaunchCommand, { ImageId: AMI.owner });
+    expect(mocks.ssm).not.toHaveReceivedCommand(PutParameterCommand);
+    expect(world.parameters[`${OWN}/us-east-1//golden/windows/latest`]).toBe(newerAmi);
+    const owner = cell(report, 'us-east-1', OWN);
+    const skipped = owner.checks.filter((c) => c.result === 'skipped').map((c) => c.check);
+    expect(skipped).toStrictEqual(['launch-template', 'fast-launch', 'ssm-parameter']);
+    expect(owner.checks.find((c) => c.check === 'launch-template')?.reason).toContain(`superseded: newer build ${NEWER_ARN}`);
+    expect(report.image.supersededBy).toBe(NEWER_ARN);
+    // tags are not a rollback: still repaired
+    expect(mocks.ec2).toHaveReceivedCommandWith(CreateTagsCommand, { Resources: [AMI.owner] });
+  });
+
+  it('reports an unknown image build as failed without throwing', async () => {
+    // Act
+    const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN.replace('/3', '/99'), trigger: 'manual' }, testDeps());
+
+    // Assess
+    expect(report.outcome).toBe('failed');
+    expect(report.notes[0]).toMatch(/ResourceNotFoundException/);
+    expect(report.cells).toHaveLength(0);
+  });
+
+  it('rejects an ARN of the wrong shape with an InputError', async () => {
+    await expect(reconcile({ imageBuildVersionArn: 'arn:aws:imagebuilder:us-east-1:111122223333:image/golden/1.0.0', trigger: 'manual' }, testDeps())).rejects.toThrow(
+      InputError,
+    );
+  });
+
+  it('for a FAILED image, reports the missing cells with Image Builder\'s reason and retries distribution once when asked', async () => {
+    // Prepare
+    const reason = `Not all distribution jobs are completed. 1) AMI Copy Reported Failure For ${AMI.b}`;
+    const image = windowsImage({ state: { status: 'FAILED', reason } });
+    image.outputResources = { amis: image.outputResources?.amis?.filter((a) => a.accountId !== TARGET_B) ?? [] };
+    world.imagebuilder[IMAGE_ARN] = image;
+
+    // Act
+    const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' }, testDeps({ RECONCILER_RETRY_FAILED_IMAGES: 'true' }));
+
+    // Assess
+    const missing = cell(report, 'eu-west-1', TARGET_B);
+    expect(missing.status).toBe('failed');
+    expect(missing.reasons[0]).toContain(reason);
+    expect(mocks.imagebuilder).toHaveReceivedCommandWith(RetryImageCommand, { imageBuildVersionArn: IMAGE_ARN, clientToken: expect.stringMatching(/^ibr-/) });
+    expect(cell(report, 'eu-west-1', TARGET_A).status).toBe('pending');
+  });
+
+  it('gives up with a final report once the attempts are used', async () => {
+    // Act
+    const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'sqs', attempt: 12, firstSeenAt: '2026-11-29T17:00:00.000Z' }, testDeps());
+
+    // Assess
+    expect(report.outcome).toBe('failed');
+    expect(report.next).toStrictEqual({ recheck: false, reason: 'still pending after 12 attempt(s) (RECONCILER_MAX_ATTEMPTS)' });
+    expect(report.cells.every((c) => c.status === 'failed' && c.reasons.at(-1)?.startsWith('gave up'))).toBe(true);
+    expect(mocks.sqs).not.toHaveReceivedCommand(SendMessageCommand);
+  });
+
+  it('converges to the same state when the same event arrives twice', async () => {
+    // Act
+    await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' }, testDeps());
+    const templatesAfterFirst = structuredClone(world.templates);
+    const second = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' }, testDeps());
+
+    // Assess: no second launch template version, no new actions beyond waiting for Fast Launch
+    expect(world.templates).toStrictEqual(templatesAfterFirst);
+    expect(second.actions).toHaveLength(0);
+    expect(second.outcome).toBe('pending');
+  });
+});
