@@ -171,5 +171,16 @@ function quietSdkNotices(): void {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 }
 
-export { cliEnvironment, loadConfig, processEnvironment, quietSdkNotices };
+/**
+ * Set variables in the process environment. Only the local sandbox uses it: it gives the Lambda functions
+ * it runs in-process the environment Lambda would give them, before it loads their bundles.
+ */
+function applyEnvironment(vars: Readonly<Record<string, string>>): void {
+  for (const [key, value] of Object.entries(vars)) {
+    if (value === '') delete process.env[key];
+    else process.env[key] = value;
+  }
+}
+
+export { applyEnvironment, cliEnvironment, loadConfig, processEnvironment, quietSdkNotices };
 export type { CliEnvironment, Config, Env };

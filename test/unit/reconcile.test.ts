@@ -215,7 +215,13 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
     expect(missing.status).toBe('failed');
     expect(missing.reasons[0]).toContain(reason);
     expect(mocks.imagebuilder).toHaveReceivedCommandWith(RetryImageCommand, { imageBuildVersionArn: IMAGE_ARN, clientToken: expect.stringMatching(/^ibr-/) });
-    expect(cell(report, 'eu-west-1', TARGET_A).status).toBe('pending');
+    // what landed is tagged and shared, but nothing is rolled out from a build that did not finish
+    const landed = cell(report, 'eu-west-1', TARGET_A);
+    expect(landed.status).toBe('repaired');
+    expect(landed.checks.filter((c) => c.result === 'skipped').map((c) => c.check)).toStrictEqual(['launch-template', 'fast-launch']);
+    expect(mocks.ec2).not.toHaveReceivedCommand(EnableFastLaunchCommand);
+    expect(mocks.ec2).not.toHaveReceivedCommand(CreateLaunchTemplateVersionCommand);
+    expect(mocks.ssm).not.toHaveReceivedCommand(PutParameterCommand);
   });
 
   it('gives up with a final report once the attempts are used', async () => {

@@ -387,6 +387,14 @@ function planCell(cell: DesiredCell, observation: Observation, desired: DesiredI
   add(planTags(cell, image, plan.actions));
   plan.checks.push(...planLaunchPermission(cell, obs, image, plan.actions));
   add(checkEncryption(cell, obs, image));
+  if (desired.status !== 'AVAILABLE') {
+    // launch templates, Fast Launch and SSM parameters roll an image out: never for a build that did not finish
+    const reason = `the image is ${desired.status}; launch templates, Fast Launch and SSM parameters are set only for AVAILABLE images`;
+    for (const lt of cell.launchTemplates) plan.checks.push({ check: 'launch-template', subject: lt.launchTemplateId, result: 'skipped', reason });
+    if (cell.fastLaunch !== undefined) plan.checks.push({ check: 'fast-launch', subject: image.imageId, result: 'skipped', reason });
+    for (const p of cell.parameters) plan.checks.push({ check: 'ssm-parameter', subject: p.name, result: 'skipped', reason });
+    return plan;
+  }
   plan.checks.push(...planLaunchTemplates(cell, obs, image, observation, desired, plan.actions));
   add(planFastLaunch(cell, obs, image, observation, desired, context, plan.actions));
   plan.checks.push(...planParameters(cell, obs, image, observation, plan.actions));

@@ -1,0 +1,74 @@
+/**
+ * The sandbox clock: simulated time that runs `speed` times faster than real time and can be advanced by
+ * hand (tests). Simulated delays (AMI copies, Fast Launch provisioning, queue delays) use it.
+ */
+interface Timer {
+  due: number;
+  fn: () => void;
+}
+
+class SandboxClock {
+  private readonly realStart = Date.now();
+  private readonly simStart: number;
+  private offset = 0;
+  private timers: Timer[] = [];
+  private ticker: NodeJS.Timeout | undefined;
+  speed: number;
+
+  constructor(options: { speed?: number; start?: number } = {}) {
+    this.speed = options.speed ?? 1;
+    this.simStart = options.start ?? Date.now();
+  }
+
+  /** Simulated epoch milliseconds. */
+  now(): number {
+    return this.simStart + (Date.now() - this.realStart) * this.speed + this.offset;
+  }
+
+  date(): Date {
+    return new Date(this.now());
+  }
+
+  iso(): string {
+    return this.date().toISOString();
+  }
+
+  /** Run `fn` after `ms` of simulated time. */
+  after(ms: number, fn: () => void): void {
+    this.timers.push({ due: this.now() + ms, fn });
+    this.ensureTicker();
+  }
+
+  /** Jump simulated time forward (due timers fire on the next tick). */
+  advance(ms: number): void {
+    this.offset += ms;
+    this.tick();
+  }
+
+  /** Real milliseconds for a simulated duration. */
+  realMs(simMs: number): number {
+    return simMs / this.speed;
+  }
+
+  private ensureTicker(): void {
+    if (this.ticker !== undefined) return;
+    this.ticker = setInterval(() => this.tick(), 20);
+    this.ticker.unref();
+  }
+
+  private tick(): void {
+    const now = this.now();
+    const due = this.timers.filter((t) => t.due <= now);
+    if (due.length === 0) return;
+    this.timers = this.timers.filter((t) => t.due > now);
+    for (const timer of due.sort((a, b) => a.due - b.due)) timer.fn();
+  }
+
+  stop(): void {
+    if (this.ticker !== undefined) clearInterval(this.ticker);
+    this.ticker = undefined;
+    this.timers = [];
+  }
+}
+
+export { SandboxClock };

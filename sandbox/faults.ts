@@ -1,0 +1,132 @@
+import type { SandboxClock } from './clock.ts';
+import { AwsError } from './protocol/errors.ts';
+
+/**
+ * Faults the sandbox injects, set by scenario files and the control API (`POST /_sandbox/faults`).
+ * Matching fields left out match everything.
+ */
+interface ErrorFault {
+  operation?: string;
+  account?: string;
+  region?: string;
+  code: string;
+  message?: string;
+  status?: number;
+  /** How many times it fires; unlimited when left out. */
+  count?: number;
+}
+
+interface LatencyFault {
+  operation?: string;
+  account?: string;
+  region?: string;
+  ms: number;
+}
+
+/** Token buckets per (account, region, kind of call), like EC2's request rate limits. */
+interface ThrottleFault {
+  service?: string;
+  account?: string;
+  region?: string;
+  /** Operation name prefix ("Describe" for reads, or a full name). */
+  operationPrefix?: string;
+  /** Bucket size. */
+  burst: number;
+  /** Tokens refilled per second (real time). */
+  ratePerSecond: number;
+}
+
+interface FaultSettings {
+  errors?: ErrorFault[];
+  latency?: LatencyFault[];
+  throttles?: ThrottleFault[];
+  /** `account/region` cells whose AMI copy fails during Image Builder distribution. */
+  failedCopies?: string[];
+  /** Reads of a new AMI that miss it (eventual consistency), per account. */
+  invisibleReads?: number;
+  /** AMIs (or `account/region` cells) whose Fast Launch enabling fails. */
+  fastLaunchFailures?: string[];
+}
+
+function matches(rule: { operation?: string; account?: string; region?: string }, op: string, account: string, region: string): boolean {
+  return (rule.operation === undefined || rule.operation === op) && (rule.account === undefined || rule.account === account) && (rule.region === undefined || rule.region === region);
+}
+
+class Faults {
+  settings: Required<FaultSettings>;
+  private buckets = new Map<string, { tokens: number; at: number }>();
+
+  constructor(settings: FaultSettings = {}) {
+    this.settings = Faults.normalize(settings);
+  }
+
+  static normalize(settings: FaultSettings): Required<FaultSettings> {
+    return {
+      errors: settings.errors ?? [],
+      latency: settings.latency ?? [],
+      throttles: settings.throttles ?? [],
+      failedCopies: settings.failedCopies ?? [],
+      invisibleReads: settings.invisibleReads ?? 0,
+      fastLaunchFailures: settings.fastLaunchFailures ?? [],
+    };
+  }
+
+  set(settings: FaultSettings): void {
+    this.settings = Faults.normalize(settings);
+    this.buckets.clear();
+  }
+
+  merge(settings: FaultSettings): void {
+    const n = Faults.normalize(settings);
+    this.settings = {
+      errors: [...this.settings.errors, ...n.errors],
+      latency: [...this.settings.latency, ...n.latency],
+      throttles: [...this.settings.throttles, ...n.throttles],
+      failedCopies: [...this.settings.failedCopies, ...n.failedCopies],
+      invisibleReads: settings.invisibleReads ?? this.settings.invisibleReads,
+      fastLaunchFailures: [...this.settings.fastLaunchFailures, ...n.fastLaunchFailures],
+    };
+  }
+
+  /** Apply latency, throttling and injected errors before an operation runs. Throws {@link AwsError}. */
+  async before(service: string, op: string, account: string, region: string, clock: SandboxClock): Promise<void> {
+    const delay = this.settings.latency.filter((l) => matches(l, op, account, region)).reduce((sum, l) => sum + l.ms, 0);
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, clock.realMs(delay)));
+    for (const throttle of this.settings.throttles) {
+      if (throttle.service !== undefined && throttle.service !== service) continue;
+      if (throttle.account !== undefined && throttle.account !== account) continue;
+      if (throttle.region !== undefined && throttle.region !== region) continue;
+      if (throttle.operationPrefix !== undefined && !op.startsWith(throttle.operationPrefix)) continue;
+      const key = `${service}/${account}/${region}/${throttle.operationPrefix ?? '*'}`;
+      const now = Date.now();
+      const bucket = this.buckets.get(key) ?? { tokens: throttle.burst, at: now };
+      bucket.tokens = Math.min(throttle.burst, bucket.tokens + ((now - bucket.at) / 1000) * throttle.ratePerSecond);
+      bucket.at = now;
+      this.buckets.set(key, bucket);
+      if (bucket.tokens < 1) throw throttleError(service);
+      bucket.tokens -= 1;
+    }
+    const error = this.settings.errors.find((e) => matches(e, op, account, region) && (e.count === undefined || e.count > 0));
+    if (error !== undefined) {
+      if (error.count !== undefined) error.count -= 1;
+      throw new AwsError(error.code, error.message ?? `${error.code} (injected by the sandbox)`, error.status ?? 400);
+    }
+  }
+
+  copyFails(account: string, region: string): boolean {
+    return this.settings.failedCopies.includes(`${account}/${region}`);
+  }
+
+  fastLaunchFails(imageId: string, account: string, region: string): boolean {
+    return this.settings.fastLaunchFailures.includes(imageId) || this.settings.fastLaunchFailures.includes(`${account}/${region}`);
+  }
+}
+
+function throttleError(service: string): AwsError {
+  if (service === 'ec2') return new AwsError('RequestLimitExceeded', 'Request limit exceeded.', 503);
+  if (service === 'sts' || service === 'iam') return new AwsError('Throttling', 'Rate exceeded', 400);
+  return new AwsError('ThrottlingException', 'Rate exceeded', 400);
+}
+
+export { Faults };
+export type { ErrorFault, FaultSettings, LatencyFault, ThrottleFault };

@@ -1,0 +1,179 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { applyEnvironment } from '../src/lib/config.ts';
+import { SandboxClock } from './clock.ts';
+import { type FaultSettings, Faults } from './faults.ts';
+import { AwsError } from './protocol/errors.ts';
+import { type Scenario, applyScenario } from './scenario.ts';
+import { type RequestRecord, type SandboxEnv, SandboxServer } from './server.ts';
+import { ec2 } from './services/ec2.ts';
+import { iam, sts } from './services/identity.ts';
+import { imagebuilder } from './services/imagebuilder.ts';
+import { events, sqs, ssm } from './services/messaging.ts';
+import { type PublishedEvent, SandboxState } from './state.ts';
+import { type Invocation, Wiring } from './wiring.ts';
+
+interface SandboxOptions {
+  /** Port on 127.0.0.1; 0 picks a free one. Default 4566. */
+  port?: number;
+  scenario: Scenario;
+  /** Simulated seconds per real second (overrides the scenario's). */
+  clockSpeed?: number;
+  /** Run the reconciler's functions in-process, wired by serverless.yml. Default true. */
+  wire?: boolean;
+  /** serverless.yml to wire; default: the project's. */
+  serverlessYml?: string;
+  /** Environment overrides for the wired functions. */
+  reconcilerEnvironment?: Record<string, string>;
+}
+
+interface Sandbox {
+  url: string;
+  state: SandboxState;
+  clock: SandboxClock;
+  faults: Faults;
+  server: SandboxServer;
+  wiring: Wiring | undefined;
+  scenario: Scenario;
+  /** The reconciler's home: where its functions run and its queues live. */
+  home: { account: string; region: string };
+  /** Refs of scenario resources: AMI, launch template and pipeline ids by their scenario names. */
+  refs: Map<string, string>;
+  /** Called for every published event (after the wiring has seen it). */
+  onEvent: ((event: PublishedEvent) => void) | undefined;
+  onInvocation: ((invocation: Invocation) => void) | undefined;
+  onRequest: ((record: RequestRecord) => void) | undefined;
+  /** Wait until every running function invocation has finished. */
+  idle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The project root: where serverless.yml and dist/ are, from the source tree or from dist/cli. */
+function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i += 1) {
+    if (existsSync(join(dir, 'serverless.yml'))) return dir;
+    dir = resolve(dir, '..');
+  }
+  return process.cwd();
+}
+
+/**
+ * Start the local AWS: one HTTP server speaking the wire protocols of Image Builder, EC2, STS, IAM,
+ * EventBridge, SQS and SSM, holding the scenario's accounts and regions, with the reconciler's functions
+ * running in-process and wired as serverless.yml says.
+ */
+async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
+  const scenario = options.scenario;
+  const state = new SandboxState({ defaultAccount: scenario.defaultAccount, accounts: scenario.accounts, regions: scenario.regions });
+  const clock = new SandboxClock({ speed: options.clockSpeed ?? scenario.clockSpeed ?? 1 });
+  const faults = new Faults();
+  let url = '';
+  let wiring: Wiring | undefined;
+  const home = { account: scenario.reconciler?.account ?? scenario.defaultAccount, region: scenario.reconciler?.region ?? scenario.regions[0] ?? 'us-east-1' };
+
+  // eslint-style note: the sandbox object is assembled below; publish refers to it lazily
+  let sandbox: Sandbox | undefined;
+  const env: SandboxEnv = {
+    state,
+    clock,
+    faults,
+    url: () => url,
+    publish: (event) => {
+      const full: PublishedEvent = { ...event, id: randomUUID(), time: clock.iso() };
+      state.events.push(full);
+      wiring?.deliver(full);
+      sandbox?.onEvent?.(full);
+    },
+  };
+  const server = new SandboxServer(env, [ec2, imagebuilder, sts, iam, events, sqs, ssm], (method, path, body) => control(method, path, body));
+  url = await server.listen(options.port ?? 4566);
+  server.onRequest = (record) => sandbox?.onRequest?.(record);
+
+  const refs = applyScenario(env, scenario, home);
+  faults.set(scenario.faults ?? {});
+
+  if (options.wire !== false) {
+    wiring = new Wiring(env, {
+      serverlessYml: options.serverlessYml ?? join(projectRoot(), 'serverless.yml'),
+      account: home.account,
+      region: home.region,
+      environment: options.reconcilerEnvironment,
+      applyEnvironment,
+    });
+    await wiring.start();
+    wiring.onInvocation = (invocation) => sandbox?.onInvocation?.(invocation);
+  }
+
+  function control(method: string, path: string, body: unknown): unknown {
+    const input = (body ?? {}) as Record<string, unknown>;
+    switch (`${method} ${path}`) {
+      case 'GET /_sandbox/health':
+        return { ok: true, url, accounts: [...state.accounts], regions: state.regions, clock: clock.iso(), speed: clock.speed, home };
+      case 'GET /_sandbox/events':
+        return state.events;
+      case 'GET /_sandbox/invocations':
+        return wiring?.invocations ?? [];
+      case 'GET /_sandbox/requests':
+        return server.requests;
+      case 'GET /_sandbox/faults':
+        return faults.settings;
+      case 'PUT /_sandbox/faults':
+        faults.set(input as FaultSettings);
+        return faults.settings;
+      case 'POST /_sandbox/faults':
+        faults.merge(input as FaultSettings);
+        return faults.settings;
+      case 'POST /_sandbox/clock':
+        if (typeof input.speed === 'number') clock.speed = input.speed;
+        if (typeof input.advanceSeconds === 'number') clock.advance(input.advanceSeconds * 1000);
+        return { clock: clock.iso(), speed: clock.speed };
+      case 'POST /_sandbox/roles/remove': {
+        const account = String(input.account ?? '');
+        const name = String(input.name ?? scenario.targetRoleName ?? 'ImageBuilderReconcilerTarget');
+        return { removed: state.rolesOf(account).delete(name) };
+      }
+      case 'GET /_sandbox/state':
+        return state.allCells().map(({ account, region, store }) => ({
+          account,
+          region,
+          images: [...store.images.values()].filter((i) => i.state !== 'deregistered').map((i) => ({ imageId: i.imageId, name: i.name, state: i.state, tags: Object.fromEntries(i.tags) })),
+          launchTemplates: [...store.launchTemplates.values()].map((t) => ({ id: t.id, name: t.name, defaultVersion: t.defaultVersion, latestVersion: t.versions.length, defaultImageId: t.versions[t.defaultVersion - 1]?.data.ImageId })),
+          fastLaunch: [...store.fastLaunch.values()].map((f) => ({ imageId: f.imageId, state: f.state })),
+          parameters: [...store.parameters.values()].map((p) => ({ name: p.name, value: p.value })),
+        }));
+      default:
+        throw new AwsError('NotFound', `no control endpoint ${method} ${path}`, 404);
+    }
+  }
+
+  sandbox = {
+    url,
+    state,
+    clock,
+    faults,
+    server,
+    wiring,
+    scenario,
+    home,
+    refs,
+    onEvent: undefined,
+    onInvocation: undefined,
+    onRequest: undefined,
+    idle: async () => {
+      await wiring?.idle();
+    },
+    stop: async () => {
+      wiring?.stop();
+      clock.stop();
+      await wiring?.idle();
+      await server.close();
+    },
+  };
+  return sandbox;
+}
+
+export { projectRoot, startSandbox };
+export type { Sandbox, SandboxOptions };

@@ -1,0 +1,151 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type {
+  CreateDistributionConfigurationRequest,
+  CreateImageRecipeRequest,
+  CreateInfrastructureConfigurationRequest,
+} from '@aws-sdk/client-imagebuilder';
+import type { FaultSettings } from './faults.ts';
+import type { Ctx, Handler, SandboxEnv } from './server.ts';
+import { ec2, registerImage } from './services/ec2.ts';
+import { imagebuilder } from './services/imagebuilder.ts';
+
+/**
+ * A scenario file: the accounts and regions the sandbox holds and what is in them before anything runs.
+ * Strings may refer to resources created earlier in the file: `${ami:<ref>}` and `${lt:<ref>}`.
+ * The README ("Sandbox → Scenario files") documents every field.
+ */
+interface Scenario {
+  name: string;
+  description?: string;
+  /** The account an unknown access key acts as (and the build account by default). */
+  defaultAccount: string;
+  accounts: string[];
+  regions: string[];
+  /** Simulated seconds per real second. */
+  clockSpeed?: number;
+  /** Where the reconciler is deployed (default: defaultAccount, first region). */
+  reconciler?: { account?: string; region?: string };
+  /** Name of the reconciler's role in every account (default ImageBuilderReconcilerTarget). */
+  targetRoleName?: string;
+  /** Accounts whose reconciler role is missing. */
+  removedRoles?: string[];
+  images?: { ref: string; account: string; region: string; name: string; platform?: 'windows'; tags?: Record<string, string>; ageDays?: number }[];
+  launchTemplates?: { ref: string; account: string; region: string; name: string; image?: string; tags?: Record<string, string> }[];
+  parameters?: { account: string; region: string; name: string; value: string; dataType?: string }[];
+  instances?: { account: string; region: string; image: string }[];
+  imagebuilder?: {
+    account?: string;
+    region?: string;
+    recipes?: CreateImageRecipeRequest[];
+    infrastructure?: CreateInfrastructureConfigurationRequest[];
+    distributions?: CreateDistributionConfigurationRequest[];
+    pipelines?: { name: string; recipe: string; infrastructure: string; distribution: string }[];
+  };
+  faults?: FaultSettings;
+}
+
+function systemCtx(env: SandboxEnv, account: string, region: string, service: string, operation: string): Ctx {
+  return { account, region, service, operation, requestId: randomUUID(), accessKeyId: undefined, env };
+}
+
+function call(handler: Handler | undefined, ctx: Ctx, input: object): Record<string, unknown> {
+  if (handler === undefined) throw new Error(`scenario: no handler for ${ctx.operation}`);
+  return handler(ctx, input as Record<string, unknown>) as Record<string, unknown>;
+}
+
+/** Replace `${ami:x}` and `${lt:x}` in every string of a value. */
+function substitute<T>(value: T, refs: Map<string, string>): T {
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') {
+      return v.replace(/\$\{(ami|lt):([\w-]+)\}/g, (whole, kind: string, ref: string) => {
+        const found = refs.get(`${kind}:${ref}`);
+        if (found === undefined) throw new Error(`scenario: unknown reference ${whole}`);
+        return found;
+      });
+    }
+    if (Array.isArray(v)) return v.map(walk);
+    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    return v;
+  };
+  return walk(value) as T;
+}
+
+/** Load a scenario file; throws naming what is wrong. */
+function loadScenario(path: string): Scenario {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error: unknown) {
+    throw new Error(`cannot read scenario ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const s = parsed as Partial<Scenario>;
+  if (typeof s.name !== 'string' || typeof s.defaultAccount !== 'string' || !Array.isArray(s.accounts) || !Array.isArray(s.regions)) {
+    throw new Error(`scenario ${path} needs name, defaultAccount, accounts and regions`);
+  }
+  for (const account of [s.defaultAccount, ...s.accounts]) if (!/^\d{12}$/.test(account)) throw new Error(`scenario ${path}: "${account}" is not a 12-digit account`);
+  return s as Scenario;
+}
+
+/** Put the scenario's resources in place. Returns the refs of what it created. */
+function applyScenario(env: SandboxEnv, scenario: Scenario, home: { account: string; region: string }): Map<string, string> {
+  const refs = new Map<string, string>();
+  const roleName = scenario.targetRoleName ?? 'ImageBuilderReconcilerTarget';
+  for (const account of env.state.accounts) {
+    if (!(scenario.removedRoles ?? []).includes(account)) env.state.putRole(account, roleName, [home.account]);
+  }
+  const now = env.clock.now();
+  for (const image of scenario.images ?? []) {
+    const ami = registerImage(env.state, env.clock, {
+      account: image.account,
+      region: image.region,
+      name: image.name,
+      platform: image.platform,
+      tags: image.tags,
+      creationDate: new Date(now - (image.ageDays ?? 0) * 86_400_000).toISOString(),
+    });
+    refs.set(`ami:${image.ref}`, ami.imageId);
+  }
+  for (const lt of substitute(scenario.launchTemplates ?? [], refs)) {
+    const out = call(ec2.handlers.CreateLaunchTemplate, systemCtx(env, lt.account, lt.region, 'ec2', 'CreateLaunchTemplate'), {
+      LaunchTemplateName: lt.name,
+      LaunchTemplateData: { InstanceType: 't3.large', ...(lt.image === undefined ? {} : { ImageId: lt.image }) },
+      TagSpecifications: lt.tags === undefined ? undefined : [{ ResourceType: 'launch-template', Tags: Object.entries(lt.tags).map(([Key, Value]) => ({ Key, Value })) }],
+    });
+    refs.set(`lt:${lt.ref}`, String((out.LaunchTemplate as { LaunchTemplateId: string }).LaunchTemplateId));
+  }
+  for (const p of substitute(scenario.parameters ?? [], refs)) {
+    env.state.cell(p.account, p.region).parameters.set(p.name, { name: p.name, value: p.value, type: 'String', dataType: p.dataType ?? 'text', version: 1, lastModified: env.clock.date() });
+  }
+  for (const i of substitute(scenario.instances ?? [], refs)) {
+    call(ec2.handlers.RunInstances, systemCtx(env, i.account, i.region, 'ec2', 'RunInstances'), { ImageId: i.image, MinCount: 1, MaxCount: 1 });
+  }
+  const ib = substitute(scenario.imagebuilder, refs);
+  if (ib !== undefined) {
+    const account = ib.account ?? home.account;
+    const region = ib.region ?? home.region;
+    const ctx = (operation: string) => systemCtx(env, account, region, 'imagebuilder', operation);
+    for (const recipe of ib.recipes ?? []) refs.set(`recipe:${recipe.name ?? ''}`, String(call(imagebuilder.handlers.CreateImageRecipe, ctx('CreateImageRecipe'), recipe).imageRecipeArn));
+    for (const infra of ib.infrastructure ?? []) {
+      refs.set(`infrastructure:${infra.name ?? ''}`, String(call(imagebuilder.handlers.CreateInfrastructureConfiguration, ctx('CreateInfrastructureConfiguration'), infra).infrastructureConfigurationArn));
+    }
+    for (const dist of ib.distributions ?? []) {
+      refs.set(`distribution:${dist.name ?? ''}`, String(call(imagebuilder.handlers.CreateDistributionConfiguration, ctx('CreateDistributionConfiguration'), dist).distributionConfigurationArn));
+    }
+    for (const p of ib.pipelines ?? []) {
+      const out = call(imagebuilder.handlers.CreateImagePipeline, ctx('CreateImagePipeline'), {
+        name: p.name,
+        imageRecipeArn: refs.get(`recipe:${p.recipe}`),
+        infrastructureConfigurationArn: refs.get(`infrastructure:${p.infrastructure}`),
+        distributionConfigurationArn: refs.get(`distribution:${p.distribution}`),
+      });
+      refs.set(`pipeline:${p.name}`, String(out.imagePipelineArn));
+    }
+  }
+  // scenario setup is not part of the story the event log tells
+  env.state.events.length = 0;
+  return refs;
+}
+
+export { applyScenario, loadScenario, substitute };
+export type { Scenario };

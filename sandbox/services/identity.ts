@@ -1,0 +1,111 @@
+import { randomBytes } from 'node:crypto';
+import * as iamSchemas from '@aws-sdk/client-iam';
+import type { AssumeRoleRequest } from '@aws-sdk/client-sts';
+import * as stsSchemas from '@aws-sdk/client-sts';
+import { AwsError } from '../protocol/errors.ts';
+import { type Ctx, type ServiceDef, op } from '../server.ts';
+
+function callerArn(ctx: Ctx): string {
+  const session = ctx.accessKeyId === undefined ? undefined : ctx.env.state.sessions.get(ctx.accessKeyId);
+  if (session !== undefined) {
+    const name = session.roleArn.slice(session.roleArn.indexOf(':role/') + 6);
+    return `arn:aws:sts::${session.accountId}:assumed-role/${name}/session`;
+  }
+  return `arn:aws:iam::${ctx.account}:root`;
+}
+
+/**
+ * sts:AssumeRole succeeds only when the role exists and its trust policy names the caller's account (or
+ * the caller's role), with the external id when the role asks for one. The credentials it issues act as
+ * the role's account on every later call.
+ */
+function assumeRole(ctx: Ctx, input: AssumeRoleRequest) {
+  const roleArn = input.RoleArn ?? '';
+  const match = /^arn:aws[a-z-]*:iam::(\d{12}):role\/(?:.*\/)?([\w+=,.@-]{1,64})$/.exec(roleArn);
+  if (match === null) throw new AwsError('ValidationError', `${roleArn} is not a valid role ARN`);
+  if (input.RoleSessionName === undefined || !/^[\w+=,.@-]{2,64}$/.test(input.RoleSessionName)) {
+    throw new AwsError('ValidationError', '1 validation error detected: Value at \'roleSessionName\' failed to satisfy constraint');
+  }
+  const [, account = '', name = ''] = match;
+  const role = ctx.env.state.rolesOf(account).get(name);
+  const caller = callerArn(ctx);
+  const denied = new AwsError('AccessDenied', `User: ${caller} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`, 403);
+  if (role === undefined) throw denied;
+  const session = ctx.accessKeyId === undefined ? undefined : ctx.env.state.sessions.get(ctx.accessKeyId);
+  const trusted = role.trusted.includes(ctx.account) || (session !== undefined && role.trusted.includes(session.roleArn));
+  if (!trusted) throw denied;
+  if (role.externalId !== undefined && role.externalId !== input.ExternalId) throw denied;
+  const accessKeyId = `ASIA${randomBytes(8).toString('hex').toUpperCase()}`;
+  const expiration = new Date(Date.now() + (input.DurationSeconds ?? 3600) * 1000);
+  ctx.env.state.sessions.set(accessKeyId, { accessKeyId, accountId: account, roleArn: role.arn, expiration });
+  return {
+    Credentials: { AccessKeyId: accessKeyId, SecretAccessKey: randomBytes(20).toString('base64'), SessionToken: randomBytes(32).toString('base64'), Expiration: expiration },
+    AssumedRoleUser: { AssumedRoleId: `AROA${randomBytes(8).toString('hex').toUpperCase()}:${input.RoleSessionName}`, Arn: `arn:aws:sts::${account}:assumed-role/${name}/${input.RoleSessionName}` },
+  };
+}
+
+const sts: ServiceDef = {
+  name: 'sts',
+  protocol: 'query',
+  namespace: 'https://sts.amazonaws.com/doc/2011-06-15/',
+  schemas: stsSchemas as unknown as Record<string, unknown>,
+  handlers: {
+    AssumeRole: op(assumeRole),
+    GetCallerIdentity: op((ctx: Ctx) => ({ Account: ctx.account, Arn: callerArn(ctx), UserId: ctx.accessKeyId ?? 'AIDASANDBOX' })),
+  },
+};
+
+function trustedPrincipals(document: string | undefined): string[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(document ?? '');
+  } catch {
+    throw new AwsError('MalformedPolicyDocument', 'The assume role policy document is not valid JSON');
+  }
+  const statements = (parsed as { Statement?: unknown }).Statement;
+  const list = Array.isArray(statements) ? statements : [statements];
+  const principals: string[] = [];
+  for (const statement of list as { Effect?: string; Principal?: { AWS?: string | string[] } }[]) {
+    if (statement?.Effect !== 'Allow') continue;
+    for (const p of [statement.Principal?.AWS ?? []].flat()) {
+      const root = /^arn:aws[a-z-]*:iam::(\d{12}):root$/.exec(p);
+      principals.push(root?.[1] ?? p);
+    }
+  }
+  return principals;
+}
+
+function roleOut(role: { name: string; arn: string; created: string; assumeRolePolicyDocument: string }) {
+  return { RoleName: role.name, Arn: role.arn, Path: '/', RoleId: `AROA${role.name.toUpperCase().slice(0, 16)}`, CreateDate: new Date(role.created), AssumeRolePolicyDocument: encodeURIComponent(role.assumeRolePolicyDocument) };
+}
+
+const iam: ServiceDef = {
+  name: 'iam',
+  protocol: 'query',
+  namespace: 'https://iam.amazonaws.com/doc/2010-05-08/',
+  schemas: iamSchemas as unknown as Record<string, unknown>,
+  handlers: {
+    CreateRole: op((ctx: Ctx, input: { RoleName?: string; AssumeRolePolicyDocument?: string }) => {
+      const name = input.RoleName ?? '';
+      if (!/^[\w+=,.@-]{1,64}$/.test(name)) throw new AwsError('ValidationError', `Invalid role name ${name}`);
+      if (ctx.env.state.rolesOf(ctx.account).has(name)) throw new AwsError('EntityAlreadyExists', `Role with name ${name} already exists.`, 409);
+      const role = ctx.env.state.putRole(ctx.account, name, trustedPrincipals(input.AssumeRolePolicyDocument));
+      role.assumeRolePolicyDocument = input.AssumeRolePolicyDocument ?? role.assumeRolePolicyDocument;
+      return { Role: roleOut(role) };
+    }),
+    GetRole: op((ctx: Ctx, input: { RoleName?: string }) => {
+      const role = ctx.env.state.rolesOf(ctx.account).get(input.RoleName ?? '');
+      if (role === undefined) throw new AwsError('NoSuchEntity', `The role with name ${input.RoleName ?? ''} cannot be found.`, 404);
+      return { Role: roleOut(role) };
+    }),
+    DeleteRole: op((ctx: Ctx, input: { RoleName?: string }) => {
+      if (!ctx.env.state.rolesOf(ctx.account).delete(input.RoleName ?? '')) {
+        throw new AwsError('NoSuchEntity', `The role with name ${input.RoleName ?? ''} cannot be found.`, 404);
+      }
+      return {};
+    }),
+    ListRoles: op((ctx: Ctx) => ({ Roles: [...ctx.env.state.rolesOf(ctx.account).values()].map(roleOut), IsTruncated: false })),
+  },
+};
+
+export { iam, sts };

@@ -1,0 +1,562 @@
+import { randomUUID } from 'node:crypto';
+import * as schemas from '@aws-sdk/client-imagebuilder';
+import type {
+  CreateDistributionConfigurationRequest,
+  CreateImagePipelineRequest,
+  CreateImageRecipeRequest,
+  CreateImageRequest,
+  CreateInfrastructureConfigurationRequest,
+  Distribution,
+  DistributionConfiguration,
+  Image,
+  ImagePipeline,
+  ImageRecipe,
+  ImageSummary,
+  UpdateDistributionConfigurationRequest,
+} from '@aws-sdk/client-imagebuilder';
+import { AwsError } from '../protocol/errors.ts';
+import { type Ctx, type SandboxEnv, type ServiceDef, op } from '../server.ts';
+import type { Ami } from '../state.ts';
+import { paginate } from './common.ts';
+import { COPY_MS, ec2, registerImage } from './ec2.ts';
+
+/** Simulated durations of a build's phases. */
+const PHASES = { pending: 10_000, building: 20 * 60_000, testing: 5 * 60_000, distributing: COPY_MS + 30_000, integrating: 60_000 };
+
+const NAME = /^[-_A-Za-z-0-9][-_A-Za-z0-9 ]{1,126}[-_A-Za-z-0-9]$/;
+const AMI_NAME = /^[-_A-Za-z0-9{][-_A-Za-z0-9\s:{}.]+[-_A-Za-z0-9}]$/;
+const LAUNCH_TEMPLATE_ID = /^lt-[a-z0-9-_]{17}$/;
+
+function ibNotFound(arn: string): AwsError {
+  return new AwsError('ResourceNotFoundException', `The resource ARN '${arn}' does not exist.`, 404);
+}
+
+function invalid(message: string): AwsError {
+  return new AwsError('InvalidParameterValueException', message, 400);
+}
+
+function arnOf(ctx: Ctx, kind: string, ...parts: string[]): string {
+  return `arn:aws:imagebuilder:${ctx.region}:${ctx.account}:${kind}/${parts.map((p) => p.toLowerCase().replace(/\s+/g, '-')).join('/')}`;
+}
+
+/** The store of the account and region an Image Builder ARN names (GetImage works on any the caller owns). */
+function storeFor(ctx: Ctx, arn: string) {
+  const match = /^arn:aws[a-z-]*:imagebuilder:([a-z0-9-]+):(\d{12}|aws):/.exec(arn);
+  if (match === null) throw invalid(`The value supplied for parameter 'arn' is not valid: ${arn}`);
+  if (match[2] !== ctx.account || match[1] !== ctx.region) throw ibNotFound(arn);
+  return ctx.env.state.cell(ctx.account, ctx.region).imagebuilder;
+}
+
+/** Validation as the service does it: required fields, patterns, limits. */
+function validateDistributions(distributions: Distribution[] | undefined): void {
+  if (distributions === undefined || distributions.length === 0) throw invalid('The value supplied for parameter \'distributions\' is not valid. Provide at least one distribution.');
+  const seen = new Set<string>();
+  for (const [i, d] of distributions.entries()) {
+    if (d.region === undefined || d.region === '') throw invalid(`distributions[${i}].region is required.`);
+    if (seen.has(d.region)) throw invalid(`The region ${d.region} is specified more than once. A distribution configuration can only have one distribution per region.`);
+    seen.add(d.region);
+    const ami = d.amiDistributionConfiguration;
+    const hasOutput = ami !== undefined || d.containerDistributionConfiguration !== undefined || (d.launchTemplateConfigurations?.length ?? 0) > 0 || d.s3ExportConfiguration !== undefined || (d.fastLaunchConfigurations?.length ?? 0) > 0 || (d.ssmParameterConfigurations?.length ?? 0) > 0;
+    if (!hasOutput) throw invalid('One or more outputs should be provided for each region in a distribution configuration.');
+    if (ami?.name !== undefined && (ami.name.length > 127 || !AMI_NAME.test(ami.name))) {
+      throw invalid(`The value supplied for parameter 'name' is not valid. The AMI name ${ami.name} must match pattern ${AMI_NAME.source} and be at most 127 characters.`);
+    }
+    if (Object.keys(ami?.amiTags ?? {}).length > 50) throw invalid('amiTags: at most 50 tags.');
+    for (const account of ami?.targetAccountIds ?? []) if (!/^\d{12}$/.test(account)) throw invalid(`The value supplied for parameter 'targetAccountIds' is not valid: ${account}`);
+    for (const account of ami?.launchPermission?.userIds ?? []) if (!/^\d{12}$/.test(account)) throw invalid(`The value supplied for parameter 'userIds' is not valid: ${account}`);
+    for (const lt of d.launchTemplateConfigurations ?? []) {
+      if (lt.launchTemplateId === undefined || !LAUNCH_TEMPLATE_ID.test(lt.launchTemplateId)) throw invalid(`The value supplied for parameter 'launchTemplateId' is not valid: ${String(lt.launchTemplateId)}`);
+    }
+    for (const fl of d.fastLaunchConfigurations ?? []) {
+      if (fl.enabled === undefined) throw invalid('fastLaunchConfigurations[].enabled is required.');
+      if (fl.launchTemplate?.launchTemplateId !== undefined && fl.launchTemplate.launchTemplateName !== undefined) {
+        throw invalid('You can specify either the launch template ID or the launch template name, but not both.');
+      }
+      const count = fl.snapshotConfiguration?.targetResourceCount;
+      if (count !== undefined && (count < 1 || count > 10_000)) throw invalid('targetResourceCount must be between 1 and 10000.');
+    }
+    for (const p of d.ssmParameterConfigurations ?? []) {
+      if (p.parameterName === undefined || p.parameterName.length > 1011) throw invalid('ssmParameterConfigurations[].parameterName is required (at most 1011 characters).');
+    }
+  }
+}
+
+/** CloudTrail's record of a mutating Image Builder call, as EventBridge delivers it. */
+function cloudTrail(ctx: Ctx, eventName: string, requestParameters: unknown, responseElements: unknown): void {
+  ctx.env.publish({
+    account: ctx.account,
+    region: ctx.region,
+    bus: 'default',
+    source: 'aws.imagebuilder',
+    detailType: 'AWS API Call via CloudTrail',
+    resources: [],
+    detail: {
+      eventVersion: '1.08',
+      userIdentity: { type: 'IAMUser', accountId: ctx.account, arn: `arn:aws:iam::${ctx.account}:root` },
+      eventTime: ctx.env.clock.iso(),
+      eventSource: 'imagebuilder.amazonaws.com',
+      eventName,
+      awsRegion: ctx.region,
+      requestParameters,
+      responseElements,
+      requestID: ctx.requestId,
+      eventID: randomUUID(),
+      readOnly: false,
+      eventType: 'AwsApiCall',
+      managementEvent: true,
+      recipientAccountId: ctx.account,
+    },
+  });
+}
+
+function createDistributionConfiguration(ctx: Ctx, input: CreateDistributionConfigurationRequest) {
+  if (input.name === undefined || !NAME.test(input.name)) throw invalid(`The value supplied for parameter 'name' is not valid: ${String(input.name)}`);
+  validateDistributions(input.distributions);
+  const store = ctx.env.state.cell(ctx.account, ctx.region).imagebuilder;
+  const arn = arnOf(ctx, 'distribution-configuration', input.name);
+  if (store.distributions.has(arn)) throw new AwsError('ResourceAlreadyExistsException', `The resource ${arn} already exists.`, 400);
+  const now = ctx.env.clock.iso();
+  store.distributions.set(arn, { arn, name: input.name, description: input.description, distributions: input.distributions, timeoutMinutes: 360, dateCreated: now, tags: input.tags });
+  cloudTrail(ctx, 'CreateDistributionConfiguration', input, { distributionConfigurationArn: arn });
+  return { clientToken: input.clientToken, distributionConfigurationArn: arn };
+}
+
+function updateDistributionConfiguration(ctx: Ctx, input: UpdateDistributionConfigurationRequest) {
+  const arn = input.distributionConfigurationArn ?? '';
+  const store = storeFor(ctx, arn);
+  const existing = store.distributions.get(arn);
+  if (existing === undefined) throw ibNotFound(arn);
+  validateDistributions(input.distributions);
+  store.distributions.set(arn, { ...existing, description: input.description ?? existing.description, distributions: input.distributions, dateUpdated: ctx.env.clock.iso() });
+  cloudTrail(ctx, 'UpdateDistributionConfiguration', input, { distributionConfigurationArn: arn });
+  return { clientToken: input.clientToken, distributionConfigurationArn: arn };
+}
+
+function getDistributionConfiguration(ctx: Ctx, input: { distributionConfigurationArn?: string }) {
+  const arn = input.distributionConfigurationArn ?? '';
+  const found = storeFor(ctx, arn).distributions.get(arn);
+  if (found === undefined) throw ibNotFound(arn);
+  return { distributionConfiguration: found };
+}
+
+function listDistributionConfigurations(ctx: Ctx, input: { maxResults?: number; nextToken?: string }) {
+  const all = [...ctx.env.state.cell(ctx.account, ctx.region).imagebuilder.distributions.values()];
+  const { page, nextToken } = paginate(all, input.maxResults, input.nextToken, { default: 25, max: 25 });
+  return {
+    distributionConfigurationSummaryList: page.map((d) => ({ arn: d.arn, name: d.name, description: d.description, dateCreated: d.dateCreated, dateUpdated: d.dateUpdated, tags: d.tags, regions: d.distributions?.map((x) => x.region ?? '') })),
+    nextToken,
+  };
+}
+
+function deleteDistributionConfiguration(ctx: Ctx, input: { distributionConfigurationArn?: string }) {
+  const arn = input.distributionConfigurationArn ?? '';
+  const store = storeFor(ctx, arn);
+  if (!store.distributions.has(arn)) throw ibNotFound(arn);
+  if ([...store.pipelines.values()].some((p) => p.distributionConfigurationArn === arn)) {
+    throw new AwsError('ResourceDependencyException', `Resource dependency error: the distribution configuration ${arn} is used by an image pipeline.`, 400);
+  }
+  store.distributions.delete(arn);
+  cloudTrail(ctx, 'DeleteDistributionConfiguration', input, { distributionConfigurationArn: arn });
+  return { distributionConfigurationArn: arn };
+}
+
+/** Windows when the parent is an Image Builder managed Windows image, or a Windows AMI the sandbox holds. */
+function platformOf(ctx: Ctx, parentImage: string): 'Windows' | 'Linux' {
+  if (parentImage.startsWith('ami-')) return ctx.env.state.findImage(ctx.region, parentImage)?.platform === 'windows' ? 'Windows' : 'Linux';
+  return /:image\/windows/i.test(parentImage) ? 'Windows' : 'Linux';
+}
+
+function createImageRecipe(ctx: Ctx, input: CreateImageRecipeRequest) {
+  if (input.name === undefined || !NAME.test(input.name)) throw invalid(`The value supplied for parameter 'name' is not valid: ${String(input.name)}`);
+  if (input.semanticVersion === undefined || !/^\d+\.\d+\.\d+$/.test(input.semanticVersion)) throw invalid(`The value supplied for parameter 'semanticVersion' is not valid: ${String(input.semanticVersion)}`);
+  if (input.parentImage === undefined) throw invalid("The value supplied for parameter 'parentImage' is not valid.");
+  if (input.parentImage.startsWith('ami-') && ctx.env.state.findImage(ctx.region, input.parentImage) === undefined) {
+    throw invalid(`The parent image ${input.parentImage} does not exist or you do not have access to it.`);
+  }
+  const store = ctx.env.state.cell(ctx.account, ctx.region).imagebuilder;
+  const arn = arnOf(ctx, 'image-recipe', input.name, input.semanticVersion);
+  if (store.recipes.has(arn)) throw new AwsError('ResourceAlreadyExistsException', `The resource ${arn} already exists.`, 400);
+  const recipe: ImageRecipe = {
+    arn,
+    name: input.name,
+    version: input.semanticVersion,
+    description: input.description,
+    platform: platformOf(ctx, input.parentImage),
+    owner: ctx.account,
+    parentImage: input.parentImage,
+    components: input.components,
+    blockDeviceMappings: input.blockDeviceMappings,
+    dateCreated: ctx.env.clock.iso(),
+    tags: input.tags,
+    additionalInstanceConfiguration: input.additionalInstanceConfiguration,
+  };
+  store.recipes.set(arn, recipe);
+  return { clientToken: input.clientToken, imageRecipeArn: arn };
+}
+
+function createInfrastructureConfiguration(ctx: Ctx, input: CreateInfrastructureConfigurationRequest) {
+  if (input.name === undefined || !NAME.test(input.name)) throw invalid(`The value supplied for parameter 'name' is not valid: ${String(input.name)}`);
+  if (input.instanceProfileName === undefined) throw invalid("The value supplied for parameter 'instanceProfileName' is not valid.");
+  const store = ctx.env.state.cell(ctx.account, ctx.region).imagebuilder;
+  const arn = arnOf(ctx, 'infrastructure-configuration', input.name);
+  store.infrastructure.set(arn, { arn, name: input.name, instanceProfileName: input.instanceProfileName, instanceTypes: input.instanceTypes, dateCreated: ctx.env.clock.iso(), tags: input.tags });
+  return { clientToken: input.clientToken, infrastructureConfigurationArn: arn };
+}
+
+function createImagePipeline(ctx: Ctx, input: CreateImagePipelineRequest) {
+  if (input.name === undefined || !NAME.test(input.name)) throw invalid(`The value supplied for parameter 'name' is not valid: ${String(input.name)}`);
+  const store = ctx.env.state.cell(ctx.account, ctx.region).imagebuilder;
+  const recipe = store.recipes.get(input.imageRecipeArn ?? '');
+  if (recipe === undefined) throw ibNotFound(input.imageRecipeArn ?? '');
+  if (!store.infrastructure.has(input.infrastructureConfigurationArn ?? '')) throw ibNotFound(input.infrastructureConfigurationArn ?? '');
+  if (input.distributionConfigurationArn !== undefined && !store.distributions.has(input.distributionConfigurationArn)) throw ibNotFound(input.distributionConfigurationArn);
+  const arn = arnOf(ctx, 'image-pipeline', input.name);
+  const pipeline: ImagePipeline = {
+    arn,
+    name: input.name,
+    description: input.description,
+    platform: recipe.platform,
+    imageRecipeArn: input.imageRecipeArn,
+    infrastructureConfigurationArn: input.infrastructureConfigurationArn,
+    distributionConfigurationArn: input.distributionConfigurationArn,
+    status: input.status ?? 'ENABLED',
+    dateCreated: ctx.env.clock.iso(),
+    tags: input.tags,
+  };
+  store.pipelines.set(arn, pipeline);
+  return { clientToken: input.clientToken, imagePipelineArn: arn };
+}
+
+function summary(image: Image): ImageSummary {
+  return {
+    arn: image.arn,
+    name: image.name,
+    type: image.type,
+    version: image.version,
+    platform: image.platform,
+    osVersion: image.osVersion,
+    state: image.state,
+    owner: image.arn?.split(':')[4],
+    dateCreated: image.dateCreated,
+    outputResources: image.outputResources,
+    tags: image.tags,
+    buildType: image.buildType,
+    imageSource: image.imageSource,
+  };
+}
+
+// ---- builds
+
+function publishState(env: SandboxEnv, image: Image, previous: string): void {
+  const [, , , region = '', account = ''] = (image.arn ?? '').split(':');
+  env.publish({
+    account,
+    region,
+    bus: 'default',
+    source: 'aws.imagebuilder',
+    detailType: 'EC2 Image Builder Image State Change',
+    resources: [image.arn ?? ''],
+    detail: { 'previous-state': { status: previous }, state: { status: image.state?.status ?? 'UNKNOWN', ...(image.state?.reason === undefined ? {} : { reason: image.state.reason }) } },
+  });
+}
+
+function setState(env: SandboxEnv, image: Image, status: string, reason?: string): void {
+  const previous = image.state?.status ?? 'PENDING';
+  image.state = { status: status as NonNullable<Image['state']>['status'], ...(reason === undefined ? {} : { reason }) };
+  publishState(env, image, previous);
+}
+
+function resolveName(pattern: string | undefined, fallback: string, buildNumber: number, date: string): string {
+  const stamp = date.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
+  if (pattern === undefined) return `${fallback} ${stamp}`;
+  return pattern.replace(/\{\{\s*imagebuilder:buildVersion\s*\}\}/g, String(buildNumber)).replace(/\{\{\s*imagebuilder:buildDate(?::[^}]*)?\s*\}\}/g, stamp);
+}
+
+function kmsArn(key: string | undefined, account: string, region: string): string | undefined {
+  if (key === undefined) return undefined;
+  return key.startsWith('arn:') ? key : `arn:aws:kms:${region}:${account}:key/${key.replace(/^key\//, '')}`;
+}
+
+function internalCtx(env: SandboxEnv, account: string, region: string, operation: string): Ctx {
+  return { account, region, service: 'ec2', operation, requestId: randomUUID(), accessKeyId: undefined, env };
+}
+
+/**
+ * Distribute an image as Image Builder does, with its real gaps: copies to target accounts get no
+ * `amiTags` (nor Image Builder's own tags); cross-account launch templates are updated only when they carry
+ * `CreatedBy: EC2 Image Builder` (the distribution role's condition), and skipped quietly otherwise; Fast
+ * Launch is enabled only in the owner account. A copy can be made to fail (faults.failedCopies).
+ */
+function distribute(env: SandboxEnv, image: Image, source: Ami, only?: Set<string>): { failures: string[] } {
+  const owner = source.ownerId;
+  const buildRegion = source.region;
+  const buildNumber = Number((image.arn ?? '').split('/').at(-1));
+  const amis = image.outputResources?.amis ?? [];
+  const failures: string[] = [];
+  for (const d of image.distributionConfiguration?.distributions ?? []) {
+    const region = d.region ?? '';
+    const config = d.amiDistributionConfiguration;
+    const targets = config?.targetAccountIds?.length ? config.targetAccountIds : [owner];
+    const cells = region === buildRegion && !targets.includes(owner) ? [owner, ...targets] : targets;
+    for (const account of cells) {
+      const key = `${account}/${region}`;
+      if (only !== undefined && !only.has(key)) continue;
+      if (amis.some((a) => a.region === region && (a.accountId ?? owner) === account)) continue;
+      let ami: Ami;
+      if (account === owner && region === buildRegion) {
+        ami = source;
+      } else if (env.faults.copyFails(account, region)) {
+        failures.push(`AMI Copy Reported Failure For ${source.imageId} when distributing the image from the source account (ID: ${owner}) to the destination account (ID: ${account}) in Region ${region}`);
+        continue;
+      } else {
+        const ownerCopy = account === owner;
+        ami = registerImage(env.state, env.clock, {
+          account,
+          region,
+          name: resolveName(config?.name, image.name ?? 'image', buildNumber, image.dateCreated ?? env.clock.iso()),
+          description: ownerCopy ? config?.description : undefined,
+          platform: source.platform,
+          state: 'pending',
+          // the gap: tags do not follow copies into target accounts
+          tags: ownerCopy ? { CreatedBy: 'EC2 Image Builder', Ec2ImageBuilderArn: image.arn ?? '', ...(config?.amiTags ?? {}) } : {},
+          kmsKeyId: kmsArn(config?.kmsKeyId, account, region),
+          sourceImageId: source.imageId,
+          sourceRegion: buildRegion,
+          invisibleReads: env.faults.settings.invisibleReads,
+        });
+        env.clock.after(COPY_MS, () => {
+          if (ami.state === 'pending') ami.state = 'available';
+        });
+      }
+      if (account === owner) for (const [k, v] of Object.entries(config?.amiTags ?? {})) ami.tags.set(k, v);
+      const p = config?.launchPermission;
+      for (const id of p?.userIds ?? []) ami.launchPermissions.userIds.add(id);
+      for (const g of p?.userGroups ?? []) ami.launchPermissions.groups.add(g);
+      for (const o of p?.organizationArns ?? []) ami.launchPermissions.organizationArns.add(o);
+      for (const o of p?.organizationalUnitArns ?? []) ami.launchPermissions.organizationalUnitArns.add(o);
+      amis.push({ region, image: ami.imageId, name: ami.name, description: ami.description, accountId: account, state: { status: 'AVAILABLE' } });
+    }
+  }
+  image.outputResources = { amis };
+  return { failures };
+}
+
+/** The integration step: launch templates, Fast Launch (owner only) and SSM parameters. */
+function integrate(env: SandboxEnv, image: Image): void {
+  const owner = (image.arn ?? '').split(':')[4] ?? '';
+  const amiFor = (account: string, region: string) => image.outputResources?.amis?.find((a) => a.region === region && (a.accountId ?? owner) === account)?.image;
+  for (const d of image.distributionConfiguration?.distributions ?? []) {
+    const region = d.region ?? '';
+    for (const lt of d.launchTemplateConfigurations ?? []) {
+      const account = lt.accountId ?? owner;
+      const imageId = amiFor(account, region);
+      const template = env.state.cell(account, region).launchTemplates.get(lt.launchTemplateId ?? '');
+      if (imageId === undefined || template === undefined) continue;
+      // the distribution role may only touch templates tagged CreatedBy: EC2 Image Builder in other accounts
+      if (account !== owner && template.tags.get('CreatedBy') !== 'EC2 Image Builder') continue;
+      const ctx = internalCtx(env, account, region, 'CreateLaunchTemplateVersion');
+      const out = ec2.handlers.CreateLaunchTemplateVersion?.(ctx, { LaunchTemplateId: template.id, SourceVersion: '$Default', LaunchTemplateData: { ImageId: imageId } }) as { LaunchTemplateVersion: { VersionNumber: number } };
+      template.tags.set('CreatedBy', 'EC2 Image Builder');
+      if (lt.setDefaultVersion === true) template.defaultVersion = out.LaunchTemplateVersion.VersionNumber;
+    }
+    if (image.platform === 'Windows') {
+      for (const fl of d.fastLaunchConfigurations ?? []) {
+        const account = fl.accountId ?? owner;
+        // the gap: "EC2 Fast Launch must be enabled from the destination account"
+        if (account !== owner || fl.enabled !== true) continue;
+        const imageId = amiFor(owner, region);
+        if (imageId === undefined) continue;
+        try {
+          ec2.handlers.EnableFastLaunch?.(internalCtx(env, owner, region, 'EnableFastLaunch'), {
+            ImageId: imageId,
+            MaxParallelLaunches: fl.maxParallelLaunches,
+            SnapshotConfiguration: fl.snapshotConfiguration?.targetResourceCount === undefined ? undefined : { TargetResourceCount: fl.snapshotConfiguration.targetResourceCount },
+            LaunchTemplate: fl.launchTemplate === undefined ? undefined : { LaunchTemplateId: fl.launchTemplate.launchTemplateId, LaunchTemplateName: fl.launchTemplate.launchTemplateName, Version: fl.launchTemplate.launchTemplateVersion ?? '$Default' },
+          });
+        } catch {
+          // Image Builder reports Fast Launch problems only in its own logs
+        }
+      }
+    }
+    for (const p of d.ssmParameterConfigurations ?? []) {
+      const account = p.amiAccountId ?? owner;
+      const imageId = amiFor(account, region);
+      if (imageId === undefined || p.parameterName === undefined) continue;
+      const store = env.state.cell(account, region).parameters;
+      const existing = store.get(p.parameterName);
+      store.set(p.parameterName, { name: p.parameterName, value: imageId, type: 'String', dataType: p.dataType ?? 'text', version: (existing?.version ?? 0) + 1, lastModified: env.clock.date() });
+    }
+  }
+}
+
+/** Run a build through its phases, publishing an Image State Change event at each step. */
+function runBuild(env: SandboxEnv, image: Image, recipe: ImageRecipe, kmsKeyId: string | undefined): void {
+  const [, , , region = '', owner = ''] = (image.arn ?? '').split(':');
+  const buildNumber = Number((image.arn ?? '').split('/').at(-1));
+  const at = (ms: number, fn: () => void) => env.clock.after(ms, fn);
+  let t = PHASES.pending;
+  at(t, () => setState(env, image, 'BUILDING'));
+  t += PHASES.building;
+  let source: Ami | undefined;
+  at(t, () => {
+    const buildRegionConfig = image.distributionConfiguration?.distributions?.find((d) => d.region === region)?.amiDistributionConfiguration;
+    source = registerImage(env.state, env.clock, {
+      account: owner,
+      region,
+      name: resolveName(buildRegionConfig?.name, image.name ?? 'image', buildNumber, image.dateCreated ?? env.clock.iso()),
+      description: buildRegionConfig?.description,
+      platform: recipe.platform === 'Windows' ? 'windows' : undefined,
+      tags: { CreatedBy: 'EC2 Image Builder', Ec2ImageBuilderArn: image.arn ?? '' },
+      kmsKeyId: kmsArn(kmsKeyId, owner, region),
+    });
+    setState(env, image, 'TESTING');
+  });
+  t += PHASES.testing;
+  at(t, () => setState(env, image, 'DISTRIBUTING'));
+  t += 1000;
+  at(t, () => finishDistribution(env, image, source, undefined));
+}
+
+function finishDistribution(env: SandboxEnv, image: Image, source: Ami | undefined, only: Set<string> | undefined): void {
+  if (source === undefined) return;
+  const { failures } = distribute(env, image, source, only);
+  env.clock.after(PHASES.distributing, () => {
+    if (failures.length > 0) {
+      setState(env, image, 'FAILED', `Not all distribution jobs are completed. ${failures.map((f, i) => `${i + 1}) ${f}`).join(' ')}`);
+      return;
+    }
+    setState(env, image, 'INTEGRATING');
+    env.clock.after(PHASES.integrating, () => {
+      integrate(env, image);
+      setState(env, image, 'AVAILABLE');
+    });
+  });
+}
+
+function startBuild(ctx: Ctx, recipeArn: string | undefined, infraArn: string | undefined, distributionArn: string | undefined, pipelineArn: string | undefined): string {
+  const store = ctx.env.state.cell(ctx.account, ctx.region).imagebuilder;
+  const recipe = store.recipes.get(recipeArn ?? '');
+  if (recipe === undefined) throw ibNotFound(recipeArn ?? '');
+  if (!store.infrastructure.has(infraArn ?? '')) throw ibNotFound(infraArn ?? '');
+  const distribution: DistributionConfiguration | undefined = distributionArn === undefined ? undefined : store.distributions.get(distributionArn);
+  if (distributionArn !== undefined && distribution === undefined) throw ibNotFound(distributionArn);
+  const versionPrefix = arnOf(ctx, 'image', recipe.name ?? '', recipe.version ?? '1.0.0');
+  const builds = [...store.images.keys()].filter((arn) => arn.startsWith(`${versionPrefix}/`)).length;
+  const arn = `${versionPrefix}/${builds + 1}`;
+  const image: Image = {
+    arn,
+    type: 'AMI',
+    name: recipe.name,
+    version: `${recipe.version ?? '1.0.0'}/${builds + 1}`,
+    platform: recipe.platform,
+    state: { status: 'PENDING' },
+    imageRecipe: recipe,
+    sourcePipelineName: pipelineArn?.split('/').at(-1),
+    sourcePipelineArn: pipelineArn,
+    infrastructureConfiguration: store.infrastructure.get(infraArn ?? ''),
+    // the snapshot Image Builder used for this build: later edits of the configuration do not change it
+    distributionConfiguration: distribution === undefined ? undefined : structuredClone(distribution),
+    dateCreated: ctx.env.clock.iso(),
+    outputResources: { amis: [] },
+    buildType: pipelineArn === undefined ? 'USER_INITIATED' : 'SCHEDULED',
+    imageSource: 'AMAZON_MANAGED',
+  };
+  store.images.set(arn, image);
+  const kms = distribution?.distributions?.find((d) => d.region === ctx.region)?.amiDistributionConfiguration?.kmsKeyId;
+  runBuild(ctx.env, image, recipe, kms);
+  return arn;
+}
+
+function idempotent(ctx: Ctx, token: string | undefined, start: () => string): string {
+  const store = ctx.env.state.cell(ctx.account, ctx.region).imagebuilder;
+  if (token !== undefined) {
+    const existing = store.clientTokens.get(token);
+    if (existing !== undefined) return existing;
+  }
+  const arn = start();
+  if (token !== undefined) store.clientTokens.set(token, arn);
+  return arn;
+}
+
+function getImage(ctx: Ctx, input: { imageBuildVersionArn?: string }) {
+  const arn = input.imageBuildVersionArn ?? '';
+  if (!/^arn:aws[a-z-]*:imagebuilder:[^:]+:(\d{12}|aws):image\/[a-z0-9-_]+\/\d+\.\d+\.\d+\/\d+$/.test(arn)) {
+    throw invalid(`The value supplied for parameter 'imageBuildVersionArn' is not valid: ${arn}`);
+  }
+  const image = storeFor(ctx, arn).images.get(arn);
+  if (image === undefined) throw ibNotFound(arn);
+  return { image };
+}
+
+function retryImage(ctx: Ctx, input: { imageBuildVersionArn?: string; clientToken?: string }) {
+  const arn = input.imageBuildVersionArn ?? '';
+  const store = storeFor(ctx, arn);
+  const image = store.images.get(arn);
+  if (image === undefined) throw ibNotFound(arn);
+  if (input.clientToken !== undefined && store.clientTokens.get(input.clientToken) === arn) return { clientToken: input.clientToken, imageBuildVersionArn: arn };
+  if (image.state?.status !== 'FAILED') throw invalid(`Image ${arn} is in state ${image.state?.status ?? 'UNKNOWN'}; only FAILED images can be retried.`);
+  if (input.clientToken !== undefined) store.clientTokens.set(input.clientToken, arn);
+  const source = [...ctx.env.state.cell(ctx.account, ctx.region).images.values()].find((a) => a.tags.get('Ec2ImageBuilderArn') === arn && a.region === ctx.region && a.ownerId === ctx.account);
+  setState(ctx.env, image, 'DISTRIBUTING');
+  ctx.env.clock.after(1000, () => finishDistribution(ctx.env, image, source, undefined));
+  return { clientToken: input.clientToken, imageBuildVersionArn: arn };
+}
+
+const imagebuilder: ServiceDef = {
+  name: 'imagebuilder',
+  protocol: 'rest-json',
+  schemas: schemas as unknown as Record<string, unknown>,
+  handlers: {
+    CreateDistributionConfiguration: op(createDistributionConfiguration),
+    UpdateDistributionConfiguration: op(updateDistributionConfiguration),
+    GetDistributionConfiguration: op(getDistributionConfiguration),
+    ListDistributionConfigurations: op(listDistributionConfigurations),
+    DeleteDistributionConfiguration: op(deleteDistributionConfiguration),
+    CreateImageRecipe: op(createImageRecipe),
+    GetImageRecipe: op((ctx: Ctx, input: { imageRecipeArn?: string }) => {
+      const recipe = storeFor(ctx, input.imageRecipeArn ?? '').recipes.get(input.imageRecipeArn ?? '');
+      if (recipe === undefined) throw ibNotFound(input.imageRecipeArn ?? '');
+      return { imageRecipe: recipe };
+    }),
+    CreateInfrastructureConfiguration: op(createInfrastructureConfiguration),
+    CreateImagePipeline: op(createImagePipeline),
+    GetImagePipeline: op((ctx: Ctx, input: { imagePipelineArn?: string }) => {
+      const pipeline = storeFor(ctx, input.imagePipelineArn ?? '').pipelines.get(input.imagePipelineArn ?? '');
+      if (pipeline === undefined) throw ibNotFound(input.imagePipelineArn ?? '');
+      return { imagePipeline: pipeline };
+    }),
+    ListImagePipelines: op((ctx: Ctx, input: { maxResults?: number; nextToken?: string }) => {
+      const all = [...ctx.env.state.cell(ctx.account, ctx.region).imagebuilder.pipelines.values()];
+      const { page, nextToken } = paginate(all, input.maxResults, input.nextToken, { default: 25, max: 25 });
+      return { imagePipelineList: page, nextToken };
+    }),
+    StartImagePipelineExecution: op((ctx: Ctx, input: { imagePipelineArn?: string; clientToken?: string }) => {
+      const pipeline = storeFor(ctx, input.imagePipelineArn ?? '').pipelines.get(input.imagePipelineArn ?? '');
+      if (pipeline === undefined) throw ibNotFound(input.imagePipelineArn ?? '');
+      const arn = idempotent(ctx, input.clientToken, () => startBuild(ctx, pipeline.imageRecipeArn, pipeline.infrastructureConfigurationArn, pipeline.distributionConfigurationArn, pipeline.arn));
+      return { clientToken: input.clientToken, imageBuildVersionArn: arn };
+    }),
+    CreateImage: op((ctx: Ctx, input: CreateImageRequest) => {
+      const arn = idempotent(ctx, input.clientToken, () => startBuild(ctx, input.imageRecipeArn, input.infrastructureConfigurationArn, input.distributionConfigurationArn, undefined));
+      return { clientToken: input.clientToken, imageBuildVersionArn: arn };
+    }),
+    GetImage: op(getImage),
+    ListImagePipelineImages: op((ctx: Ctx, input: { imagePipelineArn?: string; maxResults?: number; nextToken?: string }) => {
+      const arn = input.imagePipelineArn ?? '';
+      const store = storeFor(ctx, arn);
+      if (!store.pipelines.has(arn)) throw ibNotFound(arn);
+      const images = [...store.images.values()].filter((i) => i.sourcePipelineArn === arn);
+      const { page, nextToken } = paginate(images, input.maxResults, input.nextToken, { default: 25, max: 25 });
+      return { imageSummaryList: page.map(summary), nextToken };
+    }),
+    ListImageBuildVersions: op((ctx: Ctx, input: { imageVersionArn?: string; maxResults?: number; nextToken?: string }) => {
+      const prefix = `${input.imageVersionArn ?? ''}/`;
+      const images = [...storeFor(ctx, input.imageVersionArn ?? '').images.values()].filter((i) => i.arn?.startsWith(prefix));
+      const { page, nextToken } = paginate(images, input.maxResults, input.nextToken, { default: 25, max: 25 });
+      return { imageSummaryList: page.map(summary), nextToken };
+    }),
+    RetryImage: op(retryImage),
+  },
+};
+
+export { PHASES, imagebuilder };

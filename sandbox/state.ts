@@ -1,0 +1,270 @@
+import { randomBytes } from 'node:crypto';
+import type {
+  DistributionConfiguration,
+  Image,
+  ImagePipeline,
+  ImageRecipe,
+  InfrastructureConfiguration,
+} from '@aws-sdk/client-imagebuilder';
+
+/** Everything the sandbox holds. Keys are `account/region` unless said otherwise. */
+
+interface Ami {
+  imageId: string;
+  ownerId: string;
+  region: string;
+  name: string;
+  description: string | undefined;
+  state: 'pending' | 'available' | 'failed' | 'deregistered' | 'disabled';
+  stateReason: string | undefined;
+  creationDate: string;
+  /** `windows` for Windows AMIs (EC2's Platform field). */
+  platform: 'windows' | undefined;
+  tags: Map<string, string>;
+  launchPermissions: { userIds: Set<string>; groups: Set<string>; organizationArns: Set<string>; organizationalUnitArns: Set<string> };
+  snapshotIds: string[];
+  deregistrationProtection: 'enabled' | 'disabled' | 'disabled-with-cooldown';
+  deprecationTime: string | undefined;
+  sourceImageId: string | undefined;
+  sourceRegion: string | undefined;
+  /** Reads that still miss this AMI (eventual consistency). */
+  invisibleReads: number;
+  lastLaunchedTime: string | undefined;
+  deregisteredAt: number | undefined;
+}
+
+interface Snapshot {
+  snapshotId: string;
+  ownerId: string;
+  region: string;
+  volumeSize: number;
+  encrypted: boolean;
+  kmsKeyId: string | undefined;
+  description: string;
+  startTime: string;
+  tags: Map<string, string>;
+}
+
+interface LaunchTemplateVersion {
+  number: number;
+  description: string | undefined;
+  createTime: string;
+  data: Record<string, unknown>;
+}
+
+interface LaunchTemplate {
+  id: string;
+  name: string;
+  ownerId: string;
+  region: string;
+  defaultVersion: number;
+  versions: LaunchTemplateVersion[];
+  tags: Map<string, string>;
+  createTime: string;
+  /** ClientToken → version number (CreateLaunchTemplateVersion idempotency). */
+  clientTokens: Map<string, number>;
+}
+
+interface FastLaunch {
+  imageId: string;
+  ownerId: string;
+  state: 'enabling' | 'enabling-failed' | 'enabled' | 'enabled-failed' | 'disabling' | 'disabling-failed';
+  stateTransitionReason: string;
+  stateTransitionTime: string;
+  targetResourceCount: number;
+  maxParallelLaunches: number;
+  launchTemplate: { id: string; name: string; version: string } | undefined;
+  /** Simulated time at which `enabling` becomes `enabled` (or fails). */
+  readyAt: number;
+  fails: boolean;
+}
+
+interface Instance {
+  instanceId: string;
+  imageId: string;
+  ownerId: string;
+  region: string;
+  state: 'running' | 'terminated';
+  launchTime: string;
+  launchTemplate: { id: string; version: string } | undefined;
+}
+
+interface Parameter {
+  name: string;
+  value: string;
+  type: string;
+  dataType: string;
+  version: number;
+  lastModified: Date;
+}
+
+interface Role {
+  name: string;
+  arn: string;
+  accountId: string;
+  /** Accounts (and role ARNs) the trust policy allows. */
+  trusted: string[];
+  externalId: string | undefined;
+  created: string;
+  assumeRolePolicyDocument: string;
+}
+
+interface Session {
+  accessKeyId: string;
+  accountId: string;
+  roleArn: string;
+  expiration: Date;
+}
+
+interface QueueMessage {
+  messageId: string;
+  body: string;
+  md5: string;
+  sentAt: number;
+  visibleAt: number;
+  receiveCount: number;
+  receiptHandle: string | undefined;
+  firstReceivedAt: number | undefined;
+}
+
+interface Queue {
+  name: string;
+  url: string;
+  arn: string;
+  accountId: string;
+  region: string;
+  visibilityTimeout: number;
+  delaySeconds: number;
+  redrive: { deadLetterTargetArn: string; maxReceiveCount: number } | undefined;
+  messages: QueueMessage[];
+}
+
+interface PublishedEvent {
+  id: string;
+  time: string;
+  account: string;
+  region: string;
+  bus: string;
+  source: string;
+  detailType: string;
+  resources: string[];
+  detail: unknown;
+}
+
+interface ImageBuilderStore {
+  distributions: Map<string, DistributionConfiguration>;
+  recipes: Map<string, ImageRecipe>;
+  infrastructure: Map<string, InfrastructureConfiguration>;
+  pipelines: Map<string, ImagePipeline>;
+  images: Map<string, Image>;
+  clientTokens: Map<string, string>;
+}
+
+interface CellStore {
+  images: Map<string, Ami>;
+  snapshots: Map<string, Snapshot>;
+  launchTemplates: Map<string, LaunchTemplate>;
+  fastLaunch: Map<string, FastLaunch>;
+  instances: Map<string, Instance>;
+  parameters: Map<string, Parameter>;
+  imagebuilder: ImageBuilderStore;
+}
+
+function hex(bytes: number): string {
+  return randomBytes(bytes).toString('hex');
+}
+
+/** AWS-shaped resource ids: `ami-` + 17 hex digits, and the like. */
+function resourceId(prefix: string): string {
+  return `${prefix}-${hex(9).slice(0, 17)}`;
+}
+
+class SandboxState {
+  readonly defaultAccount: string;
+  readonly accounts = new Set<string>();
+  readonly regions: string[];
+  readonly roles = new Map<string, Map<string, Role>>();
+  readonly sessions = new Map<string, Session>();
+  readonly queues = new Map<string, Queue>();
+  readonly events: PublishedEvent[] = [];
+  private readonly cells = new Map<string, CellStore>();
+
+  constructor(options: { defaultAccount: string; accounts: string[]; regions: string[] }) {
+    this.defaultAccount = options.defaultAccount;
+    this.regions = options.regions;
+    for (const account of [options.defaultAccount, ...options.accounts]) this.accounts.add(account);
+  }
+
+  cell(account: string, region: string): CellStore {
+    const key = `${account}/${region}`;
+    let store = this.cells.get(key);
+    if (store === undefined) {
+      store = {
+        images: new Map(),
+        snapshots: new Map(),
+        launchTemplates: new Map(),
+        fastLaunch: new Map(),
+        instances: new Map(),
+        parameters: new Map(),
+        imagebuilder: { distributions: new Map(), recipes: new Map(), infrastructure: new Map(), pipelines: new Map(), images: new Map(), clientTokens: new Map() },
+      };
+      this.cells.set(key, store);
+    }
+    return store;
+  }
+
+  /** Every cell store that exists, with its account and region. */
+  allCells(): { account: string; region: string; store: CellStore }[] {
+    return [...this.cells.entries()].map(([key, store]) => {
+      const [account = '', region = ''] = key.split('/');
+      return { account, region, store };
+    });
+  }
+
+  /** Find an AMI by id in any account of a region (for shared AMIs). */
+  findImage(region: string, imageId: string): Ami | undefined {
+    for (const { region: r, store } of this.allCells()) {
+      if (r !== region) continue;
+      const image = store.images.get(imageId);
+      if (image !== undefined) return image;
+    }
+    return undefined;
+  }
+
+  rolesOf(account: string): Map<string, Role> {
+    let roles = this.roles.get(account);
+    if (roles === undefined) {
+      roles = new Map();
+      this.roles.set(account, roles);
+    }
+    return roles;
+  }
+
+  putRole(account: string, name: string, trusted: string[], externalId?: string): Role {
+    const role: Role = {
+      name,
+      arn: `arn:aws:iam::${account}:role/${name}`,
+      accountId: account,
+      trusted,
+      externalId,
+      created: new Date().toISOString(),
+      assumeRolePolicyDocument: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Principal: { AWS: trusted.map((t) => (/^\d{12}$/.test(t) ? `arn:aws:iam::${t}:root` : t)) }, Action: 'sts:AssumeRole' }],
+      }),
+    };
+    this.rolesOf(account).set(name, role);
+    this.accounts.add(account);
+    return role;
+  }
+
+  /** The account an access key id acts for: 12 digits act as that account; session keys as theirs. */
+  accountFor(accessKeyId: string | undefined): string {
+    if (accessKeyId === undefined) return this.defaultAccount;
+    if (/^\d{12}$/.test(accessKeyId)) return accessKeyId;
+    return this.sessions.get(accessKeyId)?.accountId ?? this.defaultAccount;
+  }
+}
+
+export { SandboxState, hex, resourceId };
+export type { Ami, CellStore, FastLaunch, ImageBuilderStore, Instance, LaunchTemplate, LaunchTemplateVersion, Parameter, PublishedEvent, Queue, QueueMessage, Role, Session, Snapshot };

@@ -1,0 +1,360 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { type ScalarTag, parse } from 'yaml';
+import type { SandboxEnv } from './server.ts';
+import { createQueue, deleteMessage, receiveMessages, sendMessage } from './services/messaging.ts';
+import type { PublishedEvent, Queue } from './state.ts';
+
+/**
+ * The deployment, read from serverless.yml: functions with their EventBridge patterns and SQS sources,
+ * the queues it creates, and the environment every function gets. The sandbox runs the built Lambda
+ * bundles in-process and delivers events and messages to them exactly as these settings say.
+ */
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type Obj = { [key: string]: Json };
+
+const cfnTags: ScalarTag[] = ['Ref', 'Sub', 'GetAtt', 'ImportValue'].map((name) => ({
+  tag: `!${name}`,
+  resolve: (value: string) => (name === 'Ref' ? { Ref: value } : name === 'GetAtt' ? { 'Fn::GetAtt': value.split('.') } : { [`Fn::${name}`]: value }),
+}));
+
+interface FunctionDef {
+  name: string;
+  /** `dist/lambda/<fn>/index.handler` */
+  handler: string;
+  eventPatterns: Obj[];
+  sqs: { queueLogicalId: string; batchSize: number; reportBatchItemFailures: boolean }[];
+  maximumRetryAttempts: number;
+  onFailureQueueLogicalId: string | undefined;
+}
+
+interface Deployment {
+  service: string;
+  functions: FunctionDef[];
+  queues: { logicalId: string; properties: Obj }[];
+  environment: Obj;
+  params: Record<string, string>;
+}
+
+function isObj(value: Json | undefined): value is Obj {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function logicalIdOf(value: Json | undefined): string | undefined {
+  if (!isObj(value)) return undefined;
+  const getAtt = value['Fn::GetAtt'];
+  if (Array.isArray(getAtt) && typeof getAtt[0] === 'string') return getAtt[0];
+  return typeof value.Ref === 'string' ? value.Ref : undefined;
+}
+
+function readDeployment(path: string): Deployment {
+  const doc = parse(readFileSync(path, 'utf8'), { customTags: cfnTags }) as Obj;
+  const params: Record<string, string> = {};
+  const defaults = isObj(doc.params) && isObj(doc.params.default) ? doc.params.default : {};
+  for (const [k, v] of Object.entries(defaults)) params[k] = String(v);
+  const provider = isObj(doc.provider) ? doc.provider : {};
+  const functions: FunctionDef[] = [];
+  for (const [name, raw] of Object.entries(isObj(doc.functions) ? doc.functions : {})) {
+    if (!isObj(raw)) continue;
+    const events = Array.isArray(raw.events) ? raw.events : [];
+    const def: FunctionDef = {
+      name,
+      handler: String(raw.handler),
+      eventPatterns: [],
+      sqs: [],
+      maximumRetryAttempts: typeof raw.maximumRetryAttempts === 'number' ? raw.maximumRetryAttempts : 2,
+      onFailureQueueLogicalId: isObj(raw.destinations) && isObj(raw.destinations.onFailure) ? logicalIdOf(raw.destinations.onFailure.arn) : undefined,
+    };
+    for (const event of events) {
+      if (!isObj(event)) continue;
+      if (isObj(event.eventBridge) && isObj(event.eventBridge.pattern)) def.eventPatterns.push(event.eventBridge.pattern);
+      if (isObj(event.sqs)) {
+        def.sqs.push({
+          queueLogicalId: logicalIdOf(event.sqs.arn) ?? '',
+          batchSize: typeof event.sqs.batchSize === 'number' ? event.sqs.batchSize : 10,
+          reportBatchItemFailures: event.sqs.functionResponseType === 'ReportBatchItemFailures',
+        });
+      }
+    }
+    functions.push(def);
+  }
+  const resources = isObj(doc.resources) && isObj(doc.resources.Resources) ? doc.resources.Resources : {};
+  const queues = Object.entries(resources)
+    .filter(([, r]) => isObj(r) && r.Type === 'AWS::SQS::Queue')
+    .map(([logicalId, r]) => ({ logicalId, properties: isObj(r) && isObj(r.Properties) ? r.Properties : {} }));
+  return { service: String(doc.service), functions, queues, environment: isObj(provider.environment) ? provider.environment : {}, params };
+}
+
+// ---- EventBridge pattern matching (equality, prefix, suffix, anything-but, exists)
+
+function matchValue(rule: Json, value: unknown): boolean {
+  if (isObj(rule)) {
+    if (typeof rule.prefix === 'string') return typeof value === 'string' && value.startsWith(rule.prefix);
+    if (typeof rule.suffix === 'string') return typeof value === 'string' && value.endsWith(rule.suffix);
+    if (rule.exists !== undefined) return (value !== undefined) === rule.exists;
+    if (rule['anything-but'] !== undefined) {
+      const but = rule['anything-but'];
+      return value !== undefined && !(Array.isArray(but) ? but : [but]).some((b) => b === value);
+    }
+    return false;
+  }
+  return rule === value;
+}
+
+/** Whether an event matches an EventBridge pattern. */
+function matchesPattern(pattern: Obj, event: Record<string, unknown>): boolean {
+  return Object.entries(pattern).every(([key, rule]) => {
+    const value = event[key];
+    if (isObj(rule)) return typeof value === 'object' && value !== null && !Array.isArray(value) && matchesPattern(rule, value as Record<string, unknown>);
+    if (!Array.isArray(rule)) return false;
+    const values = Array.isArray(value) ? value : [value];
+    return rule.some((r) => values.some((v) => matchValue(r, v)));
+  });
+}
+
+/** One function invocation, as the log and the demo see it. */
+interface Invocation {
+  id: string;
+  function: string;
+  trigger: 'eventbridge' | 'sqs';
+  startedAt: string;
+  durationMs: number;
+  attempt: number;
+  event: unknown;
+  result: unknown;
+  error: string | undefined;
+}
+
+type LambdaHandler = (event: unknown, context: unknown) => Promise<unknown>;
+
+function lambdaContext(fn: string, account: string, region: string) {
+  return {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName: fn,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:${region}:${account}:function:${fn}`,
+    memoryLimitInMB: '512',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${fn}`,
+    logStreamName: 'sandbox',
+    getRemainingTimeInMillis: () => 300_000,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+interface WiringOptions {
+  /** serverless.yml of the deployment to wire. */
+  serverlessYml: string;
+  /** The account and region the reconciler is deployed to. */
+  account: string;
+  region: string;
+  /** Environment overrides (on top of serverless.yml's). */
+  environment?: Record<string, string>;
+  /** Set the process environment the functions read (the config module's applyEnvironment). */
+  applyEnvironment: (vars: Record<string, string>) => void;
+}
+
+/**
+ * Wire a deployment into the sandbox: create its queues, give its functions their environment, deliver
+ * matching events to them (with Lambda's asynchronous retries and on-failure destination), and poll their
+ * SQS sources (with partial batch failures and redrive).
+ */
+class Wiring {
+  readonly deployment: Deployment;
+  readonly invocations: Invocation[] = [];
+  readonly queues = new Map<string, Queue>();
+  onInvocation: ((invocation: Invocation) => void) | undefined;
+  private readonly handlers = new Map<string, LambdaHandler>();
+  private poller: NodeJS.Timeout | undefined;
+  private inFlight = new Set<Promise<unknown>>();
+  private polling = new Set<string>();
+
+  constructor(
+    private readonly env: SandboxEnv,
+    private readonly options: WiringOptions,
+  ) {
+    this.deployment = readDeployment(options.serverlessYml);
+  }
+
+  private physicalName(logicalId: string): string {
+    return `${this.deployment.service}-sandbox-${logicalId}`;
+  }
+
+  private resolve(value: Json): string {
+    if (typeof value === 'string') {
+      return value
+        .replace(/\$\{param:(\w+)\}/g, (_, name: string) => this.deployment.params[name] ?? '')
+        .replace(/\$\{self:service\}/g, this.deployment.service)
+        .replace(/\$\{sls:stage\}/g, 'sandbox');
+    }
+    if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+    if (isObj(value)) {
+      if (value.Ref === 'AWS::AccountId') return this.options.account;
+      if (value.Ref === 'AWS::Region') return this.options.region;
+      const id = logicalIdOf(value);
+      const queue = id === undefined ? undefined : this.queues.get(id);
+      if (queue !== undefined) return value.Ref !== undefined ? queue.url : queue.arn;
+    }
+    throw new Error(`the sandbox cannot resolve ${JSON.stringify(value)} in serverless.yml`);
+  }
+
+  /** Create queues, set the environment and load the function bundles. */
+  async start(): Promise<void> {
+    const { account, region } = this.options;
+    for (const { logicalId } of this.deployment.queues) {
+      this.queues.set(logicalId, createQueue(this.env.state, this.env.url(), account, region, this.physicalName(logicalId), {}));
+    }
+    for (const { logicalId, properties } of this.deployment.queues) {
+      const queue = this.queues.get(logicalId);
+      if (queue === undefined) continue;
+      if (typeof properties.VisibilityTimeout === 'number') queue.visibilityTimeout = properties.VisibilityTimeout;
+      const redrive = properties.RedrivePolicy;
+      if (isObj(redrive)) {
+        const dlq = this.queues.get(logicalIdOf(redrive.deadLetterTargetArn) ?? '');
+        if (dlq !== undefined) queue.redrive = { deadLetterTargetArn: dlq.arn, maxReceiveCount: Number(redrive.maxReceiveCount) };
+      }
+    }
+    const vars: Record<string, string> = {};
+    for (const [key, value] of Object.entries(this.deployment.environment)) vars[key] = this.resolve(value);
+    this.options.applyEnvironment({
+      ...vars,
+      AWS_REGION: region,
+      AWS_ACCESS_KEY_ID: account,
+      AWS_SECRET_ACCESS_KEY: 'sandbox',
+      AWS_SESSION_TOKEN: '',
+      AWS_ENDPOINT_URL: this.env.url(),
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      POWERTOOLS_LOG_LEVEL: 'SILENT',
+      POWERTOOLS_METRICS_DISABLED: 'true',
+      ...(this.options.environment ?? {}),
+    });
+    // patterns may use ${param:…} (the ARN prefix filter)
+    const resolveStrings = (value: Json): Json => {
+      if (typeof value === 'string') return this.resolve(value);
+      if (Array.isArray(value)) return value.map(resolveStrings);
+      if (isObj(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveStrings(v)]));
+      return value;
+    };
+    for (const fn of this.deployment.functions) fn.eventPatterns = fn.eventPatterns.map((p) => resolveStrings(p) as Obj);
+    const root = dirname(this.options.serverlessYml);
+    for (const fn of this.deployment.functions) {
+      const modulePath = join(root, `${fn.handler.slice(0, fn.handler.lastIndexOf('.'))}.mjs`);
+      const exported = fn.handler.slice(fn.handler.lastIndexOf('.') + 1);
+      let module: Record<string, unknown>;
+      try {
+        module = (await import(pathToFileURL(modulePath).href)) as Record<string, unknown>;
+      } catch (error: unknown) {
+        throw new Error(`cannot load the ${fn.name} function from ${modulePath} (run npm run build first)`, { cause: error });
+      }
+      const handler = module[exported];
+      if (typeof handler !== 'function') throw new Error(`${modulePath} exports no ${exported} function`);
+      this.handlers.set(fn.name, handler as LambdaHandler);
+    }
+    this.poller = setInterval(() => this.poll(), 50);
+    this.poller.unref();
+  }
+
+  /** Deliver a published event to every function whose rule matches it (the default bus of the deployment's account and region). */
+  deliver(event: PublishedEvent): void {
+    if (event.bus !== 'default' || event.account !== this.options.account || event.region !== this.options.region) return;
+    const envelope = { version: '0', id: event.id, 'detail-type': event.detailType, source: event.source, account: event.account, time: event.time, region: event.region, resources: event.resources, detail: event.detail };
+    for (const fn of this.deployment.functions) {
+      if (!fn.eventPatterns.some((pattern) => matchesPattern(pattern, envelope))) continue;
+      this.track(this.invokeAsync(fn, envelope));
+    }
+  }
+
+  private track(promise: Promise<unknown>): void {
+    this.inFlight.add(promise);
+    void promise.finally(() => this.inFlight.delete(promise));
+  }
+
+  /** Lambda's asynchronous invocation: retries, then the on-failure destination. */
+  private async invokeAsync(fn: FunctionDef, event: unknown): Promise<void> {
+    let lastError: string | undefined;
+    for (let attempt = 1; attempt <= fn.maximumRetryAttempts + 1; attempt += 1) {
+      const outcome = await this.invoke(fn, 'eventbridge', event, attempt);
+      if (outcome.error === undefined) return;
+      lastError = outcome.error;
+    }
+    const queue = fn.onFailureQueueLogicalId === undefined ? undefined : this.queues.get(fn.onFailureQueueLogicalId);
+    if (queue !== undefined) {
+      const record = { version: '1.0', timestamp: this.env.clock.iso(), requestContext: { functionArn: fn.name, condition: 'RetriesExhausted', approximateInvokeCount: fn.maximumRetryAttempts + 1 }, requestPayload: event, responseContext: { functionError: 'Unhandled' }, responsePayload: { errorMessage: lastError } };
+      sendMessage(this.env.state, queue, JSON.stringify(record), 0, this.env.clock.now());
+    }
+  }
+
+  private async invoke(fn: FunctionDef, trigger: Invocation['trigger'], event: unknown, attempt: number): Promise<Invocation> {
+    const handler = this.handlers.get(fn.name);
+    const started = Date.now();
+    const invocation: Invocation = { id: randomUUID(), function: fn.name, trigger, startedAt: new Date(started).toISOString(), durationMs: 0, attempt, event, result: undefined, error: undefined };
+    try {
+      if (handler === undefined) throw new Error(`function ${fn.name} is not loaded`);
+      invocation.result = await handler(event, lambdaContext(`${this.deployment.service}-sandbox-${fn.name}`, this.options.account, this.options.region));
+    } catch (error: unknown) {
+      invocation.error = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    }
+    invocation.durationMs = Date.now() - started;
+    this.invocations.push(invocation);
+    this.onInvocation?.(invocation);
+    return invocation;
+  }
+
+  /** The SQS event source mappings: receive, invoke, delete what succeeded. */
+  private poll(): void {
+    for (const fn of this.deployment.functions) {
+      for (const source of fn.sqs) {
+        const queue = this.queues.get(source.queueLogicalId);
+        const key = `${fn.name}/${source.queueLogicalId}`;
+        if (queue === undefined || this.polling.has(key)) continue;
+        const messages = receiveMessages(this.env.state, queue, source.batchSize, queue.visibilityTimeout, this.env.clock.now());
+        if (messages.length === 0) continue;
+        const event = {
+          Records: messages.map((m) => ({
+            messageId: m.messageId,
+            receiptHandle: m.receiptHandle ?? '',
+            body: m.body,
+            attributes: { ApproximateReceiveCount: String(m.receiveCount), SentTimestamp: String(m.sentAt), SenderId: this.options.account, ApproximateFirstReceiveTimestamp: String(m.firstReceivedAt ?? m.sentAt) },
+            messageAttributes: {},
+            md5OfBody: m.md5,
+            eventSource: 'aws:sqs',
+            eventSourceARN: queue.arn,
+            awsRegion: queue.region,
+          })),
+        };
+        this.polling.add(key);
+        const run = this.invoke(fn, 'sqs', event, 1).then((invocation) => {
+          if (invocation.error !== undefined) return; // the whole batch becomes visible again after the timeout
+          const result = invocation.result as { batchItemFailures?: { itemIdentifier: string }[] } | undefined;
+          const failed = new Set(source.reportBatchItemFailures ? (result?.batchItemFailures ?? []).map((f) => f.itemIdentifier) : []);
+          for (const m of messages) {
+            if (failed.has(m.messageId)) continue;
+            try {
+              deleteMessage(queue, m.receiptHandle);
+            } catch {
+              // already gone (redriven)
+            }
+          }
+        });
+        this.track(run.finally(() => this.polling.delete(key)));
+      }
+    }
+  }
+
+  /** Wait until no invocation is running. */
+  async idle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  stop(): void {
+    if (this.poller !== undefined) clearInterval(this.poller);
+  }
+}
+
+export { Wiring, matchesPattern, readDeployment };
+export type { Deployment, FunctionDef, Invocation };
