@@ -39,9 +39,19 @@ class SandboxClock {
     this.ensureTicker();
   }
 
-  /** Jump simulated time forward (due timers fire on the next tick). */
+  /**
+   * Jump simulated time forward, firing every timer that falls due on the way in order, including the
+   * timers those timers set (a build's later phases).
+   */
   advance(ms: number): void {
-    this.offset += ms;
+    const target = this.now() + ms;
+    for (;;) {
+      const next = this.timers.reduce((min, t) => Math.min(min, t.due), Number.POSITIVE_INFINITY);
+      if (next > target) break;
+      this.offset += Math.max(0, next - this.now());
+      this.tick();
+    }
+    this.offset += Math.max(0, target - this.now());
     this.tick();
   }
 

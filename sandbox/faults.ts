@@ -46,6 +46,8 @@ interface FaultSettings {
   invisibleReads?: number;
   /** AMIs (or `account/region` cells) whose Fast Launch enabling fails. */
   fastLaunchFailures?: string[];
+  /** EventBridge deliveries held back: events whose resources start with `resourcePrefix` arrive `seconds` late. */
+  eventDelays?: { resourcePrefix: string; seconds: number }[];
 }
 
 function matches(rule: { operation?: string; account?: string; region?: string }, op: string, account: string, region: string): boolean {
@@ -68,6 +70,7 @@ class Faults {
       failedCopies: settings.failedCopies ?? [],
       invisibleReads: settings.invisibleReads ?? 0,
       fastLaunchFailures: settings.fastLaunchFailures ?? [],
+      eventDelays: settings.eventDelays ?? [],
     };
   }
 
@@ -85,6 +88,7 @@ class Faults {
       failedCopies: [...this.settings.failedCopies, ...n.failedCopies],
       invisibleReads: settings.invisibleReads ?? this.settings.invisibleReads,
       fastLaunchFailures: [...this.settings.fastLaunchFailures, ...n.fastLaunchFailures],
+      eventDelays: [...this.settings.eventDelays, ...n.eventDelays],
     };
   }
 
@@ -111,6 +115,12 @@ class Faults {
       if (error.count !== undefined) error.count -= 1;
       throw new AwsError(error.code, error.message ?? `${error.code} (injected by the sandbox)`, error.status ?? 400);
     }
+  }
+
+  /** Simulated milliseconds an event delivery is held back (0: on time). */
+  eventDelayMs(resources: string[]): number {
+    const delay = this.settings.eventDelays.find((d) => resources.some((r) => r.startsWith(d.resourcePrefix)));
+    return (delay?.seconds ?? 0) * 1000;
   }
 
   copyFails(account: string, region: string): boolean {

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { applyEnvironment } from '../src/lib/config.ts';
+import { EVENT_SOURCE, REPORT_DETAIL_TYPE, type ReconcileReport } from '../src/lib/reconcile/report.ts';
 import { SandboxClock } from './clock.ts';
 import { type FaultSettings, Faults } from './faults.ts';
 import { AwsError } from './protocol/errors.ts';
@@ -47,6 +48,10 @@ interface Sandbox {
   onRequest: ((record: RequestRecord) => void) | undefined;
   /** Wait until every running function invocation has finished. */
   idle(): Promise<void>;
+  /** Reconcile reports published on the bus for an image build, oldest first. */
+  reports(imageArn: string): ReconcileReport[];
+  /** Wait for the report that ends a reconcile of an image build (no recheck queued), or undefined at timeout. */
+  finalReport(imageArn: string, timeoutMs: number, after?: number): Promise<ReconcileReport | undefined>;
   stop(): Promise<void>;
 }
 
@@ -165,6 +170,22 @@ async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     idle: async () => {
       await wiring?.idle();
     },
+    reports: (imageArn) =>
+      state.events
+        .filter((e) => e.source === EVENT_SOURCE && e.detailType === REPORT_DETAIL_TYPE)
+        .map((e) => e.detail as ReconcileReport)
+        .filter((r) => r.image.arn === imageArn),
+    finalReport: (imageArn, timeoutMs, after = 0) =>
+      new Promise((resolveReport) => {
+        const deadline = Date.now() + timeoutMs;
+        const poll = setInterval(() => {
+          const last = sandbox?.reports(imageArn).slice(after).at(-1);
+          if ((last !== undefined && !last.next.recheck) || Date.now() > deadline) {
+            clearInterval(poll);
+            resolveReport(last !== undefined && !last.next.recheck ? last : undefined);
+          }
+        }, 25);
+      }),
     stop: async () => {
       wiring?.stop();
       clock.stop();

@@ -165,6 +165,7 @@ interface WiringOptions {
  * SQS sources (with partial batch failures and redrive).
  */
 class Wiring {
+  static instances = 0;
   readonly deployment: Deployment;
   readonly invocations: Invocation[] = [];
   readonly queues = new Map<string, Queue>();
@@ -247,7 +248,8 @@ class Wiring {
       const exported = fn.handler.slice(fn.handler.lastIndexOf('.') + 1);
       let module: Record<string, unknown>;
       try {
-        module = (await import(pathToFileURL(modulePath).href)) as Record<string, unknown>;
+        // a fresh module instance per sandbox: functions read their environment when loaded, as on a cold start
+        module = (await import(`${pathToFileURL(modulePath).href}?sandbox=${(Wiring.instances += 1)}`)) as Record<string, unknown>;
       } catch (error: unknown) {
         throw new Error(`cannot load the ${fn.name} function from ${modulePath} (run npm run build first)`, { cause: error });
       }
@@ -262,6 +264,15 @@ class Wiring {
   /** Deliver a published event to every function whose rule matches it (the default bus of the deployment's account and region). */
   deliver(event: PublishedEvent): void {
     if (event.bus !== 'default' || event.account !== this.options.account || event.region !== this.options.region) return;
+    const delay = this.env.faults.eventDelayMs(event.resources);
+    if (delay > 0) {
+      this.env.clock.after(delay, () => this.deliverNow(event));
+      return;
+    }
+    this.deliverNow(event);
+  }
+
+  private deliverNow(event: PublishedEvent): void {
     const envelope = { version: '0', id: event.id, 'detail-type': event.detailType, source: event.source, account: event.account, time: event.time, region: event.region, resources: event.resources, detail: event.detail };
     for (const fn of this.deployment.functions) {
       if (!fn.eventPatterns.some((pattern) => matchesPattern(pattern, envelope))) continue;

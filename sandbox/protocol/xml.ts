@@ -84,6 +84,14 @@ function serializeValue(value: unknown, ns: NormalizedSchema): string {
         for (const item of v as unknown[]) xml += `<${tag}>${serializeValue(item, member.getValueSchema())}</${tag}>`;
         continue;
       }
+      if (member.isMapSchema() && Boolean(member.getMergedTraits().xmlFlattened)) {
+        const keyTag = (member.getKeySchema().getMergedTraits().xmlName as string | undefined) ?? 'key';
+        const valueTag = (member.getValueSchema().getMergedTraits().xmlName as string | undefined) ?? 'value';
+        for (const [k, item] of Object.entries(v as Record<string, unknown>)) {
+          xml += `<${tag}><${keyTag}>${escapeXml(k)}</${keyTag}><${valueTag}>${serializeValue(item, member.getValueSchema())}</${valueTag}></${tag}>`;
+        }
+        continue;
+      }
       xml += `<${tag}>${serializeValue(v, member)}</${tag}>`;
     }
     return xml;

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { createClientFactory } from '../lib/aws/clients.ts';
 import { type Config, cliEnvironment, loadConfig, quietSdkNotices } from '../lib/config.ts';
 import { ReconcilerError, toFailure } from '../lib/errors.ts';
 import { reconcile } from '../lib/reconcile/reconcile.ts';
 import type { ReconcileReport } from '../lib/reconcile/report.ts';
+import { runDemo, runSandbox } from './demo.ts';
 import { colors, renderReport } from './format.ts';
 
 /** Exit codes (documented in the README). */
@@ -80,7 +81,40 @@ Examples:
       result.code = exitFor(report.outcome);
     });
 
+  cli
+    .command('demo')
+    .description('run the reconciler on the local AWS sandbox with the built-in scenario and narrate it (npm start)')
+    .option('--scenario <file>', 'a scenario file (default: sandbox/scenarios/demo.json)')
+    .option('--speed <factor>', 'simulated seconds per real second', parsePositive)
+    .action(async (opts: { scenario?: string; speed?: number }, command: Command) => {
+      const globals = command.optsWithGlobals<GlobalOptions>();
+      result.code = await runDemo(io, colors(globals.color && io.isTTY && !cliEnvironment().noColor), opts);
+    });
+
+  cli
+    .command('sandbox')
+    .description('keep the local AWS sandbox running, with the reconciler wired in, for exploration (npm run sandbox)')
+    .option('--scenario <file>', 'a scenario file (default: sandbox/scenarios/demo.json)')
+    .option('--speed <factor>', 'simulated seconds per real second', parsePositive)
+    .option('--port <port>', 'port on 127.0.0.1', parsePositive, 4566)
+    .option('--no-wire', 'do not run the reconciler functions in the sandbox')
+    .action(async (opts: { scenario?: string; speed?: number; port: number; wire: boolean }, command: Command) => {
+      const globals = command.optsWithGlobals<GlobalOptions>();
+      const box = await runSandbox(io, colors(globals.color && io.isTTY && !cliEnvironment().noColor), opts);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
+      });
+      await box.stop();
+    });
+
   return cli;
+}
+
+function parsePositive(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got "${value}"`);
+  return n;
 }
 
 function quietLog(io: Io) {

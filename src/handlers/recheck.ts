@@ -20,7 +20,7 @@ async function recheckRecord(record: SQSRecord): Promise<void> {
   logger.info('recheck', { imageBuildVersionArn: request.imageBuildVersionArn, attempt: request.attempt });
   const report = await reconcile(request, runtimeDeps());
   recordReport(report);
-  if (report.outcome === 'pending' && !report.next.recheck && report.mode === 'apply' && report.next.reason.startsWith('could not queue')) {
+  if (!report.next.recheck && report.next.requeueFailed === true) {
     throw new PendingNotRequeuedError(report.next.reason);
   }
 }

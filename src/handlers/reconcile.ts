@@ -24,7 +24,7 @@ async function reconcileImage(event: unknown, _context: unknown, { signal }: { s
   logger.info('reconcile requested', { trigger: request.trigger, status: eventStatus(event) });
   const report = await reconcile(request, runtimeDeps(), signal);
   recordReport(report);
-  if (report.outcome === 'pending' && !report.next.recheck && report.mode === 'apply' && report.next.reason.startsWith('could not queue')) {
+  if (!report.next.recheck && report.next.requeueFailed === true) {
     // let Lambda's asynchronous retry (then the dead-letter queue) keep the request
     throw new PendingNotRequeuedError(report.next.reason);
   }

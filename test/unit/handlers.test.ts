@@ -65,6 +65,11 @@ describe('Lambda handlers, driven by the sample events in events/', () => {
     expect(mocks.sqs).toHaveReceivedCommandWith(SendMessageCommand, { MessageBody: expect.stringContaining('"attempt":3') });
   });
 
+  it('keeps a recheck message when the next recheck cannot be queued (the whole batch failed: SQS delivers it again)', async () => {
+    mocks.sqs.on(SendMessageCommand).rejects(new Error('queue unavailable'));
+    await expect(recheckHandler(getTestEvent('sqs/recheck'), context)).rejects.toThrow(/All records failed processing/);
+  });
+
   it('reports a malformed recheck message as a partial batch failure, and processes the rest', async () => {
     const event = getTestEvent<SQSEvent>('sqs/recheck');
     const good = event.Records[0];

@@ -140,6 +140,8 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
     expect(cell(report, 'eu-west-1', TARGET_A).status).toBe('pending');
     expect(mocks.ec2).toHaveReceivedCommandWith(CreateTagsCommand, { Resources: [AMI.a] });
     expect(report.outcome).toBe('failed');
+    // the denied account must not stop the rechecks the pending cells need
+    expect(report.next).toMatchObject({ recheck: true, attempt: 2 });
   });
 
   it('marks a cell throttled past retries as pending, and the others go on', async () => {

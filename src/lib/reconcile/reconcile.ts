@@ -8,7 +8,7 @@ import { publishReport, sendRecheck } from '../notify.ts';
 import { apply } from './apply.ts';
 import { observe } from './observe.ts';
 import { plan } from './plan.ts';
-import { REPORT_DETAIL_TYPE, type ReconcileReport, type Trigger, buildReport, finalize } from './report.ts';
+import { REPORT_DETAIL_TYPE, type ReconcileReport, type Trigger, buildReport, finalize, hasPending } from './report.ts';
 
 /** What to reconcile: identity only. Real state is always read again (level-triggered). */
 interface ReconcileRequest {
@@ -124,7 +124,8 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
 /** Requeue a pending run with a delayed message, or end it with a final report. */
 async function decideNext(report: ReconcileReport, fastLaunchRetries: Record<string, number>, deps: ReconcileDeps): Promise<ReconcileReport> {
   const { config } = deps;
-  if (report.outcome !== 'pending') return report;
+  // one account failing for good must not stop the rechecks that the other, pending cells need
+  if (!hasPending(report)) return report;
   if (report.mode === 'plan') return { ...report, next: { recheck: false, reason: 'plan mode does not recheck' } };
   if (report.attempt >= config.maxAttempts) return finalize(report, `still pending after ${report.attempt} attempt(s) (RECONCILER_MAX_ATTEMPTS)`);
   const deadline = Date.parse(report.firstSeenAt) + config.deadlineMinutes * 60_000;
@@ -143,7 +144,7 @@ async function decideNext(report: ReconcileReport, fastLaunchRetries: Record<str
   } catch (error: unknown) {
     const failure = toFailure(error);
     deps.log.error('could not queue the recheck', { failure });
-    return { ...report, next: { recheck: false, reason: `could not queue the recheck: ${failure.message}` } };
+    return { ...report, next: { recheck: false, reason: `could not queue the recheck: ${failure.message}`, requeueFailed: true } };
   }
 }
 

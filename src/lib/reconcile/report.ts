@@ -72,7 +72,7 @@ interface ReconcileReport {
   /** Image-level notes (Image Builder recorded AMIs no cell accounts for, …). */
   notes: string[];
   /** What happens next: a recheck, or why there is none. */
-  next: { recheck: true; attempt: number; delaySeconds: number } | { recheck: false; reason: string };
+  next: { recheck: true; attempt: number; delaySeconds: number } | { recheck: false; reason: string; requeueFailed?: boolean };
 }
 
 /**
@@ -213,5 +213,10 @@ function finalize(report: ReconcileReport, why: string): ReconcileReport {
   return { ...report, cells, counts, outcome: counts.cells.failed > 0 ? 'failed' : report.outcome, next: { recheck: false, reason: why } };
 }
 
-export { EVENT_SOURCE, REPORT_DETAIL_TYPE, buildReport, finalize };
+/** Whether anything in the run waits on AWS (a recheck may settle it), even when other cells failed for good. */
+function hasPending(report: ReconcileReport): boolean {
+  return report.outcome === 'pending' || report.counts.cells.pending > 0;
+}
+
+export { EVENT_SOURCE, REPORT_DETAIL_TYPE, buildReport, finalize, hasPending };
 export type { ActionReport, CellReport, Outcome, ReconcileReport, Trigger };

@@ -1,0 +1,155 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { GetDistributionConfigurationCommand, ImagebuilderClient, StartImagePipelineExecutionCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
+import { type Sandbox, projectRoot, startSandbox } from '../../sandbox/index.ts';
+import { type Scenario, loadScenario } from '../../sandbox/scenario.ts';
+import type { PublishedEvent } from '../../sandbox/state.ts';
+import { REPORT_DETAIL_TYPE, type ReconcileReport } from '../lib/reconcile/report.ts';
+import { type Colors, renderReport, reportSummary, statusColor } from './format.ts';
+
+interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+function defaultScenarioPath(): string {
+  return join(projectRoot(), 'sandbox', 'scenarios', 'demo.json');
+}
+
+function requireBundles(): void {
+  for (const fn of ['reconcile', 'recheck']) {
+    if (!existsSync(join(projectRoot(), 'dist', 'lambda', fn, 'index.mjs'))) {
+      throw new Error(`the ${fn} function is not built (dist/lambda/${fn}/index.mjs); run npm run build first`);
+    }
+  }
+}
+
+function isReport(event: PublishedEvent): boolean {
+  return event.source === 'imagebuilder-reconciler' && event.detailType === REPORT_DETAIL_TYPE;
+}
+
+function elapsed(box: Sandbox, start: number): string {
+  const seconds = Math.round((box.clock.now() - start) / 1000);
+  return `${String(Math.floor(seconds / 60)).padStart(2, '0')}:${String(seconds % 60).padStart(2, '0')}`;
+}
+
+/**
+ * The demo: a local AWS with the built-in scenario, the reconciler deployed into it from serverless.yml,
+ * two pipeline builds, and the reconciler's work narrated until it converges. Returns the exit code.
+ */
+async function runDemo(io: Io, c: Colors, options: { scenario?: string; speed?: number }): Promise<number> {
+  requireBundles();
+  const scenario: Scenario = loadScenario(options.scenario ?? defaultScenarioPath());
+  const box = await startSandbox({ port: 0, scenario, ...(options.speed === undefined ? {} : { clockSpeed: options.speed }) });
+  const started = Date.now();
+  try {
+    const ib = new ImagebuilderClient({ endpoint: box.url, region: box.home.region, credentials: { accessKeyId: box.home.account, secretAccessKey: 'sandbox' } });
+    const pipelineArn = box.refs.get(`pipeline:${scenario.imagebuilder?.pipelines?.[0]?.name ?? ''}`);
+    const distributionArn = box.refs.get(`distribution:${scenario.imagebuilder?.distributions?.[0]?.name ?? ''}`);
+    if (pipelineArn === undefined || distributionArn === undefined) throw new Error(`scenario ${scenario.name} has no pipeline to run`);
+    const fns = box.wiring?.deployment.functions.map((f) => f.name).join(', ') ?? 'none';
+    io.out(c.bold('imagebuilder-reconciler demo'));
+    io.out(`Local AWS sandbox at ${box.url}: ${box.state.accounts.size} accounts × ${box.state.regions.length} regions, clock ×${box.clock.speed}.`);
+    io.out(`Reconciler deployed in ${box.home.account}/${box.home.region} from serverless.yml (functions: ${fns}).`);
+    io.out(c.dim(scenario.description ?? ''));
+
+    let watching: string | undefined;
+    let buildStart = box.clock.now();
+    let firstReportShown = false;
+    box.onEvent = (event) => {
+      if (event.detailType === 'EC2 Image Builder Image State Change' && event.resources[0] === watching) {
+        const detail = event.detail as { state: { status: string; reason?: string } };
+        io.out(`  [${elapsed(box, buildStart)}] Image Builder: ${detail.state.status}${detail.state.reason === undefined ? '' : ` (${detail.state.reason})`}`);
+      }
+      if (event.detailType === 'AWS API Call via CloudTrail') {
+        const detail = event.detail as { eventName: string };
+        io.out(`  [${elapsed(box, buildStart)}] CloudTrail event on the bus: ${detail.eventName}`);
+      }
+      if (isReport(event)) {
+        const report = event.detail as ReconcileReport;
+        if (report.image.arn !== watching) return;
+        const trigger = report.trigger === 'eventbridge' ? 'EventBridge rule (Image State Change)' : `SQS recheck, attempt ${report.attempt}`;
+        io.out(`  [${elapsed(box, buildStart)}] ${c.bold('reconcile')} via ${trigger}: ${report.awsCalls} AWS calls`);
+        if (!firstReportShown && report.counts.actions.total > 0) {
+          firstReportShown = true;
+          io.out(renderReport(report, c).split('\n').map((line) => `      ${line}`).join('\n'));
+        } else {
+          io.out(`      ${reportSummary(report, c)}`);
+        }
+      }
+    };
+
+    // 1. an older build, distributed while ap-northeast-1 was still configured
+    io.out('');
+    io.out(c.bold('1. An earlier build, distributed to every region of the configuration'));
+    buildStart = box.clock.now();
+    const first = await ib.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: pipelineArn, clientToken: 'demo-build-1' }));
+    watching = first.imageBuildVersionArn ?? '';
+    io.out(`  started ${watching}`);
+    firstReportShown = true; // keep step 1 short
+    const firstFinal = await box.finalReport(watching, 60_000);
+    if (firstFinal === undefined) throw new Error('the first build did not finish in time');
+
+    // 2. a region removed from the configuration
+    io.out('');
+    const removed = scenario.regions.at(-1) ?? '';
+    io.out(c.bold(`2. ${removed} is removed from the distribution configuration`));
+    const config = await ib.send(new GetDistributionConfigurationCommand({ distributionConfigurationArn: distributionArn }));
+    const distributions = (config.distributionConfiguration?.distributions ?? []).filter((d) => d.region !== removed);
+    await ib.send(new UpdateDistributionConfigurationCommand({ distributionConfigurationArn: distributionArn, distributions, clientToken: 'demo-update-1' }));
+    io.out(`  the copy in ${removed} stays: Image Builder never removes what it already distributed`);
+
+    // 3. the new build, watched in full
+    io.out('');
+    io.out(c.bold('3. A new build: what Image Builder leaves undone, and the reconciler finishing it'));
+    buildStart = box.clock.now();
+    firstReportShown = false;
+    const second = await ib.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: pipelineArn, clientToken: 'demo-build-2' }));
+    watching = second.imageBuildVersionArn ?? '';
+    io.out(`  started ${watching}`);
+    const final = await box.finalReport(watching, 60_000);
+    await box.idle();
+    io.out('');
+    if (final === undefined) {
+      io.err('the reconcile did not finish within a minute');
+      return 1;
+    }
+    io.out(c.bold('Final report'));
+    io.out(renderReport(final, c));
+    io.out('');
+    const reports = box.state.events.filter(isReport).length;
+    io.out(`${statusColor(c, final.outcome)}: ${reports} reconcile runs, ${box.server.requests.length} AWS calls answered by the sandbox, ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+    io.out(c.dim(`Explore it yourself: npm run sandbox, then the CLI or the AWS CLI against http://127.0.0.1:4566 (README: Sandbox).`));
+    return final.outcome === 'converged' ? 0 : 1;
+  } finally {
+    await box.stop();
+  }
+}
+
+/** `npm run sandbox`: keep a sandbox with the reconciler wired in running, and say how to use it. */
+async function runSandbox(io: Io, c: Colors, options: { scenario?: string; speed?: number; port: number; wire: boolean }): Promise<Sandbox> {
+  if (options.wire) requireBundles();
+  const scenario = loadScenario(options.scenario ?? defaultScenarioPath());
+  const box = await startSandbox({ port: options.port, scenario, wire: options.wire, ...(options.speed === undefined ? {} : { clockSpeed: options.speed }) });
+  const pipeline = box.refs.get(`pipeline:${scenario.imagebuilder?.pipelines?.[0]?.name ?? ''}`);
+  io.out(c.bold(`Local AWS sandbox "${scenario.name}" listening on ${box.url}`));
+  io.out(`accounts: ${[...box.state.accounts].join(', ')} (an access key id of 12 digits acts as that account; any other acts as ${box.state.defaultAccount})`);
+  io.out(`regions:  ${box.state.regions.join(', ')}; clock ×${box.clock.speed}`);
+  io.out(`reconciler: ${options.wire ? `deployed in ${box.home.account}/${box.home.region}, functions ${box.wiring?.deployment.functions.map((f) => f.name).join(', ') ?? ''}` : 'not wired (--no-wire)'}`);
+  io.out('');
+  io.out('Use it:');
+  io.out(`  export AWS_ENDPOINT_URL=${box.url} AWS_ACCESS_KEY_ID=${box.home.account} AWS_SECRET_ACCESS_KEY=sandbox AWS_REGION=${box.home.region}`);
+  if (pipeline !== undefined) {
+    io.out(`  /usr/bin/aws --endpoint-url ${box.url} imagebuilder start-image-pipeline-execution --image-pipeline-arn ${pipeline}`);
+    io.out(`  npx imagebuilder-reconciler status arn:aws:imagebuilder:${box.home.region}:${box.home.account}:image/${scenario.imagebuilder?.recipes?.[0]?.name ?? 'name'}/1.0.0/1`);
+  }
+  io.out(`  curl ${box.url}/_sandbox/health   (also /_sandbox/state, /_sandbox/events, /_sandbox/invocations, POST /_sandbox/faults, POST /_sandbox/clock)`);
+  io.out(c.dim('Ctrl-C stops it.'));
+  box.onInvocation = (invocation) => {
+    const result = invocation.result as { status?: string; batchItemFailures?: unknown[] } | undefined;
+    io.out(`[${new Date().toISOString()}] ${invocation.function} (${invocation.trigger}) ${invocation.error ?? result?.status ?? (result?.batchItemFailures === undefined ? 'done' : `${result.batchItemFailures.length} batch item failure(s)`)}`);
+  };
+  return box;
+}
+
+export { defaultScenarioPath, runDemo, runSandbox };

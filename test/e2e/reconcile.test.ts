@@ -1,0 +1,198 @@
+/**
+ * End to end on the sandbox: Image Builder builds in the local AWS, its events reach the reconciler's
+ * real Lambda bundles through the rules and queues of serverless.yml, and the results are checked the way a
+ * user would check them: with the AWS SDK, as each account.
+ */
+import { DescribeFastLaunchImagesCommand, DescribeImagesCommand, DescribeLaunchTemplateVersionsCommand } from '@aws-sdk/client-ec2';
+import { GetImageCommand, StartImagePipelineExecutionCommand } from '@aws-sdk/client-imagebuilder';
+import { GetParameterCommand } from '@aws-sdk/client-ssm';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Sandbox } from '../../sandbox/index.ts';
+import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
+import { buildBundles } from '../helpers/build.ts';
+import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
+
+const OWNER = '111111111111';
+const A = '222222222222';
+const B = '333333333333';
+const D = '444444444444';
+const SPEED = 3000;
+
+async function startBuild(box: Sandbox, token: string): Promise<string> {
+  const out = await clients(box.url, OWNER).imagebuilder.send(
+    new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: token }),
+  );
+  return out.imageBuildVersionArn ?? '';
+}
+
+async function finished(box: Sandbox, arn: string): Promise<ReconcileReport> {
+  const report = await box.finalReport(arn, 30_000);
+  await box.idle();
+  if (report === undefined) throw new Error(`no final report for ${arn}; reports: ${JSON.stringify(box.reports(arn).map((r) => r.outcome))}`);
+  return report;
+}
+
+/** The AMI Image Builder recorded for a cell. */
+async function amiOf(box: Sandbox, arn: string, account: string, region: string): Promise<string> {
+  const out = await clients(box.url, OWNER).imagebuilder.send(new GetImageCommand({ imageBuildVersionArn: arn }));
+  const ami = out.image?.outputResources?.amis?.find((a) => a.accountId === account && a.region === region)?.image;
+  if (ami === undefined) throw new Error(`no AMI for ${account}/${region}`);
+  return ami;
+}
+
+async function tagsOf(box: Sandbox, account: string, region: string, imageId: string): Promise<Record<string, string>> {
+  const out = await clients(box.url, account, region).ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] }));
+  return Object.fromEntries((out.Images?.[0]?.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
+}
+
+async function defaultImage(box: Sandbox, account: string, region: string, ref: string): Promise<string | undefined> {
+  const out = await clients(box.url, account, region).ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: box.refs.get(`lt:${ref}`), Versions: ['$Default'] }));
+  return out.LaunchTemplateVersions?.[0]?.LaunchTemplateData?.ImageId;
+}
+
+async function fastLaunchState(box: Sandbox, account: string, region: string, imageId: string): Promise<string | undefined> {
+  const out = await clients(box.url, account, region).ec2.send(new DescribeFastLaunchImagesCommand({ ImageIds: [imageId] }));
+  return out.FastLaunchImages?.[0]?.State;
+}
+
+function cellOf(report: ReconcileReport, region: string, account: string) {
+  const cell = report.cells.find((c) => c.region === region && c.accountId === account);
+  if (cell === undefined) throw new Error(`no cell ${region}/${account}`);
+  return cell;
+}
+
+describe('reconcile end to end on the sandbox', () => {
+  let box: Sandbox | undefined;
+
+  beforeAll(() => buildBundles(), 120_000);
+  afterEach(async () => {
+    await box?.stop();
+    box = undefined;
+  });
+
+  it('closes every gap Image Builder leaves, requeues until Fast Launch is enabled, and converges', async () => {
+    box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: SPEED });
+    const arn = await startBuild(box, 'happy');
+    const final = await finished(box, arn);
+
+    // the first run found the gaps: Image Builder put no amiTags on target copies (aws-facts §3, roadmap #62),
+    // did not update cross-account templates without the CreatedBy tag (§5) nor enable Fast Launch there (§4)
+    const first = box.reports(arn)[0];
+    expect(first?.trigger).toBe('eventbridge');
+    expect(cellOf(first as ReconcileReport, 'eu-west-1', D).reasons.join('\n')).toMatch(/tags: drift: missing or different tag\(s\): Team, CostCenter/);
+    expect(cellOf(first as ReconcileReport, 'eu-west-1', D).reasons.join('\n')).toMatch(/launch-template .*: drift: no version uses/);
+    expect(first?.next).toMatchObject({ recheck: true, attempt: 2 });
+
+    expect(final.outcome).toBe('converged');
+    expect(final.trigger).toBe('sqs');
+    expect(final.cells.map((c) => `${c.region}/${c.accountId}`).sort()).toStrictEqual(
+      [`ap-northeast-1/${A}`, `ap-southeast-2/${B}`, `eu-west-1/${A}`, `eu-west-1/${D}`, `us-east-1/${OWNER}`, `us-east-1/${A}`, `us-east-1/${B}`].sort(),
+    );
+
+    // checked as each account sees it
+    const copyD = await amiOf(box, arn, D, 'eu-west-1');
+    expect(await tagsOf(box, D, 'eu-west-1', copyD)).toMatchObject({ Team: 'platform', CostCenter: '4711', 'imagebuilder-reconciler:source-image': arn });
+    expect(await defaultImage(box, D, 'eu-west-1', 'web-d')).toBe(copyD);
+    expect(await defaultImage(box, A, 'us-east-1', 'web-a')).toBe(await amiOf(box, arn, A, 'us-east-1'));
+    expect(await defaultImage(box, OWNER, 'us-east-1', 'web-owner')).toBe(await amiOf(box, arn, OWNER, 'us-east-1'));
+    for (const [account, region] of [[A, 'us-east-1'], [B, 'us-east-1'], [A, 'eu-west-1'], [D, 'eu-west-1'], [B, 'ap-southeast-2']] as const) {
+      expect(await fastLaunchState(box, account, region, await amiOf(box, arn, account, region)), `${account}/${region}`).toBe('enabled');
+    }
+    const param = await clients(box.url, A, 'eu-west-1').ssm.send(new GetParameterCommand({ Name: '/golden/windows/latest' }));
+    expect(param.Parameter?.Value).toBe(await amiOf(box, arn, A, 'eu-west-1'));
+  });
+
+  it('reports a failed copy with Image Builder\'s reason, and still tags and shares what landed', async () => {
+    const scenario = demoScenario();
+    scenario.faults = { failedCopies: [`${D}/eu-west-1`] };
+    box = await sandbox({ scenario, wire: true, clockSpeed: SPEED });
+    const arn = await startBuild(box, 'failed-copy');
+    const final = await finished(box, arn);
+
+    expect(final.image.status).toBe('FAILED');
+    const failed = cellOf(final, 'eu-west-1', D);
+    expect(failed.status).toBe('failed');
+    expect(failed.reasons[0]).toMatch(/not distributed \(image FAILED: Not all distribution jobs are completed\. 1\) AMI Copy Reported Failure For ami-\w+ when distributing the image from the source account \(ID: 111111111111\) to the destination account \(ID: 444444444444\) in Region eu-west-1/);
+    const landed = cellOf(final, 'eu-west-1', A);
+    expect(landed.checks.filter((c) => c.result === 'skipped').map((c) => c.check)).toStrictEqual(['fast-launch', 'ssm-parameter']);
+    expect(await tagsOf(box, A, 'eu-west-1', await amiOf(box, arn, A, 'eu-west-1'))).toMatchObject({ Team: 'platform' });
+    expect(final.outcome).toBe('failed');
+  });
+
+  it('records a removed role in one account as that account\'s cells failing; every other cell converges', async () => {
+    const scenario = demoScenario();
+    scenario.removedRoles = [B];
+    box = await sandbox({ scenario, wire: true, clockSpeed: SPEED });
+    const arn = await startBuild(box, 'removed-role');
+    const final = await finished(box, arn);
+
+    for (const region of ['us-east-1', 'ap-southeast-2']) {
+      const cell = cellOf(final, region, B);
+      expect(cell.status).toBe('failed');
+      expect(cell.reasons.join(' ')).toMatch(/cannot assume arn:aws:iam::333333333333:role\/ImageBuilderReconcilerTarget in account 333333333333: AccessDenied/);
+    }
+    expect(final.cells.filter((c) => c.accountId !== B).map((c) => c.status)).toStrictEqual(['ok', 'ok', 'ok', 'ok', 'ok']);
+    expect(await tagsOf(box, D, 'eu-west-1', await amiOf(box, arn, D, 'eu-west-1'))).toMatchObject({ Team: 'platform' });
+  });
+
+  it('rides out EC2 throttling (RequestLimitExceeded) with retries and rechecks, and converges', async () => {
+    const scenario = demoScenario();
+    scenario.faults = { throttles: [{ service: 'ec2', account: A, burst: 3, ratePerSecond: 5 }] };
+    box = await sandbox({ scenario, wire: true, clockSpeed: SPEED });
+    const arn = await startBuild(box, 'throttled');
+    const final = await finished(box, arn);
+
+    const throttled = box.server.requests.filter((r) => r.errorCode === 'RequestLimitExceeded' && r.account === A);
+    expect(throttled.length).toBeGreaterThan(0);
+    expect(final.outcome).toBe('converged');
+    expect(await defaultImage(box, A, 'us-east-1', 'web-a')).toBe(await amiOf(box, arn, A, 'us-east-1'));
+  });
+
+  it('converges to the same state when EventBridge delivers the same event twice', async () => {
+    box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: SPEED });
+    const arn = await startBuild(box, 'duplicates');
+    await finished(box, arn);
+    const versionsBefore = box.state.cell(A, 'us-east-1').launchTemplates.get(box.refs.get('lt:web-a') ?? '')?.versions.length;
+    const available = box.state.events.find((e) => e.detailType === 'EC2 Image Builder Image State Change' && (e.detail as { state: { status: string } }).state.status === 'AVAILABLE');
+    if (available === undefined) throw new Error('no AVAILABLE event');
+    const before = box.reports(arn).length;
+
+    box.wiring?.deliver(available);
+    box.wiring?.deliver(available);
+    await box.idle();
+    const again = await box.finalReport(arn, 30_000, before);
+    await box.idle();
+
+    expect(again?.outcome).toBe('converged');
+    expect(box.reports(arn).slice(before).every((r) => r.counts.actions.total === 0)).toBe(true);
+    expect(box.state.cell(A, 'us-east-1').launchTemplates.get(box.refs.get('lt:web-a') ?? '')?.versions.length).toBe(versionsBefore);
+  });
+
+  it('never rolls a launch template, SSM parameter or Fast Launch back when an older build finishes after a newer one', async () => {
+    box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: SPEED });
+    // build 1's events reach the reconciler late (EventBridge delivery is best effort)
+    box.faults.merge({ eventDelays: [{ resourcePrefix: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/1.0.0/1', seconds: 4 * 3600 }] });
+    const old = await startBuild(box, 'old');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const newer = await startBuild(box, 'new');
+    await finished(box, newer);
+    const newerA = await amiOf(box, newer, A, 'eu-west-1');
+    const newerD = await amiOf(box, newer, D, 'eu-west-1');
+    expect(await defaultImage(box, D, 'eu-west-1', 'web-d')).toBe(newerD);
+
+    box.clock.advance(5 * 3600 * 1000); // now build 1's AVAILABLE arrives
+    const late = await finished(box, old);
+
+    expect(late.image.supersededBy).toBe(newer);
+    expect(await defaultImage(box, D, 'eu-west-1', 'web-d')).toBe(newerD);
+    expect(await defaultImage(box, A, 'us-east-1', 'web-a')).toBe(await amiOf(box, newer, A, 'us-east-1'));
+    const param = await clients(box.url, A, 'eu-west-1').ssm.send(new GetParameterCommand({ Name: '/golden/windows/latest' }));
+    expect(param.Parameter?.Value).toBe(newerA);
+    expect(await fastLaunchState(box, D, 'eu-west-1', await amiOf(box, old, D, 'eu-west-1'))).toBeUndefined();
+    const skipped = cellOf(late, 'eu-west-1', D).checks.filter((c) => c.result === 'skipped');
+    expect(skipped.map((c) => c.check).sort()).toStrictEqual(['fast-launch', 'launch-template']);
+    expect(skipped.every((c) => c.reason.includes(`superseded: newer build ${newer}`))).toBe(true);
+    // what is not a rollback is still done: the old copies carry their tags
+    expect(await tagsOf(box, D, 'eu-west-1', await amiOf(box, old, D, 'eu-west-1'))).toMatchObject({ Team: 'platform' });
+  });
+});

@@ -1,0 +1,40 @@
+import { readFileSync } from 'node:fs';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { ImagebuilderClient } from '@aws-sdk/client-imagebuilder';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { STSClient } from '@aws-sdk/client-sts';
+import { type Sandbox, type SandboxOptions, startSandbox } from '../../sandbox/index.ts';
+import type { Scenario } from '../../sandbox/scenario.ts';
+
+/** The built-in demo scenario (a fresh copy). */
+function demoScenario(): Scenario {
+  return JSON.parse(readFileSync(new URL('../../sandbox/scenarios/demo.json', import.meta.url), 'utf8')) as Scenario;
+}
+
+/** A small scenario: three accounts, two regions, nothing else. */
+function smallScenario(): Scenario {
+  return { name: 'small', defaultAccount: '111111111111', accounts: ['222222222222', '333333333333'], regions: ['us-east-1', 'eu-west-1'], clockSpeed: 1 };
+}
+
+async function sandbox(options: Partial<SandboxOptions> = {}): Promise<Sandbox> {
+  return startSandbox({ port: 0, wire: false, scenario: smallScenario(), ...options });
+}
+
+/** Real SDK clients acting as an account (12-digit access key ids act as that account) in a region. */
+function clients(url: string, account: string, region = 'us-east-1') {
+  const config = { endpoint: url, region, credentials: { accessKeyId: account, secretAccessKey: 'sandbox' }, maxAttempts: 1 };
+  return {
+    ec2: new EC2Client(config),
+    imagebuilder: new ImagebuilderClient(config),
+    sts: new STSClient(config),
+    iam: new IAMClient(config),
+    ssm: new SSMClient(config),
+    sqs: new SQSClient(config),
+    events: new EventBridgeClient(config),
+  };
+}
+
+export { clients, demoScenario, sandbox, smallScenario };

@@ -1,0 +1,56 @@
+/** The AWS CLI v2 (Debian's awscli) against the sandbox, through --endpoint-url: the second client. */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Sandbox } from '../../sandbox/index.ts';
+import { demoScenario, sandbox } from '../helpers/sandbox.ts';
+
+const run = promisify(execFile);
+const AWS = '/usr/bin/aws';
+
+describe.runIf(existsSync(AWS))('the AWS CLI against the sandbox', () => {
+  let box: Sandbox;
+  beforeAll(async () => {
+    box = await sandbox({ scenario: demoScenario() });
+  });
+  afterAll(async () => box.stop());
+
+  async function aws(account: string, region: string, ...args: string[]): Promise<unknown> {
+    const { stdout } = await run(AWS, ['--endpoint-url', box.url, '--region', region, '--output', 'json', ...args], {
+      env: { PATH: process.env.PATH, HOME: '/tmp', AWS_ACCESS_KEY_ID: account, AWS_SECRET_ACCESS_KEY: 'sandbox', AWS_PAGER: '', AWS_EC2_METADATA_DISABLED: 'true' },
+    });
+    return JSON.parse(stdout);
+  }
+
+  it('reads the caller identity, images and launch templates', async () => {
+    expect(await aws('444444444444', 'eu-west-1', 'sts', 'get-caller-identity')).toMatchObject({ Account: '444444444444' });
+    const images = (await aws('111111111111', 'us-east-1', 'ec2', 'describe-images', '--owners', 'self')) as { Images: { ImageId: string; Platform: string }[] };
+    expect(images.Images.map((i) => i.ImageId)).toContain(box.refs.get('ami:previous'));
+    expect(images.Images[0]?.Platform).toBe('windows');
+    const templates = (await aws('111111111111', 'us-east-1', 'ec2', 'describe-launch-templates', '--launch-template-names', 'web-fleet')) as { LaunchTemplates: { LaunchTemplateId: string }[] };
+    expect(templates.LaunchTemplates[0]?.LaunchTemplateId).toBe(box.refs.get('lt:web-owner'));
+  });
+
+  it('gets an EC2 error in EC2\'s shape', async () => {
+    await expect(aws('111111111111', 'us-east-1', 'ec2', 'describe-images', '--image-ids', 'ami-0123456789abcdef0')).rejects.toMatchObject({ stderr: expect.stringContaining('InvalidAMIID.NotFound') });
+  });
+
+  it('lists Image Builder pipelines and starts a build', async () => {
+    const pipelines = (await aws('111111111111', 'us-east-1', 'imagebuilder', 'list-image-pipelines')) as { imagePipelineList: { arn: string }[] };
+    expect(pipelines.imagePipelineList[0]?.arn).toBe(box.refs.get('pipeline:golden-windows'));
+    const started = (await aws('111111111111', 'us-east-1', 'imagebuilder', 'start-image-pipeline-execution', '--image-pipeline-arn', box.refs.get('pipeline:golden-windows') ?? '')) as { imageBuildVersionArn: string };
+    expect(started.imageBuildVersionArn).toBe('arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/1.0.0/1');
+    const image = (await aws('111111111111', 'us-east-1', 'imagebuilder', 'get-image', '--image-build-version-arn', started.imageBuildVersionArn)) as { image: { state: { status: string } } };
+    expect(image.image.state.status).toMatch(/PENDING|BUILDING/);
+  });
+
+  it('sends and receives SQS messages (the CLI 2.9 uses the query protocol) and writes SSM parameters', async () => {
+    const queue = (await aws('111111111111', 'us-east-1', 'sqs', 'create-queue', '--queue-name', 'cli')) as { QueueUrl: string };
+    await aws('111111111111', 'us-east-1', 'sqs', 'send-message', '--queue-url', queue.QueueUrl, '--message-body', 'hello');
+    const received = (await aws('111111111111', 'us-east-1', 'sqs', 'receive-message', '--queue-url', queue.QueueUrl)) as { Messages: { Body: string }[] };
+    expect(received.Messages[0]?.Body).toBe('hello');
+    await aws('222222222222', 'eu-west-1', 'ssm', 'put-parameter', '--name', '/cli/test', '--value', 'v1', '--type', 'String');
+    expect(await aws('222222222222', 'eu-west-1', 'ssm', 'get-parameter', '--name', '/cli/test')).toMatchObject({ Parameter: { Value: 'v1' } });
+  });
+});

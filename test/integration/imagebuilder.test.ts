@@ -1,0 +1,119 @@
+/**
+ * Image Builder in the sandbox: validated as the service validates, and distributing with the real
+ * service's gaps (each test names its source in ../shared/reference/aws-facts.md).
+ */
+import { DescribeFastLaunchImagesCommand, DescribeImagesCommand, DescribeLaunchTemplateVersionsCommand } from '@aws-sdk/client-ec2';
+import {
+  CreateDistributionConfigurationCommand,
+  GetImageCommand,
+  ListImagePipelineImagesCommand,
+  StartImagePipelineExecutionCommand,
+  UpdateDistributionConfigurationCommand,
+} from '@aws-sdk/client-imagebuilder';
+import { GetParameterCommand } from '@aws-sdk/client-ssm';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Sandbox } from '../../sandbox/index.ts';
+import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
+
+const OWNER = '111111111111';
+const A = '222222222222';
+const D = '444444444444';
+
+async function runToEnd(box: Sandbox, token: string): Promise<string> {
+  const ib = clients(box.url, OWNER).imagebuilder;
+  const out = await ib.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: token }));
+  const arn = out.imageBuildVersionArn ?? '';
+  box.clock.advance(2 * 3600_000);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  return arn;
+}
+
+describe('sandbox Image Builder', () => {
+  let box: Sandbox | undefined;
+  afterEach(async () => {
+    await box?.stop();
+    box = undefined;
+  });
+
+  it.each([
+    [{ distributions: [] }, /Provide at least one distribution/],
+    [{ distributions: [{ region: 'us-east-1' }] }, /One or more outputs should be provided for each region/],
+    [{ distributions: [{ region: 'us-east-1', amiDistributionConfiguration: {} }, { region: 'us-east-1', amiDistributionConfiguration: {} }] }, /specified more than once/],
+    [{ distributions: [{ region: 'us-east-1', amiDistributionConfiguration: { name: 'bad/name' } }] }, /The AMI name bad\/name must match pattern/],
+    [{ distributions: [{ region: 'us-east-1', launchTemplateConfigurations: [{ launchTemplateId: 'web' }] }] }, /launchTemplateId/],
+  ])('rejects an invalid distribution configuration (%j) with InvalidParameterValueException', async (input, message) => {
+    box = await sandbox();
+    const ib = clients(box.url, OWNER).imagebuilder;
+    await expect(ib.send(new CreateDistributionConfigurationCommand({ name: 'golden', clientToken: 't', ...input } as never))).rejects.toMatchObject({ name: 'InvalidParameterValueException', message: expect.stringMatching(message) });
+  });
+
+  it('walks a build through its states with one Image State Change event per step (aws-facts §1.1)', async () => {
+    box = await sandbox({ scenario: demoScenario() });
+    const arn = await runToEnd(box, 'states');
+    const states = box.state.events.filter((e) => e.detailType === 'EC2 Image Builder Image State Change').map((e) => (e.detail as { state: { status: string } }).state.status);
+    expect(states).toStrictEqual(['BUILDING', 'TESTING', 'DISTRIBUTING', 'INTEGRATING', 'AVAILABLE']);
+    const event = box.state.events.find((e) => e.detailType === 'EC2 Image Builder Image State Change');
+    // the event carries the build ARN in resources[0] and no AMI ids
+    expect(event).toMatchObject({ source: 'aws.imagebuilder', account: OWNER, region: 'us-east-1', resources: [arn] });
+    expect(JSON.stringify(event?.detail)).not.toMatch(/ami-/);
+    const image = (await clients(box.url, OWNER).imagebuilder.send(new GetImageCommand({ imageBuildVersionArn: arn }))).image;
+    expect(image?.outputResources?.amis?.map((a) => `${a.region}/${a.accountId}`).sort()).toStrictEqual(
+      ['us-east-1/111111111111', 'us-east-1/222222222222', 'us-east-1/333333333333', 'eu-west-1/222222222222', 'eu-west-1/444444444444', 'ap-southeast-2/333333333333', 'ap-northeast-1/222222222222'].sort(),
+    );
+    const listed = await clients(box.url, OWNER).imagebuilder.send(new ListImagePipelineImagesCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows') }));
+    expect(listed.imageSummaryList?.[0]).toMatchObject({ arn, state: { status: 'AVAILABLE' } });
+  });
+
+  it('leaves the gaps Image Builder leaves: no amiTags on target copies (§3, roadmap #62), cross-account templates untouched without the CreatedBy tag (§5), Fast Launch only in the owner (§4)', async () => {
+    box = await sandbox({ scenario: demoScenario() });
+    const arn = await runToEnd(box, 'gaps');
+    const amis = (await clients(box.url, OWNER).imagebuilder.send(new GetImageCommand({ imageBuildVersionArn: arn }))).image?.outputResources?.amis ?? [];
+    const ami = (account: string, region: string) => amis.find((a) => a.accountId === account && a.region === region)?.image ?? '';
+
+    const ownerCopy = await clients(box.url, OWNER).ec2.send(new DescribeImagesCommand({ ImageIds: [ami(OWNER, 'us-east-1')] }));
+    expect(Object.fromEntries((ownerCopy.Images?.[0]?.Tags ?? []).map((t) => [t.Key, t.Value]))).toMatchObject({ CreatedBy: 'EC2 Image Builder', Ec2ImageBuilderArn: arn, Team: 'platform' });
+    const targetCopy = await clients(box.url, D, 'eu-west-1').ec2.send(new DescribeImagesCommand({ ImageIds: [ami(D, 'eu-west-1')] }));
+    expect(targetCopy.Images?.[0]?.Tags).toBeUndefined();
+
+    const ownerTemplate = await clients(box.url, OWNER).ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: box.refs.get('lt:web-owner'), Versions: ['$Default'] }));
+    expect(ownerTemplate.LaunchTemplateVersions?.[0]?.LaunchTemplateData?.ImageId).toBe(ami(OWNER, 'us-east-1'));
+    const targetTemplate = await clients(box.url, D, 'eu-west-1').ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: box.refs.get('lt:web-d'), Versions: ['$Default'] }));
+    expect(targetTemplate.LaunchTemplateVersions?.[0]?.LaunchTemplateData?.ImageId).toBe(box.refs.get('ami:previous-d-euw1'));
+
+    const ownerFast = await clients(box.url, OWNER).ec2.send(new DescribeFastLaunchImagesCommand({ ImageIds: [ami(OWNER, 'us-east-1')] }));
+    expect(ownerFast.FastLaunchImages?.[0]?.State).toMatch(/enabl/);
+    const targetFast = await clients(box.url, A).ec2.send(new DescribeFastLaunchImagesCommand({ ImageIds: [ami(A, 'us-east-1')] }));
+    expect(targetFast.FastLaunchImages ?? []).toHaveLength(0);
+
+    // SSM parameters may be written cross-account (§2.5)
+    const param = await clients(box.url, A, 'eu-west-1').ssm.send(new GetParameterCommand({ Name: '/golden/windows/latest' }));
+    expect(param.Parameter?.Value).toBe(ami(A, 'eu-west-1'));
+  });
+
+  it('fails the image with Image Builder\'s wording when a copy fails (§1.1)', async () => {
+    const scenario = demoScenario();
+    scenario.faults = { failedCopies: [`${D}/eu-west-1`] };
+    box = await sandbox({ scenario });
+    const arn = await runToEnd(box, 'failed');
+    const image = (await clients(box.url, OWNER).imagebuilder.send(new GetImageCommand({ imageBuildVersionArn: arn }))).image;
+    expect(image?.state?.status).toBe('FAILED');
+    expect(image?.state?.reason).toMatch(/^Not all distribution jobs are completed\. 1\) AMI Copy Reported Failure For ami-\w+ when distributing the image from the source account \(ID: 111111111111\) to the destination account \(ID: 444444444444\) in Region eu-west-1$/);
+    expect(image?.outputResources?.amis?.some((a) => a.accountId === D)).toBe(false);
+  });
+
+  it('keeps the configuration a build used, and publishes CloudTrail events for changes (§0.6, §1.1)', async () => {
+    box = await sandbox({ scenario: demoScenario() });
+    const arn = await runToEnd(box, 'snapshot');
+    const ib = clients(box.url, OWNER).imagebuilder;
+    const distributionArn = box.refs.get('distribution:golden-windows') ?? '';
+    await ib.send(new UpdateDistributionConfigurationCommand({ distributionConfigurationArn: distributionArn, distributions: [{ region: 'us-east-1', amiDistributionConfiguration: { name: 'x-{{imagebuilder:buildDate}}' } }], clientToken: 'u' }));
+    const image = (await ib.send(new GetImageCommand({ imageBuildVersionArn: arn }))).image;
+    expect(image?.distributionConfiguration?.distributions).toHaveLength(4);
+    const trail = box.state.events.find((e) => e.detailType === 'AWS API Call via CloudTrail');
+    expect(trail).toMatchObject({ source: 'aws.imagebuilder', detail: { eventSource: 'imagebuilder.amazonaws.com', eventName: 'UpdateDistributionConfiguration', requestParameters: { distributionConfigurationArn: distributionArn } } });
+    // the AMI in the removed region is still there
+    const removed = image?.outputResources?.amis?.find((a) => a.region === 'ap-northeast-1');
+    const still = await clients(box.url, A, 'ap-northeast-1').ec2.send(new DescribeImagesCommand({ ImageIds: [removed?.image ?? ''] }));
+    expect(still.Images?.[0]?.State).toBe('available');
+  });
+});
