@@ -73,7 +73,9 @@ function projectRoot(): string {
 async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const scenario = options.scenario;
   const state = new SandboxState({ defaultAccount: scenario.defaultAccount, accounts: scenario.accounts, regions: scenario.regions });
-  const clock = new SandboxClock({ speed: options.clockSpeed ?? scenario.clockSpeed ?? 1 });
+  // simulated time starts in the past (default 90 days), so that it stays behind the real clock the
+  // reconciler's functions use, and AMIs built here are old enough for cleanup's minimum age
+  const clock = new SandboxClock({ speed: options.clockSpeed ?? scenario.clockSpeed ?? 1, start: Date.now() - (scenario.clockStartDaysAgo ?? 90) * 86_400_000 });
   const faults = new Faults();
   let url = '';
   let wiring: Wiring | undefined;

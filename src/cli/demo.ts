@@ -5,7 +5,8 @@ import { type Sandbox, projectRoot, startSandbox } from '../../sandbox/index.ts'
 import { type Scenario, loadScenario } from '../../sandbox/scenario.ts';
 import type { PublishedEvent } from '../../sandbox/state.ts';
 import { REPORT_DETAIL_TYPE, type ReconcileReport } from '../lib/reconcile/report.ts';
-import { type Colors, renderReport, reportSummary, statusColor } from './format.ts';
+import type { CleanupReport } from '../lib/cleanup/cleanup.ts';
+import { type Colors, renderCleanup, renderReport, reportSummary, statusColor } from './format.ts';
 
 interface Io {
   out: (text: string) => void;
@@ -65,6 +66,12 @@ async function runDemo(io: Io, c: Colors, options: { scenario?: string; speed?: 
         const detail = event.detail as { eventName: string };
         io.out(`  [${elapsed(box, buildStart)}] CloudTrail event on the bus: ${detail.eventName}`);
       }
+      if (event.detailType === 'Image Builder Cleanup Report') {
+        const report = event.detail as CleanupReport;
+        io.out(`  [${elapsed(box, buildStart)}] ${c.bold('cleanup')} via EventBridge rule (CloudTrail UpdateDistributionConfiguration), ${report.mode} mode:`);
+        io.out(renderCleanup(report, c).split('\n').map((line) => `      ${line}`).join('\n'));
+        io.out(c.dim(`      to act: npx imagebuilder-reconciler cleanup ${report.configuration.arn} --apply`));
+      }
       if (isReport(event)) {
         const report = event.detail as ReconcileReport;
         if (report.image.arn !== watching) return;
@@ -96,8 +103,9 @@ async function runDemo(io: Io, c: Colors, options: { scenario?: string; speed?: 
     io.out(c.bold(`2. ${removed} is removed from the distribution configuration`));
     const config = await ib.send(new GetDistributionConfigurationCommand({ distributionConfigurationArn: distributionArn }));
     const distributions = (config.distributionConfiguration?.distributions ?? []).filter((d) => d.region !== removed);
-    await ib.send(new UpdateDistributionConfigurationCommand({ distributionConfigurationArn: distributionArn, distributions, clientToken: 'demo-update-1' }));
     io.out(`  the copy in ${removed} stays: Image Builder never removes what it already distributed`);
+    await ib.send(new UpdateDistributionConfigurationCommand({ distributionConfigurationArn: distributionArn, distributions, clientToken: 'demo-update-1' }));
+    await box.idle();
 
     // 3. the new build, watched in full
     io.out('');

@@ -1,5 +1,6 @@
 import Table from 'cli-table3';
 import { createColors } from 'picocolors';
+import type { CleanupReport } from '../lib/cleanup/cleanup.ts';
 import type { ReconcileReport } from '../lib/reconcile/report.ts';
 import type { CellStatus } from '../lib/reconcile/types.ts';
 
@@ -89,5 +90,39 @@ function renderReport(report: ReconcileReport, c: Colors): string {
   return lines.join('\n');
 }
 
-export { colors, renderReport, reportSummary, statusColor, table };
+/** The cleanup report: every AMI looked at, with its decision and reason, then the totals. */
+function renderCleanup(report: CleanupReport, c: Colors): string {
+  const lines: string[] = [];
+  lines.push(`${c.bold('Configuration')} ${report.configuration.name} (${report.configuration.arn})`);
+  lines.push(`${c.bold('Cells today')}   ${report.configuration.currentCells.join(', ')}`);
+  lines.push(`${c.bold('Run')}           ${report.mode} mode, strategy ${report.settings.strategy}, min age ${report.settings.minAgeDays} d, keep tag ${report.settings.keepTagKey}, shared: ${report.settings.shared}; ${report.awsCalls} AWS calls`);
+  for (const build of report.builds.filter((b) => b.note !== undefined)) lines.push(`${c.yellow('build')} ${build.arn}: ${build.note ?? ''}`);
+  const outside = report.candidates.filter((x) => x.guard !== 'current-cell');
+  if (outside.length > 0) {
+    const t = table(['Region', 'Account', 'AMI', 'Build', 'Decision', 'Outcome', 'Reason'], c);
+    for (const x of outside) {
+      const decision = x.decision === 'skip' ? c.yellow(`keep (${x.guard ?? ''})`) : c.cyan(x.decision);
+      const outcome = x.outcome === 'done' ? c.green(x.verified ?? 'done') : statusColor(c, x.outcome);
+      const snaps = x.snapshots.length === 0 ? '' : `\n${c.dim(x.snapshots.map((s) => `${s.snapshotId} ${s.sizeGiB} GiB ${s.result}`).join(', '))}`;
+      t.push([x.region, x.accountId, x.imageId, x.buildArn.split('/').slice(-2).join('/'), decision, outcome, `${x.reason}${x.error === null ? '' : `\n${c.red(x.error.message)}`}${snaps}`]);
+    }
+    lines.push('', t.toString());
+  }
+  for (const problem of report.problems) lines.push(`${c.yellow('problem')}: ${problem}`);
+  lines.push('', cleanupSummary(report, c));
+  return lines.join('\n');
+}
+
+function cleanupSummary(report: CleanupReport, c: Colors): string {
+  const n = report.counts;
+  const inCurrent = n.amis - n.candidates;
+  const acted =
+    report.mode === 'plan'
+      ? `${n.planned} would be ${report.settings.strategy === 'deregister' ? 'deregistered' : report.settings.strategy === 'disable' ? 'disabled' : 'deprecated'} (plan mode: nothing changed; --apply acts)`
+      : `${n.deregistered} deregistered, ${n.disabled} disabled, ${n.deprecated} deprecated, ${n.failed} failed; ${report.snapshotsDeleted} snapshot(s), ${report.gibFreed} GiB freed, about $${report.estimatedMonthlySavingUsd.toFixed(2)}/month`;
+  const kept = report.candidates.filter((x) => x.decision === 'skip' && x.guard !== 'current-cell').length;
+  return `${c.bold(report.mode === 'plan' ? 'PLAN' : 'CLEANUP')}: ${n.candidates} AMI(s) in removed cells (${inCurrent} in current cells untouched); ${acted}; ${kept} kept by a guard.`;
+}
+
+export { colors, renderCleanup, renderReport, reportSummary, statusColor, table };
 export type { Colors };

@@ -6,7 +6,8 @@ import { ReconcilerError, toFailure } from '../lib/errors.ts';
 import { reconcile } from '../lib/reconcile/reconcile.ts';
 import type { ReconcileReport } from '../lib/reconcile/report.ts';
 import { runDemo, runSandbox } from './demo.ts';
-import { colors, renderReport } from './format.ts';
+import { colors, renderCleanup, renderReport } from './format.ts';
+import { cleanup } from '../lib/cleanup/cleanup.ts';
 
 /** Exit codes (documented in the README). */
 const EXIT = { converged: 0, failed: 1, badInput: 2, changed: 3, pending: 4 } as const;
@@ -82,6 +83,50 @@ Examples:
     });
 
   cli
+    .command('cleanup')
+    .description('find AMIs left in cells removed from a distribution configuration; plan by default, --apply acts')
+    .argument('<distribution-configuration-arn>', 'arn:aws:imagebuilder:<region>:<account>:distribution-configuration/<name>')
+    .option('--apply', 'act on the AMIs every guard lets go (default: plan only)')
+    .addOption(new Option('--strategy <strategy>', 'what apply does').choices(['deregister', 'disable', 'deprecate']))
+    .option('--min-age-days <days>', 'keep AMIs younger than this', parseNonNegative)
+    .option('--keep-tag <key>', 'keep AMIs carrying this tag key')
+    .option('--include-shared', 'treat AMIs shared with other accounts like the rest (default: keep them)')
+    .option('--build <arn...>', 'also consider these image build ARNs')
+    .option('--publish', 'also publish the report on the configured EventBridge bus')
+    .addHelpText(
+      'after',
+      `
+Guards (every AMI kept says which): still in a current cell; not the AMI the build recorded; referenced
+(instances, launch templates, SSM parameters, recipes); deregistration protection; the keep tag; younger
+than the minimum age; shared with other accounts; any guard that cannot be evaluated.
+
+Examples:
+  $ imagebuilder-reconciler cleanup arn:aws:imagebuilder:us-east-1:111122223333:distribution-configuration/golden
+  $ imagebuilder-reconciler cleanup arn:aws:imagebuilder:us-east-1:111122223333:distribution-configuration/golden --apply --json`,
+    )
+    .action(async (arn: string, opts: { apply?: boolean; strategy?: 'deregister' | 'disable' | 'deprecate'; minAgeDays?: number; keepTag?: string; includeShared?: boolean; build?: string[]; publish?: boolean }, command: Command) => {
+      const globals = command.optsWithGlobals<GlobalOptions>();
+      const { config, clients, env } = setup(globals);
+      const report = await cleanup(
+        {
+          distributionConfigurationArn: arn,
+          mode: opts.apply === true ? 'apply' : 'plan',
+          trigger: 'cli',
+          imageBuildArns: opts.build,
+          settings: {
+            ...(opts.strategy === undefined ? {} : { strategy: opts.strategy }),
+            ...(opts.minAgeDays === undefined ? {} : { minAgeDays: opts.minAgeDays }),
+            ...(opts.keepTag === undefined ? {} : { keepTagKey: opts.keepTag }),
+            ...(opts.includeShared === true ? { shared: 'include' as const } : {}),
+          },
+        },
+        { config, clients, log: quietLog(io), now: () => new Date(), newRunId: randomUUID, publish: opts.publish === true },
+      );
+      io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderCleanup(report, colors(globals.color && io.isTTY && !env.noColor)));
+      result.code = report.counts.failed > 0 ? EXIT.failed : report.mode === 'apply' ? (report.counts.deregistered + report.counts.disabled + report.counts.deprecated > 0 ? EXIT.changed : EXIT.converged) : report.counts.planned > 0 ? EXIT.changed : EXIT.converged;
+    });
+
+  cli
     .command('demo')
     .description('run the reconciler on the local AWS sandbox with the built-in scenario and narrate it (npm start)')
     .option('--scenario <file>', 'a scenario file (default: sandbox/scenarios/demo.json)')
@@ -109,6 +154,12 @@ Examples:
     });
 
   return cli;
+}
+
+function parseNonNegative(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a whole number of days, got "${value}"`);
+  return n;
 }
 
 function parsePositive(value: string): number {

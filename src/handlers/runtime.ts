@@ -6,6 +6,7 @@ import { type Config, loadConfig } from '../lib/config.ts';
 import { ConfigError, toFailure } from '../lib/errors.ts';
 import type { ReconcileDeps } from '../lib/reconcile/reconcile.ts';
 import type { ReconcileReport } from '../lib/reconcile/report.ts';
+import type { CleanupReport } from '../lib/cleanup/cleanup.ts';
 
 /**
  * Dependencies shared by the Lambda handlers, built once per container (warm starts reuse clients and
@@ -56,6 +57,16 @@ function recordReport(report: ReconcileReport): void {
   metrics.addMetric('ReconcileDuration', MetricUnit.Milliseconds, report.durationMs);
 }
 
+/** Log the cleanup report as one structured line and count it as metrics. */
+function recordCleanup(report: CleanupReport): void {
+  logger.info('cleanup report', { report });
+  metrics.addMetric('CleanupCandidates', MetricUnit.Count, report.counts.candidates);
+  metrics.addMetric('CleanupDeregistered', MetricUnit.Count, report.counts.deregistered);
+  metrics.addMetric('CleanupSkipped', MetricUnit.Count, report.counts.skipped);
+  metrics.addMetric('CleanupFailed', MetricUnit.Count, report.counts.failed);
+  metrics.addMetric('CleanupGiBFreed', MetricUnit.Count, report.gibFreed);
+}
+
 /** Log a rejected input and count it; the caller returns without throwing, so nothing retries it. */
 function rejectInput(error: unknown, event: unknown): { status: 'rejected'; error: string } {
   const failure = toFailure(error);
@@ -64,4 +75,4 @@ function rejectInput(error: unknown, event: unknown): { status: 'rejected'; erro
   return { status: 'rejected', error: failure.message };
 }
 
-export { logger, metrics, recordReport, rejectInput, runtimeDeps };
+export { logger, metrics, recordCleanup, recordReport, rejectInput, runtimeDeps };

@@ -7,30 +7,21 @@ import { EVENT_SOURCE } from './reconcile/report.ts';
 /** EventBridge's limit for one entry is 256 KiB; leave room for the envelope. */
 const MAX_DETAIL_BYTES = 240 * 1024;
 
-/** A report that can be shrunk for EventBridge: detailed `checks` dropped first. */
-interface Publishable {
-  cells: { checks: unknown[] }[];
-}
-
 /**
  * Publish a report on an EventBridge bus as `source: imagebuilder-reconciler`. A report too large for one
- * event is sent without per-check detail and marked `truncated: true`. Returns the failure, if any: a report
- * that cannot be published is logged by the caller, never lost silently.
+ * event is sent as `shrink` makes it (less detail) and marked `truncated: true`. Returns the failure, if
+ * any: a report that cannot be published is logged by the caller, never lost silently.
  */
 async function publishReport(
   clients: HomeClients,
   busName: string,
   detailType: string,
-  report: Publishable,
+  report: object,
   resources: string[],
+  shrink: (report: object) => object = () => ({}),
 ): Promise<Failure | undefined> {
   let detail = JSON.stringify(report);
-  if (Buffer.byteLength(detail) > MAX_DETAIL_BYTES) {
-    detail = JSON.stringify({ ...report, cells: report.cells.map((cell) => ({ ...cell, checks: [] })), truncated: true });
-  }
-  if (Buffer.byteLength(detail) > MAX_DETAIL_BYTES) {
-    detail = JSON.stringify({ ...report, cells: [], actions: [], truncated: true });
-  }
+  if (Buffer.byteLength(detail) > MAX_DETAIL_BYTES) detail = JSON.stringify({ ...report, ...shrink(report), truncated: true });
   try {
     const out = await clients.eventBridge.send(
       new PutEventsCommand({

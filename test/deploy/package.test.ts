@@ -10,7 +10,7 @@ type Statement = { Effect: string; Action: string | string[]; Resource: unknown 
 /** The AWS calls the reconciler makes in a target account, read from the code that makes them. */
 function callsInTargetAccounts(): string[] {
   const actions = new Set<string>();
-  for (const file of ['src/lib/reconcile/observe.ts', 'src/lib/reconcile/apply.ts']) {
+  for (const file of ['src/lib/reconcile/observe.ts', 'src/lib/reconcile/apply.ts', 'src/lib/cleanup/cleanup.ts', 'src/lib/cleanup/inventory.ts']) {
     const source = readFileSync(file, 'utf8');
     for (const [, names, pkg] of source.matchAll(/import \{([^}]+)\} from '@aws-sdk\/client-(ec2|ssm)'/g)) {
       for (const name of (names ?? '').split(',').map((n) => n.trim())) {
@@ -34,8 +34,17 @@ describe('deployment (npx osls package, offline)', () => {
 
   const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
 
+  it('triggers cleanup on the CloudTrail UpdateDistributionConfiguration event', () => {
+    const patterns = ofType('AWS::Events::Rule').map(([, r]) => r.Properties.EventPattern);
+    expect(patterns).toContainEqual({
+      source: ['aws.imagebuilder'],
+      'detail-type': ['AWS API Call via CloudTrail'],
+      detail: { eventSource: ['imagebuilder.amazonaws.com'], eventName: ['UpdateDistributionConfiguration'] },
+    });
+  });
+
   it('triggers reconcile on Image State Change AVAILABLE or FAILED', () => {
-    const [rule] = ofType('AWS::Events::Rule');
+    const rule = ofType('AWS::Events::Rule').find(([, r]) => JSON.stringify(r.Properties.EventPattern).includes('Image State Change'));
     expect(rule?.[1].Properties.EventPattern).toMatchObject({
       source: ['aws.imagebuilder'],
       'detail-type': ['EC2 Image Builder Image State Change'],
@@ -56,9 +65,9 @@ describe('deployment (npx osls package, offline)', () => {
 
   it('runs every function on nodejs22.x or newer, each from its own small bundle', () => {
     const functions = ofType('AWS::Lambda::Function');
-    expect(functions.length).toBe(2);
+    expect(functions.length).toBe(4);
     for (const [, fn] of functions) expect(fn.Properties.Runtime).toMatch(/^nodejs(2[2-9]|[3-9]\d)\.x$/);
-    for (const name of ['reconcile', 'recheck']) expect(statSync(join(dir, `${name}.zip`)).size).toBeLessThan(1024 * 1024);
+    for (const name of ['reconcile', 'recheck', 'cleanup', 'cleanupOnChange']) expect(statSync(join(dir, `${name}.zip`)).size).toBeLessThan(1024 * 1024);
   });
 
   it('has a least-privilege role: no "*" action, AssumeRole only on the target role name', () => {

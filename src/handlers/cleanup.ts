@@ -1,0 +1,28 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy from '@middy/core';
+import { cleanup } from '../lib/cleanup/cleanup.ts';
+import { InputError } from '../lib/errors.ts';
+import { toCleanupRequest } from '../lib/events.ts';
+import { logger, metrics, recordCleanup, rejectInput, runtimeDeps } from './runtime.ts';
+
+/**
+ * Manual cleanup: `serverless invoke -f cleanup --data '{"distributionConfigurationArn":"…","mode":"plan"}'`.
+ * Plans by default; `"mode": "apply"` acts. Returns the cleanup report.
+ */
+async function cleanupHandler(event: unknown) {
+  let request;
+  try {
+    request = toCleanupRequest(event);
+  } catch (error: unknown) {
+    if (error instanceof InputError) return rejectInput(error, event);
+    throw error;
+  }
+  const report = await cleanup(request, runtimeDeps());
+  recordCleanup(report);
+  return report;
+}
+
+const handler = middy(cleanupHandler).use(injectLambdaContext(logger, { clearState: true })).use(logMetrics(metrics));
+
+export { handler };

@@ -1,0 +1,140 @@
+import type { Failure } from '../errors.ts';
+
+/** How cleanup acts on an AMI that every guard lets go. */
+type Strategy = 'deregister' | 'disable' | 'deprecate';
+
+interface CleanupSettings {
+  strategy: Strategy;
+  /** Tag key that keeps an AMI, whatever its value. */
+  keepTagKey: string;
+  /** AMIs younger than this are kept. */
+  minAgeDays: number;
+  /** AMIs shared with other accounts: kept (`skip`) or treated like the rest (`include`). */
+  shared: 'skip' | 'include';
+  /** Strategy `disable`: days a disabled AMI stays before a later run deregisters it. */
+  disableGraceDays: number;
+}
+
+/** Tag cleanup puts on an AMI it disables, so a later run knows when the grace period started. */
+const DISABLED_AT_TAG = 'imagebuilder-reconciler:disabled-at';
+
+/** An AMI of a build made with the configuration, in one (region, account). */
+interface InventoryAmi {
+  imageId: string;
+  region: string;
+  accountId: string;
+  buildArn: string;
+  /** How it was found: recorded by Image Builder in `outputResources`, or by the reconciler's source tag. */
+  foundBy: 'recorded' | 'tag';
+  /** The AMI the build recorded for this cell (undefined: none). */
+  recordedImageId: string | undefined;
+  /** The cell is in today's configuration. */
+  currentCell: boolean;
+}
+
+/** What was observed about one AMI, in its own account and region. Failed reads are data. */
+interface AmiObservation {
+  image:
+    | { ok: true; value: { ownerId: string; state: string; creationDate: string | undefined; tags: Record<string, string>; deregistrationProtection: string | undefined; public: boolean; deprecationTime: string | undefined; snapshots: { snapshotId: string; sizeGiB: number }[] } | null }
+    | { ok: false; error: Failure };
+  /** Resources that use the AMI (instances, launch templates, SSM parameters, recipes). */
+  references: { ok: true; value: { resourceType: string; arn: string }[] } | { ok: false; error: Failure } | undefined;
+  /** Accounts, groups and organizations it is shared with. */
+  sharedWith: { ok: true; value: string[] } | { ok: false; error: Failure } | undefined;
+}
+
+type Guard =
+  | 'current-cell'
+  | 'not-recorded'
+  | 'unknown'
+  | 'gone'
+  | 'not-owned'
+  | 'not-available'
+  | 'protected'
+  | 'keep-tag'
+  | 'too-young'
+  | 'in-use'
+  | 'shared'
+  | 'grace'
+  | 'done';
+
+type Decision =
+  | { action: 'deregister' | 'disable' | 'deprecate'; reason: string }
+  | { action: 'skip'; guard: Guard; reason: string };
+
+interface CandidatePlan {
+  ami: InventoryAmi;
+  decision: Decision;
+}
+
+const DAY = 86_400_000;
+
+function skip(guard: Guard, reason: string): Decision {
+  return { action: 'skip', guard, reason };
+}
+
+/**
+ * Decide what to do with one AMI. Every guard that cannot be evaluated keeps the AMI (unknown means keep),
+ * and every skip carries its reason. Pure: `now` is passed in.
+ */
+function decide(ami: InventoryAmi, obs: AmiObservation | undefined, settings: CleanupSettings, now: Date): Decision {
+  if (ami.currentCell) return skip('current-cell', `${ami.region}/${ami.accountId} is still in the distribution configuration`);
+  if (ami.recordedImageId !== ami.imageId) {
+    return skip('not-recorded', `not the AMI ${ami.buildArn} recorded for ${ami.region}/${ami.accountId} (${ami.recordedImageId ?? 'none recorded'}); found by its tag only`);
+  }
+  if (obs === undefined) return skip('unknown', 'not observed');
+  if (!obs.image.ok) return skip('unknown', `could not read the AMI (${obs.image.error.code}): kept`);
+  const image = obs.image.value;
+  if (image === null) return skip('gone', 'no longer exists (already deregistered)');
+  if (image.ownerId !== ami.accountId) return skip('not-owned', `owned by ${image.ownerId}, not by ${ami.accountId}`);
+  if (image.state !== 'available' && image.state !== 'disabled') return skip('not-available', `the AMI is ${image.state}`);
+  if (image.deregistrationProtection !== undefined && image.deregistrationProtection.startsWith('enabled')) {
+    return skip('protected', `deregistration protection is ${image.deregistrationProtection}`);
+  }
+  if (Object.hasOwn(image.tags, settings.keepTagKey)) return skip('keep-tag', `tagged ${settings.keepTagKey}=${image.tags[settings.keepTagKey] ?? ''}`);
+  const created = image.creationDate === undefined ? Number.NaN : Date.parse(image.creationDate);
+  if (Number.isNaN(created)) return skip('unknown', 'creation date unknown: kept');
+  if (now.getTime() - created < settings.minAgeDays * DAY) {
+    return skip('too-young', `created ${image.creationDate ?? ''}, younger than ${settings.minAgeDays} day(s)`);
+  }
+  if (obs.references === undefined) return skip('unknown', 'references not checked: kept');
+  if (!obs.references.ok) return skip('unknown', `could not check what uses the AMI (${obs.references.error.code}): kept`);
+  if (obs.references.value.length > 0) {
+    return skip('in-use', `in use by ${obs.references.value.map((r) => `${r.resourceType} ${r.arn}`).join(', ')}`);
+  }
+  if (settings.shared === 'skip') {
+    if (obs.sharedWith === undefined) return skip('unknown', 'sharing not checked: kept');
+    if (!obs.sharedWith.ok) return skip('unknown', `could not read launch permissions (${obs.sharedWith.error.code}): kept`);
+    if (image.public || obs.sharedWith.value.length > 0) {
+      return skip('shared', `shared with ${image.public ? 'everyone (public)' : obs.sharedWith.value.join(', ')}`);
+    }
+  }
+  switch (settings.strategy) {
+    case 'deregister':
+      return { action: 'deregister', reason: `left in ${ami.region}/${ami.accountId}, a cell removed from the configuration; every guard passed` };
+    case 'disable': {
+      if (image.state !== 'disabled') return { action: 'disable', reason: `left in a removed cell; disabled now (reversible), deregistered after ${settings.disableGraceDays} day(s)` };
+      const since = Date.parse(image.tags[DISABLED_AT_TAG] ?? '');
+      if (Number.isNaN(since)) return skip('grace', `disabled, but not by the reconciler (no ${DISABLED_AT_TAG} tag): kept`);
+      if (now.getTime() - since < settings.disableGraceDays * DAY) {
+        return skip('grace', `disabled since ${new Date(since).toISOString()}; deregistered after ${settings.disableGraceDays} day(s)`);
+      }
+      return { action: 'deregister', reason: `disabled since ${new Date(since).toISOString()}, grace period of ${settings.disableGraceDays} day(s) over` };
+    }
+    case 'deprecate':
+      if (image.deprecationTime !== undefined && Date.parse(image.deprecationTime) <= now.getTime()) return skip('done', `already deprecated since ${image.deprecationTime}`);
+      return { action: 'deprecate', reason: 'left in a removed cell; deprecated (hidden from other accounts\' listings)' };
+  }
+}
+
+/** Plan cleanup for an inventory. Pure. */
+function planCleanup(amis: InventoryAmi[], observations: Record<string, AmiObservation>, settings: CleanupSettings, now: Date): CandidatePlan[] {
+  return amis.map((ami) => ({ ami, decision: decide(ami, observations[amiKey(ami)], settings, now) }));
+}
+
+function amiKey(ami: Pick<InventoryAmi, 'accountId' | 'region' | 'imageId'>): string {
+  return `${ami.accountId}/${ami.region}/${ami.imageId}`;
+}
+
+export { DISABLED_AT_TAG, amiKey, decide, planCleanup };
+export type { AmiObservation, CandidatePlan, CleanupSettings, Decision, Guard, InventoryAmi, Strategy };

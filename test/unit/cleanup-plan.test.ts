@@ -1,0 +1,159 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { type AmiObservation, type CleanupSettings, DISABLED_AT_TAG, type InventoryAmi, amiKey, decide, planCleanup } from '../../src/lib/cleanup/plan.ts';
+
+const NOW = new Date('2026-11-29T12:00:00.000Z');
+const settings: CleanupSettings = { strategy: 'deregister', keepTagKey: 'keep', minAgeDays: 7, shared: 'skip', disableGraceDays: 14 };
+
+function ami(overrides: Partial<InventoryAmi> = {}): InventoryAmi {
+  return { imageId: 'ami-00000000000000001', region: 'ap-northeast-1', accountId: '222222222222', buildArn: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden/1.0.0/1', foundBy: 'recorded', recordedImageId: 'ami-00000000000000001', currentCell: false, ...overrides };
+}
+
+type Image = NonNullable<Extract<AmiObservation['image'], { ok: true }>['value']>;
+
+function observation(image: Partial<Image> | null = {}, overrides: Partial<AmiObservation> = {}): AmiObservation {
+  return {
+    image: { ok: true, value: image === null ? null : { ownerId: '222222222222', state: 'available', creationDate: '2026-10-01T00:00:00.000Z', tags: {}, deregistrationProtection: 'disabled', public: false, deprecationTime: undefined, snapshots: [{ snapshotId: 'snap-1', sizeGiB: 30 }], ...image } },
+    references: { ok: true, value: [] },
+    sharedWith: { ok: true, value: [] },
+    ...overrides,
+  };
+}
+
+const denied = { kind: 'access-denied' as const, code: 'AccessDenied', message: 'denied' };
+
+describe('cleanup guards (pure)', () => {
+  it.each([
+    { reason: 'an AMI in a removed cell that every guard lets go is deregistered', ami: ami(), obs: observation(), want: 'deregister' },
+    { reason: 'the cell is still in the configuration', ami: ami({ currentCell: true }), obs: observation(), want: 'current-cell' },
+    { reason: 'found by tag but not the AMI the build recorded for the cell', ami: ami({ foundBy: 'tag', recordedImageId: 'ami-00000000000000009' }), obs: observation(), want: 'not-recorded' },
+    { reason: 'owned by another account', ami: ami(), obs: observation({ ownerId: '999999999999' }), want: 'not-owned' },
+    { reason: 'already gone', ami: ami(), obs: observation(null), want: 'gone' },
+    { reason: 'the AMI cannot be read (AccessDenied): unknown means keep', ami: ami(), obs: { ...observation(), image: { ok: false as const, error: denied } }, want: 'unknown' },
+    { reason: 'deregistration protection is on', ami: ami(), obs: observation({ deregistrationProtection: 'enabled-with-cooldown' }), want: 'protected' },
+    { reason: 'it carries the keep tag, whatever the value', ami: ami(), obs: observation({ tags: { keep: '' } }), want: 'keep-tag' },
+    { reason: 'younger than the minimum age', ami: ami(), obs: observation({ creationDate: '2026-11-25T00:00:00.000Z' }), want: 'too-young' },
+    { reason: 'a running instance uses it', ami: ami(), obs: observation({}, { references: { ok: true, value: [{ resourceType: 'ec2:Instance', arn: 'i-1' }] } }), want: 'in-use' },
+    { reason: 'references cannot be checked (throttled past retries): keep', ami: ami(), obs: observation({}, { references: { ok: false, error: { kind: 'throttled', code: 'RequestLimitExceeded', message: 'slow down' } } }), want: 'unknown' },
+    { reason: 'shared with another account', ami: ami(), obs: observation({}, { sharedWith: { ok: true, value: ['333333333333'] } }), want: 'shared' },
+    { reason: 'public counts as shared', ami: ami(), obs: observation({ public: true }), want: 'shared' },
+    { reason: 'a pending AMI is not touched', ami: ami(), obs: observation({ state: 'pending' }), want: 'not-available' },
+  ])('$reason', ({ ami: a, obs, want }) => {
+    const decision = decide(a, obs, settings, NOW);
+    expect(decision.action === 'skip' ? decision.guard : decision.action).toBe(want);
+    expect(decision.reason.length).toBeGreaterThan(0);
+  });
+
+  it('with shared: include, a shared AMI is a candidate like the rest', () => {
+    expect(decide(ami(), observation({}, { sharedWith: { ok: true, value: ['333333333333'] } }), { ...settings, shared: 'include' }, NOW).action).toBe('deregister');
+  });
+
+  it('strategy disable: disables first, deregisters only after the grace period, and never deregisters an AMI it did not disable', () => {
+    const disable = { ...settings, strategy: 'disable' as const };
+    expect(decide(ami(), observation(), disable, NOW).action).toBe('disable');
+    const recent = decide(ami(), observation({ state: 'disabled', tags: { [DISABLED_AT_TAG]: '2026-11-20T00:00:00.000Z' } }), disable, NOW);
+    expect(recent).toMatchObject({ action: 'skip', guard: 'grace' });
+    expect(decide(ami(), observation({ state: 'disabled', tags: { [DISABLED_AT_TAG]: '2026-11-01T00:00:00.000Z' } }), disable, NOW).action).toBe('deregister');
+    expect(decide(ami(), observation({ state: 'disabled' }), disable, NOW)).toMatchObject({ action: 'skip', guard: 'grace' });
+  });
+
+  it('strategy deprecate: deprecates once', () => {
+    const deprecate = { ...settings, strategy: 'deprecate' as const };
+    expect(decide(ami(), observation(), deprecate, NOW).action).toBe('deprecate');
+    expect(decide(ami(), observation({ deprecationTime: '2026-11-28T00:00:00.000Z' }), deprecate, NOW)).toMatchObject({ action: 'skip', guard: 'done' });
+  });
+});
+
+describe('cleanup planner properties (fast-check)', () => {
+  const failure = fc.constantFrom({ kind: 'access-denied' as const, code: 'AccessDenied', message: 'denied' }, { kind: 'throttled' as const, code: 'RequestLimitExceeded', message: 'slow' });
+  const observed = fc.record({
+    readable: fc.boolean(),
+    exists: fc.boolean(),
+    ownedElsewhere: fc.boolean(),
+    state: fc.constantFrom('available', 'available', 'pending', 'disabled', 'failed'),
+    protectedAmi: fc.boolean(),
+    keepTag: fc.boolean(),
+    ageDays: fc.integer({ min: 0, max: 60 }),
+    references: fc.option(fc.array(fc.constantFrom('ec2:Instance', 'ec2:LaunchTemplate', 'ssm:Parameter', 'imagebuilder:ImageRecipe'), { maxLength: 3 }), { nil: undefined }),
+    referencesFail: fc.boolean(),
+    shared: fc.array(fc.constantFrom('333333333333', 'all'), { maxLength: 2 }),
+    sharedFail: fc.boolean(),
+    isPublic: fc.boolean(),
+    failureOf: failure,
+  });
+  const entry = fc.record({
+    currentCell: fc.boolean(),
+    recordedMatches: fc.boolean(),
+    account: fc.constantFrom('111111111111', '222222222222', '333333333333'),
+    region: fc.constantFrom('us-east-1', 'eu-west-1', 'ap-northeast-1'),
+    id: fc.integer({ min: 1, max: 1_000_000 }),
+    obs: observed,
+  });
+  const settingsArb = fc.record({
+    strategy: fc.constantFrom('deregister' as const, 'disable' as const, 'deprecate' as const),
+    keepTagKey: fc.constant('keep'),
+    minAgeDays: fc.integer({ min: 0, max: 30 }),
+    shared: fc.constantFrom('skip' as const, 'include' as const),
+    disableGraceDays: fc.integer({ min: 0, max: 30 }),
+  });
+
+  it('never selects an AMI that a guard protects, nor one in a current cell', () => {
+    fc.assert(
+      fc.property(fc.array(entry, { maxLength: 40 }), settingsArb, (entries, s) => {
+        const amis: InventoryAmi[] = [];
+        const observations: Record<string, AmiObservation> = {};
+        for (const e of entries) {
+          const imageId = `ami-${String(e.id).padStart(17, '0')}`;
+          const a: InventoryAmi = { imageId, region: e.region, accountId: e.account, buildArn: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden/1.0.0/1', foundBy: e.recordedMatches ? 'recorded' : 'tag', recordedImageId: e.recordedMatches ? imageId : 'ami-00000000000000000', currentCell: e.currentCell };
+          amis.push(a);
+          const o = e.obs;
+          observations[amiKey(a)] = {
+            image: !o.readable
+              ? { ok: false, error: o.failureOf }
+              : {
+                  ok: true,
+                  value: !o.exists
+                    ? null
+                    : {
+                        ownerId: o.ownedElsewhere ? '999999999999' : e.account,
+                        state: o.state,
+                        creationDate: new Date(NOW.getTime() - o.ageDays * 86_400_000).toISOString(),
+                        tags: o.keepTag ? { keep: 'yes' } : {},
+                        deregistrationProtection: o.protectedAmi ? 'enabled' : 'disabled',
+                        public: o.isPublic,
+                        deprecationTime: undefined,
+                        snapshots: [],
+                      },
+                },
+            references: o.referencesFail ? { ok: false, error: o.failureOf } : { ok: true, value: (o.references ?? []).map((t) => ({ resourceType: t, arn: 'x' })) },
+            sharedWith: o.sharedFail ? { ok: false, error: o.failureOf } : { ok: true, value: o.shared },
+          };
+        }
+        for (const { ami: a, decision } of planCleanup(amis, observations, s, NOW)) {
+          if (decision.action === 'skip') continue;
+          const o = observations[amiKey(a)];
+          // selected: so no guard may protect it
+          expect(a.currentCell).toBe(false);
+          expect(a.recordedImageId).toBe(a.imageId);
+          expect(o?.image.ok).toBe(true);
+          const image = o?.image.ok === true ? o.image.value : null;
+          expect(image).not.toBeNull();
+          expect(image?.ownerId).toBe(a.accountId);
+          expect(image?.deregistrationProtection).not.toMatch(/^enabled/);
+          expect(image?.tags.keep).toBeUndefined();
+          expect(['available', 'disabled']).toContain(image?.state);
+          expect(NOW.getTime() - Date.parse(image?.creationDate ?? '')).toBeGreaterThanOrEqual(s.minAgeDays * 86_400_000);
+          expect(o?.references?.ok).toBe(true);
+          expect(o?.references?.ok === true ? o.references.value : ['?']).toHaveLength(0);
+          if (s.shared === 'skip') {
+            expect(o?.sharedWith?.ok).toBe(true);
+            expect(o?.sharedWith?.ok === true ? o.sharedWith.value : ['?']).toHaveLength(0);
+            expect(image?.public).toBe(false);
+          }
+          if (decision.action === 'deregister' && s.strategy === 'disable') expect(image?.state).toBe('disabled');
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
