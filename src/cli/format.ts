@@ -1,6 +1,7 @@
 import Table from 'cli-table3';
 import { createColors } from 'picocolors';
 import type { CleanupReport } from '../lib/cleanup/cleanup.ts';
+import type { Finding } from '../lib/lint.ts';
 import type { ReconcileReport } from '../lib/reconcile/report.ts';
 import type { CellStatus } from '../lib/reconcile/types.ts';
 
@@ -90,6 +91,71 @@ function renderReport(report: ReconcileReport, c: Colors): string {
   return lines.join('\n');
 }
 
+const CHECK_CODES: [string, string][] = [
+  ['ami', 'AMI'],
+  ['name', 'name'],
+  ['tags', 'tags'],
+  ['launch-permission', 'share'],
+  ['encryption', 'kms'],
+  ['launch-template', 'LT'],
+  ['fast-launch', 'FL'],
+  ['ssm-parameter', 'SSM'],
+];
+
+function mark(c: Colors, results: string[]): string {
+  if (results.includes('failed')) return c.red('✗');
+  if (results.includes('drift')) return c.cyan('≠');
+  if (results.includes('pending')) return c.yellow('…');
+  if (results.includes('warning')) return c.yellow('!');
+  if (results.every((r) => r === 'skipped')) return c.dim('–');
+  return c.green('✓');
+}
+
+/** The distribution matrix: regions by accounts, each cell's state at a glance. */
+function renderStatus(report: ReconcileReport, c: Colors): string {
+  const accounts = [...new Set(report.cells.map((cell) => cell.accountId))].sort();
+  const regions = [...new Set(report.cells.map((cell) => cell.region))].sort();
+  const t = table(['Region', ...accounts], c);
+  for (const region of regions) {
+    t.push([
+      region,
+      ...accounts.map((account) => {
+        const cell = report.cells.find((x) => x.region === region && x.accountId === account);
+        if (cell === undefined) return c.dim('·');
+        const status = cell.status === 'drift' ? c.cyan('drift') : statusColor(c, cell.status);
+        const marks = CHECK_CODES.filter(([check]) => cell.checks.some((k) => k.check === check))
+          .map(([check, label]) => `${label}${mark(c, cell.checks.filter((k) => k.check === check).map((k) => k.result))}`)
+          .join(' ');
+        const access = cell.checks.find((k) => k.check === 'access');
+        return `${status}\n${cell.imageId ?? c.dim('no AMI')}\n${access !== undefined ? c.red('no access') : marks}`;
+      }),
+    ]);
+  }
+  const lines = [`${c.bold('Image')}   ${report.image.name} ${report.image.version}/${report.image.buildNumber} (${report.image.platform ?? 'platform unknown'}, ${report.image.status})`, '', t.toString()];
+  lines.push(c.dim('✓ as configured  ≠ differs (reconcile repairs it)  … pending  ✗ failed  ! warning  – skipped  · not a cell'));
+  const problems = report.cells.filter((cell) => cell.reasons.length > 0);
+  if (problems.length > 0) {
+    lines.push('');
+    for (const cell of problems) for (const reason of cell.reasons) lines.push(`${cell.region}/${cell.accountId}: ${reason}`);
+  }
+  lines.push('', reportSummary(report, c).replace('(plan mode: nothing changed)', '(read only)'));
+  return lines.join('\n');
+}
+
+/** Lint findings as a table and a count. */
+function renderFindings(findings: Finding[], source: string, c: Colors): string {
+  const errors = findings.filter((f) => f.severity === 'error').length;
+  const warnings = findings.filter((f) => f.severity === 'warning').length;
+  const lines = [`${c.bold('Lint')} ${source}`];
+  if (findings.length > 0) {
+    const t = table(['Severity', 'Path', 'Finding', 'Fix'], c);
+    for (const f of findings) t.push([f.severity === 'error' ? c.red('error') : f.severity === 'warning' ? c.yellow('warning') : 'info', f.path, `${f.message}\n${c.dim(f.rule)}`, f.fix]);
+    lines.push('', t.toString());
+  }
+  lines.push('', `${errors} error(s), ${warnings} warning(s)${errors === 0 && warnings === 0 ? ': looks good.' : '.'}`);
+  return lines.join('\n');
+}
+
 /** The cleanup report: every AMI looked at, with its decision and reason, then the totals. */
 function renderCleanup(report: CleanupReport, c: Colors): string {
   const lines: string[] = [];
@@ -124,5 +190,5 @@ function cleanupSummary(report: CleanupReport, c: Colors): string {
   return `${c.bold(report.mode === 'plan' ? 'PLAN' : 'CLEANUP')}: ${n.candidates} AMI(s) in removed cells (${inCurrent} in current cells untouched); ${acted}; ${kept} kept by a guard.`;
 }
 
-export { colors, renderCleanup, renderReport, reportSummary, statusColor, table };
+export { colors, renderCleanup, renderFindings, renderReport, renderStatus, reportSummary, statusColor, table };
 export type { Colors };

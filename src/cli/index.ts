@@ -6,7 +6,12 @@ import { ReconcilerError, toFailure } from '../lib/errors.ts';
 import { reconcile } from '../lib/reconcile/reconcile.ts';
 import type { ReconcileReport } from '../lib/reconcile/report.ts';
 import { runDemo, runSandbox } from './demo.ts';
-import { colors, renderCleanup, renderReport } from './format.ts';
+import { colors, renderCleanup, renderFindings, renderReport, renderStatus } from './format.ts';
+import { readFile } from 'node:fs/promises';
+import { GetDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
+import { parseDistributionConfigurationArn } from '../lib/arn.ts';
+import { InputError } from '../lib/errors.ts';
+import { lintDistributionConfiguration } from '../lib/lint.ts';
 import { cleanup } from '../lib/cleanup/cleanup.ts';
 
 /** Exit codes (documented in the README). */
@@ -24,6 +29,26 @@ interface Io {
   out: (text: string) => void;
   err: (text: string) => void;
   isTTY: boolean;
+  /** stderr is a terminal: progress may be shown there. */
+  errIsTTY?: boolean;
+  /** Write to stderr without a newline (progress). */
+  progress?: (text: string) => void;
+}
+
+/** A counter on stderr while cells are observed; only on a terminal, never on stdout. */
+function progress(io: Io): { onProgress?: (done: number, total: number) => void; end: () => void } {
+  if (io.errIsTTY !== true || io.progress === undefined) return { end: () => undefined };
+  const write = io.progress;
+  let shown = false;
+  return {
+    onProgress: (done, total) => {
+      shown = true;
+      write(`\rchecking cells: ${done}/${total}`);
+    },
+    end: () => {
+      if (shown) write('\r\x1b[K');
+    },
+  };
 }
 
 function exitFor(outcome: ReconcileReport['outcome']): number {
@@ -54,8 +79,24 @@ function program(io: Io, result: { code: number }): Command {
     .option('--endpoint-url <url>', 'send every AWS call to this endpoint (e.g. the local sandbox); AWS_ENDPOINT_URL works too')
     .option('--json', 'print machine-readable JSON on stdout')
     .option('--no-color', 'no colour in human output')
-    .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .configureOutput({
+      writeOut: (s) => io.out(s.trimEnd()),
+      writeErr: (s) => io.err(s.trimEnd()),
+      // bad input: one line, with where to look
+      outputError: (s, write) => write(`${s.trim()} (see --help)\n`),
+    })
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 converged / nothing to do, 1 failed (or lint errors), 2 bad input, 3 changes made
+(with --plan: changes needed), 4 pending (AWS is still working; run again later).
+
+Examples:
+  $ npm run sandbox                     # a local AWS on http://127.0.0.1:4566 to try it on
+  $ imagebuilder-reconciler --endpoint-url http://127.0.0.1:4566 status arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/1.0.0/1
+  $ imagebuilder-reconciler lint distribution.json
+  $ imagebuilder-reconciler cleanup arn:aws:imagebuilder:us-east-1:111122223333:distribution-configuration/golden`,
+    )
     .exitOverride();
 
   cli
@@ -74,12 +115,85 @@ Examples:
     .action(async (arn: string, opts: { plan?: boolean; publish: boolean }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
       const { config, clients, env } = setup(globals, opts.plan === true ? { mode: 'plan' } : {});
+      const counter = progress(io);
       const report = await reconcile(
         { imageBuildVersionArn: arn, trigger: 'cli' },
-        { config, clients, log: quietLog(io), now: () => new Date(), newRunId: randomUUID, publish: opts.publish },
-      );
+        { config, clients, log: quietLog(io), now: () => new Date(), newRunId: randomUUID, publish: opts.publish, onProgress: counter.onProgress },
+      ).finally(counter.end);
       io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderReport(report, colors(globals.color && io.isTTY && !env.noColor)));
       result.code = exitFor(report.outcome);
+    });
+
+  cli
+    .command('status')
+    .description('the distribution matrix of an image build: regions by accounts, each cell at a glance (read only)')
+    .argument('<image-build-arn>', 'arn:aws:imagebuilder:<region>:<account>:image/<name>/<x.y.z>/<build>')
+    .addHelpText(
+      'after',
+      `
+Each cell shows its status, its AMI, and a mark per check: AMI, name, tags, share (launch permissions),
+kms, LT (launch templates), FL (Fast Launch), SSM (parameters).
+
+Examples:
+  $ imagebuilder-reconciler status arn:aws:imagebuilder:us-east-1:111122223333:image/golden/1.0.0/3
+  $ imagebuilder-reconciler status arn:aws:imagebuilder:us-east-1:111122223333:image/golden/1.0.0/3 --json | jq '.cells[] | select(.status != "ok")'`,
+    )
+    .action(async (arn: string, _opts: unknown, command: Command) => {
+      const globals = command.optsWithGlobals<GlobalOptions>();
+      const { config, clients, env } = setup(globals, { mode: 'plan' });
+      const counter = progress(io);
+      const report = await reconcile(
+        { imageBuildVersionArn: arn, trigger: 'cli', mode: 'plan' },
+        { config, clients, log: quietLog(io), now: () => new Date(), newRunId: randomUUID, publish: false, onProgress: counter.onProgress },
+      ).finally(counter.end);
+      io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderStatus(report, colors(globals.color && io.isTTY && !env.noColor)));
+      result.code = exitFor(report.outcome);
+    });
+
+  cli
+    .command('lint')
+    .description('preflight checks of a distribution configuration: a JSON file (create/update --cli-input-json) or an ARN')
+    .argument('<file-or-arn>', 'path to a JSON file, or arn:aws:imagebuilder:<region>:<account>:distribution-configuration/<name>')
+    .option('--owner <account>', 'the account that builds the image (for rules about which accounts hold copies)')
+    .addHelpText(
+      'after',
+      `
+Checks field names against the service model (with the likely intended name), Fast Launch limits and
+pinned template versions, Fast Launch for other accounts, launch templates per region, SSM parameter
+accounts, public sharing, duplicate regions and AMI name patterns. Exit 1 when there are errors.
+
+Examples:
+  $ imagebuilder-reconciler lint distribution.json
+  $ imagebuilder-reconciler lint arn:aws:imagebuilder:us-east-1:111122223333:distribution-configuration/golden --json`,
+    )
+    .action(async (target: string, opts: { owner?: string }, command: Command) => {
+      const globals = command.optsWithGlobals<GlobalOptions>();
+      if (opts.owner !== undefined && !/^\d{12}$/.test(opts.owner)) throw new InputError(`--owner must be a 12-digit account ID, got "${opts.owner}"`);
+      let config: unknown;
+      let shape: 'create' | 'update' | 'stored' | undefined;
+      if (target.startsWith('arn:')) {
+        const arn = parseDistributionConfigurationArn(target);
+        const { clients } = setup(globals);
+        const cell = await clients.forCell(arn.accountId, arn.region);
+        config = (await cell.imagebuilder.send(new GetDistributionConfigurationCommand({ distributionConfigurationArn: arn.arn }))).distributionConfiguration;
+        shape = 'stored';
+      } else {
+        let text: string;
+        try {
+          text = await readFile(target, 'utf8');
+        } catch (error: unknown) {
+          throw new InputError(`cannot read ${target}: ${error instanceof Error ? error.message.replace(/^[A-Z]+: /, '') : String(error)}`);
+        }
+        try {
+          config = JSON.parse(text);
+        } catch (error: unknown) {
+          throw new InputError(`${target} is not JSON: ${error instanceof Error ? error.message : String(error)}`);
+        }
+      }
+      const findings = lintDistributionConfiguration(config, { owner: opts.owner, shape });
+      const env = cliEnvironment();
+      io.out(globals.json === true ? JSON.stringify({ source: target, findings, counts: { errors: findings.filter((f) => f.severity === 'error').length, warnings: findings.filter((f) => f.severity === 'warning').length } }, null, 2) : renderFindings(findings, target, colors(globals.color && io.isTTY && !env.noColor)));
+      result.code = findings.some((f) => f.severity === 'error') ? EXIT.failed : EXIT.converged;
     });
 
   cli
@@ -200,7 +314,13 @@ async function main(argv: string[], io: Io): Promise<number> {
   }
 }
 
-const io: Io = { out: (s) => process.stdout.write(`${s}\n`), err: (s) => process.stderr.write(`${s}\n`), isTTY: process.stdout.isTTY === true };
+const io: Io = {
+  out: (s) => process.stdout.write(`${s}\n`),
+  err: (s) => process.stderr.write(`${s}\n`),
+  isTTY: process.stdout.isTTY === true,
+  errIsTTY: process.stderr.isTTY === true,
+  progress: (s) => process.stderr.write(s),
+};
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('imagebuilder-reconciler')) {
   quietSdkNotices();
   main(process.argv.slice(2), io).then((code) => {

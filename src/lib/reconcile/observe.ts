@@ -325,13 +325,23 @@ async function observeNewerBuilds(desired: DesiredImage, factory: ClientFactory)
  * Observe every cell of an image build. Read only: no call here changes anything.
  * One cell's failure (AccessDenied, throttling past retries) is recorded in that cell; the others go on.
  */
-async function observe(desired: DesiredImage, factory: ClientFactory): Promise<Observation> {
+async function observe(desired: DesiredImage, factory: ClientFactory, onCell?: (done: number, total: number) => void): Promise<Observation> {
   const limit = pLimit(CELL_CONCURRENCY);
   const [ownerTemplateNames, newerBuilds] = await Promise.all([
     resolveOwnerTemplateNames(desired, factory),
     observeNewerBuilds(desired, factory),
   ]);
-  const observed = await Promise.all(desired.cells.map((cell) => limit(() => observeCell(cell, factory, ownerTemplateNames))));
+  let done = 0;
+  const observed = await Promise.all(
+    desired.cells.map((cell) =>
+      limit(async () => {
+        const result = await observeCell(cell, factory, ownerTemplateNames);
+        done += 1;
+        onCell?.(done, desired.cells.length);
+        return result;
+      }),
+    ),
+  );
   const cells: Record<string, CellObservation> = {};
   for (const cell of observed) cells[cell.key] = cell;
   return { cells, newerBuilds };

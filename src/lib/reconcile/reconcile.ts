@@ -38,6 +38,8 @@ interface ReconcileDeps {
   newRunId: () => string;
   /** Publish the report and requeue (Lambda); the CLI may turn this off. Default true. */
   publish?: boolean;
+  /** Called as cells are observed (the CLI's progress counter). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 type Loaded = { ok: true; image: Image } | { ok: false; failure: Failure };
@@ -97,7 +99,7 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
     report = earlyReport(arn, loaded.failure, { ...base, finishedAt: deps.now(), awsCalls: clients.callCount() - callsBefore });
   } else {
     const desired = desiredImage(loaded.image, { fastLaunchInheritForTargets: config.fastLaunchInheritForTargets });
-    const observation = await observe(desired, clients);
+    const observation = await observe(desired, clients, deps.onProgress);
     const thePlan = plan(desired, observation, {
       fastLaunchRetries: request.fastLaunchRetries ?? {},
       fastLaunchMaxRetries: config.fastLaunchMaxRetries,
