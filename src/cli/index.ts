@@ -67,11 +67,27 @@ function setup(options: GlobalOptions, overrides: Partial<Config> = {}) {
     profile: options.profile ?? env.profile,
     endpoint: options.endpointUrl,
   });
-  return { config, clients, env };
+  return { config, clients };
 }
 
 /** Build the program. Each command's action sets `process.exitCode`-style results through `result`. */
 function program(io: Io, result: { code: number }): Command {
+  const colorsFor = (globals: GlobalOptions) => colors(globals.color && io.isTTY && !cliEnvironment().noColor);
+
+  /** Reconcile from the command line (reconcile, status), with a progress counter on stderr. */
+  const runReconcile = async (arn: string, globals: GlobalOptions, mode: 'plan' | undefined, publish: boolean): Promise<ReconcileReport> => {
+    const { config, clients } = setup(globals, mode === undefined ? {} : { mode });
+    const counter = progress(io);
+    try {
+      return await reconcile(
+        { imageBuildVersionArn: arn, trigger: 'cli', mode },
+        { config, clients, log: quietLog(io), now: () => new Date(), newRunId: randomUUID, publish, onProgress: counter.onProgress },
+      );
+    } finally {
+      counter.end();
+    }
+  };
+
   const cli = new Command('imagebuilder-reconciler')
     .description('Finish what EC2 Image Builder distribution leaves undone: verify and repair every (region, account) cell of an image build.')
     .option('--region <region>', 'region of the reconciler (default: AWS_REGION)')
@@ -114,13 +130,8 @@ Examples:
     )
     .action(async (arn: string, opts: { plan?: boolean; publish: boolean }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
-      const { config, clients, env } = setup(globals, opts.plan === true ? { mode: 'plan' } : {});
-      const counter = progress(io);
-      const report = await reconcile(
-        { imageBuildVersionArn: arn, trigger: 'cli' },
-        { config, clients, log: quietLog(io), now: () => new Date(), newRunId: randomUUID, publish: opts.publish, onProgress: counter.onProgress },
-      ).finally(counter.end);
-      io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderReport(report, colors(globals.color && io.isTTY && !env.noColor)));
+      const report = await runReconcile(arn, globals, opts.plan === true ? 'plan' : undefined, opts.publish);
+      io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderReport(report, colorsFor(globals)));
       result.code = exitFor(report.outcome);
     });
 
@@ -140,13 +151,8 @@ Examples:
     )
     .action(async (arn: string, _opts: unknown, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
-      const { config, clients, env } = setup(globals, { mode: 'plan' });
-      const counter = progress(io);
-      const report = await reconcile(
-        { imageBuildVersionArn: arn, trigger: 'cli', mode: 'plan' },
-        { config, clients, log: quietLog(io), now: () => new Date(), newRunId: randomUUID, publish: false, onProgress: counter.onProgress },
-      ).finally(counter.end);
-      io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderStatus(report, colors(globals.color && io.isTTY && !env.noColor)));
+      const report = await runReconcile(arn, globals, 'plan', false);
+      io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderStatus(report, colorsFor(globals)));
       result.code = exitFor(report.outcome);
     });
 
@@ -191,8 +197,7 @@ Examples:
         }
       }
       const findings = lintDistributionConfiguration(config, { owner: opts.owner, shape });
-      const env = cliEnvironment();
-      io.out(globals.json === true ? JSON.stringify({ source: target, findings, counts: { errors: findings.filter((f) => f.severity === 'error').length, warnings: findings.filter((f) => f.severity === 'warning').length } }, null, 2) : renderFindings(findings, target, colors(globals.color && io.isTTY && !env.noColor)));
+      io.out(globals.json === true ? JSON.stringify({ source: target, findings, counts: { errors: findings.filter((f) => f.severity === 'error').length, warnings: findings.filter((f) => f.severity === 'warning').length } }, null, 2) : renderFindings(findings, target, colorsFor(globals)));
       result.code = findings.some((f) => f.severity === 'error') ? EXIT.failed : EXIT.converged;
     });
 
@@ -220,7 +225,7 @@ Examples:
     )
     .action(async (arn: string, opts: { apply?: boolean; strategy?: 'deregister' | 'disable' | 'deprecate'; minAgeDays?: number; keepTag?: string; includeShared?: boolean; build?: string[]; publish?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
-      const { config, clients, env } = setup(globals);
+      const { config, clients } = setup(globals);
       const report = await cleanup(
         {
           distributionConfigurationArn: arn,
@@ -236,7 +241,7 @@ Examples:
         },
         { config, clients, log: quietLog(io), now: () => new Date(), newRunId: randomUUID, publish: opts.publish === true },
       );
-      io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderCleanup(report, colors(globals.color && io.isTTY && !env.noColor)));
+      io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderCleanup(report, colorsFor(globals)));
       result.code = report.counts.failed > 0 ? EXIT.failed : report.mode === 'apply' ? (report.counts.deregistered + report.counts.disabled + report.counts.deprecated > 0 ? EXIT.changed : EXIT.converged) : report.counts.planned > 0 ? EXIT.changed : EXIT.converged;
     });
 
@@ -247,7 +252,7 @@ Examples:
     .option('--speed <factor>', 'simulated seconds per real second', parsePositive)
     .action(async (opts: { scenario?: string; speed?: number }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
-      result.code = await runDemo(io, colors(globals.color && io.isTTY && !cliEnvironment().noColor), opts);
+      result.code = await runDemo(io, colorsFor(globals), opts);
     });
 
   cli
@@ -259,7 +264,7 @@ Examples:
     .option('--no-wire', 'do not run the reconciler functions in the sandbox')
     .action(async (opts: { scenario?: string; speed?: number; port: number; wire: boolean }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
-      const box = await runSandbox(io, colors(globals.color && io.isTTY && !cliEnvironment().noColor), opts);
+      const box = await runSandbox(io, colorsFor(globals), opts);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', () => resolve());
         process.once('SIGTERM', () => resolve());

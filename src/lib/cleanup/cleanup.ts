@@ -18,7 +18,7 @@ import type { CellClients, ClientFactory } from '../aws/clients.ts';
 import type { Config } from '../config.ts';
 import { AwsCallError, type Failure, toFailure } from '../errors.ts';
 import { publishReport } from '../notify.ts';
-import type { Log } from '../reconcile/reconcile.ts';
+import type { RunDeps } from '../reconcile/reconcile.ts';
 import { type Inventory, type InventoryBuild, takeInventory } from './inventory.ts';
 import { type AmiObservation, type CandidatePlan, type CleanupSettings, DISABLED_AT_TAG, type Guard, type InventoryAmi, amiKey, planCleanup } from './plan.ts';
 
@@ -73,14 +73,7 @@ interface CleanupReport {
   awsCalls: number;
 }
 
-interface CleanupDeps {
-  config: Config;
-  clients: ClientFactory;
-  log: Log;
-  now: () => Date;
-  newRunId: () => string;
-  publish?: boolean;
-}
+type CleanupDeps = RunDeps;
 
 type ImageInfo = NonNullable<Extract<AmiObservation['image'], { ok: true }>['value']>;
 

@@ -30,16 +30,20 @@ interface Log {
   error(message: string, ...extra: Record<string, unknown>[]): void;
 }
 
-interface ReconcileDeps {
+/** What every run (reconcile, cleanup) is given. */
+interface RunDeps {
   config: Config;
   clients: ClientFactory;
   log: Log;
   now: () => Date;
   newRunId: () => string;
-  /** Publish the report and requeue (Lambda); the CLI may turn this off. Default true. */
+  /** Publish the report (and, for reconcile, requeue); the CLI turns this off unless asked. Default true. */
   publish?: boolean;
+}
+
+interface ReconcileDeps extends RunDeps {
   /** Called as cells are observed (the CLI's progress counter). */
-  onProgress?: (done: number, total: number) => void;
+  onProgress?: ((done: number, total: number) => void) | undefined;
 }
 
 type Loaded = { ok: true; image: Image } | { ok: false; failure: Failure };
@@ -154,4 +158,4 @@ async function decideNext(report: ReconcileReport, fastLaunchRetries: Record<str
 }
 
 export { reconcile };
-export type { Log, ReconcileDeps, ReconcileRequest };
+export type { Log, ReconcileDeps, ReconcileRequest, RunDeps };
