@@ -17,6 +17,7 @@ import { main } from '../../src/cli/index.ts';
 import type { CleanupReport } from '../../src/lib/cleanup/cleanup.ts';
 import { buildBundles } from '../helpers/build.ts';
 import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
+import { schemaErrors, validateCleanupReport } from '../helpers/schema.ts';
 
 const OWNER = '111111111111';
 const A = '222222222222';
@@ -74,6 +75,7 @@ describe('cleanup end to end on the sandbox', () => {
     const event = box.state.events.find((e) => e.detailType === 'Image Builder Cleanup Report');
     const report = event?.detail as CleanupReport | undefined;
     expect(report).toMatchObject({ trigger: 'eventbridge', mode: 'plan', counts: { candidates: 5, planned: 1, deregistered: 0 } });
+    expect(schemaErrors(validateCleanupReport, report)).toStrictEqual([]);
     for (const copy of copies) expect(await exists(copy)).toBe(true);
     const byImage = new Map(report?.candidates.map((c) => [c.imageId, c]));
     expect(byImage.get(copies[0] ?? '')).toMatchObject({ decision: 'skip', guard: 'in-use', reason: expect.stringMatching(/ec2:Instance/) });
@@ -90,6 +92,7 @@ describe('cleanup end to end on the sandbox', () => {
     const { code, out } = await cli(['cleanup', configArn, '--apply', '--json', '--endpoint-url', box.url, '--region', 'us-east-1']);
     const report = JSON.parse(out) as CleanupReport;
     expect(code).toBe(3);
+    expect(schemaErrors(validateCleanupReport, report)).toStrictEqual([]);
     expect(report.counts).toMatchObject({ candidates: 5, deregistered: 1, failed: 0 });
     expect(report.candidates.find((c) => c.imageId === copies[4])).toMatchObject({ outcome: 'done', verified: 'gone', snapshots: [{ snapshotId: snapshot, sizeGiB: 30, result: 'success' }] });
     expect(report.snapshotsDeleted).toBe(1);

@@ -16,6 +16,7 @@ import { reconcile } from '../../src/lib/reconcile/reconcile.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { AMI, IMAGE_ARN, NEWER_ARN, OWNER_LT, SHARE_WITH, TARGET_A, TARGET_B, TARGET_LT, afterImageBuilder, testDeps, windowsImage } from '../helpers/factories.ts';
 import { type Mocks, OWN, type World, installWorld } from '../helpers/world.ts';
+import { schemaErrors, validateReconcileReport } from '../helpers/schema.ts';
 
 const MUTATING = [CreateTagsCommand, ModifyImageAttributeCommand, CreateLaunchTemplateVersionCommand, ModifyLaunchTemplateCommand, EnableFastLaunchCommand, PutParameterCommand, RetryImageCommand];
 
@@ -83,6 +84,9 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
     expect(mocks.eventBridge).toHaveReceivedCommandWith(PutEventsCommand, {
       Entries: [expect.objectContaining({ Source: 'imagebuilder-reconciler', DetailType: 'Image Builder Reconcile Report', Resources: [IMAGE_ARN] })],
     });
+    // the published event conforms to the schema documented in docs/schemas
+    const published = mocks.eventBridge.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries?.[0]?.Detail ?? '';
+    expect(schemaErrors(validateReconcileReport, JSON.parse(published))).toStrictEqual([]);
   });
 
   it('converges on the recheck once Fast Launch is enabled, and changes nothing more', async () => {
@@ -101,6 +105,22 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
     expect(mocks.ssm).not.toHaveReceivedCommand(PutParameterCommand);
     expect(mocks.sqs).not.toHaveReceivedCommand(SendMessageCommand);
     expect(report.next).toStrictEqual({ recheck: false, reason: 'nothing pending' });
+  });
+
+  it('finds the inherited Fast Launch template by name in each target account when the owner names it by id', async () => {
+    // Prepare: the owner's eu-west-1 entry uses its own template id, which means nothing in other accounts
+    const image = windowsImage();
+    const euWest = image.distributionConfiguration?.distributions?.[1];
+    if (euWest?.fastLaunchConfigurations?.[0] !== undefined) euWest.fastLaunchConfigurations[0].launchTemplate = { launchTemplateId: 'lt-0ffffffffffffffff', launchTemplateVersion: '2' };
+    world.imagebuilder[IMAGE_ARN] = image;
+    world.templates[`${OWN}/eu-west-1`] = [{ id: 'lt-0ffffffffffffffff', name: 'fast-launch', defaultVersion: 1, versions: [{ number: 1, imageId: undefined }, { number: 2, imageId: undefined }] }];
+
+    // Act
+    await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' }, testDeps());
+
+    // Assess
+    expect(mocks.ec2).toHaveReceivedCommandWith(EnableFastLaunchCommand, { ImageId: AMI.a, LaunchTemplate: { LaunchTemplateId: 'lt-0dddddddddddddddd', Version: '2' } });
+    expect(mocks.ec2).toHaveReceivedCommandWith(EnableFastLaunchCommand, { ImageId: AMI.b, LaunchTemplate: { LaunchTemplateId: 'lt-0eeeeeeeeeeeeeeee', Version: '2' } });
   });
 
   it('changes nothing in plan mode and reports what it would do', async () => {
@@ -124,6 +144,7 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
       'update-launch-template', 'update-launch-template',
     ]);
     expect(cell(report, 'eu-west-1', TARGET_A).status).toBe('drift');
+    expect(schemaErrors(validateReconcileReport, report)).toStrictEqual([]);
   });
 
   it('records AccessDenied in one account as that cell failing, while the other cells are repaired', async () => {
@@ -194,6 +215,7 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
     expect(report.outcome).toBe('failed');
     expect(report.notes[0]).toMatch(/ResourceNotFoundException/);
     expect(report.cells).toHaveLength(0);
+    expect(schemaErrors(validateReconcileReport, report)).toStrictEqual([]);
   });
 
   it('rejects an ARN of the wrong shape with an InputError', async () => {
@@ -234,6 +256,7 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
     expect(report.outcome).toBe('failed');
     expect(report.next).toStrictEqual({ recheck: false, reason: 'still pending after 12 attempt(s) (RECONCILER_MAX_ATTEMPTS)' });
     expect(report.cells.every((c) => c.status === 'failed' && c.reasons.at(-1)?.startsWith('gave up'))).toBe(true);
+    expect(schemaErrors(validateReconcileReport, report)).toStrictEqual([]);
     expect(mocks.sqs).not.toHaveReceivedCommand(SendMessageCommand);
   });
 
