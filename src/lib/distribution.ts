@@ -68,6 +68,8 @@ interface DesiredImage {
   ownerAccountId: string;
   buildRegion: string;
   platform: string | undefined;
+  /** AMI or DOCKER. */
+  type: string | undefined;
   status: string;
   stateReason: string | undefined;
   dateCreated: string | undefined;
@@ -155,7 +157,8 @@ function desiredImage(image: Image, options: { fastLaunchInheritForTargets: bool
   const arn = parseImageBuildArn(image.arn);
   const owner = arn.accountId;
   const recorded = recordedAmis(image);
-  const distributions = image.distributionConfiguration?.distributions ?? [];
+  // container images are distributed to ECR, not as AMIs: nothing here for the reconciler
+  const distributions = image.type === 'DOCKER' ? [] : (image.distributionConfiguration?.distributions ?? []);
   const regions = new Set<string>();
   for (const distribution of distributions) {
     if (distribution.region === undefined) throw new InputError(`image ${arn.arn} has a distribution without a region`);
@@ -207,7 +210,7 @@ function desiredImage(image: Image, options: { fastLaunchInheritForTargets: bool
     ];
     for (const account of referenced) addCell(distribution, region, account, 'referenced');
   }
-  if (!regions.has(arn.region)) addCell(undefined, arn.region, owner, 'build');
+  if (!regions.has(arn.region) && image.type !== 'DOCKER') addCell(undefined, arn.region, owner, 'build');
 
   const cellList = [...cells.values()].sort((a, b) => a.key.localeCompare(b.key));
   return {
@@ -215,6 +218,7 @@ function desiredImage(image: Image, options: { fastLaunchInheritForTargets: bool
     ownerAccountId: owner,
     buildRegion: arn.region,
     platform: image.platform,
+    type: image.type,
     status: image.state?.status ?? 'UNKNOWN',
     stateReason: image.state?.reason,
     dateCreated: image.dateCreated,

@@ -168,6 +168,33 @@ describe('reconcile end to end on the sandbox', () => {
     expect(box.state.cell(A, 'us-east-1').launchTemplates.get(box.refs.get('lt:web-a') ?? '')?.versions.length).toBe(versionsBefore);
   });
 
+  it('converges with no double work when two deliveries of the same event run at the same time', async () => {
+    box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: SPEED });
+    // hold the build's events, then deliver its AVAILABLE event twice at once
+    box.faults.merge({ eventDelays: [{ resourcePrefix: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/', seconds: 24 * 3600 }] });
+    const arn = await startBuild(box, 'concurrent');
+    box.clock.advance(2 * 3600_000);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const available = box.state.events.find((e) => e.resources[0] === arn && (e.detail as { state?: { status: string } }).state?.status === 'AVAILABLE');
+    if (available === undefined) throw new Error('no AVAILABLE event');
+    box.faults.set({});
+    box.wiring?.deliver(available);
+    box.wiring?.deliver(available);
+    const final = await finished(box, arn);
+
+    expect(final.outcome).toBe('converged');
+    const runs = box.reports(arn).filter((r) => r.trigger === 'eventbridge');
+    expect(runs).toHaveLength(2);
+    expect(runs.flatMap((r) => r.actions).filter((a) => a.outcome === 'failed')).toStrictEqual([]);
+    // each target template got exactly one new version with this AMI
+    for (const [account, region, ref] of [[A, 'us-east-1', 'web-a'], [D, 'eu-west-1', 'web-d']] as const) {
+      const ami = await amiOf(box, arn, account, region);
+      const template = box.state.cell(account, region).launchTemplates.get(box.refs.get(`lt:${ref}`) ?? '');
+      expect(template?.versions.filter((v) => v.data.ImageId === ami)).toHaveLength(1);
+      expect(await defaultImage(box, account, region, ref)).toBe(ami);
+    }
+  });
+
   it('never rolls a launch template, SSM parameter or Fast Launch back when an older build finishes after a newer one', async () => {
     box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: SPEED });
     // build 1's events reach the reconciler late (EventBridge delivery is best effort)

@@ -15,7 +15,7 @@ import { InputError } from '../../src/lib/errors.ts';
 import { reconcile } from '../../src/lib/reconcile/reconcile.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { AMI, IMAGE_ARN, NEWER_ARN, OWNER_LT, SHARE_WITH, TARGET_A, TARGET_B, TARGET_LT, afterImageBuilder, testDeps, windowsImage } from '../helpers/factories.ts';
-import { type Mocks, OWN, type World, installWorld } from '../helpers/world.ts';
+import { type Mocks, OWN, type World, awsError, installWorld } from '../helpers/world.ts';
 import { schemaErrors, validateReconcileReport } from '../helpers/schema.ts';
 
 const MUTATING = [CreateTagsCommand, ModifyImageAttributeCommand, CreateLaunchTemplateVersionCommand, ModifyLaunchTemplateCommand, EnableFastLaunchCommand, PutParameterCommand, RetryImageCommand];
@@ -121,6 +121,31 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
     // Assess
     expect(mocks.ec2).toHaveReceivedCommandWith(EnableFastLaunchCommand, { ImageId: AMI.a, LaunchTemplate: { LaunchTemplateId: 'lt-0dddddddddddddddd', Version: '2' } });
     expect(mocks.ec2).toHaveReceivedCommandWith(EnableFastLaunchCommand, { ImageId: AMI.b, LaunchTemplate: { LaunchTemplateId: 'lt-0eeeeeeeeeeeeeeee', Version: '2' } });
+  });
+
+  it('counts Fast Launch enabled a moment ago by a concurrent run as already done, not failed', async () => {
+    // Prepare: a duplicate run enables Fast Launch on AMI.a between this run's read and its EnableFastLaunch
+    mocks.ec2.on(EnableFastLaunchCommand, { ImageId: AMI.a }).callsFakeOnce(() => {
+      world.fastLaunch[AMI.a] = { State: 'enabling' };
+      throw awsError('IncorrectState', `EC2 Fast Launch for ${AMI.a} is enabling`);
+    });
+
+    // Act
+    const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' }, testDeps());
+
+    // Assess
+    const action = report.actions.find((a) => a.kind === 'enable-fast-launch' && a.target === AMI.a);
+    expect(action).toMatchObject({ outcome: 'already-done', detail: 'Fast Launch already enabling' });
+    expect(cell(report, 'eu-west-1', TARGET_A).status).toBe('pending');
+    expect(report.counts.actions.failed).toBe(0);
+  });
+
+  it('has nothing to reconcile for a container image', async () => {
+    world.imagebuilder[IMAGE_ARN] = windowsImage({ type: 'DOCKER', outputResources: { containers: [{ region: 'us-east-1', imageUris: ['111122223333.dkr.ecr.us-east-1.amazonaws.com/golden:1.0.0-3'] }] } });
+    const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' }, testDeps());
+    expect(report.cells).toStrictEqual([]);
+    expect(report.outcome).toBe('converged');
+    expect(report.notes).toContain('a container image: it is distributed to ECR, not as AMIs; nothing to reconcile');
   });
 
   it('changes nothing in plan mode and reports what it would do', async () => {

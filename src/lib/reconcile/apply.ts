@@ -1,6 +1,7 @@
 import {
   CreateLaunchTemplateVersionCommand,
   CreateTagsCommand,
+  DescribeFastLaunchImagesCommand,
   EnableFastLaunchCommand,
   type LaunchPermission,
   ModifyImageAttributeCommand,
@@ -80,18 +81,24 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions):
       return { status: 'applied', detail: notes.join('; '), resultingState: undefined };
     }
     case 'enable-fast-launch': {
-      const out = await clients.ec2.send(
-        new EnableFastLaunchCommand({
-          ImageId: action.imageId,
-          ResourceType: 'snapshot',
-          ...(action.targetResourceCount === undefined ? {} : { SnapshotConfiguration: { TargetResourceCount: action.targetResourceCount } }),
-          ...(action.maxParallelLaunches === undefined ? {} : { MaxParallelLaunches: action.maxParallelLaunches }),
-          ...(action.launchTemplate === undefined
-            ? {}
-            : { LaunchTemplate: { LaunchTemplateId: action.launchTemplate.id, Version: action.launchTemplate.version } }),
-        }),
-      );
-      return { status: 'applied', detail: `Fast Launch ${out.State ?? 'requested'}`, resultingState: out.State };
+      const input = {
+        ImageId: action.imageId,
+        ResourceType: 'snapshot' as const,
+        ...(action.targetResourceCount === undefined ? {} : { SnapshotConfiguration: { TargetResourceCount: action.targetResourceCount } }),
+        ...(action.maxParallelLaunches === undefined ? {} : { MaxParallelLaunches: action.maxParallelLaunches }),
+        ...(action.launchTemplate === undefined ? {} : { LaunchTemplate: { LaunchTemplateId: action.launchTemplate.id, Version: action.launchTemplate.version } }),
+      };
+      try {
+        const out = await clients.ec2.send(new EnableFastLaunchCommand(input));
+        return { status: 'applied', detail: `Fast Launch ${out.State ?? 'requested'}`, resultingState: out.State };
+      } catch (error: unknown) {
+        // another run (a duplicate event) may have enabled it a moment ago: that is done, not failed
+        if (toFailure(error).code !== 'IncorrectState') throw error;
+        const now = await clients.ec2.send(new DescribeFastLaunchImagesCommand({ ImageIds: [action.imageId] }));
+        const state = now.FastLaunchImages?.[0]?.State;
+        if (state !== 'enabling' && state !== 'enabled') throw error;
+        return { status: 'already-done', detail: `Fast Launch already ${state}`, resultingState: state };
+      }
     }
     case 'put-parameter': {
       const out = await clients.ssm.send(

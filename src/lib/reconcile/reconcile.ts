@@ -66,6 +66,7 @@ function earlyReport(arn: ImageBuildArn, failure: Failure, base: Omit<Parameters
     ownerAccountId: arn.accountId,
     buildRegion: arn.region,
     platform: undefined,
+    type: undefined,
     status: 'UNKNOWN',
     stateReason: undefined,
     dateCreated: undefined,

@@ -166,6 +166,7 @@ function buildReport(input: ReportInput): ReconcileReport {
   const notes = desired.unexpectedAmis.map(
     (ami) => `Image Builder recorded ${ami.imageId} in ${ami.region}/${ami.accountId}, a cell the embedded configuration does not name`,
   );
+  if (desired.type === 'DOCKER') notes.push('a container image: it is distributed to ECR, not as AMIs; nothing to reconcile');
   return {
     schemaVersion: 1,
     kind: 'reconcile',
