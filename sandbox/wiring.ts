@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type ScalarTag, parse } from 'yaml';
+import { AwsError } from './protocol/errors.ts';
 import type { SandboxEnv } from './server.ts';
 import { createQueue, deleteMessage, receiveMessages, sendMessage } from './services/messaging.ts';
 import type { PublishedEvent, Queue } from './state.ts';
@@ -347,8 +348,9 @@ class Wiring {
             if (failed.has(m.messageId)) continue;
             try {
               deleteMessage(queue, m.receiptHandle);
-            } catch {
-              // already gone (redriven)
+            } catch (error: unknown) {
+              // a message already moved to the dead-letter queue has no valid receipt handle any more
+              if (!(error instanceof AwsError)) throw error;
             }
           }
         });

@@ -59,8 +59,8 @@ function trustedPrincipals(document: string | undefined): string[] {
   let parsed: unknown;
   try {
     parsed = JSON.parse(document ?? '');
-  } catch {
-    throw new AwsError('MalformedPolicyDocument', 'The assume role policy document is not valid JSON');
+  } catch (error: unknown) {
+    throw new AwsError('MalformedPolicyDocument', `The assume role policy document is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
   }
   const statements = (parsed as { Statement?: unknown }).Statement;
   const list = Array.isArray(statements) ? statements : [statements];

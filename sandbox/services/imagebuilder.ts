@@ -373,8 +373,9 @@ function integrate(env: SandboxEnv, image: Image): void {
             SnapshotConfiguration: fl.snapshotConfiguration?.targetResourceCount === undefined ? undefined : { TargetResourceCount: fl.snapshotConfiguration.targetResourceCount },
             LaunchTemplate: fl.launchTemplate === undefined ? undefined : { LaunchTemplateId: fl.launchTemplate.launchTemplateId, LaunchTemplateName: fl.launchTemplate.launchTemplateName, Version: fl.launchTemplate.launchTemplateVersion ?? '$Default' },
           });
-        } catch {
-          // Image Builder reports Fast Launch problems only in its own logs
+        } catch (error: unknown) {
+          // Image Builder reports Fast Launch problems only in its own logs, never in the image's state
+          if (!(error instanceof AwsError)) throw error;
         }
       }
     }

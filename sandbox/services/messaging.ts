@@ -65,8 +65,8 @@ const events: ServiceDef = {
         let detail: unknown;
         try {
           detail = JSON.parse(entry.Detail ?? '');
-        } catch {
-          return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is malformed.' };
+        } catch (error: unknown) {
+          return { ErrorCode: 'MalformedDetail', ErrorMessage: `Detail is malformed: ${error instanceof Error ? error.message : String(error)}` };
         }
         if (entry.Source === undefined || entry.DetailType === undefined) return { ErrorCode: 'InvalidArgument', ErrorMessage: 'Source and DetailType are required.' };
         if (Buffer.byteLength(JSON.stringify(entry)) > 256 * 1024) return { ErrorCode: 'InvalidArgument', ErrorMessage: 'Total size of the entries in the request is over the limit.' };

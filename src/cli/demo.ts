@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { GetDistributionConfigurationCommand, ImagebuilderClient, StartImagePipelineExecutionCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
+import { GetDistributionConfigurationCommand, StartImagePipelineExecutionCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
+import { createClientFactory } from '../lib/aws/clients.ts';
 import { type Sandbox, projectRoot, startSandbox } from '../../sandbox/index.ts';
 import { type Scenario, loadScenario } from '../../sandbox/scenario.ts';
 import type { PublishedEvent } from '../../sandbox/state.ts';
@@ -44,7 +45,18 @@ async function runDemo(io: Io, c: Colors, options: { scenario?: string; speed?: 
   const box = await startSandbox({ port: 0, scenario, ...(options.speed === undefined ? {} : { clockSpeed: options.speed }) });
   const started = Date.now();
   try {
-    const ib = new ImagebuilderClient({ endpoint: box.url, region: box.home.region, credentials: { accessKeyId: box.home.account, secretAccessKey: 'sandbox' } });
+    // the demo acts as the pipeline's owner would, through the project's one client factory
+    const factory = createClientFactory({
+      accountId: box.home.account,
+      region: box.home.region,
+      targetRoleName: 'ImageBuilderReconcilerTarget',
+      externalId: undefined,
+      concurrencyPerCell: 4,
+      sdkMaxAttempts: 3,
+      endpoint: box.url,
+      credentials: { accessKeyId: box.home.account, secretAccessKey: 'sandbox' },
+    });
+    const ib = (await factory.forCell(box.home.account, box.home.region)).imagebuilder;
     const pipelineArn = box.refs.get(`pipeline:${scenario.imagebuilder?.pipelines?.[0]?.name ?? ''}`);
     const distributionArn = box.refs.get(`distribution:${scenario.imagebuilder?.distributions?.[0]?.name ?? ''}`);
     if (pipelineArn === undefined || distributionArn === undefined) throw new Error(`scenario ${scenario.name} has no pipeline to run`);

@@ -134,7 +134,7 @@ async function fallbackReferences(clients: CellClients, imageIds: string[]): Pro
 const UNAVAILABLE = new Set(['InvalidAction', 'UnsupportedOperation', 'UnknownOperationException', 'InvalidRequest']);
 
 /** Observe the AMIs of one (account, region): the image, what uses it, whom it is shared with. Read only. */
-async function observeCell(accountId: string, region: string, amis: InventoryAmi[], factory: ClientFactory, settings: CleanupSettings): Promise<Record<string, AmiObservation>> {
+async function observeCell(accountId: string, region: string, amis: InventoryAmi[], factory: ClientFactory, settings: CleanupSettings, problems: string[]): Promise<Record<string, AmiObservation>> {
   const out: Record<string, AmiObservation> = {};
   const fail = (op: string, error: unknown): Failure => toFailure(new AwsCallError(op, accountId, region, error));
   let clients: CellClients;
@@ -152,8 +152,9 @@ async function observeCell(accountId: string, region: string, amis: InventoryAmi
     const snaps = [...images.values()].flatMap((i) => (i.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((id): id is string => id !== undefined));
     try {
       sizes = await snapshotSizes(clients, snaps);
-    } catch {
-      // sizes only feed the saving estimate
+    } catch (error: unknown) {
+      // sizes only feed the saving estimate: say so, and go on
+      problems.push(`snapshot sizes in ${accountId}/${region} unknown (${toFailure(error).code}): the saving estimate counts them as 0 GiB`);
     }
   } catch (error: unknown) {
     for (const ami of amis) out[amiKey(ami)] = { image: { ok: false, error: fail('DescribeImages', error) }, references: undefined, sharedWith: undefined };
@@ -273,7 +274,7 @@ async function cleanup(request: CleanupRequest, deps: CleanupDeps): Promise<Clea
     [...groupByCell(outside)].map(([key, amis]) =>
       limit(async () => {
         const [accountId = '', region = ''] = key.split('/');
-        Object.assign(observations, await observeCell(accountId, region, amis, deps.clients, settings));
+        Object.assign(observations, await observeCell(accountId, region, amis, deps.clients, settings, inventory.problems));
       }),
     ),
   );
