@@ -50,7 +50,10 @@ interface Sandbox {
   idle(): Promise<void>;
   /** Reconcile reports published on the bus for an image build, oldest first. */
   reports(imageArn: string): ReconcileReport[];
-  /** Wait for the report that ends a reconcile of an image build (no recheck queued), or undefined at timeout. */
+  /**
+   * Wait for the report that ends the reconcile of an image build (no recheck queued, nothing left running or
+   * queued in the deployment), or undefined at timeout.
+   */
   finalReport(imageArn: string, timeoutMs: number, after?: number): Promise<ReconcileReport | undefined>;
   stop(): Promise<void>;
 }
@@ -181,10 +184,13 @@ async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       new Promise((resolveReport) => {
         const deadline = Date.now() + timeoutMs;
         const poll = setInterval(() => {
+          // the end of a run: its last report queues no recheck, and the deployment has nothing left to do
+          // (a duplicate delivery may have its own recheck chain still going)
           const last = sandbox?.reports(imageArn).slice(after).at(-1);
-          if ((last !== undefined && !last.next.recheck) || Date.now() > deadline) {
+          const settled = last !== undefined && !last.next.recheck && wiring?.busy() !== true;
+          if (settled || Date.now() > deadline) {
             clearInterval(poll);
-            resolveReport(last !== undefined && !last.next.recheck ? last : undefined);
+            resolveReport(settled ? last : undefined);
           }
         }, 25);
       }),

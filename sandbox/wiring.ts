@@ -359,6 +359,12 @@ class Wiring {
     }
   }
 
+  /** Whether any invocation runs or any queue a function consumes still holds messages. */
+  busy(): boolean {
+    if (this.inFlight.size > 0) return true;
+    return this.deployment.functions.some((fn) => fn.sqs.some((source) => (this.queues.get(source.queueLogicalId)?.messages.length ?? 0) > 0));
+  }
+
   /** Wait until no invocation is running. */
   async idle(): Promise<void> {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
