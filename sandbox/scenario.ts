@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type {
   CreateDistributionConfigurationRequest,
@@ -6,7 +5,7 @@ import type {
   CreateInfrastructureConfigurationRequest,
 } from '@aws-sdk/client-imagebuilder';
 import type { FaultSettings } from './faults.ts';
-import type { Ctx, Handler, SandboxEnv } from './server.ts';
+import { type Ctx, type Handler, type SandboxEnv, systemCtx } from './server.ts';
 import { ec2, registerImage } from './services/ec2.ts';
 import { imagebuilder } from './services/imagebuilder.ts';
 
@@ -45,10 +44,6 @@ interface Scenario {
     pipelines?: { name: string; recipe: string; infrastructure: string; distribution: string }[];
   };
   faults?: FaultSettings;
-}
-
-function systemCtx(env: SandboxEnv, account: string, region: string, service: string, operation: string): Ctx {
-  return { account, region, service, operation, requestId: randomUUID(), accessKeyId: undefined, env };
 }
 
 function call(handler: Handler | undefined, ctx: Ctx, input: object): Record<string, unknown> {

@@ -32,6 +32,14 @@ interface SandboxEnv {
 
 type Handler = (ctx: Ctx, input: Record<string, unknown>) => unknown;
 
+/**
+ * The context of a call the sandbox makes to itself (Image Builder acting in EC2, scenario setup): as the
+ * given account and region, with no access key and no faults applied.
+ */
+function systemCtx(env: SandboxEnv, account: string, region: string, service: string, operation: string): Ctx {
+  return { account, region, service, operation, requestId: randomUUID(), accessKeyId: undefined, env };
+}
+
 /** Wrap a typed handler; its input is the SDK input type the schema describes. */
 function op<I>(fn: (ctx: Ctx, input: I) => unknown): Handler {
   return fn as unknown as Handler;
@@ -245,5 +253,5 @@ class SandboxServer {
   }
 }
 
-export { SandboxServer, op, toJsonSafe };
+export { SandboxServer, op, systemCtx, toJsonSafe };
 export type { ControlHandler, Ctx, Handler, RequestRecord, SandboxEnv, ServiceDef };

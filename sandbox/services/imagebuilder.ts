@@ -15,7 +15,7 @@ import type {
   UpdateDistributionConfigurationRequest,
 } from '@aws-sdk/client-imagebuilder';
 import { AwsError } from '../protocol/errors.ts';
-import { type Ctx, type SandboxEnv, type ServiceDef, op } from '../server.ts';
+import { type Ctx, type SandboxEnv, type ServiceDef, op, systemCtx } from '../server.ts';
 import type { Ami } from '../state.ts';
 import { paginate } from './common.ts';
 import { COPY_MS, ec2, registerImage } from './ec2.ts';
@@ -277,10 +277,6 @@ function kmsArn(key: string | undefined, account: string, region: string): strin
   return key.startsWith('arn:') ? key : `arn:aws:kms:${region}:${account}:key/${key.replace(/^key\//, '')}`;
 }
 
-function internalCtx(env: SandboxEnv, account: string, region: string, operation: string): Ctx {
-  return { account, region, service: 'ec2', operation, requestId: randomUUID(), accessKeyId: undefined, env };
-}
-
 /**
  * Distribute an image as Image Builder does, with its real gaps: copies to target accounts get no
  * `amiTags` (nor Image Builder's own tags); cross-account launch templates are updated only when they carry
@@ -354,7 +350,7 @@ function integrate(env: SandboxEnv, image: Image): void {
       if (imageId === undefined || template === undefined) continue;
       // the distribution role may only touch templates tagged CreatedBy: EC2 Image Builder in other accounts
       if (account !== owner && template.tags.get('CreatedBy') !== 'EC2 Image Builder') continue;
-      const ctx = internalCtx(env, account, region, 'CreateLaunchTemplateVersion');
+      const ctx = systemCtx(env, account, region, 'ec2', 'CreateLaunchTemplateVersion');
       const out = ec2.handlers.CreateLaunchTemplateVersion?.(ctx, { LaunchTemplateId: template.id, SourceVersion: '$Default', LaunchTemplateData: { ImageId: imageId } }) as { LaunchTemplateVersion: { VersionNumber: number } };
       template.tags.set('CreatedBy', 'EC2 Image Builder');
       if (lt.setDefaultVersion === true) template.defaultVersion = out.LaunchTemplateVersion.VersionNumber;
@@ -367,7 +363,7 @@ function integrate(env: SandboxEnv, image: Image): void {
         const imageId = amiFor(owner, region);
         if (imageId === undefined) continue;
         try {
-          ec2.handlers.EnableFastLaunch?.(internalCtx(env, owner, region, 'EnableFastLaunch'), {
+          ec2.handlers.EnableFastLaunch?.(systemCtx(env, owner, region, 'ec2', 'EnableFastLaunch'), {
             ImageId: imageId,
             MaxParallelLaunches: fl.maxParallelLaunches,
             SnapshotConfiguration: fl.snapshotConfiguration?.targetResourceCount === undefined ? undefined : { TargetResourceCount: fl.snapshotConfiguration.targetResourceCount },
