@@ -174,7 +174,7 @@ describe('reconcile end to end on the sandbox', () => {
   it('converges with no double work when two deliveries of the same event run at the same time', async () => {
     box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: SPEED });
     // hold the build's events, then deliver its AVAILABLE event twice at once
-    box.faults.merge({ eventDelays: [{ resourcePrefix: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/', seconds: 24 * 3600 }] });
+    box.faults.merge({ eventDelays: [{ resourcePrefix: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/', seconds: 240 * 3600 }] });
     const arn = await startBuild(box, 'concurrent');
     box.clock.advance(2 * 3600_000);
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -206,7 +206,7 @@ describe('reconcile end to end on the sandbox', () => {
   it('never rolls a launch template, SSM parameter or Fast Launch back when an older build finishes after a newer one', async () => {
     box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: SPEED });
     // build 1's events reach the reconciler late (EventBridge delivery is best effort)
-    box.faults.merge({ eventDelays: [{ resourcePrefix: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/1.0.0/1', seconds: 4 * 3600 }] });
+    box.faults.merge({ eventDelays: [{ resourcePrefix: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/1.0.0/1', seconds: 48 * 3600 }] });
     const old = await startBuild(box, 'old');
     await new Promise((resolve) => setTimeout(resolve, 50));
     const newer = await startBuild(box, 'new');
@@ -215,7 +215,7 @@ describe('reconcile end to end on the sandbox', () => {
     const newerD = await amiOf(box, newer, D, 'eu-west-1');
     expect(await defaultImage(box, D, 'eu-west-1', 'web-d')).toBe(newerD);
 
-    box.clock.advance(5 * 3600 * 1000); // now build 1's AVAILABLE arrives
+    box.clock.advance(49 * 3600 * 1000); // now build 1's AVAILABLE arrives
     const late = await finished(box, old);
 
     expect(late.image.supersededBy).toBe(newer);
