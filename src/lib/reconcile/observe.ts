@@ -34,23 +34,19 @@ import type {
 /** Cells observed at once (each cell's calls are further bounded per account and region by the factory). */
 const CELL_CONCURRENCY = 16;
 
-/**
- * Run one read, turning any failure into data. With `missingIsNull`, "not found" reads as `null`
- * (the resource does not exist), which the planner treats differently from a failed read.
- */
-async function read<T>(
-  operation: string,
-  cell: { accountId: string; region: string },
-  fn: () => Promise<T>,
-  missingIsNull = false,
-): Promise<Observed<T | null>> {
+/** Run one read, turning any failure into data. */
+async function read<T>(operation: string, cell: { accountId: string; region: string }, fn: () => Promise<T>): Promise<Observed<T>> {
   try {
     return { ok: true, value: await fn() };
   } catch (error: unknown) {
-    const failure = toFailure(new AwsCallError(operation, cell.accountId, cell.region, error));
-    if (missingIsNull && failure.kind === 'not-found') return { ok: true, value: null };
-    return { ok: false, error: failure };
+    return { ok: false, error: toFailure(new AwsCallError(operation, cell.accountId, cell.region, error)) };
   }
+}
+
+/** A read where "not found" means the resource does not exist (`null`), which the planner treats apart from a failed read. */
+async function readOrNull<T>(operation: string, cell: { accountId: string; region: string }, fn: () => Promise<T | null>): Promise<Observed<T | null>> {
+  const result = await read(operation, cell, fn);
+  return !result.ok && result.error.kind === 'not-found' ? { ok: true, value: null } : result;
 }
 
 function toObservedImage(image: Ec2Image): ObservedImage {
@@ -189,7 +185,7 @@ async function observeCell(
     observation.image = await read('DescribeImages', cell, async () => (await describeImages(clients, [imageId])).get(imageId) ?? null);
     const image = observation.image.ok ? observation.image.value : null;
     if (image !== null && cell.launchPermission !== undefined) {
-      observation.launchPermissions = (await read('DescribeImageAttribute', cell, async () => {
+      observation.launchPermissions = await read('DescribeImageAttribute', cell, async () => {
         const out = await clients.ec2.send(new DescribeImageAttributeCommand({ ImageId: imageId, Attribute: 'launchPermission' }));
         const permissions = out.LaunchPermissions ?? [];
         return {
@@ -198,10 +194,10 @@ async function observeCell(
           organizationArns: permissions.flatMap((p) => (p.OrganizationArn === undefined ? [] : [p.OrganizationArn])),
           organizationalUnitArns: permissions.flatMap((p) => (p.OrganizationalUnitArn === undefined ? [] : [p.OrganizationalUnitArn])),
         };
-      })) as CellObservation['launchPermissions'];
+      });
     }
     if (image !== null && cell.kmsKeyId !== undefined && image.snapshotIds.length > 0) {
-      observation.snapshots = (await read('DescribeSnapshots', cell, async () => {
+      observation.snapshots = await read('DescribeSnapshots', cell, async () => {
         const snapshots: ObservedSnapshot[] = [];
         for await (const page of paginateDescribeSnapshots({ client: clients.ec2 }, { SnapshotIds: image.snapshotIds })) {
           for (const s of page.Snapshots ?? []) {
@@ -214,17 +210,12 @@ async function observeCell(
           }
         }
         return snapshots;
-      })) as CellObservation['snapshots'];
+      });
     }
   }
 
   for (const lt of cell.launchTemplates) {
-    observation.launchTemplates[lt.launchTemplateId] = await read(
-      'DescribeLaunchTemplates',
-      cell,
-      () => observeLaunchTemplate(clients, lt.launchTemplateId, imageId),
-      true,
-    );
+    observation.launchTemplates[lt.launchTemplateId] = await readOrNull('DescribeLaunchTemplates', cell, () => observeLaunchTemplate(clients, lt.launchTemplateId, imageId));
   }
 
   if (cell.fastLaunch !== undefined && imageId !== undefined) {
@@ -232,30 +223,25 @@ async function observeCell(
     const template = cell.fastLaunch.launchTemplate;
     if (template !== undefined) {
       if (template.id === undefined && template.name === undefined && template.ownerTemplateId !== undefined) {
-        const name = ownerTemplateNames.get(cell.region);
-        observation.fastLaunchTemplate =
-          name === undefined || !name.ok
-            ? (name ?? { ok: true, value: null }) as CellObservation['fastLaunchTemplate']
-            : name.value === null
-              ? { ok: true, value: null }
-              : await read('DescribeLaunchTemplates', cell, () => findTemplate(clients, { id: undefined, name: name.value ?? '' }), true);
+        // inherited by id: the owner's template name, looked up before the cells, is what this account has too
+        const name = ownerTemplateNames.get(cell.region) ?? { ok: true, value: null };
+        if (!name.ok) observation.fastLaunchTemplate = name;
+        else if (name.value === null) observation.fastLaunchTemplate = { ok: true, value: null };
+        else {
+          const byName = name.value;
+          observation.fastLaunchTemplate = await readOrNull('DescribeLaunchTemplates', cell, () => findTemplate(clients, { id: undefined, name: byName }));
+        }
       } else {
-        observation.fastLaunchTemplate = await read(
-          'DescribeLaunchTemplates',
-          cell,
-          () => findTemplate(clients, { id: template.id, name: template.name }),
-          true,
-        );
+        observation.fastLaunchTemplate = await readOrNull('DescribeLaunchTemplates', cell, () => findTemplate(clients, { id: template.id, name: template.name }));
       }
     }
   }
 
   for (const parameter of cell.parameters) {
-    observation.parameters[parameter.name] = await read(
+    observation.parameters[parameter.name] = await readOrNull(
       'GetParameter',
       cell,
       async () => (await clients.ssm.send(new GetParameterCommand({ Name: parameter.name }))).Parameter?.Value ?? null,
-      true,
     );
   }
   return observation;
@@ -272,12 +258,7 @@ async function resolveOwnerTemplateNames(desired: DesiredImage, factory: ClientF
     const owner = { accountId: desired.ownerAccountId, region };
     names.set(
       region,
-      await read(
-        'DescribeLaunchTemplates',
-        owner,
-        async () => (await findTemplate(await factory.forCell(owner.accountId, region), { id, name: undefined }))?.name ?? null,
-        true,
-      ),
+      await readOrNull('DescribeLaunchTemplates', owner, async () => (await findTemplate(await factory.forCell(owner.accountId, region), { id, name: undefined }))?.name ?? null),
     );
   }
   return names;
@@ -303,7 +284,7 @@ function newerFrom(summaries: ImageSummary[], desired: DesiredImage): NewerBuild
 /** Newer AVAILABLE builds of the same pipeline, or of the same image version when no pipeline made it. */
 async function observeNewerBuilds(desired: DesiredImage, factory: ClientFactory): Promise<Observed<NewerBuild[]>> {
   const where = { accountId: desired.ownerAccountId, region: desired.buildRegion };
-  const result = await read(desired.pipelineArn === undefined ? 'ListImageBuildVersions' : 'ListImagePipelineImages', where, async () => {
+  return read(desired.pipelineArn === undefined ? 'ListImageBuildVersions' : 'ListImagePipelineImages', where, async () => {
     const clients = await factory.forCell(where.accountId, where.region);
     const summaries: ImageSummary[] = [];
     if (desired.pipelineArn !== undefined) {
@@ -318,7 +299,6 @@ async function observeNewerBuilds(desired: DesiredImage, factory: ClientFactory)
     }
     return newerFrom(summaries, desired);
   });
-  return result.ok ? { ok: true, value: result.value ?? [] } : result;
 }
 
 /**
