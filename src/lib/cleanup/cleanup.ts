@@ -208,8 +208,8 @@ async function observeCell(accountId: string, region: string, amis: InventoryAmi
   return out;
 }
 
-function groupByCell(amis: InventoryAmi[]): Map<string, InventoryAmi[]> {
-  const groups = new Map<string, InventoryAmi[]>();
+function groupByCell<T extends { accountId: string; region: string }>(amis: T[]): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
   for (const ami of amis) {
     const key = `${ami.accountId}/${ami.region}`;
     groups.set(key, [...(groups.get(key) ?? []), ami]);
@@ -359,19 +359,19 @@ async function cleanup(request: CleanupRequest, deps: CleanupDeps): Promise<Clea
 
 /** After acting, look again: is the AMI really gone (or disabled, deprecated)? */
 async function verify(done: CandidateReport[], factory: ClientFactory): Promise<void> {
-  for (const [key, list] of groupByCell(done.map((c) => ({ ...c, foundBy: c.foundBy, recordedImageId: c.imageId, currentCell: false })))) {
+  for (const [key, candidates] of groupByCell(done)) {
     const [accountId = '', region = ''] = key.split('/');
     try {
       const clients = await factory.forCell(accountId, region);
-      const images = await describe(clients, list.map((a) => a.imageId));
-      for (const candidate of done.filter((c) => c.accountId === accountId && c.region === region)) {
+      const images = await describe(clients, candidates.map((c) => c.imageId));
+      for (const candidate of candidates) {
         const image = images.get(candidate.imageId);
         if (candidate.decision === 'deregister') candidate.verified = image === undefined || image.State === 'deregistered' ? 'gone' : 'still-present';
         else if (candidate.decision === 'disable') candidate.verified = image?.State === 'disabled' ? 'disabled' : 'still-present';
         else candidate.verified = image?.DeprecationTime !== undefined ? 'deprecated' : 'still-present';
       }
     } catch (error: unknown) {
-      for (const candidate of done.filter((c) => c.accountId === accountId && c.region === region)) candidate.verified = `unverified: ${toFailure(error).code}`;
+      for (const candidate of candidates) candidate.verified = `unverified: ${toFailure(error).code}`;
     }
   }
 }
