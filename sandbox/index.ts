@@ -84,7 +84,7 @@ async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   let wiring: Wiring | undefined;
   const home = { account: scenario.reconciler?.account ?? scenario.defaultAccount, region: scenario.reconciler?.region ?? scenario.regions[0] ?? 'us-east-1' };
 
-  // eslint-style note: the sandbox object is assembled below; publish refers to it lazily
+  // assembled at the end; the callbacks below reach it once it exists
   let sandbox: Sandbox | undefined;
   const env: SandboxEnv = {
     state,

@@ -158,11 +158,6 @@ function cliEnvironment(env: Env = process.env): CliEnvironment {
   };
 }
 
-/** The process environment, for code that hands it on unchanged (child processes, the sandbox runner). */
-function processEnvironment(): Env {
-  return process.env;
-}
-
 /**
  * Silence the AWS SDK's Node-version notice for command-line output (the SDK reads this variable itself).
  * The project supports Node 20 and newer; Lambda runs Node 22.
@@ -182,5 +177,5 @@ function applyEnvironment(vars: Readonly<Record<string, string>>): void {
   }
 }
 
-export { applyEnvironment, cliEnvironment, loadConfig, processEnvironment, quietSdkNotices };
+export { applyEnvironment, cliEnvironment, loadConfig, quietSdkNotices };
 export type { CliEnvironment, Config, Env };
