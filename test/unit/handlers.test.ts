@@ -9,6 +9,20 @@ import { type Mocks, OWN, installWorld } from '../helpers/world.ts';
 
 type Handler = (event: unknown, context: unknown) => Promise<unknown>;
 
+/** The tests' clock: the handlers read time from their deps' clock, which the fake Date fixes here. */
+const NOW = new Date('2031-06-15T12:00:00.000Z');
+
+/** The sample recheck message, first seen `minutesAgo` before the tests' clock (the sample's own date is only an example). */
+function recheckEvent(minutesAgo: number): SQSEvent {
+  const event = getTestEvent<SQSEvent>('sqs/recheck');
+  for (const record of event.Records) {
+    const body = JSON.parse(record.body) as Record<string, unknown>;
+    body.firstSeenAt = new Date(NOW.getTime() - minutesAgo * 60_000).toISOString();
+    record.body = JSON.stringify(body);
+  }
+  return event;
+}
+
 describe('Lambda handlers, driven by the sample events in events/', () => {
   let reconcileHandler: Handler;
   let recheckHandler: Handler;
@@ -25,10 +39,12 @@ describe('Lambda handlers, driven by the sample events in events/', () => {
     vi.unstubAllEnvs();
   });
   beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['Date'], now: NOW });
     mocks = installWorld(afterImageBuilder());
   });
   afterEach(() => {
     for (const mock of Object.values(mocks)) mock.restore();
+    vi.useRealTimers();
   });
 
   it('reconciles the image named by an Image State Change (AVAILABLE) event', async () => {
@@ -59,19 +75,32 @@ describe('Lambda handlers, driven by the sample events in events/', () => {
     expect(mocks.imagebuilder.calls()).toHaveLength(0);
   });
 
-  it('rechecks from the SQS message and requeues with the next attempt', async () => {
-    const result = await recheckHandler(getTestEvent('sqs/recheck'), context);
+  it('rechecks from the SQS message and requeues with the next attempt, keeping the first-seen time', async () => {
+    const event = recheckEvent(5);
+    const firstSeenAt = (JSON.parse(event.Records[0]?.body ?? '{}') as { firstSeenAt: string }).firstSeenAt;
+    const result = await recheckHandler(event, context);
     expect(result).toStrictEqual({ batchItemFailures: [] });
-    expect(mocks.sqs).toHaveReceivedCommandWith(SendMessageCommand, { MessageBody: expect.stringContaining('"attempt":3') });
+    expect(mocks.sqs).toHaveReceivedCommandTimes(SendMessageCommand, 1);
+    const sent = mocks.sqs.commandCalls(SendMessageCommand)[0]?.args[0].input.MessageBody ?? '{}';
+    expect(JSON.parse(sent)).toMatchObject({ attempt: 3, firstSeenAt, imageBuildVersionArn: 'arn:aws:imagebuilder:us-east-1:111122223333:image/golden-windows/1.0.0/3' });
+  });
+
+  it('ends a run that is still pending past the deadline (RECONCILER_DEADLINE_MINUTES, 240 by default) instead of requeueing it', async () => {
+    const result = await recheckHandler(recheckEvent(241), context);
+    expect(result).toStrictEqual({ batchItemFailures: [] });
+    expect(mocks.sqs).not.toHaveReceivedCommand(SendMessageCommand);
+    // the same message one minute inside the deadline is requeued
+    await recheckHandler(recheckEvent(239), context);
+    expect(mocks.sqs).toHaveReceivedCommandTimes(SendMessageCommand, 1);
   });
 
   it('keeps a recheck message when the next recheck cannot be queued (the whole batch failed: SQS delivers it again)', async () => {
     mocks.sqs.on(SendMessageCommand).rejects(new Error('queue unavailable'));
-    await expect(recheckHandler(getTestEvent('sqs/recheck'), context)).rejects.toThrow(/All records failed processing/);
+    await expect(recheckHandler(recheckEvent(5), context)).rejects.toThrow(/All records failed processing/);
   });
 
   it('reports a malformed recheck message as a partial batch failure, and processes the rest', async () => {
-    const event = getTestEvent<SQSEvent>('sqs/recheck');
+    const event = recheckEvent(5);
     const good = event.Records[0];
     if (good === undefined) throw new Error('fixture has no record');
     event.Records.push({ ...good, messageId: 'bad-1', body: '{"attempt": "two"' });
