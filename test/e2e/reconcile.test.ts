@@ -12,6 +12,7 @@ import { main } from '../../src/cli/index.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { buildBundles } from '../helpers/build.ts';
 import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const OWNER = '111111111111';
 const A = '222222222222';
@@ -177,9 +178,9 @@ describe('reconcile end to end on the sandbox', () => {
     box.faults.merge({ eventDelays: [{ resourcePrefix: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/', seconds: 240 * 3600 }] });
     const arn = await startBuild(box, 'concurrent');
     box.clock.advance(2 * 3600_000);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const available = box.state.events.find((e) => e.resources[0] === arn && (e.detail as { state?: { status: string } }).state?.status === 'AVAILABLE');
-    if (available === undefined) throw new Error('no AVAILABLE event');
+    const available = await waitFor(`the AVAILABLE event of ${arn}`, () =>
+      box?.state.events.find((e) => e.resources[0] === arn && (e.detail as { state?: { status: string } }).state?.status === 'AVAILABLE'),
+    );
     box.faults.set({});
     box.wiring?.deliver(available);
     box.wiring?.deliver(available);
@@ -208,7 +209,9 @@ describe('reconcile end to end on the sandbox', () => {
     // build 1's events reach the reconciler late (EventBridge delivery is best effort)
     box.faults.merge({ eventDelays: [{ resourcePrefix: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/1.0.0/1', seconds: 48 * 3600 }] });
     const old = await startBuild(box, 'old');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // build 2 starts a simulated minute after build 1, so the two builds' creation times differ too
+    const started = box.clock.now();
+    await waitFor('a simulated minute to pass', () => (box?.clock.now() ?? 0) >= started + 60_000);
     const newer = await startBuild(box, 'new');
     await finished(box, newer);
     const newerA = await amiOf(box, newer, A, 'eu-west-1');

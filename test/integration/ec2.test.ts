@@ -53,7 +53,7 @@ describe('sandbox EC2', () => {
     expect(byTag.Images?.map((i) => i.ImageId)).toStrictEqual([ami('win')]);
     const page1 = await ec2.send(new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'name', Values: ['bulk-*'] }], MaxResults: 5 }));
     expect(page1.Images).toHaveLength(5);
-    expect(page1.NextToken).toBeDefined();
+    expect(page1.NextToken).toMatch(/\S/);
     const all: string[] = [];
     let token: string | undefined;
     do {
@@ -142,7 +142,8 @@ describe('sandbox EC2', () => {
     await other.send(new DescribeRegionsCommand({}));
     await other.send(new DescribeRegionsCommand({}));
     await expect(other.send(new DescribeRegionsCommand({}))).rejects.toMatchObject({ name: 'RequestLimitExceeded' });
-    await expect(ec2.send(new DescribeRegionsCommand({}))).resolves.toBeDefined();
+    // another account has its own bucket
+    expect((await ec2.send(new DescribeRegionsCommand({}))).Regions?.map((r) => r.RegionName)).toStrictEqual(['us-east-1', 'eu-west-1']);
     box.faults.set({});
   });
 });

@@ -1,6 +1,6 @@
 /**
  * Image Builder in the sandbox: validated as the service validates, and distributing with the real
- * service's gaps (each test names its source in ../shared/reference/aws-facts.md).
+ * service's gaps (each test names the behaviour of the real service it reproduces).
  */
 import { DescribeFastLaunchImagesCommand, DescribeImagesCommand, DescribeLaunchTemplateVersionsCommand } from '@aws-sdk/client-ec2';
 import {
@@ -14,6 +14,7 @@ import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/index.ts';
 import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const OWNER = '111111111111';
 const A = '222222222222';
@@ -24,7 +25,10 @@ async function runToEnd(box: Sandbox, token: string): Promise<string> {
   const out = await ib.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: token }));
   const arn = out.imageBuildVersionArn ?? '';
   box.clock.advance(2 * 3600_000);
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  await waitFor(`${arn} to end its build`, async () => {
+    const image = await ib.send(new GetImageCommand({ imageBuildVersionArn: arn }));
+    return ['AVAILABLE', 'FAILED', 'CANCELLED'].includes(image.image?.state?.status ?? '');
+  });
   return arn;
 }
 

@@ -37,11 +37,32 @@ describe('cleanup guards (pure)', () => {
     { reason: 'references cannot be checked (throttled past retries): keep', ami: ami(), obs: observation({}, { references: { ok: false, error: { kind: 'throttled', code: 'RequestLimitExceeded', message: 'slow down' } } }), want: 'unknown' },
     { reason: 'shared with another account', ami: ami(), obs: observation({}, { sharedWith: { ok: true, value: ['333333333333'] } }), want: 'shared' },
     { reason: 'public counts as shared', ami: ami(), obs: observation({ public: true }), want: 'shared' },
-    { reason: 'a pending AMI is not touched', ami: ami(), obs: observation({ state: 'pending' }), want: 'not-available' },
-  ])('$reason', ({ ami: a, obs, want }) => {
+    { reason: 'a pending AMI is not touched', ami: ami(), obs: observation({ state: 'pending' }), want: 'not-available', says: /is pending/ },
+    { reason: 'an AMI that was never observed: unknown means keep', ami: ami(), obs: undefined, want: 'unknown', says: /not observed/ },
+    { reason: 'references that were not checked: keep', ami: ami(), obs: observation({}, { references: undefined }), want: 'unknown', says: /references not checked/ },
+    { reason: 'sharing that was not checked: keep', ami: ami(), obs: observation({}, { sharedWith: undefined }), want: 'unknown', says: /sharing not checked/ },
+    { reason: 'launch permissions that cannot be read: keep', ami: ami(), obs: observation({}, { sharedWith: { ok: false, error: denied } }), want: 'unknown', says: /could not read launch permissions \(AccessDenied\)/ },
+    { reason: 'no creation date: keep', ami: ami(), obs: observation({ creationDate: undefined }), want: 'unknown', says: /creation date unknown/ },
+    { reason: 'a malformed creation date: keep', ami: ami(), obs: observation({ creationDate: 'yesterday' }), want: 'unknown', says: /creation date unknown/ },
+    { reason: 'deregistration protection without cooldown', ami: ami(), obs: observation({ deregistrationProtection: 'enabled' }), want: 'protected', says: /protection is enabled/ },
+    { reason: 'a failed AMI is not touched', ami: ami(), obs: observation({ state: 'failed' }), want: 'not-available', says: /is failed/ },
+    { reason: 'a disabled AMI in a removed cell is deregistered like an available one', ami: ami(), obs: observation({ state: 'disabled' }), want: 'deregister', says: /every guard passed/ },
+    { reason: 'a launch template version uses it', ami: ami(), obs: observation({}, { references: { ok: true, value: [{ resourceType: 'ec2:LaunchTemplate', arn: 'arn:aws:ec2:ap-northeast-1:222222222222:launch-template/lt-1' }] } }), want: 'in-use', says: /ec2:LaunchTemplate arn:aws:ec2/ },
+  ])('$reason', ({ ami: a, obs, want, says }) => {
     const decision = decide(a, obs, settings, NOW);
     expect(decision.action === 'skip' ? decision.guard : decision.action).toBe(want);
-    expect(decision.reason.length).toBeGreaterThan(0);
+    expect(decision.reason).toMatch(says ?? /\S/);
+  });
+
+  it('keeps an AMI exactly as old as the minimum age minus a millisecond, and lets go one exactly that old', () => {
+    const minAge = settings.minAgeDays * 86_400_000;
+    expect(decide(ami(), observation({ creationDate: new Date(NOW.getTime() - minAge + 1).toISOString() }), settings, NOW)).toMatchObject({ action: 'skip', guard: 'too-young' });
+    expect(decide(ami(), observation({ creationDate: new Date(NOW.getTime() - minAge).toISOString() }), settings, NOW).action).toBe('deregister');
+  });
+
+  it('checks the keep tag by key, not by a key that merely looks alike', () => {
+    expect(decide(ami(), observation({ tags: { keep: 'no' } }), settings, NOW)).toMatchObject({ action: 'skip', guard: 'keep-tag' });
+    expect(decide(ami(), observation({ tags: { Keep: '', 'keep ': '' } }), settings, NOW).action).toBe('deregister');
   });
 
   it('with shared: include, a shared AMI is a candidate like the rest', () => {

@@ -55,7 +55,10 @@ describe('client factory', () => {
     expect(error).toBeInstanceOf(AssumeRoleError);
     expect((error as AssumeRoleError).kind).toBe('access-denied');
     expect((error as Error).message).toMatch(/cannot assume arn:aws:iam::444455556666:role\/ReconcilerTarget in account 444455556666: AccessDenied/);
-    await expect(factory.forCell('444455556666', 'eu-west-1')).resolves.toBeDefined();
+    // the next call assumes the role again, and its clients sign with the new session's keys
+    const clients = await factory.forCell('444455556666', 'eu-west-1');
+    expect(sts).toHaveReceivedCommandTimes(AssumeRoleCommand, 2);
+    expect(await clients.ec2.config.credentials()).toMatchObject({ accessKeyId: 'ASIA1', sessionToken: 't' });
   });
 
   it('counts the AWS calls it sends', async () => {
