@@ -9,6 +9,7 @@ import { type FaultSettings, Faults } from './faults.ts';
 import { AwsError } from './protocol/errors.ts';
 import { type Scenario, applyScenario } from './scenario.ts';
 import { type RequestRecord, type SandboxEnv, SandboxServer } from './server.ts';
+import { autoscaling } from './services/autoscaling.ts';
 import { ec2 } from './services/ec2.ts';
 import { iam, sts } from './services/identity.ts';
 import { imagebuilder } from './services/imagebuilder.ts';
@@ -98,7 +99,7 @@ async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       sandbox?.onEvent?.(full);
     },
   };
-  const server = new SandboxServer(env, [ec2, imagebuilder, sts, iam, events, sqs, ssm], (method, path, body) => control(method, path, body));
+  const server = new SandboxServer(env, [ec2, imagebuilder, sts, iam, events, sqs, ssm, autoscaling], (method, path, body) => control(method, path, body));
   url = await server.listen(options.port ?? 4566);
   server.onRequest = (record) => sandbox?.onRequest?.(record);
 

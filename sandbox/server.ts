@@ -104,6 +104,24 @@ function restRoutes(service: ServiceDef): Map<string, string> {
   return routes;
 }
 
+/** A rest-json route: exact, or with `{label}` path segments (`/tags/{resourceArn}`), whose values are decoded. */
+function matchRoute(routes: Map<string, string> | undefined, method: string, path: string): { operation: string; labels: Record<string, string> } | undefined {
+  const exact = routes?.get(`${method} ${path}`);
+  if (exact !== undefined) return { operation: exact, labels: {} };
+  for (const [key, operation] of routes ?? []) {
+    const [m, pattern = ''] = key.split(' ');
+    if (m !== method || !pattern.includes('{')) continue;
+    const names: string[] = [];
+    const re = new RegExp(`^${pattern.replace(/\{(\w+)\+?\}/g, (_all: string, name: string) => {
+      names.push(name);
+      return '([^?]+)';
+    })}$`);
+    const match = re.exec(path);
+    if (match !== null) return { operation, labels: Object.fromEntries(names.map((name, i) => [name, decodeURIComponent(match[i + 1] ?? '')])) };
+  }
+  return undefined;
+}
+
 class SandboxServer {
   private server: Server | undefined;
   private readonly services = new Map<string, ServiceDef>();
@@ -192,15 +210,18 @@ class SandboxServer {
         const result = await this.invoke(service, ctx, parsed);
         this.reply(res, ctx, 200, 'application/x-amz-json-1.1', JSON.stringify(toJsonSafe(result ?? {})));
       } else {
-        const route = this.routes.get(service.name)?.get(`${req.method ?? 'GET'} ${url.pathname}`);
-        if (route === undefined) throw new AwsError('InvalidRequestException', `no such operation: ${req.method ?? ''} ${url.pathname}`, 404);
+        const found = matchRoute(this.routes.get(service.name), req.method ?? 'GET', url.pathname);
+        if (found === undefined) throw new AwsError('InvalidRequestException', `no such operation: ${req.method ?? ''} ${url.pathname}`, 404);
+        const route = found.operation;
         ctx.operation = route;
         const [input] = operationSchema(service, route);
         const parsed: Record<string, unknown> = body === '' ? {} : (JSON.parse(body) as Record<string, unknown>);
         for (const [name, member] of NormalizedSchema.of(input).structIterator()) {
-          const query = member.getMergedTraits().httpQuery as string | undefined;
+          const traits = member.getMergedTraits();
+          const query = traits.httpQuery as string | undefined;
           const value = query === undefined ? undefined : url.searchParams.get(query);
           if (value !== null && value !== undefined) parsed[name] = member.isNumericSchema() ? Number(value) : member.isBooleanSchema() ? value === 'true' : value;
+          if (traits.httpLabel !== undefined && found.labels[name] !== undefined) parsed[name] = found.labels[name];
         }
         const result = await this.invoke(service, ctx, parsed);
         this.reply(res, ctx, 200, 'application/json', JSON.stringify(toJsonSafe({ requestId, ...(result as object) })));

@@ -84,7 +84,7 @@ interface Instance {
   imageId: string;
   ownerId: string;
   region: string;
-  state: 'running' | 'terminated';
+  state: 'running' | 'stopped' | 'terminated';
   launchTime: string;
   launchTemplate: { id: string; version: string } | undefined;
 }
@@ -160,7 +160,52 @@ interface ImageBuilderStore {
   clientTokens: Map<string, string>;
 }
 
+/** An Auto Scaling group: a launch template version (or a mixed-instances policy) or a launch configuration. */
+interface AutoScalingGroup {
+  name: string;
+  arn: string;
+  launchConfigurationName: string | undefined;
+  launchTemplate: { id: string | undefined; name: string | undefined; version: string | undefined } | undefined;
+  mixedTemplates: { id: string | undefined; name: string | undefined; version: string | undefined }[];
+  minSize: number;
+  maxSize: number;
+  created: string;
+}
+
+interface LaunchConfiguration {
+  name: string;
+  arn: string;
+  imageId: string;
+  instanceType: string;
+  created: string;
+}
+
+/** A Spot Fleet or EC2 Fleet request: AMIs named directly, or launch template versions. */
+interface Fleet {
+  id: string;
+  kind: 'spot-fleet' | 'ec2-fleet';
+  state: string;
+  imageIds: string[];
+  templates: { id: string | undefined; name: string | undefined; version: string | undefined; overrideImageIds: string[] }[];
+  created: string;
+}
+
+/** An AMI usage report (CreateImageUsageReport): use of an AMI by other accounts. */
+interface UsageReport {
+  reportId: string;
+  imageId: string;
+  resourceTypes: string[];
+  accountIds: string[] | undefined;
+  versionDepth: number;
+  created: number;
+  entries: { accountId: string; resourceType: string; count: number }[];
+}
+
 interface CellStore {
+  autoScalingGroups: Map<string, AutoScalingGroup>;
+  launchConfigurations: Map<string, LaunchConfiguration>;
+  fleets: Map<string, Fleet>;
+  usageReports: Map<string, UsageReport>;
   images: Map<string, Ami>;
   snapshots: Map<string, Snapshot>;
   launchTemplates: Map<string, LaunchTemplate>;
@@ -206,6 +251,10 @@ class SandboxState {
         fastLaunch: new Map(),
         instances: new Map(),
         parameters: new Map(),
+        autoScalingGroups: new Map(),
+        launchConfigurations: new Map(),
+        fleets: new Map(),
+        usageReports: new Map(),
         imagebuilder: { distributions: new Map(), recipes: new Map(), infrastructure: new Map(), pipelines: new Map(), images: new Map(), clientTokens: new Map() },
       };
       this.cells.set(key, store);
@@ -267,4 +316,4 @@ class SandboxState {
 }
 
 export { SandboxState, hex, resourceId };
-export type { Ami, CellStore, FastLaunch, ImageBuilderStore, Instance, LaunchTemplate, LaunchTemplateVersion, Parameter, PublishedEvent, Queue, QueueMessage, Role, Session, Snapshot };
+export type { Ami, AutoScalingGroup, CellStore, Fleet, LaunchConfiguration, UsageReport, FastLaunch, ImageBuilderStore, Instance, LaunchTemplate, LaunchTemplateVersion, Parameter, PublishedEvent, Queue, QueueMessage, Role, Session, Snapshot };

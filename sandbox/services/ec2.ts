@@ -27,7 +27,7 @@ import type {
 import * as schemas from '@aws-sdk/client-ec2';
 import { AwsError } from '../protocol/errors.ts';
 import { type Ctx, type ServiceDef, op } from '../server.ts';
-import { type Ami, type CellStore, type FastLaunch, type LaunchTemplate, type SandboxState, resourceId } from '../state.ts';
+import { type Ami, type CellStore, type FastLaunch, type LaunchTemplate, type SandboxState, type UsageReport, hex, resourceId } from '../state.ts';
 import { applyFilters, paginate, tagFilter, tagList, validateTags } from './common.ts';
 
 /** Simulated time an AMI copy takes (pending → available). */
@@ -746,20 +746,48 @@ function terminateInstances(ctx: Ctx, input: TerminateInstancesRequest) {
 
 const REFERENCE_TYPES = ['ec2:Instance', 'ec2:LaunchTemplate', 'ssm:Parameter', 'imagebuilder:ImageRecipe', 'imagebuilder:ContainerRecipe'];
 
+const REFERENCE_TYPE_NAMES = ['ec2:Instance', 'ec2:LaunchTemplate', 'ssm:Parameter', 'imagebuilder:ImageRecipe', 'imagebuilder:ContainerRecipe'];
+const INSTANCE_STATES = ['pending', 'running', 'shutting-down', 'terminated', 'stopping', 'stopped'];
+
+/**
+ * DescribeImageReferences with AWS's defaults (EC2 API Reference, DescribeImageReferences and
+ * ResourceTypeRequest / ResourceTypeOption; EC2 User Guide, "Identify your resources referencing specified
+ * AMIs"): with `IncludeAllResourceTypes`, or a resource type without options, instances in **every** state
+ * count, terminated ones included, and only the **10 most recent** versions of each launch template are
+ * checked. The `state-name` option narrows instance states; `version-depth` (1–10000) deepens the
+ * launch template check. Launch template versions are resolved through `resolve:ssm:`.
+ */
 function describeImageReferences(ctx: Ctx, input: DescribeImageReferencesRequest) {
   const ids = input.ImageIds ?? [];
   if (ids.length < 1 || ids.length > 10) throw new AwsError('InvalidParameterValue', 'ImageIds must contain 1 to 10 image IDs');
   for (const id of ids) checkImageId(id);
-  const types = input.IncludeAllResourceTypes === true ? REFERENCE_TYPES : (input.ResourceTypes ?? []).map((t) => t.ResourceType ?? '');
+  if (input.IncludeAllResourceTypes === true && (input.ResourceTypes ?? []).length > 0) {
+    throw new AwsError('InvalidParameterCombination', 'IncludeAllResourceTypes and ResourceTypes cannot be used together');
+  }
+  const requested = input.ResourceTypes ?? [];
+  for (const t of requested) {
+    if (!REFERENCE_TYPE_NAMES.includes(t.ResourceType ?? '')) throw new AwsError('InvalidParameterValue', `Invalid resource type: ${t.ResourceType ?? ''}`);
+    for (const o of t.ResourceTypeOptions ?? []) {
+      const allowed = t.ResourceType === 'ec2:Instance' ? 'state-name' : t.ResourceType === 'ec2:LaunchTemplate' ? 'version-depth' : undefined;
+      if (o.OptionName !== allowed) throw new AwsError('InvalidParameterValue', `Invalid option ${o.OptionName ?? ''} for resource type ${t.ResourceType ?? ''}`);
+      if (o.OptionName === 'state-name' && (o.OptionValues ?? []).some((v) => !INSTANCE_STATES.includes(v))) throw new AwsError('InvalidParameterValue', `Invalid state-name: ${(o.OptionValues ?? []).join(',')}`);
+      if (o.OptionName === 'version-depth') {
+        const n = Number(o.OptionValues?.[0]);
+        if ((o.OptionValues ?? []).length !== 1 || !Number.isInteger(n) || n < 1 || n > 10000) throw new AwsError('InvalidParameterValue', 'version-depth must be an integer between 1 and 10000');
+      }
+    }
+  }
+  const types = input.IncludeAllResourceTypes === true ? REFERENCE_TYPE_NAMES : requested.map((t) => t.ResourceType ?? '');
   if (types.length === 0) throw new AwsError('InvalidParameterCombination', 'Specify ResourceTypes or IncludeAllResourceTypes');
-  const depthOption = (input.ResourceTypes ?? []).find((t) => t.ResourceType === 'ec2:LaunchTemplate')?.ResourceTypeOptions?.find((o) => o.OptionName === 'version-depth');
-  const depth = Number(depthOption?.OptionValues?.[0] ?? 10);
+  const option = (type: string, name: string) => requested.find((t) => t.ResourceType === type)?.ResourceTypeOptions?.find((o) => o.OptionName === name)?.OptionValues;
+  const depth = Number(option('ec2:LaunchTemplate', 'version-depth')?.[0] ?? 10);
+  const states = option('ec2:Instance', 'state-name') ?? INSTANCE_STATES;
   const store = here(ctx);
   const refs: { ImageId: string; ResourceType: string; Arn: string }[] = [];
   for (const imageId of ids) {
     if (types.includes('ec2:Instance')) {
       for (const i of store.instances.values()) {
-        if (i.imageId === imageId && i.state !== 'terminated') refs.push({ ImageId: imageId, ResourceType: 'ec2:Instance', Arn: `arn:aws:ec2:${ctx.region}:${ctx.account}:instance/${i.instanceId}` });
+        if (i.imageId === imageId && states.includes(i.state)) refs.push({ ImageId: imageId, ResourceType: 'ec2:Instance', Arn: `arn:aws:ec2:${ctx.region}:${ctx.account}:instance/${i.instanceId}` });
       }
     }
     if (types.includes('ec2:LaunchTemplate')) {
@@ -783,6 +811,166 @@ function describeImageReferences(ctx: Ctx, input: DescribeImageReferencesRequest
   }
   const { page, nextToken } = paginate(refs, input.MaxResults, input.NextToken, { default: 1000, min: 5, max: 1000 });
   return { ImageReferences: page, NextToken: nextToken };
+}
+
+/** The AMI a launch template version launches (`resolve:ssm:` resolved), or undefined. */
+function templateImage(ctx: Ctx, spec: { id?: string | undefined; name?: string | undefined; version?: string | undefined }): string | undefined {
+  try {
+    const t = findTemplate(ctx, spec.id, spec.name);
+    const value = resolveSsmImage(ctx, t.versions[resolveVersion(t, spec.version ?? '$Default') - 1]?.data.ImageId);
+    return typeof value === 'string' ? value : undefined;
+  } catch (error: unknown) {
+    if (error instanceof AwsError) return undefined;
+    throw error;
+  }
+}
+
+function stopInstances(ctx: Ctx, input: { InstanceIds?: string[] | undefined }) {
+  return {
+    StoppingInstances: (input.InstanceIds ?? []).map((id) => {
+      const instance = here(ctx).instances.get(id);
+      if (instance === undefined || instance.state === 'terminated') throw new AwsError('IncorrectInstanceState', `The instance '${id}' is not in a state from which it can be stopped.`);
+      const previous = instance.state;
+      instance.state = 'stopped';
+      return { InstanceId: id, PreviousState: { Code: previous === 'running' ? 16 : 80, Name: previous }, CurrentState: { Code: 80, Name: 'stopped' as const } };
+    }),
+  };
+}
+
+// ---- Spot Fleet and EC2 Fleet requests (they launch from AMIs or launch template versions)
+
+interface TemplateSpecInput {
+  LaunchTemplateId?: string | undefined;
+  LaunchTemplateName?: string | undefined;
+  Version?: string | undefined;
+}
+
+function fleetTemplates(configs: { LaunchTemplateSpecification?: TemplateSpecInput | undefined; Overrides?: { ImageId?: string | undefined }[] | undefined }[] | undefined) {
+  return (configs ?? []).map((c) => ({ id: c.LaunchTemplateSpecification?.LaunchTemplateId, name: c.LaunchTemplateSpecification?.LaunchTemplateName, version: c.LaunchTemplateSpecification?.Version, overrideImageIds: (c.Overrides ?? []).map((o) => o.ImageId).filter((id): id is string => id !== undefined) }));
+}
+
+function requestSpotFleet(ctx: Ctx, input: { SpotFleetRequestConfig?: { LaunchSpecifications?: { ImageId?: string | undefined }[] | undefined; LaunchTemplateConfigs?: { LaunchTemplateSpecification?: TemplateSpecInput | undefined }[] | undefined } | undefined }) {
+  const config = input.SpotFleetRequestConfig;
+  if (config === undefined) throw new AwsError('MissingParameter', 'The request must contain the parameter SpotFleetRequestConfig');
+  const id = `sfr-${hex(16).slice(0, 8)}-${hex(16).slice(0, 4)}-${hex(16).slice(0, 4)}-${hex(16).slice(0, 4)}-${hex(16).slice(0, 12)}`;
+  here(ctx).fleets.set(id, { id, kind: 'spot-fleet', state: 'active', imageIds: (config.LaunchSpecifications ?? []).map((l) => l.ImageId).filter((x): x is string => x !== undefined), templates: fleetTemplates(config.LaunchTemplateConfigs), created: ctx.env.clock.iso() });
+  return { SpotFleetRequestId: id };
+}
+
+function describeSpotFleetRequests(ctx: Ctx, input: { SpotFleetRequestIds?: string[] | undefined; MaxResults?: number | undefined; NextToken?: string | undefined }) {
+  const fleets = [...here(ctx).fleets.values()].filter((f) => f.kind === 'spot-fleet' && (input.SpotFleetRequestIds === undefined || input.SpotFleetRequestIds.length === 0 || input.SpotFleetRequestIds.includes(f.id)));
+  const { page, nextToken } = paginate(fleets, input.MaxResults, input.NextToken, { default: 1000, max: 1000 });
+  return {
+    SpotFleetRequestConfigs: page.map((f) => ({
+      SpotFleetRequestId: f.id,
+      SpotFleetRequestState: f.state,
+      CreateTime: f.created,
+      SpotFleetRequestConfig: {
+        LaunchSpecifications: f.imageIds.map((ImageId) => ({ ImageId })),
+        LaunchTemplateConfigs: f.templates.map((t) => ({ LaunchTemplateSpecification: { LaunchTemplateId: t.id, LaunchTemplateName: t.name, Version: t.version } })),
+      },
+    })),
+    NextToken: nextToken,
+  };
+}
+
+function cancelSpotFleetRequests(ctx: Ctx, input: { SpotFleetRequestIds?: string[] | undefined; TerminateInstances?: boolean | undefined }) {
+  const done = (input.SpotFleetRequestIds ?? []).map((id) => {
+    const fleet = here(ctx).fleets.get(id);
+    if (fleet !== undefined) fleet.state = input.TerminateInstances === true ? 'cancelled_terminating' : 'cancelled_running';
+    return { SpotFleetRequestId: id, CurrentSpotFleetRequestState: fleet?.state ?? 'cancelled', PreviousSpotFleetRequestState: 'active' };
+  });
+  return { SuccessfulFleetRequests: done, UnsuccessfulFleetRequests: [] };
+}
+
+function createFleet(ctx: Ctx, input: { LaunchTemplateConfigs?: { LaunchTemplateSpecification?: TemplateSpecInput | undefined; Overrides?: { ImageId?: string | undefined }[] | undefined }[] | undefined; Type?: string | undefined }) {
+  if ((input.LaunchTemplateConfigs ?? []).length === 0) throw new AwsError('MissingParameter', 'The request must contain the parameter LaunchTemplateConfigs');
+  const id = `fleet-${hex(16).slice(0, 8)}-${hex(16).slice(0, 4)}-${hex(16).slice(0, 4)}-${hex(16).slice(0, 4)}-${hex(16).slice(0, 12)}`;
+  here(ctx).fleets.set(id, { id, kind: 'ec2-fleet', state: 'active', imageIds: [], templates: fleetTemplates(input.LaunchTemplateConfigs), created: ctx.env.clock.iso() });
+  return { FleetId: id, Errors: [], Instances: [] };
+}
+
+function describeFleets(ctx: Ctx, input: { FleetIds?: string[] | undefined; MaxResults?: number | undefined; NextToken?: string | undefined }) {
+  const fleets = [...here(ctx).fleets.values()].filter((f) => f.kind === 'ec2-fleet' && (input.FleetIds === undefined || input.FleetIds.length === 0 || input.FleetIds.includes(f.id)));
+  const { page, nextToken } = paginate(fleets, input.MaxResults, input.NextToken, { default: 1000, max: 1000 });
+  return {
+    Fleets: page.map((f) => ({
+      FleetId: f.id,
+      FleetState: f.state,
+      CreateTime: f.created,
+      LaunchTemplateConfigs: f.templates.map((t) => ({ LaunchTemplateSpecification: { LaunchTemplateId: t.id, LaunchTemplateName: t.name, Version: t.version }, Overrides: t.overrideImageIds.map((ImageId) => ({ ImageId })) })),
+    })),
+    NextToken: nextToken,
+  };
+}
+
+function deleteFleets(ctx: Ctx, input: { FleetIds?: string[] | undefined; TerminateInstances?: boolean | undefined }) {
+  const done = (input.FleetIds ?? []).map((id) => {
+    const fleet = here(ctx).fleets.get(id);
+    if (fleet !== undefined) fleet.state = input.TerminateInstances === true ? 'deleted_terminating' : 'deleted_running';
+    return { FleetId: id, CurrentFleetState: fleet?.state ?? 'deleted', PreviousFleetState: 'active' };
+  });
+  return { SuccessfulFleetDeletions: done, UnsuccessfulFleetDeletions: [] };
+}
+
+// ---- AMI usage reports: use of an owner's AMI by other accounts
+
+/** Simulated time a usage report takes to be made (state `pending`, then `available`). */
+const USAGE_REPORT_MS = 30_000;
+
+/**
+ * CreateImageUsageReport (EC2 API Reference; EC2 User Guide, "View your AMI usage"): only the owner may
+ * ask; the report counts, per other account, instances launched from the AMI and launch templates whose
+ * newest `version-depth` versions (default 20) name it. It is made asynchronously: `pending`, then
+ * `available`.
+ */
+function createImageUsageReport(ctx: Ctx, input: { ImageId?: string | undefined; ResourceTypes?: { ResourceType?: string | undefined; ResourceTypeOptions?: { OptionName?: string | undefined; OptionValues?: string[] | undefined }[] | undefined }[] | undefined; AccountIds?: string[] | undefined }) {
+  const imageId = input.ImageId ?? '';
+  checkImageId(imageId);
+  const image = here(ctx).images.get(imageId);
+  if (image === undefined || image.state === 'deregistered') throw new AwsError('InvalidAMIID.NotFound', `The image id '[${imageId}]' does not exist`);
+  if (image.ownerId !== ctx.account) throw new AwsError('UnauthorizedOperation', 'You are not authorized to perform this operation: only the owner of an AMI can create its usage report.', 403);
+  const types = (input.ResourceTypes ?? []).map((t) => t.ResourceType ?? '');
+  if (types.length === 0 || types.some((t) => t !== 'ec2:Instance' && t !== 'ec2:LaunchTemplate')) throw new AwsError('InvalidParameterValue', 'ResourceTypes must be ec2:Instance and/or ec2:LaunchTemplate');
+  const depthValue = input.ResourceTypes?.find((t) => t.ResourceType === 'ec2:LaunchTemplate')?.ResourceTypeOptions?.find((o) => o.OptionName === 'version-depth')?.OptionValues?.[0];
+  const versionDepth = depthValue === undefined ? 20 : Number(depthValue);
+  if (!Number.isInteger(versionDepth) || versionDepth < 1 || versionDepth > 10000) throw new AwsError('InvalidParameterValue', 'version-depth must be an integer between 1 and 10000');
+  const reportId = `amiur-${hex(9).slice(0, 17)}`;
+  const entries: UsageReport['entries'] = [];
+  for (const { account, region, store } of ctx.env.state.allCells()) {
+    if (region !== ctx.region || account === ctx.account) continue;
+    if (input.AccountIds !== undefined && input.AccountIds.length > 0 && !input.AccountIds.includes(account)) continue;
+    const other = { ...ctx, account } as Ctx;
+    if (types.includes('ec2:Instance')) {
+      const count = [...store.instances.values()].filter((i) => i.imageId === imageId && i.state !== 'terminated').length;
+      if (count > 0) entries.push({ accountId: account, resourceType: 'ec2:Instance', count });
+    }
+    if (types.includes('ec2:LaunchTemplate')) {
+      const count = [...store.launchTemplates.values()].filter((t) => t.versions.slice(-versionDepth).some((v) => resolveSsmImage(other, v.data.ImageId) === imageId)).length;
+      if (count > 0) entries.push({ accountId: account, resourceType: 'ec2:LaunchTemplate', count });
+    }
+  }
+  here(ctx).usageReports.set(reportId, { reportId, imageId, resourceTypes: types, accountIds: input.AccountIds, versionDepth, created: ctx.env.clock.now(), entries });
+  return { ReportId: reportId };
+}
+
+function usageReportsOf(ctx: Ctx, input: { ImageIds?: string[] | undefined; ReportIds?: string[] | undefined }): UsageReport[] {
+  return [...here(ctx).usageReports.values()].filter((r) => (input.ReportIds === undefined || input.ReportIds.length === 0 || input.ReportIds.includes(r.reportId)) && (input.ImageIds === undefined || input.ImageIds.length === 0 || input.ImageIds.includes(r.imageId)));
+}
+
+function describeImageUsageReports(ctx: Ctx, input: { ImageIds?: string[] | undefined; ReportIds?: string[] | undefined; MaxResults?: number | undefined; NextToken?: string | undefined }) {
+  const { page, nextToken } = paginate(usageReportsOf(ctx, input), input.MaxResults, input.NextToken, { default: 100, max: 100 });
+  return {
+    ImageUsageReports: page.map((r) => ({ ImageId: r.imageId, ReportId: r.reportId, State: ctx.env.clock.now() - r.created >= USAGE_REPORT_MS ? 'available' : 'pending', CreationTime: new Date(r.created).toISOString(), ResourceTypes: r.resourceTypes.map((ResourceType) => ({ ResourceType })) })),
+    NextToken: nextToken,
+  };
+}
+
+function describeImageUsageReportEntries(ctx: Ctx, input: { ImageIds?: string[] | undefined; ReportIds?: string[] | undefined; MaxResults?: number | undefined; NextToken?: string | undefined }) {
+  const ready = usageReportsOf(ctx, input).filter((r) => ctx.env.clock.now() - r.created >= USAGE_REPORT_MS);
+  const entries = ready.flatMap((r) => r.entries.map((e) => ({ ResourceType: e.resourceType, ReportId: r.reportId, UsageCount: e.count, AccountId: e.accountId, ImageId: r.imageId, ReportCreationTime: new Date(r.created).toISOString() })));
+  const { page, nextToken } = paginate(entries, input.MaxResults, input.NextToken, { default: 1000, max: 1000 });
+  return { ImageUsageReportEntries: page, NextToken: nextToken };
 }
 
 function describeRegions(ctx: Ctx) {
@@ -819,9 +1007,19 @@ const ec2: ServiceDef = {
     RunInstances: op(runInstances),
     DescribeInstances: op(describeInstances),
     TerminateInstances: op(terminateInstances),
+    StopInstances: op(stopInstances),
+    RequestSpotFleet: op(requestSpotFleet),
+    DescribeSpotFleetRequests: op(describeSpotFleetRequests),
+    CancelSpotFleetRequests: op(cancelSpotFleetRequests),
+    CreateFleet: op(createFleet),
+    DescribeFleets: op(describeFleets),
+    DeleteFleets: op(deleteFleets),
+    CreateImageUsageReport: op(createImageUsageReport),
+    DescribeImageUsageReports: op(describeImageUsageReports),
+    DescribeImageUsageReportEntries: op(describeImageUsageReportEntries),
     DescribeImageReferences: op(describeImageReferences),
     DescribeRegions: op(describeRegions),
   },
 };
 
-export { COPY_MS, FAST_LAUNCH_MS, ec2, registerImage };
+export { COPY_MS, FAST_LAUNCH_MS, ec2, registerImage, templateImage };

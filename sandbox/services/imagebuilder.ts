@@ -499,6 +499,25 @@ function retryImage(ctx: Ctx, input: { imageBuildVersionArn?: string; clientToke
   return { clientToken: input.clientToken, imageBuildVersionArn: arn };
 }
 
+/**
+ * TagResource on an image build (Image Builder API Reference, TagResource: `POST /tags/{resourceArn}`; tag
+ * keys 1–128 characters, not starting with `aws:`, at most 50 tags per resource).
+ */
+function tagResource(ctx: Ctx, input: { resourceArn?: string; tags?: Record<string, string> }) {
+  const arn = input.resourceArn ?? '';
+  const image = /:image\//.test(arn) ? storeFor(ctx, arn).images.get(arn) : undefined;
+  if (image === undefined) throw ibNotFound(arn);
+  const tags = input.tags ?? {};
+  for (const [key, value] of Object.entries(tags)) {
+    if (key.length < 1 || key.length > 128 || key.toLowerCase().startsWith('aws:')) throw invalid(`Invalid tag key: ${key}`);
+    if (value.length > 256) throw invalid(`Tag value too long for ${key}`);
+  }
+  const merged = { ...(image.tags ?? {}), ...tags };
+  if (Object.keys(merged).length > 50) throw invalid('A resource can have at most 50 tags.');
+  image.tags = merged;
+  return {};
+}
+
 const imagebuilder: ServiceDef = {
   name: 'imagebuilder',
   protocol: 'rest-json',
@@ -507,6 +526,7 @@ const imagebuilder: ServiceDef = {
     CreateDistributionConfiguration: op(createDistributionConfiguration),
     UpdateDistributionConfiguration: op(updateDistributionConfiguration),
     GetDistributionConfiguration: op(getDistributionConfiguration),
+    TagResource: op(tagResource),
     ListDistributionConfigurations: op(listDistributionConfigurations),
     DeleteDistributionConfiguration: op(deleteDistributionConfiguration),
     CreateImageRecipe: op(createImageRecipe),

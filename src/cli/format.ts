@@ -161,7 +161,7 @@ function renderCleanup(report: CleanupReport, c: Colors): string {
   const lines: string[] = [];
   lines.push(`${c.bold('Configuration')} ${report.configuration.name} (${report.configuration.arn})`);
   lines.push(`${c.bold('Cells today')}   ${report.configuration.currentCells.join(', ')}`);
-  lines.push(`${c.bold('Run')}           ${report.mode} mode, strategy ${report.settings.strategy}, min age ${report.settings.minAgeDays} d, keep tag ${report.settings.keepTagKey}, shared: ${report.settings.shared}; ${report.awsCalls} AWS calls`);
+  lines.push(`${c.bold('Run')}           ${report.mode} mode, strategy ${report.settings.strategy}, min age ${report.settings.minAgeDays} d, keep tag(s) ${report.settings.keepTagKeys.join(', ')}, shared: ${report.settings.shared}; ${report.awsCalls} AWS calls`);
   for (const build of report.builds.filter((b) => b.note !== undefined)) lines.push(`${c.yellow('build')} ${build.arn}: ${build.note ?? ''}`);
   const outside = report.candidates.filter((x) => x.guard !== 'current-cell');
   if (outside.length > 0) {
@@ -185,7 +185,7 @@ function cleanupSummary(report: CleanupReport, c: Colors): string {
   const acted =
     report.mode === 'plan'
       ? `${n.planned} would be ${report.settings.strategy === 'deregister' ? 'deregistered' : report.settings.strategy === 'disable' ? 'disabled' : 'deprecated'} (plan mode: nothing changed; --apply acts)`
-      : `${n.deregistered} deregistered, ${n.disabled} disabled, ${n.deprecated} deprecated, ${n.failed} failed; ${report.snapshotsDeleted} snapshot(s), ${report.gibFreed} GiB freed, about $${report.estimatedMonthlySavingUsd.toFixed(2)}/month`;
+      : `${n.deregistered} deregistered, ${n.disabled} disabled, ${n.deprecated} deprecated, ${n.failed} failed${n.planned > 0 ? `, ${n.planned} left for a later run (cap of ${report.settings.maxPerRun} per run)` : ''}; ${report.snapshotsDeleted} snapshot(s), ${report.gibFreed} GiB freed, about $${report.estimatedMonthlySavingUsd.toFixed(2)}/month`;
   const kept = report.candidates.filter((x) => x.decision === 'skip' && x.guard !== 'current-cell').length;
   return `${c.bold(report.mode === 'plan' ? 'PLAN' : 'CLEANUP')}: ${n.candidates} AMI(s) in removed cells (${inCurrent} in current cells untouched); ${acted}; ${kept} kept by a guard.`;
 }

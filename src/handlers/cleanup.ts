@@ -3,22 +3,31 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import { cleanup } from '../lib/cleanup/cleanup.ts';
 import { InputError } from '../lib/errors.ts';
-import { toCleanupRequest } from '../lib/events.ts';
+import { parseCleanupRequest } from '../lib/cleanup/request.ts';
 import { logger, metrics, recordCleanup, rejectInput, runtimeDeps } from './runtime.ts';
 
 /**
  * Manual cleanup: `serverless invoke -f cleanup --data '{"distributionConfigurationArn":"…","mode":"plan"}'`.
- * Plans by default; `"mode": "apply"` acts. Returns the cleanup report.
+ * Plans by default; `"mode": "apply"` acts. Returns the cleanup report. The payload is strict (see
+ * `parseCleanupRequest`): an unknown key, a wrong type, or an override that would loosen a deployment guard
+ * is rejected, naming the field, before any AWS call.
  */
 async function cleanupHandler(event: unknown) {
   let request;
   try {
-    request = toCleanupRequest(event);
+    request = parseCleanupRequest(event, 'manual');
   } catch (error: unknown) {
     if (error instanceof InputError) return rejectInput(error, event);
     throw error;
   }
-  const report = await cleanup(request, runtimeDeps());
+  let report;
+  try {
+    report = await cleanup(request, runtimeDeps());
+  } catch (error: unknown) {
+    // an override that would loosen a deployment guard: refused before any AWS call
+    if (error instanceof InputError) return rejectInput(error, event);
+    throw error;
+  }
   recordCleanup(report);
   return report;
 }

@@ -50,6 +50,8 @@ interface Config {
   readonly cleanupStrategy: 'deregister' | 'disable' | 'deprecate';
   /** Days a disabled AMI is kept before a later run deregisters it (strategy `disable`). */
   readonly cleanupDisableGraceDays: number;
+  /** Most AMIs one cleanup run acts on; past it, the rest is planned, not done. */
+  readonly cleanupMaxPerRun: number;
   /** EBS snapshot price per GiB-month, for the estimated saving. */
   readonly snapshotPricePerGbMonth: number;
 }
@@ -134,6 +136,7 @@ function loadConfig(env: Env = process.env): Config {
     cleanupShared: oneOf(env, 'RECONCILER_CLEANUP_SHARED', ['skip', 'include'] as const, 'skip'),
     cleanupStrategy: oneOf(env, 'RECONCILER_CLEANUP_STRATEGY', ['deregister', 'disable', 'deprecate'] as const, 'deregister'),
     cleanupDisableGraceDays: int(env, 'RECONCILER_CLEANUP_DISABLE_GRACE_DAYS', 14, 0, 3650),
+    cleanupMaxPerRun: int(env, 'RECONCILER_CLEANUP_MAX_PER_RUN', 20, 0, 10_000),
     snapshotPricePerGbMonth: num(env, 'RECONCILER_SNAPSHOT_PRICE_PER_GB_MONTH', 0.05),
   });
 }

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { type AmiObservation, type CleanupSettings, DISABLED_AT_TAG, type InventoryAmi, amiKey, decide, planCleanup } from '../../src/lib/cleanup/plan.ts';
 
 const NOW = new Date('2026-11-29T12:00:00.000Z');
-const settings: CleanupSettings = { strategy: 'deregister', keepTagKey: 'keep', minAgeDays: 7, shared: 'skip', disableGraceDays: 14 };
+const settings: CleanupSettings = { strategy: 'deregister', keepTagKeys: ['keep'], minAgeDays: 7, shared: 'skip', disableGraceDays: 14, maxPerRun: 20 };
 
 function ami(overrides: Partial<InventoryAmi> = {}): InventoryAmi {
   return { imageId: 'ami-00000000000000001', region: 'ap-northeast-1', accountId: '222222222222', buildArn: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden/1.0.0/1', foundBy: 'recorded', recordedImageId: 'ami-00000000000000001', currentCell: false, ...overrides };
@@ -16,6 +16,7 @@ function observation(image: Partial<Image> | null = {}, overrides: Partial<AmiOb
     image: { ok: true, value: image === null ? null : { ownerId: '222222222222', state: 'available', creationDate: '2026-10-01T00:00:00.000Z', tags: {}, deregistrationProtection: 'disabled', public: false, deprecationTime: undefined, snapshots: [{ snapshotId: 'snap-1', sizeGiB: 30 }], ...image } },
     references: { ok: true, value: [] },
     sharedWith: { ok: true, value: [] },
+    fastLaunch: { ok: true, value: null },
     ...overrides,
   };
 }
@@ -65,8 +66,27 @@ describe('cleanup guards (pure)', () => {
     expect(decide(ami(), observation({ tags: { Keep: '', 'keep ': '' } }), settings, NOW).action).toBe('deregister');
   });
 
-  it('with shared: include, a shared AMI is a candidate like the rest', () => {
-    expect(decide(ami(), observation({}, { sharedWith: { ok: true, value: ['333333333333'] } }), { ...settings, shared: 'include' }, NOW).action).toBe('deregister');
+  it('with shared: include, a shared AMI goes only when no other account is known to use it', () => {
+    const include = { ...settings, shared: 'include' as const };
+    const shared = { sharedWith: { ok: true as const, value: ['333333333333'] } };
+    expect(decide(ami(), observation({}, { ...shared, usageByOthers: { ok: true, value: [{ accountId: '333333333333', resourceType: 'ec2:Instance', count: 0 }] } }), include, NOW).action).toBe('deregister');
+    expect(decide(ami(), observation({}, { ...shared, usageByOthers: { ok: true, value: [{ accountId: '333333333333', resourceType: 'ec2:Instance', count: 2 }] } }), include, NOW)).toMatchObject({ action: 'skip', guard: 'in-use', reason: expect.stringMatching(/333333333333 \(2 ec2:Instance\)/) });
+    expect(decide(ami(), observation({}, shared), include, NOW)).toMatchObject({ action: 'skip', guard: 'unknown', reason: expect.stringMatching(/use by other accounts not checked/) });
+    expect(decide(ami(), observation({}, { ...shared, usageByOthers: { ok: false, error: denied } }), include, NOW)).toMatchObject({ action: 'skip', guard: 'unknown' });
+    // an AMI shared with nobody needs no usage report
+    expect(decide(ami(), observation(), include, NOW).action).toBe('deregister');
+  });
+
+  it('keeps an AMI with Windows Fast Launch on, or whose Fast Launch state is unknown', () => {
+    expect(decide(ami(), observation({}, { fastLaunch: { ok: true, value: 'enabled' } }), settings, NOW)).toMatchObject({ action: 'skip', guard: 'fast-launch', reason: expect.stringMatching(/Fast Launch is enabled: disable it first/) });
+    expect(decide(ami(), observation({}, { fastLaunch: undefined }), settings, NOW)).toMatchObject({ action: 'skip', guard: 'unknown' });
+    expect(decide(ami(), observation({}, { fastLaunch: { ok: false, error: denied } }), settings, NOW)).toMatchObject({ action: 'skip', guard: 'unknown' });
+  });
+
+  it('keeps an AMI carrying any of the keep tags: the deployment\'s and those a request added', () => {
+    const two = { ...settings, keepTagKeys: ['keep', 'team:hold'] };
+    expect(decide(ami(), observation({ tags: { 'team:hold': '1' } }), two, NOW)).toMatchObject({ action: 'skip', guard: 'keep-tag', reason: 'tagged team:hold=1' });
+    expect(decide(ami(), observation({ tags: { keep: '' } }), two, NOW)).toMatchObject({ action: 'skip', guard: 'keep-tag' });
   });
 
   it('strategy disable: disables first, deregisters only after the grace period, and never deregisters an AMI it did not disable', () => {
@@ -100,6 +120,8 @@ describe('cleanup planner properties (fast-check)', () => {
     shared: fc.array(fc.constantFrom('333333333333', 'all'), { maxLength: 2 }),
     sharedFail: fc.boolean(),
     isPublic: fc.boolean(),
+    fastLaunch: fc.constantFrom(null, 'enabled', 'enabling', 'enabling-failed', 'fail'),
+    usage: fc.constantFrom('none', 'used', 'unused', 'fail'),
     failureOf: failure,
   });
   const entry = fc.record({
@@ -112,7 +134,8 @@ describe('cleanup planner properties (fast-check)', () => {
   });
   const settingsArb = fc.record({
     strategy: fc.constantFrom('deregister' as const, 'disable' as const, 'deprecate' as const),
-    keepTagKey: fc.constant('keep'),
+    keepTagKeys: fc.constant<string[]>(['keep']),
+    maxPerRun: fc.constant(20),
     minAgeDays: fc.integer({ min: 0, max: 30 }),
     shared: fc.constantFrom('skip' as const, 'include' as const),
     disableGraceDays: fc.integer({ min: 0, max: 30 }),
@@ -148,6 +171,9 @@ describe('cleanup planner properties (fast-check)', () => {
                 },
             references: o.referencesFail ? { ok: false, error: o.failureOf } : { ok: true, value: (o.references ?? []).map((t) => ({ resourceType: t, arn: 'x' })) },
             sharedWith: o.sharedFail ? { ok: false, error: o.failureOf } : { ok: true, value: o.shared },
+            fastLaunch: o.fastLaunch === 'fail' ? { ok: false, error: o.failureOf } : { ok: true, value: o.fastLaunch },
+            usageByOthers:
+              o.usage === 'none' ? undefined : o.usage === 'fail' ? { ok: false, error: o.failureOf } : { ok: true, value: [{ accountId: '333333333333', resourceType: 'ec2:Instance', count: o.usage === 'used' ? 1 : 0 }] },
           };
         }
         for (const { ami: a, decision } of planCleanup(amis, observations, s, NOW)) {
@@ -166,6 +192,15 @@ describe('cleanup planner properties (fast-check)', () => {
           expect(NOW.getTime() - Date.parse(image?.creationDate ?? '')).toBeGreaterThanOrEqual(s.minAgeDays * 86_400_000);
           expect(o?.references?.ok).toBe(true);
           expect(o?.references?.ok === true ? o.references.value : ['?']).toHaveLength(0);
+          expect(o?.fastLaunch).toStrictEqual({ ok: true, value: null });
+          expect(o?.sharedWith?.ok).toBe(true);
+          const isShared = image?.public === true || (o?.sharedWith?.ok === true && o.sharedWith.value.length > 0);
+          if (isShared) {
+            // only with shared: include, and only when no other account is known to use it
+            expect(s.shared).toBe('include');
+            expect(o?.usageByOthers?.ok).toBe(true);
+            expect(o?.usageByOthers?.ok === true ? o.usageByOthers.value.filter((u) => u.count > 0) : ['?']).toHaveLength(0);
+          }
           if (s.shared === 'skip') {
             expect(o?.sharedWith?.ok).toBe(true);
             expect(o?.sharedWith?.ok === true ? o.sharedWith.value : ['?']).toHaveLength(0);

@@ -1,3 +1,4 @@
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { ImagebuilderClient } from '@aws-sdk/client-imagebuilder';
@@ -15,6 +16,8 @@ interface CellClients {
   readonly ec2: EC2Client;
   readonly imagebuilder: ImagebuilderClient;
   readonly ssm: SSMClient;
+  /** Auto Scaling (cleanup's in-use check only), built on first use. */
+  readonly autoscaling: AutoScalingClient;
 }
 
 /** The clients for the reconciler's own account and region (report bus, recheck queue). */
@@ -186,12 +189,17 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
         ...baseConfig(region),
         ...(accountId === own ? {} : { credentials: () => credentialsFor(accountId) }),
       };
+      let autoscaling: AutoScalingClient | undefined;
       const clients: CellClients = {
         accountId,
         region,
         ec2: instrument(new EC2Client(config), key),
         imagebuilder: instrument(new ImagebuilderClient(config), key),
         ssm: instrument(new SSMClient(config), key),
+        get autoscaling() {
+          autoscaling ??= instrument(new AutoScalingClient(config), key);
+          return autoscaling;
+        },
       };
       cells.set(key, clients);
       return clients;

@@ -1,36 +1,35 @@
+import { paginateDescribeAutoScalingGroups, paginateDescribeLaunchConfigurations } from '@aws-sdk/client-auto-scaling';
 import {
+  CreateImageUsageReportCommand,
   CreateTagsCommand,
   DeregisterImageCommand,
   DescribeImageAttributeCommand,
-  DescribeImageReferencesCommand,
+  DescribeImageUsageReportsCommand,
+  DescribeLaunchTemplateVersionsCommand,
   DisableImageCommand,
   EnableImageDeprecationCommand,
   type Image as Ec2Image,
+  paginateDescribeFastLaunchImages,
+  paginateDescribeFleets,
+  paginateDescribeImageReferences,
+  paginateDescribeImageUsageReportEntries,
   paginateDescribeImages,
-  paginateDescribeInstances,
-  paginateDescribeLaunchTemplates,
-  paginateDescribeLaunchTemplateVersions,
   paginateDescribeSnapshots,
+  paginateDescribeSpotFleetRequests,
 } from '@aws-sdk/client-ec2';
+import { TagResourceCommand } from '@aws-sdk/client-imagebuilder';
 import pLimit from 'p-limit';
-import { parseDistributionConfigurationArn } from '../arn.ts';
+import { type DistributionConfigurationArn, parseDistributionConfigurationArn } from '../arn.ts';
 import type { CellClients, ClientFactory } from '../aws/clients.ts';
-import type { Config } from '../config.ts';
+import { cellKey } from '../distribution.ts';
 import { AwsCallError, type Failure, toFailure } from '../errors.ts';
 import { publishReport } from '../notify.ts';
 import type { RunDeps } from '../reconcile/reconcile.ts';
-import { type Inventory, type InventoryBuild, takeInventory } from './inventory.ts';
-import { type AmiObservation, type CandidatePlan, type CleanupSettings, DISABLED_AT_TAG, type Guard, type InventoryAmi, amiKey, planCleanup } from './plan.ts';
+import { type Inventory, type InventoryBuild, currentCellsNow, takeInventory } from './inventory.ts';
+import { type AmiObservation, type CandidatePlan, type CleanupSettings, DISABLED_AT_TAG, type Decision, type Guard, type InventoryAmi, amiKey, decide, planCleanup } from './plan.ts';
+import { type CleanupRequest, type CleanupScope, effectiveSettings } from './request.ts';
 
 const CLEANUP_DETAIL_TYPE = 'Image Builder Cleanup Report';
-
-interface CleanupRequest {
-  distributionConfigurationArn: string;
-  mode: 'plan' | 'apply';
-  trigger: 'eventbridge' | 'manual' | 'cli';
-  imageBuildArns?: string[] | undefined;
-  settings?: Partial<CleanupSettings> | undefined;
-}
 
 interface CandidateReport {
   imageId: string;
@@ -46,6 +45,8 @@ interface CandidateReport {
   outcome: 'planned' | 'done' | 'failed' | 'skipped';
   error: Failure | null;
   snapshots: { snapshotId: string; sizeGiB: number; result: string }[];
+  /** Launch permissions the AMI had when observed (recorded before `disable`, which removes them all). */
+  launchPermissions: string[];
   /** After acting: observed again. `gone`, `disabled`, `deprecated`, or `still-present`. */
   verified: string | null;
 }
@@ -73,7 +74,8 @@ interface CleanupReport {
   awsCalls: number;
 }
 
-type CleanupDeps = RunDeps;
+/** Run dependencies; `sleep` waits between usage report polls (tests pass one that does not wait). */
+type CleanupDeps = RunDeps & { sleep?: (ms: number) => Promise<void> };
 
 type ImageInfo = NonNullable<Extract<AmiObservation['image'], { ok: true }>['value']>;
 
@@ -110,31 +112,146 @@ async function snapshotSizes(clients: CellClients, snapshotIds: string[]): Promi
   return sizes;
 }
 
-/** References without DescribeImageReferences: running instances and launch template versions (default and latest). */
-async function fallbackReferences(clients: CellClients, imageIds: string[]): Promise<Map<string, { resourceType: string; arn: string }[]>> {
-  const refs = new Map<string, { resourceType: string; arn: string }[]>(imageIds.map((id) => [id, []]));
-  const pages = paginateDescribeInstances({ client: clients.ec2 }, { Filters: [{ Name: 'image-id', Values: imageIds }, { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] }] });
-  for await (const page of pages) {
-    for (const r of page.Reservations ?? []) for (const i of r.Instances ?? []) refs.get(i.ImageId ?? '')?.push({ resourceType: 'ec2:Instance', arn: i.InstanceId ?? '' });
+/**
+ * `DescribeImageReferences` with every resource type and explicit options, not AWS's defaults: instances in
+ * every state but `terminated` (with `IncludeAllResourceTypes`, AWS counts terminated and shutting-down
+ * instances too, and checks only the 10 newest launch template versions). A stopped instance keeps its AMI:
+ * it can be started again. A terminated one does not. Launch templates are checked to the deepest
+ * `version-depth` AWS allows (10,000, also the most versions a template can have), so every version counts.
+ * EC2 API Reference, DescribeImageReferences / ResourceTypeOption; EC2 quotas: 10,000 versions per template.
+ */
+const REFERENCE_TYPES = [
+  { ResourceType: 'ec2:Instance' as const, ResourceTypeOptions: [{ OptionName: 'state-name' as const, OptionValues: ['pending', 'running', 'shutting-down', 'stopping', 'stopped'] }] },
+  { ResourceType: 'ec2:LaunchTemplate' as const, ResourceTypeOptions: [{ OptionName: 'version-depth' as const, OptionValues: ['10000'] }] },
+  { ResourceType: 'ssm:Parameter' as const },
+  { ResourceType: 'imagebuilder:ImageRecipe' as const },
+  { ResourceType: 'imagebuilder:ContainerRecipe' as const },
+];
+
+type Reference = { resourceType: string; arn: string };
+
+async function imageReferences(clients: CellClients, imageIds: string[]): Promise<Map<string, Reference[]>> {
+  const refs = new Map<string, Reference[]>(imageIds.map((id) => [id, []]));
+  for (let i = 0; i < imageIds.length; i += 10) {
+    const batch = imageIds.slice(i, i + 10);
+    for await (const page of paginateDescribeImageReferences({ client: clients.ec2 }, { ImageIds: batch, ResourceTypes: REFERENCE_TYPES })) {
+      for (const ref of page.ImageReferences ?? []) refs.get(ref.ImageId ?? '')?.push({ resourceType: ref.ResourceType ?? '', arn: ref.Arn ?? '' });
+    }
   }
-  for await (const page of paginateDescribeLaunchTemplates({ client: clients.ec2 }, {})) {
-    for (const template of page.LaunchTemplates ?? []) {
-      const versions = paginateDescribeLaunchTemplateVersions({ client: clients.ec2 }, { LaunchTemplateId: template.LaunchTemplateId, Versions: ['$Default', '$Latest'], ResolveAlias: true });
-      for await (const vpage of versions) {
-        for (const v of vpage.LaunchTemplateVersions ?? []) {
-          const list = refs.get(v.LaunchTemplateData?.ImageId ?? '');
-          if (list !== undefined && !list.some((x) => x.arn === template.LaunchTemplateId)) list.push({ resourceType: 'ec2:LaunchTemplate', arn: template.LaunchTemplateId ?? '' });
-        }
+  return refs;
+}
+
+/** Resolve launch template versions to the AMI they launch (`resolve:ssm:` resolved), cached per run of one cell. */
+function templateResolver(clients: CellClients): (spec: { id?: string | undefined; name?: string | undefined; version?: string | undefined }) => Promise<string | undefined> {
+  const cache = new Map<string, Promise<string | undefined>>();
+  return (spec) => {
+    const version = spec.version ?? '$Default';
+    const key = `${spec.id ?? ''}/${spec.name ?? ''}/${version}`;
+    let hit = cache.get(key);
+    if (hit === undefined) {
+      hit = clients.ec2
+        .send(new DescribeLaunchTemplateVersionsCommand({ ...(spec.id === undefined ? { LaunchTemplateName: spec.name } : { LaunchTemplateId: spec.id }), Versions: [version], ResolveAlias: true }))
+        .then((out) => out.LaunchTemplateVersions?.[0]?.LaunchTemplateData?.ImageId);
+      cache.set(key, hit);
+    }
+    return hit;
+  };
+}
+
+/**
+ * What `DescribeImageReferences` does not cover: Auto Scaling groups (a pinned launch template version, a
+ * mixed-instances policy, or a launch configuration), launch configurations themselves (they name an AMI
+ * directly, used or not), and Spot Fleet and EC2 Fleet requests that can still launch (their launch
+ * specifications, launch template versions and overrides). Auto Scaling API Reference,
+ * DescribeAutoScalingGroups / DescribeLaunchConfigurations; EC2 API Reference, DescribeSpotFleetRequests /
+ * DescribeFleets. Any failure is thrown: unknown means keep.
+ */
+async function fleetReferences(clients: CellClients, imageIds: string[]): Promise<Map<string, Reference[]>> {
+  const refs = new Map<string, Reference[]>(imageIds.map((id) => [id, []]));
+  const add = (imageId: string | undefined, ref: Reference) => {
+    const list = refs.get(imageId ?? '');
+    if (list !== undefined && !list.some((r) => r.arn === ref.arn)) list.push(ref);
+  };
+  const resolve = templateResolver(clients);
+  const lcImages = new Map<string, string | undefined>();
+  for await (const page of paginateDescribeLaunchConfigurations({ client: clients.autoscaling }, {})) {
+    for (const lc of page.LaunchConfigurations ?? []) {
+      lcImages.set(lc.LaunchConfigurationName ?? '', lc.ImageId);
+      add(lc.ImageId, { resourceType: 'autoscaling:LaunchConfiguration', arn: lc.LaunchConfigurationARN ?? lc.LaunchConfigurationName ?? '' });
+    }
+  }
+  for await (const page of paginateDescribeAutoScalingGroups({ client: clients.autoscaling }, {})) {
+    for (const group of page.AutoScalingGroups ?? []) {
+      const ref = { resourceType: 'autoscaling:AutoScalingGroup', arn: group.AutoScalingGroupARN ?? group.AutoScalingGroupName ?? '' };
+      if (group.LaunchConfigurationName !== undefined) add(lcImages.get(group.LaunchConfigurationName), ref);
+      const specs = [group.LaunchTemplate, group.MixedInstancesPolicy?.LaunchTemplate?.LaunchTemplateSpecification, ...(group.MixedInstancesPolicy?.LaunchTemplate?.Overrides ?? []).map((o) => o.LaunchTemplateSpecification)];
+      for (const spec of specs) {
+        if (spec === undefined) continue;
+        add(await resolve({ id: spec.LaunchTemplateId, name: spec.LaunchTemplateName, version: spec.Version }), ref);
+      }
+    }
+  }
+  for await (const page of paginateDescribeSpotFleetRequests({ client: clients.ec2 }, {})) {
+    for (const fleet of page.SpotFleetRequestConfigs ?? []) {
+      if (fleet.SpotFleetRequestState === 'cancelled' || fleet.SpotFleetRequestState === 'cancelled_terminating') continue;
+      const ref = { resourceType: 'ec2:SpotFleetRequest', arn: fleet.SpotFleetRequestId ?? '' };
+      for (const spec of fleet.SpotFleetRequestConfig?.LaunchSpecifications ?? []) add(spec.ImageId, ref);
+      for (const config of fleet.SpotFleetRequestConfig?.LaunchTemplateConfigs ?? []) {
+        const spec = config.LaunchTemplateSpecification;
+        if (spec !== undefined) add(await resolve({ id: spec.LaunchTemplateId, name: spec.LaunchTemplateName, version: spec.Version }), ref);
+      }
+    }
+  }
+  for await (const page of paginateDescribeFleets({ client: clients.ec2 }, {})) {
+    for (const fleet of page.Fleets ?? []) {
+      if (fleet.FleetState === 'deleted' || fleet.FleetState === 'deleted_terminating' || fleet.FleetState === 'failed') continue;
+      const ref = { resourceType: 'ec2:Fleet', arn: fleet.FleetId ?? '' };
+      for (const config of fleet.LaunchTemplateConfigs ?? []) {
+        const spec = config.LaunchTemplateSpecification;
+        if (spec !== undefined) add(await resolve({ id: spec.LaunchTemplateId, name: spec.LaunchTemplateName, version: spec.Version }), ref);
+        for (const override of config.Overrides ?? []) add(override.ImageId, ref);
       }
     }
   }
   return refs;
 }
 
-const UNAVAILABLE = new Set(['InvalidAction', 'UnsupportedOperation', 'UnknownOperationException', 'InvalidRequest']);
+/** Most `DescribeImageUsageReports` polls before a usage report still being made counts as unknown. */
+const USAGE_REPORT_POLLS = 5;
 
-/** Observe the AMIs of one (account, region): the image, what uses it, whom it is shared with. Read only. */
-async function observeCell(accountId: string, region: string, amis: InventoryAmi[], factory: ClientFactory, settings: CleanupSettings, problems: string[]): Promise<Record<string, AmiObservation>> {
+/**
+ * Use of a shared AMI by other accounts: `CreateImageUsageReport` (instances and every launch template
+ * version), then its entries. EC2 User Guide, "View your AMI usage" / CreateImageUsageReport. A report that
+ * is not ready after a few polls is an error: unknown means keep.
+ */
+async function usageByOthers(clients: CellClients, imageId: string, wait: (ms: number) => Promise<void>): Promise<{ accountId: string; resourceType: string; count: number }[]> {
+  const created = await clients.ec2.send(
+    new CreateImageUsageReportCommand({
+      ImageId: imageId,
+      ResourceTypes: [{ ResourceType: 'ec2:Instance' }, { ResourceType: 'ec2:LaunchTemplate', ResourceTypeOptions: [{ OptionName: 'version-depth', OptionValues: ['10000'] }] }],
+    }),
+  );
+  const reportId = created.ReportId;
+  if (reportId === undefined) throw new Error('CreateImageUsageReport returned no ReportId');
+  for (let poll = 0; ; poll += 1) {
+    const state = (await clients.ec2.send(new DescribeImageUsageReportsCommand({ ReportIds: [reportId] }))).ImageUsageReports?.[0]?.State;
+    if (state === 'available') break;
+    if (state === 'failed' || poll >= USAGE_REPORT_POLLS) throw new AwsCallError('DescribeImageUsageReports', clients.accountId, clients.region, new Error(`usage report ${reportId} is ${state ?? 'missing'}`));
+    await wait(1000 * 2 ** poll);
+  }
+  const entries: { accountId: string; resourceType: string; count: number }[] = [];
+  for await (const page of paginateDescribeImageUsageReportEntries({ client: clients.ec2 }, { ReportIds: [reportId] })) {
+    for (const e of page.ImageUsageReportEntries ?? []) entries.push({ accountId: e.AccountId ?? '?', resourceType: e.ResourceType ?? '?', count: e.UsageCount ?? 0 });
+  }
+  return entries;
+}
+
+/**
+ * Observe the AMIs of one (account, region): the image, every kind of reference, whom it is shared with,
+ * Fast Launch, and (for `shared: include`) use by other accounts. Read only. A read that fails is recorded
+ * as a failure, which the planner turns into `unknown`: kept.
+ */
+async function observeCell(accountId: string, region: string, amis: InventoryAmi[], factory: ClientFactory, settings: CleanupSettings, problems: string[], wait: (ms: number) => Promise<void>): Promise<Record<string, AmiObservation>> {
   const out: Record<string, AmiObservation> = {};
   const fail = (op: string, error: unknown): Failure => toFailure(new AwsCallError(op, accountId, region, error));
   let clients: CellClients;
@@ -144,7 +261,7 @@ async function observeCell(accountId: string, region: string, amis: InventoryAmi
     for (const ami of amis) out[amiKey(ami)] = { image: { ok: false, error: toFailure(error) }, references: undefined, sharedWith: undefined };
     return out;
   }
-  const ids = amis.map((a) => a.imageId);
+  const ids = [...new Set(amis.map((a) => a.imageId))];
   let images: Map<string, Ec2Image>;
   let sizes = new Map<string, number>();
   try {
@@ -162,46 +279,42 @@ async function observeCell(accountId: string, region: string, amis: InventoryAmi
   }
 
   const present = ids.filter((id) => images.has(id));
-  let references: Map<string, { resourceType: string; arn: string }[]> | Failure = new Map();
-  try {
-    for (let i = 0; i < present.length; i += 10) {
-      const batch = present.slice(i, i + 10);
-      let token: string | undefined;
-      const found = new Map<string, { resourceType: string; arn: string }[]>(batch.map((id) => [id, []]));
-      do {
-        const page = await clients.ec2.send(new DescribeImageReferencesCommand({ ImageIds: batch, IncludeAllResourceTypes: true, NextToken: token }));
-        for (const ref of page.ImageReferences ?? []) found.get(ref.ImageId ?? '')?.push({ resourceType: ref.ResourceType ?? '', arn: ref.Arn ?? '' });
-        token = page.NextToken;
-      } while (token !== undefined);
-      for (const [id, list] of found) (references as Map<string, { resourceType: string; arn: string }[]>).set(id, list);
+  const settled = async <T>(op: string, read: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: Failure }> => {
+    try {
+      return { ok: true, value: await read() };
+    } catch (error: unknown) {
+      return { ok: false, error: error instanceof AwsCallError ? toFailure(error) : fail(op, error) };
     }
-  } catch (error: unknown) {
-    const failure = fail('DescribeImageReferences', error);
-    if (UNAVAILABLE.has(failure.code) || failure.kind === 'unavailable') {
-      try {
-        references = await fallbackReferences(clients, present);
-      } catch (fallbackError: unknown) {
-        references = fail('DescribeInstances/DescribeLaunchTemplateVersions', fallbackError);
+  };
+  const none = { ok: true as const, value: new Map<string, Reference[]>() };
+  const [direct, fleets, fastLaunch] = present.length === 0 ? [none, none, { ok: true as const, value: new Map<string, string>() }] : await Promise.all([
+    settled('DescribeImageReferences', () => imageReferences(clients, present)),
+    settled('DescribeAutoScalingGroups/DescribeLaunchConfigurations/DescribeSpotFleetRequests/DescribeFleets', () => fleetReferences(clients, present)),
+    settled('DescribeFastLaunchImages', async () => {
+      const states = new Map<string, string>();
+      for await (const page of paginateDescribeFastLaunchImages({ client: clients.ec2 }, { ImageIds: present })) {
+        for (const f of page.FastLaunchImages ?? []) if (f.ImageId !== undefined && f.State !== undefined) states.set(f.ImageId, f.State);
       }
-    } else {
-      references = failure;
-    }
-  }
+      return states;
+    }),
+  ]);
 
   for (const ami of amis) {
     const image = images.get(ami.imageId);
+    const references: AmiObservation['references'] = !direct.ok ? direct : !fleets.ok ? fleets : { ok: true, value: [...(direct.value.get(ami.imageId) ?? []), ...(fleets.value.get(ami.imageId) ?? [])] };
     const obs: AmiObservation = {
       image: { ok: true, value: image === undefined ? null : toImageInfo(image, sizes) },
-      references: references instanceof Map ? { ok: true, value: references.get(ami.imageId) ?? [] } : { ok: false, error: references },
+      references,
       sharedWith: undefined,
+      fastLaunch: fastLaunch.ok ? { ok: true, value: fastLaunch.value.get(ami.imageId) ?? null } : fastLaunch,
     };
-    if (image !== undefined && settings.shared === 'skip') {
-      try {
+    if (image !== undefined) {
+      obs.sharedWith = await settled('DescribeImageAttribute', async () => {
         const attr = await clients.ec2.send(new DescribeImageAttributeCommand({ ImageId: ami.imageId, Attribute: 'launchPermission' }));
-        obs.sharedWith = { ok: true, value: (attr.LaunchPermissions ?? []).map((p) => p.UserId ?? p.Group ?? p.OrganizationArn ?? p.OrganizationalUnitArn ?? '?') };
-      } catch (error: unknown) {
-        obs.sharedWith = { ok: false, error: fail('DescribeImageAttribute', error) };
-      }
+        return (attr.LaunchPermissions ?? []).map((p) => p.UserId ?? p.Group ?? p.OrganizationArn ?? p.OrganizationalUnitArn ?? '?');
+      });
+      const shared = image.Public === true || (obs.sharedWith.ok && obs.sharedWith.value.length > 0);
+      if (settings.shared === 'include' && shared) obs.usageByOthers = await settled('CreateImageUsageReport', () => usageByOthers(clients, ami.imageId, wait));
     }
     out[amiKey(ami)] = obs;
   }
@@ -217,8 +330,17 @@ function groupByCell<T extends { accountId: string; region: string }>(amis: T[])
   return groups;
 }
 
+/** Tag on the Image Builder image that records a cell's AMI removed by cleanup (so reconcile reports it as cleaned up). */
+const CLEANED_UP_TAG_PREFIX = 'imagebuilder-reconciler:cleaned-up:';
+/** Tag cleanup puts on an AMI before `disable`: the launch permissions DisableImage removes. */
+const LAUNCH_PERMISSIONS_TAG = 'imagebuilder-reconciler:launch-permissions';
+
+function cleanedUpTagKey(region: string, accountId: string): string {
+  return `${CLEANED_UP_TAG_PREFIX}${region}:${accountId}`;
+}
+
 /** Act on one AMI. Idempotent: an AMI already gone counts as done. */
-async function act(plan: CandidatePlan, factory: ClientFactory, now: Date): Promise<Pick<CandidateReport, 'outcome' | 'error' | 'snapshots'>> {
+async function act(plan: CandidatePlan, sharedWith: string[], factory: ClientFactory, now: Date): Promise<Pick<CandidateReport, 'outcome' | 'error' | 'snapshots'>> {
   const { ami, decision } = plan;
   const clients = await factory.forCell(ami.accountId, ami.region);
   switch (decision.action) {
@@ -232,10 +354,14 @@ async function act(plan: CandidatePlan, factory: ClientFactory, now: Date): Prom
         snapshots,
       };
     }
-    case 'disable':
-      await clients.ec2.send(new CreateTagsCommand({ Resources: [ami.imageId], Tags: [{ Key: DISABLED_AT_TAG, Value: now.toISOString() }] }));
+    case 'disable': {
+      // DisableImage removes every launch permission and EnableImage does not restore them: record them first
+      const record = sharedWith.join(',');
+      const tags = [{ Key: DISABLED_AT_TAG, Value: now.toISOString() }, { Key: LAUNCH_PERMISSIONS_TAG, Value: record.length <= 256 ? record : `${record.slice(0, 240)}…(see report)` }];
+      await clients.ec2.send(new CreateTagsCommand({ Resources: [ami.imageId], Tags: tags }));
       await clients.ec2.send(new DisableImageCommand({ ImageId: ami.imageId }));
       return { outcome: 'done', error: null, snapshots: [] };
+    }
     case 'deprecate':
       await clients.ec2.send(new EnableImageDeprecationCommand({ ImageId: ami.imageId, DeprecateAt: new Date(Math.ceil((now.getTime() + 60_000) / 60_000) * 60_000) }));
       return { outcome: 'done', error: null, snapshots: [] };
@@ -244,43 +370,62 @@ async function act(plan: CandidatePlan, factory: ClientFactory, now: Date): Prom
   }
 }
 
-function settingsFrom(config: Config, overrides: Partial<CleanupSettings> | undefined): CleanupSettings {
-  return {
-    strategy: overrides?.strategy ?? config.cleanupStrategy,
-    keepTagKey: overrides?.keepTagKey ?? config.cleanupKeepTagKey,
-    minAgeDays: overrides?.minAgeDays ?? config.cleanupMinAgeDays,
-    shared: overrides?.shared ?? config.cleanupShared,
-    disableGraceDays: overrides?.disableGraceDays ?? config.cleanupDisableGraceDays,
-  };
+/** Record on the build's Image Builder image that cleanup removed a cell's AMI: reconcile reads it. */
+async function recordCleanedUp(home: CellClients, buildArn: string, ami: InventoryAmi, now: Date, configuration: string): Promise<void> {
+  await home.imagebuilder.send(
+    new TagResourceCommand({ resourceArn: buildArn, tags: { [cleanedUpTagKey(ami.region, ami.accountId)]: `${now.toISOString()} ${ami.imageId} deregistered: cell removed from ${configuration}` } }),
+  );
+}
+
+function inScope(ami: InventoryAmi, only: CleanupScope | undefined): boolean {
+  if (only === undefined) return true;
+  return (only.regions?.includes(ami.region) ?? true) && (only.accounts?.includes(ami.accountId) ?? true) && (only.imageIds?.includes(ami.imageId) ?? true);
 }
 
 /**
  * Clean up AMIs left in cells removed from a distribution configuration: inventory → observe → plan (pure,
- * guards) → apply (only in `apply` mode) → observe again → report. Plan is the default everywhere.
- * Throws only for a malformed request or an unreadable configuration; everything else is in the report.
+ * guards) → for each AMI to act on, re-read what its guards depend on (today's configuration, the image,
+ * its references) and act only if the decision still stands → observe again → report. Plan is the default
+ * everywhere; at most `maxPerRun` AMIs are acted on per run. Throws {@link InputError} for an override
+ * that would loosen a deployment guard (before any AWS call) and for an unreadable configuration;
+ * everything else is in the report.
  */
 async function cleanup(request: CleanupRequest, deps: CleanupDeps): Promise<CleanupReport> {
   const arn = parseDistributionConfigurationArn(request.distributionConfigurationArn);
+  const settings = effectiveSettings(deps.config, request);
   const started = deps.now();
   const callsBefore = deps.clients.callCount();
-  const settings = settingsFrom(deps.config, request.settings);
+  const wait = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const inventory = await takeInventory(arn, request.imageBuildArns ?? [], deps.clients);
 
+  const observeAll = async (amis: InventoryAmi[]): Promise<Record<string, AmiObservation>> => {
+    const observations: Record<string, AmiObservation> = {};
+    const limit = pLimit(8);
+    await Promise.all(
+      [...groupByCell(amis)].map(([key, group]) =>
+        limit(async () => {
+          const [accountId = '', region = ''] = key.split('/');
+          Object.assign(observations, await observeCell(accountId, region, group, deps.clients, settings, inventory.problems, wait));
+        }),
+      ),
+    );
+    return observations;
+  };
   // only AMIs outside today's cells need observing; the rest are kept by the first guard
-  const outside = inventory.amis.filter((a) => !a.currentCell && a.recordedImageId === a.imageId);
-  const limit = pLimit(8);
-  const observations: Record<string, AmiObservation> = {};
-  await Promise.all(
-    [...groupByCell(outside)].map(([key, amis]) =>
-      limit(async () => {
-        const [accountId = '', region = ''] = key.split('/');
-        Object.assign(observations, await observeCell(accountId, region, amis, deps.clients, settings, inventory.problems));
-      }),
-    ),
-  );
-  const plans = planCleanup(inventory.amis, observations, settings, deps.now());
+  const observations = await observeAll(inventory.amis.filter((a) => !a.currentCell && a.recordedImageId === a.imageId));
+  const plans = planCleanup(inventory.amis, observations, settings, deps.now()).map((plan): CandidatePlan => {
+    if (plan.decision.action === 'skip') return plan;
+    if (!inScope(plan.ami, request.only)) return { ...plan, decision: { action: 'skip', guard: 'not-selected', reason: 'outside the regions, accounts or AMIs the request selected' } };
+    if (request.plan !== undefined) {
+      const reviewed = request.plan.find((p) => p.imageId === plan.ami.imageId && p.region === plan.ami.region && p.accountId === plan.ami.accountId);
+      if (reviewed === undefined) return { ...plan, decision: { action: 'skip', guard: 'not-in-plan', reason: 'not a candidate of the reviewed plan' } };
+      if (reviewed.decision !== plan.decision.action) return { ...plan, decision: { action: 'skip', guard: 'changed', reason: `the reviewed plan said ${reviewed.decision}; now: ${plan.decision.action}` } };
+    }
+    return plan;
+  });
 
   const candidates: CandidateReport[] = [];
+  let acted = 0;
   for (const plan of plans) {
     const obs = observations[amiKey(plan.ami)];
     const sizes = obs?.image.ok === true && obs.image.value !== null ? obs.image.value.snapshots : [];
@@ -296,20 +441,43 @@ async function cleanup(request: CleanupRequest, deps: CleanupDeps): Promise<Clea
       outcome: plan.decision.action === 'skip' ? 'skipped' : 'planned',
       error: null,
       snapshots: sizes.map((s) => ({ ...s, result: plan.decision.action === 'deregister' ? 'planned' : 'kept' })),
+      launchPermissions: obs?.sharedWith?.ok === true ? obs.sharedWith.value : [],
       verified: null,
     };
-    if (request.mode === 'apply' && plan.decision.action !== 'skip') {
+    candidates.push(base);
+    if (request.mode !== 'apply' || plan.decision.action === 'skip') continue;
+    if (acted >= settings.maxPerRun) {
+      base.reason = `${plan.decision.reason}; not done in this run: the cap of ${settings.maxPerRun} per run (RECONCILER_CLEANUP_MAX_PER_RUN) is reached`;
+      continue;
+    }
+    // check again at the moment of acting: today's configuration, the image, its tags, protection, references
+    const again = await recheck(plan, arn, settings, deps, inventory.problems, wait);
+    if (again.decision.action !== plan.decision.action) {
+      base.decision = 'skip';
+      base.guard = 'changed';
+      base.reason = `changed since the plan: ${again.decision.reason}`;
+      base.outcome = 'skipped';
+      continue;
+    }
+    acted += 1;
+    try {
+      const done = await act(plan, again.sharedWith, deps.clients, deps.now());
+      base.outcome = done.outcome;
+      base.error = done.error;
+      base.launchPermissions = again.sharedWith;
+      if (done.snapshots.length > 0) base.snapshots = done.snapshots.map((s) => ({ ...s, sizeGiB: sizes.find((x) => x.snapshotId === s.snapshotId)?.sizeGiB ?? 0 }));
+    } catch (error: unknown) {
+      base.outcome = 'failed';
+      base.error = toFailure(new AwsCallError(plan.decision.action, plan.ami.accountId, plan.ami.region, error));
+      continue;
+    }
+    if (plan.decision.action === 'deregister') {
       try {
-        const done = await act(plan, deps.clients, deps.now());
-        base.outcome = done.outcome;
-        base.error = done.error;
-        if (done.snapshots.length > 0) base.snapshots = done.snapshots.map((s) => ({ ...s, sizeGiB: sizes.find((x) => x.snapshotId === s.snapshotId)?.sizeGiB ?? 0 }));
+        await recordCleanedUp(await deps.clients.forCell(arn.accountId, arn.region), plan.ami.buildArn, plan.ami, deps.now(), inventory.configuration.name);
       } catch (error: unknown) {
-        base.outcome = 'failed';
-        base.error = toFailure(new AwsCallError(plan.decision.action, plan.ami.accountId, plan.ami.region, error));
+        inventory.problems.push(`could not record the cleanup of ${plan.ami.imageId} on ${plan.ami.buildArn} (${toFailure(error).code}): a reconcile of that build will report the cell as missing`);
       }
     }
-    candidates.push(base);
   }
 
   if (request.mode === 'apply') await verify(candidates.filter((c) => c.outcome === 'done'), deps.clients);
@@ -357,6 +525,25 @@ async function cleanup(request: CleanupRequest, deps: CleanupDeps): Promise<Clea
   return report;
 }
 
+/**
+ * Re-read, right before acting on one AMI, everything its guards depend on: today's configuration (a
+ * region re-added since the plan makes the cell current again), then the image, its tags, protection,
+ * references, sharing and Fast Launch. Returns the decision the planner makes now.
+ */
+async function recheck(plan: CandidatePlan, arn: DistributionConfigurationArn, settings: CleanupSettings, deps: CleanupDeps, problems: string[], wait: (ms: number) => Promise<void>): Promise<{ decision: Decision; sharedWith: string[] }> {
+  const ami = plan.ami;
+  let current: Set<string>;
+  try {
+    current = await currentCellsNow(arn, deps.clients);
+  } catch (error: unknown) {
+    return { decision: { action: 'skip', guard: 'unknown', reason: `could not read the configuration again (${toFailure(error).code}): kept` }, sharedWith: [] };
+  }
+  const fresh: InventoryAmi = { ...ami, currentCell: current.has(cellKey(ami.region, ami.accountId)) };
+  const obs = (await observeCell(ami.accountId, ami.region, [fresh], deps.clients, settings, problems, wait))[amiKey(fresh)];
+  const decision = decide(fresh, obs, settings, deps.now());
+  return { decision, sharedWith: obs?.sharedWith?.ok === true ? obs.sharedWith.value : [] };
+}
+
 /** After acting, look again: is the AMI really gone (or disabled, deprecated)? */
 async function verify(done: CandidateReport[], factory: ClientFactory): Promise<void> {
   for (const [key, candidates] of groupByCell(done)) {
@@ -376,5 +563,5 @@ async function verify(done: CandidateReport[], factory: ClientFactory): Promise<
   }
 }
 
-export { CLEANUP_DETAIL_TYPE, cleanup, settingsFrom };
+export { CLEANED_UP_TAG_PREFIX, CLEANUP_DETAIL_TYPE, LAUNCH_PERMISSIONS_TAG, cleanedUpTagKey, cleanup };
 export type { CandidateReport, CleanupDeps, CleanupReport, CleanupRequest };

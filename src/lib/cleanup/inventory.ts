@@ -45,6 +45,18 @@ function currentCells(configuration: DistributionConfiguration, arn: Distributio
   return cells;
 }
 
+/** Today's cells of the configuration, read again (cleanup re-checks them right before acting). */
+async function currentCellsNow(arn: DistributionConfigurationArn, factory: ClientFactory): Promise<Set<string>> {
+  const home = await factory.forCell(arn.accountId, arn.region);
+  try {
+    const out = await home.imagebuilder.send(new GetDistributionConfigurationCommand({ distributionConfigurationArn: arn.arn }));
+    if (out.distributionConfiguration === undefined) throw new Error('no distribution configuration returned');
+    return currentCells(out.distributionConfiguration, arn);
+  } catch (error: unknown) {
+    throw new AwsCallError('GetDistributionConfiguration', arn.accountId, arn.region, error);
+  }
+}
+
 /**
  * Find the builds made with a distribution configuration and the AMIs they left: the pipelines that use
  * it and their builds (`outputResources`, embedded configuration), build ARNs given explicitly, and AMIs
@@ -148,5 +160,5 @@ async function takeInventory(arn: DistributionConfigurationArn, explicitBuilds: 
   };
 }
 
-export { currentCells, takeInventory };
+export { currentCells, currentCellsNow, takeInventory };
 export type { Inventory, InventoryBuild };

@@ -5,14 +5,16 @@ type Strategy = 'deregister' | 'disable' | 'deprecate';
 
 interface CleanupSettings {
   strategy: Strategy;
-  /** Tag key that keeps an AMI, whatever its value. */
-  keepTagKey: string;
+  /** Tag keys that keep an AMI, whatever the value: the deployment's, plus any a request adds. */
+  keepTagKeys: string[];
   /** AMIs younger than this are kept. */
   minAgeDays: number;
   /** AMIs shared with other accounts: kept (`skip`) or treated like the rest (`include`). */
   shared: 'skip' | 'include';
   /** Strategy `disable`: days a disabled AMI stays before a later run deregisters it. */
   disableGraceDays: number;
+  /** Most AMIs one run acts on; past it, the rest is planned, not done. */
+  maxPerRun: number;
 }
 
 /** Tag cleanup puts on an AMI it disables, so a later run knows when the grace period started. */
@@ -37,10 +39,18 @@ interface AmiObservation {
   image:
     | { ok: true; value: { ownerId: string; state: string; creationDate: string | undefined; tags: Record<string, string>; deregistrationProtection: string | undefined; public: boolean; deprecationTime: string | undefined; snapshots: { snapshotId: string; sizeGiB: number }[] } | null }
     | { ok: false; error: Failure };
-  /** Resources that use the AMI (instances, launch templates, SSM parameters, recipes). */
+  /**
+   * Resources in the owner's account that use the AMI: instances (every state but terminated), launch
+   * template versions (all of them), SSM parameters, Image Builder recipes, Auto Scaling groups and launch
+   * configurations, Spot Fleet and EC2 Fleet requests.
+   */
   references: { ok: true; value: { resourceType: string; arn: string }[] } | { ok: false; error: Failure } | undefined;
   /** Accounts, groups and organizations it is shared with. */
   sharedWith: { ok: true; value: string[] } | { ok: false; error: Failure } | undefined;
+  /** Windows Fast Launch state of the AMI (null: not enabled). */
+  fastLaunch?: { ok: true; value: string | null } | { ok: false; error: Failure } | undefined;
+  /** Use by other accounts (`CreateImageUsageReport`): needed before a shared AMI may go with `shared: include`. */
+  usageByOthers?: { ok: true; value: { accountId: string; resourceType: string; count: number }[] } | { ok: false; error: Failure } | undefined;
 }
 
 type Guard =
@@ -56,7 +66,13 @@ type Guard =
   | 'in-use'
   | 'shared'
   | 'grace'
-  | 'done';
+  | 'fast-launch'
+  | 'done'
+  | 'cleaned-up'
+  | 'not-selected'
+  | 'not-in-plan'
+  | 'cap'
+  | 'changed';
 
 type Decision =
   | { action: 'deregister' | 'disable' | 'deprecate'; reason: string }
@@ -91,7 +107,8 @@ function decide(ami: InventoryAmi, obs: AmiObservation | undefined, settings: Cl
   if (image.deregistrationProtection !== undefined && image.deregistrationProtection.startsWith('enabled')) {
     return skip('protected', `deregistration protection is ${image.deregistrationProtection}`);
   }
-  if (Object.hasOwn(image.tags, settings.keepTagKey)) return skip('keep-tag', `tagged ${settings.keepTagKey}=${image.tags[settings.keepTagKey] ?? ''}`);
+  const keep = settings.keepTagKeys.find((key) => Object.hasOwn(image.tags, key));
+  if (keep !== undefined) return skip('keep-tag', `tagged ${keep}=${image.tags[keep] ?? ''}`);
   const created = image.creationDate === undefined ? Number.NaN : Date.parse(image.creationDate);
   if (Number.isNaN(created)) return skip('unknown', 'creation date unknown: kept');
   if (now.getTime() - created < settings.minAgeDays * DAY) {
@@ -102,12 +119,21 @@ function decide(ami: InventoryAmi, obs: AmiObservation | undefined, settings: Cl
   if (obs.references.value.length > 0) {
     return skip('in-use', `in use by ${obs.references.value.map((r) => `${r.resourceType} ${r.arn}`).join(', ')}`);
   }
-  if (settings.shared === 'skip') {
-    if (obs.sharedWith === undefined) return skip('unknown', 'sharing not checked: kept');
-    if (!obs.sharedWith.ok) return skip('unknown', `could not read launch permissions (${obs.sharedWith.error.code}): kept`);
-    if (image.public || obs.sharedWith.value.length > 0) {
-      return skip('shared', `shared with ${image.public ? 'everyone (public)' : obs.sharedWith.value.join(', ')}`);
-    }
+  if (obs.sharedWith === undefined) return skip('unknown', 'sharing not checked: kept');
+  if (!obs.sharedWith.ok) return skip('unknown', `could not read launch permissions (${obs.sharedWith.error.code}): kept`);
+  if (image.public || obs.sharedWith.value.length > 0) {
+    const whom = image.public ? 'everyone (public)' : obs.sharedWith.value.join(', ');
+    if (settings.shared === 'skip') return skip('shared', `shared with ${whom}`);
+    // shared: include lets a shared AMI go only when no other account is known to use it
+    if (obs.usageByOthers === undefined) return skip('unknown', `shared with ${whom}; use by other accounts not checked: kept`);
+    if (!obs.usageByOthers.ok) return skip('unknown', `shared with ${whom}; could not tell whether other accounts use it (${obs.usageByOthers.error.code}): kept`);
+    const used = obs.usageByOthers.value.filter((u) => u.count > 0);
+    if (used.length > 0) return skip('in-use', `used by other accounts: ${used.map((u) => `${u.accountId} (${u.count} ${u.resourceType})`).join(', ')}`);
+  }
+  if (obs.fastLaunch === undefined) return skip('unknown', 'Fast Launch state not checked: kept');
+  if (!obs.fastLaunch.ok) return skip('unknown', `could not read the Fast Launch state (${obs.fastLaunch.error.code}): kept`);
+  if (obs.fastLaunch.value !== null) {
+    return skip('fast-launch', `Windows Fast Launch is ${obs.fastLaunch.value}: disable it first (DisableFastLaunch removes its pre-provisioned snapshots), then a later run can act`);
   }
   switch (settings.strategy) {
     case 'deregister':
