@@ -4,6 +4,16 @@ import { InputError } from './errors.ts';
 
 /** Tag the reconciler puts on every copy, naming the image build it came from. Cleanup relies on it. */
 const SOURCE_IMAGE_TAG = 'imagebuilder-reconciler:source-image';
+/**
+ * Tag key prefix on an Image Builder image: cleanup records there each cell whose AMI it deregistered
+ * (`imagebuilder-reconciler:cleaned-up:<region>:<account>` = when, which AMI, why), so that a later
+ * reconcile of that build reports the cell as cleaned up instead of waiting for an AMI that is gone.
+ */
+const CLEANED_UP_TAG_PREFIX = 'imagebuilder-reconciler:cleaned-up:';
+
+function cleanedUpTagKey(region: string, accountId: string): string {
+  return `${CLEANED_UP_TAG_PREFIX}${region}:${accountId}`;
+}
 
 /** One AMI recorded by Image Builder in `outputResources.amis`. */
 interface RecordedAmi {
@@ -49,6 +59,8 @@ interface DesiredCell {
   accountId: string;
   /** Why this cell is expected: a distribution target, the build AMI, or only named by another setting. */
   origin: 'target' | 'owner' | 'build' | 'referenced';
+  /** Cleanup removed this cell's AMI (a cell no longer in the configuration): when and why, from the image's tag. */
+  cleanedUp?: string | undefined;
   /** The AMI Image Builder recorded for this cell, if any. */
   recorded: RecordedAmi | undefined;
   /** The configured AMI name pattern (unresolved), if any. */
@@ -179,6 +191,7 @@ function desiredImage(image: Image, options: { fastLaunchInheritForTargets: bool
       accountId,
       origin,
       recorded: recorded.find((r) => r.region === region && r.accountId === accountId),
+      cleanedUp: image.tags?.[cleanedUpTagKey(region, accountId)],
       namePattern: ami?.name,
       tags: { ...(ami?.amiTags ?? {}), [SOURCE_IMAGE_TAG]: arn.arn },
       launchPermission: ami?.launchPermission,
@@ -246,5 +259,5 @@ function namePatternRegExp(pattern: string, buildNumber: number): RegExp {
   return new RegExp(`^${body}(?:[ _-]?[0-9TZ:._-]+)?$`);
 }
 
-export { SOURCE_IMAGE_TAG, cellKey, desiredImage, namePatternRegExp, recordedAmis };
+export { CLEANED_UP_TAG_PREFIX, SOURCE_IMAGE_TAG, cellKey, cleanedUpTagKey, desiredImage, namePatternRegExp, recordedAmis };
 export type { DesiredCell, DesiredFastLaunch, DesiredImage, DesiredLaunchTemplate, DesiredParameter, RecordedAmi };

@@ -61,6 +61,17 @@ describe('cleanup guards (pure)', () => {
     expect(decide(ami(), observation({ creationDate: new Date(NOW.getTime() - minAge).toISOString() }), settings, NOW).action).toBe('deregister');
   });
 
+  it('counts the grace period and the deprecation time to the millisecond', () => {
+    const disable = { ...settings, strategy: 'disable' as const };
+    const grace = settings.disableGraceDays * 86_400_000;
+    const disabledAt = (ms: number) => observation({ state: 'disabled', tags: { [DISABLED_AT_TAG]: new Date(NOW.getTime() - ms).toISOString() } });
+    expect(decide(ami(), disabledAt(grace - 1), disable, NOW)).toMatchObject({ action: 'skip', guard: 'grace' });
+    expect(decide(ami(), disabledAt(grace), disable, NOW).action).toBe('deregister');
+    const deprecate = { ...settings, strategy: 'deprecate' as const };
+    expect(decide(ami(), observation({ deprecationTime: NOW.toISOString() }), deprecate, NOW)).toMatchObject({ action: 'skip', guard: 'done' });
+    expect(decide(ami(), observation({ deprecationTime: new Date(NOW.getTime() + 1).toISOString() }), deprecate, NOW).action).toBe('deprecate');
+  });
+
   it('checks the keep tag by key, not by a key that merely looks alike', () => {
     expect(decide(ami(), observation({ tags: { keep: 'no' } }), settings, NOW)).toMatchObject({ action: 'skip', guard: 'keep-tag' });
     expect(decide(ami(), observation({ tags: { Keep: '', 'keep ': '' } }), settings, NOW).action).toBe('deregister');

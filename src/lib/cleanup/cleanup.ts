@@ -21,7 +21,7 @@ import { TagResourceCommand } from '@aws-sdk/client-imagebuilder';
 import pLimit from 'p-limit';
 import { type DistributionConfigurationArn, parseDistributionConfigurationArn } from '../arn.ts';
 import type { CellClients, ClientFactory } from '../aws/clients.ts';
-import { cellKey } from '../distribution.ts';
+import { cellKey, cleanedUpTagKey } from '../distribution.ts';
 import { AwsCallError, type Failure, toFailure } from '../errors.ts';
 import { publishReport } from '../notify.ts';
 import type { RunDeps } from '../reconcile/reconcile.ts';
@@ -330,14 +330,8 @@ function groupByCell<T extends { accountId: string; region: string }>(amis: T[])
   return groups;
 }
 
-/** Tag on the Image Builder image that records a cell's AMI removed by cleanup (so reconcile reports it as cleaned up). */
-const CLEANED_UP_TAG_PREFIX = 'imagebuilder-reconciler:cleaned-up:';
 /** Tag cleanup puts on an AMI before `disable`: the launch permissions DisableImage removes. */
 const LAUNCH_PERMISSIONS_TAG = 'imagebuilder-reconciler:launch-permissions';
-
-function cleanedUpTagKey(region: string, accountId: string): string {
-  return `${CLEANED_UP_TAG_PREFIX}${region}:${accountId}`;
-}
 
 /** Act on one AMI. Idempotent: an AMI already gone counts as done. */
 async function act(plan: CandidatePlan, sharedWith: string[], factory: ClientFactory, now: Date): Promise<Pick<CandidateReport, 'outcome' | 'error' | 'snapshots'>> {
@@ -563,5 +557,5 @@ async function verify(done: CandidateReport[], factory: ClientFactory): Promise<
   }
 }
 
-export { CLEANED_UP_TAG_PREFIX, CLEANUP_DETAIL_TYPE, LAUNCH_PERMISSIONS_TAG, cleanedUpTagKey, cleanup };
+export { CLEANUP_DETAIL_TYPE, LAUNCH_PERMISSIONS_TAG, cleanup };
 export type { CandidateReport, CleanupDeps, CleanupReport, CleanupRequest };

@@ -62,6 +62,10 @@ function checkAmi(cell: DesiredCell, obs: CellObservation, desired: DesiredImage
   if (observed === undefined) return { check: { check: 'ami', subject, result: 'pending', reason: 'not observed' }, image: undefined };
   if (!observed.ok) return { check: readFailure('ami', subject, observed.error), image: undefined };
   const image = observed.value;
+  if ((image === null || image.state === 'deregistered') && cell.cleanedUp !== undefined) {
+    // removed on purpose: the cell left the configuration and cleanup deregistered its AMI; nothing to wait for
+    return { check: { check: 'ami', subject, result: 'skipped', reason: `cleaned up by imagebuilder-reconciler: ${cell.cleanedUp}` }, image: undefined };
+  }
   if (image === null) return { check: { check: 'ami', subject, result: 'pending', reason: REASONS.notVisible }, image: undefined };
   if (image.ownerId !== cell.accountId) {
     return {
