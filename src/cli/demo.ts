@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { GetDistributionConfigurationCommand, StartImagePipelineExecutionCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
 import { createClientFactory } from '../lib/aws/clients.ts';
 import { type Sandbox, projectRoot, startSandbox } from '../../sandbox/index.ts';
-import { type Scenario, loadScenario } from '../../sandbox/scenario.ts';
+import { type Scenario, ScenarioError, loadScenario } from '../../sandbox/scenario.ts';
+import { InputError } from '../lib/errors.ts';
 import type { PublishedEvent } from '../../sandbox/state.ts';
 import { REPORT_DETAIL_TYPE, type ReconcileReport } from '../lib/reconcile/report.ts';
 import type { CleanupReport } from '../lib/cleanup/cleanup.ts';
@@ -16,6 +17,28 @@ interface Io {
 
 function defaultScenarioPath(): string {
   return join(projectRoot(), 'sandbox', 'scenarios', 'demo.json');
+}
+
+/** A scenario that cannot be used, or a port already taken, is bad input of the demo and the sandbox (exit 2). */
+async function start(options: Parameters<typeof startSandbox>[0]): Promise<Sandbox> {
+  try {
+    return await startSandbox(options);
+  } catch (error: unknown) {
+    if (error instanceof ScenarioError) throw new InputError(error.message, { cause: error });
+    if (error instanceof Error && (error as Error & { code?: unknown }).code === 'EADDRINUSE') {
+      throw new InputError(`port ${options.port ?? 4566} is in use (is another sandbox running?): stop it, or pass --port <another>`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+function scenarioFrom(path: string): Scenario {
+  try {
+    return loadScenario(path);
+  } catch (error: unknown) {
+    if (error instanceof ScenarioError) throw new InputError(error.message, { cause: error });
+    throw error;
+  }
 }
 
 function requireBundles(): void {
@@ -39,10 +62,11 @@ function elapsed(box: Sandbox, start: number): string {
  * The demo: a local AWS with the built-in scenario, the reconciler deployed into it from serverless.yml,
  * two pipeline builds, and the reconciler's work narrated until it converges. Returns the exit code.
  */
-async function runDemo(io: Io, c: Colors, options: { scenario?: string; speed?: number }): Promise<number> {
+async function runDemo(io: Io, c: Colors, options: { scenario?: string; speed?: number; width?: number }): Promise<number> {
   requireBundles();
-  const scenario: Scenario = loadScenario(options.scenario ?? defaultScenarioPath());
-  const box = await startSandbox({ port: 0, scenario, ...(options.speed === undefined ? {} : { clockSpeed: options.speed }) });
+  const width = options.width ?? Number.POSITIVE_INFINITY;
+  const scenario: Scenario = scenarioFrom(options.scenario ?? defaultScenarioPath());
+  const box = await start({ port: 0, scenario, ...(options.speed === undefined ? {} : { clockSpeed: options.speed }) });
   const started = Date.now();
   try {
     // the demo acts as the pipeline's owner would, through the project's one client factory
@@ -81,7 +105,7 @@ async function runDemo(io: Io, c: Colors, options: { scenario?: string; speed?: 
       if (event.detailType === 'Image Builder Cleanup Report') {
         const report = event.detail as CleanupReport;
         io.out(`  [${elapsed(box, buildStart)}] ${c.bold('cleanup')} via EventBridge rule (CloudTrail UpdateDistributionConfiguration), ${report.mode} mode:`);
-        io.out(renderCleanup(report, c).split('\n').map((line) => `      ${line}`).join('\n'));
+        io.out(renderCleanup(report, c, width - 6).split('\n').map((line) => `      ${line}`).join('\n'));
         io.out(c.dim(`      to act: npx imagebuilder-reconciler cleanup ${report.configuration.arn} --apply`));
       }
       if (isReport(event)) {
@@ -91,7 +115,7 @@ async function runDemo(io: Io, c: Colors, options: { scenario?: string; speed?: 
         io.out(`  [${elapsed(box, buildStart)}] ${c.bold('reconcile')} via ${trigger}: ${report.awsCalls} AWS calls`);
         if (!firstReportShown && report.counts.actions.total > 0) {
           firstReportShown = true;
-          io.out(renderReport(report, c).split('\n').map((line) => `      ${line}`).join('\n'));
+          io.out(renderReport(report, c, width - 6).split('\n').map((line) => `      ${line}`).join('\n'));
         } else {
           io.out(`      ${reportSummary(report, c)}`);
         }
@@ -135,7 +159,7 @@ async function runDemo(io: Io, c: Colors, options: { scenario?: string; speed?: 
       return 1;
     }
     io.out(c.bold('Final report'));
-    io.out(renderReport(final, c));
+    io.out(renderReport(final, c, width));
     io.out('');
     const reports = box.state.events.filter(isReport).length;
     io.out(`${statusColor(c, final.outcome)}: ${reports} reconcile runs, ${box.server.requests.length} AWS calls answered by the sandbox, ${((Date.now() - started) / 1000).toFixed(1)} s.`);
@@ -149,8 +173,8 @@ async function runDemo(io: Io, c: Colors, options: { scenario?: string; speed?: 
 /** `npm run sandbox`: keep a sandbox with the reconciler wired in running, and say how to use it. */
 async function runSandbox(io: Io, c: Colors, options: { scenario?: string; speed?: number; port: number; wire: boolean }): Promise<Sandbox> {
   if (options.wire) requireBundles();
-  const scenario = loadScenario(options.scenario ?? defaultScenarioPath());
-  const box = await startSandbox({ port: options.port, scenario, wire: options.wire, ...(options.speed === undefined ? {} : { clockSpeed: options.speed }) });
+  const scenario = scenarioFrom(options.scenario ?? defaultScenarioPath());
+  const box = await start({ port: options.port, scenario, wire: options.wire, ...(options.speed === undefined ? {} : { clockSpeed: options.speed }) });
   const pipeline = box.refs.get(`pipeline:${scenario.imagebuilder?.pipelines?.[0]?.name ?? ''}`);
   io.out(c.bold(`Local AWS sandbox "${scenario.name}" listening on ${box.url}`));
   io.out(`accounts: ${[...box.state.accounts].join(', ')} (an access key id of 12 digits acts as that account; any other acts as ${box.state.defaultAccount})`);

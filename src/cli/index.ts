@@ -1,8 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { createClientFactory } from '../lib/aws/clients.ts';
+import pkg from '../../package.json' with { type: 'json' };
+import { type ClientFactory, createClientFactory } from '../lib/aws/clients.ts';
 import { type Config, cliEnvironment, loadConfig, quietSdkNotices } from '../lib/config.ts';
 import { ReconcilerError, toFailure } from '../lib/errors.ts';
+import { parseImageBuildArn } from '../lib/arn.ts';
+import { diagnose, oneLine } from './diagnose.ts';
+import { type ResolvedTarget, resolveTarget } from './target.ts';
 import { reconcile } from '../lib/reconcile/reconcile.ts';
 import type { ReconcileReport } from '../lib/reconcile/report.ts';
 import { runDemo, runSandbox } from './demo.ts';
@@ -14,8 +18,8 @@ import { InputError } from '../lib/errors.ts';
 import { lintDistributionConfiguration } from '../lib/lint.ts';
 import { cleanup } from '../lib/cleanup/cleanup.ts';
 
-/** Exit codes (documented in the README). */
-const EXIT = { converged: 0, failed: 1, badInput: 2, changed: 3, pending: 4 } as const;
+/** Exit codes (documented in the README and in --help). */
+const EXIT = { converged: 0, failed: 1, badInput: 2, changed: 3, pending: 4, cannotRun: 5 } as const;
 
 interface GlobalOptions {
   region?: string;
@@ -23,6 +27,25 @@ interface GlobalOptions {
   endpointUrl?: string;
   json?: boolean;
   color: boolean;
+  wide?: boolean;
+}
+
+/**
+ * The command could not talk to AWS at all (endpoint unreachable, no or expired credentials, access denied to
+ * the first call): nothing about the image is known, so no report is shown. Exit 5.
+ */
+class CannotRunError extends Error {
+  constructor(message: string, options: { cause: unknown }) {
+    super(message, { cause: options.cause });
+    this.name = 'CannotRunError';
+  }
+}
+
+/** What every AWS-touching command works with: the settings, the one client factory, where it points. */
+interface Session {
+  config: Config;
+  clients: ClientFactory;
+  target: ResolvedTarget;
 }
 
 interface Io {
@@ -33,6 +56,8 @@ interface Io {
   errIsTTY?: boolean;
   /** Write to stderr without a newline (progress). */
   progress?: (text: string) => void;
+  /** Width of the terminal stdout is (tables fit it); default COLUMNS, else 80. */
+  columns?: number | undefined;
 }
 
 /** A counter on stderr while cells are observed; only on a terminal, never on stdout. */
@@ -58,25 +83,42 @@ function exitFor(outcome: ReconcileReport['outcome']): number {
   return EXIT.changed;
 }
 
-function setup(options: GlobalOptions, overrides: Partial<Config> = {}) {
+/** Where the command points (region, profile, endpoint), checked; the settings; the one client factory. */
+async function openSession(globals: GlobalOptions): Promise<Session> {
   const env = cliEnvironment();
-  const base = loadConfig();
-  const config: Config = Object.freeze({ ...base, ...(options.region === undefined ? {} : { region: options.region }), ...overrides });
-  const clients = createClientFactory({
-    ...config,
-    profile: options.profile ?? env.profile,
-    endpoint: options.endpointUrl,
+  const target = await resolveTarget({
+    regionFlag: globals.region,
+    regionEnv: env.region,
+    profile: globals.profile ?? env.profile,
+    endpoint: globals.endpointUrl ?? env.endpointUrl,
   });
-  return { config, clients };
+  // the CLI runs with the caller's credentials: their account comes from STS, never from RECONCILER_ACCOUNT_ID
+  const config: Config = Object.freeze({ ...loadConfig(), region: target.region, accountId: '' });
+  const clients = createClientFactory({ ...config, profile: target.profile, endpoint: target.endpoint });
+  return { config, clients, target };
 }
 
+/** The commands that call AWS, and the argument each checks before any call is made. */
+const AWS_COMMANDS: Record<string, ((arg: string) => unknown) | undefined> = {
+  reconcile: parseImageBuildArn,
+  status: parseImageBuildArn,
+  cleanup: parseDistributionConfigurationArn,
+};
+
 /** Build the program. Each command's action sets `process.exitCode`-style results through `result`. */
-function program(io: Io, result: { code: number }): Command {
+function program(io: Io, result: { code: number }, state: { session?: Session }): Command {
   const colorsFor = (globals: GlobalOptions) => colors(globals.color && io.isTTY && !cliEnvironment().noColor);
+  const widthFor = (globals: GlobalOptions) => (globals.wide === true ? Number.POSITIVE_INFINITY : (io.columns ?? cliEnvironment().columns ?? 80));
+
+  /** The session the preAction hook opened (every command's action runs after it). */
+  const setup = (_globals: GlobalOptions): Session => {
+    if (state.session === undefined) throw new Error('no session: the preAction hook did not run');
+    return state.session;
+  };
 
   /** Reconcile from the command line (reconcile, status), with a progress counter on stderr. */
   const runReconcile = async (arn: string, globals: GlobalOptions, mode: 'plan' | undefined, publish: boolean): Promise<ReconcileReport> => {
-    const { config, clients } = setup(globals, mode === undefined ? {} : { mode });
+    const { config, clients } = setup(globals);
     const counter = progress(io);
     try {
       return await reconcile(
@@ -88,13 +130,36 @@ function program(io: Io, result: { code: number }): Command {
     }
   };
 
+  /**
+   * A report whose image could not be read says nothing about the image: when the reason is the caller's setup
+   * (denied, expired, unreachable), one line says so and the command exits 5; an image that does not exist exits 1.
+   * Returns whether the report was handled here.
+   */
+  const unreadable = (report: ReconcileReport, globals: GlobalOptions): boolean => {
+    if (report.error === undefined) return false;
+    const session = setup(globals);
+    const diagnosis = diagnose(report.error, session.target, `imagebuilder:GetImage on ${report.image.arn}`);
+    if (diagnosis === undefined && report.error.kind !== 'not-found') return false;
+    if (globals.json === true) io.out(JSON.stringify(report, null, 2));
+    if (diagnosis !== undefined) {
+      io.err(`error: ${diagnosis.message}`);
+      result.code = EXIT.cannotRun;
+    } else {
+      io.err(`error: no such image build in ${report.image.ownerAccountId}/${report.image.region}: ${report.image.arn} (${report.error.code})`);
+      result.code = EXIT.failed;
+    }
+    return true;
+  };
+
   const cli = new Command('imagebuilder-reconciler')
     .description('Finish what EC2 Image Builder distribution leaves undone: verify and repair every (region, account) cell of an image build.')
     .option('--region <region>', 'region of the reconciler (default: AWS_REGION)')
     .option('--profile <name>', 'AWS profile for the own account (default: the standard credential chain)')
     .option('--endpoint-url <url>', 'send every AWS call to this endpoint (e.g. the local sandbox); AWS_ENDPOINT_URL works too')
     .option('--json', 'print machine-readable JSON on stdout')
+    .option('--wide', 'tables as wide as their content (default: fit the terminal)')
     .option('--no-color', 'no colour in human output')
+    .version(pkg.version, '--version', 'print the version')
     .configureOutput({
       writeOut: (s) => io.out(s.trimEnd()),
       writeErr: (s) => io.err(s.trimEnd()),
@@ -105,7 +170,10 @@ function program(io: Io, result: { code: number }): Command {
       'after',
       `
 Exit codes: 0 converged / nothing to do, 1 failed (or lint errors), 2 bad input, 3 changes made
-(with --plan: changes needed), 4 pending (AWS is still working; run again later).
+(with --plan: changes needed), 4 pending (AWS is still working; run again later), 5 cannot run
+(endpoint unreachable, no or expired credentials, access denied to the first call).
+
+The region is --region, else AWS_REGION, else the profile's region, else us-east-1.
 
 Examples:
   $ npm run sandbox                     # a local AWS on http://127.0.0.1:4566 to try it on
@@ -113,7 +181,18 @@ Examples:
   $ imagebuilder-reconciler lint distribution.json
   $ imagebuilder-reconciler cleanup arn:aws:imagebuilder:us-east-1:111122223333:distribution-configuration/golden`,
     )
-    .exitOverride();
+    .exitOverride()
+    .hook('preAction', async (_root, action) => {
+      const globals = action.optsWithGlobals<GlobalOptions>();
+      const arg = String(action.args[0] ?? '');
+      const check = AWS_COMMANDS[action.name()] ?? (action.name() === 'lint' && arg.startsWith('arn:') ? parseDistributionConfigurationArn : undefined);
+      if (check !== undefined) check(arg); // a malformed ARN is bad input before anything is called
+      state.session = await openSession(globals);
+      if (action.opts<{ publish?: boolean }>().publish === true && state.session.config.eventBusName === '') {
+        throw new InputError('--publish needs an event bus: set RECONCILER_EVENT_BUS to its name (the deployment\'s eventBusName param; RECONCILER_RECHECK_QUEUE_URL for rechecks)');
+      }
+      if (check !== undefined) await preflight(state.session);
+    });
 
   cli
     .command('reconcile')
@@ -131,7 +210,8 @@ Examples:
     .action(async (arn: string, opts: { plan?: boolean; publish: boolean }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
       const report = await runReconcile(arn, globals, opts.plan === true ? 'plan' : undefined, opts.publish);
-      io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderReport(report, colorsFor(globals)));
+      if (unreadable(report, globals)) return;
+      io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderReport(report, colorsFor(globals), widthFor(globals)));
       result.code = exitFor(report.outcome);
     });
 
@@ -152,7 +232,8 @@ Examples:
     .action(async (arn: string, _opts: unknown, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
       const report = await runReconcile(arn, globals, 'plan', false);
-      io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderStatus(report, colorsFor(globals)));
+      if (unreadable(report, globals)) return;
+      io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderStatus(report, colorsFor(globals), widthFor(globals)));
       result.code = exitFor(report.outcome);
     });
 
@@ -197,7 +278,7 @@ Examples:
         }
       }
       const findings = lintDistributionConfiguration(config, { owner: opts.owner, shape });
-      io.out(globals.json === true ? JSON.stringify({ source: target, findings, counts: { errors: findings.filter((f) => f.severity === 'error').length, warnings: findings.filter((f) => f.severity === 'warning').length } }, null, 2) : renderFindings(findings, target, colorsFor(globals)));
+      io.out(globals.json === true ? JSON.stringify({ source: target, findings, counts: { errors: findings.filter((f) => f.severity === 'error').length, warnings: findings.filter((f) => f.severity === 'warning').length } }, null, 2) : renderFindings(findings, target, colorsFor(globals), widthFor(globals)));
       result.code = findings.some((f) => f.severity === 'error') ? EXIT.failed : EXIT.converged;
     });
 
@@ -241,7 +322,7 @@ Examples:
         },
         { config, clients, log: quietLog(io), now: () => new Date(), newRunId: randomUUID, publish: opts.publish === true },
       );
-      io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderCleanup(report, colorsFor(globals)));
+      io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderCleanup(report, colorsFor(globals), widthFor(globals)));
       result.code = report.counts.failed > 0 ? EXIT.failed : report.mode === 'apply' ? (report.counts.deregistered + report.counts.disabled + report.counts.deprecated > 0 ? EXIT.changed : EXIT.converged) : report.counts.planned > 0 ? EXIT.changed : EXIT.converged;
     });
 
@@ -252,7 +333,7 @@ Examples:
     .option('--speed <factor>', 'simulated seconds per real second', parsePositive)
     .action(async (opts: { scenario?: string; speed?: number }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
-      result.code = await runDemo(io, colorsFor(globals), opts);
+      result.code = await runDemo(io, colorsFor(globals), { ...opts, width: widthFor(globals) });
     });
 
   cli
@@ -260,7 +341,7 @@ Examples:
     .description('keep the local AWS sandbox running, with the reconciler wired in, for exploration (npm run sandbox)')
     .option('--scenario <file>', 'a scenario file (default: sandbox/scenarios/demo.json)')
     .option('--speed <factor>', 'simulated seconds per real second', parsePositive)
-    .option('--port <port>', 'port on 127.0.0.1', parsePositive, 4566)
+    .option('--port <port>', 'port on 127.0.0.1', parsePort, 4566)
     .option('--no-wire', 'do not run the reconciler functions in the sandbox')
     .action(async (opts: { scenario?: string; speed?: number; port: number; wire: boolean }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
@@ -279,6 +360,23 @@ function parseNonNegative(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a whole number of days, got "${value}"`);
   return n;
+}
+
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError(`expected a port from 1 to 65535, got "${value}"`);
+  return n;
+}
+
+/** The first call (sts:GetCallerIdentity, which needs no permission): is AWS reachable, and who are we? */
+async function preflight(session: Session): Promise<void> {
+  try {
+    await session.clients.ownAccountId();
+  } catch (error: unknown) {
+    const diagnosis = diagnose(error, session.target);
+    if (diagnosis !== undefined) throw new CannotRunError(diagnosis.message, { cause: error });
+    throw error;
+  }
 }
 
 function parsePositive(value: string): number {
@@ -301,8 +399,9 @@ function quietLog(io: Io) {
  */
 async function main(argv: string[], io: Io): Promise<number> {
   const result = { code: EXIT.converged as number };
+  const state: { session?: Session } = {};
   try {
-    await program(io, result).parseAsync(argv, { from: 'user' });
+    await program(io, result, state).parseAsync(argv, { from: 'user' });
     return result.code;
   } catch (error: unknown) {
     if (error instanceof CommanderError) {
@@ -313,8 +412,17 @@ async function main(argv: string[], io: Io): Promise<number> {
       io.err(`error: ${error.message}`);
       return EXIT.badInput;
     }
-    const failure = toFailure(error);
-    io.err(`error: ${failure.code}: ${failure.message}`);
+    if (error instanceof CannotRunError) {
+      io.err(`error: ${error.message}`);
+      return EXIT.cannotRun;
+    }
+    // a call later in the run that failed for the same reasons (the endpoint went away, the token expired)
+    const diagnosis = state.session === undefined ? undefined : diagnose(error, state.session.target);
+    if (diagnosis !== undefined) {
+      io.err(`error: ${diagnosis.message}`);
+      return EXIT.cannotRun;
+    }
+    io.err(`error: ${oneLine(toFailure(error))}`);
     return EXIT.failed;
   }
 }
@@ -324,6 +432,7 @@ const io: Io = {
   err: (s) => process.stderr.write(`${s}\n`),
   isTTY: process.stdout.isTTY === true,
   errIsTTY: process.stderr.isTTY === true,
+  columns: process.stdout.isTTY === true ? process.stdout.columns : undefined,
   progress: (s) => process.stderr.write(s),
 };
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('imagebuilder-reconciler')) {

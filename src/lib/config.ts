@@ -146,15 +146,23 @@ interface CliEnvironment {
   endpointUrl: string | undefined;
   /** AWS_PROFILE. */
   profile: string | undefined;
+  /** AWS_REGION, else AWS_DEFAULT_REGION (the AWS CLI's name). */
+  region: string | undefined;
+  /** COLUMNS: the terminal width when stdout is not a terminal. */
+  columns: number | undefined;
 }
 
 function cliEnvironment(env: Env = process.env): CliEnvironment {
   const endpoint = str(env, 'AWS_ENDPOINT_URL', '');
   const profile = str(env, 'AWS_PROFILE', '');
+  const region = str(env, 'AWS_REGION', str(env, 'AWS_DEFAULT_REGION', ''));
+  const columns = Number(str(env, 'COLUMNS', ''));
   return {
     noColor: env.NO_COLOR !== undefined && env.NO_COLOR !== '',
     endpointUrl: endpoint === '' ? undefined : endpoint,
     profile: profile === '' ? undefined : profile,
+    region: region === '' ? undefined : region,
+    columns: Number.isInteger(columns) && columns > 0 ? columns : undefined,
   };
 }
 

@@ -26,8 +26,11 @@ describe('Lambda handlers, driven by the sample events in events/', () => {
   });
   beforeEach(() => {
     mocks = installWorld(afterImageBuilder());
+    // the sample recheck message was first seen at 2026-11-29T17:51Z: an hour later it is well within its deadline
+    vi.setSystemTime(new Date('2026-11-29T18:51:00.000Z'));
   });
   afterEach(() => {
+    vi.useRealTimers();
     for (const mock of Object.values(mocks)) mock.restore();
   });
 

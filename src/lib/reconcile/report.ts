@@ -71,6 +71,8 @@ interface ReconcileReport {
   actions: ActionReport[];
   /** Image-level notes (Image Builder recorded AMIs no cell accounts for, …). */
   notes: string[];
+  /** Only when the image itself could not be read (GetImage failed): why. No cell was looked at. */
+  error?: Failure;
   /** What happens next: a recheck, or why there is none. */
   next: { recheck: true; attempt: number; delaySeconds: number } | { recheck: false; reason: string; requeueFailed?: boolean };
 }
