@@ -52,6 +52,8 @@ interface Config {
   readonly cleanupDisableGraceDays: number;
   /** EBS snapshot price per GiB-month, for the estimated saving. */
   readonly snapshotPricePerGbMonth: number;
+  /** X-Ray tracing of the functions' AWS calls (Powertools Tracer): `Active` traces, `PassThrough` does not. */
+  readonly tracing: 'Active' | 'PassThrough';
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -135,6 +137,7 @@ function loadConfig(env: Env = process.env): Config {
     cleanupStrategy: oneOf(env, 'RECONCILER_CLEANUP_STRATEGY', ['deregister', 'disable', 'deprecate'] as const, 'deregister'),
     cleanupDisableGraceDays: int(env, 'RECONCILER_CLEANUP_DISABLE_GRACE_DAYS', 14, 0, 3650),
     snapshotPricePerGbMonth: num(env, 'RECONCILER_SNAPSHOT_PRICE_PER_GB_MONTH', 0.05),
+    tracing: oneOf(env, 'RECONCILER_TRACING', ['Active', 'PassThrough'] as const, 'PassThrough'),
   });
 }
 
