@@ -8,7 +8,8 @@ import { InputError } from '../lib/errors.ts';
 import type { PublishedEvent } from '../../sandbox/state.ts';
 import { REPORT_DETAIL_TYPE, type ReconcileReport } from '../lib/reconcile/report.ts';
 import type { CleanupReport } from '../lib/cleanup/cleanup.ts';
-import { type Colors, renderCleanup, renderReport, reportSummary, statusColor } from './format.ts';
+import type { Invocation } from '../../sandbox/wiring.ts';
+import { type Colors, cleanupSummary, renderCleanup, renderReport, reportSummary, statusColor } from './format.ts';
 
 interface Io {
   out: (text: string) => void;
@@ -189,11 +190,53 @@ async function runSandbox(io: Io, c: Colors, options: { scenario?: string; speed
   }
   io.out(`  curl ${box.url}/_sandbox/health   (also /_sandbox/state, /_sandbox/events, /_sandbox/invocations, POST /_sandbox/faults, POST /_sandbox/clock)`);
   io.out(c.dim('Ctrl-C stops it.'));
-  box.onInvocation = (invocation) => {
-    const result = invocation.result as { status?: string; batchItemFailures?: unknown[] } | undefined;
-    io.out(`[${new Date().toISOString()}] ${invocation.function} (${invocation.trigger}) ${invocation.error ?? result?.status ?? (result?.batchItemFailures === undefined ? 'done' : `${result.batchItemFailures.length} batch item failure(s)`)}`);
+  // narrate: each invocation (function, trigger, what it was about, how it ended), and each report it published
+  const at = () => c.dim(`[${box.clock.iso().slice(11, 19)}]`);
+  box.onInvocation = (invocation) => io.out(`${at()} ${narrateInvocation(invocation, c)}`);
+  box.onEvent = (event) => {
+    if (isReport(event)) {
+      const report = event.detail as ReconcileReport;
+      io.out(`${at()}   report ${report.image.name} ${report.image.version}/${report.image.buildNumber} (${report.trigger}, attempt ${report.attempt}, ${report.awsCalls} AWS calls): ${reportSummary(report, c)}`);
+      for (const cell of report.cells.filter((x) => x.status === 'failed')) io.out(`             ${cell.region}/${cell.accountId}: ${cell.reasons.join('; ')}`);
+    } else if (event.source === 'imagebuilder-reconciler' && event.detailType === 'Image Builder Cleanup Report') {
+      const report = event.detail as CleanupReport;
+      io.out(`${at()}   cleanup report ${report.configuration.name} (${report.trigger}, ${report.awsCalls} AWS calls): ${cleanupSummary(report, c)}`);
+    } else if (event.detailType === 'EC2 Image Builder Image State Change') {
+      const detail = event.detail as { state?: { status?: string } };
+      io.out(`${at()} Image Builder: ${event.resources[0] ?? ''} ${detail.state?.status ?? ''}`);
+    }
   };
   return box;
 }
 
-export { defaultScenarioPath, runDemo, runSandbox };
+/** One line per invocation: the function, its trigger, the image / configuration / messages, the outcome. */
+function narrateInvocation(invocation: Invocation, c: Colors): string {
+  const result = (invocation.result ?? {}) as {
+    status?: string;
+    image?: string;
+    distributionConfigurationArn?: string;
+    counts?: { pipelines?: number; cells?: { total: number }; actions?: { applied: number; planned: number; failed: number } };
+    batchItemFailures?: unknown[];
+    error?: string;
+  };
+  const event = (invocation.event ?? {}) as { Records?: { body?: string }[]; resources?: string[]; detail?: { requestParameters?: { distributionConfigurationArn?: string } } };
+  const subject =
+    result.image ??
+    result.distributionConfigurationArn ??
+    (event.Records !== undefined
+      ? `${event.Records.length} recheck message(s): ${event.Records.map((r) => /"imageBuildVersionArn":"([^"]+)"/.exec(r.body ?? '')?.[1] ?? '?').join(', ')}`
+      : (event.resources?.[0] ?? event.detail?.requestParameters?.distributionConfigurationArn ?? 'manual payload'));
+  const retry = invocation.attempt > 1 ? ` (retry ${invocation.attempt - 1})` : '';
+  let outcome: string;
+  if (invocation.error !== undefined) outcome = c.red(`error: ${invocation.error}`);
+  else if (result.batchItemFailures !== undefined) outcome = result.batchItemFailures.length === 0 ? c.green('batch done') : c.yellow(`${result.batchItemFailures.length} batch item failure(s), redelivered later`);
+  else if (result.status === 'rejected') outcome = c.red(`rejected: ${result.error ?? ''}`);
+  else {
+    const counts = result.counts;
+    const detail = counts?.pipelines !== undefined ? `${counts.pipelines} pipeline(s)` : counts?.cells !== undefined && counts.actions !== undefined ? `${counts.cells.total} cells, ${counts.actions.applied} applied, ${counts.actions.planned} planned, ${counts.actions.failed} failed` : '';
+    outcome = `${statusColor(c, result.status ?? 'done')}${detail === '' ? '' : ` (${detail})`}`;
+  }
+  return `${c.bold(invocation.function)} via ${invocation.trigger}${retry}, ${invocation.durationMs} ms: ${subject} → ${outcome}`;
+}
+
+export { defaultScenarioPath, narrateInvocation, runDemo, runSandbox };

@@ -3,6 +3,7 @@ import { createColors } from 'picocolors';
 import type { CleanupReport } from '../lib/cleanup/cleanup.ts';
 import type { Finding } from '../lib/lint.ts';
 import type { ReconcileReport } from '../lib/reconcile/report.ts';
+import type { SweepReport } from '../lib/sweep.ts';
 import type { CellStatus } from '../lib/reconcile/types.ts';
 
 type Colors = ReturnType<typeof createColors>;
@@ -299,5 +300,23 @@ function cleanupSummary(report: CleanupReport, c: Colors): string {
   return `${c.bold(report.mode === 'plan' ? 'PLAN' : 'CLEANUP')}: ${n.candidates} AMI(s) in removed cells (${inCurrent} in current cells untouched); ${acted}; ${kept} kept by a guard.`;
 }
 
-export { colors, fitColumns, renderCleanup, renderFindings, renderReport, renderStatus, reportSummary, statusColor, table, visibleWidth };
+/** The sweep: one row per pipeline with its latest build and the reconcile's outcome, then the totals. */
+function renderSweep(report: SweepReport, c: Colors, width = Number.POSITIVE_INFINITY): string {
+  const lines = [`${c.bold('Sweep')}   ${report.mode} mode, ${plural(report.counts.pipelines, 'pipeline')}, ${report.counts.awsCalls} AWS calls`];
+  if (report.pipelines.length > 0) {
+    const t = table(['Pipeline', 'Latest AVAILABLE build', 'Outcome', 'Cells / note'], c, width);
+    for (const p of report.pipelines) {
+      const r = report.reports.find((x) => x.image.arn === p.imageBuildVersionArn);
+      const cells = r === undefined ? (p.note ?? '') : (['ok', 'repaired', 'drift', 'pending', 'failed'] as const).filter((s) => r.counts.cells[s] > 0).map((s) => `${r.counts.cells[s]} ${statusColor(c, s)}`).join(', ');
+      t.push([p.pipelineArn.split('/').pop() ?? p.pipelineArn, p.imageBuildVersionArn?.split('/').slice(-3).join('/') ?? c.dim('none'), p.outcome === 'none' ? c.dim('none') : statusColor(c, p.outcome), cells]);
+    }
+    lines.push('', t.toString());
+  }
+  const n = report.counts;
+  const parts = (['converged', 'repaired', 'drift', 'pending', 'failed', 'none'] as const).filter((k) => n[k] > 0).map((k) => `${n[k]} ${k === 'none' ? 'with no AVAILABLE build' : statusColor(c, k)}`);
+  lines.push('', ...hanging(`${c.bold('SWEEP')}: ${plural(n.pipelines, 'pipeline')} (${parts.join(', ') || 'none'})${report.mode === 'plan' ? ' (plan mode: nothing changed)' : ''}.`, width));
+  return lines.join('\n');
+}
+
+export { cleanupSummary, colors, fitColumns, renderSweep, renderCleanup, renderFindings, renderReport, renderStatus, reportSummary, statusColor, table, visibleWidth };
 export type { Colors };

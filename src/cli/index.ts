@@ -4,13 +4,14 @@ import pkg from '../../package.json' with { type: 'json' };
 import { type ClientFactory, createClientFactory } from '../lib/aws/clients.ts';
 import { type Config, cliEnvironment, loadConfig, quietSdkNotices } from '../lib/config.ts';
 import { ReconcilerError, toFailure } from '../lib/errors.ts';
-import { parseImageBuildArn } from '../lib/arn.ts';
+import { parseImageBuildArn, parseImagePipelineArn } from '../lib/arn.ts';
+import { type SweepReport, latestBuildOf, sweep } from '../lib/sweep.ts';
 import { diagnose, oneLine } from './diagnose.ts';
 import { type ResolvedTarget, resolveTarget } from './target.ts';
 import { reconcile } from '../lib/reconcile/reconcile.ts';
 import type { ReconcileReport } from '../lib/reconcile/report.ts';
 import { runDemo, runSandbox } from './demo.ts';
-import { colors, renderCleanup, renderFindings, renderReport, renderStatus } from './format.ts';
+import { colors, renderCleanup, renderFindings, renderReport, renderStatus, renderSweep } from './format.ts';
 import { readFile } from 'node:fs/promises';
 import { GetDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
 import { parseDistributionConfigurationArn } from '../lib/arn.ts';
@@ -99,11 +100,25 @@ async function openSession(globals: GlobalOptions): Promise<Session> {
 }
 
 /** The commands that call AWS, and the argument each checks before any call is made. */
-const AWS_COMMANDS: Record<string, ((arg: string) => unknown) | undefined> = {
-  reconcile: parseImageBuildArn,
+const AWS_COMMANDS: Record<string, ((arg: string, opts: Record<string, unknown>) => unknown) | undefined> = {
+  reconcile: (arg, opts) => {
+    if (opts.pipeline === undefined) return parseImageBuildArn(arg);
+    if (arg !== '') throw new InputError('give an image build ARN or --pipeline <arn>, not both');
+    return parseImagePipelineArn(opts.pipeline);
+  },
   status: parseImageBuildArn,
   cleanup: parseDistributionConfigurationArn,
+  sweep: (_arg, opts) => (Array.isArray(opts.pipeline) ? opts.pipeline.map(parseImagePipelineArn) : undefined),
 };
+
+/** The worst outcome of a sweep decides its exit code, as a reconcile's outcome does. */
+function sweepExit(report: SweepReport): number {
+  const outcomes = report.pipelines.map((p) => p.outcome);
+  if (outcomes.includes('failed')) return EXIT.failed;
+  if (outcomes.includes('pending')) return EXIT.pending;
+  if (outcomes.includes('repaired') || outcomes.includes('drift')) return EXIT.changed;
+  return EXIT.converged;
+}
 
 /** Build the program. Each command's action sets `process.exitCode`-style results through `result`. */
 function program(io: Io, result: { code: number }, state: { session?: Session }): Command {
@@ -186,7 +201,7 @@ Examples:
       const globals = action.optsWithGlobals<GlobalOptions>();
       const arg = String(action.args[0] ?? '');
       const check = AWS_COMMANDS[action.name()] ?? (action.name() === 'lint' && arg.startsWith('arn:') ? parseDistributionConfigurationArn : undefined);
-      if (check !== undefined) check(arg); // a malformed ARN is bad input before anything is called
+      if (check !== undefined) check(arg, action.opts()); // a malformed ARN is bad input before anything is called
       state.session = await openSession(globals);
       if (action.opts<{ publish?: boolean }>().publish === true && state.session.config.eventBusName === '') {
         throw new InputError('--publish needs an event bus: set RECONCILER_EVENT_BUS to its name (the deployment\'s eventBusName param; RECONCILER_RECHECK_QUEUE_URL for rechecks)');
@@ -197,7 +212,8 @@ Examples:
   cli
     .command('reconcile')
     .description('reconcile an image build now: check every cell and repair what differs')
-    .argument('<image-build-arn>', 'arn:aws:imagebuilder:<region>:<account>:image/<name>/<x.y.z>/<build>')
+    .argument('[image-build-arn]', 'arn:aws:imagebuilder:<region>:<account>:image/<name>/<x.y.z>/<build>')
+    .option('--pipeline <arn>', 'instead of a build: the latest AVAILABLE build of this image pipeline')
     .option('--plan', 'only report what would be done; change nothing')
     .addOption(new Option('--publish', 'also publish the report on the configured EventBridge bus and queue rechecks').default(false))
     .addHelpText(
@@ -205,14 +221,51 @@ Examples:
       `
 Examples:
   $ imagebuilder-reconciler reconcile arn:aws:imagebuilder:us-east-1:111122223333:image/golden/1.0.0/3 --plan
+  $ imagebuilder-reconciler reconcile --pipeline arn:aws:imagebuilder:us-east-1:111122223333:image-pipeline/golden
   $ imagebuilder-reconciler reconcile arn:aws:imagebuilder:us-east-1:111122223333:image/golden/1.0.0/3 --json > report.json`,
     )
-    .action(async (arn: string, opts: { plan?: boolean; publish: boolean }, command: Command) => {
+    .action(async (given: string | undefined, opts: { plan?: boolean; publish: boolean; pipeline?: string }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
+      let arn = given ?? '';
+      if (opts.pipeline !== undefined) {
+        const latest = await latestBuildOf(setup(globals).clients, opts.pipeline);
+        if (latest === undefined) {
+          io.err(`error: ${opts.pipeline} has no AVAILABLE build to reconcile`);
+          result.code = EXIT.failed;
+          return;
+        }
+        arn = latest;
+      }
       const report = await runReconcile(arn, globals, opts.plan === true ? 'plan' : undefined, opts.publish);
       if (unreadable(report, globals)) return;
       io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderReport(report, colorsFor(globals), widthFor(globals)));
       result.code = exitFor(report.outcome);
+    });
+
+  cli
+    .command('sweep')
+    .description('reconcile the latest AVAILABLE build of every image pipeline (what the scheduled sweep does)')
+    .option('--pipeline <arn...>', 'only these pipelines (default: every pipeline of the account in the region)')
+    .option('--plan', 'only report what would be done; change nothing')
+    .addOption(new Option('--publish', 'also publish each report on the configured EventBridge bus and queue rechecks').default(false))
+    .addHelpText(
+      'after',
+      `
+Exit code: the worst outcome of the pipelines (1 failed, 4 pending, 3 changes made or needed, 0 converged).
+
+Examples:
+  $ imagebuilder-reconciler sweep --plan
+  $ imagebuilder-reconciler sweep --pipeline arn:aws:imagebuilder:us-east-1:111122223333:image-pipeline/golden --json`,
+    )
+    .action(async (opts: { pipeline?: string[]; plan?: boolean; publish: boolean }, command: Command) => {
+      const globals = command.optsWithGlobals<GlobalOptions>();
+      const { config, clients } = setup(globals);
+      const report = await sweep(
+        { pipelineArns: opts.pipeline, mode: opts.plan === true ? 'plan' : undefined, trigger: 'cli' },
+        { config, clients, log: quietLog(io), now: () => new Date(), newRunId: randomUUID, publish: opts.publish },
+      );
+      io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderSweep(report, colorsFor(globals), widthFor(globals)));
+      result.code = sweepExit(report);
     });
 
   cli

@@ -52,6 +52,10 @@ interface Config {
   readonly cleanupDisableGraceDays: number;
   /** EBS snapshot price per GiB-month, for the estimated saving. */
   readonly snapshotPricePerGbMonth: number;
+  /** The scheduled sweep: off, plan (report drift only) or apply (repair it). */
+  readonly sweepMode: 'off' | 'plan' | 'apply';
+  /** Pipelines the sweep covers (ARNs); empty: every pipeline of the own account in the region. */
+  readonly sweepPipelines: readonly string[];
   /** X-Ray tracing of the functions' AWS calls (Powertools Tracer): `Active` traces, `PassThrough` does not. */
   readonly tracing: 'Active' | 'PassThrough';
 }
@@ -137,6 +141,8 @@ function loadConfig(env: Env = process.env): Config {
     cleanupStrategy: oneOf(env, 'RECONCILER_CLEANUP_STRATEGY', ['deregister', 'disable', 'deprecate'] as const, 'deregister'),
     cleanupDisableGraceDays: int(env, 'RECONCILER_CLEANUP_DISABLE_GRACE_DAYS', 14, 0, 3650),
     snapshotPricePerGbMonth: num(env, 'RECONCILER_SNAPSHOT_PRICE_PER_GB_MONTH', 0.05),
+    sweepMode: oneOf(env, 'RECONCILER_SWEEP_MODE', ['off', 'plan', 'apply'] as const, 'apply'),
+    sweepPipelines: Object.freeze(str(env, 'RECONCILER_SWEEP_PIPELINES', '').split(',').map((x) => x.trim()).filter((x) => x !== '')),
     tracing: oneOf(env, 'RECONCILER_TRACING', ['Active', 'PassThrough'] as const, 'PassThrough'),
   });
 }

@@ -46,7 +46,7 @@ describe('deployment (npx osls package, offline)', () => {
   });
 
   it('triggers reconcile on Image State Change AVAILABLE or FAILED', () => {
-    const rule = ofType('AWS::Events::Rule').find(([, r]) => JSON.stringify(r.Properties.EventPattern).includes('Image State Change'));
+    const rule = ofType('AWS::Events::Rule').find(([, r]) => JSON.stringify(r.Properties.EventPattern ?? {}).includes('Image State Change'));
     expect(rule?.[1].Properties.EventPattern).toMatchObject({
       source: ['aws.imagebuilder'],
       'detail-type': ['EC2 Image Builder Image State Change'],
@@ -67,9 +67,9 @@ describe('deployment (npx osls package, offline)', () => {
 
   it('runs every function on nodejs22.x or newer, each from its own small bundle', () => {
     const functions = ofType('AWS::Lambda::Function');
-    expect(functions.length).toBe(4);
+    expect(functions.length).toBe(5);
     for (const [, fn] of functions) expect(fn.Properties.Runtime).toMatch(/^nodejs(2[2-9]|[3-9]\d)\.x$/);
-    for (const name of ['reconcile', 'recheck', 'cleanup', 'cleanupOnChange']) expect(statSync(join(dir, `${name}.zip`)).size).toBeLessThan(1024 * 1024);
+    for (const name of ['reconcile', 'recheck', 'cleanup', 'cleanupOnChange', 'sweep']) expect(statSync(join(dir, `${name}.zip`)).size).toBeLessThan(1024 * 1024);
   });
 
   it('has a least-privilege role: no "*" action, AssumeRole only on the target role name', () => {
@@ -85,7 +85,7 @@ describe('deployment (npx osls package, offline)', () => {
   describe('operations', () => {
     const TOPIC = { 'Fn::If': ['UseExistingAlarmTopic', '', { Ref: 'AlarmTopic' }] };
     const alarms = () => ofType('AWS::CloudWatch::Alarm').map(([id, r]) => ({ id, ...(r.Properties as { Namespace: string; MetricName?: string; Dimensions?: { Name: string; Value: unknown }[]; AlarmActions: unknown[]; Threshold: number }) }));
-    const FUNCTIONS = ['ReconcileLambdaFunction', 'RecheckLambdaFunction', 'CleanupLambdaFunction', 'CleanupOnChangeLambdaFunction'];
+    const FUNCTIONS = ['ReconcileLambdaFunction', 'RecheckLambdaFunction', 'CleanupLambdaFunction', 'CleanupOnChangeLambdaFunction', 'SweepLambdaFunction'];
 
     it('alarms at the first message visible in either dead-letter queue', () => {
       for (const queue of ['RecheckDeadLetterQueue', 'FailedInvocationsQueue']) {
@@ -142,6 +142,14 @@ describe('deployment (npx osls package, offline)', () => {
     it('tags every resource: stack tags (propagated by CloudFormation) and each function', () => {
       expect(state.service.provider.stackTags).toStrictEqual({ application: 'imagebuilder-reconciler' });
       for (const [id, fn] of ofType('AWS::Lambda::Function')) expect(fn.Properties.Tags, id).toContainEqual({ Key: 'application', Value: 'imagebuilder-reconciler' });
+    });
+
+    it('sweeps on the sweepRate schedule, in the sweep mode, over the pipelines named (all by default)', () => {
+      const rule = ofType('AWS::Events::Rule').find(([, r]) => r.Properties.ScheduleExpression !== undefined);
+      expect(rule?.[1].Properties.ScheduleExpression).toBe('rate(6 hours)');
+      expect(JSON.stringify(rule?.[1].Properties.Targets)).toContain('SweepLambdaFunction');
+      const env = (resources.SweepLambdaFunction?.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(env).toMatchObject({ RECONCILER_SWEEP_MODE: 'apply', RECONCILER_SWEEP_PIPELINES: '' });
     });
 
     it('traces with X-Ray only when the tracing param says Active (PassThrough by default)', () => {

@@ -7,7 +7,7 @@ const REPORT_DETAIL_TYPE = 'Image Builder Reconcile Report';
 /** Event source of every event the reconciler publishes. */
 const EVENT_SOURCE = 'imagebuilder-reconciler';
 
-type Trigger = 'eventbridge' | 'sqs' | 'manual' | 'cli';
+type Trigger = 'eventbridge' | 'sqs' | 'manual' | 'cli' | 'schedule';
 
 interface CellReport {
   region: string;
