@@ -7,7 +7,7 @@ import { EVENT_SOURCE, REPORT_DETAIL_TYPE, type ReconcileReport } from '../src/l
 import { SandboxClock } from './clock.ts';
 import { type FaultSettings, Faults } from './faults.ts';
 import { AwsError } from './protocol/errors.ts';
-import { type Scenario, applyScenario } from './scenario.ts';
+import { type Scenario, ScenarioError, applyScenario } from './scenario.ts';
 import { type RequestRecord, type SandboxEnv, SandboxServer } from './server.ts';
 import { autoscaling } from './services/autoscaling.ts';
 import { ec2 } from './services/ec2.ts';
@@ -103,8 +103,16 @@ async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   url = await server.listen(options.port ?? 4566);
   server.onRequest = (record) => sandbox?.onRequest?.(record);
 
-  const refs = applyScenario(env, scenario, home);
-  faults.set(scenario.faults ?? {});
+  let refs: Map<string, string>;
+  try {
+    refs = applyScenario(env, scenario, home);
+    faults.set(scenario.faults ?? {});
+  } catch (error: unknown) {
+    // a scenario the sandbox refuses (as AWS would refuse its requests) leaves no server behind
+    await server.close();
+    if (error instanceof ScenarioError) throw error;
+    throw new ScenarioError(`scenario ${scenario.name}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
 
   if (options.wire !== false) {
     wiring = new Wiring(env, {

@@ -46,8 +46,16 @@ interface Scenario {
   faults?: FaultSettings;
 }
 
+/** A scenario file that cannot be read or used: bad input of the demo and the sandbox. */
+class ScenarioError extends Error {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ScenarioError';
+  }
+}
+
 function call(handler: Handler | undefined, ctx: Ctx, input: object): Record<string, unknown> {
-  if (handler === undefined) throw new Error(`scenario: no handler for ${ctx.operation}`);
+  if (handler === undefined) throw new ScenarioError(`scenario: no handler for ${ctx.operation}`);
   return handler(ctx, input as Record<string, unknown>) as Record<string, unknown>;
 }
 
@@ -57,7 +65,7 @@ function substitute<T>(value: T, refs: Map<string, string>): T {
     if (typeof v === 'string') {
       return v.replace(/\$\{(ami|lt):([\w-]+)\}/g, (whole, kind: string, ref: string) => {
         const found = refs.get(`${kind}:${ref}`);
-        if (found === undefined) throw new Error(`scenario: unknown reference ${whole}`);
+        if (found === undefined) throw new ScenarioError(`scenario: unknown reference ${whole}`);
         return found;
       });
     }
@@ -74,13 +82,13 @@ function loadScenario(path: string): Scenario {
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch (error: unknown) {
-    throw new Error(`cannot read scenario ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new ScenarioError(`cannot read scenario ${path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
   const s = parsed as Partial<Scenario>;
   if (typeof s.name !== 'string' || typeof s.defaultAccount !== 'string' || !Array.isArray(s.accounts) || !Array.isArray(s.regions)) {
-    throw new Error(`scenario ${path} needs name, defaultAccount, accounts and regions`);
+    throw new ScenarioError(`scenario ${path} needs name, defaultAccount, accounts and regions`);
   }
-  for (const account of [s.defaultAccount, ...s.accounts]) if (!/^\d{12}$/.test(account)) throw new Error(`scenario ${path}: "${account}" is not a 12-digit account`);
+  for (const account of [s.defaultAccount, ...s.accounts]) if (!/^\d{12}$/.test(account)) throw new ScenarioError(`scenario ${path}: "${account}" is not a 12-digit account`);
   return s as Scenario;
 }
 
@@ -144,5 +152,5 @@ function applyScenario(env: SandboxEnv, scenario: Scenario, home: { account: str
   return refs;
 }
 
-export { applyScenario, loadScenario, substitute };
+export { ScenarioError, applyScenario, loadScenario, substitute };
 export type { Scenario };

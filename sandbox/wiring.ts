@@ -30,6 +30,27 @@ interface FunctionDef {
   sqs: { queueLogicalId: string; batchSize: number; reportBatchItemFailures: boolean }[];
   maximumRetryAttempts: number;
   onFailureQueueLogicalId: string | undefined;
+  /** Schedule events: the rule's period in ms (from `rate(…)`), and the expression as written. */
+  schedules: { periodMs: number; expression: string }[];
+}
+
+const RATE_UNITS: Record<string, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 };
+
+/**
+ * A schedule expression `rate(value unit)`, as EventBridge accepts it: a positive whole value, the unit
+ * singular for 1 and plural otherwise (EventBridge User Guide, "Creating a rule that runs on a schedule",
+ * rate expressions: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html).
+ * Cron expressions are not modelled: the sandbox refuses them rather than ignore them.
+ */
+function ratePeriodMs(expression: string, fn: string): number {
+  const match = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/.exec(expression.trim());
+  const value = Number(match?.[1]);
+  const unit = match?.[2] ?? '';
+  const singular = unit.replace(/s$/, '');
+  if (match === null || value < 1 || (value === 1) !== (unit === singular)) {
+    throw new Error(`function ${fn}: "${expression}" is not a schedule expression EventBridge accepts (rate(1 hour), rate(6 hours); the sandbox does not model cron())`);
+  }
+  return value * (RATE_UNITS[singular] ?? 0);
 }
 
 interface Deployment {
@@ -68,10 +89,17 @@ function readDeployment(path: string): Deployment {
       sqs: [],
       maximumRetryAttempts: typeof raw.maximumRetryAttempts === 'number' ? raw.maximumRetryAttempts : 2,
       onFailureQueueLogicalId: isObj(raw.destinations) && isObj(raw.destinations.onFailure) ? logicalIdOf(raw.destinations.onFailure.arn) : undefined,
+      schedules: [],
     };
     for (const event of events) {
       if (!isObj(event)) continue;
       if (isObj(event.eventBridge) && isObj(event.eventBridge.pattern)) def.eventPatterns.push(event.eventBridge.pattern);
+      if (event.schedule !== undefined) {
+        const rate = isObj(event.schedule) ? event.schedule.rate : event.schedule;
+        const expressions = (Array.isArray(rate) ? rate : [rate]).map(String);
+        // resolved when the wiring starts (the rate may be a ${param:…})
+        for (const expression of expressions) def.schedules.push({ periodMs: 0, expression });
+      }
       if (isObj(event.sqs)) {
         def.sqs.push({
           queueLogicalId: logicalIdOf(event.sqs.arn) ?? '',
@@ -120,7 +148,7 @@ function matchesPattern(pattern: Obj, event: Record<string, unknown>): boolean {
 interface Invocation {
   id: string;
   function: string;
-  trigger: 'eventbridge' | 'sqs';
+  trigger: 'eventbridge' | 'sqs' | 'schedule';
   startedAt: string;
   durationMs: number;
   attempt: number;
@@ -173,6 +201,7 @@ class Wiring {
   onInvocation: ((invocation: Invocation) => void) | undefined;
   private readonly handlers = new Map<string, LambdaHandler>();
   private poller: NodeJS.Timeout | undefined;
+  private stopped = false;
   private inFlight = new Set<Promise<unknown>>();
   private polling = new Set<string>();
 
@@ -243,6 +272,12 @@ class Wiring {
       return value;
     };
     for (const fn of this.deployment.functions) fn.eventPatterns = fn.eventPatterns.map((p) => resolveStrings(p) as Obj);
+    for (const fn of this.deployment.functions) {
+      fn.schedules = fn.schedules.map(({ expression }) => {
+        const resolved = this.resolve(expression);
+        return { expression: resolved, periodMs: ratePeriodMs(resolved, fn.name) };
+      });
+    }
     const root = dirname(this.options.serverlessYml);
     for (const fn of this.deployment.functions) {
       const modulePath = join(root, `${fn.handler.slice(0, fn.handler.lastIndexOf('.'))}.mjs`);
@@ -260,6 +295,25 @@ class Wiring {
     }
     this.poller = setInterval(() => this.poll(), 50);
     this.poller.unref();
+    for (const fn of this.deployment.functions) {
+      fn.schedules.forEach((schedule, index) => this.schedule(fn, schedule.periodMs, index + 1));
+    }
+  }
+
+  /**
+   * An EventBridge schedule rule: every period of simulated time, the `Scheduled Event` EventBridge sends
+   * (source aws.events, the rule's ARN in resources, empty detail), invoked asynchronously like any rule target.
+   */
+  private schedule(fn: FunctionDef, periodMs: number, index: number): void {
+    const { account, region } = this.options;
+    const ruleArn = `arn:aws:events:${region}:${account}:rule/${this.deployment.service}-sandbox-${fn.name}-schedule-${index}`;
+    const fire = (): void => {
+      if (this.stopped) return;
+      const event = { version: '0', id: randomUUID(), 'detail-type': 'Scheduled Event', source: 'aws.events', account, time: this.env.clock.iso(), region, resources: [ruleArn], detail: {} };
+      this.track(this.invokeAsync(fn, event, 'schedule'));
+      this.env.clock.after(periodMs, fire);
+    };
+    this.env.clock.after(periodMs, fire);
   }
 
   /** Deliver a published event to every function whose rule matches it (the default bus of the deployment's account and region). */
@@ -287,10 +341,10 @@ class Wiring {
   }
 
   /** Lambda's asynchronous invocation: retries, then the on-failure destination. */
-  private async invokeAsync(fn: FunctionDef, event: unknown): Promise<void> {
+  private async invokeAsync(fn: FunctionDef, event: unknown, trigger: Invocation['trigger'] = 'eventbridge'): Promise<void> {
     let lastError: string | undefined;
     for (let attempt = 1; attempt <= fn.maximumRetryAttempts + 1; attempt += 1) {
-      const outcome = await this.invoke(fn, 'eventbridge', event, attempt);
+      const outcome = await this.invoke(fn, trigger, event, attempt);
       if (outcome.error === undefined) return;
       lastError = outcome.error;
     }
@@ -371,6 +425,7 @@ class Wiring {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.poller !== undefined) clearInterval(this.poller);
   }
 }

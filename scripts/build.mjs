@@ -4,7 +4,7 @@ import { statSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const quiet = process.argv.includes('--quiet');
-const functions = ['reconcile', 'recheck', 'cleanup', 'cleanup-on-change'];
+const functions = ['reconcile', 'recheck', 'cleanup', 'cleanup-on-change', 'sweep'];
 const banner = { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" };
 
 const started = Date.now();

@@ -3,11 +3,13 @@ import { join } from 'node:path';
 import { GetDistributionConfigurationCommand, StartImagePipelineExecutionCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
 import { createClientFactory } from '../lib/aws/clients.ts';
 import { type Sandbox, projectRoot, startSandbox } from '../../sandbox/index.ts';
-import { type Scenario, loadScenario } from '../../sandbox/scenario.ts';
+import { type Scenario, ScenarioError, loadScenario } from '../../sandbox/scenario.ts';
+import { InputError } from '../lib/errors.ts';
 import type { PublishedEvent } from '../../sandbox/state.ts';
 import { REPORT_DETAIL_TYPE, type ReconcileReport } from '../lib/reconcile/report.ts';
 import type { CleanupReport } from '../lib/cleanup/cleanup.ts';
-import { type Colors, renderCleanup, renderReport, reportSummary, statusColor } from './format.ts';
+import type { Invocation } from '../../sandbox/wiring.ts';
+import { type Colors, cleanupSummary, renderCleanup, renderReport, reportSummary, statusColor } from './format.ts';
 
 interface Io {
   out: (text: string) => void;
@@ -16,6 +18,28 @@ interface Io {
 
 function defaultScenarioPath(): string {
   return join(projectRoot(), 'sandbox', 'scenarios', 'demo.json');
+}
+
+/** A scenario that cannot be used, or a port already taken, is bad input of the demo and the sandbox (exit 2). */
+async function start(options: Parameters<typeof startSandbox>[0]): Promise<Sandbox> {
+  try {
+    return await startSandbox(options);
+  } catch (error: unknown) {
+    if (error instanceof ScenarioError) throw new InputError(error.message, { cause: error });
+    if (error instanceof Error && (error as Error & { code?: unknown }).code === 'EADDRINUSE') {
+      throw new InputError(`port ${options.port ?? 4566} is in use (is another sandbox running?): stop it, or pass --port <another>`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+function scenarioFrom(path: string): Scenario {
+  try {
+    return loadScenario(path);
+  } catch (error: unknown) {
+    if (error instanceof ScenarioError) throw new InputError(error.message, { cause: error });
+    throw error;
+  }
 }
 
 function requireBundles(): void {
@@ -39,10 +63,11 @@ function elapsed(box: Sandbox, start: number): string {
  * The demo: a local AWS with the built-in scenario, the reconciler deployed into it from serverless.yml,
  * two pipeline builds, and the reconciler's work narrated until it converges. Returns the exit code.
  */
-async function runDemo(io: Io, c: Colors, options: { scenario?: string; speed?: number }): Promise<number> {
+async function runDemo(io: Io, c: Colors, options: { scenario?: string; speed?: number; width?: number }): Promise<number> {
   requireBundles();
-  const scenario: Scenario = loadScenario(options.scenario ?? defaultScenarioPath());
-  const box = await startSandbox({ port: 0, scenario, ...(options.speed === undefined ? {} : { clockSpeed: options.speed }) });
+  const width = options.width ?? Number.POSITIVE_INFINITY;
+  const scenario: Scenario = scenarioFrom(options.scenario ?? defaultScenarioPath());
+  const box = await start({ port: 0, scenario, ...(options.speed === undefined ? {} : { clockSpeed: options.speed }) });
   const started = Date.now();
   try {
     // the demo acts as the pipeline's owner would, through the project's one client factory
@@ -81,7 +106,7 @@ async function runDemo(io: Io, c: Colors, options: { scenario?: string; speed?: 
       if (event.detailType === 'Image Builder Cleanup Report') {
         const report = event.detail as CleanupReport;
         io.out(`  [${elapsed(box, buildStart)}] ${c.bold('cleanup')} via EventBridge rule (CloudTrail UpdateDistributionConfiguration), ${report.mode} mode:`);
-        io.out(renderCleanup(report, c).split('\n').map((line) => `      ${line}`).join('\n'));
+        io.out(renderCleanup(report, c, width - 6).split('\n').map((line) => `      ${line}`).join('\n'));
         io.out(c.dim(`      to act: npx imagebuilder-reconciler cleanup ${report.configuration.arn} --apply`));
       }
       if (isReport(event)) {
@@ -91,7 +116,7 @@ async function runDemo(io: Io, c: Colors, options: { scenario?: string; speed?: 
         io.out(`  [${elapsed(box, buildStart)}] ${c.bold('reconcile')} via ${trigger}: ${report.awsCalls} AWS calls`);
         if (!firstReportShown && report.counts.actions.total > 0) {
           firstReportShown = true;
-          io.out(renderReport(report, c).split('\n').map((line) => `      ${line}`).join('\n'));
+          io.out(renderReport(report, c, width - 6).split('\n').map((line) => `      ${line}`).join('\n'));
         } else {
           io.out(`      ${reportSummary(report, c)}`);
         }
@@ -135,7 +160,7 @@ async function runDemo(io: Io, c: Colors, options: { scenario?: string; speed?: 
       return 1;
     }
     io.out(c.bold('Final report'));
-    io.out(renderReport(final, c));
+    io.out(renderReport(final, c, width));
     io.out('');
     const reports = box.state.events.filter(isReport).length;
     io.out(`${statusColor(c, final.outcome)}: ${reports} reconcile runs, ${box.server.requests.length} AWS calls answered by the sandbox, ${((Date.now() - started) / 1000).toFixed(1)} s.`);
@@ -149,8 +174,8 @@ async function runDemo(io: Io, c: Colors, options: { scenario?: string; speed?: 
 /** `npm run sandbox`: keep a sandbox with the reconciler wired in running, and say how to use it. */
 async function runSandbox(io: Io, c: Colors, options: { scenario?: string; speed?: number; port: number; wire: boolean }): Promise<Sandbox> {
   if (options.wire) requireBundles();
-  const scenario = loadScenario(options.scenario ?? defaultScenarioPath());
-  const box = await startSandbox({ port: options.port, scenario, wire: options.wire, ...(options.speed === undefined ? {} : { clockSpeed: options.speed }) });
+  const scenario = scenarioFrom(options.scenario ?? defaultScenarioPath());
+  const box = await start({ port: options.port, scenario, wire: options.wire, ...(options.speed === undefined ? {} : { clockSpeed: options.speed }) });
   const pipeline = box.refs.get(`pipeline:${scenario.imagebuilder?.pipelines?.[0]?.name ?? ''}`);
   io.out(c.bold(`Local AWS sandbox "${scenario.name}" listening on ${box.url}`));
   io.out(`accounts: ${[...box.state.accounts].join(', ')} (an access key id of 12 digits acts as that account; any other acts as ${box.state.defaultAccount})`);
@@ -165,11 +190,53 @@ async function runSandbox(io: Io, c: Colors, options: { scenario?: string; speed
   }
   io.out(`  curl ${box.url}/_sandbox/health   (also /_sandbox/state, /_sandbox/events, /_sandbox/invocations, POST /_sandbox/faults, POST /_sandbox/clock)`);
   io.out(c.dim('Ctrl-C stops it.'));
-  box.onInvocation = (invocation) => {
-    const result = invocation.result as { status?: string; batchItemFailures?: unknown[] } | undefined;
-    io.out(`[${new Date().toISOString()}] ${invocation.function} (${invocation.trigger}) ${invocation.error ?? result?.status ?? (result?.batchItemFailures === undefined ? 'done' : `${result.batchItemFailures.length} batch item failure(s)`)}`);
+  // narrate: each invocation (function, trigger, what it was about, how it ended), and each report it published
+  const at = () => c.dim(`[${box.clock.iso().slice(11, 19)}]`);
+  box.onInvocation = (invocation) => io.out(`${at()} ${narrateInvocation(invocation, c)}`);
+  box.onEvent = (event) => {
+    if (isReport(event)) {
+      const report = event.detail as ReconcileReport;
+      io.out(`${at()}   report ${report.image.name} ${report.image.version}/${report.image.buildNumber} (${report.trigger}, attempt ${report.attempt}, ${report.awsCalls} AWS calls): ${reportSummary(report, c)}`);
+      for (const cell of report.cells.filter((x) => x.status === 'failed')) io.out(`             ${cell.region}/${cell.accountId}: ${cell.reasons.join('; ')}`);
+    } else if (event.source === 'imagebuilder-reconciler' && event.detailType === 'Image Builder Cleanup Report') {
+      const report = event.detail as CleanupReport;
+      io.out(`${at()}   cleanup report ${report.configuration.name} (${report.trigger}, ${report.awsCalls} AWS calls): ${cleanupSummary(report, c)}`);
+    } else if (event.detailType === 'EC2 Image Builder Image State Change') {
+      const detail = event.detail as { state?: { status?: string } };
+      io.out(`${at()} Image Builder: ${event.resources[0] ?? ''} ${detail.state?.status ?? ''}`);
+    }
   };
   return box;
 }
 
-export { defaultScenarioPath, runDemo, runSandbox };
+/** One line per invocation: the function, its trigger, the image / configuration / messages, the outcome. */
+function narrateInvocation(invocation: Invocation, c: Colors): string {
+  const result = (invocation.result ?? {}) as {
+    status?: string;
+    image?: string;
+    distributionConfigurationArn?: string;
+    counts?: { pipelines?: number; cells?: { total: number }; actions?: { applied: number; planned: number; failed: number } };
+    batchItemFailures?: unknown[];
+    error?: string;
+  };
+  const event = (invocation.event ?? {}) as { Records?: { body?: string }[]; resources?: string[]; detail?: { requestParameters?: { distributionConfigurationArn?: string } } };
+  const subject =
+    result.image ??
+    result.distributionConfigurationArn ??
+    (event.Records !== undefined
+      ? `${event.Records.length} recheck message(s): ${event.Records.map((r) => /"imageBuildVersionArn":"([^"]+)"/.exec(r.body ?? '')?.[1] ?? '?').join(', ')}`
+      : (event.resources?.[0] ?? event.detail?.requestParameters?.distributionConfigurationArn ?? 'manual payload'));
+  const retry = invocation.attempt > 1 ? ` (retry ${invocation.attempt - 1})` : '';
+  let outcome: string;
+  if (invocation.error !== undefined) outcome = c.red(`error: ${invocation.error}`);
+  else if (result.batchItemFailures !== undefined) outcome = result.batchItemFailures.length === 0 ? c.green('batch done') : c.yellow(`${result.batchItemFailures.length} batch item failure(s), redelivered later`);
+  else if (result.status === 'rejected') outcome = c.red(`rejected: ${result.error ?? ''}`);
+  else {
+    const counts = result.counts;
+    const detail = counts?.pipelines !== undefined ? `${counts.pipelines} pipeline(s)` : counts?.cells !== undefined && counts.actions !== undefined ? `${counts.cells.total} cells, ${counts.actions.applied} applied, ${counts.actions.planned} planned, ${counts.actions.failed} failed` : '';
+    outcome = `${statusColor(c, result.status ?? 'done')}${detail === '' ? '' : ` (${detail})`}`;
+  }
+  return `${c.bold(invocation.function)} via ${invocation.trigger}${retry}, ${invocation.durationMs} ms: ${subject} → ${outcome}`;
+}
+
+export { defaultScenarioPath, narrateInvocation, runDemo, runSandbox };

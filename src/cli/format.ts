@@ -3,6 +3,7 @@ import { createColors } from 'picocolors';
 import type { CleanupReport } from '../lib/cleanup/cleanup.ts';
 import type { Finding } from '../lib/lint.ts';
 import type { ReconcileReport } from '../lib/reconcile/report.ts';
+import type { SweepReport } from '../lib/sweep.ts';
 import type { CellStatus } from '../lib/reconcile/types.ts';
 
 type Colors = ReturnType<typeof createColors>;
@@ -33,13 +34,122 @@ function statusColor(c: Colors, status: string): string {
   }
 }
 
-function table(head: string[], c: Colors): Table.Table {
-  return new Table({
-    head: head.map((h) => c.bold(h)),
-    style: { head: [], border: [], compact: true },
-    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
-    wordWrap: true,
-  });
+const ANSI = /\x1b\[[0-9;]*m/g;
+
+/** Columns a string takes on a terminal (colour codes take none). */
+function visibleWidth(text: string): number {
+  return [...text.replace(ANSI, '')].length;
+}
+
+/** Break words longer than `max` columns, keeping colour codes whole (cli-table3 would cut them off with "…"). */
+function breakLongWords(text: string, max: number): string {
+  return text
+    .split('\n')
+    .map((line) =>
+      line
+        .split(/(\s+)/)
+        .map((word) => {
+          if (visibleWidth(word) <= max) return word;
+          let out = '';
+          let count = 0;
+          for (const part of word.split(/(\x1b\[[0-9;]*m)/)) {
+            if (part.startsWith('\x1b[')) {
+              out += part;
+              continue;
+            }
+            for (const ch of part) {
+              if (count === max) {
+                out += '\n';
+                count = 0;
+              }
+              out += ch;
+              count += 1;
+            }
+          }
+          return out;
+        })
+        .join(''),
+    )
+    .join('\n');
+}
+
+/**
+ * Column widths (padding included) that fit `width` terminal columns: the widest columns give way first,
+ * down to their heading (at least 10). `Infinity` (--wide) keeps every column as wide as its content.
+ */
+function fitColumns(rows: string[][], width: number): number[] | undefined {
+  const columns = rows[0]?.length ?? 0;
+  const natural = Array.from({ length: columns }, (_, j) => Math.max(...rows.map((row) => Math.max(...(row[j] ?? '').split('\n').map(visibleWidth)))) + 2);
+  const available = width - (columns + 1);
+  if (!Number.isFinite(width) || natural.reduce((a, b) => a + b, 0) <= available) return undefined;
+  const minimum = natural.map((n, j) => Math.min(n, Math.max(visibleWidth(rows[0]?.[j] ?? '') + 2, 10)));
+  const widths = [...natural];
+  let total = widths.reduce((a, b) => a + b, 0);
+  while (total > available) {
+    let widest = -1;
+    for (let j = 0; j < columns; j++) if ((widths[j] ?? 0) > (minimum[j] ?? 0) && (widest === -1 || (widths[j] ?? 0) > (widths[widest] ?? 0))) widest = j;
+    if (widest === -1) break; // every column at its minimum: wider than the terminal, unavoidably
+    widths[widest] = (widths[widest] ?? 0) - 1;
+    total -= 1;
+  }
+  return widths;
+}
+
+/** A table that fits the terminal: rows are collected, and laid out when printed. */
+class FitTable {
+  private readonly rows: string[][] = [];
+
+  constructor(
+    private readonly head: string[],
+    private readonly c: Colors,
+    private readonly width: number,
+  ) {}
+
+  push(...rows: string[][]): void {
+    this.rows.push(...rows);
+  }
+
+  toString(): string {
+    const widths = fitColumns([this.head, ...this.rows], this.width);
+    const fit = (cells: string[]) => (widths === undefined ? cells : cells.map((cell, j) => breakLongWords(cell, (widths[j] ?? 12) - 2)));
+    const t = new Table({
+      head: fit(this.head).map((h) => this.c.bold(h)),
+      style: { head: [], border: [], compact: true },
+      chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+      wordWrap: true,
+      ...(widths === undefined ? {} : { colWidths: widths }),
+    });
+    for (const row of this.rows) t.push(fit(row));
+    return t.toString();
+  }
+}
+
+/** Wrap plain text at `separator` boundaries to lines of at most `width` columns. */
+function wrapWords(text: string, width: number, separator = ' '): string[] {
+  if (visibleWidth(text) <= width) return [text];
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(separator)) {
+    const next = line === '' ? word : `${line}${separator}${word}`;
+    if (line !== '' && visibleWidth(next) > width) {
+      lines.push(line);
+      line = word;
+    } else line = next;
+  }
+  if (line !== '') lines.push(line);
+  return lines;
+}
+
+/** A long line wrapped at spaces to `width`, continuation lines indented by two. */
+function hanging(text: string, width: number): string[] {
+  if (visibleWidth(text) <= width) return [text];
+  const [first = '', ...rest] = wrapWords(text, width - 2);
+  return [first, ...wrapWords(rest.join(' '), width - 2).map((line) => `  ${line}`)];
+}
+
+/** @param width terminal columns the table may take (default: no limit) */
+function table(head: string[], c: Colors, width = Number.POSITIVE_INFINITY): FitTable {
+  return new FitTable(head, c, width);
 }
 
 function plural(n: number, word: string): string {
@@ -62,7 +172,7 @@ function reportSummary(report: ReconcileReport, c: Colors): string {
 }
 
 /** The whole report as tables: image, cells, actions, notes, summary. */
-function renderReport(report: ReconcileReport, c: Colors): string {
+function renderReport(report: ReconcileReport, c: Colors, width = Number.POSITIVE_INFINITY): string {
   const lines: string[] = [];
   const img = report.image;
   lines.push(`${c.bold('Image')}   ${img.name} ${img.version}/${img.buildNumber} (${img.platform ?? 'platform unknown'}, ${img.status})`);
@@ -71,7 +181,7 @@ function renderReport(report: ReconcileReport, c: Colors): string {
   if (img.supersededBy !== null) lines.push(`        ${c.yellow('superseded by')} ${img.supersededBy}`);
   lines.push(`${c.bold('Run')}     ${report.mode} mode, attempt ${report.attempt}, ${report.awsCalls} AWS calls, ${report.durationMs} ms`);
   if (report.cells.length > 0) {
-    const cells = table(['Region', 'Account', 'AMI', 'Status', 'Details'], c);
+    const cells = table(['Region', 'Account', 'AMI', 'Status', 'Details'], c, width);
     for (const cell of report.cells) {
       const details = cell.reasons.length === 0 ? c.dim(cell.checks.map((k) => k.check).filter((k, i, all) => all.indexOf(k) === i).join(', ') + ' ok') : cell.reasons.join('\n');
       cells.push([cell.region, cell.accountId, cell.imageId ?? '-', statusColor(c, cell.status), details]);
@@ -79,15 +189,15 @@ function renderReport(report: ReconcileReport, c: Colors): string {
     lines.push('', cells.toString());
   }
   if (report.actions.length > 0) {
-    const actions = table(['Action', 'Cell', 'Target', 'Outcome', 'Why / result'], c);
+    const actions = table(['Action', 'Cell', 'Target', 'Outcome', 'Why / result'], c, width);
     for (const a of report.actions) {
       const result = a.error !== null ? `${a.reason}\n${c.red(a.error.message)}` : a.detail === null ? a.reason : `${a.reason}\n${c.dim(a.detail)}`;
       actions.push([a.kind, `${a.region}/${a.accountId}`, a.target, statusColor(c, a.outcome), result]);
     }
     lines.push('', actions.toString());
   }
-  for (const note of report.notes) lines.push(`${c.yellow('note')}: ${note}`);
-  lines.push('', reportSummary(report, c));
+  for (const note of report.notes) lines.push(...hanging(`${c.yellow('note')}: ${note}`, width));
+  lines.push('', ...hanging(reportSummary(report, c), width));
   return lines.join('\n');
 }
 
@@ -112,10 +222,10 @@ function mark(c: Colors, results: string[]): string {
 }
 
 /** The distribution matrix: regions by accounts, each cell's state at a glance. */
-function renderStatus(report: ReconcileReport, c: Colors): string {
+function renderStatus(report: ReconcileReport, c: Colors, width = Number.POSITIVE_INFINITY): string {
   const accounts = [...new Set(report.cells.map((cell) => cell.accountId))].sort();
   const regions = [...new Set(report.cells.map((cell) => cell.region))].sort();
-  const t = table(['Region', ...accounts], c);
+  const t = table(['Region', ...accounts], c, width);
   for (const region of regions) {
     t.push([
       region,
@@ -132,23 +242,23 @@ function renderStatus(report: ReconcileReport, c: Colors): string {
     ]);
   }
   const lines = [`${c.bold('Image')}   ${report.image.name} ${report.image.version}/${report.image.buildNumber} (${report.image.platform ?? 'platform unknown'}, ${report.image.status})`, '', t.toString()];
-  lines.push(c.dim('✓ as configured  ≠ differs (reconcile repairs it)  … pending  ✗ failed  ! warning  – skipped  · not a cell'));
+  lines.push(...wrapWords('✓ as configured  ≠ differs (reconcile repairs it)  … pending  ✗ failed  ! warning  – skipped  · not a cell', width, '  ').map((line) => c.dim(line)));
   const problems = report.cells.filter((cell) => cell.reasons.length > 0);
   if (problems.length > 0) {
     lines.push('');
-    for (const cell of problems) for (const reason of cell.reasons) lines.push(`${cell.region}/${cell.accountId}: ${reason}`);
+    for (const cell of problems) for (const reason of cell.reasons) lines.push(...hanging(`${cell.region}/${cell.accountId}: ${reason}`, width));
   }
-  lines.push('', reportSummary(report, c).replace('(plan mode: nothing changed)', '(read only)'));
+  lines.push('', ...hanging(reportSummary(report, c).replace('(plan mode: nothing changed)', '(read only)'), width));
   return lines.join('\n');
 }
 
 /** Lint findings as a table and a count. */
-function renderFindings(findings: Finding[], source: string, c: Colors): string {
+function renderFindings(findings: Finding[], source: string, c: Colors, width = Number.POSITIVE_INFINITY): string {
   const errors = findings.filter((f) => f.severity === 'error').length;
   const warnings = findings.filter((f) => f.severity === 'warning').length;
   const lines = [`${c.bold('Lint')} ${source}`];
   if (findings.length > 0) {
-    const t = table(['Severity', 'Path', 'Finding', 'Fix'], c);
+    const t = table(['Severity', 'Path', 'Finding', 'Fix'], c, width);
     for (const f of findings) t.push([f.severity === 'error' ? c.red('error') : f.severity === 'warning' ? c.yellow('warning') : 'info', f.path, `${f.message}\n${c.dim(f.rule)}`, f.fix]);
     lines.push('', t.toString());
   }
@@ -157,7 +267,7 @@ function renderFindings(findings: Finding[], source: string, c: Colors): string 
 }
 
 /** The cleanup report: every AMI looked at, with its decision and reason, then the totals. */
-function renderCleanup(report: CleanupReport, c: Colors): string {
+function renderCleanup(report: CleanupReport, c: Colors, width = Number.POSITIVE_INFINITY): string {
   const lines: string[] = [];
   lines.push(`${c.bold('Configuration')} ${report.configuration.name} (${report.configuration.arn})`);
   lines.push(`${c.bold('Cells today')}   ${report.configuration.currentCells.join(', ')}`);
@@ -165,7 +275,7 @@ function renderCleanup(report: CleanupReport, c: Colors): string {
   for (const build of report.builds.filter((b) => b.note !== undefined)) lines.push(`${c.yellow('build')} ${build.arn}: ${build.note ?? ''}`);
   const outside = report.candidates.filter((x) => x.guard !== 'current-cell');
   if (outside.length > 0) {
-    const t = table(['Region', 'Account', 'AMI', 'Build', 'Decision', 'Outcome', 'Reason'], c);
+    const t = table(['Region', 'Account', 'AMI', 'Build', 'Decision', 'Outcome', 'Reason'], c, width);
     for (const x of outside) {
       const decision = x.decision === 'skip' ? c.yellow(`keep (${x.guard ?? ''})`) : c.cyan(x.decision);
       const outcome = x.outcome === 'done' ? c.green(x.verified ?? 'done') : statusColor(c, x.outcome);
@@ -190,5 +300,23 @@ function cleanupSummary(report: CleanupReport, c: Colors): string {
   return `${c.bold(report.mode === 'plan' ? 'PLAN' : 'CLEANUP')}: ${n.candidates} AMI(s) in removed cells (${inCurrent} in current cells untouched); ${acted}; ${kept} kept by a guard.`;
 }
 
-export { colors, renderCleanup, renderFindings, renderReport, renderStatus, reportSummary, statusColor, table };
+/** The sweep: one row per pipeline with its latest build and the reconcile's outcome, then the totals. */
+function renderSweep(report: SweepReport, c: Colors, width = Number.POSITIVE_INFINITY): string {
+  const lines = [`${c.bold('Sweep')}   ${report.mode} mode, ${plural(report.counts.pipelines, 'pipeline')}, ${report.counts.awsCalls} AWS calls`];
+  if (report.pipelines.length > 0) {
+    const t = table(['Pipeline', 'Latest AVAILABLE build', 'Outcome', 'Cells / note'], c, width);
+    for (const p of report.pipelines) {
+      const r = report.reports.find((x) => x.image.arn === p.imageBuildVersionArn);
+      const cells = r === undefined ? (p.note ?? '') : (['ok', 'repaired', 'drift', 'pending', 'failed'] as const).filter((s) => r.counts.cells[s] > 0).map((s) => `${r.counts.cells[s]} ${statusColor(c, s)}`).join(', ');
+      t.push([p.pipelineArn.split('/').pop() ?? p.pipelineArn, p.imageBuildVersionArn?.split('/').slice(-3).join('/') ?? c.dim('none'), p.outcome === 'none' ? c.dim('none') : statusColor(c, p.outcome), cells]);
+    }
+    lines.push('', t.toString());
+  }
+  const n = report.counts;
+  const parts = (['converged', 'repaired', 'drift', 'pending', 'failed', 'none'] as const).filter((k) => n[k] > 0).map((k) => `${n[k]} ${k === 'none' ? 'with no AVAILABLE build' : statusColor(c, k)}`);
+  lines.push('', ...hanging(`${c.bold('SWEEP')}: ${plural(n.pipelines, 'pipeline')} (${parts.join(', ') || 'none'})${report.mode === 'plan' ? ' (plan mode: nothing changed)' : ''}.`, width));
+  return lines.join('\n');
+}
+
+export { cleanupSummary, colors, fitColumns, renderSweep, renderCleanup, renderFindings, renderReport, renderStatus, reportSummary, statusColor, table, visibleWidth };
 export type { Colors };

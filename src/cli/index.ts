@@ -1,12 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { createClientFactory } from '../lib/aws/clients.ts';
+import pkg from '../../package.json' with { type: 'json' };
+import { type ClientFactory, createClientFactory } from '../lib/aws/clients.ts';
 import { type Config, cliEnvironment, loadConfig, quietSdkNotices } from '../lib/config.ts';
 import { ReconcilerError, toFailure } from '../lib/errors.ts';
+import { parseImageBuildArn, parseImagePipelineArn } from '../lib/arn.ts';
+import { type SweepReport, latestBuildOf, sweep } from '../lib/sweep.ts';
+import { diagnose, oneLine } from './diagnose.ts';
+import { type ResolvedTarget, resolveTarget } from './target.ts';
 import { reconcile } from '../lib/reconcile/reconcile.ts';
 import type { ReconcileReport } from '../lib/reconcile/report.ts';
 import { runDemo, runSandbox } from './demo.ts';
-import { colors, renderCleanup, renderFindings, renderReport, renderStatus } from './format.ts';
+import { colors, renderCleanup, renderFindings, renderReport, renderStatus, renderSweep } from './format.ts';
 import { readFile } from 'node:fs/promises';
 import { GetDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
 import { parseDistributionConfigurationArn } from '../lib/arn.ts';
@@ -16,8 +21,8 @@ import { type CleanupReport, cleanup } from '../lib/cleanup/cleanup.ts';
 import { type PlannedCandidate, parseCleanupRequest } from '../lib/cleanup/request.ts';
 import { writeFile } from 'node:fs/promises';
 
-/** Exit codes (documented in the README). */
-const EXIT = { converged: 0, failed: 1, badInput: 2, changed: 3, pending: 4 } as const;
+/** Exit codes (documented in the README and in --help). */
+const EXIT = { converged: 0, failed: 1, badInput: 2, changed: 3, pending: 4, cannotRun: 5 } as const;
 
 interface GlobalOptions {
   region?: string;
@@ -25,6 +30,25 @@ interface GlobalOptions {
   endpointUrl?: string;
   json?: boolean;
   color: boolean;
+  wide?: boolean;
+}
+
+/**
+ * The command could not talk to AWS at all (endpoint unreachable, no or expired credentials, access denied to
+ * the first call): nothing about the image is known, so no report is shown. Exit 5.
+ */
+class CannotRunError extends Error {
+  constructor(message: string, options: { cause: unknown }) {
+    super(message, { cause: options.cause });
+    this.name = 'CannotRunError';
+  }
+}
+
+/** What every AWS-touching command works with: the settings, the one client factory, where it points. */
+interface Session {
+  config: Config;
+  clients: ClientFactory;
+  target: ResolvedTarget;
 }
 
 interface Io {
@@ -35,6 +59,8 @@ interface Io {
   errIsTTY?: boolean;
   /** Write to stderr without a newline (progress). */
   progress?: (text: string) => void;
+  /** Width of the terminal stdout is (tables fit it); default COLUMNS, else 80. */
+  columns?: number | undefined;
 }
 
 /** A counter on stderr while cells are observed; only on a terminal, never on stdout. */
@@ -60,25 +86,56 @@ function exitFor(outcome: ReconcileReport['outcome']): number {
   return EXIT.changed;
 }
 
-function setup(options: GlobalOptions, overrides: Partial<Config> = {}) {
+/** Where the command points (region, profile, endpoint), checked; the settings; the one client factory. */
+async function openSession(globals: GlobalOptions): Promise<Session> {
   const env = cliEnvironment();
-  const base = loadConfig();
-  const config: Config = Object.freeze({ ...base, ...(options.region === undefined ? {} : { region: options.region }), ...overrides });
-  const clients = createClientFactory({
-    ...config,
-    profile: options.profile ?? env.profile,
-    endpoint: options.endpointUrl,
+  const target = await resolveTarget({
+    regionFlag: globals.region,
+    regionEnv: env.region,
+    profile: globals.profile ?? env.profile,
+    endpoint: globals.endpointUrl ?? env.endpointUrl,
   });
-  return { config, clients };
+  // the CLI runs with the caller's credentials: their account comes from STS, never from RECONCILER_ACCOUNT_ID
+  const config: Config = Object.freeze({ ...loadConfig(), region: target.region, accountId: '' });
+  const clients = createClientFactory({ ...config, profile: target.profile, endpoint: target.endpoint });
+  return { config, clients, target };
+}
+
+/** The commands that call AWS, and the argument each checks before any call is made. */
+const AWS_COMMANDS: Record<string, ((arg: string, opts: Record<string, unknown>) => unknown) | undefined> = {
+  reconcile: (arg, opts) => {
+    if (opts.pipeline === undefined) return parseImageBuildArn(arg);
+    if (arg !== '') throw new InputError('give an image build ARN or --pipeline <arn>, not both');
+    return parseImagePipelineArn(opts.pipeline);
+  },
+  status: parseImageBuildArn,
+  cleanup: parseDistributionConfigurationArn,
+  sweep: (_arg, opts) => (Array.isArray(opts.pipeline) ? opts.pipeline.map(parseImagePipelineArn) : undefined),
+};
+
+/** The worst outcome of a sweep decides its exit code, as a reconcile's outcome does. */
+function sweepExit(report: SweepReport): number {
+  const outcomes = report.pipelines.map((p) => p.outcome);
+  if (outcomes.includes('failed')) return EXIT.failed;
+  if (outcomes.includes('pending')) return EXIT.pending;
+  if (outcomes.includes('repaired') || outcomes.includes('drift')) return EXIT.changed;
+  return EXIT.converged;
 }
 
 /** Build the program. Each command's action sets `process.exitCode`-style results through `result`. */
-function program(io: Io, result: { code: number }): Command {
+function program(io: Io, result: { code: number }, state: { session?: Session }): Command {
   const colorsFor = (globals: GlobalOptions) => colors(globals.color && io.isTTY && !cliEnvironment().noColor);
+  const widthFor = (globals: GlobalOptions) => (globals.wide === true ? Number.POSITIVE_INFINITY : (io.columns ?? cliEnvironment().columns ?? 80));
+
+  /** The session the preAction hook opened (every command's action runs after it). */
+  const setup = (_globals: GlobalOptions): Session => {
+    if (state.session === undefined) throw new Error('no session: the preAction hook did not run');
+    return state.session;
+  };
 
   /** Reconcile from the command line (reconcile, status), with a progress counter on stderr. */
   const runReconcile = async (arn: string, globals: GlobalOptions, mode: 'plan' | undefined, publish: boolean): Promise<ReconcileReport> => {
-    const { config, clients } = setup(globals, mode === undefined ? {} : { mode });
+    const { config, clients } = setup(globals);
     const counter = progress(io);
     try {
       return await reconcile(
@@ -90,13 +147,36 @@ function program(io: Io, result: { code: number }): Command {
     }
   };
 
+  /**
+   * A report whose image could not be read says nothing about the image: when the reason is the caller's setup
+   * (denied, expired, unreachable), one line says so and the command exits 5; an image that does not exist exits 1.
+   * Returns whether the report was handled here.
+   */
+  const unreadable = (report: ReconcileReport, globals: GlobalOptions): boolean => {
+    if (report.error === undefined) return false;
+    const session = setup(globals);
+    const diagnosis = diagnose(report.error, session.target, `imagebuilder:GetImage on ${report.image.arn}`);
+    if (diagnosis === undefined && report.error.kind !== 'not-found') return false;
+    if (globals.json === true) io.out(JSON.stringify(report, null, 2));
+    if (diagnosis !== undefined) {
+      io.err(`error: ${diagnosis.message}`);
+      result.code = EXIT.cannotRun;
+    } else {
+      io.err(`error: no such image build in ${report.image.ownerAccountId}/${report.image.region}: ${report.image.arn} (${report.error.code})`);
+      result.code = EXIT.failed;
+    }
+    return true;
+  };
+
   const cli = new Command('imagebuilder-reconciler')
     .description('Finish what EC2 Image Builder distribution leaves undone: verify and repair every (region, account) cell of an image build.')
     .option('--region <region>', 'region of the reconciler (default: AWS_REGION)')
     .option('--profile <name>', 'AWS profile for the own account (default: the standard credential chain)')
     .option('--endpoint-url <url>', 'send every AWS call to this endpoint (e.g. the local sandbox); AWS_ENDPOINT_URL works too')
     .option('--json', 'print machine-readable JSON on stdout')
+    .option('--wide', 'tables as wide as their content (default: fit the terminal)')
     .option('--no-color', 'no colour in human output')
+    .version(pkg.version, '--version', 'print the version')
     .configureOutput({
       writeOut: (s) => io.out(s.trimEnd()),
       writeErr: (s) => io.err(s.trimEnd()),
@@ -107,7 +187,10 @@ function program(io: Io, result: { code: number }): Command {
       'after',
       `
 Exit codes: 0 converged / nothing to do, 1 failed (or lint errors), 2 bad input, 3 changes made
-(with --plan: changes needed), 4 pending (AWS is still working; run again later).
+(with --plan: changes needed), 4 pending (AWS is still working; run again later), 5 cannot run
+(endpoint unreachable, no or expired credentials, access denied to the first call).
+
+The region is --region, else AWS_REGION, else the profile's region, else us-east-1.
 
 Examples:
   $ npm run sandbox                     # a local AWS on http://127.0.0.1:4566 to try it on
@@ -115,12 +198,24 @@ Examples:
   $ imagebuilder-reconciler lint distribution.json
   $ imagebuilder-reconciler cleanup arn:aws:imagebuilder:us-east-1:111122223333:distribution-configuration/golden`,
     )
-    .exitOverride();
+    .exitOverride()
+    .hook('preAction', async (_root, action) => {
+      const globals = action.optsWithGlobals<GlobalOptions>();
+      const arg = String(action.args[0] ?? '');
+      const check = AWS_COMMANDS[action.name()] ?? (action.name() === 'lint' && arg.startsWith('arn:') ? parseDistributionConfigurationArn : undefined);
+      if (check !== undefined) check(arg, action.opts()); // a malformed ARN is bad input before anything is called
+      state.session = await openSession(globals);
+      if (action.opts<{ publish?: boolean }>().publish === true && state.session.config.eventBusName === '') {
+        throw new InputError('--publish needs an event bus: set RECONCILER_EVENT_BUS to its name (the deployment\'s eventBusName param; RECONCILER_RECHECK_QUEUE_URL for rechecks)');
+      }
+      if (check !== undefined) await preflight(state.session);
+    });
 
   cli
     .command('reconcile')
     .description('reconcile an image build now: check every cell and repair what differs')
-    .argument('<image-build-arn>', 'arn:aws:imagebuilder:<region>:<account>:image/<name>/<x.y.z>/<build>')
+    .argument('[image-build-arn]', 'arn:aws:imagebuilder:<region>:<account>:image/<name>/<x.y.z>/<build>')
+    .option('--pipeline <arn>', 'instead of a build: the latest AVAILABLE build of this image pipeline')
     .option('--plan', 'only report what would be done; change nothing')
     .addOption(new Option('--publish', 'also publish the report on the configured EventBridge bus and queue rechecks').default(false))
     .addHelpText(
@@ -128,13 +223,51 @@ Examples:
       `
 Examples:
   $ imagebuilder-reconciler reconcile arn:aws:imagebuilder:us-east-1:111122223333:image/golden/1.0.0/3 --plan
+  $ imagebuilder-reconciler reconcile --pipeline arn:aws:imagebuilder:us-east-1:111122223333:image-pipeline/golden
   $ imagebuilder-reconciler reconcile arn:aws:imagebuilder:us-east-1:111122223333:image/golden/1.0.0/3 --json > report.json`,
     )
-    .action(async (arn: string, opts: { plan?: boolean; publish: boolean }, command: Command) => {
+    .action(async (given: string | undefined, opts: { plan?: boolean; publish: boolean; pipeline?: string }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
+      let arn = given ?? '';
+      if (opts.pipeline !== undefined) {
+        const latest = await latestBuildOf(setup(globals).clients, opts.pipeline);
+        if (latest === undefined) {
+          io.err(`error: ${opts.pipeline} has no AVAILABLE build to reconcile`);
+          result.code = EXIT.failed;
+          return;
+        }
+        arn = latest;
+      }
       const report = await runReconcile(arn, globals, opts.plan === true ? 'plan' : undefined, opts.publish);
-      io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderReport(report, colorsFor(globals)));
+      if (unreadable(report, globals)) return;
+      io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderReport(report, colorsFor(globals), widthFor(globals)));
       result.code = exitFor(report.outcome);
+    });
+
+  cli
+    .command('sweep')
+    .description('reconcile the latest AVAILABLE build of every image pipeline (what the scheduled sweep does)')
+    .option('--pipeline <arn...>', 'only these pipelines (default: every pipeline of the account in the region)')
+    .option('--plan', 'only report what would be done; change nothing')
+    .addOption(new Option('--publish', 'also publish each report on the configured EventBridge bus and queue rechecks').default(false))
+    .addHelpText(
+      'after',
+      `
+Exit code: the worst outcome of the pipelines (1 failed, 4 pending, 3 changes made or needed, 0 converged).
+
+Examples:
+  $ imagebuilder-reconciler sweep --plan
+  $ imagebuilder-reconciler sweep --pipeline arn:aws:imagebuilder:us-east-1:111122223333:image-pipeline/golden --json`,
+    )
+    .action(async (opts: { pipeline?: string[]; plan?: boolean; publish: boolean }, command: Command) => {
+      const globals = command.optsWithGlobals<GlobalOptions>();
+      const { config, clients } = setup(globals);
+      const report = await sweep(
+        { pipelineArns: opts.pipeline, mode: opts.plan === true ? 'plan' : undefined, trigger: 'cli' },
+        { config, clients, log: quietLog(io), now: () => new Date(), newRunId: randomUUID, publish: opts.publish },
+      );
+      io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderSweep(report, colorsFor(globals), widthFor(globals)));
+      result.code = sweepExit(report);
     });
 
   cli
@@ -154,7 +287,8 @@ Examples:
     .action(async (arn: string, _opts: unknown, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
       const report = await runReconcile(arn, globals, 'plan', false);
-      io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderStatus(report, colorsFor(globals)));
+      if (unreadable(report, globals)) return;
+      io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderStatus(report, colorsFor(globals), widthFor(globals)));
       result.code = exitFor(report.outcome);
     });
 
@@ -199,7 +333,7 @@ Examples:
         }
       }
       const findings = lintDistributionConfiguration(config, { owner: opts.owner, shape });
-      io.out(globals.json === true ? JSON.stringify({ source: target, findings, counts: { errors: findings.filter((f) => f.severity === 'error').length, warnings: findings.filter((f) => f.severity === 'warning').length } }, null, 2) : renderFindings(findings, target, colorsFor(globals)));
+      io.out(globals.json === true ? JSON.stringify({ source: target, findings, counts: { errors: findings.filter((f) => f.severity === 'error').length, warnings: findings.filter((f) => f.severity === 'warning').length } }, null, 2) : renderFindings(findings, target, colorsFor(globals), widthFor(globals)));
       result.code = findings.some((f) => f.severity === 'error') ? EXIT.failed : EXIT.converged;
     });
 
@@ -260,7 +394,7 @@ Examples:
       const { config, clients } = setup(globals);
       const report = await cleanup(request, { config, clients, log: quietLog(io), now: () => new Date(), newRunId: randomUUID, publish: opts.publish === true });
       if (opts.planOut !== undefined) await writeFile(opts.planOut, `${JSON.stringify(planFile(report), null, 2)}\n`);
-      io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderCleanup(report, colorsFor(globals)));
+      io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderCleanup(report, colorsFor(globals), widthFor(globals)));
       if (opts.planOut !== undefined) io.err(`plan written to ${opts.planOut}: review it, then run the same command with --apply --plan ${opts.planOut}`);
       result.code = report.counts.failed > 0 ? EXIT.failed : report.mode === 'apply' ? (report.counts.deregistered + report.counts.disabled + report.counts.deprecated > 0 ? EXIT.changed : EXIT.converged) : report.counts.planned > 0 ? EXIT.changed : EXIT.converged;
     });
@@ -272,7 +406,7 @@ Examples:
     .option('--speed <factor>', 'simulated seconds per real second', parsePositive)
     .action(async (opts: { scenario?: string; speed?: number }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
-      result.code = await runDemo(io, colorsFor(globals), opts);
+      result.code = await runDemo(io, colorsFor(globals), { ...opts, width: widthFor(globals) });
     });
 
   cli
@@ -280,7 +414,7 @@ Examples:
     .description('keep the local AWS sandbox running, with the reconciler wired in, for exploration (npm run sandbox)')
     .option('--scenario <file>', 'a scenario file (default: sandbox/scenarios/demo.json)')
     .option('--speed <factor>', 'simulated seconds per real second', parsePositive)
-    .option('--port <port>', 'port on 127.0.0.1', parsePositive, 4566)
+    .option('--port <port>', 'port on 127.0.0.1', parsePort, 4566)
     .option('--no-wire', 'do not run the reconciler functions in the sandbox')
     .action(async (opts: { scenario?: string; speed?: number; port: number; wire: boolean }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
@@ -347,6 +481,23 @@ function parseNonNegative(value: string): number {
   return n;
 }
 
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError(`expected a port from 1 to 65535, got "${value}"`);
+  return n;
+}
+
+/** The first call (sts:GetCallerIdentity, which needs no permission): is AWS reachable, and who are we? */
+async function preflight(session: Session): Promise<void> {
+  try {
+    await session.clients.ownAccountId();
+  } catch (error: unknown) {
+    const diagnosis = diagnose(error, session.target);
+    if (diagnosis !== undefined) throw new CannotRunError(diagnosis.message, { cause: error });
+    throw error;
+  }
+}
+
 function parsePositive(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got "${value}"`);
@@ -367,8 +518,9 @@ function quietLog(io: Io) {
  */
 async function main(argv: string[], io: Io): Promise<number> {
   const result = { code: EXIT.converged as number };
+  const state: { session?: Session } = {};
   try {
-    await program(io, result).parseAsync(argv, { from: 'user' });
+    await program(io, result, state).parseAsync(argv, { from: 'user' });
     return result.code;
   } catch (error: unknown) {
     if (error instanceof CommanderError) {
@@ -379,8 +531,17 @@ async function main(argv: string[], io: Io): Promise<number> {
       io.err(`error: ${error.message}`);
       return EXIT.badInput;
     }
-    const failure = toFailure(error);
-    io.err(`error: ${failure.code}: ${failure.message}`);
+    if (error instanceof CannotRunError) {
+      io.err(`error: ${error.message}`);
+      return EXIT.cannotRun;
+    }
+    // a call later in the run that failed for the same reasons (the endpoint went away, the token expired)
+    const diagnosis = state.session === undefined ? undefined : diagnose(error, state.session.target);
+    if (diagnosis !== undefined) {
+      io.err(`error: ${diagnosis.message}`);
+      return EXIT.cannotRun;
+    }
+    io.err(`error: ${oneLine(toFailure(error))}`);
     return EXIT.failed;
   }
 }
@@ -390,6 +551,7 @@ const io: Io = {
   err: (s) => process.stderr.write(`${s}\n`),
   isTTY: process.stdout.isTTY === true,
   errIsTTY: process.stderr.isTTY === true,
+  columns: process.stdout.isTTY === true ? process.stdout.columns : undefined,
   progress: (s) => process.stderr.write(s),
 };
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('imagebuilder-reconciler')) {

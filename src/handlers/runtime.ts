@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
+import { Tracer } from '@aws-lambda-powertools/tracer';
 import { createClientFactory } from '../lib/aws/clients.ts';
 import { type Config, loadConfig } from '../lib/config.ts';
 import { ConfigError, toFailure } from '../lib/errors.ts';
@@ -25,6 +26,12 @@ try {
 
 const metrics = new Metrics({ namespace: config?.metricsNamespace ?? 'ImageBuilderReconciler', serviceName: 'imagebuilder-reconciler' });
 
+/**
+ * X-Ray tracing of every AWS call, when the deployment's `tracing` param is Active (the function's TracingConfig
+ * then makes the segments; the Tracer adds a subsegment per call). Powertools disables it outside Lambda.
+ */
+const tracer = new Tracer({ serviceName: 'imagebuilder-reconciler', enabled: config?.tracing === 'Active' });
+
 let deps: ReconcileDeps | undefined;
 
 function runtimeDeps(): ReconcileDeps {
@@ -35,7 +42,7 @@ function runtimeDeps(): ReconcileDeps {
   if (deps !== undefined) return deps;
   deps = {
     config,
-    clients: createClientFactory(config),
+    clients: createClientFactory({ ...config, onClient: tracer.isTracingEnabled() ? (client) => tracer.captureAWSv3Client(client) : undefined }),
     log: logger,
     now: () => new Date(),
     newRunId: randomUUID,

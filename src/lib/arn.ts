@@ -59,6 +59,26 @@ function parseDistributionConfigurationArn(value: unknown): DistributionConfigur
   return { arn: value.trim(), partition, region, accountId, name };
 }
 
+const IMAGE_PIPELINE_ARN = /^arn:(aws[a-z-]*):imagebuilder:([a-z0-9-]+):(\d{12}):image-pipeline\/([-_a-z0-9]+)$/i;
+
+interface ImagePipelineArn {
+  arn: string;
+  partition: string;
+  region: string;
+  accountId: string;
+  name: string;
+}
+
+/** Parse an image pipeline ARN. Throws {@link InputError}. */
+function parseImagePipelineArn(value: unknown): ImagePipelineArn {
+  const match = typeof value === 'string' ? IMAGE_PIPELINE_ARN.exec(value.trim()) : null;
+  if (match === null) {
+    throw new InputError(`not an image pipeline ARN: "${String(value)}"; expected arn:aws:imagebuilder:<region>:<account>:image-pipeline/<name>`);
+  }
+  const [, partition, region, accountId, name] = match as unknown as [string, string, string, string, string];
+  return { arn: String(value).trim(), partition, region, accountId, name };
+}
+
 /** True when the value looks like an image build version ARN. */
 function isImageBuildArn(value: unknown): value is string {
   return typeof value === 'string' && IMAGE_BUILD_ARN.test(value);
@@ -78,5 +98,5 @@ function compareBuilds(a: Pick<ImageBuildArn, 'version' | 'buildNumber'>, b: Pic
   return a.buildNumber - b.buildNumber;
 }
 
-export { compareBuilds, isImageBuildArn, parseDistributionConfigurationArn, parseImageBuildArn };
-export type { DistributionConfigurationArn, ImageBuildArn };
+export { compareBuilds, isImageBuildArn, parseDistributionConfigurationArn, parseImageBuildArn, parseImagePipelineArn };
+export type { DistributionConfigurationArn, ImageBuildArn, ImagePipelineArn };

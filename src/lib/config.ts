@@ -54,6 +54,12 @@ interface Config {
   readonly cleanupMaxPerRun: number;
   /** EBS snapshot price per GiB-month, for the estimated saving. */
   readonly snapshotPricePerGbMonth: number;
+  /** The scheduled sweep: off, plan (report drift only) or apply (repair it). */
+  readonly sweepMode: 'off' | 'plan' | 'apply';
+  /** Pipelines the sweep covers (ARNs); empty: every pipeline of the own account in the region. */
+  readonly sweepPipelines: readonly string[];
+  /** X-Ray tracing of the functions' AWS calls (Powertools Tracer): `Active` traces, `PassThrough` does not. */
+  readonly tracing: 'Active' | 'PassThrough';
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -138,6 +144,9 @@ function loadConfig(env: Env = process.env): Config {
     cleanupDisableGraceDays: int(env, 'RECONCILER_CLEANUP_DISABLE_GRACE_DAYS', 14, 0, 3650),
     cleanupMaxPerRun: int(env, 'RECONCILER_CLEANUP_MAX_PER_RUN', 20, 0, 10_000),
     snapshotPricePerGbMonth: num(env, 'RECONCILER_SNAPSHOT_PRICE_PER_GB_MONTH', 0.05),
+    sweepMode: oneOf(env, 'RECONCILER_SWEEP_MODE', ['off', 'plan', 'apply'] as const, 'apply'),
+    sweepPipelines: Object.freeze(str(env, 'RECONCILER_SWEEP_PIPELINES', '').split(',').map((x) => x.trim()).filter((x) => x !== '')),
+    tracing: oneOf(env, 'RECONCILER_TRACING', ['Active', 'PassThrough'] as const, 'PassThrough'),
   });
 }
 
@@ -149,15 +158,23 @@ interface CliEnvironment {
   endpointUrl: string | undefined;
   /** AWS_PROFILE. */
   profile: string | undefined;
+  /** AWS_REGION, else AWS_DEFAULT_REGION (the AWS CLI's name). */
+  region: string | undefined;
+  /** COLUMNS: the terminal width when stdout is not a terminal. */
+  columns: number | undefined;
 }
 
 function cliEnvironment(env: Env = process.env): CliEnvironment {
   const endpoint = str(env, 'AWS_ENDPOINT_URL', '');
   const profile = str(env, 'AWS_PROFILE', '');
+  const region = str(env, 'AWS_REGION', str(env, 'AWS_DEFAULT_REGION', ''));
+  const columns = Number(str(env, 'COLUMNS', ''));
   return {
     noColor: env.NO_COLOR !== undefined && env.NO_COLOR !== '',
     endpointUrl: endpoint === '' ? undefined : endpoint,
     profile: profile === '' ? undefined : profile,
+    region: region === '' ? undefined : region,
+    columns: Number.isInteger(columns) && columns > 0 ? columns : undefined,
   };
 }
 

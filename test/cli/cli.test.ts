@@ -9,7 +9,8 @@ import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
 async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = await main(args, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), isTTY: false });
+  // a wide terminal: these tests read the content (test/cli/errors.test.ts checks that tables fit narrow ones)
+  const code = await main(args, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), isTTY: false, columns: 200 });
   return { code, out, err };
 }
 

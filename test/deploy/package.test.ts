@@ -24,12 +24,14 @@ function callsInTargetAccounts(): string[] {
 
 describe('deployment (npx osls package, offline)', () => {
   let resources: Record<string, Resource>;
+  let state: { service: { provider: { stackTags?: Record<string, string> } } };
   const dir = mkdtempSync(join(tmpdir(), 'ibr-package-'));
 
   beforeAll(() => {
     execFileSync('node', ['scripts/build.mjs', '--quiet'], { stdio: 'pipe' });
     execFileSync('npx', ['osls', 'package', '--package', dir], { stdio: 'pipe', env: { ...process.env, AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' } });
     resources = JSON.parse(readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8')).Resources;
+    state = JSON.parse(readFileSync(join(dir, 'serverless-state.json'), 'utf8'));
   }, 120_000);
 
   const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
@@ -44,7 +46,7 @@ describe('deployment (npx osls package, offline)', () => {
   });
 
   it('triggers reconcile on Image State Change AVAILABLE or FAILED', () => {
-    const rule = ofType('AWS::Events::Rule').find(([, r]) => JSON.stringify(r.Properties.EventPattern).includes('Image State Change'));
+    const rule = ofType('AWS::Events::Rule').find(([, r]) => JSON.stringify(r.Properties.EventPattern ?? {}).includes('Image State Change'));
     expect(rule?.[1].Properties.EventPattern).toMatchObject({
       source: ['aws.imagebuilder'],
       'detail-type': ['EC2 Image Builder Image State Change'],
@@ -65,9 +67,9 @@ describe('deployment (npx osls package, offline)', () => {
 
   it('runs every function on nodejs22.x or newer, each from its own small bundle', () => {
     const functions = ofType('AWS::Lambda::Function');
-    expect(functions.length).toBe(4);
+    expect(functions.length).toBe(5);
     for (const [, fn] of functions) expect(fn.Properties.Runtime).toMatch(/^nodejs(2[2-9]|[3-9]\d)\.x$/);
-    for (const name of ['reconcile', 'recheck', 'cleanup', 'cleanupOnChange']) expect(statSync(join(dir, `${name}.zip`)).size).toBeLessThan(1024 * 1024);
+    for (const name of ['reconcile', 'recheck', 'cleanup', 'cleanupOnChange', 'sweep']) expect(statSync(join(dir, `${name}.zip`)).size).toBeLessThan(1024 * 1024);
   });
 
   it('has a least-privilege role: no "*" action, AssumeRole only on the target role name', () => {
@@ -78,6 +80,84 @@ describe('deployment (npx osls package, offline)', () => {
     const assume = statements.find((s) => [s.Action].flat().includes('sts:AssumeRole'));
     expect(JSON.stringify(assume?.Resource)).toContain(':role/ImageBuilderReconcilerTarget');
     for (const action of callsInTargetAccounts()) expect(actions, action).toContain(action);
+  });
+
+  describe('operations', () => {
+    const TOPIC = { 'Fn::If': ['UseExistingAlarmTopic', '', { Ref: 'AlarmTopic' }] };
+    const alarms = () => ofType('AWS::CloudWatch::Alarm').map(([id, r]) => ({ id, ...(r.Properties as { Namespace: string; MetricName?: string; Dimensions?: { Name: string; Value: unknown }[]; AlarmActions: unknown[]; Threshold: number }) }));
+    const FUNCTIONS = ['ReconcileLambdaFunction', 'RecheckLambdaFunction', 'CleanupLambdaFunction', 'CleanupOnChangeLambdaFunction', 'SweepLambdaFunction'];
+
+    it('alarms at the first message visible in either dead-letter queue', () => {
+      for (const queue of ['RecheckDeadLetterQueue', 'FailedInvocationsQueue']) {
+        const alarm = alarms().find((a) => a.MetricName === 'ApproximateNumberOfMessagesVisible' && JSON.stringify(a.Dimensions) === JSON.stringify([{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queue, 'QueueName'] } }]));
+        expect(alarm, queue).toMatchObject({ Namespace: 'AWS/SQS', Threshold: 1, AlarmActions: [TOPIC] });
+      }
+    });
+
+    it('alarms on errors and throttles of every function (serverless-slic-watch-plugin)', () => {
+      for (const fn of FUNCTIONS) {
+        for (const metric of ['Errors', 'Throttles']) {
+          const alarm = alarms().find((a) => a.id === `slicWatchLambda${metric}Alarm${fn}`);
+          expect(alarm, `${metric} ${fn}`).toBeDefined();
+          expect(alarm?.AlarmActions).toStrictEqual([TOPIC]);
+        }
+      }
+    });
+
+    it('alarms on the CellsFailed and CleanupFailed metrics the functions publish', () => {
+      for (const metric of ['CellsFailed', 'CleanupFailed']) {
+        expect(alarms().find((a) => a.MetricName === metric)).toMatchObject({
+          Namespace: 'ImageBuilderReconciler',
+          Dimensions: [{ Name: 'service', Value: 'imagebuilder-reconciler' }],
+          Threshold: 1,
+          AlarmActions: [TOPIC],
+        });
+      }
+    });
+
+    it('creates the alarm topic (with an e-mail subscription when asked) unless an existing topic ARN is given', () => {
+      expect(resources.AlarmTopic).toMatchObject({ Type: 'AWS::SNS::Topic', Condition: 'CreateAlarmTopic' });
+      expect(resources.AlarmTopicEmail).toMatchObject({ Type: 'AWS::SNS::Subscription', Condition: 'SubscribeAlarmEmail', Properties: { Protocol: 'email', TopicArn: { Ref: 'AlarmTopic' } } });
+      expect(JSON.stringify(resources.AlarmTopicPolicy?.Properties)).toContain('events.amazonaws.com');
+    });
+
+    it('turns failed and given-up reconcile reports and failed cleanups into notifications', () => {
+      const rule = resources.ReportNotificationRule;
+      expect(rule?.Properties.EventPattern).toStrictEqual({
+        source: ['imagebuilder-reconciler'],
+        'detail-type': ['Image Builder Reconcile Report', 'Image Builder Cleanup Report'],
+        detail: { $or: [{ outcome: ['failed'] }, { next: { reason: [{ prefix: 'still pending' }] } }, { counts: { failed: [{ numeric: ['>', 0] }] } }] },
+      });
+      expect(rule?.Properties.Targets).toMatchObject([{ Arn: TOPIC, InputTransformer: { InputPathsMap: { image: '$.detail.image.arn', reason: '$.detail.next.reason' } } }]);
+    });
+
+    it('has a dashboard of the reconciler metrics, the functions and the queues', () => {
+      const body = JSON.stringify(resources.ReconcilerDashboard?.Properties.DashboardBody);
+      for (const metric of ['CellsOk', 'CellsRepaired', 'CellsPending', 'CellsFailed', 'ActionsApplied', 'ActionsFailed', 'AwsCalls', 'ReconcileDuration', 'RejectedInputs', 'CleanupCandidates', 'CleanupDeregistered', 'CleanupFailed', 'CleanupGiBFreed', 'Errors', 'Throttles', 'ApproximateNumberOfMessagesVisible']) {
+        expect(body, metric).toContain(`\\"${metric}\\"`);
+      }
+      for (const fn of FUNCTIONS) expect(body).toContain('${' + fn + '}');
+    });
+
+    it('tags every resource: stack tags (propagated by CloudFormation) and each function', () => {
+      expect(state.service.provider.stackTags).toStrictEqual({ application: 'imagebuilder-reconciler' });
+      for (const [id, fn] of ofType('AWS::Lambda::Function')) expect(fn.Properties.Tags, id).toContainEqual({ Key: 'application', Value: 'imagebuilder-reconciler' });
+    });
+
+    it('sweeps on the sweepRate schedule, in the sweep mode, over the pipelines named (all by default)', () => {
+      const rule = ofType('AWS::Events::Rule').find(([, r]) => r.Properties.ScheduleExpression !== undefined);
+      expect(rule?.[1].Properties.ScheduleExpression).toBe('rate(6 hours)');
+      expect(JSON.stringify(rule?.[1].Properties.Targets)).toContain('SweepLambdaFunction');
+      const env = (resources.SweepLambdaFunction?.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(env).toMatchObject({ RECONCILER_SWEEP_MODE: 'apply', RECONCILER_SWEEP_PIPELINES: '' });
+    });
+
+    it('traces with X-Ray only when the tracing param says Active (PassThrough by default)', () => {
+      for (const [id, fn] of ofType('AWS::Lambda::Function')) {
+        expect(fn.Properties.TracingConfig, id).toStrictEqual({ Mode: 'PassThrough' });
+        expect((fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables.RECONCILER_TRACING).toBe('PassThrough');
+      }
+    });
   });
 
   it('the target-account role template grants every call the reconciler makes there, and trusts only its role', () => {

@@ -113,7 +113,7 @@ describe('cleanup end to end on the sandbox', () => {
   });
 
   it('prints a readable plan by default', async () => {
-    const { code, out } = await cli(['cleanup', configArn, '--endpoint-url', box.url, '--region', 'us-east-1', '--no-color']);
+    const { code, out } = await cli(['cleanup', configArn, '--endpoint-url', box.url, '--region', 'us-east-1', '--no-color', '--wide']);
     expect(code).toBe(0);
     expect(out).toMatch(/PLAN: 5 AMI\(s\) in removed cells/);
     expect(out).toMatch(/keep \(in-use\)/);

@@ -89,7 +89,8 @@ describe('sandbox Image Builder', () => {
     const targetFast = await clients(box.url, A).ec2.send(new DescribeFastLaunchImagesCommand({ ImageIds: [ami(A, 'us-east-1')] }));
     expect(targetFast.FastLaunchImages ?? []).toHaveLength(0);
 
-    // SSM parameters may be written cross-account (§2.5)
+    // SSM parameters may be written cross-account (Image Builder user guide, distribution workflow step actions:
+    // "configurations apply … only in the source account, except for SSM parameter configs")
     const param = await clients(box.url, A, 'eu-west-1').ssm.send(new GetParameterCommand({ Name: '/golden/windows/latest' }));
     expect(param.Parameter?.Value).toBe(ami(A, 'eu-west-1'));
   });

@@ -62,6 +62,8 @@ interface ClientFactoryOptions {
   profile?: string | undefined;
   /** An explicit endpoint for every service (the CLI's --endpoint-url); default: the SDK's own settings. */
   endpoint?: string | undefined;
+  /** Called once with every client built (the Lambda runtime's X-Ray tracing: Powertools Tracer). */
+  onClient?: ((client: object) => void) | undefined;
 }
 
 interface CachedCredentials {
@@ -101,6 +103,7 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
       step: 'initialize',
       name: 'reconcilerCallAccounting',
     });
+    options.onClient?.(client);
     return client;
   };
 

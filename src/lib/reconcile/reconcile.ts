@@ -77,7 +77,7 @@ function earlyReport(arn: ImageBuildArn, failure: Failure, base: Omit<Parameters
   };
   const report = buildReport({ ...base, desired, plan: { cells: [], imageActions: [], supersededBy: undefined }, outcomes: [] });
   const retryable = failure.kind === 'throttled' || failure.kind === 'error' || failure.kind === 'unavailable';
-  return { ...report, outcome: retryable ? 'pending' : 'failed', notes: [`cannot read the image: ${failure.message}`] };
+  return { ...report, outcome: retryable ? 'pending' : 'failed', notes: [`cannot read the image: ${failure.message}`], error: failure };
 }
 
 /**

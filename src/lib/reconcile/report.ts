@@ -7,7 +7,7 @@ const REPORT_DETAIL_TYPE = 'Image Builder Reconcile Report';
 /** Event source of every event the reconciler publishes. */
 const EVENT_SOURCE = 'imagebuilder-reconciler';
 
-type Trigger = 'eventbridge' | 'sqs' | 'manual' | 'cli';
+type Trigger = 'eventbridge' | 'sqs' | 'manual' | 'cli' | 'schedule';
 
 interface CellReport {
   region: string;
@@ -71,6 +71,8 @@ interface ReconcileReport {
   actions: ActionReport[];
   /** Image-level notes (Image Builder recorded AMIs no cell accounts for, …). */
   notes: string[];
+  /** Only when the image itself could not be read (GetImage failed): why. No cell was looked at. */
+  error?: Failure;
   /** What happens next: a recheck, or why there is none. */
   next: { recheck: true; attempt: number; delaySeconds: number } | { recheck: false; reason: string; requeueFailed?: boolean };
 }

@@ -1,0 +1,116 @@
+/**
+ * The README's commands work as written: the "npm run sandbox" block is run line by line against a sandbox
+ * wired as `npm run sandbox` wires it (the AWS CLI lines only where /usr/bin/aws is installed), and every
+ * `imagebuilder-reconciler` command anywhere in the README is accepted by the command line (never exit 2).
+ * The Deploy commands need an AWS account and the Development ones run the suite itself: not run here.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { existsSync, readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { Sandbox } from '../../sandbox/index.ts';
+import { main } from '../../src/cli/index.ts';
+import { buildBundles } from '../helpers/build.ts';
+import { demoScenario, sandbox } from '../helpers/sandbox.ts';
+
+const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const blocks = [...README.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
+const AWS_CLI = existsSync('/usr/bin/aws');
+
+/** Split a shell line into words (single and double quotes), dropping a trailing comment, pipe or redirect. */
+function words(line: string): string[] {
+  const out: string[] = [];
+  for (const m of line.matchAll(/'([^']*)'|"([^"]*)"|(\S+)/g)) {
+    const word = m[1] ?? m[2] ?? m[3] ?? '';
+    if (m[3] !== undefined && ['#', '|', '>', '&&'].some((stop) => word.startsWith(stop))) break;
+    out.push(word);
+  }
+  return out;
+}
+
+async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(args, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), isTTY: false, columns: 120 });
+  return { code, out, err };
+}
+
+describe('README commands', () => {
+  let box: Sandbox;
+  beforeAll(async () => {
+    buildBundles();
+    box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
+  });
+  afterAll(async () => {
+    vi.unstubAllEnvs();
+    await box.stop();
+  });
+
+  it('the "npm run sandbox" block runs as written, in order', async () => {
+    const block = blocks.find((b) => b.startsWith('npm run sandbox\n'));
+    expect(block).toBeDefined();
+    const env: Record<string, string> = {};
+    const ran: string[] = [];
+    for (const raw of (block ?? '').split('\n')) {
+      const line = raw.replaceAll('http://127.0.0.1:4566', box.url).trim();
+      if (line === '' || line.startsWith('#') || line === 'npm run sandbox') continue;
+      let argv = words(line).map((w) => w.replace(/\$AWS_ENDPOINT_URL/g, env.AWS_ENDPOINT_URL ?? ''));
+      if (argv[0] === 'export') {
+        for (const pair of argv.slice(1)) {
+          const [key = '', value = ''] = pair.split('=');
+          env[key] = value;
+          vi.stubEnv(key, value);
+        }
+        continue;
+      }
+      const local: Record<string, string> = {};
+      while (/^[A-Z_]+=/.test(argv[0] ?? '')) {
+        const [key = '', value = ''] = (argv.shift() ?? '').split('=');
+        local[key] = value;
+      }
+      if (argv[0] === '/usr/bin/aws') {
+        if (!AWS_CLI) continue;
+        // asynchronously: the sandbox answers from this process
+        const { stdout: out } = await promisify(execFile)('/usr/bin/aws', [...argv.slice(1), '--output', 'json'], { env: { ...process.env, ...env, ...local, AWS_PAGER: '' }, encoding: 'utf8' });
+        expect(() => JSON.parse(out), line).not.toThrow();
+        if (argv.includes('start-image-pipeline-execution')) {
+          // the build runs its phases; the wired reconciler then finishes the job
+          box.clock.advance(2 * 3600_000);
+          const arn = (JSON.parse(out) as { imageBuildVersionArn: string }).imageBuildVersionArn;
+          expect(await box.finalReport(arn, 30_000), 'the reconciler converged the build').toMatchObject({ outcome: 'converged' });
+          await box.idle();
+        }
+        ran.push(argv.slice(0, 3).join(' '));
+        continue;
+      }
+      expect(argv.slice(0, 2), line).toStrictEqual(['npx', 'imagebuilder-reconciler']);
+      argv = argv.slice(2);
+      const { code, out, err } = await cli(argv);
+      expect(err, line).toBe('');
+      // the wired reconciler has converged the build: read-only commands find nothing to do
+      expect(code, `${line}\n${out}`).toBe(0);
+      if (argv.includes('--json')) expect(() => JSON.parse(out)).not.toThrow();
+      ran.push(argv.slice(0, 2).join(' '));
+    }
+    expect(ran.filter((r) => !r.startsWith('/usr/bin/aws'))).toStrictEqual(['status arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/1.0.0/1', 'reconcile arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/1.0.0/1', 'reconcile --pipeline', 'sweep --plan', 'lint arn:aws:imagebuilder:us-east-1:111111111111:distribution-configuration/golden-windows']);
+  });
+
+  it('every imagebuilder-reconciler command in the README is one the command line accepts', async () => {
+    vi.stubEnv('AWS_ENDPOINT_URL', box.url);
+    vi.stubEnv('AWS_ACCESS_KEY_ID', '111111111111');
+    vi.stubEnv('RECONCILER_EVENT_BUS', 'default');
+    const lines = README.split('\n').flatMap((line) => {
+      const at = line.indexOf('imagebuilder-reconciler ');
+      const inline = /`((?:npx )?imagebuilder-reconciler [^`]+)`/.exec(line)?.[1];
+      if (inline !== undefined && !inline.includes('<') && !inline.includes('[')) return [inline];
+      return at >= 0 && /^\s*(\$ |npx )/.test(line) ? [line.slice(at)] : [];
+    });
+    expect(lines.length).toBeGreaterThanOrEqual(5);
+    for (const line of lines) {
+      const argv = words(line).slice(1);
+      if (argv[0] === 'demo' || argv[0] === 'sandbox') continue; // they keep running (npm start, npm run sandbox)
+      const { code, err } = await cli(argv[0] === 'lint' && !argv[1]?.startsWith('arn:') ? [...argv.slice(0, 1), 'test/fixtures/lint/good.json'] : argv);
+      expect(code, `${line}\n${err}`).not.toBe(2);
+    }
+  });
+});

@@ -1,0 +1,35 @@
+/** `npm run sandbox` narrates: every invocation with its function, trigger, image and outcome, and every report's counts. */
+import { StartImagePipelineExecutionCommand } from '@aws-sdk/client-imagebuilder';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runSandbox } from '../../src/cli/demo.ts';
+import { colors } from '../../src/cli/format.ts';
+import { buildBundles } from '../helpers/build.ts';
+import { clients } from '../helpers/sandbox.ts';
+
+describe('npm run sandbox', () => {
+  beforeAll(() => buildBundles());
+
+  it('prints a line per invocation and per report, as the demo does', async () => {
+    const lines: string[] = [];
+    const io = { out: (s: string) => lines.push(...s.split('\n')), err: (s: string) => lines.push(`stderr: ${s}`) };
+    const box = await runSandbox(io, colors(false), { port: 0, wire: true, speed: 3000 });
+    try {
+      const out = await clients(box.url, '111111111111').imagebuilder.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: 'narrate' }));
+      const arn = out.imageBuildVersionArn ?? '';
+      const final = await box.finalReport(arn, 30_000);
+      await box.idle();
+      expect(final?.outcome).toBe('converged');
+      const at = /^\[\d\d:\d\d:\d\d\] /;
+      // the rule's invocation of reconcile: function, trigger, image, outcome with counts
+      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`${at.source}reconcile via eventbridge, \\d+ ms: ${arn} → pending \\(7 cells, \\d+ applied, 0 planned, 0 failed\\)$`)));
+      // the recheck from SQS, naming the image its message is about
+      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`recheck via sqs, \\d+ ms: 1 recheck message\\(s\\): ${arn} → batch done$`)));
+      // each report with its counts
+      expect(lines).toContainEqual(expect.stringMatching(/^\[\d\d:\d\d:\d\d\]   report golden-windows 1\.0\.0\/1 \(eventbridge, attempt 1, \d+ AWS calls\): PENDING: 7 cells/));
+      expect(lines).toContainEqual(expect.stringMatching(/report golden-windows 1\.0\.0\/1 \(sqs, attempt \d+, \d+ AWS calls\): CONVERGED: 7 cells \(7 ok\)/));
+      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`Image Builder: ${arn} AVAILABLE$`)));
+    } finally {
+      await box.stop();
+    }
+  });
+});

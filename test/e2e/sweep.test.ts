@@ -1,0 +1,139 @@
+/**
+ * The drift sweep end to end on the sandbox: the schedule rule of serverless.yml invokes the real sweep bundle
+ * on simulated time, and it makes up a build whose events never arrived and repairs drift made by hand later.
+ * The CLI's `sweep` and `reconcile --pipeline` do the same on demand.
+ */
+import { CreateTagsCommand, DeleteTagsCommand, DescribeImagesCommand } from '@aws-sdk/client-ec2';
+import { GetImageCommand, StartImagePipelineExecutionCommand } from '@aws-sdk/client-imagebuilder';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Sandbox } from '../../sandbox/index.ts';
+import { main } from '../../src/cli/index.ts';
+import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
+import { latestAvailable, type SweepReport } from '../../src/lib/sweep.ts';
+import { buildBundles } from '../helpers/build.ts';
+import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
+
+const OWNER = '111111111111';
+const A = '222222222222';
+const PIPELINE = 'arn:aws:imagebuilder:us-east-1:111111111111:image-pipeline/golden-windows';
+const SIX_HOURS = 6 * 3600_000;
+
+async function startBuild(box: Sandbox, token: string): Promise<string> {
+  const out = await clients(box.url, OWNER).imagebuilder.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: PIPELINE, clientToken: token }));
+  return out.imageBuildVersionArn ?? '';
+}
+
+async function copyIn(box: Sandbox, arn: string, account: string, region: string): Promise<string> {
+  const out = await clients(box.url, OWNER).imagebuilder.send(new GetImageCommand({ imageBuildVersionArn: arn }));
+  const ami = out.image?.outputResources?.amis?.find((a) => a.accountId === account && a.region === region)?.image;
+  if (ami === undefined) throw new Error(`no copy in ${account}/${region}`);
+  return ami;
+}
+
+async function tagsOf(box: Sandbox, account: string, region: string, imageId: string): Promise<Record<string, string>> {
+  const out = await clients(box.url, account, region).ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] }));
+  return Object.fromEntries((out.Images?.[0]?.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
+}
+
+async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(args, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), isTTY: false, columns: 200 });
+  return { code, out, err };
+}
+
+describe('the scheduled sweep', () => {
+  let box: Sandbox | undefined;
+  beforeAll(() => buildBundles());
+  afterEach(async () => {
+    await box?.stop();
+    box = undefined;
+  });
+
+  it('reconciles a build whose events never arrived, then repairs a tag deleted by hand, on the sweepRate schedule', async () => {
+    const b = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
+    box = b;
+    // every event of the build is lost (held far longer than the test runs)
+    b.faults.merge({ eventDelays: [{ resourcePrefix: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/', seconds: 3650 * 86_400 }] });
+    const arn = await startBuild(b, 'sweep-lost');
+    b.clock.advance(2 * 3600_000);
+    await b.idle();
+    expect(b.reports(arn)).toHaveLength(0);
+    const copy = await copyIn(b, arn, A, 'eu-west-1');
+    expect(await tagsOf(b, A, 'eu-west-1', copy)).not.toHaveProperty('Team');
+
+    // serverless.yml: sweepRate rate(6 hours); the first sweep runs six hours after the deployment
+    b.clock.advance(SIX_HOURS - 2 * 3600_000);
+    const swept = await b.finalReport(arn, 30_000);
+    await b.idle();
+    expect(b.wiring?.invocations.filter((i) => i.function === 'sweep' && i.trigger === 'schedule')).not.toHaveLength(0);
+    expect(swept?.trigger).toMatch(/schedule|sqs/);
+    expect(b.reports(arn)[0]?.trigger).toBe('schedule');
+    expect(await tagsOf(b, A, 'eu-west-1', copy)).toMatchObject({ Team: 'platform', 'imagebuilder-reconciler:source-image': arn });
+
+    // later drift: someone deletes a tag; the next sweep puts it back
+    await clients(b.url, A, 'eu-west-1').ec2.send(new DeleteTagsCommand({ Resources: [copy], Tags: [{ Key: 'Team' }] }));
+    const before = b.reports(arn).length;
+    b.clock.advance(SIX_HOURS);
+    await b.idle();
+    for (let i = 0; i < 100 && b.reports(arn).length === before; i += 1) await new Promise((resolve) => setTimeout(resolve, 20));
+    await b.idle();
+    const repair = b.reports(arn).slice(before).find((r) => r.trigger === 'schedule');
+    expect(repair?.actions.filter((a) => a.kind === 'create-tags' && a.accountId === A && a.region === 'eu-west-1').map((a) => a.outcome)).toStrictEqual(['applied']);
+    expect(await tagsOf(b, A, 'eu-west-1', copy)).toMatchObject({ Team: 'platform' });
+  });
+});
+
+describe('sweep and reconcile --pipeline from the command line', () => {
+  let box: Sandbox;
+  let second = '';
+  beforeAll(async () => {
+    box = await sandbox({ scenario: demoScenario() });
+    await startBuild(box, 'cli-sweep-1');
+    box.clock.advance(2 * 3600_000);
+    second = await startBuild(box, 'cli-sweep-2');
+    box.clock.advance(2 * 3600_000);
+    return async () => box.stop();
+  });
+
+  it('reconcile --pipeline reconciles the latest AVAILABLE build', async () => {
+    const { code, out } = await cli(['reconcile', '--pipeline', PIPELINE, '--plan', '--json', '--endpoint-url', box.url, '--region', 'us-east-1']);
+    expect(code).toBe(3);
+    expect((JSON.parse(out) as ReconcileReport).image.arn).toBe(second);
+  });
+
+  it('sweep --plan lists every pipeline with its latest build and what it would do', async () => {
+    const json = await cli(['sweep', '--plan', '--json', '--endpoint-url', box.url, '--region', 'us-east-1']);
+    expect(json.code).toBe(3);
+    const report = JSON.parse(json.out) as SweepReport;
+    expect(report.pipelines).toStrictEqual([{ pipelineArn: PIPELINE, imageBuildVersionArn: second, outcome: 'drift', note: null, error: null }]);
+    expect(report.reports[0]?.trigger).toBe('cli');
+    const human = await cli(['sweep', '--plan', '--no-color', '--endpoint-url', box.url, '--region', 'us-east-1']);
+    expect(human.out).toMatch(/golden-windows +│ golden-windows\/1\.0\.0\/2 +│ drift/);
+    expect(human.out).toMatch(/SWEEP: 1 pipeline \(1 drift\) \(plan mode: nothing changed\)\./);
+    expect(box.server.requests.filter((r) => r.operation === 'CreateTags')).toHaveLength(0);
+  });
+
+  it('a pipeline ARN of the wrong shape is bad input', async () => {
+    const { code, err } = await cli(['sweep', '--pipeline', 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/1.0.0/1', '--endpoint-url', box.url]);
+    expect(code).toBe(2);
+    expect(err).toMatch(/^error: not an image pipeline ARN/);
+    const both = await cli(['reconcile', second, '--pipeline', PIPELINE, '--endpoint-url', box.url]);
+    expect(both.code).toBe(2);
+    expect(both.err).toMatch(/^error: give an image build ARN or --pipeline <arn>, not both/);
+  });
+
+  it('a pipeline with no AVAILABLE build: one line, exit 1', async () => {
+    const { code, err } = await cli(['reconcile', '--pipeline', PIPELINE.replace('golden-windows', 'nothing-yet'), '--endpoint-url', box.url, '--region', 'us-east-1']);
+    expect(code).toBe(1);
+    expect(err.trim().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('latestAvailable', () => {
+  it('takes the highest version, then build number, of the AVAILABLE builds only', () => {
+    const s = (arn: string, status: string) => ({ arn: `arn:aws:imagebuilder:us-east-1:111111111111:image/x/${arn}`, state: { status } }) as never;
+    expect(latestAvailable([s('1.0.0/3', 'AVAILABLE'), s('1.10.0/1', 'AVAILABLE'), s('1.2.0/9', 'AVAILABLE'), s('2.0.0/1', 'FAILED'), s('1.10.0/2', 'BUILDING')])).toBe('arn:aws:imagebuilder:us-east-1:111111111111:image/x/1.10.0/1');
+    expect(latestAvailable([s('1.0.0/1', 'FAILED')])).toBeUndefined();
+  });
+});

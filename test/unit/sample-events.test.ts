@@ -1,0 +1,63 @@
+/** Every sample event in events/ is one its trigger sends and its function accepts, as the README says. */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readDeployment, matchesPattern } from '../../sandbox/wiring.ts';
+import { parseCleanupRequest } from '../../src/lib/cleanup/request.ts';
+import { toConfigChange, toReconcileRequest, toRecheckRequest } from '../../src/lib/events.ts';
+import { getTestEvent } from '../helpers/events.ts';
+
+const deployment = readDeployment('serverless.yml');
+/** A function's rule patterns, with serverless.yml's params filled in as at deployment. */
+const patternsOf = (fn: string) =>
+  (deployment.functions.find((f) => f.name === fn)?.eventPatterns ?? []).map((p) => JSON.parse(JSON.stringify(p).replace(/\$\{param:(\w+)\}/g, (_, name: string) => deployment.params[name] ?? '')) as typeof p);
+
+describe('sample events (events/)', () => {
+  it('covers every trigger of serverless.yml', () => {
+    const files = readdirSync('events', { recursive: true }).map(String).filter((f) => f.endsWith('.json')).sort();
+    expect(files).toStrictEqual([
+      join('eventbridge', 'distribution-updated.json'),
+      join('eventbridge', 'image-available.json'),
+      join('eventbridge', 'image-failed.json'),
+      join('manual', 'cleanup.json'),
+      join('manual', 'reconcile.json'),
+      join('schedule', 'sweep.json'),
+      join('sqs', 'recheck.json'),
+    ]);
+  });
+
+  it('the CloudTrail UpdateDistributionConfiguration event matches cleanupOnChange\'s rule and names the configuration', () => {
+    const event = getTestEvent('eventbridge/distribution-updated');
+    expect(patternsOf('cleanupOnChange').some((p) => matchesPattern(p, event))).toBe(true);
+    expect(patternsOf('reconcile').some((p) => matchesPattern(p, event))).toBe(false);
+    expect(toConfigChange(event)).toBe('arn:aws:imagebuilder:us-east-1:111122223333:distribution-configuration/golden-windows');
+  });
+
+  it('the manual cleanup payload is accepted with its guards', () => {
+    expect(parseCleanupRequest(getTestEvent('manual/cleanup'), 'manual')).toMatchObject({
+      mode: 'plan',
+      trigger: 'manual',
+      overrides: { minAgeDays: 14, strategy: 'deprecate', keepTagKeys: ['team:hold'] },
+      only: { regions: ['ap-northeast-1'] },
+      maxDeletions: 5,
+    });
+  });
+
+  it('the Image State Change events match reconcile\'s rule; the manual and SQS ones are accepted', () => {
+    for (const name of ['image-available', 'image-failed']) {
+      const event = getTestEvent(`eventbridge/${name}`);
+      expect(patternsOf('reconcile').some((p) => matchesPattern(p, event)), name).toBe(true);
+      expect(toReconcileRequest(event).trigger).toBe('eventbridge');
+    }
+    expect(toReconcileRequest(getTestEvent('manual/reconcile')).mode).toBe('plan');
+    const sqs = getTestEvent<{ Records: { body: string }[] }>('sqs/recheck');
+    expect(toRecheckRequest(sqs.Records[0]?.body ?? '').attempt).toBeGreaterThan(1);
+  });
+
+  it('the scheduled event is what the sweep schedule sends (and matches no rule pattern)', () => {
+    const event = getTestEvent('schedule/sweep');
+    expect(event).toMatchObject({ 'detail-type': 'Scheduled Event', source: 'aws.events', detail: {} });
+    expect(deployment.functions.find((f) => f.name === 'sweep')?.schedules).toHaveLength(1);
+    for (const fn of deployment.functions) expect(fn.eventPatterns.some((p) => matchesPattern(p, event))).toBe(false);
+  });
+});

@@ -1,0 +1,39 @@
+/** X-Ray tracing behind the deployment's `tracing` param: Powertools Tracer instruments every client the factory builds. */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+
+const OWN = '111122223333';
+
+async function cellClientMiddleware(tracing: string): Promise<string[]> {
+  vi.resetModules();
+  vi.stubEnv('RECONCILER_TRACING', tracing);
+  vi.stubEnv('RECONCILER_ACCOUNT_ID', OWN);
+  // what Lambda sets: Powertools Tracer stays off outside Lambda
+  vi.stubEnv('AWS_EXECUTION_ENV', 'AWS_Lambda_nodejs22.x');
+  vi.stubEnv('AWS_LAMBDA_FUNCTION_NAME', 'imagebuilder-reconciler-dev-reconcile');
+  vi.stubEnv('POWERTOOLS_TRACE_ENABLED', '');
+  const { runtimeDeps } = await import('../../src/handlers/runtime.ts');
+  const cell = await runtimeDeps().clients.forCell(OWN, 'eu-west-1');
+  return [cell.ec2, cell.imagebuilder, cell.ssm].flatMap((client) => client.middlewareStack.identify());
+}
+
+describe('tracing', () => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+    vi.resetModules();
+  });
+
+  it('with tracing Active, every client records its calls as X-Ray subsegments', async () => {
+    const names = await cellClientMiddleware('Active');
+    expect(names.filter((n) => /XRaySDKInstrumentation/.test(n))).toHaveLength(3);
+  });
+
+  it('with PassThrough (the default) no client is instrumented', async () => {
+    const names = await cellClientMiddleware('PassThrough');
+    expect(names.some((n) => /XRay/i.test(n))).toBe(false);
+  });
+
+  it('rejects a tracing value that is neither', async () => {
+    const { loadConfig } = await import('../../src/lib/config.ts');
+    expect(() => loadConfig({ RECONCILER_TRACING: 'true' })).toThrow('RECONCILER_TRACING must be one of Active, PassThrough, got "true"');
+  });
+});
