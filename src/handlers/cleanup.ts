@@ -2,9 +2,9 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import { cleanup } from '../lib/cleanup/cleanup.ts';
-import { InputError } from '../lib/errors.ts';
+import { ConfigError, InputError } from '../lib/errors.ts';
 import { toCleanupRequest } from '../lib/events.ts';
-import { logger, metrics, recordCleanup, rejectInput, runtimeDeps } from './runtime.ts';
+import { failedRun, logger, metrics, recordCleanup, rejectInput, runtimeDeps } from './runtime.ts';
 
 /**
  * Manual cleanup: `serverless invoke -f cleanup --data '{"distributionConfigurationArn":"…","mode":"plan"}'`.
@@ -18,7 +18,14 @@ async function cleanupHandler(event: unknown) {
     if (error instanceof InputError) return rejectInput(error, event);
     throw error;
   }
-  const report = await cleanup(request, runtimeDeps());
+  let report;
+  try {
+    report = await cleanup(request, runtimeDeps());
+  } catch (error: unknown) {
+    if (error instanceof ConfigError) throw error;
+    // a problem in AWS (an unreadable configuration): a failed report, not a throw that retries
+    return failedRun('cleanup', error, { distributionConfigurationArn: request.distributionConfigurationArn });
+  }
   recordCleanup(report);
   return report;
 }

@@ -1,4 +1,5 @@
 import { InputError } from './errors.ts';
+import { quote } from './input.ts';
 
 /** The parts of an Image Builder image build version ARN (`…:image/<name>/<x.y.z>/<build>`). */
 interface ImageBuildArn {
@@ -35,9 +36,9 @@ function parseImageBuildArn(value: unknown): ImageBuildArn {
   }
   const match = IMAGE_BUILD_ARN.exec(value.trim());
   if (match === null) {
-    const hint = /:image\/[^/]+\/[^/]+$/.test(value) ? ' (this is an image version ARN: add the build number, e.g. /1)' : '';
+    const hint = /:image\/[^/]+\/[^/]+$/.test(value.slice(-300)) ? ' (this is an image version ARN: add the build number, e.g. /1)' : '';
     throw new InputError(
-      `not an image build version ARN: "${value}"${hint}; expected arn:aws:imagebuilder:<region>:<account>:image/<name>/<x.y.z>/<build>`,
+      `not an image build version ARN: ${quote(value)}${hint}; expected arn:aws:imagebuilder:<region>:<account>:image/<name>/<x.y.z>/<build>`,
     );
   }
   const [, partition, region, accountId, imageName, version, build] = match as unknown as [string, string, string, string, string, string, string];
@@ -52,7 +53,7 @@ function parseDistributionConfigurationArn(value: unknown): DistributionConfigur
   const match = DISTRIBUTION_CONFIGURATION_ARN.exec(value.trim());
   if (match === null) {
     throw new InputError(
-      `not a distribution configuration ARN: "${value}"; expected arn:aws:imagebuilder:<region>:<account>:distribution-configuration/<name>`,
+      `not a distribution configuration ARN: ${quote(value)}; expected arn:aws:imagebuilder:<region>:<account>:distribution-configuration/<name>`,
     );
   }
   const [, partition, region, accountId, name] = match as unknown as [string, string, string, string, string];
