@@ -21,10 +21,11 @@ interface DistributionConfigurationArn {
   name: string;
 }
 
+// Resource names are at most 128 characters (Image Builder API model, ResourceName), so an ARN is bounded.
 const IMAGE_BUILD_ARN =
-  /^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):imagebuilder:([a-z]{2}(?:-[a-z]+)+-\d):(\d{12}):image\/([-_A-Za-z0-9]+)\/(\d+\.\d+\.\d+)\/(\d+)$/;
+  /^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):imagebuilder:([a-z]{2}(?:-[a-z]+)+-\d):(\d{12}):image\/([-_A-Za-z0-9]{1,128})\/(\d+\.\d+\.\d+)\/(\d+)$/;
 const DISTRIBUTION_CONFIGURATION_ARN =
-  /^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):imagebuilder:([a-z]{2}(?:-[a-z]+)+-\d):(\d{12}):distribution-configuration\/([-_A-Za-z0-9]+)$/;
+  /^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):imagebuilder:([a-z]{2}(?:-[a-z]+)+-\d):(\d{12}):distribution-configuration\/([-_A-Za-z0-9]{1,128})$/;
 
 /**
  * Parse an image build version ARN. Throws {@link InputError} naming what is wrong.
