@@ -36,5 +36,7 @@ describe('a malformed recheck message on the deployed wiring', () => {
     // moved by the function (a new message, never received), not by the queue's redrive after 3 receives
     expect(dead.receiveCount).toBe(0);
     expect(dlq.messages).toHaveLength(1);
+    expect(dead.attributes?.reason).toMatch(/^malformed recheck message: firstSeenAt: must be a time between 2019 and now/);
+    expect(dead.attributes?.sourceQueueArn).toBe(queue.arn);
   });
 });
