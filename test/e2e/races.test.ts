@@ -139,6 +139,23 @@ describe('no rollback under a forced interleaving', () => {
     // what is not a rollback is still done: build 1's copy got its tags once released
     expect(action(oldReport, 'create-tags', 'eu-west-1', A)?.outcome).toBe('applied');
   });
+
+  it('SSM parameter: build 1\'s PutParameter held in flight lands after build 2\'s, and build 1\'s run rolls the parameter forward', async () => {
+    // the re-read cannot see a write that happens after it: here build 1 has re-read and its write is in flight
+    const deleted = async (b: Sandbox) => {
+      await clients(b.url, A, 'eu-west-1').ssm.send(new DeleteParameterCommand({ Name: PARAMETER }));
+    };
+    const { old, newer, oldReport } = await interleave({ operation: 'PutParameter', account: A, region: 'eu-west-1' }, deleted);
+    if (box === undefined) throw new Error('no sandbox');
+    const newerAmi = await amiOf(box, newer, A, 'eu-west-1');
+    expect(action(oldReport, 'put-parameter', 'eu-west-1', A)).toMatchObject({ outcome: 'applied' });
+    expect(oldReport.actions.find((a) => a.id.endsWith('/roll-forward') && a.region === 'eu-west-1' && a.accountId === A)).toMatchObject({
+      outcome: 'applied',
+      detail: `rolled forward to ${newerAmi} of newer build ${newer}`,
+    });
+    expect(await parameter(box, A, 'eu-west-1')).toBe(newerAmi);
+    expect(await amiOf(box, old, A, 'eu-west-1')).not.toBe(newerAmi);
+  });
 });
 
 describe('a storm of builds and duplicate, out-of-order deliveries', () => {
