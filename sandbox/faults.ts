@@ -6,6 +6,8 @@ import { AwsError } from './protocol/errors.ts';
  * Matching fields left out match everything.
  */
 interface ErrorFault {
+  /** The service (`ec2`, `ssm`, …); any when left out. */
+  service?: string;
   operation?: string;
   account?: string;
   region?: string;
@@ -14,6 +16,26 @@ interface ErrorFault {
   status?: number;
   /** How many times it fires; unlimited when left out. */
   count?: number;
+  /** Fire on every n-th matching call only (1 in n, deterministic): `every: 10` throttles 10 %. */
+  every?: number;
+}
+
+/**
+ * Hold a matching call before it runs until the test releases it ({@link Faults.release}), so that a test
+ * can force one interleaving of concurrent runs instead of hoping for it. Fires `count` times (default 1).
+ */
+interface PauseFault {
+  operation: string;
+  account?: string;
+  region?: string;
+  count?: number;
+}
+
+/** A call held by a {@link PauseFault}. */
+interface HeldCall {
+  operation: string;
+  account: string;
+  region: string;
 }
 
 interface LatencyFault {
@@ -48,6 +70,7 @@ interface FaultSettings {
   fastLaunchFailures?: string[];
   /** EventBridge deliveries held back: events whose resources start with `resourcePrefix` arrive `seconds` late. */
   eventDelays?: { resourcePrefix: string; seconds: number }[];
+  pauses?: PauseFault[];
 }
 
 function matches(rule: { operation?: string; account?: string; region?: string }, op: string, account: string, region: string): boolean {
@@ -57,6 +80,8 @@ function matches(rule: { operation?: string; account?: string; region?: string }
 class Faults {
   settings: Required<FaultSettings>;
   private buckets = new Map<string, { tokens: number; at: number }>();
+  private seen = new Map<ErrorFault, number>();
+  private holding: (HeldCall & { release: () => void })[] = [];
 
   constructor(settings: FaultSettings = {}) {
     this.settings = Faults.normalize(settings);
@@ -71,12 +96,14 @@ class Faults {
       invisibleReads: settings.invisibleReads ?? 0,
       fastLaunchFailures: settings.fastLaunchFailures ?? [],
       eventDelays: settings.eventDelays ?? [],
+      pauses: (settings.pauses ?? []).map((p) => ({ ...p })),
     };
   }
 
   set(settings: FaultSettings): void {
     this.settings = Faults.normalize(settings);
     this.buckets.clear();
+    this.seen.clear();
   }
 
   merge(settings: FaultSettings): void {
@@ -89,11 +116,30 @@ class Faults {
       invisibleReads: settings.invisibleReads ?? this.settings.invisibleReads,
       fastLaunchFailures: [...this.settings.fastLaunchFailures, ...n.fastLaunchFailures],
       eventDelays: [...this.settings.eventDelays, ...n.eventDelays],
+      pauses: [...this.settings.pauses, ...n.pauses],
     };
+  }
+
+  /** The calls held by pauses right now, oldest first. */
+  held(): HeldCall[] {
+    return this.holding.map(({ operation, account, region }) => ({ operation, account, region }));
+  }
+
+  /** Let held calls go on (those of `operation`, or all); returns how many were released. */
+  release(operation?: string): number {
+    const go = this.holding.filter((h) => operation === undefined || h.operation === operation);
+    this.holding = this.holding.filter((h) => !go.includes(h));
+    for (const h of go) h.release();
+    return go.length;
   }
 
   /** Apply latency, throttling and injected errors before an operation runs. Throws {@link AwsError}. */
   async before(service: string, op: string, account: string, region: string, clock: SandboxClock): Promise<void> {
+    const pause = this.settings.pauses.find((p) => matches(p, op, account, region) && (p.count ?? 1) > 0);
+    if (pause !== undefined) {
+      pause.count = (pause.count ?? 1) - 1;
+      await new Promise<void>((release) => this.holding.push({ operation: op, account, region, release }));
+    }
     const delay = this.settings.latency.filter((l) => matches(l, op, account, region)).reduce((sum, l) => sum + l.ms, 0);
     if (delay > 0) await new Promise((resolve) => setTimeout(resolve, clock.realMs(delay)));
     for (const throttle of this.settings.throttles) {
@@ -110,7 +156,13 @@ class Faults {
       if (bucket.tokens < 1) throw throttleError(service);
       bucket.tokens -= 1;
     }
-    const error = this.settings.errors.find((e) => matches(e, op, account, region) && (e.count === undefined || e.count > 0));
+    const error = this.settings.errors.find((e) => {
+      if (!matches(e, op, account, region) || (e.service !== undefined && e.service !== service) || (e.count !== undefined && e.count <= 0)) return false;
+      if (e.every === undefined) return true;
+      const n = (this.seen.get(e) ?? 0) + 1;
+      this.seen.set(e, n);
+      return n % e.every === 0;
+    });
     if (error !== undefined) {
       if (error.count !== undefined) error.count -= 1;
       throw new AwsError(error.code, error.message ?? `${error.code} (injected by the sandbox)`, error.status ?? 400);
@@ -139,4 +191,4 @@ function throttleError(service: string): AwsError {
 }
 
 export { Faults };
-export type { ErrorFault, FaultSettings, LatencyFault, ThrottleFault };
+export type { ErrorFault, FaultSettings, HeldCall, LatencyFault, PauseFault, ThrottleFault };

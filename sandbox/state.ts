@@ -125,6 +125,8 @@ interface QueueMessage {
   receiveCount: number;
   receiptHandle: string | undefined;
   firstReceivedAt: number | undefined;
+  /** The message's attributes (SendMessage `MessageAttributes`), by name. */
+  attributes?: Record<string, string>;
 }
 
 interface Queue {

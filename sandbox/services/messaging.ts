@@ -7,7 +7,7 @@ import * as ssmSchemas from '@aws-sdk/client-ssm';
 import type { GetParameterRequest, PutParameterRequest } from '@aws-sdk/client-ssm';
 import { AwsError } from '../protocol/errors.ts';
 import { type Ctx, type ServiceDef, op } from '../server.ts';
-import type { Queue, SandboxState } from '../state.ts';
+import type { Queue, QueueMessage, SandboxState } from '../state.ts';
 
 // ---- SSM Parameter Store
 
@@ -122,7 +122,7 @@ function createQueue(state: SandboxState, baseUrl: string, account: string, regi
 function sendMessage(state: SandboxState, queue: Queue, body: string, delaySeconds: number, now: number) {
   if (delaySeconds < 0 || delaySeconds > 900) throw new AwsError('InvalidParameterValue', 'Value for parameter DelaySeconds is invalid. Reason: must be between 0 and 900, if provided.');
   if (Buffer.byteLength(body) > 262_144) throw new AwsError('InvalidParameterValue', 'One or more parameters are invalid. Reason: Message must be shorter than 262144 bytes.');
-  const message = { messageId: randomUUID(), body, md5: md5(body), sentAt: now, visibleAt: now + delaySeconds * 1000, receiveCount: 0, receiptHandle: undefined, firstReceivedAt: undefined };
+  const message: QueueMessage = { messageId: randomUUID(), body, md5: md5(body), sentAt: now, visibleAt: now + delaySeconds * 1000, receiveCount: 0, receiptHandle: undefined, firstReceivedAt: undefined };
   queue.messages.push(message);
   return message;
 }
@@ -155,6 +155,28 @@ function deleteMessage(queue: Queue, receiptHandle: string | undefined): void {
   queue.messages.splice(index, 1);
 }
 
+/**
+ * Check and keep a message's attributes as SQS does: at most 10, each with a data type of String, Number
+ * or Binary (optionally `.custom`) and a value that is not empty
+ * (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-message-metadata.html#sqs-message-attributes).
+ * Kept as strings; binary values are not modelled.
+ */
+function messageAttributes(input: SendMessageRequest['MessageAttributes']): Record<string, string> | undefined {
+  if (input === undefined) return undefined;
+  const entries = Object.entries(input);
+  if (entries.length > 10) throw new AwsError('InvalidParameterValue', 'Number of message attributes [' + entries.length + '] exceeds the allowed maximum [10].');
+  const out: Record<string, string> = {};
+  for (const [name, value] of entries) {
+    if (!/^[A-Za-z0-9_.-]{1,256}$/.test(name) || name.startsWith('.') || name.endsWith('.')) throw new AwsError('InvalidParameterValue', `Message attribute name '${name}' is invalid.`);
+    if (value.DataType === undefined || !/^(String|Number|Binary)(\..+)?$/.test(value.DataType)) throw new AwsError('InvalidParameterValue', `The type of message (user) attribute '${name}' is invalid.`);
+    if (!value.DataType.startsWith('Binary') && (value.StringValue === undefined || value.StringValue === '')) {
+      throw new AwsError('InvalidParameterValue', `Message (user) attribute '${name}' must contain a non-empty value of type '${value.DataType}'.`);
+    }
+    out[name] = value.StringValue ?? '';
+  }
+  return out;
+}
+
 const sqs: ServiceDef = {
   name: 'sqs',
   protocol: 'json',
@@ -174,7 +196,9 @@ const sqs: ServiceDef = {
     SendMessage: op((ctx: Ctx, input: SendMessageRequest) => {
       const queue = findQueue(ctx.env.state, input.QueueUrl);
       if (input.MessageBody === undefined || input.MessageBody === '') throw new AwsError('MissingParameter', 'The request must contain the parameter MessageBody.');
+      const attributes = messageAttributes(input.MessageAttributes);
       const message = sendMessage(ctx.env.state, queue, input.MessageBody, input.DelaySeconds ?? queue.delaySeconds, ctx.env.clock.now());
+      if (attributes !== undefined) message.attributes = attributes;
       return { MessageId: message.messageId, MD5OfMessageBody: message.md5 };
     }),
     ReceiveMessage: op((ctx: Ctx, input: ReceiveMessageRequest) => {

@@ -18,7 +18,7 @@ import { parseDistributionConfigurationArn } from '../lib/arn.ts';
 import { InputError } from '../lib/errors.ts';
 import { lintDistributionConfiguration } from '../lib/lint.ts';
 import { type CleanupReport, cleanup } from '../lib/cleanup/cleanup.ts';
-import { type PlannedCandidate, parseCleanupRequest } from '../lib/cleanup/request.ts';
+import { type CleanupRequest, type PlannedCandidate, effectiveSettings, parseCleanupRequest } from '../lib/cleanup/request.ts';
 import { writeFile } from 'node:fs/promises';
 
 /** Exit codes (documented in the README and in --help). */
@@ -109,7 +109,7 @@ const AWS_COMMANDS: Record<string, ((arg: string, opts: Record<string, unknown>)
     return parseImagePipelineArn(opts.pipeline);
   },
   status: parseImageBuildArn,
-  cleanup: parseDistributionConfigurationArn,
+  cleanup: (arg, opts) => cleanupRequestFrom(arg, opts as CleanupOptions),
   sweep: (_arg, opts) => (Array.isArray(opts.pipeline) ? opts.pipeline.map(parseImagePipelineArn) : undefined),
 };
 
@@ -123,7 +123,7 @@ function sweepExit(report: SweepReport): number {
 }
 
 /** Build the program. Each command's action sets `process.exitCode`-style results through `result`. */
-function program(io: Io, result: { code: number }, state: { session?: Session }): Command {
+function program(io: Io, result: { code: number }, state: { session?: Session; checked?: unknown }): Command {
   const colorsFor = (globals: GlobalOptions) => colors(globals.color && io.isTTY && !cliEnvironment().noColor);
   const widthFor = (globals: GlobalOptions) => (globals.wide === true ? Number.POSITIVE_INFINITY : (io.columns ?? cliEnvironment().columns ?? 80));
 
@@ -203,7 +203,8 @@ Examples:
       const globals = action.optsWithGlobals<GlobalOptions>();
       const arg = String(action.args[0] ?? '');
       const check = AWS_COMMANDS[action.name()] ?? (action.name() === 'lint' && arg.startsWith('arn:') ? parseDistributionConfigurationArn : undefined);
-      if (check !== undefined) check(arg, action.opts()); // a malformed ARN is bad input before anything is called
+      // a malformed ARN or option is bad input before anything is called
+      if (check !== undefined) state.checked = await check(arg, action.opts());
       state.session = await openSession(globals);
       if (action.opts<{ publish?: boolean }>().publish === true && state.session.config.eventBusName === '') {
         throw new InputError('--publish needs an event bus: set RECONCILER_EVENT_BUS to its name (the deployment\'s eventBusName param; RECONCILER_RECHECK_QUEUE_URL for rechecks)');
@@ -368,29 +369,10 @@ Examples:
   $ imagebuilder-reconciler cleanup arn:aws:imagebuilder:us-east-1:111122223333:distribution-configuration/golden --plan-out plan.json
   $ imagebuilder-reconciler cleanup arn:aws:imagebuilder:us-east-1:111122223333:distribution-configuration/golden --apply --plan plan.json`,
     )
-    .action(async (arn: string, opts: CleanupOptions, command: Command) => {
+    .action(async (_arn: string, opts: CleanupOptions, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
-      if (opts.plan !== undefined && opts.apply !== true) throw new InputError('--plan <file> is the reviewed plan that --apply acts on: add --apply (to plan again, leave --plan out)');
-      if (opts.plan !== undefined && opts.planOut !== undefined) throw new InputError('--plan and --plan-out cannot be used together');
-      const reviewed = opts.plan === undefined ? undefined : await readPlanFile(opts.plan, arn);
-      const payload = {
-        distributionConfigurationArn: arn,
-        mode: opts.apply === true ? 'apply' : 'plan',
-        ...(opts.build === undefined ? {} : { imageBuildArns: opts.build }),
-        guards: {
-          ...(opts.strategy === undefined ? {} : { strategy: opts.strategy }),
-          ...(opts.minAgeDays === undefined ? {} : { minAgeDays: opts.minAgeDays }),
-          ...(opts.keepTag === undefined ? {} : { keepTagKeys: opts.keepTag }),
-          ...(opts.includeShared === true ? { shared: 'include' } : {}),
-        },
-        ...(opts.onlyRegion === undefined && opts.onlyAccount === undefined && opts.onlyImage === undefined
-          ? {}
-          : { only: { ...(opts.onlyRegion === undefined ? {} : { regions: opts.onlyRegion }), ...(opts.onlyAccount === undefined ? {} : { accounts: opts.onlyAccount }), ...(opts.onlyImage === undefined ? {} : { imageIds: opts.onlyImage }) } }),
-        ...(opts.maxDeletions === undefined ? {} : { maxDeletions: opts.maxDeletions }),
-        ...(reviewed === undefined ? {} : { plan: reviewed }),
-      };
-      // the CLI's options go through the same strict schema as the function's payload
-      const request = parseCleanupRequest(payload, 'cli');
+      // built and validated by the preAction hook (cleanupRequestFrom), before any AWS call
+      const request = state.checked as CleanupRequest;
       const { config, clients } = setup(globals);
       const report = await cleanup(request, { config, clients, log: quietLog(io), now: () => new Date(), newRunId: randomUUID, publish: opts.publish === true });
       if (opts.planOut !== undefined) await writeFile(opts.planOut, `${JSON.stringify(planFile(report), null, 2)}\n`);
@@ -446,6 +428,36 @@ interface CleanupOptions {
 }
 
 /** What `--plan-out` writes: the configuration, the guards used, and each AMI a reviewed apply may act on. */
+/**
+ * The CLI's cleanup options as the cleanup payload, through the same strict schema, with the guards the
+ * deployment sets: an option that would loosen one is refused here, before any AWS call.
+ */
+async function cleanupRequestFrom(arn: string, opts: CleanupOptions): Promise<CleanupRequest> {
+  if (opts.plan !== undefined && opts.apply !== true) throw new InputError('--plan <file> is the reviewed plan that --apply acts on: add --apply (to plan again, leave --plan out)');
+  if (opts.plan !== undefined && opts.planOut !== undefined) throw new InputError('--plan and --plan-out cannot be used together');
+  parseDistributionConfigurationArn(arn);
+  const reviewed = opts.plan === undefined ? undefined : await readPlanFile(opts.plan, arn);
+  const payload = {
+    distributionConfigurationArn: arn,
+    mode: opts.apply === true ? 'apply' : 'plan',
+    ...(opts.build === undefined ? {} : { imageBuildArns: opts.build }),
+    guards: {
+      ...(opts.strategy === undefined ? {} : { strategy: opts.strategy }),
+      ...(opts.minAgeDays === undefined ? {} : { minAgeDays: opts.minAgeDays }),
+      ...(opts.keepTag === undefined ? {} : { keepTagKeys: opts.keepTag }),
+      ...(opts.includeShared === true ? { shared: 'include' } : {}),
+    },
+    ...(opts.onlyRegion === undefined && opts.onlyAccount === undefined && opts.onlyImage === undefined
+      ? {}
+      : { only: { ...(opts.onlyRegion === undefined ? {} : { regions: opts.onlyRegion }), ...(opts.onlyAccount === undefined ? {} : { accounts: opts.onlyAccount }), ...(opts.onlyImage === undefined ? {} : { imageIds: opts.onlyImage }) } }),
+    ...(opts.maxDeletions === undefined ? {} : { maxDeletions: opts.maxDeletions }),
+    ...(reviewed === undefined ? {} : { plan: reviewed }),
+  };
+  const request = parseCleanupRequest(payload, 'cli');
+  effectiveSettings(loadConfig(), request);
+  return request;
+}
+
 function planFile(report: CleanupReport) {
   return {
     kind: 'imagebuilder-reconciler cleanup plan',
@@ -518,7 +530,7 @@ function quietLog(io: Io) {
  */
 async function main(argv: string[], io: Io): Promise<number> {
   const result = { code: EXIT.converged as number };
-  const state: { session?: Session } = {};
+  const state: { session?: Session; checked?: unknown } = {};
   try {
     await program(io, result, state).parseAsync(argv, { from: 'user' });
     return result.code;

@@ -4,7 +4,7 @@ import middy from '@middy/core';
 import { cleanup } from '../lib/cleanup/cleanup.ts';
 import { InputError } from '../lib/errors.ts';
 import { toConfigChange } from '../lib/events.ts';
-import { logger, metrics, recordCleanup, rejectInput, runtimeDeps } from './runtime.ts';
+import { failedRun, logger, metrics, recordCleanup, rejectInput, runtimeDeps } from './runtime.ts';
 
 /**
  * Cleanup when a distribution configuration changes (CloudTrail `UpdateDistributionConfiguration`), in the
@@ -23,7 +23,13 @@ async function cleanupOnChange(event: unknown) {
     logger.info('cleanup is off (RECONCILER_CLEANUP_MODE=off)', { distributionConfigurationArn: arn });
     return { status: 'off', distributionConfigurationArn: arn };
   }
-  const report = await cleanup({ distributionConfigurationArn: arn, mode: deps.config.cleanupMode, trigger: 'eventbridge' }, deps);
+  let report;
+  try {
+    report = await cleanup({ distributionConfigurationArn: arn, mode: deps.config.cleanupMode, trigger: 'eventbridge' }, deps);
+  } catch (error: unknown) {
+    // a problem in AWS (an unreadable configuration): a failed report, not a throw that retries
+    return failedRun('cleanup', error, { distributionConfigurationArn: arn });
+  }
   recordCleanup(report);
   return { status: report.mode === 'plan' ? 'planned' : 'applied', distributionConfigurationArn: arn, counts: report.counts, gibFreed: report.gibFreed };
 }

@@ -2,9 +2,9 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import { cleanup } from '../lib/cleanup/cleanup.ts';
-import { InputError } from '../lib/errors.ts';
+import { ConfigError, InputError } from '../lib/errors.ts';
 import { parseCleanupRequest } from '../lib/cleanup/request.ts';
-import { logger, metrics, recordCleanup, rejectInput, runtimeDeps } from './runtime.ts';
+import { failedRun, logger, metrics, recordCleanup, rejectInput, runtimeDeps } from './runtime.ts';
 
 /**
  * Manual cleanup: `serverless invoke -f cleanup --data '{"distributionConfigurationArn":"…","mode":"plan"}'`.
@@ -26,7 +26,9 @@ async function cleanupHandler(event: unknown) {
   } catch (error: unknown) {
     // an override that would loosen a deployment guard: refused before any AWS call
     if (error instanceof InputError) return rejectInput(error, event);
-    throw error;
+    if (error instanceof ConfigError) throw error;
+    // a problem in AWS (an unreadable configuration): a failed report, not a throw that retries
+    return failedRun('cleanup', error, { distributionConfigurationArn: request.distributionConfigurationArn });
   }
   recordCleanup(report);
   return report;

@@ -1,24 +1,68 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
-import { toRecheckRequest } from '../lib/events.ts';
-import { reconcile } from '../lib/reconcile/reconcile.ts';
+import { InputError, ReconcilerError, toFailure } from '../lib/errors.ts';
+import { clip, partitionOf } from '../lib/input.ts';
+import { sendToDeadLetter } from '../lib/notify.ts';
+import { reconcile, type ReconcileDeps, type ReconcileRequest } from '../lib/reconcile/reconcile.ts';
+import { toRecheckRequest } from '../lib/schemas.ts';
 import { PendingNotRequeuedError } from './summary.ts';
-import { logger, metrics, recordReport, runtimeDeps } from './runtime.ts';
+import { logger, metrics, recordReport, rejectInput, runtimeDeps } from './runtime.ts';
 
 const processor = new BatchProcessor(EventType.SQS);
 
+/** A malformed recheck message that could not be moved to the dead-letter queue: SQS keeps it (redrive). */
+class DeadLetterError extends ReconcilerError {
+  constructor(message: string, cause?: unknown) {
+    super(message, { kind: 'error', code: 'DeadLetterFailed', cause });
+    this.name = 'DeadLetterError';
+  }
+}
+
 /**
- * Re-run a pending reconcile from the recheck queue. Each message is one request; a message that fails
- * (malformed, or a recheck that could not be queued) is reported as a partial batch failure, so SQS
- * delivers it again and, after the queue's maxReceiveCount, moves it to the dead-letter queue.
+ * A malformed message is never redelivered: it is logged (bounded) and counted, sent to the dead-letter
+ * queue with the reason, and acknowledged. Only when that send fails is it reported as a batch failure,
+ * so that SQS keeps it and its redrive policy moves it to the same queue after maxReceiveCount.
+ */
+async function deadLetter(record: SQSRecord, error: InputError, deps: ReconcileDeps): Promise<void> {
+  const where = { messageId: record.messageId, receiveCount: record.attributes.ApproximateReceiveCount };
+  rejectInput(error, record.body, where);
+  const queueUrl = deps.config.recheckDeadLetterQueueUrl;
+  if (queueUrl === '') throw new DeadLetterError('malformed recheck message kept for the queue redrive: RECONCILER_RECHECK_DLQ_URL is not set', error);
+  try {
+    await sendToDeadLetter(deps.clients.home(), queueUrl, record.body, {
+      reason: clip(error.message, 1000),
+      sourceMessageId: record.messageId,
+      sourceQueueArn: record.eventSourceARN,
+    });
+  } catch (sendError: unknown) {
+    const failure = toFailure(sendError);
+    logger.error('could not move the malformed recheck message to the dead-letter queue', { failure, ...where });
+    throw new DeadLetterError(`could not move the malformed message to the dead-letter queue: ${failure.message}`, sendError);
+  }
+  metrics.addMetric('RecheckDeadLettered', MetricUnit.Count, 1);
+}
+
+/**
+ * Re-run a pending reconcile from the recheck queue. Each message is one request. A malformed message goes
+ * to the dead-letter queue at once; a recheck whose next recheck could not be queued is reported as a
+ * partial batch failure, so SQS delivers it again.
  */
 async function recheckRecord(record: SQSRecord): Promise<void> {
-  const request = toRecheckRequest(record.body);
+  const deps = runtimeDeps();
+  let request: ReconcileRequest;
+  try {
+    request = toRecheckRequest(record.body, { partition: partitionOf(deps.config.region), now: deps.now, maxAttempts: deps.config.maxAttempts });
+  } catch (error: unknown) {
+    if (!(error instanceof InputError)) throw error;
+    await deadLetter(record, error, deps);
+    return;
+  }
   logger.info('recheck', { imageBuildVersionArn: request.imageBuildVersionArn, attempt: request.attempt });
-  const report = await reconcile(request, runtimeDeps());
+  const report = await reconcile(request, deps);
   recordReport(report);
   if (!report.next.recheck && report.next.requeueFailed === true) {
     throw new PendingNotRequeuedError(report.next.reason);

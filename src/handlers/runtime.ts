@@ -4,7 +4,8 @@ import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { createClientFactory } from '../lib/aws/clients.ts';
 import { type Config, loadConfig } from '../lib/config.ts';
-import { ConfigError, toFailure } from '../lib/errors.ts';
+import { ConfigError, type Failure, toFailure } from '../lib/errors.ts';
+import { clip, describeInput } from '../lib/input.ts';
 import type { ReconcileDeps } from '../lib/reconcile/reconcile.ts';
 import type { ReconcileReport } from '../lib/reconcile/report.ts';
 import type { CleanupReport } from '../lib/cleanup/cleanup.ts';
@@ -74,12 +75,35 @@ function recordCleanup(report: CleanupReport): void {
   metrics.addMetric('CleanupGiBFreed', MetricUnit.Count, report.gibFreed);
 }
 
-/** Log a rejected input and count it; the caller returns without throwing, so nothing retries it. */
-function rejectInput(error: unknown, event: unknown): { status: 'rejected'; error: string } {
+/**
+ * Log a rejected input as one bounded line (its shape and an excerpt, never the input whole) and count it;
+ * the caller returns without throwing, so nothing retries it.
+ */
+function rejectInput(error: unknown, event: unknown, extra: Record<string, unknown> = {}): { status: 'rejected'; error: string } {
   const failure = toFailure(error);
-  logger.error('rejected input', { failure, event });
+  const message = clip(failure.message, 1000);
+  logger.error('rejected input', { failure: { ...failure, message }, input: describeInput(event), ...extra });
   metrics.addMetric('RejectedInputs', MetricUnit.Count, 1);
-  return { status: 'rejected', error: failure.message };
+  return { status: 'rejected', error: message };
 }
 
-export { logger, metrics, recordCleanup, recordReport, rejectInput, runtimeDeps };
+/** Log an input that is well formed but not acted on (an Image State Change to BUILDING, …). */
+function ignoreInput(reason: string, extra: Record<string, unknown>): { status: 'ignored'; reason: string } {
+  logger.info('ignored input', { reason, ...extra });
+  metrics.addMetric('IgnoredInputs', MetricUnit.Count, 1);
+  return { status: 'ignored', reason };
+}
+
+/**
+ * A run that hit a problem in AWS before it could build its report (a cleanup whose configuration cannot
+ * be read): logged and answered as a failed report, never thrown, so the trigger does not retry it.
+ */
+function failedRun(what: string, error: unknown, extra: Record<string, unknown>): { status: 'failed'; error: Failure } {
+  const failure = toFailure(error);
+  const bounded = { ...failure, message: clip(failure.message, 1000) };
+  logger.error(`${what} failed`, { failure: bounded, ...extra });
+  metrics.addMetric('FailedRuns', MetricUnit.Count, 1);
+  return { status: 'failed', error: bounded, ...extra };
+}
+
+export { failedRun, ignoreInput, logger, metrics, recordCleanup, recordReport, rejectInput, runtimeDeps };

@@ -1,4 +1,5 @@
 import { InputError } from './errors.ts';
+import { quote } from './input.ts';
 
 /** The parts of an Image Builder image build version ARN (`…:image/<name>/<x.y.z>/<build>`). */
 interface ImageBuildArn {
@@ -20,10 +21,11 @@ interface DistributionConfigurationArn {
   name: string;
 }
 
+// Resource names are at most 128 characters (Image Builder API model, ResourceName), so an ARN is bounded.
 const IMAGE_BUILD_ARN =
-  /^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):imagebuilder:([a-z]{2}(?:-[a-z]+)+-\d):(\d{12}):image\/([-_A-Za-z0-9]+)\/(\d+\.\d+\.\d+)\/(\d+)$/;
+  /^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):imagebuilder:([a-z]{2}(?:-[a-z]+)+-\d):(\d{12}):image\/([-_A-Za-z0-9]{1,128})\/(\d+\.\d+\.\d+)\/(\d+)$/;
 const DISTRIBUTION_CONFIGURATION_ARN =
-  /^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):imagebuilder:([a-z]{2}(?:-[a-z]+)+-\d):(\d{12}):distribution-configuration\/([-_A-Za-z0-9]+)$/;
+  /^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):imagebuilder:([a-z]{2}(?:-[a-z]+)+-\d):(\d{12}):distribution-configuration\/([-_A-Za-z0-9]{1,128})$/;
 
 /**
  * Parse an image build version ARN. Throws {@link InputError} naming what is wrong.
@@ -35,9 +37,9 @@ function parseImageBuildArn(value: unknown): ImageBuildArn {
   }
   const match = IMAGE_BUILD_ARN.exec(value.trim());
   if (match === null) {
-    const hint = /:image\/[^/]+\/[^/]+$/.test(value) ? ' (this is an image version ARN: add the build number, e.g. /1)' : '';
+    const hint = /:image\/[^/]+\/[^/]+$/.test(value.slice(-300)) ? ' (this is an image version ARN: add the build number, e.g. /1)' : '';
     throw new InputError(
-      `not an image build version ARN: "${value}"${hint}; expected arn:aws:imagebuilder:<region>:<account>:image/<name>/<x.y.z>/<build>`,
+      `not an image build version ARN: ${quote(value)}${hint}; expected arn:aws:imagebuilder:<region>:<account>:image/<name>/<x.y.z>/<build>`,
     );
   }
   const [, partition, region, accountId, imageName, version, build] = match as unknown as [string, string, string, string, string, string, string];
@@ -52,7 +54,7 @@ function parseDistributionConfigurationArn(value: unknown): DistributionConfigur
   const match = DISTRIBUTION_CONFIGURATION_ARN.exec(value.trim());
   if (match === null) {
     throw new InputError(
-      `not a distribution configuration ARN: "${value}"; expected arn:aws:imagebuilder:<region>:<account>:distribution-configuration/<name>`,
+      `not a distribution configuration ARN: ${quote(value)}; expected arn:aws:imagebuilder:<region>:<account>:distribution-configuration/<name>`,
     );
   }
   const [, partition, region, accountId, name] = match as unknown as [string, string, string, string, string];

@@ -20,6 +20,8 @@ interface Config {
   readonly eventBusName: string;
   /** SQS queue URL for delayed rechecks; empty disables requeueing. */
   readonly recheckQueueUrl: string;
+  /** SQS queue URL a malformed recheck message is moved to at once (the recheck queue's dead-letter queue). */
+  readonly recheckDeadLetterQueueUrl: string;
   /** Delay before a recheck, seconds (SQS allows 0–900). */
   readonly recheckDelaySeconds: number;
   /** Attempts (first run included) before a pending reconcile is given up. */
@@ -127,6 +129,7 @@ function loadConfig(env: Env = process.env): Config {
     mode: oneOf(env, 'RECONCILER_MODE', ['apply', 'plan'] as const, 'apply'),
     eventBusName: str(env, 'RECONCILER_EVENT_BUS', ''),
     recheckQueueUrl: str(env, 'RECONCILER_RECHECK_QUEUE_URL', ''),
+    recheckDeadLetterQueueUrl: str(env, 'RECONCILER_RECHECK_DLQ_URL', ''),
     recheckDelaySeconds: int(env, 'RECONCILER_RECHECK_DELAY_SECONDS', 300, 0, 900),
     maxAttempts: int(env, 'RECONCILER_MAX_ATTEMPTS', 12, 1, 1000),
     deadlineMinutes: int(env, 'RECONCILER_DEADLINE_MINUTES', 240, 1, 10080),

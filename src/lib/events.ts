@@ -1,84 +1,9 @@
 import { parseDistributionConfigurationArn, parseImageBuildArn } from './arn.ts';
 import { InputError } from './errors.ts';
-import type { ReconcileRequest } from './reconcile/reconcile.ts';
-
-/** The detail-type of Image Builder's state-change event. */
-const IMAGE_STATE_CHANGE = 'EC2 Image Builder Image State Change';
+import { quote } from './input.ts';
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function mode(value: unknown, where: string): 'apply' | 'plan' | undefined {
-  if (value === undefined) return undefined;
-  if (value === 'apply' || value === 'plan') return value;
-  throw new InputError(`${where}: mode must be "apply" or "plan", got ${JSON.stringify(value)}`);
-}
-
-/**
- * Narrow what the reconcile function receives: an `EC2 Image Builder Image State Change` event (the
- * image build ARN is in `resources[0]`; the event carries no AMI IDs) or a manual payload
- * `{ "imageBuildVersionArn": "…", "mode": "plan" }`. Throws {@link InputError} naming what is wrong.
- */
-function toReconcileRequest(event: unknown): ReconcileRequest {
-  if (!isRecord(event)) throw new InputError('the event must be a JSON object');
-  if ('detail-type' in event || 'source' in event) {
-    if (event.source !== 'aws.imagebuilder' || event['detail-type'] !== IMAGE_STATE_CHANGE) {
-      throw new InputError(
-        `unsupported event: source ${JSON.stringify(event.source)}, detail-type ${JSON.stringify(event['detail-type'])}; expected aws.imagebuilder "${IMAGE_STATE_CHANGE}"`,
-      );
-    }
-    const resources = event.resources;
-    if (!Array.isArray(resources) || resources.length === 0) {
-      throw new InputError('the Image State Change event has no resources; resources[0] must be the image build version ARN');
-    }
-    const arn = parseImageBuildArn(resources[0]);
-    return { imageBuildVersionArn: arn.arn, trigger: 'eventbridge' };
-  }
-  if ('imageBuildVersionArn' in event) {
-    const arn = parseImageBuildArn(event.imageBuildVersionArn);
-    return { imageBuildVersionArn: arn.arn, trigger: 'manual', mode: mode(event.mode, 'manual payload') };
-  }
-  throw new InputError('unrecognised event: expected an Image Builder "Image State Change" event or {"imageBuildVersionArn": "…"}');
-}
-
-/** The status in an Image State Change event, if it is one (for logging). */
-function eventStatus(event: unknown): string | undefined {
-  if (!isRecord(event) || !isRecord(event.detail) || !isRecord(event.detail.state)) return undefined;
-  const status = event.detail.state.status;
-  return typeof status === 'string' ? status : undefined;
-}
-
-/** Parse a recheck queue message body. Throws {@link InputError}. */
-function toRecheckRequest(body: string): ReconcileRequest {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch (error: unknown) {
-    throw new InputError('the recheck message is not JSON', { cause: error });
-  }
-  if (!isRecord(parsed)) throw new InputError('the recheck message must be a JSON object');
-  const arn = parseImageBuildArn(parsed.imageBuildVersionArn);
-  const attempt = parsed.attempt;
-  if (typeof attempt !== 'number' || !Number.isInteger(attempt) || attempt < 1) {
-    throw new InputError(`the recheck message needs a positive integer attempt, got ${JSON.stringify(attempt)}`);
-  }
-  const firstSeenAt = parsed.firstSeenAt;
-  if (typeof firstSeenAt !== 'string' || Number.isNaN(Date.parse(firstSeenAt))) {
-    throw new InputError(`the recheck message needs firstSeenAt as an ISO 8601 time, got ${JSON.stringify(firstSeenAt)}`);
-  }
-  const retries: Record<string, number> = {};
-  if (isRecord(parsed.fastLaunchRetries)) {
-    for (const [key, value] of Object.entries(parsed.fastLaunchRetries)) if (typeof value === 'number') retries[key] = value;
-  }
-  return {
-    imageBuildVersionArn: arn.arn,
-    trigger: 'sqs',
-    attempt,
-    firstSeenAt,
-    mode: mode(parsed.mode, 'recheck message'),
-    fastLaunchRetries: retries,
-  };
 }
 
 const CLOUDTRAIL = 'AWS API Call via CloudTrail';
@@ -92,11 +17,11 @@ function toConfigChange(event: unknown): string {
     throw new InputError(`expected an aws.imagebuilder "${CLOUDTRAIL}" event`);
   }
   if (event.detail.eventName !== 'UpdateDistributionConfiguration') {
-    throw new InputError(`expected eventName UpdateDistributionConfiguration, got ${JSON.stringify(event.detail.eventName)}`);
+    throw new InputError(`expected eventName UpdateDistributionConfiguration, got ${quote(event.detail.eventName, 80)}`);
   }
   const params = isRecord(event.detail.requestParameters) ? event.detail.requestParameters : {};
   const response = isRecord(event.detail.responseElements) ? event.detail.responseElements : {};
   return parseDistributionConfigurationArn(params.distributionConfigurationArn ?? response.distributionConfigurationArn).arn;
 }
 
-export { IMAGE_STATE_CHANGE, eventStatus, isRecord, toConfigChange, toReconcileRequest, toRecheckRequest };
+export { isRecord, toConfigChange };

@@ -58,5 +58,23 @@ async function sendRecheck(clients: HomeClients, queueUrl: string, message: Rech
   );
 }
 
-export { publishReport, sendRecheck };
+/**
+ * Move a message that can never be processed to a dead-letter queue, with why as message attributes
+ * (SQS allows 10 attributes; each value here is bounded). Throws the SDK error.
+ */
+async function sendToDeadLetter(clients: HomeClients, queueUrl: string, body: string, attributes: Record<string, string>): Promise<void> {
+  await clients.sqs.send(
+    new SendMessageCommand({
+      QueueUrl: queueUrl,
+      MessageBody: body === '' ? '(empty message)' : body,
+      MessageAttributes: Object.fromEntries(
+        Object.entries(attributes)
+          .slice(0, 10)
+          .map(([key, value]) => [key, { DataType: 'String', StringValue: value === '' ? '-' : value.slice(0, 1024) }]),
+      ),
+    }),
+  );
+}
+
+export { publishReport, sendRecheck, sendToDeadLetter };
 export type { RecheckMessage };

@@ -168,10 +168,13 @@ function installWorld(world: World): Mocks {
     const found = template(who.key, input.LaunchTemplateId);
     if (found === undefined) throw awsError('InvalidLaunchTemplateId.NotFound', 'The specified launch template does not exist.');
     let versions = found.versions;
-    if (input.Versions?.[0] === '$Default') versions = versions.filter((v) => v.number === found.defaultVersion);
+    if (input.Versions !== undefined && input.Versions.length > 0) {
+      const wanted = input.Versions.map((v) => (v === '$Default' ? found.defaultVersion : v === '$Latest' ? found.versions.length : Number(v)));
+      versions = versions.filter((v) => wanted.includes(v.number));
+    }
     const imageFilter = input.Filters?.[0]?.Values[0];
     if (imageFilter !== undefined) versions = versions.filter((v) => v.imageId === imageFilter);
-    return { LaunchTemplateVersions: versions.map((v) => ({ VersionNumber: v.number, LaunchTemplateData: { ImageId: v.imageId } })) };
+    return { LaunchTemplateVersions: versions.map((v) => ({ VersionNumber: v.number, DefaultVersion: v.number === found.defaultVersion, LaunchTemplateData: { ImageId: v.imageId } })) };
   });
   ec2.on(CreateLaunchTemplateVersionCommand).callsFake(async (input: { LaunchTemplateId: string; LaunchTemplateData: { ImageId: string } }, getClient: GetClient) => {
     const who = await guard('CreateLaunchTemplateVersion', getClient);

@@ -11,6 +11,7 @@ type Handler = (event: unknown, context: unknown) => Promise<unknown>;
 
 /** The tests' clock: the handlers read time from their deps' clock, which the fake Date fixes here. */
 const NOW = new Date('2031-06-15T12:00:00.000Z');
+const DLQ = 'https://sqs.us-east-1.amazonaws.com/111122223333/recheck-dlq';
 
 /** The sample recheck message, first seen `minutesAgo` before the tests' clock (the sample's own date is only an example). */
 function recheckEvent(minutesAgo: number): SQSEvent {
@@ -32,6 +33,7 @@ describe('Lambda handlers, driven by the sample events in events/', () => {
     vi.stubEnv('RECONCILER_ACCOUNT_ID', OWN);
     vi.stubEnv('RECONCILER_EVENT_BUS', 'default');
     vi.stubEnv('RECONCILER_RECHECK_QUEUE_URL', 'https://sqs.us-east-1.amazonaws.com/111122223333/recheck');
+    vi.stubEnv('RECONCILER_RECHECK_DLQ_URL', DLQ);
     reconcileHandler = (await import('../../src/handlers/reconcile.ts')).handler as Handler;
     recheckHandler = (await import('../../src/handlers/recheck.ts')).handler as Handler;
   });
@@ -65,7 +67,7 @@ describe('Lambda handlers, driven by the sample events in events/', () => {
   });
 
   it.each([
-    ['an event without resources', (e: Record<string, unknown>) => ({ ...e, resources: [] }), /has no resources/],
+    ['an event without resources', (e: Record<string, unknown>) => ({ ...e, resources: [] }), /resources: must hold exactly one item/],
     ['an image version ARN without the build number', (e: Record<string, unknown>) => ({ ...e, resources: ['arn:aws:imagebuilder:us-east-1:111122223333:image/golden-windows/1.0.0'] }), /add the build number/],
     ['another detail-type', (e: Record<string, unknown>) => ({ ...e, 'detail-type': 'EC2 Image Builder CVE Detected' }), /unsupported event/],
     ['a payload that is not an object', () => 'reconcile please', /must be a JSON object/],
@@ -99,13 +101,27 @@ describe('Lambda handlers, driven by the sample events in events/', () => {
     await expect(recheckHandler(recheckEvent(5), context)).rejects.toThrow(/All records failed processing/);
   });
 
-  it('reports a malformed recheck message as a partial batch failure, and processes the rest', async () => {
+  it('moves a malformed recheck message to the dead-letter queue at once, with the reason, and processes the rest', async () => {
     const event = recheckEvent(5);
     const good = event.Records[0];
     if (good === undefined) throw new Error('fixture has no record');
     event.Records.push({ ...good, messageId: 'bad-1', body: '{"attempt": "two"' });
     const result = await recheckHandler(event, context);
-    expect(result).toStrictEqual({ batchItemFailures: [{ itemIdentifier: 'bad-1' }] });
+    // acknowledged: SQS does not deliver it again
+    expect(result).toStrictEqual({ batchItemFailures: [] });
     expect(mocks.ec2).toHaveReceivedCommand(CreateTagsCommand);
+    const dead = mocks.sqs.commandCalls(SendMessageCommand).map((c) => c.args[0].input).filter((input) => input.QueueUrl === DLQ);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toMatchObject({ MessageBody: '{"attempt": "two"', MessageAttributes: { reason: { StringValue: expect.stringMatching(/^malformed recheck message: Invalid JSON/) }, sourceMessageId: { StringValue: 'bad-1' } } });
+  });
+
+  it('keeps a malformed recheck message for the queue redrive when the dead-letter queue cannot be reached', async () => {
+    mocks.sqs.on(SendMessageCommand, { QueueUrl: DLQ }).rejects(new Error('queue unavailable'));
+    const event = recheckEvent(5);
+    const good = event.Records[0];
+    if (good === undefined) throw new Error('fixture has no record');
+    event.Records.push({ ...good, messageId: 'bad-1', body: '[]' });
+    const result = await recheckHandler(event, context);
+    expect(result).toStrictEqual({ batchItemFailures: [{ itemIdentifier: 'bad-1' }] });
   });
 });

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readDeployment, matchesPattern } from '../../sandbox/wiring.ts';
 import { parseCleanupRequest } from '../../src/lib/cleanup/request.ts';
-import { toConfigChange, toReconcileRequest, toRecheckRequest } from '../../src/lib/events.ts';
+import { toConfigChange } from '../../src/lib/events.ts';
+import { toReconcileInput, toRecheckRequest } from '../../src/lib/schemas.ts';
 import { getTestEvent } from '../helpers/events.ts';
 
 const deployment = readDeployment('serverless.yml');
@@ -47,11 +48,14 @@ describe('sample events (events/)', () => {
     for (const name of ['image-available', 'image-failed']) {
       const event = getTestEvent(`eventbridge/${name}`);
       expect(patternsOf('reconcile').some((p) => matchesPattern(p, event)), name).toBe(true);
-      expect(toReconcileRequest(event).trigger).toBe('eventbridge');
+      expect(toReconcileInput(event, { partition: 'aws' })).toMatchObject({ kind: 'run', request: { trigger: 'eventbridge' } });
     }
-    expect(toReconcileRequest(getTestEvent('manual/reconcile')).mode).toBe('plan');
+    expect(toReconcileInput(getTestEvent('manual/reconcile'), { partition: 'aws' })).toMatchObject({ kind: 'run', request: { mode: 'plan' } });
     const sqs = getTestEvent<{ Records: { body: string }[] }>('sqs/recheck');
-    expect(toRecheckRequest(sqs.Records[0]?.body ?? '').attempt).toBeGreaterThan(1);
+    const body = sqs.Records[0]?.body ?? '';
+    // a clock an hour after the sample's first-seen time (the sample's own date is only an example)
+    const firstSeen = Date.parse((JSON.parse(body) as { firstSeenAt: string }).firstSeenAt);
+    expect(toRecheckRequest(body, { partition: 'aws', maxAttempts: 12, now: () => new Date(firstSeen + 3600_000) }).attempt).toBeGreaterThan(1);
   });
 
   it('the scheduled event is what the sweep schedule sends (and matches no rule pattern)', () => {

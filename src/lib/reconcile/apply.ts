@@ -2,14 +2,17 @@ import {
   CreateLaunchTemplateVersionCommand,
   CreateTagsCommand,
   DescribeFastLaunchImagesCommand,
+  DescribeImagesCommand,
+  DescribeLaunchTemplateVersionsCommand,
   EnableFastLaunchCommand,
   type LaunchPermission,
   ModifyImageAttributeCommand,
   ModifyLaunchTemplateCommand,
 } from '@aws-sdk/client-ec2';
 import { RetryImageCommand } from '@aws-sdk/client-imagebuilder';
-import { PutParameterCommand } from '@aws-sdk/client-ssm';
+import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import pLimit from 'p-limit';
+import { compareBuilds, isImageBuildArn, parseImageBuildArn } from '../arn.ts';
 import type { CellClients, ClientFactory } from '../aws/clients.ts';
 import { AwsCallError, toFailure } from '../errors.ts';
 import type { Action, ActionOutcome, Plan } from './types.ts';
@@ -26,6 +29,73 @@ interface ApplyOptions {
 
 type Result = Pick<ActionOutcome, 'status' | 'detail' | 'resultingState'>;
 
+/** Actions that move a pointer an instance launch follows: each is fenced by a re-read right before it writes. */
+const POINTER_KINDS: ReadonlySet<Action['kind']> = new Set(['update-launch-template', 'put-parameter', 'enable-fast-launch']);
+
+/** Tag Image Builder puts on the AMIs it creates: the image build version ARN (Image Builder user guide, "Tag resources"). */
+const BUILD_TAG = 'Ec2ImageBuilderArn';
+
+/** An AMI's place in build order: the build its tag names, and its creation time. */
+interface BuildOrder {
+  build: ReturnType<typeof parseImageBuildArn> | undefined;
+  created: number | undefined;
+}
+
+async function buildOrders(clients: CellClients, imageIds: string[]): Promise<Map<string, BuildOrder>> {
+  // a filter, not ImageIds: an AMI that is gone or not shared yields no row instead of failing the call
+  const out = await clients.ec2.send(new DescribeImagesCommand({ Filters: [{ Name: 'image-id', Values: imageIds }], IncludeDeprecated: true, IncludeDisabled: true }));
+  const orders = new Map<string, BuildOrder>();
+  for (const image of out.Images ?? []) {
+    if (image.ImageId === undefined) continue;
+    const tag = image.Tags?.find((t) => t.Key === BUILD_TAG)?.Value;
+    const created = image.CreationDate === undefined ? Number.NaN : Date.parse(image.CreationDate);
+    orders.set(image.ImageId, { build: isImageBuildArn(tag) ? parseImageBuildArn(tag) : undefined, created: Number.isNaN(created) ? undefined : created });
+  }
+  return orders;
+}
+
+/**
+ * Whether `current`, the AMI a pointer names right now, belongs to a newer build than `ours`: by image
+ * version and build number when both carry Image Builder's build tag for the same image, else by creation
+ * time. An AMI that cannot be seen, or cannot be ordered, is not newer (the write goes ahead).
+ */
+async function newerThanOurs(clients: CellClients, current: string | undefined, ours: string): Promise<string | undefined> {
+  if (current === undefined || current === ours || !current.startsWith('ami-')) return undefined;
+  const orders = await buildOrders(clients, [current, ours]);
+  const theirs = orders.get(current);
+  const mine = orders.get(ours);
+  if (theirs === undefined || mine === undefined) return undefined;
+  if (theirs.build !== undefined && mine.build !== undefined && theirs.build.imageName === mine.build.imageName) {
+    const order = compareBuilds(theirs.build, mine.build);
+    if (order !== 0) return order > 0 ? `${current} of newer build ${theirs.build.arn}` : undefined;
+  }
+  if (theirs.created !== undefined && mine.created !== undefined && theirs.created > mine.created) return `${current}, created after ${ours}`;
+  return undefined;
+}
+
+/** A pointer write skipped because a newer build is already there. */
+function superseded(what: string, by: string): Result {
+  return { status: 'skipped', detail: `superseded: ${what} already names ${by}; not rolled back`, resultingState: 'superseded' };
+}
+
+/** The AMIs of a launch template's default and latest versions, read right before a write. */
+async function templatePointers(clients: CellClients, launchTemplateId: string): Promise<{ defaultImage: string | undefined; latestImage: string | undefined; latestVersion: number | undefined }> {
+  const out = await clients.ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: launchTemplateId, Versions: ['$Default', '$Latest'] }));
+  const versions = out.LaunchTemplateVersions ?? [];
+  const latest = versions.reduce<(typeof versions)[number] | undefined>((max, v) => ((v.VersionNumber ?? 0) > (max?.VersionNumber ?? 0) ? v : max), undefined);
+  return {
+    defaultImage: versions.find((v) => v.DefaultVersion === true)?.LaunchTemplateData?.ImageId,
+    latestImage: latest?.LaunchTemplateData?.ImageId,
+    latestVersion: latest?.VersionNumber,
+  };
+}
+
+/** The first of a launch template's default and latest AMIs that belongs to a newer build. */
+async function templateSupersededBy(clients: CellClients, launchTemplateId: string, ours: string): Promise<string | undefined> {
+  const now = await templatePointers(clients, launchTemplateId);
+  return (await newerThanOurs(clients, now.defaultImage, ours)) ?? (now.latestImage === now.defaultImage ? undefined : await newerThanOurs(clients, now.latestImage, ours));
+}
+
 function permissionsToAdd(add: Extract<Action, { kind: 'add-launch-permission' }>['add']): LaunchPermission[] {
   return [
     ...add.userIds.map((UserId) => ({ UserId })),
@@ -33,6 +103,15 @@ function permissionsToAdd(add: Extract<Action, { kind: 'add-launch-permission' }
     ...add.organizationArns.map((OrganizationArn) => ({ OrganizationArn })),
     ...add.organizationalUnitArns.map((OrganizationalUnitArn) => ({ OrganizationalUnitArn })),
   ];
+}
+
+async function readParameter(clients: CellClients, name: string): Promise<string | undefined> {
+  try {
+    return (await clients.ssm.send(new GetParameterCommand({ Name: name }))).Parameter?.Value;
+  } catch (error: unknown) {
+    if (toFailure(error).code === 'ParameterNotFound') return undefined;
+    throw error;
+  }
 }
 
 /** Run one action. Every action is idempotent: running it again changes nothing more. */
@@ -53,6 +132,8 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions):
     case 'update-launch-template': {
       let version = action.existingVersion;
       const notes: string[] = [];
+      const before = await templateSupersededBy(clients, action.launchTemplateId, action.imageId);
+      if (before !== undefined) return superseded(`launch template ${action.launchTemplateId}`, before);
       if (action.create !== undefined) {
         const out = await clients.ec2.send(
           new CreateLaunchTemplateVersionCommand({
@@ -69,6 +150,26 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions):
         for (const warning of out.Warning?.Errors ?? []) notes.push(`warning ${warning.Code ?? ''}: ${warning.Message ?? ''}`);
       }
       if (action.setDefault && version !== undefined) {
+        // read again right before the write: a newer build's run may have moved the default meanwhile
+        const now = await templatePointers(clients, action.launchTemplateId);
+        const newer = await newerThanOurs(clients, now.defaultImage, action.imageId);
+        if (newer !== undefined) {
+          const detail = superseded(`the default of launch template ${action.launchTemplateId}`, newer);
+          // the version this run created must not stay $Latest over the newer default: copy the default on top
+          if (action.create !== undefined && now.latestVersion === version && now.defaultImage !== undefined) {
+            await clients.ec2.send(
+              new CreateLaunchTemplateVersionCommand({
+                LaunchTemplateId: action.launchTemplateId,
+                SourceVersion: '$Default',
+                LaunchTemplateData: { ImageId: now.defaultImage },
+                VersionDescription: `imagebuilder-reconciler: $Latest restored to the default after ${options.imageArn} was superseded`.slice(0, 255),
+                ClientToken: `${action.create.clientToken}-restore`.slice(0, 128),
+              }),
+            );
+            return { ...detail, detail: `${detail.detail ?? ''}; version ${version} was created first, so $Latest was set back to a copy of the default` };
+          }
+          return detail;
+        }
         await clients.ec2.send(
           new ModifyLaunchTemplateCommand({
             LaunchTemplateId: action.launchTemplateId,
@@ -81,6 +182,10 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions):
       return { status: 'applied', detail: notes.join('; '), resultingState: undefined };
     }
     case 'enable-fast-launch': {
+      if (action.launchTemplate !== undefined) {
+        const newer = await templateSupersededBy(clients, action.launchTemplate.id, action.imageId);
+        if (newer !== undefined) return superseded(`Fast Launch's launch template ${action.launchTemplate.id}`, newer);
+      }
       const input = {
         ImageId: action.imageId,
         ResourceType: 'snapshot' as const,
@@ -101,6 +206,11 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions):
       }
     }
     case 'put-parameter': {
+      // read again right before the write (SSM has no conditional PutParameter): never overwrite a newer build's AMI
+      const current = await readParameter(clients, action.name);
+      if (current === action.value) return { status: 'already-done', detail: `already holds ${action.value}`, resultingState: undefined };
+      const newer = await newerThanOurs(clients, current, action.value);
+      if (newer !== undefined) return superseded(`parameter ${action.name}`, newer);
       const out = await clients.ssm.send(
         new PutParameterCommand({
           Name: action.name,
@@ -133,14 +243,22 @@ async function apply(plan: Plan, factory: ClientFactory, options: ApplyOptions):
     groups.map((actions) =>
       limit(async () => {
         const outcomes: ActionOutcome[] = [];
+        let supersededIn: string | undefined;
         for (const action of actions) {
+          if (supersededIn !== undefined && POINTER_KINDS.has(action.kind)) {
+            // a newer build owns this cell's pointers: leave the rest of them to its run
+            outcomes.push({ action, status: 'skipped', detail: `superseded: ${supersededIn}`, error: undefined, resultingState: 'superseded' });
+            continue;
+          }
           if (options.signal?.aborted === true) {
             outcomes.push({ action, status: 'skipped', detail: 'stopped before the function timed out', error: undefined, resultingState: undefined });
             continue;
           }
           try {
             const clients = await factory.forCell(action.cell.accountId, action.cell.region);
-            outcomes.push({ action, error: undefined, ...(await run(action, clients, options)) });
+            const result = await run(action, clients, options);
+            if (result.resultingState === 'superseded') supersededIn = result.detail?.replace(/^superseded: /, '');
+            outcomes.push({ action, error: undefined, ...result });
           } catch (error: unknown) {
             const failure = toFailure(new AwsCallError(action.kind, action.cell.accountId, action.cell.region, error));
             outcomes.push({ action, status: 'failed', detail: undefined, error: failure, resultingState: undefined });

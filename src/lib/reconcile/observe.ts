@@ -327,4 +327,4 @@ async function observe(desired: DesiredImage, factory: ClientFactory, onCell?: (
   return { cells, newerBuilds };
 }
 
-export { observe };
+export { observe, observeNewerBuilds };

@@ -8,6 +8,7 @@ import { publishReport, sendRecheck } from '../notify.ts';
 import { apply } from './apply.ts';
 import { observe } from './observe.ts';
 import { plan } from './plan.ts';
+import { rollForward } from './sweep.ts';
 import { REPORT_DETAIL_TYPE, type ReconcileReport, type Trigger, buildReport, finalize, hasPending } from './report.ts';
 
 /** What to reconcile: identity only. Real state is always read again (level-triggered). */
@@ -111,6 +112,8 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
       retryFailedImages: config.retryFailedImages,
     });
     const outcomes = await apply(thePlan, clients, { mode, signal, imageArn: arn.arn });
+    // close the window between apply's last re-read and its write (see sweep.ts)
+    if (mode === 'apply') outcomes.push(...(await rollForward(desired, outcomes, clients)));
     for (const o of outcomes) {
       if (o.action.kind === 'enable-fast-launch' && o.action.isRetry && o.status === 'applied') {
         const key = `${o.action.cell.region}/${o.action.cell.accountId}`;

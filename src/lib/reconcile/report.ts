@@ -84,7 +84,8 @@ interface ReconcileReport {
 function cellStatus(cell: CellPlan, outcomes: ActionOutcome[]): CellStatus {
   const results = cell.checks.map((c) => c.result);
   if (results.includes('failed') || outcomes.some((o) => o.status === 'failed')) return 'failed';
-  if (results.includes('pending') || outcomes.some((o) => o.status === 'skipped' || o.resultingState === 'enabling')) return 'pending';
+  // a write skipped as superseded (a newer build is already there) is done for this build, not pending
+  if (results.includes('pending') || outcomes.some((o) => (o.status === 'skipped' && o.resultingState !== 'superseded') || o.resultingState === 'enabling')) return 'pending';
   if (outcomes.some((o) => o.status === 'planned')) return 'drift';
   if (outcomes.some((o) => o.status === 'applied' || o.status === 'already-done')) return 'repaired';
   if (results.length > 0 && results.every((r) => r === 'skipped')) return 'skipped';
@@ -97,6 +98,7 @@ function cellReasons(cell: CellPlan, outcomes: ActionOutcome[]): string[] {
     .map((c) => `${c.check}${c.subject === cell.imageId || c.subject === cell.accountId ? '' : ` ${c.subject}`}: ${c.result}: ${c.reason}`);
   for (const o of outcomes) {
     if (o.status === 'failed') reasons.push(`${o.action.kind} ${o.action.target}: failed: ${o.error?.message ?? 'unknown error'}`);
+    if (o.resultingState === 'superseded') reasons.push(`${o.action.kind} ${o.action.target}: skipped: ${o.detail ?? 'superseded'}`);
     if (o.resultingState === 'enabling') reasons.push(`fast-launch: pending: enabling (requested by this run)`);
   }
   return reasons;
