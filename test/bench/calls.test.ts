@@ -1,0 +1,119 @@
+/**
+ * The bench's figures on a fixed, small organization, deterministically: how many AWS calls a reconcile
+ * makes per cell (first run and no-op) and what the request log says about the longest chain of dependent
+ * calls. Counts, never times.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { criticalPath } from '../../bench/analysis.ts';
+import { type Org, prepareOrg } from '../../bench/setup.ts';
+import type { RequestRecord } from '../../sandbox/server.ts';
+import { createClientFactory } from '../../src/lib/aws/clients.ts';
+import { loadConfig } from '../../src/lib/config.ts';
+import { reconcile } from '../../src/lib/reconcile/reconcile.ts';
+import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
+
+const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+async function run(org: Org): Promise<{ report: ReconcileReport; records: RequestRecord[] }> {
+  const { box } = org;
+  box.server.requests.length = 0;
+  const config = loadConfig({ AWS_REGION: box.home.region, RECONCILER_ACCOUNT_ID: org.org.owner });
+  const clients = createClientFactory({ ...config, endpoint: box.url, credentials: { accessKeyId: org.org.owner, secretAccessKey: 'sandbox' } });
+  const report = await reconcile({ imageBuildVersionArn: org.imageArn, trigger: 'cli' }, { config, clients, log, now: () => new Date(), newRunId: randomUUID, publish: false });
+  return { report, records: [...box.server.requests] };
+}
+
+function byOperation(records: RequestRecord[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const r of records) counts[r.operation] = (counts[r.operation] ?? 0) + 1;
+  return counts;
+}
+
+describe('bench: calls per cell on a fixed organization (3 regions × 4 accounts, extras on every 3rd cell)', () => {
+  let org: Org;
+
+  beforeAll(async () => {
+    org = await prepareOrg({ regions: 3, accounts: 4, removedRegions: 1, every: 3 });
+  });
+  afterAll(async () => {
+    await org.box.stop();
+  });
+
+  it('makes the expected calls on the first run and fewer on the no-op, with the chain the log shows', async () => {
+    expect(org.org.cells).toBe(12);
+    expect(org.org.extras).toBe(4);
+
+    const first = await run(org);
+    expect(first.report.cells).toHaveLength(12);
+    expect(first.report.counts.cells.failed).toBe(0);
+    // every target copy lacks the amiTags (CreateTags); templates without Image Builder's tag get a new
+    // default version; Fast Launch is enabled from each destination account
+    expect(byOperation(first.records)).toEqual({
+      GetImage: 1,
+      ListImagePipelineImages: 1,
+      AssumeRole: 3,
+      DescribeImages: 12,
+      DescribeLaunchTemplates: 4,
+      DescribeLaunchTemplateVersions: 8,
+      DescribeFastLaunchImages: 6,
+      GetParameter: 4,
+      CreateTags: 12,
+      CreateLaunchTemplateVersion: 3,
+      ModifyLaunchTemplate: 3,
+      EnableFastLaunch: 5,
+    });
+    expect(first.records.length / 12).toBeCloseTo(62 / 12);
+
+    // AMI copies finish and Fast Launch is enabled before the second run
+    org.box.clock.advance(3_600_000);
+    const noop = await run(org);
+    expect(noop.report.outcome).toBe('converged');
+    expect(noop.report.counts.actions.total).toBe(0);
+    // reads only: nothing to repair
+    expect(byOperation(noop.records)).toEqual({
+      GetImage: 1,
+      ListImagePipelineImages: 1,
+      AssumeRole: 3,
+      DescribeImages: 12,
+      DescribeLaunchTemplates: 4,
+      DescribeLaunchTemplateVersions: 8,
+      DescribeFastLaunchImages: 6,
+      GetParameter: 4,
+    });
+    // GetImage → AssumeRole → DescribeLaunchTemplates → DescribeLaunchTemplateVersions → CreateLaunchTemplateVersion → ModifyLaunchTemplate
+    expect(criticalPath('reconcile', first.records, org.org.owner)).toBe(6);
+    expect(criticalPath('reconcile', noop.records, org.org.owner)).toBe(4);
+  });
+});
+
+describe('bench: the longest chain of dependent calls', () => {
+  const record = (operation: string, account: string, region = 'us-east-1', service = 'ec2'): RequestRecord => ({ time: '', service, operation, account, region, status: 200, errorCode: undefined });
+
+  it('is GetImage, AssumeRole for a target account, the deepest read and the deepest write of the worst cell', () => {
+    const log = [
+      record('GetImage', '111111111111', 'us-east-1', 'imagebuilder'),
+      record('DescribeImages', '111111111111'),
+      record('DescribeImages', '222222222222'),
+      record('DescribeImageAttribute', '222222222222'),
+      record('CreateLaunchTemplateVersion', '222222222222'),
+      record('ModifyLaunchTemplate', '222222222222'),
+      record('DescribeImages', '333333333333', 'eu-west-1'),
+    ];
+    expect(criticalPath('reconcile', log, '111111111111')).toBe(6);
+    expect(criticalPath('reconcile', log.slice(0, 2), '111111111111')).toBe(2);
+  });
+
+  it('for cleanup: the inventory prefix, then each DescribeImages of a removed cell and the reads after it', () => {
+    const log = [
+      record('GetDistributionConfiguration', '111111111111', 'us-east-1', 'imagebuilder'),
+      record('ListImagePipelines', '111111111111', 'us-east-1', 'imagebuilder'),
+      record('ListImagePipelineImages', '111111111111', 'us-east-1', 'imagebuilder'),
+      record('GetImage', '111111111111', 'us-east-1', 'imagebuilder'),
+      record('DescribeImages', '222222222222', 'eu-west-2'),
+      record('DescribeImages', '222222222222', 'eu-west-2'),
+      record('DescribeImageReferences', '222222222222', 'eu-west-2'),
+    ];
+    expect(criticalPath('cleanup', log, '111111111111')).toBe(8);
+  });
+});
