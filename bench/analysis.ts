@@ -8,7 +8,9 @@ import type { RequestRecord } from '../sandbox/server.ts';
  *
  * reconcile: GetImage → AssumeRole (per target account) → the cell's reads → the cell's writes, where
  *   DescribeImageAttribute and DescribeSnapshots need DescribeImages' answer (is there an image, which
- *   snapshots), DescribeLaunchTemplateVersions needs DescribeLaunchTemplates' (does the template exist), and
+ *   snapshots); a template's versions with the image are read alongside DescribeLaunchTemplates, and its
+ *   default version is read after it only when the default is not one of them (so a cell with more
+ *   DescribeLaunchTemplateVersions than DescribeLaunchTemplates calls has a chain of two there); and
  *   ModifyLaunchTemplate (the new default) needs CreateLaunchTemplateVersion's version number.
  * cleanup: GetDistributionConfiguration → ListImagePipelines → ListImagePipelineImages → GetImage → per
  *   removed cell AssumeRole → each DescribeImages (the tag search, then the candidates) → the reads that
@@ -22,7 +24,7 @@ const READ_LEVEL: Record<string, number> = {
   GetParameter: 1,
   DescribeImageAttribute: 2,
   DescribeSnapshots: 2,
-  DescribeLaunchTemplateVersions: 2,
+  DescribeLaunchTemplateVersions: 1,
 };
 const WRITE_LEVEL: Record<string, number> = {
   CreateTags: 1,
@@ -56,7 +58,9 @@ function criticalPath(kind: 'reconcile' | 'cleanup', records: readonly RequestRe
     const assume = key.startsWith(`${ownAccount}/`) ? 0 : 1;
     let depth: number;
     if (kind === 'reconcile') {
-      const read = Math.max(0, ...calls.map((c) => READ_LEVEL[c.operation] ?? 0));
+      const count = (op: string) => calls.filter((c) => c.operation === op).length;
+      const defaultsAfter = count('DescribeLaunchTemplateVersions') > count('DescribeLaunchTemplates') ? 2 : 0;
+      const read = Math.max(defaultsAfter, ...calls.map((c) => READ_LEVEL[c.operation] ?? 0));
       const write = Math.max(0, ...calls.map((c) => WRITE_LEVEL[c.operation] ?? 0));
       depth = assume + read + write;
     } else {

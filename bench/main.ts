@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import Table from 'cli-table3';
 import type { FaultSettings } from '../sandbox/faults.ts';
+import { quietSdkNotices } from '../src/lib/config.ts';
 import { callsByOperation, criticalPath, throttledCalls } from './analysis.ts';
 import type { RunnerInput, RunnerOutput } from './runner.ts';
 import { SHAPES } from './scenario.ts';
@@ -79,6 +80,9 @@ interface Row {
   cells: number;
   run: 'first run' | 'no-op' | 'cleanup plan';
   wallMs: number;
+  /** CPU of the reconciler's process during the run, and of the sandbox (ms). */
+  cpuMs: number;
+  sandboxCpuMs: number;
   lowerBoundMs: number;
   ratio: number;
   sequentialMs: number;
@@ -110,7 +114,9 @@ async function measure(org: Org, latencyMs: number, runKind: Row['run'], environ
     account: org.org.owner,
     environment: { AWS_REGION: box.home.region, ...environment },
   };
+  const sandboxCpu = process.cpuUsage();
   const { stdout } = await run(process.execPath, [RUNNER, JSON.stringify(input)], { maxBuffer: 16 * 1024 * 1024 });
+  const sandboxUsed = process.cpuUsage(sandboxCpu);
   const out = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as RunnerOutput;
   const records = [...box.server.requests];
   const chain = criticalPath(input.kind, records, org.org.owner);
@@ -120,6 +126,8 @@ async function measure(org: Org, latencyMs: number, runKind: Row['run'], environ
     cells: org.org.cells,
     run: runKind,
     wallMs: out.wallMs,
+    cpuMs: out.cpuMs,
+    sandboxCpuMs: (sandboxUsed.user + sandboxUsed.system) / 1000,
     lowerBoundMs,
     ratio: lowerBoundMs === 0 ? 0 : out.wallMs / lowerBoundMs,
     sequentialMs: records.length * latencyMs,
@@ -139,7 +147,7 @@ async function measure(org: Org, latencyMs: number, runKind: Row['run'], environ
 
 function print(rows: Row[], latencyMs: number): void {
   const table = new Table({
-    head: ['cells', 'run', 'wall s', 'lower bound s', 'ratio', 'sequential s', 'calls/cell', 'peak conc.', 'conns', 'peak MiB', 'KiB/cell', 'throttled', 'failed (thr.)', 'outcome'],
+    head: ['cells', 'run', 'wall s', 'cpu s', 'sandbox cpu s', 'lower bound s', 'ratio', 'sequential s', 'calls/cell', 'peak conc.', 'conns', 'peak MiB', 'KiB/cell', 'throttled', 'failed (thr.)', 'outcome'],
     style: { head: [], border: [] },
   });
   for (const r of rows) {
@@ -147,6 +155,8 @@ function print(rows: Row[], latencyMs: number): void {
       r.cells,
       r.run + (r.run === 'cleanup plan' ? ` (${r.candidates})` : ''),
       (r.wallMs / 1000).toFixed(2),
+      (r.cpuMs / 1000).toFixed(2),
+      (r.sandboxCpuMs / 1000).toFixed(2),
       (r.lowerBoundMs / 1000).toFixed(2),
       `${r.ratio.toFixed(1)}×`,
       (r.sequentialMs / 1000).toFixed(1),
@@ -166,6 +176,7 @@ function print(rows: Row[], latencyMs: number): void {
 }
 
 async function main(): Promise<void> {
+  quietSdkNotices();
   const options = parseArgs(process.argv.slice(2));
   const rows: Row[] = [];
   for (const size of options.sizes) {

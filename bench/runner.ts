@@ -34,6 +34,8 @@ interface RunnerOutput {
   /** Heap in use when the run started, and the most seen while it ran (sampled, bytes). */
   heapBefore: number;
   peakHeap: number;
+  /** CPU time the run took in this process (user + system, ms). */
+  cpuMs: number;
 }
 
 const THROTTLED = /RequestLimitExceeded|Throttling|Rate exceeded|throttled/i;
@@ -53,7 +55,8 @@ async function main(): Promise<void> {
     peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
   }, 5);
   const started = performance.now();
-  let output: Omit<RunnerOutput, 'wallMs' | 'rssBefore' | 'peakRss' | 'heapBefore' | 'peakHeap'>;
+  const cpuBefore = process.cpuUsage();
+  let output: Omit<RunnerOutput, 'wallMs' | 'rssBefore' | 'peakRss' | 'heapBefore' | 'peakHeap' | 'cpuMs'>;
   if (input.kind === 'reconcile') {
     const report = await reconcile({ imageBuildVersionArn: input.arn, trigger: 'cli', mode: input.mode }, deps);
     output = {
@@ -75,9 +78,10 @@ async function main(): Promise<void> {
     };
   }
   const wallMs = performance.now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
   clearInterval(sampler);
   peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
-  const result: RunnerOutput = { ...output, wallMs, rssBefore, peakRss: process.resourceUsage().maxRSS * 1024, heapBefore, peakHeap };
+  const result: RunnerOutput = { ...output, wallMs, rssBefore, peakRss: process.resourceUsage().maxRSS * 1024, heapBefore, peakHeap, cpuMs: (cpu.user + cpu.system) / 1000 };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 

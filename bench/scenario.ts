@@ -11,7 +11,7 @@ interface OrgShape {
   regions: number;
   accounts: number;
   removedRegions: number;
-  /** Every n-th cell gets a launch template, Fast Launch and an SSM parameter (default 10). */
+  /** Every n-th cell of a target account gets a launch template, Fast Launch and an SSM parameter (default 10). */
   every?: number;
 }
 
@@ -70,7 +70,8 @@ function orgScenario(shape: OrgShape): OrgScenario {
     const fastLaunch: { enabled: boolean; accountId: string; maxParallelLaunches: number; snapshotConfiguration: { targetResourceCount: number } }[] = [];
     const parameters: { amiAccountId: string; parameterName: string; dataType: 'aws:ec2:image' }[] = [];
     accounts.forEach((account, a) => {
-      if ((r * accounts.length + a) % every !== 0 || r >= current.length) return;
+      // target accounts only: Fast Launch enabled in the owner account would be inherited by every target copy of the region
+      if (a === 0 || (r * accounts.length + a) % every !== 0 || r >= current.length) return;
       extras += 1;
       const ref = `lt-${region}-${account}`;
       // no CreatedBy tag: Image Builder's distribution role leaves it alone in target accounts; the reconciler updates it
