@@ -1,7 +1,7 @@
 /**
  * The benchmark: organization-sized scenarios on the sandbox with real latency and EC2's token buckets, the
  * reconciler in its own process. Prints a table (or JSON with --json [file]).
- * Usage: npm run bench -- [--sizes 10,100,1000] [--full] [--latency 50] [--json [file]] [--env KEY=VALUE ...]
+ * Usage: npm run bench -- [--sizes 10,100,1000] [--full] [--latency 50] [--json [file]] [--env KEY=VALUE ...] [--cpu-prof DIR]
  */
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -22,10 +22,12 @@ interface Options {
   latencyMs: number;
   json: string | true | undefined;
   environment: Record<string, string>;
+  /** Write a V8 CPU profile of each run of the reconciler into this directory. */
+  cpuProf: string | undefined;
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { sizes: [10, 100, 1000], latencyMs: 50, json: undefined, environment: {} };
+  const options: Options = { sizes: [10, 100, 1000], latencyMs: 50, json: undefined, environment: {}, cpuProf: undefined };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     const next = argv[i + 1];
@@ -41,12 +43,15 @@ function parseArgs(argv: string[]): Options {
         options.json = next;
         i += 1;
       } else options.json = true;
+    } else if (arg === '--cpu-prof' && next !== undefined) {
+      options.cpuProf = next;
+      i += 1;
     } else if (arg === '--env' && next !== undefined) {
       const at = next.indexOf('=');
       if (at < 1) throw new Error(`--env needs KEY=VALUE, got "${next}"`);
       options.environment[next.slice(0, at)] = next.slice(at + 1);
       i += 1;
-    } else throw new Error(`unknown argument "${arg ?? ''}" (usage: --sizes 10,100,1000 --full --latency 50 --json [file] --env KEY=VALUE)`);
+    } else throw new Error(`unknown argument "${arg ?? ''}" (usage: --sizes 10,100,1000 --full --latency 50 --json [file] --env KEY=VALUE --cpu-prof DIR)`);
   }
   for (const size of options.sizes) if (SHAPES[size] === undefined) throw new Error(`no scenario for ${size} cells (have ${Object.keys(SHAPES).join(', ')})`);
   if (!Number.isFinite(options.latencyMs) || options.latencyMs < 0) throw new Error('--latency must be a number of milliseconds');
@@ -101,7 +106,7 @@ interface Row {
 
 const RUNNER = fileURLToPath(new URL('./runner.mjs', import.meta.url));
 
-async function measure(org: Org, latencyMs: number, runKind: Row['run'], environment: Record<string, string>): Promise<Row> {
+async function measure(org: Org, latencyMs: number, runKind: Row['run'], environment: Record<string, string>, cpuProf: string | undefined): Promise<Row> {
   const { box } = org;
   box.server.requests.length = 0;
   box.server.resetPeak();
@@ -115,7 +120,8 @@ async function measure(org: Org, latencyMs: number, runKind: Row['run'], environ
     environment: { AWS_REGION: box.home.region, ...environment },
   };
   const sandboxCpu = process.cpuUsage();
-  const { stdout } = await run(process.execPath, [RUNNER, JSON.stringify(input)], { maxBuffer: 16 * 1024 * 1024 });
+  const profile = cpuProf === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`];
+  const { stdout } = await run(process.execPath, [...profile, RUNNER, JSON.stringify(input)], { maxBuffer: 16 * 1024 * 1024 });
   const sandboxUsed = process.cpuUsage(sandboxCpu);
   const out = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as RunnerOutput;
   const records = [...box.server.requests];
@@ -188,7 +194,7 @@ async function main(): Promise<void> {
       org.box.faults.set(awsLikeFaults(options.latencyMs));
       for (const runKind of ['first run', 'no-op', 'cleanup plan'] as const) {
         process.stderr.write(`bench: ${size} cells: ${runKind}\n`);
-        rows.push(await measure(org, options.latencyMs, runKind, options.environment));
+        rows.push(await measure(org, options.latencyMs, runKind, options.environment, options.cpuProf));
         // let AWS finish its own work between runs (AMI copies, Fast Launch) as time would
         org.box.clock.advance(3_600_000);
       }

@@ -193,6 +193,27 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
 
   const sts = instrument(new STSClient(baseConfig(options.region)), undefined);
 
+  /**
+   * Settings every SDK client otherwise looks up on its own in the environment and the shared config files
+   * (FIPS and dual-stack endpoints, defaults mode, app id, auth scheme preference): looked up once, by the
+   * STS client, and handed to the cell clients, which are built by the thousand.
+   */
+  let sdkSettings: Promise<Record<string, unknown>> | undefined;
+  const resolveSdkSettings = (): Promise<Record<string, unknown>> => {
+    sdkSettings ??= (async () => {
+      const config = sts.config;
+      const appId = await config.userAgentAppId();
+      return {
+        useFipsEndpoint: await config.useFipsEndpoint(),
+        useDualstackEndpoint: await config.useDualstackEndpoint(),
+        defaultsMode: typeof config.defaultsMode === 'function' ? await config.defaultsMode() : config.defaultsMode,
+        authSchemePreference: await config.authSchemePreference(),
+        ...(appId === undefined ? {} : { userAgentAppId: appId }),
+      };
+    })();
+    return sdkSettings;
+  };
+
   const assume = async (accountId: string): Promise<AwsCredentialIdentity> => {
     const roleArn = `arn:aws:iam::${accountId}:role/${options.targetRoleName}`;
     try {
@@ -261,9 +282,11 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
       const own = await resolveOwnAccount();
       const key = `${accountId}/${region}`;
       if (accountId !== own) await credentialsFor(accountId); // surface AssumeRole failures here, once per cell
+      const settings = await resolveSdkSettings();
       const existing = cells.get(key);
       if (existing !== undefined) return existing;
       const config = {
+        ...settings,
         ...baseConfig(region),
         ...(accountId === own ? {} : { credentials: () => credentialsFor(accountId) }),
       };

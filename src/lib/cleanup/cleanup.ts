@@ -268,7 +268,8 @@ async function cleanup(request: CleanupRequest, deps: CleanupDeps): Promise<Clea
 
   // only AMIs outside today's cells need observing; the rest are kept by the first guard
   const outside = inventory.amis.filter((a) => !a.currentCell && a.recordedImageId === a.imageId);
-  const limit = pLimit(8);
+  // cells at once: as many as the client factory's global limit of calls can serve (calls are bounded there)
+  const limit = pLimit(deps.clients.cellConcurrency());
   const observations: Record<string, AmiObservation> = {};
   await Promise.all(
     [...groupByCell(outside)].map(([key, amis]) =>
