@@ -4,8 +4,9 @@
  * Usage: npm run bench -- [--sizes 10,100,1000] [--full] [--latency 50] [--json [file]] [--env KEY=VALUE ...] [--cpu-prof DIR]
  */
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import Table from 'cli-table3';
 import type { FaultSettings } from '../sandbox/faults.ts';
@@ -151,6 +152,53 @@ async function measure(org: Org, latencyMs: number, runKind: Row['run'], environ
   };
 }
 
+interface BundleRow {
+  name: string;
+  bytes: number;
+  /** Median time to import the bundle in a fresh process, and to import an empty module (ms). */
+  importMs: number;
+  emptyMs: number;
+}
+
+const LAMBDA_DIR = fileURLToPath(new URL('../lambda/', import.meta.url));
+
+async function importMs(url: string): Promise<number> {
+  const code = `const t = performance.now(); await import(${JSON.stringify(url)}); process.stdout.write(String(performance.now() - t));`;
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', code]);
+  return Number(stdout.trim());
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+}
+
+/** Each Lambda bundle's size and import time against an empty module (5 fresh processes each, median). */
+async function measureBundles(): Promise<BundleRow[]> {
+  if (!existsSync(LAMBDA_DIR)) return [];
+  const rows: BundleRow[] = [];
+  const empty = 'data:text/javascript,export {};';
+  for (const name of readdirSync(LAMBDA_DIR).sort()) {
+    const file = join(LAMBDA_DIR, name, 'index.mjs');
+    if (!existsSync(file)) continue;
+    const imports: number[] = [];
+    const empties: number[] = [];
+    for (let i = 0; i < 5; i += 1) {
+      empties.push(await importMs(empty));
+      imports.push(await importMs(pathToFileURL(file).href));
+    }
+    rows.push({ name, bytes: statSync(file).size, importMs: median(imports), emptyMs: median(empties) });
+  }
+  return rows;
+}
+
+function printBundles(rows: BundleRow[]): void {
+  if (rows.length === 0) return;
+  const table = new Table({ head: ['Lambda bundle', 'size KiB', 'import ms (median of 5)', 'empty module ms', 'difference ms'], style: { head: [], border: [] } });
+  for (const r of rows) table.push([r.name, (r.bytes / 1024).toFixed(0), r.importMs.toFixed(0), r.emptyMs.toFixed(1), (r.importMs - r.emptyMs).toFixed(0)]);
+  console.log(table.toString());
+}
+
 function print(rows: Row[], latencyMs: number): void {
   const table = new Table({
     head: ['cells', 'run', 'wall s', 'cpu s', 'sandbox cpu s', 'lower bound s', 'ratio', 'sequential s', 'calls/cell', 'peak conc.', 'conns', 'peak MiB', 'KiB/cell', 'throttled', 'failed (thr.)', 'outcome'],
@@ -185,6 +233,8 @@ async function main(): Promise<void> {
   quietSdkNotices();
   const options = parseArgs(process.argv.slice(2));
   const rows: Row[] = [];
+  process.stderr.write('bench: importing the Lambda bundles\n');
+  const bundles = await measureBundles();
   for (const size of options.sizes) {
     const shape = SHAPES[size];
     if (shape === undefined) continue;
@@ -202,13 +252,17 @@ async function main(): Promise<void> {
       await org.box.stop();
     }
   }
-  if (options.json === undefined) print(rows, options.latencyMs);
+  const show = () => {
+    print(rows, options.latencyMs);
+    printBundles(bundles);
+  };
+  if (options.json === undefined) show();
   else {
-    const text = `${JSON.stringify({ latencyMs: options.latencyMs, rows }, null, 2)}\n`;
+    const text = `${JSON.stringify({ latencyMs: options.latencyMs, rows, bundles }, null, 2)}\n`;
     if (options.json === true) process.stdout.write(text);
     else {
       writeFileSync(options.json, text);
-      print(rows, options.latencyMs);
+      show();
     }
   }
 }
