@@ -1,7 +1,7 @@
 /**
  * The benchmark: organization-sized scenarios on the sandbox with real latency and EC2's token buckets, the
  * reconciler in its own process. Prints a table (or JSON with --json [file]).
- * Usage: npm run bench -- [--sizes 10,100,1000] [--full] [--latency 50] [--json [file]] [--env KEY=VALUE ...] [--cpu-prof DIR]
+ * Usage: npm run bench -- [--sizes 10,100,1000] [--full] [--latency 50] [--json [file]] [--env KEY=VALUE ...] [--cpu-prof DIR] [--no-bundles]
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -25,14 +25,17 @@ interface Options {
   environment: Record<string, string>;
   /** Write a V8 CPU profile of each run of the reconciler into this directory. */
   cpuProf: string | undefined;
+  /** Time importing the Lambda bundles (default true; --no-bundles skips it). */
+  bundles: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { sizes: [10, 100, 1000], latencyMs: 50, json: undefined, environment: {}, cpuProf: undefined };
+  const options: Options = { sizes: [10, 100, 1000], latencyMs: 50, json: undefined, environment: {}, cpuProf: undefined, bundles: true };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     const next = argv[i + 1];
     if (arg === '--full') options.sizes = [10, 100, 1000, 5000];
+    else if (arg === '--no-bundles') options.bundles = false;
     else if (arg === '--sizes' && next !== undefined) {
       options.sizes = next.split(',').map(Number);
       i += 1;
@@ -52,7 +55,7 @@ function parseArgs(argv: string[]): Options {
       if (at < 1) throw new Error(`--env needs KEY=VALUE, got "${next}"`);
       options.environment[next.slice(0, at)] = next.slice(at + 1);
       i += 1;
-    } else throw new Error(`unknown argument "${arg ?? ''}" (usage: --sizes 10,100,1000 --full --latency 50 --json [file] --env KEY=VALUE --cpu-prof DIR)`);
+    } else throw new Error(`unknown argument "${arg ?? ''}" (usage: --sizes 10,100,1000 --full --latency 50 --json [file] --env KEY=VALUE --cpu-prof DIR --no-bundles)`);
   }
   for (const size of options.sizes) if (SHAPES[size] === undefined) throw new Error(`no scenario for ${size} cells (have ${Object.keys(SHAPES).join(', ')})`);
   if (!Number.isFinite(options.latencyMs) || options.latencyMs < 0) throw new Error('--latency must be a number of milliseconds');
@@ -98,6 +101,8 @@ interface Row {
   connections: number;
   peakRssMiB: number;
   memoryPerCellKiB: number;
+  /** The most heap in use during the run over the heap in use before it, per cell (sampled every 5 ms). */
+  heapPerCellKiB: number;
   throttledCalls: number;
   cellsFailedByThrottling: number;
   candidates: number;
@@ -144,6 +149,7 @@ async function measure(org: Org, latencyMs: number, runKind: Row['run'], environ
     connections: box.server.connections - connectionsBefore,
     peakRssMiB: out.peakRss / 1048576,
     memoryPerCellKiB: Math.max(0, out.peakRss - out.rssBefore) / 1024 / cells,
+    heapPerCellKiB: Math.max(0, out.peakHeap - out.heapBefore) / 1024 / cells,
     throttledCalls: throttledCalls(records),
     cellsFailedByThrottling: out.cellsFailedByThrottling,
     candidates: out.candidates,
@@ -201,7 +207,7 @@ function printBundles(rows: BundleRow[]): void {
 
 function print(rows: Row[], latencyMs: number): void {
   const table = new Table({
-    head: ['cells', 'run', 'wall s', 'cpu s', 'sandbox cpu s', 'lower bound s', 'ratio', 'sequential s', 'calls/cell', 'peak conc.', 'conns', 'peak MiB', 'KiB/cell', 'throttled', 'failed (thr.)', 'outcome'],
+    head: ['cells', 'run', 'wall s', 'cpu s', 'sandbox cpu s', 'lower bound s', 'ratio', 'sequential s', 'calls/cell', 'peak conc.', 'conns', 'peak MiB', 'KiB/cell', 'heap KiB/cell', 'throttled', 'failed (thr.)', 'outcome'],
     style: { head: [], border: [] },
   });
   for (const r of rows) {
@@ -219,6 +225,7 @@ function print(rows: Row[], latencyMs: number): void {
       r.connections,
       r.peakRssMiB.toFixed(0),
       r.memoryPerCellKiB.toFixed(1),
+      r.heapPerCellKiB.toFixed(1),
       r.throttledCalls,
       r.cellsFailedByThrottling,
       r.outcome,
@@ -233,8 +240,8 @@ async function main(): Promise<void> {
   quietSdkNotices();
   const options = parseArgs(process.argv.slice(2));
   const rows: Row[] = [];
-  process.stderr.write('bench: importing the Lambda bundles\n');
-  const bundles = await measureBundles();
+  if (options.bundles) process.stderr.write('bench: importing the Lambda bundles\n');
+  const bundles = options.bundles ? await measureBundles() : [];
   for (const size of options.sizes) {
     const shape = SHAPES[size];
     if (shape === undefined) continue;

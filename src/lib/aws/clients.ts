@@ -154,14 +154,16 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
   });
 
   /**
-   * Count every command, and hold a slot of its (account, region) and then a global slot while it runs;
-   * every attempt tells the (account, region) limit whether it was throttled.
+   * Count every command, and hold a slot of its (account, region) and then a global slot while a cell's
+   * command runs; every attempt tells the (account, region) limit whether it was throttled.
    */
   const instrument = <C extends object>(client: C, limitKey: string | undefined): C => {
     const limit = limitKey === undefined ? undefined : limitFor(limitKey);
     const middleware = (next: (args: unknown) => Promise<unknown>) => (args: unknown) => {
       calls += 1;
-      return limit === undefined ? global(() => next(args)) : limit.run(() => global(() => next(args)));
+      // STS and the home clients are not held back: a cell's call that holds a global slot may be waiting
+      // for its credentials to be refreshed through STS, which must not wait for a slot in turn
+      return limit === undefined ? next(args) : limit.run(() => global(() => next(args)));
     };
     const stack = (client as unknown as Middlewared).middlewareStack;
     stack.add(middleware as never, { step: 'initialize', name: 'reconcilerCallAccounting' });
