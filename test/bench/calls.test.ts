@@ -10,6 +10,7 @@ import { type Org, prepareOrg } from '../../bench/setup.ts';
 import type { RequestRecord } from '../../sandbox/server.ts';
 import { createClientFactory } from '../../src/lib/aws/clients.ts';
 import { loadConfig } from '../../src/lib/config.ts';
+import { cleanup } from '../../src/lib/cleanup/cleanup.ts';
 import { reconcile } from '../../src/lib/reconcile/reconcile.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 
@@ -21,6 +22,15 @@ async function run(org: Org): Promise<{ report: ReconcileReport; records: Reques
   const config = loadConfig({ AWS_REGION: box.home.region, RECONCILER_ACCOUNT_ID: org.org.owner });
   const clients = createClientFactory({ ...config, endpoint: box.url, credentials: { accessKeyId: org.org.owner, secretAccessKey: 'sandbox' } });
   const report = await reconcile({ imageBuildVersionArn: org.imageArn, trigger: 'cli' }, { config, clients, log, now: () => new Date(), newRunId: randomUUID, publish: false });
+  return { report, records: [...box.server.requests] };
+}
+
+async function cleanupPlan(org: Org) {
+  const { box } = org;
+  box.server.requests.length = 0;
+  const config = loadConfig({ AWS_REGION: box.home.region, RECONCILER_ACCOUNT_ID: org.org.owner });
+  const clients = createClientFactory({ ...config, endpoint: box.url, credentials: { accessKeyId: org.org.owner, secretAccessKey: 'sandbox' } });
+  const report = await cleanup({ distributionConfigurationArn: org.distributionArn, mode: 'plan', trigger: 'cli' }, { config, clients, log, now: () => new Date(), newRunId: randomUUID, publish: false });
   return { report, records: [...box.server.requests] };
 }
 
@@ -87,6 +97,27 @@ describe('bench: calls per cell on a fixed organization (3 regions × 4 accounts
     expect(criticalPath('reconcile', first.records, org.org.owner)).toBe(6);
     // GetImage → AssumeRole → every read of the cell at once
     expect(criticalPath('reconcile', noop.records, org.org.owner)).toBe(3);
+  });
+
+  it('plans the cleanup of the removed region with one search and one observation per removed cell', async () => {
+    const { report, records } = await cleanupPlan(org);
+    const removed = report.candidates.filter((c) => c.region === org.org.removed[0]);
+    expect(removed).toHaveLength(4);
+    expect(removed.every((c) => c.outcome === 'planned' && c.decision === 'deregister')).toBe(true);
+    expect(report.problems).toEqual([]);
+    expect(byOperation(records)).toEqual({
+      GetDistributionConfiguration: 1,
+      ListImagePipelines: 1,
+      ListImagePipelineImages: 1,
+      GetImage: 2,
+      AssumeRole: 3,
+      // per removed cell: the tag search, then the candidates
+      DescribeImages: 8,
+      DescribeSnapshots: 4,
+      DescribeImageReferences: 4,
+      DescribeImageAttribute: 4,
+    });
+    expect(criticalPath('cleanup', records, org.org.owner)).toBe(8);
   });
 });
 
