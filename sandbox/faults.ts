@@ -45,13 +45,21 @@ interface LatencyFault {
   ms: number;
 }
 
-/** Token buckets per (account, region, kind of call), like EC2's request rate limits. */
+/**
+ * Token buckets per (account, region, kind of call), like EC2's request rate limits: "Amazon EC2 throttles
+ * EC2 API requests for each AWS account on a per-Region basis", with a token bucket per category of action
+ * (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/throttling.html).
+ */
 interface ThrottleFault {
   service?: string;
   account?: string;
   region?: string;
   /** Operation name prefix ("Describe" for reads, or a full name). */
   operationPrefix?: string;
+  /** Operations that share this bucket (e.g. EC2's mutating actions); with a prefix, both must match. */
+  operations?: string[];
+  /** Names the bucket, so that two rules with the same prefix keep apart buckets. */
+  bucket?: string;
   /** Bucket size. */
   burst: number;
   /** Tokens refilled per second (real time). */
@@ -147,7 +155,8 @@ class Faults {
       if (throttle.account !== undefined && throttle.account !== account) continue;
       if (throttle.region !== undefined && throttle.region !== region) continue;
       if (throttle.operationPrefix !== undefined && !op.startsWith(throttle.operationPrefix)) continue;
-      const key = `${service}/${account}/${region}/${throttle.operationPrefix ?? '*'}`;
+      if (throttle.operations !== undefined && !throttle.operations.includes(op)) continue;
+      const key = `${service}/${account}/${region}/${throttle.bucket ?? throttle.operationPrefix ?? '*'}`;
       const now = Date.now();
       const bucket = this.buckets.get(key) ?? { tokens: throttle.burst, at: now };
       bucket.tokens = Math.min(throttle.burst, bucket.tokens + ((now - bucket.at) / 1000) * throttle.ratePerSecond);

@@ -128,6 +128,11 @@ class SandboxServer {
   private readonly routes = new Map<string, Map<string, string>>();
   readonly requests: RequestRecord[] = [];
   onRequest: ((record: RequestRecord) => void) | undefined;
+  /** TCP connections accepted so far (keep-alive reuses them; a client that opens one per call shows here). */
+  connections = 0;
+  /** AWS requests being answered right now, and the most at once since {@link resetPeak}. */
+  inFlight = 0;
+  peakInFlight = 0;
 
   constructor(
     private readonly env: SandboxEnv,
@@ -147,13 +152,25 @@ class SandboxServer {
         res.end(String(error));
       });
     });
-    this.server.keepAliveTimeout = 1000;
+    this.server.on('connection', () => {
+      this.connections += 1;
+    });
+    // AWS endpoints keep idle connections open for about a minute, so SDK clients reuse them. A short
+    // keepAliveTimeout makes the server close each idle socket before the client's next call, and the client
+    // opens a new connection (and, against AWS, a new TLS handshake) per request. headersTimeout must exceed it.
+    this.server.keepAliveTimeout = 65_000;
+    this.server.headersTimeout = 66_000;
     await new Promise<void>((resolve, reject) => {
       this.server?.once('error', reject);
       this.server?.listen(port, host, () => resolve());
     });
     const address = this.server.address() as AddressInfo;
     return `http://${host}:${address.port}`;
+  }
+
+  /** Start counting the peak of concurrent requests afresh. */
+  resetPeak(): void {
+    this.peakInFlight = this.inFlight;
   }
 
   async close(): Promise<void> {
@@ -174,6 +191,11 @@ class SandboxServer {
     const accessKeyId = auth?.[1];
     const region = auth?.[2] ?? 'us-east-1';
     const serviceName = auth?.[3] ?? (req.headers['x-amz-target'] === undefined ? 'ec2' : 'events');
+    this.inFlight += 1;
+    this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
+    res.once('close', () => {
+      this.inFlight -= 1;
+    });
     const service = this.services.get(serviceName);
     const requestId = randomUUID();
     const ctx: Ctx = {

@@ -1,6 +1,10 @@
 // Builds one esbuild bundle per Lambda function (only what it imports) and the CLI.
+// The Lambda bundles take the ES module builds of their dependencies (`module` before `main`), which
+// esbuild can tree-shake: of the AWS SDK clients only the commands the code sends are kept (the CommonJS
+// builds keep every command: 2.1 MB a bundle instead of 1.1 MB). Source maps are written apart, to
+// dist/sourcemaps/<function>/, so that they are not deployed with the code.
 // Usage: node scripts/build.mjs [--quiet]
-import { statSync } from 'node:fs';
+import { mkdirSync, renameSync, statSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const quiet = process.argv.includes('--quiet');
@@ -20,8 +24,13 @@ await Promise.all([
       minify: true,
       keepNames: true,
       legalComments: 'none',
+      mainFields: ['module', 'main'],
+      sourcemap: 'external',
       banner,
       logLevel: 'warning',
+    }).then(() => {
+      mkdirSync(`dist/sourcemaps/${name}`, { recursive: true });
+      renameSync(`dist/lambda/${name}/index.mjs.map`, `dist/sourcemaps/${name}/index.mjs.map`);
     }),
   ),
   build({

@@ -28,8 +28,10 @@ interface Config {
   readonly maxAttempts: number;
   /** Minutes after the first run after which a pending reconcile is given up. */
   readonly deadlineMinutes: number;
-  /** Concurrent AWS calls per (account, region). */
+  /** Concurrent AWS calls per (account, region), at most (throttling lowers it for a while). */
   readonly concurrencyPerCell: number;
+  /** Concurrent AWS calls in all, across every (account, region). */
+  readonly maxConcurrency: number;
   /** SDK max attempts (adaptive retry) per AWS call. */
   readonly sdkMaxAttempts: number;
   /** Apply the owner's Fast Launch settings to target-account copies of the region. */
@@ -134,6 +136,7 @@ function loadConfig(env: Env = process.env): Config {
     maxAttempts: int(env, 'RECONCILER_MAX_ATTEMPTS', 12, 1, 1000),
     deadlineMinutes: int(env, 'RECONCILER_DEADLINE_MINUTES', 240, 1, 10080),
     concurrencyPerCell: int(env, 'RECONCILER_CONCURRENCY_PER_CELL', 4, 1, 64),
+    maxConcurrency: int(env, 'RECONCILER_MAX_CONCURRENCY', 64, 1, 1024),
     sdkMaxAttempts: int(env, 'RECONCILER_SDK_MAX_ATTEMPTS', 5, 1, 20),
     fastLaunchInheritForTargets: bool(env, 'RECONCILER_FAST_LAUNCH_INHERIT', true),
     fastLaunchMaxRetries: int(env, 'RECONCILER_FAST_LAUNCH_MAX_RETRIES', 2, 0, 20),

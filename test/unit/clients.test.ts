@@ -1,8 +1,8 @@
 import { DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, describe, expect, it } from 'vitest';
-import { createClientFactory } from '../../src/lib/aws/clients.ts';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { AdaptiveLimit, createClientFactory } from '../../src/lib/aws/clients.ts';
 import { AssumeRoleError } from '../../src/lib/errors.ts';
 import { awsError } from '../helpers/world.ts';
 
@@ -69,5 +69,58 @@ describe('client factory', () => {
     const before = factory.callCount();
     await clients.ec2.send(new DescribeImagesCommand({})).catch(() => undefined);
     expect(factory.callCount()).toBe(before + 1);
+  });
+
+  it('builds a cell client on first use, and every client of the factory shares one connection pool', async () => {
+    const factory = createClientFactory(options);
+    const a = await factory.forCell('111122223333', 'eu-west-1');
+    const b = await factory.forCell('111122223333', 'us-west-2');
+    expect(a.ec2).toBe(a.ec2);
+    expect(a.ec2.config.requestHandler).toBe(b.ssm.config.requestHandler);
+    expect(factory.cellConcurrency()).toBe(64);
+    expect(createClientFactory({ ...options, maxConcurrency: 8 }).cellConcurrency()).toBe(8);
+  });
+});
+
+describe('adaptive concurrency limit', () => {
+  it('halves when an attempt is throttled, never below 1, and grows back by one per run of successes', () => {
+    const limit = new AdaptiveLimit(8);
+    expect(limit.concurrency).toBe(8);
+    limit.throttled();
+    expect(limit.concurrency).toBe(4);
+    limit.throttled();
+    limit.throttled();
+    limit.throttled();
+    expect(limit.concurrency).toBe(1);
+    limit.succeeded();
+    expect(limit.concurrency).toBe(2);
+    limit.succeeded();
+    expect(limit.concurrency).toBe(2);
+    limit.succeeded();
+    expect(limit.concurrency).toBe(3);
+    for (let i = 0; i < 100; i += 1) limit.succeeded();
+    expect(limit.concurrency).toBe(8);
+  });
+
+  it('runs no more tasks at once than it allows', async () => {
+    const limit = new AdaptiveLimit(2);
+    let running = 0;
+    let peak = 0;
+    const releases: (() => void)[] = [];
+    const task = () =>
+      limit.run(async () => {
+        running += 1;
+        peak = Math.max(peak, running);
+        await new Promise<void>((resolve) => releases.push(resolve));
+        running -= 1;
+      });
+    const all = Promise.all([task(), task(), task(), task()]);
+    await vi.waitFor(() => expect(releases).toHaveLength(2));
+    for (let released = 0; released < 4; released += 1) {
+      await vi.waitFor(() => expect(releases.length).toBeGreaterThan(0));
+      releases.shift()?.();
+    }
+    await all;
+    expect(peak).toBe(2);
   });
 });

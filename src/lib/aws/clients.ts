@@ -5,11 +5,14 @@ import { ImagebuilderClient } from '@aws-sdk/client-imagebuilder';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { AssumeRoleError, AwsCallError } from '../errors.ts';
 
-/** The clients for one (account, region). */
+/** The clients for one (account, region); each is built on first use. */
 interface CellClients {
   readonly accountId: string;
   readonly region: string;
@@ -27,10 +30,14 @@ interface HomeClients {
 }
 
 /**
- * The one place that builds AWS clients. Clients are cached per (account, region); accounts other than
- * the reconciler's own are reached through `sts:AssumeRole` on the reconciler's role there, with the
- * credentials cached until shortly before they expire. Every client uses the SDK's adaptive retry, and
- * calls per (account, region) are bounded by a concurrency limit.
+ * The one place that builds AWS clients. Clients are cached per (account, region) for the life of the
+ * factory (a Lambda container, a CLI run), each built on first use, and all of them share one keep-alive
+ * connection pool; accounts other than the reconciler's own are reached through `sts:AssumeRole` on the
+ * reconciler's role there, with the credentials cached until shortly before they expire. Every client uses
+ * the SDK's adaptive retry. Calls are bounded per (account, region), where AWS meters them (EC2 "throttles
+ * EC2 API requests for each AWS account on a per-Region basis",
+ * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/throttling.html), by a limit that halves when a
+ * call is throttled and grows back as calls succeed; and in all by a global limit.
  */
 interface ClientFactory {
   /** The reconciler's own account (from configuration, else `sts:GetCallerIdentity`). */
@@ -39,8 +46,10 @@ interface ClientFactory {
   forCell(accountId: string, region: string): Promise<CellClients>;
   /** Clients for the reconciler's own account and region. */
   home(): HomeClients;
-  /** AWS calls sent so far (every attempt of every command, pages included). */
+  /** AWS calls sent so far (every command, pages included; retries of a command are not counted again). */
   callCount(): number;
+  /** How many cells a run should work on at once: enough to keep the global limit of calls busy. */
+  cellConcurrency(): number;
 }
 
 interface ClientFactoryOptions {
@@ -48,7 +57,10 @@ interface ClientFactoryOptions {
   region: string;
   targetRoleName: string;
   externalId: string | undefined;
+  /** Concurrent calls per (account, region), at most; throttling lowers it for a while. */
   concurrencyPerCell: number;
+  /** Concurrent calls in all (default 64). */
+  maxConcurrency?: number;
   sdkMaxAttempts: number;
   /** Refresh assumed credentials this many ms before they expire. */
   refreshMarginMs?: number;
@@ -71,7 +83,57 @@ interface CachedCredentials {
   expiresAt: number;
 }
 
-type Middlewared = { middlewareStack: { add: (middleware: never, options: { step: 'initialize'; name: string }) => void } };
+type Middlewared = {
+  middlewareStack: { add: (middleware: never, options: { step: 'initialize' | 'finalizeRequest'; name: string; priority?: 'low' }) => void };
+};
+
+/** Error names AWS services use for throttling (EC2, STS/IAM, the JSON protocols, S3-style). */
+const THROTTLING = new Set(['RequestLimitExceeded', 'Throttling', 'ThrottlingException', 'ThrottledException', 'TooManyRequestsException', 'RequestThrottled', 'RequestThrottledException', 'SlowDown']);
+
+function isThrottling(error: unknown): boolean {
+  return error instanceof Error && THROTTLING.has(error.name);
+}
+
+/**
+ * A concurrency limit that adapts to throttling (additive increase, multiplicative decrease): a throttled
+ * attempt halves it, and each run of as many successful attempts as the limit raises it by one, up to `max`.
+ */
+class AdaptiveLimit {
+  private readonly limit: LimitFunction;
+  private successes = 0;
+
+  constructor(private readonly max: number) {
+    this.limit = pLimit(max);
+  }
+
+  get concurrency(): number {
+    return this.limit.concurrency;
+  }
+
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    return this.limit(fn);
+  }
+
+  throttled(): void {
+    this.limit.concurrency = Math.max(1, Math.floor(this.limit.concurrency / 2));
+    this.successes = 0;
+  }
+
+  succeeded(): void {
+    if (this.limit.concurrency >= this.max) return;
+    this.successes += 1;
+    if (this.successes >= this.limit.concurrency) {
+      this.limit.concurrency += 1;
+      this.successes = 0;
+    }
+  }
+}
+
+/** One keep-alive connection pool for every client: calls to the same endpoint reuse connections. */
+function sharedRequestHandler(maxSockets: number): NodeHttpHandler {
+  const agent = { keepAlive: true, maxSockets, maxFreeSockets: maxSockets };
+  return new NodeHttpHandler({ httpAgent: new HttpAgent(agent), httpsAgent: new HttpsAgent(agent) });
+}
 
 function createClientFactory(options: ClientFactoryOptions): ClientFactory {
   const now = options.now ?? Date.now;
@@ -79,7 +141,10 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
   const sessionName = options.sessionName ?? 'imagebuilder-reconciler';
   let calls = 0;
   let ownAccount: Promise<string> | undefined = options.accountId === '' ? undefined : Promise.resolve(options.accountId);
-  const limits = new Map<string, LimitFunction>();
+  const maxConcurrency = options.maxConcurrency ?? 64;
+  const global = pLimit(maxConcurrency);
+  const requestHandler = sharedRequestHandler(maxConcurrency);
+  const limits = new Map<string, AdaptiveLimit>();
   const cells = new Map<string, CellClients>();
   const credentials = new Map<string, CachedCredentials>();
 
@@ -87,36 +152,75 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
     region,
     retryMode: 'adaptive' as const,
     maxAttempts: options.sdkMaxAttempts,
+    requestHandler,
     ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
     ...(options.profile === undefined ? {} : { profile: options.profile }),
     ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
   });
 
-  /** Count every command and hold a concurrency slot of its (account, region) while it runs. */
+  /**
+   * Count every command, and hold a slot of its (account, region) and then a global slot while a cell's
+   * command runs; every attempt tells the (account, region) limit whether it was throttled.
+   */
   const instrument = <C extends object>(client: C, limitKey: string | undefined): C => {
     const limit = limitKey === undefined ? undefined : limitFor(limitKey);
     const middleware = (next: (args: unknown) => Promise<unknown>) => (args: unknown) => {
       calls += 1;
-      return limit === undefined ? next(args) : limit(() => next(args));
+      // STS and the home clients are not held back: a cell's call that holds a global slot may be waiting
+      // for its credentials to be refreshed through STS, which must not wait for a slot in turn
+      return limit === undefined ? next(args) : limit.run(() => global(() => next(args)));
     };
-    (client as unknown as Middlewared).middlewareStack.add(middleware as never, {
-      step: 'initialize',
-      name: 'reconcilerCallAccounting',
-    });
+    const stack = (client as unknown as Middlewared).middlewareStack;
+    stack.add(middleware as never, { step: 'initialize', name: 'reconcilerCallAccounting' });
+    if (limit !== undefined) {
+      // inside the SDK's retry middleware (finalizeRequest, high priority): sees each attempt
+      const attempts = (next: (args: unknown) => Promise<unknown>) => async (args: unknown) => {
+        try {
+          const out = await next(args);
+          limit.succeeded();
+          return out;
+        } catch (error: unknown) {
+          if (isThrottling(error)) limit.throttled();
+          throw error;
+        }
+      };
+      stack.add(attempts as never, { step: 'finalizeRequest', name: 'reconcilerAdaptiveLimit', priority: 'low' });
+    }
     options.onClient?.(client);
     return client;
   };
 
-  const limitFor = (key: string): LimitFunction => {
+  const limitFor = (key: string): AdaptiveLimit => {
     let limit = limits.get(key);
     if (limit === undefined) {
-      limit = pLimit(options.concurrencyPerCell);
+      limit = new AdaptiveLimit(options.concurrencyPerCell);
       limits.set(key, limit);
     }
     return limit;
   };
 
   const sts = instrument(new STSClient(baseConfig(options.region)), undefined);
+
+  /**
+   * Settings every SDK client otherwise looks up on its own in the environment and the shared config files
+   * (FIPS and dual-stack endpoints, defaults mode, app id, auth scheme preference): looked up once, by the
+   * STS client, and handed to the cell clients, which are built by the thousand.
+   */
+  let sdkSettings: Promise<Record<string, unknown>> | undefined;
+  const resolveSdkSettings = (): Promise<Record<string, unknown>> => {
+    sdkSettings ??= (async () => {
+      const config = sts.config;
+      const appId = await config.userAgentAppId();
+      return {
+        useFipsEndpoint: await config.useFipsEndpoint(),
+        useDualstackEndpoint: await config.useDualstackEndpoint(),
+        defaultsMode: typeof config.defaultsMode === 'function' ? await config.defaultsMode() : config.defaultsMode,
+        authSchemePreference: await config.authSchemePreference(),
+        ...(appId === undefined ? {} : { userAgentAppId: appId }),
+      };
+    })();
+    return sdkSettings;
+  };
 
   const assume = async (accountId: string): Promise<AwsCredentialIdentity> => {
     const roleArn = `arn:aws:iam::${accountId}:role/${options.targetRoleName}`;
@@ -186,19 +290,34 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
       const own = await resolveOwnAccount();
       const key = `${accountId}/${region}`;
       if (accountId !== own) await credentialsFor(accountId); // surface AssumeRole failures here, once per cell
+      const settings = await resolveSdkSettings();
       const existing = cells.get(key);
       if (existing !== undefined) return existing;
       const config = {
+        ...settings,
         ...baseConfig(region),
         ...(accountId === own ? {} : { credentials: () => credentialsFor(accountId) }),
       };
+      // most cells need only EC2: a client is built when a cell first uses it
+      let ec2: EC2Client | undefined;
+      let imagebuilder: ImagebuilderClient | undefined;
+      let ssm: SSMClient | undefined;
       let autoscaling: AutoScalingClient | undefined;
       const clients: CellClients = {
         accountId,
         region,
-        ec2: instrument(new EC2Client(config), key),
-        imagebuilder: instrument(new ImagebuilderClient(config), key),
-        ssm: instrument(new SSMClient(config), key),
+        get ec2() {
+          ec2 ??= instrument(new EC2Client(config), key);
+          return ec2;
+        },
+        get imagebuilder() {
+          imagebuilder ??= instrument(new ImagebuilderClient(config), key);
+          return imagebuilder;
+        },
+        get ssm() {
+          ssm ??= instrument(new SSMClient(config), key);
+          return ssm;
+        },
         get autoscaling() {
           autoscaling ??= instrument(new AutoScalingClient(config), key);
           return autoscaling;
@@ -215,8 +334,9 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
       return homeClients;
     },
     callCount: () => calls,
+    cellConcurrency: () => maxConcurrency,
   };
 }
 
-export { createClientFactory };
+export { AdaptiveLimit, createClientFactory };
 export type { CellClients, ClientFactory, ClientFactoryOptions, HomeClients };

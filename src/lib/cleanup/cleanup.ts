@@ -394,7 +394,8 @@ async function cleanup(request: CleanupRequest, deps: CleanupDeps): Promise<Clea
 
   const observeAll = async (amis: InventoryAmi[]): Promise<Record<string, AmiObservation>> => {
     const observations: Record<string, AmiObservation> = {};
-    const limit = pLimit(8);
+    // cells at once: as many as the client factory's global limit of calls can serve (calls are bounded there)
+    const limit = pLimit(deps.clients.cellConcurrency());
     await Promise.all(
       [...groupByCell(amis)].map(([key, group]) =>
         limit(async () => {

@@ -7,6 +7,7 @@ import {
   paginateListImagePipelineImages,
   paginateListImagePipelines,
 } from '@aws-sdk/client-imagebuilder';
+import pLimit from 'p-limit';
 import { type DistributionConfigurationArn, isImageBuildArn, parseImageBuildArn } from '../arn.ts';
 import type { ClientFactory } from '../aws/clients.ts';
 import { SOURCE_IMAGE_TAG, cellKey, recordedAmis } from '../distribution.ts';
@@ -79,6 +80,8 @@ async function takeInventory(arn: DistributionConfigurationArn, explicitBuilds: 
   const images = new Map<string, Image>();
   const addBuild = async (buildArn: string, foundBy: InventoryBuild['foundBy']): Promise<void> => {
     if (builds.has(buildArn)) return;
+    // held in place while it is read, so that builds read together keep the order they were found in
+    builds.set(buildArn, { arn: buildArn, status: 'UNKNOWN', foundBy, madeWithConfiguration: false, note: 'not read yet' });
     try {
       const out = await home.imagebuilder.send(new GetImageCommand({ imageBuildVersionArn: buildArn }));
       const image = out.image;
@@ -104,41 +107,52 @@ async function takeInventory(arn: DistributionConfigurationArn, explicitBuilds: 
       for (const pipeline of page.imagePipelineList ?? []) {
         if (pipeline.distributionConfigurationArn !== arn.arn || pipeline.arn === undefined) continue;
         for await (const builds of paginateListImagePipelineImages({ client: home.imagebuilder }, { imagePipelineArn: pipeline.arn })) {
-          for (const summary of builds.imageSummaryList ?? []) if (summary.arn !== undefined) await addBuild(summary.arn, 'pipeline');
+          await Promise.all((builds.imageSummaryList ?? []).map((summary) => (summary.arn === undefined ? undefined : addBuild(summary.arn, 'pipeline'))));
         }
       }
     }
   } catch (error: unknown) {
     problems.push(`listing the pipelines' builds: ${toFailure(error).message}`);
   }
-  for (const buildArn of explicitBuilds) await addBuild(parseImageBuildArn(buildArn).arn, 'explicit');
+  await Promise.all(explicitBuilds.map((buildArn) => addBuild(parseImageBuildArn(buildArn).arn, 'explicit')));
 
   // the reconciler's source tag finds copies in removed cells that a listing missed
   const removedCells = new Set<string>();
   for (const image of images.values()) for (const ami of recordedAmis(image)) if (!current.has(cellKey(ami.region, ami.accountId))) removedCells.add(cellKey(ami.region, ami.accountId));
   const tagged: { imageId: string; region: string; accountId: string; buildArn: string }[] = [];
-  for (const key of removedCells) {
-    const [region = '', accountId = ''] = key.split('/');
-    try {
-      const clients = await factory.forCell(accountId, region);
-      const pages = paginateDescribeImages({ client: clients.ec2 }, { Owners: ['self'], Filters: [{ Name: 'tag-key', Values: [SOURCE_IMAGE_TAG] }], IncludeDisabled: true, IncludeDeprecated: true });
-      for await (const page of pages) {
-        for (const image of page.Images ?? []) {
-          const source = image.Tags?.find((t) => t.Key === SOURCE_IMAGE_TAG)?.Value;
-          if (image.ImageId !== undefined && isImageBuildArn(source) && parseImageBuildArn(source).accountId === arn.accountId) {
-            tagged.push({ imageId: image.ImageId, region, accountId, buildArn: source });
+  // the removed cells are searched together, as many at once as the client factory's limits allow
+  const limit = pLimit(factory.cellConcurrency());
+  const found = await Promise.all(
+    [...removedCells].map((key) =>
+      limit(async () => {
+        const [region = '', accountId = ''] = key.split('/');
+        const inCell: typeof tagged = [];
+        try {
+          const clients = await factory.forCell(accountId, region);
+          const pages = paginateDescribeImages({ client: clients.ec2 }, { Owners: ['self'], Filters: [{ Name: 'tag-key', Values: [SOURCE_IMAGE_TAG] }], IncludeDisabled: true, IncludeDeprecated: true });
+          for await (const page of pages) {
+            for (const image of page.Images ?? []) {
+              const source = image.Tags?.find((t) => t.Key === SOURCE_IMAGE_TAG)?.Value;
+              if (image.ImageId !== undefined && isImageBuildArn(source) && parseImageBuildArn(source).accountId === arn.accountId) {
+                inCell.push({ imageId: image.ImageId, region, accountId, buildArn: source });
+              }
+            }
           }
+        } catch (error: unknown) {
+          problems.push(`searching ${key} for tagged AMIs: ${toFailure(error).message}`);
         }
-      }
-    } catch (error: unknown) {
-      problems.push(`searching ${key} for tagged AMIs: ${toFailure(error).message}`);
-    }
-  }
-  for (const t of tagged) await addBuild(t.buildArn, 'tag');
+        return inCell;
+      }),
+    ),
+  );
+  tagged.push(...found.flat());
+  await Promise.all([...new Set(tagged.map((t) => t.buildArn))].map((buildArn) => addBuild(buildArn, 'tag')));
 
   const amis: InventoryAmi[] = [];
   const seen = new Set<string>();
-  for (const [buildArn, image] of images) {
+  for (const buildArn of builds.keys()) {
+    const image = images.get(buildArn);
+    if (image === undefined) continue;
     for (const ami of recordedAmis(image)) {
       const key = `${ami.accountId}/${ami.region}/${ami.imageId}`;
       seen.add(key);

@@ -17,8 +17,6 @@ import type { CellClients, ClientFactory } from '../aws/clients.ts';
 import { AwsCallError, toFailure } from '../errors.ts';
 import type { Action, ActionOutcome, Plan } from './types.ts';
 
-const CELL_CONCURRENCY = 16;
-
 interface ApplyOptions {
   mode: 'apply' | 'plan';
   /** When aborted (Lambda about to time out), no further action starts; the report is still written. */
@@ -238,7 +236,8 @@ async function apply(plan: Plan, factory: ClientFactory, options: ApplyOptions):
   if (options.mode === 'plan') {
     return groups.flat().map((action) => ({ action, status: 'planned', detail: undefined, error: undefined, resultingState: undefined }));
   }
-  const limit = pLimit(CELL_CONCURRENCY);
+  // cells at once: as many as the factory's global limit of calls can serve (calls are bounded there)
+  const limit = pLimit(factory.cellConcurrency());
   const results = await Promise.all(
     groups.map((actions) =>
       limit(async () => {

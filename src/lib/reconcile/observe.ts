@@ -31,9 +31,6 @@ import type {
   ObservedSnapshot,
 } from './types.ts';
 
-/** Cells observed at once (each cell's calls are further bounded per account and region by the factory). */
-const CELL_CONCURRENCY = 16;
-
 /** Run one read, turning any failure into data. */
 async function read<T>(operation: string, cell: { accountId: string; region: string }, fn: () => Promise<T>): Promise<Observed<T>> {
   try {
@@ -83,38 +80,51 @@ async function describeImages(clients: CellClients, imageIds: string[]): Promise
   return found;
 }
 
+/**
+ * A launch template: its description, and which versions use the image. The two reads are independent and
+ * run together; the default version's image is read only when the default is not one of those versions
+ * (a converged template costs two calls at a depth of one).
+ */
 async function observeLaunchTemplate(
   clients: CellClients,
   launchTemplateId: string,
   imageId: string | undefined,
 ): Promise<ObservedLaunchTemplate | null> {
-  const described = await clients.ec2.send(new DescribeLaunchTemplatesCommand({ LaunchTemplateIds: [launchTemplateId] }));
-  const template = described.LaunchTemplates?.[0];
-  if (template === undefined) return null;
-  const defaults = await clients.ec2.send(
-    new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: launchTemplateId, Versions: ['$Default'] }),
-  );
-  const versionsWithImage: number[] = [];
-  if (imageId !== undefined) {
+  const versionsWithImage = async (id: string): Promise<number[]> => {
+    const numbers: number[] = [];
     const pages = paginateDescribeLaunchTemplateVersions(
       { client: clients.ec2 },
-      { LaunchTemplateId: launchTemplateId, Filters: [{ Name: 'image-id', Values: [imageId] }] },
+      { LaunchTemplateId: launchTemplateId, Filters: [{ Name: 'image-id', Values: [id] }] },
     );
     for await (const page of pages) {
       for (const version of page.LaunchTemplateVersions ?? []) {
-        if (version.VersionNumber !== undefined && version.LaunchTemplateData?.ImageId === imageId) {
-          versionsWithImage.push(version.VersionNumber);
-        }
+        if (version.VersionNumber !== undefined && version.LaunchTemplateData?.ImageId === id) numbers.push(version.VersionNumber);
       }
     }
+    return numbers.sort((a, b) => a - b);
+  };
+  const [described, withImage] = await Promise.all([
+    clients.ec2.send(new DescribeLaunchTemplatesCommand({ LaunchTemplateIds: [launchTemplateId] })),
+    imageId === undefined ? Promise.resolve([]) : versionsWithImage(imageId),
+  ]);
+  const template = described.LaunchTemplates?.[0];
+  if (template === undefined) return null;
+  const defaultVersion = template.DefaultVersionNumber ?? 1;
+  let defaultImageId: string | undefined;
+  if (imageId !== undefined && withImage.includes(defaultVersion)) defaultImageId = imageId;
+  else {
+    const defaults = await clients.ec2.send(
+      new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: launchTemplateId, Versions: ['$Default'] }),
+    );
+    defaultImageId = defaults.LaunchTemplateVersions?.[0]?.LaunchTemplateData?.ImageId;
   }
   return {
     launchTemplateId,
     name: template.LaunchTemplateName ?? '',
-    defaultVersion: template.DefaultVersionNumber ?? 1,
+    defaultVersion,
     latestVersion: template.LatestVersionNumber ?? 1,
-    defaultImageId: defaults.LaunchTemplateVersions?.[0]?.LaunchTemplateData?.ImageId,
-    versionsWithImage: versionsWithImage.sort((a, b) => a - b),
+    defaultImageId,
+    versionsWithImage: withImage,
   };
 }
 
@@ -181,10 +191,14 @@ async function observeCell(
   const observation = unobserved(cell.key, { ok: true, value: true });
   const imageId = cell.recorded?.imageId;
 
-  if (imageId !== undefined) {
+  // the image and what depends on it; launch templates; Fast Launch; parameters: independent, read together
+  const readImage = async (): Promise<void> => {
+    if (imageId === undefined) return;
     observation.image = await read('DescribeImages', cell, async () => (await describeImages(clients, [imageId])).get(imageId) ?? null);
     const image = observation.image.ok ? observation.image.value : null;
-    if (image !== null && cell.launchPermission !== undefined) {
+    if (image === null) return;
+    const permissions = async (): Promise<void> => {
+      if (cell.launchPermission === undefined) return;
       observation.launchPermissions = await read('DescribeImageAttribute', cell, async () => {
         const out = await clients.ec2.send(new DescribeImageAttributeCommand({ ImageId: imageId, Attribute: 'launchPermission' }));
         const permissions = out.LaunchPermissions ?? [];
@@ -195,13 +209,14 @@ async function observeCell(
           organizationalUnitArns: permissions.flatMap((p) => (p.OrganizationalUnitArn === undefined ? [] : [p.OrganizationalUnitArn])),
         };
       });
-    }
-    if (image !== null && cell.kmsKeyId !== undefined && image.snapshotIds.length > 0) {
+    };
+    const snapshots = async (): Promise<void> => {
+      if (cell.kmsKeyId === undefined || image.snapshotIds.length === 0) return;
       observation.snapshots = await read('DescribeSnapshots', cell, async () => {
-        const snapshots: ObservedSnapshot[] = [];
+        const found: ObservedSnapshot[] = [];
         for await (const page of paginateDescribeSnapshots({ client: clients.ec2 }, { SnapshotIds: image.snapshotIds })) {
           for (const s of page.Snapshots ?? []) {
-            snapshots.push({
+            found.push({
               snapshotId: s.SnapshotId ?? '',
               encrypted: s.Encrypted === true,
               kmsKeyId: s.KmsKeyId,
@@ -209,19 +224,22 @@ async function observeCell(
             });
           }
         }
-        return snapshots;
+        return found;
       });
-    }
-  }
+    };
+    await Promise.all([permissions(), snapshots()]);
+  };
 
-  for (const lt of cell.launchTemplates) {
-    observation.launchTemplates[lt.launchTemplateId] = await readOrNull('DescribeLaunchTemplates', cell, () => observeLaunchTemplate(clients, lt.launchTemplateId, imageId));
-  }
+  const readLaunchTemplates = (): Promise<void>[] =>
+    cell.launchTemplates.map(async (lt) => {
+      observation.launchTemplates[lt.launchTemplateId] = await readOrNull('DescribeLaunchTemplates', cell, () => observeLaunchTemplate(clients, lt.launchTemplateId, imageId));
+    });
 
-  if (cell.fastLaunch !== undefined && imageId !== undefined) {
-    observation.fastLaunch = await read('DescribeFastLaunchImages', cell, () => observeFastLaunch(clients, imageId));
+  const readFastLaunch = async (): Promise<void> => {
+    if (cell.fastLaunch === undefined || imageId === undefined) return;
     const template = cell.fastLaunch.launchTemplate;
-    if (template !== undefined) {
+    const readTemplate = async (): Promise<void> => {
+      if (template === undefined) return;
       if (template.id === undefined && template.name === undefined && template.ownerTemplateId !== undefined) {
         // inherited by id: the owner's template name, looked up before the cells, is what this account has too
         const name = ownerTemplateNames.get(cell.region) ?? { ok: true, value: null };
@@ -234,16 +252,23 @@ async function observeCell(
       } else {
         observation.fastLaunchTemplate = await readOrNull('DescribeLaunchTemplates', cell, () => findTemplate(clients, { id: template.id, name: template.name }));
       }
-    }
-  }
+    };
+    const readState = async (): Promise<void> => {
+      observation.fastLaunch = await read('DescribeFastLaunchImages', cell, () => observeFastLaunch(clients, imageId));
+    };
+    await Promise.all([readState(), readTemplate()]);
+  };
 
-  for (const parameter of cell.parameters) {
-    observation.parameters[parameter.name] = await readOrNull(
-      'GetParameter',
-      cell,
-      async () => (await clients.ssm.send(new GetParameterCommand({ Name: parameter.name }))).Parameter?.Value ?? null,
-    );
-  }
+  const readParameters = (): Promise<void>[] =>
+    cell.parameters.map(async (parameter) => {
+      observation.parameters[parameter.name] = await readOrNull(
+        'GetParameter',
+        cell,
+        async () => (await clients.ssm.send(new GetParameterCommand({ Name: parameter.name }))).Parameter?.Value ?? null,
+      );
+    });
+
+  await Promise.all([readImage(), ...readLaunchTemplates(), readFastLaunch(), ...readParameters()]);
   return observation;
 }
 
@@ -254,13 +279,15 @@ async function resolveOwnerTemplateNames(desired: DesiredImage, factory: ClientF
     const id = cell.fastLaunch?.launchTemplate?.ownerTemplateId;
     if (id !== undefined) wanted.set(cell.region, id);
   }
-  for (const [region, id] of wanted) {
-    const owner = { accountId: desired.ownerAccountId, region };
-    names.set(
-      region,
-      await readOrNull('DescribeLaunchTemplates', owner, async () => (await findTemplate(await factory.forCell(owner.accountId, region), { id, name: undefined }))?.name ?? null),
-    );
-  }
+  await Promise.all(
+    [...wanted].map(async ([region, id]) => {
+      const owner = { accountId: desired.ownerAccountId, region };
+      names.set(
+        region,
+        await readOrNull('DescribeLaunchTemplates', owner, async () => (await findTemplate(await factory.forCell(owner.accountId, region), { id, name: undefined }))?.name ?? null),
+      );
+    }),
+  );
   return names;
 }
 
@@ -306,7 +333,8 @@ async function observeNewerBuilds(desired: DesiredImage, factory: ClientFactory)
  * One cell's failure (AccessDenied, throttling past retries) is recorded in that cell; the others go on.
  */
 async function observe(desired: DesiredImage, factory: ClientFactory, onCell?: (done: number, total: number) => void): Promise<Observation> {
-  const limit = pLimit(CELL_CONCURRENCY);
+  // cells at once: as many as the factory's global limit of calls can serve (calls are bounded there)
+  const limit = pLimit(factory.cellConcurrency());
   const [ownerTemplateNames, newerBuilds] = await Promise.all([
     resolveOwnerTemplateNames(desired, factory),
     observeNewerBuilds(desired, factory),

@@ -1,0 +1,93 @@
+/**
+ * One reconciler run in its own process, as the CLI or a Lambda invocation runs it: the bench starts it
+ * with the sandbox's endpoint and the run to do, and reads one JSON line from its stdout.
+ * Usage: node dist/bench/runner.mjs '{"kind":"reconcile","arn":"…","endpoint":"http://…","mode":"apply"}'
+ */
+import { randomUUID } from 'node:crypto';
+import { createClientFactory } from '../src/lib/aws/clients.ts';
+import { loadConfig, quietSdkNotices } from '../src/lib/config.ts';
+import { cleanup } from '../src/lib/cleanup/cleanup.ts';
+import { reconcile } from '../src/lib/reconcile/reconcile.ts';
+
+interface RunnerInput {
+  kind: 'reconcile' | 'cleanup';
+  arn: string;
+  endpoint: string;
+  mode: 'apply' | 'plan';
+  /** The reconciler's own account: the sandbox acts as the account a 12-digit access key names. */
+  account: string;
+  /** The reconciler's settings (the variables of the README's Configuration section). */
+  environment: Record<string, string>;
+}
+
+interface RunnerOutput {
+  wallMs: number;
+  awsCalls: number;
+  outcome: string;
+  cells: number;
+  /** Cells that failed with a throttling error in their reasons. */
+  cellsFailedByThrottling: number;
+  candidates: number;
+  /** Resident set size when the run started, and the process's peak (bytes). */
+  rssBefore: number;
+  peakRss: number;
+  /** Heap in use when the run started, and the most seen while it ran (sampled, bytes). */
+  heapBefore: number;
+  peakHeap: number;
+  /** CPU time the run took in this process (user + system, ms). */
+  cpuMs: number;
+}
+
+const THROTTLED = /RequestLimitExceeded|Throttling|Rate exceeded|throttled/i;
+
+async function main(): Promise<void> {
+  quietSdkNotices();
+  const input = JSON.parse(process.argv[2] ?? '{}') as RunnerInput;
+  const config = { ...loadConfig({ ...input.environment, RECONCILER_ACCOUNT_ID: input.account }), mode: input.mode };
+  const clients = createClientFactory({ ...config, endpoint: input.endpoint, credentials: { accessKeyId: input.account, secretAccessKey: 'sandbox' } });
+  const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
+  const deps = { config, clients, log, now: () => new Date(), newRunId: randomUUID, publish: false };
+
+  const heapBefore = process.memoryUsage().heapUsed;
+  const rssBefore = process.memoryUsage.rss();
+  let peakHeap = heapBefore;
+  const sampler = setInterval(() => {
+    peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
+  }, 5);
+  const started = performance.now();
+  const cpuBefore = process.cpuUsage();
+  let output: Omit<RunnerOutput, 'wallMs' | 'rssBefore' | 'peakRss' | 'heapBefore' | 'peakHeap' | 'cpuMs'>;
+  if (input.kind === 'reconcile') {
+    const report = await reconcile({ imageBuildVersionArn: input.arn, trigger: 'cli', mode: input.mode }, deps);
+    output = {
+      awsCalls: report.awsCalls,
+      outcome: report.outcome,
+      cells: report.cells.length,
+      cellsFailedByThrottling: report.cells.filter((c) => c.status === 'failed' && c.reasons.some((r) => THROTTLED.test(r))).length,
+      candidates: 0,
+    };
+  } else {
+    const report = await cleanup({ distributionConfigurationArn: input.arn, mode: input.mode, trigger: 'cli' }, deps);
+    const outside = new Set(report.configuration.currentCells);
+    output = {
+      awsCalls: report.awsCalls,
+      outcome: report.problems.length === 0 ? 'ok' : `${report.problems.length} problem(s): ${report.problems[0] ?? ''}`,
+      cells: new Set(report.candidates.map((c) => `${c.region}/${c.accountId}`)).size,
+      cellsFailedByThrottling: report.problems.filter((p) => THROTTLED.test(p)).length,
+      candidates: report.candidates.filter((c) => !outside.has(`${c.region}/${c.accountId}`)).length,
+    };
+  }
+  const wallMs = performance.now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
+  clearInterval(sampler);
+  peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
+  const result: RunnerOutput = { ...output, wallMs, rssBefore, peakRss: process.resourceUsage().maxRSS * 1024, heapBefore, peakHeap, cpuMs: (cpu.user + cpu.system) / 1000 };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench runner: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+});
+
+export type { RunnerInput, RunnerOutput };
