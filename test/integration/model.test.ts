@@ -35,6 +35,11 @@ describe('the generated model table', () => {
     }
   });
 
+  it('has what the reconciler reads from a distribution, in the installed SDK (3.1046.0, the newest Image Builder client)', () => {
+    const [, , , , members = []] = (exported['Distribution$'] as StaticStruct | undefined) ?? [];
+    expect(members).toEqual(expect.arrayContaining(['region', 'amiDistributionConfiguration', 'launchTemplateConfigurations', 'fastLaunchConfigurations', 'ssmParameterConfigurations', 's3ExportConfiguration', 'licenseConfigurationArns', 'containerDistributionConfiguration']));
+  });
+
   it('has the enum values of the installed SDK\'s enums', () => {
     const enums = Object.entries(SHAPES).filter(([, s]) => s.type === 'string' && s.enum !== undefined);
     expect(enums.map(([name]) => name).sort()).toStrictEqual(['ContainerRepositoryService', 'DiskImageFormat', 'SsmParameterDataType']);
