@@ -83,8 +83,12 @@ function validateDistributions(distributions: Distribution[] | undefined): void 
   }
 }
 
-/** CloudTrail's record of a mutating Image Builder call, as EventBridge delivers it. */
-function cloudTrail(ctx: Ctx, eventName: string, requestParameters: unknown, responseElements: unknown): void {
+/**
+ * CloudTrail's record of a mutating Image Builder call, as EventBridge delivers it. A failed call is
+ * recorded too, with errorCode and errorMessage and no responseElements
+ * (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html).
+ */
+function cloudTrail(ctx: Ctx, eventName: string, requestParameters: unknown, responseElements: unknown, error?: AwsError): void {
   ctx.env.publish({
     account: ctx.account,
     region: ctx.region,
@@ -100,7 +104,8 @@ function cloudTrail(ctx: Ctx, eventName: string, requestParameters: unknown, res
       eventName,
       awsRegion: ctx.region,
       requestParameters,
-      responseElements,
+      responseElements: error === undefined ? responseElements : null,
+      ...(error === undefined ? {} : { errorCode: error.code, errorMessage: error.message }),
       requestID: ctx.requestId,
       eventID: randomUUID(),
       readOnly: false,
@@ -126,6 +131,15 @@ function createDistributionConfiguration(ctx: Ctx, input: CreateDistributionConf
 }
 
 function updateDistributionConfiguration(ctx: Ctx, input: UpdateDistributionConfigurationRequest) {
+  try {
+    return updateDistributionConfigurationOrThrow(ctx, input);
+  } catch (error: unknown) {
+    if (error instanceof AwsError) cloudTrail(ctx, 'UpdateDistributionConfiguration', input, null, error);
+    throw error;
+  }
+}
+
+function updateDistributionConfigurationOrThrow(ctx: Ctx, input: UpdateDistributionConfigurationRequest) {
   validateModel(input, 'UpdateDistributionConfigurationRequest');
   const arn = input.distributionConfigurationArn ?? '';
   const store = storeFor(ctx, arn);

@@ -34,12 +34,12 @@ describe('deployment (npx osls package, offline)', () => {
 
   const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
 
-  it('triggers cleanup on the CloudTrail UpdateDistributionConfiguration event', () => {
+  it('triggers cleanup on the CloudTrail UpdateDistributionConfiguration event of a successful call (no errorCode)', () => {
     const patterns = ofType('AWS::Events::Rule').map(([, r]) => r.Properties.EventPattern);
     expect(patterns).toContainEqual({
       source: ['aws.imagebuilder'],
       'detail-type': ['AWS API Call via CloudTrail'],
-      detail: { eventSource: ['imagebuilder.amazonaws.com'], eventName: ['UpdateDistributionConfiguration'] },
+      detail: { eventSource: ['imagebuilder.amazonaws.com'], eventName: ['UpdateDistributionConfiguration'], errorCode: [{ exists: false }] },
     });
   });
 
