@@ -29,6 +29,8 @@ interface SandboxOptions {
   serverlessYml?: string;
   /** Environment overrides for the wired functions. */
   reconcilerEnvironment?: Record<string, string>;
+  /** Regions where infra/region-forwarder.yaml is deployed (events there reach the reconciler). Default none. */
+  forwardedRegions?: string[];
 }
 
 interface Sandbox {
@@ -121,6 +123,7 @@ async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       region: home.region,
       environment: options.reconcilerEnvironment,
       applyEnvironment,
+      forwardedRegions: options.forwardedRegions,
     });
     await wiring.start();
     wiring.onInvocation = (invocation) => sandbox?.onInvocation?.(invocation);

@@ -135,7 +135,7 @@ function applyScenario(env: SandboxEnv, scenario: Scenario, home: { account: str
       refs.set(`infrastructure:${infra.name ?? ''}`, String(call(imagebuilder.handlers.CreateInfrastructureConfiguration, ctx('CreateInfrastructureConfiguration'), infra).infrastructureConfigurationArn));
     }
     for (const dist of ib.distributions ?? []) {
-      refs.set(`distribution:${dist.name ?? ''}`, String(call(imagebuilder.handlers.CreateDistributionConfiguration, ctx('CreateDistributionConfiguration'), dist).distributionConfigurationArn));
+      refs.set(`distribution:${dist.name ?? ''}`, String(call(imagebuilder.handlers.CreateDistributionConfiguration, ctx('CreateDistributionConfiguration'), { clientToken: `scenario-${dist.name ?? ''}`, ...dist }).distributionConfigurationArn));
     }
     for (const p of ib.pipelines ?? []) {
       const out = call(imagebuilder.handlers.CreateImagePipeline, ctx('CreateImagePipeline'), {

@@ -72,6 +72,27 @@ function logicalIdOf(value: Json | undefined): string | undefined {
   return typeof value.Ref === 'string' ? value.Ref : undefined;
 }
 
+/**
+ * The event patterns of the rules of infra/region-forwarder.yaml, with its parameters at their defaults:
+ * what each region where that stack is deployed forwards to the reconciler's bus.
+ */
+function readForwarderPatterns(path: string): Obj[] {
+  const doc = parse(readFileSync(path, 'utf8'), { customTags: cfnTags }) as Obj;
+  const defaults: Record<string, Json> = {};
+  for (const [name, p] of Object.entries(isObj(doc.Parameters) ? doc.Parameters : {})) if (isObj(p) && p.Default !== undefined) defaults[name] = p.Default;
+  const resolveRefs = (value: Json): Json => {
+    if (Array.isArray(value)) return value.map(resolveRefs);
+    if (isObj(value)) {
+      if (typeof value.Ref === 'string' && Object.keys(value).length === 1) return defaults[value.Ref] ?? null;
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveRefs(v)]));
+    }
+    return value;
+  };
+  return Object.values(isObj(doc.Resources) ? doc.Resources : {})
+    .filter((r): r is Obj => isObj(r) && r.Type === 'AWS::Events::Rule' && isObj(r.Properties) && isObj(r.Properties.EventPattern))
+    .map((r) => resolveRefs((r.Properties as Obj).EventPattern as Json) as Obj);
+}
+
 function readDeployment(path: string): Deployment {
   const doc = parse(readFileSync(path, 'utf8'), { customTags: cfnTags }) as Obj;
   const params: Record<string, string> = {};
@@ -186,6 +207,10 @@ interface WiringOptions {
   environment?: Record<string, string>;
   /** Set the process environment the functions read (the config module's applyEnvironment). */
   applyEnvironment: (vars: Record<string, string>) => void;
+  /** Regions (other than the reconciler's) where infra/region-forwarder.yaml is deployed. Default none. */
+  forwardedRegions?: string[];
+  /** The forwarder template; default infra/region-forwarder.yaml next to serverless.yml. */
+  forwarderYml?: string;
 }
 
 /**
@@ -204,12 +229,14 @@ class Wiring {
   private stopped = false;
   private inFlight = new Set<Promise<unknown>>();
   private polling = new Set<string>();
+  private readonly forwarderPatterns: Obj[];
 
   constructor(
     private readonly env: SandboxEnv,
     private readonly options: WiringOptions,
   ) {
     this.deployment = readDeployment(options.serverlessYml);
+    this.forwarderPatterns = (options.forwardedRegions ?? []).length === 0 ? [] : readForwarderPatterns(options.forwarderYml ?? join(dirname(options.serverlessYml), 'infra', 'region-forwarder.yaml'));
   }
 
   private physicalName(logicalId: string): string {
@@ -316,9 +343,19 @@ class Wiring {
     this.env.clock.after(periodMs, fire);
   }
 
-  /** Deliver a published event to every function whose rule matches it (the default bus of the deployment's account and region). */
+  /**
+   * Deliver a published event to every function whose rule matches it: events on the default bus of the
+   * deployment's account and region, and events of the regions where the forwarder stack is deployed that
+   * one of its rules matches. A forwarded event keeps its source region
+   * (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-cross-region.html).
+   */
   deliver(event: PublishedEvent): void {
-    if (event.bus !== 'default' || event.account !== this.options.account || event.region !== this.options.region) return;
+    if (event.bus !== 'default' || event.account !== this.options.account) return;
+    if (event.region !== this.options.region) {
+      if (!(this.options.forwardedRegions ?? []).includes(event.region)) return;
+      const envelope = { 'detail-type': event.detailType, source: event.source, account: event.account, region: event.region, resources: event.resources, detail: event.detail };
+      if (!this.forwarderPatterns.some((pattern) => matchesPattern(pattern, envelope))) return;
+    }
     const delay = this.env.faults.eventDelayMs(event.resources);
     if (delay > 0) {
       this.env.clock.after(delay, () => this.deliverNow(event));
@@ -430,5 +467,5 @@ class Wiring {
   }
 }
 
-export { Wiring, matchesPattern, readDeployment };
+export { Wiring, matchesPattern, readDeployment, readForwarderPatterns };
 export type { Deployment, FunctionDef, Invocation };

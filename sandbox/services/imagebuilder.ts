@@ -14,6 +14,7 @@ import type {
   ImageSummary,
   UpdateDistributionConfigurationRequest,
 } from '@aws-sdk/client-imagebuilder';
+import { validateAgainstModel, validationMessage } from '../../src/lib/model/validate.ts';
 import { AwsError } from '../protocol/errors.ts';
 import { type Ctx, type SandboxEnv, type ServiceDef, op, systemCtx } from '../server.ts';
 import type { Ami } from '../state.ts';
@@ -24,8 +25,6 @@ import { COPY_MS, ec2, registerImage } from './ec2.ts';
 const PHASES = { pending: 10_000, building: 20 * 60_000, testing: 5 * 60_000, distributing: COPY_MS + 30_000, integrating: 60_000 };
 
 const NAME = /^[-_A-Za-z-0-9][-_A-Za-z0-9 ]{1,126}[-_A-Za-z-0-9]$/;
-const AMI_NAME = /^[-_A-Za-z0-9{][-_A-Za-z0-9\s:{}.]+[-_A-Za-z0-9}]$/;
-const LAUNCH_TEMPLATE_ID = /^lt-[a-z0-9-_]{17}$/;
 
 function ibNotFound(arn: string): AwsError {
   return new AwsError('ResourceNotFoundException', `The resource ARN '${arn}' does not exist.`, 404);
@@ -47,7 +46,24 @@ function storeFor(ctx: Ctx, arn: string) {
   return ctx.env.state.cell(ctx.account, ctx.region).imagebuilder;
 }
 
-/** Validation as the service does it: required fields, patterns, limits. */
+/**
+ * The service model's constraints (required members, enums, patterns, lengths, ranges; generated from
+ * Image Builder's model into src/lib/model/imagebuilder-model.ts), checked before the operation runs:
+ * a request that breaks one gets ValidationException, HTTP 400, with the service's "N validation errors
+ * detected: Value … at '…' failed to satisfy constraint: …" message
+ * (https://docs.aws.amazon.com/imagebuilder/latest/APIReference/CommonErrors.html).
+ */
+function validateModel(input: unknown, shape: string): void {
+  const violations = validateAgainstModel(input, shape);
+  if (violations.length > 0) throw new AwsError('ValidationException', validationMessage(violations), 400);
+}
+
+/**
+ * The checks the service makes beyond its model, with its InvalidParameterValueException and its words
+ * ("The value supplied for parameter 'distributions[0]' is not valid. One or more outputs should be
+ * provided for each region in a distribution configuration.", as AWS answered in
+ * hashicorp/terraform-provider-aws#17409).
+ */
 function validateDistributions(distributions: Distribution[] | undefined): void {
   if (distributions === undefined || distributions.length === 0) throw invalid('The value supplied for parameter \'distributions\' is not valid. Provide at least one distribution.');
   const seen = new Set<string>();
@@ -57,32 +73,22 @@ function validateDistributions(distributions: Distribution[] | undefined): void 
     seen.add(d.region);
     const ami = d.amiDistributionConfiguration;
     const hasOutput = ami !== undefined || d.containerDistributionConfiguration !== undefined || (d.launchTemplateConfigurations?.length ?? 0) > 0 || d.s3ExportConfiguration !== undefined || (d.fastLaunchConfigurations?.length ?? 0) > 0 || (d.ssmParameterConfigurations?.length ?? 0) > 0;
-    if (!hasOutput) throw invalid('One or more outputs should be provided for each region in a distribution configuration.');
-    if (ami?.name !== undefined && (ami.name.length > 127 || !AMI_NAME.test(ami.name))) {
-      throw invalid(`The value supplied for parameter 'name' is not valid. The AMI name ${ami.name} must match pattern ${AMI_NAME.source} and be at most 127 characters.`);
-    }
-    if (Object.keys(ami?.amiTags ?? {}).length > 50) throw invalid('amiTags: at most 50 tags.');
-    for (const account of ami?.targetAccountIds ?? []) if (!/^\d{12}$/.test(account)) throw invalid(`The value supplied for parameter 'targetAccountIds' is not valid: ${account}`);
-    for (const account of ami?.launchPermission?.userIds ?? []) if (!/^\d{12}$/.test(account)) throw invalid(`The value supplied for parameter 'userIds' is not valid: ${account}`);
-    for (const lt of d.launchTemplateConfigurations ?? []) {
-      if (lt.launchTemplateId === undefined || !LAUNCH_TEMPLATE_ID.test(lt.launchTemplateId)) throw invalid(`The value supplied for parameter 'launchTemplateId' is not valid: ${String(lt.launchTemplateId)}`);
-    }
+    if (!hasOutput) throw invalid(`The value supplied for parameter 'distributions[${i}]' is not valid. One or more outputs should be provided for each region in a distribution configuration.`);
     for (const fl of d.fastLaunchConfigurations ?? []) {
-      if (fl.enabled === undefined) throw invalid('fastLaunchConfigurations[].enabled is required.');
+      // EC2's rule for EnableFastLaunch's LaunchTemplate ("You can specify either the LaunchTemplateName or the LaunchTemplateId, but not both")
       if (fl.launchTemplate?.launchTemplateId !== undefined && fl.launchTemplate.launchTemplateName !== undefined) {
         throw invalid('You can specify either the launch template ID or the launch template name, but not both.');
       }
-      const count = fl.snapshotConfiguration?.targetResourceCount;
-      if (count !== undefined && (count < 1 || count > 10_000)) throw invalid('targetResourceCount must be between 1 and 10000.');
-    }
-    for (const p of d.ssmParameterConfigurations ?? []) {
-      if (p.parameterName === undefined || p.parameterName.length > 1011) throw invalid('ssmParameterConfigurations[].parameterName is required (at most 1011 characters).');
     }
   }
 }
 
-/** CloudTrail's record of a mutating Image Builder call, as EventBridge delivers it. */
-function cloudTrail(ctx: Ctx, eventName: string, requestParameters: unknown, responseElements: unknown): void {
+/**
+ * CloudTrail's record of a mutating Image Builder call, as EventBridge delivers it. A failed call is
+ * recorded too, with errorCode and errorMessage and no responseElements
+ * (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html).
+ */
+function cloudTrail(ctx: Ctx, eventName: string, requestParameters: unknown, responseElements: unknown, error?: AwsError): void {
   ctx.env.publish({
     account: ctx.account,
     region: ctx.region,
@@ -98,7 +104,8 @@ function cloudTrail(ctx: Ctx, eventName: string, requestParameters: unknown, res
       eventName,
       awsRegion: ctx.region,
       requestParameters,
-      responseElements,
+      responseElements: error === undefined ? responseElements : null,
+      ...(error === undefined ? {} : { errorCode: error.code, errorMessage: error.message }),
       requestID: ctx.requestId,
       eventID: randomUUID(),
       readOnly: false,
@@ -110,18 +117,30 @@ function cloudTrail(ctx: Ctx, eventName: string, requestParameters: unknown, res
 }
 
 function createDistributionConfiguration(ctx: Ctx, input: CreateDistributionConfigurationRequest) {
-  if (input.name === undefined || !NAME.test(input.name)) throw invalid(`The value supplied for parameter 'name' is not valid: ${String(input.name)}`);
+  validateModel(input, 'CreateDistributionConfigurationRequest');
   validateDistributions(input.distributions);
+  // required by the model: validateModel has checked it is there
+  const name = input.name ?? '';
   const store = ctx.env.state.cell(ctx.account, ctx.region).imagebuilder;
-  const arn = arnOf(ctx, 'distribution-configuration', input.name);
+  const arn = arnOf(ctx, 'distribution-configuration', name);
   if (store.distributions.has(arn)) throw new AwsError('ResourceAlreadyExistsException', `The resource ${arn} already exists.`, 400);
   const now = ctx.env.clock.iso();
-  store.distributions.set(arn, { arn, name: input.name, description: input.description, distributions: input.distributions, timeoutMinutes: 360, dateCreated: now, tags: input.tags });
+  store.distributions.set(arn, { arn, name, description: input.description, distributions: input.distributions, timeoutMinutes: 360, dateCreated: now, tags: input.tags });
   cloudTrail(ctx, 'CreateDistributionConfiguration', input, { distributionConfigurationArn: arn });
   return { clientToken: input.clientToken, distributionConfigurationArn: arn };
 }
 
 function updateDistributionConfiguration(ctx: Ctx, input: UpdateDistributionConfigurationRequest) {
+  try {
+    return updateDistributionConfigurationOrThrow(ctx, input);
+  } catch (error: unknown) {
+    if (error instanceof AwsError) cloudTrail(ctx, 'UpdateDistributionConfiguration', input, null, error);
+    throw error;
+  }
+}
+
+function updateDistributionConfigurationOrThrow(ctx: Ctx, input: UpdateDistributionConfigurationRequest) {
+  validateModel(input, 'UpdateDistributionConfigurationRequest');
   const arn = input.distributionConfigurationArn ?? '';
   const store = storeFor(ctx, arn);
   const existing = store.distributions.get(arn);

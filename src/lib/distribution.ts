@@ -72,6 +72,10 @@ interface DesiredCell {
   launchTemplates: DesiredLaunchTemplate[];
   fastLaunch: DesiredFastLaunch | undefined;
   parameters: DesiredParameter[];
+  /** License Manager configurations to associate with the AMI in this region (not checked: reported as such). */
+  licenseConfigurationArns?: string[];
+  /** The region's export to S3, on one cell of the region: the owner's, else the first (not checked: reported as such). */
+  s3Export?: { bucket: string; prefix: string | undefined; format: string | undefined };
 }
 
 /** What one image build asks for, derived from `GetImage` alone. */
@@ -90,6 +94,8 @@ interface DesiredImage {
   cells: DesiredCell[];
   /** Recorded AMIs that no desired cell accounts for (kept in the report, never acted on). */
   unexpectedAmis: RecordedAmi[];
+  /** Regions with a containerDistributionConfiguration (not checked: reported as such). */
+  containerRegions?: string[];
 }
 
 function cellKey(region: string, accountId: string): string {
@@ -204,6 +210,7 @@ function desiredImage(image: Image, options: { fastLaunchInheritForTargets: bool
       parameters: (distribution?.ssmParameterConfigurations ?? [])
         .filter((p) => (p.amiAccountId ?? owner) === accountId && p.parameterName !== undefined)
         .map((p) => ({ name: p.parameterName as string, dataType: p.dataType })),
+      ...(distribution?.licenseConfigurationArns === undefined || distribution.licenseConfigurationArns.length === 0 ? {} : { licenseConfigurationArns: distribution.licenseConfigurationArns }),
     });
   };
 
@@ -224,6 +231,13 @@ function desiredImage(image: Image, options: { fastLaunchInheritForTargets: bool
     for (const account of referenced) addCell(distribution, region, account, 'referenced');
   }
   if (!regions.has(arn.region) && image.type !== 'DOCKER') addCell(undefined, arn.region, owner, 'build');
+  for (const distribution of distributions) {
+    const s3 = distribution.s3ExportConfiguration;
+    if (s3 === undefined) continue;
+    const inRegion = [...cells.values()].filter((c) => c.region === distribution.region);
+    const cell = inRegion.find((c) => c.accountId === owner) ?? inRegion[0];
+    if (cell !== undefined) cell.s3Export = { bucket: s3.s3Bucket ?? '', prefix: s3.s3Prefix, format: s3.diskImageFormat };
+  }
 
   const cellList = [...cells.values()].sort((a, b) => a.key.localeCompare(b.key));
   return {
@@ -239,6 +253,7 @@ function desiredImage(image: Image, options: { fastLaunchInheritForTargets: bool
     distributionConfigurationArn: image.distributionConfiguration?.arn,
     cells: cellList,
     unexpectedAmis: recorded.filter((r) => !cells.has(cellKey(r.region, r.accountId))),
+    containerRegions: (image.distributionConfiguration?.distributions ?? []).filter((d) => d.containerDistributionConfiguration !== undefined).map((d) => d.region ?? ''),
   };
 }
 

@@ -1,6 +1,7 @@
 import { CreateDistributionConfigurationRequest$, DistributionConfiguration$, UpdateDistributionConfigurationRequest$ } from '@aws-sdk/client-imagebuilder';
 import { NormalizedSchema } from '@smithy/core/schema';
 import type { SchemaRef } from '@smithy/types';
+import { type Violation, validateAgainstModel } from './model/validate.ts';
 
 /**
  * Preflight checks of a distribution configuration, as given to
@@ -35,8 +36,6 @@ const ALIASES: Record<string, string> = {
   maxParallelLaunch: 'maxParallelLaunches',
 };
 
-const AMI_NAME = /^[-_A-Za-z0-9{][-_A-Za-z0-9\s:{}.]+[-_A-Za-z0-9}]$/;
-const LAUNCH_TEMPLATE_ID = /^lt-[a-z0-9-_]{17}$/;
 const DYNAMIC = /\{\{\s*([^}]*?)\s*\}\}/g;
 const KNOWN_DYNAMIC = /^imagebuilder:(buildDate|buildVersion)(:.*)?$/;
 
@@ -68,8 +67,30 @@ function suggest(name: string, members: string[]): string | undefined {
   return best !== undefined && best.d <= Math.max(2, Math.floor(name.length / 3)) ? best.name : undefined;
 }
 
+/** The names a field may be meant as: itself, its alias, and without a leading "target" (targetOrganizationArns). */
+function meanings(name: string): string[] {
+  const out = [name, ALIASES[name] ?? name];
+  const bare = /^target([A-Z].*)$/.exec(name)?.[1];
+  if (bare !== undefined) out.push(`${bare[0]?.toLowerCase() ?? ''}${bare.slice(1)}`);
+  return out;
+}
+
+/** Where below `schema` (three levels at most) a member of one of these names lives: "launchPermission.organizationArns". */
+function findBelow(schema: NormalizedSchema, names: string[], depth = 3): string | undefined {
+  if (depth === 0) return undefined;
+  const struct = schema.isListSchema() ? schema.getValueSchema() : schema;
+  if (!struct.isStructSchema()) return undefined;
+  const members = [...struct.structIterator()];
+  for (const [member] of members) if (names.includes(member)) return member;
+  for (const [member, child] of members) {
+    const below = findBelow(child, names, depth - 1);
+    if (below !== undefined) return `${member}${child.isListSchema() ? '[]' : ''}.${below}`;
+  }
+  return undefined;
+}
+
 /** Field names and types against the service model (the SDK's schema): what the SDK would silently drop. */
-function checkShape(value: Json, schema: NormalizedSchema, path: string, out: Finding[]): void {
+function checkShape(value: Json, schema: NormalizedSchema, path: string, out: Finding[], parent?: { schema: NormalizedSchema; path: string }): void {
   if (schema.isStructSchema()) {
     if (!isObj(value)) {
       out.push({ severity: 'error', rule: 'wrong-type', path, message: `expected an object, got ${JSON.stringify(value)}`, fix: 'write an object with the fields the API reference lists' });
@@ -81,17 +102,30 @@ function checkShape(value: Json, schema: NormalizedSchema, path: string, out: Fi
       const member = members.get(key);
       const where = path === '' ? key : `${path}.${key}`;
       if (member === undefined) {
-        const guess = suggest(key, [...members.keys()]);
+        // a sibling it is an alias of, else the same field misplaced below or one level up, else a misspelling
+        const alias = ALIASES[key];
+        const sibling = alias !== undefined && members.has(alias) ? alias : undefined;
+        const below = sibling === undefined ? findBelow(schema, meanings(key)) : undefined;
+        const above = sibling !== undefined || below !== undefined || parent === undefined ? undefined : meanings(key).find((name) => [...parent.schema.structIterator()].some(([m]) => m === name));
+        const guess = sibling ?? (below === undefined && above === undefined ? suggest(key, [...members.keys()]) : undefined);
+        const here = path === '' ? '' : `${path}.`;
         out.push({
           severity: 'error',
           rule: 'unknown-field',
           path: where,
           message: `"${key}" is not a field of ${schema.getName() ?? 'this object'}; the AWS SDK drops it silently and the AWS CLI rejects it`,
-          fix: guess === undefined ? `remove it; valid fields: ${[...members.keys()].join(', ')}` : `rename it to "${guess}"`,
+          fix:
+            below !== undefined
+              ? `move it to ${here}${below}`
+              : above !== undefined
+                ? `move it up to ${parent?.path === '' ? '' : `${parent?.path ?? ''}.`}${above}`
+                : guess === undefined
+                  ? `remove it; valid fields: ${[...members.keys()].join(', ')}`
+                  : `rename it to "${guess}"`,
         });
         continue;
       }
-      checkShape(child, member, where, out);
+      checkShape(child, member, where, out, { schema, path });
     }
     return;
   }
@@ -100,7 +134,7 @@ function checkShape(value: Json, schema: NormalizedSchema, path: string, out: Fi
       out.push({ severity: 'error', rule: 'wrong-type', path, message: `expected a list, got ${JSON.stringify(value)}`, fix: 'write a JSON array' });
       return;
     }
-    value.forEach((item, i) => checkShape(item, schema.getValueSchema(), `${path}[${i}]`, out));
+    value.forEach((item, i) => checkShape(item, schema.getValueSchema(), `${path}[${i}]`, out, parent));
     return;
   }
   if (schema.isMapSchema()) {
@@ -125,10 +159,67 @@ function list(value: Json | undefined): Obj[] {
   return Array.isArray(value) ? value.filter(isObj) : [];
 }
 
+/** How to fix a broken constraint of these shapes, beyond the constraint itself. */
+const SHAPE_FIXES: Record<string, (value: string) => string> = {
+  AccountId: () => 'write the account ID as 12 digits, in quotes',
+  AmiNameString: () => 'use 1–127 letters, digits, spaces and - _ : . { }, starting and ending with a letter, digit, - _ or a {{…}} reference',
+  ResourceName: () => 'use 3–128 letters, digits, spaces, - and _, starting and ending with a letter, digit, - or _',
+  LaunchTemplateId: () => 'use the template ID (lt- and 17 characters), not its name',
+  OrganizationArn: () => 'write the organization ARN: arn:aws:organizations::<management account ID>:organization/o-<10 to 32 lower-case letters or digits>',
+  OrganizationalUnitArn: () => 'write the OU ARN: arn:aws:organizations::<management account ID>:ou/o-<organization id>/ou-<root id>-<OU id>',
+  LicenseConfigurationArn: () => 'write the License Manager configuration ARN: arn:aws:license-manager:<region>:<account ID>:license-configuration:lic-<32 characters>',
+  TagKey: (key) => (key.toLowerCase().startsWith('aws:') ? 'rename the tag key: keys starting with aws: are reserved for AWS' : 'use 1–128 letters, digits, spaces and _ . : / = + - @ in tag keys'),
+  DistributionConfigurationArn: (arn) =>
+    `write the ARN Image Builder returns: arn:aws:imagebuilder:<region>:<account ID>:distribution-configuration/<name in lower case>${arn.endsWith('.json') ? ' (not the name of the file that holds the configuration)' : ''}`,
+  SsmParameterName: () => 'use letters, digits and _ . - / in parameter names, at most 1011 characters',
+};
+
+/** What to write where a required member is missing. */
+const REQUIRED_FIXES: Record<string, string> = {
+  enabled: 'add "enabled": true (false turns Fast Launch off)',
+  s3Bucket: 'add "s3Bucket": "<bucket that receives the exported image>"',
+  roleName: 'add "roleName": "<role that lets VM Import/Export write to the bucket>"',
+  diskImageFormat: 'add "diskImageFormat": "VMDK" (or RAW, VHD)',
+  targetRepository: 'add "targetRepository": { "service": "ECR", "repositoryName": "<repository>" }',
+  repositoryName: 'add "repositoryName": "<ECR repository>"',
+  service: 'add "service": "ECR"',
+  launchTemplateId: 'add "launchTemplateId": "lt-…" (the template ID, not its name)',
+  parameterName: 'add "parameterName": "/images/latest" (the parameter to write the AMI ID to)',
+  region: 'add "region": "us-east-1" (or the region meant)',
+  name: 'add "name": "my-distribution"',
+  distributions: 'add "distributions": [ { "region": …, "amiDistributionConfiguration": … } ]',
+  distributionConfigurationArn: 'add "distributionConfigurationArn": the ARN of the configuration to update',
+};
+
+/** A broken constraint of the service model as a finding: the JSON path, the model's words, and a fix. */
+function modelFinding(v: Violation): Finding {
+  const rule = `model-${v.constraint}`;
+  if (v.constraint === 'required') {
+    return { severity: 'error', rule, path: v.path, message: `${v.member} is required (the service answers ValidationException: "${v.detail}")`, fix: REQUIRED_FIXES[v.member] ?? `add "${v.member}"` };
+  }
+  const value = typeof v.value === 'string' ? v.value : JSON.stringify(v.value);
+  const shapeFix = SHAPE_FIXES[v.shape];
+  const fix =
+    v.constraint === 'enum'
+      ? `use one of ${(v.enum ?? []).join(', ')}`
+      : v.constraint === 'length' && v.min === 1 && (v.value === '' || (Array.isArray(v.value) && v.value.length === 0) || (isObj(v.value as Json) && Object.keys(v.value as Obj).length === 0))
+        ? 'remove the field, or give it a value: the service rejects it empty'
+        : shapeFix !== undefined
+          ? shapeFix(typeof v.value === 'string' ? v.value : '')
+          : v.constraint === 'pattern'
+            ? `match the pattern ${v.pattern ?? ''}`
+            : v.constraint === 'range'
+              ? `use a value ${v.max === undefined ? `of ${v.min ?? ''} or more` : `from ${v.min ?? ''} to ${v.max}`}`
+              : `use a length ${v.max === undefined ? `of ${v.min ?? ''} or more` : `from ${v.min ?? 0} to ${v.max}`}`;
+  return { severity: 'error', rule, path: v.path, message: `${JSON.stringify(value)} breaks the service model (${v.shape}): ${v.detail}`, fix };
+}
+
 /** Rules about meaning: limits, Fast Launch, sharing, accounts. */
 function checkDistributions(config: Obj, owner: string | undefined, out: Finding[]): void {
   const distributions = config.distributions;
-  if (!Array.isArray(distributions) || distributions.length === 0) {
+  // missing or not a list: the model's required check and the shape check report it
+  if (!Array.isArray(distributions)) return;
+  if (distributions.length === 0) {
     out.push({ severity: 'error', rule: 'no-distributions', path: 'distributions', message: 'no distributions', fix: 'add at least one { "region": …, "amiDistributionConfiguration": … }' });
     return;
   }
@@ -138,7 +229,7 @@ function checkDistributions(config: Obj, owner: string | undefined, out: Finding
     const at = `distributions[${i}]`;
     const region = str(d.region);
     if (region === undefined) {
-      out.push({ severity: 'error', rule: 'missing-region', path: `${at}.region`, message: 'a distribution needs a region', fix: 'add "region": "us-east-1" (or the region meant)' });
+      // the model's required check reports it
     } else if (regions.has(region)) {
       out.push({ severity: 'error', rule: 'duplicate-region', path: `${at}.region`, message: `${region} is also distributions[${regions.get(region) ?? 0}]; Image Builder allows one distribution per region`, fix: `merge the two ${region} distributions into one` });
     } else {
@@ -150,38 +241,30 @@ function checkDistributions(config: Obj, owner: string | undefined, out: Finding
 
     const name = str(ami.name);
     if (name !== undefined) {
-      if (name.length > 127) out.push({ severity: 'error', rule: 'ami-name-length', path: `${at}.amiDistributionConfiguration.name`, message: `${name.length} characters; the service allows 127`, fix: 'shorten the name pattern' });
-      if (!AMI_NAME.test(name)) {
-        out.push({ severity: 'error', rule: 'ami-name-pattern', path: `${at}.amiDistributionConfiguration.name`, message: `"${name}" breaks the service's pattern ${AMI_NAME.source}`, fix: 'use letters, digits, spaces and - _ : . { } only, starting and ending with a letter, digit, - _ or a {{…}} reference' });
-      }
+      // length and pattern: the model's checks (AmiNameString)
       for (const [, ref] of name.matchAll(DYNAMIC)) {
         if (!KNOWN_DYNAMIC.test(ref ?? '')) {
           out.push({ severity: 'warning', rule: 'ami-name-reference', path: `${at}.amiDistributionConfiguration.name`, message: `{{${ref ?? ''}}} is not resolved in AMI names: only {{imagebuilder:buildDate}} and {{imagebuilder:buildVersion}} are`, fix: `replace {{${ref ?? ''}}} with text or a supported reference` });
         }
       }
     }
+    // account IDs, tag keys and the number of tags: the model's checks (AccountId, TagKey, TagMap)
     const targets = strings(ami.targetAccountIds);
-    targets.forEach((account, j) => {
-      if (!/^\d{12}$/.test(account)) out.push({ severity: 'error', rule: 'account-id', path: `${at}.amiDistributionConfiguration.targetAccountIds[${j}]`, message: `"${account}" is not a 12-digit account ID`, fix: 'write the account ID as 12 digits, in quotes' });
-    });
-    const tags = isObj(ami.amiTags) ? ami.amiTags : {};
-    if (Object.keys(tags).length > 50) out.push({ severity: 'error', rule: 'ami-tags-limit', path: `${at}.amiDistributionConfiguration.amiTags`, message: `${Object.keys(tags).length} tags; at most 50`, fix: 'remove tags' });
-    for (const key of Object.keys(tags)) {
-      if (key.toLowerCase().startsWith('aws:')) out.push({ severity: 'error', rule: 'reserved-tag', path: `${at}.amiDistributionConfiguration.amiTags.${key}`, message: 'tag keys starting with aws: are reserved', fix: 'rename the tag key' });
-    }
     const permission: Obj = isObj(ami.launchPermission) ? ami.launchPermission : {};
     if (strings(permission.userGroups).includes('all')) {
       out.push({ severity: 'warning', rule: 'public-sharing', path: `${at}.amiDistributionConfiguration.launchPermission.userGroups`, message: 'userGroups ["all"] makes every AMI in this region public', fix: 'share with userIds, organizationArns or organizationalUnitArns instead, unless the image is meant to be public' });
     }
-    // who holds a copy in this region: the target accounts, or the owner when none are listed
-    const holders = targets.length > 0 ? targets : owner === undefined ? [] : [owner];
-    const holds = (account: string | undefined) => (account === undefined ? targets.length === 0 || (owner !== undefined && targets.includes(owner)) : holders.includes(account) || (account === owner && targets.length === 0));
+    // who holds a copy in this region: the target accounts, or the owner when none are listed; with
+    // no target accounts and no known owner, an accountId can only be the owner's, which cannot be checked
+    const ownerOnly = targets.length === 0;
+    const holds = (account: string | undefined) => (account === undefined ? ownerOnly || (owner !== undefined && targets.includes(owner)) : ownerOnly ? owner === undefined || account === owner : targets.includes(account));
+    // an account that is known (or, with target accounts and no known owner, may be) not to be the owner
+    const otherThanOwner = (account: string) => (owner === undefined ? !ownerOnly : account !== owner);
 
     const lts = list(d.launchTemplateConfigurations);
     if (lts.length > 5) out.push({ severity: 'warning', rule: 'too-many-launch-templates', path: `${at}.launchTemplateConfigurations`, message: `${lts.length} launch template configurations; Image Builder documents at most five per region`, fix: 'keep five or fewer per region' });
     lts.forEach((lt, j) => {
-      const id = str(lt.launchTemplateId);
-      if (id === undefined || !LAUNCH_TEMPLATE_ID.test(id)) out.push({ severity: 'error', rule: 'launch-template-id', path: `${at}.launchTemplateConfigurations[${j}].launchTemplateId`, message: `${JSON.stringify(id ?? null)} is not a launch template ID (lt- and 17 characters)`, fix: 'use the template ID (lt-…), not its name' });
+      // launchTemplateId (required, LaunchTemplateId pattern): the model's checks
       const account = str(lt.accountId);
       if (account !== undefined && targets.length > 0 && !targets.includes(account)) {
         out.push({ severity: 'warning', rule: 'launch-template-account', path: `${at}.launchTemplateConfigurations[${j}].accountId`, message: `${account} receives no copy in ${region ?? 'this region'}, so its template cannot get this AMI`, fix: `add ${account} to targetAccountIds, or remove the accountId` });
@@ -191,9 +274,8 @@ function checkDistributions(config: Obj, owner: string | undefined, out: Finding
     list(d.fastLaunchConfigurations).forEach((fl, j) => {
       const p = `${at}.fastLaunchConfigurations[${j}]`;
       const max = fl.maxParallelLaunches;
-      if (typeof max === 'number' && max < 6) out.push({ severity: 'error', rule: 'fast-launch-parallel', path: `${p}.maxParallelLaunches`, message: `${max}; EC2 requires 6 or more`, fix: 'set maxParallelLaunches to 6 or more' });
-      const count = isObj(fl.snapshotConfiguration) ? fl.snapshotConfiguration.targetResourceCount : undefined;
-      if (typeof count === 'number' && (count < 1 || count > 10_000)) out.push({ severity: 'error', rule: 'fast-launch-count', path: `${p}.snapshotConfiguration.targetResourceCount`, message: `${count} is out of range 1–10000`, fix: 'set targetResourceCount between 1 and 10000' });
+      // below 1 the model's range check reports it; EC2 wants 6 or more (EnableFastLaunch's MaxParallelLaunches)
+      if (typeof max === 'number' && max >= 1 && max < 6) out.push({ severity: 'error', rule: 'fast-launch-parallel', path: `${p}.maxParallelLaunches`, message: `${max}; EC2 requires 6 or more`, fix: 'set maxParallelLaunches to 6 or more' });
       const template: Obj = isObj(fl.launchTemplate) ? fl.launchTemplate : {};
       if (template.launchTemplateId !== undefined && template.launchTemplateName !== undefined) {
         out.push({ severity: 'error', rule: 'fast-launch-template', path: `${p}.launchTemplate`, message: 'both launchTemplateId and launchTemplateName; EC2 accepts one', fix: 'keep launchTemplateName (it also works in target accounts, where ids differ)' });
@@ -203,7 +285,7 @@ function checkDistributions(config: Obj, owner: string | undefined, out: Finding
         out.push({ severity: 'warning', rule: 'fast-launch-version', path: `${p}.launchTemplate.launchTemplateVersion`, message: `${version}: whoever can change the template can then pass roles to Fast Launch instances without iam:PassRole`, fix: 'pin a version number ("3")' });
       }
       const account = str(fl.accountId);
-      if (account !== undefined && account !== owner && fl.enabled === true) {
+      if (account !== undefined && otherThanOwner(account) && fl.enabled === true) {
         out.push({ severity: 'warning', rule: 'fast-launch-cross-account', path: `${p}.accountId`, message: `Image Builder does not enable Fast Launch in other accounts (${account}): it must be enabled from that account`, fix: 'deploy imagebuilder-reconciler (it enables it from that account) or enable it there by hand' });
       }
       if (account !== undefined && !holds(account)) {
@@ -216,15 +298,7 @@ function checkDistributions(config: Obj, owner: string | undefined, out: Finding
       if (account !== undefined && targets.length > 0 && !targets.includes(account)) {
         out.push({ severity: 'error', rule: 'ssm-account', path: `${at}.ssmParameterConfigurations[${j}].amiAccountId`, message: `${account} is not a target account of ${region ?? 'this region'} ("this account must be specified in distribution settings as a target account for the Region")`, fix: `add ${account} to targetAccountIds, or remove amiAccountId` });
       }
-      const name2 = str(ssm.parameterName);
-      if (name2 === undefined) out.push({ severity: 'error', rule: 'ssm-name', path: `${at}.ssmParameterConfigurations[${j}].parameterName`, message: 'parameterName is required', fix: 'add "parameterName": "/images/latest"' });
     });
-
-    const s3 = isObj(d.s3ExportConfiguration) ? d.s3ExportConfiguration : undefined;
-    const format = str(s3?.diskImageFormat);
-    if (s3 !== undefined && format !== undefined && !['VMDK', 'RAW', 'VHD'].includes(format)) {
-      out.push({ severity: 'error', rule: 's3-export-format', path: `${at}.s3ExportConfiguration.diskImageFormat`, message: `"${format}" is not a disk image format`, fix: 'use VMDK, RAW or VHD' });
-    }
   });
 }
 
@@ -239,7 +313,9 @@ function lintDistributionConfiguration(config: unknown, options: { owner?: strin
   const shape = options.shape ?? (json.distributionConfigurationArn !== undefined ? 'update' : 'create');
   const schema: SchemaRef = shape === 'update' ? UpdateDistributionConfigurationRequest$ : shape === 'stored' ? DistributionConfiguration$ : CreateDistributionConfigurationRequest$;
   checkShape(json, NormalizedSchema.of(schema), '', out);
-  if (shape === 'create' && str(json.name) === undefined) out.push({ severity: 'error', rule: 'missing-name', path: 'name', message: 'name is required', fix: 'add "name": "my-distribution"' });
+  const root = shape === 'update' ? 'UpdateDistributionConfigurationRequest' : shape === 'stored' ? 'DistributionConfiguration' : 'CreateDistributionConfigurationRequest';
+  // the CLI and the SDK fill in clientToken
+  for (const violation of validateAgainstModel(json, root, { tokensFilled: true })) out.push(modelFinding(violation));
   let owner = options.owner;
   const arn = str(json.distributionConfigurationArn) ?? str(json.arn);
   if (owner === undefined && arn !== undefined) owner = /:(\d{12}):/.exec(arn)?.[1];

@@ -36,6 +36,16 @@ describe.runIf(existsSync(AWS))('the AWS CLI against the sandbox', () => {
     await expect(aws('111111111111', 'us-east-1', 'ec2', 'describe-images', '--image-ids', 'ami-0123456789abcdef0')).rejects.toMatchObject({ stderr: expect.stringContaining('InvalidAMIID.NotFound') });
   });
 
+  it('gets the service\'s ValidationException for what the model forbids and the CLI does not check itself (an enum, a pattern)', async () => {
+    const input = JSON.stringify({
+      name: 'cli-export',
+      distributions: [{ region: 'us-east-1', amiDistributionConfiguration: { launchPermission: { userIds: ['12345'] } }, s3ExportConfiguration: { roleName: 'export', diskImageFormat: 'QCOW2', s3Bucket: 'exports' } }],
+    });
+    const failed = aws('111111111111', 'us-east-1', 'imagebuilder', 'create-distribution-configuration', '--cli-input-json', input);
+    await expect(failed).rejects.toMatchObject({ stderr: expect.stringContaining('An error occurred (ValidationException) when calling the CreateDistributionConfiguration operation: 2 validation errors detected:') });
+    await expect(failed).rejects.toMatchObject({ stderr: expect.stringContaining("Value 'QCOW2' at 'distributions.1.member.s3ExportConfiguration.diskImageFormat' failed to satisfy constraint: Member must satisfy enum value set: [VMDK, RAW, VHD]") });
+  });
+
   it('lists Image Builder pipelines and starts a build', async () => {
     const pipelines = (await aws('111111111111', 'us-east-1', 'imagebuilder', 'list-image-pipelines')) as { imagePipelineList: { arn: string }[] };
     expect(pipelines.imagePipelineList[0]?.arn).toBe(box.refs.get('pipeline:golden-windows'));

@@ -43,12 +43,22 @@ describe('sandbox Image Builder', () => {
     [{ distributions: [] }, /Provide at least one distribution/],
     [{ distributions: [{ region: 'us-east-1' }] }, /One or more outputs should be provided for each region/],
     [{ distributions: [{ region: 'us-east-1', amiDistributionConfiguration: {} }, { region: 'us-east-1', amiDistributionConfiguration: {} }] }, /specified more than once/],
-    [{ distributions: [{ region: 'us-east-1', amiDistributionConfiguration: { name: 'bad/name' } }] }, /The AMI name bad\/name must match pattern/],
-    [{ distributions: [{ region: 'us-east-1', launchTemplateConfigurations: [{ launchTemplateId: 'web' }] }] }, /launchTemplateId/],
   ])('rejects an invalid distribution configuration (%j) with InvalidParameterValueException', async (input, message) => {
     box = await sandbox();
     const ib = clients(box.url, OWNER).imagebuilder;
     await expect(ib.send(new CreateDistributionConfigurationCommand({ name: 'golden', clientToken: 't', ...input } as never))).rejects.toMatchObject({ name: 'InvalidParameterValueException', message: expect.stringMatching(message) });
+  });
+
+  it.each([
+    [{ distributions: [{ region: 'us-east-1', amiDistributionConfiguration: { name: 'bad/name' } }] }, "1 validation error detected: Value 'bad/name' at 'distributions.1.member.amiDistributionConfiguration.name' failed to satisfy constraint: Member must satisfy regular expression pattern"],
+    [{ distributions: [{ region: 'us-east-1', launchTemplateConfigurations: [{ launchTemplateId: 'web' }] }] }, "Value 'web' at 'distributions.1.member.launchTemplateConfigurations.1.member.launchTemplateId'"],
+    [{ distributions: [{ region: 'us-east-1', s3ExportConfiguration: { roleName: 'r', s3Bucket: 'b', diskImageFormat: 'QCOW2' } }] }, "Value 'QCOW2' at 'distributions.1.member.s3ExportConfiguration.diskImageFormat' failed to satisfy constraint: Member must satisfy enum value set: [VMDK, RAW, VHD]"],
+    [{ distributions: [{ region: 'us-east-1', fastLaunchConfigurations: [{ maxParallelLaunches: 6 }] }] }, "Value null at 'distributions.1.member.fastLaunchConfigurations.1.member.enabled' failed to satisfy constraint: Member must not be null"],
+    [{ description: '', distributions: [{ region: 'us-east-1', amiDistributionConfiguration: { amiTags: { 'aws:team': 'x' } } }] }, "Value '{aws:team=x}' at 'distributions.1.member.amiDistributionConfiguration.amiTags' failed to satisfy constraint: Map keys must satisfy constraint: [Member must satisfy regular expression pattern: ^(?!aws:)"],
+  ])('rejects what breaks the service model (%j) with ValidationException in the service\'s words', async (input, message) => {
+    box = await sandbox();
+    const ib = clients(box.url, OWNER).imagebuilder;
+    await expect(ib.send(new CreateDistributionConfigurationCommand({ name: 'golden', clientToken: 't', ...input } as never))).rejects.toMatchObject({ name: 'ValidationException', message: expect.stringContaining(message) });
   });
 
   it('walks a build through its states with one Image State Change event per step (aws-facts §1.1)', async () => {

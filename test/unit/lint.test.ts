@@ -43,7 +43,7 @@ describe('lint rules (table-driven)', () => {
     {
       reason: 'targetResourceCount out of range',
       input: config({ fastLaunchConfigurations: [{ enabled: true, snapshotConfiguration: { targetResourceCount: 0 } }] }),
-      want: 'error fast-launch-count distributions[0].fastLaunchConfigurations[0].snapshotConfiguration.targetResourceCount',
+      want: 'error model-range distributions[0].fastLaunchConfigurations[0].snapshotConfiguration.targetResourceCount',
     },
     {
       reason: '$Latest lets template editors pass roles to Fast Launch instances: pin a number',
@@ -83,17 +83,18 @@ describe('lint rules (table-driven)', () => {
     {
       reason: 'an AMI name that breaks the service pattern',
       input: config({ amiDistributionConfiguration: { name: 'golden/windows {{imagebuilder:buildDate}}' } }),
-      want: 'error ami-name-pattern distributions[0].amiDistributionConfiguration.name',
+      want: 'error model-pattern distributions[0].amiDistributionConfiguration.name',
     },
     {
       reason: 'an AMI name longer than 127 characters',
       input: config({ amiDistributionConfiguration: { name: `g${'x'.repeat(130)}` } }),
-      want: 'error ami-name-length distributions[0].amiDistributionConfiguration.name',
+      want: 'error model-length distributions[0].amiDistributionConfiguration.name',
     },
     {
       reason: 'a launch template given by name where an id is needed',
       input: config({ launchTemplateConfigurations: [{ launchTemplateId: 'web-fleet' }] }),
-      want: 'error launch-template-id distributions[0].launchTemplateConfigurations[0].launchTemplateId',
+      want: 'error model-pattern distributions[0].launchTemplateConfigurations[0].launchTemplateId',
+      fix: 'use the template ID (lt- and 17 characters), not its name',
     },
     {
       reason: 'a region without outputs',
@@ -105,12 +106,102 @@ describe('lint rules (table-driven)', () => {
       input: config({ amiDistributionConfiguration: { targetAccountIds: [123456789012] } }),
       want: 'error wrong-type distributions[0].amiDistributionConfiguration.targetAccountIds[0]',
     },
+    // the cases of issue 12: what the service model rejects and lint used to miss
+    {
+      reason: 'a disk image format the model does not list',
+      input: config({ s3ExportConfiguration: { roleName: 'export', diskImageFormat: 'QCOW2', s3Bucket: 'b' } }),
+      want: 'error model-enum distributions[0].s3ExportConfiguration.diskImageFormat',
+      fix: 'use one of VMDK, RAW, VHD',
+    },
+    {
+      reason: 'a malformed organization ARN',
+      input: config({ amiDistributionConfiguration: { launchPermission: { organizationArns: ['arn:aws:organizations::123456789012:organization/o-short'] } } }),
+      want: 'error model-pattern distributions[0].amiDistributionConfiguration.launchPermission.organizationArns[0]',
+    },
+    {
+      reason: 'a malformed OU ARN',
+      input: config({ amiDistributionConfiguration: { launchPermission: { organizationalUnitArns: ['ou-ab12-cdefgh34'] } } }),
+      want: 'error model-pattern distributions[0].amiDistributionConfiguration.launchPermission.organizationalUnitArns[0]',
+    },
+    {
+      reason: 'an aws: tag key',
+      input: config({ amiDistributionConfiguration: { amiTags: { 'aws:team': 'x' } } }),
+      want: 'error model-pattern distributions[0].amiDistributionConfiguration.amiTags.aws:team',
+      fix: 'rename the tag key: keys starting with aws: are reserved for AWS',
+    },
+    {
+      reason: 'a bad license configuration ARN',
+      input: config({ licenseConfigurationArns: ['arn:aws:license-manager:us-east-1:123456789012:license-configuration/lic-1'] }),
+      want: 'error model-pattern distributions[0].licenseConfigurationArns[0]',
+    },
+    {
+      reason: 'a Fast Launch setting without enabled',
+      input: config({ fastLaunchConfigurations: [{ maxParallelLaunches: 6 }] }),
+      want: 'error model-required distributions[0].fastLaunchConfigurations[0].enabled',
+      fix: 'add "enabled": true (false turns Fast Launch off)',
+    },
+    {
+      reason: 'an S3 export without s3Bucket',
+      input: config({ s3ExportConfiguration: { roleName: 'export', diskImageFormat: 'VMDK' } }),
+      want: 'error model-required distributions[0].s3ExportConfiguration.s3Bucket',
+    },
+    {
+      reason: 'a container distribution without targetRepository',
+      input: config({ containerDistributionConfiguration: { containerTags: ['latest'] } }),
+      want: 'error model-required distributions[0].containerDistributionConfiguration.targetRepository',
+    },
+    {
+      reason: 'an empty description',
+      input: config({}, { description: '' }),
+      want: 'error model-length description',
+      fix: 'remove the field, or give it a value: the service rejects it empty',
+    },
+    {
+      reason: 'a user ID that is not 12 digits',
+      input: config({ amiDistributionConfiguration: { launchPermission: { userIds: ['12345'] } } }),
+      want: 'error model-pattern distributions[0].amiDistributionConfiguration.launchPermission.userIds[0]',
+      fix: 'write the account ID as 12 digits, in quotes',
+    },
+    {
+      reason: 'a configuration ARN that names the file, not the configuration',
+      input: { distributionConfigurationArn: 'arn:aws:imagebuilder:us-east-1:111111111111:distribution-configuration/golden.json', distributions: [{ region: 'us-east-1', amiDistributionConfiguration: {} }] },
+      want: 'error model-pattern distributionConfigurationArn',
+    },
+    {
+      reason: 'targetOrganizationArns next to targetAccountIds: organizations are shared through launchPermission',
+      input: config({ amiDistributionConfiguration: { targetOrganizationArns: ['arn:aws:organizations::123456789012:organization/o-abcdefghij'] } }),
+      want: 'error unknown-field distributions[0].amiDistributionConfiguration.targetOrganizationArns',
+      fix: 'move it to distributions[0].amiDistributionConfiguration.launchPermission.organizationArns',
+    },
+    {
+      reason: 'a Distribution-level field written inside amiDistributionConfiguration',
+      input: config({ amiDistributionConfiguration: { fastLaunchConfigurations: [{ enabled: true }] } }),
+      want: 'error unknown-field distributions[0].amiDistributionConfiguration.fastLaunchConfigurations',
+      fix: 'move it up to distributions[0].fastLaunchConfigurations',
+    },
+    {
+      reason: 'a missing region',
+      input: { name: 'x', distributions: [{ amiDistributionConfiguration: {} }] },
+      want: 'error model-required distributions[0].region',
+    },
   ])('$reason', ({ input, want, fix }) => {
     const findings = lintDistributionConfiguration(input);
     expect(rules(findings)).toContain(want);
     const finding = findings.find((f) => `${f.severity} ${f.rule} ${f.path}` === want);
     expect(finding?.fix.length).toBeGreaterThan(0);
     if (fix !== undefined) expect(finding?.fix).toBe(fix);
+  });
+
+  it('does not ask for clientToken, which the AWS CLI and the SDK fill in', () => {
+    expect(rules(lintDistributionConfiguration(config({})))).toStrictEqual([]);
+  });
+
+  it('accepts a Fast Launch accountId when no target accounts are listed and the owner is not known (it can only be the owner)', () => {
+    const input = config({ fastLaunchConfigurations: [{ enabled: true, accountId: '111111111111' }] });
+    expect(rules(lintDistributionConfiguration(input))).toStrictEqual([]);
+    // with the owner known, another account still gets the error
+    expect(rules(lintDistributionConfiguration(input, { owner: '999999999999' }))).toContain('error fast-launch-account distributions[0].fastLaunchConfigurations[0].accountId');
+    expect(rules(lintDistributionConfiguration(input, { owner: '111111111111' }))).toStrictEqual([]);
   });
 
   it('finds nothing wrong in a sound configuration', () => {
@@ -131,7 +222,7 @@ describe('lint rules (table-driven)', () => {
       'error unknown-field distributions[0].amiDistributionConfiguration.launchPermissions',
       'error unknown-field distributions[1].amiDistributionConfiguration.tags',
       'error unknown-field distributions[1].amiDistributionConfiguration.launchPermissions',
-      'error s3-export-format distributions[1].s3ExportConfiguration.diskImageFormat',
+      'error model-enum distributions[1].s3ExportConfiguration.diskImageFormat',
       'warning ami-name-reference distributions[1].amiDistributionConfiguration.name',
     ]);
   });

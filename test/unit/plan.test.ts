@@ -308,4 +308,31 @@ describe('plan (pure)', () => {
     const action = result.cells[0]?.actions.find((a) => a.kind === 'add-launch-permission');
     expect(action).toMatchObject({ add: { userIds: ['123456789012'], userGroups: [], organizationArns: ['arn:aws:organizations::111122223333:organization/o-abc'], organizationalUnitArns: [] } });
   });
+
+  it('reports license configurations and the S3 export as not checked, never as silently converged (issue 12, item 6)', () => {
+    const LICENSE = 'arn:aws:license-manager:us-east-1:111111111111:license-configuration:lic-0123456789abcdef0123456789abcdef';
+    const built = windowsImage();
+    const [first, second] = built.distributionConfiguration?.distributions ?? [];
+    if (first === undefined || second === undefined) throw new Error('the factory has two distributions');
+    first.licenseConfigurationArns = [LICENSE];
+    first.s3ExportConfiguration = { roleName: 'export', diskImageFormat: 'VMDK', s3Bucket: 'exports', s3Prefix: 'golden/' };
+    second.s3ExportConfiguration = { roleName: 'export', diskImageFormat: 'RAW', s3Bucket: 'exports-eu', s3Prefix: undefined };
+    const desired = desiredImage(built, { fastLaunchInheritForTargets: true });
+    // the export is one per region: on the owner's cell, else on the region's first cell
+    expect(desired.cells.filter((c) => c.s3Export !== undefined).map((c) => c.key)).toStrictEqual([`eu-west-1/${desired.cells.find((c) => c.region === 'eu-west-1')?.accountId ?? ''}`, KEY]);
+    const result = plan({ ...desired, cells: desired.cells.filter((c) => c.key === KEY) }, { cells: { [KEY]: converged() }, newerBuilds: { ok: true, value: [] } }, context);
+    const checks = result.cells[0]?.checks ?? [];
+    expect(checks).toContainEqual({ check: 'license-configuration', subject: LICENSE, result: 'skipped', reason: expect.stringMatching(/^not checked: the reconciler does not read License Manager associations/) });
+    expect(checks).toContainEqual({ check: 's3-export', subject: 's3://exports/golden/', result: 'skipped', reason: expect.stringMatching(/^not checked: .*the export task and the VMDK object in the bucket/) });
+    // everything else of the cell is still checked
+    expect(checks.filter((c) => c.result !== 'skipped').every((c) => c.result === 'ok')).toBe(true);
+  });
+
+  it('names each container distribution as not checked', () => {
+    const built = windowsImage({ type: 'DOCKER' });
+    const [first] = built.distributionConfiguration?.distributions ?? [];
+    if (first === undefined) throw new Error('no distribution');
+    first.containerDistributionConfiguration = { targetRepository: { service: 'ECR', repositoryName: 'golden' } };
+    expect(desiredImage(built, { fastLaunchInheritForTargets: true }).containerRegions).toStrictEqual(['us-east-1']);
+  });
 });

@@ -140,12 +140,33 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
     expect(report.counts.actions.failed).toBe(0);
   });
 
-  it('has nothing to reconcile for a container image', async () => {
-    world.imagebuilder[IMAGE_ARN] = windowsImage({ type: 'DOCKER', outputResources: { containers: [{ region: 'us-east-1', imageUris: ['111122223333.dkr.ecr.us-east-1.amazonaws.com/golden:1.0.0-3'] }] } });
+  it('has nothing to reconcile for a container image, and says its container distribution is not checked', async () => {
+    const image = windowsImage({ type: 'DOCKER', outputResources: { containers: [{ region: 'us-east-1', imageUris: ['111122223333.dkr.ecr.us-east-1.amazonaws.com/golden:1.0.0-3'] }] } });
+    const [first] = image.distributionConfiguration?.distributions ?? [];
+    if (first !== undefined) first.containerDistributionConfiguration = { targetRepository: { service: 'ECR', repositoryName: 'golden' } };
+    world.imagebuilder[IMAGE_ARN] = image;
     const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' }, testDeps());
     expect(report.cells).toStrictEqual([]);
     expect(report.outcome).toBe('converged');
     expect(report.notes).toContain('a container image: it is distributed to ECR, not as AMIs; nothing to reconcile');
+    expect(report.notes).toContain('containerDistributionConfiguration of us-east-1: not checked (the reconciler does not read ECR)');
+  });
+
+  it('reports a VM export and license configurations as not checked, in a report the schema accepts', async () => {
+    const image = windowsImage();
+    const [first] = image.distributionConfiguration?.distributions ?? [];
+    if (first === undefined) throw new Error('no distribution');
+    first.s3ExportConfiguration = { roleName: 'export', diskImageFormat: 'VMDK', s3Bucket: 'exports', s3Prefix: 'golden/' };
+    first.licenseConfigurationArns = ['arn:aws:license-manager:us-east-1:111111111111:license-configuration:lic-0123456789abcdef0123456789abcdef'];
+    world.imagebuilder[IMAGE_ARN] = image;
+    const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' }, testDeps());
+    expect(schemaErrors(validateReconcileReport, report)).toStrictEqual([]);
+    const owner = report.cells.find((c) => c.region === 'us-east-1' && c.accountId === OWN);
+    expect(owner?.checks.filter((c) => c.result === 'skipped').map((c) => `${c.check} ${c.subject}`)).toStrictEqual([
+      'license-configuration arn:aws:license-manager:us-east-1:111111111111:license-configuration:lic-0123456789abcdef0123456789abcdef',
+      's3-export s3://exports/golden/',
+    ]);
+    expect(owner?.reasons).toContainEqual(expect.stringMatching(/^s3-export s3:\/\/exports\/golden\/: skipped: not checked/));
   });
 
   it('changes nothing in plan mode and reports what it would do', async () => {

@@ -33,6 +33,7 @@ const REASONS = {
   notVisible: 'the AMI Image Builder recorded is not visible in the account yet (eventual consistency or still copying)',
   superseded: (arn: string) => `superseded: newer build ${arn} is distributed here; no rollback`,
   supersededUnknown: (f: Failure) => `cannot tell whether a newer build exists (${f.code}); not changing anything that could roll back`,
+  notChecked: (what: string) => `not checked: the reconciler does not read ${what}; verify it in the console or with the AWS CLI`,
 } as const;
 
 function token(...parts: string[]): string {
@@ -383,6 +384,12 @@ function planCell(cell: DesiredCell, observation: Observation, desired: DesiredI
   }
   const { check, image } = checkAmi(cell, obs, desired);
   plan.checks.push(check);
+  // settings the reconciler does not check, said so in the report rather than passed over
+  for (const arn of cell.licenseConfigurationArns ?? []) plan.checks.push({ check: 'license-configuration', subject: arn, result: 'skipped', reason: REASONS.notChecked('License Manager associations of the AMI') });
+  if (cell.s3Export !== undefined) {
+    const { bucket, prefix, format } = cell.s3Export;
+    plan.checks.push({ check: 's3-export', subject: `s3://${bucket}/${prefix ?? ''}`, result: 'skipped', reason: REASONS.notChecked(`the export task and the ${format ?? ''} object in the bucket`) });
+  }
   if (image === undefined) return plan;
   const add = (c: Check | undefined): void => {
     if (c !== undefined) plan.checks.push(c);

@@ -171,6 +171,8 @@ function buildReport(input: ReportInput): ReconcileReport {
     (ami) => `Image Builder recorded ${ami.imageId} in ${ami.region}/${ami.accountId}, a cell the embedded configuration does not name`,
   );
   if (desired.type === 'DOCKER') notes.push('a container image: it is distributed to ECR, not as AMIs; nothing to reconcile');
+  // container distribution is never checked: said so per region, never a silent converged
+  for (const region of desired.containerRegions ?? []) notes.push(`containerDistributionConfiguration of ${region}: not checked (the reconciler does not read ECR)`);
   return {
     schemaVersion: 1,
     kind: 'reconcile',

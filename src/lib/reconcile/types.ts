@@ -152,7 +152,7 @@ type Action =
   | PutParameterAction
   | RetryImageAction;
 
-type CheckName = 'access' | 'ami' | 'name' | 'tags' | 'launch-permission' | 'encryption' | 'launch-template' | 'fast-launch' | 'ssm-parameter';
+type CheckName = 'access' | 'ami' | 'name' | 'tags' | 'launch-permission' | 'encryption' | 'launch-template' | 'fast-launch' | 'ssm-parameter' | 'license-configuration' | 's3-export';
 
 /** The result of one check of one cell. */
 interface Check {
