@@ -28,6 +28,8 @@ interface SandboxOptions {
   serverlessYml?: string;
   /** Environment overrides for the wired functions. */
   reconcilerEnvironment?: Record<string, string>;
+  /** The target-account role template; default: the project's infra/target-account-role.yaml. */
+  targetRoleTemplate?: string;
 }
 
 interface Sandbox {
@@ -102,7 +104,7 @@ async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   url = await server.listen(options.port ?? 4566);
   server.onRequest = (record) => sandbox?.onRequest?.(record);
 
-  const refs = applyScenario(env, scenario, home);
+  const refs = applyScenario(env, scenario, home, options.targetRoleTemplate ?? join(projectRoot(), 'infra', 'target-account-role.yaml'));
   faults.set(scenario.faults ?? {});
 
   if (options.wire !== false) {
@@ -111,6 +113,7 @@ async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       account: home.account,
       region: home.region,
       environment: options.reconcilerEnvironment,
+      params: scenario.deploymentParams,
       applyEnvironment,
     });
     await wiring.start();

@@ -9,7 +9,7 @@ function callerArn(ctx: Ctx): string {
   const session = ctx.accessKeyId === undefined ? undefined : ctx.env.state.sessions.get(ctx.accessKeyId);
   if (session !== undefined) {
     const name = session.roleArn.slice(session.roleArn.indexOf(':role/') + 6);
-    return `arn:aws:sts::${session.accountId}:assumed-role/${name}/session`;
+    return `arn:aws:sts::${session.accountId}:assumed-role/${name}/${session.sessionName}`;
   }
   return `arn:aws:iam::${ctx.account}:root`;
 }
@@ -37,7 +37,7 @@ function assumeRole(ctx: Ctx, input: AssumeRoleRequest) {
   if (role.externalId !== undefined && role.externalId !== input.ExternalId) throw denied;
   const accessKeyId = `ASIA${randomBytes(8).toString('hex').toUpperCase()}`;
   const expiration = new Date(Date.now() + (input.DurationSeconds ?? 3600) * 1000);
-  ctx.env.state.sessions.set(accessKeyId, { accessKeyId, accountId: account, roleArn: role.arn, expiration });
+  ctx.env.state.sessions.set(accessKeyId, { accessKeyId, accountId: account, roleArn: role.arn, sessionName: input.RoleSessionName, expiration });
   return {
     Credentials: { AccessKeyId: accessKeyId, SecretAccessKey: randomBytes(20).toString('base64'), SessionToken: randomBytes(32).toString('base64'), Expiration: expiration },
     AssumedRoleUser: { AssumedRoleId: `AROA${randomBytes(8).toString('hex').toUpperCase()}:${input.RoleSessionName}`, Arn: `arn:aws:sts::${account}:assumed-role/${name}/${input.RoleSessionName}` },

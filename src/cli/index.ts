@@ -58,9 +58,11 @@ function exitFor(outcome: ReconcileReport['outcome']): number {
   return EXIT.changed;
 }
 
-function setup(options: GlobalOptions, overrides: Partial<Config> = {}) {
+/** Config and clients for a command; `cleanup` assumes the cleanup role in target accounts. */
+function setup(options: GlobalOptions, overrides: Partial<Config> = {}, role: 'repair' | 'cleanup' = 'repair') {
   const env = cliEnvironment();
-  const base = loadConfig();
+  const loaded = loadConfig();
+  const base = role === 'cleanup' ? { ...loaded, targetRoleName: loaded.cleanupRoleName } : loaded;
   const config: Config = Object.freeze({ ...base, ...(options.region === undefined ? {} : { region: options.region }), ...overrides });
   const clients = createClientFactory({
     ...config,
@@ -225,7 +227,7 @@ Examples:
     )
     .action(async (arn: string, opts: { apply?: boolean; strategy?: 'deregister' | 'disable' | 'deprecate'; minAgeDays?: number; keepTag?: string; includeShared?: boolean; build?: string[]; publish?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
-      const { config, clients } = setup(globals);
+      const { config, clients } = setup(globals, {}, 'cleanup');
       const report = await cleanup(
         {
           distributionConfigurationArn: arn,

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import { createClientFactory } from '../lib/aws/clients.ts';
-import { type Config, loadConfig } from '../lib/config.ts';
+import { type AmbientCredentials, type Config, lambdaCredentials, loadConfig } from '../lib/config.ts';
 import { ConfigError, toFailure } from '../lib/errors.ts';
 import type { ReconcileDeps } from '../lib/reconcile/reconcile.ts';
 import type { ReconcileReport } from '../lib/reconcile/report.ts';
@@ -17,8 +17,10 @@ const logger = new Logger({ serviceName: 'imagebuilder-reconciler' });
 
 let config: Config | undefined;
 let configError: ConfigError | undefined;
+let credentials: AmbientCredentials | undefined;
 try {
   config = loadConfig();
+  credentials = lambdaCredentials();
 } catch (error: unknown) {
   configError = error instanceof ConfigError ? error : new ConfigError('invalid configuration', { cause: error });
 }
@@ -35,7 +37,7 @@ function runtimeDeps(): ReconcileDeps {
   if (deps !== undefined) return deps;
   deps = {
     config,
-    clients: createClientFactory(config),
+    clients: createClientFactory({ ...config, ...(credentials === undefined ? {} : { credentials }) }),
     log: logger,
     now: () => new Date(),
     newRunId: randomUUID,
