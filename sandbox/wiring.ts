@@ -299,6 +299,13 @@ class Wiring {
     // patterns may use ${param:…} (the ARN prefix filter)
     const resolveStrings = (value: Json): Json => {
       if (typeof value === 'string') return this.resolve(value);
+      // `!Sub` in a pattern: CloudFormation resolves intrinsic functions inside the rule's EventPattern
+      if (isObj(value) && typeof value['Fn::Sub'] === 'string' && Object.keys(value).length === 1) {
+        return this.resolve(value['Fn::Sub'])
+          .replace(/\$\{AWS::Partition\}/g, partitionOf(region))
+          .replace(/\$\{AWS::Region\}/g, region)
+          .replace(/\$\{AWS::AccountId\}/g, account);
+      }
       if (Array.isArray(value)) return value.map(resolveStrings);
       if (isObj(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveStrings(v)]));
       return value;

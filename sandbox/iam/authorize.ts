@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { partitionOfRegion } from '../../src/lib/arn.ts';
 import { AwsError } from '../protocol/errors.ts';
 import type { Ctx } from '../server.ts';
 import type { Role, SandboxState, Session } from '../state.ts';
@@ -16,11 +17,7 @@ import { type AuthRequest, type Decision, type NamedPolicy, type RequestContext,
  */
 
 /** The partition of a region (ARNs carry it: `arn:aws-cn:…`, `arn:aws-us-gov:…`). */
-function partitionOf(region: string): string {
-  if (region.startsWith('cn-')) return 'aws-cn';
-  if (region.startsWith('us-gov-')) return 'aws-us-gov';
-  return 'aws';
-}
+const partitionOf = partitionOfRegion;
 
 /** One authorization a request needs, with the error to answer when it is refused (default: the service's). */
 interface Needed extends AuthRequest {

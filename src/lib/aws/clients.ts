@@ -6,6 +6,7 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import pLimit, { type LimitFunction } from 'p-limit';
+import { partitionOfRegion } from '../arn.ts';
 import { AssumeRoleError, AwsCallError } from '../errors.ts';
 
 /** The clients for one (account, region). */
@@ -59,6 +60,8 @@ interface ClientFactoryOptions {
   profile?: string | undefined;
   /** An explicit endpoint for every service (the CLI's --endpoint-url); default: the SDK's own settings. */
   endpoint?: string | undefined;
+  /** The partition of the target roles' ARNs; default: the partition of `region` (partitions do not mix). */
+  partition?: string | undefined;
 }
 
 interface CachedCredentials {
@@ -113,7 +116,7 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
   const sts = instrument(new STSClient(baseConfig(options.region)), undefined);
 
   const assume = async (accountId: string): Promise<AwsCredentialIdentity> => {
-    const roleArn = `arn:aws:iam::${accountId}:role/${options.targetRoleName}`;
+    const roleArn = `arn:${options.partition ?? partitionOfRegion(options.region)}:iam::${accountId}:role/${options.targetRoleName}`;
     try {
       const out = await sts.send(
         new AssumeRoleCommand({
