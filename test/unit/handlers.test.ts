@@ -29,6 +29,7 @@ describe('Lambda handlers, driven by the sample events in events/', () => {
   });
   afterEach(() => {
     for (const mock of Object.values(mocks)) mock.restore();
+    vi.useRealTimers();
   });
 
   it('reconciles the image named by an Image State Change (AVAILABLE) event', async () => {
@@ -59,13 +60,18 @@ describe('Lambda handlers, driven by the sample events in events/', () => {
     expect(mocks.imagebuilder.calls()).toHaveLength(0);
   });
 
+  // the sample recheck message was first seen at 2026-11-29T17:51Z: run within its deadline, not by the wall clock
+  const withinDeadline = () => vi.setSystemTime(new Date('2026-11-29T18:00:00Z'));
+
   it('rechecks from the SQS message and requeues with the next attempt', async () => {
+    withinDeadline();
     const result = await recheckHandler(getTestEvent('sqs/recheck'), context);
     expect(result).toStrictEqual({ batchItemFailures: [] });
     expect(mocks.sqs).toHaveReceivedCommandWith(SendMessageCommand, { MessageBody: expect.stringContaining('"attempt":3') });
   });
 
   it('keeps a recheck message when the next recheck cannot be queued (the whole batch failed: SQS delivers it again)', async () => {
+    withinDeadline();
     mocks.sqs.on(SendMessageCommand).rejects(new Error('queue unavailable'));
     await expect(recheckHandler(getTestEvent('sqs/recheck'), context)).rejects.toThrow(/All records failed processing/);
   });
