@@ -188,7 +188,7 @@ function ec2Needs(ctx: Ctx, operation: string, input: Input): Needed[] {
   }
 }
 
-function imagebuilderNeeds(ctx: Ctx, operation: string, input: Input): Needed[] {
+function imagebuilderNeeds(operation: string, input: Input): Needed[] {
   const arn =
     str(input.imageBuildVersionArn) ??
     str(input.imageVersionArn) ??
@@ -198,9 +198,7 @@ function imagebuilderNeeds(ctx: Ctx, operation: string, input: Input): Needed[] 
     str(input.infrastructureConfigurationArn);
   // List* of a kind (ListImagePipelines, ListDistributionConfigurations) and Create* name no resource yet
   const scoped = !/^(List(ImagePipelines|DistributionConfigurations|ImageRecipes|Images)$|Create)/.test(operation);
-  const needs: Needed[] = [{ action: `imagebuilder:${operation}`, resource: scoped && arn !== undefined ? arn : '*' }];
-  void ctx;
-  return needs;
+  return [{ action: `imagebuilder:${operation}`, resource: scoped && arn !== undefined ? arn : '*' }];
 }
 
 function parameterArn(ctx: Ctx, name: string): string {
@@ -226,7 +224,7 @@ function needsFor(ctx: Ctx, input: Input): Needed[] {
     case 'ec2':
       return ec2Needs(ctx, operation, input);
     case 'imagebuilder':
-      return imagebuilderNeeds(ctx, operation, input);
+      return imagebuilderNeeds(operation, input);
     case 'ssm':
       return ssmNeeds(ctx, operation, input);
     case 'sts':

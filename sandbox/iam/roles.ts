@@ -16,7 +16,7 @@ function installRole(state: SandboxState, account: string, role: TemplateRole, p
     const principal = statement.Principal as { AWS?: string | string[]; Service?: string | string[] } | undefined;
     for (const p of [principal?.AWS ?? [], principal?.Service ?? []].flat()) {
       const root = /^arn:aws[a-z-]*:iam::(\d{12}):root$/.exec(p);
-      trusted.push(root?.[1] ?? (/^\d{12}$/.test(p) ? p : p));
+      trusted.push(root?.[1] ?? p);
     }
     const condition = statement.Condition as { StringEquals?: Record<string, string> } | undefined;
     externalId ??= condition?.StringEquals?.['sts:ExternalId'];

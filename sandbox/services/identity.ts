@@ -12,9 +12,9 @@ function callerArn(ctx: Ctx): string {
   const session = ctx.accessKeyId === undefined ? undefined : ctx.env.state.sessions.get(ctx.accessKeyId);
   if (session !== undefined) {
     const name = session.roleArn.slice(session.roleArn.indexOf(':role/') + 6);
-    return `arn:aws:sts::${session.accountId}:assumed-role/${name}/${session.sessionName}`;
+    return `arn:${session.roleArn.split(':')[1] ?? 'aws'}:sts::${session.accountId}:assumed-role/${name}/${session.sessionName}`;
   }
-  return `arn:aws:iam::${ctx.account}:root`;
+  return `arn:${partitionOf(ctx.region)}:iam::${ctx.account}:root`;
 }
 
 /**
