@@ -159,6 +159,7 @@ function ec2Needs(ctx: Ctx, operation: string, input: Input): Needed[] {
     case 'EnableImageDeregistrationProtection':
     case 'DisableImageDeregistrationProtection':
     case 'DisableFastLaunch':
+    case 'CreateImageUsageReport':
     case 'DeregisterImage':
       // DeregisterImage with DeleteAssociatedSnapshots also needs ec2:DeleteSnapshot per snapshot; EC2 answers
       // missing-permissions for each it may not delete (DeregisterImage API reference, DeleteSnapshotResults),
