@@ -43,7 +43,9 @@ const THROTTLED = /RequestLimitExceeded|Throttling|Rate exceeded|throttled/i;
 async function main(): Promise<void> {
   quietSdkNotices();
   const input = JSON.parse(process.argv[2] ?? '{}') as RunnerInput;
-  const config = { ...loadConfig({ ...input.environment, RECONCILER_ACCOUNT_ID: input.account }), mode: input.mode };
+  const loaded = loadConfig({ ...input.environment, RECONCILER_ACCOUNT_ID: input.account });
+  // cleanup assumes the cleanup role in target accounts, as the deployed cleanup functions do
+  const config = { ...loaded, mode: input.mode, ...(input.kind === 'reconcile' ? {} : { targetRoleName: loaded.cleanupRoleName }) };
   const clients = createClientFactory({ ...config, endpoint: input.endpoint, credentials: { accessKeyId: input.account, secretAccessKey: 'sandbox' } });
   const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
   const deps = { config, clients, log, now: () => new Date(), newRunId: randomUUID, publish: false };

@@ -100,6 +100,9 @@ function orgScenario(shape: OrgShape): OrgScenario {
     accounts: accounts.slice(1),
     regions: [...current, ...removed],
     reconciler: { account: OWNER, region: current[0] ?? 'us-east-1' },
+    // the target roles as a deployment would set them: the parameters under golden/, cleanup allowed
+    targetRoleParameters: { ParameterNamePattern: 'golden/*', AllowCleanup: 'true' },
+    deploymentParams: { parameterNamePattern: 'golden/*' },
     launchTemplates,
     imagebuilder: {
       recipes: [

@@ -31,6 +31,8 @@ interface SandboxOptions {
   reconcilerEnvironment?: Record<string, string>;
   /** Regions where infra/region-forwarder.yaml is deployed (events there reach the reconciler). Default none. */
   forwardedRegions?: string[];
+  /** The target-account role template; default: the project's infra/target-account-role.yaml. */
+  targetRoleTemplate?: string;
 }
 
 interface Sandbox {
@@ -107,7 +109,7 @@ async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
 
   let refs: Map<string, string>;
   try {
-    refs = applyScenario(env, scenario, home);
+    refs = applyScenario(env, scenario, home, options.targetRoleTemplate ?? join(projectRoot(), 'infra', 'target-account-role.yaml'));
     faults.set(scenario.faults ?? {});
   } catch (error: unknown) {
     // a scenario the sandbox refuses (as AWS would refuse its requests) leaves no server behind
@@ -122,6 +124,7 @@ async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       account: home.account,
       region: home.region,
       environment: options.reconcilerEnvironment,
+      params: scenario.deploymentParams,
       applyEnvironment,
       forwardedRegions: options.forwardedRegions,
     });

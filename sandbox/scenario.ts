@@ -5,6 +5,9 @@ import type {
   CreateInfrastructureConfigurationRequest,
 } from '@aws-sdk/client-imagebuilder';
 import type { FaultSettings } from './faults.ts';
+import { partitionOf } from './iam/authorize.ts';
+import { readTemplate, templateRoles } from './iam/cloudformation.ts';
+import { installRole } from './iam/roles.ts';
 import { type Ctx, type Handler, type SandboxEnv, systemCtx } from './server.ts';
 import { ec2, registerImage } from './services/ec2.ts';
 import { imagebuilder } from './services/imagebuilder.ts';
@@ -31,6 +34,13 @@ interface Scenario {
   targetRoleName?: string;
   /** Accounts whose reconciler role is missing. */
   removedRoles?: string[];
+  /**
+   * Parameters of infra/target-account-role.yaml for the roles deployed in every account (the reconciler's
+   * account root is trusted by default, and RoleName follows targetRoleName).
+   */
+  targetRoleParameters?: Record<string, string>;
+  /** Overrides of serverless.yml's `params` for the wired deployment. */
+  deploymentParams?: Record<string, string>;
   images?: { ref: string; account: string; region: string; name: string; platform?: 'windows'; tags?: Record<string, string>; ageDays?: number }[];
   launchTemplates?: { ref: string; account: string; region: string; name: string; image?: string; tags?: Record<string, string> }[];
   parameters?: { account: string; region: string; name: string; value: string; dataType?: string }[];
@@ -93,11 +103,17 @@ function loadScenario(path: string): Scenario {
 }
 
 /** Put the scenario's resources in place. Returns the refs of what it created. */
-function applyScenario(env: SandboxEnv, scenario: Scenario, home: { account: string; region: string }): Map<string, string> {
+function applyScenario(env: SandboxEnv, scenario: Scenario, home: { account: string; region: string }, targetRoleTemplate: string): Map<string, string> {
   const refs = new Map<string, string>();
   const roleName = scenario.targetRoleName ?? 'ImageBuilderReconcilerTarget';
+  // the target-account roles, deployed from the project's template as an operator would (StackSets: the
+  // same parameters in every account)
+  const template = readTemplate(targetRoleTemplate);
+  const partition = partitionOf(home.region);
   for (const account of env.state.accounts) {
-    if (!(scenario.removedRoles ?? []).includes(account)) env.state.putRole(account, roleName, [home.account]);
+    if ((scenario.removedRoles ?? []).includes(account)) continue;
+    const parameters = { ReconcilerRoleArn: `arn:${partition}:iam::${home.account}:root`, RoleName: roleName, ...(scenario.targetRoleParameters ?? {}) };
+    for (const role of templateRoles(template, { account, region: home.region, partition, parameters })) installRole(env.state, account, role, partition);
   }
   const now = env.clock.now();
   for (const image of scenario.images ?? []) {

@@ -5,6 +5,7 @@ import type { SchemaRef } from '@smithy/types';
 import { NormalizedSchema } from '@smithy/core/schema';
 import type { SandboxClock } from './clock.ts';
 import type { Faults } from './faults.ts';
+import { type Authorization, authorize } from './iam/authorize.ts';
 import { AwsError } from './protocol/errors.ts';
 import { ec2Error, ec2Response, parseQueryInput, queryError, queryResponse } from './protocol/xml.ts';
 import type { PublishedEvent, SandboxState } from './state.ts';
@@ -18,6 +19,8 @@ interface Ctx {
   requestId: string;
   accessKeyId: string | undefined;
   env: SandboxEnv;
+  /** The IAM authorizations evaluated for this request (assumed-role callers only). */
+  authorizations: Authorization[];
 }
 
 /** The sandbox as its services see it. */
@@ -37,7 +40,7 @@ type Handler = (ctx: Ctx, input: Record<string, unknown>) => unknown;
  * given account and region, with no access key and no faults applied.
  */
 function systemCtx(env: SandboxEnv, account: string, region: string, service: string, operation: string): Ctx {
-  return { account, region, service, operation, requestId: randomUUID(), accessKeyId: undefined, env };
+  return { account, region, service, operation, requestId: randomUUID(), accessKeyId: undefined, env, authorizations: [] };
 }
 
 /** Wrap a typed handler; its input is the SDK input type the schema describes. */
@@ -65,6 +68,10 @@ interface RequestRecord {
   region: string;
   status: number;
   errorCode: string | undefined;
+  /** The role of an assumed-role caller (undefined: the account itself or the sandbox). */
+  principal: string | undefined;
+  /** What IAM evaluated for the request (the permission proof reads these). */
+  authorizations: Authorization[];
 }
 
 type ControlHandler = (method: string, path: string, body: unknown) => unknown;
@@ -206,6 +213,7 @@ class SandboxServer {
       requestId,
       accessKeyId,
       env: this.env,
+      authorizations: [],
     };
     if (service === undefined) {
       res.writeHead(400, { 'content-type': 'application/json' });
@@ -271,6 +279,8 @@ class SandboxServer {
     if (handler === undefined) {
       throw new AwsError(service.protocol === 'ec2' ? 'InvalidAction' : 'UnsupportedOperation', `the sandbox does not model ${service.name}:${ctx.operation}`);
     }
+    // IAM first: a refused request reaches neither the fault injection nor the handler
+    authorize(ctx, input);
     await this.env.faults.before(service.name, ctx.operation, ctx.account, ctx.region, this.env.clock);
     return handler(ctx, input);
   }
@@ -278,7 +288,8 @@ class SandboxServer {
   private reply(res: ServerResponse, ctx: Ctx, status: number, type: string, body: string, errorCode?: string, headers: Record<string, string> = {}): void {
     res.writeHead(status, { 'content-type': type, 'x-amzn-requestid': ctx.requestId, ...headers });
     res.end(body);
-    const record: RequestRecord = { time: new Date().toISOString(), service: ctx.service, operation: ctx.operation, account: ctx.account, region: ctx.region, status, errorCode };
+    const session = ctx.accessKeyId === undefined ? undefined : this.env.state.sessions.get(ctx.accessKeyId);
+    const record: RequestRecord = { time: new Date().toISOString(), service: ctx.service, operation: ctx.operation, account: ctx.account, region: ctx.region, status, errorCode, principal: session?.roleArn, authorizations: ctx.authorizations };
     this.requests.push(record);
     this.onRequest?.(record);
   }

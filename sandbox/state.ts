@@ -107,12 +107,24 @@ interface Role {
   externalId: string | undefined;
   created: string;
   assumeRolePolicyDocument: string;
+  /** Inline permission policies: name → JSON document. */
+  inlinePolicies: Map<string, string>;
+  /** ARNs of the managed policies attached to the role. */
+  attachedPolicies: Set<string>;
+}
+
+interface ManagedPolicy {
+  arn: string;
+  name: string;
+  document: string;
+  created: string;
 }
 
 interface Session {
   accessKeyId: string;
   accountId: string;
   roleArn: string;
+  sessionName: string;
   expiration: Date;
 }
 
@@ -232,6 +244,12 @@ class SandboxState {
   readonly regions: string[];
   readonly roles = new Map<string, Map<string, Role>>();
   readonly sessions = new Map<string, Session>();
+  /** Customer managed policies by ARN. */
+  readonly managedPolicies = new Map<string, ManagedPolicy>();
+  /** `account/service` of the service-linked roles that exist (e.g. `…/ec2fastlaunch.amazonaws.com`). */
+  readonly serviceLinkedRoles = new Set<string>();
+  /** Encoded authorization failure messages (EC2's UnauthorizedOperation) → their decoded JSON. */
+  readonly authorizationMessages = new Map<string, string>();
   readonly queues = new Map<string, Queue>();
   readonly events: PublishedEvent[] = [];
   private readonly cells = new Map<string, CellStore>();
@@ -299,6 +317,8 @@ class SandboxState {
       trusted,
       externalId,
       created: new Date().toISOString(),
+      inlinePolicies: new Map(),
+      attachedPolicies: new Set(),
       assumeRolePolicyDocument: JSON.stringify({
         Version: '2012-10-17',
         Statement: [{ Effect: 'Allow', Principal: { AWS: trusted.map((t) => (/^\d{12}$/.test(t) ? `arn:aws:iam::${t}:root` : t)) }, Action: 'sts:AssumeRole' }],
@@ -318,4 +338,4 @@ class SandboxState {
 }
 
 export { SandboxState, hex, resourceId };
-export type { Ami, AutoScalingGroup, CellStore, Fleet, LaunchConfiguration, UsageReport, FastLaunch, ImageBuilderStore, Instance, LaunchTemplate, LaunchTemplateVersion, Parameter, PublishedEvent, Queue, QueueMessage, Role, Session, Snapshot };
+export type { Ami, AutoScalingGroup, CellStore, Fleet, LaunchConfiguration, ManagedPolicy, UsageReport, FastLaunch, ImageBuilderStore, Instance, LaunchTemplate, LaunchTemplateVersion, Parameter, PublishedEvent, Queue, QueueMessage, Role, Session, Snapshot };

@@ -2,11 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type ScalarTag, parse } from 'yaml';
+import { type Obj as TemplateObj, parseTemplate, templateRoles } from './iam/cloudformation.ts';
+import { partitionOf } from './iam/authorize.ts';
+import { installRole, roleSession } from './iam/roles.ts';
 import { AwsError } from './protocol/errors.ts';
 import type { SandboxEnv } from './server.ts';
 import { createQueue, deleteMessage, receiveMessages, sendMessage } from './services/messaging.ts';
-import type { PublishedEvent, Queue } from './state.ts';
+import type { PublishedEvent, Queue, Role } from './state.ts';
 
 /**
  * The deployment, read from serverless.yml: functions with their EventBridge patterns and SQS sources,
@@ -16,11 +18,6 @@ import type { PublishedEvent, Queue } from './state.ts';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type Obj = { [key: string]: Json };
-
-const cfnTags: ScalarTag[] = ['Ref', 'Sub', 'GetAtt', 'ImportValue'].map((name) => ({
-  tag: `!${name}`,
-  resolve: (value: string) => (name === 'Ref' ? { Ref: value } : name === 'GetAtt' ? { 'Fn::GetAtt': value.split('.') } : { [`Fn::${name}`]: value }),
-}));
 
 interface FunctionDef {
   name: string;
@@ -32,6 +29,10 @@ interface FunctionDef {
   onFailureQueueLogicalId: string | undefined;
   /** Schedule events: the rule's period in ms (from `rate(…)`), and the expression as written. */
   schedules: { periodMs: number; expression: string }[];
+  /** Logical id of the function's execution role (`role:`), or the framework's shared role. */
+  roleLogicalId: string;
+  /** The function's own environment (on top of the provider's). */
+  environment: Obj;
 }
 
 const RATE_UNITS: Record<string, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 };
@@ -53,12 +54,17 @@ function ratePeriodMs(expression: string, fn: string): number {
   return value * (RATE_UNITS[singular] ?? 0);
 }
 
+/** The logical id the framework gives the role it makes from `provider.iam.role` (Serverless Framework docs, IAM). */
+const FRAMEWORK_ROLE = 'IamRoleLambdaExecution';
+
 interface Deployment {
   service: string;
   functions: FunctionDef[];
   queues: { logicalId: string; properties: Obj }[];
   environment: Obj;
   params: Record<string, string>;
+  /** The CloudFormation resources (with the framework's role from `provider.iam.role`, when it makes one). */
+  resources: Obj;
 }
 
 function isObj(value: Json | undefined): value is Obj {
@@ -77,7 +83,7 @@ function logicalIdOf(value: Json | undefined): string | undefined {
  * what each region where that stack is deployed forwards to the reconciler's bus.
  */
 function readForwarderPatterns(path: string): Obj[] {
-  const doc = parse(readFileSync(path, 'utf8'), { customTags: cfnTags }) as Obj;
+  const doc = parseTemplate(readFileSync(path, 'utf8')) as Obj;
   const defaults: Record<string, Json> = {};
   for (const [name, p] of Object.entries(isObj(doc.Parameters) ? doc.Parameters : {})) if (isObj(p) && p.Default !== undefined) defaults[name] = p.Default;
   const resolveRefs = (value: Json): Json => {
@@ -94,7 +100,7 @@ function readForwarderPatterns(path: string): Obj[] {
 }
 
 function readDeployment(path: string): Deployment {
-  const doc = parse(readFileSync(path, 'utf8'), { customTags: cfnTags }) as Obj;
+  const doc = parseTemplate(readFileSync(path, 'utf8')) as Obj;
   const params: Record<string, string> = {};
   const defaults = isObj(doc.params) && isObj(doc.params.default) ? doc.params.default : {};
   for (const [k, v] of Object.entries(defaults)) params[k] = String(v);
@@ -111,6 +117,8 @@ function readDeployment(path: string): Deployment {
       maximumRetryAttempts: typeof raw.maximumRetryAttempts === 'number' ? raw.maximumRetryAttempts : 2,
       onFailureQueueLogicalId: isObj(raw.destinations) && isObj(raw.destinations.onFailure) ? logicalIdOf(raw.destinations.onFailure.arn) : undefined,
       schedules: [],
+      roleLogicalId: typeof raw.role === 'string' ? raw.role : (logicalIdOf(raw.role) ?? FRAMEWORK_ROLE),
+      environment: isObj(raw.environment) ? raw.environment : {},
     };
     for (const event of events) {
       if (!isObj(event)) continue;
@@ -131,11 +139,24 @@ function readDeployment(path: string): Deployment {
     }
     functions.push(def);
   }
-  const resources = isObj(doc.resources) && isObj(doc.resources.Resources) ? doc.resources.Resources : {};
+  const resources: Obj = { ...(isObj(doc.resources) && isObj(doc.resources.Resources) ? doc.resources.Resources : {}) };
+  // the framework makes one role for every function without its own `role`, from provider.iam.role
+  const iamRole = isObj(provider.iam) && isObj(provider.iam.role) ? provider.iam.role : undefined;
+  if (functions.some((f) => f.roleLogicalId === FRAMEWORK_ROLE)) {
+    resources[FRAMEWORK_ROLE] = {
+      Type: 'AWS::IAM::Role',
+      Properties: {
+        RoleName: iamRole?.name ?? `${String(doc.service)}-\${sls:stage}-\${aws:region}-lambdaRole`,
+        AssumeRolePolicyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: ['lambda.amazonaws.com'] }, Action: ['sts:AssumeRole'] }] },
+        Policies: [{ PolicyName: `${String(doc.service)}-lambda`, PolicyDocument: { Version: '2012-10-17', Statement: Array.isArray(iamRole?.statements) ? iamRole.statements : [] } }],
+        ManagedPolicyArns: Array.isArray(iamRole?.managedPolicies) ? iamRole.managedPolicies : [],
+      },
+    };
+  }
   const queues = Object.entries(resources)
     .filter(([, r]) => isObj(r) && r.Type === 'AWS::SQS::Queue')
     .map(([logicalId, r]) => ({ logicalId, properties: isObj(r) && isObj(r.Properties) ? r.Properties : {} }));
-  return { service: String(doc.service), functions, queues, environment: isObj(provider.environment) ? provider.environment : {}, params };
+  return { service: String(doc.service), functions, queues, environment: isObj(provider.environment) ? provider.environment : {}, params, resources };
 }
 
 // ---- EventBridge pattern matching (equality, prefix, suffix, anything-but, exists)
@@ -204,7 +225,9 @@ interface WiringOptions {
   account: string;
   region: string;
   /** Environment overrides (on top of serverless.yml's). */
-  environment?: Record<string, string>;
+  environment?: Record<string, string> | undefined;
+  /** Overrides of serverless.yml's params (`--param` at deploy time). */
+  params?: Record<string, string> | undefined;
   /** Set the process environment the functions read (the config module's applyEnvironment). */
   applyEnvironment: (vars: Record<string, string>) => void;
   /** Regions (other than the reconciler's) where infra/region-forwarder.yaml is deployed. Default none. */
@@ -230,6 +253,9 @@ class Wiring {
   private inFlight = new Set<Promise<unknown>>();
   private polling = new Set<string>();
   private readonly forwarderPatterns: Obj[];
+  private functionEnvironment: (fn: FunctionDef) => Record<string, string> = () => ({});
+  /** The deployment's IAM roles in the sandbox, by logical id. */
+  readonly roles = new Map<string, Role>();
 
   constructor(
     private readonly env: SandboxEnv,
@@ -237,6 +263,7 @@ class Wiring {
   ) {
     this.deployment = readDeployment(options.serverlessYml);
     this.forwarderPatterns = (options.forwardedRegions ?? []).length === 0 ? [] : readForwarderPatterns(options.forwarderYml ?? join(dirname(options.serverlessYml), 'infra', 'region-forwarder.yaml'));
+    Object.assign(this.deployment.params, options.params ?? {});
   }
 
   private physicalName(logicalId: string): string {
@@ -248,7 +275,9 @@ class Wiring {
       return value
         .replace(/\$\{param:(\w+)\}/g, (_, name: string) => this.deployment.params[name] ?? '')
         .replace(/\$\{self:service\}/g, this.deployment.service)
-        .replace(/\$\{sls:stage\}/g, 'sandbox');
+        .replace(/\$\{sls:stage\}/g, 'sandbox')
+        .replace(/\$\{aws:region\}/g, this.options.region)
+        .replace(/\$\{aws:accountId\}/g, this.options.account);
     }
     if (typeof value === 'number' || typeof value === 'boolean') return String(value);
     if (isObj(value)) {
@@ -259,6 +288,30 @@ class Wiring {
       if (queue !== undefined) return value.Ref !== undefined ? queue.url : queue.arn;
     }
     throw new Error(`the sandbox cannot resolve ${JSON.stringify(value)} in serverless.yml`);
+  }
+
+  /** Serverless variables in every string of a value (CloudFormation's own `${AWS::…}` stay). */
+  private resolveVariables(value: Json): Json {
+    if (typeof value === 'string') return value.includes('${') ? this.resolve(value) : value;
+    if (Array.isArray(value)) return value.map((v) => this.resolveVariables(v));
+    if (isObj(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.resolveVariables(v)]));
+    return value;
+  }
+
+  /** Create the deployment's IAM roles (the framework's and those under resources) with their policies. */
+  private installRoles(): Map<string, Role> {
+    const { account, region } = this.options;
+    const partition = partitionOf(region);
+    const resources = this.resolveVariables(this.deployment.resources) as TemplateObj;
+    const attributes = (logicalId: string, attribute: string | undefined): string | undefined => {
+      const queue = this.queues.get(logicalId);
+      if (queue === undefined) return undefined;
+      return attribute === undefined ? queue.url : attribute === 'Arn' ? queue.arn : attribute === 'QueueName' ? queue.name : undefined;
+    };
+    for (const role of templateRoles({ Resources: resources }, { account, region, partition, parameters: {}, attributes })) {
+      this.roles.set(role.logicalId, installRole(this.env.state, account, role, partition));
+    }
+    return this.roles;
   }
 
   /** Create queues, set the environment and load the function bundles. */
@@ -279,21 +332,36 @@ class Wiring {
     }
     const vars: Record<string, string> = {};
     for (const [key, value] of Object.entries(this.deployment.environment)) vars[key] = this.resolve(value);
-    this.options.applyEnvironment({
+    const common = {
       ...vars,
       AWS_REGION: region,
-      AWS_ACCESS_KEY_ID: account,
-      AWS_SECRET_ACCESS_KEY: 'sandbox',
-      AWS_SESSION_TOKEN: '',
       AWS_ENDPOINT_URL: this.env.url(),
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       POWERTOOLS_LOG_LEVEL: 'SILENT',
       POWERTOOLS_METRICS_DISABLED: 'true',
-      ...(this.options.environment ?? {}),
-    });
+    };
+    const roles = this.installRoles();
+    // each function runs with its execution role's credentials, as Lambda gives them (AWS Lambda Developer
+    // Guide, "Defining Lambda function permissions with an execution role"; the runtime's environment
+    // variables AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN)
+    this.functionEnvironment = (fn: FunctionDef) => {
+      const role = roles.get(fn.roleLogicalId);
+      if (role === undefined) throw new Error(`function ${fn.name}: serverless.yml defines no IAM role ${fn.roleLogicalId}`);
+      const credentials = roleSession(this.env.state, role, `${this.deployment.service}-sandbox-${fn.name}`);
+      const own: Record<string, string> = {};
+      for (const [key, value] of Object.entries(fn.environment)) own[key] = this.resolve(value);
+      return { ...common, ...own, AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey, AWS_SESSION_TOKEN: credentials.sessionToken, ...(this.options.environment ?? {}) };
+    };
     // patterns may use ${param:…} (the ARN prefix filter)
     const resolveStrings = (value: Json): Json => {
       if (typeof value === 'string') return this.resolve(value);
+      // `!Sub` in a pattern: CloudFormation resolves intrinsic functions inside the rule's EventPattern
+      if (isObj(value) && typeof value['Fn::Sub'] === 'string' && Object.keys(value).length === 1) {
+        return this.resolve(value['Fn::Sub'])
+          .replace(/\$\{AWS::Partition\}/g, partitionOf(region))
+          .replace(/\$\{AWS::Region\}/g, region)
+          .replace(/\$\{AWS::AccountId\}/g, account);
+      }
       if (Array.isArray(value)) return value.map(resolveStrings);
       if (isObj(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveStrings(v)]));
       return value;
@@ -307,6 +375,8 @@ class Wiring {
     }
     const root = dirname(this.options.serverlessYml);
     for (const fn of this.deployment.functions) {
+      // functions read their environment (and credentials) when loaded, as on a cold start
+      this.options.applyEnvironment(this.functionEnvironment(fn));
       const modulePath = join(root, `${fn.handler.slice(0, fn.handler.lastIndexOf('.'))}.mjs`);
       const exported = fn.handler.slice(fn.handler.lastIndexOf('.') + 1);
       let module: Record<string, unknown>;
@@ -320,6 +390,9 @@ class Wiring {
       if (typeof handler !== 'function') throw new Error(`${modulePath} exports no ${exported} function`);
       this.handlers.set(fn.name, handler as LambdaHandler);
     }
+    // the process itself (the CLI and tests running in it) acts as the home account's administrator, as before
+    // any function was loaded; each loaded function keeps the role credentials it read at load time
+    this.options.applyEnvironment({ ...common, AWS_ACCESS_KEY_ID: account, AWS_SECRET_ACCESS_KEY: 'sandbox', AWS_SESSION_TOKEN: '', ...(this.options.environment ?? {}) });
     this.poller = setInterval(() => this.poll(), 50);
     this.poller.unref();
     for (const fn of this.deployment.functions) {

@@ -25,6 +25,7 @@ import type {
   TerminateInstancesRequest,
 } from '@aws-sdk/client-ec2';
 import * as schemas from '@aws-sdk/client-ec2';
+import { allowed, ec2Arn } from '../iam/authorize.ts';
 import { AwsError } from '../protocol/errors.ts';
 import { type Ctx, type ServiceDef, op } from '../server.ts';
 import { type Ami, type CellStore, type FastLaunch, type LaunchTemplate, type SandboxState, type UsageReport, hex, resourceId } from '../state.ts';
@@ -365,6 +366,15 @@ function snapshotInUse(state: SandboxState, account: string, region: string, sna
   return false;
 }
 
+function snapshotTags(ctx: Ctx, snapshotId: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of here(ctx).snapshots.get(snapshotId)?.tags ?? []) {
+    out[`aws:ResourceTag/${k}`] = v;
+    out[`ec2:ResourceTag/${k}`] = v;
+  }
+  return out;
+}
+
 function deregisterImage(ctx: Ctx, input: DeregisterImageRequest) {
   const image = ownImage(ctx, input.ImageId);
   if (image.deregistrationProtection === 'enabled') {
@@ -378,6 +388,10 @@ function deregisterImage(ctx: Ctx, input: DeregisterImageRequest) {
     for (const snapshotId of image.snapshotIds) {
       if (snapshotInUse(ctx.env.state, ctx.account, ctx.region, snapshotId, image.imageId)) {
         results.push({ SnapshotId: snapshotId, ReturnCode: 'skipped' });
+      } else if (!allowed(ctx, { action: 'ec2:DeleteSnapshot', resource: ec2Arn(ctx, snapshotId), context: snapshotTags(ctx, snapshotId) })) {
+        // "DeleteAssociatedSnapshots … ReturnCode missing-permissions": the caller may not delete this
+        // snapshot (DeregisterImage API reference, DeleteSnapshotReturnCode); the AMI is deregistered anyway
+        results.push({ SnapshotId: snapshotId, ReturnCode: 'missing-permissions' });
       } else if (here(ctx).snapshots.delete(snapshotId)) {
         results.push({ SnapshotId: snapshotId, ReturnCode: 'success' });
       } else {
@@ -661,6 +675,9 @@ function enableFastLaunch(ctx: Ctx, input: EnableFastLaunchRequest) {
     fails: ctx.env.faults.fastLaunchFails(imageId, ctx.account, ctx.region),
   };
   here(ctx).fastLaunch.set(imageId, entry);
+  // the first enable in an account creates AWSServiceRoleForEC2FastLaunch (the caller's right to create it
+  // was checked with the rest of the request)
+  ctx.env.state.serviceLinkedRoles.add(`${ctx.account}/ec2fastlaunch.amazonaws.com`);
   return fastLaunchOut(entry);
 }
 

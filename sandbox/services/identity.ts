@@ -2,16 +2,19 @@ import { randomBytes } from 'node:crypto';
 import * as iamSchemas from '@aws-sdk/client-iam';
 import type { AssumeRoleRequest } from '@aws-sdk/client-sts';
 import * as stsSchemas from '@aws-sdk/client-sts';
+import { partitionOf, rolePolicies } from '../iam/authorize.ts';
+import { MalformedPolicyError, type RequestContext, evaluate, parsePolicy } from '../iam/policy.ts';
 import { AwsError } from '../protocol/errors.ts';
+import type { Role } from '../state.ts';
 import { type Ctx, type ServiceDef, op } from '../server.ts';
 
 function callerArn(ctx: Ctx): string {
   const session = ctx.accessKeyId === undefined ? undefined : ctx.env.state.sessions.get(ctx.accessKeyId);
   if (session !== undefined) {
     const name = session.roleArn.slice(session.roleArn.indexOf(':role/') + 6);
-    return `arn:aws:sts::${session.accountId}:assumed-role/${name}/session`;
+    return `arn:${session.roleArn.split(':')[1] ?? 'aws'}:sts::${session.accountId}:assumed-role/${name}/${session.sessionName}`;
   }
-  return `arn:aws:iam::${ctx.account}:root`;
+  return `arn:${partitionOf(ctx.region)}:iam::${ctx.account}:root`;
 }
 
 /**
@@ -37,7 +40,7 @@ function assumeRole(ctx: Ctx, input: AssumeRoleRequest) {
   if (role.externalId !== undefined && role.externalId !== input.ExternalId) throw denied;
   const accessKeyId = `ASIA${randomBytes(8).toString('hex').toUpperCase()}`;
   const expiration = new Date(Date.now() + (input.DurationSeconds ?? 3600) * 1000);
-  ctx.env.state.sessions.set(accessKeyId, { accessKeyId, accountId: account, roleArn: role.arn, expiration });
+  ctx.env.state.sessions.set(accessKeyId, { accessKeyId, accountId: account, roleArn: role.arn, sessionName: input.RoleSessionName, expiration });
   return {
     Credentials: { AccessKeyId: accessKeyId, SecretAccessKey: randomBytes(20).toString('base64'), SessionToken: randomBytes(32).toString('base64'), Expiration: expiration },
     AssumedRoleUser: { AssumedRoleId: `AROA${randomBytes(8).toString('hex').toUpperCase()}:${input.RoleSessionName}`, Arn: `arn:aws:sts::${account}:assumed-role/${name}/${input.RoleSessionName}` },
@@ -52,8 +55,66 @@ const sts: ServiceDef = {
   handlers: {
     AssumeRole: op(assumeRole),
     GetCallerIdentity: op((ctx: Ctx) => ({ Account: ctx.account, Arn: callerArn(ctx), UserId: ctx.accessKeyId ?? 'AIDASANDBOX' })),
+    // decodes EC2's "Encoded authorization failure message" (STS API reference, DecodeAuthorizationMessage)
+    DecodeAuthorizationMessage: op((ctx: Ctx, input: { EncodedMessage?: string }) => {
+      const decoded = ctx.env.state.authorizationMessages.get(input.EncodedMessage ?? '');
+      if (decoded === undefined) throw new AwsError('InvalidAuthorizationMessageException', 'The specified encoded message is not valid.');
+      return { DecodedMessage: decoded };
+    }),
   },
 };
+
+function roleNamed(ctx: Ctx, name: string | undefined): Role {
+  const role = ctx.env.state.rolesOf(ctx.account).get(name ?? '');
+  if (role === undefined) throw new AwsError('NoSuchEntity', `The role with name ${name ?? ''} cannot be found.`, 404);
+  return role;
+}
+
+/** Check a policy document as IAM does before storing it (MalformedPolicyDocument otherwise). */
+function checkedDocument(text: string | undefined): string {
+  try {
+    parsePolicy(text ?? '');
+  } catch (error: unknown) {
+    if (error instanceof MalformedPolicyError) throw new AwsError('MalformedPolicyDocument', error.message);
+    throw error;
+  }
+  return text ?? '';
+}
+
+const POLICY_NAME = /^[\w+=,.@-]{1,128}$/;
+
+/**
+ * iam:SimulatePrincipalPolicy for a role: each action on each resource (default `*`) evaluated against the
+ * role's inline and attached policies, with the given context entries (IAM API reference,
+ * SimulatePrincipalPolicy; decisions allowed | explicitDeny | implicitDeny).
+ */
+function simulatePrincipalPolicy(ctx: Ctx, input: { PolicySourceArn?: string; ActionNames?: string[]; ResourceArns?: string[]; ContextEntries?: { ContextKeyName?: string; ContextKeyValues?: string[] }[] }) {
+  const match = /^arn:aws[a-z-]*:iam::(\d{12}):role\/(?:.*\/)?([\w+=,.@-]{1,64})$/.exec(input.PolicySourceArn ?? '');
+  if (match === null) throw new AwsError('InvalidInput', `PolicySourceArn must be a role ARN, got ${input.PolicySourceArn ?? ''}`);
+  const role = ctx.env.state.rolesOf(match[1] ?? '').get(match[2] ?? '');
+  if (role === undefined) throw new AwsError('NoSuchEntity', `The role with ARN ${input.PolicySourceArn ?? ''} cannot be found.`, 404);
+  if ((input.ActionNames ?? []).length === 0) throw new AwsError('InvalidInput', 'ActionNames must name at least one action');
+  const context: RequestContext = {};
+  for (const entry of input.ContextEntries ?? []) {
+    const values = entry.ContextKeyValues ?? [];
+    context[entry.ContextKeyName ?? ''] = values.length === 1 ? (values[0] ?? '') : values;
+  }
+  const policies = rolePolicies(ctx.env.state, role);
+  const resources = input.ResourceArns === undefined || input.ResourceArns.length === 0 ? ['*'] : input.ResourceArns;
+  const EvaluationResults = (input.ActionNames ?? []).flatMap((action) =>
+    resources.map((resource) => {
+      const decision = evaluate(policies, { action, resource, context });
+      return {
+        EvalActionName: action,
+        EvalResourceName: resource,
+        EvalDecision: decision.decision === 'allow' ? 'allowed' : decision.decision,
+        MatchedStatements: decision.matched === undefined ? [] : [{ SourcePolicyId: decision.matched.source.replace(/^inline:/, ''), SourcePolicyType: 'IAM Policy' }],
+        MissingContextValues: [],
+      };
+    }),
+  );
+  return { EvaluationResults, IsTruncated: false };
+}
 
 function trustedPrincipals(document: string | undefined): string[] {
   let parsed: unknown;
@@ -105,6 +166,50 @@ const iam: ServiceDef = {
       return {};
     }),
     ListRoles: op((ctx: Ctx) => ({ Roles: [...ctx.env.state.rolesOf(ctx.account).values()].map(roleOut), IsTruncated: false })),
+    ListRolePolicies: op((ctx: Ctx, input: { RoleName?: string }) => ({ PolicyNames: [...roleNamed(ctx, input.RoleName).inlinePolicies.keys()].sort(), IsTruncated: false })),
+    GetRolePolicy: op((ctx: Ctx, input: { RoleName?: string; PolicyName?: string }) => {
+      const role = roleNamed(ctx, input.RoleName);
+      const document = role.inlinePolicies.get(input.PolicyName ?? '');
+      if (document === undefined) throw new AwsError('NoSuchEntity', `The role policy with name ${input.PolicyName ?? ''} cannot be found.`, 404);
+      // IAM returns policy documents URL-encoded (IAM API reference, GetRolePolicy)
+      return { RoleName: role.name, PolicyName: input.PolicyName, PolicyDocument: encodeURIComponent(document) };
+    }),
+    PutRolePolicy: op((ctx: Ctx, input: { RoleName?: string; PolicyName?: string; PolicyDocument?: string }) => {
+      const role = roleNamed(ctx, input.RoleName);
+      if (!POLICY_NAME.test(input.PolicyName ?? '')) throw new AwsError('ValidationError', `Invalid policy name ${input.PolicyName ?? ''}`);
+      role.inlinePolicies.set(input.PolicyName ?? '', checkedDocument(input.PolicyDocument));
+      return {};
+    }),
+    DeleteRolePolicy: op((ctx: Ctx, input: { RoleName?: string; PolicyName?: string }) => {
+      if (!roleNamed(ctx, input.RoleName).inlinePolicies.delete(input.PolicyName ?? '')) {
+        throw new AwsError('NoSuchEntity', `The role policy with name ${input.PolicyName ?? ''} cannot be found.`, 404);
+      }
+      return {};
+    }),
+    CreatePolicy: op((ctx: Ctx, input: { PolicyName?: string; PolicyDocument?: string; Path?: string }) => {
+      const name = input.PolicyName ?? '';
+      if (!POLICY_NAME.test(name)) throw new AwsError('ValidationError', `Invalid policy name ${name}`);
+      const arn = `arn:${partitionOf(ctx.region)}:iam::${ctx.account}:policy${input.Path ?? '/'}${name}`;
+      if (ctx.env.state.managedPolicies.has(arn)) throw new AwsError('EntityAlreadyExists', `A policy called ${name} already exists. Duplicate names are not allowed.`, 409);
+      const created = new Date().toISOString();
+      ctx.env.state.managedPolicies.set(arn, { arn, name, document: checkedDocument(input.PolicyDocument), created });
+      return { Policy: { PolicyName: name, Arn: arn, Path: input.Path ?? '/', DefaultVersionId: 'v1', AttachmentCount: 0, IsAttachable: true, CreateDate: new Date(created) } };
+    }),
+    AttachRolePolicy: op((ctx: Ctx, input: { RoleName?: string; PolicyArn?: string }) => {
+      const role = roleNamed(ctx, input.RoleName);
+      if (!ctx.env.state.managedPolicies.has(input.PolicyArn ?? '')) throw new AwsError('NoSuchEntity', `Policy ${input.PolicyArn ?? ''} does not exist or is not attachable.`, 404);
+      role.attachedPolicies.add(input.PolicyArn ?? '');
+      return {};
+    }),
+    DetachRolePolicy: op((ctx: Ctx, input: { RoleName?: string; PolicyArn?: string }) => {
+      if (!roleNamed(ctx, input.RoleName).attachedPolicies.delete(input.PolicyArn ?? '')) throw new AwsError('NoSuchEntity', `Policy ${input.PolicyArn ?? ''} was not found.`, 404);
+      return {};
+    }),
+    ListAttachedRolePolicies: op((ctx: Ctx, input: { RoleName?: string }) => ({
+      AttachedPolicies: [...roleNamed(ctx, input.RoleName).attachedPolicies].map((arn) => ({ PolicyArn: arn, PolicyName: ctx.env.state.managedPolicies.get(arn)?.name ?? arn.slice(arn.lastIndexOf('/') + 1) })),
+      IsTruncated: false,
+    })),
+    SimulatePrincipalPolicy: op(simulatePrincipalPolicy),
   },
 };
 

@@ -86,8 +86,11 @@ function exitFor(outcome: ReconcileReport['outcome']): number {
   return EXIT.changed;
 }
 
-/** Where the command points (region, profile, endpoint), checked; the settings; the one client factory. */
-async function openSession(globals: GlobalOptions): Promise<Session> {
+/**
+ * Where the command points (region, profile, endpoint), checked; the settings; the one client factory.
+ * `cleanup` assumes the cleanup role in target accounts, every other command the repair role.
+ */
+async function openSession(globals: GlobalOptions, role: 'repair' | 'cleanup' = 'repair'): Promise<Session> {
   const env = cliEnvironment();
   const target = await resolveTarget({
     regionFlag: globals.region,
@@ -96,7 +99,8 @@ async function openSession(globals: GlobalOptions): Promise<Session> {
     endpoint: globals.endpointUrl ?? env.endpointUrl,
   });
   // the CLI runs with the caller's credentials: their account comes from STS, never from RECONCILER_ACCOUNT_ID
-  const config: Config = Object.freeze({ ...loadConfig(), region: target.region, accountId: '' });
+  const loaded = loadConfig();
+  const config: Config = Object.freeze({ ...loaded, ...(role === 'cleanup' ? { targetRoleName: loaded.cleanupRoleName } : {}), region: target.region, accountId: '' });
   const clients = createClientFactory({ ...config, profile: target.profile, endpoint: target.endpoint });
   return { config, clients, target };
 }
@@ -205,7 +209,7 @@ Examples:
       const check = AWS_COMMANDS[action.name()] ?? (action.name() === 'lint' && arg.startsWith('arn:') ? parseDistributionConfigurationArn : undefined);
       // a malformed ARN or option is bad input before anything is called
       if (check !== undefined) state.checked = await check(arg, action.opts());
-      state.session = await openSession(globals);
+      state.session = await openSession(globals, action.name() === 'cleanup' ? 'cleanup' : 'repair');
       if (action.opts<{ publish?: boolean }>().publish === true && state.session.config.eventBusName === '') {
         throw new InputError('--publish needs an event bus: set RECONCILER_EVENT_BUS to its name (the deployment\'s eventBusName param; RECONCILER_RECHECK_QUEUE_URL for rechecks)');
       }

@@ -3,7 +3,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { createClientFactory } from '../lib/aws/clients.ts';
-import { type Config, loadConfig } from '../lib/config.ts';
+import { type AmbientCredentials, type Config, lambdaCredentials, loadConfig } from '../lib/config.ts';
 import { ConfigError, type Failure, toFailure } from '../lib/errors.ts';
 import { clip, describeInput } from '../lib/input.ts';
 import type { ReconcileDeps } from '../lib/reconcile/reconcile.ts';
@@ -19,8 +19,10 @@ const logger = new Logger({ serviceName: 'imagebuilder-reconciler' });
 
 let config: Config | undefined;
 let configError: ConfigError | undefined;
+let credentials: AmbientCredentials | undefined;
 try {
   config = loadConfig();
+  credentials = lambdaCredentials();
 } catch (error: unknown) {
   configError = error instanceof ConfigError ? error : new ConfigError('invalid configuration', { cause: error });
 }
@@ -43,7 +45,7 @@ function runtimeDeps(): ReconcileDeps {
   if (deps !== undefined) return deps;
   deps = {
     config,
-    clients: createClientFactory({ ...config, onClient: tracer.isTracingEnabled() ? (client) => tracer.captureAWSv3Client(client) : undefined }),
+    clients: createClientFactory({ ...config, ...(credentials === undefined ? {} : { credentials }), onClient: tracer.isTracingEnabled() ? (client) => tracer.captureAWSv3Client(client) : undefined }),
     log: logger,
     now: () => new Date(),
     newRunId: randomUUID,

@@ -81,6 +81,18 @@ function parseImagePipelineArn(value: unknown): ImagePipelineArn {
   return { arn: String(value).trim(), partition, region, accountId, name };
 }
 
+/**
+ * The partition of a region, as ARNs name it: China regions are `aws-cn`, GovCloud `aws-us-gov`, the ISO
+ * regions `aws-iso` / `aws-iso-b`, the rest `aws` (AWS General Reference, "Amazon Resource Names (ARNs)").
+ */
+function partitionOfRegion(region: string): string {
+  if (region.startsWith('cn-')) return 'aws-cn';
+  if (region.startsWith('us-gov-')) return 'aws-us-gov';
+  if (region.startsWith('us-isob-')) return 'aws-iso-b';
+  if (region.startsWith('us-iso-')) return 'aws-iso';
+  return 'aws';
+}
+
 /** True when the value looks like an image build version ARN. */
 function isImageBuildArn(value: unknown): value is string {
   return typeof value === 'string' && IMAGE_BUILD_ARN.test(value);
@@ -100,5 +112,5 @@ function compareBuilds(a: Pick<ImageBuildArn, 'version' | 'buildNumber'>, b: Pic
   return a.buildNumber - b.buildNumber;
 }
 
-export { compareBuilds, isImageBuildArn, parseDistributionConfigurationArn, parseImageBuildArn, parseImagePipelineArn };
+export { compareBuilds, isImageBuildArn, parseDistributionConfigurationArn, parseImageBuildArn, parseImagePipelineArn, partitionOfRegion };
 export type { DistributionConfigurationArn, ImageBuildArn, ImagePipelineArn };

@@ -10,8 +10,10 @@ interface Config {
   readonly accountId: string;
   /** The region the reconciler runs in (Lambda sets AWS_REGION). */
   readonly region: string;
-  /** Name of the reconciler's role in each target account. */
+  /** Name of the reconciler's role in each target account (cleanup functions get the cleanup role's name here). */
   readonly targetRoleName: string;
+  /** Name of the cleanup role in each target account (the CLI's cleanup assumes it). */
+  readonly cleanupRoleName: string;
   /** Optional external ID for sts:AssumeRole. */
   readonly externalId: string | undefined;
   /** `apply` (default) changes things; `plan` only reports what it would do. */
@@ -122,11 +124,16 @@ function loadConfig(env: Env = process.env): Config {
   if (!ROLE_NAME.test(targetRoleName)) {
     throw new ConfigError(`RECONCILER_TARGET_ROLE_NAME is not a valid IAM role name: "${targetRoleName}"`);
   }
+  const cleanupRoleName = str(env, 'RECONCILER_CLEANUP_ROLE_NAME', 'ImageBuilderReconcilerCleanup');
+  if (!ROLE_NAME.test(cleanupRoleName)) {
+    throw new ConfigError(`RECONCILER_CLEANUP_ROLE_NAME is not a valid IAM role name: "${cleanupRoleName}"`);
+  }
   const externalId = str(env, 'RECONCILER_EXTERNAL_ID', '');
   return Object.freeze({
     accountId,
     region: str(env, 'AWS_REGION', str(env, 'AWS_DEFAULT_REGION', 'us-east-1')),
     targetRoleName,
+    cleanupRoleName,
     externalId: externalId === '' ? undefined : externalId,
     mode: oneOf(env, 'RECONCILER_MODE', ['apply', 'plan'] as const, 'apply'),
     eventBusName: str(env, 'RECONCILER_EVENT_BUS', ''),
@@ -154,6 +161,27 @@ function loadConfig(env: Env = process.env): Config {
     sweepPipelines: Object.freeze(str(env, 'RECONCILER_SWEEP_PIPELINES', '').split(',').map((x) => x.trim()).filter((x) => x !== '')),
     tracing: oneOf(env, 'RECONCILER_TRACING', ['Active', 'PassThrough'] as const, 'PassThrough'),
   });
+}
+
+/** Credentials as the Lambda runtime hands them to a function. */
+interface AmbientCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken: string | undefined;
+}
+
+/**
+ * The execution role's credentials Lambda puts in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+ * AWS_SESSION_TOKEN; AWS Lambda Developer Guide, "Defined runtime environment variables"), read once at
+ * cold start like the rest of the configuration; undefined when they are not set (the SDK's default chain
+ * then applies).
+ */
+function lambdaCredentials(env: Env = process.env): AmbientCredentials | undefined {
+  const accessKeyId = str(env, 'AWS_ACCESS_KEY_ID', '');
+  const secretAccessKey = str(env, 'AWS_SECRET_ACCESS_KEY', '');
+  if (accessKeyId === '' || secretAccessKey === '') return undefined;
+  const sessionToken = str(env, 'AWS_SESSION_TOKEN', '');
+  return { accessKeyId, secretAccessKey, sessionToken: sessionToken === '' ? undefined : sessionToken };
 }
 
 /** What the command line reads from its environment besides {@link Config}. */
@@ -203,5 +231,5 @@ function applyEnvironment(vars: Readonly<Record<string, string>>): void {
   }
 }
 
-export { applyEnvironment, cliEnvironment, loadConfig, quietSdkNotices };
-export type { CliEnvironment, Config, Env };
+export { applyEnvironment, cliEnvironment, lambdaCredentials, loadConfig, quietSdkNotices };
+export type { AmbientCredentials, CliEnvironment, Config, Env };

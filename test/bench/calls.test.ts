@@ -28,7 +28,9 @@ async function run(org: Org): Promise<{ report: ReconcileReport; records: Reques
 async function cleanupPlan(org: Org) {
   const { box } = org;
   box.server.requests.length = 0;
-  const config = loadConfig({ AWS_REGION: box.home.region, RECONCILER_ACCOUNT_ID: org.org.owner });
+  const loaded = loadConfig({ AWS_REGION: box.home.region, RECONCILER_ACCOUNT_ID: org.org.owner });
+  // cleanup assumes the cleanup role in target accounts, as the deployed cleanup functions do
+  const config = { ...loaded, targetRoleName: loaded.cleanupRoleName };
   const clients = createClientFactory({ ...config, endpoint: box.url, credentials: { accessKeyId: org.org.owner, secretAccessKey: 'sandbox' } });
   const report = await cleanup({ distributionConfigurationArn: org.distributionArn, mode: 'plan', trigger: 'cli' }, { config, clients, log, now: () => new Date(), newRunId: randomUUID, publish: false });
   return { report, records: [...box.server.requests] };
@@ -105,6 +107,7 @@ describe('bench: calls per cell on a fixed organization (3 regions × 4 accounts
     const { report, records } = await cleanupPlan(org);
     const removed = report.candidates.filter((c) => c.region === org.org.removed[0]);
     expect(removed).toHaveLength(4);
+    expect(removed.map((c) => `${c.decision} ${c.guard ?? ''} ${c.reason}`).filter((d) => !d.startsWith('deregister'))).toStrictEqual([]);
     expect(removed.every((c) => c.outcome === 'planned' && c.decision === 'deregister')).toBe(true);
     expect(report.problems).toEqual([]);
     expect(byOperation(records)).toEqual({
@@ -130,7 +133,7 @@ describe('bench: calls per cell on a fixed organization (3 regions × 4 accounts
 });
 
 describe('bench: the longest chain of dependent calls', () => {
-  const record = (operation: string, account: string, region = 'us-east-1', service = 'ec2'): RequestRecord => ({ time: '', service, operation, account, region, status: 200, errorCode: undefined });
+  const record = (operation: string, account: string, region = 'us-east-1', service = 'ec2'): RequestRecord => ({ time: '', service, operation, account, region, status: 200, errorCode: undefined, principal: undefined, authorizations: [] });
 
   it('is GetImage, AssumeRole for a target account, the deepest read and the deepest write of the worst cell', () => {
     const log = [

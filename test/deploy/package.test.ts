@@ -7,10 +7,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 type Resource = { Type: string; Properties: Record<string, unknown> };
 type Statement = { Effect: string; Action: string | string[]; Resource: unknown };
 
-/** The AWS calls the reconciler makes in a target account, read from the code that makes them. */
-function callsInTargetAccounts(): string[] {
+const REPAIR_FILES = ['src/lib/reconcile/observe.ts', 'src/lib/reconcile/apply.ts'];
+const CLEANUP_FILES = ['src/lib/cleanup/cleanup.ts', 'src/lib/cleanup/inventory.ts'];
+const DELETES = ['ec2:DeregisterImage', 'ec2:DeleteSnapshot', 'ec2:DisableImage', 'ec2:EnableImageDeprecation', 'ec2:DeleteLaunchTemplate', 'ssm:DeleteParameter'];
+
+/** The EC2 and SSM calls the code in these files makes (in any account), read from its imports. */
+function callsIn(files: string[]): string[] {
   const actions = new Set<string>();
-  for (const file of ['src/lib/reconcile/observe.ts', 'src/lib/reconcile/apply.ts', 'src/lib/cleanup/cleanup.ts', 'src/lib/cleanup/inventory.ts']) {
+  for (const file of files) {
     const source = readFileSync(file, 'utf8');
     for (const [, names, pkg] of source.matchAll(/import \{([^}]+)\} from '@aws-sdk\/client-(ec2|ssm)'/g)) {
       for (const name of (names ?? '').split(',').map((n) => n.trim())) {
@@ -73,14 +77,20 @@ describe('deployment (npx osls package, offline)', () => {
     for (const name of ['reconcile', 'recheck', 'cleanup', 'cleanupOnChange', 'sweep']) expect(statSync(join(dir, `${name}.zip`)).size).toBeLessThan(1024 * 1024);
   });
 
-  it('has a least-privilege role: no "*" action, AssumeRole only on the target role name', () => {
-    const role = resources.IamRoleLambdaExecution;
-    const statements = (role?.Properties.Policies as { PolicyDocument: { Statement: Statement[] } }[]).flatMap((p) => p.PolicyDocument.Statement);
-    const actions = statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
-    expect(actions.filter((a) => a === '*' || a.endsWith(':*'))).toStrictEqual([]);
-    const assume = statements.find((s) => [s.Action].flat().includes('sts:AssumeRole'));
-    expect(JSON.stringify(assume?.Resource)).toContain(':role/ImageBuilderReconcilerTarget');
-    for (const action of callsInTargetAccounts()) expect(actions, action).toContain(action);
+  const statementsOf = (logicalId: string): Statement[] =>
+    (resources[logicalId]?.Properties.Policies as { PolicyDocument: { Statement: Statement[] } }[]).flatMap((p) => p.PolicyDocument.Statement);
+  const actionsOf = (statements: Statement[]) => statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
+
+  it('gives each kind of function its own role: reconcile and recheck can delete nothing, cleanup can', () => {
+    const roleOf = (fn: string) => JSON.stringify(ofType('AWS::Lambda::Function').find(([id]) => id.toLowerCase() === `${fn.toLowerCase()}lambdafunction`)?.[1].Properties.Role);
+    expect(roleOf('reconcile')).toContain('ReconcileRole');
+    expect(roleOf('recheck')).toContain('ReconcileRole');
+    expect(roleOf('cleanup')).toContain('CleanupRole');
+    expect(roleOf('cleanupOnChange')).toContain('CleanupRole');
+    expect(resources.IamRoleLambdaExecution).toBeUndefined();
+    const reconcile = actionsOf(statementsOf('ReconcileRole'));
+    expect(reconcile.filter((a) => DELETES.includes(a))).toStrictEqual([]);
+    expect(actionsOf(statementsOf('CleanupRole'))).toEqual(expect.arrayContaining(['ec2:DeregisterImage', 'ec2:DeleteSnapshot']));
   });
 
   describe('operations', () => {
@@ -161,10 +171,26 @@ describe('deployment (npx osls package, offline)', () => {
     });
   });
 
-  it('the target-account role template grants every call the reconciler makes there, and trusts only its role', () => {
+  it('has least-privilege roles: no wildcard action, AssumeRole only on the matching target role name', () => {
+    for (const [id, roleName, files] of [['ReconcileRole', 'ImageBuilderReconcilerTarget', REPAIR_FILES], ['CleanupRole', 'ImageBuilderReconcilerCleanup', CLEANUP_FILES]] as const) {
+      const statements = statementsOf(id);
+      const actions = actionsOf(statements);
+      expect(actions.filter((a) => a.includes('*'))).toStrictEqual([]);
+      const assume = statements.filter((s) => [s.Action].flat().includes('sts:AssumeRole'));
+      expect(assume).toHaveLength(1);
+      expect(JSON.stringify(assume[0]?.Resource)).toMatch(new RegExp(`:role/${roleName}"`));
+      for (const action of callsIn(files)) expect(actions, `${id} ${action}`).toContain(action);
+    }
+  });
+
+  it('the target-account role template grants every call the reconciler makes there, and trusts only its roles', () => {
     const template = readFileSync('infra/target-account-role.yaml', 'utf8');
-    for (const action of callsInTargetAccounts()) expect(template, action).toMatch(new RegExp(`\\b${action}\\b`));
-    expect(template).toContain('iam:CreateServiceLinkedRole');
-    expect(template).toMatch(/Principal:\s+AWS: !Ref ReconcilerRoleArn/);
+    const [repair = '', cleanup = ''] = template.split('ReconcilerCleanupRole:');
+    for (const action of callsIn(REPAIR_FILES)) expect(repair, action).toMatch(new RegExp(`\\b${action}\\b`));
+    for (const action of callsIn(CLEANUP_FILES)) expect(cleanup, action).toMatch(new RegExp(`\\b${action}\\b`));
+    for (const action of DELETES) expect(repair).not.toContain(action);
+    expect(repair).toContain('iam:CreateServiceLinkedRole');
+    expect(repair).toMatch(/Principal:\s+AWS: !Ref ReconcilerRoleArn/);
+    expect(template).toMatch(/AllowCleanup:\s+Type: String\s+Default: 'false'/);
   });
 });

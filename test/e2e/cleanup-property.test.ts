@@ -84,6 +84,8 @@ function scenario(): Scenario {
     accounts: [A, B],
     regions: ['us-east-1', REMOVED],
     clockSpeed: 1,
+    // the target accounts' roles as infra/target-account-role.yaml makes them, cleanup allowed
+    targetRoleParameters: { AllowCleanup: 'true' },
     imagebuilder: {
       recipes: [{ name: 'base', semanticVersion: '1.0.0', parentImage: 'arn:aws:imagebuilder:us-east-1:aws:image/amazon-linux-2023-x86/x.x.x', components: [{ componentArn: 'arn:aws:imagebuilder:us-east-1:aws:component/update-linux/x.x.x' }] }],
       infrastructure: [{ name: 'base', instanceProfileName: 'EC2InstanceProfileForImageBuilder' }],
@@ -198,6 +200,8 @@ describe('cleanup never deletes what must be kept (property, on the sandbox)', (
             for (const account of [A, B]) {
               const imageId = image?.outputResources?.amis?.find((a) => a.region === REMOVED && a.accountId === account)?.image ?? '';
               amis.push({ imageId, account, protection: w.protections[n % w.protections.length] ?? 'none' });
+              // reconciled: the reconciler's source tag, which the cleanup role's retire grants require
+              await clients(box.url, account, REMOVED).ec2.send(new CreateTagsCommand({ Resources: [imageId], Tags: [{ Key: 'imagebuilder-reconciler:source-image', Value: arn }] }));
               n += 1;
             }
           }

@@ -46,6 +46,8 @@ function scenario(): Scenario {
     accounts: [A, B],
     regions: ['us-east-1', REMOVED],
     clockSpeed: 1,
+    // the target accounts' roles as infra/target-account-role.yaml makes them, cleanup allowed
+    targetRoleParameters: { AllowCleanup: 'true' },
     imagebuilder: {
       recipes: [{ name: 'base', semanticVersion: '1.0.0', parentImage: 'arn:aws:imagebuilder:us-east-1:aws:image/amazon-linux-2023-x86/x.x.x', components: [{ componentArn: 'arn:aws:imagebuilder:us-east-1:aws:component/update-linux/x.x.x' }] }],
       infrastructure: [{ name: 'base', instanceProfileName: 'EC2InstanceProfileForImageBuilder' }],
@@ -92,6 +94,11 @@ describe('cleanup keeps every AMI that must be kept', () => {
       const image = (await ib.send(new GetImageCommand({ imageBuildVersionArn: arn }))).image;
       expect(image?.state?.status).toBe('AVAILABLE');
       copies.push(image?.outputResources?.amis?.find((a) => a.region === REMOVED && a.accountId === A)?.image ?? '');
+    }
+    // each build was reconciled: its copies carry the reconciler's source tag (the cleanup role may retire
+    // only AMIs Image Builder or the reconciler tagged; Image Builder's tags do not reach target copies)
+    for (const [i, copy] of copies.entries()) {
+      await clients(box.url, A, REMOVED).ec2.send(new CreateTagsCommand({ Resources: [copy], Tags: [{ Key: 'imagebuilder-reconciler:source-image', Value: builds[i] ?? '' }] }));
     }
     box.clock.advance(10 * 86_400_000);
 

@@ -27,6 +27,16 @@ describe('client factory', () => {
     expect(sts).toHaveReceivedCommandWith(AssumeRoleCommand, { RoleArn: 'arn:aws:iam::444455556666:role/ReconcilerTarget', ExternalId: 'ext-1', RoleSessionName: 'imagebuilder-reconciler' });
   });
 
+  it.each([
+    ['cn-north-1', 'aws-cn'],
+    ['us-gov-west-1', 'aws-us-gov'],
+  ])('names the target role in the partition of its region (%s → %s)', async (region, partition) => {
+    sts.on(AssumeRoleCommand).resolves({ Credentials: { AccessKeyId: 'ASIA1', SecretAccessKey: 's', SessionToken: 't', Expiration: new Date(Date.now() + 3600_000) } });
+    const factory = createClientFactory({ ...options, region });
+    await factory.forCell('444455556666', region);
+    expect(sts).toHaveReceivedCommandWith(AssumeRoleCommand, { RoleArn: `arn:${partition}:iam::444455556666:role/ReconcilerTarget` });
+  });
+
   it('uses the ambient credentials in its own account (no AssumeRole)', async () => {
     const factory = createClientFactory(options);
     await factory.forCell('111122223333', 'eu-west-1');

@@ -11,7 +11,15 @@ import { getTestEvent } from '../helpers/events.ts';
 const deployment = readDeployment('serverless.yml');
 /** A function's rule patterns, with serverless.yml's params filled in as at deployment. */
 const patternsOf = (fn: string) =>
-  (deployment.functions.find((f) => f.name === fn)?.eventPatterns ?? []).map((p) => JSON.parse(JSON.stringify(p).replace(/\$\{param:(\w+)\}/g, (_, name: string) => deployment.params[name] ?? '')) as typeof p);
+  (deployment.functions.find((f) => f.name === fn)?.eventPatterns ?? []).map(
+    (p) =>
+      JSON.parse(
+        JSON.stringify(p)
+          .replace(/\$\{param:(\w+)\}/g, (_, name: string) => deployment.params[name] ?? '')
+          // !Sub in a pattern, as CloudFormation resolves it in the aws partition
+          .replace(/\{"Fn::Sub":"([^"]*)"\}/g, (_, text: string) => JSON.stringify(text.replace(/\$\{AWS::Partition\}/g, 'aws'))),
+      ) as typeof p,
+  );
 
 describe('sample events (events/)', () => {
   it('covers every trigger of serverless.yml', () => {

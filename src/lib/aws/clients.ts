@@ -10,6 +10,7 @@ import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smit
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import pLimit, { type LimitFunction } from 'p-limit';
+import { partitionOfRegion } from '../arn.ts';
 import { AssumeRoleError, AwsCallError } from '../errors.ts';
 
 /** The clients for one (account, region); each is built on first use. */
@@ -76,6 +77,8 @@ interface ClientFactoryOptions {
   endpoint?: string | undefined;
   /** Called once with every client built (the Lambda runtime's X-Ray tracing: Powertools Tracer). */
   onClient?: ((client: object) => void) | undefined;
+  /** The partition of the target roles' ARNs; default: the partition of `region` (partitions do not mix). */
+  partition?: string | undefined;
 }
 
 interface CachedCredentials {
@@ -223,7 +226,7 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
   };
 
   const assume = async (accountId: string): Promise<AwsCredentialIdentity> => {
-    const roleArn = `arn:aws:iam::${accountId}:role/${options.targetRoleName}`;
+    const roleArn = `arn:${options.partition ?? partitionOfRegion(options.region)}:iam::${accountId}:role/${options.targetRoleName}`;
     try {
       const out = await sts.send(
         new AssumeRoleCommand({

@@ -1,0 +1,358 @@
+import { createHash } from 'node:crypto';
+import { partitionOfRegion } from '../../src/lib/arn.ts';
+import { AwsError } from '../protocol/errors.ts';
+import type { Ctx } from '../server.ts';
+import type { Role, SandboxState, Session } from '../state.ts';
+import { type AuthRequest, type Decision, type NamedPolicy, type RequestContext, evaluate, parsePolicy } from './policy.ts';
+
+/**
+ * Which IAM actions a request needs, on which resources, with which condition keys, and the answer each
+ * service gives when IAM says no. Actions, resource ARN formats and condition keys are those of the
+ * Service Authorization Reference ("Actions, resources, and condition keys for Amazon EC2 / EC2 Image
+ * Builder / AWS Systems Manager / AWS STS / IAM / Amazon SQS / Amazon EventBridge").
+ *
+ * Only assumed-role sessions are evaluated. A plain 12-digit access key acts as the account itself with
+ * every right (as an account's administrator would), and the sandbox's own calls (Image Builder acting in
+ * EC2, scenario setup) carry no key at all.
+ */
+
+/** The partition of a region (ARNs carry it: `arn:aws-cn:…`, `arn:aws-us-gov:…`). */
+const partitionOf = partitionOfRegion;
+
+/** One authorization a request needs, with the error to answer when it is refused (default: the service's). */
+interface Needed extends AuthRequest {
+  /** Why this is needed beyond the operation's own action (documented dependent permission). */
+  dependent?: string;
+  /** A specific refusal message the service gives for this dependency. */
+  refusal?: string;
+}
+
+type Input = Record<string, unknown>;
+
+const str = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+
+function tagContext(prefixes: string[], tags: Map<string, string> | undefined): RequestContext {
+  const out: RequestContext = {};
+  for (const [key, value] of tags ?? []) for (const prefix of prefixes) out[`${prefix}/${key}`] = value;
+  return out;
+}
+
+/** Tags of a resource as the calling account sees them (EC2 tags belong to the account that set them). */
+function resourceTags(ctx: Ctx, id: string): Map<string, string> | undefined {
+  const store = ctx.env.state.cell(ctx.account, ctx.region);
+  const own = store.images.get(id) ?? store.snapshots.get(id) ?? store.launchTemplates.get(id);
+  if (own !== undefined) return own.tags;
+  for (const t of store.launchTemplates.values()) if (t.name === id) return t.tags;
+  return undefined;
+}
+
+/** The ARN of an EC2 resource from its id (AMIs and snapshots carry no account in their ARN). */
+function ec2Arn(ctx: Ctx, id: string): string {
+  const p = partitionOf(ctx.region);
+  if (id.startsWith('ami-')) return `arn:${p}:ec2:${ctx.region}::image/${id}`;
+  if (id.startsWith('snap-')) return `arn:${p}:ec2:${ctx.region}::snapshot/${id}`;
+  if (id.startsWith('lt-')) return `arn:${p}:ec2:${ctx.region}:${ctx.account}:launch-template/${id}`;
+  if (id.startsWith('i-')) return `arn:${p}:ec2:${ctx.region}:${ctx.account}:instance/${id}`;
+  return `arn:${p}:ec2:${ctx.region}:${ctx.account}:*/${id}`;
+}
+
+function launchTemplateId(ctx: Ctx, id: unknown, name: unknown): string {
+  if (typeof id === 'string') return id;
+  const store = ctx.env.state.cell(ctx.account, ctx.region);
+  for (const t of store.launchTemplates.values()) if (t.name === name) return t.id;
+  return '*';
+}
+
+/** The condition keys of an EC2 resource: its tags, under both the global and the EC2 key names. */
+function ec2Resource(ctx: Ctx, action: string, id: string, extra: RequestContext = {}): Needed {
+  return { action, resource: ec2Arn(ctx, id), context: { ...tagContext(['aws:ResourceTag', 'ec2:ResourceTag'], resourceTags(ctx, id)), ...extra } };
+}
+
+const SLR_SERVICE = 'ec2fastlaunch.amazonaws.com';
+
+/** What EnableFastLaunch needs besides ec2:EnableFastLaunch. */
+function fastLaunchNeeds(ctx: Ctx, input: Input): Needed[] {
+  const p = partitionOf(ctx.region);
+  const imageId = str(input.ImageId) ?? '*';
+  const lt = input.LaunchTemplate as { LaunchTemplateId?: string; LaunchTemplateName?: string; Version?: string } | undefined;
+  const ltId = lt === undefined ? undefined : launchTemplateId(ctx, lt.LaunchTemplateId, lt.LaunchTemplateName);
+  const needs: Needed[] = [ec2Resource(ctx, 'ec2:EnableFastLaunch', imageId)];
+  if (ltId !== undefined) needs.push(ec2Resource(ctx, 'ec2:EnableFastLaunch', ltId));
+  // "Amazon EC2 checks to make sure that you have the required permissions to launch instances from the
+  // specified AMI and Launch Template (if provided), including permissions for encrypted AMIs" (EC2 User
+  // Guide, "Configure Windows fast launch settings"): the RunInstances rights on every resource a launch
+  // touches (Service Authorization Reference, ec2:RunInstances resource types).
+  const launch = 'EnableFastLaunch checks that the caller may launch instances from the AMI (EC2 User Guide, configure Windows fast launch)';
+  needs.push({ ...ec2Resource(ctx, 'ec2:RunInstances', imageId), dependent: launch });
+  if (ltId !== undefined) needs.push({ ...ec2Resource(ctx, 'ec2:RunInstances', ltId), dependent: launch });
+  for (const type of ['instance', 'volume', 'network-interface', 'subnet', 'security-group']) {
+    needs.push({ action: 'ec2:RunInstances', resource: `arn:${p}:ec2:${ctx.region}:${ctx.account}:${type}/*`, dependent: launch });
+  }
+  // an instance profile in the template is passed to the launched instances: iam:PassRole (IAM User Guide,
+  // "Grant a user permissions to pass a role to an AWS service"; condition key iam:PassedToService)
+  if (ltId !== undefined && ltId !== '*') {
+    const template = ctx.env.state.cell(ctx.account, ctx.region).launchTemplates.get(ltId);
+    const version = lt?.Version;
+    const n = version === undefined || version === '$Default' ? template?.defaultVersion : version === '$Latest' ? template?.versions.length : Number(version);
+    const data = template?.versions.find((v) => v.number === n)?.data;
+    const profile = data?.IamInstanceProfile as { Arn?: string; Name?: string } | undefined;
+    if (profile !== undefined) {
+      const roleName = profile.Name ?? profile.Arn?.slice(profile.Arn.lastIndexOf('/') + 1) ?? '*';
+      needs.push({ action: 'iam:PassRole', resource: `arn:${p}:iam::${ctx.account}:role/${roleName}`, context: { 'iam:PassedToService': 'ec2.amazonaws.com' }, dependent: 'the launch template names an instance profile, whose role is passed to the instances' });
+    }
+  }
+  // The service-linked role AWSServiceRoleForEC2FastLaunch is created on the first enable in an account
+  // (EC2 User Guide, "Service-linked role for Windows fast launch"); the caller needs
+  // iam:CreateServiceLinkedRole, and EC2 answers "Can't enable EC2 Fast Launch. Create SLR failed: user is
+  // not authorized to perform iam:CreateServiceLinkedRole." when it lacks it.
+  if (!ctx.env.state.serviceLinkedRoles.has(`${ctx.account}/${SLR_SERVICE}`)) {
+    needs.push({
+      action: 'iam:CreateServiceLinkedRole',
+      resource: `arn:${p}:iam::${ctx.account}:role/aws-service-role/${SLR_SERVICE}/AWSServiceRoleForEC2FastLaunch`,
+      context: { 'iam:AWSServiceName': SLR_SERVICE },
+      dependent: 'EC2 creates the Fast Launch service-linked role on the first enable in an account',
+      refusal: "Can't enable EC2 Fast Launch. Create SLR failed: user is not authorized to perform iam:CreateServiceLinkedRole.",
+    });
+  }
+  return needs;
+}
+
+/**
+ * DescribeImageReferences reads the referencing resources with the caller's rights, through the service
+ * principal ec2-images.amazonaws.com (EC2 User Guide, "Identify your resources referencing specified
+ * AMIs", required IAM permissions; the managed policy AmazonEC2ImageReferencesAccessPolicy grants these
+ * with the condition aws:CalledVia = ec2-images.amazonaws.com).
+ */
+const REFERENCE_NEEDS: Record<string, string[]> = {
+  'ec2:Instance': ['ec2:DescribeInstances'],
+  'ec2:LaunchTemplate': ['ec2:DescribeLaunchTemplates', 'ec2:DescribeLaunchTemplateVersions'],
+  'ssm:Parameter': ['ssm:DescribeParameters', 'ssm:GetParameters'],
+  'imagebuilder:ImageRecipe': ['imagebuilder:ListImageRecipes'],
+  'imagebuilder:ContainerRecipe': ['imagebuilder:ListContainerRecipes', 'imagebuilder:GetContainerRecipe'],
+};
+
+function imageReferenceNeeds(input: Input): Needed[] {
+  const types = input.IncludeAllResourceTypes === true ? Object.keys(REFERENCE_NEEDS) : ((input.ResourceTypes as { ResourceType?: string }[] | undefined) ?? []).map((t) => t.ResourceType ?? '');
+  const via = { 'aws:CalledVia': ['ec2-images.amazonaws.com'], 'aws:CalledViaFirst': 'ec2-images.amazonaws.com', 'aws:CalledViaLast': 'ec2-images.amazonaws.com' };
+  const needs: Needed[] = [{ action: 'ec2:DescribeImageReferences', resource: '*' }];
+  for (const type of types) {
+    for (const action of REFERENCE_NEEDS[type] ?? []) needs.push({ action, resource: '*', context: via, dependent: `DescribeImageReferences reads ${type} references with the caller's rights (EC2 User Guide, "Identify your resources referencing specified AMIs")` });
+  }
+  return needs;
+}
+
+function ec2Needs(ctx: Ctx, operation: string, input: Input): Needed[] {
+  const action = `ec2:${operation}`;
+  switch (operation) {
+    case 'CreateTags':
+    case 'DeleteTags': {
+      const tags = (input.Tags as { Key?: string; Value?: string }[] | undefined) ?? [];
+      const request: RequestContext = { 'aws:TagKeys': tags.map((t) => t.Key ?? '') };
+      if (operation === 'CreateTags') for (const t of tags) request[`aws:RequestTag/${t.Key ?? ''}`] = t.Value ?? '';
+      return ((input.Resources as string[] | undefined) ?? []).map((id) => ec2Resource(ctx, action, id, request));
+    }
+    case 'ModifyImageAttribute':
+    case 'DisableImage':
+    case 'EnableImage':
+    case 'EnableImageDeprecation':
+    case 'DisableImageDeprecation':
+    case 'EnableImageDeregistrationProtection':
+    case 'DisableImageDeregistrationProtection':
+    case 'DisableFastLaunch':
+    case 'CreateImageUsageReport':
+    case 'DeregisterImage':
+      // DeregisterImage with DeleteAssociatedSnapshots also needs ec2:DeleteSnapshot per snapshot; EC2 answers
+      // missing-permissions for each it may not delete (DeregisterImage API reference, DeleteSnapshotResults),
+      // so the handler asks for it snapshot by snapshot
+      return [ec2Resource(ctx, action, str(input.ImageId) ?? '*')];
+    case 'DeleteSnapshot':
+      return [ec2Resource(ctx, action, str(input.SnapshotId) ?? '*')];
+    case 'CreateLaunchTemplateVersion':
+    case 'ModifyLaunchTemplate':
+    case 'DeleteLaunchTemplate':
+      return [ec2Resource(ctx, action, launchTemplateId(ctx, input.LaunchTemplateId, input.LaunchTemplateName))];
+    case 'EnableFastLaunch':
+      return fastLaunchNeeds(ctx, input);
+    case 'DescribeImageReferences':
+      return imageReferenceNeeds(input);
+    case 'CopyImage':
+      return [{ action, resource: `arn:${partitionOf(ctx.region)}:ec2:${ctx.region}::image/*` }];
+    case 'TerminateInstances':
+      return ((input.InstanceIds as string[] | undefined) ?? []).map((id) => ec2Resource(ctx, action, id));
+    case 'RunInstances': {
+      const p = partitionOf(ctx.region);
+      return [ec2Resource(ctx, action, str(input.ImageId) ?? '*'), ...['instance', 'volume', 'network-interface', 'subnet', 'security-group'].map((type) => ({ action, resource: `arn:${p}:ec2:${ctx.region}:${ctx.account}:${type}/*` }))];
+    }
+    default:
+      // Describe* and the rest: no resource-level permissions
+      return [{ action, resource: '*' }];
+  }
+}
+
+function imagebuilderNeeds(operation: string, input: Input): Needed[] {
+  const arn =
+    str(input.imageBuildVersionArn) ??
+    // TagResource / UntagResource name the resource in the path (Image Builder API Reference, TagResource)
+    str(input.resourceArn) ??
+    str(input.imageVersionArn) ??
+    str(input.imagePipelineArn) ??
+    str(input.distributionConfigurationArn) ??
+    str(input.imageRecipeArn) ??
+    str(input.infrastructureConfigurationArn);
+  // List* of a kind (ListImagePipelines, ListDistributionConfigurations) and Create* name no resource yet
+  const scoped = !/^(List(ImagePipelines|DistributionConfigurations|ImageRecipes|Images)$|Create)/.test(operation);
+  return [{ action: `imagebuilder:${operation}`, resource: scoped && arn !== undefined ? arn : '*' }];
+}
+
+function parameterArn(ctx: Ctx, name: string): string {
+  return `arn:${partitionOf(ctx.region)}:ssm:${ctx.region}:${ctx.account}:parameter/${name.replace(/^\//, '').replace(/:\d+$/, '')}`;
+}
+
+function ssmNeeds(ctx: Ctx, operation: string, input: Input): Needed[] {
+  const name = str(input.Name);
+  return [{ action: `ssm:${operation}`, resource: name === undefined ? '*' : parameterArn(ctx, name) }];
+}
+
+function queueArn(ctx: Ctx, input: Input): string {
+  const url = str(input.QueueUrl);
+  const name = url === undefined ? (str(input.QueueName) ?? '*') : url.slice(url.lastIndexOf('/') + 1);
+  const account = url === undefined ? ctx.account : (/\/(\d{12})\/[^/]+$/.exec(url)?.[1] ?? ctx.account);
+  return `arn:${partitionOf(ctx.region)}:sqs:${ctx.region}:${account}:${name}`;
+}
+
+function needsFor(ctx: Ctx, input: Input): Needed[] {
+  const { service, operation } = ctx;
+  const p = partitionOf(ctx.region);
+  switch (service) {
+    case 'ec2':
+      return ec2Needs(ctx, operation, input);
+    case 'imagebuilder':
+      return imagebuilderNeeds(operation, input);
+    case 'ssm':
+      return ssmNeeds(ctx, operation, input);
+    case 'sts':
+      // "No permissions are required to perform this operation" (GetCallerIdentity API reference)
+      if (operation === 'GetCallerIdentity') return [];
+      return [{ action: `sts:${operation}`, resource: operation === 'AssumeRole' ? (str(input.RoleArn) ?? '*') : '*' }];
+    case 'iam': {
+      const role = str(input.RoleName);
+      if (operation === 'SimulatePrincipalPolicy') return [{ action: 'iam:SimulatePrincipalPolicy', resource: str(input.PolicySourceArn) ?? '*' }];
+      return [{ action: `iam:${operation}`, resource: role === undefined ? '*' : `arn:${p}:iam::${ctx.account}:role/${role}` }];
+    }
+    case 'sqs':
+      return [{ action: `sqs:${operation}`, resource: operation === 'ListQueues' ? '*' : queueArn(ctx, input) }];
+    case 'events': {
+      const entries = (input.Entries as { EventBusName?: string }[] | undefined) ?? [];
+      const buses = [...new Set(entries.map((e) => e.EventBusName ?? 'default'))];
+      return buses.map((bus) => ({ action: `events:${operation}`, resource: bus.startsWith('arn:') ? bus : `arn:${p}:events:${ctx.region}:${ctx.account}:event-bus/${bus}` }));
+    }
+    default:
+      return [{ action: `${service}:${operation}`, resource: '*' }];
+  }
+}
+
+/** The permission policies of a role: its inline policies, then its attached managed policies. */
+function rolePolicies(state: SandboxState, role: Role): NamedPolicy[] {
+  const out: NamedPolicy[] = [];
+  for (const [name, document] of role.inlinePolicies) out.push({ source: `inline:${name}`, document: parsePolicy(document) });
+  for (const arn of role.attachedPolicies) {
+    const policy = state.managedPolicies.get(arn);
+    if (policy !== undefined) out.push({ source: arn, document: parsePolicy(policy.document) });
+  }
+  return out;
+}
+
+function roleOfSession(state: SandboxState, session: Session): Role | undefined {
+  const name = session.roleArn.slice(session.roleArn.lastIndexOf('/') + 1);
+  return state.rolesOf(session.accountId).get(name);
+}
+
+/** One evaluated authorization, as the request log keeps it (the permission proof reads these). */
+interface Authorization {
+  principal: string;
+  action: string;
+  resource: string;
+  decision: Decision['decision'];
+  dependent: boolean;
+}
+
+function sessionOf(ctx: Ctx): Session | undefined {
+  return ctx.accessKeyId === undefined ? undefined : ctx.env.state.sessions.get(ctx.accessKeyId);
+}
+
+function assumedRoleArn(session: Session): string {
+  const name = session.roleArn.slice(session.roleArn.lastIndexOf('/') + 1);
+  return `arn:${session.roleArn.split(':')[1] ?? 'aws'}:sts::${session.accountId}:assumed-role/${name}/${session.sessionName}`;
+}
+
+/** Evaluate one request for the caller; undefined when the caller is not an assumed role (full rights). */
+function decide(ctx: Ctx, request: AuthRequest): Decision | undefined {
+  const session = sessionOf(ctx);
+  if (session === undefined) return undefined;
+  const role = roleOfSession(ctx.env.state, session);
+  // a session of a role that no longer exists is refused everything
+  if (role === undefined) return { decision: 'implicitDeny', matched: undefined };
+  return evaluate(rolePolicies(ctx.env.state, role), request);
+}
+
+/** The error a service answers when IAM refuses a request. */
+function denial(ctx: Ctx, caller: string, need: Needed, decision: Decision): AwsError {
+  const why = decision.decision === 'explicitDeny' ? 'with an explicit deny in an identity-based policy' : `because no identity-based policy allows the ${need.action} action`;
+  const message = `User: ${caller} is not authorized to perform: ${need.action} on resource: ${need.resource} ${why}`;
+  switch (ctx.service) {
+    case 'ec2': {
+      // EC2 answers UnauthorizedOperation with an encoded message (sts:DecodeAuthorizationMessage decodes it)
+      const encoded = encodeAuthorizationMessage(ctx, { allowed: false, explicitDeny: decision.decision === 'explicitDeny', matchedStatements: decision.matched === undefined ? [] : [decision.matched], context: { principal: caller, action: need.action, resource: need.resource, conditions: need.context ?? {} } });
+      const lead = need.refusal ?? `You are not authorized to perform this operation. ${message}.`;
+      return new AwsError('UnauthorizedOperation', `${lead} Encoded authorization failure message: ${encoded}`, 403);
+    }
+    case 'imagebuilder':
+      return new AwsError('AccessDeniedException', message, 403);
+    case 'ssm':
+    case 'events':
+      return new AwsError('AccessDeniedException', message, 400);
+    case 'sqs':
+      return new AwsError('AccessDenied', message, 403);
+    default:
+      return new AwsError('AccessDenied', message, 403);
+  }
+}
+
+/** Encoded authorization messages, kept so that sts:DecodeAuthorizationMessage can answer with them. */
+function encodeAuthorizationMessage(ctx: Ctx, message: unknown): string {
+  const text = JSON.stringify(message);
+  const token = createHash('sha256').update(text).update(ctx.requestId).digest('base64url');
+  ctx.env.state.authorizationMessages.set(token, text);
+  return token;
+}
+
+/**
+ * Authorize a request before its handler runs: every needed (action, resource) must be allowed. Throws the
+ * service's own refusal naming the first refused action. Returns what was evaluated (empty for callers
+ * with full rights).
+ */
+function authorize(ctx: Ctx, input: Input): Authorization[] {
+  const session = sessionOf(ctx);
+  if (session === undefined) return [];
+  const caller = assumedRoleArn(session);
+  const evaluated: Authorization[] = [];
+  for (const need of needsFor(ctx, input)) {
+    const decision = decide(ctx, need) ?? { decision: 'allow', matched: undefined };
+    evaluated.push({ principal: session.roleArn, action: need.action, resource: need.resource, decision: decision.decision, dependent: need.dependent !== undefined });
+    ctx.authorizations.push(evaluated.at(-1) as Authorization);
+    if (decision.decision !== 'allow') throw denial(ctx, caller, need, decision);
+  }
+  return evaluated;
+}
+
+/** Whether the caller may perform an action a handler needs conditionally (recorded like the rest). */
+function allowed(ctx: Ctx, request: AuthRequest): boolean {
+  const session = sessionOf(ctx);
+  const decision = decide(ctx, request);
+  if (session === undefined || decision === undefined) return true;
+  ctx.authorizations.push({ principal: session.roleArn, action: request.action, resource: request.resource, decision: decision.decision, dependent: true });
+  return decision.decision === 'allow';
+}
+
+export { allowed, authorize, ec2Arn, needsFor, partitionOf, rolePolicies };
+export type { Authorization, Needed };

@@ -1,0 +1,116 @@
+/**
+ * Permissions end to end: the sandbox enforces the roles of serverless.yml and infra/target-account-role.yaml,
+ * and an operator changes them with the AWS CLI as on AWS. A Deny on one action the reconciler needs fails
+ * exactly the cells that need it, each naming the denied action; every other cell converges.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
+import { StartImagePipelineExecutionCommand } from '@aws-sdk/client-imagebuilder';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Sandbox } from '../../sandbox/index.ts';
+import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
+import { buildBundles } from '../helpers/build.ts';
+import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
+
+const run = promisify(execFile);
+const AWS = '/usr/bin/aws';
+const OWNER = '111111111111';
+const A = '222222222222';
+const D = '444444444444';
+const TARGET_ROLE = 'ImageBuilderReconcilerTarget';
+
+async function startBuild(box: Sandbox, token: string): Promise<string> {
+  const out = await clients(box.url, OWNER).imagebuilder.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: token }));
+  return out.imageBuildVersionArn ?? '';
+}
+
+async function finished(box: Sandbox, arn: string): Promise<ReconcileReport> {
+  const report = await box.finalReport(arn, 30_000);
+  await box.idle();
+  if (report === undefined) throw new Error(`no final report for ${arn}; reports: ${JSON.stringify(box.reports(arn).map((r) => r.outcome))}`);
+  return report;
+}
+
+const deny = (action: string) => JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: 'OperatorDeny', Effect: 'Deny', Action: action, Resource: '*' }] });
+
+describe.runIf(existsSync(AWS))('permissions end to end (AWS CLI against the sandbox)', () => {
+  let box: Sandbox | undefined;
+
+  beforeAll(() => buildBundles(), 120_000);
+  afterEach(async () => {
+    await box?.stop();
+    box = undefined;
+  });
+
+  async function aws(account: string, ...args: string[]): Promise<unknown> {
+    const { stdout } = await run(AWS, ['--endpoint-url', box?.url ?? '', '--region', 'us-east-1', '--output', 'json', ...args], {
+      env: { PATH: process.env.PATH, HOME: '/tmp', AWS_ACCESS_KEY_ID: account, AWS_SECRET_ACCESS_KEY: 'sandbox', AWS_PAGER: '', AWS_EC2_METADATA_DISABLED: 'true' },
+    });
+    return stdout.trim() === '' ? {} : JSON.parse(stdout);
+  }
+
+  it('a Deny added with the AWS CLI fails exactly the cells that need the action, naming it; the rest converge', async () => {
+    box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
+    // the operator denies launch template versions to the reconciler in account A, and Fast Launch's launch
+    // check (a dependent permission of EnableFastLaunch) in account D
+    await aws(A, 'iam', 'put-role-policy', '--role-name', TARGET_ROLE, '--policy-name', 'no-lt', '--policy-document', deny('ec2:CreateLaunchTemplateVersion'));
+    await aws(D, 'iam', 'put-role-policy', '--role-name', TARGET_ROLE, '--policy-name', 'no-launch', '--policy-document', deny('ec2:RunInstances'));
+    expect(await aws(A, 'iam', 'list-role-policies', '--role-name', TARGET_ROLE)).toStrictEqual({ PolicyNames: ['no-lt', 'repair'] });
+    const simulated = (await aws(A, 'iam', 'simulate-principal-policy', '--policy-source-arn', `arn:aws:iam::${A}:role/${TARGET_ROLE}`, '--action-names', 'ec2:CreateLaunchTemplateVersion', 'ec2:ModifyLaunchTemplate', '--resource-arns', `arn:aws:ec2:us-east-1:${A}:launch-template/${box.refs.get('lt:web-a') ?? ''}`)) as { EvaluationResults: { EvalActionName: string; EvalDecision: string }[] };
+    expect(simulated.EvaluationResults.map((r) => [r.EvalActionName, r.EvalDecision])).toStrictEqual([
+      ['ec2:CreateLaunchTemplateVersion', 'explicitDeny'],
+      ['ec2:ModifyLaunchTemplate', 'allowed'],
+    ]);
+
+    const final = await finished(box, await startBuild(box, 'denied'));
+    const failed = final.cells.filter((c) => c.status === 'failed');
+    // A's launch template lives in us-east-1; D's Windows copy in eu-west-1 gets Fast Launch (inherited)
+    expect(failed.map((c) => `${c.region}/${c.accountId}`).sort()).toStrictEqual([`eu-west-1/${D}`, `us-east-1/${A}`]);
+    const reasons = (region: string, account: string) => failed.find((c) => c.region === region && c.accountId === account)?.reasons.join(' ') ?? '';
+    expect(reasons('us-east-1', A)).toMatch(/not authorized to perform: ec2:CreateLaunchTemplateVersion/);
+    expect(reasons('eu-west-1', D)).toMatch(/ec2:RunInstances/);
+    expect(final.cells.filter((c) => c.status !== 'failed').every((c) => c.status === 'ok')).toBe(true);
+
+    // the encoded message EC2 answered with decodes to the denied request
+    const refused = box.server.requests.find((r) => r.account === A && r.errorCode === 'UnauthorizedOperation');
+    expect(refused?.authorizations.at(-1)).toMatchObject({ action: 'ec2:CreateLaunchTemplateVersion', decision: 'explicitDeny' });
+
+    // with the Deny removed, the next run converges everywhere
+    await aws(A, 'iam', 'delete-role-policy', '--role-name', TARGET_ROLE, '--policy-name', 'no-lt');
+    await aws(D, 'iam', 'delete-role-policy', '--role-name', TARGET_ROLE, '--policy-name', 'no-launch');
+    const again = await finished(box, await startBuild(box, 'allowed'));
+    expect(again.cells.every((c) => c.status === 'ok')).toBe(true);
+  });
+
+  it('the event-triggered functions cannot delete; cleanup can, only images Image Builder or the reconciler made', async () => {
+    box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
+    const iam = clients(box.url, OWNER).iam;
+    const roleArn = (logicalId: string) => box?.wiring?.roles.get(logicalId)?.arn ?? '';
+    const simulate = async (logicalId: string, actions: string[], resource: string, context: Record<string, string> = {}) => {
+      const out = await iam.send(
+        new SimulatePrincipalPolicyCommand({
+          PolicySourceArn: roleArn(logicalId),
+          ActionNames: actions,
+          ResourceArns: [resource],
+          ContextEntries: Object.entries(context).map(([ContextKeyName, value]) => ({ ContextKeyName, ContextKeyValues: [value], ContextKeyType: 'string' })),
+        }),
+      );
+      return (out.EvaluationResults ?? []).map((r) => r.EvalDecision);
+    };
+    const image = 'arn:aws:ec2:us-east-1::image/ami-0123456789abcdef0';
+    const retire = ['ec2:DeregisterImage', 'ec2:DisableImage', 'ec2:EnableImageDeprecation'];
+    const byImageBuilder = { 'aws:ResourceTag/CreatedBy': 'EC2 Image Builder' };
+    expect(await simulate('ReconcileRole', retire, image, byImageBuilder)).toStrictEqual(['implicitDeny', 'implicitDeny', 'implicitDeny']);
+    expect(await simulate('CleanupRole', retire, image, byImageBuilder)).toStrictEqual(['allowed', 'allowed', 'allowed']);
+    expect(await simulate('CleanupRole', retire, image, { 'aws:ResourceTag/imagebuilder-reconciler:source-image': 'arn:aws:imagebuilder:us-east-1:111111111111:image/x/1.0.0/1' })).toStrictEqual(['allowed', 'allowed', 'allowed']);
+    // an AMI nobody of ours made
+    expect(await simulate('CleanupRole', retire, image)).toStrictEqual(['implicitDeny', 'implicitDeny', 'implicitDeny']);
+    expect(await simulate('ReconcileRole', ['ec2:DeleteSnapshot'], 'arn:aws:ec2:us-east-1::snapshot/snap-0123456789abcdef0')).toStrictEqual(['implicitDeny']);
+    // each may assume only its own role in target accounts
+    expect(await simulate('ReconcileRole', ['sts:AssumeRole'], `arn:aws:iam::${A}:role/ImageBuilderReconcilerCleanup`)).toStrictEqual(['implicitDeny']);
+    expect(await simulate('ReconcileRole', ['sts:AssumeRole'], `arn:aws:iam::${A}:role/${TARGET_ROLE}`)).toStrictEqual(['allowed']);
+    expect(await simulate('CleanupRole', ['sts:AssumeRole'], `arn:aws:iam::${A}:role/${TARGET_ROLE}`)).toStrictEqual(['implicitDeny']);
+  });
+});

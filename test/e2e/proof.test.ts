@@ -1,0 +1,145 @@
+/**
+ * The permission proof: one realistic run on the sandbox (a build reconciled to convergence in every cell,
+ * then a region removed with cleanup in apply mode), with every role of serverless.yml and
+ * infra/target-account-role.yaml enforced. From the sandbox's request log it checks that (a) every
+ * (role, action, resource) the code used was allowed, (b) every action a role grants was used, except
+ * the listed ones, each with the reason no run here uses it, and (c) no statement grants a wildcard action.
+ */
+import { GetDistributionConfigurationCommand, StartImagePipelineExecutionCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Authorization } from '../../sandbox/iam/authorize.ts';
+import { type Statement, statementsOf } from '../../sandbox/iam/policy.ts';
+import type { Sandbox } from '../../sandbox/index.ts';
+import type { Role } from '../../sandbox/state.ts';
+import { buildBundles } from '../helpers/build.ts';
+import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
+
+const OWNER = '111111111111';
+const TARGETS = ['222222222222', '333333333333', '444444444444'];
+
+/** Granted but not used by this run, and why. Every entry must still be granted (the list cannot go stale silently). */
+const NOT_USED_HERE: Record<string, Record<string, string>> = {
+  ReconcileRole: {
+    'logs:CreateLogStream': 'Lambda writes the function logs with the execution role; the sandbox keeps no CloudWatch Logs',
+    'logs:PutLogEvents': 'Lambda writes the function logs with the execution role; the sandbox keeps no CloudWatch Logs',
+    'sqs:ReceiveMessage': "used by recheck's event source mapping (the Lambda service), not by the code",
+    'sqs:DeleteMessage': "used by recheck's event source mapping (the Lambda service), not by the code",
+    'sqs:GetQueueAttributes': "used by recheck's event source mapping (the Lambda service), not by the code",
+    'imagebuilder:RetryImage': 'only for a FAILED build with retryFailedImages on (test/unit/reconcile.test.ts)',
+    'imagebuilder:ListImageBuildVersions': 'only when the event names an image version without its build',
+    'iam:CreateServiceLinkedRole': "the owner's first Fast Launch is enabled by Image Builder here, which creates the role",
+    'ec2:RunInstances': "the owner's Fast Launch is enabled by Image Builder here; targets use their role's grant",
+    // Image Builder itself completes the owner's cells in this run; the reconciler repairs them when it did not
+    // (a failed launch template update, a Fast Launch that failed, a parameter changed since: test/unit/plan.test.ts)
+    'imagebuilder:GetDistributionConfiguration': 'read when the build does not embed its distribution configuration (older builds)',
+    'ec2:DescribeImageAttribute': "launch permissions of the owner's AMI: none configured for the owner here",
+    'ec2:DescribeSnapshots': 'encryption checks: the demo configuration sets no KMS key',
+    'ec2:ModifyImageAttribute': "launch permission repairs: Image Builder shared the owner's AMI as configured",
+    'ec2:CreateLaunchTemplateVersion': "Image Builder updated the owner's launch template itself",
+    'ec2:ModifyLaunchTemplate': "Image Builder set the owner's default version itself",
+    'ec2:EnableFastLaunch': "Image Builder enabled the owner's Fast Launch itself",
+    'ssm:PutParameter': "Image Builder wrote the owner's parameter itself",
+  },
+  CleanupRole: {
+    'logs:CreateLogStream': 'Lambda writes the function logs with the execution role',
+    'logs:PutLogEvents': 'Lambda writes the function logs with the execution role',
+    'sqs:SendMessage': "the on-failure destination of cleanupOnChange (the Lambda service sends it)",
+    'ec2:DisableImage': 'strategy disable (test/unit/cleanup-plan.test.ts)',
+    'ec2:EnableImageDeprecation': 'strategy deprecate (test/unit/cleanup-plan.test.ts)',
+    'ec2:CreateTags': 'strategy disable marks the AMI (test/unit/cleanup-plan.test.ts)',
+    'ec2:CreateImageUsageReport': 'use of a shared AMI by other accounts, only with shared: include (test/e2e/cleanup-safety.test.ts)',
+    'ec2:DescribeImageUsageReports': 'use of a shared AMI by other accounts, only with shared: include (test/e2e/cleanup-safety.test.ts)',
+    'ec2:DescribeImageUsageReportEntries': 'use of a shared AMI by other accounts, only with shared: include (test/e2e/cleanup-safety.test.ts)',
+  },
+  ImageBuilderReconcilerTarget: {
+    'ec2:DescribeSnapshots': 'encryption checks: the demo configuration sets no KMS key',
+    'ec2:ModifyImageAttribute': 'launch permission repairs: the demo configuration shares no target copy further',
+    'ssm:PutParameter': "Image Builder wrote the target account's parameter itself",
+  },
+  ImageBuilderReconcilerCleanup: {
+    'ec2:DisableImage': 'strategy disable (test/unit/cleanup-plan.test.ts)',
+    'ec2:EnableImageDeprecation': 'strategy deprecate (test/unit/cleanup-plan.test.ts)',
+    'ec2:CreateTags': 'strategy disable marks the AMI (test/unit/cleanup-plan.test.ts)',
+    'ec2:CreateImageUsageReport': 'use of a shared AMI by other accounts, only with shared: include (test/e2e/cleanup-safety.test.ts)',
+    'ec2:DescribeImageUsageReports': 'use of a shared AMI by other accounts, only with shared: include (test/e2e/cleanup-safety.test.ts)',
+    'ec2:DescribeImageUsageReportEntries': 'use of a shared AMI by other accounts, only with shared: include (test/e2e/cleanup-safety.test.ts)',
+  },
+};
+
+function grants(role: Role): Statement[] {
+  return [...role.inlinePolicies.values()].flatMap((text) => statementsOf(JSON.parse(text) as { Statement: Statement[] }));
+}
+
+const actionsOf = (statements: Statement[]) => statements.filter((s) => s.Effect === 'Allow').flatMap((s) => [s.Action ?? []].flat());
+
+describe('permission proof (sandbox request log)', () => {
+  let box: Sandbox;
+  /** Role label (Lambda role logical id, or target role name) → its role in each account. */
+  const roles = new Map<string, Role[]>();
+  const used = new Map<string, Authorization[]>();
+
+  beforeAll(async () => {
+    buildBundles();
+    const scenario = demoScenario();
+    scenario.deploymentParams = { ...scenario.deploymentParams, cleanupMode: 'apply' };
+    // the owner's account gets a copy in the region that is removed below, so that cleanup retires AMIs in
+    // the own account (the cleanup function's role) as well as in a target account (the target cleanup role)
+    const removed = scenario.imagebuilder?.distributions?.[0]?.distributions?.find((d) => d.region === 'ap-northeast-1');
+    removed?.amiDistributionConfiguration?.targetAccountIds?.push(OWNER);
+    box = await sandbox({ scenario, wire: true, clockSpeed: 3000 });
+    for (const [logicalId, role] of box.wiring?.roles ?? []) roles.set(logicalId, [role]);
+    for (const name of ['ImageBuilderReconcilerTarget', 'ImageBuilderReconcilerCleanup']) {
+      roles.set(name, TARGETS.map((account) => box.state.rolesOf(account).get(name)).filter((r): r is Role => r !== undefined));
+    }
+    const ib = clients(box.url, OWNER).imagebuilder;
+    const build = await ib.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: 'proof' }));
+    await box.finalReport(build.imageBuildVersionArn ?? '', 30_000);
+    await box.idle();
+    // cleanup's minimum age: the copies must be older than 7 days
+    box.clock.advance(8 * 86_400_000);
+    const configArn = box.refs.get('distribution:golden-windows') ?? '';
+    const current = await ib.send(new GetDistributionConfigurationCommand({ distributionConfigurationArn: configArn }));
+    await ib.send(new UpdateDistributionConfigurationCommand({ distributionConfigurationArn: configArn, distributions: current.distributionConfiguration?.distributions?.filter((d) => d.region !== 'ap-northeast-1'), clientToken: 'remove' }));
+    await box.idle();
+    const labelOf = new Map<string, string>();
+    for (const [label, list] of roles) for (const role of list) labelOf.set(role.arn, label);
+    for (const record of box.server.requests) {
+      for (const a of record.authorizations) {
+        const label = labelOf.get(a.principal) ?? a.principal;
+        used.set(label, [...(used.get(label) ?? []), a]);
+      }
+    }
+  }, 120_000);
+  afterAll(async () => box?.stop());
+
+  it('ran every role: the reconcile and cleanup functions, and both target roles', () => {
+    expect([...used.keys()].sort()).toStrictEqual(['CleanupRole', 'ImageBuilderReconcilerCleanup', 'ImageBuilderReconcilerTarget', 'ReconcileRole']);
+    const cleanup = box.state.events.find((e) => e.detailType === 'Image Builder Cleanup Report')?.detail as { mode: string; counts: { deregistered: number } } | undefined;
+    expect(cleanup).toMatchObject({ mode: 'apply' });
+    expect(cleanup?.counts.deregistered).toBeGreaterThan(0);
+  });
+
+  it('(a) every (role, action, resource) the code used was allowed', () => {
+    const refused = [...used.entries()].flatMap(([label, list]) => list.filter((a) => a.decision !== 'allow').map((a) => `${label} ${a.action} ${a.resource} ${a.decision}`));
+    expect(refused).toStrictEqual([]);
+  });
+
+  it('(b) every granted action is used, or listed with the reason it is not used here', () => {
+    for (const [label, list] of roles) {
+      const granted = new Set(list.flatMap((role) => actionsOf(grants(role))));
+      const usedActions = new Set((used.get(label) ?? []).map((a) => a.action));
+      const exempt = NOT_USED_HERE[label] ?? {};
+      expect([...granted].filter((a) => !usedActions.has(a) && exempt[a] === undefined).sort(), `${label}: granted, never used`).toStrictEqual([]);
+      expect(Object.keys(exempt).filter((a) => !granted.has(a)), `${label}: exemptions for actions not granted`).toStrictEqual([]);
+      expect(Object.keys(exempt).filter((a) => usedActions.has(a)), `${label}: exempt but used (remove from the list)`).toStrictEqual([]);
+    }
+  });
+
+  it('(c) no statement grants a wildcard action', () => {
+    for (const [label, list] of roles) {
+      const wildcards = list.flatMap((role) => grants(role)).flatMap((s) => [s.Action ?? [], s.NotAction ?? []].flat()).filter((a) => a.includes('*') || a.includes('?'));
+      expect(wildcards, label).toStrictEqual([]);
+      expect(list.flatMap((role) => grants(role)).filter((s) => s.NotAction !== undefined || s.NotResource !== undefined), label).toStrictEqual([]);
+    }
+  });
+});
