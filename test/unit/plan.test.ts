@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type DesiredCell, type DesiredImage, desiredImage } from '../../src/lib/distribution.ts';
+import type { Image } from '@aws-sdk/client-imagebuilder';
+import { type DesiredCell, type DesiredImage, cleanedUpTagKey, desiredImage } from '../../src/lib/distribution.ts';
 import { type PlanContext, plan } from '../../src/lib/reconcile/plan.ts';
 import type { CellObservation, Observation, ObservedFastLaunch, ObservedImage } from '../../src/lib/reconcile/types.ts';
 import { AMI, IMAGE_ARN, NEWER_ARN, OWNER_LT, windowsImage } from '../helpers/factories.ts';
@@ -50,9 +51,9 @@ function converged(): CellObservation {
   };
 }
 
-/** The standard image with only its us-east-1 owner cell. */
-function ownerOnly(change: (cell: DesiredCell) => void = () => undefined): DesiredImage {
-  const desired = desiredImage(windowsImage(), { fastLaunchInheritForTargets: true });
+/** The standard image (with `build` overrides) with only its us-east-1 owner cell. */
+function ownerOnly(change: (cell: DesiredCell) => void = () => undefined, build: Partial<Image> = {}): DesiredImage {
+  const desired = desiredImage(windowsImage(build), { fastLaunchInheritForTargets: true });
   const cell = desired.cells.find((c) => c.key === KEY);
   if (cell === undefined) throw new Error('no owner cell');
   change(cell);
@@ -63,10 +64,18 @@ interface Case {
   reason: string;
   desired?: DesiredImage;
   observe: (cell: CellObservation) => void;
+  /** The cell was not observed at all (no entry in the observation). */
+  unobserved?: true;
   newer?: Observation['newerBuilds'];
   context?: Partial<PlanContext>;
+  /** Checks the cell must report; every other check it reports must be `ok`. */
   want: { check: string; result: string; reason?: RegExp }[];
+  /** Checks the cell must not report at all. */
+  absent?: string[];
   actions: string[];
+  /** Fields of the first planned action. */
+  action?: Record<string, unknown>;
+  imageActions?: string[];
 }
 
 const cases: Case[] = [
@@ -267,6 +276,415 @@ const cases: Case[] = [
     want: [{ check: 'encryption', result: 'failed', reason: /snap-1/ }],
     actions: [],
   },
+  // ---- the AMI of the cell ----
+  {
+    reason: 'a cell that was not observed at all is pending, and nothing else is checked',
+    observe: () => undefined,
+    unobserved: true,
+    want: [{ check: 'access', result: 'pending', reason: /^not observed$/ }],
+    absent: ['ami'],
+    actions: [],
+  },
+  {
+    reason: 'a cell only named by another setting (not a distribution target) holds no copy: failed, saying so',
+    desired: ownerOnly((cell) => {
+      cell.origin = 'referenced';
+      cell.recorded = undefined;
+    }),
+    observe: () => undefined,
+    want: [{ check: 'ami', result: 'failed', reason: /not a distribution target of the region/ }],
+    actions: [],
+  },
+  {
+    reason: 'an AVAILABLE image that recorded no AMI for a target cell fails it',
+    desired: ownerOnly(() => undefined, { outputResources: { amis: [] } }),
+    observe: () => undefined,
+    want: [{ check: 'ami', result: 'failed', reason: /^Image Builder recorded no AMI for this cell$/ }],
+    absent: ['tags', 'launch-template', 'fast-launch', 'ssm-parameter'],
+    actions: [],
+  },
+  {
+    reason: 'a build still distributing has no AMI yet: pending, not failed',
+    desired: ownerOnly(() => undefined, { state: { status: 'DISTRIBUTING' }, outputResources: { amis: [] } }),
+    observe: () => undefined,
+    want: [{ check: 'ami', result: 'pending', reason: /^the image is DISTRIBUTING; distribution has not finished$/ }],
+    actions: [],
+  },
+  {
+    reason: 'a FAILED build that never distributed here fails the cell with Image Builder reason, and plans no retry unless asked',
+    desired: ownerOnly(() => undefined, { state: { status: 'FAILED', reason: 'Distribution timed out' }, outputResources: { amis: [] } }),
+    observe: () => undefined,
+    want: [{ check: 'ami', result: 'failed', reason: /^not distributed \(image FAILED: Distribution timed out\)$/ }],
+    actions: [],
+  },
+  {
+    reason: 'a FAILED build with a cell not distributed gets one RetryImage when retries are on',
+    desired: ownerOnly(() => undefined, { state: { status: 'FAILED' }, outputResources: { amis: [] } }),
+    observe: () => undefined,
+    context: { retryFailedImages: true },
+    want: [{ check: 'ami', result: 'failed', reason: /^not distributed \(image FAILED\)$/ }],
+    actions: [],
+    imageActions: ['retry-image'],
+  },
+  {
+    reason: 'a CANCELLED build that never distributed here fails the cell',
+    desired: ownerOnly(() => undefined, { state: { status: 'CANCELLED' }, outputResources: { amis: [] } }),
+    observe: () => undefined,
+    want: [{ check: 'ami', result: 'failed', reason: /^not distributed \(image CANCELLED\)$/ }],
+    actions: [],
+  },
+  {
+    reason: 'a FAILED build whose every cell got its AMI is not retried (nothing is missing)',
+    desired: ownerOnly(() => undefined, { state: { status: 'FAILED' } }),
+    observe: () => undefined,
+    context: { retryFailedImages: true },
+    want: [
+      { check: 'launch-template', result: 'skipped', reason: /the image is FAILED/ },
+      { check: 'fast-launch', result: 'skipped', reason: /the image is FAILED/ },
+      { check: 'ssm-parameter', result: 'skipped', reason: /the image is FAILED/ },
+    ],
+    actions: [],
+  },
+  {
+    reason: 'a FAILED build never rolls out, and reports no Fast Launch check for a cell that configures none',
+    desired: ownerOnly(
+      (cell) => {
+        cell.fastLaunch = undefined;
+      },
+      { state: { status: 'FAILED' } },
+    ),
+    observe: () => undefined,
+    want: [
+      { check: 'launch-template', result: 'skipped', reason: /set only for AVAILABLE images/ },
+      { check: 'ssm-parameter', result: 'skipped', reason: /set only for AVAILABLE images/ },
+    ],
+    absent: ['fast-launch'],
+    actions: [],
+  },
+  {
+    reason: 'an AMI read that never happened is pending "not observed", not a crash or a pass',
+    observe: (c) => {
+      c.image = undefined;
+    },
+    want: [{ check: 'ami', result: 'pending', reason: /^not observed$/ }],
+    absent: ['tags'],
+    actions: [],
+  },
+  {
+    reason: 'an AMI that cleanup removed (tagged on the image) is skipped as cleaned up, not pending',
+    desired: ownerOnly(() => undefined, { tags: { [cleanedUpTagKey('us-east-1', OWN)]: '2026-11-30T10:00:00Z region removed' } }),
+    observe: (c) => {
+      c.image = { ok: true, value: null };
+    },
+    want: [{ check: 'ami', result: 'skipped', reason: /^cleaned up by imagebuilder-reconciler: 2026-11-30T10:00:00Z region removed$/ }],
+    absent: ['tags', 'launch-template'],
+    actions: [],
+  },
+  {
+    reason: 'a deregistered AMI that cleanup removed is skipped as cleaned up',
+    desired: ownerOnly(() => undefined, { tags: { [cleanedUpTagKey('us-east-1', OWN)]: '2026-11-30T10:00:00Z region removed' } }),
+    observe: (c) => {
+      c.image = { ok: true, value: image({ state: 'deregistered' }) };
+    },
+    want: [{ check: 'ami', result: 'skipped', reason: /^cleaned up by imagebuilder-reconciler: / }],
+    actions: [],
+  },
+  {
+    reason: 'a deregistered AMI that cleanup did not remove is a failure',
+    observe: (c) => {
+      c.image = { ok: true, value: image({ state: 'deregistered' }) };
+    },
+    want: [{ check: 'ami', result: 'failed', reason: /^the AMI is deregistered$/ }],
+    actions: [],
+  },
+  {
+    reason: 'an AMI still pending is pending, and nothing is repaired on it yet',
+    observe: (c) => {
+      c.image = { ok: true, value: image({ state: 'pending', tags: {} }) };
+    },
+    want: [{ check: 'ami', result: 'pending', reason: /^the AMI is still pending$/ }],
+    absent: ['tags'],
+    actions: [],
+  },
+  {
+    reason: 'a throttled AMI read is pending with the error',
+    observe: (c) => {
+      c.image = { ok: false, error: { kind: 'throttled', code: 'RequestLimitExceeded', message: 'Request limit exceeded' } };
+    },
+    want: [{ check: 'ami', result: 'pending', reason: /^Request limit exceeded$/ }],
+    actions: [],
+  },
+  {
+    reason: 'without a configured name pattern the name is not checked',
+    desired: ownerOnly((cell) => {
+      cell.namePattern = undefined;
+    }),
+    observe: () => undefined,
+    want: [{ check: 'ami', result: 'ok' }],
+    absent: ['name'],
+    actions: [],
+  },
+  // ---- launch permission ----
+  {
+    reason: 'every configured grant present and nothing extra: ok, no warning, nothing planned',
+    desired: ownerOnly((cell) => {
+      cell.launchPermission = { userIds: ['123456789012'] };
+    }),
+    observe: (c) => {
+      c.launchPermissions = { ok: true, value: { userIds: ['123456789012'], userGroups: [], organizationArns: [], organizationalUnitArns: [] } };
+    },
+    want: [{ check: 'launch-permission', result: 'ok', reason: /every configured grant is present/ }],
+    actions: [],
+  },
+  {
+    reason: 'a failed launch permission read is reported with its error and plans no grant',
+    desired: ownerOnly((cell) => {
+      cell.launchPermission = { userIds: ['123456789012'] };
+    }),
+    observe: (c) => {
+      c.launchPermissions = { ok: false, error: { kind: 'access-denied', code: 'UnauthorizedOperation', message: 'not allowed to DescribeImageAttribute' } };
+    },
+    want: [{ check: 'launch-permission', result: 'failed', reason: /^not allowed to DescribeImageAttribute$/ }],
+    actions: [],
+  },
+  {
+    reason: 'launch permissions that were not read plan no grant (and do not crash)',
+    desired: ownerOnly((cell) => {
+      cell.launchPermission = { userIds: ['123456789012'] };
+    }),
+    observe: (c) => {
+      c.launchPermissions = undefined;
+    },
+    want: [{ check: 'ami', result: 'ok' }],
+    actions: [],
+  },
+  // ---- encryption ----
+  {
+    reason: 'snapshots encrypted with the configured key (by key ARN) pass',
+    desired: ownerOnly((cell) => {
+      cell.kmsKeyId = 'arn:aws:kms:us-east-1:111122223333:key/wanted';
+    }),
+    observe: (c) => {
+      c.snapshots = { ok: true, value: [{ snapshotId: 'snap-1', encrypted: true, kmsKeyId: 'arn:aws:kms:us-east-1:111122223333:key/wanted', volumeSizeGiB: 30 }] };
+    },
+    want: [{ check: 'encryption', result: 'ok', reason: /^1 snapshot\(s\) encrypted with arn:aws:kms:us-east-1:111122223333:key\/wanted$/ }],
+    actions: [],
+  },
+  {
+    reason: 'a key configured by bare id matches the key ARN EC2 reports',
+    desired: ownerOnly((cell) => {
+      cell.kmsKeyId = 'wanted';
+    }),
+    observe: (c) => {
+      c.snapshots = { ok: true, value: [{ snapshotId: 'snap-1', encrypted: true, kmsKeyId: 'arn:aws:kms:us-east-1:111122223333:key/wanted', volumeSizeGiB: 30 }] };
+    },
+    want: [{ check: 'encryption', result: 'ok' }],
+    actions: [],
+  },
+  {
+    reason: 'a snapshot reporting exactly the configured alias ARN passes without a KMS lookup',
+    desired: ownerOnly((cell) => {
+      cell.kmsKeyId = 'arn:aws:kms:us-east-1:111122223333:alias/golden';
+    }),
+    observe: (c) => {
+      c.snapshots = { ok: true, value: [{ snapshotId: 'snap-1', encrypted: true, kmsKeyId: 'arn:aws:kms:us-east-1:111122223333:alias/golden', volumeSizeGiB: 30 }] };
+    },
+    want: [{ check: 'encryption', result: 'ok' }],
+    actions: [],
+  },
+  {
+    reason: 'a key configured by alias cannot be confirmed without KMS: a warning, not a failure',
+    desired: ownerOnly((cell) => {
+      cell.kmsKeyId = 'alias/golden';
+    }),
+    observe: (c) => {
+      c.snapshots = { ok: true, value: [{ snapshotId: 'snap-1', encrypted: true, kmsKeyId: 'arn:aws:kms:us-east-1:111122223333:key/abc', volumeSizeGiB: 30 }] };
+    },
+    want: [{ check: 'encryption', result: 'warning', reason: /^alias\/golden is an alias; cannot confirm the key of snap-1 without KMS$/ }],
+    actions: [],
+  },
+  {
+    reason: 'an unencrypted snapshot fails the check even when the key is configured by alias',
+    desired: ownerOnly((cell) => {
+      cell.kmsKeyId = 'arn:aws:kms:us-east-1:111122223333:alias/golden';
+    }),
+    observe: (c) => {
+      c.snapshots = {
+        ok: true,
+        value: [
+          { snapshotId: 'snap-1', encrypted: false, kmsKeyId: undefined, volumeSizeGiB: 30 },
+          { snapshotId: 'snap-2', encrypted: true, kmsKeyId: 'arn:aws:kms:us-east-1:111122223333:key/abc', volumeSizeGiB: 30 },
+        ],
+      };
+    },
+    want: [{ check: 'encryption', result: 'failed', reason: /: snap-1 \(unencrypted\) \(report only\)$/ }],
+    actions: [],
+  },
+  {
+    reason: 'an encrypted snapshot whose key EC2 does not report fails the check',
+    desired: ownerOnly((cell) => {
+      cell.kmsKeyId = 'arn:aws:kms:us-east-1:111122223333:key/wanted';
+    }),
+    observe: (c) => {
+      c.snapshots = { ok: true, value: [{ snapshotId: 'snap-1', encrypted: true, kmsKeyId: undefined, volumeSizeGiB: 30 }] };
+    },
+    want: [{ check: 'encryption', result: 'failed', reason: /snap-1 \(unknown key\)/ }],
+    actions: [],
+  },
+  {
+    reason: 'an AMI with no EBS snapshots to check is a warning',
+    desired: ownerOnly((cell) => {
+      cell.kmsKeyId = 'arn:aws:kms:us-east-1:111122223333:key/wanted';
+    }),
+    observe: (c) => {
+      c.snapshots = undefined;
+    },
+    want: [{ check: 'encryption', result: 'warning', reason: /^the AMI has no EBS snapshots to check$/ }],
+    actions: [],
+  },
+  {
+    reason: 'a failed snapshot read is reported with its error, not as encrypted',
+    desired: ownerOnly((cell) => {
+      cell.kmsKeyId = 'arn:aws:kms:us-east-1:111122223333:key/wanted';
+    }),
+    observe: (c) => {
+      c.snapshots = { ok: false, error: { kind: 'access-denied', code: 'UnauthorizedOperation', message: 'not allowed to DescribeSnapshots' } };
+    },
+    want: [{ check: 'encryption', result: 'failed', reason: /^not allowed to DescribeSnapshots$/ }],
+    actions: [],
+  },
+  // ---- launch templates ----
+  {
+    reason: 'a launch template that was not read is pending "not observed"',
+    observe: (c) => {
+      c.launchTemplates = {};
+    },
+    want: [{ check: 'launch-template', result: 'pending', reason: /^not observed$/ }],
+    actions: [],
+  },
+  {
+    reason: 'a throttled launch template read is pending with the error and changes nothing',
+    observe: (c) => {
+      c.launchTemplates[OWNER_LT] = { ok: false, error: { kind: 'throttled', code: 'RequestLimitExceeded', message: 'Request limit exceeded' } };
+    },
+    want: [{ check: 'launch-template', result: 'pending', reason: /^Request limit exceeded$/ }],
+    actions: [],
+  },
+  {
+    reason: 'a newer build that touches neither this cell nor its values does not block the update',
+    observe: (c) => {
+      c.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 1, latestVersion: 1, defaultImageId: 'ami-old', versionsWithImage: [] } };
+    },
+    newer: { ok: true, value: [{ arn: NEWER_ARN, status: 'AVAILABLE', amis: { 'eu-west-1/444455556666': 'ami-newer' } }] },
+    want: [{ check: 'launch-template', result: 'drift', reason: /no version uses/ }],
+    actions: ['update-launch-template'],
+  },
+  // ---- Fast Launch ----
+  {
+    reason: 'a cell that configures no Fast Launch reports no Fast Launch check',
+    desired: ownerOnly((cell) => {
+      cell.fastLaunch = undefined;
+    }),
+    observe: (c) => {
+      c.fastLaunch = undefined;
+    },
+    want: [{ check: 'ami', result: 'ok' }],
+    absent: ['fast-launch'],
+    actions: [],
+  },
+  {
+    reason: 'Fast Launch without a launch template is ok when enabled with the configured settings',
+    desired: ownerOnly((cell) => {
+      cell.fastLaunch = { source: 'configured', targetResourceCount: 5, maxParallelLaunches: 6, launchTemplate: undefined };
+    }),
+    observe: (c) => {
+      c.fastLaunchTemplate = undefined;
+    },
+    want: [{ check: 'fast-launch', result: 'ok', reason: /^enabled$/ }],
+    actions: [],
+  },
+  {
+    reason: 'a Fast Launch state that was not read is pending "not observed"',
+    observe: (c) => {
+      c.fastLaunch = undefined;
+    },
+    want: [{ check: 'fast-launch', result: 'pending', reason: /^not observed$/ }],
+    actions: [],
+  },
+  {
+    reason: 'a failed Fast Launch read is reported with its error and enables nothing',
+    observe: (c) => {
+      c.fastLaunch = { ok: false, error: { kind: 'access-denied', code: 'UnauthorizedOperation', message: 'not allowed to DescribeFastLaunchImages' } };
+    },
+    want: [{ check: 'fast-launch', result: 'failed', reason: /^not allowed to DescribeFastLaunchImages$/ }],
+    actions: [],
+  },
+  {
+    reason: 'Fast Launch disabling is pending: it is enabled once EC2 has finished',
+    observe: (c) => {
+      c.fastLaunch = { ok: true, value: { ...enabled, state: 'disabling' } };
+    },
+    want: [{ check: 'fast-launch', result: 'pending', reason: /^disabling; it will be enabled once EC2 has finished$/ }],
+    actions: [],
+  },
+  {
+    reason: 'Fast Launch disabling-failed fails with EC2 reason and is not retried',
+    observe: (c) => {
+      c.fastLaunch = { ok: true, value: { ...enabled, state: 'disabling-failed', stateTransitionReason: 'Client.InternalError' } };
+    },
+    want: [{ check: 'fast-launch', result: 'failed', reason: /^disabling-failed: Client.InternalError$/ }],
+    actions: [],
+  },
+  {
+    reason: 'Fast Launch with another target resource count is enabled again with the configured one',
+    observe: (c) => {
+      c.fastLaunch = { ok: true, value: { ...enabled, targetResourceCount: 3 } };
+    },
+    want: [{ check: 'fast-launch', result: 'drift', reason: /^enabled with other settings: targetResourceCount 3 ≠ 5$/ }],
+    actions: ['enable-fast-launch'],
+    action: { targetResourceCount: 5, maxParallelLaunches: 6, launchTemplate: { id: 'lt-0cccccccccccccccc', version: '2' }, isRetry: false },
+  },
+  {
+    reason: 'Fast Launch using another launch template is enabled again with the configured one',
+    observe: (c) => {
+      c.fastLaunch = { ok: true, value: { ...enabled, launchTemplate: { id: 'lt-0dddddddddddddddd', name: 'other', version: '2' } } };
+    },
+    want: [{ check: 'fast-launch', result: 'drift', reason: /^enabled with other settings: launch template lt-0dddddddddddddddd ≠ lt-0cccccccccccccccc$/ }],
+    actions: ['enable-fast-launch'],
+  },
+  {
+    reason: 'a Fast Launch template that was not read is pending',
+    observe: (c) => {
+      c.fastLaunchTemplate = undefined;
+    },
+    want: [{ check: 'fast-launch', result: 'pending', reason: /^launch template not observed$/ }],
+    actions: [],
+  },
+  {
+    reason: 'a throttled Fast Launch template read is pending with the error',
+    observe: (c) => {
+      c.fastLaunchTemplate = { ok: false, error: { kind: 'throttled', code: 'RequestLimitExceeded', message: 'Request limit exceeded' } };
+    },
+    want: [{ check: 'fast-launch', result: 'pending', reason: /^Request limit exceeded$/ }],
+    actions: [],
+  },
+  // ---- SSM parameters ----
+  {
+    reason: 'an SSM parameter that was not read is pending "not observed"',
+    observe: (c) => {
+      c.parameters = {};
+    },
+    want: [{ check: 'ssm-parameter', result: 'pending', reason: /^not observed$/ }],
+    actions: [],
+  },
+  {
+    reason: 'a denied SSM parameter read fails with the error and puts nothing',
+    observe: (c) => {
+      c.parameters['/golden/windows/latest'] = { ok: false, error: { kind: 'access-denied', code: 'AccessDeniedException', message: 'not allowed to GetParameter' } };
+    },
+    want: [{ check: 'ssm-parameter', result: 'failed', reason: /^not allowed to GetParameter$/ }],
+    actions: [],
+  },
 ];
 
 describe('plan (pure)', () => {
@@ -275,19 +693,27 @@ describe('plan (pure)', () => {
     const desired = c.desired ?? ownerOnly();
     const observed = converged();
     c.observe(observed);
-    const observation: Observation = { cells: { [KEY]: observed }, newerBuilds: c.newer ?? { ok: true, value: [] } };
+    const observation: Observation = { cells: c.unobserved ? {} : { [KEY]: observed }, newerBuilds: c.newer ?? { ok: true, value: [] } };
 
     // Act
     const result = plan(desired, observation, { ...context, ...c.context });
 
     // Assess
     const cell = result.cells[0];
+    const checks = cell?.checks ?? [];
+    const matches = (want: Case['want'][number], check: (typeof checks)[number]): boolean =>
+      check.check === want.check && check.result === want.result && (want.reason === undefined || want.reason.test(check.reason));
     for (const want of c.want) {
-      expect(cell?.checks, `${want.check} ${want.result} ${want.reason ?? ''}`).toContainEqual(
+      expect(checks, `${want.check} ${want.result} ${want.reason ?? ''}`).toContainEqual(
         expect.objectContaining({ check: want.check, result: want.result, ...(want.reason === undefined ? {} : { reason: expect.stringMatching(want.reason) }) }),
       );
     }
+    // nothing else is reported as a problem
+    expect(checks.filter((check) => check.result !== 'ok' && !c.want.some((want) => matches(want, check)))).toStrictEqual([]);
+    expect(checks.filter((check) => c.absent?.includes(check.check) === true)).toStrictEqual([]);
     expect(cell?.actions.map((a) => a.kind)).toStrictEqual(c.actions);
+    if (c.action !== undefined) expect(cell?.actions[0]).toMatchObject(c.action);
+    expect(result.imageActions.map((a) => a.kind)).toStrictEqual(c.imageActions ?? []);
   });
 
   it('is deterministic: the same inputs give the same actions and client tokens', () => {
