@@ -2,7 +2,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import { InputError } from '../lib/errors.ts';
-import { partitionOf } from '../lib/input.ts';
+import { partitionOfRegion as partitionOf } from '../lib/arn.ts';
 import { type ReconcileInput, toReconcileInput } from '../lib/schemas.ts';
 import { reconcile } from '../lib/reconcile/reconcile.ts';
 import { PendingNotRequeuedError, summarize } from './summary.ts';

@@ -83,13 +83,16 @@ function parseImagePipelineArn(value: unknown): ImagePipelineArn {
 
 /**
  * The partition of a region, as ARNs name it: China regions are `aws-cn`, GovCloud `aws-us-gov`, the ISO
- * regions `aws-iso` / `aws-iso-b`, the rest `aws` (AWS General Reference, "Amazon Resource Names (ARNs)").
+ * regions `aws-iso` / `aws-iso-b` / `aws-iso-e` / `aws-iso-f`, the rest `aws` (AWS General Reference, "Amazon
+ * Resource Names (ARNs)"; the partitions whitepaper, "AWS Fault Isolation Boundaries").
  */
 function partitionOfRegion(region: string): string {
   if (region.startsWith('cn-')) return 'aws-cn';
   if (region.startsWith('us-gov-')) return 'aws-us-gov';
   if (region.startsWith('us-isob-')) return 'aws-iso-b';
   if (region.startsWith('us-iso-')) return 'aws-iso';
+  if (region.startsWith('eu-isoe-')) return 'aws-iso-e';
+  if (region.startsWith('us-isof-')) return 'aws-iso-f';
   return 'aws';
 }
 

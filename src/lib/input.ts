@@ -32,20 +32,6 @@ const Region = z.string().regex(/^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/, 'must be a reg
 /** A cell key, `<region>/<account>`. */
 const CellKey = z.string().regex(/^[a-z]{2}(?:-[a-z]+)+-\d{1,2}\/\d{12}$/, 'must be <region>/<account>');
 
-/**
- * The partition of a region, by the prefixes AWS gives each partition's regions
- * (https://docs.aws.amazon.com/whitepapers/latest/aws-fault-isolation-boundaries/partitions.html).
- */
-function partitionOf(region: string): string {
-  if (region.startsWith('cn-')) return 'aws-cn';
-  if (region.startsWith('us-gov-')) return 'aws-us-gov';
-  if (region.startsWith('us-isob-')) return 'aws-iso-b';
-  if (region.startsWith('us-iso-')) return 'aws-iso';
-  if (region.startsWith('eu-isoe-')) return 'aws-iso-e';
-  if (region.startsWith('us-isof-')) return 'aws-iso-f';
-  return 'aws';
-}
-
 /** One issue of a failed parse, as Standard Schema (zod, Powertools Parser) reports it. */
 interface Issue {
   readonly message: string;
@@ -134,5 +120,5 @@ function describeInput(value: unknown): InputDescription {
   return { type: value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value, bytes: sizeOf(value), shape: shapeOf(value), excerpt };
 }
 
-export { AccountId, CellKey, EXCERPT_CHARS, Region, SECRET_KEY, clip, describeInput, issuesOf, partitionOf, quote, redacted, summarizeIssues };
+export { AccountId, CellKey, EXCERPT_CHARS, Region, SECRET_KEY, clip, describeInput, issuesOf, quote, redacted, summarizeIssues };
 export type { InputDescription, Issue };
