@@ -11,6 +11,7 @@ import { main } from '../../src/cli/index.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { latestAvailable, type SweepReport } from '../../src/lib/sweep.ts';
 import { buildBundles } from '../helpers/build.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
 
 const OWNER = '111111111111';
@@ -76,7 +77,7 @@ describe('the scheduled sweep', () => {
     const before = b.reports(arn).length;
     b.clock.advance(SIX_HOURS);
     await b.idle();
-    for (let i = 0; i < 100 && b.reports(arn).length === before; i += 1) await new Promise((resolve) => setTimeout(resolve, 20));
+    await waitFor('the scheduled sweep to report', () => b.reports(arn).length > before, { timeoutMs: 5000 });
     await b.idle();
     const repair = b.reports(arn).slice(before).find((r) => r.trigger === 'schedule');
     expect(repair?.actions.filter((a) => a.kind === 'create-tags' && a.accountId === A && a.region === 'eu-west-1').map((a) => a.outcome)).toStrictEqual(['applied']);

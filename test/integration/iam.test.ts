@@ -36,9 +36,10 @@ describe('IAM in the sandbox', () => {
     expect(box.state.rolesOf(TARGET).get('ImageBuilderReconcilerTarget')?.arn).toBe(`arn:${partition}:iam::${TARGET}:role/ImageBuilderReconcilerTarget`);
     const ami = registerImage(box.state, box.clock, { account: TARGET, region, name: 'x', creationDate: box.clock.iso() });
     const role = await asTargetRole(box.url, partition, region);
-    await expect(role.ec2.send(new DescribeImagesCommand({ Owners: ['self'] }))).resolves.toBeDefined();
+    expect((await role.ec2.send(new DescribeImagesCommand({ Owners: ['self'] }))).Images?.map((i) => i.ImageId)).toContain(ami.imageId);
     // the grant names arn:${AWS::Partition}:ec2:*::image/*, which matches this partition's AMI ARNs
-    await expect(role.ec2.send(new CreateTagsCommand({ Resources: [ami.imageId], Tags: [{ Key: 'Team', Value: 'x' }] }))).resolves.toBeDefined();
+    await role.ec2.send(new CreateTagsCommand({ Resources: [ami.imageId], Tags: [{ Key: 'Team', Value: 'x' }] }));
+    expect(ami.tags.get('Team')).toBe('x');
   });
 
   it('refuses what the role does not grant, in each service\'s own terms; EC2\'s encoded message decodes', async () => {
@@ -50,7 +51,8 @@ describe('IAM in the sandbox', () => {
     await expect(role.ssm.send(new GetParameterCommand({ Name: '/imagebuilder/x' }))).rejects.toMatchObject({ name: 'ParameterNotFound' });
     // an explicit Deny wins over the Allow
     await clients(box.url, TARGET).iam.send(new PutRolePolicyCommand({ RoleName: 'ImageBuilderReconcilerTarget', PolicyName: 'deny-tags', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: 'ec2:CreateTags', Resource: '*', Condition: { StringEquals: { 'aws:RequestTag/Team': 'blocked' } } }] }) }));
-    await expect(role.ec2.send(new CreateTagsCommand({ Resources: [ami.imageId], Tags: [{ Key: 'Team', Value: 'ok' }] }))).resolves.toBeDefined();
+    await role.ec2.send(new CreateTagsCommand({ Resources: [ami.imageId], Tags: [{ Key: 'Team', Value: 'ok' }] }));
+    expect(ami.tags.get('Team')).toBe('ok');
     const refused = await role.ec2.send(new CreateTagsCommand({ Resources: [ami.imageId], Tags: [{ Key: 'Team', Value: 'blocked' }] })).then(
       () => undefined,
       (error: unknown) => error as { name: string; message: string; $metadata: { httpStatusCode?: number } },
