@@ -31,12 +31,9 @@ import type { Sandbox } from '../../sandbox/index.ts';
 import type { Scenario } from '../../sandbox/scenario.ts';
 import { main } from '../../src/cli/index.ts';
 import type { CleanupReport } from '../../src/lib/cleanup/cleanup.ts';
+import { A, B, OWNER, REMOVED, cleanupScenario } from '../helpers/cleanup-world.ts';
 import { clients, sandbox } from '../helpers/sandbox.ts';
 
-const OWNER = '111111111111';
-const A = '222222222222';
-const B = '333333333333';
-const REMOVED = 'ap-northeast-1';
 const RUNS = Number(process.env.CLEANUP_PROPERTY_RUNS ?? 20);
 
 const PROTECTIONS = [
@@ -78,29 +75,7 @@ function expectedGuard(p: Protection, shared: 'skip' | 'include'): string | unde
 }
 
 function scenario(): Scenario {
-  return {
-    name: 'cleanup-property',
-    defaultAccount: OWNER,
-    accounts: [A, B],
-    regions: ['us-east-1', REMOVED],
-    clockSpeed: 1,
-    // the target accounts' roles as infra/target-account-role.yaml makes them, cleanup allowed
-    targetRoleParameters: { AllowCleanup: 'true' },
-    imagebuilder: {
-      recipes: [{ name: 'base', semanticVersion: '1.0.0', parentImage: 'arn:aws:imagebuilder:us-east-1:aws:image/amazon-linux-2023-x86/x.x.x', components: [{ componentArn: 'arn:aws:imagebuilder:us-east-1:aws:component/update-linux/x.x.x' }] }],
-      infrastructure: [{ name: 'base', instanceProfileName: 'EC2InstanceProfileForImageBuilder' }],
-      distributions: [
-        {
-          name: 'base',
-          distributions: [
-            { region: 'us-east-1', amiDistributionConfiguration: { name: 'base-{{imagebuilder:buildDate}}', targetAccountIds: [OWNER, A] } },
-            { region: REMOVED, amiDistributionConfiguration: { name: 'base-{{imagebuilder:buildDate}}', targetAccountIds: [A, B] } },
-          ],
-        },
-      ],
-      pipelines: [{ name: 'base', recipe: 'base', infrastructure: 'base', distribution: 'base' }],
-    },
-  } as unknown as Scenario;
+  return cleanupScenario('cleanup-property', [A, B]);
 }
 
 const FAILING_READS = ['DescribeImages', 'DescribeImageReferences', 'DescribeAutoScalingGroups', 'DescribeLaunchConfigurations', 'DescribeSpotFleetRequests', 'DescribeFleets', 'DescribeFastLaunchImages', 'DescribeImageAttribute', 'GetDistributionConfiguration', 'DescribeImageUsageReports'];

@@ -29,40 +29,14 @@ import type { Scenario } from '../../sandbox/scenario.ts';
 import { main } from '../../src/cli/index.ts';
 import type { CleanupReport } from '../../src/lib/cleanup/cleanup.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
+import { A, B, OWNER, REMOVED, cleanupScenario } from '../helpers/cleanup-world.ts';
 import { clients, sandbox } from '../helpers/sandbox.ts';
 import { schemaErrors, validateCleanupReport } from '../helpers/schema.ts';
 
-const OWNER = '111111111111';
-const A = '222222222222';
-const B = '333333333333';
-const REMOVED = 'ap-northeast-1';
 const BUILDS = 14;
 
-/** A Linux image distributed to A in us-east-1 and ap-northeast-1 (the region that will be removed). */
 function scenario(): Scenario {
-  return {
-    name: 'cleanup-safety',
-    defaultAccount: OWNER,
-    accounts: [A, B],
-    regions: ['us-east-1', REMOVED],
-    clockSpeed: 1,
-    // the target accounts' roles as infra/target-account-role.yaml makes them, cleanup allowed
-    targetRoleParameters: { AllowCleanup: 'true' },
-    imagebuilder: {
-      recipes: [{ name: 'base', semanticVersion: '1.0.0', parentImage: 'arn:aws:imagebuilder:us-east-1:aws:image/amazon-linux-2023-x86/x.x.x', components: [{ componentArn: 'arn:aws:imagebuilder:us-east-1:aws:component/update-linux/x.x.x' }] }],
-      infrastructure: [{ name: 'base', instanceProfileName: 'EC2InstanceProfileForImageBuilder' }],
-      distributions: [
-        {
-          name: 'base',
-          distributions: [
-            { region: 'us-east-1', amiDistributionConfiguration: { name: 'base-{{imagebuilder:buildDate}}', targetAccountIds: [OWNER, A] } },
-            { region: REMOVED, amiDistributionConfiguration: { name: 'base-{{imagebuilder:buildDate}}', targetAccountIds: [A] } },
-          ],
-        },
-      ],
-      pipelines: [{ name: 'base', recipe: 'base', infrastructure: 'base', distribution: 'base' }],
-    },
-  } as unknown as Scenario;
+  return cleanupScenario('cleanup-safety', [A]);
 }
 
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
