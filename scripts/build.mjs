@@ -5,7 +5,24 @@
 // dist/sourcemaps/<function>/, so that they are not deployed with the code.
 // Usage: node scripts/build.mjs [--quiet]
 import { mkdirSync, renameSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { build } from 'esbuild';
+
+/**
+ * zod re-exports every message locale as `z.locales` (about 200 KiB minified), and a namespace object
+ * defeats tree-shaking. The reconciler's messages are English, zod's default (it configures `en` itself),
+ * so the bundles keep only that locale.
+ */
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, (args) => ({
+      contents: 'export { default as en } from "./en.js";\n',
+      resolveDir: dirname(args.path),
+      loader: 'js',
+    }));
+  },
+};
 
 const quiet = process.argv.includes('--quiet');
 const functions = ['reconcile', 'recheck', 'cleanup', 'cleanup-on-change', 'sweep'];
@@ -26,6 +43,7 @@ await Promise.all([
       legalComments: 'none',
       mainFields: ['module', 'main'],
       sourcemap: 'external',
+      plugins: [zodEnglishOnly],
       banner,
       logLevel: 'warning',
     }).then(() => {
