@@ -1,6 +1,7 @@
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { IAMClient } from '@aws-sdk/client-iam';
 import { ImagebuilderClient } from '@aws-sdk/client-imagebuilder';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
@@ -28,6 +29,8 @@ interface CellClients {
 interface HomeClients {
   readonly eventBridge: EventBridgeClient;
   readonly sqs: SQSClient;
+  /** IAM as the own account (the CLI's `doctor`: SimulatePrincipalPolicy), built on first use. */
+  readonly iam: IAMClient;
 }
 
 /**
@@ -330,10 +333,18 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
       return clients;
     },
     home() {
-      homeClients ??= {
-        eventBridge: instrument(new EventBridgeClient(baseConfig(options.region)), undefined),
-        sqs: instrument(new SQSClient(baseConfig(options.region)), undefined),
-      };
+      if (homeClients === undefined) {
+        let iam: IAMClient | undefined;
+        homeClients = {
+          eventBridge: instrument(new EventBridgeClient(baseConfig(options.region)), undefined),
+          sqs: instrument(new SQSClient(baseConfig(options.region)), undefined),
+          // IAM is global: its one endpoint per partition, reached from the own region's settings
+          get iam() {
+            iam ??= instrument(new IAMClient(baseConfig(options.region)), undefined);
+            return iam;
+          },
+        };
+      }
       return homeClients;
     },
     callCount: () => calls,
