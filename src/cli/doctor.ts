@@ -84,6 +84,7 @@ function renderDoctor(reports: DoctorReport[], c: Colors, width: number): string
           if (cell.status === 'own-account') return c.dim('own role');
           if (cell.status === 'missing-role') return c.red('no role');
           if (cell.status === 'cannot-assume') return c.red('cannot assume');
+          if (cell.status === 'error') return c.red('not checked');
           return cell.groups.map((g) => `${g.name}${g.status === 'ok' ? c.green('✓') : c.red('✗')}`).join(' ');
         }),
       ]);
@@ -91,7 +92,7 @@ function renderDoctor(reports: DoctorReport[], c: Colors, width: number): string
     lines.push(t.toString());
     lines.push(c.dim('  ✓ allowed  ✗ denied  own role: the reconciler\'s own account (its deployment grants it)  · not a cell'));
     const fixes = [
-      ...report.accounts.filter((a) => a.status === 'missing-role' || a.status === 'cannot-assume').map((a) => `${a.accountId}: ${a.reason ?? a.status}`),
+      ...report.accounts.filter((a) => a.status !== 'ok' && a.status !== 'own-account').map((a) => `${a.accountId}: ${a.reason ?? a.status}`),
       ...report.cells.flatMap((cell) => cell.groups.flatMap((g) => g.denials.map((d) => `${cell.region}/${cell.accountId} ${g.name}: ${d.action} ${d.decision === 'explicitDeny' ? 'explicitly denied' : 'not allowed'} on ${d.resource}: ${d.fix}`))),
     ];
     if (fixes.length > 0) lines.push('', c.bold('To fix'), ...fixes.map((f) => `  ${f}`));

@@ -11,7 +11,7 @@
  * for a build of the configuration, so the doctor checks exactly the cells and settings a build would meet.
  */
 import { type DistributionConfiguration } from '@aws-sdk/client-imagebuilder';
-import { type EvaluationResult, NoSuchEntityException, SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
+import { type EvaluationResult, type IAMClient, NoSuchEntityException, SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
 import type { DistributionConfigurationArn } from './arn.ts';
 import type { ClientFactory } from './aws/clients.ts';
 import { desiredImage } from './distribution.ts';
@@ -187,34 +187,61 @@ interface RunOptions {
   role: Role;
 }
 
+/** Whether `iam` can simulate the role (a simulation of one action); false when IAM denies it or cannot see the role. */
+async function canSimulate(iam: IAMClient, roleArn: string): Promise<boolean> {
+  try {
+    await iam.send(new SimulatePrincipalPolicyCommand({ PolicySourceArn: roleArn, ActionNames: ['sts:GetCallerIdentity'] }));
+    return true;
+  } catch (error: unknown) {
+    if (error instanceof NoSuchEntityException || (error instanceof Error && ['AccessDenied', 'AccessDeniedException'].includes(error.name))) return false;
+    throw error;
+  }
+}
+
+/** A role that cannot be assumed: does it exist? (IAM sees roles of the caller's account only: elsewhere this says no.) */
+async function roleExists(iam: IAMClient, roleArn: string): Promise<boolean> {
+  try {
+    await iam.send(new SimulatePrincipalPolicyCommand({ PolicySourceArn: roleArn, ActionNames: ['sts:GetCallerIdentity'] }));
+    return true;
+  } catch (error: unknown) {
+    if (error instanceof NoSuchEntityException) return false;
+    if (error instanceof Error && ['AccessDenied', 'AccessDeniedException'].includes(error.name)) return false;
+    throw error;
+  }
+}
+
 /** Check each cell's groups; the role of each account is tried once (AssumeRole through the client factory). */
 async function runDoctor(arn: DistributionConfigurationArn, plans: CellPlan[], options: RunOptions): Promise<DoctorReport> {
   const own = await options.clients.ownAccountId();
-  const iam = options.clients.home().iam;
+  const home = options.clients.home().iam;
   const accounts = new Map<string, AccountResult>();
+  /** Where each account's role is simulated: IAM answers for roles of the caller's account only. */
+  const simulators = new Map<string, IAMClient>();
   for (const accountId of [...new Set(plans.map((p) => p.accountId))].sort()) {
     const roleArn = `arn:${options.partition}:iam::${accountId}:role/${options.roleName}`;
     if (accountId === own) {
       accounts.set(accountId, { accountId, roleArn, status: 'own-account', reason: 'the reconciler works in its own account with its own role (not a target role): the deployment grants it' });
       continue;
     }
-    try {
-      await iam.send(new SimulatePrincipalPolicyCommand({ PolicySourceArn: roleArn, ActionNames: ['sts:GetCallerIdentity'] }));
-    } catch (error: unknown) {
-      if (error instanceof NoSuchEntityException) {
-        accounts.set(accountId, { accountId, roleArn, status: 'missing-role', reason: `no role ${options.roleName} in ${accountId}: deploy infra/target-account-role.yaml there (RoleName ${options.roleName})` });
-        continue;
-      }
-      throw error;
-    }
     const region = plans.find((p) => p.accountId === accountId)?.region ?? arn.region;
+    let cell;
     try {
-      await options.clients.forCell(accountId, region);
-      accounts.set(accountId, { accountId, roleArn, status: 'ok' });
+      cell = await options.clients.forCell(accountId, region);
     } catch (error: unknown) {
       const failure = toFailure(error);
-      accounts.set(accountId, { accountId, roleArn, status: 'cannot-assume', reason: `${failure.message}: its trust policy must let the reconciler's account assume it (ReconcilerRoleArn, ExternalId)` });
+      accounts.set(accountId, (await roleExists(home, roleArn))
+        ? { accountId, roleArn, status: 'cannot-assume', reason: `${failure.message}: its trust policy must let the reconciler's account assume it (ReconcilerRoleArn, ExternalId of infra/target-account-role.yaml)` }
+        : { accountId, roleArn, status: 'missing-role', reason: `no role ${options.roleName} in ${accountId} (${failure.code}): deploy infra/target-account-role.yaml there (RoleName ${options.roleName})` });
+      continue;
     }
+    // the role simulating its own policies (it needs iam:SimulatePrincipalPolicy on itself), else the caller
+    const simulator = (await canSimulate(cell.iam, roleArn)) ? cell.iam : (await canSimulate(home, roleArn)) ? home : undefined;
+    if (simulator === undefined) {
+      accounts.set(accountId, { accountId, roleArn, status: 'error', reason: `cannot simulate ${roleArn}: allow iam:SimulatePrincipalPolicy on it to the role itself (or run doctor with credentials of ${accountId})` });
+      continue;
+    }
+    simulators.set(accountId, simulator);
+    accounts.set(accountId, { accountId, roleArn, status: 'ok' });
   }
 
   const cells: CellResult[] = [];
@@ -230,7 +257,7 @@ async function runDoctor(arn: DistributionConfigurationArn, plans: CellPlan[], o
       const results: EvaluationResult[] = [];
       let marker: string | undefined;
       do {
-        const out = await iam.send(
+        const out = await (simulators.get(plan.accountId) ?? home).send(
           new SimulatePrincipalPolicyCommand({
             PolicySourceArn: account.roleArn,
             ActionNames: group.actions,

@@ -47,6 +47,15 @@ describe('imagebuilder-reconciler doctor', () => {
     expect(report?.accounts.filter((a) => a.status === 'ok').map((a) => a.accountId)).toEqual(['222222222222', '333333333333', '444444444444']);
   });
 
+  it('with --cleanup checks the cleanup role, with its in-use reads and its deletes', async () => {
+    const { code, out } = await cli('doctor', '--config', config, '--cleanup', ...at(), '--json');
+    expect(code).toBe(0);
+    const [report] = (JSON.parse(out) as { reports: DoctorReport[] }).reports;
+    expect(report?.role).toEqual({ kind: 'cleanup', name: 'ImageBuilderReconcilerCleanup' });
+    expect(report?.accounts.map((a) => a.roleArn)).toContain('arn:aws:iam::222222222222:role/ImageBuilderReconcilerCleanup');
+    expect(report?.cells.find((c) => c.status === 'ok')?.groups.map((g) => `${g.name}:${g.status}`)).toEqual(['observe:ok', 'refs:ok', 'retire:ok', 'snapshots:ok']);
+  });
+
   it('names exactly the cell and the action a Deny in one account takes away', async () => {
     const iam = clients(box.url, '444444444444').iam;
     const deny = { Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: 'ec2:ModifyLaunchTemplate', Resource: 'arn:aws:ec2:eu-west-1:444444444444:launch-template/*' }] };
@@ -86,7 +95,7 @@ describe('imagebuilder-reconciler doctor', () => {
     expect(report?.accounts.find((a) => a.accountId === '333333333333')).toMatchObject({ status: 'missing-role', roleArn: 'arn:aws:iam::333333333333:role/ImageBuilderReconcilerTarget' });
     expect(report?.cells.filter((c) => c.status !== 'ok' && c.status !== 'own-account').map((c) => `${c.region}/${c.accountId}:${c.status}`)).toEqual(['ap-southeast-2/333333333333:missing-role', 'us-east-1/333333333333:missing-role']);
     const human = await cli('doctor', '--config', config, ...at(), '--no-color');
-    expect(human.out).toMatch(/333333333333: no role ImageBuilderReconcilerTarget in 333333333333: deploy infra\/target-account-role\.yaml there/);
+    expect(human.out).toMatch(/333333333333: no role ImageBuilderReconcilerTarget in 333333333333 \(\w+\): deploy infra\/target-account-role\.yaml there/);
     expect(human.out).toMatch(/PROBLEMS: 2 of 7 cells/);
   });
 

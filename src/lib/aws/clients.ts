@@ -23,6 +23,8 @@ interface CellClients {
   readonly ssm: SSMClient;
   /** Auto Scaling (cleanup's in-use check only), built on first use. */
   readonly autoscaling: AutoScalingClient;
+  /** IAM as this cell's account (the CLI's `doctor`: the role simulating its own policies), built on first use. */
+  readonly iam: IAMClient;
 }
 
 /** The clients for the reconciler's own account and region (report bus, recheck queue). */
@@ -309,6 +311,7 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
       let imagebuilder: ImagebuilderClient | undefined;
       let ssm: SSMClient | undefined;
       let autoscaling: AutoScalingClient | undefined;
+      let iamClient: IAMClient | undefined;
       const clients: CellClients = {
         accountId,
         region,
@@ -327,6 +330,10 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
         get autoscaling() {
           autoscaling ??= instrument(new AutoScalingClient(config), key);
           return autoscaling;
+        },
+        get iam() {
+          iamClient ??= instrument(new IAMClient(config), key);
+          return iamClient;
         },
       };
       cells.set(key, clients);
