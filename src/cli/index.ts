@@ -20,6 +20,7 @@ import { lintDistributionConfiguration } from '../lib/lint.ts';
 import { type CleanupReport, cleanup } from '../lib/cleanup/cleanup.ts';
 import { type CleanupRequest, type PlannedCandidate, effectiveSettings, parseCleanupRequest } from '../lib/cleanup/request.ts';
 import { writeFile } from 'node:fs/promises';
+import { type DoctorOptions, checkDoctorOptions, commaList, doctor, renderDoctor } from './doctor.ts';
 
 /** Exit codes (documented in the README and in --help). */
 const EXIT = { converged: 0, failed: 1, badInput: 2, changed: 3, pending: 4, cannotRun: 5 } as const;
@@ -115,6 +116,7 @@ const AWS_COMMANDS: Record<string, ((arg: string, opts: Record<string, unknown>)
   status: parseImageBuildArn,
   cleanup: (arg, opts) => cleanupRequestFrom(arg, opts as CleanupOptions),
   sweep: (_arg, opts) => (Array.isArray(opts.pipeline) ? opts.pipeline.map(parseImagePipelineArn) : undefined),
+  doctor: (_arg, opts) => checkDoctorOptions(opts as DoctorOptions),
 };
 
 /** The worst outcome of a sweep decides its exit code, as a reconcile's outcome does. */
@@ -209,7 +211,8 @@ Examples:
       const check = AWS_COMMANDS[action.name()] ?? (action.name() === 'lint' && arg.startsWith('arn:') ? parseDistributionConfigurationArn : undefined);
       // a malformed ARN or option is bad input before anything is called
       if (check !== undefined) state.checked = await check(arg, action.opts());
-      state.session = await openSession(globals, action.name() === 'cleanup' ? 'cleanup' : 'repair');
+      const cleanupRole = action.name() === 'cleanup' || (action.name() === 'doctor' && action.opts<DoctorOptions>().cleanup === true);
+      state.session = await openSession(globals, cleanupRole ? 'cleanup' : 'repair');
       if (action.opts<{ publish?: boolean }>().publish === true && state.session.config.eventBusName === '') {
         throw new InputError('--publish needs an event bus: set RECONCILER_EVENT_BUS to its name (the deployment\'s eventBusName param; RECONCILER_RECHECK_QUEUE_URL for rechecks)');
       }
@@ -383,6 +386,37 @@ Examples:
       io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderCleanup(report, colorsFor(globals), widthFor(globals)));
       if (opts.planOut !== undefined) io.err(`plan written to ${opts.planOut}: review it, then run the same command with --apply --plan ${opts.planOut}`);
       result.code = report.counts.failed > 0 ? EXIT.failed : report.mode === 'apply' ? (report.counts.deregistered + report.counts.disabled + report.counts.deprecated > 0 ? EXIT.changed : EXIT.converged) : report.counts.planned > 0 ? EXIT.changed : EXIT.converged;
+    });
+
+  cli
+    .command('doctor')
+    .description('check that every account and region a distribution configuration names lets the reconciler do its work (read only)')
+    .option('--config <distribution-configuration-arn>', 'the configuration to check (default: every one of the account in the region)')
+    .option('--accounts <ids>', 'only these accounts (comma-separated)', commaList)
+    .option('--regions <regions>', 'only these regions (comma-separated)', commaList)
+    .option('--cleanup', 'check the cleanup role (RECONCILER_CLEANUP_ROLE_NAME) instead of the target role')
+    .addHelpText(
+      'after',
+      `
+For each account: the role exists and can be assumed. For each cell: IAM's policy simulator
+(iam:SimulatePrincipalPolicy on the role) allows every action the reconciler calls there, on the resources it
+calls it on. Marks: observe (describe calls), images (tags, launch permissions), LT (launch templates),
+FL, FL-launch, FL-role (Fast Launch, its launch check, its service-linked role), SSM (parameters); with
+--cleanup: observe, refs (image references), retire, snapshots. Every denial names the action and the
+statement of infra/target-account-role.yaml that grants it.
+
+Exit code: 0 every action allowed, 1 something denied or a role missing, 2 bad input, 5 cannot run.
+
+Examples:
+  $ imagebuilder-reconciler doctor --config arn:aws:imagebuilder:us-east-1:111122223333:distribution-configuration/golden
+  $ imagebuilder-reconciler doctor --accounts 222233334444 --regions eu-west-1 --json`,
+    )
+    .action(async (opts: DoctorOptions, command: Command) => {
+      const globals = command.optsWithGlobals<GlobalOptions>();
+      const reports = await doctor(opts, state.checked as ReturnType<typeof checkDoctorOptions>, setup(globals));
+      const ok = reports.every((r) => r.ok);
+      io.out(globals.json === true ? JSON.stringify({ ok, reports }, null, 2) : renderDoctor(reports, colorsFor(globals), widthFor(globals)));
+      result.code = ok ? EXIT.converged : EXIT.failed;
     });
 
   cli

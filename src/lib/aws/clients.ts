@@ -1,6 +1,7 @@
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { IAMClient } from '@aws-sdk/client-iam';
 import { ImagebuilderClient } from '@aws-sdk/client-imagebuilder';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
@@ -22,12 +23,16 @@ interface CellClients {
   readonly ssm: SSMClient;
   /** Auto Scaling (cleanup's in-use check only), built on first use. */
   readonly autoscaling: AutoScalingClient;
+  /** IAM as this cell's account (the CLI's `doctor`: the role simulating its own policies), built on first use. */
+  readonly iam: IAMClient;
 }
 
 /** The clients for the reconciler's own account and region (report bus, recheck queue). */
 interface HomeClients {
   readonly eventBridge: EventBridgeClient;
   readonly sqs: SQSClient;
+  /** IAM as the own account (the CLI's `doctor`: SimulatePrincipalPolicy), built on first use. */
+  readonly iam: IAMClient;
 }
 
 /**
@@ -306,6 +311,7 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
       let imagebuilder: ImagebuilderClient | undefined;
       let ssm: SSMClient | undefined;
       let autoscaling: AutoScalingClient | undefined;
+      let iamClient: IAMClient | undefined;
       const clients: CellClients = {
         accountId,
         region,
@@ -325,15 +331,27 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
           autoscaling ??= instrument(new AutoScalingClient(config), key);
           return autoscaling;
         },
+        get iam() {
+          iamClient ??= instrument(new IAMClient(config), key);
+          return iamClient;
+        },
       };
       cells.set(key, clients);
       return clients;
     },
     home() {
-      homeClients ??= {
-        eventBridge: instrument(new EventBridgeClient(baseConfig(options.region)), undefined),
-        sqs: instrument(new SQSClient(baseConfig(options.region)), undefined),
-      };
+      if (homeClients === undefined) {
+        let iam: IAMClient | undefined;
+        homeClients = {
+          eventBridge: instrument(new EventBridgeClient(baseConfig(options.region)), undefined),
+          sqs: instrument(new SQSClient(baseConfig(options.region)), undefined),
+          // IAM is global: its one endpoint per partition, reached from the own region's settings
+          get iam() {
+            iam ??= instrument(new IAMClient(baseConfig(options.region)), undefined);
+            return iam;
+          },
+        };
+      }
       return homeClients;
     },
     callCount: () => calls,

@@ -1,0 +1,106 @@
+/** The `doctor` command: which configurations, then the checks of src/lib/doctor.ts, then a matrix per configuration. */
+import { GetDistributionConfigurationCommand, paginateListDistributionConfigurations } from '@aws-sdk/client-imagebuilder';
+import { InvalidArgumentError } from 'commander';
+import { type DistributionConfigurationArn, parseDistributionConfigurationArn } from '../lib/arn.ts';
+import type { ClientFactory } from '../lib/aws/clients.ts';
+import type { Config } from '../lib/config.ts';
+import { type DoctorReport, planChecks, runDoctor } from '../lib/doctor.ts';
+import { AwsCallError, InputError } from '../lib/errors.ts';
+import { type Colors, table } from './format.ts';
+import { isKnownRegion } from './target.ts';
+
+interface DoctorOptions {
+  config?: string;
+  accounts?: string[];
+  regions?: string[];
+  cleanup?: boolean;
+}
+
+/** `a,b,c` as a list (commander option parser); empty entries are bad input. */
+function commaList(value: string): string[] {
+  const items = value.split(',').map((s) => s.trim());
+  if (items.some((s) => s === '')) throw new InvalidArgumentError(`expected a comma-separated list, got "${value}"`);
+  return items;
+}
+
+/** Checked before any AWS call (the preAction hook): the ARN, the accounts, the regions. */
+function checkDoctorOptions(opts: DoctorOptions): DistributionConfigurationArn | undefined {
+  for (const account of opts.accounts ?? []) if (!/^\d{12}$/.test(account)) throw new InputError(`--accounts: "${account}" is not a 12-digit account ID`);
+  for (const region of opts.regions ?? []) if (!isKnownRegion(region)) throw new InputError(`--regions: unknown region "${region}": use an AWS region name such as us-east-1`);
+  return opts.config === undefined ? undefined : parseDistributionConfigurationArn(opts.config);
+}
+
+/** The configurations to check: the one given, else every one of the own account in the region. */
+async function configurationArns(clients: ClientFactory, config: Config, given: DistributionConfigurationArn | undefined): Promise<DistributionConfigurationArn[]> {
+  if (given !== undefined) return [given];
+  const own = await clients.ownAccountId();
+  const home = await clients.forCell(own, config.region);
+  const arns: DistributionConfigurationArn[] = [];
+  try {
+    for await (const page of paginateListDistributionConfigurations({ client: home.imagebuilder }, {})) {
+      for (const summary of page.distributionConfigurationSummaryList ?? []) if (summary.arn !== undefined) arns.push(parseDistributionConfigurationArn(summary.arn));
+    }
+  } catch (error: unknown) {
+    throw new AwsCallError('ListDistributionConfigurations', own, config.region, error);
+  }
+  return arns;
+}
+
+async function doctor(opts: DoctorOptions, given: DistributionConfigurationArn | undefined, session: { clients: ClientFactory; config: Config }): Promise<DoctorReport[]> {
+  const { clients, config } = session;
+  const role = opts.cleanup === true ? 'cleanup' : 'repair';
+  const reports: DoctorReport[] = [];
+  for (const arn of await configurationArns(clients, config, given)) {
+    const cell = await clients.forCell(arn.accountId, arn.region);
+    let configuration;
+    try {
+      configuration = (await cell.imagebuilder.send(new GetDistributionConfigurationCommand({ distributionConfigurationArn: arn.arn }))).distributionConfiguration;
+    } catch (error: unknown) {
+      throw new AwsCallError('GetDistributionConfiguration', arn.accountId, arn.region, error);
+    }
+    if (configuration === undefined) throw new InputError(`no distribution configuration ${arn.arn}`);
+    const plans = planChecks(configuration, arn, { role, fastLaunchInheritForTargets: config.fastLaunchInheritForTargets, accounts: opts.accounts, regions: opts.regions });
+    // the session's factory assumes the role doctor checks (openSession: the cleanup role with --cleanup)
+    reports.push(await runDoctor(arn, plans, { clients, partition: arn.partition, roleName: config.targetRoleName, role }));
+  }
+  return reports;
+}
+
+/** Regions × accounts, a mark per group of actions; then what to fix, one line each. */
+function renderDoctor(reports: DoctorReport[], c: Colors, width: number): string {
+  if (reports.length === 0) return 'no distribution configurations in this account and region (give one with --config)';
+  const lines: string[] = [];
+  for (const report of reports) {
+    const accounts = [...new Set(report.cells.map((x) => x.accountId))].sort();
+    const regions = [...new Set(report.cells.map((x) => x.region))].sort();
+    lines.push(`${c.bold('Configuration')}   ${report.configuration.arn} (role ${report.role.name})`, '');
+    const t = table(['Region', ...accounts], c, width);
+    for (const region of regions) {
+      t.push([
+        region,
+        ...accounts.map((account) => {
+          const cell = report.cells.find((x) => x.region === region && x.accountId === account);
+          if (cell === undefined) return c.dim('·');
+          if (cell.status === 'own-account') return c.dim('own role');
+          if (cell.status === 'missing-role') return c.red('no role');
+          if (cell.status === 'cannot-assume') return c.red('cannot assume');
+          if (cell.status === 'error') return c.red('not checked');
+          return cell.groups.map((g) => `${g.name}${g.status === 'ok' ? c.green('✓') : c.red('✗')}`).join(' ');
+        }),
+      ]);
+    }
+    lines.push(t.toString());
+    lines.push(c.dim('  ✓ allowed  ✗ denied  own role: the reconciler\'s own account (its deployment grants it)  · not a cell'));
+    const fixes = [
+      ...report.accounts.filter((a) => a.status !== 'ok' && a.status !== 'own-account').map((a) => `${a.accountId}: ${a.reason ?? a.status}`),
+      ...report.cells.flatMap((cell) => cell.groups.flatMap((g) => g.denials.map((d) => `${cell.region}/${cell.accountId} ${g.name}: ${d.action} ${d.decision === 'explicitDeny' ? 'explicitly denied' : 'not allowed'} on ${d.resource}: ${d.fix}`))),
+    ];
+    if (fixes.length > 0) lines.push('', c.bold('To fix'), ...fixes.map((f) => `  ${f}`));
+    const bad = report.cells.filter((x) => x.status !== 'ok' && x.status !== 'own-account').length;
+    lines.push('', report.ok ? c.green(`OK: ${report.cells.length} cells, every action allowed`) : c.red(`PROBLEMS: ${bad} of ${report.cells.length} cells`), '');
+  }
+  return lines.join('\n').trimEnd();
+}
+
+export { checkDoctorOptions, commaList, doctor, renderDoctor };
+export type { DoctorOptions };

@@ -1,0 +1,299 @@
+/**
+ * `doctor`: before anything is built, does every (region, account) a distribution configuration names let the
+ * reconciler do its work there? For each account, the role the reconciler assumes (the target role, or with
+ * `cleanup` the cleanup role) must exist and be assumable; for each cell, each action the reconciler will call
+ * there must be allowed on the resources it will call it on. Permissions are evaluated by IAM itself with
+ * `iam:SimulatePrincipalPolicy` on the role (IAM API reference, SimulatePrincipalPolicy: "Simulate how a set of
+ * IAM policies attached to an IAM entity works with a list of API operations and AWS resources"), with the
+ * context keys the role's conditions test.
+ *
+ * {@link planChecks} is pure: the cells come from {@link desiredImage}, the same derivation the reconciler uses
+ * for a build of the configuration, so the doctor checks exactly the cells and settings a build would meet.
+ */
+import { type DistributionConfiguration } from '@aws-sdk/client-imagebuilder';
+import { type EvaluationResult, type IAMClient, NoSuchEntityException, SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
+import type { DistributionConfigurationArn } from './arn.ts';
+import type { ClientFactory } from './aws/clients.ts';
+import { desiredImage } from './distribution.ts';
+import { toFailure } from './errors.ts';
+
+type Role = 'repair' | 'cleanup';
+
+/** One group of actions a cell needs, shown as one mark of the matrix. */
+interface CheckGroup {
+  /** The mark: observe, images, LT, FL, SSM (repair); observe, refs, retire, snapshots (cleanup). */
+  name: string;
+  actions: string[];
+  resources: string[];
+  /** Context keys the reconciler's calls carry (what the role's conditions test). */
+  context?: Record<string, string>;
+  /** The statement of infra/target-account-role.yaml that grants the group. */
+  statement: string;
+}
+
+interface CellPlan {
+  region: string;
+  accountId: string;
+  groups: CheckGroup[];
+}
+
+interface Denial {
+  action: string;
+  resource: string;
+  decision: 'explicitDeny' | 'implicitDeny';
+  /** The policy that matched (the Deny's policy for an explicit deny). */
+  policy: string | undefined;
+  /** What to do, in one line. */
+  fix: string;
+}
+
+interface GroupResult {
+  name: string;
+  status: 'ok' | 'denied' | 'unchecked';
+  denials: Denial[];
+}
+
+interface CellResult {
+  region: string;
+  accountId: string;
+  status: 'ok' | 'denied' | 'missing-role' | 'cannot-assume' | 'own-account' | 'error';
+  groups: GroupResult[];
+  reason?: string;
+}
+
+interface AccountResult {
+  accountId: string;
+  roleArn: string;
+  status: 'ok' | 'missing-role' | 'cannot-assume' | 'own-account' | 'error';
+  reason?: string;
+}
+
+interface DoctorReport {
+  configuration: { arn: string };
+  role: { kind: Role; name: string };
+  accounts: AccountResult[];
+  cells: CellResult[];
+  ok: boolean;
+}
+
+/** Repair: what reconcile and recheck call in a cell (src/lib/reconcile/*), grouped by check. */
+function repairGroups(partition: string, region: string, accountId: string, cell: ReturnType<typeof desiredImage>['cells'][number]): CheckGroup[] {
+  const image = `arn:${partition}:ec2:${region}::image/*`;
+  const lt = (id: string | undefined) => `arn:${partition}:ec2:${region}:${accountId}:launch-template/${id ?? '*'}`;
+  const groups: CheckGroup[] = [
+    {
+      name: 'observe',
+      actions: ['ec2:DescribeImages', 'ec2:DescribeImageAttribute', 'ec2:DescribeSnapshots', 'ec2:DescribeLaunchTemplates', 'ec2:DescribeLaunchTemplateVersions', 'ec2:DescribeFastLaunchImages'],
+      resources: ['*'],
+      statement: 'Observe',
+    },
+    { name: 'images', actions: ['ec2:CreateTags', 'ec2:ModifyImageAttribute'], resources: [image], statement: 'RepairImages' },
+  ];
+  if (cell.launchTemplates.length > 0) {
+    groups.push({ name: 'LT', actions: ['ec2:CreateLaunchTemplateVersion', 'ec2:ModifyLaunchTemplate'], resources: cell.launchTemplates.map((t) => lt(t.launchTemplateId)), statement: 'LaunchTemplates' });
+  }
+  if (cell.fastLaunch !== undefined) {
+    // a template named, not by id, is resolved at run time: any template of the account
+    const template = lt(cell.fastLaunch.launchTemplate?.id);
+    groups.push(
+      { name: 'FL', actions: ['ec2:EnableFastLaunch'], resources: [image, template], statement: 'FastLaunch' },
+      {
+        // EnableFastLaunch first checks that the caller may launch from the AMI and the template
+        name: 'FL-launch',
+        actions: ['ec2:RunInstances'],
+        resources: [image, template, ...['instance', 'volume', 'network-interface', 'subnet', 'security-group'].map((r) => `arn:${partition}:ec2:${region}:${accountId}:${r}/*`)],
+        statement: 'FastLaunchLaunchCheck',
+      },
+      {
+        name: 'FL-role',
+        actions: ['iam:CreateServiceLinkedRole'],
+        resources: [`arn:${partition}:iam::${accountId}:role/aws-service-role/ec2fastlaunch.amazonaws.com/AWSServiceRoleForEC2FastLaunch`],
+        context: { 'iam:AWSServiceName': 'ec2fastlaunch.amazonaws.com' },
+        statement: 'FastLaunchServiceLinkedRole',
+      },
+    );
+  }
+  if (cell.parameters.length > 0) {
+    groups.push({
+      name: 'SSM',
+      actions: ['ssm:GetParameter', 'ssm:PutParameter'],
+      resources: cell.parameters.map((p) => `arn:${partition}:ssm:${region}:${accountId}:parameter/${p.name.replace(/^\//, '')}`),
+      statement: 'SsmParameters',
+    });
+  }
+  return groups;
+}
+
+/** Cleanup: what the cleanup functions call in a cell (src/lib/cleanup/*). */
+function cleanupGroups(partition: string, region: string): CheckGroup[] {
+  const image = `arn:${partition}:ec2:${region}::image/*`;
+  return [
+    {
+      name: 'observe',
+      actions: [
+        'ec2:DescribeImages', 'ec2:DescribeImageAttribute', 'ec2:DescribeSnapshots', 'ec2:DescribeInstances', 'ec2:DescribeLaunchTemplates', 'ec2:DescribeLaunchTemplateVersions',
+        'ec2:DescribeImageReferences', 'ec2:DescribeFastLaunchImages', 'ec2:DescribeSpotFleetRequests', 'ec2:DescribeFleets', 'autoscaling:DescribeAutoScalingGroups', 'autoscaling:DescribeLaunchConfigurations',
+      ],
+      resources: ['*'],
+      statement: 'Observe',
+    },
+    {
+      // DescribeImageReferences reads these through ec2-images.amazonaws.com (EC2 User Guide, "Identify your resources referencing specified AMIs")
+      name: 'refs',
+      actions: ['ssm:DescribeParameters', 'ssm:GetParameters', 'imagebuilder:ListImageRecipes', 'imagebuilder:ListContainerRecipes', 'imagebuilder:GetContainerRecipe'],
+      resources: ['*'],
+      context: { 'aws:CalledVia': 'ec2-images.amazonaws.com' },
+      statement: 'ImageReferencesDependentReads',
+    },
+    {
+      name: 'retire',
+      actions: ['ec2:DeregisterImage', 'ec2:DisableImage', 'ec2:EnableImageDeprecation'],
+      resources: [image],
+      context: { 'aws:ResourceTag/CreatedBy': 'EC2 Image Builder' },
+      statement: 'RetireImageBuilderImages',
+    },
+    { name: 'snapshots', actions: ['ec2:DeleteSnapshot'], resources: [`arn:${partition}:ec2:${region}::snapshot/*`], statement: 'DeleteSnapshotsOfRetiredImages' },
+  ];
+}
+
+interface PlanOptions {
+  role: Role;
+  fastLaunchInheritForTargets: boolean;
+  accounts?: string[] | undefined;
+  regions?: string[] | undefined;
+}
+
+/** The cells of a configuration and the groups of actions each needs. Pure. */
+function planChecks(configuration: DistributionConfiguration, arn: DistributionConfigurationArn, options: PlanOptions): CellPlan[] {
+  // the cells a build of this configuration would have, as the reconciler derives them
+  const desired = desiredImage(
+    { arn: `arn:${arn.partition}:imagebuilder:${arn.region}:${arn.accountId}:image/${arn.name}/0.0.0/1`, distributionConfiguration: configuration },
+    { fastLaunchInheritForTargets: options.fastLaunchInheritForTargets },
+  );
+  return desired.cells
+    .filter((c) => (options.accounts === undefined || options.accounts.includes(c.accountId)) && (options.regions === undefined || options.regions.includes(c.region)))
+    .map((c) => ({
+      region: c.region,
+      accountId: c.accountId,
+      groups: options.role === 'repair' ? repairGroups(arn.partition, c.region, c.accountId, c) : cleanupGroups(arn.partition, c.region),
+    }))
+    .sort((a, b) => a.region.localeCompare(b.region) || a.accountId.localeCompare(b.accountId));
+}
+
+interface RunOptions {
+  clients: ClientFactory;
+  partition: string;
+  roleName: string;
+  role: Role;
+}
+
+/** Whether `iam` can simulate the role (a simulation of one action); false when IAM denies it or cannot see the role. */
+async function canSimulate(iam: IAMClient, roleArn: string): Promise<boolean> {
+  try {
+    await iam.send(new SimulatePrincipalPolicyCommand({ PolicySourceArn: roleArn, ActionNames: ['sts:GetCallerIdentity'] }));
+    return true;
+  } catch (error: unknown) {
+    if (error instanceof NoSuchEntityException || (error instanceof Error && ['AccessDenied', 'AccessDeniedException'].includes(error.name))) return false;
+    throw error;
+  }
+}
+
+/** A role that cannot be assumed: does it exist? (IAM sees roles of the caller's account only: elsewhere this says no.) */
+async function roleExists(iam: IAMClient, roleArn: string): Promise<boolean> {
+  try {
+    await iam.send(new SimulatePrincipalPolicyCommand({ PolicySourceArn: roleArn, ActionNames: ['sts:GetCallerIdentity'] }));
+    return true;
+  } catch (error: unknown) {
+    if (error instanceof NoSuchEntityException) return false;
+    if (error instanceof Error && ['AccessDenied', 'AccessDeniedException'].includes(error.name)) return false;
+    throw error;
+  }
+}
+
+/** Check each cell's groups; the role of each account is tried once (AssumeRole through the client factory). */
+async function runDoctor(arn: DistributionConfigurationArn, plans: CellPlan[], options: RunOptions): Promise<DoctorReport> {
+  const own = await options.clients.ownAccountId();
+  const home = options.clients.home().iam;
+  const accounts = new Map<string, AccountResult>();
+  /** Where each account's role is simulated: IAM answers for roles of the caller's account only. */
+  const simulators = new Map<string, IAMClient>();
+  for (const accountId of [...new Set(plans.map((p) => p.accountId))].sort()) {
+    const roleArn = `arn:${options.partition}:iam::${accountId}:role/${options.roleName}`;
+    if (accountId === own) {
+      accounts.set(accountId, { accountId, roleArn, status: 'own-account', reason: 'the reconciler works in its own account with its own role (not a target role): the deployment grants it' });
+      continue;
+    }
+    const region = plans.find((p) => p.accountId === accountId)?.region ?? arn.region;
+    let cell;
+    try {
+      cell = await options.clients.forCell(accountId, region);
+    } catch (error: unknown) {
+      const failure = toFailure(error);
+      accounts.set(accountId, (await roleExists(home, roleArn))
+        ? { accountId, roleArn, status: 'cannot-assume', reason: `${failure.message}: its trust policy must let the reconciler's account assume it (ReconcilerRoleArn, ExternalId of infra/target-account-role.yaml)` }
+        : { accountId, roleArn, status: 'missing-role', reason: `no role ${options.roleName} in ${accountId} (${failure.code}): deploy infra/target-account-role.yaml there (RoleName ${options.roleName})` });
+      continue;
+    }
+    // the role simulating its own policies (it needs iam:SimulatePrincipalPolicy on itself), else the caller
+    const simulator = (await canSimulate(cell.iam, roleArn)) ? cell.iam : (await canSimulate(home, roleArn)) ? home : undefined;
+    if (simulator === undefined) {
+      accounts.set(accountId, { accountId, roleArn, status: 'error', reason: `cannot simulate ${roleArn}: allow iam:SimulatePrincipalPolicy on it to the role itself (or run doctor with credentials of ${accountId})` });
+      continue;
+    }
+    simulators.set(accountId, simulator);
+    accounts.set(accountId, { accountId, roleArn, status: 'ok' });
+  }
+
+  const cells: CellResult[] = [];
+  for (const plan of plans) {
+    const account = accounts.get(plan.accountId);
+    if (account === undefined || account.status !== 'ok') {
+      const status = account?.status ?? 'error';
+      cells.push({ region: plan.region, accountId: plan.accountId, status, groups: plan.groups.map((g) => ({ name: g.name, status: 'unchecked', denials: [] })), ...(account?.reason === undefined ? {} : { reason: account.reason }) });
+      continue;
+    }
+    const groups: GroupResult[] = [];
+    for (const group of plan.groups) {
+      const results: EvaluationResult[] = [];
+      let marker: string | undefined;
+      do {
+        const out = await (simulators.get(plan.accountId) ?? home).send(
+          new SimulatePrincipalPolicyCommand({
+            PolicySourceArn: account.roleArn,
+            ActionNames: group.actions,
+            ResourceArns: group.resources,
+            ContextEntries: Object.entries(group.context ?? {}).map(([key, value]) => ({ ContextKeyName: key, ContextKeyValues: [value], ContextKeyType: 'string' })),
+            ...(marker === undefined ? {} : { Marker: marker }),
+          }),
+        );
+        results.push(...(out.EvaluationResults ?? []));
+        marker = out.IsTruncated === true ? out.Marker : undefined;
+      } while (marker !== undefined);
+      const denials = results
+        .filter((r) => r.EvalDecision !== 'allowed')
+        .map((r): Denial => {
+          const decision = r.EvalDecision === 'explicitDeny' ? 'explicitDeny' : 'implicitDeny';
+          const policy = r.MatchedStatements?.[0]?.SourcePolicyId;
+          const action = r.EvalActionName ?? '';
+          const resource = r.EvalResourceName ?? '*';
+          const fix =
+            decision === 'explicitDeny'
+              ? `remove ${action} from the Deny in policy ${policy ?? '(unknown)'} of role ${options.roleName} in ${plan.accountId}`
+              : `allow ${action} on ${resource} in role ${options.roleName} of ${plan.accountId}: statement ${group.statement} of infra/target-account-role.yaml`;
+          return { action, resource, decision, policy, fix };
+        });
+      groups.push({ name: group.name, status: denials.length === 0 ? 'ok' : 'denied', denials });
+    }
+    cells.push({ region: plan.region, accountId: plan.accountId, status: groups.some((g) => g.status === 'denied') ? 'denied' : 'ok', groups });
+  }
+  return {
+    configuration: { arn: arn.arn },
+    role: { kind: options.role, name: options.roleName },
+    accounts: [...accounts.values()],
+    cells,
+    ok: cells.every((c) => c.status === 'ok' || c.status === 'own-account'),
+  };
+}
+
+export { planChecks, runDoctor };
+export type { AccountResult, CellPlan, CellResult, CheckGroup, Denial, DoctorReport, GroupResult };

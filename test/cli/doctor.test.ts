@@ -1,0 +1,116 @@
+/** `doctor` against the sandbox: the demo's roles grant everything; a Deny or a missing role shows exactly where. */
+import { DeleteRolePolicyCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Sandbox } from '../../sandbox/index.ts';
+import { main } from '../../src/cli/index.ts';
+import type { DoctorReport } from '../../src/lib/doctor.ts';
+import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
+
+async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(args, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), isTTY: false, columns: 250 });
+  return { code, out, err };
+}
+
+describe('imagebuilder-reconciler doctor', () => {
+  let box: Sandbox;
+  let config = '';
+  const at = () => ['--endpoint-url', box.url, '--region', 'us-east-1'];
+
+  beforeAll(async () => {
+    box = await sandbox({ scenario: demoScenario() });
+    config = box.refs.get('distribution:golden-windows') ?? '';
+  });
+  afterAll(async () => box.stop());
+
+  it('finds every action allowed in every cell of the demo', async () => {
+    const { code, out, err } = await cli('doctor', '--config', config, ...at(), '--json');
+    expect(err).toBe('');
+    expect(code).toBe(0);
+    const { ok, reports } = JSON.parse(out) as { ok: boolean; reports: DoctorReport[] };
+    expect(ok).toBe(true);
+    const [report] = reports;
+    // the cells a build of the demo's configuration has; the own account works with its own role
+    expect(report?.cells.map((c) => `${c.region}/${c.accountId}:${c.status}`)).toEqual([
+      'ap-northeast-1/222222222222:ok',
+      'ap-southeast-2/333333333333:ok',
+      'eu-west-1/222222222222:ok',
+      'eu-west-1/444444444444:ok',
+      'us-east-1/111111111111:own-account',
+      'us-east-1/222222222222:ok',
+      'us-east-1/333333333333:ok',
+    ]);
+    // each cell is checked for what its settings need: the launch template in 444444444444/eu-west-1, SSM in 222222222222/eu-west-1
+    expect(report?.cells.find((c) => c.region === 'eu-west-1' && c.accountId === '444444444444')?.groups.map((g) => g.name)).toEqual(['observe', 'images', 'LT', 'FL', 'FL-launch', 'FL-role']);
+    expect(report?.cells.find((c) => c.region === 'eu-west-1' && c.accountId === '222222222222')?.groups.map((g) => g.name)).toContain('SSM');
+    expect(report?.accounts.filter((a) => a.status === 'ok').map((a) => a.accountId)).toEqual(['222222222222', '333333333333', '444444444444']);
+  });
+
+  it('with --cleanup checks the cleanup role, with its in-use reads and its deletes', async () => {
+    const { code, out } = await cli('doctor', '--config', config, '--cleanup', ...at(), '--json');
+    expect(code).toBe(0);
+    const [report] = (JSON.parse(out) as { reports: DoctorReport[] }).reports;
+    expect(report?.role).toEqual({ kind: 'cleanup', name: 'ImageBuilderReconcilerCleanup' });
+    expect(report?.accounts.map((a) => a.roleArn)).toContain('arn:aws:iam::222222222222:role/ImageBuilderReconcilerCleanup');
+    expect(report?.cells.find((c) => c.status === 'ok')?.groups.map((g) => `${g.name}:${g.status}`)).toEqual(['observe:ok', 'refs:ok', 'retire:ok', 'snapshots:ok']);
+  });
+
+  it('names exactly the cell and the action a Deny in one account takes away', async () => {
+    const iam = clients(box.url, '444444444444').iam;
+    const deny = { Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: 'ec2:ModifyLaunchTemplate', Resource: 'arn:aws:ec2:eu-west-1:444444444444:launch-template/*' }] };
+    await iam.send(new PutRolePolicyCommand({ RoleName: 'ImageBuilderReconcilerTarget', PolicyName: 'no-default-versions', PolicyDocument: JSON.stringify(deny) }));
+    try {
+      const json = await cli('doctor', '--config', config, ...at(), '--json');
+      expect(json.code).toBe(1);
+      const [report] = (JSON.parse(json.out) as { reports: DoctorReport[] }).reports;
+      const bad = report?.cells.filter((c) => c.status !== 'ok' && c.status !== 'own-account').map((c) => `${c.region}/${c.accountId}`);
+      expect(bad).toEqual(['eu-west-1/444444444444']);
+      const denials = report?.cells.flatMap((c) => c.groups.flatMap((g) => g.denials.map((d) => ({ group: g.name, ...d }))));
+      expect(denials).toEqual([
+        expect.objectContaining({ group: 'LT', action: 'ec2:ModifyLaunchTemplate', decision: 'explicitDeny', policy: 'no-default-versions', fix: expect.stringContaining('no-default-versions') }),
+      ]);
+      const human = await cli('doctor', '--config', config, ...at(), '--no-color');
+      expect(human.code).toBe(1);
+      expect(human.out).toMatch(/LT✗/);
+      expect(human.out.match(/[\w-]+✗/g)).toEqual(['LT✗']);
+      expect(human.out).toMatch(/eu-west-1\/444444444444 LT: ec2:ModifyLaunchTemplate explicitly denied on arn:aws:ec2:eu-west-1:444444444444:launch-template\/lt-\w+: remove ec2:ModifyLaunchTemplate from the Deny in policy no-default-versions/);
+      // --accounts and --regions narrow the check to the cells asked about
+      const other = await cli('doctor', '--config', config, ...at(), '--accounts', '222222222222,333333333333', '--json');
+      expect(other.code).toBe(0);
+      const narrowed = await cli('doctor', '--config', config, ...at(), '--regions', 'us-east-1', '--json');
+      expect(narrowed.code).toBe(0);
+      expect((JSON.parse(narrowed.out) as { reports: DoctorReport[] }).reports[0]?.cells.map((c) => c.region)).toEqual(['us-east-1', 'us-east-1', 'us-east-1']);
+    } finally {
+      await iam.send(new DeleteRolePolicyCommand({ RoleName: 'ImageBuilderReconcilerTarget', PolicyName: 'no-default-versions' }));
+    }
+  });
+
+  it('shows an account without the role, and only that account', async () => {
+    const removed = await fetch(`${box.url}/_sandbox/roles/remove`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ account: '333333333333' }) });
+    expect(await removed.json()).toEqual({ removed: true });
+    const { code, out } = await cli('doctor', '--config', config, ...at(), '--json');
+    expect(code).toBe(1);
+    const [report] = (JSON.parse(out) as { reports: DoctorReport[] }).reports;
+    expect(report?.accounts.find((a) => a.accountId === '333333333333')).toMatchObject({ status: 'missing-role', roleArn: 'arn:aws:iam::333333333333:role/ImageBuilderReconcilerTarget' });
+    expect(report?.cells.filter((c) => c.status !== 'ok' && c.status !== 'own-account').map((c) => `${c.region}/${c.accountId}:${c.status}`)).toEqual(['ap-southeast-2/333333333333:missing-role', 'us-east-1/333333333333:missing-role']);
+    const human = await cli('doctor', '--config', config, ...at(), '--no-color');
+    expect(human.out).toMatch(/333333333333: no role ImageBuilderReconcilerTarget in 333333333333 \(\w+\): deploy infra\/target-account-role\.yaml there/);
+    expect(human.out).toMatch(/PROBLEMS: 2 of 7 cells/);
+  });
+
+  it('refuses bad input before any call (exit 2)', async () => {
+    const before = box.server.requests.length;
+    expect((await cli('doctor', '--config', 'arn:aws:imagebuilder:us-east-1:111111111111:image/x/1.0.0/1', ...at())).code).toBe(2);
+    const accounts = await cli('doctor', '--accounts', '12345', ...at());
+    expect(accounts).toMatchObject({ code: 2, err: expect.stringContaining('--accounts: "12345" is not a 12-digit account ID') });
+    expect((await cli('doctor', '--regions', 'us-east-1,mars-north-1', ...at())).err).toMatch(/--regions: unknown region "mars-north-1"/);
+    expect(box.server.requests.length).toBe(before);
+  });
+
+  it('cannot run without the endpoint (exit 5)', async () => {
+    const { code, err } = await cli('doctor', '--endpoint-url', 'http://127.0.0.1:9', '--region', 'us-east-1');
+    expect(code).toBe(5);
+    expect(err).toMatch(/cannot reach http:\/\/127\.0\.0\.1:9/);
+  });
+});

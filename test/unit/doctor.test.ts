@@ -1,0 +1,56 @@
+/** The doctor's plan (pure): which cells, and which actions on which resources each one is checked for. */
+import type { DistributionConfiguration } from '@aws-sdk/client-imagebuilder';
+import { describe, expect, it } from 'vitest';
+import { parseDistributionConfigurationArn } from '../../src/lib/arn.ts';
+import { planChecks } from '../../src/lib/doctor.ts';
+
+const configuration: DistributionConfiguration = {
+  name: 'golden',
+  timeoutMinutes: 360,
+  distributions: [
+    {
+      region: 'cn-north-1',
+      amiDistributionConfiguration: { targetAccountIds: ['222222222222'] },
+      launchTemplateConfigurations: [{ launchTemplateId: 'lt-0123456789abcdef0', accountId: '222222222222' }],
+      fastLaunchConfigurations: [{ enabled: true, launchTemplate: { launchTemplateName: 'fl' } }],
+      ssmParameterConfigurations: [{ parameterName: '/golden/latest', amiAccountId: '333333333333' }],
+    },
+  ],
+};
+const arn = parseDistributionConfigurationArn('arn:aws-cn:imagebuilder:cn-north-1:111111111111:distribution-configuration/golden');
+
+describe('planChecks', () => {
+  it('checks each cell for what its settings need, in the partition of the configuration', () => {
+    const plans = planChecks(configuration, arn, { role: 'repair', fastLaunchInheritForTargets: true });
+    expect(plans.map((p) => `${p.region}/${p.accountId}:${p.groups.map((g) => g.name).join(',')}`)).toEqual([
+      // the owner builds here; the target gets its copy, its launch template and the owner's Fast Launch (inherited)
+      'cn-north-1/111111111111:observe,images,FL,FL-launch,FL-role',
+      'cn-north-1/222222222222:observe,images,LT,FL,FL-launch,FL-role',
+      // named only by the SSM setting
+      'cn-north-1/333333333333:observe,images,SSM',
+    ]);
+    const target = plans[1];
+    expect(target?.groups.find((g) => g.name === 'LT')?.resources).toEqual(['arn:aws-cn:ec2:cn-north-1:222222222222:launch-template/lt-0123456789abcdef0']);
+    // a template named, not by id: any template of the account
+    expect(target?.groups.find((g) => g.name === 'FL')?.resources).toEqual(['arn:aws-cn:ec2:cn-north-1::image/*', 'arn:aws-cn:ec2:cn-north-1:222222222222:launch-template/*']);
+    expect(target?.groups.find((g) => g.name === 'FL-role')).toMatchObject({ context: { 'iam:AWSServiceName': 'ec2fastlaunch.amazonaws.com' }, statement: 'FastLaunchServiceLinkedRole' });
+    expect(plans[2]?.groups.find((g) => g.name === 'SSM')?.resources).toEqual(['arn:aws-cn:ssm:cn-north-1:333333333333:parameter/golden/latest']);
+  });
+
+  it('without inheritance, a target copy is not checked for the owner\'s Fast Launch', () => {
+    const plans = planChecks(configuration, arn, { role: 'repair', fastLaunchInheritForTargets: false, accounts: ['222222222222'] });
+    expect(plans.map((p) => p.groups.map((g) => g.name).join(','))).toEqual(['observe,images,LT']);
+  });
+
+  it('--cleanup checks the cleanup groups, with the context their conditions test', () => {
+    const plans = planChecks(configuration, arn, { role: 'cleanup', fastLaunchInheritForTargets: true, regions: ['cn-north-1'], accounts: ['333333333333'] });
+    expect(plans).toHaveLength(1);
+    expect(plans[0]?.groups.map((g) => [g.name, g.context])).toEqual([
+      ['observe', undefined],
+      ['refs', { 'aws:CalledVia': 'ec2-images.amazonaws.com' }],
+      ['retire', { 'aws:ResourceTag/CreatedBy': 'EC2 Image Builder' }],
+      ['snapshots', undefined],
+    ]);
+    expect(planChecks(configuration, arn, { role: 'repair', fastLaunchInheritForTargets: true, regions: ['us-east-1'] })).toEqual([]);
+  });
+});
