@@ -91,7 +91,9 @@ const POLICY_NAME = /^[\w+=,.@-]{1,128}$/;
 function simulatePrincipalPolicy(ctx: Ctx, input: { PolicySourceArn?: string; ActionNames?: string[]; ResourceArns?: string[]; ContextEntries?: { ContextKeyName?: string; ContextKeyValues?: string[] }[] }) {
   const match = /^arn:aws[a-z-]*:iam::(\d{12}):role\/(?:.*\/)?([\w+=,.@-]{1,64})$/.exec(input.PolicySourceArn ?? '');
   if (match === null) throw new AwsError('InvalidInput', `PolicySourceArn must be a role ARN, got ${input.PolicySourceArn ?? ''}`);
-  const role = ctx.env.state.rolesOf(match[1] ?? '').get(match[2] ?? '');
+  // IAM acts on the entities of the caller's own account: a role of another account is not found there (IAM
+  // API Reference, SimulatePrincipalPolicy: PolicySourceArn names "a user, group, or role" of the account)
+  const role = match[1] === ctx.account ? ctx.env.state.rolesOf(match[1] ?? '').get(match[2] ?? '') : undefined;
   if (role === undefined) throw new AwsError('NoSuchEntity', `The role with ARN ${input.PolicySourceArn ?? ''} cannot be found.`, 404);
   if ((input.ActionNames ?? []).length === 0) throw new AwsError('InvalidInput', 'ActionNames must name at least one action');
   const context: RequestContext = {};

@@ -52,11 +52,13 @@ const NOT_USED_HERE: Record<string, Record<string, string>> = {
     'ec2:DescribeImageUsageReportEntries': 'use of a shared AMI by other accounts, only with shared: include (test/e2e/cleanup-safety.test.ts)',
   },
   ImageBuilderReconcilerTarget: {
+    'iam:SimulatePrincipalPolicy': 'used by `imagebuilder-reconciler doctor` (test/cli/doctor.test.ts), not by the functions',
     'ec2:DescribeSnapshots': 'encryption checks: the demo configuration sets no KMS key',
     'ec2:ModifyImageAttribute': 'launch permission repairs: the demo configuration shares no target copy further',
     'ssm:PutParameter': "Image Builder wrote the target account's parameter itself",
   },
   ImageBuilderReconcilerCleanup: {
+    'iam:SimulatePrincipalPolicy': 'used by `imagebuilder-reconciler doctor --cleanup` (test/cli/doctor.test.ts), not by the functions',
     'ec2:DisableImage': 'strategy disable (test/unit/cleanup-plan.test.ts)',
     'ec2:EnableImageDeprecation': 'strategy deprecate (test/unit/cleanup-plan.test.ts)',
     'ec2:CreateTags': 'strategy disable marks the AMI (test/unit/cleanup-plan.test.ts)',
