@@ -1039,4 +1039,4 @@ const ec2: ServiceDef = {
   },
 };
 
-export { COPY_MS, FAST_LAUNCH_MS, ec2, registerImage, templateImage };
+export { canSee, COPY_MS, FAST_LAUNCH_MS, ec2, registerImage, templateImage };

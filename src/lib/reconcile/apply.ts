@@ -30,6 +30,11 @@ type Result = Pick<ActionOutcome, 'status' | 'detail' | 'resultingState'>;
 /** Actions that move a pointer an instance launch follows: each is fenced by a re-read right before it writes. */
 const POINTER_KINDS: ReadonlySet<Action['kind']> = new Set(['update-launch-template', 'put-parameter', 'enable-fast-launch']);
 
+/** SSM data type whose PutParameter answers before the value is validated (and written only if valid). */
+const IMAGE_DATA_TYPE = 'aws:ec2:image';
+/** The resulting state of a put of an `aws:ec2:image` parameter: written only once SSM has validated it. */
+const VALIDATING = 'validating';
+
 /** Tag Image Builder puts on the AMIs it creates: the image build version ARN (Image Builder user guide, "Tag resources"). */
 const BUILD_TAG = 'Ec2ImageBuilderArn';
 
@@ -209,15 +214,26 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions):
       if (current === action.value) return { status: 'already-done', detail: `already holds ${action.value}`, resultingState: undefined };
       const newer = await newerThanOurs(clients, current, action.value);
       if (newer !== undefined) return superseded(`parameter ${action.name}`, newer);
-      const out = await clients.ssm.send(
-        new PutParameterCommand({
-          Name: action.name,
-          Value: action.value,
-          Type: 'String',
-          DataType: action.dataType ?? 'text',
-          Overwrite: true,
-        }),
-      );
+      const asynchronous = action.dataType === IMAGE_DATA_TYPE;
+      let out;
+      try {
+        out = await clients.ssm.send(
+          new PutParameterCommand({
+            Name: action.name,
+            Value: action.value,
+            Type: 'String',
+            DataType: action.dataType ?? 'text',
+            Overwrite: true,
+          }),
+        );
+      } catch (error: unknown) {
+        // a put of another run (a duplicate event, a newer build) is still being validated: read it on the recheck
+        if (!asynchronous || toFailure(error).code !== 'TooManyUpdates') throw error;
+        return { status: 'skipped', detail: `another PutParameter of ${action.name} is still being validated by SSM (${toFailure(error).message}); the recheck reads it again`, resultingState: VALIDATING };
+      }
+      // SSM validates aws:ec2:image values after answering 200 and never writes an invalid one: not repaired
+      // until a later read (the recheck) sees the value (SSM API reference, PutParameter, DataType)
+      if (asynchronous) return { status: 'applied', detail: `version ${out.Version ?? '?'} requested; SSM validates aws:ec2:image values after the call, the recheck confirms`, resultingState: VALIDATING };
       return { status: 'applied', detail: `version ${out.Version ?? '?'}`, resultingState: undefined };
     }
     case 'retry-image': {
@@ -270,5 +286,5 @@ async function apply(plan: Plan, factory: ClientFactory, options: ApplyOptions):
   return results.flat();
 }
 
-export { apply };
+export { VALIDATING, apply };
 export type { ApplyOptions };
