@@ -117,6 +117,16 @@ async function readParameter(clients: CellClients, name: string): Promise<string
   }
 }
 
+/** The Fast Launch state of an AMI as read now; undefined when none is listed or the read fails. */
+async function fastLaunchState(clients: CellClients, imageId: string): Promise<string | undefined> {
+  try {
+    return (await clients.ec2.send(new DescribeFastLaunchImagesCommand({ ImageIds: [imageId] }))).FastLaunchImages?.[0]?.State;
+  } catch (error: unknown) {
+    if (error instanceof Error) return undefined;
+    throw error;
+  }
+}
+
 /** Run one action. Every action is idempotent: running it again changes nothing more. */
 async function run(action: Action, clients: CellClients, options: ApplyOptions): Promise<Result> {
   switch (action.kind) {
@@ -200,12 +210,12 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions):
         const out = await clients.ec2.send(new EnableFastLaunchCommand(input));
         return { status: 'applied', detail: `Fast Launch ${out.State ?? 'requested'}`, resultingState: out.State };
       } catch (error: unknown) {
-        // another run (a duplicate event) may have enabled it a moment ago: that is done, not failed
-        if (toFailure(error).code !== 'IncorrectState') throw error;
-        const now = await clients.ec2.send(new DescribeFastLaunchImagesCommand({ ImageIds: [action.imageId] }));
-        const state = now.FastLaunchImages?.[0]?.State;
+        // EC2 documents no error code for "already enabling" (another run, a duplicate event, may have enabled it a
+        // moment ago), so after any error the state is read again before deciding: enabling or enabled is in
+        // progress or done, anything else (or a failed read) is the EC2 error itself
+        const state = await fastLaunchState(clients, action.imageId);
         if (state !== 'enabling' && state !== 'enabled') throw error;
-        return { status: 'already-done', detail: `Fast Launch already ${state}`, resultingState: state };
+        return { status: 'already-done', detail: `Fast Launch already ${state} (EnableFastLaunch answered ${toFailure(error).code})`, resultingState: state };
       }
     }
     case 'put-parameter': {
