@@ -76,6 +76,8 @@ interface FaultSettings {
   invisibleReads?: number;
   /** AMIs (or `account/region` cells) whose Fast Launch enabling fails. */
   fastLaunchFailures?: string[];
+  /** AMIs (or `account/region` cells) that SSM's asynchronous validation of an `aws:ec2:image` value rejects. */
+  ssmImageValidationFailures?: string[];
   /** EventBridge deliveries held back: events whose resources start with `resourcePrefix` arrive `seconds` late. */
   eventDelays?: { resourcePrefix: string; seconds: number }[];
   pauses?: PauseFault[];
@@ -103,6 +105,7 @@ class Faults {
       failedCopies: settings.failedCopies ?? [],
       invisibleReads: settings.invisibleReads ?? 0,
       fastLaunchFailures: settings.fastLaunchFailures ?? [],
+      ssmImageValidationFailures: settings.ssmImageValidationFailures ?? [],
       eventDelays: settings.eventDelays ?? [],
       pauses: (settings.pauses ?? []).map((p) => ({ ...p })),
     };
@@ -123,6 +126,7 @@ class Faults {
       failedCopies: [...this.settings.failedCopies, ...n.failedCopies],
       invisibleReads: settings.invisibleReads ?? this.settings.invisibleReads,
       fastLaunchFailures: [...this.settings.fastLaunchFailures, ...n.fastLaunchFailures],
+      ssmImageValidationFailures: [...this.settings.ssmImageValidationFailures, ...n.ssmImageValidationFailures],
       eventDelays: [...this.settings.eventDelays, ...n.eventDelays],
       pauses: [...this.settings.pauses, ...n.pauses],
     };
@@ -186,6 +190,10 @@ class Faults {
 
   copyFails(account: string, region: string): boolean {
     return this.settings.failedCopies.includes(`${account}/${region}`);
+  }
+
+  ssmImageValidationFails(imageId: string, account: string, region: string): boolean {
+    return this.settings.ssmImageValidationFailures.includes(imageId) || this.settings.ssmImageValidationFailures.includes(`${account}/${region}`);
   }
 
   fastLaunchFails(imageId: string, account: string, region: string): boolean {

@@ -226,6 +226,8 @@ interface CellStore {
   fastLaunch: Map<string, FastLaunch>;
   instances: Map<string, Instance>;
   parameters: Map<string, Parameter>;
+  /** `aws:ec2:image` puts that answered 200 and are still being validated, by parameter name. */
+  parameterValidations: Map<string, { value: string; version: number }>;
   imagebuilder: ImageBuilderStore;
 }
 
@@ -271,6 +273,7 @@ class SandboxState {
         fastLaunch: new Map(),
         instances: new Map(),
         parameters: new Map(),
+        parameterValidations: new Map(),
         autoScalingGroups: new Map(),
         launchConfigurations: new Map(),
         fleets: new Map(),

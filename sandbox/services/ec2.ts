@@ -647,7 +647,11 @@ function enableFastLaunch(ctx: Ctx, input: EnableFastLaunchRequest) {
     throw new AwsError('InvalidAMIID.NotFound', `The image id '[${imageId}]' does not exist`);
   }
   if (image.platform !== 'windows') throw new AwsError('InvalidParameterValue', `Image ${imageId} is not a Windows AMI. EC2 Fast Launch supports Windows AMIs only.`);
-  if (image.state !== 'available') throw new AwsError('IncorrectState', `Image ${imageId} is not in the available state`);
+  // EC2's API reference names no error codes for EnableFastLaunch: the sandbox answers with the common client
+  // errors of "Error codes for the Amazon EC2 API" (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html):
+  // InvalidParameterValue ("The value specified in a parameter is not valid, is unsupported, or cannot be used")
+  // and InvalidParameter ("The parameter specified in a request is not valid, is unsupported, or cannot be used")
+  if (image.state !== 'available') throw new AwsError('InvalidParameterValue', `Image ${imageId} is not in the available state`);
   if (input.ResourceType !== undefined && input.ResourceType !== 'snapshot') throw new AwsError('InvalidParameterValue', 'ResourceType must be snapshot');
   const maxParallel = input.MaxParallelLaunches ?? 6;
   if (maxParallel < 6) throw new AwsError('InvalidParameterValue', 'MaxParallelLaunches must be 6 or greater.');
@@ -660,7 +664,7 @@ function enableFastLaunch(ctx: Ctx, input: EnableFastLaunchRequest) {
   }
   const existing = here(ctx).fastLaunch.get(imageId);
   if (existing !== undefined && (existing.state === 'disabling' || existing.state === 'enabling')) {
-    throw new AwsError('IncorrectState', `EC2 Fast Launch for ${imageId} is ${existing.state}; try again when it has finished.`);
+    throw new AwsError('InvalidParameter', `EC2 Fast Launch for ${imageId} is ${existing.state}; try again when it has finished.`);
   }
   const entry: FastLaunch = {
     imageId,
@@ -1039,4 +1043,4 @@ const ec2: ServiceDef = {
   },
 };
 
-export { COPY_MS, FAST_LAUNCH_MS, ec2, registerImage, templateImage };
+export { canSee, COPY_MS, FAST_LAUNCH_MS, ec2, registerImage, templateImage };

@@ -6,10 +6,14 @@ import type { ReceiveMessageRequest, SendMessageRequest } from '@aws-sdk/client-
 import * as ssmSchemas from '@aws-sdk/client-ssm';
 import type { GetParameterRequest, PutParameterRequest } from '@aws-sdk/client-ssm';
 import { AwsError } from '../protocol/errors.ts';
+import { canSee } from './ec2.ts';
 import { type Ctx, type ServiceDef, op } from '../server.ts';
 import type { Queue, QueueMessage, SandboxState } from '../state.ts';
 
 // ---- SSM Parameter Store
+
+/** Simulated time SSM takes to validate an `aws:ec2:image` value ("This process can take up to a few minutes", AMI_DOC). */
+const SSM_IMAGE_VALIDATION_MS = 30_000;
 
 function parameterArn(ctx: Ctx, name: string): string {
   return `arn:aws:ssm:${ctx.region}:${ctx.account}:parameter${name.startsWith('/') ? '' : '/'}${name}`;
@@ -32,16 +36,45 @@ const ssm: ServiceDef = {
       if (input.Value === undefined) throw new AwsError('ValidationException', 'Value is required');
       const dataType = input.DataType ?? 'text';
       if (!['text', 'aws:ec2:image', 'aws:ssm:integration'].includes(dataType)) throw new AwsError('ValidationException', `DataType ${dataType} is not supported`);
-      if (dataType === 'aws:ec2:image' && !/^ami-[0-9a-f]{8,17}$/.test(input.Value)) {
-        throw new AwsError('ValidationException', `Parameter value ${input.Value} is not a valid AMI ID for data type aws:ec2:image`);
-      }
-      const store = ctx.env.state.cell(ctx.account, ctx.region).parameters;
+      const cell = ctx.env.state.cell(ctx.account, ctx.region);
+      const store = cell.parameters;
       const existing = store.get(name);
+      const validating = cell.parameterValidations.get(name);
+      if (dataType === 'aws:ec2:image' && validating !== undefined) {
+        // "If you attempt to create or update the parameter again before the validation process completes, the
+        // system reports that validation is still in process" (AMI_DOC below). The page names no error code;
+        // TooManyUpdates is the PutParameter error of the service model for one-update-at-a-time resources.
+        throw new AwsError('TooManyUpdates', `Validation of parameter ${name} (version ${validating.version}) is still in process. Try again after it completes.`);
+      }
       if (existing !== undefined && input.Overwrite !== true) {
         throw new AwsError('ParameterAlreadyExists', 'The parameter already exists. To overwrite this value, set the overwrite option in the request to true.');
       }
       const version = (existing?.version ?? 0) + 1;
-      store.set(name, { name, value: input.Value, type: input.Type ?? existing?.type ?? 'String', dataType, version, lastModified: ctx.env.clock.date() });
+      const write = (value: string): void => {
+        store.set(name, { name, value, type: input.Type ?? existing?.type ?? 'String', dataType, version, lastModified: ctx.env.clock.date() });
+      };
+      if (dataType !== 'aws:ec2:image') {
+        write(input.Value);
+        return { Version: version, Tier: 'Standard' };
+      }
+      // aws:ec2:image is validated asynchronously: "a successful HTTP 200 response does not guarantee that your
+      // parameter was successfully created or updated … If you submit an invalid AMI value, the PutParameter
+      // operation will return success, but the asynchronous validation will fail and the parameter will not be
+      // created or updated" (SSM API reference, PutParameter, DataType:
+      // https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html). Until then
+      // GetParameter answers ParameterNotFound for a new parameter and the old version for an update; the value
+      // must be an AMI "available in the current AWS Region" to the caller (Systems Manager User Guide, "Native
+      // parameter support for Amazon Machine Image IDs", AMI_DOC:
+      // https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-ec2-aliases.html).
+      const value = input.Value;
+      const { account, region } = ctx;
+      cell.parameterValidations.set(name, { value, version });
+      ctx.env.clock.after(SSM_IMAGE_VALIDATION_MS, () => {
+        cell.parameterValidations.delete(name);
+        const image = /^ami-[0-9a-f]{8,17}$/.test(value) ? ctx.env.state.findImage(region, value) : undefined;
+        const valid = image !== undefined && image.state === 'available' && canSee(image, account) && !ctx.env.faults.ssmImageValidationFails(value, account, region);
+        if (valid) write(value);
+      });
       return { Version: version, Tier: 'Standard' };
     }),
     DeleteParameter: op((ctx: Ctx, input: { Name?: string }) => {
@@ -235,4 +268,4 @@ const sqs: ServiceDef = {
   },
 };
 
-export { createQueue, deleteMessage, events, receiveMessages, sendMessage, sqs, ssm };
+export { SSM_IMAGE_VALIDATION_MS, createQueue, deleteMessage, events, receiveMessages, sendMessage, sqs, ssm };

@@ -13,6 +13,7 @@ import { loadConfig } from '../../src/lib/config.ts';
 import { type ReconcileDeps, reconcile } from '../../src/lib/reconcile/reconcile.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { silentLog } from '../helpers/factories.ts';
+import { SSM_IMAGE_VALIDATION_MS } from '../../sandbox/services/messaging.ts';
 import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -69,6 +70,11 @@ function depsFor(box: Sandbox, sdkMaxAttempts = 3): ReconcileDeps {
   };
 }
 
+/** No cell of the run waits on SSM (Fast Launch `enabling` takes simulated minutes and is not waited for here). */
+function parametersSettled(report: ReconcileReport): boolean {
+  return report.cells.every((c) => !c.reasons.some((r) => /^ssm-parameter \S+: pending:/.test(r)));
+}
+
 function action(report: ReconcileReport, kind: string, region: string, account: string) {
   return report.actions.find((a) => a.kind === kind && a.region === region && a.accountId === account);
 }
@@ -86,7 +92,7 @@ describe('no rollback under a forced interleaving', () => {
    * Build 1's run reads the state before build 2 is AVAILABLE, and is held at `held`; build 2's run then
    * reconciles completely; then build 1's run goes on. Returns both builds and build 1's report.
    */
-  async function interleave(held: { operation: string; account: string; region: string }, before?: (box: Sandbox) => Promise<void>) {
+  async function interleave(held: { operation: string; account: string; region: string }, before?: (box: Sandbox) => Promise<void>, settle = false) {
     box = await sandbox({ scenario: demoScenario(), wire: false, clockSpeed: 1 });
     const deps = depsFor(box);
     const old = await startBuild(box, 'old');
@@ -102,6 +108,8 @@ describe('no rollback under a forced interleaving', () => {
     await available(box, newer);
     const newerReport = await reconcile({ imageBuildVersionArn: newer, trigger: 'manual', mode: 'apply' }, deps);
     expect(newerReport.counts.actions.failed).toBe(0);
+    // SSM validates build 2's aws:ec2:image put before it writes it: let that finish first when asked
+    if (settle) box.clock.advance(SSM_IMAGE_VALIDATION_MS);
 
     expect(box.faults.release()).toBe(1);
     return { old, newer, oldReport: await oldRun };
@@ -126,7 +134,7 @@ describe('no rollback under a forced interleaving', () => {
     const deleted = async (b: Sandbox) => {
       await clients(b.url, A, 'eu-west-1').ssm.send(new DeleteParameterCommand({ Name: PARAMETER }));
     };
-    const { old, newer, oldReport } = await interleave({ operation: 'CreateTags', account: A, region: 'eu-west-1' }, deleted);
+    const { old, newer, oldReport } = await interleave({ operation: 'CreateTags', account: A, region: 'eu-west-1' }, deleted, true);
     if (box === undefined) throw new Error('no sandbox');
     const newerAmi = await amiOf(box, newer, A, 'eu-west-1');
     expect(await amiOf(box, old, A, 'eu-west-1')).not.toBe(newerAmi);
@@ -140,7 +148,7 @@ describe('no rollback under a forced interleaving', () => {
     expect(action(oldReport, 'create-tags', 'eu-west-1', A)?.outcome).toBe('applied');
   });
 
-  it('SSM parameter: build 1\'s PutParameter held in flight lands after build 2\'s, and build 1\'s run rolls the parameter forward', async () => {
+  it('SSM parameter: build 1\'s PutParameter held in flight lands after build 2\'s value, and build 1\'s recheck rolls the parameter forward', async () => {
     // the re-read cannot see a write that happens after it: here build 1 has re-read and its write is in flight
     const deleted = async (b: Sandbox) => {
       await clients(b.url, A, 'eu-west-1').ssm.send(new DeleteParameterCommand({ Name: PARAMETER }));
@@ -148,13 +156,18 @@ describe('no rollback under a forced interleaving', () => {
     const { old, newer, oldReport } = await interleave({ operation: 'PutParameter', account: A, region: 'eu-west-1' }, deleted);
     if (box === undefined) throw new Error('no sandbox');
     const newerAmi = await amiOf(box, newer, A, 'eu-west-1');
-    expect(action(oldReport, 'put-parameter', 'eu-west-1', A)).toMatchObject({ outcome: 'applied' });
-    expect(oldReport.actions.find((a) => a.id.endsWith('/roll-forward') && a.region === 'eu-west-1' && a.accountId === A)).toMatchObject({
-      outcome: 'applied',
-      detail: `rolled forward to ${newerAmi} of newer build ${newer}`,
-    });
+    const oldAmi = await amiOf(box, old, A, 'eu-west-1');
+    expect(oldAmi).not.toBe(newerAmi);
+    // SSM answered 200 and validates build 1's value after the call: the sweep cannot see it yet, so the cell waits
+    expect(action(oldReport, 'put-parameter', 'eu-west-1', A)).toMatchObject({ outcome: 'applied', detail: expect.stringMatching(/SSM validates aws:ec2:image values after the call/) });
+    expect(oldReport.cells.find((c) => c.region === 'eu-west-1' && c.accountId === A)?.status).toBe('pending');
+    box.clock.advance(SSM_IMAGE_VALIDATION_MS);
+    expect(await parameter(box, A, 'eu-west-1')).toBe(oldAmi);
+    // build 1's recheck finds its own, older AMI over build 2's and puts build 2's back
+    const recheck = await reconcile({ imageBuildVersionArn: old, trigger: 'sqs', mode: 'apply', attempt: 2 }, depsFor(box));
+    expect(action(recheck, 'put-parameter', 'eu-west-1', A)).toMatchObject({ outcome: 'applied', reason: expect.stringMatching(new RegExp(`newer build ${newer} has ${newerAmi} here: .*rolled forward`)) });
+    box.clock.advance(SSM_IMAGE_VALIDATION_MS);
     expect(await parameter(box, A, 'eu-west-1')).toBe(newerAmi);
-    expect(await amiOf(box, old, A, 'eu-west-1')).not.toBe(newerAmi);
   });
 });
 
@@ -195,8 +208,17 @@ describe('a storm of builds and duplicate, out-of-order deliveries', () => {
     const throttled = box.server.requests.slice(requestsBefore).filter((r) => r.errorCode === 'RequestLimitExceeded' || r.errorCode === 'ThrottlingException');
     expect(throttled.length).toBeGreaterThan(0);
     box.faults.set({});
-    // a run that was throttled past its retries is pending, and its recheck (here: a second round) finishes it
-    const again = await Promise.all(builds.map((arn) => reconcile({ imageBuildVersionArn: arn, trigger: 'sqs', attempt: 2 }, deps)));
+    // a run that was throttled past its retries, or whose aws:ec2:image put SSM has not confirmed (or refused
+    // while another put was validated), is pending; its rechecks (here: more rounds, SSM validating between) finish it
+    const again: ReconcileReport[] = [];
+    for (let attempt = 2; attempt <= 6; attempt += 1) {
+      box.clock.advance(SSM_IMAGE_VALIDATION_MS);
+      const round = await Promise.all(builds.map((arn) => reconcile({ imageBuildVersionArn: arn, trigger: 'sqs', attempt }, deps)));
+      again.push(...round);
+      if (round.every(parametersSettled)) break;
+    }
+    box.clock.advance(SSM_IMAGE_VALIDATION_MS);
+    expect(again.slice(-builds.length).filter((r) => !parametersSettled(r))).toStrictEqual([]);
     expect([...reports, ...again].flatMap((r) => r.actions).filter((a) => a.outcome === 'failed' && !/Throttl|RequestLimit/.test(a.error?.code ?? ''))).toStrictEqual([]);
 
     for (const [account, region, ref] of [[OWNER, 'us-east-1', 'web-owner'], [A, 'us-east-1', 'web-a'], [D, 'eu-west-1', 'web-d']] as const) {

@@ -199,7 +199,7 @@ function installWorld(world: World): Mocks {
   });
   ec2.on(EnableFastLaunchCommand).callsFake(async (input: { ImageId: string; MaxParallelLaunches?: number; SnapshotConfiguration?: { TargetResourceCount?: number }; LaunchTemplate?: { LaunchTemplateId?: string; Version?: string } }, getClient: GetClient) => {
     await guard('EnableFastLaunch', getClient);
-    if (world.fastLaunch[input.ImageId]?.State === 'enabling') throw awsError('IncorrectState', `EC2 Fast Launch for ${input.ImageId} is enabling`);
+    if (world.fastLaunch[input.ImageId]?.State === 'enabling') throw awsError('InvalidParameter', `EC2 Fast Launch for ${input.ImageId} is enabling`);
     world.fastLaunch[input.ImageId] = {
       State: 'enabling',
       MaxParallelLaunches: input.MaxParallelLaunches ?? 6,

@@ -22,6 +22,10 @@ import {
 } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/index.ts';
+import { createClientFactory } from '../../src/lib/aws/clients.ts';
+import { loadConfig } from '../../src/lib/config.ts';
+import { apply } from '../../src/lib/reconcile/apply.ts';
+import type { Action, Plan } from '../../src/lib/reconcile/types.ts';
 import { clients, sandbox, smallScenario } from '../helpers/sandbox.ts';
 
 const OWNER = '111111111111';
@@ -107,6 +111,15 @@ describe('sandbox EC2', () => {
     await expect(ec2.send(new EnableFastLaunchCommand({ ImageId: ami('win'), LaunchTemplate: { LaunchTemplateName: 'web', LaunchTemplateId: 'lt-0123456789abcdef0', Version: '1' } }))).rejects.toMatchObject({ name: 'InvalidParameterCombination' });
     const out = await ec2.send(new EnableFastLaunchCommand({ ImageId: ami('win'), MaxParallelLaunches: 6, LaunchTemplate: { LaunchTemplateName: 'web', Version: '2' } }));
     expect(out.State).toBe('enabling');
+    // EC2 documents no code for "already enabling": the sandbox answers with a common client error
+    await expect(ec2.send(new EnableFastLaunchCommand({ ImageId: ami('win'), MaxParallelLaunches: 6 }))).rejects.toMatchObject({ name: 'InvalidParameter' });
+    // and the reconciler reads the state again after the error: in progress, not failed
+    const config = loadConfig({ AWS_REGION: 'us-east-1', RECONCILER_ACCOUNT_ID: OWNER });
+    const factory = createClientFactory({ ...config, endpoint: box.url, credentials: { accessKeyId: OWNER, secretAccessKey: 'sandbox' } });
+    const action: Action = { id: 'fl', kind: 'enable-fast-launch', cell: { region: 'us-east-1', accountId: OWNER }, target: ami('win'), reason: 'r', imageId: ami('win'), targetResourceCount: undefined, maxParallelLaunches: 6, launchTemplate: undefined, isRetry: false };
+    const plan: Plan = { cells: [{ key: `us-east-1/${OWNER}`, region: 'us-east-1', accountId: OWNER, origin: 'owner', imageId: ami('win'), checks: [], actions: [action] }], imageActions: [], supersededBy: undefined };
+    const [outcome] = await apply(plan, factory, { mode: 'apply', imageArn: `arn:aws:imagebuilder:us-east-1:${OWNER}:image/win/1.0.0/1` });
+    expect(outcome).toMatchObject({ status: 'already-done', resultingState: 'enabling', detail: 'Fast Launch already enabling (EnableFastLaunch answered InvalidParameter)' });
     box.clock.advance(3 * 60_000);
     const described = await ec2.send(new DescribeFastLaunchImagesCommand({ ImageIds: [ami('win')] }));
     expect(described.FastLaunchImages?.[0]).toMatchObject({ State: 'enabled', MaxParallelLaunches: 6, OwnerId: OWNER, LaunchTemplate: { LaunchTemplateName: 'web', Version: '2' } });

@@ -7,10 +7,61 @@ import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk
 import { EC2Client, DescribeRegionsCommand } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/index.ts';
-import { clients, sandbox } from '../helpers/sandbox.ts';
+import { SSM_IMAGE_VALIDATION_MS } from '../../sandbox/services/messaging.ts';
+import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
 
 const OWNER = '111111111111';
 const TARGET = '222222222222';
+
+describe('sandbox SSM: aws:ec2:image values are validated after PutParameter answers', () => {
+  let box: Sandbox;
+  beforeAll(async () => {
+    box = await sandbox({ scenario: demoScenario() });
+  });
+  afterAll(async () => box.stop());
+
+  const value = async (name: string, account = OWNER): Promise<string | undefined> => {
+    try {
+      return (await clients(box.url, account).ssm.send(new GetParameterCommand({ Name: name }))).Parameter?.Value;
+    } catch (error: unknown) {
+      if (error instanceof Error && error.name === 'ParameterNotFound') return undefined;
+      throw error;
+    }
+  };
+
+  it('answers 200 with a version at once, and the value is readable only once validated', async () => {
+    const ami = box.refs.get('ami:previous') ?? '';
+    const ssm = clients(box.url, OWNER).ssm;
+    const put = await ssm.send(new PutParameterCommand({ Name: '/golden/new', Value: ami, Type: 'String', DataType: 'aws:ec2:image' }));
+    expect(put.Version).toBe(1);
+    expect(await value('/golden/new')).toBeUndefined();
+    // a second put before the validation completes is refused
+    await expect(ssm.send(new PutParameterCommand({ Name: '/golden/new', Value: ami, Type: 'String', DataType: 'aws:ec2:image', Overwrite: true }))).rejects.toMatchObject({ name: 'TooManyUpdates' });
+    box.clock.advance(SSM_IMAGE_VALIDATION_MS);
+    expect(await value('/golden/new')).toBe(ami);
+  });
+
+  it('never writes an invalid value: malformed, unknown, or an AMI the account cannot see; the old value stays', async () => {
+    const ami = box.refs.get('ami:previous') ?? '';
+    const ssm = clients(box.url, OWNER).ssm;
+    await ssm.send(new PutParameterCommand({ Name: '/golden/kept', Value: ami, Type: 'String', DataType: 'aws:ec2:image' }));
+    box.clock.advance(SSM_IMAGE_VALIDATION_MS);
+    const notVisible = box.refs.get('ami:previous-a-use1') ?? '';
+    for (const bad of ['not-an-ami', 'ami-0123456789abcdef0', notVisible]) {
+      const put = await ssm.send(new PutParameterCommand({ Name: '/golden/kept', Value: bad, Type: 'String', DataType: 'aws:ec2:image', Overwrite: true }));
+      expect(put.Version).toBeGreaterThan(1);
+      box.clock.advance(SSM_IMAGE_VALIDATION_MS);
+      expect(await value('/golden/kept'), bad).toBe(ami);
+    }
+    await ssm.send(new PutParameterCommand({ Name: '/golden/never', Value: 'ami-0123456789abcdef0', Type: 'String', DataType: 'aws:ec2:image' }));
+    box.clock.advance(SSM_IMAGE_VALIDATION_MS);
+    expect(await value('/golden/never')).toBeUndefined();
+    // the AMI account 222222222222 owns is valid there
+    await clients(box.url, TARGET).ssm.send(new PutParameterCommand({ Name: '/golden/kept', Value: notVisible, Type: 'String', DataType: 'aws:ec2:image' }));
+    box.clock.advance(SSM_IMAGE_VALIDATION_MS);
+    expect(await value('/golden/kept', TARGET)).toBe(notVisible);
+  });
+});
 
 describe('sandbox STS and IAM', () => {
   let box: Sandbox;
@@ -49,11 +100,11 @@ describe('sandbox STS and IAM', () => {
 
   it('keeps accounts apart: one account\'s parameters are not another\'s', async () => {
     const ssmOwner = clients(box.url, OWNER).ssm;
-    await ssmOwner.send(new PutParameterCommand({ Name: '/golden/latest', Value: 'ami-0123456789abcdef0', Type: 'String', DataType: 'aws:ec2:image' }));
+    await ssmOwner.send(new PutParameterCommand({ Name: '/golden/latest', Value: 'ami-0123456789abcdef0', Type: 'String', DataType: 'text' }));
     expect((await ssmOwner.send(new GetParameterCommand({ Name: '/golden/latest' }))).Parameter?.Value).toBe('ami-0123456789abcdef0');
     await expect(clients(box.url, TARGET).ssm.send(new GetParameterCommand({ Name: '/golden/latest' }))).rejects.toMatchObject({ name: 'ParameterNotFound' });
     await expect(ssmOwner.send(new PutParameterCommand({ Name: '/golden/latest', Value: 'ami-0123456789abcdef0', Type: 'String' }))).rejects.toMatchObject({ name: 'ParameterAlreadyExists' });
-    await expect(ssmOwner.send(new PutParameterCommand({ Name: '/golden/bad', Value: 'not-an-ami', Type: 'String', DataType: 'aws:ec2:image' }))).rejects.toMatchObject({ name: 'ValidationException' });
+    await expect(ssmOwner.send(new PutParameterCommand({ Name: '/golden/bad', Value: 'x', Type: 'String', DataType: 'aws:ec2:nope' }))).rejects.toMatchObject({ name: 'ValidationException' });
   });
 
   it('delays SQS messages, hides received ones for the visibility timeout, and redrives after maxReceiveCount', async () => {

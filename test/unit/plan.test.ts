@@ -176,6 +176,14 @@ const cases: Case[] = [
     actions: [],
   },
   {
+    reason: 'a parameter that holds this build\'s AMI over a newer build\'s (an aws:ec2:image put validated late) is rolled forward',
+    observe: () => undefined,
+    newer: { ok: true, value: [{ arn: NEWER_ARN, status: 'AVAILABLE', amis: { [KEY]: 'ami-newer' } }] },
+    want: [{ check: 'ssm-parameter', result: 'drift', reason: /of this build, but newer build .* has ami-newer here: .*rolled forward/ }],
+    actions: ['put-parameter'],
+    action: { value: 'ami-newer', name: '/golden/windows/latest', dataType: 'aws:ec2:image' },
+  },
+  {
     reason: 'a missing SSM parameter is created with PutParameter',
     observe: (c) => {
       c.parameters['/golden/windows/latest'] = { ok: true, value: null };

@@ -1,6 +1,7 @@
 import {
   CreateLaunchTemplateVersionCommand,
   CreateTagsCommand,
+  DescribeFastLaunchImagesCommand,
   EnableFastLaunchCommand,
   ModifyImageAttributeCommand,
   ModifyLaunchTemplateCommand,
@@ -123,11 +124,16 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
     expect(mocks.ec2).toHaveReceivedCommandWith(EnableFastLaunchCommand, { ImageId: AMI.b, LaunchTemplate: { LaunchTemplateId: 'lt-0eeeeeeeeeeeeeeee', Version: '2' } });
   });
 
-  it('counts Fast Launch enabled a moment ago by a concurrent run as already done, not failed', async () => {
-    // Prepare: a duplicate run enables Fast Launch on AMI.a between this run's read and its EnableFastLaunch
+  it.each([
+    ['enabling', 'InvalidParameter', 'already-done', 'pending'],
+    ['enabled', 'InvalidParameterValue', 'already-done', 'repaired'],
+    ['enabled', 'UnauthorizedOperation', 'already-done', 'repaired'],
+  ] as const)('after any EnableFastLaunch error, reads the state again: %s after %s counts as %s', async (state, code, outcome, status) => {
+    // Prepare: a duplicate run enables Fast Launch on AMI.a between this run's read and its EnableFastLaunch;
+    // EC2 documents no error code for that, so the code must not matter
     mocks.ec2.on(EnableFastLaunchCommand, { ImageId: AMI.a }).callsFakeOnce(() => {
-      world.fastLaunch[AMI.a] = { State: 'enabling' };
-      throw awsError('IncorrectState', `EC2 Fast Launch for ${AMI.a} is enabling`);
+      world.fastLaunch[AMI.a] = { State: state };
+      throw awsError(code, `refused by EC2 (${code})`);
     });
 
     // Act
@@ -135,9 +141,26 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
 
     // Assess
     const action = report.actions.find((a) => a.kind === 'enable-fast-launch' && a.target === AMI.a);
-    expect(action).toMatchObject({ outcome: 'already-done', detail: 'Fast Launch already enabling' });
-    expect(cell(report, 'eu-west-1', TARGET_A).status).toBe('pending');
+    expect(action).toMatchObject({ outcome, detail: `Fast Launch already ${state} (EnableFastLaunch answered ${code})` });
+    expect(mocks.ec2).toHaveReceivedCommandWith(DescribeFastLaunchImagesCommand, { ImageIds: [AMI.a] });
+    expect(cell(report, 'eu-west-1', TARGET_A).status).toBe(status);
     expect(report.counts.actions.failed).toBe(0);
+  });
+
+  it.each([
+    ['no Fast Launch state', undefined],
+    ['enabling-failed', 'enabling-failed'],
+  ] as const)('fails with EC2\'s own error when the fresh read shows %s', async (_name, state) => {
+    mocks.ec2.on(EnableFastLaunchCommand, { ImageId: AMI.a }).callsFakeOnce(() => {
+      if (state !== undefined) world.fastLaunch[AMI.a] = { State: state };
+      throw awsError('UnauthorizedOperation', "Can't enable EC2 Fast Launch. Create SLR failed: user is not authorized to perform iam:CreateServiceLinkedRole.");
+    });
+
+    const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' }, testDeps());
+
+    const action = report.actions.find((a) => a.kind === 'enable-fast-launch' && a.target === AMI.a);
+    expect(action).toMatchObject({ outcome: 'failed', error: { code: 'UnauthorizedOperation', message: expect.stringMatching(/Create SLR failed: user is not authorized to perform iam:CreateServiceLinkedRole/) } });
+    expect(cell(report, 'eu-west-1', TARGET_A).status).toBe('failed');
   });
 
   it('has nothing to reconcile for a container image, and says its container distribution is not checked', async () => {

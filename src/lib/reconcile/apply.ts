@@ -30,6 +30,11 @@ type Result = Pick<ActionOutcome, 'status' | 'detail' | 'resultingState'>;
 /** Actions that move a pointer an instance launch follows: each is fenced by a re-read right before it writes. */
 const POINTER_KINDS: ReadonlySet<Action['kind']> = new Set(['update-launch-template', 'put-parameter', 'enable-fast-launch']);
 
+/** SSM data type whose PutParameter answers before the value is validated (and written only if valid). */
+const IMAGE_DATA_TYPE = 'aws:ec2:image';
+/** The resulting state of a put of an `aws:ec2:image` parameter: written only once SSM has validated it. */
+const VALIDATING = 'validating';
+
 /** Tag Image Builder puts on the AMIs it creates: the image build version ARN (Image Builder user guide, "Tag resources"). */
 const BUILD_TAG = 'Ec2ImageBuilderArn';
 
@@ -108,6 +113,16 @@ async function readParameter(clients: CellClients, name: string): Promise<string
     return (await clients.ssm.send(new GetParameterCommand({ Name: name }))).Parameter?.Value;
   } catch (error: unknown) {
     if (toFailure(error).code === 'ParameterNotFound') return undefined;
+    throw error;
+  }
+}
+
+/** The Fast Launch state of an AMI as read now; undefined when none is listed or the read fails. */
+async function fastLaunchState(clients: CellClients, imageId: string): Promise<string | undefined> {
+  try {
+    return (await clients.ec2.send(new DescribeFastLaunchImagesCommand({ ImageIds: [imageId] }))).FastLaunchImages?.[0]?.State;
+  } catch (error: unknown) {
+    if (error instanceof Error) return undefined;
     throw error;
   }
 }
@@ -195,12 +210,12 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions):
         const out = await clients.ec2.send(new EnableFastLaunchCommand(input));
         return { status: 'applied', detail: `Fast Launch ${out.State ?? 'requested'}`, resultingState: out.State };
       } catch (error: unknown) {
-        // another run (a duplicate event) may have enabled it a moment ago: that is done, not failed
-        if (toFailure(error).code !== 'IncorrectState') throw error;
-        const now = await clients.ec2.send(new DescribeFastLaunchImagesCommand({ ImageIds: [action.imageId] }));
-        const state = now.FastLaunchImages?.[0]?.State;
+        // EC2 documents no error code for "already enabling" (another run, a duplicate event, may have enabled it a
+        // moment ago), so after any error the state is read again before deciding: enabling or enabled is in
+        // progress or done, anything else (or a failed read) is the EC2 error itself
+        const state = await fastLaunchState(clients, action.imageId);
         if (state !== 'enabling' && state !== 'enabled') throw error;
-        return { status: 'already-done', detail: `Fast Launch already ${state}`, resultingState: state };
+        return { status: 'already-done', detail: `Fast Launch already ${state} (EnableFastLaunch answered ${toFailure(error).code})`, resultingState: state };
       }
     }
     case 'put-parameter': {
@@ -209,15 +224,26 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions):
       if (current === action.value) return { status: 'already-done', detail: `already holds ${action.value}`, resultingState: undefined };
       const newer = await newerThanOurs(clients, current, action.value);
       if (newer !== undefined) return superseded(`parameter ${action.name}`, newer);
-      const out = await clients.ssm.send(
-        new PutParameterCommand({
-          Name: action.name,
-          Value: action.value,
-          Type: 'String',
-          DataType: action.dataType ?? 'text',
-          Overwrite: true,
-        }),
-      );
+      const asynchronous = action.dataType === IMAGE_DATA_TYPE;
+      let out;
+      try {
+        out = await clients.ssm.send(
+          new PutParameterCommand({
+            Name: action.name,
+            Value: action.value,
+            Type: 'String',
+            DataType: action.dataType ?? 'text',
+            Overwrite: true,
+          }),
+        );
+      } catch (error: unknown) {
+        // a put of another run (a duplicate event, a newer build) is still being validated: read it on the recheck
+        if (!asynchronous || toFailure(error).code !== 'TooManyUpdates') throw error;
+        return { status: 'skipped', detail: `another PutParameter of ${action.name} is still being validated by SSM (${toFailure(error).message}); the recheck reads it again`, resultingState: VALIDATING };
+      }
+      // SSM validates aws:ec2:image values after answering 200 and never writes an invalid one: not repaired
+      // until a later read (the recheck) sees the value (SSM API reference, PutParameter, DataType)
+      if (asynchronous) return { status: 'applied', detail: `version ${out.Version ?? '?'} requested; SSM validates aws:ec2:image values after the call, the recheck confirms`, resultingState: VALIDATING };
       return { status: 'applied', detail: `version ${out.Version ?? '?'}`, resultingState: undefined };
     }
     case 'retry-image': {
@@ -270,5 +296,5 @@ async function apply(plan: Plan, factory: ClientFactory, options: ApplyOptions):
   return results.flat();
 }
 
-export { apply };
+export { VALIDATING, apply };
 export type { ApplyOptions };

@@ -85,7 +85,8 @@ function cellStatus(cell: CellPlan, outcomes: ActionOutcome[]): CellStatus {
   const results = cell.checks.map((c) => c.result);
   if (results.includes('failed') || outcomes.some((o) => o.status === 'failed')) return 'failed';
   // a write skipped as superseded (a newer build is already there) is done for this build, not pending
-  if (results.includes('pending') || outcomes.some((o) => (o.status === 'skipped' && o.resultingState !== 'superseded') || o.resultingState === 'enabling')) return 'pending';
+  // Fast Launch `enabling`, and an aws:ec2:image put that SSM has not confirmed yet, wait on AWS
+  if (results.includes('pending') || outcomes.some((o) => (o.status === 'skipped' && o.resultingState !== 'superseded') || o.resultingState === 'enabling' || o.resultingState === 'validating')) return 'pending';
   if (outcomes.some((o) => o.status === 'planned')) return 'drift';
   if (outcomes.some((o) => o.status === 'applied' || o.status === 'already-done')) return 'repaired';
   if (results.length > 0 && results.every((r) => r === 'skipped')) return 'skipped';
@@ -100,6 +101,9 @@ function cellReasons(cell: CellPlan, outcomes: ActionOutcome[]): string[] {
     if (o.status === 'failed') reasons.push(`${o.action.kind} ${o.action.target}: failed: ${o.error?.message ?? 'unknown error'}`);
     if (o.resultingState === 'superseded') reasons.push(`${o.action.kind} ${o.action.target}: skipped: ${o.detail ?? 'superseded'}`);
     if (o.resultingState === 'enabling') reasons.push(`fast-launch: pending: enabling (requested by this run)`);
+    if (o.resultingState === 'validating') {
+      reasons.push(`ssm-parameter ${o.action.target}: pending: ${o.detail ?? 'SSM validates aws:ec2:image values after PutParameter'}; an invalid value is never written, so only a later read confirms it`);
+    }
   }
   return reasons;
 }
