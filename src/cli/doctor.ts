@@ -6,7 +6,7 @@ import type { ClientFactory } from '../lib/aws/clients.ts';
 import type { Config } from '../lib/config.ts';
 import { type DoctorReport, planChecks, runDoctor } from '../lib/doctor.ts';
 import { AwsCallError, InputError } from '../lib/errors.ts';
-import { type Colors, table } from './format.ts';
+import { type Colors, cellMatrix } from './format.ts';
 import { isKnownRegion } from './target.ts';
 
 interface DoctorOptions {
@@ -71,25 +71,15 @@ function renderDoctor(reports: DoctorReport[], c: Colors, width: number): string
   if (reports.length === 0) return 'no distribution configurations in this account and region (give one with --config)';
   const lines: string[] = [];
   for (const report of reports) {
-    const accounts = [...new Set(report.cells.map((x) => x.accountId))].sort();
-    const regions = [...new Set(report.cells.map((x) => x.region))].sort();
     lines.push(`${c.bold('Configuration')}   ${report.configuration.arn} (role ${report.role.name})`, '');
-    const t = table(['Region', ...accounts], c, width);
-    for (const region of regions) {
-      t.push([
-        region,
-        ...accounts.map((account) => {
-          const cell = report.cells.find((x) => x.region === region && x.accountId === account);
-          if (cell === undefined) return c.dim('·');
-          if (cell.status === 'own-account') return c.dim('own role');
-          if (cell.status === 'missing-role') return c.red('no role');
-          if (cell.status === 'cannot-assume') return c.red('cannot assume');
-          if (cell.status === 'error') return c.red('not checked');
-          return cell.groups.map((g) => `${g.name}${g.status === 'ok' ? c.green('✓') : c.red('✗')}`).join(' ');
-        }),
-      ]);
-    }
-    lines.push(t.toString());
+    const matrix = cellMatrix(report.cells, c, width, (cell) => {
+      if (cell.status === 'own-account') return c.dim('own role');
+      if (cell.status === 'missing-role') return c.red('no role');
+      if (cell.status === 'cannot-assume') return c.red('cannot assume');
+      if (cell.status === 'error') return c.red('not checked');
+      return cell.groups.map((g) => `${g.name}${g.status === 'ok' ? c.green('✓') : c.red('✗')}`).join(' ');
+    });
+    lines.push(matrix);
     lines.push(c.dim('  ✓ allowed  ✗ denied  own role: the reconciler\'s own account (its deployment grants it)  · not a cell'));
     const fixes = [
       ...report.accounts.filter((a) => a.status !== 'ok' && a.status !== 'own-account').map((a) => `${a.accountId}: ${a.reason ?? a.status}`),

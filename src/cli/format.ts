@@ -221,27 +221,37 @@ function mark(c: Colors, results: string[]): string {
   return c.green('✓');
 }
 
-/** The distribution matrix: regions by accounts, each cell's state at a glance. */
-function renderStatus(report: ReconcileReport, c: Colors, width = Number.POSITIVE_INFINITY): string {
-  const accounts = [...new Set(report.cells.map((cell) => cell.accountId))].sort();
-  const regions = [...new Set(report.cells.map((cell) => cell.region))].sort();
+/**
+ * A regions × accounts table of cells: `render` draws each cell there is, `·` marks a (region, account)
+ * that is not a cell. Used by `status` and `doctor`.
+ */
+function cellMatrix<T extends { region: string; accountId: string }>(cells: T[], c: Colors, width: number, render: (cell: T) => string): string {
+  const accounts = [...new Set(cells.map((cell) => cell.accountId))].sort();
+  const regions = [...new Set(cells.map((cell) => cell.region))].sort();
   const t = table(['Region', ...accounts], c, width);
   for (const region of regions) {
     t.push([
       region,
       ...accounts.map((account) => {
-        const cell = report.cells.find((x) => x.region === region && x.accountId === account);
-        if (cell === undefined) return c.dim('·');
-        const status = cell.status === 'drift' ? c.cyan('drift') : statusColor(c, cell.status);
-        const marks = CHECK_CODES.filter(([check]) => cell.checks.some((k) => k.check === check))
-          .map(([check, label]) => `${label}${mark(c, cell.checks.filter((k) => k.check === check).map((k) => k.result))}`)
-          .join(' ');
-        const access = cell.checks.find((k) => k.check === 'access');
-        return `${status}\n${cell.imageId ?? c.dim('no AMI')}\n${access !== undefined ? c.red('no access') : marks}`;
+        const cell = cells.find((x) => x.region === region && x.accountId === account);
+        return cell === undefined ? c.dim('·') : render(cell);
       }),
     ]);
   }
-  const lines = [`${c.bold('Image')}   ${report.image.name} ${report.image.version}/${report.image.buildNumber} (${report.image.platform ?? 'platform unknown'}, ${report.image.status})`, '', t.toString()];
+  return t.toString();
+}
+
+/** The distribution matrix: regions by accounts, each cell's state at a glance. */
+function renderStatus(report: ReconcileReport, c: Colors, width = Number.POSITIVE_INFINITY): string {
+  const matrix = cellMatrix(report.cells, c, width, (cell) => {
+    const status = cell.status === 'drift' ? c.cyan('drift') : statusColor(c, cell.status);
+    const marks = CHECK_CODES.filter(([check]) => cell.checks.some((k) => k.check === check))
+      .map(([check, label]) => `${label}${mark(c, cell.checks.filter((k) => k.check === check).map((k) => k.result))}`)
+      .join(' ');
+    const access = cell.checks.find((k) => k.check === 'access');
+    return `${status}\n${cell.imageId ?? c.dim('no AMI')}\n${access !== undefined ? c.red('no access') : marks}`;
+  });
+  const lines = [`${c.bold('Image')}   ${report.image.name} ${report.image.version}/${report.image.buildNumber} (${report.image.platform ?? 'platform unknown'}, ${report.image.status})`, '', matrix];
   lines.push(...wrapWords('✓ as configured  ≠ differs (reconcile repairs it)  … pending  ✗ failed  ! warning  – skipped  · not a cell', width, '  ').map((line) => c.dim(line)));
   const problems = report.cells.filter((cell) => cell.reasons.length > 0);
   if (problems.length > 0) {
@@ -318,5 +328,5 @@ function renderSweep(report: SweepReport, c: Colors, width = Number.POSITIVE_INF
   return lines.join('\n');
 }
 
-export { cleanupSummary, colors, fitColumns, renderSweep, renderCleanup, renderFindings, renderReport, renderStatus, reportSummary, statusColor, table, visibleWidth };
+export { cellMatrix, cleanupSummary, colors, fitColumns, renderSweep, renderCleanup, renderFindings, renderReport, renderStatus, reportSummary, statusColor, table, visibleWidth };
 export type { Colors };
