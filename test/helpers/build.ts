@@ -1,10 +1,14 @@
 import { execFileSync } from 'node:child_process';
+import { inject } from 'vitest';
 
 let built = false;
 
-/** Build the Lambda bundles the sandbox runs (once per test process). */
+/**
+ * Make sure the Lambda bundles the sandbox runs exist. The global setup builds them once per run; a
+ * test process started without it (an editor's runner, say) builds them itself, once.
+ */
 function buildBundles(): void {
-  if (built) return;
+  if (built || inject('bundlesBuilt')) return;
   execFileSync('node', ['scripts/build.mjs', '--quiet'], { stdio: 'pipe' });
   built = true;
 }
