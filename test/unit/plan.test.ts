@@ -456,14 +456,14 @@ const cases: Case[] = [
     actions: [],
   },
   {
-    reason: 'launch permissions that were not read plan no grant (and do not crash)',
+    reason: 'configured launch permissions that were not read are pending, never silently fine, and plan no grant',
     desired: ownerOnly((cell) => {
       cell.launchPermission = { userIds: ['123456789012'] };
     }),
     observe: (c) => {
       c.launchPermissions = undefined;
     },
-    want: [{ check: 'ami', result: 'ok' }],
+    want: [{ check: 'launch-permission', result: 'pending', reason: /^launch permissions not read yet$/ }],
     actions: [],
   },
   // ---- encryption ----

@@ -120,7 +120,8 @@ function planLaunchPermission(cell: DesiredCell, obs: CellObservation, image: Ob
       : [];
   }
   const observed = obs.launchPermissions;
-  if (observed === undefined) return [];
+  // configured but not read in this pass: never silently fine; the next pass reads it
+  if (observed === undefined) return [{ check: 'launch-permission', subject: image.imageId, result: 'pending', reason: 'launch permissions not read yet' }];
   if (!observed.ok) return [readFailure('launch-permission', image.imageId, observed.error)];
   const have: LaunchPermissionConfiguration = observed.value ?? {};
   const add: AddLaunchPermissionAction['add'] = { userIds: [], userGroups: [], organizationArns: [], organizationalUnitArns: [] };
