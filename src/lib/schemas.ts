@@ -5,7 +5,7 @@
  * - the manual payload `{ "imageBuildVersionArn": "…", "mode": "plan" }`;
  * - the recheck message the reconciler itself puts on its queue.
  *
- * Each is strict: unknown keys, wrong types, out-of-range numbers and values that cannot be true (a
+ * Each is strict (except new fields in an AWS event's `detail`, which AWS may add at any time): unknown keys, wrong types, out-of-range numbers and values that cannot be true (a
  * first-seen time in the future or before Image Builder existed, an attempt past the configured maximum,
  * an ARN in another partition than the deployment's) are rejected with one bounded line naming them.
  */
@@ -88,7 +88,10 @@ function imageStateChangeSchema(partition: string) {
         .array(z.unknown())
         .length(1, 'must hold exactly one item, the image build version ARN')
         .pipe(z.tuple([imageBuildArn(partition)])),
-      detail: z.strictObject({ 'previous-state': State.optional(), state: State }),
+      // AWS adds fields to a service's event detail over time (EventBridge's event-structure reference tells
+      // consumers to ignore fields they do not know): unknown detail keys are tolerated, never a rejected
+      // build; the state itself keeps its documented shape
+      detail: z.looseObject({ 'previous-state': State.optional(), state: State }),
     })
     .superRefine((event, ctx) => {
       // zod runs this refinement even when a field failed; then there is nothing to compare

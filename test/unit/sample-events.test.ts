@@ -52,6 +52,15 @@ describe('sample events (events/)', () => {
     });
   });
 
+  it('an Image State Change event with a detail field AWS added later, or replayed from an archive, is still reconciled', () => {
+    const event = getTestEvent('eventbridge/image-available') as { detail: Record<string, unknown> };
+    const newer = { ...event, 'replay-name': 'after-outage', detail: { ...event.detail, 'image-id': 'ami-0123456789abcdef0' } };
+    expect(toReconcileInput(newer, { partition: 'aws' })).toMatchObject({ kind: 'run', status: 'AVAILABLE', request: { trigger: 'eventbridge' } });
+    // the documented state keeps its shape: garbage there is still refused
+    const garbled = { ...event, detail: { state: { status: 'AVAILABLE', extra: 1 } } };
+    expect(() => toReconcileInput(garbled, { partition: 'aws' })).toThrow(/detail\.state/);
+  });
+
   it('the Image State Change events match reconcile\'s rule; the manual and SQS ones are accepted', () => {
     for (const name of ['image-available', 'image-failed']) {
       const event = getTestEvent(`eventbridge/${name}`);
