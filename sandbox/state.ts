@@ -229,6 +229,10 @@ interface CellStore {
   /** `aws:ec2:image` puts that answered 200 and are still being validated, by parameter name. */
   parameterValidations: Map<string, { value: string; version: number }>;
   imagebuilder: ImageBuilderStore;
+  /** License Manager: this account's license configurations in the region, by ARN. */
+  licenseConfigurations: Map<string, { arn: string; name: string; countingType: string }>;
+  /** License Manager: the license configuration ARNs this account associated with each AMI, by AMI id. */
+  licenseAssociations: Map<string, Set<string>>;
 }
 
 function hex(bytes: number): string {
@@ -278,6 +282,8 @@ class SandboxState {
         launchConfigurations: new Map(),
         fleets: new Map(),
         usageReports: new Map(),
+        licenseConfigurations: new Map(),
+        licenseAssociations: new Map(),
         imagebuilder: { distributions: new Map(), recipes: new Map(), infrastructure: new Map(), pipelines: new Map(), images: new Map(), clientTokens: new Map() },
       };
       this.cells.set(key, store);

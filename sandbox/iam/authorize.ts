@@ -246,6 +246,14 @@ function needsFor(ctx: Ctx, input: Input): Needed[] {
       const buses = [...new Set(entries.map((e) => e.EventBusName ?? 'default'))];
       return buses.map((bus) => ({ action: `events:${operation}`, resource: bus.startsWith('arn:') ? bus : `arn:${p}:events:${ctx.region}:${ctx.account}:event-bus/${bus}` }));
     }
+    case 'license-manager': {
+      // UpdateLicenseSpecificationsForResource acts on each license configuration it names; the list takes no
+      // resource (Service Authorization Reference, "Actions, resources, and condition keys for AWS License Manager")
+      if (operation !== 'UpdateLicenseSpecificationsForResource') return [{ action: `license-manager:${operation}`, resource: '*' }];
+      const specs = [...((input.AddLicenseSpecifications as { LicenseConfigurationArn?: string }[] | undefined) ?? []), ...((input.RemoveLicenseSpecifications as { LicenseConfigurationArn?: string }[] | undefined) ?? [])];
+      const arns = [...new Set(specs.map((s) => s.LicenseConfigurationArn ?? '*'))];
+      return (arns.length === 0 ? ['*'] : arns).map((resource) => ({ action: 'license-manager:UpdateLicenseSpecificationsForResource', resource }));
+    }
     default:
       return [{ action: `${service}:${operation}`, resource: '*' }];
   }
@@ -313,6 +321,9 @@ function denial(ctx: Ctx, caller: string, need: Needed, decision: Decision): Aws
       return new AwsError('AccessDeniedException', message, 400);
     case 'sqs':
       return new AwsError('AccessDenied', message, 403);
+    case 'license-manager':
+      // License Manager's model gives AccessDeniedException HTTP 401
+      return new AwsError('AccessDeniedException', message, 401);
     default:
       return new AwsError('AccessDenied', message, 403);
   }

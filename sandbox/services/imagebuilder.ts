@@ -356,7 +356,7 @@ function distribute(env: SandboxEnv, image: Image, source: Ami, only?: Set<strin
   return { failures };
 }
 
-/** The integration step: launch templates, Fast Launch (owner only) and SSM parameters. */
+/** The integration step: launch templates, Fast Launch (owner only), licences (owner only) and SSM parameters. */
 function integrate(env: SandboxEnv, image: Image): void {
   const owner = (image.arn ?? '').split(':')[4] ?? '';
   const amiFor = (account: string, region: string) => image.outputResources?.amis?.find((a) => a.region === region && (a.accountId ?? owner) === account)?.image;
@@ -393,6 +393,16 @@ function integrate(env: SandboxEnv, image: Image): void {
           if (!(error instanceof AwsError)) throw error;
         }
       }
+    }
+    // License Manager associations: "Configurations apply to distributed images only in the source account,
+    // except for SSM parameter configs" (Image Builder API reference, ApplyImageConfigurations), so only the
+    // owner's AMI of the region gets them; a target account's copy gets none (the reconciler's check finds it).
+    // Only the owner's own license configurations can be associated (License Manager is per account).
+    const licensed = amiFor(owner, region);
+    if (licensed !== undefined && (d.licenseConfigurationArns?.length ?? 0) > 0) {
+      const store = env.state.cell(owner, region);
+      const usable = (d.licenseConfigurationArns ?? []).filter((arn) => store.licenseConfigurations.has(arn));
+      if (usable.length > 0) store.licenseAssociations.set(licensed, new Set([...(store.licenseAssociations.get(licensed) ?? []), ...usable]));
     }
     for (const p of d.ssmParameterConfigurations ?? []) {
       const account = p.amiAccountId ?? owner;

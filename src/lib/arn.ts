@@ -115,5 +115,13 @@ function compareBuilds(a: Pick<ImageBuildArn, 'version' | 'buildNumber'>, b: Pic
   return a.buildNumber - b.buildNumber;
 }
 
-export { compareBuilds, isImageBuildArn, parseDistributionConfigurationArn, parseImageBuildArn, parseImagePipelineArn, partitionOfRegion };
+/**
+ * An AMI's ARN, as License Manager and IAM name it: `arn:aws:ec2:<region>::image/<ami-id>`, with no account
+ * (Service Authorization Reference, Amazon EC2 resource type `image`).
+ */
+function amiArn(region: string, imageId: string): string {
+  return `arn:${partitionOfRegion(region)}:ec2:${region}::image/${imageId}`;
+}
+
+export { amiArn, compareBuilds, isImageBuildArn, parseDistributionConfigurationArn, parseImageBuildArn, parseImagePipelineArn, partitionOfRegion };
 export type { DistributionConfigurationArn, ImageBuildArn, ImagePipelineArn };

@@ -39,6 +39,8 @@ const NOT_USED_HERE: Record<string, Record<string, string>> = {
     'ec2:ModifyLaunchTemplate': "Image Builder set the owner's default version itself",
     'ec2:EnableFastLaunch': "Image Builder enabled the owner's Fast Launch itself",
     'ssm:PutParameter': "Image Builder wrote the owner's parameter itself",
+    'license-manager:ListLicenseSpecificationsForResource': 'the demo configuration names no license configuration (test/e2e/licenses.test.ts)',
+    'license-manager:UpdateLicenseSpecificationsForResource': 'the demo configuration names no license configuration (test/e2e/licenses.test.ts)',
   },
   CleanupRole: {
     'logs:CreateLogStream': 'Lambda writes the function logs with the execution role',
@@ -56,6 +58,8 @@ const NOT_USED_HERE: Record<string, Record<string, string>> = {
     'ec2:DescribeSnapshots': 'encryption checks: the demo configuration sets no KMS key',
     'ec2:ModifyImageAttribute': 'launch permission repairs: the demo configuration shares no target copy further',
     'ssm:PutParameter': "Image Builder wrote the target account's parameter itself",
+    'license-manager:ListLicenseSpecificationsForResource': 'the demo configuration names no license configuration (test/e2e/licenses.test.ts)',
+    'license-manager:UpdateLicenseSpecificationsForResource': 'the demo configuration names no license configuration (test/e2e/licenses.test.ts)',
   },
   ImageBuilderReconcilerCleanup: {
     'iam:SimulatePrincipalPolicy': 'used by `imagebuilder-reconciler doctor --cleanup` (test/cli/doctor.test.ts), not by the functions',

@@ -756,10 +756,32 @@ describe('plan (pure)', () => {
     expect(desired.cells.filter((c) => c.s3Export !== undefined).map((c) => c.key)).toStrictEqual([`eu-west-1/${desired.cells.find((c) => c.region === 'eu-west-1')?.accountId ?? ''}`, KEY]);
     const result = plan({ ...desired, cells: desired.cells.filter((c) => c.key === KEY) }, { cells: { [KEY]: converged() }, newerBuilds: { ok: true, value: [] } }, context);
     const checks = result.cells[0]?.checks ?? [];
-    expect(checks).toContainEqual({ check: 'license-configuration', subject: LICENSE, result: 'skipped', reason: expect.stringMatching(/^not checked: the reconciler does not read License Manager associations/) });
+    // license configurations are checked: not observed yet is pending, never ok
+    expect(checks).toContainEqual({ check: 'license-configuration', subject: LICENSE, result: 'pending', reason: 'not observed' });
     expect(checks).toContainEqual({ check: 's3-export', subject: 's3://exports/golden/', result: 'skipped', reason: expect.stringMatching(/^not checked: .*the export task and the VMDK object in the bucket/) });
     // everything else of the cell is still checked
-    expect(checks.filter((c) => c.result !== 'skipped').every((c) => c.result === 'ok')).toBe(true);
+    expect(checks.filter((c) => c.result !== 'skipped' && c.check !== 'license-configuration').every((c) => c.result === 'ok')).toBe(true);
+  });
+
+  it('checks license configurations on the AMI: associates a missing one, reports an extra one, fails with the read refused', () => {
+    const LICENSE = 'arn:aws:license-manager:us-east-1:111111111111:license-configuration:lic-0123456789abcdef0123456789abcdef';
+    const OTHER = 'arn:aws:license-manager:us-east-1:111111111111:license-configuration:lic-fedcba9876543210fedcba9876543210';
+    const built = windowsImage();
+    const [first] = built.distributionConfiguration?.distributions ?? [];
+    if (first === undefined) throw new Error('the factory has distributions');
+    first.licenseConfigurationArns = [LICENSE];
+    const desired = desiredImage(built, { fastLaunchInheritForTargets: true });
+    const only = { ...desired, cells: desired.cells.filter((c) => c.key === KEY) };
+    const run = (licenses: CellObservation['licenses']) => plan(only, { cells: { [KEY]: { ...converged(), licenses } }, newerBuilds: { ok: true, value: [] } }, context).cells[0];
+    const missing = run({ ok: true, value: [OTHER] });
+    expect(missing?.checks).toContainEqual(expect.objectContaining({ check: 'license-configuration', subject: LICENSE, result: 'drift' }));
+    expect(missing?.checks).toContainEqual(expect.objectContaining({ check: 'license-configuration', result: 'warning', reason: expect.stringContaining(OTHER) }));
+    expect(missing?.actions).toContainEqual(expect.objectContaining({ kind: 'associate-licenses', licenseConfigurationArns: [LICENSE], resourceArn: expect.stringMatching(/^arn:aws:ec2:us-east-1::image\/ami-/) }));
+    const present = run({ ok: true, value: [LICENSE] });
+    expect(present?.checks).toContainEqual(expect.objectContaining({ check: 'license-configuration', subject: LICENSE, result: 'ok' }));
+    expect(present?.actions.filter((a) => a.kind === 'associate-licenses')).toStrictEqual([]);
+    const denied = run({ ok: false, error: { kind: 'access-denied', code: 'AccessDeniedException', message: 'not authorized to perform: license-manager:ListLicenseSpecificationsForResource' } as never });
+    expect(denied?.checks).toContainEqual(expect.objectContaining({ check: 'license-configuration', subject: LICENSE, result: 'failed', reason: expect.stringContaining('license-manager:ListLicenseSpecificationsForResource') }));
   });
 
   it('names each container distribution as not checked', () => {

@@ -175,18 +175,16 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
     expect(report.notes).toContain('containerDistributionConfiguration of us-east-1: not checked (the reconciler does not read ECR)');
   });
 
-  it('reports a VM export and license configurations as not checked, in a report the schema accepts', async () => {
+  it('reports a VM export as not checked, in a report the schema accepts', async () => {
     const image = windowsImage();
     const [first] = image.distributionConfiguration?.distributions ?? [];
     if (first === undefined) throw new Error('no distribution');
     first.s3ExportConfiguration = { roleName: 'export', diskImageFormat: 'VMDK', s3Bucket: 'exports', s3Prefix: 'golden/' };
-    first.licenseConfigurationArns = ['arn:aws:license-manager:us-east-1:111111111111:license-configuration:lic-0123456789abcdef0123456789abcdef'];
     world.imagebuilder[IMAGE_ARN] = image;
     const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' }, testDeps());
     expect(schemaErrors(validateReconcileReport, report)).toStrictEqual([]);
     const owner = report.cells.find((c) => c.region === 'us-east-1' && c.accountId === OWN);
     expect(owner?.checks.filter((c) => c.result === 'skipped').map((c) => `${c.check} ${c.subject}`)).toStrictEqual([
-      'license-configuration arn:aws:license-manager:us-east-1:111111111111:license-configuration:lic-0123456789abcdef0123456789abcdef',
       's3-export s3://exports/golden/',
     ]);
     expect(owner?.reasons).toContainEqual(expect.stringMatching(/^s3-export s3:\/\/exports\/golden\/: skipped: not checked/));

@@ -3,6 +3,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { ImagebuilderClient } from '@aws-sdk/client-imagebuilder';
+import { LicenseManagerClient } from '@aws-sdk/client-license-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
@@ -25,6 +26,8 @@ interface CellClients {
   readonly autoscaling: AutoScalingClient;
   /** IAM as this cell's account (the CLI's `doctor`: the role simulating its own policies), built on first use. */
   readonly iam: IAMClient;
+  /** AWS License Manager (the license configurations of a distribution's AMIs), built on first use. */
+  readonly licenseManager: LicenseManagerClient;
 }
 
 /** The clients for the reconciler's own account and region (report bus, recheck queue). */
@@ -312,6 +315,7 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
       let ssm: SSMClient | undefined;
       let autoscaling: AutoScalingClient | undefined;
       let iamClient: IAMClient | undefined;
+      let licenseManager: LicenseManagerClient | undefined;
       const clients: CellClients = {
         accountId,
         region,
@@ -334,6 +338,10 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
         get iam() {
           iamClient ??= instrument(new IAMClient(config), key);
           return iamClient;
+        },
+        get licenseManager() {
+          licenseManager ??= instrument(new LicenseManagerClient(config), key);
+          return licenseManager;
         },
       };
       cells.set(key, clients);

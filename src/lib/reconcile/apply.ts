@@ -10,6 +10,7 @@ import {
   ModifyLaunchTemplateCommand,
 } from '@aws-sdk/client-ec2';
 import { RetryImageCommand } from '@aws-sdk/client-imagebuilder';
+import { UpdateLicenseSpecificationsForResourceCommand } from '@aws-sdk/client-license-manager';
 import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import pLimit from 'p-limit';
 import { compareBuilds, isImageBuildArn, parseImageBuildArn } from '../arn.ts';
@@ -245,6 +246,16 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions):
       // until a later read (the recheck) sees the value (SSM API reference, PutParameter, DataType)
       if (asynchronous) return { status: 'applied', detail: `version ${out.Version ?? '?'} requested; SSM validates aws:ec2:image values after the call, the recheck confirms`, resultingState: VALIDATING };
       return { status: 'applied', detail: `version ${out.Version ?? '?'}`, resultingState: undefined };
+    }
+    case 'associate-licenses': {
+      // add only: an association the configuration does not name is never removed (it may count licences)
+      await clients.licenseManager.send(
+        new UpdateLicenseSpecificationsForResourceCommand({
+          ResourceArn: action.resourceArn,
+          AddLicenseSpecifications: action.licenseConfigurationArns.map((LicenseConfigurationArn) => ({ LicenseConfigurationArn })),
+        }),
+      );
+      return { status: 'applied', detail: `associated ${action.licenseConfigurationArns.join(', ')}`, resultingState: undefined };
     }
     case 'retry-image': {
       await clients.imagebuilder.send(new RetryImageCommand({ imageBuildVersionArn: action.target, clientToken: action.clientToken }));

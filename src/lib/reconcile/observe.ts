@@ -13,9 +13,10 @@ import {
   paginateListImageBuildVersions,
   paginateListImagePipelineImages,
 } from '@aws-sdk/client-imagebuilder';
+import { ListLicenseSpecificationsForResourceCommand } from '@aws-sdk/client-license-manager';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import pLimit from 'p-limit';
-import { compareBuilds, isImageBuildArn, parseImageBuildArn } from '../arn.ts';
+import { amiArn, compareBuilds, isImageBuildArn, parseImageBuildArn } from '../arn.ts';
 import type { CellClients, ClientFactory } from '../aws/clients.ts';
 import { type DesiredCell, type DesiredImage, cellKey } from '../distribution.ts';
 import { AwsCallError, toFailure } from '../errors.ts';
@@ -144,6 +145,18 @@ async function findTemplate(
   };
 }
 
+/** The license configuration ARNs associated with an AMI: every page of `ListLicenseSpecificationsForResource`. */
+async function observeLicenses(clients: CellClients, region: string, imageId: string): Promise<string[]> {
+  const arns: string[] = [];
+  let nextToken: string | undefined;
+  do {
+    const out = await clients.licenseManager.send(new ListLicenseSpecificationsForResourceCommand({ ResourceArn: amiArn(region, imageId), NextToken: nextToken }));
+    for (const spec of out.LicenseSpecifications ?? []) if (spec.LicenseConfigurationArn !== undefined) arns.push(spec.LicenseConfigurationArn);
+    nextToken = out.NextToken === '' ? undefined : out.NextToken;
+  } while (nextToken !== undefined);
+  return arns;
+}
+
 async function observeFastLaunch(clients: CellClients, imageId: string): Promise<ObservedFastLaunch | null> {
   const out = await clients.ec2.send(new DescribeFastLaunchImagesCommand({ ImageIds: [imageId] }));
   const item = out.FastLaunchImages?.find((entry) => entry.ImageId === imageId);
@@ -227,7 +240,11 @@ async function observeCell(
         return found;
       });
     };
-    await Promise.all([permissions(), snapshots()]);
+    const licenses = async (): Promise<void> => {
+      if ((cell.licenseConfigurationArns?.length ?? 0) === 0) return;
+      observation.licenses = await read('ListLicenseSpecificationsForResource', cell, () => observeLicenses(clients, cell.region, imageId));
+    };
+    await Promise.all([permissions(), snapshots(), licenses()]);
   };
 
   const readLaunchTemplates = (): Promise<void>[] =>

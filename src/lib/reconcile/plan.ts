@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { LaunchPermissionConfiguration } from '@aws-sdk/client-imagebuilder';
+import { amiArn } from '../arn.ts';
 import { type DesiredCell, type DesiredImage, namePatternRegExp } from '../distribution.ts';
 import type { Failure } from '../errors.ts';
 import type {
@@ -187,6 +188,43 @@ function checkEncryption(cell: DesiredCell, obs: CellObservation, image: Observe
     return { check: 'encryption', subject: image.imageId, result: 'warning', reason: `${cell.kmsKeyId} is an alias; cannot confirm the key of ${unknown.join(', ')} without KMS` };
   }
   return { check: 'encryption', subject: image.imageId, result: 'ok', reason: `${snapshots.length} snapshot(s) encrypted with ${cell.kmsKeyId}` };
+}
+
+/**
+ * License configurations: each ARN the distribution names must be associated with the AMI. Missing ones are
+ * added (`UpdateLicenseSpecificationsForResource`, add only); associations the configuration does not name
+ * are reported, never removed. A refused read fails the check with License Manager's own words.
+ */
+function planLicenses(cell: DesiredCell, obs: CellObservation, image: ObservedImage, actions: Action[]): Check[] {
+  const wanted = cell.licenseConfigurationArns ?? [];
+  if (wanted.length === 0) return [];
+  const observed = obs.licenses;
+  if (observed === undefined) return wanted.map((arn) => ({ check: 'license-configuration', subject: arn, result: 'pending', reason: 'not observed' }));
+  if (!observed.ok) return wanted.map((arn) => readFailure('license-configuration', arn, observed.error));
+  const have = new Set(observed.value);
+  const missing = wanted.filter((arn) => !have.has(arn));
+  const id = `${cell.key}/associate-licenses/${image.imageId}`;
+  if (missing.length > 0) {
+    actions.push({
+      id,
+      kind: 'associate-licenses',
+      cell: { region: cell.region, accountId: cell.accountId },
+      target: image.imageId,
+      reason: `license configuration(s) not associated with ${image.imageId}: ${missing.join(', ')}`,
+      resourceArn: amiArn(cell.region, image.imageId),
+      licenseConfigurationArns: missing,
+    });
+  }
+  const checks: Check[] = wanted.map((arn) =>
+    have.has(arn)
+      ? { check: 'license-configuration', subject: arn, result: 'ok', reason: `associated with ${image.imageId}` }
+      : { check: 'license-configuration', subject: arn, result: 'drift', reason: `not associated with ${image.imageId}`, actionIds: [id] },
+  );
+  const extra = observed.value.filter((arn) => !wanted.includes(arn));
+  if (extra.length > 0) {
+    checks.push({ check: 'license-configuration', subject: image.imageId, result: 'warning', reason: `associated but not in the configuration (never removed by the reconciler): ${extra.join(', ')}` });
+  }
+  return checks;
 }
 
 /** Whether a newer build makes changes for this cell a rollback: its ARN, `unknown`, or undefined. */
@@ -396,7 +434,6 @@ function planCell(cell: DesiredCell, observation: Observation, desired: DesiredI
   const { check, image } = checkAmi(cell, obs, desired);
   plan.checks.push(check);
   // settings the reconciler does not check, said so in the report rather than passed over
-  for (const arn of cell.licenseConfigurationArns ?? []) plan.checks.push({ check: 'license-configuration', subject: arn, result: 'skipped', reason: REASONS.notChecked('License Manager associations of the AMI') });
   if (cell.s3Export !== undefined) {
     const { bucket, prefix, format } = cell.s3Export;
     plan.checks.push({ check: 's3-export', subject: `s3://${bucket}/${prefix ?? ''}`, result: 'skipped', reason: REASONS.notChecked(`the export task and the ${format ?? ''} object in the bucket`) });
@@ -409,6 +446,7 @@ function planCell(cell: DesiredCell, observation: Observation, desired: DesiredI
   add(planTags(cell, image, plan.actions));
   plan.checks.push(...planLaunchPermission(cell, obs, image, plan.actions));
   add(checkEncryption(cell, obs, image));
+  plan.checks.push(...planLicenses(cell, obs, image, plan.actions));
   if (desired.status !== 'AVAILABLE') {
     // launch templates, Fast Launch and SSM parameters roll an image out: never for a build that did not finish
     const reason = `the image is ${desired.status}; launch templates, Fast Launch and SSM parameters are set only for AVAILABLE images`;

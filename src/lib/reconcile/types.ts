@@ -66,6 +66,11 @@ interface CellObservation {
   fastLaunch: Observed<ObservedFastLaunch | null> | undefined;
   fastLaunchTemplate: Observed<ObservedFastLaunchTemplate | null> | undefined;
   parameters: Record<string, Observed<string | null>>;
+  /**
+   * The license configuration ARNs License Manager lists for the AMI (`ListLicenseSpecificationsForResource`);
+   * undefined when the cell's distribution names none, or the AMI was not seen.
+   */
+  licenses?: Observed<string[]> | undefined;
 }
 
 /** A build of the same pipeline (or image) newer than the one being reconciled. */
@@ -89,6 +94,7 @@ type ActionKind =
   | 'update-launch-template'
   | 'enable-fast-launch'
   | 'put-parameter'
+  | 'associate-licenses'
   | 'retry-image';
 
 interface BaseAction {
@@ -139,6 +145,14 @@ interface PutParameterAction extends BaseAction {
   dataType: string | undefined;
 }
 
+/** Associate license configurations with the AMI (`UpdateLicenseSpecificationsForResource`, add only). */
+interface AssociateLicensesAction extends BaseAction {
+  kind: 'associate-licenses';
+  /** The AMI's ARN as License Manager names it (`arn:aws:ec2:<region>::image/<ami>`). */
+  resourceArn: string;
+  licenseConfigurationArns: string[];
+}
+
 interface RetryImageAction extends BaseAction {
   kind: 'retry-image';
   clientToken: string;
@@ -150,6 +164,7 @@ type Action =
   | UpdateLaunchTemplateAction
   | EnableFastLaunchAction
   | PutParameterAction
+  | AssociateLicensesAction
   | RetryImageAction;
 
 type CheckName = 'access' | 'ami' | 'name' | 'tags' | 'launch-permission' | 'encryption' | 'launch-template' | 'fast-launch' | 'ssm-parameter' | 'license-configuration' | 's3-export';
@@ -208,6 +223,7 @@ export type {
   ActionOutcome,
   ActionOutcomeStatus,
   AddLaunchPermissionAction,
+  AssociateLicensesAction,
   CellObservation,
   CellPlan,
   CellStatus,
