@@ -150,6 +150,59 @@ const cases: Case[] = [
     actions: ['update-launch-template'],
   },
   {
+    reason: 'a resolve:ssm: template whose parameter already resolves to the AMI is converged and stays parameter-driven',
+    observe: (c) => {
+      c.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 1, latestVersion: 1, versionsWithImage: [], defaultImageId: AMI.owner, defaultImageAlias: 'resolve:ssm:/golden/windows/latest' } };
+    },
+    want: [{ check: 'launch-template', result: 'ok', reason: /resolves to .*; left parameter-driven/ }],
+    actions: [],
+  },
+  {
+    reason: 'a resolve:ssm: template on a parameter this distribution writes waits for the parameter repair, never pinned',
+    observe: (c) => {
+      c.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 1, latestVersion: 1, versionsWithImage: [], defaultImageId: 'ami-old', defaultImageAlias: 'resolve:ssm:/golden/windows/latest' } };
+      c.parameters['/golden/windows/latest'] = { ok: true, value: 'ami-old' };
+    },
+    want: [
+      { check: 'launch-template', result: 'pending', reason: /this distribution sets \/golden\/windows\/latest .*not pinned/ },
+      { check: 'ssm-parameter', result: 'drift', reason: /holds ami-old/ },
+    ],
+    actions: ['put-parameter'],
+  },
+  {
+    reason: 'a resolve:ssm: template on a parameter nobody here writes is reported with what to do, and left parameter-driven',
+    observe: (c) => {
+      c.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 1, latestVersion: 1, versionsWithImage: [], defaultImageId: 'ami-old', defaultImageAlias: 'resolve:ssm:/other/ami' } };
+    },
+    want: [{ check: 'launch-template', result: 'failed', reason: /left parameter-driven rather than pinned.*point that parameter at/ }],
+    actions: [],
+  },
+  {
+    reason: 'a resolve:ssm: template pinned to a parameter version does not follow the put: reported, not pinned',
+    observe: (c) => {
+      c.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 1, latestVersion: 1, versionsWithImage: [], defaultImageId: 'ami-old', defaultImageAlias: 'resolve:ssm:/golden/windows/latest:3' } };
+      c.parameters['/golden/windows/latest'] = { ok: true, value: 'ami-old' };
+    },
+    want: [
+      { check: 'launch-template', result: 'failed', reason: /rather than pinned/ },
+      { check: 'ssm-parameter', result: 'drift', reason: /holds ami-old/ },
+    ],
+    actions: ['put-parameter'],
+  },
+  {
+    reason: 'a resolve:ssm: template whose parameter resolves to a newer build is superseded, not pending',
+    observe: (c) => {
+      c.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 1, latestVersion: 1, versionsWithImage: [], defaultImageId: 'ami-newer', defaultImageAlias: 'resolve:ssm:/golden/windows/latest' } };
+      c.parameters['/golden/windows/latest'] = { ok: true, value: 'ami-newer' };
+    },
+    newer: { ok: true, value: [{ arn: NEWER_ARN, status: 'AVAILABLE', amis: { 'eu-west-1/444455556666': 'ami-newer' } }] },
+    want: [
+      { check: 'launch-template', result: 'skipped', reason: /superseded/ },
+      { check: 'ssm-parameter', result: 'skipped', reason: /superseded/ },
+    ],
+    actions: [],
+  },
+  {
     reason: 'a missing launch template fails the check with the account named',
     observe: (c) => {
       c.launchTemplates[OWNER_LT] = { ok: true, value: null };

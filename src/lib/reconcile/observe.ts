@@ -32,6 +32,9 @@ import type {
   ObservedSnapshot,
 } from './types.ts';
 
+/** How a launch template names a Systems Manager parameter instead of an AMI (EC2 User Guide, "Use a Systems Manager parameter instead of an AMI ID"). */
+const SSM_ALIAS = 'resolve:ssm:';
+
 /** Run one read, turning any failure into data. */
 async function read<T>(operation: string, cell: { accountId: string; region: string }, fn: () => Promise<T>): Promise<Observed<T>> {
   try {
@@ -112,12 +115,24 @@ async function observeLaunchTemplate(
   if (template === undefined) return null;
   const defaultVersion = template.DefaultVersionNumber ?? 1;
   let defaultImageId: string | undefined;
+  let defaultImageAlias: string | undefined;
   if (imageId !== undefined && withImage.includes(defaultVersion)) defaultImageId = imageId;
   else {
     const defaults = await clients.ec2.send(
       new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: launchTemplateId, Versions: ['$Default'] }),
     );
     defaultImageId = defaults.LaunchTemplateVersions?.[0]?.LaunchTemplateData?.ImageId;
+    if (defaultImageId?.startsWith(SSM_ALIAS) === true) {
+      // parameter-driven: EC2 returns the reference unless ResolveAlias is set, then the AMI it resolves to
+      // (EC2 API reference, DescribeLaunchTemplateVersions, ResolveAlias; ResponseLaunchTemplateData, ImageId).
+      // One version per call: whether ResolveAlias accepts several versions at once is not documented.
+      defaultImageAlias = defaultImageId;
+      const resolved = await clients.ec2.send(
+        new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: launchTemplateId, Versions: [String(defaultVersion)], ResolveAlias: true }),
+      );
+      const value = resolved.LaunchTemplateVersions?.[0]?.LaunchTemplateData?.ImageId;
+      defaultImageId = value === undefined || value.startsWith(SSM_ALIAS) ? undefined : value;
+    }
   }
   return {
     launchTemplateId,
@@ -125,6 +140,7 @@ async function observeLaunchTemplate(
     defaultVersion,
     latestVersion: template.LatestVersionNumber ?? 1,
     defaultImageId,
+    ...(defaultImageAlias === undefined ? {} : { defaultImageAlias }),
     versionsWithImage: withImage,
   };
 }

@@ -244,6 +244,52 @@ function supersededCheck(check: CheckName, subject: string, by: string | Failure
     : { check, subject, result: 'pending', reason: REASONS.supersededUnknown(by) };
 }
 
+/**
+ * The parameter a `resolve:ssm:` reference names, when it is a plain name (or an ARN of the cell's own account
+ * and region) without a pinned version or label: only such a reference follows a PutParameter of that name.
+ */
+function followedParameter(alias: string, cell: DesiredCell): string | undefined {
+  const ref = alias.slice('resolve:ssm:'.length);
+  const arn = /^arn:aws[\w-]*:ssm:([\w-]+):(\d{12}):parameter(\/.*)$/.exec(ref);
+  if (arn !== null) {
+    if (arn[1] !== cell.region || arn[2] !== cell.accountId) return undefined;
+    return /:[^/:]+$/.test(arn[3] ?? '') ? undefined : arn[3];
+  }
+  // `name:version` or `name:label` is pinned: a later put of the name never moves it
+  return ref.includes(':') ? undefined : ref;
+}
+
+/**
+ * A launch template whose default version is parameter-driven (`ImageId: resolve:ssm:…`): compared through
+ * the AMI EC2 resolves it to, and never turned into a pinned template by a new version with a literal AMI.
+ */
+function checkParameterDrivenTemplate(
+  cell: DesiredCell,
+  alias: string,
+  template: { launchTemplateId: string; defaultVersion: number; defaultImageId: string | undefined },
+  image: ObservedImage,
+  observation: Observation,
+): Check {
+  const subject = template.launchTemplateId;
+  const where = `default version ${template.defaultVersion} uses ${alias}`;
+  if (template.defaultImageId === image.imageId) {
+    return { check: 'launch-template', subject, result: 'ok', reason: `${where}, which resolves to ${image.imageId}; left parameter-driven` };
+  }
+  const superseded = supersededFor(cell, observation, [template.defaultImageId]);
+  if (superseded !== undefined) return supersededCheck('launch-template', subject, superseded);
+  const resolves = template.defaultImageId === undefined ? 'which does not resolve to an AMI' : `which resolves to ${template.defaultImageId}`;
+  const name = followedParameter(alias, cell);
+  if (name !== undefined && cell.parameters.some((p) => p.name === name)) {
+    return { check: 'launch-template', subject, result: 'pending', reason: `${where}, ${resolves}: this distribution sets ${name} to ${image.imageId} here, so the template follows once that parameter is repaired (not pinned)` };
+  }
+  return {
+    check: 'launch-template',
+    subject,
+    result: 'failed',
+    reason: `${where}, ${resolves}, not ${image.imageId}; left parameter-driven rather than pinned to a literal AMI: point that parameter at ${image.imageId} (or add it to ssmParameterConfigurations for account ${cell.accountId}), or give the template a version with the AMI yourself`,
+  };
+}
+
 function planLaunchTemplates(cell: DesiredCell, obs: CellObservation, image: ObservedImage, observation: Observation, desired: DesiredImage, actions: Action[]): Check[] {
   return cell.launchTemplates.map((lt): Check => {
     const subject = lt.launchTemplateId;
@@ -260,6 +306,7 @@ function planLaunchTemplates(cell: DesiredCell, obs: CellObservation, image: Obs
       const version = isDefault ? template.defaultVersion : template.versionsWithImage.at(-1);
       return { check: 'launch-template', subject, result: 'ok', reason: `version ${version} uses ${image.imageId}${isDefault ? ' and is the default' : ''}` };
     }
+    if (template.defaultImageAlias !== undefined) return checkParameterDrivenTemplate(cell, template.defaultImageAlias, template, image, observation);
     const superseded = supersededFor(cell, observation, [template.defaultImageId]);
     if (superseded !== undefined) return supersededCheck('launch-template', subject, superseded);
     const id = `${cell.key}/update-launch-template/${subject}`;

@@ -31,8 +31,10 @@ interface ObservedLaunchTemplate {
   name: string;
   defaultVersion: number;
   latestVersion: number;
-  /** The AMI of the default version (undefined when it sets none). */
+  /** The AMI of the default version (undefined when it sets none); for a `resolve:ssm:` default, what EC2 resolves it to (ResolveAlias). */
   defaultImageId: string | undefined;
+  /** The default version's `resolve:ssm:<parameter>[:version|:label]` reference, when it is parameter-driven. */
+  defaultImageAlias?: string | undefined;
   /** Version numbers whose `ImageId` is this cell's AMI. */
   versionsWithImage: number[];
 }
