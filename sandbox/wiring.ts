@@ -190,7 +190,7 @@ function matchesPattern(pattern: Obj, event: Record<string, unknown>): boolean {
 interface Invocation {
   id: string;
   function: string;
-  trigger: 'eventbridge' | 'sqs' | 'schedule';
+  trigger: 'eventbridge' | 'sqs' | 'schedule' | 'manual';
   startedAt: string;
   durationMs: number;
   attempt: number;
@@ -254,6 +254,8 @@ class Wiring {
   private polling = new Set<string>();
   private readonly forwarderPatterns: Obj[];
   private functionEnvironment: (fn: FunctionDef) => Record<string, string> = () => ({});
+  /** The environment every function shares (and the process keeps between loads). */
+  private common: Record<string, string> = {};
   /** The deployment's IAM roles in the sandbox, by logical id. */
   readonly roles = new Map<string, Role>();
 
@@ -340,6 +342,7 @@ class Wiring {
       POWERTOOLS_LOG_LEVEL: 'SILENT',
       POWERTOOLS_METRICS_DISABLED: 'true',
     };
+    this.common = common;
     const roles = this.installRoles();
     // each function runs with its execution role's credentials, as Lambda gives them (AWS Lambda Developer
     // Guide, "Defining Lambda function permissions with an execution role"; the runtime's environment
@@ -373,8 +376,19 @@ class Wiring {
         return { expression: resolved, periodMs: ratePeriodMs(resolved, fn.name) };
       });
     }
+    await this.load();
+    this.poller = setInterval(() => this.poll(), 50);
+    this.poller.unref();
+    for (const fn of this.deployment.functions) {
+      fn.schedules.forEach((schedule, index) => this.schedule(fn, schedule.periodMs, index + 1));
+    }
+  }
+
+  /** Load the functions' bundles (default: all) with their environment and role credentials, as a cold start does. */
+  private async load(names?: string[]): Promise<void> {
     const root = dirname(this.options.serverlessYml);
     for (const fn of this.deployment.functions) {
+      if (names !== undefined && !names.includes(fn.name)) continue;
       // functions read their environment (and credentials) when loaded, as on a cold start
       this.options.applyEnvironment(this.functionEnvironment(fn));
       const modulePath = join(root, `${fn.handler.slice(0, fn.handler.lastIndexOf('.'))}.mjs`);
@@ -392,12 +406,18 @@ class Wiring {
     }
     // the process itself (the CLI and tests running in it) acts as the home account's administrator, as before
     // any function was loaded; each loaded function keeps the role credentials it read at load time
-    this.options.applyEnvironment({ ...common, AWS_ACCESS_KEY_ID: account, AWS_SECRET_ACCESS_KEY: 'sandbox', AWS_SESSION_TOKEN: '', ...(this.options.environment ?? {}) });
-    this.poller = setInterval(() => this.poll(), 50);
-    this.poller.unref();
-    for (const fn of this.deployment.functions) {
-      fn.schedules.forEach((schedule, index) => this.schedule(fn, schedule.periodMs, index + 1));
-    }
+    this.options.applyEnvironment({ ...this.common, AWS_ACCESS_KEY_ID: this.options.account, AWS_SECRET_ACCESS_KEY: 'sandbox', AWS_SESSION_TOKEN: '', ...(this.options.environment ?? {}) });
+  }
+
+  /**
+   * New execution environments for some functions (default: all), as Lambda starts after an update or when
+   * it scales out: they load again, with fresh role credentials and nothing cached from earlier runs.
+   */
+  async coldStart(names?: string[]): Promise<void> {
+    const unknown = (names ?? []).filter((name) => !this.deployment.functions.some((fn) => fn.name === name));
+    if (unknown.length > 0) throw new Error(`serverless.yml defines no function ${unknown.join(', ')}`);
+    await this.idle();
+    await this.load(names);
   }
 
   /**
@@ -479,6 +499,18 @@ class Wiring {
     this.invocations.push(invocation);
     this.onInvocation?.(invocation);
     return invocation;
+  }
+
+  /**
+   * Invoke a function synchronously, as `serverless invoke -f <name>` or Lambda's Invoke API with
+   * InvocationType RequestResponse does: no retries, no destination; the caller gets the result or the error.
+   */
+  async invokeFunction(name: string, event: unknown): Promise<Invocation> {
+    const fn = this.deployment.functions.find((f) => f.name === name);
+    if (fn === undefined) throw new Error(`serverless.yml defines no function ${name}`);
+    const run = this.invoke(fn, 'manual', event, 1);
+    this.track(run);
+    return run;
   }
 
   /** The SQS event source mappings: receive, invoke, delete what succeeded. */

@@ -282,7 +282,11 @@ interface Authorization {
   resource: string;
   decision: Decision['decision'];
   dependent: boolean;
+  /** The statement that decided: `<policy source>#<Sid or index>` (the Allow, or the Deny); none for an implicit deny. */
+  statement: string | undefined;
 }
+
+const statementOf = (decision: Decision): string | undefined => (decision.matched === undefined ? undefined : `${decision.matched.source}#${decision.matched.sid ?? decision.matched.index}`);
 
 function sessionOf(ctx: Ctx): Session | undefined {
   return ctx.accessKeyId === undefined ? undefined : ctx.env.state.sessions.get(ctx.accessKeyId);
@@ -349,7 +353,7 @@ function authorize(ctx: Ctx, input: Input): Authorization[] {
   const evaluated: Authorization[] = [];
   for (const need of needsFor(ctx, input)) {
     const decision = decide(ctx, need) ?? { decision: 'allow', matched: undefined };
-    evaluated.push({ principal: session.roleArn, action: need.action, resource: need.resource, decision: decision.decision, dependent: need.dependent !== undefined });
+    evaluated.push({ principal: session.roleArn, action: need.action, resource: need.resource, decision: decision.decision, dependent: need.dependent !== undefined, statement: statementOf(decision) });
     ctx.authorizations.push(evaluated.at(-1) as Authorization);
     if (decision.decision !== 'allow') throw denial(ctx, caller, need, decision);
   }
@@ -361,7 +365,7 @@ function allowed(ctx: Ctx, request: AuthRequest): boolean {
   const session = sessionOf(ctx);
   const decision = decide(ctx, request);
   if (session === undefined || decision === undefined) return true;
-  ctx.authorizations.push({ principal: session.roleArn, action: request.action, resource: request.resource, decision: decision.decision, dependent: true });
+  ctx.authorizations.push({ principal: session.roleArn, action: request.action, resource: request.resource, decision: decision.decision, dependent: true, statement: statementOf(decision) });
   return decision.decision === 'allow';
 }
 
