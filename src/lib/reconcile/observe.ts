@@ -31,9 +31,7 @@ import type {
   ObservedLaunchTemplate,
   ObservedSnapshot,
 } from './types.ts';
-
-/** How a launch template names a Systems Manager parameter instead of an AMI (EC2 User Guide, "Use a Systems Manager parameter instead of an AMI ID"). */
-const SSM_ALIAS = 'resolve:ssm:';
+import { SSM_ALIAS } from './types.ts';
 
 /** Run one read, turning any failure into data. */
 async function read<T>(operation: string, cell: { accountId: string; region: string }, fn: () => Promise<T>): Promise<Observed<T>> {

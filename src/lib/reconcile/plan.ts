@@ -16,6 +16,7 @@ import type {
   ObservedImage,
   Plan,
 } from './types.ts';
+import { SSM_ALIAS } from './types.ts';
 
 /** What the planner needs besides desired and observed state. */
 interface PlanContext {
@@ -249,7 +250,7 @@ function supersededCheck(check: CheckName, subject: string, by: string | Failure
  * and region) without a pinned version or label: only such a reference follows a PutParameter of that name.
  */
 function followedParameter(alias: string, cell: DesiredCell): string | undefined {
-  const ref = alias.slice('resolve:ssm:'.length);
+  const ref = alias.slice(SSM_ALIAS.length);
   const arn = /^arn:aws[\w-]*:ssm:([\w-]+):(\d{12}):parameter(\/.*)$/.exec(ref);
   if (arn !== null) {
     if (arn[1] !== cell.region || arn[2] !== cell.accountId) return undefined;

@@ -219,6 +219,10 @@ interface ActionOutcome {
   resultingState: string | undefined;
 }
 
+/** How a launch template names a Systems Manager parameter instead of an AMI (EC2 User Guide, "Use a Systems Manager parameter instead of an AMI ID"). */
+const SSM_ALIAS = 'resolve:ssm:';
+
+export { SSM_ALIAS };
 export type {
   Action,
   ActionKind,
