@@ -163,6 +163,28 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
     expect(cell(report, 'eu-west-1', TARGET_A).status).toBe('failed');
   });
 
+  it('says the state is unknown, with the read\'s own error, when the fresh read after an EnableFastLaunch error fails too', async () => {
+    mocks.ec2.on(EnableFastLaunchCommand, { ImageId: AMI.a }).callsFakeOnce(() => {
+      world.fastLaunch[AMI.a] = { State: 'enabling' };
+      // the fresh read in that account and region is throttled
+      world.throttled.add(`DescribeFastLaunchImages ${TARGET_A}/eu-west-1`);
+      throw awsError('InvalidParameter', 'EC2 Fast Launch is enabling; try again when it has finished.');
+    });
+
+    const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' }, testDeps());
+
+    const action = report.actions.find((a) => a.kind === 'enable-fast-launch' && a.target === AMI.a);
+    // throttled, not "InvalidParameter": what stopped the run was the read, and the next pass retries it
+    expect(action).toMatchObject({
+      outcome: 'failed',
+      error: {
+        kind: 'throttled',
+        code: 'RequestLimitExceeded',
+        message: expect.stringMatching(/EnableFastLaunch answered InvalidParameter .*could not be read again .*DescribeFastLaunchImages: RequestLimitExceeded/),
+      },
+    });
+  });
+
   it('has nothing to reconcile for a container image, and says its container distribution is not checked', async () => {
     const image = windowsImage({ type: 'DOCKER', outputResources: { containers: [{ region: 'us-east-1', imageUris: ['111122223333.dkr.ecr.us-east-1.amazonaws.com/golden:1.0.0-3'] }] } });
     const [first] = image.distributionConfiguration?.distributions ?? [];

@@ -15,7 +15,7 @@ import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import pLimit from 'p-limit';
 import { compareBuilds, isImageBuildArn, parseImageBuildArn } from '../arn.ts';
 import type { CellClients, ClientFactory } from '../aws/clients.ts';
-import { AwsCallError, toFailure } from '../errors.ts';
+import { AwsCallError, ReconcilerError, toFailure } from '../errors.ts';
 import type { Action, ActionOutcome, Plan } from './types.ts';
 
 interface ApplyOptions {
@@ -118,13 +118,21 @@ async function readParameter(clients: CellClients, name: string): Promise<string
   }
 }
 
-/** The Fast Launch state of an AMI as read now; undefined when none is listed or the read fails. */
-async function fastLaunchState(clients: CellClients, imageId: string): Promise<string | undefined> {
+/**
+ * The Fast Launch state of an AMI as read now (undefined when none is listed), after EnableFastLaunch answered
+ * `enableError`. When this read fails too, the state is unknown: the error says so with the read's own code
+ * (a throttled read is throttled, retried by the next pass), never EnableFastLaunch's answer alone.
+ */
+async function fastLaunchStateAfter(clients: CellClients, imageId: string, enableError: unknown): Promise<string | undefined> {
   try {
     return (await clients.ec2.send(new DescribeFastLaunchImagesCommand({ ImageIds: [imageId] }))).FastLaunchImages?.[0]?.State;
-  } catch (error: unknown) {
-    if (error instanceof Error) return undefined;
-    throw error;
+  } catch (readError: unknown) {
+    const read = toFailure(readError);
+    const enable = toFailure(enableError);
+    throw new ReconcilerError(
+      `EnableFastLaunch answered ${enable.code} (${enable.message}), and the state could not be read again to tell whether it is already enabling: DescribeFastLaunchImages: ${read.code}: ${read.message}`,
+      { kind: read.kind, code: read.code, cause: readError },
+    );
   }
 }
 
@@ -214,7 +222,7 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions):
         // EC2 documents no error code for "already enabling" (another run, a duplicate event, may have enabled it a
         // moment ago), so after any error the state is read again before deciding: enabling or enabled is in
         // progress or done, anything else (or a failed read) is the EC2 error itself
-        const state = await fastLaunchState(clients, action.imageId);
+        const state = await fastLaunchStateAfter(clients, action.imageId, error);
         if (state !== 'enabling' && state !== 'enabled') throw error;
         return { status: 'already-done', detail: `Fast Launch already ${state} (EnableFastLaunch answered ${toFailure(error).code})`, resultingState: state };
       }
