@@ -5,6 +5,7 @@
 // dist/sourcemaps/<function>/, so that they are not deployed with the code.
 // Usage: node scripts/build.mjs [--quiet]
 import { mkdirSync, renameSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { build } from 'esbuild';
 
@@ -21,6 +22,45 @@ const zodEnglishOnly = {
       resolveDir: dirname(args.path),
       loader: 'js',
     }));
+  },
+};
+
+/**
+ * The AWS SDK's generated schema modules (`dist-es/schemas/schemas_0.js`) describe every shape of the service
+ * as a top-level array, with member traits written as computed keys (`{ [_xN]: _sIn }`) over module-level
+ * string constants. esbuild cannot prove that a computed key has no side effect, so it keeps every shape:
+ * EC2's 2,175 shapes (about 550 KiB) in every bundle, whatever commands the code sends. Writing each key
+ * that names one of the module's own `const _x = "…"` strings as that string literal changes nothing at run
+ * time (a string constant is its own property key) and lets esbuild drop the shapes no command reaches.
+ */
+const sdkSchemaKeys = {
+  name: 'sdk-schema-literal-keys',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]@aws-sdk[\\/][^\\/]+[\\/]dist-es[\\/](?:submodules[\\/][^\\/]+[\\/])?schemas[\\/]schemas_\d+\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      const strings = new Map();
+      for (const m of source.matchAll(/^const (_[A-Za-z0-9_]+) = ("(?:[^"\\\n]|\\.)*");$/gm)) strings.set(m[1], m[2]);
+      const contents = source.replace(/\[(_[A-Za-z0-9_]+)\]:/g, (key, name) => (strings.has(name) ? `${strings.get(name)}:` : key));
+      return { contents, loader: 'js' };
+    });
+  },
+};
+
+/**
+ * `import { z } from 'zod'` binds zod's namespace object as a value, so esbuild keeps all of zod (JSON Schema
+ * conversion included, about 120 KiB); `import * as z from 'zod'` names the same exports and lets esbuild keep
+ * only the ones used. Our code imports it that way; this rewrites Powertools Parser's imports to match.
+ */
+const zodNamespaceImports = {
+  name: 'zod-namespace-imports',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]@aws-lambda-powertools[\\/]parser[\\/].*\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      const contents = source
+        .replace(/^import \{ z \} from 'zod';$/gm, "import * as z from 'zod';")
+        .replace(/^import \{ ZodError, z \} from 'zod';$/gm, "import * as z from 'zod';\nimport { ZodError } from 'zod';");
+      return { contents, loader: 'js' };
+    });
   },
 };
 
@@ -43,7 +83,7 @@ await Promise.all([
       legalComments: 'none',
       mainFields: ['module', 'main'],
       sourcemap: 'external',
-      plugins: [zodEnglishOnly],
+      plugins: [zodEnglishOnly, zodNamespaceImports, sdkSchemaKeys],
       banner,
       logLevel: 'warning',
     }).then(() => {

@@ -3,7 +3,7 @@
  * reconciler put in events (account ids, regions, ARNs), the one-line summary of a failed parse, and the
  * bounded description of a rejected input that is logged instead of the input itself.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The longest text of an input that reaches a log line or an error message. */
 const EXCERPT_CHARS = 512;

@@ -12,7 +12,7 @@
 import { parse } from '@aws-lambda-powertools/parser';
 import { JSONStringified } from '@aws-lambda-powertools/parser/helpers';
 import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/eventbridge';
-import { z } from 'zod';
+import * as z from 'zod';
 import { type ImageBuildArn, parseImageBuildArn } from './arn.ts';
 import { InputError } from './errors.ts';
 import { AccountId, CellKey, Region, issuesOf, quote, summarizeIssues } from './input.ts';

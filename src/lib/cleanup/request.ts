@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseDistributionConfigurationArn, parseImageBuildArn } from '../arn.ts';
 import type { Config } from '../config.ts';
 import { InputError } from '../errors.ts';
