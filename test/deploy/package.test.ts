@@ -77,6 +77,19 @@ describe('deployment (npx osls package, offline)', () => {
     for (const name of ['reconcile', 'recheck', 'cleanup', 'cleanupOnChange', 'sweep']) expect(statSync(join(dir, `${name}.zip`)).size).toBeLessThan(1024 * 1024);
   });
 
+  it('keeps each bundle under 1 MB: only the SDK shapes its commands reach, only the zod it uses', () => {
+    for (const name of ['reconcile', 'recheck', 'cleanup', 'cleanup-on-change', 'sweep']) {
+      const file = `dist/lambda/${name}/index.mjs`;
+      expect(statSync(file).size, file).toBeLessThanOrEqual(1_000_000);
+      const code = readFileSync(file, 'utf8');
+      // an EC2 operation no function calls, and zod's JSON Schema conversion, which no function uses
+      expect(code, file).not.toContain('WithdrawByoipCidrRequest');
+      expect(code, file).not.toContain('fromJSONSchema');
+      // a shape the code does use is still there
+      expect(code, file).toContain('DescribeImagesRequest');
+    }
+  });
+
   const statementsOf = (logicalId: string): Statement[] =>
     (resources[logicalId]?.Properties.Policies as { PolicyDocument: { Statement: Statement[] } }[]).flatMap((p) => p.PolicyDocument.Statement);
   const actionsOf = (statements: Statement[]) => statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
