@@ -11,6 +11,7 @@ import type { Sandbox } from '../../sandbox/index.ts';
 import { main } from '../../src/cli/index.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { buildBundles } from '../helpers/build.ts';
+import { schemaErrors, validateReconcileReport } from '../helpers/schema.ts';
 import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -96,6 +97,8 @@ describe('reconcile end to end on the sandbox', () => {
     const copyA = await amiOf(box, arn, A, 'eu-west-1');
     const shared = cellOf(final, 'eu-west-1', B);
     expect(shared).toMatchObject({ origin: 'shared', status: 'ok' });
+    // the documented report schema knows the origin
+    expect(schemaErrors(validateReconcileReport, final)).toStrictEqual([]);
     expect(shared.checks.filter((c) => c.check === 'tags').map((c) => c.subject).sort()).toStrictEqual([copyA, await amiOf(box, arn, D, 'eu-west-1')].sort());
     expect(first?.actions.filter((a) => a.accountId === B && a.region === 'eu-west-1').map((a) => [a.kind, a.outcome])).toStrictEqual([
       ['create-tags', 'applied'],
