@@ -20,7 +20,15 @@ interface Ami {
   creationDate: string;
   /** `windows` for Windows AMIs (EC2's Platform field). */
   platform: 'windows' | undefined;
+  /** The owner's tags. */
   tags: Map<string, string>;
+  /**
+   * Tags other accounts put on the AMI shared with them, by account: EC2 tags belong to the account that set
+   * them ("User-defined tags that you attach to a shared AMI are available only to your AWS account and not to
+   * the other accounts that the AMI is shared with", EC2 User Guide, "Share an AMI with specific AWS accounts",
+   * Considerations; the same for organizations and OUs in "Share an AMI with organizations and OUs").
+   */
+  accountTags: Map<string, Map<string, string>>;
   launchPermissions: { userIds: Set<string>; groups: Set<string>; organizationArns: Set<string>; organizationalUnitArns: Set<string> };
   snapshotIds: string[];
   deregistrationProtection: 'enabled' | 'disabled' | 'disabled-with-cooldown';

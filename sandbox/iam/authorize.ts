@@ -43,6 +43,8 @@ function resourceTags(ctx: Ctx, id: string): Map<string, string> | undefined {
   const own = store.images.get(id) ?? store.snapshots.get(id) ?? store.launchTemplates.get(id);
   if (own !== undefined) return own.tags;
   for (const t of store.launchTemplates.values()) if (t.name === id) return t.tags;
+  // an AMI shared with the caller: the tags the caller put on it (the owner's are not the caller's to see)
+  if (id.startsWith('ami-')) return ctx.env.state.findImage(ctx.region, id)?.accountTags.get(ctx.account);
   return undefined;
 }
 

@@ -49,6 +49,14 @@ function canSee(image: Ami, account: string): boolean {
   return image.ownerId === account || image.launchPermissions.userIds.has(account) || image.launchPermissions.groups.has('all');
 }
 
+/**
+ * The tags of an AMI as `account` sees them: the owner's own, or the ones `account` put on it when the AMI is
+ * shared with it (see {@link Ami.accountTags}); a sharee never sees the owner's, nor the owner a sharee's.
+ */
+function tagsOf(image: Ami, account: string): Map<string, string> {
+  return image.ownerId === account ? image.tags : (image.accountTags.get(account) ?? new Map());
+}
+
 /** Images an account can see in a region, honouring eventual consistency for reads. */
 function visibleImages(ctx: Ctx, options: { consumeInvisible: boolean }): Ami[] {
   const out: Ami[] = [];
@@ -114,8 +122,8 @@ function toImage(image: Ami, ctx: Ctx): Image {
         Encrypted: snapshot?.encrypted ?? false,
       },
     })),
-    // EC2 tags belong to the account that set them: a sharee sees none of the owner's
-    Tags: image.ownerId === ctx.account && image.tags.size > 0 ? tagList(image.tags) : undefined,
+    // EC2 tags belong to the account that set them: a sharee sees its own, none of the owner's (tagsOf)
+    Tags: tagsOf(image, ctx.account).size > 0 ? tagList(tagsOf(image, ctx.account)) : undefined,
     DeregistrationProtection: image.deregistrationProtection,
     DeprecationTime: image.deprecationTime,
     SourceImageId: image.sourceImageId,
@@ -125,7 +133,7 @@ function toImage(image: Ami, ctx: Ctx): Image {
   };
 }
 
-function imageFilter(image: Ami, name: string): string[] | undefined {
+function imageFilter(image: Ami, name: string, account: string): string[] | undefined {
   switch (name) {
     case 'image-id':
       return [image.imageId];
@@ -150,7 +158,8 @@ function imageFilter(image: Ami, name: string): string[] | undefined {
     case 'architecture':
       return ['x86_64'];
     default:
-      return tagFilter(image.tags, name);
+      // tag filters match the caller's own tags (tag:, tag-key, tag-value)
+      return tagFilter(tagsOf(image, account), name);
   }
 }
 
@@ -174,7 +183,7 @@ function describeImages(ctx: Ctx, input: DescribeImagesRequest) {
     if (missing.length > 0) throw new AwsError('InvalidAMIID.NotFound', `The image id '[${missing.join(', ')}]' does not exist`);
     images = images.filter((i) => input.ImageIds?.includes(i.imageId));
   }
-  images = applyFilters(images, input.Filters, imageFilter);
+  images = applyFilters(images, input.Filters, (image, name) => imageFilter(image, name, ctx.account));
   const { page, nextToken } = paginate(images, input.MaxResults, input.NextToken, { default: 1000, min: 5, max: 1000 });
   return { Images: page.map((i) => toImage(i, ctx)), NextToken: nextToken };
 }
@@ -244,8 +253,19 @@ function taggable(ctx: Ctx, id: string): Taggable {
     store.images.get(id) ?? store.snapshots.get(id) ?? store.launchTemplates.get(id) ?? (store.instances.get(id) === undefined ? undefined : { tags: new Map() });
   if (found === undefined || (found as Ami).state === 'deregistered') {
     if (id.startsWith('ami-')) {
+      // An AMI shared with the caller takes the caller's own tags, visible only to the caller (EC2 User Guide,
+      // "Share an AMI with specific AWS accounts", Considerations: "User-defined tags that you attach to a
+      // shared AMI are available only to your AWS account"). An AMI the caller cannot see does not exist for
+      // it: EC2 answers InvalidAMIID.NotFound, as DescribeImages does for an id it cannot see.
       const elsewhere = ctx.env.state.findImage(ctx.region, id);
-      if (elsewhere !== undefined && canSee(elsewhere, ctx.account)) throw new AwsError('UnauthorizedOperation', `You are not authorized to perform this operation. (tags on ${id} belong to its owner)`);
+      if (elsewhere !== undefined && elsewhere.state !== 'deregistered' && canSee(elsewhere, ctx.account)) {
+        let own = elsewhere.accountTags.get(ctx.account);
+        if (own === undefined) {
+          own = new Map();
+          elsewhere.accountTags.set(ctx.account, own);
+        }
+        return { tags: own };
+      }
       throw new AwsError('InvalidAMIID.NotFound', `The image id '[${id}]' does not exist`);
     }
     if (id.startsWith('snap-')) throw new AwsError('InvalidSnapshot.NotFound', `The snapshot '${id}' does not exist.`);
@@ -316,6 +336,7 @@ function registerImage(
     creationDate: options.creationDate ?? clock.iso(),
     platform: options.platform,
     tags: new Map(Object.entries(options.tags ?? {})),
+    accountTags: new Map(),
     launchPermissions: { userIds: new Set(), groups: new Set(), organizationArns: new Set(), organizationalUnitArns: new Set() },
     snapshotIds: [snapshotId],
     deregistrationProtection: 'disabled',
@@ -1043,4 +1064,4 @@ const ec2: ServiceDef = {
   },
 };
 
-export { canSee, COPY_MS, FAST_LAUNCH_MS, ec2, registerImage, templateImage };
+export { canSee, COPY_MS, tagsOf, FAST_LAUNCH_MS, ec2, registerImage, templateImage };

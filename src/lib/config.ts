@@ -42,6 +42,12 @@ interface Config {
   readonly fastLaunchMaxRetries: number;
   /** Call RetryImage for a FAILED image with missing cells. */
   readonly retryFailedImages: boolean;
+  /**
+   * Accounts of `launchPermission.userIds` that receive no copy (cells of origin `shared`): `tag` gives the
+   * shared AMI the amiTags in the account's own tag scope where the role can be assumed (skipped where not);
+   * `require` fails such a cell instead; `off` leaves them out.
+   */
+  readonly sharedAccounts: 'off' | 'tag' | 'require';
   /** Publish metrics under this namespace. */
   readonly metricsNamespace: string;
   /** Cleanup mode for the CloudTrail trigger: off, plan (default) or apply. */
@@ -148,6 +154,7 @@ function loadConfig(env: Env = process.env): Config {
     fastLaunchInheritForTargets: bool(env, 'RECONCILER_FAST_LAUNCH_INHERIT', true),
     fastLaunchMaxRetries: int(env, 'RECONCILER_FAST_LAUNCH_MAX_RETRIES', 2, 0, 20),
     retryFailedImages: bool(env, 'RECONCILER_RETRY_FAILED_IMAGES', false),
+    sharedAccounts: oneOf(env, 'RECONCILER_SHARED_ACCOUNTS', ['off', 'tag', 'require'] as const, 'tag'),
     metricsNamespace: str(env, 'RECONCILER_METRICS_NAMESPACE', 'ImageBuilderReconciler'),
     cleanupMode: oneOf(env, 'RECONCILER_CLEANUP_MODE', ['off', 'plan', 'apply'] as const, 'plan'),
     cleanupKeepTagKey: str(env, 'RECONCILER_CLEANUP_KEEP_TAG', 'imagebuilder-reconciler:keep'),

@@ -57,8 +57,11 @@ interface DesiredCell {
   key: string;
   region: string;
   accountId: string;
-  /** Why this cell is expected: a distribution target, the build AMI, or only named by another setting. */
-  origin: 'target' | 'owner' | 'build' | 'referenced';
+  /**
+   * Why this cell is expected: a distribution target, the build AMI, only named by another setting, or an
+   * account that only receives a launch permission (`shared`: it holds no copy; see `sharedImages`).
+   */
+  origin: 'target' | 'owner' | 'build' | 'referenced' | 'shared';
   /** Cleanup removed this cell's AMI (a cell no longer in the configuration): when and why, from the image's tag. */
   cleanedUp?: string | undefined;
   /** The AMI Image Builder recorded for this cell, if any. */
@@ -74,6 +77,11 @@ interface DesiredCell {
   parameters: DesiredParameter[];
   /** License Manager configurations to associate with the AMI in this region (not checked: reported as such). */
   licenseConfigurationArns?: string[];
+  /**
+   * Origin `shared`: the AMIs of the region that the launch permission shares with this account (the copies of
+   * the distribution's accounts); `tags` then holds the amiTags they must carry in this account's own tag scope.
+   */
+  sharedImages?: RecordedAmi[];
   /** The region's export to S3, on one cell of the region: the owner's, else the first (not checked: reported as such). */
   s3Export?: { bucket: string; prefix: string | undefined; format: string | undefined };
 }
@@ -169,9 +177,14 @@ function fastLaunchFor(distribution: Distribution, accountId: string, owner: str
  * there). Accounts named only by a launch template, Fast Launch or SSM parameter setting become cells too,
  * so that a setting for an account that received no copy is reported, not silently ignored.
  *
+ * With `sharedAccounts`, each account of a distribution's `launchPermission.userIds` that is no cell of the
+ * region yet (it receives a launch permission, no copy) becomes a cell of origin `shared`, when the
+ * distribution has `amiTags`: EC2 shows a sharee none of the owner's tags, and a sharee can tag the shared AMI
+ * in its own scope. Without amiTags there is nothing to do in that account and no cell (no role is assumed).
+ *
  * Pure: no I/O.
  */
-function desiredImage(image: Image, options: { fastLaunchInheritForTargets: boolean }): DesiredImage {
+function desiredImage(image: Image, options: { fastLaunchInheritForTargets: boolean; sharedAccounts?: boolean }): DesiredImage {
   const arn = parseImageBuildArn(image.arn);
   const owner = arn.accountId;
   const recorded = recordedAmis(image);
@@ -231,6 +244,38 @@ function desiredImage(image: Image, options: { fastLaunchInheritForTargets: bool
     for (const account of referenced) addCell(distribution, region, account, 'referenced');
   }
   if (!regions.has(arn.region) && image.type !== 'DOCKER') addCell(undefined, arn.region, owner, 'build');
+  if (options.sharedAccounts === true) {
+    for (const distribution of distributions) {
+      const ami = distribution.amiDistributionConfiguration;
+      const amiTags = ami?.amiTags ?? {};
+      if (Object.keys(amiTags).length === 0) continue;
+      const region = distribution.region as string;
+      // the launch permission applies to each copy of the distribution's accounts (targets, or the owner)
+      const sources = [...cells.values()]
+        .filter((c) => c.region === region && (c.origin === 'target' || c.origin === 'owner') && c.cleanedUp === undefined)
+        .flatMap((c) => (c.recorded === undefined ? [] : [c.recorded]))
+        .sort((a, b) => a.imageId.localeCompare(b.imageId));
+      for (const account of ami?.launchPermission?.userIds ?? []) {
+        const key = cellKey(region, account);
+        if (cells.has(key)) continue;
+        cells.set(key, {
+          key,
+          region,
+          accountId: account,
+          origin: 'shared',
+          recorded: undefined,
+          namePattern: undefined,
+          tags: { ...amiTags },
+          launchPermission: undefined,
+          kmsKeyId: undefined,
+          launchTemplates: [],
+          fastLaunch: undefined,
+          parameters: [],
+          sharedImages: sources,
+        });
+      }
+    }
+  }
   for (const distribution of distributions) {
     const s3 = distribution.s3ExportConfiguration;
     if (s3 === undefined) continue;

@@ -35,7 +35,7 @@ describe('imagebuilder-reconciler CLI', () => {
     expect(out).toMatch(/│ Region\s+│ 111111111111\s+│ 222222222222\s+│ 333333333333\s+│ 444444444444/);
     expect(out).toMatch(/eu-west-1/);
     expect(out).toMatch(/tags≠/);
-    expect(out).toMatch(/DRIFT: 7 cells/);
+    expect(out).toMatch(/DRIFT: 8 cells/);
     expect(box.server.requests.filter((r) => ['CreateTags', 'CreateLaunchTemplateVersion', 'EnableFastLaunch', 'PutParameter'].includes(r.operation))).toHaveLength(0);
   });
 
@@ -53,12 +53,12 @@ describe('imagebuilder-reconciler CLI', () => {
     const first = await cli('reconcile', arn, ...at(), '--no-color');
     expect(first.code).toBe(4);
     expect(first.out).toMatch(/create-tags/);
-    expect(first.out).toMatch(/PENDING: 7 cells/);
+    expect(first.out).toMatch(/PENDING: 8 cells/);
     expect(first.out).toMatch(/no recheck queue configured; run again later/);
     box.clock.advance(10 * 60_000);
     const second = await cli('reconcile', arn, ...at());
     expect(second.code).toBe(0);
-    expect(second.out).toMatch(/CONVERGED: 7 cells \(7 ok\); 0 actions applied, 0 failed\./);
+    expect(second.out).toMatch(/CONVERGED: 8 cells \(8 ok\); 0 actions applied, 0 failed\./);
   });
 
   it('lint reports findings with path and fix, and exits 1 on errors', async () => {

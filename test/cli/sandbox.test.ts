@@ -21,12 +21,12 @@ describe('npm run sandbox', () => {
       expect(final?.outcome).toBe('converged');
       const at = /^\[\d\d:\d\d:\d\d\] /;
       // the rule's invocation of reconcile: function, trigger, image, outcome with counts
-      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`${at.source}reconcile via eventbridge, \\d+ ms: ${arn} → pending \\(7 cells, \\d+ applied, 0 planned, 0 failed\\)$`)));
+      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`${at.source}reconcile via eventbridge, \\d+ ms: ${arn} → pending \\(8 cells, \\d+ applied, 0 planned, 0 failed\\)$`)));
       // the recheck from SQS, naming the image its message is about
       expect(lines).toContainEqual(expect.stringMatching(new RegExp(`recheck via sqs, \\d+ ms: 1 recheck message\\(s\\): ${arn} → batch done$`)));
       // each report with its counts
-      expect(lines).toContainEqual(expect.stringMatching(/^\[\d\d:\d\d:\d\d\]   report golden-windows 1\.0\.0\/1 \(eventbridge, attempt 1, \d+ AWS calls\): PENDING: 7 cells/));
-      expect(lines).toContainEqual(expect.stringMatching(/report golden-windows 1\.0\.0\/1 \(sqs, attempt \d+, \d+ AWS calls\): CONVERGED: 7 cells \(7 ok\)/));
+      expect(lines).toContainEqual(expect.stringMatching(/^\[\d\d:\d\d:\d\d\]   report golden-windows 1\.0\.0\/1 \(eventbridge, attempt 1, \d+ AWS calls\): PENDING: 8 cells/));
+      expect(lines).toContainEqual(expect.stringMatching(/report golden-windows 1\.0\.0\/1 \(sqs, attempt \d+, \d+ AWS calls\): CONVERGED: 8 cells \(8 ok\)/));
       expect(lines).toContainEqual(expect.stringMatching(new RegExp(`Image Builder: ${arn} AVAILABLE$`)));
     } finally {
       await box.stop();

@@ -11,6 +11,7 @@ import type { Sandbox } from '../../sandbox/index.ts';
 import { main } from '../../src/cli/index.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { buildBundles } from '../helpers/build.ts';
+import { schemaErrors, validateReconcileReport } from '../helpers/schema.ts';
 import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -88,8 +89,24 @@ describe('reconcile end to end on the sandbox', () => {
     expect(final.outcome).toBe('converged');
     expect(final.trigger).toBe('sqs');
     expect(final.cells.map((c) => `${c.region}/${c.accountId}`).sort()).toStrictEqual(
-      [`ap-northeast-1/${A}`, `ap-southeast-2/${B}`, `eu-west-1/${A}`, `eu-west-1/${D}`, `us-east-1/${OWNER}`, `us-east-1/${A}`, `us-east-1/${B}`].sort(),
+      [`ap-northeast-1/${A}`, `ap-southeast-2/${B}`, `eu-west-1/${A}`, `eu-west-1/${B}`, `eu-west-1/${D}`, `us-east-1/${OWNER}`, `us-east-1/${A}`, `us-east-1/${B}`].sort(),
     );
+
+    // eu-west-1 shares its copies (A's and D's) with B, which gets no copy: B sees them without any tag until the
+    // reconciler tags them from B, in B's own tag scope (the copies' owners see none of B's tags, B none of theirs)
+    const copyA = await amiOf(box, arn, A, 'eu-west-1');
+    const shared = cellOf(final, 'eu-west-1', B);
+    expect(shared).toMatchObject({ origin: 'shared', status: 'ok' });
+    // the documented report schema knows the origin
+    expect(schemaErrors(validateReconcileReport, final)).toStrictEqual([]);
+    expect(shared.checks.filter((c) => c.check === 'tags').map((c) => c.subject).sort()).toStrictEqual([copyA, await amiOf(box, arn, D, 'eu-west-1')].sort());
+    expect(first?.actions.filter((a) => a.accountId === B && a.region === 'eu-west-1').map((a) => [a.kind, a.outcome])).toStrictEqual([
+      ['create-tags', 'applied'],
+      ['create-tags', 'applied'],
+    ]);
+    expect(await tagsOf(box, B, 'eu-west-1', copyA)).toStrictEqual({ Team: 'platform', CostCenter: '4711' });
+    expect(await tagsOf(box, B, 'eu-west-1', await amiOf(box, arn, D, 'eu-west-1'))).toStrictEqual({ Team: 'platform', CostCenter: '4711' });
+    expect(await tagsOf(box, A, 'eu-west-1', copyA)).toStrictEqual({ Team: 'platform', CostCenter: '4711', 'imagebuilder-reconciler:source-image': arn });
 
     // checked as each account sees it
     const copyD = await amiOf(box, arn, D, 'eu-west-1');
@@ -134,6 +151,10 @@ describe('reconcile end to end on the sandbox', () => {
       expect(cell.reasons.join(' ')).toMatch(/cannot assume arn:aws:iam::333333333333:role\/ImageBuilderReconcilerTarget in account 333333333333: AccessDenied/);
     }
     expect(final.cells.filter((c) => c.accountId !== B).map((c) => c.status)).toStrictEqual(['ok', 'ok', 'ok', 'ok', 'ok']);
+    // B only receives a launch permission in eu-west-1: no role there is skipped, not failed (RECONCILER_SHARED_ACCOUNTS=tag)
+    const shared = cellOf(final, 'eu-west-1', B);
+    expect(shared).toMatchObject({ origin: 'shared', status: 'skipped' });
+    expect(shared.reasons.join(' ')).toMatch(/cannot assume arn:aws:iam::333333333333:role\/ImageBuilderReconcilerTarget .*only receives a launch permission/);
     expect(await tagsOf(box, D, 'eu-west-1', await amiOf(box, arn, D, 'eu-west-1'))).toMatchObject({ Team: 'platform' });
   });
 

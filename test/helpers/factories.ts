@@ -112,6 +112,9 @@ function testConfig(env: Record<string, string> = {}): Config {
     RECONCILER_ACCOUNT_ID: OWN,
     RECONCILER_EVENT_BUS: 'default',
     RECONCILER_RECHECK_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/111122223333/recheck',
+    // the in-memory world shows each account only its own AMIs (no sharing): cells of origin shared are tested
+    // in test/unit/plan.test.ts and on the sandbox (test/e2e/reconcile.test.ts, test/integration/awscli.test.ts)
+    RECONCILER_SHARED_ACCOUNTS: 'off',
     ...env,
   });
 }

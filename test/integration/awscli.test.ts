@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/index.ts';
+import { main } from '../../src/cli/index.ts';
 import { demoScenario, sandbox } from '../helpers/sandbox.ts';
 
 const run = promisify(execFile);
@@ -62,5 +63,48 @@ describe.runIf(existsSync(AWS))('the AWS CLI against the sandbox', () => {
     expect(received.Messages[0]?.Body).toBe('hello');
     await aws('222222222222', 'eu-west-1', 'ssm', 'put-parameter', '--name', '/cli/test', '--value', 'v1', '--type', 'String');
     expect(await aws('222222222222', 'eu-west-1', 'ssm', 'get-parameter', '--name', '/cli/test')).toMatchObject({ Parameter: { Value: 'v1' } });
+  });
+});
+
+describe.runIf(existsSync(AWS))('the AWS CLI sees the amiTags of a shared AMI in the sharee\'s own tag scope', () => {
+  // demo: eu-west-1 distributes to 222222222222 and 444444444444 and shares with 333333333333, which gets no copy
+  const SHAREE = '333333333333';
+  const TARGET = '222222222222';
+  let box: Sandbox;
+  let arn = '';
+  const env = (account: string) => ({ PATH: process.env.PATH, HOME: '/tmp', AWS_ACCESS_KEY_ID: account, AWS_SECRET_ACCESS_KEY: 'sandbox', AWS_PAGER: '', AWS_EC2_METADATA_DISABLED: 'true' });
+  async function aws(account: string, region: string, ...args: string[]): Promise<unknown> {
+    const { stdout } = await run(AWS, ['--endpoint-url', box.url, '--region', region, '--output', 'json', ...args], { env: env(account) });
+    return stdout.trim() === '' ? {} : JSON.parse(stdout);
+  }
+  const tags = async (account: string, imageId: string): Promise<Record<string, string>> => {
+    const out = (await aws(account, 'eu-west-1', 'ec2', 'describe-images', '--image-ids', imageId)) as { Images: { Tags?: { Key: string; Value: string }[] }[] };
+    return Object.fromEntries((out.Images[0]?.Tags ?? []).map((t) => [t.Key, t.Value]));
+  };
+
+  beforeAll(async () => {
+    box = await sandbox({ scenario: demoScenario() });
+    const started = (await aws('111111111111', 'us-east-1', 'imagebuilder', 'start-image-pipeline-execution', '--image-pipeline-arn', box.refs.get('pipeline:golden-windows') ?? '')) as { imageBuildVersionArn: string };
+    arn = started.imageBuildVersionArn;
+    box.clock.advance(2 * 3600_000);
+    // the reconciler's own command line does the work (no Lambda wiring here)
+    const code = await main(['reconcile', arn, '--endpoint-url', box.url, '--region', 'us-east-1'], { out: () => undefined, err: () => undefined, isTTY: false, columns: 200 });
+    expect(code).not.toBe(2);
+  });
+  afterAll(async () => box.stop());
+
+  it('describe-images as the sharee shows the amiTags it was given, not the copy owner\'s tags; the owner sees its own', async () => {
+    const image = (await aws('111111111111', 'us-east-1', 'imagebuilder', 'get-image', '--image-build-version-arn', arn)) as { image: { outputResources: { amis: { region: string; accountId: string; image: string }[] } } };
+    const copy = image.image.outputResources.amis.find((a) => a.region === 'eu-west-1' && a.accountId === TARGET)?.image ?? '';
+    expect(copy).toMatch(/^ami-/);
+    expect(await tags(SHAREE, copy)).toStrictEqual({ Team: 'platform', CostCenter: '4711' });
+    expect(await tags(TARGET, copy)).toStrictEqual({ Team: 'platform', CostCenter: '4711', 'imagebuilder-reconciler:source-image': arn });
+    // a tag filter as the sharee finds the shared copies by the sharee's own tags
+    const found = (await aws(SHAREE, 'eu-west-1', 'ec2', 'describe-images', '--filters', 'Name=tag:Team,Values=platform')) as { Images: { ImageId: string; OwnerId: string }[] };
+    expect(found.Images.map((i) => i.OwnerId).sort()).toStrictEqual(['222222222222', '444444444444']);
+    // the sharee may change its own tags; the copy's owner never sees them
+    await aws(SHAREE, 'eu-west-1', 'ec2', 'create-tags', '--resources', copy, '--tags', 'Key=Stage,Value=canary');
+    expect(await tags(SHAREE, copy)).toMatchObject({ Stage: 'canary' });
+    expect(await tags(TARGET, copy)).not.toHaveProperty('Stage');
   });
 });

@@ -4,6 +4,7 @@ import {
   CreateLaunchTemplateVersionCommand,
   CreateTagsCommand,
   DeleteSnapshotCommand,
+  DeleteTagsCommand,
   DeregisterImageCommand,
   DescribeFastLaunchImagesCommand,
   DescribeImageAttributeCommand,
@@ -80,8 +81,27 @@ describe('sandbox EC2', () => {
     expect(seen.Images?.[0]?.Tags).toBeUndefined();
     const attribute = await ec2.send(new DescribeImageAttributeCommand({ ImageId: ami('win'), Attribute: 'launchPermission' }));
     expect(attribute.LaunchPermissions).toStrictEqual([{ UserId: OTHER }]);
-    await expect(other.send(new CreateTagsCommand({ Resources: [ami('win')], Tags: [{ Key: 'x', Value: 'y' }] }))).rejects.toMatchObject({ name: 'UnauthorizedOperation' });
     await expect(other.send(new DescribeImageAttributeCommand({ ImageId: ami('win'), Attribute: 'launchPermission' }))).rejects.toMatchObject({ name: 'AuthFailure' });
+  });
+
+  it('gives tags on a shared AMI account scope: the sharee tags it for itself, the owner and other accounts never see them', async () => {
+    await ec2.send(new ModifyImageAttributeCommand({ ImageId: ami('linux'), LaunchPermission: { Add: [{ UserId: OTHER }] } }));
+    await ec2.send(new CreateTagsCommand({ Resources: [ami('linux')], Tags: [{ Key: 'Team', Value: 'owner' }] }));
+    await other.send(new CreateTagsCommand({ Resources: [ami('linux')], Tags: [{ Key: 'Team', Value: 'sharee' }, { Key: 'Stage', Value: 'test' }] }));
+    const shareeView = await other.send(new DescribeImagesCommand({ ImageIds: [ami('linux')] }));
+    expect(shareeView.Images?.[0]?.Tags).toStrictEqual([{ Key: 'Team', Value: 'sharee' }, { Key: 'Stage', Value: 'test' }]);
+    const ownerView = await ec2.send(new DescribeImagesCommand({ ImageIds: [ami('linux')] }));
+    expect(ownerView.Images?.[0]?.Tags).toStrictEqual([{ Key: 'Team', Value: 'owner' }]);
+    // tag filters match the caller's own tags
+    const byTag = await other.send(new DescribeImagesCommand({ Filters: [{ Name: 'tag:Team', Values: ['sharee'] }] }));
+    expect(byTag.Images?.map((i) => i.ImageId)).toStrictEqual([ami('linux')]);
+    expect((await ec2.send(new DescribeImagesCommand({ Filters: [{ Name: 'tag:Team', Values: ['sharee'] }] }))).Images).toHaveLength(0);
+    await other.send(new DeleteTagsCommand({ Resources: [ami('linux')], Tags: [{ Key: 'Stage' }] }));
+    expect((await other.send(new DescribeImagesCommand({ ImageIds: [ami('linux')] }))).Images?.[0]?.Tags).toStrictEqual([{ Key: 'Team', Value: 'sharee' }]);
+    expect((await ec2.send(new DescribeImagesCommand({ ImageIds: [ami('linux')] }))).Images?.[0]?.Tags).toStrictEqual([{ Key: 'Team', Value: 'owner' }]);
+    // an account the AMI is not shared with cannot see it, so for it the AMI does not exist
+    const stranger = clients(box.url, '333333333333').ec2;
+    await expect(stranger.send(new CreateTagsCommand({ Resources: [ami('linux')], Tags: [{ Key: 'x', Value: 'y' }] }))).rejects.toMatchObject({ name: 'InvalidAMIID.NotFound' });
   });
 
   it('rejects reserved aws: tag keys', async () => {

@@ -34,6 +34,8 @@ describe('Lambda handlers, driven by the sample events in events/', () => {
     vi.stubEnv('RECONCILER_EVENT_BUS', 'default');
     vi.stubEnv('RECONCILER_RECHECK_QUEUE_URL', 'https://sqs.us-east-1.amazonaws.com/111122223333/recheck');
     vi.stubEnv('RECONCILER_RECHECK_DLQ_URL', DLQ);
+    // the in-memory world does not model sharing (see testConfig)
+    vi.stubEnv('RECONCILER_SHARED_ACCOUNTS', 'off');
     reconcileHandler = (await import('../../src/handlers/reconcile.ts')).handler as Handler;
     recheckHandler = (await import('../../src/handlers/recheck.ts')).handler as Handler;
   });

@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import type { Image } from '@aws-sdk/client-imagebuilder';
 import { type DesiredCell, type DesiredImage, cleanedUpTagKey, desiredImage } from '../../src/lib/distribution.ts';
 import { type PlanContext, plan } from '../../src/lib/reconcile/plan.ts';
+import { buildReport } from '../../src/lib/reconcile/report.ts';
 import type { CellObservation, Observation, ObservedFastLaunch, ObservedImage } from '../../src/lib/reconcile/types.ts';
-import { AMI, IMAGE_ARN, NEWER_ARN, OWNER_LT, windowsImage } from '../helpers/factories.ts';
+import { AMI, IMAGE_ARN, NEWER_ARN, OWNER_LT, SHARE_WITH, TARGET_A, TARGET_B, windowsImage } from '../helpers/factories.ts';
 import { OWN } from '../helpers/world.ts';
 
 const KEY = `us-east-1/${OWN}`;
@@ -844,4 +845,171 @@ describe('plan (pure)', () => {
     first.containerDistributionConfiguration = { targetRepository: { service: 'ECR', repositoryName: 'golden' } };
     expect(desiredImage(built, { fastLaunchInheritForTargets: true }).containerRegions).toStrictEqual(['us-east-1']);
   });
+
+  it('plans nothing that targets or the owner would not already get when there is no sharee (sharedAccounts off)', () => {
+    const desired = desiredImage(windowsImage(), { fastLaunchInheritForTargets: true });
+    expect(desired.cells.filter((c) => c.origin === 'shared')).toStrictEqual([]);
+  });
 });
+
+/** Cells of origin `shared`: an account of launchPermission.userIds that receives no copy (eu-west-1 of the factory image shares with SHARE_WITH). */
+describe('plan of shared cells (pure)', () => {
+  const SHARED_KEY = `eu-west-1/${SHARE_WITH}`;
+  const sharedImage = (imageId: string, ownerId: string, overrides: Partial<ObservedImage> = {}): ObservedImage => image({ imageId, ownerId, tags: {}, ...overrides });
+  const fine = (): CellObservation => ({
+    key: SHARED_KEY,
+    access: { ok: true, value: true },
+    image: undefined,
+    launchPermissions: undefined,
+    snapshots: undefined,
+    launchTemplates: {},
+    fastLaunch: undefined,
+    fastLaunchTemplate: undefined,
+    parameters: {},
+    sharedImages: { ok: true, value: { [AMI.a]: sharedImage(AMI.a, TARGET_A, { tags: { Team: 'platform' } }), [AMI.b]: sharedImage(AMI.b, TARGET_B, { tags: { Team: 'platform' } }) } },
+  });
+
+  interface SharedCase {
+    reason: string;
+    build?: (image: Image) => void;
+    observe: (cell: CellObservation) => void;
+    context?: Partial<PlanContext>;
+    /** The checks, in order, as `check subject result`. */
+    want: string[];
+    reasons?: RegExp[];
+    /** Planned actions as `kind account target`. */
+    actions: string[];
+    status?: string;
+  }
+
+  const cases: SharedCase[] = [
+    {
+      reason: 'both shared copies visible with the amiTags in the sharee\'s scope: ok, nothing to do',
+      observe: () => undefined,
+      want: [`ami ${AMI.a} ok`, `tags ${AMI.a} ok`, `ami ${AMI.b} ok`, `tags ${AMI.b} ok`],
+      actions: [],
+    },
+    {
+      reason: 'a shared copy without the amiTags in the sharee\'s scope is tagged from the sharee account (only amiTags, not the source tag)',
+      observe: (c) => {
+        c.sharedImages = { ok: true, value: { [AMI.a]: sharedImage(AMI.a, TARGET_A), [AMI.b]: sharedImage(AMI.b, TARGET_B, { tags: { Team: 'platform' } }) } };
+      },
+      want: [`ami ${AMI.a} ok`, `tags ${AMI.a} drift`, `ami ${AMI.b} ok`, `tags ${AMI.b} ok`],
+      reasons: [/missing or different tag\(s\): Team$/],
+      actions: [`create-tags ${SHARE_WITH} ${AMI.a}`],
+    },
+    {
+      reason: 'a copy not visible to the sharee yet (its launch permission is repaired on the copy\'s cell) is pending',
+      observe: (c) => {
+        c.sharedImages = { ok: true, value: { [AMI.b]: sharedImage(AMI.b, TARGET_B, { tags: { Team: 'platform' } }) } };
+      },
+      want: [`ami ${AMI.a} pending`, `ami ${AMI.b} ok`, `tags ${AMI.b} ok`],
+      reasons: [new RegExp(`not visible in account ${SHARE_WITH}: the launch permission of eu-west-1/${TARGET_A}'s copy`)],
+      actions: [],
+    },
+    {
+      reason: 'a role that cannot be assumed in the sharee account skips the cell by default: nobody asked for a role there',
+      observe: (c) => {
+        c.access = { ok: false, error: { kind: 'access-denied', code: 'AccessDenied', message: `cannot assume arn:aws:iam::${SHARE_WITH}:role/ImageBuilderReconcilerTarget in account ${SHARE_WITH}: AccessDenied: no` } };
+      },
+      want: [`access ${SHARE_WITH} skipped`],
+      reasons: [/^cannot assume .*; this account only receives a launch permission .*RECONCILER_SHARED_ACCOUNTS=require/],
+      actions: [],
+      status: 'skipped',
+    },
+    {
+      reason: 'with RECONCILER_SHARED_ACCOUNTS=require the same role failure fails the cell',
+      observe: (c) => {
+        c.access = { ok: false, error: { kind: 'access-denied', code: 'AccessDenied', message: 'cannot assume role' } };
+      },
+      context: { sharedRoleRequired: true },
+      want: [`access ${SHARE_WITH} failed`],
+      reasons: [/^cannot reach the account: cannot assume role$/],
+      actions: [],
+      status: 'failed',
+    },
+    {
+      reason: 'a throttled AssumeRole is pending, in either mode',
+      observe: (c) => {
+        c.access = { ok: false, error: { kind: 'throttled', code: 'Throttling', message: 'Rate exceeded' } };
+      },
+      context: { sharedRoleRequired: true },
+      want: [`access ${SHARE_WITH} pending`],
+      actions: [],
+    },
+    {
+      reason: 'a refused DescribeImages in the sharee account fails the cell with EC2\'s words',
+      observe: (c) => {
+        c.sharedImages = { ok: false, error: { kind: 'access-denied', code: 'UnauthorizedOperation', message: 'not allowed to DescribeImages' } };
+      },
+      want: [`ami ${AMI.a}, ${AMI.b} failed`],
+      reasons: [/^not allowed to DescribeImages$/],
+      actions: [],
+    },
+    {
+      reason: 'a shared copy that failed is reported failed; the other is still tagged',
+      observe: (c) => {
+        c.sharedImages = { ok: true, value: { [AMI.a]: sharedImage(AMI.a, TARGET_A, { state: 'failed', stateReason: 'Copy failed' }), [AMI.b]: sharedImage(AMI.b, TARGET_B) } };
+      },
+      want: [`ami ${AMI.a} failed`, `ami ${AMI.b} ok`, `tags ${AMI.b} drift`],
+      reasons: [/^the AMI is failed: Copy failed$/],
+      actions: [`create-tags ${SHARE_WITH} ${AMI.b}`],
+    },
+    {
+      reason: 'no copy recorded in the region (a FAILED build): nothing is shared, the cell is skipped and asks for no retry',
+      build: (built) => {
+        built.state = { status: 'FAILED', reason: 'copies failed' };
+        built.outputResources = { amis: (built.outputResources?.amis ?? []).filter((a) => a.region !== 'eu-west-1') };
+      },
+      observe: (c) => {
+        c.sharedImages = undefined;
+      },
+      context: { retryFailedImages: true },
+      want: ['ami (none) skipped'],
+      actions: [],
+      status: 'skipped',
+    },
+  ];
+
+  it.each(cases)('$reason', (c) => {
+    // Prepare
+    const built = windowsImage();
+    c.build?.(built);
+    const desired = desiredImage(built, { fastLaunchInheritForTargets: true, sharedAccounts: true });
+    const cell = desired.cells.find((d) => d.key === SHARED_KEY);
+    expect(cell).toMatchObject({ origin: 'shared', tags: { Team: 'platform' } });
+    const observed = fine();
+    c.observe(observed);
+
+    // Act
+    const result = plan({ ...desired, cells: cell === undefined ? [] : [cell] }, { cells: { [SHARED_KEY]: observed }, newerBuilds: { ok: true, value: [] } }, { ...context, ...c.context });
+
+    // Assess
+    const planned = result.cells[0];
+    expect(planned?.origin).toBe('shared');
+    expect(planned?.checks.map((k) => `${k.check} ${k.subject} ${k.result}`)).toStrictEqual(c.want);
+    for (const reason of c.reasons ?? []) expect(planned?.checks.map((k) => k.reason)).toContainEqual(expect.stringMatching(reason));
+    expect(planned?.actions.map((a) => `${a.kind} ${a.cell.accountId} ${a.target}`)).toStrictEqual(c.actions);
+    if (c.actions.length > 0) expect(planned?.actions[0]).toMatchObject({ kind: 'create-tags', cell: { region: 'eu-west-1', accountId: SHARE_WITH } });
+    // a shared cell is never a missing copy that RetryImage would bring back
+    expect(result.imageActions).toStrictEqual([]);
+    if (c.status !== undefined) {
+      const report = buildReport({ runId: 'r', trigger: 'manual', mode: 'apply', desired, plan: result, outcomes: [], attempt: 1, firstSeenAt: '2026-12-01T00:00:00.000Z', startedAt: new Date(0), finishedAt: new Date(0), awsCalls: 0 });
+      expect(report.cells[0]?.status).toBe(c.status);
+    }
+  });
+
+  it('makes a cell only for sharees that receive no copy, only where there are amiTags, with the copies of the distribution\'s accounts', () => {
+    const built = windowsImage();
+    const [first, second] = built.distributionConfiguration?.distributions ?? [];
+    if (first?.amiDistributionConfiguration === undefined || second?.amiDistributionConfiguration === undefined) throw new Error('the factory has two distributions');
+    // a target of the region is not a sharee (it holds a copy); us-east-1 has no amiTags here
+    second.amiDistributionConfiguration.launchPermission = { userIds: [SHARE_WITH, TARGET_A] };
+    first.amiDistributionConfiguration = { ...first.amiDistributionConfiguration, amiTags: {}, launchPermission: { userIds: [SHARE_WITH] } };
+    const desired = desiredImage(built, { fastLaunchInheritForTargets: true, sharedAccounts: true });
+    const shared = desired.cells.filter((d) => d.origin === 'shared');
+    expect(shared.map((d) => d.key)).toStrictEqual([`eu-west-1/${SHARE_WITH}`]);
+    expect(shared[0]?.sharedImages?.map((a) => `${a.accountId} ${a.imageId}`)).toStrictEqual([`${TARGET_A} ${AMI.a}`, `${TARGET_B} ${AMI.b}`]);
+  });
+});
+

@@ -290,6 +290,13 @@ async function observeCell(
     await Promise.all([readState(), readTemplate()]);
   };
 
+  // origin shared: the AMIs shared with the account, as it sees them (DescribeImages shows it its own tags only)
+  const readShared = async (): Promise<void> => {
+    const ids = (cell.sharedImages ?? []).map((ami) => ami.imageId);
+    if (cell.origin !== 'shared' || ids.length === 0) return;
+    observation.sharedImages = await read('DescribeImages', cell, async () => Object.fromEntries(await describeImages(clients, ids)));
+  };
+
   const readParameters = (): Promise<void>[] =>
     cell.parameters.map(async (parameter) => {
       observation.parameters[parameter.name] = await readOrNull(
@@ -299,7 +306,7 @@ async function observeCell(
       );
     });
 
-  await Promise.all([readImage(), ...readLaunchTemplates(), readFastLaunch(), ...readParameters()]);
+  await Promise.all([readImage(), ...readLaunchTemplates(), readFastLaunch(), ...readParameters(), readShared()]);
   return observation;
 }
 

@@ -24,6 +24,12 @@ interface PlanContext {
   fastLaunchRetries: Readonly<Record<string, number>>;
   fastLaunchMaxRetries: number;
   retryFailedImages: boolean;
+  /**
+   * A `shared` cell (an account that only receives a launch permission) whose role cannot be assumed fails
+   * (`RECONCILER_SHARED_ACCOUNTS=require`) instead of being skipped. Default false: nobody asked for a role
+   * there, so its absence must not turn a run red.
+   */
+  sharedRoleRequired?: boolean;
 }
 
 const REASONS = {
@@ -35,6 +41,10 @@ const REASONS = {
   notVisible: 'the AMI Image Builder recorded is not visible in the account yet (eventual consistency or still copying)',
   superseded: (arn: string) => `superseded: newer build ${arn} is distributed here; no rollback`,
   supersededUnknown: (f: Failure) => `cannot tell whether a newer build exists (${f.code}); not changing anything that could roll back`,
+  sharedUnreachable: (f: Failure) =>
+    `${f.message}; this account only receives a launch permission (no copy), so its amiTags are set only where the role can be assumed (RECONCILER_SHARED_ACCOUNTS=require fails this cell instead)`,
+  sharedNotVisible: (source: { region: string; accountId: string }, accountId: string) =>
+    `not visible in account ${accountId}: the launch permission of ${source.region}/${source.accountId}'s copy has not reached it yet (that cell checks and repairs the grant)`,
   notChecked: (what: string) => `not checked: the reconciler does not read ${what}; verify it in the console or with the AWS CLI`,
 } as const;
 
@@ -454,19 +464,76 @@ function planParameters(cell: DesiredCell, obs: CellObservation, image: Observed
   });
 }
 
+/**
+ * A `shared` cell: an account of `launchPermission.userIds` that holds no copy. Each AMI of the region shared
+ * with it must be visible there and carry the amiTags in the account's own tag scope: EC2 shows a sharee none
+ * of the owner's tags, and tags a sharee sets on a shared AMI are visible only to the sharee (EC2 User Guide,
+ * "Share an AMI with specific AWS accounts", Considerations). Missing ones are added by `CreateTags` from
+ * that account. A role that cannot be assumed there skips the cell unless `sharedRoleRequired`.
+ */
+function planSharedCell(cell: DesiredCell, obs: CellObservation, desired: DesiredImage, context: PlanContext, plan: CellPlan): void {
+  if (!obs.access.ok) {
+    const failure = obs.access.error;
+    const result = failure.kind === 'throttled' ? 'pending' : context.sharedRoleRequired === true ? 'failed' : 'skipped';
+    const reason = result === 'skipped' ? REASONS.sharedUnreachable(failure) : REASONS.accessDenied(failure);
+    plan.checks.push({ check: 'access', subject: cell.accountId, result, reason });
+    return;
+  }
+  const sources = cell.sharedImages ?? [];
+  if (sources.length === 0) {
+    const inProgress = !['AVAILABLE', 'FAILED', 'CANCELLED'].includes(desired.status);
+    plan.checks.push(
+      inProgress
+        ? { check: 'ami', subject: '(none)', result: 'pending', reason: REASONS.imageInProgress(desired.status) }
+        : { check: 'ami', subject: '(none)', result: 'skipped', reason: `no copy of ${cell.region} was recorded, so none is shared with the account` },
+    );
+    return;
+  }
+  const observed = obs.sharedImages;
+  const subjects = sources.map((s) => s.imageId).join(', ');
+  if (observed === undefined) {
+    plan.checks.push({ check: 'ami', subject: subjects, result: 'pending', reason: 'not observed' });
+    return;
+  }
+  if (!observed.ok) {
+    plan.checks.push(readFailure('ami', subjects, observed.error));
+    return;
+  }
+  for (const source of sources) {
+    const subject = source.imageId;
+    const image = observed.value[subject];
+    if (image === undefined) {
+      plan.checks.push({ check: 'ami', subject, result: 'pending', reason: REASONS.sharedNotVisible(source, cell.accountId) });
+    } else if (image.ownerId !== source.accountId) {
+      plan.checks.push({ check: 'ami', subject, result: 'failed', reason: `the AMI is owned by ${image.ownerId}, not by ${source.accountId}` });
+    } else if (image.state === 'pending') {
+      plan.checks.push({ check: 'ami', subject, result: 'pending', reason: 'the AMI is still pending' });
+    } else if (image.state !== 'available') {
+      plan.checks.push({ check: 'ami', subject, result: 'failed', reason: `the AMI is ${image.state}${image.stateReason === undefined ? '' : `: ${image.stateReason}`}` });
+    } else {
+      plan.checks.push({ check: 'ami', subject, result: 'ok', reason: `shared by ${source.accountId}, available` });
+      plan.checks.push(planTags(cell, image, plan.actions));
+    }
+  }
+}
+
 function planCell(cell: DesiredCell, observation: Observation, desired: DesiredImage, context: PlanContext): CellPlan {
   const plan: CellPlan = {
     key: cell.key,
     region: cell.region,
     accountId: cell.accountId,
     origin: cell.origin,
-    imageId: cell.recorded?.imageId,
+    imageId: cell.origin === 'shared' ? cell.sharedImages?.[0]?.imageId : cell.recorded?.imageId,
     checks: [],
     actions: [],
   };
   const obs = observation.cells[cell.key];
   if (obs === undefined) {
     plan.checks.push({ check: 'access', subject: cell.accountId, result: 'pending', reason: 'not observed' });
+    return plan;
+  }
+  if (cell.origin === 'shared') {
+    planSharedCell(cell, obs, desired, context, plan);
     return plan;
   }
   if (!obs.access.ok) {
@@ -518,7 +585,8 @@ function planCell(cell: DesiredCell, observation: Observation, desired: DesiredI
 function plan(desired: DesiredImage, observation: Observation, context: PlanContext): Plan {
   const cells = desired.cells.map((cell) => planCell(cell, observation, desired, context));
   const imageActions: Action[] = [];
-  const missing = cells.filter((cell) => cell.imageId === undefined && cell.checks.some((c) => c.check === 'ami'));
+  // a shared cell holds no copy of its own: it is never a missing one
+  const missing = cells.filter((cell) => cell.origin !== 'shared' && cell.imageId === undefined && cell.checks.some((c) => c.check === 'ami'));
   if (desired.status === 'FAILED' && context.retryFailedImages && missing.length > 0) {
     imageActions.push({
       id: `image/retry-image`,

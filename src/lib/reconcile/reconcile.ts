@@ -104,12 +104,13 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
   if (!loaded.ok) {
     report = earlyReport(arn, loaded.failure, { ...base, finishedAt: deps.now(), awsCalls: clients.callCount() - callsBefore });
   } else {
-    const desired = desiredImage(loaded.image, { fastLaunchInheritForTargets: config.fastLaunchInheritForTargets });
+    const desired = desiredImage(loaded.image, { fastLaunchInheritForTargets: config.fastLaunchInheritForTargets, sharedAccounts: config.sharedAccounts !== 'off' });
     const observation = await observe(desired, clients, deps.onProgress);
     const thePlan = plan(desired, observation, {
       fastLaunchRetries: request.fastLaunchRetries ?? {},
       fastLaunchMaxRetries: config.fastLaunchMaxRetries,
       retryFailedImages: config.retryFailedImages,
+      sharedRoleRequired: config.sharedAccounts === 'require',
     });
     const outcomes = await apply(thePlan, clients, { mode, signal, imageArn: arn.arn });
     // close the window between apply's last re-read and its write (see sweep.ts)

@@ -12,7 +12,10 @@ type Trigger = 'eventbridge' | 'sqs' | 'manual' | 'cli' | 'schedule';
 interface CellReport {
   region: string;
   accountId: string;
-  /** target, owner, build (the build region's AMI) or referenced (named only by a setting). */
+  /**
+   * target, owner, build (the build region's AMI), referenced (named only by a setting), or shared (receives
+   * a launch permission, no copy: its checks are the shared AMIs' visibility and amiTags in its own tag scope).
+   */
   origin: string;
   imageId: string | null;
   status: CellStatus;

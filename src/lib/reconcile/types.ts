@@ -73,6 +73,11 @@ interface CellObservation {
    * undefined when the cell's distribution names none, or the AMI was not seen.
    */
   licenses?: Observed<string[]> | undefined;
+  /**
+   * Origin `shared`: the region's shared AMIs as the account sees them (its own tags only), by AMI id; an AMI
+   * it cannot see (yet) has no entry. Undefined for other cells.
+   */
+  sharedImages?: Observed<Record<string, ObservedImage>> | undefined;
 }
 
 /** A build of the same pipeline (or image) newer than the one being reconciled. */
