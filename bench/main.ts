@@ -1,7 +1,7 @@
 /**
  * The benchmark: organization-sized scenarios on the sandbox with real latency and EC2's token buckets, the
  * reconciler in its own process. Prints a table (or JSON with --json [file]).
- * Usage: npm run bench -- [--sizes 10,100,1000] [--full] [--latency 50] [--json [file]] [--env KEY=VALUE ...] [--cpu-prof DIR] [--no-bundles]
+ * Usage: npm run bench -- [--sizes 10,100,1000] [--full] [--latency 50] [--json [file]] [--env KEY=VALUE ...] [--cpu-prof DIR] [--no-bundles] [--max-heap MiB]
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -27,10 +27,12 @@ interface Options {
   cpuProf: string | undefined;
   /** Time importing the Lambda bundles (default true; --no-bundles skips it). */
   bundles: boolean;
+  /** Cap the reconciler process's V8 heap (MiB, --max-old-space-size), as a function's memory setting would. */
+  maxHeapMiB: number | undefined;
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { sizes: [10, 100, 1000], latencyMs: 50, json: undefined, environment: {}, cpuProf: undefined, bundles: true };
+  const options: Options = { sizes: [10, 100, 1000], latencyMs: 50, json: undefined, environment: {}, cpuProf: undefined, bundles: true, maxHeapMiB: undefined };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     const next = argv[i + 1];
@@ -47,6 +49,10 @@ function parseArgs(argv: string[]): Options {
         options.json = next;
         i += 1;
       } else options.json = true;
+    } else if (arg === '--max-heap' && next !== undefined) {
+      options.maxHeapMiB = Number(next);
+      if (!Number.isInteger(options.maxHeapMiB) || options.maxHeapMiB < 16) throw new Error(`--max-heap needs a whole number of MiB (16 or more), got "${next}"`);
+      i += 1;
     } else if (arg === '--cpu-prof' && next !== undefined) {
       options.cpuProf = next;
       i += 1;
@@ -55,7 +61,7 @@ function parseArgs(argv: string[]): Options {
       if (at < 1) throw new Error(`--env needs KEY=VALUE, got "${next}"`);
       options.environment[next.slice(0, at)] = next.slice(at + 1);
       i += 1;
-    } else throw new Error(`unknown argument "${arg ?? ''}" (usage: --sizes 10,100,1000 --full --latency 50 --json [file] --env KEY=VALUE --cpu-prof DIR --no-bundles)`);
+    } else throw new Error(`unknown argument "${arg ?? ''}" (usage: --sizes 10,100,1000 --full --latency 50 --json [file] --env KEY=VALUE --cpu-prof DIR --no-bundles --max-heap MiB)`);
   }
   for (const size of options.sizes) if (SHAPES[size] === undefined) throw new Error(`no scenario for ${size} cells (have ${Object.keys(SHAPES).join(', ')})`);
   if (!Number.isFinite(options.latencyMs) || options.latencyMs < 0) throw new Error('--latency must be a number of milliseconds');
@@ -103,6 +109,8 @@ interface Row {
   memoryPerCellKiB: number;
   /** The most heap in use during the run over the heap in use before it, per cell (sampled every 5 ms). */
   heapPerCellKiB: number;
+  /** What the run keeps per cell: the heap after a full collection with the report held, over the heap before it. */
+  retainedPerCellKiB: number;
   throttledCalls: number;
   cellsFailedByThrottling: number;
   candidates: number;
@@ -112,7 +120,7 @@ interface Row {
 
 const RUNNER = fileURLToPath(new URL('./runner.mjs', import.meta.url));
 
-async function measure(org: Org, latencyMs: number, runKind: Row['run'], environment: Record<string, string>, cpuProf: string | undefined): Promise<Row> {
+async function measure(org: Org, latencyMs: number, runKind: Row['run'], environment: Record<string, string>, cpuProf: string | undefined, maxHeapMiB?: number): Promise<Row> {
   const { box } = org;
   box.server.requests.length = 0;
   box.server.resetPeak();
@@ -127,7 +135,7 @@ async function measure(org: Org, latencyMs: number, runKind: Row['run'], environ
   };
   const sandboxCpu = process.cpuUsage();
   const profile = cpuProf === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`];
-  const { stdout } = await run(process.execPath, [...profile, RUNNER, JSON.stringify(input)], { maxBuffer: 16 * 1024 * 1024 });
+  const { stdout } = await run(process.execPath, ['--expose-gc', ...(maxHeapMiB === undefined ? [] : [`--max-old-space-size=${maxHeapMiB}`]), ...profile, RUNNER, JSON.stringify(input)], { maxBuffer: 16 * 1024 * 1024 });
   const sandboxUsed = process.cpuUsage(sandboxCpu);
   const out = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as RunnerOutput;
   const records = [...box.server.requests];
@@ -150,6 +158,7 @@ async function measure(org: Org, latencyMs: number, runKind: Row['run'], environ
     peakRssMiB: out.peakRss / 1048576,
     memoryPerCellKiB: Math.max(0, out.peakRss - out.rssBefore) / 1024 / cells,
     heapPerCellKiB: Math.max(0, out.peakHeap - out.heapBefore) / 1024 / cells,
+    retainedPerCellKiB: Math.max(0, out.retainedHeap - out.heapBefore) / 1024 / cells,
     throttledCalls: throttledCalls(records),
     cellsFailedByThrottling: out.cellsFailedByThrottling,
     candidates: out.candidates,
@@ -207,7 +216,7 @@ function printBundles(rows: BundleRow[]): void {
 
 function print(rows: Row[], latencyMs: number): void {
   const table = new Table({
-    head: ['cells', 'run', 'wall s', 'cpu s', 'sandbox cpu s', 'lower bound s', 'ratio', 'sequential s', 'calls/cell', 'peak conc.', 'conns', 'peak MiB', 'KiB/cell', 'heap KiB/cell', 'throttled', 'failed (thr.)', 'outcome'],
+    head: ['cells', 'run', 'wall s', 'cpu s', 'sandbox cpu s', 'lower bound s', 'ratio', 'sequential s', 'calls/cell', 'peak conc.', 'conns', 'peak MiB', 'KiB/cell', 'heap KiB/cell', 'kept KiB/cell', 'throttled', 'failed (thr.)', 'outcome'],
     style: { head: [], border: [] },
   });
   for (const r of rows) {
@@ -226,6 +235,7 @@ function print(rows: Row[], latencyMs: number): void {
       r.peakRssMiB.toFixed(0),
       r.memoryPerCellKiB.toFixed(1),
       r.heapPerCellKiB.toFixed(1),
+      r.retainedPerCellKiB.toFixed(1),
       r.throttledCalls,
       r.cellsFailedByThrottling,
       r.outcome,
@@ -251,7 +261,7 @@ async function main(): Promise<void> {
       org.box.faults.set(awsLikeFaults(options.latencyMs));
       for (const runKind of ['first run', 'no-op', 'cleanup plan'] as const) {
         process.stderr.write(`bench: ${size} cells: ${runKind}\n`);
-        rows.push(await measure(org, options.latencyMs, runKind, options.environment, options.cpuProf));
+        rows.push(await measure(org, options.latencyMs, runKind, options.environment, options.cpuProf, options.maxHeapMiB));
         // let AWS finish its own work between runs (AMI copies, Fast Launch) as time would
         org.box.clock.advance(3_600_000);
       }

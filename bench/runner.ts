@@ -34,6 +34,12 @@ interface RunnerOutput {
   /** Heap in use when the run started, and the most seen while it ran (sampled, bytes). */
   heapBefore: number;
   peakHeap: number;
+  /**
+   * Heap in use after a full garbage collection once the run is over, with its report still held: what the
+   * run keeps (the report and every cell's state), without the garbage the collector had not yet returned
+   * (bytes; equal to heapBefore's basis, also taken after a collection).
+   */
+  retainedHeap: number;
   /** CPU time the run took in this process (user + system, ms). */
   cpuMs: number;
 }
@@ -50,6 +56,9 @@ async function main(): Promise<void> {
   const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
   const deps = { config, clients, log, now: () => new Date(), newRunId: randomUUID, publish: false };
 
+  // the bench starts this process with --expose-gc, so that what the run keeps can be told from garbage
+  const collect = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
+  collect();
   const heapBefore = process.memoryUsage().heapUsed;
   const rssBefore = process.memoryUsage.rss();
   let peakHeap = heapBefore;
@@ -58,9 +67,11 @@ async function main(): Promise<void> {
   }, 5);
   const started = performance.now();
   const cpuBefore = process.cpuUsage();
-  let output: Omit<RunnerOutput, 'wallMs' | 'rssBefore' | 'peakRss' | 'heapBefore' | 'peakHeap' | 'cpuMs'>;
+  let output: Omit<RunnerOutput, 'wallMs' | 'rssBefore' | 'peakRss' | 'heapBefore' | 'peakHeap' | 'retainedHeap' | 'cpuMs'>;
+  let held: unknown;
   if (input.kind === 'reconcile') {
     const report = await reconcile({ imageBuildVersionArn: input.arn, trigger: 'cli', mode: input.mode }, deps);
+    held = report;
     output = {
       awsCalls: report.awsCalls,
       outcome: report.outcome,
@@ -70,6 +81,7 @@ async function main(): Promise<void> {
     };
   } else {
     const report = await cleanup({ distributionConfigurationArn: input.arn, mode: input.mode, trigger: 'cli' }, deps);
+    held = report;
     const outside = new Set(report.configuration.currentCells);
     output = {
       awsCalls: report.awsCalls,
@@ -83,7 +95,10 @@ async function main(): Promise<void> {
   const cpu = process.cpuUsage(cpuBefore);
   clearInterval(sampler);
   peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
-  const result: RunnerOutput = { ...output, wallMs, rssBefore, peakRss: process.resourceUsage().maxRSS * 1024, heapBefore, peakHeap, cpuMs: (cpu.user + cpu.system) / 1000 };
+  collect();
+  const retainedHeap = process.memoryUsage().heapUsed;
+  if (held === undefined) throw new Error('the run returned no report');
+  const result: RunnerOutput = { ...output, wallMs, rssBefore, peakRss: process.resourceUsage().maxRSS * 1024, heapBefore, peakHeap, retainedHeap, cpuMs: (cpu.user + cpu.system) / 1000 };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
