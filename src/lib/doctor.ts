@@ -14,7 +14,7 @@ import { type DistributionConfiguration } from '@aws-sdk/client-imagebuilder';
 import { type EvaluationResult, type IAMClient, NoSuchEntityException, SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
 import type { DistributionConfigurationArn } from './arn.ts';
 import type { ClientFactory } from './aws/clients.ts';
-import { desiredImage } from './distribution.ts';
+import { SOURCE_IMAGE_TAG, desiredImage } from './distribution.ts';
 import { toFailure } from './errors.ts';
 
 type Role = 'repair' | 'cleanup';
@@ -125,7 +125,7 @@ function repairGroups(partition: string, region: string, accountId: string, cell
 }
 
 /** Cleanup: what the cleanup functions call in a cell (src/lib/cleanup/*). */
-function cleanupGroups(partition: string, region: string): CheckGroup[] {
+function cleanupGroups(partition: string, region: string, owner: DistributionConfigurationArn): CheckGroup[] {
   const image = `arn:${partition}:ec2:${region}::image/*`;
   return [
     {
@@ -149,8 +149,9 @@ function cleanupGroups(partition: string, region: string): CheckGroup[] {
       name: 'retire',
       actions: ['ec2:DeregisterImage', 'ec2:DisableImage', 'ec2:EnableImageDeprecation'],
       resources: [image],
-      context: { 'aws:ResourceTag/CreatedBy': 'EC2 Image Builder' },
-      statement: 'RetireImageBuilderImages',
+      // a target account's copies carry only the reconciler's tag (Image Builder gives them none of its own)
+      context: { [`aws:ResourceTag/${SOURCE_IMAGE_TAG}`]: `arn:${partition}:imagebuilder:${owner.region}:${owner.accountId}:image/*` },
+      statement: 'RetireReconciledImages',
     },
     { name: 'snapshots', actions: ['ec2:DeleteSnapshot'], resources: [`arn:${partition}:ec2:${region}::snapshot/*`], statement: 'DeleteSnapshotsOfRetiredImages' },
   ];
@@ -175,7 +176,7 @@ function planChecks(configuration: DistributionConfiguration, arn: DistributionC
     .map((c) => ({
       region: c.region,
       accountId: c.accountId,
-      groups: options.role === 'repair' ? repairGroups(arn.partition, c.region, c.accountId, c) : cleanupGroups(arn.partition, c.region),
+      groups: options.role === 'repair' ? repairGroups(arn.partition, c.region, c.accountId, c) : cleanupGroups(arn.partition, c.region, arn),
     }))
     .sort((a, b) => a.region.localeCompare(b.region) || a.accountId.localeCompare(b.accountId));
 }

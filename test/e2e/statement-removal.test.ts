@@ -37,6 +37,8 @@ const NOT_EXERCISED: Record<string, Record<string, string>> = {
     FailedInvocations: 'the on-failure destination: the Lambda service sends the record with the execution role',
     DistributionConfigurations: 'read only when a build does not embed its distribution configuration (older builds; test/unit)',
     DeadLetterMalformedRecheck: 'only a malformed recheck message is moved to the dead-letter queue (test/unit/recheck)',
+    LicenseRead: 'the demo distribution names no license configurations (test/e2e/licenses.test.ts checks them)',
+    LicenseAssociate: 'the demo distribution names no license configurations (test/e2e/licenses.test.ts associates one)',
   },
   CleanupRole: {
     Logs: 'Lambda writes the function logs with the execution role; the sandbox keeps no CloudWatch Logs',
@@ -45,6 +47,8 @@ const NOT_EXERCISED: Record<string, Record<string, string>> = {
   },
   ImageBuilderReconcilerTarget: {
     DoctorSelfCheck: 'used by `imagebuilder-reconciler doctor` (test/cli/doctor.test.ts), not by the functions',
+    LicenseRead: 'the demo distribution names no license configurations (test/e2e/licenses.test.ts checks them)',
+    LicenseAssociate: "a target account can associate only a configuration shared with it through AWS RAM, which the sandbox does not model (test/e2e/licenses.test.ts: License Manager's refusal)",
   },
   ImageBuilderReconcilerCleanup: {
     DoctorSelfCheck: 'used by `imagebuilder-reconciler doctor --cleanup` (test/cli/doctor.test.ts), not by the functions',
@@ -80,7 +84,8 @@ function cleanupFailures(result: unknown, selected: string[]): string[] {
   if (report.kind !== 'cleanup') return [`cleanup did not run: ${JSON.stringify(result)}`];
   return [
     ...(report.problems ?? []),
-    ...(report.candidates ?? []).filter((c) => selected.includes(c.imageId) && (c.outcome === 'failed' || c.outcome === 'skipped')).map((c) => `${c.region}/${c.accountId} ${c.imageId}: ${c.outcome}: ${c.reason} ${c.error?.message ?? ''}`),
+    // a candidate done with an error (snapshots left behind) failed in part
+    ...(report.candidates ?? []).filter((c) => selected.includes(c.imageId) && (c.outcome === 'failed' || c.outcome === 'skipped' || c.error !== null)).map((c) => `${c.region}/${c.accountId} ${c.imageId}: ${c.outcome}: ${c.reason} ${c.error?.message ?? ''}`),
   ];
 }
 
@@ -99,23 +104,26 @@ describe('remove each statement in turn: the run that needs it fails, naming the
 
   /**
    * Wait until a run for an image build has ended: a function ran for it, nothing runs or waits in a queue,
-   * and its last report (if one was published) queues no recheck. Returns that report.
+   * and its last report (if one was published) queues no recheck. Returns every report the run published
+   * (a user gets each one: an early report can say what a later retry no longer shows) and the functions'
+   * errors.
    */
-  async function settled(arn: string, invocationsBefore: number, reportsBefore: number): Promise<ReconcileReport | undefined> {
+  async function settled(arn: string, invocationsBefore: number, reportsBefore: number): Promise<{ reports: ReconcileReport[]; errors: string[] }> {
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
-      const ran = (box.wiring?.invocations ?? []).slice(invocationsBefore).some((i) => JSON.stringify(i.event).includes(arn));
-      const last = box.reports(arn).slice(reportsBefore).at(-1);
-      if (ran && box.wiring?.busy() !== true && (last === undefined || !last.next.recheck)) {
+      const invocations = (box.wiring?.invocations ?? []).slice(invocationsBefore).filter((i) => JSON.stringify(i.event).includes(arn));
+      const reports = box.reports(arn).slice(reportsBefore);
+      const last = reports.at(-1);
+      if (invocations.length > 0 && box.wiring?.busy() !== true && (last === undefined || !last.next.recheck)) {
         await box.idle();
-        return last;
+        return { reports, errors: invocations.flatMap((i) => (i.error === undefined ? [] : [`${i.function}: ${i.error}`])) };
       }
       await sleep(25);
     }
     throw new Error(`the run for ${arn} did not end in 30 s`);
   }
 
-  async function build(token: string): Promise<ReconcileReport | undefined> {
+  async function build(token: string): Promise<{ reports: ReconcileReport[]; errors: string[] }> {
     const before = box.wiring?.invocations.length ?? 0;
     const out = await ib().send(new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: token }));
     const arn = out.imageBuildVersionArn ?? '';
@@ -157,10 +165,10 @@ describe('remove each statement in turn: the run that needs it fails, naming the
     let failures: string[];
     switch (name) {
       case 'build': {
-        const report = await build(`probe-${randomUUID()}`);
-        failures = report === undefined ? [] : reconcileFailures(report);
+        const run = await build(`probe-${randomUUID()}`);
+        failures = [...run.errors, ...run.reports.flatMap(reconcileFailures)];
         // a report that could not be published exists only in the function's log: the request log says why
-        if (report === undefined) {
+        if (run.reports.length === 0) {
           const refused = box.server.requests.slice(from).flatMap((r) => r.authorizations).filter((a) => a.decision !== 'allow');
           failures.push(`no report was published; the request log: ${refused.map((a) => `refused by IAM: ${a.action}`).join(', ')}`);
         }
@@ -173,8 +181,8 @@ describe('remove each statement in turn: the run that needs it fails, naming the
         const event = box.state.events.findLast((e) => e.detailType === 'EC2 Image Builder Image State Change' && e.resources.includes(lastBuild));
         if (event === undefined) throw new Error(`no state change event for ${lastBuild}`);
         box.wiring?.deliver({ ...event, id: randomUUID() });
-        const report = await settled(lastBuild, invocations, after);
-        failures = report === undefined ? ['no report was published'] : reconcileFailures(report);
+        const run = await settled(lastBuild, invocations, after);
+        failures = [...run.errors, ...(run.reports.length === 0 ? ['no report was published'] : run.reports.flatMap(reconcileFailures))];
         break;
       }
       case 'sweep': {
@@ -242,8 +250,8 @@ describe('remove each statement in turn: the run that needs it fails, naming the
     }
     // builds with copies in the region then removed: what the cleanup probes retire (older than 7 days)
     for (let i = 0; i < CANDIDATE_BUILDS; i += 1) {
-      const report = await build(`pool-${i}`);
-      expect(report?.outcome, `pool build ${i}`).toMatch(/converged|repaired/);
+      const run = await build(`pool-${i}`);
+      expect(run.reports.at(-1)?.outcome, `pool build ${i}`).toMatch(/converged|repaired/);
       pool.push(lastBuild);
     }
     box.clock.advance(8 * 86_400_000);
@@ -271,10 +279,7 @@ describe('remove each statement in turn: the run that needs it fails, naming the
     }
   });
 
-  // SKIPPED until its findings are fixed (branch i10 report): 13 removals do not yet fail naming their action,
-  // e.g. the SLR refusal text "perform iam:…" (no colon), a denied sts/sqs/events/DeleteSnapshot call the
-  // reports do not name, and alternative Retire* statements that both allow the same AMI.
-  it.skip('without any one statement, the first run that used it fails, naming one of its actions', async () => {
+  it('without any one statement, the first run that used it fails, naming one of its actions', async () => {
     const outcomes: string[] = [];
     for (const [label, list] of roles) {
       const statements = list[0] === undefined ? [] : statementList(list[0]);
