@@ -42,6 +42,16 @@ describe('IAM in the sandbox', () => {
     expect(ami.tags.get('Team')).toBe('x');
   });
 
+  it('answers an EC2 DryRun as EC2 does: DryRunOperation when allowed (and nothing done), UnauthorizedOperation when not', async () => {
+    box = await sandbox({ scenario: smallScenario() });
+    const ami = registerImage(box.state, box.clock, { account: TARGET, region: 'us-east-1', name: 'x', creationDate: box.clock.iso() });
+    const role = await asTargetRole(box.url, 'aws', 'us-east-1');
+    await expect(role.ec2.send(new CreateTagsCommand({ DryRun: true, Resources: [ami.imageId], Tags: [{ Key: 'Team', Value: 'dry' }] }))).rejects.toMatchObject({ name: 'DryRunOperation', message: 'Request would have succeeded, but DryRun flag is set.', $metadata: { httpStatusCode: 412 } });
+    expect(ami.tags.has('Team')).toBe(false);
+    await clients(box.url, TARGET).iam.send(new PutRolePolicyCommand({ RoleName: 'ImageBuilderReconcilerTarget', PolicyName: 'deny-describe', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: 'ec2:DescribeImages', Resource: '*' }] }) }));
+    await expect(role.ec2.send(new DescribeImagesCommand({ DryRun: true, Owners: ['self'] }))).rejects.toMatchObject({ name: 'UnauthorizedOperation', message: expect.stringMatching(/not authorized to perform: ec2:DescribeImages on resource: \* with an explicit deny/) });
+  });
+
   it('refuses what the role does not grant, in each service\'s own terms; EC2\'s encoded message decodes', async () => {
     box = await sandbox({ scenario: smallScenario() });
     const ami = registerImage(box.state, box.clock, { account: TARGET, region: 'us-east-1', name: 'x', creationDate: box.clock.iso() });
