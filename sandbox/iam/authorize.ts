@@ -232,7 +232,14 @@ function needsFor(ctx: Ctx, input: Input): Needed[] {
     case 'sts':
       // "No permissions are required to perform this operation" (GetCallerIdentity API reference)
       if (operation === 'GetCallerIdentity') return [];
-      return [{ action: `sts:${operation}`, resource: operation === 'AssumeRole' ? (str(input.RoleArn) ?? '*') : '*' }];
+      if (operation === 'AssumeRole') {
+        // aws:ResourceOrgID: the organization of the account that owns the role, present only when that
+        // account is in one (IAM User Guide, "AWS global condition context keys")
+        const roleArn = str(input.RoleArn) ?? '*';
+        const organization = ctx.env.state.organizations.get(roleArn.split(':')[4] ?? '');
+        return [{ action: 'sts:AssumeRole', resource: roleArn, ...(organization === undefined ? {} : { context: { 'aws:ResourceOrgID': organization } }) }];
+      }
+      return [{ action: `sts:${operation}`, resource: '*' }];
     case 'iam': {
       const role = str(input.RoleName);
       if (operation === 'SimulatePrincipalPolicy') return [{ action: 'iam:SimulatePrincipalPolicy', resource: str(input.PolicySourceArn) ?? '*' }];
