@@ -4,7 +4,9 @@
  *
  * One sandbox (the demo scenario, every role of serverless.yml and infra/target-account-role.yaml enforced)
  * and a handful of probes, each a run a user would make: a build reconciled to the end, drift repaired in
- * the owner's and the target accounts, the scheduled sweep, and a manual cleanup (deregister and disable).
+ * the owner's and the target accounts (a license configuration of a region distributed to the owner only
+ * among it), the scheduled sweep, and a manual cleanup (deregister and disable). A run's failures are what
+ * its user reads: every report it published, and its functions' errors.
  * A baseline run of every probe, with every statement in place, records from the sandbox's request log
  * which statement allowed each call; each statement is then removed for the first probe that used it
  * alone, and put back. A statement no probe uses must be listed in NOT_EXERCISED with the reason, and the
@@ -12,6 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { GetDistributionConfigurationCommand, GetImageCommand, StartImagePipelineExecutionCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
+import { CreateLicenseConfigurationCommand, LicenseManagerClient } from '@aws-sdk/client-license-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Authorization } from '../../sandbox/iam/authorize.ts';
 import { type Statement, statementsOf } from '../../sandbox/iam/policy.ts';
@@ -26,6 +29,8 @@ const OWNER = '111111111111';
 const A = '222222222222';
 const TARGETS = [A, '333333333333', '444444444444'];
 const REMOVED = 'ap-northeast-1';
+/** A region the configuration distributes to the owner's account only, with a license configuration of its own. */
+const LICENSED = 'eu-central-1';
 /** Builds whose copies in the removed region the cleanup probes retire, one build per probe that retires. */
 const CANDIDATE_BUILDS = 16;
 
@@ -37,8 +42,6 @@ const NOT_EXERCISED: Record<string, Record<string, string>> = {
     FailedInvocations: 'the on-failure destination: the Lambda service sends the record with the execution role',
     DistributionConfigurations: 'read only when a build does not embed its distribution configuration (older builds; test/unit)',
     DeadLetterMalformedRecheck: 'only a malformed recheck message is moved to the dead-letter queue (test/unit/recheck)',
-    LicenseRead: 'the demo distribution names no license configurations (test/e2e/licenses.test.ts checks them)',
-    LicenseAssociate: 'the demo distribution names no license configurations (test/e2e/licenses.test.ts associates one)',
   },
   CleanupRole: {
     Logs: 'Lambda writes the function logs with the execution role; the sandbox keeps no CloudWatch Logs',
@@ -47,7 +50,7 @@ const NOT_EXERCISED: Record<string, Record<string, string>> = {
   },
   ImageBuilderReconcilerTarget: {
     DoctorSelfCheck: 'used by `imagebuilder-reconciler doctor` (test/cli/doctor.test.ts), not by the functions',
-    LicenseRead: 'the demo distribution names no license configurations (test/e2e/licenses.test.ts checks them)',
+    LicenseRead: "a license configuration is the owner's: a target account can use it only when shared through AWS RAM, which the sandbox does not model (test/e2e/licenses.test.ts: License Manager's refusal)",
     LicenseAssociate: "a target account can associate only a configuration shared with it through AWS RAM, which the sandbox does not model (test/e2e/licenses.test.ts: License Manager's refusal)",
   },
   ImageBuilderReconcilerCleanup: {
@@ -153,6 +156,8 @@ describe('remove each statement in turn: the run that needs it fails, naming the
     for (const image of a.images.values()) image.launchPermissions.userIds.clear();
     const aParameter = a.parameters.get('/golden/windows/latest');
     if (aParameter !== undefined) aParameter.value = box.refs.get('ami:previous-d-euw1') ?? previous;
+    // the license configuration taken off the owner's AMIs in the licensed region
+    for (const associations of box.state.cell(OWNER, LICENSED).licenseAssociations.values()) associations.clear();
   }
 
   /** Run a probe and collect what it reports as failed and what it was authorized (or refused) to do. */
@@ -243,7 +248,15 @@ describe('remove each statement in turn: the run that needs it fails, naming the
     scenario.deploymentParams = { ...scenario.deploymentParams, cleanupMode: 'plan', sweepRate: 'rate(3650 days)' };
     const removed = scenario.imagebuilder?.distributions?.[0]?.distributions?.find((d) => d.region === REMOVED);
     removed?.amiDistributionConfiguration?.targetAccountIds?.push(OWNER);
+    scenario.regions = [...scenario.regions, LICENSED];
     box = await sandbox({ scenario, wire: true, clockSpeed: 3000 });
+    configArn = box.refs.get('distribution:golden-windows') ?? '';
+    const licenses = new LicenseManagerClient({ endpoint: box.url, region: LICENSED, credentials: { accessKeyId: OWNER, secretAccessKey: 'sandbox' }, maxAttempts: 1 });
+    const license = (await licenses.send(new CreateLicenseConfigurationCommand({ Name: 'windows-server', LicenseCountingType: 'vCPU' }))).LicenseConfigurationArn ?? '';
+    const initial = await ib().send(new GetDistributionConfigurationCommand({ distributionConfigurationArn: configArn }));
+    const licensed = { region: LICENSED, amiDistributionConfiguration: { targetAccountIds: [OWNER] }, licenseConfigurationArns: [license] };
+    await ib().send(new UpdateDistributionConfigurationCommand({ distributionConfigurationArn: configArn, distributions: [...(initial.distributionConfiguration?.distributions ?? []), licensed], clientToken: 'licensed' }));
+    await box.idle();
     for (const [logicalId, role] of box.wiring?.roles ?? []) roles.set(logicalId, [role]);
     for (const name of ['ImageBuilderReconcilerTarget', 'ImageBuilderReconcilerCleanup']) {
       roles.set(name, TARGETS.map((account) => box.state.rolesOf(account).get(name)).filter((r): r is Role => r !== undefined));
@@ -255,7 +268,6 @@ describe('remove each statement in turn: the run that needs it fails, naming the
       pool.push(lastBuild);
     }
     box.clock.advance(8 * 86_400_000);
-    configArn = box.refs.get('distribution:golden-windows') ?? '';
     const current = await ib().send(new GetDistributionConfigurationCommand({ distributionConfigurationArn: configArn }));
     await ib().send(new UpdateDistributionConfigurationCommand({ distributionConfigurationArn: configArn, distributions: current.distributionConfiguration?.distributions?.filter((d) => d.region !== REMOVED), clientToken: 'remove' }));
     await box.idle();
