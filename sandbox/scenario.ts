@@ -39,6 +39,8 @@ interface Scenario {
    * account root is trusted by default, and RoleName follows targetRoleName).
    */
   targetRoleParameters?: Record<string, string>;
+  /** AWS Organizations: organization id (`o-…`) → its member accounts (default: no organization). */
+  organizations?: Record<string, string[]>;
   /** Overrides of serverless.yml's `params` for the wired deployment. */
   deploymentParams?: Record<string, string>;
   images?: { ref: string; account: string; region: string; name: string; platform?: 'windows'; tags?: Record<string, string>; ageDays?: number }[];
@@ -105,6 +107,7 @@ function loadScenario(path: string): Scenario {
 /** Put the scenario's resources in place. Returns the refs of what it created. */
 function applyScenario(env: SandboxEnv, scenario: Scenario, home: { account: string; region: string }, targetRoleTemplate: string): Map<string, string> {
   const refs = new Map<string, string>();
+  for (const [organization, members] of Object.entries(scenario.organizations ?? {})) for (const account of members) env.state.organizations.set(account, organization);
   const roleName = scenario.targetRoleName ?? 'ImageBuilderReconcilerTarget';
   // the target-account roles, deployed from the project's template as an operator would (StackSets: the
   // same parameters in every account)

@@ -281,6 +281,12 @@ class SandboxServer {
     }
     // IAM first: a refused request reaches neither the fault injection nor the handler
     authorize(ctx, input);
+    // EC2's DryRun: "Checks whether you have the required permissions for the action, without actually making
+    // the request, and provides an error response. If you have the required permissions, the error response is
+    // DryRunOperation. Otherwise, it is UnauthorizedOperation" (EC2 API Reference, the DryRun parameter of every
+    // action that has one); DryRunOperation answers HTTP 412 (EC2 API Reference, "Error codes": "The user has
+    // the required permissions, so the request would have succeeded, but the DryRun parameter was used")
+    if (service.protocol === 'ec2' && input.DryRun === true) throw new AwsError('DryRunOperation', 'Request would have succeeded, but DryRun flag is set.', 412);
     await this.env.faults.before(service.name, ctx.operation, ctx.account, ctx.region, this.env.clock);
     return handler(ctx, input);
   }

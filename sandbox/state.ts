@@ -262,6 +262,12 @@ class SandboxState {
   readonly managedPolicies = new Map<string, ManagedPolicy>();
   /** `account/service` of the service-linked roles that exist (e.g. `…/ec2fastlaunch.amazonaws.com`). */
   readonly serviceLinkedRoles = new Set<string>();
+  /**
+   * The AWS Organizations organization each account belongs to (`o-…`); an account not listed belongs to none.
+   * IAM's global condition keys aws:ResourceOrgID / aws:PrincipalOrgID carry it (IAM User Guide, "AWS global
+   * condition context keys").
+   */
+  readonly organizations = new Map<string, string>();
   /** Encoded authorization failure messages (EC2's UnauthorizedOperation) → their decoded JSON. */
   readonly authorizationMessages = new Map<string, string>();
   readonly queues = new Map<string, Queue>();

@@ -65,6 +65,8 @@ interface Deployment {
   params: Record<string, string>;
   /** The CloudFormation resources (with the framework's role from `provider.iam.role`, when it makes one). */
   resources: Obj;
+  /** The template's Conditions (what `Fn::If` and a resource's `Condition` test). */
+  conditions: Obj;
 }
 
 function isObj(value: Json | undefined): value is Obj {
@@ -153,10 +155,11 @@ function readDeployment(path: string): Deployment {
       },
     };
   }
+  const conditions: Obj = isObj(doc.resources) && isObj(doc.resources.Conditions) ? doc.resources.Conditions : {};
   const queues = Object.entries(resources)
     .filter(([, r]) => isObj(r) && r.Type === 'AWS::SQS::Queue')
     .map(([logicalId, r]) => ({ logicalId, properties: isObj(r) && isObj(r.Properties) ? r.Properties : {} }));
-  return { service: String(doc.service), functions, queues, environment: isObj(provider.environment) ? provider.environment : {}, params, resources };
+  return { service: String(doc.service), functions, queues, environment: isObj(provider.environment) ? provider.environment : {}, params, resources, conditions };
 }
 
 // ---- EventBridge pattern matching (equality, prefix, suffix, anything-but, exists)
@@ -310,7 +313,8 @@ class Wiring {
       if (queue === undefined) return undefined;
       return attribute === undefined ? queue.url : attribute === 'Arn' ? queue.arn : attribute === 'QueueName' ? queue.name : undefined;
     };
-    for (const role of templateRoles({ Resources: resources }, { account, region, partition, parameters: {}, attributes })) {
+    const conditions = this.resolveVariables(this.deployment.conditions) as TemplateObj;
+    for (const role of templateRoles({ Resources: resources, Conditions: conditions }, { account, region, partition, parameters: {}, attributes })) {
       this.roles.set(role.logicalId, installRole(this.env.state, account, role, partition));
     }
     return this.roles;

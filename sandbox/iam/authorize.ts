@@ -23,8 +23,6 @@ const partitionOf = partitionOfRegion;
 interface Needed extends AuthRequest {
   /** Why this is needed beyond the operation's own action (documented dependent permission). */
   dependent?: string;
-  /** A specific refusal message the service gives for this dependency. */
-  refusal?: string;
 }
 
 type Input = Record<string, unknown>;
@@ -104,16 +102,17 @@ function fastLaunchNeeds(ctx: Ctx, input: Input): Needed[] {
     }
   }
   // The service-linked role AWSServiceRoleForEC2FastLaunch is created on the first enable in an account
-  // (EC2 User Guide, "Service-linked role for Windows fast launch"); the caller needs
-  // iam:CreateServiceLinkedRole, and EC2 answers "Can't enable EC2 Fast Launch. Create SLR failed: user is
-  // not authorized to perform iam:CreateServiceLinkedRole." when it lacks it.
+  // (EC2 User Guide, "Service-linked role for EC2 Fast Launch": "When you start using faster launching ...
+  // Amazon EC2 creates the service-linked role for you"); the caller needs iam:CreateServiceLinkedRole. Without
+  // it EC2 refuses as it refuses any dependent permission: UnauthorizedOperation naming the denied action in
+  // IAM's own words, "User: … is not authorized to perform: iam:CreateServiceLinkedRole on resource: …"
+  // (IAM User Guide, "Troubleshoot access denied error messages"), with the encoded message.
   if (!ctx.env.state.serviceLinkedRoles.has(`${ctx.account}/${SLR_SERVICE}`)) {
     needs.push({
       action: 'iam:CreateServiceLinkedRole',
       resource: `arn:${p}:iam::${ctx.account}:role/aws-service-role/${SLR_SERVICE}/AWSServiceRoleForEC2FastLaunch`,
       context: { 'iam:AWSServiceName': SLR_SERVICE },
       dependent: 'EC2 creates the Fast Launch service-linked role on the first enable in an account',
-      refusal: "Can't enable EC2 Fast Launch. Create SLR failed: user is not authorized to perform iam:CreateServiceLinkedRole.",
     });
   }
   return needs;
@@ -235,7 +234,14 @@ function needsFor(ctx: Ctx, input: Input): Needed[] {
     case 'sts':
       // "No permissions are required to perform this operation" (GetCallerIdentity API reference)
       if (operation === 'GetCallerIdentity') return [];
-      return [{ action: `sts:${operation}`, resource: operation === 'AssumeRole' ? (str(input.RoleArn) ?? '*') : '*' }];
+      if (operation === 'AssumeRole') {
+        // aws:ResourceOrgID: the organization of the account that owns the role, present only when that
+        // account is in one (IAM User Guide, "AWS global condition context keys")
+        const roleArn = str(input.RoleArn) ?? '*';
+        const organization = ctx.env.state.organizations.get(roleArn.split(':')[4] ?? '');
+        return [{ action: 'sts:AssumeRole', resource: roleArn, ...(organization === undefined ? {} : { context: { 'aws:ResourceOrgID': organization } }) }];
+      }
+      return [{ action: `sts:${operation}`, resource: '*' }];
     case 'iam': {
       const role = str(input.RoleName);
       if (operation === 'SimulatePrincipalPolicy') return [{ action: 'iam:SimulatePrincipalPolicy', resource: str(input.PolicySourceArn) ?? '*' }];
@@ -317,8 +323,7 @@ function denial(ctx: Ctx, caller: string, need: Needed, decision: Decision): Aws
     case 'ec2': {
       // EC2 answers UnauthorizedOperation with an encoded message (sts:DecodeAuthorizationMessage decodes it)
       const encoded = encodeAuthorizationMessage(ctx, { allowed: false, explicitDeny: decision.decision === 'explicitDeny', matchedStatements: decision.matched === undefined ? [] : [decision.matched], context: { principal: caller, action: need.action, resource: need.resource, conditions: need.context ?? {} } });
-      const lead = need.refusal ?? `You are not authorized to perform this operation. ${message}.`;
-      return new AwsError('UnauthorizedOperation', `${lead} Encoded authorization failure message: ${encoded}`, 403);
+      return new AwsError('UnauthorizedOperation', `You are not authorized to perform this operation. ${message}. Encoded authorization failure message: ${encoded}`, 403);
     }
     case 'imagebuilder':
       return new AwsError('AccessDeniedException', message, 403);

@@ -10,11 +10,12 @@
  * {@link planChecks} is pure: the cells come from {@link desiredImage}, the same derivation the reconciler uses
  * for a build of the configuration, so the doctor checks exactly the cells and settings a build would meet.
  */
+import { DescribeFastLaunchImagesCommand, DescribeFleetsCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeLaunchTemplatesCommand, DescribeSnapshotsCommand, DescribeSpotFleetRequestsCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { type DistributionConfiguration } from '@aws-sdk/client-imagebuilder';
 import { type EvaluationResult, type IAMClient, NoSuchEntityException, SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
 import type { DistributionConfigurationArn } from './arn.ts';
 import type { ClientFactory } from './aws/clients.ts';
-import { desiredImage } from './distribution.ts';
+import { SOURCE_IMAGE_TAG, desiredImage } from './distribution.ts';
 import { toFailure } from './errors.ts';
 
 type Role = 'repair' | 'cleanup';
@@ -47,10 +48,22 @@ interface Denial {
   fix: string;
 }
 
+/** What EC2 itself answered to a request of the action made with DryRun, as the role. */
+interface DryRunResult {
+  action: string;
+  /** DryRunOperation: allowed; UnauthorizedOperation: denied; anything else: the call could not tell. */
+  result: 'allowed' | 'denied' | 'unknown';
+  code: string;
+  /** For a refusal: whether EC2's message says an explicit deny decided it. */
+  explicitDeny?: boolean;
+}
+
 interface GroupResult {
   name: string;
   status: 'ok' | 'denied' | 'unchecked';
   denials: Denial[];
+  /** The group's EC2 actions that EC2 checks with DryRun without naming a resource. */
+  dryRun: DryRunResult[];
 }
 
 interface CellResult {
@@ -125,7 +138,7 @@ function repairGroups(partition: string, region: string, accountId: string, cell
 }
 
 /** Cleanup: what the cleanup functions call in a cell (src/lib/cleanup/*). */
-function cleanupGroups(partition: string, region: string): CheckGroup[] {
+function cleanupGroups(partition: string, region: string, owner: DistributionConfigurationArn): CheckGroup[] {
   const image = `arn:${partition}:ec2:${region}::image/*`;
   return [
     {
@@ -149,8 +162,9 @@ function cleanupGroups(partition: string, region: string): CheckGroup[] {
       name: 'retire',
       actions: ['ec2:DeregisterImage', 'ec2:DisableImage', 'ec2:EnableImageDeprecation'],
       resources: [image],
-      context: { 'aws:ResourceTag/CreatedBy': 'EC2 Image Builder' },
-      statement: 'RetireImageBuilderImages',
+      // a target account's copies carry only the reconciler's tag (Image Builder gives them none of its own)
+      context: { [`aws:ResourceTag/${SOURCE_IMAGE_TAG}`]: `arn:${partition}:imagebuilder:${owner.region}:${owner.accountId}:image/*` },
+      statement: 'RetireReconciledImages',
     },
     { name: 'snapshots', actions: ['ec2:DeleteSnapshot'], resources: [`arn:${partition}:ec2:${region}::snapshot/*`], statement: 'DeleteSnapshotsOfRetiredImages' },
   ];
@@ -175,7 +189,7 @@ function planChecks(configuration: DistributionConfiguration, arn: DistributionC
     .map((c) => ({
       region: c.region,
       accountId: c.accountId,
-      groups: options.role === 'repair' ? repairGroups(arn.partition, c.region, c.accountId, c) : cleanupGroups(arn.partition, c.region),
+      groups: options.role === 'repair' ? repairGroups(arn.partition, c.region, c.accountId, c) : cleanupGroups(arn.partition, c.region, arn),
     }))
     .sort((a, b) => a.region.localeCompare(b.region) || a.accountId.localeCompare(b.accountId));
 }
@@ -207,6 +221,35 @@ async function roleExists(iam: IAMClient, roleArn: string): Promise<boolean> {
     if (error instanceof NoSuchEntityException) return false;
     if (error instanceof Error && ['AccessDenied', 'AccessDeniedException'].includes(error.name)) return false;
     throw error;
+  }
+}
+
+/**
+ * EC2 calls doctor also makes for real with `DryRun` (the describe calls that need no resource to name): EC2
+ * answers DryRunOperation when the caller may make the request and UnauthorizedOperation when not (EC2 API
+ * Reference, the DryRun parameter). Unlike the policy simulator, this is the request itself, evaluated with
+ * everything that applies to it (service control policies, permission boundaries, session policies).
+ */
+const DRY_RUN: Record<string, (ec2: EC2Client) => Promise<unknown>> = {
+  'ec2:DescribeImages': (ec2) => ec2.send(new DescribeImagesCommand({ DryRun: true, Owners: ['self'] })),
+  'ec2:DescribeSnapshots': (ec2) => ec2.send(new DescribeSnapshotsCommand({ DryRun: true, OwnerIds: ['self'] })),
+  'ec2:DescribeLaunchTemplates': (ec2) => ec2.send(new DescribeLaunchTemplatesCommand({ DryRun: true })),
+  'ec2:DescribeFastLaunchImages': (ec2) => ec2.send(new DescribeFastLaunchImagesCommand({ DryRun: true })),
+  'ec2:DescribeInstances': (ec2) => ec2.send(new DescribeInstancesCommand({ DryRun: true })),
+  'ec2:DescribeSpotFleetRequests': (ec2) => ec2.send(new DescribeSpotFleetRequestsCommand({ DryRun: true })),
+  'ec2:DescribeFleets': (ec2) => ec2.send(new DescribeFleetsCommand({ DryRun: true })),
+};
+
+async function dryRun(ec2: EC2Client, action: string, call: (ec2: EC2Client) => Promise<unknown>): Promise<DryRunResult> {
+  try {
+    await call(ec2);
+    // EC2 made the request in full: it was allowed
+    return { action, result: 'allowed', code: 'Success' };
+  } catch (error: unknown) {
+    const failure = toFailure(error);
+    if (failure.code === 'DryRunOperation') return { action, result: 'allowed', code: failure.code };
+    if (failure.code === 'UnauthorizedOperation') return { action, result: 'denied', code: failure.code, explicitDeny: failure.message.includes('with an explicit deny') };
+    return { action, result: 'unknown', code: failure.code };
   }
 }
 
@@ -249,7 +292,7 @@ async function runDoctor(arn: DistributionConfigurationArn, plans: CellPlan[], o
     const account = accounts.get(plan.accountId);
     if (account === undefined || account.status !== 'ok') {
       const status = account?.status ?? 'error';
-      cells.push({ region: plan.region, accountId: plan.accountId, status, groups: plan.groups.map((g) => ({ name: g.name, status: 'unchecked', denials: [] })), ...(account?.reason === undefined ? {} : { reason: account.reason }) });
+      cells.push({ region: plan.region, accountId: plan.accountId, status, groups: plan.groups.map((g) => ({ name: g.name, status: 'unchecked', denials: [], dryRun: [] })), ...(account?.reason === undefined ? {} : { reason: account.reason }) });
       continue;
     }
     const groups: GroupResult[] = [];
@@ -282,7 +325,23 @@ async function runDoctor(arn: DistributionConfigurationArn, plans: CellPlan[], o
               : `allow ${action} on ${resource} in role ${options.roleName} of ${plan.accountId}: statement ${group.statement} of infra/target-account-role.yaml`;
           return { action, resource, decision, policy, fix };
         });
-      groups.push({ name: group.name, status: denials.length === 0 ? 'ok' : 'denied', denials });
+      const dryRuns: DryRunResult[] = [];
+      const calls = group.actions.flatMap((action) => {
+        const call = DRY_RUN[action];
+        return call === undefined ? [] : [{ action, call }];
+      });
+      if (calls.length > 0) {
+        const { ec2 } = await options.clients.forCell(plan.accountId, plan.region);
+        for (const { action, call } of calls) {
+          const result = await dryRun(ec2, action, call);
+          dryRuns.push(result);
+          // refused by EC2 although the role's policies allow it: something outside the role denies it
+          if (result.result === 'denied' && !denials.some((d) => d.action === action)) {
+            denials.push({ action, resource: '*', decision: result.explicitDeny === true ? 'explicitDeny' : 'implicitDeny', policy: undefined, fix: `the role's policies allow ${action}, but EC2 refused a DryRun request of it in ${plan.accountId}/${plan.region}: look for a Deny outside the role (service control policy, permission boundary)` });
+          }
+        }
+      }
+      groups.push({ name: group.name, status: denials.length === 0 ? 'ok' : 'denied', denials, dryRun: dryRuns });
     }
     cells.push({ region: plan.region, accountId: plan.accountId, status: groups.some((g) => g.status === 'denied') ? 'denied' : 'ok', groups });
   }
@@ -296,4 +355,4 @@ async function runDoctor(arn: DistributionConfigurationArn, plans: CellPlan[], o
 }
 
 export { planChecks, runDoctor };
-export type { AccountResult, CellPlan, CellResult, CheckGroup, Denial, DoctorReport, GroupResult };
+export type { AccountResult, CellPlan, CellResult, CheckGroup, Denial, DoctorReport, DryRunResult, GroupResult };

@@ -154,6 +154,21 @@ function toFailure(value: unknown): Failure {
   return { kind, code, message: error.message };
 }
 
+/**
+ * The IAM action an access-denied message names. AWS's refusals say "User: <principal> is not authorized to
+ * perform: <action> on resource: <resource> …" (IAM User Guide, "Troubleshoot access denied error messages"),
+ * EC2's inside its UnauthorizedOperation text, before the encoded message.
+ */
+function deniedAction(message: string): string | undefined {
+  return /not authorized to perform:? ([a-z0-9-]+:[A-Za-z0-9*]+)/.exec(message)?.[1];
+}
+
+/** A failure in a few words, for a reason or a note: its code, and the action IAM denied when it names one. */
+function briefFailure(failure: Failure): string {
+  const action = failure.kind === 'access-denied' ? deniedAction(failure.message) : undefined;
+  return action === undefined ? failure.code : `${failure.code}: not authorized to perform: ${action}`;
+}
+
 export {
   AssumeRoleError,
   AwsCallError,
@@ -161,7 +176,9 @@ export {
   InputError,
   ReconcilerError,
   asError,
+  briefFailure,
   classifyCode,
+  deniedAction,
   toFailure,
 };
 export type { Failure, FailureKind };

@@ -45,6 +45,25 @@ describe('imagebuilder-reconciler doctor', () => {
     expect(report?.cells.find((c) => c.region === 'eu-west-1' && c.accountId === '444444444444')?.groups.map((g) => g.name)).toEqual(['observe', 'images', 'LT', 'FL', 'FL-launch', 'FL-role']);
     expect(report?.cells.find((c) => c.region === 'eu-west-1' && c.accountId === '222222222222')?.groups.map((g) => g.name)).toContain('SSM');
     expect(report?.accounts.filter((a) => a.status === 'ok').map((a) => a.accountId)).toEqual(['222222222222', '333333333333', '444444444444']);
+    // EC2 itself was asked too, with DryRun, for the reads that need no resource named
+    expect(report?.cells.find((c) => c.region === 'eu-west-1' && c.accountId === '444444444444')?.groups.find((g) => g.name === 'observe')?.dryRun).toEqual(
+      ['ec2:DescribeImages', 'ec2:DescribeSnapshots', 'ec2:DescribeLaunchTemplates', 'ec2:DescribeFastLaunchImages'].map((action) => ({ action, result: 'allowed', code: 'DryRunOperation' })),
+    );
+  });
+
+  it("a Deny on a read shows once, from the simulator with its policy, and EC2's DryRun agrees", async () => {
+    const iam = clients(box.url, '444444444444').iam;
+    const deny = { Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: 'ec2:DescribeSnapshots', Resource: '*' }] };
+    await iam.send(new PutRolePolicyCommand({ RoleName: 'ImageBuilderReconcilerTarget', PolicyName: 'no-snapshot-reads', PolicyDocument: JSON.stringify(deny) }));
+    try {
+      const { code, out } = await cli('doctor', '--config', config, ...at(), '--accounts', '444444444444', '--json');
+      expect(code).toBe(1);
+      const observe = (JSON.parse(out) as { reports: DoctorReport[] }).reports[0]?.cells[0]?.groups.find((g) => g.name === 'observe');
+      expect(observe?.denials).toEqual([expect.objectContaining({ action: 'ec2:DescribeSnapshots', decision: 'explicitDeny', policy: 'no-snapshot-reads' })]);
+      expect(observe?.dryRun.filter((d) => d.result !== 'allowed')).toEqual([{ action: 'ec2:DescribeSnapshots', result: 'denied', code: 'UnauthorizedOperation', explicitDeny: true }]);
+    } finally {
+      await iam.send(new DeleteRolePolicyCommand({ RoleName: 'ImageBuilderReconcilerTarget', PolicyName: 'no-snapshot-reads' }));
+    }
   });
 
   it('with --cleanup checks the cleanup role, with its in-use reads and its deletes', async () => {

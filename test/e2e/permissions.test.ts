@@ -8,7 +8,9 @@ import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
 import { StartImagePipelineExecutionCommand } from '@aws-sdk/client-imagebuilder';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { roleSession } from '../../sandbox/iam/roles.ts';
 import type { Sandbox } from '../../sandbox/index.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { buildBundles } from '../helpers/build.ts';
@@ -84,7 +86,7 @@ describe.runIf(existsSync(AWS))('permissions end to end (AWS CLI against the san
     expect(again.cells.every((c) => c.status === 'ok')).toBe(true);
   });
 
-  it('the event-triggered functions cannot delete; cleanup can, only images Image Builder or the reconciler made', async () => {
+  it('the event-triggered functions cannot delete; cleanup can, only images Image Builder made', async () => {
     box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
     const iam = clients(box.url, OWNER).iam;
     const roleArn = (logicalId: string) => box?.wiring?.roles.get(logicalId)?.arn ?? '';
@@ -104,7 +106,9 @@ describe.runIf(existsSync(AWS))('permissions end to end (AWS CLI against the san
     const byImageBuilder = { 'aws:ResourceTag/CreatedBy': 'EC2 Image Builder' };
     expect(await simulate('ReconcileRole', retire, image, byImageBuilder)).toStrictEqual(['implicitDeny', 'implicitDeny', 'implicitDeny']);
     expect(await simulate('CleanupRole', retire, image, byImageBuilder)).toStrictEqual(['allowed', 'allowed', 'allowed']);
-    expect(await simulate('CleanupRole', retire, image, { 'aws:ResourceTag/imagebuilder-reconciler:source-image': 'arn:aws:imagebuilder:us-east-1:111111111111:image/x/1.0.0/1' })).toStrictEqual(['allowed', 'allowed', 'allowed']);
+    // in its own account, what Image Builder made carries its CreatedBy tag: the reconciler's tag alone retires
+    // nothing there; in target accounts it is the only tag a copy has (infra/target-account-role.yaml)
+    expect(await simulate('CleanupRole', retire, image, { 'aws:ResourceTag/imagebuilder-reconciler:source-image': 'arn:aws:imagebuilder:us-east-1:111111111111:image/x/1.0.0/1' })).toStrictEqual(['implicitDeny', 'implicitDeny', 'implicitDeny']);
     // an AMI nobody of ours made
     expect(await simulate('CleanupRole', retire, image)).toStrictEqual(['implicitDeny', 'implicitDeny', 'implicitDeny']);
     expect(await simulate('ReconcileRole', ['ec2:DeleteSnapshot'], 'arn:aws:ec2:us-east-1::snapshot/snap-0123456789abcdef0')).toStrictEqual(['implicitDeny']);
@@ -112,5 +116,28 @@ describe.runIf(existsSync(AWS))('permissions end to end (AWS CLI against the san
     expect(await simulate('ReconcileRole', ['sts:AssumeRole'], `arn:aws:iam::${A}:role/ImageBuilderReconcilerCleanup`)).toStrictEqual(['implicitDeny']);
     expect(await simulate('ReconcileRole', ['sts:AssumeRole'], `arn:aws:iam::${A}:role/${TARGET_ROLE}`)).toStrictEqual(['allowed']);
     expect(await simulate('CleanupRole', ['sts:AssumeRole'], `arn:aws:iam::${A}:role/${TARGET_ROLE}`)).toStrictEqual(['implicitDeny']);
+  });
+
+  it('with organizationId, each role assumes target roles only in accounts of that organization', async () => {
+    const scenario = demoScenario();
+    scenario.deploymentParams = { ...scenario.deploymentParams, organizationId: 'o-a1b2c3d4e5' };
+    scenario.organizations = { 'o-a1b2c3d4e5': [OWNER, A], 'o-f6g7h8i9j0': ['333333333333'] };
+    box = await sandbox({ scenario, wire: true, clockSpeed: 3000 });
+    const assume = async (logicalId: string, account: string, roleName: string): Promise<string> => {
+      const role = box?.wiring?.roles.get(logicalId);
+      if (role === undefined || box === undefined) throw new Error(`no role ${logicalId}`);
+      const sts = new STSClient({ endpoint: box.url, region: 'us-east-1', credentials: roleSession(box.state, role, 'test'), maxAttempts: 1 });
+      return sts.send(new AssumeRoleCommand({ RoleArn: `arn:aws:iam::${account}:role/${roleName}`, RoleSessionName: 'test' })).then(
+        () => 'assumed',
+        (error: unknown) => (error instanceof Error ? `${error.name}: ${error.message}` : String(error)),
+      );
+    };
+    expect(await assume('ReconcileRole', A, TARGET_ROLE)).toBe('assumed');
+    expect(await assume('CleanupRole', A, 'ImageBuilderReconcilerCleanup')).toBe('assumed');
+    // another organization's account, and one in none
+    for (const account of ['333333333333', D]) {
+      expect(await assume('ReconcileRole', account, TARGET_ROLE)).toMatch(new RegExp(`^AccessDenied: User: \\S+ is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::${account}:role/${TARGET_ROLE} because no identity-based policy allows`));
+      expect(await assume('CleanupRole', account, 'ImageBuilderReconcilerCleanup')).toMatch(/^AccessDenied: .*not authorized to perform: sts:AssumeRole/);
+    }
   });
 });

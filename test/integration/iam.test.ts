@@ -42,6 +42,16 @@ describe('IAM in the sandbox', () => {
     expect(ami.tags.get('Team')).toBe('x');
   });
 
+  it('answers an EC2 DryRun as EC2 does: DryRunOperation when allowed (and nothing done), UnauthorizedOperation when not', async () => {
+    box = await sandbox({ scenario: smallScenario() });
+    const ami = registerImage(box.state, box.clock, { account: TARGET, region: 'us-east-1', name: 'x', creationDate: box.clock.iso() });
+    const role = await asTargetRole(box.url, 'aws', 'us-east-1');
+    await expect(role.ec2.send(new CreateTagsCommand({ DryRun: true, Resources: [ami.imageId], Tags: [{ Key: 'Team', Value: 'dry' }] }))).rejects.toMatchObject({ name: 'DryRunOperation', message: 'Request would have succeeded, but DryRun flag is set.', $metadata: { httpStatusCode: 412 } });
+    expect(ami.tags.has('Team')).toBe(false);
+    await clients(box.url, TARGET).iam.send(new PutRolePolicyCommand({ RoleName: 'ImageBuilderReconcilerTarget', PolicyName: 'deny-describe', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: 'ec2:DescribeImages', Resource: '*' }] }) }));
+    await expect(role.ec2.send(new DescribeImagesCommand({ DryRun: true, Owners: ['self'] }))).rejects.toMatchObject({ name: 'UnauthorizedOperation', message: expect.stringMatching(/not authorized to perform: ec2:DescribeImages on resource: \* with an explicit deny/) });
+  });
+
   it('refuses what the role does not grant, in each service\'s own terms; EC2\'s encoded message decodes', async () => {
     box = await sandbox({ scenario: smallScenario() });
     const ami = registerImage(box.state, box.clock, { account: TARGET, region: 'us-east-1', name: 'x', creationDate: box.clock.iso() });
@@ -61,10 +71,10 @@ describe('IAM in the sandbox', () => {
     const encoded = /Encoded authorization failure message: (\S+)/.exec(refused?.message ?? '')?.[1] ?? '';
     const decoded = await clients(box.url, TARGET).sts.send(new DecodeAuthorizationMessageCommand({ EncodedMessage: encoded }));
     expect(JSON.parse(decoded.DecodedMessage ?? '{}')).toMatchObject({ allowed: false, explicitDeny: true, context: { action: 'ec2:CreateTags', resource: `arn:aws:ec2:us-east-1::image/${ami.imageId}` } });
-    // a missing dependent permission: EnableFastLaunch's service-linked role, with EC2's own message
+    // a denied dependent permission: EnableFastLaunch's service-linked role, named in EC2's refusal
     await clients(box.url, TARGET).iam.send(new PutRolePolicyCommand({ RoleName: 'ImageBuilderReconcilerTarget', PolicyName: 'deny-slr', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: 'iam:CreateServiceLinkedRole', Resource: '*' }] }) }));
     const windows = registerImage(box.state, box.clock, { account: TARGET, region: 'us-east-1', name: 'w', platform: 'windows', creationDate: box.clock.iso() });
     windows.state = 'available';
-    await expect(role.ec2.send(new EnableFastLaunchCommand({ ImageId: windows.imageId }))).rejects.toMatchObject({ name: 'UnauthorizedOperation', message: expect.stringContaining("Can't enable EC2 Fast Launch. Create SLR failed") });
+    await expect(role.ec2.send(new EnableFastLaunchCommand({ ImageId: windows.imageId }))).rejects.toMatchObject({ name: 'UnauthorizedOperation', message: expect.stringMatching(/^You are not authorized to perform this operation\. User: \S+ is not authorized to perform: iam:CreateServiceLinkedRole on resource: \S+AWSServiceRoleForEC2FastLaunch with an explicit deny in an identity-based policy\. Encoded authorization failure message: /) });
   });
 });

@@ -43,6 +43,13 @@ describe('cleanup guards (pure)', () => {
     { reason: 'references that were not checked: keep', ami: ami(), obs: observation({}, { references: undefined }), want: 'unknown', says: /references not checked/ },
     { reason: 'sharing that was not checked: keep', ami: ami(), obs: observation({}, { sharedWith: undefined }), want: 'unknown', says: /sharing not checked/ },
     { reason: 'launch permissions that cannot be read: keep', ami: ami(), obs: observation({}, { sharedWith: { ok: false, error: denied } }), want: 'unknown', says: /could not read launch permissions \(AccessDenied\)/ },
+    {
+      reason: 'references that IAM refused to read: keep, naming the denied action',
+      ami: ami(),
+      obs: observation({}, { references: { ok: false, error: { kind: 'access-denied', code: 'UnauthorizedOperation', message: 'DescribeImageReferences in 222222222222/eu-west-1 failed: UnauthorizedOperation: You are not authorized to perform this operation. User: arn:aws:sts::222222222222:assumed-role/ImageBuilderReconcilerCleanup/c is not authorized to perform: ssm:DescribeParameters on resource: * because no identity-based policy allows the ssm:DescribeParameters action. Encoded authorization failure message: x' } } }),
+      want: 'unknown',
+      says: /^could not check what uses the AMI \(UnauthorizedOperation: not authorized to perform: ssm:DescribeParameters\): kept$/,
+    },
     { reason: 'no creation date: keep', ami: ami(), obs: observation({ creationDate: undefined }), want: 'unknown', says: /creation date unknown/ },
     { reason: 'a malformed creation date: keep', ami: ami(), obs: observation({ creationDate: 'yesterday' }), want: 'unknown', says: /creation date unknown/ },
     { reason: 'deregistration protection without cooldown', ami: ami(), obs: observation({ deregistrationProtection: 'enabled' }), want: 'protected', says: /protection is enabled/ },

@@ -48,7 +48,7 @@ describe('planChecks', () => {
     expect(plans[0]?.groups.map((g) => [g.name, g.context])).toEqual([
       ['observe', undefined],
       ['refs', { 'aws:CalledVia': 'ec2-images.amazonaws.com' }],
-      ['retire', { 'aws:ResourceTag/CreatedBy': 'EC2 Image Builder' }],
+      ['retire', { 'aws:ResourceTag/imagebuilder-reconciler:source-image': `arn:aws-cn:imagebuilder:${arn.region}:${arn.accountId}:image/*` }],
       ['snapshots', undefined],
     ]);
     expect(planChecks(configuration, arn, { role: 'repair', fastLaunchInheritForTargets: true, regions: ['us-east-1'] })).toEqual([]);

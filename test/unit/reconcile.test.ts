@@ -153,13 +153,13 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
   ] as const)('fails with EC2\'s own error when the fresh read shows %s', async (_name, state) => {
     mocks.ec2.on(EnableFastLaunchCommand, { ImageId: AMI.a }).callsFakeOnce(() => {
       if (state !== undefined) world.fastLaunch[AMI.a] = { State: state };
-      throw awsError('UnauthorizedOperation', "Can't enable EC2 Fast Launch. Create SLR failed: user is not authorized to perform iam:CreateServiceLinkedRole.");
+      throw awsError('UnauthorizedOperation', `You are not authorized to perform this operation. User: arn:aws:sts::${TARGET_A}:assumed-role/ImageBuilderReconcilerTarget/r is not authorized to perform: iam:CreateServiceLinkedRole on resource: arn:aws:iam::${TARGET_A}:role/aws-service-role/ec2fastlaunch.amazonaws.com/AWSServiceRoleForEC2FastLaunch because no identity-based policy allows the iam:CreateServiceLinkedRole action. Encoded authorization failure message: x`);
     });
 
     const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' }, testDeps());
 
     const action = report.actions.find((a) => a.kind === 'enable-fast-launch' && a.target === AMI.a);
-    expect(action).toMatchObject({ outcome: 'failed', error: { code: 'UnauthorizedOperation', message: expect.stringMatching(/Create SLR failed: user is not authorized to perform iam:CreateServiceLinkedRole/) } });
+    expect(action).toMatchObject({ outcome: 'failed', error: { code: 'UnauthorizedOperation', message: expect.stringMatching(/not authorized to perform: iam:CreateServiceLinkedRole on resource/) } });
     expect(cell(report, 'eu-west-1', TARGET_A).status).toBe('failed');
   });
 

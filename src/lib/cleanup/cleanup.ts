@@ -22,7 +22,7 @@ import pLimit from 'p-limit';
 import { type DistributionConfigurationArn, parseDistributionConfigurationArn } from '../arn.ts';
 import type { CellClients, ClientFactory } from '../aws/clients.ts';
 import { cellKey, cleanedUpTagKey } from '../distribution.ts';
-import { AwsCallError, type Failure, toFailure } from '../errors.ts';
+import { AwsCallError, type Failure, briefFailure, toFailure } from '../errors.ts';
 import { publishReport } from '../notify.ts';
 import type { RunDeps } from '../reconcile/reconcile.ts';
 import { type Inventory, type InventoryBuild, currentCellsNow, takeInventory } from './inventory.ts';
@@ -271,7 +271,7 @@ async function observeCell(accountId: string, region: string, amis: InventoryAmi
       sizes = await snapshotSizes(clients, snaps);
     } catch (error: unknown) {
       // sizes only feed the saving estimate: say so, and go on
-      problems.push(`snapshot sizes in ${accountId}/${region} unknown (${toFailure(error).code}): the saving estimate counts them as 0 GiB`);
+      problems.push(`snapshot sizes in ${accountId}/${region} unknown (${briefFailure(toFailure(error))}): the saving estimate counts them as 0 GiB`);
     }
   } catch (error: unknown) {
     for (const ami of amis) out[amiKey(ami)] = { image: { ok: false, error: fail('DescribeImages', error) }, references: undefined, sharedWith: undefined };
@@ -333,6 +333,15 @@ function groupByCell<T extends { accountId: string; region: string }>(amis: T[])
 /** Tag cleanup puts on an AMI before `disable`: the launch permissions DisableImage removes. */
 const LAUNCH_PERMISSIONS_TAG = 'imagebuilder-reconciler:launch-permissions';
 
+/**
+ * Why DeregisterImage did not delete a snapshot, from its DeleteSnapshotResults return code. `missing-permissions`
+ * means the caller may not delete that snapshot: EC2 checks ec2:DeleteSnapshot on each (DeregisterImage API
+ * reference, DeleteAssociatedSnapshots and DeleteSnapshotReturnCode); the snapshot is left, and billed.
+ */
+function snapshotNotDeleted(code: string): string {
+  return code === 'missing-permissions' ? 'missing-permissions: not authorized to perform: ec2:DeleteSnapshot' : code;
+}
+
 /** Act on one AMI. Idempotent: an AMI already gone counts as done. */
 async function act(plan: CandidatePlan, sharedWith: string[], factory: ClientFactory, now: Date): Promise<Pick<CandidateReport, 'outcome' | 'error' | 'snapshots'>> {
   const { ami, decision } = plan;
@@ -342,9 +351,10 @@ async function act(plan: CandidatePlan, sharedWith: string[], factory: ClientFac
       const out = await clients.ec2.send(new DeregisterImageCommand({ ImageId: ami.imageId, DeleteAssociatedSnapshots: true }));
       const snapshots = (out.DeleteSnapshotResults ?? []).map((r) => ({ snapshotId: r.SnapshotId ?? '', sizeGiB: 0, result: r.ReturnCode ?? 'unknown' }));
       const failed = snapshots.filter((s) => s.result !== 'success' && s.result !== 'skipped');
+      const denied = failed.some((s) => s.result === 'missing-permissions');
       return {
         outcome: 'done',
-        error: failed.length === 0 ? null : { kind: 'error', code: 'SnapshotNotDeleted', message: `AMI deregistered, but snapshot(s) not deleted: ${failed.map((s) => `${s.snapshotId} (${s.result})`).join(', ')}` },
+        error: failed.length === 0 ? null : { kind: denied ? 'access-denied' : 'error', code: 'SnapshotNotDeleted', message: `AMI deregistered, but snapshot(s) not deleted: ${failed.map((s) => `${s.snapshotId} (${snapshotNotDeleted(s.result)})`).join(', ')}` },
         snapshots,
       };
     }
@@ -470,7 +480,7 @@ async function cleanup(request: CleanupRequest, deps: CleanupDeps): Promise<Clea
       try {
         await recordCleanedUp(await deps.clients.forCell(arn.accountId, arn.region), plan.ami.buildArn, plan.ami, deps.now(), inventory.configuration.name);
       } catch (error: unknown) {
-        inventory.problems.push(`could not record the cleanup of ${plan.ami.imageId} on ${plan.ami.buildArn} (${toFailure(error).code}): a reconcile of that build will report the cell as missing`);
+        inventory.problems.push(`could not record the cleanup of ${plan.ami.imageId} on ${plan.ami.buildArn} (${briefFailure(toFailure(error))}): a reconcile of that build will report the cell as missing`);
       }
     }
   }
@@ -515,7 +525,11 @@ async function cleanup(request: CleanupRequest, deps: CleanupDeps): Promise<Clea
       // keep what was acted on and why; drop the long list of kept AMIs in current cells
       candidates: report.candidates.filter((c) => c.guard !== 'current-cell'),
     }));
-    if (failure !== undefined) deps.log.error('could not publish the cleanup report', { failure });
+    if (failure !== undefined) {
+      // the caller (the function's result, the command line) still gets the report: say that nobody else did
+      deps.log.error('could not publish the cleanup report', { failure, bus: deps.config.eventBusName });
+      report.problems.push(`the report could not be published on the event bus ${deps.config.eventBusName}: ${failure.code}: ${failure.message}`);
+    }
   }
   return report;
 }
@@ -531,7 +545,7 @@ async function recheck(plan: CandidatePlan, arn: DistributionConfigurationArn, s
   try {
     current = await currentCellsNow(arn, deps.clients);
   } catch (error: unknown) {
-    return { decision: { action: 'skip', guard: 'unknown', reason: `could not read the configuration again (${toFailure(error).code}): kept` }, sharedWith: [] };
+    return { decision: { action: 'skip', guard: 'unknown', reason: `could not read the configuration again (${briefFailure(toFailure(error))}): kept` }, sharedWith: [] };
   }
   const fresh: InventoryAmi = { ...ami, currentCell: current.has(cellKey(ami.region, ami.accountId)) };
   const obs = (await observeCell(ami.accountId, ami.region, [fresh], deps.clients, settings, problems, wait))[amiKey(fresh)];
@@ -553,7 +567,7 @@ async function verify(done: CandidateReport[], factory: ClientFactory): Promise<
         else candidate.verified = image?.DeprecationTime !== undefined ? 'deprecated' : 'still-present';
       }
     } catch (error: unknown) {
-      for (const candidate of candidates) candidate.verified = `unverified: ${toFailure(error).code}`;
+      for (const candidate of candidates) candidate.verified = `unverified: ${briefFailure(toFailure(error))}`;
     }
   }
 }

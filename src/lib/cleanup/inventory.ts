@@ -11,7 +11,7 @@ import pLimit from 'p-limit';
 import { type DistributionConfigurationArn, isImageBuildArn, parseImageBuildArn } from '../arn.ts';
 import type { ClientFactory } from '../aws/clients.ts';
 import { SOURCE_IMAGE_TAG, cellKey, recordedAmis } from '../distribution.ts';
-import { AwsCallError, toFailure } from '../errors.ts';
+import { AwsCallError, briefFailure, toFailure } from '../errors.ts';
 import type { InventoryAmi } from './plan.ts';
 
 /** A build found for the configuration, and whether it was made with it. */
@@ -97,7 +97,7 @@ async function takeInventory(arn: DistributionConfigurationArn, explicitBuilds: 
       if (image !== undefined && made) images.set(buildArn, image);
     } catch (error: unknown) {
       const failure = toFailure(error);
-      builds.set(buildArn, { arn: buildArn, status: 'UNKNOWN', foundBy, madeWithConfiguration: false, note: `could not read the build (${failure.code}): its AMIs are kept` });
+      builds.set(buildArn, { arn: buildArn, status: 'UNKNOWN', foundBy, madeWithConfiguration: false, note: `could not read the build (${briefFailure(failure)}): its AMIs are kept` });
       problems.push(`GetImage ${buildArn}: ${failure.message}`);
     }
   };

@@ -1,4 +1,4 @@
-import type { Failure } from '../errors.ts';
+import { type Failure, briefFailure } from '../errors.ts';
 
 /** How cleanup acts on an AMI that every guard lets go. */
 type Strategy = 'deregister' | 'disable' | 'deprecate';
@@ -99,7 +99,7 @@ function decide(ami: InventoryAmi, obs: AmiObservation | undefined, settings: Cl
     return skip('not-recorded', `not the AMI ${ami.buildArn} recorded for ${ami.region}/${ami.accountId} (${ami.recordedImageId ?? 'none recorded'}); found by its tag only`);
   }
   if (obs === undefined) return skip('unknown', 'not observed');
-  if (!obs.image.ok) return skip('unknown', `could not read the AMI (${obs.image.error.code}): kept`);
+  if (!obs.image.ok) return skip('unknown', `could not read the AMI (${briefFailure(obs.image.error)}): kept`);
   const image = obs.image.value;
   if (image === null) return skip('gone', 'no longer exists (already deregistered)');
   if (image.ownerId !== ami.accountId) return skip('not-owned', `owned by ${image.ownerId}, not by ${ami.accountId}`);
@@ -115,23 +115,23 @@ function decide(ami: InventoryAmi, obs: AmiObservation | undefined, settings: Cl
     return skip('too-young', `created ${image.creationDate ?? ''}, younger than ${settings.minAgeDays} day(s)`);
   }
   if (obs.references === undefined) return skip('unknown', 'references not checked: kept');
-  if (!obs.references.ok) return skip('unknown', `could not check what uses the AMI (${obs.references.error.code}): kept`);
+  if (!obs.references.ok) return skip('unknown', `could not check what uses the AMI (${briefFailure(obs.references.error)}): kept`);
   if (obs.references.value.length > 0) {
     return skip('in-use', `in use by ${obs.references.value.map((r) => `${r.resourceType} ${r.arn}`).join(', ')}`);
   }
   if (obs.sharedWith === undefined) return skip('unknown', 'sharing not checked: kept');
-  if (!obs.sharedWith.ok) return skip('unknown', `could not read launch permissions (${obs.sharedWith.error.code}): kept`);
+  if (!obs.sharedWith.ok) return skip('unknown', `could not read launch permissions (${briefFailure(obs.sharedWith.error)}): kept`);
   if (image.public || obs.sharedWith.value.length > 0) {
     const whom = image.public ? 'everyone (public)' : obs.sharedWith.value.join(', ');
     if (settings.shared === 'skip') return skip('shared', `shared with ${whom}`);
     // shared: include lets a shared AMI go only when no other account is known to use it
     if (obs.usageByOthers === undefined) return skip('unknown', `shared with ${whom}; use by other accounts not checked: kept`);
-    if (!obs.usageByOthers.ok) return skip('unknown', `shared with ${whom}; could not tell whether other accounts use it (${obs.usageByOthers.error.code}): kept`);
+    if (!obs.usageByOthers.ok) return skip('unknown', `shared with ${whom}; could not tell whether other accounts use it (${briefFailure(obs.usageByOthers.error)}): kept`);
     const used = obs.usageByOthers.value.filter((u) => u.count > 0);
     if (used.length > 0) return skip('in-use', `used by other accounts: ${used.map((u) => `${u.accountId} (${u.count} ${u.resourceType})`).join(', ')}`);
   }
   if (obs.fastLaunch === undefined) return skip('unknown', 'Fast Launch state not checked: kept');
-  if (!obs.fastLaunch.ok) return skip('unknown', `could not read the Fast Launch state (${obs.fastLaunch.error.code}): kept`);
+  if (!obs.fastLaunch.ok) return skip('unknown', `could not read the Fast Launch state (${briefFailure(obs.fastLaunch.error)}): kept`);
   if (obs.fastLaunch.value !== null) {
     return skip('fast-launch', `Windows Fast Launch is ${obs.fastLaunch.value}: disable it first (DisableFastLaunch removes its pre-provisioned snapshots), then a later run can act`);
   }
