@@ -10,6 +10,9 @@ import type { SandboxEnv } from './server.ts';
 import { createQueue, deleteMessage, receiveMessages, sendMessage } from './services/messaging.ts';
 import type { PublishedEvent, Queue, Role } from './state.ts';
 
+/** Lambda's waits before the first and second retry of a failed asynchronous invocation. */
+const ASYNC_RETRY_WAITS_MS = [60_000, 120_000];
+
 /**
  * The deployment, read from serverless.yml: functions with their EventBridge patterns and SQS sources,
  * the queues it creates, and the environment every function gets. The sandbox runs the built Lambda
@@ -254,6 +257,8 @@ class Wiring {
   private poller: NodeJS.Timeout | undefined;
   private stopped = false;
   private inFlight = new Set<Promise<unknown>>();
+  /** Failed asynchronous invocations waiting for Lambda's retry. */
+  private retriesWaiting = 0;
   private polling = new Set<string>();
   private readonly forwarderPatterns: Obj[];
   private functionEnvironment: (fn: FunctionDef) => Record<string, string> = () => ({});
@@ -474,17 +479,28 @@ class Wiring {
     void promise.finally(() => this.inFlight.delete(promise));
   }
 
-  /** Lambda's asynchronous invocation: retries, then the on-failure destination. */
-  private async invokeAsync(fn: FunctionDef, event: unknown, trigger: Invocation['trigger'] = 'eventbridge'): Promise<void> {
-    let lastError: string | undefined;
-    for (let attempt = 1; attempt <= fn.maximumRetryAttempts + 1; attempt += 1) {
-      const outcome = await this.invoke(fn, trigger, event, attempt);
-      if (outcome.error === undefined) return;
-      lastError = outcome.error;
+  /**
+   * Lambda's asynchronous invocation: on an error, Lambda runs the function up to `maximumRetryAttempts` more
+   * times, waiting one minute before the first retry and two minutes before the second (Lambda Developer
+   * Guide, "Error handling and automatic retries in Lambda", asynchronous invocation), then sends the event
+   * to the on-failure destination. The waits run on the sandbox clock, like a queue's delay: nothing is in
+   * flight meanwhile, so `idle()` returns with the failure seen and the retry still to come.
+   */
+  private async invokeAsync(fn: FunctionDef, event: unknown, trigger: Invocation['trigger'] = 'eventbridge', attempt = 1): Promise<void> {
+    const outcome = await this.invoke(fn, trigger, event, attempt);
+    if (outcome.error === undefined) return;
+    if (attempt <= fn.maximumRetryAttempts) {
+      const waitMs = ASYNC_RETRY_WAITS_MS[Math.min(attempt, ASYNC_RETRY_WAITS_MS.length) - 1] ?? 120_000;
+      this.retriesWaiting += 1;
+      this.env.clock.after(waitMs, () => {
+        this.retriesWaiting -= 1;
+        this.track(this.invokeAsync(fn, event, trigger, attempt + 1));
+      });
+      return;
     }
     const queue = fn.onFailureQueueLogicalId === undefined ? undefined : this.queues.get(fn.onFailureQueueLogicalId);
     if (queue !== undefined) {
-      const record = { version: '1.0', timestamp: this.env.clock.iso(), requestContext: { functionArn: fn.name, condition: 'RetriesExhausted', approximateInvokeCount: fn.maximumRetryAttempts + 1 }, requestPayload: event, responseContext: { functionError: 'Unhandled' }, responsePayload: { errorMessage: lastError } };
+      const record = { version: '1.0', timestamp: this.env.clock.iso(), requestContext: { functionArn: fn.name, condition: 'RetriesExhausted', approximateInvokeCount: attempt }, requestPayload: event, responseContext: { functionError: 'Unhandled' }, responsePayload: { errorMessage: outcome.error } };
       sendMessage(this.env.state, queue, JSON.stringify(record), 0, this.env.clock.now());
     }
   }
@@ -559,9 +575,9 @@ class Wiring {
     }
   }
 
-  /** Whether any invocation runs or any queue a function consumes still holds messages. */
+  /** Whether any invocation runs or waits for its retry, or any queue a function consumes still holds messages. */
   busy(): boolean {
-    if (this.inFlight.size > 0) return true;
+    if (this.inFlight.size > 0 || this.retriesWaiting > 0) return true;
     return this.deployment.functions.some((fn) => fn.sqs.some((source) => (this.queues.get(source.queueLogicalId)?.messages.length ?? 0) > 0));
   }
 
