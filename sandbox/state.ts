@@ -89,6 +89,14 @@ interface Instance {
   launchTemplate: { id: string; version: string } | undefined;
 }
 
+/** One version of a parameter, as SSM keeps it (GetParameterHistory): its value and the labels on it. */
+interface ParameterVersion {
+  version: number;
+  value: string;
+  lastModified: Date;
+  labels: string[];
+}
+
 interface Parameter {
   name: string;
   value: string;
@@ -96,6 +104,8 @@ interface Parameter {
   dataType: string;
   version: number;
   lastModified: Date;
+  /** Every version written, oldest first (SSM keeps the last 100: "Working with parameter versions"). */
+  history: ParameterVersion[];
 }
 
 interface Role {
@@ -347,4 +357,4 @@ class SandboxState {
 }
 
 export { SandboxState, hex, resourceId };
-export type { Ami, AutoScalingGroup, CellStore, Fleet, LaunchConfiguration, ManagedPolicy, UsageReport, FastLaunch, ImageBuilderStore, Instance, LaunchTemplate, LaunchTemplateVersion, Parameter, PublishedEvent, Queue, QueueMessage, Role, Session, Snapshot };
+export type { Ami, AutoScalingGroup, CellStore, Fleet, LaunchConfiguration, ManagedPolicy, UsageReport, FastLaunch, ImageBuilderStore, Instance, LaunchTemplate, LaunchTemplateVersion, Parameter, ParameterVersion, PublishedEvent, Queue, QueueMessage, Role, Session, Snapshot };

@@ -3,6 +3,7 @@ import { partitionOfRegion } from '../../src/lib/arn.ts';
 import { AwsError } from '../protocol/errors.ts';
 import type { Ctx } from '../server.ts';
 import type { Role, SandboxState, Session } from '../state.ts';
+import { parseSelector } from '../services/parameters.ts';
 import { type AuthRequest, type Decision, type NamedPolicy, type RequestContext, evaluate, parsePolicy } from './policy.ts';
 
 /**
@@ -205,7 +206,8 @@ function imagebuilderNeeds(operation: string, input: Input): Needed[] {
 }
 
 function parameterArn(ctx: Ctx, name: string): string {
-  return `arn:${partitionOf(ctx.region)}:ssm:${ctx.region}:${ctx.account}:parameter/${name.replace(/^\//, '').replace(/:\d+$/, '')}`;
+  // a `:version` or `:label` selector is not part of the resource (GetParameter's Name, parameters.ts)
+  return `arn:${partitionOf(ctx.region)}:ssm:${ctx.region}:${ctx.account}:parameter/${parseSelector(name).name.replace(/^\//, '')}`;
 }
 
 function ssmNeeds(ctx: Ctx, operation: string, input: Input): Needed[] {

@@ -30,6 +30,7 @@ import { AwsError } from '../protocol/errors.ts';
 import { type Ctx, type ServiceDef, op } from '../server.ts';
 import { type Ami, type CellStore, type FastLaunch, type LaunchTemplate, type SandboxState, type UsageReport, hex, resourceId } from '../state.ts';
 import { applyFilters, paginate, tagFilter, tagList, validateTags } from './common.ts';
+import { parseSelector, selectParameter } from './parameters.ts';
 
 /** Simulated time an AMI copy takes (pending → available). */
 const COPY_MS = 2 * 60_000;
@@ -524,6 +525,7 @@ function createLaunchTemplate(ctx: Ctx, input: CreateLaunchTemplateRequest) {
   }
   const tags = input.TagSpecifications?.filter((s) => s.ResourceType === 'launch-template').flatMap((s) => s.Tags ?? []) ?? [];
   validateTags(tags);
+  checkSsmImageId(ctx, input.LaunchTemplateData?.ImageId);
   const template: LaunchTemplate = {
     id: resourceId('lt'),
     name,
@@ -562,10 +564,63 @@ function resolveVersion(t: LaunchTemplate, version: string): number {
   return n;
 }
 
+const SSM_ALIAS = 'resolve:ssm:';
+
+/**
+ * The parameter version a `resolve:ssm:` ImageId selects, or the SsmInvalidParameter error EC2 answers.
+ *
+ * Forms (EC2 API reference, RequestLaunchTemplateData / FleetLaunchTemplateOverridesRequest, ImageId):
+ * `resolve:ssm:<name>`, `<name>:<version-number>`, `<name>:<label>`, and the same with the parameter's ARN for
+ * a parameter shared from another account. Sharing (AWS RAM, advanced tier) is not modelled: an ARN resolves
+ * only in the caller's own account and region; another account's ARN is refused as not found.
+ *
+ * EC2 refuses a reference it cannot use when the template or version is created: "You must create a Systems
+ * Manager parameter before you can use it in a launch template … create a parameter with the data type
+ * aws:ec2:image" (EC2 Auto Scaling User Guide, "Use AWS Systems Manager parameters instead of AMI IDs in launch
+ * templates", https://docs.aws.amazon.com/autoscaling/ec2/userguide/using-systems-manager-parameters.html).
+ * The code is `SsmInvalidParameter`; for a parameter of another data type EC2's message is "Unsupported data
+ * type. The following parameter data types are supported: aws:ec2:image", as quoted from CloudFormation's
+ * answer to CreateLaunchTemplate in aws/aws-cdk#26712 (and CreateLaunchTemplateVersion "api error
+ * SsmInvalidParameter" in kent8192/reinhardt-web#2023). EC2 documents no message for a parameter (or version,
+ * or label) that does not exist; the sandbox says which with the same code.
+ */
+function ssmReference(ctx: Ctx, imageId: string): { value: string } | AwsError {
+  const ref = imageId.slice(SSM_ALIAS.length);
+  let local = ref;
+  const arn = /^arn:aws[\w-]*:ssm:([\w-]+):(\d{12}):parameter(\/.*)$/.exec(ref);
+  if (arn !== null) {
+    if (arn[1] !== ctx.region || arn[2] !== ctx.account) return new AwsError('SsmInvalidParameter', `Invalid SSM parameter ${ref}: the parameter does not exist or is not shared with account ${ctx.account}.`);
+    // own parameters are named without the leading slash in the ARN unless they are hierarchical
+    const path = arn[3] ?? '';
+    const name = parseSelector(path).name;
+    local = here(ctx).parameters.has(name) ? path : path.slice(1);
+  }
+  try {
+    const { parameter, version } = selectParameter(here(ctx), local);
+    if (parameter.dataType !== 'aws:ec2:image') return new AwsError('SsmInvalidParameter', 'Unsupported data type. The following parameter data types are supported: aws:ec2:image');
+    return { value: version.value };
+  } catch (error: unknown) {
+    if (!(error instanceof AwsError)) throw error;
+    return new AwsError('SsmInvalidParameter', `Invalid SSM parameter ${ref}: ${error.message}`);
+  }
+}
+
+/** Refuse a launch template ImageId that names a parameter EC2 cannot use (see ssmReference). */
+function checkSsmImageId(ctx: Ctx, imageId: unknown): void {
+  if (typeof imageId !== 'string' || !imageId.startsWith(SSM_ALIAS)) return;
+  const resolved = ssmReference(ctx, imageId);
+  if (resolved instanceof AwsError) throw resolved;
+}
+
+/**
+ * What a launch template ImageId launches: the AMI of the parameter version a `resolve:ssm:` reference selects
+ * (latest, `:version` or `:label`), else the value itself. A reference that no longer resolves (the parameter
+ * deleted since) is returned as it is.
+ */
 function resolveSsmImage(ctx: Ctx, imageId: unknown): unknown {
-  if (typeof imageId !== 'string' || !imageId.startsWith('resolve:ssm:')) return imageId;
-  const name = imageId.slice('resolve:ssm:'.length).replace(/:\d+$/, '');
-  return here(ctx).parameters.get(name)?.value ?? imageId;
+  if (typeof imageId !== 'string' || !imageId.startsWith(SSM_ALIAS)) return imageId;
+  const resolved = ssmReference(ctx, imageId);
+  return resolved instanceof AwsError ? imageId : resolved.value;
 }
 
 function describeLaunchTemplateVersions(ctx: Ctx, input: DescribeLaunchTemplateVersionsRequest) {
@@ -598,8 +653,10 @@ function createLaunchTemplateVersion(ctx: Ctx, input: CreateLaunchTemplateVersio
   }
   if (t.versions.length >= 10_000) throw new AwsError('LaunchTemplateVersionLimitExceeded', 'You have reached the maximum of 10000 versions for this launch template.');
   const source = input.SourceVersion === undefined ? {} : (t.versions[resolveVersion(t, input.SourceVersion) - 1]?.data ?? {});
+  const data = { ...source, ...(input.LaunchTemplateData as Record<string, unknown>) };
+  checkSsmImageId(ctx, data.ImageId);
   const number = t.versions.length + 1;
-  t.versions.push({ number, description: input.VersionDescription, createTime: ctx.env.clock.iso(), data: { ...source, ...(input.LaunchTemplateData as Record<string, unknown>) } });
+  t.versions.push({ number, description: input.VersionDescription, createTime: ctx.env.clock.iso(), data });
   if (input.ClientToken !== undefined) t.clientTokens.set(input.ClientToken, number);
   return { LaunchTemplateVersion: versionOut(t, number) };
 }

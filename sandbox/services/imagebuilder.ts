@@ -20,6 +20,7 @@ import { type Ctx, type SandboxEnv, type ServiceDef, op, systemCtx } from '../se
 import type { Ami } from '../state.ts';
 import { paginate } from './common.ts';
 import { COPY_MS, ec2, registerImage } from './ec2.ts';
+import { writeParameter } from './parameters.ts';
 
 /** Simulated durations of a build's phases. */
 const PHASES = { pending: 10_000, building: 20 * 60_000, testing: 5 * 60_000, distributing: COPY_MS + 30_000, integrating: 60_000 };
@@ -408,9 +409,7 @@ function integrate(env: SandboxEnv, image: Image): void {
       const account = p.amiAccountId ?? owner;
       const imageId = amiFor(account, region);
       if (imageId === undefined || p.parameterName === undefined) continue;
-      const store = env.state.cell(account, region).parameters;
-      const existing = store.get(p.parameterName);
-      store.set(p.parameterName, { name: p.parameterName, value: imageId, type: 'String', dataType: p.dataType ?? 'text', version: (existing?.version ?? 0) + 1, lastModified: env.clock.date() });
+      writeParameter(env.state.cell(account, region), { name: p.parameterName, value: imageId, type: 'String', dataType: p.dataType ?? 'text', lastModified: env.clock.date() });
     }
   }
 }
