@@ -232,6 +232,23 @@ function needsFor(ctx: Ctx, input: Input): Needed[] {
       return imagebuilderNeeds(operation, input);
     case 'ssm':
       return ssmNeeds(ctx, operation, input);
+    case 's3': {
+      // S3's actions for these operations (Service Authorization Reference, "Actions defined by Amazon S3"):
+      // HeadObject is s3:GetObject, HeadBucket and ListObjectsV2 are s3:ListBucket, on the object or bucket ARN
+      const bucket = `arn:${p}:s3:::${str(input.Bucket) ?? '*'}`;
+      const object = `${bucket}/${str(input.Key) ?? '*'}`;
+      const actions: Record<string, [string, string]> = {
+        CreateBucket: ['s3:CreateBucket', bucket],
+        HeadBucket: ['s3:ListBucket', bucket],
+        ListObjectsV2: ['s3:ListBucket', bucket],
+        PutObject: ['s3:PutObject', object],
+        GetObject: ['s3:GetObject', object],
+        HeadObject: ['s3:GetObject', object],
+        DeleteObject: ['s3:DeleteObject', object],
+      };
+      const [action, resource] = actions[operation] ?? [`s3:${operation}`, bucket];
+      return [{ action, resource }];
+    }
     case 'sts':
       // "No permissions are required to perform this operation" (GetCallerIdentity API reference)
       if (operation === 'GetCallerIdentity') return [];

@@ -405,6 +405,30 @@ function integrate(env: SandboxEnv, image: Image): void {
       const usable = (d.licenseConfigurationArns ?? []).filter((arn) => store.licenseConfigurations.has(arn));
       if (usable.length > 0) store.licenseAssociations.set(licensed, new Set([...(store.licenseAssociations.get(licensed) ?? []), ...usable]));
     }
+    // S3 export: Image Builder exports the owner's AMI of the region with VM Import/Export's ExportImage
+    // (Image Builder API reference, S3ExportConfiguration: "Properties that configure export from your build
+    // instance to a compatible file format for your VM"; the file lands as EC2 names it, see ec2.ts). A refused
+    // export is not modelled further: the build stays as it is, and the reconciler finds no export task.
+    const s3Export = d.s3ExportConfiguration;
+    const exported = amiFor(owner, region);
+    if (s3Export !== undefined && exported !== undefined) {
+      const start = () => {
+        try {
+          ec2.handlers.ExportImage?.(systemCtx(env, owner, region, 'ec2', 'ExportImage'), {
+            ImageId: exported,
+            DiskImageFormat: s3Export.diskImageFormat,
+            RoleName: s3Export.roleName,
+            S3ExportLocation: { S3Bucket: s3Export.s3Bucket, S3Prefix: s3Export.s3Prefix },
+            ClientToken: `${image.arn ?? ''}/${region}`.slice(-64),
+          });
+        } catch (error: unknown) {
+          if (!(error instanceof AwsError)) throw error;
+        }
+      };
+      // a copy still pending is exported once it is available
+      if (env.state.findImage(region, exported)?.state === 'pending') env.clock.after(COPY_MS, start);
+      else start();
+    }
     for (const p of d.ssmParameterConfigurations ?? []) {
       const account = p.amiAccountId ?? owner;
       const imageId = amiFor(account, region);

@@ -74,7 +74,7 @@ interface DesiredCell {
   parameters: DesiredParameter[];
   /** License Manager configurations to associate with the AMI in this region (not checked: reported as such). */
   licenseConfigurationArns?: string[];
-  /** The region's export to S3, on one cell of the region: the owner's, else the first (not checked: reported as such). */
+  /** The region's export to S3, on one cell of the region: the owner's, else the first (its task and file are checked). */
   s3Export?: { bucket: string; prefix: string | undefined; format: string | undefined };
 }
 
