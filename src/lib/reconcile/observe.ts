@@ -188,7 +188,10 @@ async function observeS3Export(clients: CellClients, imageId: string, want: { bu
     tasks.push(...(out.ExportImageTasks ?? []));
     nextToken = out.NextToken === '' ? undefined : out.NextToken;
   } while (nextToken !== undefined);
-  const mine = tasks.filter((t) => t.ImageId === imageId && t.S3ExportLocation?.S3Bucket === want.bucket && (t.S3ExportLocation.S3Prefix ?? '') === (want.prefix ?? ''));
+  // whether Image Builder passes s3Prefix as it is or with a trailing slash is not documented: both match, and
+  // the key is built from the prefix EC2 reports for the task
+  const prefix = (value: string | undefined) => (value ?? '').replace(/\/+$/, '');
+  const mine = tasks.filter((t) => t.ImageId === imageId && t.S3ExportLocation?.S3Bucket === want.bucket && prefix(t.S3ExportLocation.S3Prefix) === prefix(want.prefix));
   const task = mine.findLast((t) => t.Status === 'completed') ?? mine.findLast((t) => t.Status === 'active') ?? mine.at(-1);
   if (task === undefined) return { task: null, key: undefined, object: undefined };
   const observed = { id: task.ExportImageTaskId ?? '', status: task.Status ?? 'unknown', statusMessage: task.StatusMessage, progress: task.Progress };
