@@ -37,6 +37,8 @@ const NOT_EXERCISED: Record<string, Record<string, string>> = {
     FailedInvocations: 'the on-failure destination: the Lambda service sends the record with the execution role',
     DistributionConfigurations: 'read only when a build does not embed its distribution configuration (older builds; test/unit)',
     DeadLetterMalformedRecheck: 'only a malformed recheck message is moved to the dead-letter queue (test/unit/recheck)',
+    ExportRead: 'the demo configuration exports nothing to S3 (test/e2e/s3-export.test.ts)',
+    ExportList: 'the demo configuration exports nothing to S3 (test/e2e/s3-export.test.ts)',
   },
   CleanupRole: {
     Logs: 'Lambda writes the function logs with the execution role; the sandbox keeps no CloudWatch Logs',
@@ -45,6 +47,8 @@ const NOT_EXERCISED: Record<string, Record<string, string>> = {
   },
   ImageBuilderReconcilerTarget: {
     DoctorSelfCheck: 'used by `imagebuilder-reconciler doctor` (test/cli/doctor.test.ts), not by the functions',
+    ExportRead: "only the owner's cell is checked for an S3 export, and the owner here is the reconciler's own account",
+    ExportList: "only the owner's cell is checked for an S3 export, and the owner here is the reconciler's own account",
   },
   ImageBuilderReconcilerCleanup: {
     DoctorSelfCheck: 'used by `imagebuilder-reconciler doctor --cleanup` (test/cli/doctor.test.ts), not by the functions',
