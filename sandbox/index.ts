@@ -14,6 +14,7 @@ import { ec2 } from './services/ec2.ts';
 import { iam, sts } from './services/identity.ts';
 import { imagebuilder } from './services/imagebuilder.ts';
 import { licenseManager } from './services/licensemanager.ts';
+import { s3 } from './services/s3.ts';
 import { events, sqs, ssm } from './services/messaging.ts';
 import { type PublishedEvent, SandboxState } from './state.ts';
 import { type Invocation, Wiring } from './wiring.ts';
@@ -104,7 +105,7 @@ async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       sandbox?.onEvent?.(full);
     },
   };
-  const server = new SandboxServer(env, [ec2, imagebuilder, sts, iam, events, sqs, ssm, autoscaling, licenseManager], (method, path, body) => control(method, path, body));
+  const server = new SandboxServer(env, [ec2, imagebuilder, sts, iam, events, sqs, ssm, autoscaling, licenseManager, s3], (method, path, body) => control(method, path, body));
   url = await server.listen(options.port ?? 4566);
   server.onRequest = (record) => sandbox?.onRequest?.(record);
 

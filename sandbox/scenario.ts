@@ -11,6 +11,7 @@ import { installRole } from './iam/roles.ts';
 import { type Ctx, type Handler, type SandboxEnv, systemCtx } from './server.ts';
 import { ec2, registerImage } from './services/ec2.ts';
 import { imagebuilder } from './services/imagebuilder.ts';
+import { writeParameter } from './services/parameters.ts';
 
 /**
  * A scenario file: the accounts and regions the sandbox holds and what is in them before anything runs.
@@ -130,6 +131,10 @@ function applyScenario(env: SandboxEnv, scenario: Scenario, home: { account: str
     });
     refs.set(`ami:${image.ref}`, ami.imageId);
   }
+  // parameters before launch templates: a template may name one (`resolve:ssm:`), which EC2 checks
+  for (const p of substitute(scenario.parameters ?? [], refs)) {
+    writeParameter(env.state.cell(p.account, p.region), { name: p.name, value: p.value, type: 'String', dataType: p.dataType ?? 'text', lastModified: env.clock.date() });
+  }
   for (const lt of substitute(scenario.launchTemplates ?? [], refs)) {
     const out = call(ec2.handlers.CreateLaunchTemplate, systemCtx(env, lt.account, lt.region, 'ec2', 'CreateLaunchTemplate'), {
       LaunchTemplateName: lt.name,
@@ -137,9 +142,6 @@ function applyScenario(env: SandboxEnv, scenario: Scenario, home: { account: str
       TagSpecifications: lt.tags === undefined ? undefined : [{ ResourceType: 'launch-template', Tags: Object.entries(lt.tags).map(([Key, Value]) => ({ Key, Value })) }],
     });
     refs.set(`lt:${lt.ref}`, String((out.LaunchTemplate as { LaunchTemplateId: string }).LaunchTemplateId));
-  }
-  for (const p of substitute(scenario.parameters ?? [], refs)) {
-    env.state.cell(p.account, p.region).parameters.set(p.name, { name: p.name, value: p.value, type: 'String', dataType: p.dataType ?? 'text', version: 1, lastModified: env.clock.date() });
   }
   for (const i of substitute(scenario.instances ?? [], refs)) {
     call(ec2.handlers.RunInstances, systemCtx(env, i.account, i.region, 'ec2', 'RunInstances'), { ImageId: i.image, MinCount: 1, MaxCount: 1 });

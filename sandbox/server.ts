@@ -8,6 +8,7 @@ import type { Faults } from './faults.ts';
 import { type Authorization, authorize } from './iam/authorize.ts';
 import { AwsError } from './protocol/errors.ts';
 import { ec2Error, ec2Response, parseQueryInput, queryError, queryResponse } from './protocol/xml.ts';
+import { s3Error } from './services/s3.ts';
 import type { PublishedEvent, SandboxState } from './state.ts';
 
 /** What every operation handler receives about its request. */
@@ -51,7 +52,9 @@ function op<I>(fn: (ctx: Ctx, input: I) => unknown): Handler {
 interface ServiceDef {
   /** The SigV4 signing name. */
   name: string;
-  protocol: 'ec2' | 'query' | 'json' | 'rest-json';
+  protocol: 'ec2' | 'query' | 'json' | 'rest-json' | 'rest-xml';
+  /** rest-xml (S3): the operation and input of a request, from its method, path and query; undefined: none. */
+  route?: (method: string, url: URL) => { operation: string; input: Record<string, unknown> } | undefined;
   /** The SDK client module: its `<Operation>$` exports are the schemas. */
   schemas: Record<string, unknown>;
   /** awsQuery response namespace. */
@@ -72,6 +75,13 @@ interface RequestRecord {
   principal: string | undefined;
   /** What IAM evaluated for the request (the permission proof reads these). */
   authorizations: Authorization[];
+}
+
+/** What a rest-xml handler answers: status (default 200), headers and body. */
+interface RestReply {
+  status?: number;
+  headers?: Record<string, string>;
+  body?: string;
 }
 
 type ControlHandler = (method: string, path: string, body: unknown) => unknown;
@@ -232,6 +242,14 @@ class SandboxServer {
         const result = await this.invoke(service, ctx, parsed);
         const xml = flavor === 'ec2' ? ec2Response(ctx.operation, result, output, requestId) : queryResponse(ctx.operation, result, output, service.namespace ?? '', requestId);
         this.reply(res, ctx, 200, 'text/xml', xml);
+      } else if (service.protocol === 'rest-xml') {
+        const routed = service.route?.(req.method ?? 'GET', url);
+        if (routed === undefined) throw new AwsError('MethodNotAllowed', `The specified method is not allowed against this resource: ${req.method ?? ''} ${url.pathname}`, 405);
+        ctx.operation = routed.operation;
+        const header = (name: string) => (req.headers[name] === undefined ? undefined : String(req.headers[name]));
+        const input = { ...routed.input, Body: body, ContentType: header('content-type'), ContentEncoding: header('content-encoding') };
+        const result = (await this.invoke(service, ctx, input)) as RestReply;
+        this.reply(res, ctx, result.status ?? 200, result.headers?.['Content-Type'] ?? 'application/xml', req.method === 'HEAD' ? '' : (result.body ?? ''), undefined, result.headers ?? {});
       } else if (service.protocol === 'json' || service.name === 'sqs') {
         const target = String(req.headers['x-amz-target'] ?? '');
         ctx.operation = target.slice(target.indexOf('.') + 1);
@@ -264,7 +282,9 @@ class SandboxServer {
             ? new AwsError('SerializationException', `the request body is not valid JSON: ${error.message}`)
             : new AwsError('InternalError', error instanceof Error ? error.message : String(error), 500);
       if (!(error instanceof AwsError) && !(error instanceof SyntaxError)) console.error('sandbox internal error', error);
-      if (isQuery) {
+      if (service.protocol === 'rest-xml') {
+        this.reply(res, ctx, aws.status, 'application/xml', req.method === 'HEAD' ? '' : s3Error(aws, requestId), aws.code);
+      } else if (isQuery) {
         this.reply(res, ctx, aws.status, 'text/xml', flavor === 'ec2' ? ec2Error(aws, requestId) : queryError(aws, requestId), aws.code);
       } else if (service.protocol === 'json' || service.name === 'sqs') {
         this.reply(res, ctx, aws.status, 'application/x-amz-json-1.1', JSON.stringify({ __type: aws.code, message: aws.message }), aws.code, { 'x-amzn-query-error': `${aws.code};Sender` });
@@ -314,4 +334,4 @@ class SandboxServer {
 }
 
 export { SandboxServer, op, systemCtx, toJsonSafe };
-export type { ControlHandler, Ctx, Handler, RequestRecord, SandboxEnv, ServiceDef };
+export type { ControlHandler, Ctx, Handler, RequestRecord, RestReply, SandboxEnv, ServiceDef };

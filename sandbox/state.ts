@@ -97,6 +97,14 @@ interface Instance {
   launchTemplate: { id: string; version: string } | undefined;
 }
 
+/** One version of a parameter, as SSM keeps it (GetParameterHistory): its value and the labels on it. */
+interface ParameterVersion {
+  version: number;
+  value: string;
+  lastModified: Date;
+  labels: string[];
+}
+
 interface Parameter {
   name: string;
   value: string;
@@ -104,6 +112,8 @@ interface Parameter {
   dataType: string;
   version: number;
   lastModified: Date;
+  /** Every version written, oldest first (SSM keeps the last 100: "Working with parameter versions"). */
+  history: ParameterVersion[];
 }
 
 interface Role {
@@ -212,6 +222,29 @@ interface Fleet {
   created: string;
 }
 
+/** An S3 bucket (global name, one owner and region) and its objects by key. */
+interface Bucket {
+  name: string;
+  ownerId: string;
+  region: string;
+  created: string;
+  objects: Map<string, { body: string; etag: string; lastModified: Date; contentType: string }>;
+}
+
+/** A VM Import/Export image export task (ExportImage). */
+interface ExportTask {
+  id: string;
+  imageId: string;
+  format: 'VMDK' | 'RAW' | 'VHD';
+  bucket: string;
+  prefix: string;
+  status: 'active' | 'completed' | 'deleting' | 'deleted' | 'failed';
+  statusMessage: string | undefined;
+  progress: string | undefined;
+  description: string | undefined;
+  clientToken: string | undefined;
+}
+
 /** An AMI usage report (CreateImageUsageReport): use of an AMI by other accounts. */
 interface UsageReport {
   reportId: string;
@@ -237,6 +270,8 @@ interface CellStore {
   /** `aws:ec2:image` puts that answered 200 and are still being validated, by parameter name. */
   parameterValidations: Map<string, { value: string; version: number }>;
   imagebuilder: ImageBuilderStore;
+  /** EC2 image export tasks (ExportImage), by id. */
+  exportTasks: Map<string, ExportTask>;
   /** License Manager: this account's license configurations in the region, by ARN. */
   licenseConfigurations: Map<string, { arn: string; name: string; countingType: string }>;
   /** License Manager: the license configuration ARNs this account associated with each AMI, by AMI id. */
@@ -271,6 +306,8 @@ class SandboxState {
   /** Encoded authorization failure messages (EC2's UnauthorizedOperation) → their decoded JSON. */
   readonly authorizationMessages = new Map<string, string>();
   readonly queues = new Map<string, Queue>();
+  /** S3 buckets by name (bucket names are global). */
+  readonly buckets = new Map<string, Bucket>();
   readonly events: PublishedEvent[] = [];
   private readonly cells = new Map<string, CellStore>();
 
@@ -298,6 +335,7 @@ class SandboxState {
         usageReports: new Map(),
         licenseConfigurations: new Map(),
         licenseAssociations: new Map(),
+        exportTasks: new Map(),
         imagebuilder: { distributions: new Map(), recipes: new Map(), infrastructure: new Map(), pipelines: new Map(), images: new Map(), clientTokens: new Map() },
       };
       this.cells.set(key, store);
@@ -361,4 +399,4 @@ class SandboxState {
 }
 
 export { SandboxState, hex, resourceId };
-export type { Ami, AutoScalingGroup, CellStore, Fleet, LaunchConfiguration, ManagedPolicy, UsageReport, FastLaunch, ImageBuilderStore, Instance, LaunchTemplate, LaunchTemplateVersion, Parameter, PublishedEvent, Queue, QueueMessage, Role, Session, Snapshot };
+export type { Ami, AutoScalingGroup, Bucket, ExportTask, CellStore, Fleet, LaunchConfiguration, ManagedPolicy, UsageReport, FastLaunch, ImageBuilderStore, Instance, LaunchTemplate, LaunchTemplateVersion, Parameter, ParameterVersion, PublishedEvent, Queue, QueueMessage, Role, Session, Snapshot };

@@ -3,6 +3,7 @@ import { partitionOfRegion } from '../../src/lib/arn.ts';
 import { AwsError } from '../protocol/errors.ts';
 import type { Ctx } from '../server.ts';
 import type { Role, SandboxState, Session } from '../state.ts';
+import { parseSelector } from '../services/parameters.ts';
 import { type AuthRequest, type Decision, type NamedPolicy, type RequestContext, evaluate, parsePolicy } from './policy.ts';
 
 /**
@@ -206,7 +207,8 @@ function imagebuilderNeeds(operation: string, input: Input): Needed[] {
 }
 
 function parameterArn(ctx: Ctx, name: string): string {
-  return `arn:${partitionOf(ctx.region)}:ssm:${ctx.region}:${ctx.account}:parameter/${name.replace(/^\//, '').replace(/:\d+$/, '')}`;
+  // a `:version` or `:label` selector is not part of the resource (GetParameter's Name, parameters.ts)
+  return `arn:${partitionOf(ctx.region)}:ssm:${ctx.region}:${ctx.account}:parameter/${parseSelector(name).name.replace(/^\//, '')}`;
 }
 
 function ssmNeeds(ctx: Ctx, operation: string, input: Input): Needed[] {
@@ -231,6 +233,23 @@ function needsFor(ctx: Ctx, input: Input): Needed[] {
       return imagebuilderNeeds(operation, input);
     case 'ssm':
       return ssmNeeds(ctx, operation, input);
+    case 's3': {
+      // S3's actions for these operations (Service Authorization Reference, "Actions defined by Amazon S3"):
+      // HeadObject is s3:GetObject, HeadBucket and ListObjectsV2 are s3:ListBucket, on the object or bucket ARN
+      const bucket = `arn:${p}:s3:::${str(input.Bucket) ?? '*'}`;
+      const object = `${bucket}/${str(input.Key) ?? '*'}`;
+      const actions: Record<string, [string, string]> = {
+        CreateBucket: ['s3:CreateBucket', bucket],
+        HeadBucket: ['s3:ListBucket', bucket],
+        ListObjectsV2: ['s3:ListBucket', bucket],
+        PutObject: ['s3:PutObject', object],
+        GetObject: ['s3:GetObject', object],
+        HeadObject: ['s3:GetObject', object],
+        DeleteObject: ['s3:DeleteObject', object],
+      };
+      const [action, resource] = actions[operation] ?? [`s3:${operation}`, bucket];
+      return [{ action, resource }];
+    }
     case 'sts':
       // "No permissions are required to perform this operation" (GetCallerIdentity API reference)
       if (operation === 'GetCallerIdentity') return [];

@@ -28,8 +28,10 @@ import * as schemas from '@aws-sdk/client-ec2';
 import { allowed, ec2Arn } from '../iam/authorize.ts';
 import { AwsError } from '../protocol/errors.ts';
 import { type Ctx, type ServiceDef, op } from '../server.ts';
-import { type Ami, type CellStore, type FastLaunch, type LaunchTemplate, type SandboxState, type UsageReport, hex, resourceId } from '../state.ts';
-import { applyFilters, paginate, tagFilter, tagList, validateTags } from './common.ts';
+import { type Ami, type CellStore, type ExportTask, type FastLaunch, type LaunchTemplate, type SandboxState, type UsageReport, hex, resourceId } from '../state.ts';
+import { type Filter, applyFilters, paginate, tagFilter, tagList, validateTags } from './common.ts';
+import { putObject } from './s3.ts';
+import { parseSelector, selectParameter } from './parameters.ts';
 
 /** Simulated time an AMI copy takes (pending → available). */
 const COPY_MS = 2 * 60_000;
@@ -545,6 +547,7 @@ function createLaunchTemplate(ctx: Ctx, input: CreateLaunchTemplateRequest) {
   }
   const tags = input.TagSpecifications?.filter((s) => s.ResourceType === 'launch-template').flatMap((s) => s.Tags ?? []) ?? [];
   validateTags(tags);
+  checkSsmImageId(ctx, input.LaunchTemplateData?.ImageId);
   const template: LaunchTemplate = {
     id: resourceId('lt'),
     name,
@@ -583,10 +586,63 @@ function resolveVersion(t: LaunchTemplate, version: string): number {
   return n;
 }
 
+const SSM_ALIAS = 'resolve:ssm:';
+
+/**
+ * The parameter version a `resolve:ssm:` ImageId selects, or the SsmInvalidParameter error EC2 answers.
+ *
+ * Forms (EC2 API reference, RequestLaunchTemplateData / FleetLaunchTemplateOverridesRequest, ImageId):
+ * `resolve:ssm:<name>`, `<name>:<version-number>`, `<name>:<label>`, and the same with the parameter's ARN for
+ * a parameter shared from another account. Sharing (AWS RAM, advanced tier) is not modelled: an ARN resolves
+ * only in the caller's own account and region; another account's ARN is refused as not found.
+ *
+ * EC2 refuses a reference it cannot use when the template or version is created: "You must create a Systems
+ * Manager parameter before you can use it in a launch template … create a parameter with the data type
+ * aws:ec2:image" (EC2 Auto Scaling User Guide, "Use AWS Systems Manager parameters instead of AMI IDs in launch
+ * templates", https://docs.aws.amazon.com/autoscaling/ec2/userguide/using-systems-manager-parameters.html).
+ * The code is `SsmInvalidParameter`; for a parameter of another data type EC2's message is "Unsupported data
+ * type. The following parameter data types are supported: aws:ec2:image", as quoted from CloudFormation's
+ * answer to CreateLaunchTemplate in aws/aws-cdk#26712 (and CreateLaunchTemplateVersion "api error
+ * SsmInvalidParameter" in kent8192/reinhardt-web#2023). EC2 documents no message for a parameter (or version,
+ * or label) that does not exist; the sandbox says which with the same code.
+ */
+function ssmReference(ctx: Ctx, imageId: string): { value: string } | AwsError {
+  const ref = imageId.slice(SSM_ALIAS.length);
+  let local = ref;
+  const arn = /^arn:aws[\w-]*:ssm:([\w-]+):(\d{12}):parameter(\/.*)$/.exec(ref);
+  if (arn !== null) {
+    if (arn[1] !== ctx.region || arn[2] !== ctx.account) return new AwsError('SsmInvalidParameter', `Invalid SSM parameter ${ref}: the parameter does not exist or is not shared with account ${ctx.account}.`);
+    // own parameters are named without the leading slash in the ARN unless they are hierarchical
+    const path = arn[3] ?? '';
+    const name = parseSelector(path).name;
+    local = here(ctx).parameters.has(name) ? path : path.slice(1);
+  }
+  try {
+    const { parameter, version } = selectParameter(here(ctx), local);
+    if (parameter.dataType !== 'aws:ec2:image') return new AwsError('SsmInvalidParameter', 'Unsupported data type. The following parameter data types are supported: aws:ec2:image');
+    return { value: version.value };
+  } catch (error: unknown) {
+    if (!(error instanceof AwsError)) throw error;
+    return new AwsError('SsmInvalidParameter', `Invalid SSM parameter ${ref}: ${error.message}`);
+  }
+}
+
+/** Refuse a launch template ImageId that names a parameter EC2 cannot use (see ssmReference). */
+function checkSsmImageId(ctx: Ctx, imageId: unknown): void {
+  if (typeof imageId !== 'string' || !imageId.startsWith(SSM_ALIAS)) return;
+  const resolved = ssmReference(ctx, imageId);
+  if (resolved instanceof AwsError) throw resolved;
+}
+
+/**
+ * What a launch template ImageId launches: the AMI of the parameter version a `resolve:ssm:` reference selects
+ * (latest, `:version` or `:label`), else the value itself. A reference that no longer resolves (the parameter
+ * deleted since) is returned as it is.
+ */
 function resolveSsmImage(ctx: Ctx, imageId: unknown): unknown {
-  if (typeof imageId !== 'string' || !imageId.startsWith('resolve:ssm:')) return imageId;
-  const name = imageId.slice('resolve:ssm:'.length).replace(/:\d+$/, '');
-  return here(ctx).parameters.get(name)?.value ?? imageId;
+  if (typeof imageId !== 'string' || !imageId.startsWith(SSM_ALIAS)) return imageId;
+  const resolved = ssmReference(ctx, imageId);
+  return resolved instanceof AwsError ? imageId : resolved.value;
 }
 
 function describeLaunchTemplateVersions(ctx: Ctx, input: DescribeLaunchTemplateVersionsRequest) {
@@ -619,8 +675,10 @@ function createLaunchTemplateVersion(ctx: Ctx, input: CreateLaunchTemplateVersio
   }
   if (t.versions.length >= 10_000) throw new AwsError('LaunchTemplateVersionLimitExceeded', 'You have reached the maximum of 10000 versions for this launch template.');
   const source = input.SourceVersion === undefined ? {} : (t.versions[resolveVersion(t, input.SourceVersion) - 1]?.data ?? {});
+  const data = { ...source, ...(input.LaunchTemplateData as Record<string, unknown>) };
+  checkSsmImageId(ctx, data.ImageId);
   const number = t.versions.length + 1;
-  t.versions.push({ number, description: input.VersionDescription, createTime: ctx.env.clock.iso(), data: { ...source, ...(input.LaunchTemplateData as Record<string, unknown>) } });
+  t.versions.push({ number, description: input.VersionDescription, createTime: ctx.env.clock.iso(), data });
   if (input.ClientToken !== undefined) t.clientTokens.set(input.ClientToken, number);
   return { LaunchTemplateVersion: versionOut(t, number) };
 }
@@ -1015,6 +1073,88 @@ function describeImageUsageReportEntries(ctx: Ctx, input: { ImageIds?: string[] 
   return { ImageUsageReportEntries: page, NextToken: nextToken };
 }
 
+// ---- VM Import/Export: exporting an AMI to S3
+
+/** Simulated time an image export takes (active: validating, converting; then completed). */
+const EXPORT_MS = 10 * 60_000;
+
+/**
+ * ExportImage and DescribeExportImageTasks (EC2 API Reference; VM Import/Export User Guide, "Start an export
+ * image task" and "Considerations for image export"): the destination bucket must exist (in the sandbox: the
+ * caller's own, in the image's region; bucket policies and the `vmimport` service role are not modelled); the
+ * task is `active` (`validating`, then `converting` with a progress) until it is `completed`, and then the
+ * file is in the bucket under the key `<S3Prefix>export-ami-<id>.<format>` ("the exported file is written to
+ * the specified S3 bucket using the following S3 key: prefixexport-ami-xxxxxxxxxxxxxxxxx.format", e.g.
+ * `exports/export-ami-1234567890abcdef0.vmdk`). "VM Export cannot export Windows or SQL Server images" that
+ * contain AWS-provided software: such a task ends `failed`. A bucket deleted meanwhile fails the task too.
+ */
+function exportImage(ctx: Ctx, input: { ImageId?: string | undefined; DiskImageFormat?: string | undefined; S3ExportLocation?: { S3Bucket?: string | undefined; S3Prefix?: string | undefined } | undefined; Description?: string | undefined; ClientToken?: string | undefined }) {
+  const image = ownImage(ctx, input.ImageId);
+  const format = input.DiskImageFormat;
+  if (format !== 'VMDK' && format !== 'RAW' && format !== 'VHD') throw new AwsError('InvalidParameterValue', `Value (${String(format)}) for parameter DiskImageFormat is invalid. Valid values: VMDK, RAW, VHD`);
+  const bucketName = input.S3ExportLocation?.S3Bucket;
+  if (bucketName === undefined || bucketName === '') throw new AwsError('MissingParameter', 'The request must contain the parameter S3ExportLocation.S3Bucket');
+  if (image.state !== 'available') throw new AwsError('IncorrectState', `Image ${image.imageId} is not in the available state`);
+  const bucket = ctx.env.state.buckets.get(bucketName);
+  // "The destination bucket must exist" (ExportImage, S3ExportLocation); EC2 names no code: the sandbox's words
+  if (bucket === undefined || bucket.ownerId !== ctx.account || bucket.region !== ctx.region) {
+    throw new AwsError('InvalidParameter', `The S3 bucket ${bucketName} does not exist in ${ctx.region} or is not accessible to account ${ctx.account}.`);
+  }
+  const existing = input.ClientToken === undefined ? undefined : [...here(ctx).exportTasks.values()].find((t) => t.clientToken === input.ClientToken);
+  if (existing !== undefined) return exportTaskOut(existing, format);
+  const task: ExportTask = { id: `export-ami-${hex(9).slice(0, 17)}`, imageId: image.imageId, format, bucket: bucketName, prefix: input.S3ExportLocation?.S3Prefix ?? '', status: 'active', statusMessage: 'validating', progress: '0', description: input.Description, clientToken: input.ClientToken };
+  here(ctx).exportTasks.set(task.id, task);
+  const { account, region } = ctx;
+  ctx.env.clock.after(EXPORT_MS / 2, () => {
+    if (task.status !== 'active') return;
+    task.statusMessage = 'converting';
+    task.progress = '50';
+  });
+  ctx.env.clock.after(EXPORT_MS, () => {
+    if (task.status !== 'active') return;
+    const target = ctx.env.state.buckets.get(task.bucket);
+    task.progress = undefined;
+    if (image.platform === 'windows') {
+      task.status = 'failed';
+      task.statusMessage = 'ClientError: VM Export cannot export Windows images that contain software provided by AWS';
+    } else if (target === undefined || target.ownerId !== account || target.region !== region) {
+      task.status = 'failed';
+      task.statusMessage = `ClientError: the S3 bucket ${task.bucket} does not exist or is not accessible`;
+    } else {
+      putObject(target, `${task.prefix}${task.id}.${format.toLowerCase()}`, `${format} disk image of ${image.imageId}`, ctx.env.clock.date());
+      task.status = 'completed';
+      task.statusMessage = undefined;
+    }
+  });
+  return exportTaskOut(task, format);
+}
+
+function exportTaskOut(task: ExportTask, format?: string) {
+  return {
+    ExportImageTaskId: task.id,
+    ImageId: task.imageId,
+    Description: task.description,
+    ...(format === undefined ? {} : { DiskImageFormat: format }),
+    S3ExportLocation: { S3Bucket: task.bucket, S3Prefix: task.prefix },
+    Status: task.status,
+    StatusMessage: task.statusMessage,
+    Progress: task.progress,
+  };
+}
+
+function describeExportImageTasks(ctx: Ctx, input: { ExportImageTaskIds?: string[] | undefined; Filters?: Filter[] | undefined; MaxResults?: number | undefined; NextToken?: string | undefined }) {
+  let tasks = [...here(ctx).exportTasks.values()];
+  const ids = input.ExportImageTaskIds ?? [];
+  if (ids.length > 0) {
+    const missing = ids.filter((id) => !here(ctx).exportTasks.has(id));
+    if (missing.length > 0) throw new AwsError('InvalidExportImageTaskId.NotFound', `The export image task ID '${missing.join(', ')}' does not exist`);
+    tasks = tasks.filter((t) => ids.includes(t.id));
+  }
+  tasks = applyFilters(tasks, input.Filters, () => undefined);
+  const { page, nextToken } = paginate(tasks, input.MaxResults, input.NextToken, { default: 500, min: 1, max: 500 });
+  return { ExportImageTasks: page.map((t) => exportTaskOut(t)), NextToken: nextToken };
+}
+
 function describeRegions(ctx: Ctx) {
   return { Regions: ctx.env.state.regions.map((RegionName) => ({ RegionName, Endpoint: `ec2.${RegionName}.amazonaws.com`, OptInStatus: 'opt-in-not-required' })) };
 }
@@ -1061,7 +1201,9 @@ const ec2: ServiceDef = {
     DescribeImageUsageReportEntries: op(describeImageUsageReportEntries),
     DescribeImageReferences: op(describeImageReferences),
     DescribeRegions: op(describeRegions),
+    ExportImage: op(exportImage),
+    DescribeExportImageTasks: op(describeExportImageTasks),
   },
 };
 
-export { canSee, COPY_MS, tagsOf, FAST_LAUNCH_MS, ec2, registerImage, templateImage };
+export { canSee, COPY_MS, EXPORT_MS, tagsOf, FAST_LAUNCH_MS, ec2, registerImage, templateImage };

@@ -20,6 +20,7 @@ import { type Ctx, type SandboxEnv, type ServiceDef, op, systemCtx } from '../se
 import type { Ami } from '../state.ts';
 import { paginate } from './common.ts';
 import { COPY_MS, ec2, registerImage } from './ec2.ts';
+import { writeParameter } from './parameters.ts';
 
 /** Simulated durations of a build's phases. */
 const PHASES = { pending: 10_000, building: 20 * 60_000, testing: 5 * 60_000, distributing: COPY_MS + 30_000, integrating: 60_000 };
@@ -404,13 +405,35 @@ function integrate(env: SandboxEnv, image: Image): void {
       const usable = (d.licenseConfigurationArns ?? []).filter((arn) => store.licenseConfigurations.has(arn));
       if (usable.length > 0) store.licenseAssociations.set(licensed, new Set([...(store.licenseAssociations.get(licensed) ?? []), ...usable]));
     }
+    // S3 export: Image Builder exports the owner's AMI of the region with VM Import/Export's ExportImage
+    // (Image Builder API reference, S3ExportConfiguration: "Properties that configure export from your build
+    // instance to a compatible file format for your VM"; the file lands as EC2 names it, see ec2.ts). A refused
+    // export is not modelled further: the build stays as it is, and the reconciler finds no export task.
+    const s3Export = d.s3ExportConfiguration;
+    const exported = amiFor(owner, region);
+    if (s3Export !== undefined && exported !== undefined) {
+      const start = () => {
+        try {
+          ec2.handlers.ExportImage?.(systemCtx(env, owner, region, 'ec2', 'ExportImage'), {
+            ImageId: exported,
+            DiskImageFormat: s3Export.diskImageFormat,
+            RoleName: s3Export.roleName,
+            S3ExportLocation: { S3Bucket: s3Export.s3Bucket, S3Prefix: s3Export.s3Prefix },
+            ClientToken: `${image.arn ?? ''}/${region}`.slice(-64),
+          });
+        } catch (error: unknown) {
+          if (!(error instanceof AwsError)) throw error;
+        }
+      };
+      // a copy still pending is exported once it is available
+      if (env.state.findImage(region, exported)?.state === 'pending') env.clock.after(COPY_MS, start);
+      else start();
+    }
     for (const p of d.ssmParameterConfigurations ?? []) {
       const account = p.amiAccountId ?? owner;
       const imageId = amiFor(account, region);
       if (imageId === undefined || p.parameterName === undefined) continue;
-      const store = env.state.cell(account, region).parameters;
-      const existing = store.get(p.parameterName);
-      store.set(p.parameterName, { name: p.parameterName, value: imageId, type: 'String', dataType: p.dataType ?? 'text', version: (existing?.version ?? 0) + 1, lastModified: env.clock.date() });
+      writeParameter(env.state.cell(account, region), { name: p.parameterName, value: imageId, type: 'String', dataType: p.dataType ?? 'text', lastModified: env.clock.date() });
     }
   }
 }

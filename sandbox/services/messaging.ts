@@ -4,9 +4,10 @@ import type { PutEventsRequest } from '@aws-sdk/client-eventbridge';
 import * as sqsSchemas from '@aws-sdk/client-sqs';
 import type { ReceiveMessageRequest, SendMessageRequest } from '@aws-sdk/client-sqs';
 import * as ssmSchemas from '@aws-sdk/client-ssm';
-import type { GetParameterRequest, PutParameterRequest } from '@aws-sdk/client-ssm';
+import type { GetParameterRequest, LabelParameterVersionRequest, PutParameterRequest } from '@aws-sdk/client-ssm';
 import { AwsError } from '../protocol/errors.ts';
 import { canSee } from './ec2.ts';
+import { labelParameterVersion, selectParameter, writeParameter } from './parameters.ts';
 import { type Ctx, type ServiceDef, op } from '../server.ts';
 import type { Queue, QueueMessage, SandboxState } from '../state.ts';
 
@@ -25,11 +26,11 @@ const ssm: ServiceDef = {
   schemas: ssmSchemas as unknown as Record<string, unknown>,
   handlers: {
     GetParameter: op((ctx: Ctx, input: GetParameterRequest) => {
-      const name = input.Name ?? '';
-      const p = ctx.env.state.cell(ctx.account, ctx.region).parameters.get(name.replace(/:\d+$/, ''));
-      if (p === undefined) throw new AwsError('ParameterNotFound', `Parameter ${name} not found.`);
-      return { Parameter: { Name: p.name, Type: p.type, Value: p.value, Version: p.version, LastModifiedDate: p.lastModified, ARN: parameterArn(ctx, p.name), DataType: p.dataType } };
+      // `name`, `name:version` or `name:label` (parameters.ts)
+      const { parameter: p, version, selector } = selectParameter(ctx.env.state.cell(ctx.account, ctx.region), input.Name ?? '');
+      return { Parameter: { Name: p.name, Type: p.type, Value: version.value, Version: version.version, Selector: selector, LastModifiedDate: version.lastModified, ARN: parameterArn(ctx, p.name), DataType: p.dataType } };
     }),
+    LabelParameterVersion: op((ctx: Ctx, input: LabelParameterVersionRequest) => labelParameterVersion(ctx.env.state.cell(ctx.account, ctx.region), input)),
     PutParameter: op((ctx: Ctx, input: PutParameterRequest) => {
       const name = input.Name ?? '';
       if (!/^[\w./-]{1,1011}$/.test(name)) throw new AwsError('ValidationException', `Parameter name ${name} is not valid`);
@@ -51,7 +52,7 @@ const ssm: ServiceDef = {
       }
       const version = (existing?.version ?? 0) + 1;
       const write = (value: string): void => {
-        store.set(name, { name, value, type: input.Type ?? existing?.type ?? 'String', dataType, version, lastModified: ctx.env.clock.date() });
+        writeParameter(cell, { name, value, type: input.Type ?? existing?.type ?? 'String', dataType, version, lastModified: ctx.env.clock.date() });
       };
       if (dataType !== 'aws:ec2:image') {
         write(input.Value);

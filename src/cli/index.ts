@@ -102,7 +102,7 @@ async function openSession(globals: GlobalOptions, role: 'repair' | 'cleanup' = 
   // the CLI runs with the caller's credentials: their account comes from STS, never from RECONCILER_ACCOUNT_ID
   const loaded = loadConfig();
   const config: Config = Object.freeze({ ...loaded, ...(role === 'cleanup' ? { targetRoleName: loaded.cleanupRoleName } : {}), region: target.region, accountId: '' });
-  const clients = createClientFactory({ ...config, profile: target.profile, endpoint: target.endpoint });
+  const clients = createClientFactory({ ...config, profile: target.profile, endpoint: target.endpoint, s3ForcePathStyle: config.s3ForcePathStyle || target.endpoint !== undefined });
   return { config, clients, target };
 }
 

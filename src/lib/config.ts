@@ -72,6 +72,8 @@ interface Config {
   readonly sweepPipelines: readonly string[];
   /** X-Ray tracing of the functions' AWS calls (Powertools Tracer): `Active` traces, `PassThrough` does not. */
   readonly tracing: 'Active' | 'PassThrough';
+  /** Path-style S3 addressing (`<endpoint>/<bucket>/<key>`): on by default when AWS_ENDPOINT_URL names a local endpoint. */
+  readonly s3ForcePathStyle: boolean;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -167,6 +169,8 @@ function loadConfig(env: Env = process.env): Config {
     sweepMode: oneOf(env, 'RECONCILER_SWEEP_MODE', ['off', 'plan', 'apply'] as const, 'apply'),
     sweepPipelines: Object.freeze(str(env, 'RECONCILER_SWEEP_PIPELINES', '').split(',').map((x) => x.trim()).filter((x) => x !== '')),
     tracing: oneOf(env, 'RECONCILER_TRACING', ['Active', 'PassThrough'] as const, 'PassThrough'),
+    // virtual-hosted S3 addresses (`<bucket>.<endpoint>`) do not resolve for a local endpoint such as the sandbox
+    s3ForcePathStyle: bool(env, 'RECONCILER_S3_FORCE_PATH_STYLE', str(env, 'AWS_ENDPOINT_URL', '') !== ''),
   });
 }
 

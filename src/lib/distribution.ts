@@ -82,7 +82,7 @@ interface DesiredCell {
    * the distribution's accounts); `tags` then holds the amiTags they must carry in this account's own tag scope.
    */
   sharedImages?: RecordedAmi[];
-  /** The region's export to S3, on one cell of the region: the owner's, else the first (not checked: reported as such). */
+  /** The region's export to S3, on one cell of the region: the owner's, else the first (its task and file are checked). */
   s3Export?: { bucket: string; prefix: string | undefined; format: string | undefined };
 }
 

@@ -41,6 +41,9 @@ const NOT_USED_HERE: Record<string, Record<string, string>> = {
     'ssm:PutParameter': "Image Builder wrote the owner's parameter itself",
     'license-manager:ListLicenseSpecificationsForResource': 'the demo configuration names no license configuration (test/e2e/licenses.test.ts)',
     'license-manager:UpdateLicenseSpecificationsForResource': 'the demo configuration names no license configuration (test/e2e/licenses.test.ts)',
+    'ec2:DescribeExportImageTasks': 'the demo configuration exports nothing to S3 (test/e2e/s3-export.test.ts)',
+    's3:GetObject': 'the demo configuration exports nothing to S3 (test/e2e/s3-export.test.ts)',
+    's3:ListBucket': 'the demo configuration exports nothing to S3 (test/e2e/s3-export.test.ts)',
   },
   CleanupRole: {
     'logs:CreateLogStream': 'Lambda writes the function logs with the execution role',
@@ -60,6 +63,9 @@ const NOT_USED_HERE: Record<string, Record<string, string>> = {
     'ssm:PutParameter': "Image Builder wrote the target account's parameter itself",
     'license-manager:ListLicenseSpecificationsForResource': 'the demo configuration names no license configuration (test/e2e/licenses.test.ts)',
     'license-manager:UpdateLicenseSpecificationsForResource': 'the demo configuration names no license configuration (test/e2e/licenses.test.ts)',
+    'ec2:DescribeExportImageTasks': "only the owner's cell is checked for an S3 export, and the owner here is the reconciler's own account",
+    's3:GetObject': "only the owner's cell is checked for an S3 export, and the owner here is the reconciler's own account",
+    's3:ListBucket': "only the owner's cell is checked for an S3 export, and the owner here is the reconciler's own account",
   },
   ImageBuilderReconcilerCleanup: {
     'iam:SimulatePrincipalPolicy': 'used by `imagebuilder-reconciler doctor --cleanup` (test/cli/doctor.test.ts), not by the functions',

@@ -42,6 +42,8 @@ const NOT_EXERCISED: Record<string, Record<string, string>> = {
     FailedInvocations: 'the on-failure destination: the Lambda service sends the record with the execution role',
     DistributionConfigurations: 'read only when a build does not embed its distribution configuration (older builds; test/unit)',
     DeadLetterMalformedRecheck: 'only a malformed recheck message is moved to the dead-letter queue (test/unit/recheck)',
+    ExportRead: 'the demo configuration exports nothing to S3 (test/e2e/s3-export.test.ts)',
+    ExportList: 'the demo configuration exports nothing to S3 (test/e2e/s3-export.test.ts)',
   },
   CleanupRole: {
     Logs: 'Lambda writes the function logs with the execution role; the sandbox keeps no CloudWatch Logs',
@@ -52,6 +54,8 @@ const NOT_EXERCISED: Record<string, Record<string, string>> = {
     DoctorSelfCheck: 'used by `imagebuilder-reconciler doctor` (test/cli/doctor.test.ts), not by the functions',
     LicenseRead: "a license configuration is the owner's: a target account can use it only when shared through AWS RAM, which the sandbox does not model (test/e2e/licenses.test.ts: License Manager's refusal)",
     LicenseAssociate: "a target account can associate only a configuration shared with it through AWS RAM, which the sandbox does not model (test/e2e/licenses.test.ts: License Manager's refusal)",
+    ExportRead: "only the owner's cell is checked for an S3 export, and the owner here is the reconciler's own account",
+    ExportList: "only the owner's cell is checked for an S3 export, and the owner here is the reconciler's own account",
   },
   ImageBuilderReconcilerCleanup: {
     DoctorSelfCheck: 'used by `imagebuilder-reconciler doctor --cleanup` (test/cli/doctor.test.ts), not by the functions',

@@ -797,7 +797,7 @@ describe('plan (pure)', () => {
     expect(action).toMatchObject({ add: { userIds: ['123456789012'], userGroups: [], organizationArns: ['arn:aws:organizations::111122223333:organization/o-abc'], organizationalUnitArns: [] } });
   });
 
-  it('reports license configurations and the S3 export as not checked, never as silently converged (issue 12, item 6)', () => {
+  it('checks license configurations and the S3 export, never reports them as silently converged (issue 12, item 6)', () => {
     const LICENSE = 'arn:aws:license-manager:us-east-1:111111111111:license-configuration:lic-0123456789abcdef0123456789abcdef';
     const built = windowsImage();
     const [first, second] = built.distributionConfiguration?.distributions ?? [];
@@ -812,9 +812,28 @@ describe('plan (pure)', () => {
     const checks = result.cells[0]?.checks ?? [];
     // license configurations are checked: not observed yet is pending, never ok
     expect(checks).toContainEqual({ check: 'license-configuration', subject: LICENSE, result: 'pending', reason: 'not observed' });
-    expect(checks).toContainEqual({ check: 's3-export', subject: 's3://exports/golden/', result: 'skipped', reason: expect.stringMatching(/^not checked: .*the export task and the VMDK object in the bucket/) });
+    expect(checks).toContainEqual({ check: 's3-export', subject: 's3://exports/golden/', result: 'pending', reason: 'not observed' });
     // everything else of the cell is still checked
-    expect(checks.filter((c) => c.result !== 'skipped' && c.check !== 'license-configuration').every((c) => c.result === 'ok')).toBe(true);
+    expect(checks.filter((c) => c.check !== 's3-export' && c.check !== 'license-configuration').every((c) => c.result === 'ok')).toBe(true);
+  });
+
+  it('checks the S3 export: pending while the task is active, ok with the file there, failed with the task failed, none, or the file missing', () => {
+    const built = windowsImage();
+    const [first] = built.distributionConfiguration?.distributions ?? [];
+    if (first === undefined) throw new Error('the factory has distributions');
+    first.s3ExportConfiguration = { roleName: 'vmimport', diskImageFormat: 'VMDK', s3Bucket: 'exports', s3Prefix: 'golden/' };
+    const desired = desiredImage(built, { fastLaunchInheritForTargets: true });
+    const only = { ...desired, cells: desired.cells.filter((c) => c.key === KEY) };
+    const run = (s3Export: CellObservation['s3Export']) => plan(only, { cells: { [KEY]: { ...converged(), s3Export } }, newerBuilds: { ok: true, value: [] } }, context).cells[0]?.checks.find((c) => c.check === 's3-export');
+    const task = (status: string, statusMessage?: string) => ({ id: 'export-ami-0123456789abcdef0', status, statusMessage, progress: status === 'active' ? '50' : undefined });
+    const key = 'golden/export-ami-0123456789abcdef0.vmdk';
+    expect(run({ ok: true, value: { task: task('active', 'converting'), key: undefined, object: undefined } })).toMatchObject({ result: 'pending', reason: expect.stringContaining('is active (converting, 50%)') });
+    expect(run({ ok: true, value: { task: task('completed'), key, object: 'present' } })).toMatchObject({ result: 'ok', reason: expect.stringContaining(`s3://exports/${key} is in the bucket`) });
+    expect(run({ ok: true, value: { task: task('completed'), key, object: 'missing' } })).toMatchObject({ result: 'failed', reason: expect.stringContaining(`s3://exports/${key} is not in the bucket`) });
+    expect(run({ ok: true, value: { task: task('failed', 'ClientError: no access'), key: undefined, object: undefined } })).toMatchObject({ result: 'failed', reason: expect.stringContaining('is failed: ClientError: no access') });
+    expect(run({ ok: true, value: { task: null, key: undefined, object: undefined } })).toMatchObject({ result: 'failed', reason: expect.stringContaining('no export task') });
+    const denied = run({ ok: false, error: { kind: 'access-denied', code: 'AccessDenied', message: 'not authorized to perform: s3:GetObject' } as never });
+    expect(denied).toMatchObject({ result: 'failed', reason: expect.stringContaining('s3:GetObject') });
   });
 
   it('checks license configurations on the AMI: associates a missing one, reports an extra one, fails with the read refused', () => {

@@ -4,6 +4,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { ImagebuilderClient } from '@aws-sdk/client-imagebuilder';
 import { LicenseManagerClient } from '@aws-sdk/client-license-manager';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
@@ -28,6 +29,8 @@ interface CellClients {
   readonly iam: IAMClient;
   /** AWS License Manager (the license configurations of a distribution's AMIs), built on first use. */
   readonly licenseManager: LicenseManagerClient;
+  /** Amazon S3 (the export check's HeadObject), built on first use; path-style when `s3ForcePathStyle`. */
+  readonly s3: S3Client;
 }
 
 /** The clients for the reconciler's own account and region (report bus, recheck queue). */
@@ -85,6 +88,8 @@ interface ClientFactoryOptions {
   endpoint?: string | undefined;
   /** Called once with every client built (the Lambda runtime's X-Ray tracing: Powertools Tracer). */
   onClient?: ((client: object) => void) | undefined;
+  /** Address S3 buckets in the path (`<endpoint>/<bucket>/<key>`), as a local endpoint needs; default false. */
+  s3ForcePathStyle?: boolean | undefined;
   /** The partition of the target roles' ARNs; default: the partition of `region` (partitions do not mix). */
   partition?: string | undefined;
 }
@@ -316,6 +321,7 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
       let autoscaling: AutoScalingClient | undefined;
       let iamClient: IAMClient | undefined;
       let licenseManager: LicenseManagerClient | undefined;
+      let s3: S3Client | undefined;
       const clients: CellClients = {
         accountId,
         region,
@@ -342,6 +348,10 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
         get licenseManager() {
           licenseManager ??= instrument(new LicenseManagerClient(config), key);
           return licenseManager;
+        },
+        get s3() {
+          s3 ??= instrument(new S3Client({ ...config, forcePathStyle: options.s3ForcePathStyle === true }), key);
+          return s3;
         },
       };
       cells.set(key, clients);

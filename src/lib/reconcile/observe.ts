@@ -1,8 +1,10 @@
 import {
+  DescribeExportImageTasksCommand,
   DescribeFastLaunchImagesCommand,
   DescribeImageAttributeCommand,
   DescribeLaunchTemplatesCommand,
   DescribeLaunchTemplateVersionsCommand,
+  type ExportImageTask,
   type Image as Ec2Image,
   paginateDescribeImages,
   paginateDescribeLaunchTemplateVersions,
@@ -14,6 +16,7 @@ import {
   paginateListImagePipelineImages,
 } from '@aws-sdk/client-imagebuilder';
 import { ListLicenseSpecificationsForResourceCommand } from '@aws-sdk/client-license-manager';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import pLimit from 'p-limit';
 import { amiArn, compareBuilds, isImageBuildArn, parseImageBuildArn } from '../arn.ts';
@@ -29,6 +32,7 @@ import type {
   ObservedFastLaunchTemplate,
   ObservedImage,
   ObservedLaunchTemplate,
+  ObservedS3Export,
   ObservedSnapshot,
 } from './types.ts';
 import { SSM_ALIAS } from './types.ts';
@@ -171,6 +175,38 @@ async function observeLicenses(clients: CellClients, region: string, imageId: st
   return arns;
 }
 
+/**
+ * The export of an AMI to S3: its task among every page of `DescribeExportImageTasks` (EC2 offers no filter by
+ * image), and once completed, `HeadObject` on the file VM Import/Export writes, `<S3Prefix>export-ami-….<format>`
+ * (VM Import/Export User Guide, "Start an export image task"). A 404 is `missing`; any other error is the read's.
+ */
+async function observeS3Export(clients: CellClients, imageId: string, want: { bucket: string; prefix: string | undefined; format: string | undefined }): Promise<ObservedS3Export> {
+  const tasks: ExportImageTask[] = [];
+  let nextToken: string | undefined;
+  do {
+    const out = await clients.ec2.send(new DescribeExportImageTasksCommand({ NextToken: nextToken }));
+    tasks.push(...(out.ExportImageTasks ?? []));
+    nextToken = out.NextToken === '' ? undefined : out.NextToken;
+  } while (nextToken !== undefined);
+  // whether Image Builder passes s3Prefix as it is or with a trailing slash is not documented: both match, and
+  // the key is built from the prefix EC2 reports for the task
+  const prefix = (value: string | undefined) => (value ?? '').replace(/\/+$/, '');
+  const mine = tasks.filter((t) => t.ImageId === imageId && t.S3ExportLocation?.S3Bucket === want.bucket && prefix(t.S3ExportLocation.S3Prefix) === prefix(want.prefix));
+  const task = mine.findLast((t) => t.Status === 'completed') ?? mine.findLast((t) => t.Status === 'active') ?? mine.at(-1);
+  if (task === undefined) return { task: null, key: undefined, object: undefined };
+  const observed = { id: task.ExportImageTaskId ?? '', status: task.Status ?? 'unknown', statusMessage: task.StatusMessage, progress: task.Progress };
+  if (task.Status !== 'completed') return { task: observed, key: undefined, object: undefined };
+  const key = `${task.S3ExportLocation?.S3Prefix ?? ''}${observed.id}.${(want.format ?? 'VMDK').toLowerCase()}`;
+  try {
+    await clients.s3.send(new HeadObjectCommand({ Bucket: want.bucket, Key: key }));
+    return { task: observed, key, object: 'present' };
+  } catch (error: unknown) {
+    const status = (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
+    if (error instanceof Error && (error.name === 'NotFound' || error.name === 'NoSuchKey' || status === 404)) return { task: observed, key, object: 'missing' };
+    throw error;
+  }
+}
+
 async function observeFastLaunch(clients: CellClients, imageId: string): Promise<ObservedFastLaunch | null> {
   const out = await clients.ec2.send(new DescribeFastLaunchImagesCommand({ ImageIds: [imageId] }));
   const item = out.FastLaunchImages?.find((entry) => entry.ImageId === imageId);
@@ -258,7 +294,12 @@ async function observeCell(
       if ((cell.licenseConfigurationArns?.length ?? 0) === 0) return;
       observation.licenses = await read('ListLicenseSpecificationsForResource', cell, () => observeLicenses(clients, cell.region, imageId));
     };
-    await Promise.all([permissions(), snapshots(), licenses()]);
+    const s3Export = async (): Promise<void> => {
+      const want = cell.s3Export;
+      if (want === undefined) return;
+      observation.s3Export = await read('DescribeExportImageTasks', cell, () => observeS3Export(clients, imageId, want));
+    };
+    await Promise.all([permissions(), snapshots(), licenses(), s3Export()]);
   };
 
   const readLaunchTemplates = (): Promise<void>[] =>

@@ -45,7 +45,6 @@ const REASONS = {
     `${f.message}; this account only receives a launch permission (no copy), so its amiTags are set only where the role can be assumed (RECONCILER_SHARED_ACCOUNTS=require fails this cell instead)`,
   sharedNotVisible: (source: { region: string; accountId: string }, accountId: string) =>
     `not visible in account ${accountId}: the launch permission of ${source.region}/${source.accountId}'s copy has not reached it yet (that cell checks and repairs the grant)`,
-  notChecked: (what: string) => `not checked: the reconciler does not read ${what}; verify it in the console or with the AWS CLI`,
 } as const;
 
 function token(...parts: string[]): string {
@@ -343,6 +342,27 @@ function planLaunchTemplates(cell: DesiredCell, obs: CellObservation, image: Obs
   });
 }
 
+/**
+ * The region's export to S3 (owner's cell): the export task of this AMI to the configured bucket and prefix,
+ * then the object it wrote. Pending while the task is active; failed, with the reason, when there is no task,
+ * the task failed, or its object is not in the bucket. Nothing is repaired: an export is Image Builder's to redo.
+ */
+function checkS3Export(cell: DesiredCell, obs: CellObservation, image: ObservedImage): Check | undefined {
+  const want = cell.s3Export;
+  if (want === undefined) return undefined;
+  const subject = `s3://${want.bucket}/${want.prefix ?? ''}`;
+  const observed = obs.s3Export;
+  if (observed === undefined) return { check: 's3-export', subject, result: 'pending', reason: 'not observed' };
+  if (!observed.ok) return readFailure('s3-export', subject, observed.error);
+  const { task, key, object } = observed.value;
+  if (task === null) return { check: 's3-export', subject, result: 'failed', reason: `no export task of ${image.imageId} to ${subject} (DescribeExportImageTasks): Image Builder did not export it, or the task is no longer listed` };
+  const location = `s3://${want.bucket}/${key ?? ''}`;
+  if (task.status === 'active') return { check: 's3-export', subject, result: 'pending', reason: `export task ${task.id} of ${image.imageId} is active (${task.statusMessage ?? 'in progress'}${task.progress === undefined ? '' : `, ${task.progress}%`})` };
+  if (task.status !== 'completed') return { check: 's3-export', subject, result: 'failed', reason: `export task ${task.id} of ${image.imageId} is ${task.status}${task.statusMessage === undefined ? '' : `: ${task.statusMessage}`}` };
+  if (object === 'present') return { check: 's3-export', subject, result: 'ok', reason: `export task ${task.id} completed; ${location} is in the bucket` };
+  return { check: 's3-export', subject, result: 'failed', reason: `export task ${task.id} of ${image.imageId} completed, but ${location} is not in the bucket (deleted since?); run the build again or export the AMI with ExportImage` };
+}
+
 function fastLaunchDifferences(want: Pick<EnableFastLaunchAction, 'targetResourceCount' | 'maxParallelLaunches' | 'launchTemplate'>, have: ObservedFastLaunch): string[] {
   const diffs: string[] = [];
   if (want.targetResourceCount !== undefined && have.targetResourceCount !== want.targetResourceCount) {
@@ -548,15 +568,14 @@ function planCell(cell: DesiredCell, observation: Observation, desired: DesiredI
   }
   const { check, image } = checkAmi(cell, obs, desired);
   plan.checks.push(check);
-  // settings the reconciler does not check, said so in the report rather than passed over
-  if (cell.s3Export !== undefined) {
-    const { bucket, prefix, format } = cell.s3Export;
-    plan.checks.push({ check: 's3-export', subject: `s3://${bucket}/${prefix ?? ''}`, result: 'skipped', reason: REASONS.notChecked(`the export task and the ${format ?? ''} object in the bucket`) });
+  if (image === undefined) {
+    if (cell.s3Export !== undefined) plan.checks.push({ check: 's3-export', subject: `s3://${cell.s3Export.bucket}/${cell.s3Export.prefix ?? ''}`, result: 'pending', reason: 'not checked until the AMI is seen' });
+    return plan;
   }
-  if (image === undefined) return plan;
   const add = (c: Check | undefined): void => {
     if (c !== undefined) plan.checks.push(c);
   };
+  add(checkS3Export(cell, obs, image));
   add(checkName(cell, image, desired));
   add(planTags(cell, image, plan.actions));
   plan.checks.push(...planLaunchPermission(cell, obs, image, plan.actions));

@@ -78,6 +78,18 @@ interface CellObservation {
    * it cannot see (yet) has no entry. Undefined for other cells.
    */
   sharedImages?: Observed<Record<string, ObservedImage>> | undefined;
+  /** The region's export to S3 (owner's cell only): undefined when the distribution has none or the AMI was not seen. */
+  s3Export?: Observed<ObservedS3Export> | undefined;
+}
+
+/** The export task of the cell's AMI to the configured bucket and prefix, and whether its object is there. */
+interface ObservedS3Export {
+  /** The task (`DescribeExportImageTasks`) to that bucket and prefix: a completed one, else the last; null when none. */
+  task: { id: string; status: string; statusMessage: string | undefined; progress: string | undefined } | null;
+  /** The object's key, `<S3Prefix>export-ami-….<format>`, once the task completed. */
+  key: string | undefined;
+  /** Whether `HeadObject` found the object (completed tasks only). */
+  object: 'present' | 'missing' | undefined;
 }
 
 /** A build of the same pipeline (or image) newer than the one being reconciled. */
@@ -229,6 +241,7 @@ const SSM_ALIAS = 'resolve:ssm:';
 
 export { SSM_ALIAS };
 export type {
+  ObservedS3Export,
   Action,
   ActionKind,
   ActionOutcome,
