@@ -10,6 +10,7 @@ import { AwsError } from './protocol/errors.ts';
 import { type Scenario, ScenarioError, applyScenario } from './scenario.ts';
 import { type RequestRecord, type SandboxEnv, SandboxServer } from './server.ts';
 import { autoscaling } from './services/autoscaling.ts';
+import { dynamodb } from './services/dynamodb.ts';
 import { ec2 } from './services/ec2.ts';
 import { iam, sts } from './services/identity.ts';
 import { imagebuilder } from './services/imagebuilder.ts';
@@ -104,7 +105,7 @@ async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       sandbox?.onEvent?.(full);
     },
   };
-  const server = new SandboxServer(env, [ec2, imagebuilder, sts, iam, events, sqs, ssm, autoscaling, licenseManager], (method, path, body) => control(method, path, body));
+  const server = new SandboxServer(env, [ec2, imagebuilder, sts, iam, events, sqs, ssm, autoscaling, licenseManager, dynamodb], (method, path, body) => control(method, path, body));
   url = await server.listen(options.port ?? 4566);
   server.onRequest = (record) => sandbox?.onRequest?.(record);
 

@@ -153,6 +153,26 @@ interface Queue {
   messages: QueueMessage[];
 }
 
+/** A DynamoDB attribute value in the wire format (`{ "S": "…" }`, `{ "N": "42" }`, `{ "M": { … } }`, …). */
+type AttributeValue = Record<string, unknown>;
+
+/** A DynamoDB item: attribute name → value. */
+type Item = Record<string, AttributeValue>;
+
+/** A DynamoDB table (serverless.yml's AWS::DynamoDB::Table resources; the sandbox models no CreateTable). */
+interface Table {
+  name: string;
+  arn: string;
+  accountId: string;
+  region: string;
+  /** The key schema: the partition key, then the sort key if any, with their scalar types. */
+  key: { name: string; type: 'S' | 'N' | 'B' }[];
+  /** The TTL attribute (TimeToLiveSpecification), when enabled. Expired items are not deleted by the sandbox. */
+  ttlAttribute: string | undefined;
+  /** Items by their key (the key attributes' values, JSON). */
+  items: Map<string, Item>;
+}
+
 interface PublishedEvent {
   id: string;
   time: string;
@@ -257,6 +277,8 @@ class SandboxState {
   /** Encoded authorization failure messages (EC2's UnauthorizedOperation) → their decoded JSON. */
   readonly authorizationMessages = new Map<string, string>();
   readonly queues = new Map<string, Queue>();
+  /** DynamoDB tables by `account/region/name`. */
+  readonly tables = new Map<string, Table>();
   readonly events: PublishedEvent[] = [];
   private readonly cells = new Map<string, CellStore>();
 
@@ -347,4 +369,4 @@ class SandboxState {
 }
 
 export { SandboxState, hex, resourceId };
-export type { Ami, AutoScalingGroup, CellStore, Fleet, LaunchConfiguration, ManagedPolicy, UsageReport, FastLaunch, ImageBuilderStore, Instance, LaunchTemplate, LaunchTemplateVersion, Parameter, PublishedEvent, Queue, QueueMessage, Role, Session, Snapshot };
+export type { AttributeValue, Item, Table, Ami, AutoScalingGroup, CellStore, Fleet, LaunchConfiguration, ManagedPolicy, UsageReport, FastLaunch, ImageBuilderStore, Instance, LaunchTemplate, LaunchTemplateVersion, Parameter, PublishedEvent, Queue, QueueMessage, Role, Session, Snapshot };
