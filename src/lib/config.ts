@@ -66,6 +66,13 @@ interface Config {
   readonly sweepPipelines: readonly string[];
   /** X-Ray tracing of the functions' AWS calls (Powertools Tracer): `Active` traces, `PassThrough` does not. */
   readonly tracing: 'Active' | 'PassThrough';
+  /**
+   * DynamoDB table of the idempotency records (Powertools Idempotency) that keep a duplicate delivery of an
+   * event or recheck message from doing the work again; empty: no idempotency records.
+   */
+  readonly idempotencyTable: string;
+  /** Minutes an idempotency record is kept: a duplicate delivered later than this is handled again. */
+  readonly idempotencyExpiryMinutes: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -110,6 +117,15 @@ function oneOf<T extends string>(env: Env, key: string, allowed: readonly T[], f
 }
 
 const ROLE_NAME = /^[\w+=,.@-]{1,64}$/;
+
+/** A DynamoDB table name (3 to 255 of a-z, A-Z, 0-9, `_`, `-`, `.`; DynamoDB Developer Guide, naming rules), or empty. */
+function idempotencyTable(env: Env): string {
+  const name = str(env, 'RECONCILER_IDEMPOTENCY_TABLE', '');
+  if (name !== '' && !/^[A-Za-z0-9_.-]{3,255}$/.test(name)) {
+    throw new ConfigError(`RECONCILER_IDEMPOTENCY_TABLE is not a DynamoDB table name (3 to 255 of a-z, A-Z, 0-9, _, - and .): "${name}"`);
+  }
+  return name;
+}
 
 /**
  * Read and validate the configuration. Throws {@link ConfigError} naming the variable at fault.
@@ -160,6 +176,10 @@ function loadConfig(env: Env = process.env): Config {
     sweepMode: oneOf(env, 'RECONCILER_SWEEP_MODE', ['off', 'plan', 'apply'] as const, 'apply'),
     sweepPipelines: Object.freeze(str(env, 'RECONCILER_SWEEP_PIPELINES', '').split(',').map((x) => x.trim()).filter((x) => x !== '')),
     tracing: oneOf(env, 'RECONCILER_TRACING', ['Active', 'PassThrough'] as const, 'PassThrough'),
+    idempotencyTable: idempotencyTable(env),
+    // 6 hours: Lambda keeps an asynchronous event for at most 6 hours (MaximumEventAgeInSeconds), so no retry
+    // of an event comes later, and a recheck chain ends by RECONCILER_DEADLINE_MINUTES (240 by default)
+    idempotencyExpiryMinutes: int(env, 'RECONCILER_IDEMPOTENCY_EXPIRY_MINUTES', 360, 1, 43_200),
   });
 }
 
