@@ -41,6 +41,8 @@ const NOT_USED_HERE: Record<string, Record<string, string>> = {
     'ssm:PutParameter': "Image Builder wrote the owner's parameter itself",
     'license-manager:ListLicenseSpecificationsForResource': 'the demo configuration names no license configuration (test/e2e/licenses.test.ts)',
     'license-manager:UpdateLicenseSpecificationsForResource': 'the demo configuration names no license configuration (test/e2e/licenses.test.ts)',
+    'dynamodb:DeleteItem': "Powertools Idempotency deletes a run's record only when the run fails (test/e2e/duplicates.test.ts)",
+    'dynamodb:GetItem': 'Powertools Idempotency reads a record only when a failed conditional PutItem returns none (it asks for ALL_OLD, so only when the record vanished in between)',
   },
   CleanupRole: {
     'logs:CreateLogStream': 'Lambda writes the function logs with the execution role',
