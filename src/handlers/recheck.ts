@@ -14,16 +14,11 @@ import { DuplicateInProgressError, idempotency } from './idempotency.ts';
 import { PendingNotRequeuedError } from './summary.ts';
 import { logger, metrics, recordReport, rejectInput, runtimeDeps } from './runtime.ts';
 
-const processor = new BatchProcessor(EventType.SQS);
-
 /**
  * One run per recheck: the image build, the chain's first-seen time and the attempt name a recheck (two
  * chains of one build differ in their first-seen time), so a second copy of the message does no work.
  */
 const once = idempotency('recheck');
-
-/** The Lambda context of the batch being processed, for the idempotency records' in-progress expiry. */
-let batchContext: Context | undefined;
 
 /** A malformed recheck message that could not be moved to the dead-letter queue: SQS keeps it (redrive). */
 class DeadLetterError extends ReconcilerError {
@@ -64,7 +59,7 @@ async function deadLetter(record: SQSRecord, error: InputError, deps: ReconcileD
  * recheck already done does nothing; a copy of one running now, or one whose store cannot be used, is a
  * partial batch failure, delivered again later.
  */
-async function recheckRecord(record: SQSRecord): Promise<void> {
+async function recheckRecord(record: SQSRecord, context: Context): Promise<void> {
   const deps = runtimeDeps();
   let request: ReconcileRequest;
   try {
@@ -76,7 +71,7 @@ async function recheckRecord(record: SQSRecord): Promise<void> {
   }
   logger.info('recheck', { imageBuildVersionArn: request.imageBuildVersionArn, attempt: request.attempt, messageId: record.messageId });
   const key = { image: request.imageBuildVersionArn, firstSeenAt: request.firstSeenAt ?? '', attempt: request.attempt ?? 1 };
-  const outcome = await once.run(deps, key, batchContext, async () => {
+  const outcome = await once.run(deps, key, context, async () => {
     const report = await reconcile(request, deps);
     recordReport(report);
     if (!report.next.recheck && report.next.requeueFailed === true) {
@@ -91,8 +86,8 @@ async function recheckRecord(record: SQSRecord): Promise<void> {
 }
 
 async function recheck(event: SQSEvent, context: Context) {
-  batchContext = context;
-  return processPartialResponse(event, recheckRecord, processor, { context });
+  // a processor per batch: it keeps the batch's failures, which must not mix with another batch's
+  return processPartialResponse(event, (record: SQSRecord) => recheckRecord(record, context), new BatchProcessor(EventType.SQS), { context });
 }
 
 const handler = middy(recheck)
