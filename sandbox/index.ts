@@ -77,7 +77,7 @@ function projectRoot(): string {
 
 /**
  * Start the local AWS: one HTTP server speaking the wire protocols of Image Builder, EC2, STS, IAM,
- * EventBridge, SQS and SSM, holding the scenario's accounts and regions, with the reconciler's functions
+ * EventBridge, SQS, SSM, License Manager and DynamoDB, holding the scenario's accounts and regions, with the reconciler's functions
  * running in-process and wired as serverless.yml says.
  */
 async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
