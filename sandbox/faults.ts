@@ -81,7 +81,19 @@ interface FaultSettings {
   /** EventBridge deliveries held back: events whose resources start with `resourcePrefix` arrive `seconds` late. */
   eventDelays?: { resourcePrefix: string; seconds: number }[];
   pauses?: PauseFault[];
+  /**
+   * Deliver everything twice: each EventBridge event (rule targets, schedules) and each SQS message.
+   * EventBridge delivers "at least once" (EventBridge User Guide, "Amazon EventBridge event retry policy
+   * and using dead-letter queues": "your target might receive the same event more than once"), and a
+   * standard queue "might deliver a copy of a message more than once" (SQS Developer Guide, "At-least-once
+   * delivery"). `sequential`: the second delivery starts when the first has finished; `concurrent`: both at
+   * once. A second copy of an SQS message that its function reports as failed stays in the queue, like any
+   * copy, and is received again after the visibility timeout. Default `off`.
+   */
+  duplicateDeliveries?: DuplicateDeliveries;
 }
+
+type DuplicateDeliveries = 'off' | 'sequential' | 'concurrent';
 
 function matches(rule: { operation?: string; account?: string; region?: string }, op: string, account: string, region: string): boolean {
   return (rule.operation === undefined || rule.operation === op) && (rule.account === undefined || rule.account === account) && (rule.region === undefined || rule.region === region);
@@ -108,6 +120,7 @@ class Faults {
       ssmImageValidationFailures: settings.ssmImageValidationFailures ?? [],
       eventDelays: settings.eventDelays ?? [],
       pauses: (settings.pauses ?? []).map((p) => ({ ...p })),
+      duplicateDeliveries: settings.duplicateDeliveries ?? 'off',
     };
   }
 
@@ -129,6 +142,7 @@ class Faults {
       ssmImageValidationFailures: [...this.settings.ssmImageValidationFailures, ...n.ssmImageValidationFailures],
       eventDelays: [...this.settings.eventDelays, ...n.eventDelays],
       pauses: [...this.settings.pauses, ...n.pauses],
+      duplicateDeliveries: settings.duplicateDeliveries ?? this.settings.duplicateDeliveries,
     };
   }
 
@@ -208,4 +222,4 @@ function throttleError(service: string): AwsError {
 }
 
 export { Faults };
-export type { ErrorFault, FaultSettings, HeldCall, LatencyFault, PauseFault, ThrottleFault };
+export type { DuplicateDeliveries, ErrorFault, FaultSettings, HeldCall, LatencyFault, PauseFault, ThrottleFault };

@@ -10,6 +10,7 @@ import { AwsError } from './protocol/errors.ts';
 import { type Scenario, ScenarioError, applyScenario } from './scenario.ts';
 import { type RequestRecord, type SandboxEnv, SandboxServer } from './server.ts';
 import { autoscaling } from './services/autoscaling.ts';
+import { dynamodb } from './services/dynamodb.ts';
 import { ec2 } from './services/ec2.ts';
 import { iam, sts } from './services/identity.ts';
 import { imagebuilder } from './services/imagebuilder.ts';
@@ -77,7 +78,7 @@ function projectRoot(): string {
 
 /**
  * Start the local AWS: one HTTP server speaking the wire protocols of Image Builder, EC2, STS, IAM,
- * EventBridge, SQS and SSM, holding the scenario's accounts and regions, with the reconciler's functions
+ * EventBridge, SQS, SSM, License Manager and DynamoDB, holding the scenario's accounts and regions, with the reconciler's functions
  * running in-process and wired as serverless.yml says.
  */
 async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
@@ -105,7 +106,7 @@ async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       sandbox?.onEvent?.(full);
     },
   };
-  const server = new SandboxServer(env, [ec2, imagebuilder, sts, iam, events, sqs, ssm, autoscaling, licenseManager, s3], (method, path, body) => control(method, path, body));
+  const server = new SandboxServer(env, [ec2, imagebuilder, sts, iam, events, sqs, ssm, autoscaling, licenseManager, s3, dynamodb], (method, path, body) => control(method, path, body));
   url = await server.listen(options.port ?? 4566);
   server.onRequest = (record) => sandbox?.onRequest?.(record);
 

@@ -55,6 +55,8 @@ interface ServiceDef {
   protocol: 'ec2' | 'query' | 'json' | 'rest-json' | 'rest-xml';
   /** rest-xml (S3): the operation and input of a request, from its method, path and query; undefined: none. */
   route?: (method: string, url: URL) => { operation: string; input: Record<string, unknown> } | undefined;
+  /** The JSON protocol's version (its Content-Type, `application/x-amz-json-<version>`); default 1.1. */
+  jsonVersion?: '1.0' | '1.1';
   /** The SDK client module: its `<Operation>$` exports are the schemas. */
   schemas: Record<string, unknown>;
   /** awsQuery response namespace. */
@@ -256,7 +258,7 @@ class SandboxServer {
         operationSchema(service, ctx.operation);
         const parsed = body === '' ? {} : (JSON.parse(body) as Record<string, unknown>);
         const result = await this.invoke(service, ctx, parsed);
-        this.reply(res, ctx, 200, 'application/x-amz-json-1.1', JSON.stringify(toJsonSafe(result ?? {})));
+        this.reply(res, ctx, 200, `application/x-amz-json-${service.jsonVersion ?? '1.1'}`, JSON.stringify(toJsonSafe(result ?? {})));
       } else {
         const found = matchRoute(this.routes.get(service.name), req.method ?? 'GET', url.pathname);
         if (found === undefined) throw new AwsError('InvalidRequestException', `no such operation: ${req.method ?? ''} ${url.pathname}`, 404);
@@ -287,7 +289,8 @@ class SandboxServer {
       } else if (isQuery) {
         this.reply(res, ctx, aws.status, 'text/xml', flavor === 'ec2' ? ec2Error(aws, requestId) : queryError(aws, requestId), aws.code);
       } else if (service.protocol === 'json' || service.name === 'sqs') {
-        this.reply(res, ctx, aws.status, 'application/x-amz-json-1.1', JSON.stringify({ __type: aws.code, message: aws.message }), aws.code, { 'x-amzn-query-error': `${aws.code};Sender` });
+        const body = { __type: aws.code, message: aws.message, ...(aws.fields === undefined ? {} : (toJsonSafe(aws.fields) as object)) };
+        this.reply(res, ctx, aws.status, `application/x-amz-json-${service.jsonVersion ?? '1.1'}`, JSON.stringify(body), aws.code, { 'x-amzn-query-error': `${aws.code};Sender` });
       } else {
         this.reply(res, ctx, aws.status, 'application/json', JSON.stringify({ message: aws.message }), aws.code, { 'x-amzn-errortype': aws.code });
       }

@@ -171,6 +171,26 @@ interface Queue {
   messages: QueueMessage[];
 }
 
+/** A DynamoDB attribute value in the wire format (`{ "S": "…" }`, `{ "N": "42" }`, `{ "M": { … } }`, …). */
+type AttributeValue = Record<string, unknown>;
+
+/** A DynamoDB item: attribute name → value. */
+type Item = Record<string, AttributeValue>;
+
+/** A DynamoDB table (serverless.yml's AWS::DynamoDB::Table resources; the sandbox models no CreateTable). */
+interface Table {
+  name: string;
+  arn: string;
+  accountId: string;
+  region: string;
+  /** The key schema: the partition key, then the sort key if any, with their scalar types. */
+  key: { name: string; type: 'S' | 'N' | 'B' }[];
+  /** The TTL attribute (TimeToLiveSpecification), when enabled. Expired items are not deleted by the sandbox. */
+  ttlAttribute: string | undefined;
+  /** Items by their key (the key attributes' values, JSON). */
+  items: Map<string, Item>;
+}
+
 interface PublishedEvent {
   id: string;
   time: string;
@@ -308,6 +328,8 @@ class SandboxState {
   readonly queues = new Map<string, Queue>();
   /** S3 buckets by name (bucket names are global). */
   readonly buckets = new Map<string, Bucket>();
+  /** DynamoDB tables by `account/region/name`. */
+  readonly tables = new Map<string, Table>();
   readonly events: PublishedEvent[] = [];
   private readonly cells = new Map<string, CellStore>();
 
@@ -399,4 +421,4 @@ class SandboxState {
 }
 
 export { SandboxState, hex, resourceId };
-export type { Ami, AutoScalingGroup, Bucket, ExportTask, CellStore, Fleet, LaunchConfiguration, ManagedPolicy, UsageReport, FastLaunch, ImageBuilderStore, Instance, LaunchTemplate, LaunchTemplateVersion, Parameter, ParameterVersion, PublishedEvent, Queue, QueueMessage, Role, Session, Snapshot };
+export type { AttributeValue, Item, Table, Ami, AutoScalingGroup, Bucket, ExportTask, CellStore, Fleet, LaunchConfiguration, ManagedPolicy, UsageReport, FastLaunch, ImageBuilderStore, Instance, LaunchTemplate, LaunchTemplateVersion, Parameter, ParameterVersion, PublishedEvent, Queue, QueueMessage, Role, Session, Snapshot };

@@ -7,8 +7,9 @@ import { partitionOf } from './iam/authorize.ts';
 import { installRole, roleSession } from './iam/roles.ts';
 import { AwsError } from './protocol/errors.ts';
 import type { SandboxEnv } from './server.ts';
+import { createTable } from './services/dynamodb.ts';
 import { createQueue, deleteMessage, receiveMessages, sendMessage } from './services/messaging.ts';
-import type { PublishedEvent, Queue, Role } from './state.ts';
+import type { PublishedEvent, Queue, Role, Table } from './state.ts';
 
 /** Lambda's waits before the first and second retry of a failed asynchronous invocation. */
 const ASYNC_RETRY_WAITS_MS = [60_000, 120_000];
@@ -64,6 +65,8 @@ interface Deployment {
   service: string;
   functions: FunctionDef[];
   queues: { logicalId: string; properties: Obj }[];
+  /** AWS::DynamoDB::Table resources. */
+  tables: { logicalId: string; properties: Obj }[];
   environment: Obj;
   params: Record<string, string>;
   /** The CloudFormation resources (with the framework's role from `provider.iam.role`, when it makes one). */
@@ -162,7 +165,10 @@ function readDeployment(path: string): Deployment {
   const queues = Object.entries(resources)
     .filter(([, r]) => isObj(r) && r.Type === 'AWS::SQS::Queue')
     .map(([logicalId, r]) => ({ logicalId, properties: isObj(r) && isObj(r.Properties) ? r.Properties : {} }));
-  return { service: String(doc.service), functions, queues, environment: isObj(provider.environment) ? provider.environment : {}, params, resources, conditions };
+  const tables = Object.entries(resources)
+    .filter(([, r]) => isObj(r) && r.Type === 'AWS::DynamoDB::Table')
+    .map(([logicalId, r]) => ({ logicalId, properties: isObj(r) && isObj(r.Properties) ? r.Properties : {} }));
+  return { service: String(doc.service), functions, queues, tables, environment: isObj(provider.environment) ? provider.environment : {}, params, resources, conditions };
 }
 
 // ---- EventBridge pattern matching (equality, prefix, suffix, anything-but, exists)
@@ -203,6 +209,8 @@ interface Invocation {
   event: unknown;
   result: unknown;
   error: string | undefined;
+  /** The second delivery of the same event or message (the `duplicateDeliveries` fault). */
+  duplicate: boolean;
 }
 
 type LambdaHandler = (event: unknown, context: unknown) => Promise<unknown>;
@@ -252,6 +260,8 @@ class Wiring {
   readonly deployment: Deployment;
   readonly invocations: Invocation[] = [];
   readonly queues = new Map<string, Queue>();
+  /** The deployment's DynamoDB tables, by logical id. */
+  readonly tables = new Map<string, Table>();
   onInvocation: ((invocation: Invocation) => void) | undefined;
   private readonly handlers = new Map<string, LambdaHandler>();
   private poller: NodeJS.Timeout | undefined;
@@ -296,6 +306,9 @@ class Wiring {
       const id = logicalIdOf(value);
       const queue = id === undefined ? undefined : this.queues.get(id);
       if (queue !== undefined) return value.Ref !== undefined ? queue.url : queue.arn;
+      // a table's Ref is its name, its Arn attribute its ARN (AWS::DynamoDB::Table return values)
+      const table = id === undefined ? undefined : this.tables.get(id);
+      if (table !== undefined) return value.Ref !== undefined ? table.name : table.arn;
     }
     throw new Error(`the sandbox cannot resolve ${JSON.stringify(value)} in serverless.yml`);
   }
@@ -308,12 +321,38 @@ class Wiring {
     return value;
   }
 
+  /**
+   * A table as CloudFormation creates it from AWS::DynamoDB::Table: its TableName (else a generated name), the
+   * KeySchema with the types of AttributeDefinitions, and the TimeToLiveSpecification's attribute. Only the
+   * properties listed are understood; any other is refused, so a template change the sandbox cannot follow
+   * fails loudly.
+   */
+  private createTable(logicalId: string, properties: Obj): Table {
+    const known = ['TableName', 'KeySchema', 'AttributeDefinitions', 'BillingMode', 'TimeToLiveSpecification', 'SSESpecification', 'PointInTimeRecoverySpecification'];
+    const unknown = Object.keys(properties).filter((k) => !known.includes(k));
+    if (unknown.length > 0) throw new Error(`table ${logicalId}: the sandbox does not model ${unknown.join(', ')}`);
+    const definitions = Array.isArray(properties.AttributeDefinitions) ? properties.AttributeDefinitions.filter(isObj) : [];
+    const key = (Array.isArray(properties.KeySchema) ? properties.KeySchema.filter(isObj) : [])
+      .sort((a, b) => (a.KeyType === 'HASH' ? -1 : 0) - (b.KeyType === 'HASH' ? -1 : 0))
+      .map((k) => {
+        const name = String(k.AttributeName);
+        const type = definitions.find((d) => d.AttributeName === name)?.AttributeType;
+        if (type !== 'S' && type !== 'N' && type !== 'B') throw new Error(`table ${logicalId}: key attribute ${name} has no AttributeDefinitions entry of type S, N or B`);
+        return { name, type } as const;
+      });
+    const ttl = isObj(properties.TimeToLiveSpecification) && properties.TimeToLiveSpecification.Enabled === true ? String(properties.TimeToLiveSpecification.AttributeName) : undefined;
+    const name = properties.TableName === undefined ? this.physicalName(logicalId) : this.resolve(properties.TableName);
+    return createTable(this.env.state, this.options.account, this.options.region, name, key, ttl);
+  }
+
   /** Create the deployment's IAM roles (the framework's and those under resources) with their policies. */
   private installRoles(): Map<string, Role> {
     const { account, region } = this.options;
     const partition = partitionOf(region);
     const resources = this.resolveVariables(this.deployment.resources) as TemplateObj;
     const attributes = (logicalId: string, attribute: string | undefined): string | undefined => {
+      const table = this.tables.get(logicalId);
+      if (table !== undefined) return attribute === undefined ? table.name : attribute === 'Arn' ? table.arn : undefined;
       const queue = this.queues.get(logicalId);
       if (queue === undefined) return undefined;
       return attribute === undefined ? queue.url : attribute === 'Arn' ? queue.arn : attribute === 'QueueName' ? queue.name : undefined;
@@ -341,6 +380,7 @@ class Wiring {
         if (dlq !== undefined) queue.redrive = { deadLetterTargetArn: dlq.arn, maxReceiveCount: Number(redrive.maxReceiveCount) };
       }
     }
+    for (const { logicalId, properties } of this.deployment.tables) this.tables.set(logicalId, this.createTable(logicalId, properties));
     const vars: Record<string, string> = {};
     for (const [key, value] of Object.entries(this.deployment.environment)) vars[key] = this.resolve(value);
     const common = {
@@ -439,7 +479,7 @@ class Wiring {
     const fire = (): void => {
       if (this.stopped) return;
       const event = { version: '0', id: randomUUID(), 'detail-type': 'Scheduled Event', source: 'aws.events', account, time: this.env.clock.iso(), region, resources: [ruleArn], detail: {} };
-      this.track(this.invokeAsync(fn, event, 'schedule'));
+      this.track(this.deliverToTarget(fn, event, 'schedule'));
       this.env.clock.after(periodMs, fire);
     };
     this.env.clock.after(periodMs, fire);
@@ -470,8 +510,19 @@ class Wiring {
     const envelope = { version: '0', id: event.id, 'detail-type': event.detailType, source: event.source, account: event.account, time: event.time, region: event.region, resources: event.resources, detail: event.detail };
     for (const fn of this.deployment.functions) {
       if (!fn.eventPatterns.some((pattern) => matchesPattern(pattern, envelope))) continue;
-      this.track(this.invokeAsync(fn, envelope));
+      this.track(this.deliverToTarget(fn, envelope, 'eventbridge'));
     }
+  }
+
+  /** One event to one rule target: once, or twice under the `duplicateDeliveries` fault (the same event, same id). */
+  private async deliverToTarget(fn: FunctionDef, event: unknown, trigger: Invocation['trigger']): Promise<void> {
+    const mode = this.env.faults.settings.duplicateDeliveries;
+    if (mode === 'off') return this.invokeAsync(fn, event, trigger);
+    if (mode === 'sequential') {
+      await this.invokeAsync(fn, event, trigger);
+      return this.invokeAsync(fn, event, trigger, true);
+    }
+    await Promise.all([this.invokeAsync(fn, event, trigger), this.invokeAsync(fn, event, trigger, true)]);
   }
 
   private track(promise: Promise<unknown>): void {
@@ -486,15 +537,15 @@ class Wiring {
    * to the on-failure destination. The waits run on the sandbox clock, like a queue's delay: nothing is in
    * flight meanwhile, so `idle()` returns with the failure seen and the retry still to come.
    */
-  private async invokeAsync(fn: FunctionDef, event: unknown, trigger: Invocation['trigger'] = 'eventbridge', attempt = 1): Promise<void> {
-    const outcome = await this.invoke(fn, trigger, event, attempt);
+  private async invokeAsync(fn: FunctionDef, event: unknown, trigger: Invocation['trigger'], duplicate = false, attempt = 1): Promise<void> {
+    const outcome = await this.invoke(fn, trigger, event, attempt, duplicate);
     if (outcome.error === undefined) return;
     if (attempt <= fn.maximumRetryAttempts) {
       const waitMs = ASYNC_RETRY_WAITS_MS[Math.min(attempt, ASYNC_RETRY_WAITS_MS.length) - 1] ?? 120_000;
       this.retriesWaiting += 1;
       this.env.clock.after(waitMs, () => {
         this.retriesWaiting -= 1;
-        this.track(this.invokeAsync(fn, event, trigger, attempt + 1));
+        this.track(this.invokeAsync(fn, event, trigger, duplicate, attempt + 1));
       });
       return;
     }
@@ -505,10 +556,10 @@ class Wiring {
     }
   }
 
-  private async invoke(fn: FunctionDef, trigger: Invocation['trigger'], event: unknown, attempt: number): Promise<Invocation> {
+  private async invoke(fn: FunctionDef, trigger: Invocation['trigger'], event: unknown, attempt: number, duplicate = false): Promise<Invocation> {
     const handler = this.handlers.get(fn.name);
     const started = Date.now();
-    const invocation: Invocation = { id: randomUUID(), function: fn.name, trigger, startedAt: new Date(started).toISOString(), durationMs: 0, attempt, event, result: undefined, error: undefined };
+    const invocation: Invocation = { id: randomUUID(), function: fn.name, trigger, startedAt: new Date(started).toISOString(), durationMs: 0, attempt, event, result: undefined, error: undefined, duplicate };
     try {
       if (handler === undefined) throw new Error(`function ${fn.name} is not loaded`);
       invocation.result = await handler(event, lambdaContext(`${this.deployment.service}-sandbox-${fn.name}`, this.options.account, this.options.region));
@@ -556,12 +607,16 @@ class Wiring {
           })),
         };
         this.polling.add(key);
-        const run = this.invoke(fn, 'sqs', event, 1).then((invocation) => {
-          if (invocation.error !== undefined) return; // the whole batch becomes visible again after the timeout
+        const failedIn = (invocation: Invocation): Set<string> => {
+          // an invocation that failed as a whole fails every message of its batch
+          if (invocation.error !== undefined) return new Set(messages.map((m) => m.messageId));
           const result = invocation.result as { batchItemFailures?: { itemIdentifier: string }[] } | undefined;
-          const failed = new Set(source.reportBatchItemFailures ? (result?.batchItemFailures ?? []).map((f) => f.itemIdentifier) : []);
+          return new Set(source.reportBatchItemFailures ? (result?.batchItemFailures ?? []).map((f) => f.itemIdentifier) : []);
+        };
+        const settle = (invocation: Invocation): void => {
+          const failed = failedIn(invocation);
           for (const m of messages) {
-            if (failed.has(m.messageId)) continue;
+            if (failed.has(m.messageId)) continue; // visible again after the visibility timeout
             try {
               deleteMessage(queue, m.receiptHandle);
             } catch (error: unknown) {
@@ -569,7 +624,29 @@ class Wiring {
               if (!(error instanceof AwsError)) throw error;
             }
           }
-        });
+        };
+        /** The duplicate delivery of the batch: a copy its function failed stays in the queue, to be received again. */
+        const settleCopy = (invocation: Invocation): void => {
+          const failed = failedIn(invocation);
+          const visibleAt = this.env.clock.now() + queue.visibilityTimeout * 1000;
+          for (const m of messages) {
+            if (!failed.has(m.messageId) || queue.messages.some((q) => q.messageId === m.messageId)) continue;
+            queue.messages.push({ ...m, receiptHandle: undefined, visibleAt });
+          }
+        };
+        const mode = this.env.faults.settings.duplicateDeliveries;
+        const run =
+          mode === 'off'
+            ? this.invoke(fn, 'sqs', event, 1).then(settle)
+            : mode === 'sequential'
+              ? this.invoke(fn, 'sqs', event, 1)
+                  .then(settle)
+                  .then(() => this.invoke(fn, 'sqs', event, 1, true))
+                  .then(settleCopy)
+              : Promise.all([this.invoke(fn, 'sqs', event, 1), this.invoke(fn, 'sqs', event, 1, true)]).then(([first, second]) => {
+                  settle(first);
+                  settleCopy(second);
+                });
         this.track(run.finally(() => this.polling.delete(key)));
       }
     }

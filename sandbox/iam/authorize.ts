@@ -281,6 +281,10 @@ function needsFor(ctx: Ctx, input: Input): Needed[] {
       const arns = [...new Set(specs.map((s) => s.LicenseConfigurationArn ?? '*'))];
       return (arns.length === 0 ? ['*'] : arns).map((resource) => ({ action: 'license-manager:UpdateLicenseSpecificationsForResource', resource }));
     }
+    case 'dynamodb':
+      // item actions act on the table (Service Authorization Reference, "Actions, resources, and condition keys
+      // for Amazon DynamoDB": resource type table, arn:${Partition}:dynamodb:${Region}:${Account}:table/${TableName})
+      return [{ action: `dynamodb:${operation}`, resource: `arn:${p}:dynamodb:${ctx.region}:${ctx.account}:table/${str(input.TableName) ?? '*'}` }];
     default:
       return [{ action: `${service}:${operation}`, resource: '*' }];
   }
@@ -348,6 +352,7 @@ function denial(ctx: Ctx, caller: string, need: Needed, decision: Decision): Aws
       return new AwsError('AccessDeniedException', message, 403);
     case 'ssm':
     case 'events':
+    case 'dynamodb':
       return new AwsError('AccessDeniedException', message, 400);
     case 'sqs':
       return new AwsError('AccessDenied', message, 403);

@@ -10,10 +10,15 @@ import { clip } from '../lib/input.ts';
 import { sendToDeadLetter } from '../lib/notify.ts';
 import { reconcile, type ReconcileDeps, type ReconcileRequest } from '../lib/reconcile/reconcile.ts';
 import { toRecheckRequest } from '../lib/schemas.ts';
+import { DuplicateInProgressError, idempotency } from './idempotency.ts';
 import { PendingNotRequeuedError } from './summary.ts';
 import { logger, metrics, recordReport, rejectInput, runtimeDeps } from './runtime.ts';
 
-const processor = new BatchProcessor(EventType.SQS);
+/**
+ * One run per recheck: the image build, the chain's first-seen time and the attempt name a recheck (two
+ * chains of one build differ in their first-seen time), so a second copy of the message does no work.
+ */
+const once = idempotency('recheck');
 
 /** A malformed recheck message that could not be moved to the dead-letter queue: SQS keeps it (redrive). */
 class DeadLetterError extends ReconcilerError {
@@ -50,9 +55,11 @@ async function deadLetter(record: SQSRecord, error: InputError, deps: ReconcileD
 /**
  * Re-run a pending reconcile from the recheck queue. Each message is one request. A malformed message goes
  * to the dead-letter queue at once; a recheck whose next recheck could not be queued is reported as a
- * partial batch failure, so SQS delivers it again.
+ * partial batch failure, so SQS delivers it again. Each record has its own idempotency record: a copy of a
+ * recheck already done does nothing; a copy of one running now, or one whose store cannot be used, is a
+ * partial batch failure, delivered again later.
  */
-async function recheckRecord(record: SQSRecord): Promise<void> {
+async function recheckRecord(record: SQSRecord, context: Context): Promise<void> {
   const deps = runtimeDeps();
   let request: ReconcileRequest;
   try {
@@ -62,16 +69,25 @@ async function recheckRecord(record: SQSRecord): Promise<void> {
     await deadLetter(record, error, deps);
     return;
   }
-  logger.info('recheck', { imageBuildVersionArn: request.imageBuildVersionArn, attempt: request.attempt });
-  const report = await reconcile(request, deps);
-  recordReport(report);
-  if (!report.next.recheck && report.next.requeueFailed === true) {
-    throw new PendingNotRequeuedError(report.next.reason);
+  logger.info('recheck', { imageBuildVersionArn: request.imageBuildVersionArn, attempt: request.attempt, messageId: record.messageId });
+  const key = { image: request.imageBuildVersionArn, firstSeenAt: request.firstSeenAt ?? '', attempt: request.attempt ?? 1 };
+  const outcome = await once.run(deps, key, context, async () => {
+    const report = await reconcile(request, deps);
+    recordReport(report);
+    if (!report.next.recheck && report.next.requeueFailed === true) {
+      throw new PendingNotRequeuedError(report.next.reason);
+    }
+  });
+  if (outcome.kind === 'in-progress') {
+    // a partial batch failure: SQS delivers this copy again after the visibility timeout, when the run that
+    // holds the record has finished (its stored result then answers) or failed (its record is gone: this runs)
+    throw new DuplicateInProgressError(`recheck attempt ${key.attempt} of ${key.image} is being handled by another invocation; this copy is delivered again later`);
   }
 }
 
 async function recheck(event: SQSEvent, context: Context) {
-  return processPartialResponse(event, recheckRecord, processor, { context });
+  // a processor per batch: it keeps the batch's failures, which must not mix with another batch's
+  return processPartialResponse(event, (record: SQSRecord) => recheckRecord(record, context), new BatchProcessor(EventType.SQS), { context });
 }
 
 const handler = middy(recheck)

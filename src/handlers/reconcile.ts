@@ -5,16 +5,31 @@ import { InputError } from '../lib/errors.ts';
 import { partitionOfRegion as partitionOf } from '../lib/arn.ts';
 import { type ReconcileInput, toReconcileInput } from '../lib/schemas.ts';
 import { reconcile } from '../lib/reconcile/reconcile.ts';
+import { idempotency } from './idempotency.ts';
 import { PendingNotRequeuedError, summarize } from './summary.ts';
 import { ignoreInput, logger, metrics, recordReport, rejectInput, runtimeDeps } from './runtime.ts';
+
+/** One run per EventBridge event: a second delivery of the same event (same `id`) does no work. */
+const once = idempotency('reconcile');
+
+/** What the idempotency record keeps of a run (a duplicate delivery answers with it): small, whatever the report's size. */
+function stored(summary: ReturnType<typeof summarize>) {
+  return { status: summary.status, image: summary.image, mode: summary.mode, attempt: summary.attempt, counts: summary.counts, next: summary.next };
+}
 
 /**
  * Reconcile an image build. Triggered by `EC2 Image Builder Image State Change` (AVAILABLE or FAILED act;
  * other statuses are ignored without an AWS call) or invoked by hand with
  * `{ "imageBuildVersionArn": "…", "mode": "plan" }`. Returns a summary of the report. A malformed event is
  * rejected with a clear error, logged as one bounded line, and not retried (the function returns).
+ *
+ * An event is reconciled once (idempotency record keyed by the event's `id`, see ./idempotency.ts): a
+ * duplicate delivery answers `{ status: "duplicate" }` with what the first one stored, and one that arrives
+ * while the first is still running answers the same without waiting for it (the running invocation's own
+ * failure, if any, is retried by Lambda). A manual invocation has no event id and always runs: asking again
+ * by hand means asking again.
  */
-async function reconcileImage(event: unknown, _context: unknown, { signal }: { signal: AbortSignal }) {
+async function reconcileImage(event: unknown, context: unknown, { signal }: { signal: AbortSignal }) {
   const deps = runtimeDeps();
   let input: ReconcileInput;
   try {
@@ -26,14 +41,27 @@ async function reconcileImage(event: unknown, _context: unknown, { signal }: { s
   if (input.kind === 'ignored') return ignoreInput(input.reason, { status: input.status });
   const { request } = input;
   logger.appendKeys({ imageBuildVersionArn: request.imageBuildVersionArn });
-  logger.info('reconcile requested', { trigger: request.trigger, status: input.status });
-  const report = await reconcile(request, deps, signal);
-  recordReport(report);
-  if (!report.next.recheck && report.next.requeueFailed === true) {
-    // let Lambda's asynchronous retry (then the dead-letter queue) keep the request
-    throw new PendingNotRequeuedError(report.next.reason);
-  }
-  return summarize(report);
+  logger.info('reconcile requested', { trigger: request.trigger, status: input.status, eventId: input.eventId });
+  const run = async () => {
+    const report = await reconcile(request, deps, signal);
+    recordReport(report);
+    if (!report.next.recheck && report.next.requeueFailed === true) {
+      // let Lambda's asynchronous retry (then the dead-letter queue) keep the request; the idempotency record
+      // is deleted, so the retry runs
+      throw new PendingNotRequeuedError(report.next.reason);
+    }
+    return summarize(report);
+  };
+  if (input.eventId === undefined) return run();
+  const eventId = input.eventId;
+  let summary: ReturnType<typeof summarize> | undefined;
+  const outcome = await once.run(deps, { event: eventId }, context, async () => {
+    summary = await run();
+    return stored(summary);
+  });
+  if (outcome.kind === 'ran') return summary ?? outcome.result;
+  if (outcome.kind === 'in-progress') return { status: 'duplicate', reason: `event ${eventId} is being reconciled by another invocation` };
+  return { status: 'duplicate', reason: `event ${eventId} was already reconciled`, result: outcome.result };
 }
 
 const handler = middy(reconcileImage, { timeoutEarlyInMillis: 10_000 })

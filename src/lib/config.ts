@@ -74,6 +74,13 @@ interface Config {
   readonly tracing: 'Active' | 'PassThrough';
   /** Path-style S3 addressing (`<endpoint>/<bucket>/<key>`): on by default when AWS_ENDPOINT_URL names a local endpoint. */
   readonly s3ForcePathStyle: boolean;
+  /**
+   * DynamoDB table of the idempotency records (Powertools Idempotency) that keep a duplicate delivery of an
+   * event or recheck message from doing the work again; empty: no idempotency records.
+   */
+  readonly idempotencyTable: string;
+  /** Minutes an idempotency record is kept: a duplicate delivered later than this is handled again. */
+  readonly idempotencyExpiryMinutes: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -118,6 +125,15 @@ function oneOf<T extends string>(env: Env, key: string, allowed: readonly T[], f
 }
 
 const ROLE_NAME = /^[\w+=,.@-]{1,64}$/;
+
+/** A DynamoDB table name (3 to 255 of a-z, A-Z, 0-9, `_`, `-`, `.`; DynamoDB Developer Guide, naming rules), or empty. */
+function idempotencyTable(env: Env): string {
+  const name = str(env, 'RECONCILER_IDEMPOTENCY_TABLE', '');
+  if (name !== '' && !/^[A-Za-z0-9_.-]{3,255}$/.test(name)) {
+    throw new ConfigError(`RECONCILER_IDEMPOTENCY_TABLE is not a DynamoDB table name (3 to 255 of a-z, A-Z, 0-9, _, - and .): "${name}"`);
+  }
+  return name;
+}
 
 /**
  * Read and validate the configuration. Throws {@link ConfigError} naming the variable at fault.
@@ -171,6 +187,10 @@ function loadConfig(env: Env = process.env): Config {
     tracing: oneOf(env, 'RECONCILER_TRACING', ['Active', 'PassThrough'] as const, 'PassThrough'),
     // virtual-hosted S3 addresses (`<bucket>.<endpoint>`) do not resolve for a local endpoint such as the sandbox
     s3ForcePathStyle: bool(env, 'RECONCILER_S3_FORCE_PATH_STYLE', str(env, 'AWS_ENDPOINT_URL', '') !== ''),
+    idempotencyTable: idempotencyTable(env),
+    // 6 hours: Lambda keeps an asynchronous event for at most 6 hours (MaximumEventAgeInSeconds), so no retry
+    // of an event comes later, and a recheck chain ends by RECONCILER_DEADLINE_MINUTES (240 by default)
+    idempotencyExpiryMinutes: int(env, 'RECONCILER_IDEMPOTENCY_EXPIRY_MINUTES', 360, 1, 43_200),
   });
 }
 

@@ -144,7 +144,15 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /** What the reconcile function does with an input: run a request, or ignore an event that does not act. */
-type ReconcileInput = { kind: 'run'; request: ReconcileRequest; status: string | undefined } | { kind: 'ignored'; status: string; reason: string };
+type ReconcileInput =
+  | {
+      kind: 'run';
+      request: ReconcileRequest;
+      status: string | undefined;
+      /** The EventBridge event's `id` (every delivery of one event carries it); undefined for a manual payload. */
+      eventId: string | undefined;
+    }
+  | { kind: 'ignored'; status: string; reason: string };
 
 /**
  * Narrow what the reconcile function receives: an `EC2 Image Builder Image State Change` event (the image
@@ -164,10 +172,10 @@ function toReconcileInput(event: unknown, context: SchemaContext): ReconcileInpu
     if (!(ACTING_STATUSES as readonly string[]).includes(status)) {
       return { kind: 'ignored', status, reason: `status ${status}: only ${ACTING_STATUSES.join(' and ')} are reconciled` };
     }
-    return { kind: 'run', status, request: { imageBuildVersionArn: parsed.resources[0].arn, trigger: 'eventbridge' } };
+    return { kind: 'run', status, eventId: parsed.id, request: { imageBuildVersionArn: parsed.resources[0].arn, trigger: 'eventbridge' } };
   }
   const parsed = parseOrReject(event, manualSchema(context.partition), 'malformed manual payload');
-  return { kind: 'run', status: undefined, request: { imageBuildVersionArn: parsed.imageBuildVersionArn.arn, trigger: 'manual', mode: parsed.mode } };
+  return { kind: 'run', status: undefined, eventId: undefined, request: { imageBuildVersionArn: parsed.imageBuildVersionArn.arn, trigger: 'manual', mode: parsed.mode } };
 }
 
 /** Parse a recheck queue message body. Throws {@link InputError} naming what is wrong. */

@@ -106,6 +106,26 @@ describe('deployment (npx osls package, offline)', () => {
     expect(actionsOf(statementsOf('CleanupRole'))).toEqual(expect.arrayContaining(['ec2:DeregisterImage', 'ec2:DeleteSnapshot']));
   });
 
+  it('keeps idempotency records in an encrypted on-demand table with TTL, which only the reconcile role may use', () => {
+    expect(resources.IdempotencyTable?.Type).toBe('AWS::DynamoDB::Table');
+    expect(resources.IdempotencyTable?.Properties).toMatchObject({
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+      TimeToLiveSpecification: { AttributeName: 'expiration', Enabled: true },
+      SSESpecification: { SSEEnabled: true },
+    });
+    const onTable = statementsOf('ReconcileRole').filter((st) => actionsOf([st]).some((a) => a.startsWith('dynamodb:')));
+    expect(onTable).toHaveLength(1);
+    expect(actionsOf(onTable).sort()).toStrictEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+    expect(onTable[0]?.Resource).toStrictEqual({ 'Fn::GetAtt': ['IdempotencyTable', 'Arn'] });
+    expect(actionsOf(statementsOf('CleanupRole')).filter((a) => a.startsWith('dynamodb:'))).toStrictEqual([]);
+    for (const fn of ['ReconcileLambdaFunction', 'RecheckLambdaFunction', 'SweepLambdaFunction']) {
+      const env = (resources[fn]?.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(env, fn).toMatchObject({ RECONCILER_IDEMPOTENCY_TABLE: { Ref: 'IdempotencyTable' }, RECONCILER_IDEMPOTENCY_EXPIRY_MINUTES: '360' });
+    }
+  });
+
   describe('operations', () => {
     const TOPIC = { 'Fn::If': ['UseExistingAlarmTopic', '', { Ref: 'AlarmTopic' }] };
     const alarms = () => ofType('AWS::CloudWatch::Alarm').map(([id, r]) => ({ id, ...(r.Properties as { Namespace: string; MetricName?: string; Dimensions?: { Name: string; Value: unknown }[]; AlarmActions: unknown[]; Threshold: number }) }));

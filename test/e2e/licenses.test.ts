@@ -3,6 +3,7 @@
  * cell's AMI through License Manager. Image Builder associates them with the owner's AMI only; a copy that
  * lacks them is repaired where License Manager allows it, and fails with the missing ARN where it does not.
  */
+import { randomUUID } from 'node:crypto';
 import { GetDistributionConfigurationCommand, StartImagePipelineExecutionCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
 import { CreateLicenseConfigurationCommand, LicenseManagerClient, ListLicenseSpecificationsForResourceCommand, UpdateLicenseSpecificationsForResourceCommand } from '@aws-sdk/client-license-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -71,7 +72,8 @@ describe('license configurations end to end', () => {
     const available = box.state.events.find((e) => e.resources[0] === arn && (e.detail as { state?: { status: string } }).state?.status === 'AVAILABLE');
     if (available === undefined) throw new Error('no AVAILABLE event');
     const before = box.reports(arn).length;
-    box.wiring?.deliver(available);
+    // a new event (its own id): a second delivery of the same event would be answered from its idempotency record
+    box.wiring?.deliver({ ...available, id: randomUUID() });
     const again = await box.finalReport(arn, 30_000, before);
     await box.idle();
     const runs = box.reports(arn).slice(before);

@@ -173,23 +173,30 @@ describe('reconcile end to end on the sandbox', () => {
     expect(await defaultImage(box, A, 'us-east-1', 'web-a')).toBe(await amiOf(box, arn, A, 'us-east-1'));
   });
 
-  it('converges to the same state when EventBridge delivers the same event twice', async () => {
-    box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: SPEED });
+  it('does no work when EventBridge delivers an event it already handled again, twice', async () => {
+    // no sweep tick in between: every AWS call after the redeliveries would be theirs
+    box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: SPEED, reconcilerEnvironment: { RECONCILER_SWEEP_MODE: 'off' } });
     const arn = await startBuild(box, 'duplicates');
     await finished(box, arn);
     const versionsBefore = box.state.cell(A, 'us-east-1').launchTemplates.get(box.refs.get('lt:web-a') ?? '')?.versions.length;
     const available = box.state.events.find((e) => e.detailType === 'EC2 Image Builder Image State Change' && (e.detail as { state: { status: string } }).state.status === 'AVAILABLE');
     if (available === undefined) throw new Error('no AVAILABLE event');
     const before = box.reports(arn).length;
+    const requestsBefore = box.server.requests.length;
+    const invocationsBefore = box.wiring?.invocations.length ?? 0;
 
     box.wiring?.deliver(available);
     box.wiring?.deliver(available);
     await box.idle();
-    const again = await box.finalReport(arn, 30_000, before);
-    await box.idle();
 
-    expect(again?.outcome).toBe('converged');
-    expect(box.reports(arn).slice(before).every((r) => r.counts.actions.total === 0)).toBe(true);
+    // both answered from the idempotency record of the first delivery: no report, no AWS call but DynamoDB's
+    const answers = (box.wiring?.invocations.slice(invocationsBefore) ?? []).filter((i) => i.function === 'reconcile');
+    expect(answers.map((i) => [i.error, (i.result as { status: string }).status])).toStrictEqual([
+      [undefined, 'duplicate'],
+      [undefined, 'duplicate'],
+    ]);
+    expect(box.reports(arn).slice(before)).toStrictEqual([]);
+    expect(box.server.requests.slice(requestsBefore).filter((r) => r.service !== 'dynamodb')).toStrictEqual([]);
     expect(box.state.cell(A, 'us-east-1').launchTemplates.get(box.refs.get('lt:web-a') ?? '')?.versions.length).toBe(versionsBefore);
   });
 
@@ -213,8 +220,13 @@ describe('reconcile end to end on the sandbox', () => {
     const code = await main(['status', arn, '--json', '--endpoint-url', box.url, '--region', 'us-east-1'], { out: (text) => (out += text), err: () => undefined, isTTY: false });
     expect(code).toBe(0);
     expect((JSON.parse(out) as ReconcileReport).outcome).toBe('converged');
+    // the second delivery found the first one's record in progress and did nothing: one run, one recheck chain
     const runs = box.reports(arn).filter((r) => r.trigger === 'eventbridge');
-    expect(runs).toHaveLength(2);
+    expect(runs).toHaveLength(1);
+    const answers = (box.wiring?.invocations ?? []).filter((i) => i.function === 'reconcile' && (i.event as { id?: string }).id === available.id);
+    expect(answers).toHaveLength(2);
+    expect(answers.filter((i) => (i.result as { status: string } | undefined)?.status === 'duplicate')).toHaveLength(1);
+    expect(new Set(box.reports(arn).map((r) => r.firstSeenAt)).size).toBe(1);
     expect(runs.flatMap((r) => r.actions).filter((a) => a.outcome === 'failed')).toStrictEqual([]);
     // each target template got exactly one new version with this AMI
     for (const [account, region, ref] of [[A, 'us-east-1', 'web-a'], [D, 'eu-west-1', 'web-d']] as const) {

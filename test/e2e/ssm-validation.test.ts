@@ -2,6 +2,7 @@
  * End to end on the wired sandbox: SSM validates `aws:ec2:image` values after PutParameter has answered 200,
  * and writes only valid ones. The reconciler counts such a put as pending until the recheck reads the value.
  */
+import { randomUUID } from 'node:crypto';
 import { DeleteParameterCommand, GetParameterCommand } from '@aws-sdk/client-ssm';
 import { GetImageCommand, StartImagePipelineExecutionCommand } from '@aws-sdk/client-imagebuilder';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,7 +47,8 @@ async function loseParameter(box: Sandbox, arn: string): Promise<{ ami: string; 
   const available = box.state.events.find((e) => e.resources[0] === arn && (e.detail as { state?: { status: string } }).state?.status === 'AVAILABLE');
   if (available === undefined) throw new Error('no AVAILABLE event');
   const before = box.reports(arn).length;
-  box.wiring?.deliver(available);
+  // a new event (its own id): a second delivery of the same event would be answered from its idempotency record
+  box.wiring?.deliver({ ...available, id: randomUUID() });
   return { ami, before };
 }
 

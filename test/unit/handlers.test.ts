@@ -1,4 +1,6 @@
+import { ConditionalCheckFailedException, DynamoDBClient, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { CreateTagsCommand } from '@aws-sdk/client-ec2';
+import { mockClient } from 'aws-sdk-client-mock';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -125,5 +127,78 @@ describe('Lambda handlers, driven by the sample events in events/', () => {
     event.Records.push({ ...good, messageId: 'bad-1', body: '[]' });
     const result = await recheckHandler(event, context);
     expect(result).toStrictEqual({ batchItemFailures: [{ itemIdentifier: 'bad-1' }] });
+  });
+});
+
+describe('Lambda handlers with idempotency records (RECONCILER_IDEMPOTENCY_TABLE)', () => {
+  let reconcileHandler: Handler;
+  let recheckHandler: Handler;
+  let mocks: Mocks;
+  const dynamodb = mockClient(DynamoDBClient);
+  const expiry = String(NOW.getTime() / 1000 + 3600);
+  const existing = (Item: Record<string, unknown>) => new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {}, Item: Item as never });
+
+  beforeAll(async () => {
+    vi.resetModules();
+    vi.stubEnv('RECONCILER_ACCOUNT_ID', OWN);
+    vi.stubEnv('RECONCILER_EVENT_BUS', 'default');
+    vi.stubEnv('RECONCILER_RECHECK_QUEUE_URL', 'https://sqs.us-east-1.amazonaws.com/111122223333/recheck');
+    vi.stubEnv('RECONCILER_RECHECK_DLQ_URL', DLQ);
+    vi.stubEnv('RECONCILER_IDEMPOTENCY_TABLE', 'records');
+    reconcileHandler = (await import('../../src/handlers/reconcile.ts')).handler as Handler;
+    recheckHandler = (await import('../../src/handlers/recheck.ts')).handler as Handler;
+  });
+  afterAll(() => {
+    vi.unstubAllEnvs();
+    dynamodb.restore();
+  });
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['Date'], now: NOW });
+    mocks = installWorld(afterImageBuilder());
+    dynamodb.reset();
+  });
+  afterEach(() => {
+    for (const mock of Object.values(mocks)) mock.restore();
+    vi.useRealTimers();
+  });
+
+  it('runs an event once: writes the record in progress, then completes it with the summary', async () => {
+    const result = await reconcileHandler(getTestEvent('eventbridge/image-available'), context);
+    expect(result).toMatchObject({ status: 'pending' });
+    const put = dynamodb.commandCalls(PutItemCommand)[0]?.args[0].input;
+    expect(put).toMatchObject({ TableName: 'records', Item: { id: { S: expect.stringMatching(/^reconcile#/) }, status: { S: 'INPROGRESS' } }, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
+    expect(dynamodb.commandCalls(UpdateItemCommand)[0]?.args[0].input.ExpressionAttributeValues).toMatchObject({ ':status': { S: 'COMPLETED' }, ':response_data': { M: { status: { S: 'pending' } } } });
+  });
+
+  it('answers a second delivery of a handled event from its record, with no other AWS call', async () => {
+    dynamodb.on(PutItemCommand).rejects(existing({ id: { S: 'reconcile#x' }, status: { S: 'COMPLETED' }, expiration: { N: expiry }, data: { M: { status: { S: 'converged' } } } }));
+    const result = await reconcileHandler(getTestEvent('eventbridge/image-available'), context);
+    expect(result).toMatchObject({ status: 'duplicate', reason: expect.stringMatching(/was already reconciled/), result: { status: 'converged' } });
+    expect(mocks.imagebuilder.calls()).toHaveLength(0);
+  });
+
+  it('does nothing for a delivery of an event another invocation is handling now', async () => {
+    dynamodb.on(PutItemCommand).rejects(existing({ id: { S: 'reconcile#x' }, status: { S: 'INPROGRESS' }, expiration: { N: expiry }, in_progress_expiration: { N: String(NOW.getTime() + 60_000) } }));
+    const result = await reconcileHandler(getTestEvent('eventbridge/image-available'), context);
+    expect(result).toMatchObject({ status: 'duplicate', reason: expect.stringMatching(/is being reconciled by another invocation/) });
+    expect(mocks.imagebuilder.calls()).toHaveLength(0);
+  });
+
+  it('fails a copy of a recheck that another invocation is handling now, so that SQS delivers it again', async () => {
+    dynamodb.on(PutItemCommand).rejects(existing({ id: { S: 'recheck#x' }, status: { S: 'INPROGRESS' }, expiration: { N: expiry }, in_progress_expiration: { N: String(NOW.getTime() + 60_000) } }));
+    await expect(recheckHandler(recheckEvent(5), context)).rejects.toThrow(/All records failed processing/);
+    expect(mocks.imagebuilder.calls()).toHaveLength(0);
+  });
+
+  it('fails the delivery with the table and DynamoDB\'s answer when the store refuses, before any work', async () => {
+    dynamodb.on(PutItemCommand).rejects(Object.assign(new Error('User: arn:aws:sts::111122223333:assumed-role/r/s is not authorized to perform: dynamodb:PutItem'), { name: 'AccessDeniedException' }));
+    await expect(reconcileHandler(getTestEvent('eventbridge/image-available'), context)).rejects.toThrow(/^idempotency store records \(RECONCILER_IDEMPOTENCY_TABLE\) failed: .*AccessDeniedException: User: .* is not authorized to perform: dynamodb:PutItem; the delivery fails so that it is delivered again/);
+    expect(mocks.imagebuilder.calls()).toHaveLength(0);
+  });
+
+  it('runs a manual payload without an idempotency record (asking again by hand means asking again)', async () => {
+    const result = await reconcileHandler(getTestEvent('manual/reconcile'), context);
+    expect(result).toMatchObject({ status: 'drift', mode: 'plan' });
+    expect(dynamodb.calls()).toHaveLength(0);
   });
 });

@@ -1,4 +1,5 @@
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { IAMClient } from '@aws-sdk/client-iam';
@@ -39,6 +40,8 @@ interface HomeClients {
   readonly sqs: SQSClient;
   /** IAM as the own account (the CLI's `doctor`: SimulatePrincipalPolicy), built on first use. */
   readonly iam: IAMClient;
+  /** DynamoDB in the own account and region (the functions' idempotency records), built on first use. */
+  readonly dynamodb: DynamoDBClient;
 }
 
 /**
@@ -360,6 +363,7 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
     home() {
       if (homeClients === undefined) {
         let iam: IAMClient | undefined;
+        let dynamodb: DynamoDBClient | undefined;
         homeClients = {
           eventBridge: instrument(new EventBridgeClient(baseConfig(options.region)), undefined),
           sqs: instrument(new SQSClient(baseConfig(options.region)), undefined),
@@ -367,6 +371,10 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
           get iam() {
             iam ??= instrument(new IAMClient(baseConfig(options.region)), undefined);
             return iam;
+          },
+          get dynamodb() {
+            dynamodb ??= instrument(new DynamoDBClient(baseConfig(options.region)), undefined);
+            return dynamodb;
           },
         };
       }
