@@ -145,6 +145,7 @@ describe('Lambda handlers with idempotency records (RECONCILER_IDEMPOTENCY_TABLE
     vi.stubEnv('RECONCILER_RECHECK_QUEUE_URL', 'https://sqs.us-east-1.amazonaws.com/111122223333/recheck');
     vi.stubEnv('RECONCILER_RECHECK_DLQ_URL', DLQ);
     vi.stubEnv('RECONCILER_IDEMPOTENCY_TABLE', 'records');
+    vi.stubEnv('RECONCILER_SHARED_ACCOUNTS', 'off'); // the mock world shows each account only its own AMIs (see above)
     reconcileHandler = (await import('../../src/handlers/reconcile.ts')).handler as Handler;
     recheckHandler = (await import('../../src/handlers/recheck.ts')).handler as Handler;
   });

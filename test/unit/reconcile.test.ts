@@ -1,4 +1,5 @@
 import {
+  DescribeExportImageTasksCommand,
   CreateLaunchTemplateVersionCommand,
   CreateTagsCommand,
   DescribeFastLaunchImagesCommand,
@@ -197,19 +198,21 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
     expect(report.notes).toContain('containerDistributionConfiguration of us-east-1: not checked (the reconciler does not read ECR)');
   });
 
-  it('reports a VM export as not checked, in a report the schema accepts', async () => {
+  it('checks a VM export: no export task of the AMI to the bucket and prefix fails the owner cell, naming them', async () => {
     const image = windowsImage();
     const [first] = image.distributionConfiguration?.distributions ?? [];
     if (first === undefined) throw new Error('no distribution');
     first.s3ExportConfiguration = { roleName: 'export', diskImageFormat: 'VMDK', s3Bucket: 'exports', s3Prefix: 'golden/' };
     world.imagebuilder[IMAGE_ARN] = image;
+    mocks.ec2.on(DescribeExportImageTasksCommand).resolves({ ExportImageTasks: [] });
     const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' }, testDeps());
     expect(schemaErrors(validateReconcileReport, report)).toStrictEqual([]);
     const owner = report.cells.find((c) => c.region === 'us-east-1' && c.accountId === OWN);
-    expect(owner?.checks.filter((c) => c.result === 'skipped').map((c) => `${c.check} ${c.subject}`)).toStrictEqual([
-      's3-export s3://exports/golden/',
-    ]);
-    expect(owner?.reasons).toContainEqual(expect.stringMatching(/^s3-export s3:\/\/exports\/golden\/: skipped: not checked/));
+    expect(owner?.status).toBe('failed');
+    expect(owner?.checks.filter((c) => c.check === 's3-export').map((c) => `${c.subject} ${c.result}`)).toStrictEqual(['s3://exports/golden/ failed']);
+    expect(owner?.reasons).toContainEqual(expect.stringMatching(/^s3-export s3:\/\/exports\/golden\/: failed: no export task of ami-\w+ to s3:\/\/exports\/golden\//));
+    // the other cells of the region are not the export's
+    expect(report.cells.filter((c) => c !== owner).flatMap((c) => c.checks.filter((k) => k.check === 's3-export'))).toStrictEqual([]);
   });
 
   it('changes nothing in plan mode and reports what it would do', async () => {
