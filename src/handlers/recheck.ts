@@ -48,7 +48,8 @@ async function deadLetter(record: SQSRecord, error: InputError, deps: ReconcileD
 }
 
 /**
- * Re-run a pending reconcile from the recheck queue. Each message is one request. A malformed message goes
+ * Re-run a pending reconcile from the recheck queue, or reconcile one shard of a build split past
+ * RECONCILER_SHARD_MAX_CELLS (the same queue and message, with a `shard`). Each message is one request. A malformed message goes
  * to the dead-letter queue at once; a recheck whose next recheck could not be queued is reported as a
  * partial batch failure, so SQS delivers it again.
  */
@@ -62,7 +63,7 @@ async function recheckRecord(record: SQSRecord): Promise<void> {
     await deadLetter(record, error, deps);
     return;
   }
-  logger.info('recheck', { imageBuildVersionArn: request.imageBuildVersionArn, attempt: request.attempt });
+  logger.info('recheck', { imageBuildVersionArn: request.imageBuildVersionArn, attempt: request.attempt, ...(request.shard === undefined ? {} : { shard: `${request.shard.index}/${request.shard.count}`, runId: request.shard.runId }) });
   const report = await reconcile(request, deps);
   recordReport(report);
   if (!report.next.recheck && report.next.requeueFailed === true) {

@@ -3,6 +3,7 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { HomeClients } from './aws/clients.ts';
 import { toFailure, type Failure } from './errors.ts';
 import { EVENT_SOURCE } from './reconcile/report.ts';
+import type { ShardSpec } from './reconcile/shards.ts';
 
 /** EventBridge's limit for one entry is 256 KiB; leave room for the envelope. */
 const MAX_DETAIL_BYTES = 240 * 1024;
@@ -45,6 +46,8 @@ interface RecheckMessage {
   firstSeenAt: string;
   mode: 'apply' | 'plan';
   fastLaunchRetries: Record<string, number>;
+  /** Only this shard's cells (a build split past RECONCILER_SHARD_MAX_CELLS). */
+  shard?: ShardSpec;
 }
 
 /** Send a recheck message with a delay. Throws the SDK error wrapped, so the caller can report it. */
