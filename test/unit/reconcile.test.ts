@@ -380,7 +380,7 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
 
   it('a shard that cannot be queued fails the run: said in the report, no recheck of its own, requeueFailed', async () => {
     // Prepare
-    mocks.sqs.on(SendMessageCommand).rejects(awsError('AccessDenied', 'not authorized to perform: sqs:SendMessage', 403));
+    mocks.sqs.on(SendMessageCommand).rejects(awsError('AccessDenied', 'not authorized to perform: sqs:SendMessage'));
     const deps = { ...testDeps({ RECONCILER_SHARD_MAX_CELLS: '1' }), fanOut: true };
 
     // Act
