@@ -83,6 +83,7 @@ async function measureWiring(org: Org, faults: FaultSettings, environment: Recor
     applyEnvironment,
   });
   await wiring.start();
+  wiring.onInvocation = (i) => process.stderr.write(`bench:   ${i.function} (${i.trigger}) ${(i.durationMs / 1000).toFixed(1)} s${i.error === undefined ? '' : `: ${i.error}`}\n`);
   const shardMaxCells = Number(environment.RECONCILER_SHARD_MAX_CELLS ?? wiring.deployment.params.shardMaxCells ?? 1000);
   box.faults.set(faults);
   box.server.requests.length = 0;
