@@ -267,7 +267,7 @@ function printWiring(rows: WiringRow[], latencyMs: number): void {
   }
   console.log(`through the deployed wiring (serverless.yml's functions and queues, in the sandbox's process); latency ${latencyMs} ms per call; EC2 token buckets per (account, region)`);
   console.log(table.toString());
-  console.log('worst heap: the most heap in use in the process while that invocation ran, over the heap before the run (the sandbox and any concurrent invocation included: an upper bound)');
+  console.log('worst heap: the most heap in use in the process while that invocation ran, over the heap in use when it started (any invocation running at the same time included)');
 }
 
 async function mainWiring(options: Options): Promise<void> {

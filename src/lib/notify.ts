@@ -10,7 +10,8 @@ const MAX_DETAIL_BYTES = 240 * 1024;
 
 /**
  * Publish a report on an EventBridge bus as `source: imagebuilder-reconciler`. A report too large for one
- * event is sent as `shrink` makes it (less detail) and marked `truncated: true`. Returns the failure, if
+ * event is sent as `shrink` makes it (less detail; with several steps, each is added to the ones before it
+ * until the report fits) and marked `truncated: true`. Returns the failure, if
  * any: a report that cannot be published is logged by the caller, never lost silently.
  */
 async function publishReport(
@@ -19,10 +20,16 @@ async function publishReport(
   detailType: string,
   report: object,
   resources: string[],
-  shrink: (report: object) => object = () => ({}),
+  shrink: ((report: object) => object) | ((report: object) => object)[] = () => ({}),
 ): Promise<Failure | undefined> {
   let detail = JSON.stringify(report);
-  if (Buffer.byteLength(detail) > MAX_DETAIL_BYTES) detail = JSON.stringify({ ...report, ...shrink(report), truncated: true });
+  // each step replaces more fields with less detail (on top of the steps before it), until the report fits
+  let current: object = report;
+  for (const step of Array.isArray(shrink) ? shrink : [shrink]) {
+    if (Buffer.byteLength(detail) <= MAX_DETAIL_BYTES) break;
+    current = { ...current, ...step(report), truncated: true };
+    detail = JSON.stringify(current);
+  }
   try {
     const out = await clients.eventBridge.send(
       new PutEventsCommand({

@@ -157,10 +157,12 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
     report = await decideNext(report, fastLaunchRetries, shard, deps);
   }
   if (deps.publish !== false && config.eventBusName !== '') {
-    const failure = await publishReport(clients.home(), config.eventBusName, REPORT_DETAIL_TYPE, report, [arn.arn], () => ({
+    const failure = await publishReport(clients.home(), config.eventBusName, REPORT_DETAIL_TYPE, report, [arn.arn], [
       // first drop the per-check detail, keeping every cell's status and reasons
-      cells: report.cells.map((cell) => ({ ...cell, checks: [] })),
-    }));
+      () => ({ cells: report.cells.map((cell) => ({ ...cell, checks: [] })) }),
+      // then the actions that went well (a first run of a large shard has one or more per cell); counts keep them
+      () => ({ actions: report.actions.filter((a) => a.outcome === 'failed' || a.outcome === 'planned') }),
+    ]);
     if (failure !== undefined) log.error('could not publish the report', { failure, bus: config.eventBusName });
   }
   return { ...report, awsCalls: clients.callCount() - callsBefore };
