@@ -162,6 +162,8 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
       () => ({ cells: report.cells.map((cell) => ({ ...cell, checks: [] })) }),
       // then the actions that went well (a first run of a large shard has one or more per cell); counts keep them
       () => ({ actions: report.actions.filter((a) => a.outcome === 'failed' || a.outcome === 'planned') }),
+      // then the reasons of the cells that are done (ok, repaired); every cell keeps its status
+      () => ({ cells: report.cells.map((cell) => ({ ...cell, checks: [], reasons: cell.status === 'ok' || cell.status === 'repaired' ? [] : cell.reasons })) }),
     ]);
     if (failure !== undefined) log.error('could not publish the report', { failure, bus: config.eventBusName });
   }
