@@ -2,6 +2,8 @@
  * The benchmark: organization-sized scenarios on the sandbox with real latency and EC2's token buckets, the
  * reconciler in its own process. Prints a table (or JSON with --json [file]).
  * Usage: npm run bench -- [--sizes 10,100,1000] [--full] [--latency 50] [--json [file]] [--env KEY=VALUE ...] [--cpu-prof DIR] [--no-bundles] [--max-heap MiB]
+ *        npm run bench -- --wiring --sizes 10000 [--env RECONCILER_SHARD_MAX_CELLS=1000]: the build through the deployed
+ *        wiring (Lambda bundles, queues), sharded; the worst invocation's duration and heap
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -15,6 +17,7 @@ import { callsByOperation, criticalPath, throttledCalls } from './analysis.ts';
 import type { RunnerInput, RunnerOutput } from './runner.ts';
 import { SHAPES } from './scenario.ts';
 import { type Org, prepareOrg } from './setup.ts';
+import { type WiringRow, measureWiring } from './wiring.ts';
 
 const run = promisify(execFile);
 
@@ -29,15 +32,18 @@ interface Options {
   bundles: boolean;
   /** Cap the reconciler process's V8 heap (MiB, --max-old-space-size), as a function's memory setting would. */
   maxHeapMiB: number | undefined;
+  /** Run the build through the deployed wiring instead of the CLI-like runs. */
+  wiring: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { sizes: [10, 100, 1000], latencyMs: 50, json: undefined, environment: {}, cpuProf: undefined, bundles: true, maxHeapMiB: undefined };
+  const options: Options = { sizes: [10, 100, 1000], latencyMs: 50, json: undefined, environment: {}, cpuProf: undefined, bundles: true, maxHeapMiB: undefined, wiring: false };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     const next = argv[i + 1];
     if (arg === '--full') options.sizes = [10, 100, 1000, 5000];
     else if (arg === '--no-bundles') options.bundles = false;
+    else if (arg === '--wiring') options.wiring = true;
     else if (arg === '--sizes' && next !== undefined) {
       options.sizes = next.split(',').map(Number);
       i += 1;
@@ -61,7 +67,7 @@ function parseArgs(argv: string[]): Options {
       if (at < 1) throw new Error(`--env needs KEY=VALUE, got "${next}"`);
       options.environment[next.slice(0, at)] = next.slice(at + 1);
       i += 1;
-    } else throw new Error(`unknown argument "${arg ?? ''}" (usage: --sizes 10,100,1000 --full --latency 50 --json [file] --env KEY=VALUE --cpu-prof DIR --no-bundles --max-heap MiB)`);
+    } else throw new Error(`unknown argument "${arg ?? ''}" (usage: --sizes 10,100,1000 --full --latency 50 --json [file] --env KEY=VALUE --cpu-prof DIR --no-bundles --max-heap MiB --wiring)`);
   }
   for (const size of options.sizes) if (SHAPES[size] === undefined) throw new Error(`no scenario for ${size} cells (have ${Object.keys(SHAPES).join(', ')})`);
   if (!Number.isFinite(options.latencyMs) || options.latencyMs < 0) throw new Error('--latency must be a number of milliseconds');
@@ -246,9 +252,66 @@ function print(rows: Row[], latencyMs: number): void {
   console.log('cleanup plan: calls/cell and KiB/cell per removed cell; (n) = candidates in removed cells');
 }
 
+function printWiring(rows: WiringRow[], latencyMs: number): void {
+  const table = new Table({
+    head: ['cells', 'shard max', 'shards', 'invocations', 'wall s', 'converged', 'dup. cells', 'worst invocation s', 'worst (fn, shard, cells)', 'worst heap MiB', 'heap (fn, shard, cells)', 'memory / timeout', 'process peak RSS MiB'],
+    style: { head: [], border: [] },
+  });
+  const who = (r: WiringRow['worst']) => (r === undefined ? '-' : `${r.function} ${r.shard ?? 'whole'} ${r.cells}`);
+  for (const r of rows) {
+    table.push([
+      r.cells,
+      r.shardMaxCells,
+      r.shards,
+      r.invocations,
+      (r.wallMs / 1000).toFixed(1),
+      r.converged ? 'yes' : `no (${r.cellsConverged})`,
+      r.duplicateCells,
+      ((r.worst?.durationMs ?? 0) / 1000).toFixed(1),
+      who(r.worst),
+      (r.worstHeap?.heapMiB ?? 0).toFixed(0),
+      who(r.worstHeap),
+      `${r.memoryMiB} MiB / ${r.timeoutS} s`,
+      r.peakRssMiB.toFixed(0),
+    ]);
+  }
+  console.log(`through the deployed wiring (serverless.yml's functions and queues, in the sandbox's process); latency ${latencyMs} ms per call; EC2 token buckets per (account, region)`);
+  console.log(table.toString());
+  console.log('worst heap: the most heap in use in the process while that invocation ran, over the heap in use when it started (any invocation running at the same time included)');
+}
+
+async function mainWiring(options: Options): Promise<void> {
+  const rows: WiringRow[] = [];
+  for (const size of options.sizes) {
+    const shape = SHAPES[size];
+    if (shape === undefined) continue;
+    process.stderr.write(`bench: ${size} cells: preparing the sandbox\n`);
+    const org = await prepareOrg(shape);
+    try {
+      process.stderr.write(`bench: ${size} cells: through the wiring\n`);
+      rows.push(await measureWiring(org, awsLikeFaults(options.latencyMs), options.environment, {}));
+    } finally {
+      await org.box.stop();
+    }
+  }
+  if (options.json === undefined) printWiring(rows, options.latencyMs);
+  else {
+    const text = `${JSON.stringify({ latencyMs: options.latencyMs, wiring: rows }, null, 2)}\n`;
+    if (options.json === true) process.stdout.write(text);
+    else {
+      writeFileSync(options.json, text);
+      printWiring(rows, options.latencyMs);
+    }
+  }
+}
+
 async function main(): Promise<void> {
   quietSdkNotices();
   const options = parseArgs(process.argv.slice(2));
+  if (options.wiring) {
+    await mainWiring(options);
+    return;
+  }
   const rows: Row[] = [];
   if (options.bundles) process.stderr.write('bench: importing the Lambda bundles\n');
   const bundles = options.bundles ? await measureBundles() : [];

@@ -31,7 +31,9 @@ const SHAPES: Record<number, OrgShape> = {
   10: { regions: 2, accounts: 5, removedRegions: 1 },
   100: { regions: 5, accounts: 20, removedRegions: 3 },
   1000: { regions: 20, accounts: 50, removedRegions: 10 },
+  2000: { regions: 20, accounts: 100, removedRegions: 2 },
   5000: { regions: 25, accounts: 200, removedRegions: 7 },
+  10000: { regions: 20, accounts: 500, removedRegions: 2 },
 };
 
 function accountsOf(shape: OrgShape): string[] {

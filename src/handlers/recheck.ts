@@ -53,7 +53,8 @@ async function deadLetter(record: SQSRecord, error: InputError, deps: ReconcileD
 }
 
 /**
- * Re-run a pending reconcile from the recheck queue. Each message is one request. A malformed message goes
+ * Re-run a pending reconcile from the recheck queue, or reconcile one shard of a build split past
+ * RECONCILER_SHARD_MAX_CELLS (the same queue and message, with a `shard`). Each message is one request. A malformed message goes
  * to the dead-letter queue at once; a recheck whose next recheck could not be queued is reported as a
  * partial batch failure, so SQS delivers it again. Each record has its own idempotency record: a copy of a
  * recheck already done does nothing; a copy of one running now, or one whose store cannot be used, is a
@@ -69,8 +70,9 @@ async function recheckRecord(record: SQSRecord, context: Context): Promise<void>
     await deadLetter(record, error, deps);
     return;
   }
-  logger.info('recheck', { imageBuildVersionArn: request.imageBuildVersionArn, attempt: request.attempt, messageId: record.messageId });
-  const key = { image: request.imageBuildVersionArn, firstSeenAt: request.firstSeenAt ?? '', attempt: request.attempt ?? 1 };
+  logger.info('recheck', { imageBuildVersionArn: request.imageBuildVersionArn, attempt: request.attempt, messageId: record.messageId, ...(request.shard === undefined ? {} : { shard: `${request.shard.index}/${request.shard.count}`, runId: request.shard.runId }) });
+  // the shards of one run share image, firstSeenAt and attempt: each is its own delivery
+  const key = { image: request.imageBuildVersionArn, firstSeenAt: request.firstSeenAt ?? '', attempt: request.attempt ?? 1, shard: request.shard === undefined ? '' : `${request.shard.runId}/${request.shard.index}` };
   const outcome = await once.run(deps, key, context, async () => {
     const report = await reconcile(request, deps);
     recordReport(report);

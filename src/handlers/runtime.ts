@@ -49,6 +49,8 @@ function runtimeDeps(): ReconcileDeps {
     log: logger,
     now: () => new Date(),
     newRunId: randomUUID,
+    // a build past RECONCILER_SHARD_MAX_CELLS is split: each invocation takes at most that many cells
+    fanOut: true,
   };
   return deps;
 }

@@ -15,6 +15,8 @@ function summarize(report: ReconcileReport) {
       reasons: cell.reasons,
     })),
     notes: report.notes,
+    // a split build: this summary is of shard 1 only; the others publish their own reports
+    ...(report.shard === undefined ? {} : { shard: report.shard }),
     next: report.next,
   };
 }

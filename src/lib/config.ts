@@ -26,6 +26,11 @@ interface Config {
   readonly recheckDeadLetterQueueUrl: string;
   /** Delay before a recheck, seconds (SQS allows 0–900). */
   readonly recheckDelaySeconds: number;
+  /**
+   * Most cells one invocation reconciles: a build with more is split into shards (by account, by region
+   * within an account only when one account alone has more), shards 2..n sent to the recheck queue.
+   */
+  readonly shardMaxCells: number;
   /** Attempts (first run included) before a pending reconcile is given up. */
   readonly maxAttempts: number;
   /** Minutes after the first run after which a pending reconcile is given up. */
@@ -164,6 +169,7 @@ function loadConfig(env: Env = process.env): Config {
     recheckQueueUrl: str(env, 'RECONCILER_RECHECK_QUEUE_URL', ''),
     recheckDeadLetterQueueUrl: str(env, 'RECONCILER_RECHECK_DLQ_URL', ''),
     recheckDelaySeconds: int(env, 'RECONCILER_RECHECK_DELAY_SECONDS', 300, 0, 900),
+    shardMaxCells: int(env, 'RECONCILER_SHARD_MAX_CELLS', 1000, 1, 10_000),
     maxAttempts: int(env, 'RECONCILER_MAX_ATTEMPTS', 12, 1, 1000),
     deadlineMinutes: int(env, 'RECONCILER_DEADLINE_MINUTES', 240, 1, 10080),
     concurrencyPerCell: int(env, 'RECONCILER_CONCURRENCY_PER_CELL', 4, 1, 64),

@@ -3,13 +3,15 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { HomeClients } from './aws/clients.ts';
 import { toFailure, type Failure } from './errors.ts';
 import { EVENT_SOURCE } from './reconcile/report.ts';
+import type { ShardSpec } from './reconcile/shards.ts';
 
 /** EventBridge's limit for one entry is 256 KiB; leave room for the envelope. */
 const MAX_DETAIL_BYTES = 240 * 1024;
 
 /**
  * Publish a report on an EventBridge bus as `source: imagebuilder-reconciler`. A report too large for one
- * event is sent as `shrink` makes it (less detail) and marked `truncated: true`. Returns the failure, if
+ * event is sent as `shrink` makes it (less detail; with several steps, each is added to the ones before it
+ * until the report fits) and marked `truncated: true`. Returns the failure, if
  * any: a report that cannot be published is logged by the caller, never lost silently.
  */
 async function publishReport(
@@ -18,10 +20,16 @@ async function publishReport(
   detailType: string,
   report: object,
   resources: string[],
-  shrink: (report: object) => object = () => ({}),
+  shrink: ((report: object) => object) | ((report: object) => object)[] = () => ({}),
 ): Promise<Failure | undefined> {
   let detail = JSON.stringify(report);
-  if (Buffer.byteLength(detail) > MAX_DETAIL_BYTES) detail = JSON.stringify({ ...report, ...shrink(report), truncated: true });
+  // each step replaces more fields with less detail (on top of the steps before it), until the report fits
+  let current: object = report;
+  for (const step of Array.isArray(shrink) ? shrink : [shrink]) {
+    if (Buffer.byteLength(detail) <= MAX_DETAIL_BYTES) break;
+    current = { ...current, ...step(report), truncated: true };
+    detail = JSON.stringify(current);
+  }
   try {
     const out = await clients.eventBridge.send(
       new PutEventsCommand({
@@ -45,6 +53,8 @@ interface RecheckMessage {
   firstSeenAt: string;
   mode: 'apply' | 'plan';
   fastLaunchRetries: Record<string, number>;
+  /** Only this shard's cells (a build split past RECONCILER_SHARD_MAX_CELLS). */
+  shard?: ShardSpec;
 }
 
 /** Send a recheck message with a delay. Throws the SDK error wrapped, so the caller can report it. */

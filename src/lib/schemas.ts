@@ -3,7 +3,8 @@
  *
  * - the `EC2 Image Builder Image State Change` event (EventBridge);
  * - the manual payload `{ "imageBuildVersionArn": "…", "mode": "plan" }`;
- * - the recheck message the reconciler itself puts on its queue.
+ * - the recheck message the reconciler itself puts on its queue (with a `shard` when it carries one shard of
+ *   a build split past RECONCILER_SHARD_MAX_CELLS).
  *
  * Each is strict (except new fields in an AWS event's `detail`, which AWS may add at any time): unknown keys, wrong types, out-of-range numbers and values that cannot be true (a
  * first-seen time in the future or before Image Builder existed, an attempt past the configured maximum,
@@ -111,6 +112,31 @@ function manualSchema(partition: string) {
   return z.strictObject({ imageBuildVersionArn: imageBuildArn(partition), mode: Mode.optional() });
 }
 
+/** A run id as the reconciler makes them (a UUID in Lambda); bounded, printable. */
+const RunId = z.string().regex(/^[\w.:-]{1,128}$/, 'must be a run id (letters, digits, . : _ -, at most 128)');
+
+/** The most accounts, and regions, one shard names (RECONCILER_SHARD_MAX_CELLS is at most 10,000). */
+const SHARD_MAX_ACCOUNTS = 10_000;
+const SHARD_MAX_REGIONS = 64;
+
+/** Which cells a recheck message covers, when the build was split into shards (see reconcile/shards.ts). */
+const ShardSchema = z
+  .strictObject({
+    runId: RunId,
+    index: z.int().min(1),
+    count: z.int().min(2, 'must be at least 2 (one shard is no split)').max(SHARD_MAX_ACCOUNTS),
+    accounts: z.array(AccountId).min(1).max(SHARD_MAX_ACCOUNTS),
+    regions: z.array(Region).min(1).max(SHARD_MAX_REGIONS).optional(),
+  })
+  .superRefine((shard, ctx) => {
+    if (typeof shard.index === 'number' && typeof shard.count === 'number' && shard.index > shard.count) {
+      ctx.addIssue({ code: 'custom', path: ['index'], message: `shard ${shard.index} of ${shard.count} cannot be` });
+    }
+    if (Array.isArray(shard.regions) && Array.isArray(shard.accounts) && shard.accounts.length !== 1) {
+      ctx.addIssue({ code: 'custom', path: ['regions'], message: 'only a shard of one account (split by region) names regions' });
+    }
+  });
+
 function recheckSchema(context: RecheckContext) {
   return z.strictObject({
     imageBuildVersionArn: imageBuildArn(context.partition),
@@ -127,6 +153,7 @@ function recheckSchema(context: RecheckContext) {
       .record(CellKey, z.int().min(0).max(100))
       .refine((value) => Object.keys(value).length <= 5000, 'has too many cells')
       .optional(),
+    shard: ShardSchema.optional(),
   });
 }
 
@@ -188,6 +215,7 @@ function toRecheckRequest(body: string, context: RecheckContext): ReconcileReque
     firstSeenAt: parsed.firstSeenAt,
     mode: parsed.mode,
     fastLaunchRetries: parsed.fastLaunchRetries ?? {},
+    ...(parsed.shard === undefined ? {} : { shard: parsed.shard }),
   };
 }
 

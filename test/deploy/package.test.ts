@@ -62,6 +62,11 @@ describe('deployment (npx osls package, offline)', () => {
     expect(resources.RecheckQueue?.Properties.RedrivePolicy).toMatchObject({ maxReceiveCount: 3 });
     const [mapping] = ofType('AWS::Lambda::EventSourceMapping');
     expect(mapping?.[1].Properties.FunctionResponseTypes).toStrictEqual(['ReportBatchItemFailures']);
+    // one message per invocation: a message may be a shard of up to RECONCILER_SHARD_MAX_CELLS cells
+    expect(mapping?.[1].Properties.BatchSize).toBe(1);
+    // Lambda's advice for SQS sources: a visibility timeout of at least six times the function timeout
+    const recheck = ofType('AWS::Lambda::Function').find(([id]) => id === 'RecheckLambdaFunction')?.[1];
+    expect(Number(resources.RecheckQueue?.Properties.VisibilityTimeout)).toBeGreaterThanOrEqual(6 * Number(recheck?.Properties.Timeout));
   });
 
   it('sends failed asynchronous invocations to a dead-letter queue', () => {

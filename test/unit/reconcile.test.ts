@@ -340,6 +340,66 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
     expect(mocks.ssm).not.toHaveReceivedCommand(PutParameterCommand);
   });
 
+  it('splits a build past RECONCILER_SHARD_MAX_CELLS by account: shards 2..n queued first, shard 1 reconciled here', async () => {
+    // Act: 3 accounts of one cell each, one cell per shard
+    const deps = { ...testDeps({ RECONCILER_SHARD_MAX_CELLS: '1' }), fanOut: true };
+    const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' }, deps);
+
+    // Assess: the shard messages are recheck messages with the shard, without delay, in account order
+    const sent = mocks.sqs.commandCalls(SendMessageCommand).map((c) => ({ delay: c.args[0].input.DelaySeconds, body: JSON.parse(c.args[0].input.MessageBody ?? '{}') as { attempt: number; shard?: { index: number; accounts: string[] } } }));
+    const shards = sent.filter((m) => m.body.attempt === 1);
+    expect(shards.map((m) => [m.delay, m.body.shard?.index, m.body.shard?.accounts])).toStrictEqual([
+      [0, 2, [TARGET_A]],
+      [0, 3, [TARGET_B]],
+    ]);
+    expect(report.shard).toStrictEqual({ runId: 'run-1', index: 1, count: 3, totalCells: 3 });
+    expect(report.cells.map((c) => c.accountId)).toStrictEqual([OWN]);
+    // shard 1's own recheck carries its shard
+    expect(sent.filter((m) => m.body.attempt === 2).map((m) => m.body.shard?.index)).toStrictEqual(report.next.recheck ? [1] : []);
+    expect(schemaErrors(validateReconcileReport, report)).toStrictEqual([]);
+  });
+
+  it('a shard reconciles its cells only; only shard 1 retries the image, counting every shard\'s missing cells', async () => {
+    // Prepare: a FAILED build whose copy to TARGET_B is missing
+    const image = windowsImage({ state: { status: 'FAILED', reason: 'Not all distribution jobs are completed.' } });
+    image.outputResources = { amis: image.outputResources?.amis?.filter((a) => a.accountId !== TARGET_B) ?? [] };
+    world.imagebuilder[IMAGE_ARN] = image;
+    const deps = { ...testDeps({ RECONCILER_RETRY_FAILED_IMAGES: 'true' }), fanOut: true };
+    const shard = (index: number, accounts: string[]) => ({ runId: 'run-0', index, count: 3, accounts });
+
+    // Act: the shard with the missing cell is not shard 1
+    const third = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'sqs', shard: shard(3, [TARGET_B]) }, deps);
+    expect(mocks.imagebuilder).not.toHaveReceivedCommand(RetryImageCommand);
+    const first = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'sqs', shard: shard(1, [OWN]) }, deps);
+
+    // Assess
+    expect(third.cells.map((c) => `${c.region}/${c.accountId}`)).toStrictEqual([`eu-west-1/${TARGET_B}`]);
+    expect(third.shard).toStrictEqual({ runId: 'run-0', index: 3, count: 3, totalCells: 3 });
+    expect(third.actions.map((a) => a.kind)).not.toContain('retry-image');
+    expect(first.cells.every((c) => c.accountId === OWN)).toBe(true);
+    expect(first.actions.find((a) => a.kind === 'retry-image')?.reason).toContain(`eu-west-1/${TARGET_B}`);
+    expect(mocks.imagebuilder).toHaveReceivedCommandTimes(RetryImageCommand, 1);
+  });
+
+  it('a shard that cannot be queued fails the run: said in the report, no recheck of its own, requeueFailed', async () => {
+    // Prepare
+    mocks.sqs.on(SendMessageCommand).rejects(awsError('AccessDenied', 'not authorized to perform: sqs:SendMessage'));
+    const deps = { ...testDeps({ RECONCILER_SHARD_MAX_CELLS: '1' }), fanOut: true };
+
+    // Act
+    const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' }, deps);
+
+    // Assess
+    expect(report.next).toMatchObject({ recheck: false, requeueFailed: true, reason: expect.stringMatching(/^could not queue shard\(s\) 2\/3, 3\/3 of this build: .*sqs:SendMessage/) });
+    expect(report.notes.at(-1)).toMatch(/^could not queue shard\(s\) 2\/3, 3\/3/);
+  });
+
+  it('never splits without fanOut (the command line): the whole build in one run', async () => {
+    const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'cli' }, testDeps({ RECONCILER_SHARD_MAX_CELLS: '1' }));
+    expect(report.shard).toBeUndefined();
+    expect(report.cells).toHaveLength(3);
+  });
+
   it('gives up with a final report once the attempts are used', async () => {
     // Act
     const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'sqs', attempt: 12, firstSeenAt: '2026-11-29T17:00:00.000Z' }, testDeps());

@@ -30,6 +30,12 @@ interface PlanContext {
    * there, so its absence must not turn a run red.
    */
   sharedRoleRequired?: boolean;
+  /**
+   * When the plan covers one shard of the build (`desired.cells` are the shard's): whether this shard does the
+   * image-level work (shard 1 does; RetryImage), and the keys of the other shards' cells that Image Builder
+   * recorded no AMI for, so that the image-level decision still sees the whole build. Left out: the whole build.
+   */
+  shard?: { imageLevel: boolean; missingElsewhere: readonly string[] } | undefined;
 }
 
 const REASONS = {
@@ -605,14 +611,18 @@ function plan(desired: DesiredImage, observation: Observation, context: PlanCont
   const cells = desired.cells.map((cell) => planCell(cell, observation, desired, context));
   const imageActions: Action[] = [];
   // a shared cell holds no copy of its own: it is never a missing one
-  const missing = cells.filter((cell) => cell.origin !== 'shared' && cell.imageId === undefined && cell.checks.some((c) => c.check === 'ami'));
-  if (desired.status === 'FAILED' && context.retryFailedImages && missing.length > 0) {
+  const missing = [
+    ...cells.filter((cell) => cell.origin !== 'shared' && cell.imageId === undefined && cell.checks.some((c) => c.check === 'ami')).map((cell) => cell.key),
+    ...(context.shard?.missingElsewhere ?? []),
+  ];
+  const imageLevel = context.shard?.imageLevel ?? true;
+  if (imageLevel && desired.status === 'FAILED' && context.retryFailedImages && missing.length > 0) {
     imageActions.push({
       id: `image/retry-image`,
       kind: 'retry-image',
       cell: { region: desired.buildRegion, accountId: desired.ownerAccountId },
       target: desired.arn.arn,
-      reason: `${missing.length} cell(s) not distributed: ${missing.map((c) => c.key).join(', ')}`,
+      reason: `${missing.length} cell(s) not distributed: ${missing.join(', ')}`,
       // one retry per image build, ever: RetryImage is idempotent on the token
       clientToken: token(desired.arn.arn, 'retry-image'),
     });

@@ -4,10 +4,12 @@ import type { ClientFactory } from '../aws/clients.ts';
 import type { Config } from '../config.ts';
 import { type DesiredImage, desiredImage } from '../distribution.ts';
 import { AwsCallError, type Failure, toFailure } from '../errors.ts';
-import { publishReport, sendRecheck } from '../notify.ts';
+import pLimit from 'p-limit';
+import { publishReport, type RecheckMessage, sendRecheck } from '../notify.ts';
 import { apply } from './apply.ts';
 import { observe } from './observe.ts';
 import { plan } from './plan.ts';
+import { type ShardSpec, scopeFilter, shardLabel, splitShards } from './shards.ts';
 import { rollForward } from './sweep.ts';
 import { REPORT_DETAIL_TYPE, type ReconcileReport, type Trigger, buildReport, finalize, hasPending } from './report.ts';
 
@@ -22,6 +24,8 @@ interface ReconcileRequest {
   /** When the first run of this request started (ISO 8601); the deadline counts from it. */
   firstSeenAt?: string | undefined;
   fastLaunchRetries?: Record<string, number> | undefined;
+  /** Only these cells: one shard of a build split past RECONCILER_SHARD_MAX_CELLS (from a recheck message). */
+  shard?: ShardSpec | undefined;
 }
 
 /** A minimal structured logger (Powertools' Logger fits). */
@@ -45,6 +49,11 @@ interface RunDeps {
 interface ReconcileDeps extends RunDeps {
   /** Called as cells are observed (the CLI's progress counter). */
   onProgress?: ((done: number, total: number) => void) | undefined;
+  /**
+   * Split a build of more than RECONCILER_SHARD_MAX_CELLS cells into shards and send shards 2..n to the
+   * recheck queue (the Lambda functions). Default false: the whole build in this process (the CLI).
+   */
+  fanOut?: boolean | undefined;
 }
 
 type Loaded = { ok: true; image: Image } | { ok: false; failure: Failure };
@@ -100,17 +109,31 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
 
   const loaded = await loadImage(arn, clients);
   const fastLaunchRetries = { ...(request.fastLaunchRetries ?? {}) };
+  let shard = request.shard;
+  let notQueued: NotQueued[] = [];
   let report: ReconcileReport;
   if (!loaded.ok) {
     report = earlyReport(arn, loaded.failure, { ...base, finishedAt: deps.now(), awsCalls: clients.callCount() - callsBefore });
+    if (shard !== undefined) report = { ...report, shard: { runId: shard.runId, index: shard.index, count: shard.count, totalCells: null } };
   } else {
-    const desired = desiredImage(loaded.image, { fastLaunchInheritForTargets: config.fastLaunchInheritForTargets, sharedAccounts: config.sharedAccounts !== 'off' });
+    const whole = desiredImage(loaded.image, { fastLaunchInheritForTargets: config.fastLaunchInheritForTargets, sharedAccounts: config.sharedAccounts !== 'off' });
+    if (shard === undefined && fansOut(whole.cells.length, deps)) {
+      const shards = splitShards(whole.cells, config.shardMaxCells).map((scope, i, all): ShardSpec => ({ runId: base.runId, index: i + 1, count: all.length, ...scope }));
+      if (shards.length > 1) {
+        shard = shards[0];
+        log.info('build split into shards', { runId: base.runId, shards: shards.length, cells: whole.cells.length, maxCells: config.shardMaxCells });
+        // the other shards are queued before this one is worked on: a shard that cannot be queued fails the run
+        notQueued = await queueShards(shards.slice(1), { imageBuildVersionArn: arn.arn, attempt, firstSeenAt, mode, fastLaunchRetries }, deps);
+      }
+    }
+    const desired = shard === undefined ? whole : scoped(whole, shard);
     const observation = await observe(desired, clients, deps.onProgress);
     const thePlan = plan(desired, observation, {
       fastLaunchRetries: request.fastLaunchRetries ?? {},
       fastLaunchMaxRetries: config.fastLaunchMaxRetries,
       retryFailedImages: config.retryFailedImages,
       sharedRoleRequired: config.sharedAccounts === 'require',
+      shard: shard === undefined ? undefined : { imageLevel: shard.index === 1, missingElsewhere: shard.index === 1 ? missingElsewhere(whole, desired) : [] },
     });
     const outcomes = await apply(thePlan, clients, { mode, signal, imageArn: arn.arn });
     // close the window between apply's last re-read and its write (see sweep.ts)
@@ -122,21 +145,94 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
       }
     }
     report = buildReport({ ...base, desired, plan: thePlan, outcomes, finishedAt: deps.now(), awsCalls: clients.callCount() - callsBefore });
+    if (shard !== undefined) report = { ...report, shard: { runId: shard.runId, index: shard.index, count: shard.count, totalCells: whole.cells.length } };
   }
 
-  report = await decideNext(report, fastLaunchRetries, deps);
+  if (notQueued.length > 0) {
+    const which = notQueued.map((n) => shardLabel(n.shard)).join(', ');
+    const why = `could not queue shard(s) ${which} of this build: ${notQueued[0]?.failure.message ?? 'unknown error'}`;
+    log.error('could not queue shards', { runId: base.runId, notQueued: notQueued.map((n) => ({ shard: shardLabel(n.shard), failure: n.failure })) });
+    // no recheck of this shard either: the trigger's retry runs the whole build again, every shard with it
+    report = { ...report, notes: [...report.notes, why], next: { recheck: false, reason: why, requeueFailed: true } };
+  } else {
+    report = await decideNext(report, fastLaunchRetries, shard, deps);
+  }
   if (deps.publish !== false && config.eventBusName !== '') {
-    const failure = await publishReport(clients.home(), config.eventBusName, REPORT_DETAIL_TYPE, report, [arn.arn], () => ({
+    const failure = await publishReport(clients.home(), config.eventBusName, REPORT_DETAIL_TYPE, report, [arn.arn], [
       // first drop the per-check detail, keeping every cell's status and reasons
-      cells: report.cells.map((cell) => ({ ...cell, checks: [] })),
-    }));
+      () => ({ cells: report.cells.map((cell) => ({ ...cell, checks: [] })) }),
+      // then the actions that went well (a first run of a large shard has one or more per cell); counts keep them
+      () => ({ actions: report.actions.filter((a) => a.outcome === 'failed' || a.outcome === 'planned') }),
+      // then the reasons of the cells that are done (ok, repaired); every cell keeps its status
+      () => ({ cells: report.cells.map((cell) => ({ ...cell, checks: [], reasons: cell.status === 'ok' || cell.status === 'repaired' ? [] : cell.reasons })) }),
+    ]);
     if (failure !== undefined) log.error('could not publish the report', { failure, bus: config.eventBusName });
   }
   return { ...report, awsCalls: clients.callCount() - callsBefore };
 }
 
+/** Whether a build of this many cells is split: past the setting, where shards can be queued (Lambda). */
+function fansOut(cells: number, deps: ReconcileDeps): boolean {
+  return deps.fanOut === true && deps.publish !== false && deps.config.recheckQueueUrl !== '' && cells > deps.config.shardMaxCells;
+}
+
+/** The build as one shard sees it: its cells only; the image-level notes only in shard 1. */
+function scoped(whole: DesiredImage, shard: ShardSpec): DesiredImage {
+  const keep = scopeFilter(shard);
+  const first = shard.index === 1;
+  return {
+    ...whole,
+    cells: whole.cells.filter(keep),
+    unexpectedAmis: first ? whole.unexpectedAmis : [],
+    containerRegions: first ? whole.containerRegions : [],
+  };
+}
+
+/** The other shards' cells that Image Builder recorded no AMI for (what a RetryImage in shard 1 is for). */
+function missingElsewhere(whole: DesiredImage, desired: DesiredImage): string[] {
+  const own = new Set(desired.cells.map((cell) => cell.key));
+  // a shared cell holds no copy of its own (no recorded AMI by design): it is never a missing one
+  return whole.cells.filter((cell) => !own.has(cell.key) && cell.origin !== 'shared' && cell.recorded === undefined).map((cell) => cell.key);
+}
+
+interface NotQueued {
+  shard: ShardSpec;
+  failure: Failure;
+}
+
+/** Shards sent at once, at most (each a SendMessage; the SDK retries a throttled one). */
+const SHARD_SENDS = 10;
+
+/**
+ * Send each shard as a recheck message without delay, its Fast Launch retry counts with it. Returns the
+ * shards that could not be sent, with why; never throws.
+ */
+async function queueShards(shards: ShardSpec[], message: Omit<RecheckMessage, 'shard'>, deps: ReconcileDeps): Promise<NotQueued[]> {
+  const limit = pLimit(SHARD_SENDS);
+  const results = await Promise.all(
+    shards.map((shard) =>
+      limit(async (): Promise<NotQueued | undefined> => {
+        const keep = scopeFilter(shard);
+        const retries = Object.fromEntries(
+          Object.entries(message.fastLaunchRetries).filter(([key]) => {
+            const [region = '', accountId = ''] = key.split('/');
+            return keep({ region, accountId });
+          }),
+        );
+        try {
+          await sendRecheck(deps.clients.home(), deps.config.recheckQueueUrl, { ...message, fastLaunchRetries: retries, shard }, 0);
+          return undefined;
+        } catch (error: unknown) {
+          return { shard, failure: toFailure(error) };
+        }
+      }),
+    ),
+  );
+  return results.filter((r): r is NotQueued => r !== undefined);
+}
+
 /** Requeue a pending run with a delayed message, or end it with a final report. */
-async function decideNext(report: ReconcileReport, fastLaunchRetries: Record<string, number>, deps: ReconcileDeps): Promise<ReconcileReport> {
+async function decideNext(report: ReconcileReport, fastLaunchRetries: Record<string, number>, shard: ShardSpec | undefined, deps: ReconcileDeps): Promise<ReconcileReport> {
   const { config } = deps;
   // one account failing for good must not stop the rechecks that the other, pending cells need
   if (!hasPending(report)) return report;
@@ -151,7 +247,8 @@ async function decideNext(report: ReconcileReport, fastLaunchRetries: Record<str
     await sendRecheck(
       deps.clients.home(),
       config.recheckQueueUrl,
-      { imageBuildVersionArn: report.image.arn, attempt: report.attempt + 1, firstSeenAt: report.firstSeenAt, mode: report.mode, fastLaunchRetries },
+      // a shard rechecks its own cells only
+      { imageBuildVersionArn: report.image.arn, attempt: report.attempt + 1, firstSeenAt: report.firstSeenAt, mode: report.mode, fastLaunchRetries, ...(shard === undefined ? {} : { shard }) },
       config.recheckDelaySeconds,
     );
     return { ...report, next: { recheck: true, attempt: report.attempt + 1, delaySeconds: config.recheckDelaySeconds } };

@@ -76,6 +76,12 @@ interface ReconcileReport {
   notes: string[];
   /** Only when the image itself could not be read (GetImage failed): why. No cell was looked at. */
   error?: Failure;
+  /**
+   * Only when the build was split into shards (RECONCILER_SHARD_MAX_CELLS): which part of it this report
+   * covers. Every shard's reports carry the same `runId` (the run that fanned out); `cells` and `counts` are
+   * this shard's; `totalCells` is the build's (null when the image could not be read).
+   */
+  shard?: { runId: string; index: number; count: number; totalCells: number | null };
   /** What happens next: a recheck, or why there is none. */
   next: { recheck: true; attempt: number; delaySeconds: number } | { recheck: false; reason: string; requeueFailed?: boolean };
 }
