@@ -1,6 +1,6 @@
 /**
- * Shards end to end: with RECONCILER_SHARD_MAX_CELLS low (3) the demo build (7 cells in 4 accounts) is split
- * by account into 3 shards; the reconcile function queues shards 2 and 3 on the recheck queue and works on
+ * Shards end to end: with RECONCILER_SHARD_MAX_CELLS low (3) the demo build (8 cells in 4 accounts, 333333333333 with 3 of them:
+ * two copies and the eu-west-1 launch permission's `shared` cell) is split by account into 4 shards; the reconcile function queues shards 2 to 4 on the recheck queue and works on
  * shard 1, the recheck function runs the others from the queue, as serverless.yml wires them. Checked as a
  * user would: the report events on the bus, the `status` matrix, and the queues.
  */
@@ -15,7 +15,7 @@ import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
 const OWNER = '111111111111';
 const SPEED = 3000;
 /** The demo build's matrix: region/account of every cell. */
-const MATRIX = ['ap-northeast-1/222222222222', 'ap-southeast-2/333333333333', 'eu-west-1/222222222222', 'eu-west-1/444444444444', 'us-east-1/111111111111', 'us-east-1/222222222222', 'us-east-1/333333333333'];
+const MATRIX = ['ap-northeast-1/222222222222', 'ap-southeast-2/333333333333', 'eu-west-1/222222222222', 'eu-west-1/333333333333', 'eu-west-1/444444444444', 'us-east-1/111111111111', 'us-east-1/222222222222', 'us-east-1/333333333333'];
 
 async function wired(shardMaxCells: number): Promise<Sandbox> {
   const scenario = demoScenario();
@@ -49,30 +49,31 @@ describe('shards end to end (RECONCILER_SHARD_MAX_CELLS=3)', () => {
     box = undefined;
   });
 
-  it('splits the build into 3 shards by account, each reconciled by its own invocation, and converges', async () => {
+  it('splits the build into 4 shards by account, each reconciled by its own invocation, and converges', async () => {
     box = await wired(3);
     const arn = await build(box, 'shards');
     const reports = box.reports(arn);
 
-    // every report is a shard of one run, i/3, and no invocation took more than 3 cells
+    // every report is a shard of one run, i/4, and no invocation took more than 3 cells
     const runIds = new Set(reports.map((r) => r.shard?.runId));
     expect(runIds.size).toBe(1);
     const [runId = ''] = [...runIds];
     for (const r of reports) {
-      expect(r.shard).toMatchObject({ runId, count: 3, totalCells: 7 });
+      expect(r.shard).toMatchObject({ runId, count: 4, totalCells: 8 });
       expect(r.cells.length).toBeLessThanOrEqual(3);
     }
-    // the first run is shard 1's; shards 2 and 3 came from the recheck queue
+    // the first run is shard 1's; shards 2 to 4 came from the recheck queue
     expect(reports.find((r) => r.runId === runId)).toMatchObject({ trigger: 'eventbridge', shard: { index: 1 }, attempt: 1 });
     expect(reports.filter((r) => r.attempt === 1).map((r) => [r.shard?.index, r.trigger]).sort()).toStrictEqual([
       [1, 'eventbridge'],
       [2, 'sqs'],
       [3, 'sqs'],
+      [4, 'sqs'],
     ]);
-    // an account is never split: the shards hold accounts 111, 222 and 333+444
+    // an account is never split (333333333333's three cells stay together): one account a shard here
     const last = lastByShard(reports, runId);
-    expect([...last.keys()].sort()).toStrictEqual([1, 2, 3]);
-    expect([1, 2, 3].map((i) => [...new Set(last.get(i)?.cells.map((c) => c.accountId))].sort())).toStrictEqual([['111111111111'], ['222222222222'], ['333333333333', '444444444444']]);
+    expect([...last.keys()].sort()).toStrictEqual([1, 2, 3, 4]);
+    expect([1, 2, 3, 4].map((i) => [...new Set(last.get(i)?.cells.map((c) => c.accountId))].sort())).toStrictEqual([['111111111111'], ['222222222222'], ['333333333333'], ['444444444444']]);
     // each shard rechecked its own cells only, and ended converged; together they are the whole matrix, once each
     for (const r of reports.filter((x) => x.attempt > 1)) expect(keys(r).every((k) => keys(reports.find((x) => x.attempt === 1 && x.shard?.index === r.shard?.index) as ReconcileReport).includes(k))).toBe(true);
     for (const [index, r] of last) expect([index, r.outcome, r.next.recheck]).toStrictEqual([index, expect.stringMatching(/^(converged|repaired)$/), false]);
@@ -97,17 +98,17 @@ describe('shards end to end (RECONCILER_SHARD_MAX_CELLS=3)', () => {
 
     // the first run: shard 1's report names the shard that was not queued, and asks for a retry
     const first = reports[0];
-    expect(first?.shard).toMatchObject({ index: 1, count: 3 });
-    expect(first?.next).toMatchObject({ recheck: false, requeueFailed: true, reason: expect.stringMatching(/^could not queue shard\(s\) [23]\/3 of this build: .*denied by the test/) });
+    expect(first?.shard).toMatchObject({ index: 1, count: 4 });
+    expect(first?.next).toMatchObject({ recheck: false, requeueFailed: true, reason: expect.stringMatching(/^could not queue shard\(s\) [234]\/4 of this build: .*denied by the test/) });
     expect(first?.notes.some((n) => n.startsWith('could not queue shard(s)'))).toBe(true);
     const failed = box.wiring?.invocations.find((i) => i.function === 'reconcile' && i.error !== undefined);
     expect(failed?.error).toMatch(/RecheckNotQueued|could not queue shard/);
 
-    // Lambda's retry of the event ran the build again under a new run id: all 3 shards, converged, the whole matrix
+    // Lambda's retry of the event ran the build again under a new run id: all 4 shards, converged, the whole matrix
     const retryRun = reports.find((r) => r.trigger === 'eventbridge' && r.shard?.runId !== first?.shard?.runId)?.shard?.runId ?? '';
     expect(retryRun).not.toBe('');
     const last = lastByShard(reports, retryRun);
-    expect([...last.keys()].sort()).toStrictEqual([1, 2, 3]);
+    expect([...last.keys()].sort()).toStrictEqual([1, 2, 3, 4]);
     expect([...last.values()].flatMap(keys).sort()).toStrictEqual(MATRIX);
     for (const r of last.values()) expect(r.outcome).toMatch(/^(converged|repaired)$/);
     // nothing was left on the failure queues
