@@ -257,6 +257,33 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
     expect(report.next).toMatchObject({ recheck: true, attempt: 2 });
   });
 
+  it('keeps rechecking a cell that failed for one reason while another part of it still waits on AWS', async () => {
+    // Prepare: after the first run, Fast Launch is enabled everywhere but in TARGET_A, whose copy has also
+    // lost a tag that it cannot get back
+    await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' }, testDeps());
+    for (const [imageId, item] of Object.entries(world.fastLaunch)) if (imageId !== AMI.a) item.State = 'enabled';
+    const copy = world.images[`${TARGET_A}/eu-west-1`]?.find((i) => i.ImageId === AMI.a);
+    if (copy === undefined) throw new Error('no copy of TARGET_A');
+    copy.Tags = (copy.Tags ?? []).filter((t) => t.Key !== 'Team');
+    mocks.ec2.on(CreateTagsCommand).rejects(awsError('UnauthorizedOperation', 'You are not authorized to perform this operation.'));
+    mocks.sqs.resetHistory();
+
+    // Act
+    const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'sqs', attempt: 2, firstSeenAt: '2026-11-29T17:55:00.000Z' }, testDeps());
+
+    // Assess: the cell fails (the tag) and says it still waits (Fast Launch enabling); the run is rechecked
+    const failed = cell(report, 'eu-west-1', TARGET_A);
+    expect(failed.status).toBe('failed');
+    expect(failed.reasons.join(' ')).toMatch(/create-tags .*UnauthorizedOperation|create-tags .*not authorized/);
+    expect(failed.reasons.join(' ')).toMatch(/fast-launch.*enabling/);
+    expect(failed.waiting).toBe(true);
+    expect(report.cells.filter((c) => c !== failed).map((c) => c.status)).toStrictEqual(['ok', 'ok']);
+    expect(report.outcome).toBe('failed');
+    expect(report.next).toMatchObject({ recheck: true, attempt: 3 });
+    expect(mocks.sqs).toHaveReceivedCommandWith(SendMessageCommand, { MessageBody: expect.stringContaining('"attempt":3') });
+    expect(schemaErrors(validateReconcileReport, report)).toStrictEqual([]);
+  });
+
   it('marks a cell throttled past retries as pending, and the others go on', async () => {
     // Prepare
     world.throttled.add(`DescribeImages ${TARGET_A}/eu-west-1`);

@@ -22,6 +22,11 @@ interface CellReport {
   /** Why the cell has its status: the checks that were not ok, in short. */
   reasons: string[];
   checks: Check[];
+  /**
+   * Only on a `failed` cell that also waits on AWS (a pending check, Fast Launch `enabling`, an `aws:ec2:image`
+   * put SSM has not confirmed): its failure is final for this run, but a recheck still settles the rest.
+   */
+  waiting?: true;
 }
 
 interface ActionReport {
@@ -90,12 +95,22 @@ interface ReconcileReport {
  * The status of a cell from its checks and the outcomes of its actions:
  * failed > pending > drift (plan mode) / repaired (apply mode) > ok, skipped when nothing was checked.
  */
+/**
+ * Whether something in the cell waits on AWS: a pending check, or an outcome that only a later read settles
+ * (Fast Launch `enabling`, an aws:ec2:image put SSM has not confirmed yet). A write skipped as superseded (a
+ * newer build is already there) is done for this build, not waiting.
+ */
+function cellWaits(cell: CellPlan, outcomes: ActionOutcome[]): boolean {
+  return (
+    cell.checks.some((c) => c.result === 'pending') ||
+    outcomes.some((o) => (o.status === 'skipped' && o.resultingState !== 'superseded') || o.resultingState === 'enabling' || o.resultingState === 'validating')
+  );
+}
+
 function cellStatus(cell: CellPlan, outcomes: ActionOutcome[]): CellStatus {
   const results = cell.checks.map((c) => c.result);
   if (results.includes('failed') || outcomes.some((o) => o.status === 'failed')) return 'failed';
-  // a write skipped as superseded (a newer build is already there) is done for this build, not pending
-  // Fast Launch `enabling`, and an aws:ec2:image put that SSM has not confirmed yet, wait on AWS
-  if (results.includes('pending') || outcomes.some((o) => (o.status === 'skipped' && o.resultingState !== 'superseded') || o.resultingState === 'enabling' || o.resultingState === 'validating')) return 'pending';
+  if (cellWaits(cell, outcomes)) return 'pending';
   if (outcomes.some((o) => o.status === 'planned')) return 'drift';
   if (outcomes.some((o) => o.status === 'applied' || o.status === 'already-done')) return 'repaired';
   if (results.length > 0 && results.every((r) => r === 'skipped')) return 'skipped';
@@ -146,14 +161,16 @@ function buildReport(input: ReportInput): ReconcileReport {
   const byAction = new Map(outcomes.map((o) => [o.action.id, o]));
   const cells: CellReport[] = p.cells.map((cell) => {
     const own = cell.actions.map((a) => byAction.get(a.id)).filter((o): o is ActionOutcome => o !== undefined);
+    const status = cellStatus(cell, own);
     return {
       region: cell.region,
       accountId: cell.accountId,
       origin: cell.origin,
       imageId: cell.imageId ?? null,
-      status: cellStatus(cell, own),
+      status,
       reasons: cellReasons(cell, own),
       checks: cell.checks,
+      ...(status === 'failed' && cellWaits(cell, own) ? { waiting: true as const } : {}),
     };
   });
   const actions: ActionReport[] = outcomes.map((o) => ({
@@ -226,16 +243,21 @@ function buildReport(input: ReportInput): ReconcileReport {
  * plainly what did not converge and why.
  */
 function finalize(report: ReconcileReport, why: string): ReconcileReport {
-  const cells = report.cells.map((cell) =>
-    cell.status === 'pending' ? { ...cell, status: 'failed' as const, reasons: [...cell.reasons, `gave up: ${why}`] } : cell,
-  );
+  const cells = report.cells.map((cell): CellReport => {
+    if (cell.status !== 'pending' && cell.waiting !== true) return cell;
+    const { waiting: _settled, ...rest } = cell;
+    return { ...rest, status: 'failed', reasons: [...cell.reasons, `gave up: ${why}`] };
+  });
   const counts = { ...report.counts, cells: countBy(CELL_STATUSES, cells.map((c) => c.status)) };
   return { ...report, cells, counts, outcome: counts.cells.failed > 0 ? 'failed' : report.outcome, next: { recheck: false, reason: why } };
 }
 
-/** Whether anything in the run waits on AWS (a recheck may settle it), even when other cells failed for good. */
+/**
+ * Whether anything in the run waits on AWS (a recheck may settle it), even when other cells failed for good,
+ * and even in a cell that failed for another reason (`waiting`).
+ */
 function hasPending(report: ReconcileReport): boolean {
-  return report.outcome === 'pending' || report.counts.cells.pending > 0;
+  return report.outcome === 'pending' || report.counts.cells.pending > 0 || report.cells.some((c) => c.waiting === true);
 }
 
 export { EVENT_SOURCE, REPORT_DETAIL_TYPE, buildReport, finalize, hasPending };
