@@ -280,29 +280,42 @@ function printWiring(rows: WiringRow[], latencyMs: number): void {
   console.log('worst heap: the most heap in use in the process while that invocation ran, over the heap in use when it started (any invocation running at the same time included)');
 }
 
-async function mainWiring(options: Options): Promise<void> {
-  const rows: WiringRow[] = [];
-  for (const size of options.sizes) {
+/** Prepare the sandbox organization of each size in turn, run `run` on it, and always stop its sandbox. */
+async function forEachOrg(sizes: number[], run: (org: Org, size: number) => Promise<void>): Promise<void> {
+  for (const size of sizes) {
     const shape = SHAPES[size];
     if (shape === undefined) continue;
     process.stderr.write(`bench: ${size} cells: preparing the sandbox\n`);
     const org = await prepareOrg(shape);
     try {
-      process.stderr.write(`bench: ${size} cells: through the wiring\n`);
-      rows.push(await measureWiring(org, awsLikeFaults(options.latencyMs), options.environment, {}));
+      await run(org, size);
     } finally {
       await org.box.stop();
     }
   }
-  if (options.json === undefined) printWiring(rows, options.latencyMs);
-  else {
-    const text = `${JSON.stringify({ latencyMs: options.latencyMs, wiring: rows }, null, 2)}\n`;
-    if (options.json === true) process.stdout.write(text);
-    else {
-      writeFileSync(options.json, text);
-      printWiring(rows, options.latencyMs);
-    }
+}
+
+/** Print the table, or write the JSON to stdout (`--json`) or to a file (`--json FILE`, then also the table). */
+function emit(json: Options['json'], data: object, show: () => void): void {
+  if (json === undefined) {
+    show();
+    return;
   }
+  const text = `${JSON.stringify(data, null, 2)}\n`;
+  if (json === true) process.stdout.write(text);
+  else {
+    writeFileSync(json, text);
+    show();
+  }
+}
+
+async function mainWiring(options: Options): Promise<void> {
+  const rows: WiringRow[] = [];
+  await forEachOrg(options.sizes, async (org, size) => {
+    process.stderr.write(`bench: ${size} cells: through the wiring\n`);
+    rows.push(await measureWiring(org, awsLikeFaults(options.latencyMs), options.environment, {}));
+  });
+  emit(options.json, { latencyMs: options.latencyMs, wiring: rows }, () => printWiring(rows, options.latencyMs));
 }
 
 async function main(): Promise<void> {
@@ -315,36 +328,19 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   if (options.bundles) process.stderr.write('bench: importing the Lambda bundles\n');
   const bundles = options.bundles ? await measureBundles() : [];
-  for (const size of options.sizes) {
-    const shape = SHAPES[size];
-    if (shape === undefined) continue;
-    process.stderr.write(`bench: ${size} cells: preparing the sandbox\n`);
-    const org = await prepareOrg(shape);
-    try {
-      org.box.faults.set(awsLikeFaults(options.latencyMs));
-      for (const runKind of ['first run', 'no-op', 'cleanup plan'] as const) {
-        process.stderr.write(`bench: ${size} cells: ${runKind}\n`);
-        rows.push(await measure(org, options.latencyMs, runKind, options.environment, options.cpuProf, options.maxHeapMiB));
-        // let AWS finish its own work between runs (AMI copies, Fast Launch) as time would
-        org.box.clock.advance(3_600_000);
-      }
-    } finally {
-      await org.box.stop();
+  await forEachOrg(options.sizes, async (org, size) => {
+    org.box.faults.set(awsLikeFaults(options.latencyMs));
+    for (const runKind of ['first run', 'no-op', 'cleanup plan'] as const) {
+      process.stderr.write(`bench: ${size} cells: ${runKind}\n`);
+      rows.push(await measure(org, options.latencyMs, runKind, options.environment, options.cpuProf, options.maxHeapMiB));
+      // let AWS finish its own work between runs (AMI copies, Fast Launch) as time would
+      org.box.clock.advance(3_600_000);
     }
-  }
-  const show = () => {
+  });
+  emit(options.json, { latencyMs: options.latencyMs, rows, bundles }, () => {
     print(rows, options.latencyMs);
     printBundles(bundles);
-  };
-  if (options.json === undefined) show();
-  else {
-    const text = `${JSON.stringify({ latencyMs: options.latencyMs, rows, bundles }, null, 2)}\n`;
-    if (options.json === true) process.stdout.write(text);
-    else {
-      writeFileSync(options.json, text);
-      show();
-    }
-  }
+  });
 }
 
 main().catch((error: unknown) => {
