@@ -31,6 +31,7 @@ describe('sample events (events/)', () => {
       join('manual', 'cleanup.json'),
       join('manual', 'reconcile.json'),
       join('schedule', 'sweep.json'),
+      join('sqs', 'recheck-shard.json'),
       join('sqs', 'recheck.json'),
     ]);
   });
@@ -73,6 +74,16 @@ describe('sample events (events/)', () => {
     // a clock an hour after the sample's first-seen time (the sample's own date is only an example)
     const firstSeen = Date.parse((JSON.parse(body) as { firstSeenAt: string }).firstSeenAt);
     expect(toRecheckRequest(body, { partition: 'aws', maxAttempts: 12, now: () => new Date(firstSeen + 3600_000) }).attempt).toBeGreaterThan(1);
+  });
+
+  it('the shard message is what a split run queues for shard 2 of 3, and recheck accepts it', () => {
+    const sqs = getTestEvent<{ Records: { body: string }[] }>('sqs/recheck-shard');
+    const body = sqs.Records[0]?.body ?? '';
+    const firstSeen = Date.parse((JSON.parse(body) as { firstSeenAt: string }).firstSeenAt);
+    expect(toRecheckRequest(body, { partition: 'aws', maxAttempts: 12, now: () => new Date(firstSeen + 60_000) })).toMatchObject({
+      attempt: 1,
+      shard: { index: 2, count: 3, accounts: ['444455556666', '777788889999'] },
+    });
   });
 
   it('the scheduled event is what the sweep schedule sends (and matches no rule pattern)', () => {
