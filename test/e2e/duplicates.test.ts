@@ -10,26 +10,20 @@
  * everything due has run, so that both deployments see the same simulated time at every call and their
  * calls can be compared one for one.
  */
-import { StartImagePipelineExecutionCommand } from '@aws-sdk/client-imagebuilder';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DuplicateDeliveries } from '../../sandbox/faults.ts';
 import type { Sandbox } from '../../sandbox/index.ts';
 import type { Invocation } from '../../sandbox/wiring.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { buildBundles } from '../helpers/build.ts';
-import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
+import { demoScenario, sandbox, startBuild } from '../helpers/sandbox.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const OWNER = '111111111111';
 /** Simulated time per step of the frozen clock. */
 const STEP_MS = 15_000;
 /** No sweep tick: its calls would not be the build's. */
 const NO_SWEEP = { RECONCILER_SWEEP_MODE: 'off' };
 
-async function startBuild(box: Sandbox, token: string): Promise<string> {
-  const out = await clients(box.url, OWNER).imagebuilder.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: token }));
-  return out.imageBuildVersionArn ?? '';
-}
 
 /** Messages of the deployment's queues that are visible now (the poller takes them within its interval). */
 function visibleMessages(box: Sandbox): number {

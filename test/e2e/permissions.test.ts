@@ -7,14 +7,12 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
-import { StartImagePipelineExecutionCommand } from '@aws-sdk/client-imagebuilder';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { roleSession } from '../../sandbox/iam/roles.ts';
 import type { Sandbox } from '../../sandbox/index.ts';
-import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { buildBundles } from '../helpers/build.ts';
-import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
+import { clients, demoScenario, finished, sandbox, startBuild } from '../helpers/sandbox.ts';
 
 const run = promisify(execFile);
 const AWS = '/usr/bin/aws';
@@ -23,17 +21,7 @@ const A = '222222222222';
 const D = '444444444444';
 const TARGET_ROLE = 'ImageBuilderReconcilerTarget';
 
-async function startBuild(box: Sandbox, token: string): Promise<string> {
-  const out = await clients(box.url, OWNER).imagebuilder.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: token }));
-  return out.imageBuildVersionArn ?? '';
-}
 
-async function finished(box: Sandbox, arn: string): Promise<ReconcileReport> {
-  const report = await box.finalReport(arn, 30_000);
-  await box.idle();
-  if (report === undefined) throw new Error(`no final report for ${arn}; reports: ${JSON.stringify(box.reports(arn).map((r) => r.outcome))}`);
-  return report;
-}
 
 const deny = (action: string) => JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: 'OperatorDeny', Effect: 'Deny', Action: action, Resource: '*' }] });
 

@@ -4,7 +4,7 @@
  * every event delivered twice and out of order, with throttling; the newest build must win every pointer.
  */
 import { DescribeLaunchTemplateVersionsCommand } from '@aws-sdk/client-ec2';
-import { GetImageCommand, StartImagePipelineExecutionCommand } from '@aws-sdk/client-imagebuilder';
+import { GetImageCommand } from '@aws-sdk/client-imagebuilder';
 import { DeleteParameterCommand, GetParameterCommand } from '@aws-sdk/client-ssm';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/index.ts';
@@ -14,7 +14,7 @@ import { type ReconcileDeps, reconcile } from '../../src/lib/reconcile/reconcile
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { silentLog } from '../helpers/factories.ts';
 import { SSM_IMAGE_VALIDATION_MS } from '../../sandbox/services/messaging.ts';
-import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
+import { clients, demoScenario, sandbox, startBuild } from '../helpers/sandbox.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const OWNER = '111111111111';
@@ -22,12 +22,6 @@ const A = '222222222222';
 const D = '444444444444';
 const PARAMETER = '/golden/windows/latest';
 
-async function startBuild(box: Sandbox, token: string): Promise<string> {
-  const out = await clients(box.url, OWNER).imagebuilder.send(
-    new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: token }),
-  );
-  return out.imageBuildVersionArn ?? '';
-}
 
 /** Let simulated time run until the build is AVAILABLE. */
 async function available(box: Sandbox, arn: string): Promise<void> {

@@ -4,7 +4,7 @@
  * user would check them: with the AWS SDK, as each account.
  */
 import { DescribeFastLaunchImagesCommand, DescribeImagesCommand, DescribeLaunchTemplateVersionsCommand } from '@aws-sdk/client-ec2';
-import { GetImageCommand, StartImagePipelineExecutionCommand } from '@aws-sdk/client-imagebuilder';
+import { GetImageCommand } from '@aws-sdk/client-imagebuilder';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/index.ts';
@@ -12,7 +12,7 @@ import { main } from '../../src/cli/index.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { buildBundles } from '../helpers/build.ts';
 import { schemaErrors, validateReconcileReport } from '../helpers/schema.ts';
-import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
+import { clients, demoScenario, finished, sandbox, startBuild } from '../helpers/sandbox.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const OWNER = '111111111111';
@@ -21,19 +21,7 @@ const B = '333333333333';
 const D = '444444444444';
 const SPEED = 3000;
 
-async function startBuild(box: Sandbox, token: string): Promise<string> {
-  const out = await clients(box.url, OWNER).imagebuilder.send(
-    new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: token }),
-  );
-  return out.imageBuildVersionArn ?? '';
-}
 
-async function finished(box: Sandbox, arn: string): Promise<ReconcileReport> {
-  const report = await box.finalReport(arn, 30_000);
-  await box.idle();
-  if (report === undefined) throw new Error(`no final report for ${arn}; reports: ${JSON.stringify(box.reports(arn).map((r) => r.outcome))}`);
-  return report;
-}
 
 /** The AMI Image Builder recorded for a cell. */
 async function amiOf(box: Sandbox, arn: string, account: string, region: string): Promise<string> {

@@ -4,7 +4,7 @@
  * The CLI's `sweep` and `reconcile --pipeline` do the same on demand.
  */
 import { CreateTagsCommand, DeleteTagsCommand, DescribeImagesCommand } from '@aws-sdk/client-ec2';
-import { GetImageCommand, StartImagePipelineExecutionCommand } from '@aws-sdk/client-imagebuilder';
+import { GetImageCommand } from '@aws-sdk/client-imagebuilder';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/index.ts';
 import { main } from '../../src/cli/index.ts';
@@ -12,17 +12,13 @@ import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { latestAvailable, type SweepReport } from '../../src/lib/sweep.ts';
 import { buildBundles } from '../helpers/build.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
+import { clients, demoScenario, sandbox, startBuild } from '../helpers/sandbox.ts';
 
 const OWNER = '111111111111';
 const A = '222222222222';
 const PIPELINE = 'arn:aws:imagebuilder:us-east-1:111111111111:image-pipeline/golden-windows';
 const SIX_HOURS = 6 * 3600_000;
 
-async function startBuild(box: Sandbox, token: string): Promise<string> {
-  const out = await clients(box.url, OWNER).imagebuilder.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: PIPELINE, clientToken: token }));
-  return out.imageBuildVersionArn ?? '';
-}
 
 async function copyIn(box: Sandbox, arn: string, account: string, region: string): Promise<string> {
   const out = await clients(box.url, OWNER).imagebuilder.send(new GetImageCommand({ imageBuildVersionArn: arn }));

@@ -2,12 +2,13 @@ import { readFileSync } from 'node:fs';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { IAMClient } from '@aws-sdk/client-iam';
-import { ImagebuilderClient } from '@aws-sdk/client-imagebuilder';
+import { ImagebuilderClient, StartImagePipelineExecutionCommand } from '@aws-sdk/client-imagebuilder';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { STSClient } from '@aws-sdk/client-sts';
 import { type Sandbox, type SandboxOptions, startSandbox } from '../../sandbox/index.ts';
 import type { Scenario } from '../../sandbox/scenario.ts';
+import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 
 /** The built-in demo scenario (a fresh copy). */
 function demoScenario(): Scenario {
@@ -37,4 +38,22 @@ function clients(url: string, account: string, region = 'us-east-1') {
   };
 }
 
-export { clients, demoScenario, sandbox, smallScenario };
+/** The demo's owner account, whose pipeline builds golden-windows. */
+const DEMO_OWNER = '111111111111';
+
+/** Start a build of a pipeline (the demo's golden-windows by default) as its owner; returns the build's ARN. */
+async function startBuild(box: Sandbox, token: string, pipelineArn = box.refs.get('pipeline:golden-windows'), owner = DEMO_OWNER): Promise<string> {
+  const out = await clients(box.url, owner).imagebuilder.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: pipelineArn, clientToken: token }));
+  if (out.imageBuildVersionArn === undefined) throw new Error(`StartImagePipelineExecution of ${pipelineArn ?? 'no pipeline'} returned no build ARN`);
+  return out.imageBuildVersionArn;
+}
+
+/** The final report of a build's reconcile runs (rechecks included), once the sandbox is idle. */
+async function finished(box: Sandbox, arn: string, timeoutMs = 30_000): Promise<ReconcileReport> {
+  const report = await box.finalReport(arn, timeoutMs);
+  await box.idle();
+  if (report === undefined) throw new Error(`no final report for ${arn}; reports: ${JSON.stringify(box.reports(arn).map((r) => r.outcome))}`);
+  return report;
+}
+
+export { DEMO_OWNER, clients, demoScenario, finished, sandbox, smallScenario, startBuild };
