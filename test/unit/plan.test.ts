@@ -191,6 +191,42 @@ const cases: Case[] = [
     actions: ['put-parameter'],
   },
   {
+    reason: 'a resolve:ssm: reference by the ARN of the cell\'s own parameter follows the put like its name does',
+    observe: (c) => {
+      c.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 1, latestVersion: 1, versionsWithImage: [], defaultImageId: 'ami-old', defaultImageAlias: `resolve:ssm:arn:aws:ssm:us-east-1:${OWN}:parameter/golden/windows/latest` } };
+      c.parameters['/golden/windows/latest'] = { ok: true, value: 'ami-old' };
+    },
+    want: [
+      { check: 'launch-template', result: 'pending', reason: /this distribution sets \/golden\/windows\/latest .*not pinned/ },
+      { check: 'ssm-parameter', result: 'drift', reason: /holds ami-old/ },
+    ],
+    actions: ['put-parameter'],
+  },
+  {
+    reason: 'a resolve:ssm: ARN of another account\'s parameter of the same name never follows this account\'s put',
+    observe: (c) => {
+      c.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 1, latestVersion: 1, versionsWithImage: [], defaultImageId: 'ami-old', defaultImageAlias: 'resolve:ssm:arn:aws:ssm:us-east-1:999999999999:parameter/golden/windows/latest' } };
+      c.parameters['/golden/windows/latest'] = { ok: true, value: 'ami-old' };
+    },
+    want: [
+      { check: 'launch-template', result: 'failed', reason: /rather than pinned/ },
+      { check: 'ssm-parameter', result: 'drift', reason: /holds ami-old/ },
+    ],
+    actions: ['put-parameter'],
+  },
+  {
+    reason: 'a resolve:ssm: ARN of the same account in another region never follows this region\'s put',
+    observe: (c) => {
+      c.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 1, latestVersion: 1, versionsWithImage: [], defaultImageId: 'ami-old', defaultImageAlias: `resolve:ssm:arn:aws:ssm:eu-west-1:${OWN}:parameter/golden/windows/latest` } };
+      c.parameters['/golden/windows/latest'] = { ok: true, value: 'ami-old' };
+    },
+    want: [
+      { check: 'launch-template', result: 'failed', reason: /rather than pinned/ },
+      { check: 'ssm-parameter', result: 'drift', reason: /holds ami-old/ },
+    ],
+    actions: ['put-parameter'],
+  },
+  {
     reason: 'a resolve:ssm: template whose parameter resolves to a newer build is superseded, not pending',
     observe: (c) => {
       c.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 1, latestVersion: 1, versionsWithImage: [], defaultImageId: 'ami-newer', defaultImageAlias: 'resolve:ssm:/golden/windows/latest' } };
@@ -834,6 +870,9 @@ describe('plan (pure)', () => {
     expect(run({ ok: true, value: { task: null, key: undefined, object: undefined } })).toMatchObject({ result: 'failed', reason: expect.stringContaining('no export task') });
     const denied = run({ ok: false, error: { kind: 'access-denied', code: 'AccessDenied', message: 'not authorized to perform: s3:GetObject' } as never });
     expect(denied).toMatchObject({ result: 'failed', reason: expect.stringContaining('s3:GetObject') });
+    // an AMI not there yet: the export is named as pending, not left out of the report
+    const unseen = plan(only, { cells: { [KEY]: { ...converged(), image: { ok: true, value: null } } }, newerBuilds: { ok: true, value: [] } }, context).cells[0]?.checks;
+    expect(unseen).toContainEqual({ check: 's3-export', subject: 's3://exports/golden/', result: 'pending', reason: 'not checked until the AMI is seen' });
   });
 
   it('checks license configurations on the AMI: associates a missing one, reports an extra one, fails with the read refused', () => {
@@ -852,9 +891,15 @@ describe('plan (pure)', () => {
     expect(missing?.actions).toContainEqual(expect.objectContaining({ kind: 'associate-licenses', licenseConfigurationArns: [LICENSE], resourceArn: expect.stringMatching(/^arn:aws:ec2:us-east-1::image\/ami-/) }));
     const present = run({ ok: true, value: [LICENSE] });
     expect(present?.checks).toContainEqual(expect.objectContaining({ check: 'license-configuration', subject: LICENSE, result: 'ok' }));
+    // exactly the configured associations: no warning about extras
+    expect(present?.checks.filter((c) => c.check === 'license-configuration' && c.result === 'warning')).toStrictEqual([]);
     expect(present?.actions.filter((a) => a.kind === 'associate-licenses')).toStrictEqual([]);
     const denied = run({ ok: false, error: { kind: 'access-denied', code: 'AccessDeniedException', message: 'not authorized to perform: license-manager:ListLicenseSpecificationsForResource' } as never });
     expect(denied?.checks).toContainEqual(expect.objectContaining({ check: 'license-configuration', subject: LICENSE, result: 'failed', reason: expect.stringContaining('license-manager:ListLicenseSpecificationsForResource') }));
+    // a distribution that names no license configuration has no license check (its AMI's associations are not read)
+    const plain = desiredImage(windowsImage(), { fastLaunchInheritForTargets: true });
+    const unnamed = plan({ ...plain, cells: plain.cells.filter((c) => c.key === KEY) }, { cells: { [KEY]: { ...converged(), licenses: { ok: true, value: [OTHER] } } }, newerBuilds: { ok: true, value: [] } }, context).cells[0];
+    expect(unnamed?.checks.filter((c) => c.check === 'license-configuration')).toStrictEqual([]);
   });
 
   it('names each container distribution as not checked', () => {
@@ -973,6 +1018,33 @@ describe('plan of shared cells (pure)', () => {
       want: [`ami ${AMI.a} failed`, `ami ${AMI.b} ok`, `tags ${AMI.b} drift`],
       reasons: [/^the AMI is failed: Copy failed$/],
       actions: [`create-tags ${SHARE_WITH} ${AMI.b}`],
+    },
+    {
+      reason: 'an AMI of that ID owned by another account than the copy\'s is failed and never tagged',
+      observe: (c) => {
+        c.sharedImages = { ok: true, value: { [AMI.a]: sharedImage(AMI.a, '999999999999'), [AMI.b]: sharedImage(AMI.b, TARGET_B, { tags: { Team: 'platform' } }) } };
+      },
+      want: [`ami ${AMI.a} failed`, `ami ${AMI.b} ok`, `tags ${AMI.b} ok`],
+      reasons: [new RegExp(`^the AMI is owned by 999999999999, not by ${TARGET_A}$`)],
+      actions: [],
+    },
+    {
+      reason: 'a shared copy still pending is pending and not tagged yet',
+      observe: (c) => {
+        c.sharedImages = { ok: true, value: { [AMI.a]: sharedImage(AMI.a, TARGET_A, { state: 'pending' }), [AMI.b]: sharedImage(AMI.b, TARGET_B, { tags: { Team: 'platform' } }) } };
+      },
+      want: [`ami ${AMI.a} pending`, `ami ${AMI.b} ok`, `tags ${AMI.b} ok`],
+      reasons: [/^the AMI is still pending$/],
+      actions: [],
+    },
+    {
+      reason: 'shared copies not observed (an interrupted observation) are pending, never ok',
+      observe: (c) => {
+        c.sharedImages = undefined;
+      },
+      want: [`ami ${AMI.a}, ${AMI.b} pending`],
+      reasons: [/^not observed$/],
+      actions: [],
     },
     {
       reason: 'no copy recorded in the region (a FAILED build): nothing is shared, the cell is skipped and asks for no retry',
