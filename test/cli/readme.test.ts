@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Sandbox } from '../../sandbox/index.ts';
 import { main } from '../../src/cli/index.ts';
 import { buildBundles } from '../helpers/build.ts';
-import { demoScenario, sandbox } from '../helpers/sandbox.ts';
+import { demoScenario, sandbox, startBuild } from '../helpers/sandbox.ts';
 
 const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 const blocks = [...README.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
@@ -69,14 +69,21 @@ describe('README commands', () => {
         local[key] = value;
       }
       if (argv[0] === '/usr/bin/aws') {
-        if (!AWS_CLI) continue;
-        // asynchronously: the sandbox answers from this process
-        const { stdout: out } = await promisify(execFile)('/usr/bin/aws', [...argv.slice(1), '--output', 'json'], { env: { ...process.env, ...env, ...local, AWS_PAGER: '' }, encoding: 'utf8' });
-        expect(() => JSON.parse(out), line).not.toThrow();
-        if (argv.includes('start-image-pipeline-execution')) {
+        const starts = argv.includes('start-image-pipeline-execution');
+        // without the AWS CLI, the build the block starts is started with the SDK (the commands after it need it)
+        if (!AWS_CLI && !starts) continue;
+        let arn: string;
+        if (AWS_CLI) {
+          // asynchronously: the sandbox answers from this process
+          const { stdout: out } = await promisify(execFile)('/usr/bin/aws', [...argv.slice(1), '--output', 'json'], { env: { ...process.env, ...env, ...local, AWS_PAGER: '' }, encoding: 'utf8' });
+          expect(() => JSON.parse(out), line).not.toThrow();
+          arn = starts ? (JSON.parse(out) as { imageBuildVersionArn: string }).imageBuildVersionArn : '';
+        } else {
+          arn = await startBuild(box, 'readme-block', argv[argv.indexOf('--image-pipeline-arn') + 1]);
+        }
+        if (starts) {
           // the build runs its phases; the wired reconciler then finishes the job
           box.clock.advance(2 * 3600_000);
-          const arn = (JSON.parse(out) as { imageBuildVersionArn: string }).imageBuildVersionArn;
           expect(await box.finalReport(arn, 30_000), 'the reconciler converged the build').toMatchObject({ outcome: 'converged' });
           await box.idle();
         }
