@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { awsManagedPolicies } from './iam/aws-managed.ts';
 import type {
   DistributionConfiguration,
   Image,
@@ -313,7 +314,7 @@ class SandboxState {
   readonly regions: string[];
   readonly roles = new Map<string, Map<string, Role>>();
   readonly sessions = new Map<string, Session>();
-  /** Customer managed policies by ARN. */
+  /** Managed policies by ARN: the customer's, and the AWS managed ones the sandbox knows (iam/aws-managed.ts). */
   readonly managedPolicies = new Map<string, ManagedPolicy>();
   /** `account/service` of the service-linked roles that exist (e.g. `…/ec2fastlaunch.amazonaws.com`). */
   readonly serviceLinkedRoles = new Set<string>();
@@ -337,6 +338,7 @@ class SandboxState {
     this.defaultAccount = options.defaultAccount;
     this.regions = options.regions;
     for (const account of [options.defaultAccount, ...options.accounts]) this.accounts.add(account);
+    for (const policy of awsManagedPolicies('2024-05-13T22:45:00Z')) this.managedPolicies.set(policy.arn, policy);
   }
 
   cell(account: string, region: string): CellStore {

@@ -24,6 +24,8 @@ const partitionOf = partitionOfRegion;
 interface Needed extends AuthRequest {
   /** Why this is needed beyond the operation's own action (documented dependent permission). */
   dependent?: string;
+  /** A resource of another account whose resource-based policy (not modelled) does not allow the caller. */
+  noResourcePolicy?: boolean;
 }
 
 type Input = Record<string, unknown>;
@@ -102,6 +104,7 @@ function fastLaunchNeeds(ctx: Ctx, input: Input): Needed[] {
       needs.push({ action: 'iam:PassRole', resource: `arn:${p}:iam::${ctx.account}:role/${roleName}`, context: { 'iam:PassedToService': 'ec2.amazonaws.com' }, dependent: 'the launch template names an instance profile, whose role is passed to the instances' });
     }
   }
+  needs.push(...fastLaunchKeyNeeds(ctx, imageId));
   // The service-linked role AWSServiceRoleForEC2FastLaunch is created on the first enable in an account
   // (EC2 User Guide, "Service-linked role for EC2 Fast Launch": "When you start using faster launching ...
   // Amazon EC2 creates the service-linked role for you"); the caller needs iam:CreateServiceLinkedRole. Without
@@ -115,6 +118,60 @@ function fastLaunchNeeds(ctx: Ctx, input: Input): Needed[] {
       context: { 'iam:AWSServiceName': SLR_SERVICE },
       dependent: 'EC2 creates the Fast Launch service-linked role on the first enable in an account',
     });
+  }
+  // Without a launch template, EC2 Fast Launch builds its own network (a CloudFormation stack with a VPC,
+  // private subnets, a security group and a launch template: EC2 User Guide, "Configure Windows fast launch
+  // settings"; Image Builder User Guide, distribution settings, which asks for the managed policy
+  // EC2FastLaunchFullAccess), with the caller's rights: that policy grants ec2:CreateVpc on vpc/* only with
+  // aws:RequestTag/CreatedBy = "EC2 Fast Launch" and aws:CalledVia ec2fastlaunch.amazonaws.com. The sandbox
+  // asks for that first right of the set (the rest of what the stack creates is not modelled).
+  if (lt === undefined) {
+    needs.push({
+      action: 'ec2:CreateVpc',
+      resource: `arn:${p}:ec2:${ctx.region}:${ctx.account}:vpc/*`,
+      context: { 'aws:RequestTag/CreatedBy': 'EC2 Fast Launch', 'aws:TagKeys': ['CreatedBy'], 'aws:CalledVia': [SLR_SERVICE] },
+      dependent: 'without a launch template, EC2 Fast Launch creates its own VPC resources with the caller\'s rights (the managed policy EC2FastLaunchFullAccess grants them)',
+    });
+  }
+  return needs;
+}
+
+/** KMS actions a launch from an encrypted snapshot needs (EBS User Guide, "Requirements for Amazon EBS encryption", permissions for users). */
+const EBS_KMS_ACTIONS = ['kms:CreateGrant', 'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'];
+
+/**
+ * EnableFastLaunch's launch check includes "permissions for encrypted AMIs": a launch creates volumes from
+ * the AMI's snapshots, so the caller needs the EBS encryption rights on each customer managed key they are
+ * encrypted with, through EC2 (kms:ViaService ec2.<region>.amazonaws.com), CreateGrant only for AWS
+ * resources (kms:GrantIsForAWSResource). The AWS managed key aws/ebs needs none: its key policy allows every
+ * principal of the account through EC2 (AWS KMS Developer Guide, "AWS managed keys"). The sandbox has no key
+ * policies: it treats every key as having the default one, which lets the key's own account decide through
+ * IAM and nobody else, so a key of another account is refused as AWS would refuse it without a key policy
+ * statement for the caller (AWS KMS Developer Guide, "Default key policy"; "Allowing users in other accounts
+ * to use a KMS key").
+ */
+function fastLaunchKeyNeeds(ctx: Ctx, imageId: string): Needed[] {
+  const image = ctx.env.state.findImage(ctx.region, imageId);
+  if (image === undefined) return [];
+  const store = ctx.env.state.cell(image.ownerId, ctx.region);
+  const keys = new Set<string>();
+  for (const id of image.snapshotIds) {
+    const snapshot = store.snapshots.get(id);
+    if (snapshot?.encrypted === true && snapshot.kmsKeyId !== undefined && !/alias\/aws\/ebs$/.test(snapshot.kmsKeyId)) keys.add(snapshot.kmsKeyId);
+  }
+  const dependent = 'the AMI\'s snapshots are encrypted: launching from it (EnableFastLaunch\'s launch check) uses the KMS key through EC2';
+  const needs: Needed[] = [];
+  for (const key of keys) {
+    const keyAccount = key.split(':')[4];
+    for (const action of EBS_KMS_ACTIONS) {
+      needs.push({
+        action,
+        resource: key,
+        context: { 'kms:ViaService': `ec2.${ctx.region}.amazonaws.com`, 'kms:CallerAccount': ctx.account, ...(action === 'kms:CreateGrant' ? { 'kms:GrantIsForAWSResource': 'true' } : {}) },
+        dependent,
+        ...(keyAccount !== undefined && keyAccount !== ctx.account ? { noResourcePolicy: true } : {}),
+      });
+    }
   }
   return needs;
 }
@@ -340,7 +397,12 @@ function decide(ctx: Ctx, request: AuthRequest): Decision | undefined {
 
 /** The error a service answers when IAM refuses a request. */
 function denial(ctx: Ctx, caller: string, need: Needed, decision: Decision): AwsError {
-  const why = decision.decision === 'explicitDeny' ? 'with an explicit deny in an identity-based policy' : `because no identity-based policy allows the ${need.action} action`;
+  const why =
+    decision.decision === 'explicitDeny'
+      ? 'with an explicit deny in an identity-based policy'
+      : decision.resourcePolicy === true
+        ? `because no resource-based policy allows the ${need.action} action`
+        : `because no identity-based policy allows the ${need.action} action`;
   const message = `User: ${caller} is not authorized to perform: ${need.action} on resource: ${need.resource} ${why}`;
   switch (ctx.service) {
     case 'ec2': {
@@ -383,7 +445,9 @@ function authorize(ctx: Ctx, input: Input): Authorization[] {
   const caller = assumedRoleArn(session);
   const evaluated: Authorization[] = [];
   for (const need of needsFor(ctx, input)) {
-    const decision = decide(ctx, need) ?? { decision: 'allow', matched: undefined };
+    const identity = decide(ctx, need) ?? { decision: 'allow', matched: undefined };
+    // cross-account access needs both sides: the caller's identity policy and the resource's own policy
+    const decision: Decision = identity.decision === 'allow' && need.noResourcePolicy === true ? { decision: 'implicitDeny', matched: undefined, resourcePolicy: true } : identity;
     evaluated.push({ principal: session.roleArn, action: need.action, resource: need.resource, decision: decision.decision, dependent: need.dependent !== undefined, statement: statementOf(decision) });
     ctx.authorizations.push(evaluated.at(-1) as Authorization);
     if (decision.decision !== 'allow') throw denial(ctx, caller, need, decision);

@@ -55,6 +55,8 @@ interface Decision {
   decision: 'allow' | 'explicitDeny' | 'implicitDeny';
   /** The statement that decided (the Deny, or the first Allow). */
   matched: { source: string; sid: string | undefined; index: number } | undefined;
+  /** Refused by the resource's own policy (another account's resource) although the identity policy allows. */
+  resourcePolicy?: boolean;
 }
 
 class MalformedPolicyError extends Error {

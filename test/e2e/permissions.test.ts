@@ -74,6 +74,25 @@ describe.runIf(existsSync(AWS))('permissions end to end (AWS CLI against the san
     expect(again.cells.every((c) => c.status === 'ok')).toBe(true);
   });
 
+  it('encrypted copies: Fast Launch in each target uses its own KMS key through the template\'s grant; a Deny on kms:CreateGrant fails only that account\'s Fast Launch, naming it', async () => {
+    const scenario = demoScenario();
+    const eu = scenario.imagebuilder?.distributions?.[0]?.distributions?.find((d) => d.region === 'eu-west-1');
+    if (eu?.amiDistributionConfiguration === undefined) throw new Error('the demo distributes to eu-west-1');
+    // a key id: each destination account encrypts its copy with its own key of that id
+    eu.amiDistributionConfiguration.kmsKeyId = '1234abcd-12ab-34cd-56ef-1234567890ab';
+    box = await sandbox({ scenario, wire: true, clockSpeed: 3000 });
+    await aws(D, 'iam', 'put-role-policy', '--role-name', TARGET_ROLE, '--policy-name', 'no-grant', '--policy-document', deny('kms:CreateGrant'));
+
+    const final = await finished(box, await startBuild(box, 'encrypted'));
+    const failed = final.cells.filter((c) => c.status === 'failed');
+    expect(failed.map((c) => `${c.region}/${c.accountId}`)).toStrictEqual([`eu-west-1/${D}`]);
+    expect(failed[0]?.reasons.join(' ')).toMatch(/not authorized to perform: kms:CreateGrant on resource: arn:aws:kms:eu-west-1:444444444444:key\/1234abcd-12ab-34cd-56ef-1234567890ab with an explicit deny/);
+    expect(final.cells.filter((c) => c.status !== 'failed').every((c) => c.status === 'ok')).toBe(true);
+    // account A's encrypted copy got its Fast Launch through the template's grant on its own key
+    const granted = box.server.requests.filter((r) => r.account === A && r.operation === 'EnableFastLaunch' && r.errorCode === undefined).flatMap((r) => r.authorizations.filter((a) => a.action === 'kms:CreateGrant'));
+    expect(granted).toContainEqual(expect.objectContaining({ decision: 'allow', resource: `arn:aws:kms:eu-west-1:${A}:key/1234abcd-12ab-34cd-56ef-1234567890ab`, statement: 'inline:repair#FastLaunchEncryptedSnapshotsGrant' }));
+  });
+
   it('the event-triggered functions cannot delete; cleanup can, only images Image Builder made', async () => {
     box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
     const iam = clients(box.url, OWNER).iam;

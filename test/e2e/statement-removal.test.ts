@@ -5,7 +5,7 @@
  * One sandbox (the demo scenario, every role of serverless.yml and infra/target-account-role.yaml enforced)
  * and a handful of probes, each a run a user would make: a build reconciled to the end, drift repaired in
  * the owner's and the target accounts (a license configuration of a region distributed to the owner only
- * among it), the scheduled sweep, and a manual cleanup (deregister and disable). A run's failures are what
+ * among it; copies encrypted with each account's KMS key in two regions), the scheduled sweep, and a manual cleanup (deregister and disable). A run's failures are what
  * its user reads: every report it published, and its functions' errors.
  * A baseline run of every probe, with every statement in place, records from the sandbox's request log
  * which statement allowed each call; each statement is then removed for the first probe that used it
@@ -252,6 +252,13 @@ describe('remove each statement in turn: the run that needs it fails, naming the
     scenario.deploymentParams = { ...scenario.deploymentParams, cleanupMode: 'plan', sweepRate: 'rate(3650 days)' };
     const removed = scenario.imagebuilder?.distributions?.[0]?.distributions?.find((d) => d.region === REMOVED);
     removed?.amiDistributionConfiguration?.targetAccountIds?.push(OWNER);
+    // the build region and eu-west-1 encrypt with a KMS key of each destination account: Fast Launch's launch
+    // check then uses the key (the owner's, by the reconcile role in the drift probe; the targets', by theirs)
+    for (const region of ['us-east-1', 'eu-west-1']) {
+      const d = scenario.imagebuilder?.distributions?.[0]?.distributions?.find((x) => x.region === region);
+      if (d?.amiDistributionConfiguration === undefined) throw new Error(`the demo distributes to ${region}`);
+      d.amiDistributionConfiguration.kmsKeyId = '1234abcd-12ab-34cd-56ef-1234567890ab';
+    }
     scenario.regions = [...scenario.regions, LICENSED];
     box = await sandbox({ scenario, wire: true, clockSpeed: 3000 });
     configArn = box.refs.get('distribution:golden-windows') ?? '';

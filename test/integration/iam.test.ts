@@ -1,7 +1,7 @@
 /** IAM in the sandbox: policy evaluation for assumed roles, the services' refusals, and the roles' partitions. */
 import { CreateTagsCommand, DescribeImagesCommand, EC2Client, EnableFastLaunchCommand } from '@aws-sdk/client-ec2';
 import { DecodeAuthorizationMessageCommand, AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
-import { PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import { AttachRolePolicyCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/index.ts';
@@ -76,5 +76,48 @@ describe('IAM in the sandbox', () => {
     const windows = registerImage(box.state, box.clock, { account: TARGET, region: 'us-east-1', name: 'w', platform: 'windows', creationDate: box.clock.iso() });
     windows.state = 'available';
     await expect(role.ec2.send(new EnableFastLaunchCommand({ ImageId: windows.imageId }))).rejects.toMatchObject({ name: 'UnauthorizedOperation', message: expect.stringMatching(/^You are not authorized to perform this operation\. User: \S+ is not authorized to perform: iam:CreateServiceLinkedRole on resource: \S+AWSServiceRoleForEC2FastLaunch with an explicit deny in an identity-based policy\. Encoded authorization failure message: /) });
+  });
+
+  it('asks for the KMS rights of encrypted snapshots in Fast Launch\'s launch check: granted for the account\'s own keys, refused for a Deny or another account\'s key', async () => {
+    box = await sandbox({ scenario: smallScenario() });
+    const role = await asTargetRole(box.url, 'aws', 'us-east-1');
+    const own = `arn:aws:kms:us-east-1:${TARGET}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
+    const windows = (kmsKeyId: string | undefined) => {
+      const ami = registerImage(box?.state as NonNullable<typeof box>['state'], box?.clock as NonNullable<typeof box>['clock'], { account: TARGET, region: 'us-east-1', name: `w-${kmsKeyId ?? 'plain'}`, platform: 'windows', encrypted: true, kmsKeyId, creationDate: box?.clock.iso() ?? '' });
+      ami.state = 'available';
+      return ami.imageId;
+    };
+    const log = () => box?.server.requests.at(-1)?.authorizations.filter((a) => a.action.startsWith('kms:')).map((a) => `${a.action} ${a.decision}`) ?? [];
+    // the template's grant covers the account's own key, through EC2 (these enables name no launch template,
+    // which needs the managed policy of the next test)
+    await clients(box.url, TARGET).iam.send(new AttachRolePolicyCommand({ RoleName: 'ImageBuilderReconcilerTarget', PolicyArn: 'arn:aws:iam::aws:policy/EC2FastLaunchFullAccess' }));
+    await role.ec2.send(new EnableFastLaunchCommand({ ImageId: windows(own) }));
+    expect(log()).toStrictEqual(['kms:CreateGrant allow', 'kms:Decrypt allow', 'kms:DescribeKey allow', 'kms:GenerateDataKeyWithoutPlaintext allow', 'kms:ReEncryptFrom allow', 'kms:ReEncryptTo allow']);
+    // the AWS managed key aws/ebs (no KmsKeyId recorded) needs no KMS right of the caller
+    await role.ec2.send(new EnableFastLaunchCommand({ ImageId: windows(undefined) }));
+    expect(log()).toStrictEqual([]);
+    // another account's key: the sandbox models the default key policy only, which does not let this account in
+    const foreign = `arn:aws:kms:us-east-1:${OWNER}:key/abcd1234-12ab-34cd-56ef-1234567890ab`;
+    const foreignImage = windows(foreign);
+    await expect(role.ec2.send(new EnableFastLaunchCommand({ ImageId: foreignImage }))).rejects.toMatchObject({ name: 'UnauthorizedOperation', message: expect.stringContaining(`not authorized to perform: kms:CreateGrant on resource: ${foreign} because no identity-based policy allows`) });
+    // an operator grants every key in the role: the key's own account still has not let this one in
+    const everyKey = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['kms:CreateGrant', 'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'], Resource: '*' }] };
+    await clients(box.url, TARGET).iam.send(new PutRolePolicyCommand({ RoleName: 'ImageBuilderReconcilerTarget', PolicyName: 'every-key', PolicyDocument: JSON.stringify(everyKey) }));
+    await expect(role.ec2.send(new EnableFastLaunchCommand({ ImageId: foreignImage }))).rejects.toMatchObject({ name: 'UnauthorizedOperation', message: expect.stringContaining(`not authorized to perform: kms:CreateGrant on resource: ${foreign} because no resource-based policy allows the kms:CreateGrant action`) });
+    // an operator's Deny on the grant fails the enable, naming the action
+    await clients(box.url, TARGET).iam.send(new PutRolePolicyCommand({ RoleName: 'ImageBuilderReconcilerTarget', PolicyName: 'deny-grant', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: 'kms:CreateGrant', Resource: '*' }] }) }));
+    await expect(role.ec2.send(new EnableFastLaunchCommand({ ImageId: windows(own) }))).rejects.toMatchObject({ name: 'UnauthorizedOperation', message: expect.stringMatching(/not authorized to perform: kms:CreateGrant on resource: \S+ with an explicit deny/) });
+  });
+
+  it('without a launch template, Fast Launch needs the rights to build its own VPC: refused by the default target role, allowed with EC2FastLaunchFullAccess attached', async () => {
+    box = await sandbox({ scenario: smallScenario() });
+    const role = await asTargetRole(box.url, 'aws', 'us-east-1');
+    const ami = registerImage(box.state, box.clock, { account: TARGET, region: 'us-east-1', name: 'w', platform: 'windows', creationDate: box.clock.iso() });
+    ami.state = 'available';
+    await expect(role.ec2.send(new EnableFastLaunchCommand({ ImageId: ami.imageId }))).rejects.toMatchObject({ name: 'UnauthorizedOperation', message: expect.stringMatching(/not authorized to perform: ec2:CreateVpc on resource: arn:aws:ec2:us-east-1:222222222222:vpc\/\* because no identity-based policy allows/) });
+    // what the template's FastLaunchWithoutLaunchTemplate=true attaches
+    await clients(box.url, TARGET).iam.send(new AttachRolePolicyCommand({ RoleName: 'ImageBuilderReconcilerTarget', PolicyArn: 'arn:aws:iam::aws:policy/EC2FastLaunchFullAccess' }));
+    await role.ec2.send(new EnableFastLaunchCommand({ ImageId: ami.imageId }));
+    expect(box.server.requests.at(-1)?.authorizations.find((a) => a.action === 'ec2:CreateVpc')).toMatchObject({ decision: 'allow', statement: 'arn:aws:iam::aws:policy/EC2FastLaunchFullAccess#EC2CreateVPC' });
   });
 });
