@@ -26,10 +26,12 @@ interface CheckGroup {
   name: string;
   actions: string[];
   resources: string[];
-  /** Context keys the reconciler's calls carry (what the role's conditions test). */
-  context?: Record<string, string>;
+  /** Context keys the reconciler's calls carry (what the role's conditions test); a boolean is sent as IAM's `boolean` type. */
+  context?: Record<string, string | boolean>;
   /** The statement of infra/target-account-role.yaml that grants the group. */
   statement: string;
+  /** What to do about an implicit deny, when it is more than adding the statement. */
+  fix?: string;
 }
 
 interface CellPlan {
@@ -125,6 +127,43 @@ function repairGroups(partition: string, region: string, accountId: string, cell
         statement: 'FastLaunchServiceLinkedRole',
       },
     );
+    const key = keyArn(partition, region, accountId, cell.kmsKeyId);
+    if (key !== undefined) {
+      // the launch check creates volumes from the AMI's encrypted snapshots: the EBS rights on the key, through EC2
+      // (EBS User Guide, "Requirements for Amazon EBS encryption"); the AWS managed key aws/ebs needs none
+      const foreign = key.split(':')[4] !== accountId;
+      const via = { 'kms:ViaService': `ec2.${region}.amazonaws.com`, 'kms:CallerAccount': accountId };
+      groups.push(
+        {
+          name: 'FL-kms',
+          actions: ['kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'],
+          resources: [key],
+          context: via,
+          statement: 'FastLaunchEncryptedSnapshots',
+          ...(foreign ? { fix: `the key is another account's: allow {action} on ${key} to role {role} of ${accountId} both in the role and in the key's key policy (the target template grants keys of the role's own account only)` } : {}),
+        },
+        {
+          name: 'FL-grant',
+          actions: ['kms:CreateGrant'],
+          resources: [key],
+          context: { ...via, 'kms:GrantIsForAWSResource': true },
+          statement: 'FastLaunchEncryptedSnapshotsGrant',
+          ...(foreign ? { fix: `the key is another account's: allow {action} on ${key} to role {role} of ${accountId} both in the role and in the key's key policy (the target template grants keys of the role's own account only)` } : {}),
+        },
+      );
+    }
+    if (cell.fastLaunch.launchTemplate === undefined) {
+      // without a launch template EC2 Fast Launch builds its own VPC resources with the caller's rights: the managed
+      // policy EC2FastLaunchFullAccess grants them (ec2:CreateVpc tagged CreatedBy "EC2 Fast Launch", via the service)
+      groups.push({
+        name: 'FL-network',
+        actions: ['ec2:CreateVpc'],
+        resources: [`arn:${partition}:ec2:${region}:${accountId}:vpc/*`],
+        context: { 'aws:RequestTag/CreatedBy': 'EC2 Fast Launch', 'aws:TagKeys': 'CreatedBy', 'aws:CalledVia': 'ec2fastlaunch.amazonaws.com' },
+        statement: 'EC2FastLaunchFullAccess',
+        fix: `Fast Launch without a launch template creates its own VPC: deploy infra/target-account-role.yaml in ${accountId} with FastLaunchWithoutLaunchTemplate=true (attaches AWS's EC2FastLaunchFullAccess), or name a launch template in the Fast Launch setting`,
+      });
+    }
   }
   if (cell.parameters.length > 0) {
     groups.push({
@@ -135,6 +174,21 @@ function repairGroups(partition: string, region: string, accountId: string, cell
     });
   }
   return groups;
+}
+
+/**
+ * The ARN IAM evaluates for a distribution's `kmsKeyId` in a cell: a key ARN as given; a bare key id is a key of
+ * the account the copy is made in; an alias (name or ARN) stands for some key of its account (`key/*`: which one
+ * only KMS can say). Undefined for no key or the AWS managed key `aws/ebs`, which needs no grant.
+ */
+function keyArn(partition: string, region: string, accountId: string, kmsKeyId: string | undefined): string | undefined {
+  if (kmsKeyId === undefined || kmsKeyId === '' || /alias\/aws\/ebs$/.test(kmsKeyId)) return undefined;
+  if (kmsKeyId.startsWith('arn:')) {
+    const [, keyPartition, , keyRegion, keyAccount, resource] = kmsKeyId.split(':');
+    return resource?.startsWith('alias/') === true ? `arn:${keyPartition ?? partition}:kms:${keyRegion ?? region}:${keyAccount ?? accountId}:key/*` : kmsKeyId;
+  }
+  if (kmsKeyId.startsWith('alias/')) return `arn:${partition}:kms:${region}:${accountId}:key/*`;
+  return `arn:${partition}:kms:${region}:${accountId}:key/${kmsKeyId}`;
 }
 
 /** Cleanup: what the cleanup functions call in a cell (src/lib/cleanup/*). */
@@ -305,7 +359,7 @@ async function runDoctor(arn: DistributionConfigurationArn, plans: CellPlan[], o
             PolicySourceArn: account.roleArn,
             ActionNames: group.actions,
             ResourceArns: group.resources,
-            ContextEntries: Object.entries(group.context ?? {}).map(([key, value]) => ({ ContextKeyName: key, ContextKeyValues: [value], ContextKeyType: 'string' })),
+            ContextEntries: Object.entries(group.context ?? {}).map(([key, value]) => ({ ContextKeyName: key, ContextKeyValues: [String(value)], ContextKeyType: typeof value === 'boolean' ? 'boolean' : 'string' })),
             ...(marker === undefined ? {} : { Marker: marker }),
           }),
         );
@@ -322,7 +376,9 @@ async function runDoctor(arn: DistributionConfigurationArn, plans: CellPlan[], o
           const fix =
             decision === 'explicitDeny'
               ? `remove ${action} from the Deny in policy ${policy ?? '(unknown)'} of role ${options.roleName} in ${plan.accountId}`
-              : `allow ${action} on ${resource} in role ${options.roleName} of ${plan.accountId}: statement ${group.statement} of infra/target-account-role.yaml`;
+              : group.fix !== undefined
+                ? group.fix.replaceAll('{role}', options.roleName).replaceAll('{action}', action)
+                : `allow ${action} on ${resource} in role ${options.roleName} of ${plan.accountId}: statement ${group.statement} of infra/target-account-role.yaml`;
           return { action, resource, decision, policy, fix };
         });
       const dryRuns: DryRunResult[] = [];

@@ -1,5 +1,5 @@
 /** `doctor` against the sandbox: the demo's roles grant everything; a Deny or a missing role shows exactly where. */
-import { DeleteRolePolicyCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import { AttachRolePolicyCommand, DeleteRolePolicyCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/index.ts';
 import { main } from '../../src/cli/index.ts';
@@ -131,5 +131,53 @@ describe('imagebuilder-reconciler doctor', () => {
     const { code, err } = await cli('doctor', '--endpoint-url', 'http://127.0.0.1:9', '--region', 'us-east-1');
     expect(code).toBe(5);
     expect(err).toMatch(/cannot reach http:\/\/127\.0\.0\.1:9/);
+  });
+});
+
+describe('doctor and the KMS keys and networks of Fast Launch', () => {
+  let box: Sandbox;
+  const foreignKey = 'arn:aws:kms:ap-southeast-2:111111111111:key/5678abcd-12ab-34cd-56ef-1234567890ab';
+
+  beforeAll(async () => {
+    // encrypted copies in eu-west-1 (a key of each target account) and ap-southeast-2 (a key of the owner's),
+    // and Fast Launch without a launch template in ap-southeast-2
+    const scenario = demoScenario();
+    const [config] = scenario.imagebuilder?.distributions ?? [];
+    for (const d of config?.distributions ?? []) {
+      if (d.region === 'eu-west-1' && d.amiDistributionConfiguration !== undefined) d.amiDistributionConfiguration.kmsKeyId = '1234abcd-12ab-34cd-56ef-1234567890ab';
+      if (d.region === 'ap-southeast-2' && d.amiDistributionConfiguration !== undefined) {
+        d.amiDistributionConfiguration.kmsKeyId = foreignKey;
+        for (const f of d.fastLaunchConfigurations ?? []) delete f.launchTemplate;
+      }
+    }
+    box = await sandbox({ scenario });
+  });
+  afterAll(async () => box.stop());
+
+  it('checks the EBS rights on each key and the VPC Fast Launch builds, naming what to change', async () => {
+    const config = box.refs.get('distribution:golden-windows') ?? '';
+    const run = async () => {
+      const { code, out } = await cli('doctor', '--config', config, '--endpoint-url', box.url, '--region', 'us-east-1', '--json');
+      return { code, report: (JSON.parse(out) as { reports: DoctorReport[] }).reports[0] };
+    };
+    const { code, report } = await run();
+    expect(code).toBe(1);
+    const groups = (region: string, account: string) => report?.cells.find((c) => c.region === region && c.accountId === account)?.groups ?? [];
+    // the target accounts' own keys: granted by the target template, with the conditions its calls meet
+    expect(groups('eu-west-1', '444444444444').map((g) => `${g.name}:${g.status}`)).toEqual(['observe:ok', 'images:ok', 'LT:ok', 'FL:ok', 'FL-launch:ok', 'FL-role:ok', 'FL-kms:ok', 'FL-grant:ok']);
+    expect(groups('eu-west-1', '222222222222').find((g) => g.name === 'FL-grant')?.status).toBe('ok');
+    // the owner's key in 333333333333, and no launch template there: both refused, each with what to do
+    const denials = groups('ap-southeast-2', '333333333333').flatMap((g) => g.denials.map((d) => `${g.name} ${d.action} ${d.decision}: ${d.fix}`));
+    expect(denials).toEqual([
+      ...['kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'].map((a) => expect.stringMatching(new RegExp(`^FL-kms ${a} implicitDeny: the key is another account's: allow ${a} on ${foreignKey} to role ImageBuilderReconcilerTarget of 333333333333 both in the role and in the key's key policy`))),
+      expect.stringMatching(/^FL-grant kms:CreateGrant implicitDeny: the key is another account's/),
+      expect.stringMatching(/^FL-network ec2:CreateVpc implicitDeny: Fast Launch without a launch template creates its own VPC: deploy infra\/target-account-role\.yaml in 333333333333 with FastLaunchWithoutLaunchTemplate=true/),
+    ]);
+    expect(report?.cells.filter((c) => c.status === 'denied').map((c) => `${c.region}/${c.accountId}`)).toEqual(['ap-southeast-2/333333333333']);
+
+    // what the template's FastLaunchWithoutLaunchTemplate=true does: AWS's managed policy on the role
+    await clients(box.url, '333333333333').iam.send(new AttachRolePolicyCommand({ RoleName: 'ImageBuilderReconcilerTarget', PolicyArn: 'arn:aws:iam::aws:policy/EC2FastLaunchFullAccess' }));
+    const after = await run();
+    expect(after.report?.cells.find((c) => c.region === 'ap-southeast-2')?.groups.filter((g) => g.status !== 'ok').map((g) => g.name)).toEqual(['FL-kms', 'FL-grant']);
   });
 });

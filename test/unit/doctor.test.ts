@@ -37,6 +37,30 @@ describe('planChecks', () => {
     expect(plans[2]?.groups.find((g) => g.name === 'SSM')?.resources).toEqual(['arn:aws-cn:ssm:cn-north-1:333333333333:parameter/golden/latest']);
   });
 
+  it.each([
+    ['a bare key id: a key of the account the copy is made in', 'abcd-1234', 'arn:aws-cn:kms:cn-north-1:222222222222:key/abcd-1234'],
+    ['a key ARN, as given', 'arn:aws-cn:kms:cn-north-1:999999999999:key/abcd', 'arn:aws-cn:kms:cn-north-1:999999999999:key/abcd'],
+    ['an alias: some key of the account', 'alias/golden', 'arn:aws-cn:kms:cn-north-1:222222222222:key/*'],
+    ['an alias ARN: some key of its account', 'arn:aws-cn:kms:cn-north-1:999999999999:alias/golden', 'arn:aws-cn:kms:cn-north-1:999999999999:key/*'],
+  ])('an encrypted copy with Fast Launch is checked for the EBS rights on its key: %s', (_, kmsKeyId, key) => {
+    const encrypted = structuredClone(configuration);
+    const [d] = encrypted.distributions ?? [];
+    if (d?.amiDistributionConfiguration !== undefined) d.amiDistributionConfiguration.kmsKeyId = kmsKeyId;
+    const [plan] = planChecks(encrypted, arn, { role: 'repair', fastLaunchInheritForTargets: true, accounts: ['222222222222'] });
+    expect(plan?.groups.find((g) => g.name === 'FL-kms')).toMatchObject({ resources: [key], context: { 'kms:ViaService': 'ec2.cn-north-1.amazonaws.com', 'kms:CallerAccount': '222222222222' } });
+    expect(plan?.groups.find((g) => g.name === 'FL-grant')).toMatchObject({ actions: ['kms:CreateGrant'], resources: [key], context: { 'kms:GrantIsForAWSResource': true } });
+  });
+
+  it('the AWS managed key aws/ebs needs no check; Fast Launch without a template needs the VPC it builds', () => {
+    const plain = structuredClone(configuration);
+    const [d] = plain.distributions ?? [];
+    if (d?.amiDistributionConfiguration !== undefined) d.amiDistributionConfiguration.kmsKeyId = 'alias/aws/ebs';
+    for (const f of d?.fastLaunchConfigurations ?? []) delete f.launchTemplate;
+    const [plan] = planChecks(plain, arn, { role: 'repair', fastLaunchInheritForTargets: true, accounts: ['222222222222'] });
+    expect(plan?.groups.map((g) => g.name)).toEqual(['observe', 'images', 'LT', 'FL', 'FL-launch', 'FL-role', 'FL-network']);
+    expect(plan?.groups.at(-1)).toMatchObject({ actions: ['ec2:CreateVpc'], resources: ['arn:aws-cn:ec2:cn-north-1:222222222222:vpc/*'], context: { 'aws:RequestTag/CreatedBy': 'EC2 Fast Launch', 'aws:CalledVia': 'ec2fastlaunch.amazonaws.com' } });
+  });
+
   it('without inheritance, a target copy is not checked for the owner\'s Fast Launch', () => {
     const plans = planChecks(configuration, arn, { role: 'repair', fastLaunchInheritForTargets: false, accounts: ['222222222222'] });
     expect(plans.map((p) => p.groups.map((g) => g.name).join(','))).toEqual(['observe,images,LT']);
