@@ -102,9 +102,10 @@ function orgScenario(shape: OrgShape): OrgScenario {
     accounts: accounts.slice(1),
     regions: [...current, ...removed],
     reconciler: { account: OWNER, region: current[0] ?? 'us-east-1' },
-    // the target roles as a deployment would set them: the parameters under golden/, cleanup allowed
-    targetRoleParameters: { ParameterNamePattern: 'golden/*', AllowCleanup: 'true' },
-    deploymentParams: { parameterNamePattern: 'golden/*' },
+    // the target roles as a deployment would set them: the parameters under golden/, cleanup allowed, and
+    // Fast Launch without a launch template (EC2 Fast Launch builds its own VPC: EC2FastLaunchFullAccess)
+    targetRoleParameters: { ParameterNamePattern: 'golden/*', AllowCleanup: 'true', FastLaunchWithoutLaunchTemplate: 'true' },
+    deploymentParams: { parameterNamePattern: 'golden/*', fastLaunchWithoutLaunchTemplate: 'true' },
     launchTemplates,
     imagebuilder: {
       recipes: [
