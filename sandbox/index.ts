@@ -15,6 +15,7 @@ import { ec2 } from './services/ec2.ts';
 import { iam, sts } from './services/identity.ts';
 import { imagebuilder } from './services/imagebuilder.ts';
 import { licenseManager } from './services/licensemanager.ts';
+import { organizations } from './services/organizations.ts';
 import { s3 } from './services/s3.ts';
 import { events, sqs, ssm } from './services/messaging.ts';
 import { type PublishedEvent, SandboxState } from './state.ts';
@@ -106,7 +107,7 @@ async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       sandbox?.onEvent?.(full);
     },
   };
-  const server = new SandboxServer(env, [ec2, imagebuilder, sts, iam, events, sqs, ssm, autoscaling, licenseManager, s3, dynamodb], (method, path, body) => control(method, path, body));
+  const server = new SandboxServer(env, [ec2, imagebuilder, sts, iam, events, sqs, ssm, autoscaling, licenseManager, organizations, s3, dynamodb], (method, path, body) => control(method, path, body));
   url = await server.listen(options.port ?? 4566);
   server.onRequest = (record) => sandbox?.onRequest?.(record);
 

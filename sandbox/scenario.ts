@@ -11,6 +11,7 @@ import { installRole } from './iam/roles.ts';
 import { type Ctx, type Handler, type SandboxEnv, systemCtx } from './server.ts';
 import { ec2, registerImage } from './services/ec2.ts';
 import { imagebuilder } from './services/imagebuilder.ts';
+import { rootOf } from './services/organizations.ts';
 import { writeParameter } from './services/parameters.ts';
 
 /**
@@ -40,8 +41,13 @@ interface Scenario {
    * account root is trusted by default, and RoleName follows targetRoleName).
    */
   targetRoleParameters?: Record<string, string>;
-  /** AWS Organizations: organization id (`o-…`) → its member accounts (default: no organization). */
+  /**
+   * AWS Organizations: organization id (`o-…`) → its member accounts (default: no organization). The first
+   * account listed is the organization's management account (the one that may list its accounts).
+   */
   organizations?: Record<string, string[]>;
+  /** OUs of those organizations: each in its organization's root unless `parent` names another OU; `accounts` move into it. */
+  organizationalUnits?: { id: string; name?: string; organization: string; parent?: string; accounts?: string[] }[];
   /** Overrides of serverless.yml's `params` for the wired deployment. */
   deploymentParams?: Record<string, string>;
   images?: { ref: string; account: string; region: string; name: string; platform?: 'windows'; tags?: Record<string, string>; ageDays?: number }[];
@@ -108,7 +114,22 @@ function loadScenario(path: string): Scenario {
 /** Put the scenario's resources in place. Returns the refs of what it created. */
 function applyScenario(env: SandboxEnv, scenario: Scenario, home: { account: string; region: string }, targetRoleTemplate: string): Map<string, string> {
   const refs = new Map<string, string>();
-  for (const [organization, members] of Object.entries(scenario.organizations ?? {})) for (const account of members) env.state.organizations.set(account, organization);
+  for (const [organization, members] of Object.entries(scenario.organizations ?? {})) {
+    if (!/^o-[a-z0-9]{10,32}$/.test(organization)) throw new ScenarioError(`scenario: "${organization}" is not an organization id (o- and 10 to 32 lowercase letters or digits)`);
+    if (members[0] !== undefined) env.state.organizationManagement.set(organization, members[0]);
+    for (const account of members) env.state.organizations.set(account, organization);
+  }
+  for (const unit of scenario.organizationalUnits ?? []) {
+    if (!/^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$/.test(unit.id)) throw new ScenarioError(`scenario: "${unit.id}" is not an OU id (ou-, 4 to 32 letters or digits, -, 8 to 32 more)`);
+    if (!env.state.organizationManagement.has(unit.organization)) throw new ScenarioError(`scenario: OU ${unit.id} names organization ${unit.organization}, which organizations does not list`);
+    const parent = unit.parent ?? rootOf(unit.organization);
+    if (unit.parent !== undefined && env.state.organizationalUnits.get(unit.parent)?.organization !== unit.organization) throw new ScenarioError(`scenario: OU ${unit.id}: its parent ${unit.parent} is no OU of ${unit.organization} listed before it`);
+    env.state.organizationalUnits.set(unit.id, { id: unit.id, name: unit.name ?? unit.id, organization: unit.organization, parent });
+    for (const account of unit.accounts ?? []) {
+      if (env.state.organizations.get(account) !== unit.organization) throw new ScenarioError(`scenario: OU ${unit.id} lists ${account}, which is no member of ${unit.organization}`);
+      env.state.accountUnits.set(account, unit.id);
+    }
+  }
   const roleName = scenario.targetRoleName ?? 'ImageBuilderReconcilerTarget';
   // the target-account roles, deployed from the project's template as an operator would (StackSets: the
   // same parameters in every account)

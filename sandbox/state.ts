@@ -324,6 +324,15 @@ class SandboxState {
    * condition context keys").
    */
   readonly organizations = new Map<string, string>();
+  /**
+   * The organizational units of each organization (AWS Organizations User Guide, "Managing organizational units"):
+   * id → its organization and its parent, the organization's root (`r-…`, see {@link rootOf}) or another OU.
+   */
+  readonly organizationalUnits = new Map<string, { id: string; name: string; organization: string; parent: string }>();
+  /** The OU each member account is in; an account of an organization that is in none is in its root. */
+  readonly accountUnits = new Map<string, string>();
+  /** Each organization's management account: the first account the scenario lists for it. */
+  readonly organizationManagement = new Map<string, string>();
   /** Encoded authorization failure messages (EC2's UnauthorizedOperation) → their decoded JSON. */
   readonly authorizationMessages = new Map<string, string>();
   readonly queues = new Map<string, Queue>();

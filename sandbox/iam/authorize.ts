@@ -330,6 +330,16 @@ function needsFor(ctx: Ctx, input: Input): Needed[] {
       const buses = [...new Set(entries.map((e) => e.EventBusName ?? 'default'))];
       return buses.map((bus) => ({ action: `events:${operation}`, resource: bus.startsWith('arn:') ? bus : `arn:${p}:events:${ctx.region}:${ctx.account}:event-bus/${bus}` }));
     }
+    case 'organizations': {
+      // the list operations for a parent act on that root or OU; the others take no resource (Service
+      // Authorization Reference, "Actions, resources, and condition keys for AWS Organizations")
+      const parent = typeof input.ParentId === 'string' ? input.ParentId : undefined;
+      const organization = ctx.env.state.organizations.get(ctx.account);
+      const managementAccount = organization === undefined ? undefined : ctx.env.state.organizationManagement.get(organization);
+      if (parent === undefined || organization === undefined || managementAccount === undefined) return [{ action: `organizations:${operation}`, resource: '*' }];
+      const kind = parent.startsWith('r-') ? 'root' : 'ou';
+      return [{ action: `organizations:${operation}`, resource: `arn:${p}:organizations::${managementAccount}:${kind}/${organization}/${parent}` }];
+    }
     case 'license-manager': {
       // UpdateLicenseSpecificationsForResource acts on each license configuration it names; the list takes no
       // resource (Service Authorization Reference, "Actions, resources, and condition keys for AWS License Manager")
@@ -415,6 +425,7 @@ function denial(ctx: Ctx, caller: string, need: Needed, decision: Decision): Aws
     case 'ssm':
     case 'events':
     case 'dynamodb':
+    case 'organizations':
       return new AwsError('AccessDeniedException', message, 400);
     case 'sqs':
       return new AwsError('AccessDenied', message, 403);

@@ -46,9 +46,22 @@ function checkImageId(id: string): void {
   if (!/^ami-[0-9a-f]{8,17}$/.test(id)) throw new AwsError('InvalidAMIID.Malformed', `Invalid id: "${id}" (expecting "ami-...")`);
 }
 
-/** Whether `account` may see (launch) an AMI: its owner, an explicit grant, or public. */
-function canSee(image: Ami, account: string): boolean {
-  return image.ownerId === account || image.launchPermissions.userIds.has(account) || image.launchPermissions.groups.has('all');
+/**
+ * Whether `account` may see (launch) an AMI: its owner, an explicit grant, public, or a grant to the account's
+ * organization or to its OU or any OU above it ("When you share an AMI with an organization or an OU, all of
+ * the children accounts get access to the AMI", EC2 User Guide, "Share an AMI with organizations and OUs").
+ */
+function canSee(image: Ami, account: string, state: SandboxState): boolean {
+  const p = image.launchPermissions;
+  if (image.ownerId === account || p.userIds.has(account) || p.groups.has('all')) return true;
+  const organization = state.organizations.get(account);
+  if (organization === undefined || (p.organizationArns.size === 0 && p.organizationalUnitArns.size === 0)) return false;
+  if ([...p.organizationArns].some((arn) => arn.endsWith(`:organization/${organization}`))) return true;
+  for (let unit = state.accountUnits.get(account); unit !== undefined; unit = state.organizationalUnits.get(unit)?.parent) {
+    const id = unit;
+    if ([...p.organizationalUnitArns].some((arn) => arn.endsWith(`:ou/${organization}/${id}`))) return true;
+  }
+  return false;
 }
 
 /**
@@ -65,7 +78,7 @@ function visibleImages(ctx: Ctx, options: { consumeInvisible: boolean }): Ami[] 
   for (const { region, store } of ctx.env.state.allCells()) {
     if (region !== ctx.region) continue;
     for (const image of store.images.values()) {
-      if (image.state === 'deregistered' || !canSee(image, ctx.account)) continue;
+      if (image.state === 'deregistered' || !canSee(image, ctx.account, ctx.env.state)) continue;
       if (image.invisibleReads > 0) {
         if (options.consumeInvisible) image.invisibleReads -= 1;
         continue;
@@ -83,7 +96,7 @@ function ownImage(ctx: Ctx, imageId: string | undefined): Ami {
   const image = here(ctx).images.get(imageId);
   if (image === undefined || image.state === 'deregistered') {
     const elsewhere = ctx.env.state.findImage(ctx.region, imageId);
-    if (elsewhere !== undefined && elsewhere.state !== 'deregistered' && canSee(elsewhere, ctx.account)) {
+    if (elsewhere !== undefined && elsewhere.state !== 'deregistered' && canSee(elsewhere, ctx.account, ctx.env.state)) {
       throw new AwsError('AuthFailure', `Not authorized for image:${imageId}`);
     }
     throw new AwsError('InvalidAMIID.NotFound', `The image id '[${imageId}]' does not exist`);
@@ -260,7 +273,7 @@ function taggable(ctx: Ctx, id: string): Taggable {
       // shared AMI are available only to your AWS account"). An AMI the caller cannot see does not exist for
       // it: EC2 answers InvalidAMIID.NotFound, as DescribeImages does for an id it cannot see.
       const elsewhere = ctx.env.state.findImage(ctx.region, id);
-      if (elsewhere !== undefined && elsewhere.state !== 'deregistered' && canSee(elsewhere, ctx.account)) {
+      if (elsewhere !== undefined && elsewhere.state !== 'deregistered' && canSee(elsewhere, ctx.account, ctx.env.state)) {
         let own = elsewhere.accountTags.get(ctx.account);
         if (own === undefined) {
           own = new Map();
@@ -359,7 +372,7 @@ function copyImage(ctx: Ctx, input: CopyImageRequest) {
     throw new AwsError('MissingParameter', 'The request must contain the parameters SourceImageId, SourceRegion and Name');
   }
   const source = ctx.env.state.findImage(input.SourceRegion, input.SourceImageId);
-  if (source === undefined || source.state === 'deregistered' || !canSee(source, ctx.account)) {
+  if (source === undefined || source.state === 'deregistered' || !canSee(source, ctx.account, ctx.env.state)) {
     throw new AwsError('InvalidAMIID.NotFound', `The image id '[${input.SourceImageId}]' does not exist`);
   }
   if (source.state !== 'available') throw new AwsError('IncorrectState', `Image ${input.SourceImageId} is not in a valid state for copying`);
@@ -722,7 +735,7 @@ function enableFastLaunch(ctx: Ctx, input: EnableFastLaunchRequest) {
   if (imageId === undefined) throw new AwsError('MissingParameter', 'The request must contain the parameter ImageId');
   checkImageId(imageId);
   const image = ctx.env.state.findImage(ctx.region, imageId);
-  if (image === undefined || image.state === 'deregistered' || !canSee(image, ctx.account)) {
+  if (image === undefined || image.state === 'deregistered' || !canSee(image, ctx.account, ctx.env.state)) {
     throw new AwsError('InvalidAMIID.NotFound', `The image id '[${imageId}]' does not exist`);
   }
   if (image.platform !== 'windows') throw new AwsError('InvalidParameterValue', `Image ${imageId} is not a Windows AMI. EC2 Fast Launch supports Windows AMIs only.`);
@@ -796,7 +809,7 @@ function runInstances(ctx: Ctx, input: RunInstancesRequest) {
   }
   if (imageId === undefined) throw new AwsError('MissingParameter', 'The request must contain the parameter ImageId');
   const image = ctx.env.state.findImage(ctx.region, imageId);
-  if (image === undefined || image.state !== 'available' || !canSee(image, ctx.account)) {
+  if (image === undefined || image.state !== 'available' || !canSee(image, ctx.account, ctx.env.state)) {
     throw new AwsError('InvalidAMIID.NotFound', `The image id '[${imageId}]' does not exist`);
   }
   const count = Math.max(1, input.MinCount ?? 1);

@@ -37,7 +37,7 @@ function amiOf(ctx: Ctx, resourceArn: string | undefined): string {
   if (match === null) throw invalid(`Invalid resource ARN: ${resourceArn ?? ''}`);
   const imageId = match[2] ?? '';
   const image = match[1] === ctx.region ? ctx.env.state.findImage(ctx.region, imageId) : undefined;
-  if (image === undefined || !canSee(image, ctx.account) || image.state === 'deregistered') throw invalid(`Resource ${resourceArn ?? ''} does not exist or is not accessible.`);
+  if (image === undefined || !canSee(image, ctx.account, ctx.env.state) || image.state === 'deregistered') throw invalid(`Resource ${resourceArn ?? ''} does not exist or is not accessible.`);
   return imageId;
 }
 

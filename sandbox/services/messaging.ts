@@ -73,7 +73,7 @@ const ssm: ServiceDef = {
       ctx.env.clock.after(SSM_IMAGE_VALIDATION_MS, () => {
         cell.parameterValidations.delete(name);
         const image = /^ami-[0-9a-f]{8,17}$/.test(value) ? ctx.env.state.findImage(region, value) : undefined;
-        const valid = image !== undefined && image.state === 'available' && canSee(image, account) && !ctx.env.faults.ssmImageValidationFails(value, account, region);
+        const valid = image !== undefined && image.state === 'available' && canSee(image, account, ctx.env.state) && !ctx.env.faults.ssmImageValidationFails(value, account, region);
         if (valid) write(value);
       });
       return { Version: version, Tier: 'Standard' };
