@@ -196,6 +196,10 @@ function renderReport(report: ReconcileReport, c: Colors, width = Number.POSITIV
     }
     lines.push('', actions.toString());
   }
+  // the organizations listed for shared cells (the ones not listed are among the notes, with why)
+  for (const o of report.organizations ?? []) {
+    if (o.status === 'listed') lines.push(...hanging(`${c.bold('shared with')} ${o.arn}: ${o.accounts.length} account(s) listed${o.accounts.length === 0 ? '' : ` (${o.accounts.join(', ')})`}`, width));
+  }
   for (const note of report.notes) lines.push(...hanging(`${c.yellow('note')}: ${note}`, width));
   lines.push('', ...hanging(reportSummary(report, c), width));
   return lines.join('\n');

@@ -53,6 +53,12 @@ interface Config {
    * `require` fails such a cell instead; `off` leaves them out.
    */
   readonly sharedAccounts: 'off' | 'tag' | 'require';
+  /**
+   * Also the accounts of `launchPermission.organizationArns` and `organizationalUnitArns` (nested OUs included),
+   * listed with AWS Organizations from the reconciler's account (it must be the organization's management
+   * account or a delegated administrator); with `sharedAccounts` `off`, nothing.
+   */
+  readonly sharedOrganizations: boolean;
   /** Publish metrics under this namespace. */
   readonly metricsNamespace: string;
   /** Cleanup mode for the CloudTrail trigger: off, plan (default) or apply. */
@@ -179,6 +185,7 @@ function loadConfig(env: Env = process.env): Config {
     fastLaunchMaxRetries: int(env, 'RECONCILER_FAST_LAUNCH_MAX_RETRIES', 2, 0, 20),
     retryFailedImages: bool(env, 'RECONCILER_RETRY_FAILED_IMAGES', false),
     sharedAccounts: oneOf(env, 'RECONCILER_SHARED_ACCOUNTS', ['off', 'tag', 'require'] as const, 'tag'),
+    sharedOrganizations: bool(env, 'RECONCILER_SHARED_ORGANIZATIONS', false),
     metricsNamespace: str(env, 'RECONCILER_METRICS_NAMESPACE', 'ImageBuilderReconciler'),
     cleanupMode: oneOf(env, 'RECONCILER_CLEANUP_MODE', ['off', 'plan', 'apply'] as const, 'plan'),
     cleanupKeepTagKey: str(env, 'RECONCILER_CLEANUP_KEEP_TAG', 'imagebuilder-reconciler:keep'),

@@ -1,6 +1,7 @@
 import type { Distribution, Image, LaunchPermissionConfiguration } from '@aws-sdk/client-imagebuilder';
 import { type ImageBuildArn, parseImageBuildArn } from './arn.ts';
 import { InputError } from './errors.ts';
+import type { OrganizationListing } from './organizations.ts';
 
 /** Tag the reconciler puts on every copy, naming the image build it came from. Cleanup relies on it. */
 const SOURCE_IMAGE_TAG = 'imagebuilder-reconciler:source-image';
@@ -104,6 +105,8 @@ interface DesiredImage {
   unexpectedAmis: RecordedAmi[];
   /** Regions with a containerDistributionConfiguration (not checked: reported as such). */
   containerRegions?: string[];
+  /** The organizations and OUs the AMIs are shared with, and what listing their accounts gave (RECONCILER_SHARED_ORGANIZATIONS). */
+  organizations?: OrganizationListing[];
 }
 
 function cellKey(region: string, accountId: string): string {
@@ -177,14 +180,18 @@ function fastLaunchFor(distribution: Distribution, accountId: string, owner: str
  * there). Accounts named only by a launch template, Fast Launch or SSM parameter setting become cells too,
  * so that a setting for an account that received no copy is reported, not silently ignored.
  *
- * With `sharedAccounts`, each account of a distribution's `launchPermission.userIds` that is no cell of the
+ * With `sharedAccounts`, each account of a distribution's `launchPermission.userIds` (and, given
+ * `organizationAccounts`, each account listed for its `organizationArns` and `organizationalUnitArns`) that is no cell of the
  * region yet (it receives a launch permission, no copy) becomes a cell of origin `shared`, when the
  * distribution has `amiTags`: EC2 shows a sharee none of the owner's tags, and a sharee can tag the shared AMI
  * in its own scope. Without amiTags there is nothing to do in that account and no cell (no role is assumed).
  *
  * Pure: no I/O.
  */
-function desiredImage(image: Image, options: { fastLaunchInheritForTargets: boolean; sharedAccounts?: boolean }): DesiredImage {
+function desiredImage(
+  image: Image,
+  options: { fastLaunchInheritForTargets: boolean; sharedAccounts?: boolean; organizationAccounts?: ReadonlyMap<string, readonly string[]> },
+): DesiredImage {
   const arn = parseImageBuildArn(image.arn);
   const owner = arn.accountId;
   const recorded = recordedAmis(image);
@@ -255,7 +262,9 @@ function desiredImage(image: Image, options: { fastLaunchInheritForTargets: bool
         .filter((c) => c.region === region && (c.origin === 'target' || c.origin === 'owner') && c.cleanedUp === undefined)
         .flatMap((c) => (c.recorded === undefined ? [] : [c.recorded]))
         .sort((a, b) => a.imageId.localeCompare(b.imageId));
-      for (const account of ami?.launchPermission?.userIds ?? []) {
+      // the accounts listed for the organizations and OUs shared with (see organizations.ts), after userIds
+      const listed = [...(ami?.launchPermission?.organizationArns ?? []), ...(ami?.launchPermission?.organizationalUnitArns ?? [])].flatMap((arn) => options.organizationAccounts?.get(arn) ?? []);
+      for (const account of new Set([...(ami?.launchPermission?.userIds ?? []), ...listed])) {
         const key = cellKey(region, account);
         if (cells.has(key)) continue;
         cells.set(key, {

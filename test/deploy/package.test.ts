@@ -95,8 +95,11 @@ describe('deployment (npx osls package, offline)', () => {
     }
   });
 
+  /** A role's statements, each branch of a conditional one (`Fn::If` on a param) included: what it may grant. */
   const statementsOf = (logicalId: string): Statement[] =>
-    (resources[logicalId]?.Properties.Policies as { PolicyDocument: { Statement: Statement[] } }[]).flatMap((p) => p.PolicyDocument.Statement);
+    (resources[logicalId]?.Properties.Policies as { PolicyDocument: { Statement: (Statement | { 'Fn::If': [string, unknown, unknown] })[] } }[])
+      .flatMap((p) => p.PolicyDocument.Statement)
+      .flatMap((s) => ('Fn::If' in s ? s['Fn::If'].slice(1).filter((b): b is Statement => typeof b === 'object' && b !== null && 'Effect' in b) : [s]));
   const actionsOf = (statements: Statement[]) => statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
 
   it('gives each kind of function its own role: reconcile and recheck can delete nothing, cleanup can', () => {

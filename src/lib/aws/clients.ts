@@ -5,6 +5,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { ImagebuilderClient } from '@aws-sdk/client-imagebuilder';
 import { LicenseManagerClient } from '@aws-sdk/client-license-manager';
+import { OrganizationsClient } from '@aws-sdk/client-organizations';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
@@ -42,6 +43,8 @@ interface HomeClients {
   readonly iam: IAMClient;
   /** DynamoDB in the own account and region (the functions' idempotency records), built on first use. */
   readonly dynamodb: DynamoDBClient;
+  /** AWS Organizations as the own account (the accounts of organizations and OUs an AMI is shared with), built on first use. */
+  readonly organizations: OrganizationsClient;
 }
 
 /**
@@ -364,6 +367,7 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
       if (homeClients === undefined) {
         let iam: IAMClient | undefined;
         let dynamodb: DynamoDBClient | undefined;
+        let organizations: OrganizationsClient | undefined;
         homeClients = {
           eventBridge: instrument(new EventBridgeClient(baseConfig(options.region)), undefined),
           sqs: instrument(new SQSClient(baseConfig(options.region)), undefined),
@@ -375,6 +379,11 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
           get dynamodb() {
             dynamodb ??= instrument(new DynamoDBClient(baseConfig(options.region)), undefined);
             return dynamodb;
+          },
+          // Organizations is global: one endpoint per partition, which the SDK resolves from any of its regions
+          get organizations() {
+            organizations ??= instrument(new OrganizationsClient(baseConfig(options.region)), undefined);
+            return organizations;
           },
         };
       }

@@ -6,6 +6,7 @@ import { type DesiredImage, desiredImage } from '../distribution.ts';
 import { AwsCallError, type Failure, toFailure } from '../errors.ts';
 import pLimit from 'p-limit';
 import { publishReport, type RecheckMessage, sendRecheck } from '../notify.ts';
+import { listSharedOrganizations } from '../organizations.ts';
 import { apply } from './apply.ts';
 import { observe } from './observe.ts';
 import { plan } from './plan.ts';
@@ -116,7 +117,16 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
     report = earlyReport(arn, loaded.failure, { ...base, finishedAt: deps.now(), awsCalls: clients.callCount() - callsBefore });
     if (shard !== undefined) report = { ...report, shard: { runId: shard.runId, index: shard.index, count: shard.count, totalCells: null } };
   } else {
-    const whole = desiredImage(loaded.image, { fastLaunchInheritForTargets: config.fastLaunchInheritForTargets, sharedAccounts: config.sharedAccounts !== 'off' });
+    // the accounts of the organizations and OUs shared with, when asked for (a shard's run lists them again)
+    const organizations =
+      config.sharedAccounts !== 'off' && config.sharedOrganizations
+        ? await listSharedOrganizations(loaded.image, clients.home().organizations, { required: config.sharedAccounts === 'require', accountId: await clients.ownAccountId() })
+        : [];
+    const organizationAccounts = new Map(organizations.filter((o) => o.status === 'listed').map((o) => [o.arn, o.accounts]));
+    const whole: DesiredImage = {
+      ...desiredImage(loaded.image, { fastLaunchInheritForTargets: config.fastLaunchInheritForTargets, sharedAccounts: config.sharedAccounts !== 'off', organizationAccounts }),
+      ...(organizations.length === 0 ? {} : { organizations }),
+    };
     if (shard === undefined && fansOut(whole.cells.length, deps)) {
       const shards = splitShards(whole.cells, config.shardMaxCells).map((scope, i, all): ShardSpec => ({ runId: base.runId, index: i + 1, count: all.length, ...scope }));
       if (shards.length > 1) {
@@ -185,6 +195,7 @@ function scoped(whole: DesiredImage, shard: ShardSpec): DesiredImage {
     cells: whole.cells.filter(keep),
     unexpectedAmis: first ? whole.unexpectedAmis : [],
     containerRegions: first ? whole.containerRegions : [],
+    organizations: first ? whole.organizations : undefined,
   };
 }
 

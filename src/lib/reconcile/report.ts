@@ -79,6 +79,12 @@ interface ReconcileReport {
   actions: ActionReport[];
   /** Image-level notes (Image Builder recorded AMIs no cell accounts for, …). */
   notes: string[];
+  /**
+   * Only with RECONCILER_SHARED_ORGANIZATIONS and a distribution that shares with organizations or OUs: each
+   * ARN and what listing its accounts gave (`listed` with the accounts, whose cells are of origin `shared`;
+   * else why not). A `failed` listing fails the run, a `pending` one (throttled) keeps it pending.
+   */
+  organizations?: { arn: string; status: 'listed' | 'skipped' | 'failed' | 'pending'; accounts: string[]; reason?: string }[];
   /** Only when the image itself could not be read (GetImage failed): why. No cell was looked at. */
   error?: Failure;
   /**
@@ -187,10 +193,11 @@ function buildReport(input: ReportInput): ReconcileReport {
   const cellCounts = countBy(CELL_STATUSES, cells.map((c) => c.status));
   const actionCounts = countBy(ACTION_STATUSES, actions.map((a) => a.outcome));
   const imageActionFailed = outcomes.some((o) => o.action.kind === 'retry-image' && o.status === 'failed');
+  const listings = desired.organizations ?? [];
   const outcome: Outcome =
-    cellCounts.failed > 0 || imageActionFailed
+    cellCounts.failed > 0 || imageActionFailed || listings.some((o) => o.status === 'failed')
       ? 'failed'
-      : cellCounts.pending > 0
+      : cellCounts.pending > 0 || listings.some((o) => o.status === 'pending')
         ? 'pending'
         : cellCounts.drift > 0
           ? 'drift'
@@ -203,6 +210,7 @@ function buildReport(input: ReportInput): ReconcileReport {
   if (desired.type === 'DOCKER') notes.push('a container image: it is distributed to ECR, not as AMIs; nothing to reconcile');
   // container distribution is never checked: said so per region, never a silent converged
   for (const region of desired.containerRegions ?? []) notes.push(`containerDistributionConfiguration of ${region}: not checked (the reconciler does not read ECR)`);
+  for (const o of listings) if (o.status !== 'listed') notes.push(`accounts of ${o.arn} not tagged (${o.status}): ${o.reason ?? 'not listed'}`);
   return {
     schemaVersion: 1,
     kind: 'reconcile',
@@ -234,6 +242,7 @@ function buildReport(input: ReportInput): ReconcileReport {
     cells,
     actions,
     notes,
+    ...(listings.length === 0 ? {} : { organizations: listings }),
     next: { recheck: false, reason: 'nothing pending' },
   };
 }
@@ -249,7 +258,10 @@ function finalize(report: ReconcileReport, why: string): ReconcileReport {
     return { ...rest, status: 'failed', reasons: [...cell.reasons, `gave up: ${why}`] };
   });
   const counts = { ...report.counts, cells: countBy(CELL_STATUSES, cells.map((c) => c.status)) };
-  return { ...report, cells, counts, outcome: counts.cells.failed > 0 ? 'failed' : report.outcome, next: { recheck: false, reason: why } };
+  // a listing still throttled is given up like a pending cell
+  const organizations = report.organizations?.map((o) => (o.status === 'pending' ? { ...o, status: 'failed' as const, reason: `${o.reason ?? 'not listed'}; gave up: ${why}` } : o));
+  const failed = counts.cells.failed > 0 || (organizations ?? []).some((o) => o.status === 'failed');
+  return { ...report, cells, counts, ...(organizations === undefined ? {} : { organizations }), outcome: failed ? 'failed' : report.outcome, next: { recheck: false, reason: why } };
 }
 
 /**
