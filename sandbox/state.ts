@@ -403,10 +403,10 @@ class SandboxState {
     return roles;
   }
 
-  putRole(account: string, name: string, trusted: string[], externalId?: string): Role {
+  putRole(account: string, name: string, trusted: string[], externalId?: string, partition = 'aws'): Role {
     const role: Role = {
       name,
-      arn: `arn:aws:iam::${account}:role/${name}`,
+      arn: `arn:${partition}:iam::${account}:role/${name}`,
       accountId: account,
       trusted,
       externalId,
@@ -415,7 +415,7 @@ class SandboxState {
       attachedPolicies: new Set(),
       assumeRolePolicyDocument: JSON.stringify({
         Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Principal: { AWS: trusted.map((t) => (/^\d{12}$/.test(t) ? `arn:aws:iam::${t}:root` : t)) }, Action: 'sts:AssumeRole' }],
+        Statement: [{ Effect: 'Allow', Principal: { AWS: trusted.map((t) => (/^\d{12}$/.test(t) ? `arn:${partition}:iam::${t}:root` : t)) }, Action: 'sts:AssumeRole' }],
       }),
     };
     this.rolesOf(account).set(name, role);

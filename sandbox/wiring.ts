@@ -10,6 +10,7 @@ import type { SandboxEnv } from './server.ts';
 import { createTable } from './services/dynamodb.ts';
 import { createQueue, deleteMessage, receiveMessages, sendMessage } from './services/messaging.ts';
 import type { PublishedEvent, Queue, Role, Table } from './state.ts';
+import { partitionOfRegion } from '../src/lib/arn.ts';
 
 /** Lambda's waits before the first and second retry of a failed asynchronous invocation. */
 const ASYNC_RETRY_WAITS_MS = [60_000, 120_000];
@@ -220,7 +221,7 @@ function lambdaContext(fn: string, account: string, region: string) {
     callbackWaitsForEmptyEventLoop: true,
     functionName: fn,
     functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:${region}:${account}:function:${fn}`,
+    invokedFunctionArn: `arn:${partitionOfRegion(region)}:lambda:${region}:${account}:function:${fn}`,
     memoryLimitInMB: '512',
     awsRequestId: randomUUID(),
     logGroupName: `/aws/lambda/${fn}`,
@@ -475,7 +476,7 @@ class Wiring {
    */
   private schedule(fn: FunctionDef, periodMs: number, index: number): void {
     const { account, region } = this.options;
-    const ruleArn = `arn:aws:events:${region}:${account}:rule/${this.deployment.service}-sandbox-${fn.name}-schedule-${index}`;
+    const ruleArn = `arn:${partitionOfRegion(region)}:events:${region}:${account}:rule/${this.deployment.service}-sandbox-${fn.name}-schedule-${index}`;
     const fire = (): void => {
       if (this.stopped) return;
       const event = { version: '0', id: randomUUID(), 'detail-type': 'Scheduled Event', source: 'aws.events', account, time: this.env.clock.iso(), region, resources: [ruleArn], detail: {} };

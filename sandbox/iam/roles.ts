@@ -21,7 +21,7 @@ function installRole(state: SandboxState, account: string, role: TemplateRole, p
     const condition = statement.Condition as { StringEquals?: Record<string, string> } | undefined;
     externalId ??= condition?.StringEquals?.['sts:ExternalId'];
   }
-  const installed = state.putRole(account, role.name, trusted, externalId);
+  const installed = state.putRole(account, role.name, trusted, externalId, partition);
   installed.arn = `arn:${partition}:iam::${account}:role${role.path}${role.name}`;
   installed.assumeRolePolicyDocument = JSON.stringify(role.assumeRolePolicyDocument);
   for (const [name, document] of role.policies) {

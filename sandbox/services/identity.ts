@@ -43,7 +43,7 @@ function assumeRole(ctx: Ctx, input: AssumeRoleRequest) {
   ctx.env.state.sessions.set(accessKeyId, { accessKeyId, accountId: account, roleArn: role.arn, sessionName: input.RoleSessionName, expiration });
   return {
     Credentials: { AccessKeyId: accessKeyId, SecretAccessKey: randomBytes(20).toString('base64'), SessionToken: randomBytes(32).toString('base64'), Expiration: expiration },
-    AssumedRoleUser: { AssumedRoleId: `AROA${randomBytes(8).toString('hex').toUpperCase()}:${input.RoleSessionName}`, Arn: `arn:aws:sts::${account}:assumed-role/${name}/${input.RoleSessionName}` },
+    AssumedRoleUser: { AssumedRoleId: `AROA${randomBytes(8).toString('hex').toUpperCase()}:${input.RoleSessionName}`, Arn: `arn:${role.arn.split(':')[1] ?? 'aws'}:sts::${account}:assumed-role/${name}/${input.RoleSessionName}` },
   };
 }
 
@@ -152,7 +152,7 @@ const iam: ServiceDef = {
       const name = input.RoleName ?? '';
       if (!/^[\w+=,.@-]{1,64}$/.test(name)) throw new AwsError('ValidationError', `Invalid role name ${name}`);
       if (ctx.env.state.rolesOf(ctx.account).has(name)) throw new AwsError('EntityAlreadyExists', `Role with name ${name} already exists.`, 409);
-      const role = ctx.env.state.putRole(ctx.account, name, trustedPrincipals(input.AssumeRolePolicyDocument));
+      const role = ctx.env.state.putRole(ctx.account, name, trustedPrincipals(input.AssumeRolePolicyDocument), undefined, partitionOf(ctx.region));
       role.assumeRolePolicyDocument = input.AssumeRolePolicyDocument ?? role.assumeRolePolicyDocument;
       return { Role: roleOut(role) };
     }),
