@@ -59,7 +59,7 @@ async function doctor(opts: DoctorOptions, given: DistributionConfigurationArn |
       throw new AwsCallError('GetDistributionConfiguration', arn.accountId, arn.region, error);
     }
     if (configuration === undefined) throw new InputError(`no distribution configuration ${arn.arn}`);
-    const plans = planChecks(configuration, arn, { role, fastLaunchInheritForTargets: config.fastLaunchInheritForTargets, accounts: opts.accounts, regions: opts.regions });
+    const plans = planChecks(configuration, arn, { role, fastLaunchInheritForTargets: config.fastLaunchInheritForTargets, sharedAccounts: config.sharedAccounts !== 'off', accounts: opts.accounts, regions: opts.regions });
     // the session's factory assumes the role doctor checks (openSession: the cleanup role with --cleanup)
     reports.push(await runDoctor(arn, plans, { clients, partition: arn.partition, roleName: config.targetRoleName, role }));
   }

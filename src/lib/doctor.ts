@@ -95,6 +95,14 @@ interface DoctorReport {
 function repairGroups(partition: string, region: string, accountId: string, cell: ReturnType<typeof desiredImage>['cells'][number]): CheckGroup[] {
   const image = `arn:${partition}:ec2:${region}::image/*`;
   const lt = (id: string | undefined) => `arn:${partition}:ec2:${region}:${accountId}:launch-template/${id ?? '*'}`;
+  if (cell.origin === 'shared') {
+    // an account that only receives a launch permission: the reconciler reads the shared copies and tags them in
+    // the account's own scope, nothing else (src/lib/reconcile/observe.ts, the shared cell)
+    return [
+      { name: 'observe', actions: ['ec2:DescribeImages'], resources: ['*'], statement: 'Observe' },
+      { name: 'images', actions: ['ec2:CreateTags'], resources: [image], statement: 'RepairImages' },
+    ];
+  }
   const groups: CheckGroup[] = [
     {
       name: 'observe',
@@ -227,6 +235,8 @@ function cleanupGroups(partition: string, region: string, owner: DistributionCon
 interface PlanOptions {
   role: Role;
   fastLaunchInheritForTargets: boolean;
+  /** RECONCILER_SHARED_ACCOUNTS is not `off`: the cells of accounts that only receive a launch permission (default: checked). */
+  sharedAccounts?: boolean;
   accounts?: string[] | undefined;
   regions?: string[] | undefined;
 }
@@ -236,7 +246,8 @@ function planChecks(configuration: DistributionConfiguration, arn: DistributionC
   // the cells a build of this configuration would have, as the reconciler derives them
   const desired = desiredImage(
     { arn: `arn:${arn.partition}:imagebuilder:${arn.region}:${arn.accountId}:image/${arn.name}/0.0.0/1`, distributionConfiguration: configuration },
-    { fastLaunchInheritForTargets: options.fastLaunchInheritForTargets },
+    // the accounts that only receive a launch permission are cells too (their tags), for the repair role only
+    { fastLaunchInheritForTargets: options.fastLaunchInheritForTargets, sharedAccounts: options.role === 'repair' && options.sharedAccounts !== false },
   );
   return desired.cells
     .filter((c) => (options.accounts === undefined || options.accounts.includes(c.accountId)) && (options.regions === undefined || options.regions.includes(c.region)))

@@ -36,6 +36,8 @@ describe('imagebuilder-reconciler doctor', () => {
       'ap-northeast-1/222222222222:ok',
       'ap-southeast-2/333333333333:ok',
       'eu-west-1/222222222222:ok',
+      // 333333333333 only receives the launch permission there: its tags are set from it
+      'eu-west-1/333333333333:ok',
       'eu-west-1/444444444444:ok',
       'us-east-1/111111111111:own-account',
       'us-east-1/222222222222:ok',
@@ -44,6 +46,7 @@ describe('imagebuilder-reconciler doctor', () => {
     // each cell is checked for what its settings need: the launch template in 444444444444/eu-west-1, SSM in 222222222222/eu-west-1
     expect(report?.cells.find((c) => c.region === 'eu-west-1' && c.accountId === '444444444444')?.groups.map((g) => g.name)).toEqual(['observe', 'images', 'LT', 'FL', 'FL-launch', 'FL-role']);
     expect(report?.cells.find((c) => c.region === 'eu-west-1' && c.accountId === '222222222222')?.groups.map((g) => g.name)).toContain('SSM');
+    expect(report?.cells.find((c) => c.region === 'eu-west-1' && c.accountId === '333333333333')?.groups.map((g) => g.name)).toEqual(['observe', 'images']);
     expect(report?.accounts.filter((a) => a.status === 'ok').map((a) => a.accountId)).toEqual(['222222222222', '333333333333', '444444444444']);
     // EC2 itself was asked too, with DryRun, for the reads that need no resource named
     expect(report?.cells.find((c) => c.region === 'eu-west-1' && c.accountId === '444444444444')?.groups.find((g) => g.name === 'observe')?.dryRun).toEqual(
@@ -112,10 +115,10 @@ describe('imagebuilder-reconciler doctor', () => {
     expect(code).toBe(1);
     const [report] = (JSON.parse(out) as { reports: DoctorReport[] }).reports;
     expect(report?.accounts.find((a) => a.accountId === '333333333333')).toMatchObject({ status: 'missing-role', roleArn: 'arn:aws:iam::333333333333:role/ImageBuilderReconcilerTarget' });
-    expect(report?.cells.filter((c) => c.status !== 'ok' && c.status !== 'own-account').map((c) => `${c.region}/${c.accountId}:${c.status}`)).toEqual(['ap-southeast-2/333333333333:missing-role', 'us-east-1/333333333333:missing-role']);
+    expect(report?.cells.filter((c) => c.status !== 'ok' && c.status !== 'own-account').map((c) => `${c.region}/${c.accountId}:${c.status}`)).toEqual(['ap-southeast-2/333333333333:missing-role', 'eu-west-1/333333333333:missing-role', 'us-east-1/333333333333:missing-role']);
     const human = await cli('doctor', '--config', config, ...at(), '--no-color');
     expect(human.out).toMatch(/333333333333: no role ImageBuilderReconcilerTarget in 333333333333 \(\w+\): deploy infra\/target-account-role\.yaml there/);
-    expect(human.out).toMatch(/PROBLEMS: 2 of 7 cells/);
+    expect(human.out).toMatch(/PROBLEMS: 3 of 8 cells/);
   });
 
   it('refuses bad input before any call (exit 2)', async () => {
