@@ -173,6 +173,21 @@ function repairGroups(partition: string, region: string, accountId: string, cell
       });
     }
   }
+  if (cell.s3Export !== undefined) {
+    // the export check: the export task, then the file in the bucket (src/lib/reconcile/observe.ts, S3 export)
+    const bucket = `arn:${partition}:s3:::${cell.s3Export.bucket}`;
+    groups.push(
+      { name: 'export', actions: ['ec2:DescribeExportImageTasks'], resources: ['*'], statement: 'Observe' },
+      { name: 'export-file', actions: ['s3:GetObject'], resources: [`${bucket}/${cell.s3Export.prefix ?? ''}*`], statement: 'ExportRead' },
+      { name: 'export-list', actions: ['s3:ListBucket'], resources: [bucket], statement: 'ExportList' },
+    );
+  }
+  if ((cell.licenseConfigurationArns ?? []).length > 0) {
+    groups.push(
+      { name: 'license', actions: ['license-manager:ListLicenseSpecificationsForResource'], resources: ['*'], statement: 'LicenseRead' },
+      { name: 'license-add', actions: ['license-manager:UpdateLicenseSpecificationsForResource'], resources: cell.licenseConfigurationArns ?? [], statement: 'LicenseAssociate' },
+    );
+  }
   if (cell.parameters.length > 0) {
     groups.push({
       name: 'SSM',

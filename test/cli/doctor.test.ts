@@ -137,7 +137,7 @@ describe('imagebuilder-reconciler doctor', () => {
   });
 });
 
-describe('doctor and the KMS keys and networks of Fast Launch', () => {
+describe('doctor and the KMS keys and networks of Fast Launch, and the S3 export', () => {
   let box: Sandbox;
   const foreignKey = 'arn:aws:kms:ap-southeast-2:111111111111:key/5678abcd-12ab-34cd-56ef-1234567890ab';
 
@@ -147,7 +147,11 @@ describe('doctor and the KMS keys and networks of Fast Launch', () => {
     const scenario = demoScenario();
     const [config] = scenario.imagebuilder?.distributions ?? [];
     for (const d of config?.distributions ?? []) {
-      if (d.region === 'eu-west-1' && d.amiDistributionConfiguration !== undefined) d.amiDistributionConfiguration.kmsKeyId = '1234abcd-12ab-34cd-56ef-1234567890ab';
+      if (d.region === 'eu-west-1' && d.amiDistributionConfiguration !== undefined) {
+        d.amiDistributionConfiguration.kmsKeyId = '1234abcd-12ab-34cd-56ef-1234567890ab';
+        // and an export to S3, checked from the region's first account (no owner copy there)
+        d.s3ExportConfiguration = { roleName: 'vmimport', diskImageFormat: 'VMDK', s3Bucket: 'golden-exports', s3Prefix: 'exports/' };
+      }
       if (d.region === 'ap-southeast-2' && d.amiDistributionConfiguration !== undefined) {
         d.amiDistributionConfiguration.kmsKeyId = foreignKey;
         for (const f of d.fastLaunchConfigurations ?? []) delete f.launchTemplate;
@@ -169,6 +173,7 @@ describe('doctor and the KMS keys and networks of Fast Launch', () => {
     // the target accounts' own keys: granted by the target template, with the conditions its calls meet
     expect(groups('eu-west-1', '444444444444').map((g) => `${g.name}:${g.status}`)).toEqual(['observe:ok', 'images:ok', 'LT:ok', 'FL:ok', 'FL-launch:ok', 'FL-role:ok', 'FL-kms:ok', 'FL-grant:ok']);
     expect(groups('eu-west-1', '222222222222').find((g) => g.name === 'FL-grant')?.status).toBe('ok');
+    expect(groups('eu-west-1', '222222222222').filter((g) => g.name.startsWith('export')).map((g) => `${g.name}:${g.status}`)).toEqual(['export:ok', 'export-file:ok', 'export-list:ok']);
     // the owner's key in 333333333333, and no launch template there: both refused, each with what to do
     const denials = groups('ap-southeast-2', '333333333333').flatMap((g) => g.denials.map((d) => `${g.name} ${d.action} ${d.decision}: ${d.fix}`));
     expect(denials).toEqual([
@@ -182,5 +187,11 @@ describe('doctor and the KMS keys and networks of Fast Launch', () => {
     await clients(box.url, '333333333333').iam.send(new AttachRolePolicyCommand({ RoleName: 'ImageBuilderReconcilerTarget', PolicyArn: 'arn:aws:iam::aws:policy/EC2FastLaunchFullAccess' }));
     const after = await run();
     expect(after.report?.cells.find((c) => c.region === 'ap-southeast-2')?.groups.filter((g) => g.status !== 'ok').map((g) => g.name)).toEqual(['FL-kms', 'FL-grant']);
+
+    // a Deny on the export's file reads shows on the cell that checks the export, naming the bucket
+    const deny = { Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: 's3:GetObject', Resource: 'arn:aws:s3:::golden-exports/*' }] };
+    await clients(box.url, '222222222222').iam.send(new PutRolePolicyCommand({ RoleName: 'ImageBuilderReconcilerTarget', PolicyName: 'no-exports', PolicyDocument: JSON.stringify(deny) }));
+    const denied = await run();
+    expect(denied.report?.cells.find((c) => c.region === 'eu-west-1' && c.accountId === '222222222222')?.groups.flatMap((g) => g.denials.map((d) => `${g.name} ${d.action} ${d.resource} ${d.decision}`))).toEqual(['export-file s3:GetObject arn:aws:s3:::golden-exports/exports/* explicitDeny']);
   });
 });

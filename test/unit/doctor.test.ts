@@ -61,6 +61,25 @@ describe('planChecks', () => {
     expect(plan?.groups.at(-1)).toMatchObject({ actions: ['ec2:CreateVpc'], resources: ['arn:aws-cn:ec2:cn-north-1:222222222222:vpc/*'], context: { 'aws:RequestTag/CreatedBy': 'EC2 Fast Launch', 'aws:CalledVia': 'ec2fastlaunch.amazonaws.com' } });
   });
 
+  it('checks the export to S3 where the reconciler checks it, and the license configurations named', () => {
+    const exported = structuredClone(configuration);
+    const [d] = exported.distributions ?? [];
+    if (d === undefined) throw new Error('no distribution');
+    d.s3ExportConfiguration = { roleName: 'vmimport', diskImageFormat: 'RAW', s3Bucket: 'exports', s3Prefix: 'golden/' };
+    const license = 'arn:aws-cn:license-manager:cn-north-1:111111111111:license-configuration:lic-0123456789abcdef0123456789abcdef';
+    d.licenseConfigurationArns = [license];
+    const plans = planChecks(exported, arn, { role: 'repair', fastLaunchInheritForTargets: true });
+    const owner = plans.find((p) => p.accountId === '111111111111');
+    // the owner's cell of the region checks the export (the target's does not)
+    expect(owner?.groups.filter((g) => g.name.startsWith('export')).map((g) => [g.name, g.actions, g.resources])).toEqual([
+      ['export', ['ec2:DescribeExportImageTasks'], ['*']],
+      ['export-file', ['s3:GetObject'], ['arn:aws-cn:s3:::exports/golden/*']],
+      ['export-list', ['s3:ListBucket'], ['arn:aws-cn:s3:::exports']],
+    ]);
+    expect(plans.find((p) => p.accountId === '222222222222')?.groups.map((g) => g.name)).not.toContain('export');
+    expect(owner?.groups.find((g) => g.name === 'license-add')).toMatchObject({ actions: ['license-manager:UpdateLicenseSpecificationsForResource'], resources: [license], statement: 'LicenseAssociate' });
+  });
+
   it('without inheritance, a target copy is not checked for the owner\'s Fast Launch', () => {
     const plans = planChecks(configuration, arn, { role: 'repair', fastLaunchInheritForTargets: false, accounts: ['222222222222'] });
     expect(plans.map((p) => p.groups.map((g) => g.name).join(','))).toEqual(['observe,images,LT']);
