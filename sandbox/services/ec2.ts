@@ -54,7 +54,12 @@ function checkImageId(id: string): void {
  */
 function canSee(image: Ami, account: string, state: SandboxState): boolean {
   const p = image.launchPermissions;
-  if (image.ownerId === account || p.userIds.has(account) || p.groups.has('all')) return true;
+  return image.ownerId === account || p.userIds.has(account) || p.groups.has('all') || sharedThroughOrganization(image, account, state);
+}
+
+/** Whether a launch permission for `account`'s organization, or for its OU or an OU above it, shares the AMI with it. */
+function sharedThroughOrganization(image: Ami, account: string, state: SandboxState): boolean {
+  const p = image.launchPermissions;
   const organization = state.organizations.get(account);
   if (organization === undefined || (p.organizationArns.size === 0 && p.organizationalUnitArns.size === 0)) return false;
   if ([...p.organizationArns].some((arn) => arn.endsWith(`:organization/${organization}`))) return true;
@@ -187,6 +192,22 @@ function describeImages(ctx: Ctx, input: DescribeImagesRequest) {
   if (input.Owners !== undefined && input.Owners.length > 0) {
     const owners = input.Owners.map((o) => (o === 'self' ? ctx.account : o));
     images = images.filter((i) => owners.includes(i.ownerId));
+  }
+  if (input.ExecutableUsers !== undefined && input.ExecutableUsers.length > 0) {
+    // "Scopes the images by users with explicit launch permissions": another account's ID, only AMIs shared with
+    // that ID (not through its organization or OU); self or the caller's own ID, AMIs shared with the caller,
+    // through its organization or OU too; all, public AMIs (EC2 API Reference, DescribeImages, ExecutableUsers).
+    // The owner's launch permission is implicit: its own AMIs are not returned for it.
+    const users = input.ExecutableUsers;
+    images = images.filter((i) =>
+      users.some((user) =>
+        user === 'all'
+          ? i.launchPermissions.groups.has('all')
+          : user === 'self' || user === ctx.account
+            ? i.ownerId !== ctx.account && (i.launchPermissions.userIds.has(ctx.account) || sharedThroughOrganization(i, ctx.account, ctx.env.state))
+            : i.launchPermissions.userIds.has(user),
+      ),
+    );
   }
   if (input.IncludeDisabled !== true) images = images.filter((i) => i.state !== 'disabled');
   if (input.IncludeDeprecated !== true) {

@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { CreateTagsCommand, DescribeImagesCommand, ModifyImageAttributeCommand } from '@aws-sdk/client-ec2';
+import { CopyImageCommand, CreateTagsCommand, DescribeImagesCommand, ModifyImageAttributeCommand } from '@aws-sdk/client-ec2';
 import { DescribeOrganizationCommand, ListAccountsForParentCommand, ListOrganizationalUnitsForParentCommand, OrganizationsClient, paginateListAccounts } from '@aws-sdk/client-organizations';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/index.ts';
@@ -80,6 +80,29 @@ describe('AWS Organizations in the sandbox', () => {
     await clients(box.url, '111111111111').ec2.send(new ModifyImageAttributeCommand({ ImageId: image, LaunchPermission: { Add: [{ OrganizationArn: `arn:aws:organizations::111111111111:organization/${ORG}` }] } }));
     expect(await sees('444444444444')).toEqual([image]);
     expect(await sees('888888888888')).toEqual([]);
+  });
+
+  it('scopes DescribeImages by ExecutableUsers as EC2 does: explicit grants; self includes organization grants, another ID not; own AMIs are not listed', async () => {
+    const owner = clients(box.url, '111111111111').ec2;
+    const copy = async (name: string) => (await owner.send(new CopyImageCommand({ SourceImageId: box.refs.get('ami:shared'), SourceRegion: 'us-east-1', Name: `xu-${name}` }))).ImageId ?? '';
+    const [explicit, viaOrg, open] = [await copy('explicit'), await copy('via-org'), await copy('public')];
+    await owner.send(new ModifyImageAttributeCommand({ ImageId: explicit, LaunchPermission: { Add: [{ UserId: '444444444444' }, { UserId: '555555555555' }] } }));
+    await owner.send(new ModifyImageAttributeCommand({ ImageId: viaOrg, LaunchPermission: { Add: [{ OrganizationArn: `arn:aws:organizations::111111111111:organization/${ORG}` }] } }));
+    await owner.send(new ModifyImageAttributeCommand({ ImageId: open, LaunchPermission: { Add: [{ Group: 'all' }] } }));
+    const scoped = async (account: string, users: string[]) => {
+      const out = await clients(box.url, account).ec2.send(new DescribeImagesCommand({ ExecutableUsers: users, Filters: [{ Name: 'name', Values: ['xu-*'] }] }));
+      return (out.Images ?? []).map((i) => i.ImageId).sort();
+    };
+    const sorted = (...ids: string[]) => [...ids].sort();
+    expect(await scoped('444444444444', ['self'])).toEqual(sorted(explicit, viaOrg));
+    expect(await scoped('444444444444', ['444444444444'])).toEqual(sorted(explicit, viaOrg));
+    // asked about another account: what is shared with that ID explicitly, not through its organization
+    expect(await scoped('444444444444', ['555555555555'])).toEqual([explicit]);
+    expect(await scoped('444444444444', ['all'])).toEqual([open]);
+    // without ExecutableUsers: everything the account may launch
+    expect((await clients(box.url, '444444444444').ec2.send(new DescribeImagesCommand({ Filters: [{ Name: 'name', Values: ['xu-*'] }] }))).Images?.map((i) => i.ImageId).sort()).toEqual(sorted(explicit, viaOrg, open));
+    // the owner's launch permission is implicit
+    expect(await scoped('111111111111', ['self'])).toEqual([]);
   });
 
   it.runIf(existsSync('/usr/bin/aws'))('answers the AWS CLI as Organizations does', async () => {
