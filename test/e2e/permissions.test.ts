@@ -18,6 +18,7 @@ const run = promisify(execFile);
 const AWS = '/usr/bin/aws';
 const OWNER = '111111111111';
 const A = '222222222222';
+const B = '333333333333';
 const D = '444444444444';
 const TARGET_ROLE = 'ImageBuilderReconcilerTarget';
 
@@ -91,6 +92,24 @@ describe.runIf(existsSync(AWS))('permissions end to end (AWS CLI against the san
     // account A's encrypted copy got its Fast Launch through the template's grant on its own key
     const granted = box.server.requests.filter((r) => r.account === A && r.operation === 'EnableFastLaunch' && r.errorCode === undefined).flatMap((r) => r.authorizations.filter((a) => a.action === 'kms:CreateGrant'));
     expect(granted).toContainEqual(expect.objectContaining({ decision: 'allow', resource: `arn:aws:kms:eu-west-1:${A}:key/1234abcd-12ab-34cd-56ef-1234567890ab`, statement: 'inline:repair#FastLaunchEncryptedSnapshotsGrant' }));
+  });
+
+  it('Fast Launch without a launch template needs EC2FastLaunchFullAccess: refused as AWS refuses it, with what to deploy; the option turns it on', async () => {
+    const scenario = demoScenario();
+    const apse2 = scenario.imagebuilder?.distributions?.[0]?.distributions?.find((d) => d.region === 'ap-southeast-2');
+    for (const f of apse2?.fastLaunchConfigurations ?? []) delete f.launchTemplate;
+    box = await sandbox({ scenario, wire: true, clockSpeed: 3000 });
+    const final = await finished(box, await startBuild(box, 'no-template'));
+    const failed = final.cells.filter((c) => c.status === 'failed');
+    expect(failed.map((c) => `${c.region}/${c.accountId}`)).toStrictEqual([`ap-southeast-2/${B}`]);
+    expect(failed[0]?.reasons.join(' ')).toMatch(/not authorized to perform: ec2:CreateVpc on resource: arn:aws:ec2:ap-southeast-2:333333333333:vpc\/\* because no identity-based policy allows .*\(without a launch template EC2 Fast Launch builds its own VPC .*FastLaunchWithoutLaunchTemplate=true/);
+    await box.stop();
+
+    // deployed with the option, the same configuration converges
+    scenario.targetRoleParameters = { ...scenario.targetRoleParameters, FastLaunchWithoutLaunchTemplate: 'true' };
+    box = await sandbox({ scenario, wire: true, clockSpeed: 3000 });
+    const fixed = await finished(box, await startBuild(box, 'no-template-allowed'));
+    expect(fixed.outcome).toBe('converged');
   });
 
   it('the event-triggered functions cannot delete; cleanup can, only images Image Builder made', async () => {

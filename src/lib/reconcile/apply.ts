@@ -15,7 +15,7 @@ import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import pLimit from 'p-limit';
 import { compareBuilds, isImageBuildArn, parseImageBuildArn } from '../arn.ts';
 import type { CellClients, ClientFactory } from '../aws/clients.ts';
-import { AwsCallError, ReconcilerError, toFailure } from '../errors.ts';
+import { AwsCallError, type Failure, ReconcilerError, deniedAction, toFailure } from '../errors.ts';
 import type { Action, ActionOutcome, Plan } from './types.ts';
 
 interface ApplyOptions {
@@ -305,7 +305,8 @@ async function apply(plan: Plan, factory: ClientFactory, options: ApplyOptions):
             outcomes.push({ action, error: undefined, ...result });
           } catch (error: unknown) {
             const failure = toFailure(new AwsCallError(action.kind, action.cell.accountId, action.cell.region, error));
-            outcomes.push({ action, status: 'failed', detail: undefined, error: failure, resultingState: undefined });
+            const hint = permissionHint(action, failure);
+            outcomes.push({ action, status: 'failed', detail: undefined, error: hint === undefined ? failure : { ...failure, message: `${failure.message} (${hint})` }, resultingState: undefined });
           }
         }
         return outcomes;
@@ -316,4 +317,22 @@ async function apply(plan: Plan, factory: ClientFactory, options: ApplyOptions):
 }
 
 export { VALIDATING, apply };
+
+/**
+ * What to change when IAM refused a dependent permission that the refusal alone does not explain: the rights
+ * EnableFastLaunch checks beyond its own action (see the README, "Permissions").
+ */
+function permissionHint(action: Action, failure: Failure): string | undefined {
+  // an explicit Deny is someone's decision: the refusal names it, and no grant would help
+  if (action.kind !== 'enable-fast-launch' || failure.kind !== 'access-denied' || failure.message.includes('explicit deny')) return undefined;
+  const denied = deniedAction(failure.message);
+  if (denied === 'ec2:CreateVpc') {
+    return "without a launch template EC2 Fast Launch builds its own VPC with the caller's rights: deploy infra/target-account-role.yaml with FastLaunchWithoutLaunchTemplate=true (in the reconciler's own account: fastLaunchWithoutLaunchTemplate=true), or name a launch template in the Fast Launch setting";
+  }
+  if (denied?.startsWith('kms:') === true) {
+    return "the AMI's snapshots are encrypted: launching from it uses their KMS key through EC2; the templates grant keys of the role's own account, a key of another account also needs its key policy to allow the role";
+  }
+  return undefined;
+}
+
 export type { ApplyOptions };
