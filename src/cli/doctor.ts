@@ -6,6 +6,7 @@ import type { ClientFactory } from '../lib/aws/clients.ts';
 import type { Config } from '../lib/config.ts';
 import { type DoctorReport, planChecks, runDoctor } from '../lib/doctor.ts';
 import { AwsCallError, InputError } from '../lib/errors.ts';
+import { listSharedOrganizations } from '../lib/organizations.ts';
 import { type Colors, cellMatrix } from './format.ts';
 import { isKnownRegion } from './target.ts';
 
@@ -59,9 +60,20 @@ async function doctor(opts: DoctorOptions, given: DistributionConfigurationArn |
       throw new AwsCallError('GetDistributionConfiguration', arn.accountId, arn.region, error);
     }
     if (configuration === undefined) throw new InputError(`no distribution configuration ${arn.arn}`);
-    const plans = planChecks(configuration, arn, { role, fastLaunchInheritForTargets: config.fastLaunchInheritForTargets, sharedAccounts: config.sharedAccounts !== 'off', accounts: opts.accounts, regions: opts.regions });
+    const shared = role === 'repair' && config.sharedAccounts !== 'off';
+    // the accounts of the organizations and OUs shared with, listed as the reconciler lists them (RECONCILER_SHARED_ORGANIZATIONS)
+    const listings =
+      shared && config.sharedOrganizations
+        ? await listSharedOrganizations({ arn: `arn:${arn.partition}:imagebuilder:${arn.region}:${arn.accountId}:image/${arn.name}/0.0.0/1`, distributionConfiguration: configuration }, clients.home().organizations, {
+            required: config.sharedAccounts === 'require',
+            accountId: await clients.ownAccountId(),
+          })
+        : [];
+    const organizationAccounts = new Map(listings.filter((o) => o.status === 'listed').map((o) => [o.arn, o.accounts]));
+    const plans = planChecks(configuration, arn, { role, fastLaunchInheritForTargets: config.fastLaunchInheritForTargets, sharedAccounts: shared, organizationAccounts, accounts: opts.accounts, regions: opts.regions });
     // the session's factory assumes the role doctor checks (openSession: the cleanup role with --cleanup)
-    reports.push(await runDoctor(arn, plans, { clients, partition: arn.partition, roleName: config.targetRoleName, role }));
+    const report = await runDoctor(arn, plans, { clients, partition: arn.partition, roleName: config.targetRoleName, role });
+    reports.push(listings.length === 0 ? report : { ...report, organizations: listings, ok: report.ok && listings.every((o) => o.status === 'listed' || o.status === 'skipped') });
   }
   return reports;
 }
@@ -85,6 +97,9 @@ function renderDoctor(reports: DoctorReport[], c: Colors, width: number): string
       ...report.accounts.filter((a) => a.status !== 'ok' && a.status !== 'own-account').map((a) => `${a.accountId}: ${a.reason ?? a.status}`),
       ...report.cells.flatMap((cell) => cell.groups.flatMap((g) => g.denials.map((d) => `${cell.region}/${cell.accountId} ${g.name}: ${d.action} ${d.decision === 'explicitDeny' ? 'explicitly denied' : 'not allowed'} on ${d.resource}: ${d.fix}`))),
     ];
+    for (const o of report.organizations ?? []) {
+      lines.push(o.status === 'listed' ? `  shared with ${o.arn}: ${o.accounts.length} account(s) listed, checked as shared cells` : `  ${c.yellow(`shared with ${o.arn}: not listed (${o.status})`)}: ${o.reason ?? ''}`);
+    }
     if (fixes.length > 0) lines.push('', c.bold('To fix'), ...fixes.map((f) => `  ${f}`));
     const bad = report.cells.filter((x) => x.status !== 'ok' && x.status !== 'own-account').length;
     lines.push('', report.ok ? c.green(`OK: ${report.cells.length} cells, every action allowed`) : c.red(`PROBLEMS: ${bad} of ${report.cells.length} cells`), '');

@@ -17,6 +17,7 @@ import type { DistributionConfigurationArn } from './arn.ts';
 import type { ClientFactory } from './aws/clients.ts';
 import { SOURCE_IMAGE_TAG, desiredImage } from './distribution.ts';
 import { toFailure } from './errors.ts';
+import type { OrganizationListing } from './organizations.ts';
 
 type Role = 'repair' | 'cleanup';
 
@@ -88,6 +89,8 @@ interface DoctorReport {
   role: { kind: Role; name: string };
   accounts: AccountResult[];
   cells: CellResult[];
+  /** With RECONCILER_SHARED_ORGANIZATIONS: what listing the accounts of each organization and OU shared with gave. */
+  organizations?: OrganizationListing[];
   ok: boolean;
 }
 
@@ -252,6 +255,8 @@ interface PlanOptions {
   fastLaunchInheritForTargets: boolean;
   /** RECONCILER_SHARED_ACCOUNTS is not `off`: the cells of accounts that only receive a launch permission (default: checked). */
   sharedAccounts?: boolean;
+  /** The accounts listed for the organizations and OUs shared with (RECONCILER_SHARED_ORGANIZATIONS): their shared cells too. */
+  organizationAccounts?: ReadonlyMap<string, readonly string[]>;
   accounts?: string[] | undefined;
   regions?: string[] | undefined;
 }
@@ -262,7 +267,11 @@ function planChecks(configuration: DistributionConfiguration, arn: DistributionC
   const desired = desiredImage(
     { arn: `arn:${arn.partition}:imagebuilder:${arn.region}:${arn.accountId}:image/${arn.name}/0.0.0/1`, distributionConfiguration: configuration },
     // the accounts that only receive a launch permission are cells too (their tags), for the repair role only
-    { fastLaunchInheritForTargets: options.fastLaunchInheritForTargets, sharedAccounts: options.role === 'repair' && options.sharedAccounts !== false },
+    {
+      fastLaunchInheritForTargets: options.fastLaunchInheritForTargets,
+      sharedAccounts: options.role === 'repair' && options.sharedAccounts !== false,
+      ...(options.organizationAccounts === undefined ? {} : { organizationAccounts: options.organizationAccounts }),
+    },
   );
   return desired.cells
     .filter((c) => (options.accounts === undefined || options.accounts.includes(c.accountId)) && (options.regions === undefined || options.regions.includes(c.region)))

@@ -7,6 +7,7 @@ import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import { GetImageCommand } from '@aws-sdk/client-imagebuilder';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/index.ts';
+import type { DoctorReport } from '../../src/lib/doctor.ts';
 import type { Scenario } from '../../sandbox/scenario.ts';
 import type { Sandbox } from '../../sandbox/index.ts';
 import { buildBundles } from '../helpers/build.ts';
@@ -80,12 +81,20 @@ describe('amiTags in the accounts of the organizations and OUs an AMI is shared 
     // the command line says the same: what was listed, and what was not and why
     vi.stubEnv('RECONCILER_SHARED_ORGANIZATIONS', 'true');
     let out = '';
+    let doctor = '';
     try {
-      const code = await main(['reconcile', arn, '--plan', '--endpoint-url', box.url, '--region', 'us-east-1', '--no-color'], { out: (t) => (out += `${t}\n`), err: () => undefined, isTTY: false, columns: 250 });
+      const at = ['--endpoint-url', box.url, '--region', 'us-east-1'];
+      const code = await main(['reconcile', arn, '--plan', ...at, '--no-color'], { out: (t) => (out += `${t}\n`), err: () => undefined, isTTY: false, columns: 250 });
       expect(code).toBe(0);
+      // doctor checks the listed accounts' roles too, as shared cells
+      const config = box.refs.get('distribution:golden-windows') ?? '';
+      expect(await main(['doctor', '--config', config, ...at, '--json'], { out: (t) => (doctor += t), err: () => undefined, isTTY: false, columns: 250 })).toBe(0);
     } finally {
       vi.unstubAllEnvs();
     }
+    const [checked] = (JSON.parse(doctor) as { reports: DoctorReport[] }).reports;
+    expect(checked?.cells.filter((c) => [E, F, G].includes(c.accountId)).map((c) => `${c.region}/${c.accountId}:${c.status}:${c.groups.map((g) => g.name).join(',')}`)).toEqual([`eu-west-1/${E}:ok:observe,images`, `eu-west-1/${F}:ok:observe,images`]);
+    expect(checked?.organizations?.map((o) => `${o.arn}:${o.status}`)).toEqual([`${UNIT}:listed`, `${OTHER_ORG}:skipped`]);
     expect(out).toContain(`shared with ${UNIT}: 2 account(s) listed (${E}, ${F})`);
     expect(out).toMatch(/note: accounts of arn:aws:organizations::999999999999:organization\/o-zzzzzzzzzz not tagged \(skipped\)/);
   });
