@@ -6,7 +6,7 @@ import type { ClientFactory } from '../lib/aws/clients.ts';
 import type { Config } from '../lib/config.ts';
 import { type DoctorReport, planChecks, runDoctor } from '../lib/doctor.ts';
 import { AwsCallError, InputError } from '../lib/errors.ts';
-import { listSharedOrganizations } from '../lib/organizations.ts';
+import { listSharedOrganizations, organizationsClient } from '../lib/organizations.ts';
 import { type Colors, cellMatrix } from './format.ts';
 import { isKnownRegion } from './target.ts';
 
@@ -64,7 +64,7 @@ async function doctor(opts: DoctorOptions, given: DistributionConfigurationArn |
     // the accounts of the organizations and OUs shared with, listed as the reconciler lists them (RECONCILER_SHARED_ORGANIZATIONS)
     const listings =
       shared && config.sharedOrganizations
-        ? await listSharedOrganizations({ arn: `arn:${arn.partition}:imagebuilder:${arn.region}:${arn.accountId}:image/${arn.name}/0.0.0/1`, distributionConfiguration: configuration }, clients.home().organizations, {
+        ? await listSharedOrganizations({ arn: `arn:${arn.partition}:imagebuilder:${arn.region}:${arn.accountId}:image/${arn.name}/0.0.0/1`, distributionConfiguration: configuration }, organizationsClient(clients), {
             required: config.sharedAccounts === 'require',
             accountId: await clients.ownAccountId(),
           })

@@ -1,3 +1,4 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IdempotencyAlreadyInProgressError, IdempotencyConfig, IdempotencyUnknownError, makeIdempotent } from '@aws-lambda-powertools/idempotency';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
@@ -76,7 +77,7 @@ function idempotency(prefix: string): Idempotent {
   let built: { wrapped: Wrapped; config: IdempotencyConfig } | undefined;
 
   const build = (deps: ReconcileDeps) => {
-    const persistenceStore = new DynamoDBPersistenceLayer({ tableName: deps.config.idempotencyTable, awsSdkV3Client: deps.clients.home().dynamodb });
+    const persistenceStore = new DynamoDBPersistenceLayer({ tableName: deps.config.idempotencyTable, awsSdkV3Client: deps.clients.homeClient(DynamoDBClient) });
     const config = new IdempotencyConfig({ expiresAfterSeconds: deps.config.idempotencyExpiryMinutes * 60, throwOnNoIdempotencyKey: true });
     const wrapped = makeIdempotent(async (_key: Record<string, string | number>, work: () => Promise<unknown>) => jsonSafe(await work()), {
       persistenceStore,

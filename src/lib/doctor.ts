@@ -12,7 +12,7 @@
  */
 import { DescribeFastLaunchImagesCommand, DescribeFleetsCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeLaunchTemplatesCommand, DescribeSnapshotsCommand, DescribeSpotFleetRequestsCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { type DistributionConfiguration } from '@aws-sdk/client-imagebuilder';
-import { type EvaluationResult, type IAMClient, NoSuchEntityException, SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
+import { type EvaluationResult, IAMClient, NoSuchEntityException, SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
 import type { DistributionConfigurationArn } from './arn.ts';
 import type { ClientFactory } from './aws/clients.ts';
 import { SOURCE_IMAGE_TAG, desiredImage } from './distribution.ts';
@@ -345,7 +345,7 @@ async function dryRun(ec2: EC2Client, action: string, call: (ec2: EC2Client) => 
 /** Check each cell's groups; the role of each account is tried once (AssumeRole through the client factory). */
 async function runDoctor(arn: DistributionConfigurationArn, plans: CellPlan[], options: RunOptions): Promise<DoctorReport> {
   const own = await options.clients.ownAccountId();
-  const home = options.clients.home().iam;
+  const home = options.clients.homeClient(IAMClient);
   const accounts = new Map<string, AccountResult>();
   /** Where each account's role is simulated: IAM answers for roles of the caller's account only. */
   const simulators = new Map<string, IAMClient>();
@@ -367,7 +367,7 @@ async function runDoctor(arn: DistributionConfigurationArn, plans: CellPlan[], o
       continue;
     }
     // the role simulating its own policies (it needs iam:SimulatePrincipalPolicy on itself), else the caller
-    const simulator = (await canSimulate(cell.iam, roleArn)) ? cell.iam : (await canSimulate(home, roleArn)) ? home : undefined;
+    const simulator = (await canSimulate(cell.client(IAMClient), roleArn)) ? cell.client(IAMClient) : (await canSimulate(home, roleArn)) ? home : undefined;
     if (simulator === undefined) {
       accounts.set(accountId, { accountId, roleArn, status: 'error', reason: `cannot simulate ${roleArn}: allow iam:SimulatePrincipalPolicy on it to the role itself (or run doctor with credentials of ${accountId})` });
       continue;

@@ -12,7 +12,8 @@
  * listed. Every listing that does not complete says why; nothing is guessed.
  */
 import type { Image } from '@aws-sdk/client-imagebuilder';
-import { DescribeOrganizationCommand, type OrganizationsClient, paginateListAccounts, paginateListAccountsForParent, paginateListOrganizationalUnitsForParent } from '@aws-sdk/client-organizations';
+import { DescribeOrganizationCommand, OrganizationsClient, paginateListAccounts, paginateListAccountsForParent, paginateListOrganizationalUnitsForParent } from '@aws-sdk/client-organizations';
+import type { ClientFactory } from './aws/clients.ts';
 import { AwsCallError, briefFailure, toFailure } from './errors.ts';
 
 /** One organization or OU ARN of the configuration, and what listing its accounts gave. */
@@ -110,5 +111,13 @@ async function listSharedOrganizations(image: Image, client: OrganizationsClient
   return out;
 }
 
-export { listSharedOrganizations, sharedOrganizationArns };
+/**
+ * AWS Organizations as the reconciler's own account, from the client factory. Organizations is global: one
+ * endpoint per partition, which the SDK resolves from any region of it (us-east-1, cn-northwest-1, us-gov-west-1).
+ */
+function organizationsClient(clients: ClientFactory): OrganizationsClient {
+  return clients.homeClient(OrganizationsClient);
+}
+
+export { listSharedOrganizations, organizationsClient, sharedOrganizationArns };
 export type { OrganizationListing };

@@ -93,6 +93,12 @@ describe('deployment (npx osls package, offline)', () => {
       // a shape the code does use is still there
       expect(code, file).toContain('DescribeImagesRequest');
     }
+    // an SDK client only where the function's code calls it (the client factory builds the others by class)
+    const has = (name: string, operation: string) => readFileSync(`dist/lambda/${name}/index.mjs`, 'utf8').includes(operation);
+    expect(['reconcile', 'cleanup'].map((name) => [name, has(name, 'ListAccountsForParent'), has(name, 'HeadObject'), has(name, 'DescribeAutoScalingGroups')])).toStrictEqual([
+      ['reconcile', true, true, false],
+      ['cleanup', false, false, true],
+    ]);
   });
 
   /** A role's statements, each branch of a conditional one (`Fn::If` on a param) included: what it may grant. */

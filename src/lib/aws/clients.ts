@@ -1,12 +1,6 @@
-import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { IAMClient } from '@aws-sdk/client-iam';
 import { ImagebuilderClient } from '@aws-sdk/client-imagebuilder';
-import { LicenseManagerClient } from '@aws-sdk/client-license-manager';
-import { OrganizationsClient } from '@aws-sdk/client-organizations';
-import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
@@ -18,6 +12,25 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import { partitionOfRegion } from '../arn.ts';
 import { AssumeRoleError, AwsCallError } from '../errors.ts';
 
+/**
+ * What the factory gives every client class it builds: region, adaptive retries, the shared connection pool,
+ * the credentials (an assumed role's in another account), the endpoint; S3 clients also path-style addressing
+ * when asked for (`forcePathStyle`, which other clients ignore).
+ */
+interface ServiceClientConfig {
+  region: string;
+  retryMode: 'adaptive';
+  maxAttempts: number;
+  requestHandler: NodeHttpHandler;
+  credentials?: AwsCredentialIdentity | AwsCredentialIdentityProvider;
+  profile?: string;
+  endpoint?: string;
+  forcePathStyle?: boolean;
+}
+
+/** A client class the factory can build: `new EC2Client(config)`, `new S3Client(config)`, … */
+type ServiceClientClass<C extends object> = new (config: ServiceClientConfig) => C;
+
 /** The clients for one (account, region); each is built on first use. */
 interface CellClients {
   readonly accountId: string;
@@ -25,26 +38,18 @@ interface CellClients {
   readonly ec2: EC2Client;
   readonly imagebuilder: ImagebuilderClient;
   readonly ssm: SSMClient;
-  /** Auto Scaling (cleanup's in-use check only), built on first use. */
-  readonly autoscaling: AutoScalingClient;
-  /** IAM as this cell's account (the CLI's `doctor`: the role simulating its own policies), built on first use. */
-  readonly iam: IAMClient;
-  /** AWS License Manager (the license configurations of a distribution's AMIs), built on first use. */
-  readonly licenseManager: LicenseManagerClient;
-  /** Amazon S3 (the export check's HeadObject), built on first use; path-style when `s3ForcePathStyle`. */
-  readonly s3: S3Client;
+  /**
+   * A client of another service for this cell (S3 for the export check, License Manager, Auto Scaling for
+   * cleanup's in-use check, IAM for doctor), built on first use and kept. The caller names the class, so a
+   * bundle carries an SDK client only when its code uses it.
+   */
+  client<C extends object>(Client: ServiceClientClass<C>): C;
 }
 
 /** The clients for the reconciler's own account and region (report bus, recheck queue). */
 interface HomeClients {
   readonly eventBridge: EventBridgeClient;
   readonly sqs: SQSClient;
-  /** IAM as the own account (the CLI's `doctor`: SimulatePrincipalPolicy), built on first use. */
-  readonly iam: IAMClient;
-  /** DynamoDB in the own account and region (the functions' idempotency records), built on first use. */
-  readonly dynamodb: DynamoDBClient;
-  /** AWS Organizations as the own account (the accounts of organizations and OUs an AMI is shared with), built on first use. */
-  readonly organizations: OrganizationsClient;
 }
 
 /**
@@ -64,6 +69,13 @@ interface ClientFactory {
   forCell(accountId: string, region: string): Promise<CellClients>;
   /** Clients for the reconciler's own account and region. */
   home(): HomeClients;
+  /**
+   * A client of another service for the own account and region, built here with the factory's settings (retry,
+   * connection pool, endpoint, call accounting) on first use and kept: IAM (doctor's simulator), DynamoDB (the
+   * idempotency records), AWS Organizations (the reconcile functions). The caller names the client class, so a
+   * bundle carries that SDK client only when its code uses it.
+   */
+  homeClient<C extends object>(Client: ServiceClientClass<C>): C;
   /** AWS calls sent so far (every command, pages included; retries of a command are not counted again). */
   callCount(): number;
   /** How many cells a run should work on at once: enough to keep the global limit of calls busy. */
@@ -305,6 +317,8 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
   };
 
   let homeClients: HomeClients | undefined;
+  /** The clients homeClient built, by class. */
+  const homeExtra = new Map<unknown, object>();
 
   return {
     ownAccountId: resolveOwnAccount,
@@ -324,10 +338,7 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
       let ec2: EC2Client | undefined;
       let imagebuilder: ImagebuilderClient | undefined;
       let ssm: SSMClient | undefined;
-      let autoscaling: AutoScalingClient | undefined;
-      let iamClient: IAMClient | undefined;
-      let licenseManager: LicenseManagerClient | undefined;
-      let s3: S3Client | undefined;
+      const others = new Map<unknown, object>();
       const clients: CellClients = {
         accountId,
         region,
@@ -343,51 +354,30 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
           ssm ??= instrument(new SSMClient(config), key);
           return ssm;
         },
-        get autoscaling() {
-          autoscaling ??= instrument(new AutoScalingClient(config), key);
-          return autoscaling;
-        },
-        get iam() {
-          iamClient ??= instrument(new IAMClient(config), key);
-          return iamClient;
-        },
-        get licenseManager() {
-          licenseManager ??= instrument(new LicenseManagerClient(config), key);
-          return licenseManager;
-        },
-        get s3() {
-          s3 ??= instrument(new S3Client({ ...config, forcePathStyle: options.s3ForcePathStyle === true }), key);
-          return s3;
+        client<C extends object>(Client: ServiceClientClass<C>): C {
+          const built = others.get(Client);
+          if (built !== undefined) return built as C;
+          const client = instrument(new Client({ ...config, ...(options.s3ForcePathStyle === true ? { forcePathStyle: true } : {}) }), key);
+          others.set(Client, client);
+          return client;
         },
       };
       cells.set(key, clients);
       return clients;
     },
     home() {
-      if (homeClients === undefined) {
-        let iam: IAMClient | undefined;
-        let dynamodb: DynamoDBClient | undefined;
-        let organizations: OrganizationsClient | undefined;
-        homeClients = {
-          eventBridge: instrument(new EventBridgeClient(baseConfig(options.region)), undefined),
-          sqs: instrument(new SQSClient(baseConfig(options.region)), undefined),
-          // IAM is global: its one endpoint per partition, reached from the own region's settings
-          get iam() {
-            iam ??= instrument(new IAMClient(baseConfig(options.region)), undefined);
-            return iam;
-          },
-          get dynamodb() {
-            dynamodb ??= instrument(new DynamoDBClient(baseConfig(options.region)), undefined);
-            return dynamodb;
-          },
-          // Organizations is global: one endpoint per partition, which the SDK resolves from any of its regions
-          get organizations() {
-            organizations ??= instrument(new OrganizationsClient(baseConfig(options.region)), undefined);
-            return organizations;
-          },
-        };
-      }
+      homeClients ??= {
+        eventBridge: instrument(new EventBridgeClient(baseConfig(options.region)), undefined),
+        sqs: instrument(new SQSClient(baseConfig(options.region)), undefined),
+      };
       return homeClients;
+    },
+    homeClient<C extends object>(Client: ServiceClientClass<C>): C {
+      const built = homeExtra.get(Client);
+      if (built !== undefined) return built as C;
+      const client = instrument(new Client(baseConfig(options.region)), undefined);
+      homeExtra.set(Client, client);
+      return client;
     },
     callCount: () => calls,
     cellConcurrency: () => maxConcurrency,
@@ -395,4 +385,4 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
 }
 
 export { AdaptiveLimit, createClientFactory };
-export type { CellClients, ClientFactory, ClientFactoryOptions, HomeClients };
+export type { CellClients, ClientFactory, ClientFactoryOptions, HomeClients, ServiceClientClass, ServiceClientConfig };

@@ -1,4 +1,4 @@
-import { paginateDescribeAutoScalingGroups, paginateDescribeLaunchConfigurations } from '@aws-sdk/client-auto-scaling';
+import { AutoScalingClient, paginateDescribeAutoScalingGroups, paginateDescribeLaunchConfigurations } from '@aws-sdk/client-auto-scaling';
 import {
   CreateImageUsageReportCommand,
   CreateTagsCommand,
@@ -174,13 +174,13 @@ async function fleetReferences(clients: CellClients, imageIds: string[]): Promis
   };
   const resolve = templateResolver(clients);
   const lcImages = new Map<string, string | undefined>();
-  for await (const page of paginateDescribeLaunchConfigurations({ client: clients.autoscaling }, {})) {
+  for await (const page of paginateDescribeLaunchConfigurations({ client: clients.client(AutoScalingClient) }, {})) {
     for (const lc of page.LaunchConfigurations ?? []) {
       lcImages.set(lc.LaunchConfigurationName ?? '', lc.ImageId);
       add(lc.ImageId, { resourceType: 'autoscaling:LaunchConfiguration', arn: lc.LaunchConfigurationARN ?? lc.LaunchConfigurationName ?? '' });
     }
   }
-  for await (const page of paginateDescribeAutoScalingGroups({ client: clients.autoscaling }, {})) {
+  for await (const page of paginateDescribeAutoScalingGroups({ client: clients.client(AutoScalingClient) }, {})) {
     for (const group of page.AutoScalingGroups ?? []) {
       const ref = { resourceType: 'autoscaling:AutoScalingGroup', arn: group.AutoScalingGroupARN ?? group.AutoScalingGroupName ?? '' };
       if (group.LaunchConfigurationName !== undefined) add(lcImages.get(group.LaunchConfigurationName), ref);

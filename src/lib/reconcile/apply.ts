@@ -10,7 +10,7 @@ import {
   ModifyLaunchTemplateCommand,
 } from '@aws-sdk/client-ec2';
 import { RetryImageCommand } from '@aws-sdk/client-imagebuilder';
-import { UpdateLicenseSpecificationsForResourceCommand } from '@aws-sdk/client-license-manager';
+import { LicenseManagerClient, UpdateLicenseSpecificationsForResourceCommand } from '@aws-sdk/client-license-manager';
 import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import pLimit from 'p-limit';
 import { compareBuilds, isImageBuildArn, parseImageBuildArn } from '../arn.ts';
@@ -257,7 +257,7 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions):
     }
     case 'associate-licenses': {
       // add only: an association the configuration does not name is never removed (it may count licences)
-      await clients.licenseManager.send(
+      await clients.client(LicenseManagerClient).send(
         new UpdateLicenseSpecificationsForResourceCommand({
           ResourceArn: action.resourceArn,
           AddLicenseSpecifications: action.licenseConfigurationArns.map((LicenseConfigurationArn) => ({ LicenseConfigurationArn })),

@@ -15,8 +15,8 @@ import {
   paginateListImageBuildVersions,
   paginateListImagePipelineImages,
 } from '@aws-sdk/client-imagebuilder';
-import { ListLicenseSpecificationsForResourceCommand } from '@aws-sdk/client-license-manager';
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { LicenseManagerClient, ListLicenseSpecificationsForResourceCommand } from '@aws-sdk/client-license-manager';
+import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import pLimit from 'p-limit';
 import { amiArn, compareBuilds, isImageBuildArn, parseImageBuildArn } from '../arn.ts';
@@ -168,7 +168,7 @@ async function observeLicenses(clients: CellClients, region: string, imageId: st
   const arns: string[] = [];
   let nextToken: string | undefined;
   do {
-    const out = await clients.licenseManager.send(new ListLicenseSpecificationsForResourceCommand({ ResourceArn: amiArn(region, imageId), NextToken: nextToken }));
+    const out = await clients.client(LicenseManagerClient).send(new ListLicenseSpecificationsForResourceCommand({ ResourceArn: amiArn(region, imageId), NextToken: nextToken }));
     for (const spec of out.LicenseSpecifications ?? []) if (spec.LicenseConfigurationArn !== undefined) arns.push(spec.LicenseConfigurationArn);
     nextToken = out.NextToken === '' ? undefined : out.NextToken;
   } while (nextToken !== undefined);
@@ -198,7 +198,7 @@ async function observeS3Export(clients: CellClients, imageId: string, want: { bu
   if (task.Status !== 'completed') return { task: observed, key: undefined, object: undefined };
   const key = `${task.S3ExportLocation?.S3Prefix ?? ''}${observed.id}.${(want.format ?? 'VMDK').toLowerCase()}`;
   try {
-    await clients.s3.send(new HeadObjectCommand({ Bucket: want.bucket, Key: key }));
+    await clients.client(S3Client).send(new HeadObjectCommand({ Bucket: want.bucket, Key: key }));
     return { task: observed, key, object: 'present' };
   } catch (error: unknown) {
     const status = (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;

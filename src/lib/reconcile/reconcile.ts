@@ -6,7 +6,7 @@ import { type DesiredImage, desiredImage } from '../distribution.ts';
 import { AwsCallError, type Failure, toFailure } from '../errors.ts';
 import pLimit from 'p-limit';
 import { publishReport, type RecheckMessage, sendRecheck } from '../notify.ts';
-import { listSharedOrganizations } from '../organizations.ts';
+import { listSharedOrganizations, organizationsClient } from '../organizations.ts';
 import { apply } from './apply.ts';
 import { observe } from './observe.ts';
 import { plan } from './plan.ts';
@@ -120,7 +120,7 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
     // the accounts of the organizations and OUs shared with, when asked for (a shard's run lists them again)
     const organizations =
       config.sharedAccounts !== 'off' && config.sharedOrganizations
-        ? await listSharedOrganizations(loaded.image, clients.home().organizations, { required: config.sharedAccounts === 'require', accountId: await clients.ownAccountId() })
+        ? await listSharedOrganizations(loaded.image, organizationsClient(clients), { required: config.sharedAccounts === 'require', accountId: await clients.ownAccountId() })
         : [];
     const organizationAccounts = new Map(organizations.filter((o) => o.status === 'listed').map((o) => [o.arn, o.accounts]));
     const whole: DesiredImage = {
