@@ -27,7 +27,19 @@ try {
   configError = error instanceof ConfigError ? error : new ConfigError('invalid configuration', { cause: error });
 }
 
-const metrics = new Metrics({ namespace: config?.metricsNamespace ?? 'ImageBuilderReconciler', serviceName: 'imagebuilder-reconciler' });
+/**
+ * Powertools Metrics' own messages go through the structured logger. An invocation that records no metric (a
+ * duplicate delivery answered from the idempotency record, an event refused) is not a problem: Metrics' warning
+ * for it ("No application metrics to publish") is logged at debug, every other warning as a warning.
+ */
+const metricsLogger = {
+  debug: (...args: unknown[]) => logger.debug(String(args[0]), { detail: args.slice(1) }),
+  info: (...args: unknown[]) => logger.info(String(args[0]), { detail: args.slice(1) }),
+  warn: (...args: unknown[]) => (String(args[0]).startsWith('No application metrics to publish') ? logger.debug(String(args[0])) : logger.warn(String(args[0]), { detail: args.slice(1) })),
+  error: (...args: unknown[]) => logger.error(String(args[0]), { detail: args.slice(1) }),
+};
+
+const metrics = new Metrics({ namespace: config?.metricsNamespace ?? 'ImageBuilderReconciler', serviceName: 'imagebuilder-reconciler', logger: metricsLogger });
 
 /**
  * X-Ray tracing of every AWS call, when the deployment's `tracing` param is Active (the function's TracingConfig
