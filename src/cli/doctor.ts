@@ -70,7 +70,7 @@ async function doctor(opts: DoctorOptions, given: DistributionConfigurationArn |
           })
         : [];
     const organizationAccounts = new Map(listings.filter((o) => o.status === 'listed').map((o) => [o.arn, o.accounts]));
-    const plans = planChecks(configuration, arn, { role, fastLaunchInheritForTargets: config.fastLaunchInheritForTargets, sharedAccounts: shared, organizationAccounts, accounts: opts.accounts, regions: opts.regions });
+    const plans = planChecks(configuration, arn, { role, fastLaunchInheritForTargets: config.fastLaunchInheritForTargets, sharedAccounts: shared, sharedRequired: config.sharedAccounts === 'require', organizationAccounts, accounts: opts.accounts, regions: opts.regions });
     // the session's factory assumes the role doctor checks (openSession: the cleanup role with --cleanup)
     const report = await runDoctor(arn, plans, { clients, partition: arn.partition, roleName: config.targetRoleName, role });
     reports.push(listings.length === 0 ? report : { ...report, organizations: listings, ok: report.ok && listings.every((o) => o.status === 'listed' || o.status === 'skipped') });
@@ -101,8 +101,10 @@ function renderDoctor(reports: DoctorReport[], c: Colors, width: number): string
       lines.push(o.status === 'listed' ? `  shared with ${o.arn}: ${o.accounts.length} account(s) listed, checked as shared cells` : `  ${c.yellow(`shared with ${o.arn}: not listed (${o.status})`)}: ${o.reason ?? ''}`);
     }
     if (fixes.length > 0) lines.push('', c.bold('To fix'), ...fixes.map((f) => `  ${f}`));
-    const bad = report.cells.filter((x) => x.status !== 'ok' && x.status !== 'own-account').length;
-    lines.push('', report.ok ? c.green(`OK: ${report.cells.length} cells, every action allowed`) : c.red(`PROBLEMS: ${bad} of ${report.cells.length} cells`), '');
+    const bad = report.cells.filter((x) => x.status !== 'ok' && x.status !== 'own-account' && x.optional !== true).length;
+    const skipped = report.cells.filter((x) => x.optional === true).length;
+    const note = skipped === 0 ? '' : c.dim(` (${skipped} cell(s) of accounts that only receive a launch permission have no role: the reconciler skips them, RECONCILER_SHARED_ACCOUNTS=tag)`);
+    lines.push('', (report.ok ? c.green(`OK: ${report.cells.length - skipped} cells, every action allowed`) : c.red(`PROBLEMS: ${bad} of ${report.cells.length} cells`)) + note, '');
   }
   return lines.join('\n').trimEnd();
 }

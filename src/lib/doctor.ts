@@ -39,6 +39,8 @@ interface CellPlan {
   region: string;
   accountId: string;
   groups: CheckGroup[];
+  /** An account that only receives a launch permission, under RECONCILER_SHARED_ACCOUNTS=tag: without its role the reconciler skips it. */
+  optional?: true;
 }
 
 interface Denial {
@@ -75,6 +77,8 @@ interface CellResult {
   status: 'ok' | 'denied' | 'missing-role' | 'cannot-assume' | 'own-account' | 'error';
   groups: GroupResult[];
   reason?: string;
+  /** The reconciler skips this cell where its role is missing or cannot be assumed (a shared cell under `tag`): not a problem. */
+  optional?: true;
 }
 
 interface AccountResult {
@@ -255,6 +259,8 @@ interface PlanOptions {
   fastLaunchInheritForTargets: boolean;
   /** RECONCILER_SHARED_ACCOUNTS is not `off`: the cells of accounts that only receive a launch permission (default: checked). */
   sharedAccounts?: boolean;
+  /** RECONCILER_SHARED_ACCOUNTS is `require`: a shared cell without its role fails the run (default: it is skipped). */
+  sharedRequired?: boolean;
   /** The accounts listed for the organizations and OUs shared with (RECONCILER_SHARED_ORGANIZATIONS): their shared cells too. */
   organizationAccounts?: ReadonlyMap<string, readonly string[]>;
   accounts?: string[] | undefined;
@@ -279,6 +285,7 @@ function planChecks(configuration: DistributionConfiguration, arn: DistributionC
       region: c.region,
       accountId: c.accountId,
       groups: options.role === 'repair' ? repairGroups(arn.partition, c.region, c.accountId, c) : cleanupGroups(arn.partition, c.region, arn),
+      ...(c.origin === 'shared' && options.sharedRequired !== true ? { optional: true as const } : {}),
     }))
     .sort((a, b) => a.region.localeCompare(b.region) || a.accountId.localeCompare(b.accountId));
 }
@@ -381,7 +388,14 @@ async function runDoctor(arn: DistributionConfigurationArn, plans: CellPlan[], o
     const account = accounts.get(plan.accountId);
     if (account === undefined || account.status !== 'ok') {
       const status = account?.status ?? 'error';
-      cells.push({ region: plan.region, accountId: plan.accountId, status, groups: plan.groups.map((g) => ({ name: g.name, status: 'unchecked', denials: [], dryRun: [] })), ...(account?.reason === undefined ? {} : { reason: account.reason }) });
+      cells.push({
+        region: plan.region,
+        accountId: plan.accountId,
+        status,
+        groups: plan.groups.map((g) => ({ name: g.name, status: 'unchecked', denials: [], dryRun: [] })),
+        ...(account?.reason === undefined ? {} : { reason: account.reason }),
+        ...(plan.optional === true && (status === 'missing-role' || status === 'cannot-assume') ? { optional: true as const } : {}),
+      });
       continue;
     }
     const groups: GroupResult[] = [];
@@ -441,7 +455,7 @@ async function runDoctor(arn: DistributionConfigurationArn, plans: CellPlan[], o
     role: { kind: options.role, name: options.roleName },
     accounts: [...accounts.values()],
     cells,
-    ok: cells.every((c) => c.status === 'ok' || c.status === 'own-account'),
+    ok: cells.every((c) => c.status === 'ok' || c.status === 'own-account' || c.optional === true),
   };
 }
 

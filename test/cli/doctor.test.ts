@@ -1,6 +1,6 @@
 /** `doctor` against the sandbox: the demo's roles grant everything; a Deny or a missing role shows exactly where. */
 import { AttachRolePolicyCommand, DeleteRolePolicyCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Sandbox } from '../../sandbox/index.ts';
 import { main } from '../../src/cli/index.ts';
 import type { DoctorReport } from '../../src/lib/doctor.ts';
@@ -118,7 +118,19 @@ describe('imagebuilder-reconciler doctor', () => {
     expect(report?.cells.filter((c) => c.status !== 'ok' && c.status !== 'own-account').map((c) => `${c.region}/${c.accountId}:${c.status}`)).toEqual(['ap-southeast-2/333333333333:missing-role', 'eu-west-1/333333333333:missing-role', 'us-east-1/333333333333:missing-role']);
     const human = await cli('doctor', '--config', config, ...at(), '--no-color');
     expect(human.out).toMatch(/333333333333: no role ImageBuilderReconcilerTarget in 333333333333 \(\w+\): deploy infra\/target-account-role\.yaml there/);
-    expect(human.out).toMatch(/PROBLEMS: 3 of 8 cells/);
+    // its shared cell in eu-west-1 is no problem: without the role the reconciler skips it (RECONCILER_SHARED_ACCOUNTS=tag)
+    expect(report?.cells.find((c) => c.region === 'eu-west-1' && c.accountId === '333333333333')?.optional).toBe(true);
+    expect(human.out).toMatch(/PROBLEMS: 2 of 8 cells \(1 cell\(s\) of accounts that only receive a launch permission have no role: the reconciler skips them/);
+    // in eu-west-1 that account only receives the launch permission: OK, unless shared cells are required
+    const eu = await cli('doctor', '--config', config, ...at(), '--regions', 'eu-west-1', '--no-color');
+    expect(eu.code).toBe(0);
+    expect(eu.out).toMatch(/OK: 2 cells, every action allowed \(1 cell\(s\) of accounts that only receive a launch permission have no role/);
+    vi.stubEnv('RECONCILER_SHARED_ACCOUNTS', 'require');
+    try {
+      expect((await cli('doctor', '--config', config, ...at(), '--regions', 'eu-west-1')).code).toBe(1);
+    } finally {
+      vi.unstubAllEnvs();
+    }
   });
 
   it('refuses bad input before any call (exit 2)', async () => {
