@@ -28,13 +28,18 @@ function invalidInput(message: string): AwsError {
   return new AwsError('InvalidInputException', message, 400, { Reason: 'INVALID_INPUT' });
 }
 
-/** The caller's organization, and that the caller is its management account. */
-function management(ctx: Ctx): { organization: string; managementAccount: string } {
+/** The caller's organization and its management account; an account of none gets AWSOrganizationsNotInUseException. */
+function membership(ctx: Ctx): { organization: string; managementAccount: string } {
   const organization = ctx.env.state.organizations.get(ctx.account);
   if (organization === undefined) throw new AwsError('AWSOrganizationsNotInUseException', 'Your account is not a member of an organization.', 400);
-  const managementAccount = ctx.env.state.organizationManagement.get(organization) ?? '';
-  if (managementAccount !== ctx.account) throw new AwsError('AccessDeniedException', "You don't have permissions to access this resource.", 400);
-  return { organization, managementAccount };
+  return { organization, managementAccount: ctx.env.state.organizationManagement.get(organization) ?? '' };
+}
+
+/** The caller's organization, and that the caller is its management account. */
+function management(ctx: Ctx): { organization: string; managementAccount: string } {
+  const member = membership(ctx);
+  if (member.managementAccount !== ctx.account) throw new AwsError('AccessDeniedException', "You don't have permissions to access this resource.", 400);
+  return member;
 }
 
 function page<T>(items: T[], input: { NextToken?: string | undefined; MaxResults?: number | undefined }): { items: T[]; next: string | undefined } {
@@ -77,9 +82,7 @@ const organizations: ServiceDef = {
   schemas: schemas as unknown as Record<string, unknown>,
   handlers: {
     DescribeOrganization: op((ctx: Ctx) => {
-      const organization = ctx.env.state.organizations.get(ctx.account);
-      if (organization === undefined) throw new AwsError('AWSOrganizationsNotInUseException', 'Your account is not a member of an organization.', 400);
-      const managementAccount = ctx.env.state.organizationManagement.get(organization) ?? '';
+      const { organization, managementAccount } = membership(ctx);
       const p = partitionOf(ctx.region);
       return {
         Organization: {

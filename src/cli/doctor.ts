@@ -4,9 +4,9 @@ import { InvalidArgumentError } from 'commander';
 import { type DistributionConfigurationArn, parseDistributionConfigurationArn } from '../lib/arn.ts';
 import type { ClientFactory } from '../lib/aws/clients.ts';
 import type { Config } from '../lib/config.ts';
-import { type DoctorReport, planChecks, runDoctor } from '../lib/doctor.ts';
+import { type DoctorReport, configurationImage, planChecks, runDoctor } from '../lib/doctor.ts';
 import { AwsCallError, InputError } from '../lib/errors.ts';
-import { listSharedOrganizations, organizationsClient } from '../lib/organizations.ts';
+import { listSharedOrganizations, listedAccounts, organizationsClient } from '../lib/organizations.ts';
 import { type Colors, cellMatrix } from './format.ts';
 import { isKnownRegion } from './target.ts';
 
@@ -64,13 +64,12 @@ async function doctor(opts: DoctorOptions, given: DistributionConfigurationArn |
     // the accounts of the organizations and OUs shared with, listed as the reconciler lists them (RECONCILER_SHARED_ORGANIZATIONS)
     const listings =
       shared && config.sharedOrganizations
-        ? await listSharedOrganizations({ arn: `arn:${arn.partition}:imagebuilder:${arn.region}:${arn.accountId}:image/${arn.name}/0.0.0/1`, distributionConfiguration: configuration }, organizationsClient(clients), {
+        ? await listSharedOrganizations(configurationImage(configuration, arn), organizationsClient(clients), {
             required: config.sharedAccounts === 'require',
             accountId: await clients.ownAccountId(),
           })
         : [];
-    const organizationAccounts = new Map(listings.filter((o) => o.status === 'listed').map((o) => [o.arn, o.accounts]));
-    const plans = planChecks(configuration, arn, { role, fastLaunchInheritForTargets: config.fastLaunchInheritForTargets, sharedAccounts: shared, sharedRequired: config.sharedAccounts === 'require', organizationAccounts, accounts: opts.accounts, regions: opts.regions });
+    const plans = planChecks(configuration, arn, { role, fastLaunchInheritForTargets: config.fastLaunchInheritForTargets, sharedAccounts: shared, sharedRequired: config.sharedAccounts === 'require', organizationAccounts: listedAccounts(listings), accounts: opts.accounts, regions: opts.regions });
     // the session's factory assumes the role doctor checks (openSession: the cleanup role with --cleanup)
     const report = await runDoctor(arn, plans, { clients, partition: arn.partition, roleName: config.targetRoleName, role });
     reports.push(listings.length === 0 ? report : { ...report, organizations: listings, ok: report.ok && listings.every((o) => o.status === 'listed' || o.status === 'skipped') });

@@ -11,7 +11,7 @@
  * for a build of the configuration, so the doctor checks exactly the cells and settings a build would meet.
  */
 import { DescribeFastLaunchImagesCommand, DescribeFleetsCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeLaunchTemplatesCommand, DescribeSnapshotsCommand, DescribeSpotFleetRequestsCommand, type EC2Client } from '@aws-sdk/client-ec2';
-import { type DistributionConfiguration } from '@aws-sdk/client-imagebuilder';
+import type { DistributionConfiguration, Image } from '@aws-sdk/client-imagebuilder';
 import { type EvaluationResult, IAMClient, NoSuchEntityException, SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
 import type { DistributionConfigurationArn } from './arn.ts';
 import type { ClientFactory } from './aws/clients.ts';
@@ -146,7 +146,11 @@ function repairGroups(partition: string, region: string, accountId: string, cell
     if (key !== undefined) {
       // the launch check creates volumes from the AMI's encrypted snapshots: the EBS rights on the key, through EC2
       // (EBS User Guide, "Requirements for Amazon EBS encryption"); the AWS managed key aws/ebs needs none
-      const foreign = key.split(':')[4] !== accountId;
+      // a key of another account: the role's statement is not enough, the key's own policy must allow the role too
+      const foreign =
+        key.split(':')[4] === accountId
+          ? {}
+          : { fix: `the key is another account's: allow {action} on ${key} to role {role} of ${accountId} both in the role and in the key's key policy (the target template grants keys of the role's own account only)` };
       const via = { 'kms:ViaService': `ec2.${region}.amazonaws.com`, 'kms:CallerAccount': accountId };
       groups.push(
         {
@@ -155,7 +159,7 @@ function repairGroups(partition: string, region: string, accountId: string, cell
           resources: [key],
           context: via,
           statement: 'FastLaunchEncryptedSnapshots',
-          ...(foreign ? { fix: `the key is another account's: allow {action} on ${key} to role {role} of ${accountId} both in the role and in the key's key policy (the target template grants keys of the role's own account only)` } : {}),
+          ...foreign,
         },
         {
           name: 'FL-grant',
@@ -163,7 +167,7 @@ function repairGroups(partition: string, region: string, accountId: string, cell
           resources: [key],
           context: { ...via, 'kms:GrantIsForAWSResource': true },
           statement: 'FastLaunchEncryptedSnapshotsGrant',
-          ...(foreign ? { fix: `the key is another account's: allow {action} on ${key} to role {role} of ${accountId} both in the role and in the key's key policy (the target template grants keys of the role's own account only)` } : {}),
+          ...foreign,
         },
       );
     }
@@ -254,6 +258,11 @@ function cleanupGroups(partition: string, region: string, owner: DistributionCon
   ];
 }
 
+/** A build of the configuration as GetImage would show it, for deriving what such a build asks for. */
+function configurationImage(configuration: DistributionConfiguration, arn: DistributionConfigurationArn): Image {
+  return { arn: `arn:${arn.partition}:imagebuilder:${arn.region}:${arn.accountId}:image/${arn.name}/0.0.0/1`, distributionConfiguration: configuration };
+}
+
 interface PlanOptions {
   role: Role;
   fastLaunchInheritForTargets: boolean;
@@ -271,7 +280,7 @@ interface PlanOptions {
 function planChecks(configuration: DistributionConfiguration, arn: DistributionConfigurationArn, options: PlanOptions): CellPlan[] {
   // the cells a build of this configuration would have, as the reconciler derives them
   const desired = desiredImage(
-    { arn: `arn:${arn.partition}:imagebuilder:${arn.region}:${arn.accountId}:image/${arn.name}/0.0.0/1`, distributionConfiguration: configuration },
+    configurationImage(configuration, arn),
     // the accounts that only receive a launch permission are cells too (their tags), for the repair role only
     {
       fastLaunchInheritForTargets: options.fastLaunchInheritForTargets,
@@ -374,7 +383,8 @@ async function runDoctor(arn: DistributionConfigurationArn, plans: CellPlan[], o
       continue;
     }
     // the role simulating its own policies (it needs iam:SimulatePrincipalPolicy on itself), else the caller
-    const simulator = (await canSimulate(cell.client(IAMClient), roleArn)) ? cell.client(IAMClient) : (await canSimulate(home, roleArn)) ? home : undefined;
+    const itself = cell.client(IAMClient);
+    const simulator = (await canSimulate(itself, roleArn)) ? itself : (await canSimulate(home, roleArn)) ? home : undefined;
     if (simulator === undefined) {
       accounts.set(accountId, { accountId, roleArn, status: 'error', reason: `cannot simulate ${roleArn}: allow iam:SimulatePrincipalPolicy on it to the role itself (or run doctor with credentials of ${accountId})` });
       continue;
@@ -459,5 +469,5 @@ async function runDoctor(arn: DistributionConfigurationArn, plans: CellPlan[], o
   };
 }
 
-export { planChecks, runDoctor };
+export { configurationImage, planChecks, runDoctor };
 export type { AccountResult, CellPlan, CellResult, CheckGroup, Denial, DoctorReport, DryRunResult, GroupResult };

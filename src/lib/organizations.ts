@@ -111,6 +111,11 @@ async function listSharedOrganizations(image: Image, client: OrganizationsClient
   return out;
 }
 
+/** The accounts of each listing that completed, by organization or OU ARN (what {@link desiredImage} takes). */
+function listedAccounts(listings: OrganizationListing[]): Map<string, string[]> {
+  return new Map(listings.filter((o) => o.status === 'listed').map((o) => [o.arn, o.accounts]));
+}
+
 /**
  * AWS Organizations as the reconciler's own account, from the client factory. Organizations is global: one
  * endpoint per partition, which the SDK resolves from any region of it (us-east-1, cn-northwest-1, us-gov-west-1).
@@ -119,5 +124,5 @@ function organizationsClient(clients: ClientFactory): OrganizationsClient {
   return clients.homeClient(OrganizationsClient);
 }
 
-export { listSharedOrganizations, organizationsClient, sharedOrganizationArns };
+export { listSharedOrganizations, listedAccounts, organizationsClient, sharedOrganizationArns };
 export type { OrganizationListing };

@@ -17,6 +17,14 @@ import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
 const OWNER = '111111111111';
 const TARGETS = ['222222222222', '333333333333', '444444444444'];
 
+/** The EBS rights on KMS keys that both repair roles grant for Fast Launch's launch check: the demo encrypts nothing. */
+const KMS_NOT_USED = Object.fromEntries(
+  ['kms:CreateGrant', 'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'].map((action) => [
+    action,
+    "encrypted snapshots in Fast Launch's launch check: the demo configuration sets no KMS key (test/e2e/statement-removal.test.ts, test/e2e/permissions.test.ts)",
+  ]),
+);
+
 /** Granted but not used by this run, and why. Every entry must still be granted (the list cannot go stale silently). */
 const NOT_USED_HERE: Record<string, Record<string, string>> = {
   ReconcileRole: {
@@ -38,12 +46,7 @@ const NOT_USED_HERE: Record<string, Record<string, string>> = {
     'ec2:CreateLaunchTemplateVersion': "Image Builder updated the owner's launch template itself",
     'ec2:ModifyLaunchTemplate': "Image Builder set the owner's default version itself",
     'ec2:EnableFastLaunch': "Image Builder enabled the owner's Fast Launch itself",
-    'kms:CreateGrant': 'encrypted snapshots in Fast Launch\'s launch check: the demo configuration sets no KMS key (test/e2e/statement-removal.test.ts, test/e2e/permissions.test.ts)',
-    'kms:Decrypt': 'encrypted snapshots in Fast Launch\'s launch check: the demo configuration sets no KMS key (test/e2e/statement-removal.test.ts, test/e2e/permissions.test.ts)',
-    'kms:DescribeKey': 'encrypted snapshots in Fast Launch\'s launch check: the demo configuration sets no KMS key (test/e2e/statement-removal.test.ts, test/e2e/permissions.test.ts)',
-    'kms:GenerateDataKeyWithoutPlaintext': 'encrypted snapshots in Fast Launch\'s launch check: the demo configuration sets no KMS key (test/e2e/statement-removal.test.ts, test/e2e/permissions.test.ts)',
-    'kms:ReEncryptFrom': 'encrypted snapshots in Fast Launch\'s launch check: the demo configuration sets no KMS key (test/e2e/statement-removal.test.ts, test/e2e/permissions.test.ts)',
-    'kms:ReEncryptTo': 'encrypted snapshots in Fast Launch\'s launch check: the demo configuration sets no KMS key (test/e2e/statement-removal.test.ts, test/e2e/permissions.test.ts)',
+    ...KMS_NOT_USED,
     'ssm:PutParameter': "Image Builder wrote the owner's parameter itself",
     'license-manager:ListLicenseSpecificationsForResource': 'the demo configuration names no license configuration (test/e2e/licenses.test.ts)',
     'license-manager:UpdateLicenseSpecificationsForResource': 'the demo configuration names no license configuration (test/e2e/licenses.test.ts)',
@@ -68,12 +71,7 @@ const NOT_USED_HERE: Record<string, Record<string, string>> = {
     'iam:SimulatePrincipalPolicy': 'used by `imagebuilder-reconciler doctor` (test/cli/doctor.test.ts), not by the functions',
     'ec2:DescribeSnapshots': 'encryption checks: the demo configuration sets no KMS key',
     'ec2:ModifyImageAttribute': 'launch permission repairs: the demo configuration shares no target copy further',
-    'kms:CreateGrant': 'encrypted snapshots in Fast Launch\'s launch check: the demo configuration sets no KMS key (test/e2e/statement-removal.test.ts, test/e2e/permissions.test.ts)',
-    'kms:Decrypt': 'encrypted snapshots in Fast Launch\'s launch check: the demo configuration sets no KMS key (test/e2e/statement-removal.test.ts, test/e2e/permissions.test.ts)',
-    'kms:DescribeKey': 'encrypted snapshots in Fast Launch\'s launch check: the demo configuration sets no KMS key (test/e2e/statement-removal.test.ts, test/e2e/permissions.test.ts)',
-    'kms:GenerateDataKeyWithoutPlaintext': 'encrypted snapshots in Fast Launch\'s launch check: the demo configuration sets no KMS key (test/e2e/statement-removal.test.ts, test/e2e/permissions.test.ts)',
-    'kms:ReEncryptFrom': 'encrypted snapshots in Fast Launch\'s launch check: the demo configuration sets no KMS key (test/e2e/statement-removal.test.ts, test/e2e/permissions.test.ts)',
-    'kms:ReEncryptTo': 'encrypted snapshots in Fast Launch\'s launch check: the demo configuration sets no KMS key (test/e2e/statement-removal.test.ts, test/e2e/permissions.test.ts)',
+    ...KMS_NOT_USED,
     'ssm:PutParameter': "Image Builder wrote the target account's parameter itself",
     'license-manager:ListLicenseSpecificationsForResource': 'the demo configuration names no license configuration (test/e2e/licenses.test.ts)',
     'license-manager:UpdateLicenseSpecificationsForResource': 'the demo configuration names no license configuration (test/e2e/licenses.test.ts)',

@@ -31,6 +31,15 @@ interface ServiceClientConfig {
 /** A client class the factory can build: `new EC2Client(config)`, `new S3Client(config)`, … */
 type ServiceClientClass<C extends object> = new (config: ServiceClientConfig) => C;
 
+/** The client of a class from `built`, made with `make` and kept there the first time it is asked for. */
+function builtOnce<C extends object>(built: Map<unknown, object>, Client: ServiceClientClass<C>, make: () => C): C {
+  const existing = built.get(Client);
+  if (existing !== undefined) return existing as C;
+  const client = make();
+  built.set(Client, client);
+  return client;
+}
+
 /** The clients for one (account, region); each is built on first use. */
 interface CellClients {
   readonly accountId: string;
@@ -354,13 +363,7 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
           ssm ??= instrument(new SSMClient(config), key);
           return ssm;
         },
-        client<C extends object>(Client: ServiceClientClass<C>): C {
-          const built = others.get(Client);
-          if (built !== undefined) return built as C;
-          const client = instrument(new Client({ ...config, ...(options.s3ForcePathStyle === true ? { forcePathStyle: true } : {}) }), key);
-          others.set(Client, client);
-          return client;
-        },
+        client: <C extends object>(Client: ServiceClientClass<C>): C => builtOnce(others, Client, () => instrument(new Client({ ...config, ...(options.s3ForcePathStyle === true ? { forcePathStyle: true } : {}) }), key)),
       };
       cells.set(key, clients);
       return clients;
@@ -372,13 +375,7 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
       };
       return homeClients;
     },
-    homeClient<C extends object>(Client: ServiceClientClass<C>): C {
-      const built = homeExtra.get(Client);
-      if (built !== undefined) return built as C;
-      const client = instrument(new Client(baseConfig(options.region)), undefined);
-      homeExtra.set(Client, client);
-      return client;
-    },
+    homeClient: <C extends object>(Client: ServiceClientClass<C>): C => builtOnce(homeExtra, Client, () => instrument(new Client(baseConfig(options.region)), undefined)),
     callCount: () => calls,
     cellConcurrency: () => maxConcurrency,
   };

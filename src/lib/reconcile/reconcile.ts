@@ -6,7 +6,7 @@ import { type DesiredImage, desiredImage } from '../distribution.ts';
 import { AwsCallError, type Failure, toFailure } from '../errors.ts';
 import pLimit from 'p-limit';
 import { publishReport, type RecheckMessage, sendRecheck } from '../notify.ts';
-import { listSharedOrganizations, organizationsClient } from '../organizations.ts';
+import { listSharedOrganizations, listedAccounts, organizationsClient } from '../organizations.ts';
 import { apply } from './apply.ts';
 import { observe } from './observe.ts';
 import { plan } from './plan.ts';
@@ -122,9 +122,8 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
       config.sharedAccounts !== 'off' && config.sharedOrganizations
         ? await listSharedOrganizations(loaded.image, organizationsClient(clients), { required: config.sharedAccounts === 'require', accountId: await clients.ownAccountId() })
         : [];
-    const organizationAccounts = new Map(organizations.filter((o) => o.status === 'listed').map((o) => [o.arn, o.accounts]));
     const whole: DesiredImage = {
-      ...desiredImage(loaded.image, { fastLaunchInheritForTargets: config.fastLaunchInheritForTargets, sharedAccounts: config.sharedAccounts !== 'off', organizationAccounts }),
+      ...desiredImage(loaded.image, { fastLaunchInheritForTargets: config.fastLaunchInheritForTargets, sharedAccounts: config.sharedAccounts !== 'off', organizationAccounts: listedAccounts(organizations) }),
       ...(organizations.length === 0 ? {} : { organizations }),
     };
     if (shard === undefined && fansOut(whole.cells.length, deps)) {
