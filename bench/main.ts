@@ -12,7 +12,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import Table from 'cli-table3';
 import type { FaultSettings } from '../sandbox/faults.ts';
-import { quietSdkNotices } from '../src/lib/config.ts';
+import { quietSdkNotices } from '../src/lib/core/config.ts';
 import { callsByOperation, criticalPath, throttledCalls } from './analysis.ts';
 import type { RunnerInput, RunnerOutput } from './runner.ts';
 import { SHAPES } from './scenario.ts';

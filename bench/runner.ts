@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createClientFactory } from '../src/lib/aws/clients.ts';
-import { loadConfig, quietSdkNotices } from '../src/lib/config.ts';
+import { loadConfig, quietSdkNotices } from '../src/lib/core/config.ts';
 import { cleanup } from '../src/lib/cleanup/cleanup.ts';
 import { reconcile } from '../src/lib/reconcile/reconcile.ts';
 

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseTemplate } from '../sandbox/iam/cloudformation.ts';
 import type { FaultSettings } from '../sandbox/faults.ts';
 import { Wiring } from '../sandbox/wiring.ts';
-import { applyEnvironment } from '../src/lib/config.ts';
+import { applyEnvironment } from '../src/lib/core/config.ts';
 import type { ReconcileReport } from '../src/lib/reconcile/report.ts';
 import type { Org } from './setup.ts';
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { applyEnvironment } from '../src/lib/config.ts';
+import { applyEnvironment } from '../src/lib/core/config.ts';
 import { EVENT_SOURCE, REPORT_DETAIL_TYPE, type ReconcileReport } from '../src/lib/reconcile/report.ts';
 import { SandboxClock } from './clock.ts';
 import { type FaultSettings, Faults } from './faults.ts';

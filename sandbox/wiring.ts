@@ -10,7 +10,7 @@ import type { SandboxEnv } from './server.ts';
 import { createTable } from './services/dynamodb.ts';
 import { createQueue, deleteMessage, receiveMessages, sendMessage } from './services/messaging.ts';
 import type { PublishedEvent, Queue, Role, Table } from './state.ts';
-import { partitionOfRegion } from '../src/lib/arn.ts';
+import { partitionOfRegion } from '../src/lib/core/arn.ts';
 
 /** Lambda's waits before the first and second retry of a failed asynchronous invocation. */
 const ASYNC_RETRY_WAITS_MS = [60_000, 120_000];

@@ -85,8 +85,8 @@ await Promise.all([
       mainFields: ['module', 'main'],
       sourcemap: 'external',
       plugins: [zodEnglishOnly, zodNamespaceImports, sdkSchemaKeys],
-      // Lambda gives credentials in the environment only: see src/lambda/credential-provider.ts
-      alias: { '@aws-sdk/credential-provider-node': './src/lambda/credential-provider.ts' },
+      // Lambda gives credentials in the environment only: see src/handlers/shared/credential-provider.ts
+      alias: { '@aws-sdk/credential-provider-node': './src/handlers/shared/credential-provider.ts' },
       banner,
       logLevel: 'warning',
     }).then(() => {

@@ -1,4 +1,4 @@
-// Generates src/lib/model/imagebuilder-model.ts: the constraints of Image Builder's service model
+// Generates src/lib/preflight/model/imagebuilder-model.ts: the constraints of Image Builder's service model
 // (required members, enums, patterns, lengths, ranges) for the shapes a distribution configuration uses.
 //
 // The AWS SDK for JavaScript ships the model only in part: its schemas carry member names, types and the
@@ -61,5 +61,5 @@ const SHAPES: Record<string, ModelShape> = ${JSON.stringify(sorted, null, 2)};
 
 export { MODEL_SOURCE, SHAPES };
 `;
-writeFileSync(new URL('../src/lib/model/imagebuilder-model.ts', import.meta.url), text);
+writeFileSync(new URL('../src/lib/preflight/model/imagebuilder-model.ts', import.meta.url), text);
 console.log(`wrote ${Object.keys(sorted).length} shapes`);

@@ -32,7 +32,7 @@ import { type Ami, type CellStore, type ExportTask, type FastLaunch, type Launch
 import { type Filter, applyFilters, paginate, tagFilter, tagList, validateTags } from './common.ts';
 import { putObject } from './s3.ts';
 import { parseSelector, selectParameter } from './parameters.ts';
-import { partitionOfRegion } from '../../src/lib/arn.ts';
+import { partitionOfRegion } from '../../src/lib/core/arn.ts';
 
 /** Simulated time an AMI copy takes (pending → available). */
 const COPY_MS = 2 * 60_000;

@@ -14,14 +14,14 @@ import type {
   ImageSummary,
   UpdateDistributionConfigurationRequest,
 } from '@aws-sdk/client-imagebuilder';
-import { validateAgainstModel, validationMessage } from '../../src/lib/model/validate.ts';
+import { validateAgainstModel, validationMessage } from '../../src/lib/preflight/model/validate.ts';
 import { AwsError } from '../protocol/errors.ts';
 import { type Ctx, type SandboxEnv, type ServiceDef, op, systemCtx } from '../server.ts';
 import type { Ami } from '../state.ts';
 import { paginate } from './common.ts';
 import { COPY_MS, ec2, registerImage } from './ec2.ts';
 import { writeParameter } from './parameters.ts';
-import { partitionOfRegion } from '../../src/lib/arn.ts';
+import { partitionOfRegion } from '../../src/lib/core/arn.ts';
 
 /** Simulated durations of a build's phases. */
 const PHASES = { pending: 10_000, building: 20 * 60_000, testing: 5 * 60_000, distributing: COPY_MS + 30_000, integrating: 60_000 };
@@ -50,7 +50,7 @@ function storeFor(ctx: Ctx, arn: string) {
 
 /**
  * The service model's constraints (required members, enums, patterns, lengths, ranges; generated from
- * Image Builder's model into src/lib/model/imagebuilder-model.ts), checked before the operation runs:
+ * Image Builder's model into src/lib/preflight/model/imagebuilder-model.ts), checked before the operation runs:
  * a request that breaks one gets ValidationException, HTTP 400, with the service's "N validation errors
  * detected: Value … at '…' failed to satisfy constraint: …" message
  * (https://docs.aws.amazon.com/imagebuilder/latest/APIReference/CommonErrors.html).

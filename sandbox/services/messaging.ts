@@ -10,7 +10,7 @@ import { canSee } from './ec2.ts';
 import { labelParameterVersion, selectParameter, writeParameter } from './parameters.ts';
 import { type Ctx, type ServiceDef, op } from '../server.ts';
 import type { Queue, QueueMessage, SandboxState } from '../state.ts';
-import { partitionOfRegion } from '../../src/lib/arn.ts';
+import { partitionOfRegion } from '../../src/lib/core/arn.ts';
 
 // ---- SSM Parameter Store
 

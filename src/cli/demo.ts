@@ -4,7 +4,7 @@ import { GetDistributionConfigurationCommand, StartImagePipelineExecutionCommand
 import { createClientFactory } from '../lib/aws/clients.ts';
 import { type Sandbox, projectRoot, startSandbox } from '../../sandbox/index.ts';
 import { type Scenario, ScenarioError, loadScenario } from '../../sandbox/scenario.ts';
-import { InputError } from '../lib/errors.ts';
+import { InputError } from '../lib/core/errors.ts';
 import type { PublishedEvent } from '../../sandbox/state.ts';
 import { REPORT_DETAIL_TYPE, type ReconcileReport } from '../lib/reconcile/report.ts';
 import type { CleanupReport } from '../lib/cleanup/cleanup.ts';

@@ -7,7 +7,7 @@
  * credentials that may not make the first call), are not a state of the image: they are the reason nothing
  * could be looked at. {@link diagnose} recognises them anywhere in an error's cause chain.
  */
-import { ReconcilerError, type Failure } from '../lib/errors.ts';
+import { ReconcilerError, type Failure } from '../lib/core/errors.ts';
 
 /** Where the CLI was pointed: what the one line names. */
 interface Target {

@@ -1,9 +1,9 @@
 import Table from 'cli-table3';
 import { createColors } from 'picocolors';
 import type { CleanupReport } from '../lib/cleanup/cleanup.ts';
-import type { Finding } from '../lib/lint.ts';
+import type { Finding } from '../lib/preflight/lint.ts';
 import type { ReconcileReport } from '../lib/reconcile/report.ts';
-import type { SweepReport } from '../lib/sweep.ts';
+import type { SweepReport } from '../lib/sweep/sweep.ts';
 import type { CellStatus } from '../lib/reconcile/types.ts';
 
 type Colors = ReturnType<typeof createColors>;

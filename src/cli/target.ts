@@ -4,7 +4,7 @@
  */
 import { partition } from '@aws-sdk/core/client';
 import { loadSharedConfigFiles } from '@smithy/core/config';
-import { InputError } from '../lib/errors.ts';
+import { InputError } from '../lib/core/errors.ts';
 
 interface TargetInput {
   regionFlag: string | undefined;

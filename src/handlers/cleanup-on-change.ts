@@ -2,9 +2,9 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import { cleanup } from '../lib/cleanup/cleanup.ts';
-import { InputError } from '../lib/errors.ts';
-import { toConfigChange } from '../lib/events.ts';
-import { failedRun, logger, metrics, recordCleanup, rejectInput, runtimeDeps } from './runtime.ts';
+import { InputError } from '../lib/core/errors.ts';
+import { toConfigChange } from '../lib/cleanup/trigger.ts';
+import { failedRun, logger, metrics, recordCleanup, rejectInput, runtimeDeps } from './shared/runtime.ts';
 
 /**
  * Cleanup when a distribution configuration changes (CloudTrail `UpdateDistributionConfiguration`), in the

@@ -2,9 +2,9 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import { cleanup } from '../lib/cleanup/cleanup.ts';
-import { ConfigError, InputError } from '../lib/errors.ts';
+import { ConfigError, InputError } from '../lib/core/errors.ts';
 import { parseCleanupRequest } from '../lib/cleanup/request.ts';
-import { failedRun, logger, metrics, recordCleanup, rejectInput, runtimeDeps } from './runtime.ts';
+import { failedRun, logger, metrics, recordCleanup, rejectInput, runtimeDeps } from './shared/runtime.ts';
 
 /**
  * Manual cleanup: `serverless invoke -f cleanup --data '{"distributionConfigurationArn":"…","mode":"plan"}'`.

@@ -4,15 +4,15 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
-import { InputError, ReconcilerError, toFailure } from '../lib/errors.ts';
-import { partitionOfRegion as partitionOf } from '../lib/arn.ts';
-import { clip } from '../lib/input.ts';
-import { sendToDeadLetter } from '../lib/notify.ts';
+import { InputError, ReconcilerError, toFailure } from '../lib/core/errors.ts';
+import { partitionOfRegion as partitionOf } from '../lib/core/arn.ts';
+import { clip } from '../lib/core/input.ts';
+import { sendToDeadLetter } from '../lib/aws/outbox.ts';
 import { reconcile, type ReconcileDeps, type ReconcileRequest } from '../lib/reconcile/reconcile.ts';
-import { toRecheckRequest } from '../lib/schemas.ts';
-import { DuplicateInProgressError, idempotency } from './idempotency.ts';
-import { PendingNotRequeuedError } from './summary.ts';
-import { logger, metrics, recordReport, rejectInput, runtimeDeps } from './runtime.ts';
+import { toRecheckRequest } from '../lib/reconcile/input.ts';
+import { DuplicateInProgressError, idempotency } from './shared/idempotency.ts';
+import { PendingNotRequeuedError } from './shared/responses.ts';
+import { logger, metrics, recordReport, rejectInput, runtimeDeps } from './shared/runtime.ts';
 
 /**
  * One run per recheck: the image build, the chain's first-seen time and the attempt name a recheck (two

@@ -1,13 +1,13 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
-import { InputError } from '../lib/errors.ts';
-import { partitionOfRegion as partitionOf } from '../lib/arn.ts';
-import { type ReconcileInput, toReconcileInput } from '../lib/schemas.ts';
+import { InputError } from '../lib/core/errors.ts';
+import { partitionOfRegion as partitionOf } from '../lib/core/arn.ts';
+import { type ReconcileInput, toReconcileInput } from '../lib/reconcile/input.ts';
 import { reconcile } from '../lib/reconcile/reconcile.ts';
-import { idempotency } from './idempotency.ts';
-import { PendingNotRequeuedError, summarize } from './summary.ts';
-import { ignoreInput, logger, metrics, recordReport, rejectInput, runtimeDeps } from './runtime.ts';
+import { idempotency } from './shared/idempotency.ts';
+import { PendingNotRequeuedError, summarize } from './shared/responses.ts';
+import { ignoreInput, logger, metrics, recordReport, rejectInput, runtimeDeps } from './shared/runtime.ts';
 
 /** One run per EventBridge event: a second delivery of the same event (same `id`) does no work. */
 const once = idempotency('reconcile');

@@ -1,10 +1,10 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
-import { InputError } from '../lib/errors.ts';
-import { sweep } from '../lib/sweep.ts';
-import { idempotency } from './idempotency.ts';
-import { logger, metrics, recordReport, rejectInput, runtimeDeps } from './runtime.ts';
+import { InputError } from '../lib/core/errors.ts';
+import { sweep } from '../lib/sweep/sweep.ts';
+import { idempotency } from './shared/idempotency.ts';
+import { logger, metrics, recordReport, rejectInput, runtimeDeps } from './shared/runtime.ts';
 
 /** One sweep per schedule event: a second delivery of the same tick (same event `id`) does no work. */
 const once = idempotency('sweep');

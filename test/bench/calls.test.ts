@@ -9,7 +9,7 @@ import { criticalPath } from '../../bench/analysis.ts';
 import { type Org, prepareOrg } from '../../bench/setup.ts';
 import type { RequestRecord } from '../../sandbox/server.ts';
 import { createClientFactory } from '../../src/lib/aws/clients.ts';
-import { loadConfig } from '../../src/lib/config.ts';
+import { loadConfig } from '../../src/lib/core/config.ts';
 import { cleanup } from '../../src/lib/cleanup/cleanup.ts';
 import { reconcile } from '../../src/lib/reconcile/reconcile.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';

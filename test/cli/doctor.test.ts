@@ -3,7 +3,7 @@ import { AttachRolePolicyCommand, DeleteRolePolicyCommand, PutRolePolicyCommand 
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Sandbox } from '../../sandbox/index.ts';
 import { main } from '../../src/cli/index.ts';
-import type { DoctorReport } from '../../src/lib/doctor.ts';
+import type { DoctorReport } from '../../src/lib/preflight/doctor.ts';
 import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
 
 async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {

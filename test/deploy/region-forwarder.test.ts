@@ -9,8 +9,8 @@ import { type ScalarTag, parse } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/index.ts';
 import { matchesPattern, readDeployment, readForwarderPatterns } from '../../sandbox/wiring.ts';
-import { toConfigChange } from '../../src/lib/events.ts';
-import { InputError } from '../../src/lib/errors.ts';
+import { toConfigChange } from '../../src/lib/cleanup/trigger.ts';
+import { InputError } from '../../src/lib/core/errors.ts';
 import { buildBundles } from '../helpers/build.ts';
 import { clients, sandbox, smallScenario } from '../helpers/sandbox.ts';
 

@@ -205,9 +205,9 @@ describe('cleanup keeps every AMI that must be kept', () => {
     const before = box.server.requests.length;
     const { parseCleanupRequest } = await import('../../src/lib/cleanup/request.ts');
     const { cleanup } = await import('../../src/lib/cleanup/cleanup.ts');
-    const { loadConfig } = await import('../../src/lib/config.ts');
+    const { loadConfig } = await import('../../src/lib/core/config.ts');
     const { createClientFactory } = await import('../../src/lib/aws/clients.ts');
-    const { InputError } = await import('../../src/lib/errors.ts');
+    const { InputError } = await import('../../src/lib/core/errors.ts');
     const config = loadConfig();
     const run = async () => cleanup(parseCleanupRequest(resolved, 'manual'), { config, clients: createClientFactory({ ...config, endpoint: box.url }), log: { info: () => undefined, warn: () => undefined, error: () => undefined }, now: () => new Date(), newRunId: () => 'corpus', publish: false });
     const error = await run().then(() => undefined, (e: unknown) => e);

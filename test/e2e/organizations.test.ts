@@ -7,7 +7,7 @@ import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import { GetImageCommand } from '@aws-sdk/client-imagebuilder';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/index.ts';
-import type { DoctorReport } from '../../src/lib/doctor.ts';
+import type { DoctorReport } from '../../src/lib/preflight/doctor.ts';
 import type { Scenario } from '../../sandbox/scenario.ts';
 import type { Sandbox } from '../../sandbox/index.ts';
 import { buildBundles } from '../helpers/build.ts';

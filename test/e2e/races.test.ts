@@ -9,7 +9,7 @@ import { DeleteParameterCommand, GetParameterCommand } from '@aws-sdk/client-ssm
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/index.ts';
 import { createClientFactory } from '../../src/lib/aws/clients.ts';
-import { loadConfig } from '../../src/lib/config.ts';
+import { loadConfig } from '../../src/lib/core/config.ts';
 import { type ReconcileDeps, reconcile } from '../../src/lib/reconcile/reconcile.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { silentLog } from '../helpers/factories.ts';

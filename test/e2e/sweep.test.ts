@@ -9,7 +9,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/index.ts';
 import { main } from '../../src/cli/index.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
-import { latestAvailable, type SweepReport } from '../../src/lib/sweep.ts';
+import { latestAvailable, type SweepReport } from '../../src/lib/sweep/sweep.ts';
 import { buildBundles } from '../helpers/build.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { clients, demoScenario, sandbox, startBuild } from '../helpers/sandbox.ts';

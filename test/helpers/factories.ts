@@ -1,7 +1,7 @@
 import type { Image as Ec2Image } from '@aws-sdk/client-ec2';
 import type { Image } from '@aws-sdk/client-imagebuilder';
 import { createClientFactory } from '../../src/lib/aws/clients.ts';
-import { type Config, loadConfig } from '../../src/lib/config.ts';
+import { type Config, loadConfig } from '../../src/lib/core/config.ts';
 import type { ReconcileDeps } from '../../src/lib/reconcile/reconcile.ts';
 import { OWN, type World, newWorld } from './world.ts';
 

@@ -3,9 +3,9 @@
  * for each constraint of each member the model constrains, a copy of it with one value that breaks it.
  * Generated from the model table, so a constraint added to the model gets a seed without a test edit.
  */
-import { SHAPES } from '../../src/lib/model/imagebuilder-model.ts';
-import type { ModelShape } from '../../src/lib/model/shape.ts';
-import type { Constraint } from '../../src/lib/model/validate.ts';
+import { SHAPES } from '../../src/lib/preflight/model/imagebuilder-model.ts';
+import type { ModelShape } from '../../src/lib/preflight/model/shape.ts';
+import type { Constraint } from '../../src/lib/preflight/model/validate.ts';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 

@@ -24,7 +24,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/index.ts';
 import { createClientFactory } from '../../src/lib/aws/clients.ts';
-import { loadConfig } from '../../src/lib/config.ts';
+import { loadConfig } from '../../src/lib/core/config.ts';
 import { apply } from '../../src/lib/reconcile/apply.ts';
 import type { Action, Plan } from '../../src/lib/reconcile/types.ts';
 import { clients, sandbox, smallScenario } from '../helpers/sandbox.ts';

@@ -1,6 +1,6 @@
 /**
  * One source of truth for validation: the constraints of Image Builder's service model
- * (src/lib/model/imagebuilder-model.ts, generated from the model), checked against the installed
+ * (src/lib/preflight/model/imagebuilder-model.ts, generated from the model), checked against the installed
  * SDK's schemas, and seeded: for every constraint of every member, a document that breaks it, which
  * the model validator, `lint` and the sandbox must all reject at the same place.
  */
@@ -8,9 +8,9 @@ import * as sdk from '@aws-sdk/client-imagebuilder';
 import { CreateDistributionConfigurationCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/index.ts';
-import { lintDistributionConfiguration } from '../../src/lib/lint.ts';
-import { SHAPES } from '../../src/lib/model/imagebuilder-model.ts';
-import { validateAgainstModel } from '../../src/lib/model/validate.ts';
+import { lintDistributionConfiguration } from '../../src/lib/preflight/lint.ts';
+import { SHAPES } from '../../src/lib/preflight/model/imagebuilder-model.ts';
+import { validateAgainstModel } from '../../src/lib/preflight/model/validate.ts';
 import { EXAMPLES, seeds } from '../helpers/model-seeds.ts';
 import { clients, sandbox } from '../helpers/sandbox.ts';
 

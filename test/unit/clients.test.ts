@@ -3,7 +3,7 @@ import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AdaptiveLimit, createClientFactory } from '../../src/lib/aws/clients.ts';
-import { AssumeRoleError } from '../../src/lib/errors.ts';
+import { AssumeRoleError } from '../../src/lib/core/errors.ts';
 import { awsError } from '../helpers/world.ts';
 
 const options = { accountId: '111122223333', region: 'us-east-1', targetRoleName: 'ReconcilerTarget', externalId: 'ext-1', concurrencyPerCell: 2, sdkMaxAttempts: 3 };

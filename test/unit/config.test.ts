@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/lib/config.ts';
+import { loadConfig } from '../../src/lib/core/config.ts';
 
 describe('configuration: idempotency records', () => {
   it('are off without a table, and kept 6 hours by default', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { compareBuilds, parseImageBuildArn } from '../../src/lib/arn.ts';
-import { desiredImage, namePatternRegExp } from '../../src/lib/distribution.ts';
-import { InputError } from '../../src/lib/errors.ts';
+import { compareBuilds, parseImageBuildArn } from '../../src/lib/core/arn.ts';
+import { desiredImage, namePatternRegExp } from '../../src/lib/core/desired.ts';
+import { InputError } from '../../src/lib/core/errors.ts';
 import { TARGET_A, TARGET_B, TARGET_LT, windowsImage } from '../helpers/factories.ts';
 import { OWN } from '../helpers/world.ts';
 

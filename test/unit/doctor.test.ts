@@ -1,8 +1,8 @@
 /** The doctor's plan (pure): which cells, and which actions on which resources each one is checked for. */
 import type { DistributionConfiguration } from '@aws-sdk/client-imagebuilder';
 import { describe, expect, it } from 'vitest';
-import { parseDistributionConfigurationArn } from '../../src/lib/arn.ts';
-import { planChecks } from '../../src/lib/doctor.ts';
+import { parseDistributionConfigurationArn } from '../../src/lib/core/arn.ts';
+import { planChecks } from '../../src/lib/preflight/doctor.ts';
 
 const configuration: DistributionConfiguration = {
   name: 'golden',

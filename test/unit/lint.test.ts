@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { type Finding, lintDistributionConfiguration } from '../../src/lib/lint.ts';
+import { type Finding, lintDistributionConfiguration } from '../../src/lib/preflight/lint.ts';
 
 function fixture(name: string): unknown {
   return JSON.parse(readFileSync(new URL(`../fixtures/lint/${name}.json`, import.meta.url), 'utf8'));

@@ -1,7 +1,7 @@
 import type { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { describe, expect, it } from 'vitest';
 import type { HomeClients } from '../../src/lib/aws/clients.ts';
-import { publishReport } from '../../src/lib/notify.ts';
+import { publishReport } from '../../src/lib/aws/outbox.ts';
 
 /** A bus that keeps what it is sent. */
 function bus() {

@@ -13,8 +13,8 @@ import {
 } from '@aws-sdk/client-organizations';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { desiredImage } from '../../src/lib/distribution.ts';
-import { listSharedOrganizations } from '../../src/lib/organizations.ts';
+import { desiredImage } from '../../src/lib/core/desired.ts';
+import { listSharedOrganizations } from '../../src/lib/aws/organizations.ts';
 import { buildReport, finalize } from '../../src/lib/reconcile/report.ts';
 
 const ORG = 'o-a1b2c3d4e5';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Image } from '@aws-sdk/client-imagebuilder';
-import { type DesiredCell, type DesiredImage, cleanedUpTagKey, desiredImage } from '../../src/lib/distribution.ts';
+import { type DesiredCell, type DesiredImage, cleanedUpTagKey, desiredImage } from '../../src/lib/core/desired.ts';
 import { type PlanContext, plan } from '../../src/lib/reconcile/plan.ts';
 import { buildReport } from '../../src/lib/reconcile/report.ts';
 import type { CellObservation, Observation, ObservedFastLaunch, ObservedImage } from '../../src/lib/reconcile/types.ts';

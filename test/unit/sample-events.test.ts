@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readDeployment, matchesPattern } from '../../sandbox/wiring.ts';
 import { parseCleanupRequest } from '../../src/lib/cleanup/request.ts';
-import { toConfigChange } from '../../src/lib/events.ts';
-import { toReconcileInput, toRecheckRequest } from '../../src/lib/schemas.ts';
+import { toConfigChange } from '../../src/lib/cleanup/trigger.ts';
+import { toReconcileInput, toRecheckRequest } from '../../src/lib/reconcile/input.ts';
 import { getTestEvent } from '../helpers/events.ts';
 
 const deployment = readDeployment('serverless.yml');

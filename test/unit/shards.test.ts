@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../../src/lib/errors.ts';
-import { type ShardCell, scopeFilter, splitShards } from '../../src/lib/reconcile/shards.ts';
-import { toRecheckRequest } from '../../src/lib/schemas.ts';
+import { InputError } from '../../src/lib/core/errors.ts';
+import { type ShardCell, scopeFilter, splitShards } from '../../src/lib/reconcile/fan-out.ts';
+import { toRecheckRequest } from '../../src/lib/reconcile/input.ts';
 
 const A = '111111111111';
 const B = '222222222222';

@@ -11,7 +11,7 @@ async function cellClientMiddleware(tracing: string): Promise<string[]> {
   vi.stubEnv('AWS_EXECUTION_ENV', 'AWS_Lambda_nodejs22.x');
   vi.stubEnv('AWS_LAMBDA_FUNCTION_NAME', 'imagebuilder-reconciler-dev-reconcile');
   vi.stubEnv('POWERTOOLS_TRACE_ENABLED', '');
-  const { runtimeDeps } = await import('../../src/handlers/runtime.ts');
+  const { runtimeDeps } = await import('../../src/handlers/shared/runtime.ts');
   const cell = await runtimeDeps().clients.forCell(OWN, 'eu-west-1');
   return [cell.ec2, cell.imagebuilder, cell.ssm].flatMap((client) => client.middlewareStack.identify());
 }
@@ -33,7 +33,7 @@ describe('tracing', () => {
   });
 
   it('rejects a tracing value that is neither', async () => {
-    const { loadConfig } = await import('../../src/lib/config.ts');
+    const { loadConfig } = await import('../../src/lib/core/config.ts');
     expect(() => loadConfig({ RECONCILER_TRACING: 'true' })).toThrow('RECONCILER_TRACING must be one of Active, PassThrough, got "true"');
   });
 });

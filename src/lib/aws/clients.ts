@@ -9,8 +9,8 @@ import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smit
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import pLimit, { type LimitFunction } from 'p-limit';
-import { partitionOfRegion } from '../arn.ts';
-import { AssumeRoleError, AwsCallError } from '../errors.ts';
+import { partitionOfRegion } from '../core/arn.ts';
+import { AssumeRoleError, AwsCallError } from '../core/errors.ts';
 
 /**
  * What the factory gives every client class it builds: region, adaptive retries, the shared connection pool,

@@ -19,13 +19,13 @@ import {
 } from '@aws-sdk/client-ec2';
 import { TagResourceCommand } from '@aws-sdk/client-imagebuilder';
 import pLimit from 'p-limit';
-import { type DistributionConfigurationArn, parseDistributionConfigurationArn } from '../arn.ts';
+import { type DistributionConfigurationArn, parseDistributionConfigurationArn } from '../core/arn.ts';
 import type { CellClients, ClientFactory } from '../aws/clients.ts';
-import { cellKey, cleanedUpTagKey } from '../distribution.ts';
-import { AwsCallError, type Failure, briefFailure, toFailure } from '../errors.ts';
-import { publishReport } from '../notify.ts';
+import { cellKey, cleanedUpTagKey } from '../core/desired.ts';
+import { AwsCallError, type Failure, briefFailure, toFailure } from '../core/errors.ts';
+import { publishReport } from '../aws/outbox.ts';
 import type { RunDeps } from '../reconcile/reconcile.ts';
-import { type Inventory, type InventoryBuild, currentCellsNow, takeInventory } from './inventory.ts';
+import { type Inventory, type InventoryBuild, currentCellsNow, takeInventory } from './observe.ts';
 import { type AmiObservation, type CandidatePlan, type CleanupSettings, DISABLED_AT_TAG, type Decision, type Guard, type InventoryAmi, amiKey, decide, planCleanup } from './plan.ts';
 import { type CleanupRequest, type CleanupScope, effectiveSettings } from './request.ts';
 

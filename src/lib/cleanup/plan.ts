@@ -1,4 +1,4 @@
-import { type Failure, briefFailure } from '../errors.ts';
+import { type Failure, briefFailure } from '../core/errors.ts';
 
 /** How cleanup acts on an AMI that every guard lets go. */
 type Strategy = 'deregister' | 'disable' | 'deprecate';

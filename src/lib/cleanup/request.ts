@@ -1,7 +1,7 @@
 import * as z from 'zod';
-import { parseDistributionConfigurationArn, parseImageBuildArn } from '../arn.ts';
-import type { Config } from '../config.ts';
-import { InputError } from '../errors.ts';
+import { parseDistributionConfigurationArn, parseImageBuildArn } from '../core/arn.ts';
+import type { Config } from '../core/config.ts';
+import { InputError } from '../core/errors.ts';
 import type { CleanupSettings, Strategy } from './plan.ts';
 
 /**

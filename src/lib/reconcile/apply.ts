@@ -13,9 +13,9 @@ import { RetryImageCommand } from '@aws-sdk/client-imagebuilder';
 import { LicenseManagerClient, UpdateLicenseSpecificationsForResourceCommand } from '@aws-sdk/client-license-manager';
 import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import pLimit from 'p-limit';
-import { compareBuilds, isImageBuildArn, parseImageBuildArn } from '../arn.ts';
+import { compareBuilds, isImageBuildArn, parseImageBuildArn } from '../core/arn.ts';
 import type { CellClients, ClientFactory } from '../aws/clients.ts';
-import { AwsCallError, type Failure, ReconcilerError, deniedAction, toFailure } from '../errors.ts';
+import { AwsCallError, type Failure, ReconcilerError, deniedAction, toFailure } from '../core/errors.ts';
 import type { Action, ActionOutcome, Plan } from './types.ts';
 
 interface ApplyOptions {

@@ -19,10 +19,10 @@ import { LicenseManagerClient, ListLicenseSpecificationsForResourceCommand } fro
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import pLimit from 'p-limit';
-import { amiArn, compareBuilds, isImageBuildArn, parseImageBuildArn } from '../arn.ts';
+import { amiArn, compareBuilds, isImageBuildArn, parseImageBuildArn } from '../core/arn.ts';
 import type { CellClients, ClientFactory } from '../aws/clients.ts';
-import { type DesiredCell, type DesiredImage, cellKey } from '../distribution.ts';
-import { AwsCallError, toFailure } from '../errors.ts';
+import { type DesiredCell, type DesiredImage, cellKey } from '../core/desired.ts';
+import { AwsCallError, toFailure } from '../core/errors.ts';
 import type {
   CellObservation,
   NewerBuild,

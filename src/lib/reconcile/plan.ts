@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { LaunchPermissionConfiguration } from '@aws-sdk/client-imagebuilder';
-import { amiArn } from '../arn.ts';
-import { type DesiredCell, type DesiredImage, namePatternRegExp } from '../distribution.ts';
-import type { Failure } from '../errors.ts';
+import { amiArn } from '../core/arn.ts';
+import { type DesiredCell, type DesiredImage, namePatternRegExp } from '../core/desired.ts';
+import type { Failure } from '../core/errors.ts';
 import type {
   Action,
   AddLaunchPermissionAction,

@@ -1,17 +1,17 @@
 import { GetImageCommand, type Image } from '@aws-sdk/client-imagebuilder';
-import { type ImageBuildArn, parseImageBuildArn } from '../arn.ts';
+import { type ImageBuildArn, parseImageBuildArn } from '../core/arn.ts';
 import type { ClientFactory } from '../aws/clients.ts';
-import type { Config } from '../config.ts';
-import { type DesiredImage, desiredImage } from '../distribution.ts';
-import { AwsCallError, type Failure, toFailure } from '../errors.ts';
+import type { Config } from '../core/config.ts';
+import { type DesiredImage, desiredImage } from '../core/desired.ts';
+import { AwsCallError, type Failure, toFailure } from '../core/errors.ts';
 import pLimit from 'p-limit';
-import { publishReport, type RecheckMessage, sendRecheck } from '../notify.ts';
-import { listSharedOrganizations, listedAccounts, organizationsClient } from '../organizations.ts';
+import { publishReport, type RecheckMessage, sendRecheck } from '../aws/outbox.ts';
+import { listSharedOrganizations, listedAccounts, organizationsClient } from '../aws/organizations.ts';
 import { apply } from './apply.ts';
 import { observe } from './observe.ts';
 import { plan } from './plan.ts';
-import { type ShardSpec, scopeFilter, shardLabel, splitShards } from './shards.ts';
-import { rollForward } from './sweep.ts';
+import { type ShardSpec, scopeFilter, shardLabel, splitShards } from './fan-out.ts';
+import { rollForward } from './roll-forward.ts';
 import { REPORT_DETAIL_TYPE, type ReconcileReport, type Trigger, buildReport, finalize, hasPending } from './report.ts';
 
 /** What to reconcile: identity only. Real state is always read again (level-triggered). */

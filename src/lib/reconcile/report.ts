@@ -1,5 +1,5 @@
-import type { DesiredImage } from '../distribution.ts';
-import type { Failure } from '../errors.ts';
+import type { DesiredImage } from '../core/desired.ts';
+import type { Failure } from '../core/errors.ts';
 import type { ActionKind, ActionOutcome, ActionOutcomeStatus, CellPlan, CellStatus, Check, Plan } from './types.ts';
 
 /** Event detail-type of the reconcile report on EventBridge. */

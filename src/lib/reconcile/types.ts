@@ -1,5 +1,5 @@
 import type { LaunchPermissionConfiguration } from '@aws-sdk/client-imagebuilder';
-import type { Failure } from '../errors.ts';
+import type { Failure } from '../core/errors.ts';
 
 /** A read that worked or failed; failures are data, never thrown past observe. */
 type Observed<T> = { ok: true; value: T } | { ok: false; error: Failure };

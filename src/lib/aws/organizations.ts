@@ -13,8 +13,8 @@
  */
 import type { Image } from '@aws-sdk/client-imagebuilder';
 import { DescribeOrganizationCommand, OrganizationsClient, paginateListAccounts, paginateListAccountsForParent, paginateListOrganizationalUnitsForParent } from '@aws-sdk/client-organizations';
-import type { ClientFactory } from './aws/clients.ts';
-import { AwsCallError, briefFailure, toFailure } from './errors.ts';
+import type { ClientFactory } from './clients.ts';
+import { AwsCallError, briefFailure, toFailure } from '../core/errors.ts';
 
 /** One organization or OU ARN of the configuration, and what listing its accounts gave. */
 interface OrganizationListing {

@@ -2,8 +2,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IdempotencyAlreadyInProgressError, IdempotencyConfig, IdempotencyUnknownError, makeIdempotent } from '@aws-lambda-powertools/idempotency';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { ReconcilerError, toFailure } from '../lib/errors.ts';
-import type { ReconcileDeps } from '../lib/reconcile/reconcile.ts';
+import { ReconcilerError, toFailure } from '../../lib/core/errors.ts';
+import type { ReconcileDeps } from '../../lib/reconcile/reconcile.ts';
 import { logger, metrics } from './runtime.ts';
 
 /**

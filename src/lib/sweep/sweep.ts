@@ -5,11 +5,11 @@
  * level-triggered, so a sweep of a converged build changes nothing.
  */
 import { type ImageSummary, paginateListImagePipelineImages, paginateListImagePipelines } from '@aws-sdk/client-imagebuilder';
-import { compareBuilds, isImageBuildArn, parseImageBuildArn, parseImagePipelineArn } from './arn.ts';
-import { AwsCallError, type Failure, toFailure } from './errors.ts';
-import type { ClientFactory } from './aws/clients.ts';
-import { type ReconcileDeps, reconcile } from './reconcile/reconcile.ts';
-import type { Outcome, ReconcileReport, Trigger } from './reconcile/report.ts';
+import { compareBuilds, isImageBuildArn, parseImageBuildArn, parseImagePipelineArn } from '../core/arn.ts';
+import { AwsCallError, type Failure, toFailure } from '../core/errors.ts';
+import type { ClientFactory } from '../aws/clients.ts';
+import { type ReconcileDeps, reconcile } from '../reconcile/reconcile.ts';
+import type { Outcome, ReconcileReport, Trigger } from '../reconcile/report.ts';
 
 interface SweepRequest {
   /** Only these pipelines (ARNs); default: every pipeline of the own account in the reconciler's region. */

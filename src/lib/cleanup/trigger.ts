@@ -1,6 +1,6 @@
-import { parseDistributionConfigurationArn, parseImageBuildArn } from './arn.ts';
-import { InputError } from './errors.ts';
-import { quote } from './input.ts';
+import { parseDistributionConfigurationArn, parseImageBuildArn } from '../core/arn.ts';
+import { InputError } from '../core/errors.ts';
+import { quote } from '../core/input.ts';
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -2,13 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
-import { createClientFactory } from '../lib/aws/clients.ts';
-import { type AmbientCredentials, type Config, lambdaCredentials, loadConfig } from '../lib/config.ts';
-import { ConfigError, type Failure, toFailure } from '../lib/errors.ts';
-import { clip, describeInput } from '../lib/input.ts';
-import type { ReconcileDeps } from '../lib/reconcile/reconcile.ts';
-import type { ReconcileReport } from '../lib/reconcile/report.ts';
-import type { CleanupReport } from '../lib/cleanup/cleanup.ts';
+import { createClientFactory } from '../../lib/aws/clients.ts';
+import { type AmbientCredentials, type Config, lambdaCredentials, loadConfig } from '../../lib/core/config.ts';
+import { ConfigError, type Failure, toFailure } from '../../lib/core/errors.ts';
+import { clip, describeInput } from '../../lib/core/input.ts';
+import type { ReconcileDeps } from '../../lib/reconcile/reconcile.ts';
+import type { ReconcileReport } from '../../lib/reconcile/report.ts';
+import type { CleanupReport } from '../../lib/cleanup/cleanup.ts';
 
 /**
  * Dependencies shared by the Lambda handlers, built once per container (warm starts reuse clients and

@@ -1,9 +1,9 @@
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import type { HomeClients } from './aws/clients.ts';
-import { toFailure, type Failure } from './errors.ts';
-import { EVENT_SOURCE } from './reconcile/report.ts';
-import type { ShardSpec } from './reconcile/shards.ts';
+import type { HomeClients } from './clients.ts';
+import { toFailure, type Failure } from '../core/errors.ts';
+import { EVENT_SOURCE } from '../reconcile/report.ts';
+import type { ShardSpec } from '../reconcile/fan-out.ts';
 
 /** EventBridge's limit for one entry is 256 KiB; leave room for the envelope. */
 const MAX_DETAIL_BYTES = 240 * 1024;

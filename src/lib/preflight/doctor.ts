@@ -13,11 +13,11 @@
 import { DescribeFastLaunchImagesCommand, DescribeFleetsCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeLaunchTemplatesCommand, DescribeSnapshotsCommand, DescribeSpotFleetRequestsCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import type { DistributionConfiguration, Image } from '@aws-sdk/client-imagebuilder';
 import { type EvaluationResult, IAMClient, NoSuchEntityException, SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
-import type { DistributionConfigurationArn } from './arn.ts';
-import type { ClientFactory } from './aws/clients.ts';
-import { SOURCE_IMAGE_TAG, desiredImage } from './distribution.ts';
-import { toFailure } from './errors.ts';
-import type { OrganizationListing } from './organizations.ts';
+import type { DistributionConfigurationArn } from '../core/arn.ts';
+import type { ClientFactory } from '../aws/clients.ts';
+import { SOURCE_IMAGE_TAG, desiredImage } from '../core/desired.ts';
+import { toFailure } from '../core/errors.ts';
+import type { OrganizationListing } from '../aws/organizations.ts';
 
 type Role = 'repair' | 'cleanup';
 

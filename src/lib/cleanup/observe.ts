@@ -8,10 +8,10 @@ import {
   paginateListImagePipelines,
 } from '@aws-sdk/client-imagebuilder';
 import pLimit from 'p-limit';
-import { type DistributionConfigurationArn, isImageBuildArn, parseImageBuildArn } from '../arn.ts';
+import { type DistributionConfigurationArn, isImageBuildArn, parseImageBuildArn } from '../core/arn.ts';
 import type { ClientFactory } from '../aws/clients.ts';
-import { SOURCE_IMAGE_TAG, cellKey, recordedAmis } from '../distribution.ts';
-import { AwsCallError, briefFailure, toFailure } from '../errors.ts';
+import { SOURCE_IMAGE_TAG, cellKey, recordedAmis } from '../core/desired.ts';
+import { AwsCallError, briefFailure, toFailure } from '../core/errors.ts';
 import type { InventoryAmi } from './plan.ts';
 
 /** A build found for the configuration, and whether it was made with it. */

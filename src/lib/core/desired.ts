@@ -1,7 +1,7 @@
 import type { Distribution, Image, LaunchPermissionConfiguration } from '@aws-sdk/client-imagebuilder';
 import { type ImageBuildArn, parseImageBuildArn } from './arn.ts';
 import { InputError } from './errors.ts';
-import type { OrganizationListing } from './organizations.ts';
+import type { OrganizationListing } from '../aws/organizations.ts';
 
 /** Tag the reconciler puts on every copy, naming the image build it came from. Cleanup relies on it. */
 const SOURCE_IMAGE_TAG = 'imagebuilder-reconciler:source-image';

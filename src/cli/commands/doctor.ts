@@ -1,14 +1,14 @@
-/** The `doctor` command: which configurations, then the checks of src/lib/doctor.ts, then a matrix per configuration. */
+/** The `doctor` command: which configurations, then the checks of src/lib/preflight/doctor.ts, then a matrix per configuration. */
 import { GetDistributionConfigurationCommand, paginateListDistributionConfigurations } from '@aws-sdk/client-imagebuilder';
 import { InvalidArgumentError } from 'commander';
-import { type DistributionConfigurationArn, parseDistributionConfigurationArn } from '../lib/arn.ts';
-import type { ClientFactory } from '../lib/aws/clients.ts';
-import type { Config } from '../lib/config.ts';
-import { type DoctorReport, configurationImage, planChecks, runDoctor } from '../lib/doctor.ts';
-import { AwsCallError, InputError } from '../lib/errors.ts';
-import { listSharedOrganizations, listedAccounts, organizationsClient } from '../lib/organizations.ts';
-import { type Colors, cellMatrix } from './format.ts';
-import { isKnownRegion } from './target.ts';
+import { type DistributionConfigurationArn, parseDistributionConfigurationArn } from '../../lib/core/arn.ts';
+import type { ClientFactory } from '../../lib/aws/clients.ts';
+import type { Config } from '../../lib/core/config.ts';
+import { type DoctorReport, configurationImage, planChecks, runDoctor } from '../../lib/preflight/doctor.ts';
+import { AwsCallError, InputError } from '../../lib/core/errors.ts';
+import { listSharedOrganizations, listedAccounts, organizationsClient } from '../../lib/aws/organizations.ts';
+import { type Colors, cellMatrix } from '../format.ts';
+import { isKnownRegion } from '../target.ts';
 
 interface DoctorOptions {
   config?: string;

@@ -1,5 +1,5 @@
-import { ReconcilerError } from '../lib/errors.ts';
-import type { ReconcileReport } from '../lib/reconcile/report.ts';
+import { ReconcilerError } from '../../lib/core/errors.ts';
+import type { ReconcileReport } from '../../lib/reconcile/report.ts';
 
 /** The function's response: the outcome, counts and what went wrong (the full report is on the bus and in the log). */
 function summarize(report: ReconcileReport) {

@@ -14,10 +14,10 @@ import { parse } from '@aws-lambda-powertools/parser';
 import { JSONStringified } from '@aws-lambda-powertools/parser/helpers';
 import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/eventbridge';
 import * as z from 'zod';
-import { type ImageBuildArn, parseImageBuildArn } from './arn.ts';
-import { InputError } from './errors.ts';
-import { AccountId, CellKey, Region, issuesOf, quote, summarizeIssues } from './input.ts';
-import type { ReconcileRequest } from './reconcile/reconcile.ts';
+import { type ImageBuildArn, parseImageBuildArn } from '../core/arn.ts';
+import { InputError } from '../core/errors.ts';
+import { AccountId, CellKey, Region, issuesOf, quote, summarizeIssues } from '../core/input.ts';
+import type { ReconcileRequest } from './reconcile.ts';
 
 /** The detail-type of Image Builder's state-change event. */
 const IMAGE_STATE_CHANGE = 'EC2 Image Builder Image State Change';
