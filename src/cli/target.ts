@@ -2,7 +2,7 @@
  * Where the command line points: the region (flag, environment, then the profile's own region, as the AWS CLI
  * resolves it), the profile (it must exist) and the endpoint (it must be a URL). Wrong values are bad input.
  */
-import { partition } from '@aws-sdk/core/client';
+import { isKnownRegion } from '../lib/core/regions.ts';
 import { loadSharedConfigFiles } from '@smithy/core/config';
 import { InputError } from '../lib/core/errors.ts';
 
@@ -24,18 +24,7 @@ interface ResolvedTarget {
   endpoint: string | undefined;
 }
 
-const REGION_SHAPE = /^[a-z]{2}(-[a-z]+)+-\d+$/;
 const DEFAULT_REGION = 'us-east-1';
-
-/**
- * A region the SDK's partition data names (`@aws-sdk/core`'s partitions: every public region, GovCloud, China,
- * ISO). The SDK itself would build an endpoint for any name of the right shape, which is how `xx-nowhere-9`
- * used to be accepted and only failed later as "cannot connect".
- */
-function isKnownRegion(region: string): boolean {
-  if (!REGION_SHAPE.test(region)) return false;
-  return (partition(region) as { description?: string }).description !== undefined;
-}
 
 function checkRegion(region: string, source: string): string {
   if (!isKnownRegion(region)) throw new InputError(`unknown region "${region}" (${source}): use an AWS region name such as us-east-1 or eu-west-1`);

@@ -5,7 +5,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { InputError, ReconcilerError, toFailure } from '../lib/core/errors.ts';
-import { partitionOfRegion as partitionOf } from '../lib/core/arn.ts';
+import { partitionOfRegion as partitionOf } from '../lib/core/regions.ts';
 import { clip } from '../lib/core/input.ts';
 import { sendToDeadLetter } from '../lib/aws/outbox.ts';
 import { reconcile, type ReconcileDeps, type ReconcileRequest } from '../lib/reconcile/reconcile.ts';

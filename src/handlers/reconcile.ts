@@ -2,7 +2,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import { InputError } from '../lib/core/errors.ts';
-import { partitionOfRegion as partitionOf } from '../lib/core/arn.ts';
+import { partitionOfRegion as partitionOf } from '../lib/core/regions.ts';
 import { type ReconcileInput, toReconcileInput } from '../lib/reconcile/input.ts';
 import { reconcile } from '../lib/reconcile/reconcile.ts';
 import { idempotency } from './shared/idempotency.ts';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Image } from '@aws-sdk/client-imagebuilder';
-import { type DesiredCell, type DesiredImage, cleanedUpTagKey, desiredImage } from '../../src/lib/core/desired.ts';
+import { type DesiredCell, type DesiredImage, desiredImage } from '../../src/lib/core/desired.ts';
+import { cleanedUpTagKey } from '../../src/lib/core/tags.ts';
 import { type PlanContext, plan } from '../../src/lib/reconcile/plan.ts';
 import { buildReport } from '../../src/lib/reconcile/report.ts';
 import type { CellObservation, Observation, ObservedFastLaunch, ObservedImage } from '../../src/lib/reconcile/types.ts';

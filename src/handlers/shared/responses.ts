@@ -1,5 +1,6 @@
 import { ReconcilerError } from '../../lib/core/errors.ts';
 import type { ReconcileReport } from '../../lib/reconcile/report.ts';
+import { cellKey } from '../../lib/core/cells.ts';
 
 /** The function's response: the outcome, counts and what went wrong (the full report is on the bus and in the log). */
 function summarize(report: ReconcileReport) {
@@ -10,7 +11,7 @@ function summarize(report: ReconcileReport) {
     attempt: report.attempt,
     counts: report.counts,
     problems: report.cells.filter((cell) => cell.status === 'failed' || cell.status === 'pending').map((cell) => ({
-      cell: `${cell.region}/${cell.accountId}`,
+      cell: cellKey(cell.region, cell.accountId),
       status: cell.status,
       reasons: cell.reasons,
     })),

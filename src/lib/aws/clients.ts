@@ -9,8 +9,9 @@ import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smit
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import pLimit, { type LimitFunction } from 'p-limit';
-import { partitionOfRegion } from '../core/arn.ts';
-import { AssumeRoleError, AwsCallError } from '../core/errors.ts';
+import { partitionOfRegion } from '../core/regions.ts';
+import { cellKey } from '../core/cells.ts';
+import { AssumeRoleError, AwsCallError, toFailure } from '../core/errors.ts';
 
 /**
  * What the factory gives every client class it builds: region, adaptive retries, the shared connection pool,
@@ -130,11 +131,9 @@ type Middlewared = {
   middlewareStack: { add: (middleware: never, options: { step: 'initialize' | 'finalizeRequest'; name: string; priority?: 'low' }) => void };
 };
 
-/** Error names AWS services use for throttling (EC2, STS/IAM, the JSON protocols, S3-style). */
-const THROTTLING = new Set(['RequestLimitExceeded', 'Throttling', 'ThrottlingException', 'ThrottledException', 'TooManyRequestsException', 'RequestThrottled', 'RequestThrottledException', 'SlowDown']);
-
+/** A throttled attempt, by the same classification the report uses (src/lib/core/throttling.ts). */
 function isThrottling(error: unknown): boolean {
-  return error instanceof Error && THROTTLING.has(error.name);
+  return toFailure(error).kind === 'throttled';
 }
 
 /**
@@ -333,7 +332,7 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
     ownAccountId: resolveOwnAccount,
     async forCell(accountId, region) {
       const own = await resolveOwnAccount();
-      const key = `${accountId}/${region}`;
+      const key = cellKey(region, accountId);
       if (accountId !== own) await credentialsFor(accountId); // surface AssumeRole failures here, once per cell
       const settings = await resolveSdkSettings();
       const existing = cells.get(key);

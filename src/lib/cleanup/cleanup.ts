@@ -21,7 +21,8 @@ import { TagResourceCommand } from '@aws-sdk/client-imagebuilder';
 import pLimit from 'p-limit';
 import { type DistributionConfigurationArn, parseDistributionConfigurationArn } from '../core/arn.ts';
 import type { CellClients, ClientFactory } from '../aws/clients.ts';
-import { cellKey, cleanedUpTagKey } from '../core/desired.ts';
+import { cellKey } from '../core/cells.ts';
+import { LAUNCH_PERMISSIONS_TAG, cleanedUpTagKey } from '../core/tags.ts';
 import { AwsCallError, type Failure, briefFailure, toFailure } from '../core/errors.ts';
 import { publishReport } from '../aws/outbox.ts';
 import type { RunDeps } from '../reconcile/reconcile.ts';
@@ -324,14 +325,12 @@ async function observeCell(accountId: string, region: string, amis: InventoryAmi
 function groupByCell<T extends { accountId: string; region: string }>(amis: T[]): Map<string, T[]> {
   const groups = new Map<string, T[]>();
   for (const ami of amis) {
-    const key = `${ami.accountId}/${ami.region}`;
+    const key = cellKey(ami.region, ami.accountId);
     groups.set(key, [...(groups.get(key) ?? []), ami]);
   }
   return groups;
 }
 
-/** Tag cleanup puts on an AMI before `disable`: the launch permissions DisableImage removes. */
-const LAUNCH_PERMISSIONS_TAG = 'imagebuilder-reconciler:launch-permissions';
 
 /**
  * Why DeregisterImage did not delete a snapshot, from its DeleteSnapshotResults return code. `missing-permissions`
@@ -488,7 +487,7 @@ async function cleanup(request: CleanupRequest, deps: CleanupDeps): Promise<Clea
   if (request.mode === 'apply') await verify(candidates.filter((c) => c.outcome === 'done'), deps.clients);
 
   const finished = deps.now();
-  const removedCandidates = candidates.filter((c) => !inventory.configuration.currentCells.includes(`${c.region}/${c.accountId}`));
+  const removedCandidates = candidates.filter((c) => !inventory.configuration.currentCells.includes(cellKey(c.region, c.accountId)));
   const deleted = candidates.flatMap((c) => c.snapshots.filter((s) => s.result === 'success'));
   const gibFreed = deleted.reduce((sum, s) => sum + s.sizeGiB, 0);
   const report: CleanupReport = {

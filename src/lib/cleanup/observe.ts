@@ -10,7 +10,9 @@ import {
 import pLimit from 'p-limit';
 import { type DistributionConfigurationArn, isImageBuildArn, parseImageBuildArn } from '../core/arn.ts';
 import type { ClientFactory } from '../aws/clients.ts';
-import { SOURCE_IMAGE_TAG, cellKey, recordedAmis } from '../core/desired.ts';
+import { cellKey } from '../core/cells.ts';
+import { recordedAmis } from '../core/desired.ts';
+import { SOURCE_IMAGE_TAG } from '../core/tags.ts';
 import { AwsCallError, briefFailure, toFailure } from '../core/errors.ts';
 import type { InventoryAmi } from './plan.ts';
 

@@ -1,4 +1,6 @@
 import { type Failure, briefFailure } from '../core/errors.ts';
+import { amiKey as cellAmiKey } from '../core/cells.ts';
+import { DISABLED_AT_TAG } from '../core/tags.ts';
 
 /** How cleanup acts on an AMI that every guard lets go. */
 type Strategy = 'deregister' | 'disable' | 'deprecate';
@@ -17,8 +19,6 @@ interface CleanupSettings {
   maxPerRun: number;
 }
 
-/** Tag cleanup puts on an AMI it disables, so a later run knows when the grace period started. */
-const DISABLED_AT_TAG = 'imagebuilder-reconciler:disabled-at';
 
 /** An AMI of a build made with the configuration, in one (region, account). */
 interface InventoryAmi {
@@ -159,7 +159,7 @@ function planCleanup(amis: InventoryAmi[], observations: Record<string, AmiObser
 }
 
 function amiKey(ami: Pick<InventoryAmi, 'accountId' | 'region' | 'imageId'>): string {
-  return `${ami.accountId}/${ami.region}/${ami.imageId}`;
+  return cellAmiKey(ami.region, ami.accountId, ami.imageId);
 }
 
 export { DISABLED_AT_TAG, amiKey, decide, planCleanup };

@@ -2,6 +2,7 @@ import * as z from 'zod';
 import { parseDistributionConfigurationArn, parseImageBuildArn } from '../core/arn.ts';
 import type { Config } from '../core/config.ts';
 import { InputError } from '../core/errors.ts';
+import { isRegionName } from '../core/regions.ts';
 import type { CleanupSettings, Strategy } from './plan.ts';
 
 /**
@@ -29,7 +30,7 @@ const TAG_KEY = exact('a tag key')
   .refine((s) => !s.toLowerCase().startsWith('aws:'), { error: 'tag keys starting with aws: are reserved by AWS' });
 const DAYS = z.number({ error: 'must be a number of days' }).int({ error: 'must be a whole number of days' }).min(0, { error: 'must not be negative' }).max(3650, { error: 'must be at most 3650 days' });
 const STRATEGY = z.enum(['deregister', 'disable', 'deprecate'], { error: 'must be deregister, disable or deprecate' });
-const REGION = exact('a region').refine((s) => /^[a-z]{2}(-[a-z]+)+-\d$/.test(s), { error: 'must be a region name such as us-east-1' });
+const REGION = exact('a region').refine((s) => isRegionName(s), { error: 'must be a region name such as us-east-1' });
 const ACCOUNT = z.string({ error: 'must be a string' }).regex(/^\d{12}$/, { error: 'must be a 12-digit account ID' });
 const AMI_ID = z.string({ error: 'must be a string' }).regex(/^ami-[0-9a-f]{8,17}$/, { error: 'must be an AMI ID (ami-…)' });
 const BUILD_ARN = exact('an image build version ARN');

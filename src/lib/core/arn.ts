@@ -1,5 +1,6 @@
 import { InputError } from './errors.ts';
 import { quote } from './input.ts';
+import { REGION_SOURCE, partitionOfRegion } from './regions.ts';
 
 /** The parts of an Image Builder image build version ARN (`…:image/<name>/<x.y.z>/<build>`). */
 interface ImageBuildArn {
@@ -22,10 +23,31 @@ interface DistributionConfigurationArn {
 }
 
 // Resource names are at most 128 characters (Image Builder API model, ResourceName), so an ARN is bounded.
-const IMAGE_BUILD_ARN =
-  /^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):imagebuilder:([a-z]{2}(?:-[a-z]+)+-\d):(\d{12}):image\/([-_A-Za-z0-9]{1,128})\/(\d+\.\d+\.\d+)\/(\d+)$/;
-const DISTRIBUTION_CONFIGURATION_ARN =
-  /^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):imagebuilder:([a-z]{2}(?:-[a-z]+)+-\d):(\d{12}):distribution-configuration\/([-_A-Za-z0-9]{1,128})$/;
+// The partition and region come from the SDK's partition data: any partition name of the shape `aws[-x]`, then
+// checked against the region's own partition (partitionMatches), so a region AWS adds needs no change here.
+const PARTITION_SOURCE = 'aws(?:-[a-z]+)*';
+const IMAGE_BUILD_ARN = new RegExp(
+  `^arn:(${PARTITION_SOURCE}):imagebuilder:(${REGION_SOURCE}):(\\d{12}):image/([-_A-Za-z0-9]{1,128})/(\\d+\\.\\d+\\.\\d+)/(\\d+)$`,
+);
+const DISTRIBUTION_CONFIGURATION_ARN = new RegExp(
+  `^arn:(${PARTITION_SOURCE}):imagebuilder:(${REGION_SOURCE}):(\\d{12}):distribution-configuration/([-_A-Za-z0-9]{1,128})$`,
+);
+
+/**
+ * The match of an ARN pattern whose groups 1 and 2 are the partition and region, or null. Throws
+ * {@link InputError} when the ARN has the right shape but its partition is not its region's
+ * (`arn:aws-cn:…:us-east-1:…`): no such resource can exist.
+ */
+function matchArn(pattern: RegExp, value: string): RegExpExecArray | null {
+  const match = pattern.exec(value);
+  if (match === null) return null;
+  const [, partition, region] = match as unknown as [string, string, string];
+  const expected = partitionOfRegion(region);
+  if (partition !== expected) {
+    throw new InputError(`${quote(value)}: partition ${partition} is not the partition of region ${region} (${expected})`);
+  }
+  return match;
+}
 
 /**
  * Parse an image build version ARN. Throws {@link InputError} naming what is wrong.
@@ -35,7 +57,7 @@ function parseImageBuildArn(value: unknown): ImageBuildArn {
   if (typeof value !== 'string' || value.trim() === '') {
     throw new InputError('an image build version ARN is required (arn:aws:imagebuilder:<region>:<account>:image/<name>/<x.y.z>/<build>)');
   }
-  const match = IMAGE_BUILD_ARN.exec(value.trim());
+  const match = matchArn(IMAGE_BUILD_ARN, value.trim());
   if (match === null) {
     const hint = /:image\/[^/]+\/[^/]+$/.test(value.slice(-300)) ? ' (this is an image version ARN: add the build number, e.g. /1)' : '';
     throw new InputError(
@@ -51,7 +73,7 @@ function parseDistributionConfigurationArn(value: unknown): DistributionConfigur
   if (typeof value !== 'string' || value.trim() === '') {
     throw new InputError('a distribution configuration ARN is required');
   }
-  const match = DISTRIBUTION_CONFIGURATION_ARN.exec(value.trim());
+  const match = matchArn(DISTRIBUTION_CONFIGURATION_ARN, value.trim());
   if (match === null) {
     throw new InputError(
       `not a distribution configuration ARN: ${quote(value)}; expected arn:aws:imagebuilder:<region>:<account>:distribution-configuration/<name>`,
@@ -61,7 +83,7 @@ function parseDistributionConfigurationArn(value: unknown): DistributionConfigur
   return { arn: value.trim(), partition, region, accountId, name };
 }
 
-const IMAGE_PIPELINE_ARN = /^arn:(aws[a-z-]*):imagebuilder:([a-z0-9-]+):(\d{12}):image-pipeline\/([-_a-z0-9]+)$/i;
+const IMAGE_PIPELINE_ARN = new RegExp(`^arn:(${PARTITION_SOURCE}):imagebuilder:(${REGION_SOURCE}):(\\d{12}):image-pipeline/([-_A-Za-z0-9]{1,128})$`);
 
 interface ImagePipelineArn {
   arn: string;
@@ -73,7 +95,7 @@ interface ImagePipelineArn {
 
 /** Parse an image pipeline ARN. Throws {@link InputError}. */
 function parseImagePipelineArn(value: unknown): ImagePipelineArn {
-  const match = typeof value === 'string' ? IMAGE_PIPELINE_ARN.exec(value.trim()) : null;
+  const match = typeof value === 'string' ? matchArn(IMAGE_PIPELINE_ARN, value.trim()) : null;
   if (match === null) {
     throw new InputError(`not an image pipeline ARN: "${String(value)}"; expected arn:aws:imagebuilder:<region>:<account>:image-pipeline/<name>`);
   }
@@ -81,24 +103,11 @@ function parseImagePipelineArn(value: unknown): ImagePipelineArn {
   return { arn: String(value).trim(), partition, region, accountId, name };
 }
 
-/**
- * The partition of a region, as ARNs name it: China regions are `aws-cn`, GovCloud `aws-us-gov`, the ISO
- * regions `aws-iso` / `aws-iso-b` / `aws-iso-e` / `aws-iso-f`, the rest `aws` (AWS General Reference, "Amazon
- * Resource Names (ARNs)"; the partitions whitepaper, "AWS Fault Isolation Boundaries").
- */
-function partitionOfRegion(region: string): string {
-  if (region.startsWith('cn-')) return 'aws-cn';
-  if (region.startsWith('us-gov-')) return 'aws-us-gov';
-  if (region.startsWith('us-isob-')) return 'aws-iso-b';
-  if (region.startsWith('us-iso-')) return 'aws-iso';
-  if (region.startsWith('eu-isoe-')) return 'aws-iso-e';
-  if (region.startsWith('us-isof-')) return 'aws-iso-f';
-  return 'aws';
-}
-
 /** True when the value looks like an image build version ARN. */
 function isImageBuildArn(value: unknown): value is string {
-  return typeof value === 'string' && IMAGE_BUILD_ARN.test(value);
+  if (typeof value !== 'string') return false;
+  const match = IMAGE_BUILD_ARN.exec(value);
+  return match !== null && match[1] === partitionOfRegion(match[2] as string);
 }
 
 /**

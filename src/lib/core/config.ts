@@ -1,4 +1,5 @@
 import { ConfigError } from './errors.ts';
+import { DEFAULT_KEEP_TAG } from './tags.ts';
 
 /**
  * The reconciler's settings, read once from the environment and frozen.
@@ -188,7 +189,7 @@ function loadConfig(env: Env = process.env): Config {
     sharedOrganizations: bool(env, 'RECONCILER_SHARED_ORGANIZATIONS', false),
     metricsNamespace: str(env, 'RECONCILER_METRICS_NAMESPACE', 'ImageBuilderReconciler'),
     cleanupMode: oneOf(env, 'RECONCILER_CLEANUP_MODE', ['off', 'plan', 'apply'] as const, 'plan'),
-    cleanupKeepTagKey: str(env, 'RECONCILER_CLEANUP_KEEP_TAG', 'imagebuilder-reconciler:keep'),
+    cleanupKeepTagKey: str(env, 'RECONCILER_CLEANUP_KEEP_TAG', DEFAULT_KEEP_TAG),
     cleanupMinAgeDays: int(env, 'RECONCILER_CLEANUP_MIN_AGE_DAYS', 7, 0, 3650),
     cleanupShared: oneOf(env, 'RECONCILER_CLEANUP_SHARED', ['skip', 'include'] as const, 'skip'),
     cleanupStrategy: oneOf(env, 'RECONCILER_CLEANUP_STRATEGY', ['deregister', 'disable', 'deprecate'] as const, 'deregister'),

@@ -2,19 +2,9 @@ import type { Distribution, Image, LaunchPermissionConfiguration } from '@aws-sd
 import { type ImageBuildArn, parseImageBuildArn } from './arn.ts';
 import { InputError } from './errors.ts';
 import type { OrganizationListing } from '../aws/organizations.ts';
+import { cellKey } from './cells.ts';
+import { SOURCE_IMAGE_TAG, cleanedUpTagKey } from './tags.ts';
 
-/** Tag the reconciler puts on every copy, naming the image build it came from. Cleanup relies on it. */
-const SOURCE_IMAGE_TAG = 'imagebuilder-reconciler:source-image';
-/**
- * Tag key prefix on an Image Builder image: cleanup records there each cell whose AMI it deregistered
- * (`imagebuilder-reconciler:cleaned-up:<region>:<account>` = when, which AMI, why), so that a later
- * reconcile of that build reports the cell as cleaned up instead of waiting for an AMI that is gone.
- */
-const CLEANED_UP_TAG_PREFIX = 'imagebuilder-reconciler:cleaned-up:';
-
-function cleanedUpTagKey(region: string, accountId: string): string {
-  return `${CLEANED_UP_TAG_PREFIX}${region}:${accountId}`;
-}
 
 /** One AMI recorded by Image Builder in `outputResources.amis`. */
 interface RecordedAmi {
@@ -109,9 +99,6 @@ interface DesiredImage {
   organizations?: OrganizationListing[];
 }
 
-function cellKey(region: string, accountId: string): string {
-  return `${region}/${accountId}`;
-}
 
 function recordedAmis(image: Image): RecordedAmi[] {
   const amis = image.outputResources?.amis ?? [];
@@ -328,5 +315,5 @@ function namePatternRegExp(pattern: string, buildNumber: number): RegExp {
   return new RegExp(`^${body}(?:[ _-]?[0-9TZ:._-]+)?$`);
 }
 
-export { CLEANED_UP_TAG_PREFIX, SOURCE_IMAGE_TAG, cellKey, cleanedUpTagKey, desiredImage, namePatternRegExp, recordedAmis };
+export { desiredImage, namePatternRegExp, recordedAmis };
 export type { DesiredCell, DesiredFastLaunch, DesiredImage, DesiredLaunchTemplate, DesiredParameter, RecordedAmi };

@@ -11,6 +11,7 @@
  *
  * SDK exceptions are converted at the adapter boundary with {@link toFailure}; callers never see SDK types.
  */
+import { isThrottlingCode } from './throttling.ts';
 
 type FailureKind = 'input' | 'access-denied' | 'throttled' | 'not-found' | 'invalid' | 'unavailable' | 'error';
 
@@ -105,16 +106,6 @@ const ACCESS_CODES = new Set([
   'UnrecognizedClientException',
   'ForbiddenException',
 ]);
-const THROTTLE_CODES = new Set([
-  'Throttling',
-  'ThrottlingException',
-  'RequestLimitExceeded',
-  'TooManyRequestsException',
-  'RequestThrottled',
-  'RequestThrottledException',
-  'SlowDown',
-  'ServiceQuotaExceededException',
-]);
 const INVALID_CODES = new Set([
   'InvalidParameterValue',
   'InvalidParameterValueException',
@@ -129,9 +120,10 @@ const INVALID_CODES = new Set([
   'IdempotentParameterMismatch',
 ]);
 
-function classifyCode(code: string): FailureKind {
+function classifyCode(code: string, httpStatusCode?: number): FailureKind {
   if (ACCESS_CODES.has(code)) return 'access-denied';
-  if (THROTTLE_CODES.has(code)) return 'throttled';
+  // one set for the report and for the client factory's limiter (src/lib/core/throttling.ts, from the SDK)
+  if (isThrottlingCode(code, httpStatusCode)) return 'throttled';
   if (code.endsWith('NotFound') || code.endsWith('NotFoundException') || code === 'ParameterNotFound') return 'not-found';
   if (INVALID_CODES.has(code) || code.startsWith('InvalidParameter') || code.endsWith('.Malformed')) return 'invalid';
   if (code === 'UnknownEndpoint' || code === 'UnsupportedOperation' || code === 'ServiceUnavailableException') {
@@ -147,10 +139,11 @@ function classifyCode(code: string): FailureKind {
 function toFailure(value: unknown): Failure {
   if (value instanceof ReconcilerError) return { kind: value.kind, code: value.code, message: value.message };
   const error = asError(value);
-  const record = error as Error & { Code?: unknown; code?: unknown; $metadata?: unknown };
+  const record = error as Error & { Code?: unknown; code?: unknown; $metadata?: { httpStatusCode?: unknown } };
   const code =
     typeof record.Code === 'string' ? record.Code : typeof record.code === 'string' ? record.code : error.name;
-  const kind = error.name === 'CredentialsProviderError' ? 'access-denied' : classifyCode(code);
+  const status = typeof record.$metadata?.httpStatusCode === 'number' ? record.$metadata.httpStatusCode : undefined;
+  const kind = error.name === 'CredentialsProviderError' ? 'access-denied' : classifyCode(code, status);
   return { kind, code, message: error.message };
 }
 

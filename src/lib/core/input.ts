@@ -4,6 +4,8 @@
  * bounded description of a rejected input that is logged instead of the input itself.
  */
 import * as z from 'zod';
+import { CELL_KEY } from './cells.ts';
+import { REGION_PATTERN } from './regions.ts';
 
 /** The longest text of an input that reaches a log line or an error message. */
 const EXCERPT_CHARS = 512;
@@ -28,9 +30,9 @@ function quote(value: unknown, max = 120): string {
 }
 
 const AccountId = z.string().regex(/^\d{12}$/, 'must be a 12-digit account id');
-const Region = z.string().regex(/^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/, 'must be a region name such as us-east-1');
+const Region = z.string().regex(REGION_PATTERN, 'must be a region name such as us-east-1');
 /** A cell key, `<region>/<account>`. */
-const CellKey = z.string().regex(/^[a-z]{2}(?:-[a-z]+)+-\d{1,2}\/\d{12}$/, 'must be <region>/<account>');
+const CellKey = z.string().regex(CELL_KEY, 'must be <region>/<account>');
 
 /** One issue of a failed parse, as Standard Schema (zod, Powertools Parser) reports it. */
 interface Issue {

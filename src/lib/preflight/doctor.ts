@@ -15,7 +15,8 @@ import type { DistributionConfiguration, Image } from '@aws-sdk/client-imagebuil
 import { type EvaluationResult, IAMClient, NoSuchEntityException, SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
 import type { DistributionConfigurationArn } from '../core/arn.ts';
 import type { ClientFactory } from '../aws/clients.ts';
-import { SOURCE_IMAGE_TAG, desiredImage } from '../core/desired.ts';
+import { desiredImage } from '../core/desired.ts';
+import { SOURCE_IMAGE_TAG } from '../core/tags.ts';
 import { toFailure } from '../core/errors.ts';
 import type { OrganizationListing } from '../aws/organizations.ts';
 

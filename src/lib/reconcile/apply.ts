@@ -17,6 +17,7 @@ import { compareBuilds, isImageBuildArn, parseImageBuildArn } from '../core/arn.
 import type { CellClients, ClientFactory } from '../aws/clients.ts';
 import { AwsCallError, type Failure, ReconcilerError, deniedAction, toFailure } from '../core/errors.ts';
 import type { Action, ActionOutcome, Plan } from './types.ts';
+import { BUILD_TAG } from '../core/tags.ts';
 
 interface ApplyOptions {
   mode: 'apply' | 'plan';
@@ -36,8 +37,6 @@ const IMAGE_DATA_TYPE = 'aws:ec2:image';
 /** The resulting state of a put of an `aws:ec2:image` parameter: written only once SSM has validated it. */
 const VALIDATING = 'validating';
 
-/** Tag Image Builder puts on the AMIs it creates: the image build version ARN (Image Builder user guide, "Tag resources"). */
-const BUILD_TAG = 'Ec2ImageBuilderArn';
 
 /** An AMI's place in build order: the build its tag names, and its creation time. */
 interface BuildOrder {

@@ -21,7 +21,8 @@ import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import pLimit from 'p-limit';
 import { amiArn, compareBuilds, isImageBuildArn, parseImageBuildArn } from '../core/arn.ts';
 import type { CellClients, ClientFactory } from '../aws/clients.ts';
-import { type DesiredCell, type DesiredImage, cellKey } from '../core/desired.ts';
+import { cellKey } from '../core/cells.ts';
+import type { DesiredCell, DesiredImage } from '../core/desired.ts';
 import { AwsCallError, toFailure } from '../core/errors.ts';
 import type {
   CellObservation,

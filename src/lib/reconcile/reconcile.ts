@@ -7,6 +7,7 @@ import { AwsCallError, type Failure, toFailure } from '../core/errors.ts';
 import pLimit from 'p-limit';
 import { publishReport, type RecheckMessage, sendRecheck } from '../aws/outbox.ts';
 import { listSharedOrganizations, listedAccounts, organizationsClient } from '../aws/organizations.ts';
+import { cellKey } from '../core/cells.ts';
 import { apply } from './apply.ts';
 import { observe } from './observe.ts';
 import { plan } from './plan.ts';
@@ -149,7 +150,7 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
     if (mode === 'apply') outcomes.push(...(await rollForward(desired, outcomes, clients)));
     for (const o of outcomes) {
       if (o.action.kind === 'enable-fast-launch' && o.action.isRetry && o.status === 'applied') {
-        const key = `${o.action.cell.region}/${o.action.cell.accountId}`;
+        const key = cellKey(o.action.cell.region, o.action.cell.accountId);
         fastLaunchRetries[key] = (fastLaunchRetries[key] ?? 0) + 1;
       }
     }

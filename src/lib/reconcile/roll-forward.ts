@@ -1,7 +1,8 @@
 import { DescribeLaunchTemplateVersionsCommand, ModifyLaunchTemplateCommand } from '@aws-sdk/client-ec2';
 import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import type { ClientFactory } from '../aws/clients.ts';
-import { type DesiredImage, cellKey } from '../core/desired.ts';
+import { cellKey } from '../core/cells.ts';
+import type { DesiredImage } from '../core/desired.ts';
 import { AwsCallError, toFailure } from '../core/errors.ts';
 import { observeNewerBuilds } from './observe.ts';
 import type { ActionOutcome, NewerBuild, PutParameterAction, UpdateLaunchTemplateAction } from './types.ts';
