@@ -148,7 +148,7 @@ describe('cleanup keeps every AMI that must be kept', () => {
     ['including shared AMIs where the deployment keeps them', ['--apply', '--include-shared'], /guards\.shared include would loosen the deployment's skip/],
     ['a higher cap than the deployment\'s', ['--apply', '--max-deletions', '500'], /maxDeletions 500 would raise the deployment's cap of 20/],
     ['a build of another account', ['--apply', '--build', 'arn:aws:imagebuilder:us-east-1:999999999999:image/base/1.0.0/1'], /imageBuildArns\[0\]: accountId 999999999999 is not the configuration's/],
-    ['a build of another partition', ['--apply', '--build', 'arn:aws-cn:imagebuilder:us-east-1:111111111111:image/base/1.0.0/1'], /imageBuildArns\[0\]: partition aws-cn is not the configuration's \(aws\)/],
+    ['a build of another partition', ['--apply', '--build', 'arn:aws-cn:imagebuilder:cn-north-1:111111111111:image/base/1.0.0/1'], /imageBuildArns\[0\]: partition aws-cn is not the configuration's \(aws\)/],
     ['a build of another region', ['--apply', '--build', 'arn:aws:imagebuilder:eu-west-1:111111111111:image/base/1.0.0/1'], /imageBuildArns\[0\]: region eu-west-1 is not the configuration's/],
     ['a padded build ARN', ['--apply', '--build', ' arn:aws:imagebuilder:us-east-1:111111111111:image/base/1.0.0/1'], /imageBuildArns\[0\]: an image build version ARN must not start or end with whitespace/],
     ['a reviewed plan without --apply', ['--plan', 'plan.json'], /add --apply/],

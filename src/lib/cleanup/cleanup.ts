@@ -13,7 +13,6 @@ import {
   paginateDescribeFleets,
   paginateDescribeImageReferences,
   paginateDescribeImageUsageReportEntries,
-  paginateDescribeImages,
   paginateDescribeSnapshots,
   paginateDescribeSpotFleetRequests,
 } from '@aws-sdk/client-ec2';
@@ -21,7 +20,8 @@ import { TagResourceCommand } from '@aws-sdk/client-imagebuilder';
 import pLimit from 'p-limit';
 import { type DistributionConfigurationArn, parseDistributionConfigurationArn } from '../core/arn.ts';
 import type { CellClients, ClientFactory } from '../aws/clients.ts';
-import { cellKey } from '../core/cells.ts';
+import { cellKey, parseCellKey } from '../core/cells.ts';
+import { describeImagesById } from '../aws/images.ts';
 import { LAUNCH_PERMISSIONS_TAG, cleanedUpTagKey } from '../core/tags.ts';
 import { AwsCallError, type Failure, briefFailure, toFailure } from '../core/errors.ts';
 import { publishReport } from '../aws/outbox.ts';
@@ -97,11 +97,7 @@ function toImageInfo(image: Ec2Image, snapshots: Map<string, number>): ImageInfo
 }
 
 async function describe(clients: CellClients, imageIds: string[]): Promise<Map<string, Ec2Image>> {
-  const found = new Map<string, Ec2Image>();
-  for await (const page of paginateDescribeImages({ client: clients.ec2 }, { Filters: [{ Name: 'image-id', Values: imageIds }], IncludeDisabled: true, IncludeDeprecated: true })) {
-    for (const image of page.Images ?? []) if (image.ImageId !== undefined) found.set(image.ImageId, image);
-  }
-  return found;
+  return describeImagesById(clients.ec2, imageIds);
 }
 
 async function snapshotSizes(clients: CellClients, snapshotIds: string[]): Promise<Map<string, number>> {
@@ -408,7 +404,7 @@ async function cleanup(request: CleanupRequest, deps: CleanupDeps): Promise<Clea
     await Promise.all(
       [...groupByCell(amis)].map(([key, group]) =>
         limit(async () => {
-          const [accountId = '', region = ''] = key.split('/');
+          const { accountId, region } = parseCellKey(key);
           Object.assign(observations, await observeCell(accountId, region, group, deps.clients, settings, inventory.problems, wait));
         }),
       ),
@@ -555,7 +551,7 @@ async function recheck(plan: CandidatePlan, arn: DistributionConfigurationArn, s
 /** After acting, look again: is the AMI really gone (or disabled, deprecated)? */
 async function verify(done: CandidateReport[], factory: ClientFactory): Promise<void> {
   for (const [key, candidates] of groupByCell(done)) {
-    const [accountId = '', region = ''] = key.split('/');
+    const { accountId, region } = parseCellKey(key);
     try {
       const clients = await factory.forCell(accountId, region);
       const images = await describe(clients, candidates.map((c) => c.imageId));

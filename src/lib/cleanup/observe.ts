@@ -10,7 +10,7 @@ import {
 import pLimit from 'p-limit';
 import { type DistributionConfigurationArn, isImageBuildArn, parseImageBuildArn } from '../core/arn.ts';
 import type { ClientFactory } from '../aws/clients.ts';
-import { cellKey } from '../core/cells.ts';
+import { cellKey, parseCellKey } from '../core/cells.ts';
 import { recordedAmis } from '../core/desired.ts';
 import { SOURCE_IMAGE_TAG } from '../core/tags.ts';
 import { AwsCallError, briefFailure, toFailure } from '../core/errors.ts';
@@ -127,7 +127,7 @@ async function takeInventory(arn: DistributionConfigurationArn, explicitBuilds: 
   const found = await Promise.all(
     [...removedCells].map((key) =>
       limit(async () => {
-        const [region = '', accountId = ''] = key.split('/');
+        const { region, accountId } = parseCellKey(key);
         const inCell: typeof tagged = [];
         try {
           const clients = await factory.forCell(accountId, region);

@@ -2,7 +2,6 @@ import {
   CreateLaunchTemplateVersionCommand,
   CreateTagsCommand,
   DescribeFastLaunchImagesCommand,
-  DescribeImagesCommand,
   DescribeLaunchTemplateVersionsCommand,
   EnableFastLaunchCommand,
   type LaunchPermission,
@@ -18,6 +17,7 @@ import type { CellClients, ClientFactory } from '../aws/clients.ts';
 import { AwsCallError, type Failure, ReconcilerError, deniedAction, toFailure } from '../core/errors.ts';
 import type { Action, ActionOutcome, Plan } from './types.ts';
 import { BUILD_TAG } from '../core/tags.ts';
+import { describeImagesById } from '../aws/images.ts';
 
 interface ApplyOptions {
   mode: 'apply' | 'plan';
@@ -45,10 +45,8 @@ interface BuildOrder {
 }
 
 async function buildOrders(clients: CellClients, imageIds: string[]): Promise<Map<string, BuildOrder>> {
-  // a filter, not ImageIds: an AMI that is gone or not shared yields no row instead of failing the call
-  const out = await clients.ec2.send(new DescribeImagesCommand({ Filters: [{ Name: 'image-id', Values: imageIds }], IncludeDeprecated: true, IncludeDisabled: true }));
   const orders = new Map<string, BuildOrder>();
-  for (const image of out.Images ?? []) {
+  for (const image of (await describeImagesById(clients.ec2, imageIds)).values()) {
     if (image.ImageId === undefined) continue;
     const tag = image.Tags?.find((t) => t.Key === BUILD_TAG)?.Value;
     const created = image.CreationDate === undefined ? Number.NaN : Date.parse(image.CreationDate);

@@ -6,7 +6,6 @@ import {
   DescribeLaunchTemplateVersionsCommand,
   type ExportImageTask,
   type Image as Ec2Image,
-  paginateDescribeImages,
   paginateDescribeLaunchTemplateVersions,
   paginateDescribeSnapshots,
 } from '@aws-sdk/client-ec2';
@@ -22,8 +21,10 @@ import pLimit from 'p-limit';
 import { amiArn, compareBuilds, isImageBuildArn, parseImageBuildArn } from '../core/arn.ts';
 import type { CellClients, ClientFactory } from '../aws/clients.ts';
 import { cellKey } from '../core/cells.ts';
+import { describeImagesById } from '../aws/images.ts';
+import { read, readOrNull } from '../core/observed.ts';
 import type { DesiredCell, DesiredImage } from '../core/desired.ts';
-import { AwsCallError, toFailure } from '../core/errors.ts';
+import { toFailure } from '../core/errors.ts';
 import type {
   CellObservation,
   NewerBuild,
@@ -38,20 +39,6 @@ import type {
 } from './types.ts';
 import { SSM_ALIAS } from './types.ts';
 
-/** Run one read, turning any failure into data. */
-async function read<T>(operation: string, cell: { accountId: string; region: string }, fn: () => Promise<T>): Promise<Observed<T>> {
-  try {
-    return { ok: true, value: await fn() };
-  } catch (error: unknown) {
-    return { ok: false, error: toFailure(new AwsCallError(operation, cell.accountId, cell.region, error)) };
-  }
-}
-
-/** A read where "not found" means the resource does not exist (`null`), which the planner treats apart from a failed read. */
-async function readOrNull<T>(operation: string, cell: { accountId: string; region: string }, fn: () => Promise<T | null>): Promise<Observed<T | null>> {
-  const result = await read(operation, cell, fn);
-  return !result.ok && result.error.kind === 'not-found' ? { ok: true, value: null } : result;
-}
 
 function toObservedImage(image: Ec2Image): ObservedImage {
   const tags: Record<string, string> = {};
@@ -75,16 +62,8 @@ function toObservedImage(image: Ec2Image): ObservedImage {
 
 /** All images with these ids visible in the cell's account: one batched, paginated DescribeImages. */
 async function describeImages(clients: CellClients, imageIds: string[]): Promise<Map<string, ObservedImage>> {
-  const found = new Map<string, ObservedImage>();
-  // A filter (not ImageIds) so that an id that is not (yet) visible yields no row instead of failing the batch.
-  const pages = paginateDescribeImages(
-    { client: clients.ec2 },
-    { Filters: [{ Name: 'image-id', Values: imageIds }], IncludeDeprecated: true, IncludeDisabled: true },
-  );
-  for await (const page of pages) {
-    for (const image of page.Images ?? []) if (image.ImageId !== undefined) found.set(image.ImageId, toObservedImage(image));
-  }
-  return found;
+  const images = await describeImagesById(clients.ec2, imageIds);
+  return new Map([...images].map(([id, image]) => [id, toObservedImage(image)]));
 }
 
 /**

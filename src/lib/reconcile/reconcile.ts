@@ -7,7 +7,7 @@ import { AwsCallError, type Failure, toFailure } from '../core/errors.ts';
 import pLimit from 'p-limit';
 import { publishReport, type RecheckMessage, sendRecheck } from '../aws/outbox.ts';
 import { listSharedOrganizations, listedAccounts, organizationsClient } from '../aws/organizations.ts';
-import { cellKey } from '../core/cells.ts';
+import { cellKey, parseCellKey } from '../core/cells.ts';
 import { apply } from './apply.ts';
 import { observe } from './observe.ts';
 import { plan } from './plan.ts';
@@ -226,7 +226,7 @@ async function queueShards(shards: ShardSpec[], message: Omit<RecheckMessage, 's
         const keep = scopeFilter(shard);
         const retries = Object.fromEntries(
           Object.entries(message.fastLaunchRetries).filter(([key]) => {
-            const [region = '', accountId = ''] = key.split('/');
+            const { region, accountId } = parseCellKey(key);
             return keep({ region, accountId });
           }),
         );

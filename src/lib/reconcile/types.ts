@@ -1,8 +1,7 @@
 import type { LaunchPermissionConfiguration } from '@aws-sdk/client-imagebuilder';
 import type { Failure } from '../core/errors.ts';
 
-/** A read that worked or failed; failures are data, never thrown past observe. */
-type Observed<T> = { ok: true; value: T } | { ok: false; error: Failure };
+import type { Observed } from '../core/observed.ts';
 
 /** An AMI as `DescribeImages` shows it in one account and region. */
 interface ObservedImage {
