@@ -276,5 +276,17 @@ function applyEnvironment(vars: Readonly<Record<string, string>>): void {
   }
 }
 
-export { applyEnvironment, cliEnvironment, lambdaCredentials, loadConfig, quietSdkNotices };
+/**
+ * The mode a run acts in: the deployment's mode is a ceiling. A request (a manual payload, a recheck or shard
+ * message, a sweep) may lower apply to plan, never raise plan to apply: whoever may send to the queue or invoke
+ * the function must not be able to lift a plan-only deployment into writing. A refused raise says so.
+ */
+function modeWithin(ceiling: 'apply' | 'plan', requested: 'apply' | 'plan' | undefined): { mode: 'apply' | 'plan'; refused: string | undefined } {
+  if (requested === 'apply' && ceiling === 'plan') {
+    return { mode: 'plan', refused: 'the request asked for mode apply, refused: this deployment runs in plan mode (RECONCILER_MODE=plan); planned only' };
+  }
+  return { mode: requested ?? ceiling, refused: undefined };
+}
+
+export { applyEnvironment, cliEnvironment, lambdaCredentials, loadConfig, modeWithin, quietSdkNotices };
 export type { AmbientCredentials, CliEnvironment, Config, Env };

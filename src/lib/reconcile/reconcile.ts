@@ -1,7 +1,7 @@
 import { GetImageCommand, type Image } from '@aws-sdk/client-imagebuilder';
 import { type ImageBuildArn, parseImageBuildArn } from '../core/arn.ts';
 import type { ClientFactory } from '../aws/clients.ts';
-import type { Config } from '../core/config.ts';
+import { type Config, modeWithin } from '../core/config.ts';
 import { type DesiredImage, desiredImage } from '../core/desired.ts';
 import { AwsCallError, type Failure, toFailure } from '../core/errors.ts';
 import pLimit from 'p-limit';
@@ -104,7 +104,8 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
   const { config, clients, log } = deps;
   const startedAt = deps.now();
   const callsBefore = clients.callCount();
-  const mode = request.mode ?? config.mode;
+  const { mode, refused } = modeWithin(config.mode, request.mode);
+  if (refused !== undefined) log.warn('mode raise refused', { requested: request.mode, deployment: config.mode });
   const attempt = request.attempt ?? 1;
   const firstSeenAt = request.firstSeenAt ?? startedAt.toISOString();
   const base = { runId: deps.newRunId(), trigger: request.trigger, mode, attempt, firstSeenAt, startedAt };
@@ -158,6 +159,7 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
     if (shard !== undefined) report = { ...report, shard: { runId: shard.runId, index: shard.index, count: shard.count, totalCells: whole.cells.length } };
   }
 
+  if (refused !== undefined) report = { ...report, notes: [refused, ...report.notes] };
   if (notQueued.length > 0) {
     const which = notQueued.map((n) => shardLabel(n.shard)).join(', ');
     const why = `could not queue shard(s) ${which} of this build: ${notQueued[0]?.failure.message ?? 'unknown error'}`;

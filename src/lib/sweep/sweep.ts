@@ -8,6 +8,7 @@ import { type ImageSummary, paginateListImagePipelineImages, paginateListImagePi
 import { compareBuilds, isImageBuildArn, parseImageBuildArn, parseImagePipelineArn } from '../core/arn.ts';
 import { AwsCallError, type Failure, toFailure } from '../core/errors.ts';
 import type { ClientFactory } from '../aws/clients.ts';
+import { modeWithin } from '../core/config.ts';
 import { type ReconcileDeps, reconcile } from '../reconcile/reconcile.ts';
 import type { Outcome, ReconcileReport, Trigger } from '../reconcile/report.ts';
 
@@ -87,7 +88,7 @@ async function sweep(request: SweepRequest, deps: ReconcileDeps): Promise<SweepR
   for (const arn of named ?? []) parseImagePipelineArn(arn);
   const callsBefore = deps.clients.callCount();
   const pipelines = named !== undefined && named.length > 0 ? named.map((arn) => arn.trim()) : await pipelinesOf(deps.clients, deps.config.region);
-  const mode = request.mode ?? deps.config.mode;
+  const { mode } = modeWithin(deps.config.mode, request.mode);
   const entries: SweepEntry[] = [];
   const reports: ReconcileReport[] = [];
   for (const pipelineArn of pipelines) {
