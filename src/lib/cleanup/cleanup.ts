@@ -26,7 +26,7 @@ import { LAUNCH_PERMISSIONS_TAG, cleanedUpTagKey } from '../core/tags.ts';
 import { AwsCallError, type Failure, briefFailure, toFailure } from '../core/errors.ts';
 import { publishReport } from '../aws/outbox.ts';
 import type { RunDeps } from '../reconcile/reconcile.ts';
-import { type Inventory, type InventoryBuild, currentCellsNow, takeInventory } from './observe.ts';
+import { type Inventory, type InventoryBuild, currentCellsNow, takeInventory } from './inventory.ts';
 import { type AmiObservation, type CandidatePlan, type CleanupSettings, DISABLED_AT_TAG, type Decision, type Guard, type InventoryAmi, amiKey, decide, planCleanup } from './plan.ts';
 import { type CleanupRequest, type CleanupScope, effectiveSettings } from './request.ts';
 
