@@ -1,15 +1,25 @@
 #!/usr/bin/env node
-// Mutation check of the two pure planners: each guard and decision is weakened in turn, and the planners'
-// unit tests must fail for every mutant. `npm run mutants` (about 3 s per mutant); `--file cleanup` or
-// `--file reconcile` for one planner; `--json` for machine-readable output. Exit 1 when a mutant survives.
+// Mutation check of the two pure planners: each guard and decision is weakened in turn, one file at a time,
+// and the planners' unit tests must fail for every mutant. `npm run mutants` (a few seconds per mutant);
+// `--file cleanup` or `--file reconcile` for one planner; `--json` for machine-readable output. Prints
+// killed/total per file. Exit 1 when a mutant survives.
 // The file under test is restored after each mutant, also when the run is interrupted.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+
+/** Every TypeScript file of the reconcile planner's folder: a new check file is mutated without a change here. */
+const RECONCILE_PLAN = 'src/lib/reconcile/plan';
+const reconcileFiles = readdirSync(RECONCILE_PLAN)
+  .filter((name) => name.endsWith('.ts'))
+  .sort()
+  .map((name) => `${RECONCILE_PLAN}/${name}`);
 
 const TARGETS = {
-  cleanup: { file: 'src/lib/cleanup/plan.ts', tests: ['test/unit/cleanup-plan.test.ts'], skipToDelete: true },
-  reconcile: { file: 'src/lib/reconcile/plan.ts', tests: ['test/unit/plan.test.ts', 'test/unit/reconcile.test.ts'], skipToDelete: false },
+  cleanup: { files: ['src/lib/cleanup/plan.ts'], tests: ['test/unit/cleanup-plan.test.ts'], skipToDelete: true },
+  reconcile: { files: reconcileFiles, tests: ['test/unit/plan.test.ts', 'test/unit/reconcile.test.ts'], skipToDelete: false },
 };
+/** The unit tests' configuration without the global setup that builds the Lambda bundles (unit tests need none). */
+const VITEST_CONFIG = 'scripts/mutants.vitest.config.ts';
 
 const args = process.argv.slice(2);
 const only = args.includes('--file') ? args[args.indexOf('--file') + 1] : undefined;
@@ -68,27 +78,45 @@ function mutantsOf(source, skipToDelete) {
 }
 
 const results = [];
+let restoreCurrent;
+process.on('SIGINT', () => {
+  restoreCurrent?.();
+  process.exit(130);
+});
 for (const [name, target] of Object.entries(TARGETS)) {
   if (only !== undefined && only !== name) continue;
-  const original = readFileSync(target.file, 'utf8');
-  const restore = () => writeFileSync(target.file, original);
-  process.once('SIGINT', () => {
-    restore();
-    process.exit(130);
-  });
-  try {
-    for (const mutant of mutantsOf(original, target.skipToDelete)) {
-      writeFileSync(target.file, mutant.text);
-      const run = spawnSync('npx', ['vitest', 'run', ...target.tests, '--reporter=dot', '--bail=1'], { encoding: 'utf8', timeout: 120_000 });
-      const killed = run.status !== 0;
-      results.push({ file: target.file, line: mutant.line, mutant: mutant.what, killed });
-      if (!json) process.stdout.write(`${killed ? 'killed  ' : 'SURVIVED'} ${target.file}:${mutant.line} ${mutant.what}\n`);
+  for (const file of target.files) {
+    const original = readFileSync(file, 'utf8');
+    restoreCurrent = () => writeFileSync(file, original);
+    try {
+      for (const mutant of mutantsOf(original, target.skipToDelete)) {
+        writeFileSync(file, mutant.text);
+        const run = spawnSync('npx', ['vitest', 'run', '--config', VITEST_CONFIG, ...target.tests, '--reporter=dot', '--bail=1'], { encoding: 'utf8', timeout: 120_000 });
+        const killed = run.status !== 0;
+        results.push({ file, line: mutant.line, mutant: mutant.what, killed });
+        if (!json) process.stdout.write(`${killed ? 'killed  ' : 'SURVIVED'} ${file}:${mutant.line} ${mutant.what}\n`);
+      }
+    } finally {
+      restoreCurrent();
+      restoreCurrent = undefined;
     }
-  } finally {
-    restore();
   }
 }
 const survived = results.filter((r) => !r.killed);
-if (json) process.stdout.write(`${JSON.stringify({ mutants: results.length, killed: results.length - survived.length, survived }, null, 2)}\n`);
-else process.stdout.write(`\n${results.length} mutants, ${results.length - survived.length} killed, ${survived.length} survived\n`);
+// killed/total per file of the selected planners (a file without a guard or comparison shows 0/0)
+const perFile = {};
+for (const [name, target] of Object.entries(TARGETS)) {
+  if (only === undefined || only === name) for (const file of target.files) perFile[file] = { mutants: 0, killed: 0 };
+}
+for (const r of results) {
+  perFile[r.file].mutants += 1;
+  if (r.killed) perFile[r.file].killed += 1;
+}
+if (json) {
+  process.stdout.write(`${JSON.stringify({ mutants: results.length, killed: results.length - survived.length, perFile, survived }, null, 2)}\n`);
+} else {
+  process.stdout.write('\n');
+  for (const [file, counts] of Object.entries(perFile)) process.stdout.write(`${file}: ${counts.killed}/${counts.mutants} killed\n`);
+  process.stdout.write(`\n${results.length} mutants, ${results.length - survived.length} killed, ${survived.length} survived\n`);
+}
 process.exit(survived.length === 0 ? 0 : 1);

@@ -8,7 +8,7 @@ type Resource = { Type: string; Properties: Record<string, unknown> };
 type Statement = { Effect: string; Action: string | string[]; Resource: unknown };
 
 const REPAIR_FILES = ['src/lib/reconcile/observe.ts', 'src/lib/reconcile/apply.ts'];
-const CLEANUP_FILES = ['src/lib/cleanup/cleanup.ts', 'src/lib/cleanup/observe.ts'];
+const CLEANUP_FILES = ['src/lib/cleanup/cleanup.ts', 'src/lib/cleanup/inventory.ts', 'src/lib/cleanup/observe.ts', 'src/lib/cleanup/apply.ts'];
 const DELETES = ['ec2:DeregisterImage', 'ec2:DeleteSnapshot', 'ec2:DisableImage', 'ec2:EnableImageDeprecation', 'ec2:DeleteLaunchTemplate', 'ssm:DeleteParameter'];
 
 /** The EC2 and SSM calls the code in these files makes (in any account), read from its imports. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Image } from '@aws-sdk/client-imagebuilder';
 import { type DesiredCell, type DesiredImage, desiredImage } from '../../src/lib/core/desired.ts';
 import { cleanedUpTagKey } from '../../src/lib/core/tags.ts';
-import { type PlanContext, plan } from '../../src/lib/reconcile/plan.ts';
+import { type PlanContext, plan } from '../../src/lib/reconcile/plan/index.ts';
 import { buildReport } from '../../src/lib/reconcile/report.ts';
 import type { CellObservation, Observation, ObservedFastLaunch, ObservedImage } from '../../src/lib/reconcile/types.ts';
 import { AMI, IMAGE_ARN, NEWER_ARN, OWNER_LT, SHARE_WITH, TARGET_A, TARGET_B, windowsImage } from '../helpers/factories.ts';

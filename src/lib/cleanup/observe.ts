@@ -1,180 +1,270 @@
-import { paginateDescribeImages } from '@aws-sdk/client-ec2';
+import { AutoScalingClient, paginateDescribeAutoScalingGroups, paginateDescribeLaunchConfigurations } from '@aws-sdk/client-auto-scaling';
 import {
-  type DistributionConfiguration,
-  GetDistributionConfigurationCommand,
-  GetImageCommand,
-  type Image,
-  paginateListImagePipelineImages,
-  paginateListImagePipelines,
-} from '@aws-sdk/client-imagebuilder';
-import pLimit from 'p-limit';
-import { type DistributionConfigurationArn, isImageBuildArn, parseImageBuildArn } from '../core/arn.ts';
-import type { ClientFactory } from '../aws/clients.ts';
-import { cellKey, parseCellKey } from '../core/cells.ts';
-import { recordedAmis } from '../core/desired.ts';
-import { SOURCE_IMAGE_TAG } from '../core/tags.ts';
-import { AwsCallError, briefFailure, toFailure } from '../core/errors.ts';
-import type { InventoryAmi } from './plan.ts';
+  CreateImageUsageReportCommand,
+  DescribeImageAttributeCommand,
+  DescribeImageUsageReportsCommand,
+  DescribeLaunchTemplateVersionsCommand,
+  type Image as Ec2Image,
+  paginateDescribeFastLaunchImages,
+  paginateDescribeFleets,
+  paginateDescribeImageReferences,
+  paginateDescribeImageUsageReportEntries,
+  paginateDescribeSnapshots,
+  paginateDescribeSpotFleetRequests,
+} from '@aws-sdk/client-ec2';
+import type { CellClients, ClientFactory } from '../aws/clients.ts';
+import { describeImagesById } from '../aws/images.ts';
+import { cellKey } from '../core/cells.ts';
+import { AwsCallError, type Failure, briefFailure, toFailure } from '../core/errors.ts';
+import { type AmiObservation, type CleanupSettings, type InventoryAmi, amiKey } from './plan.ts';
 
-/** A build found for the configuration, and whether it was made with it. */
-interface InventoryBuild {
-  arn: string;
-  status: string;
-  foundBy: 'pipeline' | 'tag' | 'explicit';
-  /** Made with this configuration (its embedded configuration has this ARN); only then are its AMIs candidates. */
-  madeWithConfiguration: boolean;
-  note: string | undefined;
-}
+type ImageInfo = NonNullable<Extract<AmiObservation['image'], { ok: true }>['value']>;
 
-interface Inventory {
-  configuration: { arn: string; name: string; region: string; accountId: string; currentCells: string[] };
-  builds: InventoryBuild[];
-  amis: InventoryAmi[];
-  /** Reads that failed: what could not be looked at is never a candidate. */
-  problems: string[];
-}
-
-/**
- * The cells today's configuration has: per distribution, `targetAccountIds` or the owner; and the owner in
- * the configuration's own region, where pipelines build.
- */
-function currentCells(configuration: DistributionConfiguration, arn: DistributionConfigurationArn): Set<string> {
-  const cells = new Set<string>([cellKey(arn.region, arn.accountId)]);
-  for (const d of configuration.distributions ?? []) {
-    if (d.region === undefined) continue;
-    const targets = d.amiDistributionConfiguration?.targetAccountIds ?? [];
-    for (const account of targets.length > 0 ? targets : [arn.accountId]) cells.add(cellKey(d.region, account));
-  }
-  return cells;
-}
-
-/** Today's cells of the configuration, read again (cleanup re-checks them right before acting). */
-async function currentCellsNow(arn: DistributionConfigurationArn, factory: ClientFactory): Promise<Set<string>> {
-  const home = await factory.forCell(arn.accountId, arn.region);
-  try {
-    const out = await home.imagebuilder.send(new GetDistributionConfigurationCommand({ distributionConfigurationArn: arn.arn }));
-    if (out.distributionConfiguration === undefined) throw new Error('no distribution configuration returned');
-    return currentCells(out.distributionConfiguration, arn);
-  } catch (error: unknown) {
-    throw new AwsCallError('GetDistributionConfiguration', arn.accountId, arn.region, error);
-  }
-}
-
-/**
- * Find the builds made with a distribution configuration and the AMIs they left: the pipelines that use
- * it and their builds (`outputResources`, embedded configuration), build ARNs given explicitly, and AMIs
- * carrying the reconciler's source tag in the cells removed from the configuration. Read only.
- */
-async function takeInventory(arn: DistributionConfigurationArn, explicitBuilds: string[], factory: ClientFactory): Promise<Inventory> {
-  const home = await factory.forCell(arn.accountId, arn.region);
-  const problems: string[] = [];
-  let configuration: DistributionConfiguration;
-  try {
-    const out = await home.imagebuilder.send(new GetDistributionConfigurationCommand({ distributionConfigurationArn: arn.arn }));
-    if (out.distributionConfiguration === undefined) throw new Error('no distribution configuration returned');
-    configuration = out.distributionConfiguration;
-  } catch (error: unknown) {
-    throw new AwsCallError('GetDistributionConfiguration', arn.accountId, arn.region, error);
-  }
-  const current = currentCells(configuration, arn);
-
-  const builds = new Map<string, InventoryBuild>();
-  const images = new Map<string, Image>();
-  const addBuild = async (buildArn: string, foundBy: InventoryBuild['foundBy']): Promise<void> => {
-    if (builds.has(buildArn)) return;
-    // held in place while it is read, so that builds read together keep the order they were found in
-    builds.set(buildArn, { arn: buildArn, status: 'UNKNOWN', foundBy, madeWithConfiguration: false, note: 'not read yet' });
-    try {
-      const out = await home.imagebuilder.send(new GetImageCommand({ imageBuildVersionArn: buildArn }));
-      const image = out.image;
-      const used = image?.distributionConfiguration?.arn;
-      const made = used === arn.arn;
-      builds.set(buildArn, {
-        arn: buildArn,
-        status: image?.state?.status ?? 'UNKNOWN',
-        foundBy,
-        madeWithConfiguration: made,
-        note: made ? undefined : `made with ${used ?? 'no distribution configuration'}, not this one: its AMIs are not candidates`,
-      });
-      if (image !== undefined && made) images.set(buildArn, image);
-    } catch (error: unknown) {
-      const failure = toFailure(error);
-      builds.set(buildArn, { arn: buildArn, status: 'UNKNOWN', foundBy, madeWithConfiguration: false, note: `could not read the build (${briefFailure(failure)}): its AMIs are kept` });
-      problems.push(`GetImage ${buildArn}: ${failure.message}`);
-    }
+function toImageInfo(image: Ec2Image, snapshots: Map<string, number>): ImageInfo {
+  return {
+    ownerId: image.OwnerId ?? '',
+    state: image.State ?? 'unknown',
+    creationDate: image.CreationDate,
+    tags: Object.fromEntries((image.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? ''])),
+    deregistrationProtection: image.DeregistrationProtection,
+    public: image.Public === true,
+    deprecationTime: image.DeprecationTime,
+    snapshots: (image.BlockDeviceMappings ?? [])
+      .map((m) => m.Ebs?.SnapshotId)
+      .filter((id): id is string => id !== undefined)
+      .map((snapshotId) => ({ snapshotId, sizeGiB: snapshots.get(snapshotId) ?? 0 })),
   };
+}
 
-  try {
-    for await (const page of paginateListImagePipelines({ client: home.imagebuilder }, {})) {
-      for (const pipeline of page.imagePipelineList ?? []) {
-        if (pipeline.distributionConfigurationArn !== arn.arn || pipeline.arn === undefined) continue;
-        for await (const builds of paginateListImagePipelineImages({ client: home.imagebuilder }, { imagePipelineArn: pipeline.arn })) {
-          await Promise.all((builds.imageSummaryList ?? []).map((summary) => (summary.arn === undefined ? undefined : addBuild(summary.arn, 'pipeline'))));
-        }
+async function describe(clients: CellClients, imageIds: string[]): Promise<Map<string, Ec2Image>> {
+  return describeImagesById(clients.ec2, imageIds);
+}
+
+async function snapshotSizes(clients: CellClients, snapshotIds: string[]): Promise<Map<string, number>> {
+  const sizes = new Map<string, number>();
+  if (snapshotIds.length === 0) return sizes;
+  for await (const page of paginateDescribeSnapshots({ client: clients.ec2 }, { OwnerIds: ['self'], Filters: [{ Name: 'snapshot-id', Values: snapshotIds }] })) {
+    for (const s of page.Snapshots ?? []) if (s.SnapshotId !== undefined) sizes.set(s.SnapshotId, s.VolumeSize ?? 0);
+  }
+  return sizes;
+}
+
+/**
+ * `DescribeImageReferences` with every resource type and explicit options, not AWS's defaults: instances in
+ * every state but `terminated` (with `IncludeAllResourceTypes`, AWS counts terminated and shutting-down
+ * instances too, and checks only the 10 newest launch template versions). A stopped instance keeps its AMI:
+ * it can be started again. A terminated one does not. Launch templates are checked to the deepest
+ * `version-depth` AWS allows (10,000, also the most versions a template can have), so every version counts.
+ * EC2 API Reference, DescribeImageReferences / ResourceTypeOption; EC2 quotas: 10,000 versions per template.
+ */
+const REFERENCE_TYPES = [
+  { ResourceType: 'ec2:Instance' as const, ResourceTypeOptions: [{ OptionName: 'state-name' as const, OptionValues: ['pending', 'running', 'shutting-down', 'stopping', 'stopped'] }] },
+  { ResourceType: 'ec2:LaunchTemplate' as const, ResourceTypeOptions: [{ OptionName: 'version-depth' as const, OptionValues: ['10000'] }] },
+  { ResourceType: 'ssm:Parameter' as const },
+  { ResourceType: 'imagebuilder:ImageRecipe' as const },
+  { ResourceType: 'imagebuilder:ContainerRecipe' as const },
+];
+
+type Reference = { resourceType: string; arn: string };
+
+async function imageReferences(clients: CellClients, imageIds: string[]): Promise<Map<string, Reference[]>> {
+  const refs = new Map<string, Reference[]>(imageIds.map((id) => [id, []]));
+  for (let i = 0; i < imageIds.length; i += 10) {
+    const batch = imageIds.slice(i, i + 10);
+    for await (const page of paginateDescribeImageReferences({ client: clients.ec2 }, { ImageIds: batch, ResourceTypes: REFERENCE_TYPES })) {
+      for (const ref of page.ImageReferences ?? []) refs.get(ref.ImageId ?? '')?.push({ resourceType: ref.ResourceType ?? '', arn: ref.Arn ?? '' });
+    }
+  }
+  return refs;
+}
+
+/** Resolve launch template versions to the AMI they launch (`resolve:ssm:` resolved), cached per run of one cell. */
+function templateResolver(clients: CellClients): (spec: { id?: string | undefined; name?: string | undefined; version?: string | undefined }) => Promise<string | undefined> {
+  const cache = new Map<string, Promise<string | undefined>>();
+  return (spec) => {
+    const version = spec.version ?? '$Default';
+    const key = `${spec.id ?? ''}/${spec.name ?? ''}/${version}`;
+    let hit = cache.get(key);
+    if (hit === undefined) {
+      hit = clients.ec2
+        .send(new DescribeLaunchTemplateVersionsCommand({ ...(spec.id === undefined ? { LaunchTemplateName: spec.name } : { LaunchTemplateId: spec.id }), Versions: [version], ResolveAlias: true }))
+        .then((out) => out.LaunchTemplateVersions?.[0]?.LaunchTemplateData?.ImageId);
+      cache.set(key, hit);
+    }
+    return hit;
+  };
+}
+
+/**
+ * What `DescribeImageReferences` does not cover: Auto Scaling groups (a pinned launch template version, a
+ * mixed-instances policy, or a launch configuration), launch configurations themselves (they name an AMI
+ * directly, used or not), and Spot Fleet and EC2 Fleet requests that can still launch (their launch
+ * specifications, launch template versions and overrides). Auto Scaling API Reference,
+ * DescribeAutoScalingGroups / DescribeLaunchConfigurations; EC2 API Reference, DescribeSpotFleetRequests /
+ * DescribeFleets. Any failure is thrown: unknown means keep.
+ */
+async function fleetReferences(clients: CellClients, imageIds: string[]): Promise<Map<string, Reference[]>> {
+  const refs = new Map<string, Reference[]>(imageIds.map((id) => [id, []]));
+  const add = (imageId: string | undefined, ref: Reference) => {
+    const list = refs.get(imageId ?? '');
+    if (list !== undefined && !list.some((r) => r.arn === ref.arn)) list.push(ref);
+  };
+  const resolve = templateResolver(clients);
+  const lcImages = new Map<string, string | undefined>();
+  for await (const page of paginateDescribeLaunchConfigurations({ client: clients.client(AutoScalingClient) }, {})) {
+    for (const lc of page.LaunchConfigurations ?? []) {
+      lcImages.set(lc.LaunchConfigurationName ?? '', lc.ImageId);
+      add(lc.ImageId, { resourceType: 'autoscaling:LaunchConfiguration', arn: lc.LaunchConfigurationARN ?? lc.LaunchConfigurationName ?? '' });
+    }
+  }
+  for await (const page of paginateDescribeAutoScalingGroups({ client: clients.client(AutoScalingClient) }, {})) {
+    for (const group of page.AutoScalingGroups ?? []) {
+      const ref = { resourceType: 'autoscaling:AutoScalingGroup', arn: group.AutoScalingGroupARN ?? group.AutoScalingGroupName ?? '' };
+      if (group.LaunchConfigurationName !== undefined) add(lcImages.get(group.LaunchConfigurationName), ref);
+      const specs = [group.LaunchTemplate, group.MixedInstancesPolicy?.LaunchTemplate?.LaunchTemplateSpecification, ...(group.MixedInstancesPolicy?.LaunchTemplate?.Overrides ?? []).map((o) => o.LaunchTemplateSpecification)];
+      for (const spec of specs) {
+        if (spec === undefined) continue;
+        add(await resolve({ id: spec.LaunchTemplateId, name: spec.LaunchTemplateName, version: spec.Version }), ref);
       }
     }
-  } catch (error: unknown) {
-    problems.push(`listing the pipelines' builds: ${toFailure(error).message}`);
   }
-  await Promise.all(explicitBuilds.map((buildArn) => addBuild(parseImageBuildArn(buildArn).arn, 'explicit')));
-
-  // the reconciler's source tag finds copies in removed cells that a listing missed
-  const removedCells = new Set<string>();
-  for (const image of images.values()) for (const ami of recordedAmis(image)) if (!current.has(cellKey(ami.region, ami.accountId))) removedCells.add(cellKey(ami.region, ami.accountId));
-  const tagged: { imageId: string; region: string; accountId: string; buildArn: string }[] = [];
-  // the removed cells are searched together, as many at once as the client factory's limits allow
-  const limit = pLimit(factory.cellConcurrency());
-  const found = await Promise.all(
-    [...removedCells].map((key) =>
-      limit(async () => {
-        const { region, accountId } = parseCellKey(key);
-        const inCell: typeof tagged = [];
-        try {
-          const clients = await factory.forCell(accountId, region);
-          const pages = paginateDescribeImages({ client: clients.ec2 }, { Owners: ['self'], Filters: [{ Name: 'tag-key', Values: [SOURCE_IMAGE_TAG] }], IncludeDisabled: true, IncludeDeprecated: true });
-          for await (const page of pages) {
-            for (const image of page.Images ?? []) {
-              const source = image.Tags?.find((t) => t.Key === SOURCE_IMAGE_TAG)?.Value;
-              if (image.ImageId !== undefined && isImageBuildArn(source) && parseImageBuildArn(source).accountId === arn.accountId) {
-                inCell.push({ imageId: image.ImageId, region, accountId, buildArn: source });
-              }
-            }
-          }
-        } catch (error: unknown) {
-          problems.push(`searching ${key} for tagged AMIs: ${toFailure(error).message}`);
-        }
-        return inCell;
-      }),
-    ),
-  );
-  tagged.push(...found.flat());
-  await Promise.all([...new Set(tagged.map((t) => t.buildArn))].map((buildArn) => addBuild(buildArn, 'tag')));
-
-  const amis: InventoryAmi[] = [];
-  const seen = new Set<string>();
-  for (const buildArn of builds.keys()) {
-    const image = images.get(buildArn);
-    if (image === undefined) continue;
-    for (const ami of recordedAmis(image)) {
-      const key = `${ami.accountId}/${ami.region}/${ami.imageId}`;
-      seen.add(key);
-      amis.push({ imageId: ami.imageId, region: ami.region, accountId: ami.accountId, buildArn, foundBy: 'recorded', recordedImageId: ami.imageId, currentCell: current.has(cellKey(ami.region, ami.accountId)) });
+  for await (const page of paginateDescribeSpotFleetRequests({ client: clients.ec2 }, {})) {
+    for (const fleet of page.SpotFleetRequestConfigs ?? []) {
+      if (fleet.SpotFleetRequestState === 'cancelled' || fleet.SpotFleetRequestState === 'cancelled_terminating') continue;
+      const ref = { resourceType: 'ec2:SpotFleetRequest', arn: fleet.SpotFleetRequestId ?? '' };
+      for (const spec of fleet.SpotFleetRequestConfig?.LaunchSpecifications ?? []) add(spec.ImageId, ref);
+      for (const config of fleet.SpotFleetRequestConfig?.LaunchTemplateConfigs ?? []) {
+        const spec = config.LaunchTemplateSpecification;
+        if (spec !== undefined) add(await resolve({ id: spec.LaunchTemplateId, name: spec.LaunchTemplateName, version: spec.Version }), ref);
+      }
     }
   }
-  for (const t of tagged) {
-    if (seen.has(`${t.accountId}/${t.region}/${t.imageId}`)) continue;
-    const image = images.get(t.buildArn);
-    if (image === undefined) continue; // a build not made with this configuration, or unreadable: listed under builds
-    const recorded = recordedAmis(image).find((a) => a.region === t.region && a.accountId === t.accountId)?.imageId;
-    amis.push({ ...t, foundBy: 'tag', recordedImageId: recorded, currentCell: current.has(cellKey(t.region, t.accountId)) });
+  for await (const page of paginateDescribeFleets({ client: clients.ec2 }, {})) {
+    for (const fleet of page.Fleets ?? []) {
+      if (fleet.FleetState === 'deleted' || fleet.FleetState === 'deleted_terminating' || fleet.FleetState === 'failed') continue;
+      const ref = { resourceType: 'ec2:Fleet', arn: fleet.FleetId ?? '' };
+      for (const config of fleet.LaunchTemplateConfigs ?? []) {
+        const spec = config.LaunchTemplateSpecification;
+        if (spec !== undefined) add(await resolve({ id: spec.LaunchTemplateId, name: spec.LaunchTemplateName, version: spec.Version }), ref);
+        for (const override of config.Overrides ?? []) add(override.ImageId, ref);
+      }
+    }
   }
-  return {
-    configuration: { arn: arn.arn, name: configuration.name ?? arn.name, region: arn.region, accountId: arn.accountId, currentCells: [...current].sort() },
-    builds: [...builds.values()],
-    amis,
-    problems,
-  };
+  return refs;
 }
 
-export { currentCells, currentCellsNow, takeInventory };
-export type { Inventory, InventoryBuild };
+/** Most `DescribeImageUsageReports` polls before a usage report still being made counts as unknown. */
+const USAGE_REPORT_POLLS = 5;
+
+/**
+ * Use of a shared AMI by other accounts: `CreateImageUsageReport` (instances and every launch template
+ * version), then its entries. EC2 User Guide, "View your AMI usage" / CreateImageUsageReport. A report that
+ * is not ready after a few polls is an error: unknown means keep.
+ */
+async function usageByOthers(clients: CellClients, imageId: string, wait: (ms: number) => Promise<void>): Promise<{ accountId: string; resourceType: string; count: number }[]> {
+  const created = await clients.ec2.send(
+    new CreateImageUsageReportCommand({
+      ImageId: imageId,
+      ResourceTypes: [{ ResourceType: 'ec2:Instance' }, { ResourceType: 'ec2:LaunchTemplate', ResourceTypeOptions: [{ OptionName: 'version-depth', OptionValues: ['10000'] }] }],
+    }),
+  );
+  const reportId = created.ReportId;
+  if (reportId === undefined) throw new Error('CreateImageUsageReport returned no ReportId');
+  for (let poll = 0; ; poll += 1) {
+    const state = (await clients.ec2.send(new DescribeImageUsageReportsCommand({ ReportIds: [reportId] }))).ImageUsageReports?.[0]?.State;
+    if (state === 'available') break;
+    if (state === 'failed' || poll >= USAGE_REPORT_POLLS) throw new AwsCallError('DescribeImageUsageReports', clients.accountId, clients.region, new Error(`usage report ${reportId} is ${state ?? 'missing'}`));
+    await wait(1000 * 2 ** poll);
+  }
+  const entries: { accountId: string; resourceType: string; count: number }[] = [];
+  for await (const page of paginateDescribeImageUsageReportEntries({ client: clients.ec2 }, { ReportIds: [reportId] })) {
+    for (const e of page.ImageUsageReportEntries ?? []) entries.push({ accountId: e.AccountId ?? '?', resourceType: e.ResourceType ?? '?', count: e.UsageCount ?? 0 });
+  }
+  return entries;
+}
+
+/**
+ * Observe the AMIs of one (account, region): the image, every kind of reference, whom it is shared with,
+ * Fast Launch, and (for `shared: include`) use by other accounts. Read only. A read that fails is recorded
+ * as a failure, which the planner turns into `unknown`: kept.
+ */
+async function observeCell(accountId: string, region: string, amis: InventoryAmi[], factory: ClientFactory, settings: CleanupSettings, problems: string[], wait: (ms: number) => Promise<void>): Promise<Record<string, AmiObservation>> {
+  const out: Record<string, AmiObservation> = {};
+  const fail = (op: string, error: unknown): Failure => toFailure(new AwsCallError(op, accountId, region, error));
+  let clients: CellClients;
+  try {
+    clients = await factory.forCell(accountId, region);
+  } catch (error: unknown) {
+    for (const ami of amis) out[amiKey(ami)] = { image: { ok: false, error: toFailure(error) }, references: undefined, sharedWith: undefined };
+    return out;
+  }
+  const ids = [...new Set(amis.map((a) => a.imageId))];
+  let images: Map<string, Ec2Image>;
+  let sizes = new Map<string, number>();
+  try {
+    images = await describe(clients, ids);
+    const snaps = [...images.values()].flatMap((i) => (i.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((id): id is string => id !== undefined));
+    try {
+      sizes = await snapshotSizes(clients, snaps);
+    } catch (error: unknown) {
+      // sizes only feed the saving estimate: say so, and go on
+      problems.push(`snapshot sizes in ${accountId}/${region} unknown (${briefFailure(toFailure(error))}): the saving estimate counts them as 0 GiB`);
+    }
+  } catch (error: unknown) {
+    for (const ami of amis) out[amiKey(ami)] = { image: { ok: false, error: fail('DescribeImages', error) }, references: undefined, sharedWith: undefined };
+    return out;
+  }
+
+  const present = ids.filter((id) => images.has(id));
+  const settled = async <T>(op: string, read: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: Failure }> => {
+    try {
+      return { ok: true, value: await read() };
+    } catch (error: unknown) {
+      return { ok: false, error: error instanceof AwsCallError ? toFailure(error) : fail(op, error) };
+    }
+  };
+  const none = { ok: true as const, value: new Map<string, Reference[]>() };
+  const [direct, fleets, fastLaunch] = present.length === 0 ? [none, none, { ok: true as const, value: new Map<string, string>() }] : await Promise.all([
+    settled('DescribeImageReferences', () => imageReferences(clients, present)),
+    settled('DescribeAutoScalingGroups/DescribeLaunchConfigurations/DescribeSpotFleetRequests/DescribeFleets', () => fleetReferences(clients, present)),
+    settled('DescribeFastLaunchImages', async () => {
+      const states = new Map<string, string>();
+      for await (const page of paginateDescribeFastLaunchImages({ client: clients.ec2 }, { ImageIds: present })) {
+        for (const f of page.FastLaunchImages ?? []) if (f.ImageId !== undefined && f.State !== undefined) states.set(f.ImageId, f.State);
+      }
+      return states;
+    }),
+  ]);
+
+  for (const ami of amis) {
+    const image = images.get(ami.imageId);
+    const references: AmiObservation['references'] = !direct.ok ? direct : !fleets.ok ? fleets : { ok: true, value: [...(direct.value.get(ami.imageId) ?? []), ...(fleets.value.get(ami.imageId) ?? [])] };
+    const obs: AmiObservation = {
+      image: { ok: true, value: image === undefined ? null : toImageInfo(image, sizes) },
+      references,
+      sharedWith: undefined,
+      fastLaunch: fastLaunch.ok ? { ok: true, value: fastLaunch.value.get(ami.imageId) ?? null } : fastLaunch,
+    };
+    if (image !== undefined) {
+      obs.sharedWith = await settled('DescribeImageAttribute', async () => {
+        const attr = await clients.ec2.send(new DescribeImageAttributeCommand({ ImageId: ami.imageId, Attribute: 'launchPermission' }));
+        return (attr.LaunchPermissions ?? []).map((p) => p.UserId ?? p.Group ?? p.OrganizationArn ?? p.OrganizationalUnitArn ?? '?');
+      });
+      const shared = image.Public === true || (obs.sharedWith.ok && obs.sharedWith.value.length > 0);
+      if (settings.shared === 'include' && shared) obs.usageByOthers = await settled('CreateImageUsageReport', () => usageByOthers(clients, ami.imageId, wait));
+    }
+    out[amiKey(ami)] = obs;
+  }
+  return out;
+}
+
+function groupByCell<T extends { accountId: string; region: string }>(amis: T[]): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const ami of amis) {
+    const key = cellKey(ami.region, ami.accountId);
+    groups.set(key, [...(groups.get(key) ?? []), ami]);
+  }
+  return groups;
+}
+
+export { describe, groupByCell, observeCell };

@@ -10,7 +10,7 @@ import { listSharedOrganizations, listedAccounts, organizationsClient } from '..
 import { cellKey, parseCellKey } from '../core/cells.ts';
 import { apply } from './apply.ts';
 import { observe } from './observe.ts';
-import { plan } from './plan.ts';
+import { plan } from './plan/index.ts';
 import { type ShardSpec, scopeFilter, shardLabel, splitShards } from './fan-out.ts';
 import { rollForward } from './roll-forward.ts';
 import { REPORT_DETAIL_TYPE, type ReconcileReport, type Trigger, buildReport, finalize, hasPending } from './report.ts';

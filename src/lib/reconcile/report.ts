@@ -1,6 +1,6 @@
 import type { DesiredImage } from '../core/desired.ts';
 import type { Failure } from '../core/errors.ts';
-import type { ActionKind, ActionOutcome, ActionOutcomeStatus, CellPlan, CellStatus, Check, Plan } from './types.ts';
+import type { ActionKind, ActionOutcome, ActionOutcomeStatus, CellOrigin, CellPlan, CellStatus, Check, Plan } from './types.ts';
 
 /** Event detail-type of the reconcile report on EventBridge. */
 const REPORT_DETAIL_TYPE = 'Image Builder Reconcile Report';
@@ -16,7 +16,7 @@ interface CellReport {
    * target, owner, build (the build region's AMI), referenced (named only by a setting), or shared (receives
    * a launch permission, no copy: its checks are the shared AMIs' visibility and amiTags in its own tag scope).
    */
-  origin: string;
+  origin: CellOrigin;
   imageId: string | null;
   status: CellStatus;
   /** Why the cell has its status: the checks that were not ok, in short. */

@@ -1,13 +1,19 @@
-import type { LaunchPermissionConfiguration } from '@aws-sdk/client-imagebuilder';
+import type { FastLaunchStateCode, ImageState } from '@aws-sdk/client-ec2';
+import type { ImageStatus, LaunchPermissionConfiguration } from '@aws-sdk/client-imagebuilder';
+import type { DesiredCell } from '../core/desired.ts';
 import type { Failure } from '../core/errors.ts';
 
 import type { Observed } from '../core/observed.ts';
+
+/** Why a cell is part of the build: a distribution target, the owner, the build region, referenced only, or shared. */
+type CellOrigin = DesiredCell['origin'];
 
 /** An AMI as `DescribeImages` shows it in one account and region. */
 interface ObservedImage {
   imageId: string;
   ownerId: string;
-  state: string;
+  /** EC2's state of the AMI; `unknown` when DescribeImages gave none. */
+  state: ImageState | 'unknown';
   name: string;
   public: boolean;
   platform: string | undefined;
@@ -39,7 +45,8 @@ interface ObservedLaunchTemplate {
 }
 
 interface ObservedFastLaunch {
-  state: string;
+  /** EC2's Fast Launch state; `disabled` (not in the SDK's list) is planned like no Fast Launch; `unknown`: none given. */
+  state: FastLaunchStateCode | 'disabled' | 'unknown';
   stateTransitionReason: string | undefined;
   targetResourceCount: number | undefined;
   maxParallelLaunches: number | undefined;
@@ -94,7 +101,7 @@ interface ObservedS3Export {
 /** A build of the same pipeline (or image) newer than the one being reconciled. */
 interface NewerBuild {
   arn: string;
-  status: string;
+  status: ImageStatus | 'UNKNOWN';
   /** Its AMIs by cell key. */
   amis: Record<string, string>;
 }
@@ -185,7 +192,25 @@ type Action =
   | AssociateLicensesAction
   | RetryImageAction;
 
-type CheckName = 'access' | 'ami' | 'name' | 'tags' | 'launch-permission' | 'encryption' | 'launch-template' | 'fast-launch' | 'ssm-parameter' | 'license-configuration' | 's3-export';
+/**
+ * Every check the planner makes of a cell, in the order a cell's checks are made. A table that must cover
+ * every check is a `Record<CheckName, …>`, so a new check cannot be left out of it.
+ */
+const CHECK_NAMES = [
+  'access',
+  'ami',
+  's3-export',
+  'name',
+  'tags',
+  'launch-permission',
+  'encryption',
+  'license-configuration',
+  'launch-template',
+  'fast-launch',
+  'ssm-parameter',
+] as const;
+
+type CheckName = (typeof CHECK_NAMES)[number];
 
 /** The result of one check of one cell. */
 interface Check {
@@ -209,7 +234,7 @@ interface CellPlan {
   key: string;
   region: string;
   accountId: string;
-  origin: string;
+  origin: CellOrigin;
   imageId: string | undefined;
   checks: Check[];
   actions: Action[];
@@ -238,7 +263,7 @@ interface ActionOutcome {
 /** How a launch template names a Systems Manager parameter instead of an AMI (EC2 User Guide, "Use a Systems Manager parameter instead of an AMI ID"). */
 const SSM_ALIAS = 'resolve:ssm:';
 
-export { SSM_ALIAS };
+export { CHECK_NAMES, SSM_ALIAS };
 export type {
   ObservedS3Export,
   Action,
@@ -248,6 +273,7 @@ export type {
   AddLaunchPermissionAction,
   AssociateLicensesAction,
   CellObservation,
+  CellOrigin,
   CellPlan,
   CellStatus,
   Check,
