@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Sandbox } from '../../sandbox/index.ts';
+import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { main } from '../../src/cli/index.ts';
 import { demoScenario, sandbox } from '../helpers/sandbox.ts';
 

@@ -7,7 +7,7 @@
 import * as sdk from '@aws-sdk/client-imagebuilder';
 import { CreateDistributionConfigurationCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Sandbox } from '../../sandbox/index.ts';
+import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { lintDistributionConfiguration } from '../../src/lib/preflight/lint.ts';
 import { SHAPES } from '../../src/lib/preflight/model/imagebuilder-model.ts';
 import { validateAgainstModel } from '../../src/lib/preflight/model/validate.ts';

@@ -6,11 +6,11 @@ import type { ReceiveMessageRequest, SendMessageRequest } from '@aws-sdk/client-
 import * as ssmSchemas from '@aws-sdk/client-ssm';
 import type { GetParameterRequest, LabelParameterVersionRequest, PutParameterRequest } from '@aws-sdk/client-ssm';
 import { AwsError } from '../protocol/errors.ts';
-import { canSee } from './ec2.ts';
+import { canSee } from './ec2/index.ts';
 import { labelParameterVersion, selectParameter, writeParameter } from './parameters.ts';
 import { type Ctx, type ServiceDef, op } from '../server.ts';
 import type { Queue, QueueMessage, SandboxState } from '../state.ts';
-import { partitionOfRegion } from '../../src/lib/core/arn.ts';
+import { partitionOfRegion } from '../../../src/lib/core/arn.ts';
 
 // ---- SSM Parameter Store
 

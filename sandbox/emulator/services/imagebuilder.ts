@@ -14,14 +14,14 @@ import type {
   ImageSummary,
   UpdateDistributionConfigurationRequest,
 } from '@aws-sdk/client-imagebuilder';
-import { validateAgainstModel, validationMessage } from '../../src/lib/preflight/model/validate.ts';
+import { validateAgainstModel, validationMessage } from '../../../src/lib/preflight/model/validate.ts';
 import { AwsError } from '../protocol/errors.ts';
 import { type Ctx, type SandboxEnv, type ServiceDef, op, systemCtx } from '../server.ts';
 import type { Ami } from '../state.ts';
 import { paginate } from './common.ts';
-import { COPY_MS, ec2, registerImage } from './ec2.ts';
+import { COPY_MS, ec2, registerImage } from './ec2/index.ts';
 import { writeParameter } from './parameters.ts';
-import { partitionOfRegion } from '../../src/lib/core/arn.ts';
+import { partitionOfRegion } from '../../../src/lib/core/arn.ts';
 
 /** Simulated durations of a build's phases. */
 const PHASES = { pending: 10_000, building: 20 * 60_000, testing: 5 * 60_000, distributing: COPY_MS + 30_000, integrating: 60_000 };

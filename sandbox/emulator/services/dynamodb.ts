@@ -1,5 +1,5 @@
 import * as schemas from '@aws-sdk/client-dynamodb';
-import { partitionOfRegion } from '../../src/lib/core/arn.ts';
+import { partitionOfRegion } from '../../../src/lib/core/arn.ts';
 import { AwsError } from '../protocol/errors.ts';
 import { type Ctx, type ServiceDef, op } from '../server.ts';
 import type { AttributeValue, Item, SandboxState, Table } from '../state.ts';

@@ -7,8 +7,8 @@ import type {
 import { AwsError } from '../protocol/errors.ts';
 import { type Ctx, type ServiceDef, op } from '../server.ts';
 import { hex } from '../state.ts';
-import { canSee } from './ec2.ts';
-import { partitionOfRegion } from '../../src/lib/core/arn.ts';
+import { canSee } from './ec2/index.ts';
+import { partitionOfRegion } from '../../../src/lib/core/arn.ts';
 
 /**
  * AWS License Manager over its JSON 1.1 protocol (target prefix `AWSLicenseManager`), as far as the

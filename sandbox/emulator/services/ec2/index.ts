@@ -25,14 +25,14 @@ import type {
   TerminateInstancesRequest,
 } from '@aws-sdk/client-ec2';
 import * as schemas from '@aws-sdk/client-ec2';
-import { allowed, ec2Arn } from '../iam/authorize.ts';
-import { AwsError } from '../protocol/errors.ts';
-import { type Ctx, type ServiceDef, op } from '../server.ts';
-import { type Ami, type CellStore, type ExportTask, type FastLaunch, type LaunchTemplate, type SandboxState, type UsageReport, hex, resourceId } from '../state.ts';
-import { type Filter, applyFilters, paginate, tagFilter, tagList, validateTags } from './common.ts';
-import { putObject } from './s3.ts';
-import { parseSelector, selectParameter } from './parameters.ts';
-import { partitionOfRegion } from '../../src/lib/core/arn.ts';
+import { allowed, ec2Arn } from '../../iam/authorize.ts';
+import { AwsError } from '../../protocol/errors.ts';
+import { type Ctx, type ServiceDef, op } from '../../server.ts';
+import { type Ami, type CellStore, type ExportTask, type FastLaunch, type LaunchTemplate, type SandboxState, type UsageReport, hex, resourceId } from '../../state.ts';
+import { type Filter, applyFilters, paginate, tagFilter, tagList, validateTags } from '../common.ts';
+import { putObject } from '../s3.ts';
+import { parseSelector, selectParameter } from '../parameters.ts';
+import { partitionOfRegion } from '../../../../src/lib/core/arn.ts';
 
 /** Simulated time an AMI copy takes (pending → available). */
 const COPY_MS = 2 * 60_000;

@@ -3,7 +3,7 @@ import { allowed } from '../iam/authorize.ts';
 import { AwsError } from '../protocol/errors.ts';
 import { type Ctx, type RestReply, type ServiceDef, op } from '../server.ts';
 import type { Bucket } from '../state.ts';
-import { partitionOfRegion } from '../../src/lib/core/arn.ts';
+import { partitionOfRegion } from '../../../src/lib/core/arn.ts';
 
 /**
  * Amazon S3 over its REST/XML protocol, path-style (`http://127.0.0.1:<port>/<bucket>/<key>`, the SDK's

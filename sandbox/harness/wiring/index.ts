@@ -2,15 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type Obj as TemplateObj, parseTemplate, templateRoles } from './iam/cloudformation.ts';
-import { partitionOf } from './iam/authorize.ts';
-import { installRole, roleSession } from './iam/roles.ts';
-import { AwsError } from './protocol/errors.ts';
-import type { SandboxEnv } from './server.ts';
-import { createTable } from './services/dynamodb.ts';
-import { createQueue, deleteMessage, receiveMessages, sendMessage } from './services/messaging.ts';
-import type { PublishedEvent, Queue, Role, Table } from './state.ts';
-import { partitionOfRegion } from '../src/lib/core/arn.ts';
+import { type Obj as TemplateObj, parseTemplate, templateRoles } from '../../emulator/iam/cloudformation.ts';
+import { partitionOf } from '../../emulator/iam/authorize.ts';
+import { installRole, roleSession } from '../../emulator/iam/roles.ts';
+import { AwsError } from '../../emulator/protocol/errors.ts';
+import type { SandboxEnv } from '../../emulator/server.ts';
+import { createTable } from '../../emulator/services/dynamodb.ts';
+import { createQueue, deleteMessage, receiveMessages, sendMessage } from '../../emulator/services/messaging.ts';
+import type { PublishedEvent, Queue, Role, Table } from '../../emulator/state.ts';
+import { partitionOfRegion } from '../../../src/lib/core/arn.ts';
 
 /** Lambda's waits before the first and second retry of a failed asynchronous invocation. */
 const ASYNC_RETRY_WAITS_MS = [60_000, 120_000];

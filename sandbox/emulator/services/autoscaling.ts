@@ -3,7 +3,7 @@ import { AwsError } from '../protocol/errors.ts';
 import { type Ctx, type ServiceDef, op } from '../server.ts';
 import type { CellStore } from '../state.ts';
 import { paginate } from './common.ts';
-import { partitionOfRegion } from '../../src/lib/core/arn.ts';
+import { partitionOfRegion } from '../../../src/lib/core/arn.ts';
 
 /**
  * Amazon EC2 Auto Scaling over its query protocol (namespace 2011-01-01), as far as cleanup's in-use

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { partitionOfRegion } from '../../src/lib/core/arn.ts';
+import { partitionOfRegion } from '../../../src/lib/core/arn.ts';
 import { AwsError } from '../protocol/errors.ts';
 import type { Ctx } from '../server.ts';
 import type { Role, SandboxState, Session } from '../state.ts';
