@@ -5,7 +5,7 @@ import type {
   CreateInfrastructureConfigurationRequest,
 } from '@aws-sdk/client-imagebuilder';
 import type { FaultSettings } from '../emulator/faults.ts';
-import { partitionOf } from '../emulator/iam/authorize.ts';
+import { partitionOf } from '../emulator/partition.ts';
 import { readTemplate, templateRoles } from '../emulator/iam/cloudformation.ts';
 import { installRole } from '../emulator/iam/roles.ts';
 import { type Ctx, type Handler, type SandboxEnv, systemCtx } from '../emulator/server.ts';

@@ -10,7 +10,7 @@ import { canSee } from './ec2/index.ts';
 import { labelParameterVersion, selectParameter, writeParameter } from './parameters.ts';
 import { type Ctx, type ServiceDef, op } from '../server.ts';
 import type { Queue, QueueMessage, SandboxState } from '../state.ts';
-import { partitionOfRegion } from '../../../src/lib/core/arn.ts';
+import { partitionOf } from '../partition.ts';
 
 // ---- SSM Parameter Store
 
@@ -18,7 +18,7 @@ import { partitionOfRegion } from '../../../src/lib/core/arn.ts';
 const SSM_IMAGE_VALIDATION_MS = 30_000;
 
 function parameterArn(ctx: Ctx, name: string): string {
-  return `arn:${partitionOfRegion(ctx.region)}:ssm:${ctx.region}:${ctx.account}:parameter${name.startsWith('/') ? '' : '/'}${name}`;
+  return `arn:${partitionOf(ctx.region)}:ssm:${ctx.region}:${ctx.account}:parameter${name.startsWith('/') ? '' : '/'}${name}`;
 }
 
 const ssm: ServiceDef = {
@@ -142,7 +142,7 @@ function createQueue(state: SandboxState, baseUrl: string, account: string, regi
   const queue: Queue = {
     name,
     url: `${baseUrl}/${account}/${name}`,
-    arn: `arn:${partitionOfRegion(region)}:sqs:${region}:${account}:${name}`,
+    arn: `arn:${partitionOf(region)}:sqs:${region}:${account}:${name}`,
     accountId: account,
     region,
     visibilityTimeout: Number(attributes.VisibilityTimeout ?? 30),

@@ -3,14 +3,13 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type Obj as TemplateObj, parseTemplate, templateRoles } from '../../emulator/iam/cloudformation.ts';
-import { partitionOf } from '../../emulator/iam/authorize.ts';
 import { installRole, roleSession } from '../../emulator/iam/roles.ts';
 import { AwsError } from '../../emulator/protocol/errors.ts';
+import { partitionOf } from '../../emulator/partition.ts';
 import type { SandboxEnv } from '../../emulator/server.ts';
 import { createTable } from '../../emulator/services/dynamodb.ts';
 import { createQueue, deleteMessage, receiveMessages, sendMessage } from '../../emulator/services/messaging.ts';
 import type { PublishedEvent, Queue, Role, Table } from '../../emulator/state.ts';
-import { partitionOfRegion } from '../../../src/lib/core/arn.ts';
 
 /** Lambda's waits before the first and second retry of a failed asynchronous invocation. */
 const ASYNC_RETRY_WAITS_MS = [60_000, 120_000];
@@ -221,7 +220,7 @@ function lambdaContext(fn: string, account: string, region: string) {
     callbackWaitsForEmptyEventLoop: true,
     functionName: fn,
     functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:${partitionOfRegion(region)}:lambda:${region}:${account}:function:${fn}`,
+    invokedFunctionArn: `arn:${partitionOf(region)}:lambda:${region}:${account}:function:${fn}`,
     memoryLimitInMB: '512',
     awsRequestId: randomUUID(),
     logGroupName: `/aws/lambda/${fn}`,
@@ -476,7 +475,7 @@ class Wiring {
    */
   private schedule(fn: FunctionDef, periodMs: number, index: number): void {
     const { account, region } = this.options;
-    const ruleArn = `arn:${partitionOfRegion(region)}:events:${region}:${account}:rule/${this.deployment.service}-sandbox-${fn.name}-schedule-${index}`;
+    const ruleArn = `arn:${partitionOf(region)}:events:${region}:${account}:rule/${this.deployment.service}-sandbox-${fn.name}-schedule-${index}`;
     const fire = (): void => {
       if (this.stopped) return;
       const event = { version: '0', id: randomUUID(), 'detail-type': 'Scheduled Event', source: 'aws.events', account, time: this.env.clock.iso(), region, resources: [ruleArn], detail: {} };

@@ -32,7 +32,7 @@ import { type Ami, type CellStore, type ExportTask, type FastLaunch, type Launch
 import { type Filter, applyFilters, paginate, tagFilter, tagList, validateTags } from '../common.ts';
 import { putObject } from '../s3.ts';
 import { parseSelector, selectParameter } from '../parameters.ts';
-import { partitionOfRegion } from '../../../../src/lib/core/arn.ts';
+import { partitionOf } from '../../partition.ts';
 
 /** Simulated time an AMI copy takes (pending → available). */
 const COPY_MS = 2 * 60_000;
@@ -555,7 +555,7 @@ function templateSummary(t: LaunchTemplate) {
     DefaultVersionNumber: t.defaultVersion,
     LatestVersionNumber: t.versions.length,
     CreateTime: new Date(t.createTime),
-    CreatedBy: `arn:${partitionOfRegion(t.region)}:iam::${t.ownerId}:root`,
+    CreatedBy: `arn:${partitionOf(t.region)}:iam::${t.ownerId}:root`,
     Tags: t.tags.size > 0 ? tagList(t.tags) : undefined,
   };
 }
@@ -568,7 +568,7 @@ function versionOut(t: LaunchTemplate, n: number, data?: Record<string, unknown>
     VersionNumber: n,
     VersionDescription: v?.description,
     CreateTime: v === undefined ? undefined : new Date(v.createTime),
-    CreatedBy: `arn:${partitionOfRegion(t.region)}:iam::${t.ownerId}:root`,
+    CreatedBy: `arn:${partitionOf(t.region)}:iam::${t.ownerId}:root`,
     DefaultVersion: t.defaultVersion === n,
     LaunchTemplateData: data ?? v?.data,
   };
@@ -922,20 +922,20 @@ function describeImageReferences(ctx: Ctx, input: DescribeImageReferencesRequest
   for (const imageId of ids) {
     if (types.includes('ec2:Instance')) {
       for (const i of store.instances.values()) {
-        if (i.imageId === imageId && states.includes(i.state)) refs.push({ ImageId: imageId, ResourceType: 'ec2:Instance', Arn: `arn:${partitionOfRegion(ctx.region)}:ec2:${ctx.region}:${ctx.account}:instance/${i.instanceId}` });
+        if (i.imageId === imageId && states.includes(i.state)) refs.push({ ImageId: imageId, ResourceType: 'ec2:Instance', Arn: `arn:${partitionOf(ctx.region)}:ec2:${ctx.region}:${ctx.account}:instance/${i.instanceId}` });
       }
     }
     if (types.includes('ec2:LaunchTemplate')) {
       for (const t of store.launchTemplates.values()) {
         const recent = t.versions.slice(-depth);
         if (recent.some((v) => resolveSsmImage(ctx, v.data.ImageId) === imageId)) {
-          refs.push({ ImageId: imageId, ResourceType: 'ec2:LaunchTemplate', Arn: `arn:${partitionOfRegion(ctx.region)}:ec2:${ctx.region}:${ctx.account}:launch-template/${t.id}` });
+          refs.push({ ImageId: imageId, ResourceType: 'ec2:LaunchTemplate', Arn: `arn:${partitionOf(ctx.region)}:ec2:${ctx.region}:${ctx.account}:launch-template/${t.id}` });
         }
       }
     }
     if (types.includes('ssm:Parameter')) {
       for (const p of store.parameters.values()) {
-        if (p.value === imageId) refs.push({ ImageId: imageId, ResourceType: 'ssm:Parameter', Arn: `arn:${partitionOfRegion(ctx.region)}:ssm:${ctx.region}:${ctx.account}:parameter${p.name.startsWith('/') ? '' : '/'}${p.name}` });
+        if (p.value === imageId) refs.push({ ImageId: imageId, ResourceType: 'ssm:Parameter', Arn: `arn:${partitionOf(ctx.region)}:ssm:${ctx.region}:${ctx.account}:parameter${p.name.startsWith('/') ? '' : '/'}${p.name}` });
       }
     }
     if (types.includes('imagebuilder:ImageRecipe')) {
