@@ -11,13 +11,16 @@ import { type Scenario, ScenarioError, applyScenario } from './scenario.ts';
 import { type RequestRecord, type SandboxEnv, SandboxServer } from '../emulator/server.ts';
 import { autoscaling } from '../emulator/services/autoscaling.ts';
 import { dynamodb } from '../emulator/services/dynamodb.ts';
+import { events } from '../emulator/services/eventbridge.ts';
+import { iam } from '../emulator/services/iam.ts';
 import { ec2 } from '../emulator/services/ec2/index.ts';
-import { iam, sts } from '../emulator/services/identity.ts';
 import { imagebuilder } from '../emulator/services/imagebuilder.ts';
 import { licenseManager } from '../emulator/services/licensemanager.ts';
 import { organizations } from '../emulator/services/organizations.ts';
 import { s3 } from '../emulator/services/s3.ts';
-import { events, sqs, ssm } from '../emulator/services/messaging.ts';
+import { sqs } from '../emulator/services/sqs.ts';
+import { ssm } from '../emulator/services/ssm.ts';
+import { sts } from '../emulator/services/sts.ts';
 import { type PublishedEvent, SandboxState } from '../emulator/state.ts';
 import { type Invocation, Wiring } from './wiring/index.ts';
 

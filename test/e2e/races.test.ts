@@ -13,7 +13,7 @@ import { loadConfig } from '../../src/lib/core/config.ts';
 import { type ReconcileDeps, reconcile } from '../../src/lib/reconcile/reconcile.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { silentLog } from '../helpers/factories.ts';
-import { SSM_IMAGE_VALIDATION_MS } from '../../sandbox/emulator/services/messaging.ts';
+import { SSM_IMAGE_VALIDATION_MS } from '../../sandbox/emulator/services/ssm.ts';
 import { clients, demoScenario, sandbox, startBuild } from '../helpers/sandbox.ts';
 import { waitFor } from '../helpers/wait.ts';
 

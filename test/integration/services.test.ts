@@ -7,7 +7,7 @@ import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk
 import { EC2Client, DescribeRegionsCommand } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
-import { SSM_IMAGE_VALIDATION_MS } from '../../sandbox/emulator/services/messaging.ts';
+import { SSM_IMAGE_VALIDATION_MS } from '../../sandbox/emulator/services/ssm.ts';
 import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
 
 const OWNER = '111111111111';

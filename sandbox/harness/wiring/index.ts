@@ -8,7 +8,7 @@ import { AwsError } from '../../emulator/protocol/errors.ts';
 import { partitionOf } from '../../emulator/partition.ts';
 import type { SandboxEnv } from '../../emulator/server.ts';
 import { createTable } from '../../emulator/services/dynamodb.ts';
-import { createQueue, deleteMessage, receiveMessages, sendMessage } from '../../emulator/services/messaging.ts';
+import { createQueue, deleteMessage, receiveMessages, sendMessage } from '../../emulator/services/sqs.ts';
 import type { PublishedEvent, Queue, Role, Table } from '../../emulator/state.ts';
 
 /** Lambda's waits before the first and second retry of a failed asynchronous invocation. */
