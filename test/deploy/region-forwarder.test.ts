@@ -8,7 +8,8 @@ import { CreateDistributionConfigurationCommand, UpdateDistributionConfiguration
 import { type ScalarTag, parse } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
-import { matchesPattern, readDeployment, readForwarderPatterns } from '../../sandbox/harness/wiring/index.ts';
+import { readDeployment } from '../../sandbox/harness/wiring/deployment.ts';
+import { matchesPattern, readForwarderPatterns } from '../../sandbox/harness/wiring/routing.ts';
 import { toConfigChange } from '../../src/lib/cleanup/trigger.ts';
 import { InputError } from '../../src/lib/core/errors.ts';
 import { buildBundles } from '../helpers/build.ts';
