@@ -1,4 +1,4 @@
-import type { RequestRecord } from '../sandbox/server.ts';
+import type { RequestRecord } from '../sandbox/emulator/server.ts';
 
 /**
  * What the bench computes from the sandbox's request log. The lower bound of a run is the longest chain of

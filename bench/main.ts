@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import Table from 'cli-table3';
-import type { FaultSettings } from '../sandbox/faults.ts';
+import type { FaultSettings } from '../sandbox/emulator/faults.ts';
 import { quietSdkNotices } from '../src/lib/core/config.ts';
 import { callsByOperation, criticalPath, throttledCalls } from './analysis.ts';
 import type { RunnerInput, RunnerOutput } from './runner.ts';

@@ -1,5 +1,5 @@
 import type { Distribution } from '@aws-sdk/client-imagebuilder';
-import type { Scenario } from '../sandbox/scenario.ts';
+import type { Scenario } from '../sandbox/harness/scenario.ts';
 
 /**
  * Organization-sized scenarios for the benchmark: one Windows golden image built in the owner account and

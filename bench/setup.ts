@@ -5,7 +5,7 @@ import {
   StartImagePipelineExecutionCommand,
   UpdateDistributionConfigurationCommand,
 } from '@aws-sdk/client-imagebuilder';
-import { type Sandbox, startSandbox } from '../sandbox/index.ts';
+import { type Sandbox, startSandbox } from '../sandbox/harness/index.ts';
 import { type OrgScenario, type OrgShape, orgScenario } from './scenario.ts';
 
 /** An organization in the sandbox, ready to reconcile: the second build of the image, and its configuration. */

@@ -6,9 +6,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseTemplate } from '../sandbox/iam/cloudformation.ts';
-import type { FaultSettings } from '../sandbox/faults.ts';
-import { Wiring } from '../sandbox/wiring.ts';
+import { parseTemplate } from '../sandbox/emulator/iam/cloudformation.ts';
+import type { FaultSettings } from '../sandbox/emulator/faults.ts';
+import { Wiring } from '../sandbox/harness/wiring/index.ts';
 import { applyEnvironment } from '../src/lib/core/config.ts';
 import type { ReconcileReport } from '../src/lib/reconcile/report.ts';
 import type { Org } from './setup.ts';

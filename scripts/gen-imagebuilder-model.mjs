@@ -1,10 +1,13 @@
-// Generates src/lib/preflight/model/imagebuilder-model.ts: the constraints of Image Builder's service model
-// (required members, enums, patterns, lengths, ranges) for the shapes a distribution configuration uses.
+// Generates src/lib/preflight/model/imagebuilder-model.ts (lint's) and sandbox/emulator/model/imagebuilder-model.ts
+// (the emulator's, which imports nothing from src/): the same table, the constraints of Image Builder's service
+// model (required members, enums, patterns, lengths, ranges) for the shapes a distribution configuration uses.
+// Each copy sits next to its own validate.ts and shape.ts; test/integration/model.test.ts checks that the two
+// tables are equal, and test/fidelity/golden-model.test.ts holds both validators to AWS's documented answers.
 //
 // The AWS SDK for JavaScript ships the model only in part: its schemas carry member names, types and the
 // number of required members, its enums.js the enum values, but no patterns, lengths or ranges. botocore
 // ships the whole model (the same Smithy model, translated to JSON), so that is what this reads. The test
-// test/unit/model.test.ts checks the generated table against the installed SDK's schemas and enums, so
+// test/integration/model.test.ts checks the generated table against the installed SDK's schemas and enums, so
 // a model update in either shows up as a failing test.
 //
 // Usage: node scripts/gen-imagebuilder-model.mjs path/to/botocore/data/imagebuilder/2019-12-02/service-2.json[.gz] [botocore-version]
@@ -18,6 +21,7 @@ if (file === undefined) {
 }
 const raw = readFileSync(file);
 const model = JSON.parse((file.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8'));
+const TARGETS = ['src/lib/preflight/model/imagebuilder-model.ts', 'sandbox/emulator/model/imagebuilder-model.ts'];
 const ROOTS = ['CreateDistributionConfigurationRequest', 'UpdateDistributionConfigurationRequest', 'DistributionConfiguration'];
 
 const shapes = {};
@@ -61,5 +65,6 @@ const SHAPES: Record<string, ModelShape> = ${JSON.stringify(sorted, null, 2)};
 
 export { MODEL_SOURCE, SHAPES };
 `;
-writeFileSync(new URL('../src/lib/preflight/model/imagebuilder-model.ts', import.meta.url), text);
-console.log(`wrote ${Object.keys(sorted).length} shapes`);
+// two copies of the same table: lint's, and the emulator's own (the emulator imports nothing from src/)
+for (const target of TARGETS) writeFileSync(new URL(`../${target}`, import.meta.url), text);
+console.log(`wrote ${Object.keys(sorted).length} shapes to ${TARGETS.join(' and ')}`);

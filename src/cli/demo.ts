@@ -2,13 +2,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetDistributionConfigurationCommand, StartImagePipelineExecutionCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
 import { createClientFactory } from '../lib/aws/clients.ts';
-import { type Sandbox, projectRoot, startSandbox } from '../../sandbox/index.ts';
-import { type Scenario, ScenarioError, loadScenario } from '../../sandbox/scenario.ts';
+import { type Sandbox, projectRoot, startSandbox } from '../../sandbox/harness/index.ts';
+import { type Scenario, ScenarioError, loadScenario } from '../../sandbox/harness/scenario.ts';
 import { InputError } from '../lib/core/errors.ts';
-import type { PublishedEvent } from '../../sandbox/state.ts';
+import type { PublishedEvent } from '../../sandbox/emulator/state.ts';
 import { REPORT_DETAIL_TYPE, type ReconcileReport } from '../lib/reconcile/report.ts';
 import type { CleanupReport } from '../lib/cleanup/cleanup.ts';
-import type { Invocation } from '../../sandbox/wiring.ts';
+import type { Invocation } from '../../sandbox/harness/wiring/index.ts';
 import { type Colors, cleanupSummary, renderCleanup, renderReport, reportSummary, statusColor } from './format.ts';
 
 interface Io {
@@ -17,7 +17,7 @@ interface Io {
 }
 
 function defaultScenarioPath(): string {
-  return join(projectRoot(), 'sandbox', 'scenarios', 'demo.json');
+  return join(projectRoot(), 'sandbox', 'harness', 'scenarios', 'demo.json');
 }
 
 /** A scenario that cannot be used, or a port already taken, is bad input of the demo and the sandbox (exit 2). */

@@ -422,7 +422,7 @@ Examples:
   cli
     .command('demo')
     .description('run the reconciler on the local AWS sandbox with the built-in scenario and narrate it (npm start)')
-    .option('--scenario <file>', 'a scenario file (default: sandbox/scenarios/demo.json)')
+    .option('--scenario <file>', 'a scenario file (default: sandbox/harness/scenarios/demo.json)')
     .option('--speed <factor>', 'simulated seconds per real second', parsePositive)
     .action(async (opts: { scenario?: string; speed?: number }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
@@ -432,7 +432,7 @@ Examples:
   cli
     .command('sandbox')
     .description('keep the local AWS sandbox running, with the reconciler wired in, for exploration (npm run sandbox)')
-    .option('--scenario <file>', 'a scenario file (default: sandbox/scenarios/demo.json)')
+    .option('--scenario <file>', 'a scenario file (default: sandbox/harness/scenarios/demo.json)')
     .option('--speed <factor>', 'simulated seconds per real second', parsePositive)
     .option('--port <port>', 'port on 127.0.0.1', parsePort, 4566)
     .option('--no-wire', 'do not run the reconciler functions in the sandbox')

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { criticalPath } from '../../bench/analysis.ts';
 import { type Org, prepareOrg } from '../../bench/setup.ts';
-import type { RequestRecord } from '../../sandbox/server.ts';
+import type { RequestRecord } from '../../sandbox/emulator/server.ts';
 import { createClientFactory } from '../../src/lib/aws/clients.ts';
 import { loadConfig } from '../../src/lib/core/config.ts';
 import { cleanup } from '../../src/lib/cleanup/cleanup.ts';

@@ -1,7 +1,7 @@
 /** The command line through its entry point, against the sandbox (no reconciler wired in: the CLI does the work). */
 import { StartImagePipelineExecutionCommand } from '@aws-sdk/client-imagebuilder';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Sandbox } from '../../sandbox/index.ts';
+import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { main } from '../../src/cli/index.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';

@@ -1,7 +1,7 @@
 /** `doctor` against the sandbox: the demo's roles grant everything; a Deny or a missing role shows exactly where. */
 import { AttachRolePolicyCommand, DeleteRolePolicyCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Sandbox } from '../../sandbox/index.ts';
+import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { main } from '../../src/cli/index.ts';
 import type { DoctorReport } from '../../src/lib/preflight/doctor.ts';
 import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { StartImagePipelineExecutionCommand } from '@aws-sdk/client-imagebuilder';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import pkg from '../../package.json' with { type: 'json' };
-import type { Sandbox } from '../../sandbox/index.ts';
+import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { main } from '../../src/cli/index.ts';
 import { oneLine } from '../../src/cli/diagnose.ts';
 import { visibleWidth } from '../../src/cli/format.ts';

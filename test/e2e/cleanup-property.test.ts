@@ -27,8 +27,8 @@ import { GetDistributionConfigurationCommand, GetImageCommand, StartImagePipelin
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Sandbox } from '../../sandbox/index.ts';
-import type { Scenario } from '../../sandbox/scenario.ts';
+import type { Sandbox } from '../../sandbox/harness/index.ts';
+import type { Scenario } from '../../sandbox/harness/scenario.ts';
 import { main } from '../../src/cli/index.ts';
 import type { CleanupReport } from '../../src/lib/cleanup/cleanup.ts';
 import { A, B, OWNER, REMOVED, cleanupScenario } from '../helpers/cleanup-world.ts';

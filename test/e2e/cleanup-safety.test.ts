@@ -24,8 +24,8 @@ import {
 } from '@aws-sdk/client-ec2';
 import { GetDistributionConfigurationCommand, GetImageCommand, StartImagePipelineExecutionCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Sandbox } from '../../sandbox/index.ts';
-import type { Scenario } from '../../sandbox/scenario.ts';
+import type { Sandbox } from '../../sandbox/harness/index.ts';
+import type { Scenario } from '../../sandbox/harness/scenario.ts';
 import { main } from '../../src/cli/index.ts';
 import type { CleanupReport } from '../../src/lib/cleanup/cleanup.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';

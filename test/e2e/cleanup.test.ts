@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { GetDistributionConfigurationCommand, GetImageCommand, StartImagePipelineExecutionCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Sandbox } from '../../sandbox/index.ts';
+import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { main } from '../../src/cli/index.ts';
 import type { CleanupReport } from '../../src/lib/cleanup/cleanup.ts';
 import { buildBundles } from '../helpers/build.ts';

@@ -11,9 +11,9 @@
  * calls can be compared one for one.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { DuplicateDeliveries } from '../../sandbox/faults.ts';
-import type { Sandbox } from '../../sandbox/index.ts';
-import type { Invocation } from '../../sandbox/wiring.ts';
+import type { DuplicateDeliveries } from '../../sandbox/emulator/faults.ts';
+import type { Sandbox } from '../../sandbox/harness/index.ts';
+import type { Invocation } from '../../sandbox/harness/wiring/index.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { buildBundles } from '../helpers/build.ts';
 import { demoScenario, sandbox, startBuild } from '../helpers/sandbox.ts';

@@ -9,8 +9,8 @@ import { CreateLaunchTemplateCommand, CreateLaunchTemplateVersionCommand, Descri
 import { StartImagePipelineExecutionCommand } from '@aws-sdk/client-imagebuilder';
 import { GetParameterCommand, LabelParameterVersionCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Sandbox } from '../../sandbox/index.ts';
-import type { Scenario } from '../../sandbox/scenario.ts';
+import type { Sandbox } from '../../sandbox/harness/index.ts';
+import type { Scenario } from '../../sandbox/harness/scenario.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { buildBundles } from '../helpers/build.ts';
 import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';

@@ -6,8 +6,8 @@
 import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import { StartImagePipelineExecutionCommand } from '@aws-sdk/client-imagebuilder';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Sandbox } from '../../sandbox/index.ts';
-import type { Scenario } from '../../sandbox/scenario.ts';
+import type { Sandbox } from '../../sandbox/harness/index.ts';
+import type { Scenario } from '../../sandbox/harness/scenario.ts';
 import { buildBundles } from '../helpers/build.ts';
 import { schemaErrors, validateReconcileReport } from '../helpers/schema.ts';
 import { DEMO_OWNER, clients, demoScenario, finished, sandbox } from '../helpers/sandbox.ts';

@@ -9,8 +9,8 @@ import { promisify } from 'node:util';
 import { SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { roleSession } from '../../sandbox/iam/roles.ts';
-import type { Sandbox } from '../../sandbox/index.ts';
+import { roleSession } from '../../sandbox/emulator/iam/roles.ts';
+import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { buildBundles } from '../helpers/build.ts';
 import { clients, demoScenario, finished, sandbox, startBuild } from '../helpers/sandbox.ts';
 

@@ -7,10 +7,10 @@
  */
 import { GetDistributionConfigurationCommand, StartImagePipelineExecutionCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Authorization } from '../../sandbox/iam/authorize.ts';
-import { type Statement, statementsOf } from '../../sandbox/iam/policy.ts';
-import type { Sandbox } from '../../sandbox/index.ts';
-import type { Role } from '../../sandbox/state.ts';
+import type { Authorization } from '../../sandbox/emulator/iam/authorize.ts';
+import { type Statement, statementsOf } from '../../sandbox/emulator/iam/policy.ts';
+import type { Sandbox } from '../../sandbox/harness/index.ts';
+import type { Role } from '../../sandbox/emulator/state.ts';
 import { buildBundles } from '../helpers/build.ts';
 import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
 

@@ -7,13 +7,13 @@ import { DescribeLaunchTemplateVersionsCommand } from '@aws-sdk/client-ec2';
 import { GetImageCommand } from '@aws-sdk/client-imagebuilder';
 import { DeleteParameterCommand, GetParameterCommand } from '@aws-sdk/client-ssm';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Sandbox } from '../../sandbox/index.ts';
+import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { createClientFactory } from '../../src/lib/aws/clients.ts';
 import { loadConfig } from '../../src/lib/core/config.ts';
 import { type ReconcileDeps, reconcile } from '../../src/lib/reconcile/reconcile.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { silentLog } from '../helpers/factories.ts';
-import { SSM_IMAGE_VALIDATION_MS } from '../../sandbox/services/messaging.ts';
+import { SSM_IMAGE_VALIDATION_MS } from '../../sandbox/emulator/services/ssm.ts';
 import { clients, demoScenario, sandbox, startBuild } from '../helpers/sandbox.ts';
 import { waitFor } from '../helpers/wait.ts';
 

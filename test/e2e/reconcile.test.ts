@@ -7,7 +7,7 @@ import { DescribeFastLaunchImagesCommand, DescribeImagesCommand, DescribeLaunchT
 import { GetImageCommand } from '@aws-sdk/client-imagebuilder';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Sandbox } from '../../sandbox/index.ts';
+import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { main } from '../../src/cli/index.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { buildBundles } from '../helpers/build.ts';

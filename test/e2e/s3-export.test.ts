@@ -8,9 +8,9 @@ import { DescribeExportImageTasksCommand, ExportImageCommand } from '@aws-sdk/cl
 import { StartImagePipelineExecutionCommand } from '@aws-sdk/client-imagebuilder';
 import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Sandbox } from '../../sandbox/index.ts';
-import type { Scenario } from '../../sandbox/scenario.ts';
-import { EXPORT_MS, registerImage } from '../../sandbox/services/ec2.ts';
+import type { Sandbox } from '../../sandbox/harness/index.ts';
+import type { Scenario } from '../../sandbox/harness/scenario.ts';
+import { EXPORT_MS, registerImage } from '../../sandbox/emulator/services/ec2/index.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { buildBundles } from '../helpers/build.ts';
 import { clients, sandbox } from '../helpers/sandbox.ts';

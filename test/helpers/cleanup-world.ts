@@ -1,4 +1,4 @@
-import type { Scenario } from '../../sandbox/scenario.ts';
+import type { Scenario } from '../../sandbox/harness/scenario.ts';
 
 const OWNER = '111111111111';
 const A = '222222222222';

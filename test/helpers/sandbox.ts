@@ -6,13 +6,13 @@ import { ImagebuilderClient, StartImagePipelineExecutionCommand } from '@aws-sdk
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { STSClient } from '@aws-sdk/client-sts';
-import { type Sandbox, type SandboxOptions, startSandbox } from '../../sandbox/index.ts';
-import type { Scenario } from '../../sandbox/scenario.ts';
+import { type Sandbox, type SandboxOptions, startSandbox } from '../../sandbox/harness/index.ts';
+import type { Scenario } from '../../sandbox/harness/scenario.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 
 /** The built-in demo scenario (a fresh copy). */
 function demoScenario(): Scenario {
-  return JSON.parse(readFileSync(new URL('../../sandbox/scenarios/demo.json', import.meta.url), 'utf8')) as Scenario;
+  return JSON.parse(readFileSync(new URL('../../sandbox/harness/scenarios/demo.json', import.meta.url), 'utf8')) as Scenario;
 }
 
 /** A small scenario: three accounts, two regions, nothing else. */

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Sandbox } from '../../sandbox/index.ts';
+import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { main } from '../../src/cli/index.ts';
 import { demoScenario, sandbox } from '../helpers/sandbox.ts';
 
@@ -13,7 +13,9 @@ const AWS = '/usr/bin/aws';
 describe.runIf(existsSync(AWS))('the AWS CLI against the sandbox', () => {
   let box: Sandbox;
   beforeAll(async () => {
-    box = await sandbox({ scenario: demoScenario() });
+    // 60× (not the demo's 600×): a build (about 29 simulated minutes) must outlast the two AWS CLI processes
+    // that start it and read it back, a few seconds on a loaded machine
+    box = await sandbox({ scenario: demoScenario(), clockSpeed: 60 });
   });
   afterAll(async () => box.stop());
 

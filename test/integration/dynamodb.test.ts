@@ -7,10 +7,10 @@ import { DeleteItemCommand, DynamoDBClient, GetItemCommand, PutItemCommand, Upda
 import { IdempotencyAlreadyInProgressError, IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Sandbox } from '../../sandbox/index.ts';
-import { roleSession } from '../../sandbox/iam/roles.ts';
-import { createTable } from '../../sandbox/services/dynamodb.ts';
-import type { RequestRecord } from '../../sandbox/server.ts';
+import type { Sandbox } from '../../sandbox/harness/index.ts';
+import { roleSession } from '../../sandbox/emulator/iam/roles.ts';
+import { createTable } from '../../sandbox/emulator/services/dynamodb.ts';
+import type { RequestRecord } from '../../sandbox/emulator/server.ts';
 import { sandbox } from '../helpers/sandbox.ts';
 
 const ACCOUNT = '111111111111';

@@ -4,8 +4,8 @@ import { DecodeAuthorizationMessageCommand, AssumeRoleCommand, STSClient } from 
 import { AttachRolePolicyCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Sandbox } from '../../sandbox/index.ts';
-import { registerImage } from '../../sandbox/services/ec2.ts';
+import type { Sandbox } from '../../sandbox/harness/index.ts';
+import { registerImage } from '../../sandbox/emulator/services/ec2/index.ts';
 import { clients, sandbox, smallScenario } from '../helpers/sandbox.ts';
 
 const OWNER = '111111111111';

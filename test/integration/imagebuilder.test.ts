@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/client-imagebuilder';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Sandbox } from '../../sandbox/index.ts';
+import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
 import { waitFor } from '../helpers/wait.ts';
 

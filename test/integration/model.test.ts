@@ -1,15 +1,16 @@
 /**
  * One source of truth for validation: the constraints of Image Builder's service model
- * (src/lib/preflight/model/imagebuilder-model.ts, generated from the model), checked against the installed
- * SDK's schemas, and seeded: for every constraint of every member, a document that breaks it, which
+ * (src/lib/preflight/model/imagebuilder-model.ts and the emulator's copy, both generated from the model),
+ * checked against the installed SDK's schemas, and seeded: for every constraint of every member, a document that breaks it, which
  * the model validator, `lint` and the sandbox must all reject at the same place.
  */
 import * as sdk from '@aws-sdk/client-imagebuilder';
 import { CreateDistributionConfigurationCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Sandbox } from '../../sandbox/index.ts';
+import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { lintDistributionConfiguration } from '../../src/lib/preflight/lint.ts';
-import { SHAPES } from '../../src/lib/preflight/model/imagebuilder-model.ts';
+import { MODEL_SOURCE as EMULATOR_MODEL_SOURCE, SHAPES as EMULATOR_SHAPES } from '../../sandbox/emulator/model/imagebuilder-model.ts';
+import { MODEL_SOURCE, SHAPES } from '../../src/lib/preflight/model/imagebuilder-model.ts';
 import { validateAgainstModel } from '../../src/lib/preflight/model/validate.ts';
 import { EXAMPLES, seeds } from '../helpers/model-seeds.ts';
 import { clients, sandbox } from '../helpers/sandbox.ts';
@@ -20,6 +21,11 @@ type StaticStruct = [number, string, string, unknown, string[], unknown[], numbe
 const exported = sdk as unknown as Record<string, unknown>;
 
 describe('the generated model table', () => {
+  it('is the same in lint and in the emulator (scripts/gen-imagebuilder-model.mjs writes both)', () => {
+    expect(EMULATOR_MODEL_SOURCE).toBe(MODEL_SOURCE);
+    expect(EMULATOR_SHAPES).toStrictEqual(SHAPES);
+  });
+
   it('has the members and required members of the installed SDK\'s schemas for every structure', () => {
     const structures = Object.entries(SHAPES).filter(([, s]) => s.type === 'structure');
     expect(structures.length).toBeGreaterThan(10);

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { CopyImageCommand, CreateTagsCommand, DescribeImagesCommand, ModifyImageAttributeCommand } from '@aws-sdk/client-ec2';
 import { DescribeOrganizationCommand, ListAccountsForParentCommand, ListOrganizationalUnitsForParentCommand, OrganizationsClient, paginateListAccounts } from '@aws-sdk/client-organizations';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Sandbox } from '../../sandbox/index.ts';
+import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { clients, sandbox } from '../helpers/sandbox.ts';
 
 const ORG = 'o-a1b2c3d4e5';

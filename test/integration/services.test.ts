@@ -6,8 +6,8 @@ import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { EC2Client, DescribeRegionsCommand } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Sandbox } from '../../sandbox/index.ts';
-import { SSM_IMAGE_VALIDATION_MS } from '../../sandbox/services/messaging.ts';
+import type { Sandbox } from '../../sandbox/harness/index.ts';
+import { SSM_IMAGE_VALIDATION_MS } from '../../sandbox/emulator/services/ssm.ts';
 import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
 
 const OWNER = '111111111111';

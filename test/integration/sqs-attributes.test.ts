@@ -1,7 +1,7 @@
 /** SQS message attributes on the sandbox: kept with the message, and refused where SQS refuses them. */
 import { CreateQueueCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Sandbox } from '../../sandbox/index.ts';
+import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { clients, sandbox } from '../helpers/sandbox.ts';
 
 describe('SQS message attributes', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type NamedPolicy, type Statement, arnMatches, evaluate, parsePolicy } from '../../sandbox/iam/policy.ts';
+import { type NamedPolicy, type Statement, arnMatches, evaluate, parsePolicy } from '../../sandbox/emulator/iam/policy.ts';
 
 const policy = (...Statement: Statement[]): NamedPolicy[] => [{ source: 'inline:p', document: { Version: '2012-10-17', Statement } }];
 const IMAGE = 'arn:aws:ec2:us-east-1::image/ami-0123456789abcdef0';

@@ -2,7 +2,8 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readDeployment, matchesPattern } from '../../sandbox/wiring.ts';
+import { readDeployment } from '../../sandbox/harness/wiring/deployment.ts';
+import { matchesPattern } from '../../sandbox/harness/wiring/routing.ts';
 import { parseCleanupRequest } from '../../src/lib/cleanup/request.ts';
 import { toConfigChange } from '../../src/lib/cleanup/trigger.ts';
 import { toReconcileInput, toRecheckRequest } from '../../src/lib/reconcile/input.ts';

@@ -4,7 +4,8 @@ import type { ModelShape } from './shape.ts';
 /**
  * Validation of an input against Image Builder's service model: the constraints of the model's
  * shapes (required members, enums, patterns, lengths, ranges), as the service checks them before it
- * runs an operation. One source of truth: the sandbox rejects what this finds, `lint` reports it.
+ * runs an operation, for `lint` to report. The emulator (sandbox/emulator/model/) has its own copy, written
+ * by the same generator; test/fidelity/golden-model.test.ts holds both to AWS's documented answers.
  * Pure: no I/O. Wrong types are not this module's business (lint's shape check and the service's
  * deserializer report them); a value of the wrong type is skipped here.
  */

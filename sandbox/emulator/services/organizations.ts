@@ -1,6 +1,6 @@
 import * as schemas from '@aws-sdk/client-organizations';
 import type { ListAccountsForParentRequest, ListAccountsRequest, ListOrganizationalUnitsForParentRequest } from '@aws-sdk/client-organizations';
-import { partitionOf } from '../iam/authorize.ts';
+import { partitionOf } from '../partition.ts';
 import { AwsError } from '../protocol/errors.ts';
 import { type Ctx, type ServiceDef, op } from '../server.ts';
 

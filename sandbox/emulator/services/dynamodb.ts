@@ -1,5 +1,5 @@
 import * as schemas from '@aws-sdk/client-dynamodb';
-import { partitionOfRegion } from '../../src/lib/core/arn.ts';
+import { partitionOf } from '../partition.ts';
 import { AwsError } from '../protocol/errors.ts';
 import { type Ctx, type ServiceDef, op } from '../server.ts';
 import type { AttributeValue, Item, SandboxState, Table } from '../state.ts';
@@ -55,7 +55,7 @@ function createTable(state: SandboxState, account: string, region: string, name:
   if (existing !== undefined) return existing;
   if (!/^[A-Za-z0-9_.-]{3,255}$/.test(name)) throw validation(`TableName must be 3 to 255 characters of a-z, A-Z, 0-9, _, - and .: ${name}`);
   if (key.length < 1 || key.length > 2) throw validation('A key schema has a partition key and at most one sort key');
-  const table: Table = { name, arn: `arn:${partitionOfRegion(region)}:dynamodb:${region}:${account}:table/${name}`, accountId: account, region, key, ttlAttribute, items: new Map() };
+  const table: Table = { name, arn: `arn:${partitionOf(region)}:dynamodb:${region}:${account}:table/${name}`, accountId: account, region, key, ttlAttribute, items: new Map() };
   state.tables.set(tableKey(account, region, name), table);
   return table;
 }

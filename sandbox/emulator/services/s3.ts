@@ -3,7 +3,7 @@ import { allowed } from '../iam/authorize.ts';
 import { AwsError } from '../protocol/errors.ts';
 import { type Ctx, type RestReply, type ServiceDef, op } from '../server.ts';
 import type { Bucket } from '../state.ts';
-import { partitionOfRegion } from '../../src/lib/core/arn.ts';
+import { partitionOf } from '../partition.ts';
 
 /**
  * Amazon S3 over its REST/XML protocol, path-style (`http://127.0.0.1:<port>/<bucket>/<key>`, the SDK's
@@ -53,7 +53,7 @@ function objectOf(ctx: Ctx, input: S3Input) {
   const bucket = bucketOf(ctx, input.Bucket);
   const object = bucket.objects.get(input.Key ?? '');
   if (object === undefined) {
-    if (!allowed(ctx, { action: 's3:ListBucket', resource: `arn:${partitionOfRegion(ctx.region)}:s3:::${bucket.name}` })) throw new AwsError('AccessDenied', 'Access Denied', 403);
+    if (!allowed(ctx, { action: 's3:ListBucket', resource: `arn:${partitionOf(ctx.region)}:s3:::${bucket.name}` })) throw new AwsError('AccessDenied', 'Access Denied', 403);
     throw new AwsError('NoSuchKey', 'The specified key does not exist.', 404);
   }
   return object;

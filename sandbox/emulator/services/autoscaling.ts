@@ -3,7 +3,7 @@ import { AwsError } from '../protocol/errors.ts';
 import { type Ctx, type ServiceDef, op } from '../server.ts';
 import type { CellStore } from '../state.ts';
 import { paginate } from './common.ts';
-import { partitionOfRegion } from '../../src/lib/core/arn.ts';
+import { partitionOf } from '../partition.ts';
 
 /**
  * Amazon EC2 Auto Scaling over its query protocol (namespace 2011-01-01), as far as cleanup's in-use
@@ -43,7 +43,7 @@ const autoscaling: ServiceDef = {
       if (name === '') throw new AwsError('ValidationError', 'LaunchConfigurationName is required');
       if (input.ImageId === undefined || !/^ami-[0-9a-f]{8,17}$/.test(input.ImageId)) throw new AwsError('ValidationError', `Invalid image id ${input.ImageId ?? ''}`);
       if (here(ctx).launchConfigurations.has(name)) throw new AwsError('AlreadyExists', `Launch Configuration by this name already exists - A launch configuration already exists with the name ${name}`);
-      const arn = `arn:${partitionOfRegion(ctx.region)}:autoscaling:${ctx.region}:${ctx.account}:launchConfiguration:${crypto.randomUUID()}:launchConfigurationName/${name}`;
+      const arn = `arn:${partitionOf(ctx.region)}:autoscaling:${ctx.region}:${ctx.account}:launchConfiguration:${crypto.randomUUID()}:launchConfigurationName/${name}`;
       here(ctx).launchConfigurations.set(name, { name, arn, imageId: input.ImageId, instanceType: input.InstanceType ?? 't3.micro', created: ctx.env.clock.iso() });
       return {};
     }),
@@ -71,7 +71,7 @@ const autoscaling: ServiceDef = {
         const mixed = input.MixedInstancesPolicy?.LaunchTemplate;
         here(ctx).autoScalingGroups.set(name, {
           name,
-          arn: `arn:${partitionOfRegion(ctx.region)}:autoscaling:${ctx.region}:${ctx.account}:autoScalingGroup:${crypto.randomUUID()}:autoScalingGroupName/${name}`,
+          arn: `arn:${partitionOf(ctx.region)}:autoscaling:${ctx.region}:${ctx.account}:autoScalingGroup:${crypto.randomUUID()}:autoScalingGroupName/${name}`,
           launchConfigurationName: input.LaunchConfigurationName,
           launchTemplate: spec(input.LaunchTemplate),
           mixedTemplates: [spec(mixed?.LaunchTemplateSpecification), ...(mixed?.Overrides ?? []).map((o) => spec(o.LaunchTemplateSpecification))].filter((t): t is NonNullable<ReturnType<typeof spec>> => t !== undefined),

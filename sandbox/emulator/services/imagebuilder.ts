@@ -14,14 +14,14 @@ import type {
   ImageSummary,
   UpdateDistributionConfigurationRequest,
 } from '@aws-sdk/client-imagebuilder';
-import { validateAgainstModel, validationMessage } from '../../src/lib/preflight/model/validate.ts';
+import { validateAgainstModel, validationMessage } from '../model/validate.ts';
 import { AwsError } from '../protocol/errors.ts';
 import { type Ctx, type SandboxEnv, type ServiceDef, op, systemCtx } from '../server.ts';
 import type { Ami } from '../state.ts';
 import { paginate } from './common.ts';
-import { COPY_MS, ec2, registerImage } from './ec2.ts';
+import { COPY_MS, ec2, registerImage } from './ec2/index.ts';
 import { writeParameter } from './parameters.ts';
-import { partitionOfRegion } from '../../src/lib/core/arn.ts';
+import { partitionOf } from '../partition.ts';
 
 /** Simulated durations of a build's phases. */
 const PHASES = { pending: 10_000, building: 20 * 60_000, testing: 5 * 60_000, distributing: COPY_MS + 30_000, integrating: 60_000 };
@@ -37,7 +37,7 @@ function invalid(message: string): AwsError {
 }
 
 function arnOf(ctx: Ctx, kind: string, ...parts: string[]): string {
-  return `arn:${partitionOfRegion(ctx.region)}:imagebuilder:${ctx.region}:${ctx.account}:${kind}/${parts.map((p) => p.toLowerCase().replace(/\s+/g, '-')).join('/')}`;
+  return `arn:${partitionOf(ctx.region)}:imagebuilder:${ctx.region}:${ctx.account}:${kind}/${parts.map((p) => p.toLowerCase().replace(/\s+/g, '-')).join('/')}`;
 }
 
 /** The store of the account and region an Image Builder ARN names (GetImage works on any the caller owns). */
@@ -100,7 +100,7 @@ function cloudTrail(ctx: Ctx, eventName: string, requestParameters: unknown, res
     resources: [],
     detail: {
       eventVersion: '1.08',
-      userIdentity: { type: 'IAMUser', accountId: ctx.account, arn: `arn:${partitionOfRegion(ctx.region)}:iam::${ctx.account}:root` },
+      userIdentity: { type: 'IAMUser', accountId: ctx.account, arn: `arn:${partitionOf(ctx.region)}:iam::${ctx.account}:root` },
       eventTime: ctx.env.clock.iso(),
       eventSource: 'imagebuilder.amazonaws.com',
       eventName,
@@ -295,7 +295,7 @@ function resolveName(pattern: string | undefined, fallback: string, buildNumber:
 
 function kmsArn(key: string | undefined, account: string, region: string): string | undefined {
   if (key === undefined) return undefined;
-  return key.startsWith('arn:') ? key : `arn:${partitionOfRegion(region)}:kms:${region}:${account}:key/${key.replace(/^key\//, '')}`;
+  return key.startsWith('arn:') ? key : `arn:${partitionOf(region)}:kms:${region}:${account}:key/${key.replace(/^key\//, '')}`;
 }
 
 /**

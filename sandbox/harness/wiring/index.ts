@@ -1,237 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type Obj as TemplateObj, parseTemplate, templateRoles } from './iam/cloudformation.ts';
-import { partitionOf } from './iam/authorize.ts';
-import { installRole, roleSession } from './iam/roles.ts';
-import { AwsError } from './protocol/errors.ts';
-import type { SandboxEnv } from './server.ts';
-import { createTable } from './services/dynamodb.ts';
-import { createQueue, deleteMessage, receiveMessages, sendMessage } from './services/messaging.ts';
-import type { PublishedEvent, Queue, Role, Table } from './state.ts';
-import { partitionOfRegion } from '../src/lib/core/arn.ts';
-
-/** Lambda's waits before the first and second retry of a failed asynchronous invocation. */
-const ASYNC_RETRY_WAITS_MS = [60_000, 120_000];
-
-/**
- * The deployment, read from serverless.yml: functions with their EventBridge patterns and SQS sources,
- * the queues it creates, and the environment every function gets. The sandbox runs the built Lambda
- * bundles in-process and delivers events and messages to them exactly as these settings say.
- */
-
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-type Obj = { [key: string]: Json };
-
-interface FunctionDef {
-  name: string;
-  /** `dist/lambda/<fn>/index.handler` */
-  handler: string;
-  eventPatterns: Obj[];
-  sqs: { queueLogicalId: string; batchSize: number; reportBatchItemFailures: boolean }[];
-  maximumRetryAttempts: number;
-  onFailureQueueLogicalId: string | undefined;
-  /** Schedule events: the rule's period in ms (from `rate(…)`), and the expression as written. */
-  schedules: { periodMs: number; expression: string }[];
-  /** Logical id of the function's execution role (`role:`), or the framework's shared role. */
-  roleLogicalId: string;
-  /** The function's own environment (on top of the provider's). */
-  environment: Obj;
-}
-
-const RATE_UNITS: Record<string, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 };
-
-/**
- * A schedule expression `rate(value unit)`, as EventBridge accepts it: a positive whole value, the unit
- * singular for 1 and plural otherwise (EventBridge User Guide, "Creating a rule that runs on a schedule",
- * rate expressions: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html).
- * Cron expressions are not modelled: the sandbox refuses them rather than ignore them.
- */
-function ratePeriodMs(expression: string, fn: string): number {
-  const match = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/.exec(expression.trim());
-  const value = Number(match?.[1]);
-  const unit = match?.[2] ?? '';
-  const singular = unit.replace(/s$/, '');
-  if (match === null || value < 1 || (value === 1) !== (unit === singular)) {
-    throw new Error(`function ${fn}: "${expression}" is not a schedule expression EventBridge accepts (rate(1 hour), rate(6 hours); the sandbox does not model cron())`);
-  }
-  return value * (RATE_UNITS[singular] ?? 0);
-}
-
-/** The logical id the framework gives the role it makes from `provider.iam.role` (Serverless Framework docs, IAM). */
-const FRAMEWORK_ROLE = 'IamRoleLambdaExecution';
-
-interface Deployment {
-  service: string;
-  functions: FunctionDef[];
-  queues: { logicalId: string; properties: Obj }[];
-  /** AWS::DynamoDB::Table resources. */
-  tables: { logicalId: string; properties: Obj }[];
-  environment: Obj;
-  params: Record<string, string>;
-  /** The CloudFormation resources (with the framework's role from `provider.iam.role`, when it makes one). */
-  resources: Obj;
-  /** The template's Conditions (what `Fn::If` and a resource's `Condition` test). */
-  conditions: Obj;
-}
-
-function isObj(value: Json | undefined): value is Obj {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function logicalIdOf(value: Json | undefined): string | undefined {
-  if (!isObj(value)) return undefined;
-  const getAtt = value['Fn::GetAtt'];
-  if (Array.isArray(getAtt) && typeof getAtt[0] === 'string') return getAtt[0];
-  return typeof value.Ref === 'string' ? value.Ref : undefined;
-}
-
-/**
- * The event patterns of the rules of infra/region-forwarder.yaml, with its parameters at their defaults:
- * what each region where that stack is deployed forwards to the reconciler's bus.
- */
-function readForwarderPatterns(path: string): Obj[] {
-  const doc = parseTemplate(readFileSync(path, 'utf8')) as Obj;
-  const defaults: Record<string, Json> = {};
-  for (const [name, p] of Object.entries(isObj(doc.Parameters) ? doc.Parameters : {})) if (isObj(p) && p.Default !== undefined) defaults[name] = p.Default;
-  const resolveRefs = (value: Json): Json => {
-    if (Array.isArray(value)) return value.map(resolveRefs);
-    if (isObj(value)) {
-      if (typeof value.Ref === 'string' && Object.keys(value).length === 1) return defaults[value.Ref] ?? null;
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveRefs(v)]));
-    }
-    return value;
-  };
-  return Object.values(isObj(doc.Resources) ? doc.Resources : {})
-    .filter((r): r is Obj => isObj(r) && r.Type === 'AWS::Events::Rule' && isObj(r.Properties) && isObj(r.Properties.EventPattern))
-    .map((r) => resolveRefs((r.Properties as Obj).EventPattern as Json) as Obj);
-}
-
-function readDeployment(path: string): Deployment {
-  const doc = parseTemplate(readFileSync(path, 'utf8')) as Obj;
-  const params: Record<string, string> = {};
-  const defaults = isObj(doc.params) && isObj(doc.params.default) ? doc.params.default : {};
-  for (const [k, v] of Object.entries(defaults)) params[k] = String(v);
-  const provider = isObj(doc.provider) ? doc.provider : {};
-  const functions: FunctionDef[] = [];
-  for (const [name, raw] of Object.entries(isObj(doc.functions) ? doc.functions : {})) {
-    if (!isObj(raw)) continue;
-    const events = Array.isArray(raw.events) ? raw.events : [];
-    const def: FunctionDef = {
-      name,
-      handler: String(raw.handler),
-      eventPatterns: [],
-      sqs: [],
-      maximumRetryAttempts: typeof raw.maximumRetryAttempts === 'number' ? raw.maximumRetryAttempts : 2,
-      onFailureQueueLogicalId: isObj(raw.destinations) && isObj(raw.destinations.onFailure) ? logicalIdOf(raw.destinations.onFailure.arn) : undefined,
-      schedules: [],
-      roleLogicalId: typeof raw.role === 'string' ? raw.role : (logicalIdOf(raw.role) ?? FRAMEWORK_ROLE),
-      environment: isObj(raw.environment) ? raw.environment : {},
-    };
-    for (const event of events) {
-      if (!isObj(event)) continue;
-      if (isObj(event.eventBridge) && isObj(event.eventBridge.pattern)) def.eventPatterns.push(event.eventBridge.pattern);
-      if (event.schedule !== undefined) {
-        const rate = isObj(event.schedule) ? event.schedule.rate : event.schedule;
-        const expressions = (Array.isArray(rate) ? rate : [rate]).map(String);
-        // resolved when the wiring starts (the rate may be a ${param:…})
-        for (const expression of expressions) def.schedules.push({ periodMs: 0, expression });
-      }
-      if (isObj(event.sqs)) {
-        def.sqs.push({
-          queueLogicalId: logicalIdOf(event.sqs.arn) ?? '',
-          batchSize: typeof event.sqs.batchSize === 'number' ? event.sqs.batchSize : 10,
-          reportBatchItemFailures: event.sqs.functionResponseType === 'ReportBatchItemFailures',
-        });
-      }
-    }
-    functions.push(def);
-  }
-  const resources: Obj = { ...(isObj(doc.resources) && isObj(doc.resources.Resources) ? doc.resources.Resources : {}) };
-  // the framework makes one role for every function without its own `role`, from provider.iam.role
-  const iamRole = isObj(provider.iam) && isObj(provider.iam.role) ? provider.iam.role : undefined;
-  if (functions.some((f) => f.roleLogicalId === FRAMEWORK_ROLE)) {
-    resources[FRAMEWORK_ROLE] = {
-      Type: 'AWS::IAM::Role',
-      Properties: {
-        RoleName: iamRole?.name ?? `${String(doc.service)}-\${sls:stage}-\${aws:region}-lambdaRole`,
-        AssumeRolePolicyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: ['lambda.amazonaws.com'] }, Action: ['sts:AssumeRole'] }] },
-        Policies: [{ PolicyName: `${String(doc.service)}-lambda`, PolicyDocument: { Version: '2012-10-17', Statement: Array.isArray(iamRole?.statements) ? iamRole.statements : [] } }],
-        ManagedPolicyArns: Array.isArray(iamRole?.managedPolicies) ? iamRole.managedPolicies : [],
-      },
-    };
-  }
-  const conditions: Obj = isObj(doc.resources) && isObj(doc.resources.Conditions) ? doc.resources.Conditions : {};
-  const queues = Object.entries(resources)
-    .filter(([, r]) => isObj(r) && r.Type === 'AWS::SQS::Queue')
-    .map(([logicalId, r]) => ({ logicalId, properties: isObj(r) && isObj(r.Properties) ? r.Properties : {} }));
-  const tables = Object.entries(resources)
-    .filter(([, r]) => isObj(r) && r.Type === 'AWS::DynamoDB::Table')
-    .map(([logicalId, r]) => ({ logicalId, properties: isObj(r) && isObj(r.Properties) ? r.Properties : {} }));
-  return { service: String(doc.service), functions, queues, tables, environment: isObj(provider.environment) ? provider.environment : {}, params, resources, conditions };
-}
-
-// ---- EventBridge pattern matching (equality, prefix, suffix, anything-but, exists)
-
-function matchValue(rule: Json, value: unknown): boolean {
-  if (isObj(rule)) {
-    if (typeof rule.prefix === 'string') return typeof value === 'string' && value.startsWith(rule.prefix);
-    if (typeof rule.suffix === 'string') return typeof value === 'string' && value.endsWith(rule.suffix);
-    if (rule.exists !== undefined) return (value !== undefined) === rule.exists;
-    if (rule['anything-but'] !== undefined) {
-      const but = rule['anything-but'];
-      return value !== undefined && !(Array.isArray(but) ? but : [but]).some((b) => b === value);
-    }
-    return false;
-  }
-  return rule === value;
-}
-
-/** Whether an event matches an EventBridge pattern. */
-function matchesPattern(pattern: Obj, event: Record<string, unknown>): boolean {
-  return Object.entries(pattern).every(([key, rule]) => {
-    const value = event[key];
-    if (isObj(rule)) return typeof value === 'object' && value !== null && !Array.isArray(value) && matchesPattern(rule, value as Record<string, unknown>);
-    if (!Array.isArray(rule)) return false;
-    const values = Array.isArray(value) ? value : [value];
-    return rule.some((r) => values.some((v) => matchValue(r, v)));
-  });
-}
-
-/** One function invocation, as the log and the demo see it. */
-interface Invocation {
-  id: string;
-  function: string;
-  trigger: 'eventbridge' | 'sqs' | 'schedule' | 'manual';
-  startedAt: string;
-  durationMs: number;
-  attempt: number;
-  event: unknown;
-  result: unknown;
-  error: string | undefined;
-  /** The second delivery of the same event or message (the `duplicateDeliveries` fault). */
-  duplicate: boolean;
-}
-
-type LambdaHandler = (event: unknown, context: unknown) => Promise<unknown>;
-
-function lambdaContext(fn: string, account: string, region: string) {
-  return {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName: fn,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:${partitionOfRegion(region)}:lambda:${region}:${account}:function:${fn}`,
-    memoryLimitInMB: '512',
-    awsRequestId: randomUUID(),
-    logGroupName: `/aws/lambda/${fn}`,
-    logStreamName: 'sandbox',
-    getRemainingTimeInMillis: () => 300_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
+import { roleSession } from '../../emulator/iam/roles.ts';
+import { AwsError } from '../../emulator/protocol/errors.ts';
+import { partitionOf } from '../../emulator/partition.ts';
+import type { SandboxEnv } from '../../emulator/server.ts';
+import { deleteMessage, receiveMessages, sendMessage } from '../../emulator/services/sqs.ts';
+import type { PublishedEvent } from '../../emulator/state.ts';
+import { type Deployment, type FunctionDef, type Json, type Obj, isObj, ratePeriodMs, readDeployment } from './deployment.ts';
+import { ASYNC_RETRY_WAITS_MS, type Invocation, type LambdaHandler, lambdaContext } from './lambda.ts';
+import { matchesPattern, readForwarderPatterns } from './routing.ts';
+import { Stack } from './stack.ts';
 
 interface WiringOptions {
   /** serverless.yml of the deployment to wire. */
@@ -260,9 +39,6 @@ class Wiring {
   static instances = 0;
   readonly deployment: Deployment;
   readonly invocations: Invocation[] = [];
-  readonly queues = new Map<string, Queue>();
-  /** The deployment's DynamoDB tables, by logical id. */
-  readonly tables = new Map<string, Table>();
   onInvocation: ((invocation: Invocation) => void) | undefined;
   private readonly handlers = new Map<string, LambdaHandler>();
   private poller: NodeJS.Timeout | undefined;
@@ -275,8 +51,8 @@ class Wiring {
   private functionEnvironment: (fn: FunctionDef) => Record<string, string> = () => ({});
   /** The environment every function shares (and the process keeps between loads). */
   private common: Record<string, string> = {};
-  /** The deployment's IAM roles in the sandbox, by logical id. */
-  readonly roles = new Map<string, Role>();
+  /** The deployment's queues, tables and roles in the sandbox. */
+  private readonly stack: Stack;
 
   constructor(
     private readonly env: SandboxEnv,
@@ -285,103 +61,33 @@ class Wiring {
     this.deployment = readDeployment(options.serverlessYml);
     this.forwarderPatterns = (options.forwardedRegions ?? []).length === 0 ? [] : readForwarderPatterns(options.forwarderYml ?? join(dirname(options.serverlessYml), 'infra', 'region-forwarder.yaml'));
     Object.assign(this.deployment.params, options.params ?? {});
+    this.stack = new Stack(env, this.deployment, options);
   }
 
-  private physicalName(logicalId: string): string {
-    return `${this.deployment.service}-sandbox-${logicalId}`;
+  /** The deployment's queues, by logical id. */
+  get queues(): Stack['queues'] {
+    return this.stack.queues;
+  }
+
+  /** The deployment's DynamoDB tables, by logical id. */
+  get tables(): Stack['tables'] {
+    return this.stack.tables;
+  }
+
+  /** The deployment's IAM roles in the sandbox, by logical id. */
+  get roles(): Stack['roles'] {
+    return this.stack.roles;
   }
 
   private resolve(value: Json): string {
-    if (typeof value === 'string') {
-      return value
-        .replace(/\$\{param:(\w+)\}/g, (_, name: string) => this.deployment.params[name] ?? '')
-        .replace(/\$\{self:service\}/g, this.deployment.service)
-        .replace(/\$\{sls:stage\}/g, 'sandbox')
-        .replace(/\$\{aws:region\}/g, this.options.region)
-        .replace(/\$\{aws:accountId\}/g, this.options.account);
-    }
-    if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-    if (isObj(value)) {
-      if (value.Ref === 'AWS::AccountId') return this.options.account;
-      if (value.Ref === 'AWS::Region') return this.options.region;
-      const id = logicalIdOf(value);
-      const queue = id === undefined ? undefined : this.queues.get(id);
-      if (queue !== undefined) return value.Ref !== undefined ? queue.url : queue.arn;
-      // a table's Ref is its name, its Arn attribute its ARN (AWS::DynamoDB::Table return values)
-      const table = id === undefined ? undefined : this.tables.get(id);
-      if (table !== undefined) return value.Ref !== undefined ? table.name : table.arn;
-    }
-    throw new Error(`the sandbox cannot resolve ${JSON.stringify(value)} in serverless.yml`);
-  }
-
-  /** Serverless variables in every string of a value (CloudFormation's own `${AWS::…}` stay). */
-  private resolveVariables(value: Json): Json {
-    if (typeof value === 'string') return value.includes('${') ? this.resolve(value) : value;
-    if (Array.isArray(value)) return value.map((v) => this.resolveVariables(v));
-    if (isObj(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.resolveVariables(v)]));
-    return value;
-  }
-
-  /**
-   * A table as CloudFormation creates it from AWS::DynamoDB::Table: its TableName (else a generated name), the
-   * KeySchema with the types of AttributeDefinitions, and the TimeToLiveSpecification's attribute. Only the
-   * properties listed are understood; any other is refused, so a template change the sandbox cannot follow
-   * fails loudly.
-   */
-  private createTable(logicalId: string, properties: Obj): Table {
-    const known = ['TableName', 'KeySchema', 'AttributeDefinitions', 'BillingMode', 'TimeToLiveSpecification', 'SSESpecification', 'PointInTimeRecoverySpecification'];
-    const unknown = Object.keys(properties).filter((k) => !known.includes(k));
-    if (unknown.length > 0) throw new Error(`table ${logicalId}: the sandbox does not model ${unknown.join(', ')}`);
-    const definitions = Array.isArray(properties.AttributeDefinitions) ? properties.AttributeDefinitions.filter(isObj) : [];
-    const key = (Array.isArray(properties.KeySchema) ? properties.KeySchema.filter(isObj) : [])
-      .sort((a, b) => (a.KeyType === 'HASH' ? -1 : 0) - (b.KeyType === 'HASH' ? -1 : 0))
-      .map((k) => {
-        const name = String(k.AttributeName);
-        const type = definitions.find((d) => d.AttributeName === name)?.AttributeType;
-        if (type !== 'S' && type !== 'N' && type !== 'B') throw new Error(`table ${logicalId}: key attribute ${name} has no AttributeDefinitions entry of type S, N or B`);
-        return { name, type } as const;
-      });
-    const ttl = isObj(properties.TimeToLiveSpecification) && properties.TimeToLiveSpecification.Enabled === true ? String(properties.TimeToLiveSpecification.AttributeName) : undefined;
-    const name = properties.TableName === undefined ? this.physicalName(logicalId) : this.resolve(properties.TableName);
-    return createTable(this.env.state, this.options.account, this.options.region, name, key, ttl);
-  }
-
-  /** Create the deployment's IAM roles (the framework's and those under resources) with their policies. */
-  private installRoles(): Map<string, Role> {
-    const { account, region } = this.options;
-    const partition = partitionOf(region);
-    const resources = this.resolveVariables(this.deployment.resources) as TemplateObj;
-    const attributes = (logicalId: string, attribute: string | undefined): string | undefined => {
-      const table = this.tables.get(logicalId);
-      if (table !== undefined) return attribute === undefined ? table.name : attribute === 'Arn' ? table.arn : undefined;
-      const queue = this.queues.get(logicalId);
-      if (queue === undefined) return undefined;
-      return attribute === undefined ? queue.url : attribute === 'Arn' ? queue.arn : attribute === 'QueueName' ? queue.name : undefined;
-    };
-    const conditions = this.resolveVariables(this.deployment.conditions) as TemplateObj;
-    for (const role of templateRoles({ Resources: resources, Conditions: conditions }, { account, region, partition, parameters: {}, attributes })) {
-      this.roles.set(role.logicalId, installRole(this.env.state, account, role, partition));
-    }
-    return this.roles;
+    return this.stack.resolve(value);
   }
 
   /** Create queues, set the environment and load the function bundles. */
   async start(): Promise<void> {
     const { account, region } = this.options;
-    for (const { logicalId } of this.deployment.queues) {
-      this.queues.set(logicalId, createQueue(this.env.state, this.env.url(), account, region, this.physicalName(logicalId), {}));
-    }
-    for (const { logicalId, properties } of this.deployment.queues) {
-      const queue = this.queues.get(logicalId);
-      if (queue === undefined) continue;
-      if (typeof properties.VisibilityTimeout === 'number') queue.visibilityTimeout = properties.VisibilityTimeout;
-      const redrive = properties.RedrivePolicy;
-      if (isObj(redrive)) {
-        const dlq = this.queues.get(logicalIdOf(redrive.deadLetterTargetArn) ?? '');
-        if (dlq !== undefined) queue.redrive = { deadLetterTargetArn: dlq.arn, maxReceiveCount: Number(redrive.maxReceiveCount) };
-      }
-    }
-    for (const { logicalId, properties } of this.deployment.tables) this.tables.set(logicalId, this.createTable(logicalId, properties));
+    this.stack.createQueues();
+    this.stack.createTables();
     const vars: Record<string, string> = {};
     for (const [key, value] of Object.entries(this.deployment.environment)) vars[key] = this.resolve(value);
     const common = {
@@ -393,7 +99,7 @@ class Wiring {
       POWERTOOLS_METRICS_DISABLED: 'true',
     };
     this.common = common;
-    const roles = this.installRoles();
+    const roles = this.stack.installRoles();
     // each function runs with its execution role's credentials, as Lambda gives them (AWS Lambda Developer
     // Guide, "Defining Lambda function permissions with an execution role"; the runtime's environment
     // variables AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN)
@@ -476,7 +182,7 @@ class Wiring {
    */
   private schedule(fn: FunctionDef, periodMs: number, index: number): void {
     const { account, region } = this.options;
-    const ruleArn = `arn:${partitionOfRegion(region)}:events:${region}:${account}:rule/${this.deployment.service}-sandbox-${fn.name}-schedule-${index}`;
+    const ruleArn = `arn:${partitionOf(region)}:events:${region}:${account}:rule/${this.deployment.service}-sandbox-${fn.name}-schedule-${index}`;
     const fire = (): void => {
       if (this.stopped) return;
       const event = { version: '0', id: randomUUID(), 'detail-type': 'Scheduled Event', source: 'aws.events', account, time: this.env.clock.iso(), region, resources: [ruleArn], detail: {} };
@@ -670,5 +376,5 @@ class Wiring {
   }
 }
 
-export { Wiring, matchesPattern, readDeployment, readForwarderPatterns };
+export { Wiring };
 export type { Deployment, FunctionDef, Invocation };

@@ -4,15 +4,15 @@ import type {
   CreateImageRecipeRequest,
   CreateInfrastructureConfigurationRequest,
 } from '@aws-sdk/client-imagebuilder';
-import type { FaultSettings } from './faults.ts';
-import { partitionOf } from './iam/authorize.ts';
-import { readTemplate, templateRoles } from './iam/cloudformation.ts';
-import { installRole } from './iam/roles.ts';
-import { type Ctx, type Handler, type SandboxEnv, systemCtx } from './server.ts';
-import { ec2, registerImage } from './services/ec2.ts';
-import { imagebuilder } from './services/imagebuilder.ts';
-import { rootOf } from './services/organizations.ts';
-import { writeParameter } from './services/parameters.ts';
+import type { FaultSettings } from '../emulator/faults.ts';
+import { partitionOf } from '../emulator/partition.ts';
+import { readTemplate, templateRoles } from '../emulator/iam/cloudformation.ts';
+import { installRole } from '../emulator/iam/roles.ts';
+import { type Ctx, type Handler, type SandboxEnv, systemCtx } from '../emulator/server.ts';
+import { ec2, registerImage } from '../emulator/services/ec2/index.ts';
+import { imagebuilder } from '../emulator/services/imagebuilder.ts';
+import { rootOf } from '../emulator/services/organizations.ts';
+import { writeParameter } from '../emulator/services/parameters.ts';
 
 /**
  * A scenario file: the accounts and regions the sandbox holds and what is in them before anything runs.

@@ -7,8 +7,8 @@ import type {
 import { AwsError } from '../protocol/errors.ts';
 import { type Ctx, type ServiceDef, op } from '../server.ts';
 import { hex } from '../state.ts';
-import { canSee } from './ec2.ts';
-import { partitionOfRegion } from '../../src/lib/core/arn.ts';
+import { canSee } from './ec2/index.ts';
+import { partitionOf } from '../partition.ts';
 
 /**
  * AWS License Manager over its JSON 1.1 protocol (target prefix `AWSLicenseManager`), as far as the
@@ -50,7 +50,7 @@ const licenseManager: ServiceDef = {
     CreateLicenseConfiguration: op((ctx: Ctx, input: CreateLicenseConfigurationRequest) => {
       if (input.Name === undefined || input.Name === '') throw invalid('Name is required.');
       if (!['vCPU', 'Instance', 'Core', 'Socket'].includes(input.LicenseCountingType ?? '')) throw invalid(`Invalid LicenseCountingType: ${String(input.LicenseCountingType)}`);
-      const arn = `arn:${partitionOfRegion(ctx.region)}:license-manager:${ctx.region}:${ctx.account}:license-configuration:lic-${hex(16)}`;
+      const arn = `arn:${partitionOf(ctx.region)}:license-manager:${ctx.region}:${ctx.account}:license-configuration:lic-${hex(16)}`;
       ctx.env.state.cell(ctx.account, ctx.region).licenseConfigurations.set(arn, { arn, name: input.Name, countingType: input.LicenseCountingType ?? 'Instance' });
       return { LicenseConfigurationArn: arn };
     }),

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { partitionOfRegion } from '../../src/lib/core/arn.ts';
+import { partitionOf } from '../partition.ts';
 import { AwsError } from '../protocol/errors.ts';
 import type { Ctx } from '../server.ts';
 import type { Role, SandboxState, Session } from '../state.ts';
@@ -16,9 +16,6 @@ import { type AuthRequest, type Decision, type NamedPolicy, type RequestContext,
  * every right (as an account's administrator would), and the sandbox's own calls (Image Builder acting in
  * EC2, scenario setup) carry no key at all.
  */
-
-/** The partition of a region (ARNs carry it: `arn:aws-cn:…`, `arn:aws-us-gov:…`). */
-const partitionOf = partitionOfRegion;
 
 /** One authorization a request needs, with the error to answer when it is refused (default: the service's). */
 interface Needed extends AuthRequest {
@@ -475,5 +472,5 @@ function allowed(ctx: Ctx, request: AuthRequest): boolean {
   return decision.decision === 'allow';
 }
 
-export { allowed, authorize, ec2Arn, needsFor, partitionOf, rolePolicies };
+export { allowed, authorize, ec2Arn, needsFor, rolePolicies };
 export type { Authorization, Needed };

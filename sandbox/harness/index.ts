@@ -1,25 +1,15 @@
-import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { applyEnvironment } from '../src/lib/core/config.ts';
-import { EVENT_SOURCE, REPORT_DETAIL_TYPE, type ReconcileReport } from '../src/lib/reconcile/report.ts';
-import { SandboxClock } from './clock.ts';
-import { type FaultSettings, Faults } from './faults.ts';
-import { AwsError } from './protocol/errors.ts';
+import { applyEnvironment } from '../../src/lib/core/config.ts';
+import { EVENT_SOURCE, REPORT_DETAIL_TYPE, type ReconcileReport } from '../../src/lib/reconcile/report.ts';
+import { NOT_MINE, startEmulator } from '../emulator/index.ts';
+import type { SandboxClock } from '../emulator/clock.ts';
+import type { Faults } from '../emulator/faults.ts';
+import type { RequestRecord, SandboxServer } from '../emulator/server.ts';
+import type { PublishedEvent, SandboxState } from '../emulator/state.ts';
 import { type Scenario, ScenarioError, applyScenario } from './scenario.ts';
-import { type RequestRecord, type SandboxEnv, SandboxServer } from './server.ts';
-import { autoscaling } from './services/autoscaling.ts';
-import { dynamodb } from './services/dynamodb.ts';
-import { ec2 } from './services/ec2.ts';
-import { iam, sts } from './services/identity.ts';
-import { imagebuilder } from './services/imagebuilder.ts';
-import { licenseManager } from './services/licensemanager.ts';
-import { organizations } from './services/organizations.ts';
-import { s3 } from './services/s3.ts';
-import { events, sqs, ssm } from './services/messaging.ts';
-import { type PublishedEvent, SandboxState } from './state.ts';
-import { type Invocation, Wiring } from './wiring.ts';
+import { type Invocation, Wiring } from './wiring/index.ts';
 
 interface SandboxOptions {
   /** Port on 127.0.0.1; 0 picks a free one. Default 4566. */
@@ -78,37 +68,31 @@ function projectRoot(): string {
 }
 
 /**
- * Start the local AWS: one HTTP server speaking the wire protocols of Image Builder, EC2, STS, IAM,
- * EventBridge, SQS, SSM, License Manager and DynamoDB, holding the scenario's accounts and regions, with the reconciler's functions
- * running in-process and wired as serverless.yml says.
+ * Start the local AWS (the emulator) holding the scenario's accounts, regions and resources, with the
+ * reconciler's functions running in-process and wired as serverless.yml says.
  */
 async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const scenario = options.scenario;
-  const state = new SandboxState({ defaultAccount: scenario.defaultAccount, accounts: scenario.accounts, regions: scenario.regions });
-  // simulated time starts in the past (default 90 days), so that it stays behind the real clock the
-  // reconciler's functions use, and AMIs built here are old enough for cleanup's minimum age
-  const clock = new SandboxClock({ speed: options.clockSpeed ?? scenario.clockSpeed ?? 1, start: Date.now() - (scenario.clockStartDaysAgo ?? 90) * 86_400_000 });
-  const faults = new Faults();
-  let url = '';
   let wiring: Wiring | undefined;
   const home = { account: scenario.reconciler?.account ?? scenario.defaultAccount, region: scenario.reconciler?.region ?? scenario.regions[0] ?? 'us-east-1' };
 
   // assembled at the end; the callbacks below reach it once it exists
   let sandbox: Sandbox | undefined;
-  const env: SandboxEnv = {
-    state,
-    clock,
-    faults,
-    url: () => url,
-    publish: (event) => {
-      const full: PublishedEvent = { ...event, id: randomUUID(), time: clock.iso() };
-      state.events.push(full);
-      wiring?.deliver(full);
-      sandbox?.onEvent?.(full);
+  const emulator = await startEmulator({
+    port: options.port ?? 4566,
+    defaultAccount: scenario.defaultAccount,
+    accounts: scenario.accounts,
+    regions: scenario.regions,
+    // simulated time starts in the past (default 90 days), so that it stays behind the real clock the
+    // reconciler's functions use, and AMIs built here are old enough for cleanup's minimum age
+    clock: { speed: options.clockSpeed ?? scenario.clockSpeed ?? 1, start: Date.now() - (scenario.clockStartDaysAgo ?? 90) * 86_400_000 },
+    onPublish: (event) => {
+      wiring?.deliver(event);
+      sandbox?.onEvent?.(event);
     },
-  };
-  const server = new SandboxServer(env, [ec2, imagebuilder, sts, iam, events, sqs, ssm, autoscaling, licenseManager, organizations, s3, dynamodb], (method, path, body) => control(method, path, body));
-  url = await server.listen(options.port ?? 4566);
+    control: (method, path, body) => control(method, path, body),
+  });
+  const { url, state, clock, faults, server, env } = emulator;
   server.onRequest = (record) => sandbox?.onRequest?.(record);
 
   let refs: Map<string, string>;
@@ -136,45 +120,21 @@ async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     wiring.onInvocation = (invocation) => sandbox?.onInvocation?.(invocation);
   }
 
+  /** The harness's control endpoints: the rest (events, requests, faults, clock, state) are the emulator's. */
   function control(method: string, path: string, body: unknown): unknown {
     const input = (body ?? {}) as Record<string, unknown>;
     switch (`${method} ${path}`) {
       case 'GET /_sandbox/health':
         return { ok: true, url, accounts: [...state.accounts], regions: state.regions, clock: clock.iso(), speed: clock.speed, home };
-      case 'GET /_sandbox/events':
-        return state.events;
       case 'GET /_sandbox/invocations':
         return wiring?.invocations ?? [];
-      case 'GET /_sandbox/requests':
-        return server.requests;
-      case 'GET /_sandbox/faults':
-        return faults.settings;
-      case 'PUT /_sandbox/faults':
-        faults.set(input as FaultSettings);
-        return faults.settings;
-      case 'POST /_sandbox/faults':
-        faults.merge(input as FaultSettings);
-        return faults.settings;
-      case 'POST /_sandbox/clock':
-        if (typeof input.speed === 'number') clock.speed = input.speed;
-        if (typeof input.advanceSeconds === 'number') clock.advance(input.advanceSeconds * 1000);
-        return { clock: clock.iso(), speed: clock.speed };
       case 'POST /_sandbox/roles/remove': {
         const account = String(input.account ?? '');
         const name = String(input.name ?? scenario.targetRoleName ?? 'ImageBuilderReconcilerTarget');
         return { removed: state.rolesOf(account).delete(name) };
       }
-      case 'GET /_sandbox/state':
-        return state.allCells().map(({ account, region, store }) => ({
-          account,
-          region,
-          images: [...store.images.values()].filter((i) => i.state !== 'deregistered').map((i) => ({ imageId: i.imageId, name: i.name, state: i.state, tags: Object.fromEntries(i.tags) })),
-          launchTemplates: [...store.launchTemplates.values()].map((t) => ({ id: t.id, name: t.name, defaultVersion: t.defaultVersion, latestVersion: t.versions.length, defaultImageId: t.versions[t.defaultVersion - 1]?.data.ImageId })),
-          fastLaunch: [...store.fastLaunch.values()].map((f) => ({ imageId: f.imageId, state: f.state })),
-          parameters: [...store.parameters.values()].map((p) => ({ name: p.name, value: p.value })),
-        }));
       default:
-        throw new AwsError('NotFound', `no control endpoint ${method} ${path}`, 404);
+        return NOT_MINE;
     }
   }
 
