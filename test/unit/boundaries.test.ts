@@ -122,7 +122,7 @@ describe('import boundaries', () => {
 
   it('reads the whole source tree', () => {
     const paths = [...files.keys()];
-    expect(paths).toEqual(expect.arrayContaining(['src/lib/reconcile/plan.ts', 'src/lib/cleanup/plan.ts', 'sandbox/emulator/server.ts', 'sandbox/harness/index.ts', 'test/unit/boundaries.test.ts']));
+    expect(paths).toEqual(expect.arrayContaining(['src/lib/reconcile/plan/index.ts', 'src/lib/cleanup/plan.ts', 'sandbox/emulator/server.ts', 'sandbox/harness/index.ts', 'test/unit/boundaries.test.ts']));
     expect(paths.some((p) => p.startsWith('node_modules/') || p.startsWith('dist/'))).toBe(false);
   });
 
@@ -156,12 +156,12 @@ describe('import boundaries', () => {
     });
 
     it('catch a planner importing an AWS value, and let its types through', () => {
-      expect(found('src/lib/reconcile/plan.ts', "import { EC2Client } from '@aws-sdk/client-ec2';\n")).toStrictEqual(['planner-imports-aws @aws-sdk/client-ec2']);
+      expect(found('src/lib/reconcile/plan/tags.ts', "import { EC2Client } from '@aws-sdk/client-ec2';\n")).toStrictEqual(['planner-imports-aws @aws-sdk/client-ec2']);
       expect(found('src/lib/cleanup/plan/candidates.ts', "import { NormalizedSchema } from '@smithy/core/schema';\n")).toStrictEqual(['planner-imports-aws @smithy/core/schema']);
       expect(found('src/lib/cleanup/plan.ts', "import { createClientFactory } from '../aws/clients.ts';\n")).toStrictEqual(['planner-imports-aws src/lib/aws/clients.ts']);
-      expect(found('src/lib/reconcile/plan.ts', "import {\n  type Image,\n  DescribeImagesCommand,\n} from '@aws-sdk/client-ec2';\n")).toStrictEqual(['planner-imports-aws @aws-sdk/client-ec2']);
-      expect(found('src/lib/reconcile/plan.ts', "import type { Image } from '@aws-sdk/client-ec2';\nimport { type LaunchTemplate, type Tag } from '@aws-sdk/client-ec2';\n")).toStrictEqual([]);
-      expect(found('src/lib/reconcile/plan.ts', "import type {\n  Image,\n} from '@aws-sdk/client-ec2';\nimport { z } from 'zod';\n")).toStrictEqual([]);
+      expect(found('src/lib/reconcile/plan/tags.ts', "import {\n  type Image,\n  DescribeImagesCommand,\n} from '@aws-sdk/client-ec2';\n")).toStrictEqual(['planner-imports-aws @aws-sdk/client-ec2']);
+      expect(found('src/lib/reconcile/plan/tags.ts', "import type { Image } from '@aws-sdk/client-ec2';\nimport { type LaunchTemplate, type Tag } from '@aws-sdk/client-ec2';\n")).toStrictEqual([]);
+      expect(found('src/lib/reconcile/plan/tags.ts', "import type {\n  Image,\n} from '@aws-sdk/client-ec2';\nimport { z } from 'zod';\n")).toStrictEqual([]);
       // the same import outside a planner is the observers' business
       expect(found('src/lib/reconcile/observe.ts', "import { DescribeImagesCommand } from '@aws-sdk/client-ec2';\n")).toStrictEqual([]);
     });
