@@ -2,7 +2,7 @@
  * The documentation's commands work as written, on every page (README.md and docs/*.md): each `sh` block that
  * starts with `npm run sandbox` is run line by line against a fresh sandbox wired as `npm run sandbox` wires it
  * (the AWS CLI lines only where /usr/bin/aws is installed), and every `imagebuilder-reconciler` command anywhere
- * on a page is accepted by the command line (never exit 2).
+ * on a page is accepted by the command line (never exit 2). Every relative link between the pages resolves.
  * The Deploy commands need an AWS account and the Development ones run the suite itself: not run here.
  */
 import { execFile } from 'node:child_process';
@@ -64,6 +64,31 @@ beforeAll(() => {
 
 it('the pages that show the sandbox have runnable blocks', () => {
   expect(RUNNABLE.map((r) => r.page)).toStrictEqual(expect.arrayContaining(Object.keys(EXPECTED)));
+});
+
+/** GitHub's anchor of a heading: lower case, punctuation dropped, spaces as hyphens. */
+function anchor(heading: string): string {
+  return heading.trim().toLowerCase().replace(/[^\p{L}\p{N}_\- ]/gu, '').replaceAll(' ', '-');
+}
+
+it('every relative link of a page reaches a file, and its anchor a heading there', () => {
+  const broken: string[] = [];
+  for (const page of PAGES) {
+    for (const [, link = ''] of (TEXT.get(page) ?? '').matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z]+:/.test(link)) continue;
+      const [target = '', hash] = link.split('#');
+      const file = target === '' ? new URL(page, ROOT) : new URL(target, new URL(page, ROOT));
+      if (!existsSync(file)) {
+        broken.push(`${page}: ${link}`);
+        continue;
+      }
+      if (hash === undefined) continue;
+      const text = TEXT.get(file.pathname.slice(ROOT.pathname.length)) ?? readFileSync(file, 'utf8');
+      const headings = text.replace(/```[\s\S]*?```/g, '').split('\n').filter((l) => /^#+ /.test(l));
+      if (!headings.some((h) => anchor(h.replace(/^#+ /, '')) === hash)) broken.push(`${page}: ${link}`);
+    }
+  }
+  expect(broken).toStrictEqual([]);
 });
 
 describe.each(RUNNABLE)('$page, block $index', ({ page, index, block }) => {
