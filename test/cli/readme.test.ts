@@ -1,21 +1,44 @@
 /**
- * The README's commands work as written: the "npm run sandbox" block is run line by line against a sandbox
- * wired as `npm run sandbox` wires it (the AWS CLI lines only where /usr/bin/aws is installed), and every
- * `imagebuilder-reconciler` command anywhere in the README is accepted by the command line (never exit 2).
+ * The documentation's commands work as written, on every page (README.md and docs/*.md): each `sh` block that
+ * starts with `npm run sandbox` is run line by line against a fresh sandbox wired as `npm run sandbox` wires it
+ * (the AWS CLI lines only where /usr/bin/aws is installed), and every `imagebuilder-reconciler` command anywhere
+ * on a page is accepted by the command line (never exit 2). Every relative link between the pages resolves.
  * The Deploy commands need an AWS account and the Development ones run the suite itself: not run here.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { main } from '../../src/cli/index.ts';
 import { buildBundles } from '../helpers/build.ts';
 import { demoScenario, sandbox, startBuild } from '../helpers/sandbox.ts';
 
-const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-const blocks = [...README.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
-const AWS_CLI = existsSync('/usr/bin/aws');
+const ROOT = new URL('../../', import.meta.url);
+const PAGES = ['README.md', ...readdirSync(new URL('docs/', ROOT)).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
+const TEXT = new Map(PAGES.map((page) => [page, readFileSync(new URL(page, ROOT), 'utf8')]));
+/** The runnable blocks: `sh` blocks that start the sandbox, with the page they are on. */
+const RUNNABLE = PAGES.flatMap((page) =>
+  [...(TEXT.get(page) ?? '').matchAll(/```sh\n([\s\S]*?)```/g)]
+    .map((m) => m[1] ?? '')
+    .filter((block) => block.startsWith('npm run sandbox\n'))
+    .map((block, index) => ({ page, index, block })),
+);
+/** The AWS CLI the suite runs a block's `aws` lines with (the one whose behaviour the pages describe). */
+const AWS = '/usr/bin/aws';
+const AWS_CLI = existsSync(AWS);
+const BUILD = 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/1.0.0/1';
+/** What some blocks must run, so that a page losing a command is noticed (AWS CLI lines left out). */
+const EXPECTED: Record<string, string[]> = {
+  'README.md': [`status ${BUILD}`, `reconcile ${BUILD}`, 'sweep --plan'],
+  'docs/sandbox.md': [
+    `status ${BUILD}`,
+    `reconcile ${BUILD}`,
+    'reconcile --pipeline',
+    'sweep --plan',
+    'lint arn:aws:imagebuilder:us-east-1:111111111111:distribution-configuration/golden-windows',
+  ],
+};
 
 /** Split a shell line into words (single and double quotes), dropping a trailing comment, pipe or redirect. */
 function words(line: string): string[] {
@@ -35,10 +58,42 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
   return { code, out, err };
 }
 
-describe('README commands', () => {
+beforeAll(() => {
+  buildBundles();
+});
+
+it('the pages that show the sandbox have runnable blocks', () => {
+  expect(RUNNABLE.map((r) => r.page)).toStrictEqual(expect.arrayContaining(Object.keys(EXPECTED)));
+});
+
+/** GitHub's anchor of a heading: lower case, punctuation dropped, spaces as hyphens. */
+function anchor(heading: string): string {
+  return heading.trim().toLowerCase().replace(/[^\p{L}\p{N}_\- ]/gu, '').replaceAll(' ', '-');
+}
+
+it('every relative link of a page reaches a file, and its anchor a heading there', () => {
+  const broken: string[] = [];
+  for (const page of PAGES) {
+    for (const [, link = ''] of (TEXT.get(page) ?? '').matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z]+:/.test(link)) continue;
+      const [target = '', hash] = link.split('#');
+      const file = target === '' ? new URL(page, ROOT) : new URL(target, new URL(page, ROOT));
+      if (!existsSync(file)) {
+        broken.push(`${page}: ${link}`);
+        continue;
+      }
+      if (hash === undefined) continue;
+      const text = TEXT.get(file.pathname.slice(ROOT.pathname.length)) ?? readFileSync(file, 'utf8');
+      const headings = text.replace(/```[\s\S]*?```/g, '').split('\n').filter((l) => /^#+ /.test(l));
+      if (!headings.some((h) => anchor(h.replace(/^#+ /, '')) === hash)) broken.push(`${page}: ${link}`);
+    }
+  }
+  expect(broken).toStrictEqual([]);
+});
+
+describe.each(RUNNABLE)('$page, block $index', ({ page, index, block }) => {
   let box: Sandbox;
   beforeAll(async () => {
-    buildBundles();
     box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
   });
   afterAll(async () => {
@@ -47,11 +102,10 @@ describe('README commands', () => {
   });
 
   it('the "npm run sandbox" block runs as written, in order', async () => {
-    const block = blocks.find((b) => b.startsWith('npm run sandbox\n'));
-    expect(block).toBeDefined();
     const env: Record<string, string> = {};
     const ran: string[] = [];
-    for (const raw of (block ?? '').split('\n')) {
+    const skipped: string[] = [];
+    for (const raw of block.replaceAll('\\\n', ' ').split('\n')) {
       const line = raw.replaceAll('http://127.0.0.1:4566', box.url).trim();
       if (line === '' || line.startsWith('#') || line === 'npm run sandbox') continue;
       let argv = words(line).map((w) => w.replace(/\$AWS_ENDPOINT_URL/g, env.AWS_ENDPOINT_URL ?? ''));
@@ -68,18 +122,21 @@ describe('README commands', () => {
         const [key = '', value = ''] = (argv.shift() ?? '').split('=');
         local[key] = value;
       }
-      if (argv[0] === '/usr/bin/aws') {
+      if (argv[0] === 'aws') {
         const starts = argv.includes('start-image-pipeline-execution');
         // without the AWS CLI, the build the block starts is started with the SDK (the commands after it need it)
-        if (!AWS_CLI && !starts) continue;
+        if (!AWS_CLI && !starts) {
+          skipped.push(line);
+          continue;
+        }
         let arn: string;
         if (AWS_CLI) {
           // asynchronously: the sandbox answers from this process
-          const { stdout: out } = await promisify(execFile)('/usr/bin/aws', [...argv.slice(1), '--output', 'json'], { env: { ...process.env, ...env, ...local, AWS_PAGER: '' }, encoding: 'utf8' });
+          const { stdout: out } = await promisify(execFile)(AWS, [...argv.slice(1), '--output', 'json'], { env: { ...process.env, ...env, ...local, AWS_PAGER: '' }, encoding: 'utf8' });
           expect(() => JSON.parse(out), line).not.toThrow();
           arn = starts ? (JSON.parse(out) as { imageBuildVersionArn: string }).imageBuildVersionArn : '';
         } else {
-          arn = await startBuild(box, 'readme-block', argv[argv.indexOf('--image-pipeline-arn') + 1]);
+          arn = await startBuild(box, `readme-block-${index}`, argv[argv.indexOf('--image-pipeline-arn') + 1]);
         }
         if (starts) {
           // the build runs its phases; the wired reconciler then finishes the job
@@ -87,37 +144,54 @@ describe('README commands', () => {
           expect(await box.finalReport(arn, 30_000), 'the reconciler converged the build').toMatchObject({ outcome: 'converged' });
           await box.idle();
         }
-        ran.push(argv.slice(0, 3).join(' '));
+        ran.push(`aws ${argv.slice(1, 3).join(' ')}`);
         continue;
       }
-      expect(argv.slice(0, 2), line).toStrictEqual(['npx', 'imagebuilder-reconciler']);
+      expect(argv.slice(0, 2), `${page}: ${line}`).toStrictEqual(['npx', 'imagebuilder-reconciler']);
       argv = argv.slice(2);
       const { code, out, err } = await cli(argv);
-      expect(err, line).toBe('');
+      expect(err, `${page}: ${line}`).toBe('');
       // the wired reconciler has converged the build: read-only commands find nothing to do
-      expect(code, `${line}\n${out}`).toBe(0);
+      expect(code, `${page}: ${line}\n${out}`).toBe(0);
       if (argv.includes('--json')) expect(() => JSON.parse(out)).not.toThrow();
       ran.push(argv.slice(0, 2).join(' '));
     }
-    expect(ran.filter((r) => !r.startsWith('/usr/bin/aws'))).toStrictEqual(['status arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/1.0.0/1', 'reconcile arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/1.0.0/1', 'reconcile --pipeline', 'sweep --plan', 'lint arn:aws:imagebuilder:us-east-1:111111111111:distribution-configuration/golden-windows']);
+    const reconciler = ran.filter((r) => !r.startsWith('aws '));
+    expect(reconciler.length, `${page}: the block runs the command line`).toBeGreaterThan(0);
+    const expected = EXPECTED[page];
+    if (expected !== undefined) expect(reconciler).toStrictEqual(expected);
+    if (AWS_CLI) expect(skipped).toStrictEqual([]);
+  });
+});
+
+describe('every page', () => {
+  let box: Sandbox;
+  beforeAll(async () => {
+    box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
+  });
+  afterAll(async () => {
+    vi.unstubAllEnvs();
+    await box.stop();
   });
 
-  it('every imagebuilder-reconciler command in the README is one the command line accepts', async () => {
+  it('every imagebuilder-reconciler command on a page is one the command line accepts', async () => {
     vi.stubEnv('AWS_ENDPOINT_URL', box.url);
     vi.stubEnv('AWS_ACCESS_KEY_ID', '111111111111');
     vi.stubEnv('RECONCILER_EVENT_BUS', 'default');
-    const lines = README.split('\n').flatMap((line) => {
-      const at = line.indexOf('imagebuilder-reconciler ');
-      const inline = /`((?:npx )?imagebuilder-reconciler [^`]+)`/.exec(line)?.[1];
-      if (inline !== undefined && !inline.includes('<') && !inline.includes('[')) return [inline];
-      return at >= 0 && /^\s*(\$ |npx )/.test(line) ? [line.slice(at)] : [];
-    });
+    const lines = PAGES.flatMap((page) =>
+      (TEXT.get(page) ?? '').split('\n').flatMap((line) => {
+        const at = line.indexOf('imagebuilder-reconciler ');
+        const inline = /`((?:npx )?imagebuilder-reconciler [^`]+)`/.exec(line)?.[1];
+        if (inline !== undefined && !inline.includes('<') && !inline.includes('[')) return [{ page, line: inline }];
+        return at >= 0 && /^\s*(\$ |npx |imagebuilder-reconciler )/.test(line) ? [{ page, line: line.slice(at) }] : [];
+      }),
+    );
     expect(lines.length).toBeGreaterThanOrEqual(5);
-    for (const line of lines) {
+    for (const { page, line } of lines) {
       const argv = words(line).slice(1);
       if (argv[0] === 'demo' || argv[0] === 'sandbox') continue; // they keep running (npm start, npm run sandbox)
       const { code, err } = await cli(argv[0] === 'lint' && !argv[1]?.startsWith('arn:') ? [...argv.slice(0, 1), 'test/fixtures/lint/good.json'] : argv);
-      expect(code, `${line}\n${err}`).not.toBe(2);
+      expect(code, `${page}: ${line}\n${err}`).not.toBe(2);
     }
   });
 });
