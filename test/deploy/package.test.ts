@@ -141,7 +141,7 @@ describe('deployment (npx osls package, offline)', () => {
   });
 
   describe('operations', () => {
-    const TOPIC = { 'Fn::If': ['UseExistingAlarmTopic', '', { Ref: 'AlarmTopic' }] };
+    const TOPIC = { 'Fn::If': ['UseExistingAlarmTopic', { Ref: 'AlarmTopicArn' }, { Ref: 'AlarmTopic' }] };
     const alarms = () => ofType('AWS::CloudWatch::Alarm').map(([id, r]) => ({ id, ...(r.Properties as { Namespace: string; MetricName?: string; Dimensions?: { Name: string; Value: unknown }[]; AlarmActions: unknown[]; Threshold: number }) }));
     const FUNCTIONS = ['ReconcileLambdaFunction', 'RecheckLambdaFunction', 'CleanupLambdaFunction', 'CleanupOnChangeLambdaFunction', 'SweepLambdaFunction'];
 

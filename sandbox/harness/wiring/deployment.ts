@@ -58,6 +58,8 @@ interface Deployment {
   params: Record<string, string>;
   /** The CloudFormation resources (with the framework's role from `provider.iam.role`, when it makes one). */
   resources: Obj;
+  /** The stack's CloudFormation parameters (`resources.Parameters`), each with its default. */
+  parameters: Obj;
   /** The template's Conditions (what `Fn::If` and a resource's `Condition` test). */
   conditions: Obj;
 }
@@ -128,13 +130,15 @@ function readDeployment(path: string): Deployment {
     };
   }
   const conditions: Obj = isObj(doc.resources) && isObj(doc.resources.Conditions) ? doc.resources.Conditions : {};
+  // CloudFormation parameters of the stack (their defaults are params): the conditions and roles name them
+  const parameters: Obj = isObj(doc.resources) && isObj(doc.resources.Parameters) ? doc.resources.Parameters : {};
   const queues = Object.entries(resources)
     .filter(([, r]) => isObj(r) && r.Type === 'AWS::SQS::Queue')
     .map(([logicalId, r]) => ({ logicalId, properties: isObj(r) && isObj(r.Properties) ? r.Properties : {} }));
   const tables = Object.entries(resources)
     .filter(([, r]) => isObj(r) && r.Type === 'AWS::DynamoDB::Table')
     .map(([logicalId, r]) => ({ logicalId, properties: isObj(r) && isObj(r.Properties) ? r.Properties : {} }));
-  return { service: String(doc.service), functions, queues, tables, environment: isObj(provider.environment) ? provider.environment : {}, params, resources, conditions };
+  return { service: String(doc.service), functions, queues, tables, environment: isObj(provider.environment) ? provider.environment : {}, params, resources, conditions, parameters };
 }
 
 export { FRAMEWORK_ROLE, isObj, logicalIdOf, ratePeriodMs, readDeployment };

@@ -99,7 +99,8 @@ class Stack {
       return attribute === undefined ? queue.url : attribute === 'Arn' ? queue.arn : attribute === 'QueueName' ? queue.name : undefined;
     };
     const conditions = this.resolveVariables(this.deployment.conditions) as TemplateObj;
-    for (const role of templateRoles({ Resources: resources, Conditions: conditions }, { account, region, partition, parameters: {}, attributes })) {
+    const parameters = this.resolveVariables(this.deployment.parameters) as TemplateObj;
+    for (const role of templateRoles({ Parameters: parameters, Resources: resources, Conditions: conditions }, { account, region, partition, parameters: {}, attributes })) {
       this.roles.set(role.logicalId, installRole(this.env.state, account, role, partition));
     }
     return this.roles;
