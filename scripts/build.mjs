@@ -1,4 +1,5 @@
-// Builds one esbuild bundle per Lambda function (only what it imports) and the CLI.
+// Builds one esbuild bundle per Lambda function (only what it imports), the CLI, and the demo (the sandbox's
+// harness, which the CLI's `demo` and `sandbox` commands load from dist/demo/ only when asked).
 // The Lambda bundles take the ES module builds of their dependencies (`module` before `main`), which
 // esbuild can tree-shake: of the AWS SDK clients only the commands the code sends are kept (the CommonJS
 // builds keep every command: 2.1 MB a bundle instead of 1.1 MB). Source maps are written apart, to
@@ -105,11 +106,22 @@ await Promise.all([
     banner: { js: '#!/usr/bin/env node' },
     logLevel: 'warning',
   }),
+  build({
+    entryPoints: ['sandbox/harness/demo.ts'],
+    outfile: 'dist/demo/index.mjs',
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    packages: 'external',
+    logLevel: 'warning',
+  }),
 ]);
 if (!quiet) {
   for (const name of functions) {
     const size = statSync(`dist/lambda/${name}/index.mjs`).size;
     console.log(`dist/lambda/${name}/index.mjs  ${(size / 1024).toFixed(0)} KiB`);
   }
+  for (const file of ['dist/cli/index.mjs', 'dist/demo/index.mjs']) console.log(`${file}  ${(statSync(file).size / 1024).toFixed(0)} KiB`);
   console.log(`built in ${Date.now() - started} ms`);
 }
