@@ -16,7 +16,7 @@ function register(cli: Command, ctx: CommandContext): void {
       'after',
       `
 Each cell shows its status, its AMI, and a mark per check: AMI, name, tags, share (launch permissions),
-kms, LT (launch templates), FL (Fast Launch), SSM (parameters).
+kms, LT (launch templates), FL (Fast Launch), SSM (parameters), lic (license configurations), S3 (export).
 
 Examples:
   $ imagebuilder-reconciler status arn:aws:imagebuilder:us-east-1:111122223333:image/golden/1.0.0/3
