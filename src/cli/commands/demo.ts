@@ -58,4 +58,4 @@ function register(cli: Command, ctx: CommandContext): void {
     });
 }
 
-export { harnessUrl, register };
+export { register };
