@@ -1,10 +1,11 @@
-// Builds one esbuild bundle per Lambda function (only what it imports) and the CLI.
+// Builds one esbuild bundle per Lambda function (only what it imports), the CLI, and the demo (the sandbox's
+// harness, which the CLI's `demo` and `sandbox` commands load from dist/demo/ only when asked).
 // The Lambda bundles take the ES module builds of their dependencies (`module` before `main`), which
 // esbuild can tree-shake: of the AWS SDK clients only the commands the code sends are kept (the CommonJS
 // builds keep every command: 2.1 MB a bundle instead of 1.1 MB). Source maps are written apart, to
 // dist/sourcemaps/<function>/, so that they are not deployed with the code.
 // Usage: node scripts/build.mjs [--quiet]
-import { mkdirSync, renameSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { build } from 'esbuild';
@@ -68,6 +69,9 @@ const quiet = process.argv.includes('--quiet');
 const functions = ['reconcile', 'recheck', 'cleanup', 'cleanup-on-change', 'sweep'];
 const banner = { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" };
 
+const DEMO = 'sandbox/harness/demo.ts';
+const withDemo = existsSync(DEMO);
+
 const started = Date.now();
 await Promise.all([
   ...functions.map((name) =>
@@ -105,11 +109,27 @@ await Promise.all([
     banner: { js: '#!/usr/bin/env node' },
     logLevel: 'warning',
   }),
+  // the demo needs the sandbox: a copy of the service without it (the packaging guard's) builds the rest
+  ...(withDemo
+    ? [
+        build({
+          entryPoints: [DEMO],
+          outfile: 'dist/demo/index.mjs',
+          bundle: true,
+          platform: 'node',
+          target: 'node20',
+          format: 'esm',
+          packages: 'external',
+          logLevel: 'warning',
+        }),
+      ]
+    : []),
 ]);
 if (!quiet) {
   for (const name of functions) {
     const size = statSync(`dist/lambda/${name}/index.mjs`).size;
     console.log(`dist/lambda/${name}/index.mjs  ${(size / 1024).toFixed(0)} KiB`);
   }
+  for (const file of ['dist/cli/index.mjs', ...(withDemo ? ['dist/demo/index.mjs'] : [])]) console.log(`${file}  ${(statSync(file).size / 1024).toFixed(0)} KiB`);
   console.log(`built in ${Date.now() - started} ms`);
 }

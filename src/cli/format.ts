@@ -4,7 +4,7 @@ import type { CleanupReport } from '../lib/cleanup/cleanup.ts';
 import type { Finding } from '../lib/preflight/lint.ts';
 import type { ReconcileReport } from '../lib/reconcile/report.ts';
 import type { SweepReport } from '../lib/sweep/sweep.ts';
-import type { CellStatus } from '../lib/reconcile/types.ts';
+import type { CellStatus, CheckName } from '../lib/reconcile/types.ts';
 
 type Colors = ReturnType<typeof createColors>;
 
@@ -205,16 +205,23 @@ function renderReport(report: ReconcileReport, c: Colors, width = Number.POSITIV
   return lines.join('\n');
 }
 
-const CHECK_CODES: [string, string][] = [
-  ['ami', 'AMI'],
-  ['name', 'name'],
-  ['tags', 'tags'],
-  ['launch-permission', 'share'],
-  ['encryption', 'kms'],
-  ['launch-template', 'LT'],
-  ['fast-launch', 'FL'],
-  ['ssm-parameter', 'SSM'],
-];
+/**
+ * The label of each check's mark in the `status` matrix, in the order shown. Every check has one (the type
+ * says so): `access` is not a mark, a cell that cannot be accessed shows "no access" instead.
+ */
+const CHECK_LABELS: Record<Exclude<CheckName, 'access'>, string> = {
+  ami: 'AMI',
+  name: 'name',
+  tags: 'tags',
+  'launch-permission': 'share',
+  encryption: 'kms',
+  'launch-template': 'LT',
+  'fast-launch': 'FL',
+  'ssm-parameter': 'SSM',
+  'license-configuration': 'lic',
+  's3-export': 'S3',
+};
+const CHECK_CODES = Object.entries(CHECK_LABELS);
 
 function mark(c: Colors, results: string[]): string {
   if (results.includes('failed')) return c.red('✗');
@@ -332,5 +339,5 @@ function renderSweep(report: SweepReport, c: Colors, width = Number.POSITIVE_INF
   return lines.join('\n');
 }
 
-export { cellMatrix, cleanupSummary, colors, fitColumns, renderSweep, renderCleanup, renderFindings, renderReport, renderStatus, reportSummary, statusColor, table, visibleWidth };
+export { CHECK_LABELS, cellMatrix, cleanupSummary, colors, fitColumns, renderSweep, renderCleanup, renderFindings, renderReport, renderStatus, reportSummary, statusColor, table, visibleWidth };
 export type { Colors };

@@ -1,23 +1,13 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import middy from '@middy/core';
 import { cleanup } from '../lib/cleanup/cleanup.ts';
-import { InputError } from '../lib/core/errors.ts';
 import { toConfigChange } from '../lib/cleanup/trigger.ts';
-import { failedRun, logger, metrics, recordCleanup, rejectInput, runtimeDeps } from './shared/runtime.ts';
+import { lambdaHandler } from './shared/handler.ts';
+import { failedRun, logger, recordCleanup, runtimeDeps } from './shared/runtime.ts';
 
 /**
  * Cleanup when a distribution configuration changes (CloudTrail `UpdateDistributionConfiguration`), in the
  * deployment's cleanup mode: `off`, `plan` (the default) or `apply`.
  */
-async function cleanupOnChange(event: unknown) {
-  let arn: string;
-  try {
-    arn = toConfigChange(event);
-  } catch (error: unknown) {
-    if (error instanceof InputError) return rejectInput(error, event);
-    throw error;
-  }
+async function cleanupOnChange(arn: string) {
   const deps = runtimeDeps();
   if (deps.config.cleanupMode === 'off') {
     logger.info('cleanup is off (RECONCILER_CLEANUP_MODE=off)', { distributionConfigurationArn: arn });
@@ -34,6 +24,6 @@ async function cleanupOnChange(event: unknown) {
   return { status: report.mode === 'plan' ? 'planned' : 'applied', distributionConfigurationArn: arn, counts: report.counts, gibFreed: report.gibFreed };
 }
 
-const handler = middy(cleanupOnChange).use(injectLambdaContext(logger, { clearState: true })).use(logMetrics(metrics));
+const handler = lambdaHandler({ parse: toConfigChange, run: cleanupOnChange });
 
 export { handler };

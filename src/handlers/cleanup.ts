@@ -1,10 +1,8 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import middy from '@middy/core';
 import { cleanup } from '../lib/cleanup/cleanup.ts';
 import { ConfigError, InputError } from '../lib/core/errors.ts';
-import { parseCleanupRequest } from '../lib/cleanup/request.ts';
-import { failedRun, logger, metrics, recordCleanup, rejectInput, runtimeDeps } from './shared/runtime.ts';
+import { type CleanupRequest, parseCleanupRequest } from '../lib/cleanup/request.ts';
+import { type Invocation, lambdaHandler } from './shared/handler.ts';
+import { failedRun, recordCleanup, rejectInput, runtimeDeps } from './shared/runtime.ts';
 
 /**
  * Manual cleanup: `serverless invoke -f cleanup --data '{"distributionConfigurationArn":"…","mode":"plan"}'`.
@@ -12,14 +10,7 @@ import { failedRun, logger, metrics, recordCleanup, rejectInput, runtimeDeps } f
  * `parseCleanupRequest`): an unknown key, a wrong type, or an override that would loosen a deployment guard
  * is rejected, naming the field, before any AWS call.
  */
-async function cleanupHandler(event: unknown) {
-  let request;
-  try {
-    request = parseCleanupRequest(event, 'manual');
-  } catch (error: unknown) {
-    if (error instanceof InputError) return rejectInput(error, event);
-    throw error;
-  }
+async function cleanupHandler(request: CleanupRequest, { event }: Invocation) {
   let report;
   try {
     report = await cleanup(request, runtimeDeps());
@@ -34,6 +25,6 @@ async function cleanupHandler(event: unknown) {
   return report;
 }
 
-const handler = middy(cleanupHandler).use(injectLambdaContext(logger, { clearState: true })).use(logMetrics(metrics));
+const handler = lambdaHandler({ parse: (event) => parseCleanupRequest(event, 'manual'), run: cleanupHandler });
 
 export { handler };

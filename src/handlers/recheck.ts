@@ -1,8 +1,5 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import middy from '@middy/core';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { InputError, ReconcilerError, toFailure } from '../lib/core/errors.ts';
 import { partitionOfRegion as partitionOf } from '../lib/core/regions.ts';
@@ -12,6 +9,7 @@ import { reconcile, type ReconcileDeps, type ReconcileRequest } from '../lib/rec
 import { toRecheckRequest } from '../lib/reconcile/input.ts';
 import { DuplicateInProgressError, idempotency } from './shared/idempotency.ts';
 import { PendingNotRequeuedError } from './shared/responses.ts';
+import { type Invocation, lambdaHandler } from './shared/handler.ts';
 import { logger, metrics, recordReport, rejectInput, runtimeDeps } from './shared/runtime.ts';
 
 /**
@@ -87,13 +85,12 @@ async function recheckRecord(record: SQSRecord, context: Context): Promise<void>
   }
 }
 
-async function recheck(event: SQSEvent, context: Context) {
+async function recheck(event: SQSEvent, { context }: Invocation) {
   // a processor per batch: it keeps the batch's failures, which must not mix with another batch's
   return processPartialResponse(event, (record: SQSRecord) => recheckRecord(record, context), new BatchProcessor(EventType.SQS), { context });
 }
 
-const handler = middy(recheck)
-  .use(injectLambdaContext(logger, { clearState: true }))
-  .use(logMetrics(metrics));
+// the batch is not rejected whole: each record is parsed on its own, and a malformed one goes to the dead-letter queue
+const handler = lambdaHandler({ parse: (event) => event as SQSEvent, run: recheck });
 
 export { handler };

@@ -1,13 +1,10 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import middy from '@middy/core';
-import { InputError } from '../lib/core/errors.ts';
 import { partitionOfRegion as partitionOf } from '../lib/core/regions.ts';
 import { type ReconcileInput, toReconcileInput } from '../lib/reconcile/input.ts';
 import { reconcile } from '../lib/reconcile/reconcile.ts';
 import { idempotency } from './shared/idempotency.ts';
 import { PendingNotRequeuedError, summarize } from './shared/responses.ts';
-import { ignoreInput, logger, metrics, recordReport, rejectInput, runtimeDeps } from './shared/runtime.ts';
+import { type Invocation, lambdaHandler } from './shared/handler.ts';
+import { ignoreInput, logger, recordReport, runtimeDeps } from './shared/runtime.ts';
 
 /** One run per EventBridge event: a second delivery of the same event (same `id`) does no work. */
 const once = idempotency('reconcile');
@@ -29,15 +26,8 @@ function stored(summary: ReturnType<typeof summarize>) {
  * failure, if any, is retried by Lambda). A manual invocation has no event id and always runs: asking again
  * by hand means asking again.
  */
-async function reconcileImage(event: unknown, context: unknown, { signal }: { signal: AbortSignal }) {
+async function reconcileImage(input: ReconcileInput, { context, signal }: Invocation) {
   const deps = runtimeDeps();
-  let input: ReconcileInput;
-  try {
-    input = toReconcileInput(event, { partition: partitionOf(deps.config.region) });
-  } catch (error: unknown) {
-    if (error instanceof InputError) return rejectInput(error, event);
-    throw error;
-  }
   if (input.kind === 'ignored') return ignoreInput(input.reason, { status: input.status });
   const { request } = input;
   logger.appendKeys({ imageBuildVersionArn: request.imageBuildVersionArn });
@@ -64,8 +54,11 @@ async function reconcileImage(event: unknown, context: unknown, { signal }: { si
   return { status: 'duplicate', reason: `event ${eventId} was already reconciled`, result: outcome.result };
 }
 
-const handler = middy(reconcileImage, { timeoutEarlyInMillis: 10_000 })
-  .use(injectLambdaContext(logger, { clearState: true }))
-  .use(logMetrics(metrics));
+const handler = lambdaHandler({
+  // the deployment's partition first: an invalid configuration fails the invocation before the event is read
+  parse: (event) => toReconcileInput(event, { partition: partitionOf(runtimeDeps().config.region) }),
+  run: reconcileImage,
+  timeoutEarlyInMillis: 10_000,
+});
 
 export { handler };

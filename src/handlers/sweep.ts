@@ -1,10 +1,8 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import middy from '@middy/core';
 import { InputError } from '../lib/core/errors.ts';
 import { sweep } from '../lib/sweep/sweep.ts';
 import { idempotency } from './shared/idempotency.ts';
-import { logger, metrics, recordReport, rejectInput, runtimeDeps } from './shared/runtime.ts';
+import { type Invocation, lambdaHandler } from './shared/handler.ts';
+import { logger, recordReport, rejectInput, runtimeDeps } from './shared/runtime.ts';
 
 /** One sweep per schedule event: a second delivery of the same tick (same event `id`) does no work. */
 const once = idempotency('sweep');
@@ -21,13 +19,12 @@ function eventIdOf(event: unknown): string | undefined {
  * Each reconcile publishes its report and queues its rechecks like any other. Returns the outcome per pipeline.
  * A schedule event is swept once (idempotency record keyed by its `id`, see ./idempotency.ts).
  */
-async function sweepPipelines(event: unknown, context: unknown) {
+async function sweepPipelines(eventId: string | undefined, { event, context }: Invocation) {
   const deps = runtimeDeps();
   if (deps.config.sweepMode === 'off') {
     logger.info('the sweep is off (RECONCILER_SWEEP_MODE=off)');
     return { status: 'off' };
   }
-  const eventId = eventIdOf(event);
   if (eventId === undefined) return sweepOnce(event);
   const outcome = await once.run(deps, { event: eventId }, context, () => sweepOnce(event));
   if (outcome.kind === 'ran') return outcome.result;
@@ -50,8 +47,7 @@ async function sweepOnce(event: unknown) {
   return { status: 'swept', mode: report.mode, counts: report.counts, pipelines: report.pipelines.map((p) => ({ pipeline: p.pipelineArn, build: p.imageBuildVersionArn, outcome: p.outcome, note: p.note })) };
 }
 
-const handler = middy(sweepPipelines, { timeoutEarlyInMillis: 10_000 })
-  .use(injectLambdaContext(logger, { clearState: true }))
-  .use(logMetrics(metrics));
+// a schedule event is never rejected: what it carries beyond its id is not read
+const handler = lambdaHandler({ parse: eventIdOf, run: sweepPipelines, timeoutEarlyInMillis: 10_000 });
 
 export { handler };

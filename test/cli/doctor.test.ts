@@ -1,31 +1,27 @@
 /** `doctor` against the sandbox: the demo's roles grant everything; a Deny or a missing role shows exactly where. */
 import { AttachRolePolicyCommand, DeleteRolePolicyCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
-import { main } from '../../src/cli/index.ts';
 import type { DoctorReport } from '../../src/lib/preflight/doctor.ts';
-import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
+import { clients, demoScenario, useSandbox } from '../helpers/sandbox.ts';
+import { cli } from '../helpers/cli.ts';
 
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), isTTY: false, columns: 250 });
-  return { code, out, err };
-}
+/** A terminal wide enough for the doctor's matrices. */
+const WIDE = 250;
 
 describe('imagebuilder-reconciler doctor', () => {
   let box: Sandbox;
   let config = '';
   const at = () => ['--endpoint-url', box.url, '--region', 'us-east-1'];
+  const sandboxes = useSandbox();
 
   beforeAll(async () => {
-    box = await sandbox({ scenario: demoScenario() });
+    box = await sandboxes.start({ scenario: demoScenario() });
     config = box.refs.get('distribution:golden-windows') ?? '';
   });
-  afterAll(async () => box.stop());
 
   it('finds every action allowed in every cell of the demo', async () => {
-    const { code, out, err } = await cli('doctor', '--config', config, ...at(), '--json');
+    const { code, out, err } = await cli(['doctor', '--config', config, ...at(), '--json'], WIDE);
     expect(err).toBe('');
     expect(code).toBe(0);
     const { ok, reports } = JSON.parse(out) as { ok: boolean; reports: DoctorReport[] };
@@ -59,7 +55,7 @@ describe('imagebuilder-reconciler doctor', () => {
     const deny = { Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: 'ec2:DescribeSnapshots', Resource: '*' }] };
     await iam.send(new PutRolePolicyCommand({ RoleName: 'ImageBuilderReconcilerTarget', PolicyName: 'no-snapshot-reads', PolicyDocument: JSON.stringify(deny) }));
     try {
-      const { code, out } = await cli('doctor', '--config', config, ...at(), '--accounts', '444444444444', '--json');
+      const { code, out } = await cli(['doctor', '--config', config, ...at(), '--accounts', '444444444444', '--json'], WIDE);
       expect(code).toBe(1);
       const observe = (JSON.parse(out) as { reports: DoctorReport[] }).reports[0]?.cells[0]?.groups.find((g) => g.name === 'observe');
       expect(observe?.denials).toEqual([expect.objectContaining({ action: 'ec2:DescribeSnapshots', decision: 'explicitDeny', policy: 'no-snapshot-reads' })]);
@@ -70,7 +66,7 @@ describe('imagebuilder-reconciler doctor', () => {
   });
 
   it('with --cleanup checks the cleanup role, with its in-use reads and its deletes', async () => {
-    const { code, out } = await cli('doctor', '--config', config, '--cleanup', ...at(), '--json');
+    const { code, out } = await cli(['doctor', '--config', config, '--cleanup', ...at(), '--json'], WIDE);
     expect(code).toBe(0);
     const [report] = (JSON.parse(out) as { reports: DoctorReport[] }).reports;
     expect(report?.role).toEqual({ kind: 'cleanup', name: 'ImageBuilderReconcilerCleanup' });
@@ -83,7 +79,7 @@ describe('imagebuilder-reconciler doctor', () => {
     const deny = { Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: 'ec2:ModifyLaunchTemplate', Resource: 'arn:aws:ec2:eu-west-1:444444444444:launch-template/*' }] };
     await iam.send(new PutRolePolicyCommand({ RoleName: 'ImageBuilderReconcilerTarget', PolicyName: 'no-default-versions', PolicyDocument: JSON.stringify(deny) }));
     try {
-      const json = await cli('doctor', '--config', config, ...at(), '--json');
+      const json = await cli(['doctor', '--config', config, ...at(), '--json'], WIDE);
       expect(json.code).toBe(1);
       const [report] = (JSON.parse(json.out) as { reports: DoctorReport[] }).reports;
       const bad = report?.cells.filter((c) => c.status !== 'ok' && c.status !== 'own-account').map((c) => `${c.region}/${c.accountId}`);
@@ -92,15 +88,15 @@ describe('imagebuilder-reconciler doctor', () => {
       expect(denials).toEqual([
         expect.objectContaining({ group: 'LT', action: 'ec2:ModifyLaunchTemplate', decision: 'explicitDeny', policy: 'no-default-versions', fix: expect.stringContaining('no-default-versions') }),
       ]);
-      const human = await cli('doctor', '--config', config, ...at(), '--no-color');
+      const human = await cli(['doctor', '--config', config, ...at(), '--no-color'], WIDE);
       expect(human.code).toBe(1);
       expect(human.out).toMatch(/LT✗/);
       expect(human.out.match(/[\w-]+✗/g)).toEqual(['LT✗']);
       expect(human.out).toMatch(/eu-west-1\/444444444444 LT: ec2:ModifyLaunchTemplate explicitly denied on arn:aws:ec2:eu-west-1:444444444444:launch-template\/lt-\w+: remove ec2:ModifyLaunchTemplate from the Deny in policy no-default-versions/);
       // --accounts and --regions narrow the check to the cells asked about
-      const other = await cli('doctor', '--config', config, ...at(), '--accounts', '222222222222,333333333333', '--json');
+      const other = await cli(['doctor', '--config', config, ...at(), '--accounts', '222222222222,333333333333', '--json'], WIDE);
       expect(other.code).toBe(0);
-      const narrowed = await cli('doctor', '--config', config, ...at(), '--regions', 'us-east-1', '--json');
+      const narrowed = await cli(['doctor', '--config', config, ...at(), '--regions', 'us-east-1', '--json'], WIDE);
       expect(narrowed.code).toBe(0);
       expect((JSON.parse(narrowed.out) as { reports: DoctorReport[] }).reports[0]?.cells.map((c) => c.region)).toEqual(['us-east-1', 'us-east-1', 'us-east-1']);
     } finally {
@@ -111,23 +107,23 @@ describe('imagebuilder-reconciler doctor', () => {
   it('shows an account without the role, and only that account', async () => {
     const removed = await fetch(`${box.url}/_sandbox/roles/remove`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ account: '333333333333' }) });
     expect(await removed.json()).toEqual({ removed: true });
-    const { code, out } = await cli('doctor', '--config', config, ...at(), '--json');
+    const { code, out } = await cli(['doctor', '--config', config, ...at(), '--json'], WIDE);
     expect(code).toBe(1);
     const [report] = (JSON.parse(out) as { reports: DoctorReport[] }).reports;
     expect(report?.accounts.find((a) => a.accountId === '333333333333')).toMatchObject({ status: 'missing-role', roleArn: 'arn:aws:iam::333333333333:role/ImageBuilderReconcilerTarget' });
     expect(report?.cells.filter((c) => c.status !== 'ok' && c.status !== 'own-account').map((c) => `${c.region}/${c.accountId}:${c.status}`)).toEqual(['ap-southeast-2/333333333333:missing-role', 'eu-west-1/333333333333:missing-role', 'us-east-1/333333333333:missing-role']);
-    const human = await cli('doctor', '--config', config, ...at(), '--no-color');
+    const human = await cli(['doctor', '--config', config, ...at(), '--no-color'], WIDE);
     expect(human.out).toMatch(/333333333333: no role ImageBuilderReconcilerTarget in 333333333333 \(\w+\): deploy infra\/target-account-role\.yaml there/);
     // its shared cell in eu-west-1 is no problem: without the role the reconciler skips it (RECONCILER_SHARED_ACCOUNTS=tag)
     expect(report?.cells.find((c) => c.region === 'eu-west-1' && c.accountId === '333333333333')?.optional).toBe(true);
     expect(human.out).toMatch(/PROBLEMS: 2 of 8 cells \(1 cell\(s\) of accounts that only receive a launch permission have no role: the reconciler skips them/);
     // in eu-west-1 that account only receives the launch permission: OK, unless shared cells are required
-    const eu = await cli('doctor', '--config', config, ...at(), '--regions', 'eu-west-1', '--no-color');
+    const eu = await cli(['doctor', '--config', config, ...at(), '--regions', 'eu-west-1', '--no-color'], WIDE);
     expect(eu.code).toBe(0);
     expect(eu.out).toMatch(/OK: 2 cells, every action allowed \(1 cell\(s\) of accounts that only receive a launch permission have no role/);
     vi.stubEnv('RECONCILER_SHARED_ACCOUNTS', 'require');
     try {
-      expect((await cli('doctor', '--config', config, ...at(), '--regions', 'eu-west-1')).code).toBe(1);
+      expect((await cli(['doctor', '--config', config, ...at(), '--regions', 'eu-west-1'], WIDE)).code).toBe(1);
     } finally {
       vi.unstubAllEnvs();
     }
@@ -135,15 +131,15 @@ describe('imagebuilder-reconciler doctor', () => {
 
   it('refuses bad input before any call (exit 2)', async () => {
     const before = box.server.requests.length;
-    expect((await cli('doctor', '--config', 'arn:aws:imagebuilder:us-east-1:111111111111:image/x/1.0.0/1', ...at())).code).toBe(2);
-    const accounts = await cli('doctor', '--accounts', '12345', ...at());
+    expect((await cli(['doctor', '--config', 'arn:aws:imagebuilder:us-east-1:111111111111:image/x/1.0.0/1', ...at()], WIDE)).code).toBe(2);
+    const accounts = await cli(['doctor', '--accounts', '12345', ...at()], WIDE);
     expect(accounts).toMatchObject({ code: 2, err: expect.stringContaining('--accounts: "12345" is not a 12-digit account ID') });
-    expect((await cli('doctor', '--regions', 'us-east-1,mars-north-1', ...at())).err).toMatch(/--regions: unknown region "mars-north-1"/);
+    expect((await cli(['doctor', '--regions', 'us-east-1,mars-north-1', ...at()], WIDE)).err).toMatch(/--regions: unknown region "mars-north-1"/);
     expect(box.server.requests.length).toBe(before);
   });
 
   it('cannot run without the endpoint (exit 5)', async () => {
-    const { code, err } = await cli('doctor', '--endpoint-url', 'http://127.0.0.1:9', '--region', 'us-east-1');
+    const { code, err } = await cli(['doctor', '--endpoint-url', 'http://127.0.0.1:9', '--region', 'us-east-1'], WIDE);
     expect(code).toBe(5);
     expect(err).toMatch(/cannot reach http:\/\/127\.0\.0\.1:9/);
   });
@@ -152,6 +148,7 @@ describe('imagebuilder-reconciler doctor', () => {
 describe('doctor and the KMS keys and networks of Fast Launch, and the S3 export', () => {
   let box: Sandbox;
   const foreignKey = 'arn:aws:kms:ap-southeast-2:111111111111:key/5678abcd-12ab-34cd-56ef-1234567890ab';
+  const sandboxes = useSandbox();
 
   beforeAll(async () => {
     // encrypted copies in eu-west-1 (a key of each target account) and ap-southeast-2 (a key of the owner's),
@@ -169,14 +166,13 @@ describe('doctor and the KMS keys and networks of Fast Launch, and the S3 export
         for (const f of d.fastLaunchConfigurations ?? []) delete f.launchTemplate;
       }
     }
-    box = await sandbox({ scenario });
+    box = await sandboxes.start({ scenario });
   });
-  afterAll(async () => box.stop());
 
   it('checks the EBS rights on each key and the VPC Fast Launch builds, naming what to change', async () => {
     const config = box.refs.get('distribution:golden-windows') ?? '';
     const run = async () => {
-      const { code, out } = await cli('doctor', '--config', config, '--endpoint-url', box.url, '--region', 'us-east-1', '--json');
+      const { code, out } = await cli(['doctor', '--config', config, '--endpoint-url', box.url, '--region', 'us-east-1', '--json'], WIDE);
       return { code, report: (JSON.parse(out) as { reports: DoctorReport[] }).reports[0] };
     };
     const { code, report } = await run();

@@ -6,20 +6,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StartImagePipelineExecutionCommand } from '@aws-sdk/client-imagebuilder';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import pkg from '../../package.json' with { type: 'json' };
 import type { Sandbox } from '../../sandbox/harness/index.ts';
-import { main } from '../../src/cli/index.ts';
 import { oneLine } from '../../src/cli/diagnose.ts';
 import { visibleWidth } from '../../src/cli/format.ts';
-import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
-
-async function cli(args: string[], columns?: number): Promise<{ code: number; out: string; err: string; errLines: string[] }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), isTTY: false, columns });
-  return { code, out, err, errLines: err.split('\n').filter((l) => l !== '') };
-}
+import { clients, demoScenario, useSandbox } from '../helpers/sandbox.ts';
+import { cli } from '../helpers/cli.ts';
 
 const IMAGE = 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/1.0.0/1';
 
@@ -106,15 +99,15 @@ describe('against the sandbox', () => {
   let box: Sandbox;
   let arn = '';
   const at = () => ['--endpoint-url', box.url, '--region', 'us-east-1'];
+  const sandboxes = useSandbox();
 
   beforeAll(async () => {
-    box = await sandbox({ scenario: demoScenario() });
+    box = await sandboxes.start({ scenario: demoScenario() });
     const out = await clients(box.url, '111111111111').imagebuilder.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: 'cli-errors' }));
     arn = out.imageBuildVersionArn ?? '';
     box.clock.advance(2 * 3600_000);
   });
   afterEach(() => box.faults.set({}));
-  afterAll(async () => box.stop());
 
   it('an expired token: one line, exit 5, what to do', async () => {
     // STS answers ExpiredToken for session credentials past their expiry (STS API reference, Common Errors)

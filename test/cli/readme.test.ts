@@ -10,9 +10,9 @@ import { promisify } from 'node:util';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
-import { main } from '../../src/cli/index.ts';
 import { buildBundles } from '../helpers/build.ts';
-import { demoScenario, sandbox, startBuild } from '../helpers/sandbox.ts';
+import { cli } from '../helpers/cli.ts';
+import { demoScenario, startBuild, useSandbox } from '../helpers/sandbox.ts';
 
 const ROOT = new URL('../../', import.meta.url);
 const PAGES = ['README.md', ...readdirSync(new URL('docs/', ROOT)).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
@@ -51,13 +51,6 @@ function words(line: string): string[] {
   return out;
 }
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), isTTY: false, columns: 120 });
-  return { code, out, err };
-}
-
 beforeAll(() => {
   buildBundles();
 });
@@ -93,12 +86,12 @@ it('every relative link of a page reaches a file, and its anchor a heading there
 
 describe.each(RUNNABLE)('$page, block $index', ({ page, index, block }) => {
   let box: Sandbox;
+  const sandboxes = useSandbox();
   beforeAll(async () => {
-    box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
+    box = await sandboxes.start({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
   });
-  afterAll(async () => {
+  afterAll(() => {
     vi.unstubAllEnvs();
-    await box.stop();
   });
 
   it('the "npm run sandbox" block runs as written, in order', async () => {
@@ -149,7 +142,7 @@ describe.each(RUNNABLE)('$page, block $index', ({ page, index, block }) => {
       }
       expect(argv.slice(0, 2), `${page}: ${line}`).toStrictEqual(['npx', 'imagebuilder-reconciler']);
       argv = argv.slice(2);
-      const { code, out, err } = await cli(argv);
+      const { code, out, err } = await cli(argv, 120);
       expect(err, `${page}: ${line}`).toBe('');
       // the wired reconciler has converged the build: read-only commands find nothing to do
       expect(code, `${page}: ${line}\n${out}`).toBe(0);
@@ -166,12 +159,12 @@ describe.each(RUNNABLE)('$page, block $index', ({ page, index, block }) => {
 
 describe('every page', () => {
   let box: Sandbox;
+  const sandboxes = useSandbox();
   beforeAll(async () => {
-    box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
+    box = await sandboxes.start({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
   });
-  afterAll(async () => {
+  afterAll(() => {
     vi.unstubAllEnvs();
-    await box.stop();
   });
 
   it('every imagebuilder-reconciler command on a page is one the command line accepts', async () => {
@@ -190,7 +183,7 @@ describe('every page', () => {
     for (const { page, line } of lines) {
       const argv = words(line).slice(1);
       if (argv[0] === 'demo' || argv[0] === 'sandbox') continue; // they keep running (npm start, npm run sandbox)
-      const { code, err } = await cli(argv[0] === 'lint' && !argv[1]?.startsWith('arn:') ? [...argv.slice(0, 1), 'test/fixtures/lint/good.json'] : argv);
+      const { code, err } = await cli(argv[0] === 'lint' && !argv[1]?.startsWith('arn:') ? [...argv.slice(0, 1), 'test/fixtures/lint/good.json'] : argv, 120);
       expect(code, `${page}: ${line}\n${err}`).not.toBe(2);
     }
   });

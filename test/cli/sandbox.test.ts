@@ -1,7 +1,7 @@
 /** `npm run sandbox` narrates: every invocation with its function, trigger, image and outcome, and every report's counts. */
 import { StartImagePipelineExecutionCommand } from '@aws-sdk/client-imagebuilder';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runSandbox } from '../../src/cli/demo.ts';
+import { runSandbox } from '../../sandbox/harness/demo.ts';
 import { colors } from '../../src/cli/format.ts';
 import { buildBundles } from '../helpers/build.ts';
 import { clients } from '../helpers/sandbox.ts';

@@ -1,8 +1,10 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import pkg from '../../package.json' with { type: 'json' };
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
 type Statement = { Effect: string; Action: string | string[]; Resource: unknown };
@@ -100,6 +102,31 @@ describe('deployment (npx osls package, offline)', () => {
       ['cleanup', false, false, true],
     ]);
   });
+
+  it('keeps the sandbox out of the CLI bundle: the demo is its own bundle, loaded only by demo and sandbox', () => {
+    const cli = readFileSync('dist/cli/index.mjs', 'utf8');
+    const demo = readFileSync('dist/demo/index.mjs', 'utf8');
+    // the emulator's control paths and its entry point, the scenario loader's error
+    for (const marker of ['/_sandbox/', 'startSandbox', 'ScenarioError']) {
+      expect(demo, marker).toContain(marker);
+      expect(cli, marker).not.toContain(marker);
+    }
+    expect(cli).toContain('../demo/index.mjs');
+    // it was 533 KiB with the sandbox in it
+    expect(statSync('dist/cli/index.mjs').size).toBeLessThan(350 * 1024);
+    expect(pkg.files).toEqual(expect.arrayContaining(['dist/cli', 'dist/demo', 'dist/lambda']));
+  });
+
+  it('npm start runs the demo from the bundles to a converged build', async () => {
+    // the start script builds (beforeAll did), then runs the CLI bundle: run that part as written
+    const [build, run] = pkg.scripts.start.split(' && ');
+    expect(build).toBe('node scripts/build.mjs --quiet');
+    const [command = '', ...args] = (run ?? '').split(' ');
+    const { stdout } = await promisify(execFile)(command, args, { encoding: 'utf8', timeout: 90_000 });
+    expect(stdout).toContain('imagebuilder-reconciler demo');
+    expect(stdout).toMatch(/^CONVERGED: \d+ cells/m);
+    expect(stdout).toMatch(/^converged: \d+ reconcile runs, \d+ AWS calls answered by the sandbox/m);
+  }, 120_000);
 
   /** A role's statements, each branch of a conditional one (`Fn::If` on a param) included: what it may grant. */
   const statementsOf = (logicalId: string): Statement[] =>

@@ -6,14 +6,14 @@
 import { readFileSync } from 'node:fs';
 import { CreateDistributionConfigurationCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
 import { type ScalarTag, parse } from 'yaml';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { readDeployment } from '../../sandbox/harness/wiring/deployment.ts';
 import { matchesPattern, readForwarderPatterns } from '../../sandbox/harness/wiring/routing.ts';
 import { toConfigChange } from '../../src/lib/cleanup/trigger.ts';
 import { InputError } from '../../src/lib/core/errors.ts';
 import { buildBundles } from '../helpers/build.ts';
-import { clients, sandbox, smallScenario } from '../helpers/sandbox.ts';
+import { clients, smallScenario, useSandbox } from '../helpers/sandbox.ts';
 
 type Obj = Record<string, unknown>;
 const tags: ScalarTag[] = ['Ref', 'Sub', 'GetAtt'].map((name) => ({ tag: `!${name}`, resolve: (value: string) => ({ [name === 'Ref' ? 'Ref' : `Fn::${name}`]: value }) }));
@@ -88,17 +88,14 @@ describe('infra/region-forwarder.yaml', () => {
 
 describe('regions on the sandbox, wired by serverless.yml and the forwarder', () => {
   let box: Sandbox | undefined;
-  afterEach(async () => {
-    await box?.stop();
-    box = undefined;
-  });
+  const sandboxes = useSandbox('each');
 
   const distributions = (region: string) => [{ region, amiDistributionConfiguration: { name: 'golden {{imagebuilder:buildDate}}' } }];
   const cleanupRuns = (b: Sandbox) => (b.wiring?.invocations ?? []).filter((i) => i.function === 'cleanupOnChange');
 
   it('runs cleanup for a successful update in a forwarded region; not for a failed one, nor for a region without the forwarder', async () => {
     buildBundles();
-    box = await sandbox({ wire: true, forwardedRegions: ['eu-west-1'], scenario: { ...smallScenario(), regions: ['us-east-1', 'eu-west-1', 'ap-southeast-2'] } });
+    box = await sandboxes.start({ wire: true, forwardedRegions: ['eu-west-1'], scenario: { ...smallScenario(), regions: ['us-east-1', 'eu-west-1', 'ap-southeast-2'] } });
     const eu = clients(box.url, OWNER, 'eu-west-1').imagebuilder;
     const created = await eu.send(new CreateDistributionConfigurationCommand({ name: 'golden', distributions: distributions('eu-west-1'), clientToken: 'c' }));
     const arn = created.distributionConfigurationArn ?? '';

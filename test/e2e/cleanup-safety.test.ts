@@ -23,27 +23,20 @@ import {
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { GetDistributionConfigurationCommand, GetImageCommand, StartImagePipelineExecutionCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
 import type { Scenario } from '../../sandbox/harness/scenario.ts';
-import { main } from '../../src/cli/index.ts';
 import type { CleanupReport } from '../../src/lib/cleanup/cleanup.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { A, B, OWNER, REMOVED, cleanupScenario } from '../helpers/cleanup-world.ts';
-import { clients, sandbox } from '../helpers/sandbox.ts';
+import { clients, useSandbox } from '../helpers/sandbox.ts';
 import { schemaErrors, validateCleanupReport } from '../helpers/schema.ts';
+import { cli } from '../helpers/cli.ts';
 
 const BUILDS = 14;
 
 function scenario(): Scenario {
   return cleanupScenario('cleanup-safety', [A]);
-}
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), isTTY: false });
-  return { code, out, err };
 }
 
 describe('cleanup keeps every AMI that must be kept', () => {
@@ -54,9 +47,10 @@ describe('cleanup keeps every AMI that must be kept', () => {
   const copies: string[] = [];
   const ec2A = () => clients(box.url, A, REMOVED).ec2;
   const endpoint = () => ['--endpoint-url', box.url, '--region', 'us-east-1'];
+  const sandboxes = useSandbox();
 
   beforeAll(async () => {
-    box = await sandbox({ scenario: scenario(), wire: false, clockSpeed: 1 });
+    box = await sandboxes.start({ scenario: scenario(), wire: false, clockSpeed: 1 });
     const ib = clients(box.url, OWNER).imagebuilder;
     for (let i = 1; i <= BUILDS; i += 1) {
       const out = await ib.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:base'), clientToken: `b${i}` }));
@@ -107,7 +101,6 @@ describe('cleanup keeps every AMI that must be kept', () => {
     removedDistribution = current.distributionConfiguration?.distributions?.find((d) => d.region === REMOVED);
     await ib.send(new UpdateDistributionConfigurationCommand({ distributionConfigurationArn: configArn, distributions: current.distributionConfiguration?.distributions?.filter((d) => d.region !== REMOVED), clientToken: 'remove' }));
   }, 120_000);
-  afterAll(async () => box?.stop());
   afterEach(() => {
     vi.unstubAllEnvs();
     box.onRequest = undefined;
@@ -273,8 +266,7 @@ describe('cleanup keeps every AMI that must be kept', () => {
     expect(await exists(copies[13] ?? '')).toBe(true);
 
     // a later status of that build reports the cell as cleaned up, not as an AMI still to come
-    let status = '';
-    const statusCode = await main(['status', builds[10] ?? '', '--json', ...endpoint()], { out: (s) => (status += s), err: () => undefined, isTTY: false });
+    const { code: statusCode, out: status } = await cli(['status', builds[10] ?? '', '--json', ...endpoint()]);
     const reconciled = JSON.parse(status) as ReconcileReport;
     const cell = reconciled.cells.find((c) => c.region === REMOVED && c.accountId === A);
     expect(cell).toMatchObject({ status: 'skipped' });

@@ -11,33 +11,27 @@ import {
   RunInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { GetDistributionConfigurationCommand, GetImageCommand, StartImagePipelineExecutionCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
-import { main } from '../../src/cli/index.ts';
 import type { CleanupReport } from '../../src/lib/cleanup/cleanup.ts';
 import { buildBundles } from '../helpers/build.ts';
-import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
+import { clients, demoScenario, useSandbox } from '../helpers/sandbox.ts';
 import { schemaErrors, validateCleanupReport } from '../helpers/schema.ts';
+import { cli } from '../helpers/cli.ts';
 
 const OWNER = '111111111111';
 const A = '222222222222';
 const REMOVED = 'ap-northeast-1';
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), isTTY: false });
-  return { code, out, err };
-}
-
 describe('cleanup end to end on the sandbox', () => {
   let box: Sandbox;
   const copies: string[] = [];
   let configArn = '';
+  const sandboxes = useSandbox();
 
   beforeAll(async () => {
     buildBundles();
-    box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
+    box = await sandboxes.start({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
     const ib = clients(box.url, OWNER).imagebuilder;
     const builds: string[] = [];
     for (let i = 1; i <= 5; i += 1) {
@@ -64,7 +58,6 @@ describe('cleanup end to end on the sandbox', () => {
     await ib.send(new UpdateDistributionConfigurationCommand({ distributionConfigurationArn: configArn, distributions: current.distributionConfiguration?.distributions?.filter((d) => d.region !== REMOVED), clientToken: 'remove' }));
     await box.idle();
   }, 120_000);
-  afterAll(async () => box?.stop());
 
   async function exists(imageId: string): Promise<boolean> {
     const out = await clients(box.url, A, REMOVED).ec2.send(new DescribeImagesCommand({ Filters: [{ Name: 'image-id', Values: [imageId] }], IncludeDisabled: true }));

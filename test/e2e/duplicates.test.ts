@@ -10,13 +10,13 @@
  * everything due has run, so that both deployments see the same simulated time at every call and their
  * calls can be compared one for one.
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { DuplicateDeliveries } from '../../sandbox/emulator/faults.ts';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
 import type { Invocation } from '../../sandbox/harness/wiring/index.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { buildBundles } from '../helpers/build.ts';
-import { demoScenario, sandbox, startBuild } from '../helpers/sandbox.ts';
+import { demoScenario, sandbox, startBuild, useSandbox } from '../helpers/sandbox.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /** Simulated time per step of the frozen clock. */
@@ -132,13 +132,10 @@ describe('a failed run, and a store that cannot be used', () => {
   let box: Sandbox | undefined;
 
   beforeAll(() => buildBundles(), 120_000);
-  afterEach(async () => {
-    await box?.stop();
-    box = undefined;
-  });
+  const sandboxes = useSandbox('each');
 
   it('a reconcile that failed is retried by Lambda and runs: its record was deleted, not left to block the retry', async () => {
-    box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: 3000, reconcilerEnvironment: NO_SWEEP });
+    box = await sandboxes.start({ scenario: demoScenario(), wire: true, clockSpeed: 3000, reconcilerEnvironment: NO_SWEEP });
     // the first run cannot queue its recheck: it fails (the pending reconcile must not be lost) and Lambda retries it
     box.faults.merge({ errors: [{ service: 'sqs', operation: 'SendMessage', code: 'AccessDenied', message: 'injected: the queue refused', status: 403, count: 1 }] });
     const arn = await startBuild(box, 'retried');
@@ -159,7 +156,7 @@ describe('a failed run, and a store that cannot be used', () => {
   });
 
   it('a store the role may not use (IAM Deny) fails each delivery with the table, the denied action and what to check, and does no work', async () => {
-    box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: 3000, reconcilerEnvironment: NO_SWEEP });
+    box = await sandboxes.start({ scenario: demoScenario(), wire: true, clockSpeed: 3000, reconcilerEnvironment: NO_SWEEP });
     const role = box.wiring?.roles.get('ReconcileRole');
     if (role === undefined) throw new Error('no ReconcileRole');
     const table = box.wiring?.tables.get('IdempotencyTable');

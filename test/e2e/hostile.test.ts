@@ -4,23 +4,20 @@
  * receive, and SQS never delivers it again.
  */
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { buildBundles } from '../helpers/build.ts';
-import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
+import { clients, demoScenario, useSandbox } from '../helpers/sandbox.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 describe('a malformed recheck message on the deployed wiring', () => {
   let box: Sandbox | undefined;
 
   beforeAll(() => buildBundles(), 120_000);
-  afterEach(async () => {
-    await box?.stop();
-    box = undefined;
-  });
+  const sandboxes = useSandbox('each');
 
   it('goes to RecheckDeadLetterQueue at the first receive, whole, and is not delivered again', async () => {
-    box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
+    box = await sandboxes.start({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
     const queue = box.wiring?.queues.get('RecheckQueue');
     const dlq = box.wiring?.queues.get('RecheckDeadLetterQueue');
     if (queue === undefined || dlq === undefined) throw new Error('serverless.yml has no RecheckQueue / RecheckDeadLetterQueue');

@@ -6,11 +6,11 @@
 import { randomUUID } from 'node:crypto';
 import { GetDistributionConfigurationCommand, StartImagePipelineExecutionCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
 import { CreateLicenseConfigurationCommand, LicenseManagerClient, ListLicenseSpecificationsForResourceCommand, UpdateLicenseSpecificationsForResourceCommand } from '@aws-sdk/client-license-manager';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { buildBundles } from '../helpers/build.ts';
-import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
+import { clients, demoScenario, useSandbox } from '../helpers/sandbox.ts';
 
 const OWNER = '111111111111';
 const A = '222222222222';
@@ -34,10 +34,11 @@ describe('license configurations end to end', () => {
   let arn: string;
   let license: string;
   let first: ReconcileReport | undefined;
+  const sandboxes = useSandbox();
 
   beforeAll(async () => {
     await buildBundles();
-    box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
+    box = await sandboxes.start({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
     license = (await licenseManager(box.url, OWNER).send(new CreateLicenseConfigurationCommand({ Name: 'windows-server', LicenseCountingType: 'vCPU' }))).LicenseConfigurationArn ?? '';
     const ib = clients(box.url, OWNER).imagebuilder;
     const configArn = box.refs.get('distribution:golden-windows') ?? '';
@@ -48,7 +49,6 @@ describe('license configurations end to end', () => {
     first = await box.finalReport(arn, 30_000);
     await box.idle();
   }, 120_000);
-  afterAll(async () => box.stop());
 
   it("confirms the owner's association, and fails the copy whose account cannot use the owner's configuration, naming it", async () => {
     const owner = cell(first, OWNER);

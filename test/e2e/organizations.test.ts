@@ -5,14 +5,14 @@
  */
 import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import { GetImageCommand } from '@aws-sdk/client-imagebuilder';
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/index.ts';
 import type { DoctorReport } from '../../src/lib/preflight/doctor.ts';
 import type { Scenario } from '../../sandbox/harness/scenario.ts';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { buildBundles } from '../helpers/build.ts';
 import { schemaErrors, validateReconcileReport } from '../helpers/schema.ts';
-import { DEMO_OWNER as OWNER, clients, demoScenario, finished, sandbox, startBuild } from '../helpers/sandbox.ts';
+import { clients, DEMO_OWNER as OWNER, demoScenario, finished, startBuild, useSandbox } from '../helpers/sandbox.ts';
 
 const [A, B, D, E, F, G] = ['222222222222', '333333333333', '444444444444', '555555555555', '666666666666', '777777777777'];
 const ORG = 'o-a1b2c3d4e5';
@@ -45,13 +45,10 @@ async function tagsAs(box: Sandbox, account: string, imageId: string): Promise<R
 describe('amiTags in the accounts of the organizations and OUs an AMI is shared with', () => {
   let box: Sandbox | undefined;
   beforeAll(() => buildBundles(), 120_000);
-  afterEach(async () => {
-    await box?.stop();
-    box = undefined;
-  });
+  const sandboxes = useSandbox('each');
 
   it('tags the copies in every account of the OU and the OUs below it; another organization is skipped with why', async () => {
-    box = await sandbox({ scenario: orgScenario(OWNER, {}), wire: true, clockSpeed: 3000 });
+    box = await sandboxes.start({ scenario: orgScenario(OWNER, {}), wire: true, clockSpeed: 3000 });
     const arn = await startBuild(box, 'organizations');
     const final = await finished(box, arn);
 
@@ -100,7 +97,7 @@ describe('amiTags in the accounts of the organizations and OUs an AMI is shared 
   });
 
   it('with sharedAccounts require, an account that may not list the organization fails the run, naming why; the cells converge', async () => {
-    box = await sandbox({ scenario: orgScenario(A, { sharedAccounts: 'require' }), wire: true, clockSpeed: 3000 });
+    box = await sandboxes.start({ scenario: orgScenario(A, { sharedAccounts: 'require' }), wire: true, clockSpeed: 3000 });
     const arn = await startBuild(box, 'not-management');
     const final = await finished(box, arn);
 

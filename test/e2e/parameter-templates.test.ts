@@ -8,12 +8,12 @@
 import { CreateLaunchTemplateCommand, CreateLaunchTemplateVersionCommand, DescribeLaunchTemplateVersionsCommand } from '@aws-sdk/client-ec2';
 import { StartImagePipelineExecutionCommand } from '@aws-sdk/client-imagebuilder';
 import { GetParameterCommand, LabelParameterVersionCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
 import type { Scenario } from '../../sandbox/harness/scenario.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { buildBundles } from '../helpers/build.ts';
-import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
+import { clients, demoScenario, useSandbox } from '../helpers/sandbox.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const OWNER = '111111111111';
@@ -27,9 +27,10 @@ describe('sandbox EC2: resolve:ssm: launch templates', () => {
   let box: Sandbox;
   let c: ReturnType<typeof clients>;
   const ami = (ref: string) => box.refs.get(`ami:${ref}`) ?? '';
+  const sandboxes = useSandbox();
 
   beforeAll(async () => {
-    box = await sandbox({
+    box = await sandboxes.start({
       scenario: {
         name: 'ssm-templates',
         defaultAccount: OWNER,
@@ -47,7 +48,6 @@ describe('sandbox EC2: resolve:ssm: launch templates', () => {
     });
     c = clients(box.url, OWNER);
   });
-  afterAll(async () => box.stop());
 
   async function refusal(send: Promise<unknown>): Promise<string> {
     const error = await send.then(
@@ -129,16 +129,16 @@ describe('reconcile: parameter-driven launch templates end to end', () => {
   let first: ReconcileReport | undefined;
   const lt = (ref: string) => box.refs.get(`lt:${ref}`) ?? '';
   const versions = (account: string, region: string, ref: string) => box.state.cell(account, region).launchTemplates.get(lt(ref))?.versions.map((v) => v.data.ImageId);
+  const sandboxes = useSandbox();
 
   beforeAll(async () => {
     await buildBundles();
-    box = await sandbox({ scenario: parameterDrivenScenario(), wire: true, clockSpeed: 3000 });
+    box = await sandboxes.start({ scenario: parameterDrivenScenario(), wire: true, clockSpeed: 3000 });
     const ib = clients(box.url, OWNER).imagebuilder;
     arn = (await ib.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: 'ssm-templates' }))).imageBuildVersionArn ?? '';
     first = await box.finalReport(arn, 30_000);
     await box.idle();
   }, 120_000);
-  afterAll(async () => box.stop());
 
   it('leaves a template whose parameter resolves to the build\'s AMI parameter-driven, with no new version', () => {
     const ami = first?.cells.find((c) => c.accountId === A && c.region === REGION)?.imageId;

@@ -5,12 +5,12 @@
  */
 import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import { StartImagePipelineExecutionCommand } from '@aws-sdk/client-imagebuilder';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
 import type { Scenario } from '../../sandbox/harness/scenario.ts';
 import { buildBundles } from '../helpers/build.ts';
 import { schemaErrors, validateReconcileReport } from '../helpers/schema.ts';
-import { DEMO_OWNER, clients, demoScenario, finished, sandbox } from '../helpers/sandbox.ts';
+import { DEMO_OWNER, clients, demoScenario, finished, useSandbox } from '../helpers/sandbox.ts';
 
 /** The demo moved to a partition: its four regions mapped to that partition's, every ARN in it rewritten. */
 function demoIn(partition: string, regions: Record<string, string>): Scenario {
@@ -27,17 +27,14 @@ describe.each([
 ])('the demo in the %s partition', (partition, regions) => {
   let box: Sandbox | undefined;
   beforeAll(() => buildBundles(), 120_000);
-  afterEach(async () => {
-    await box?.stop();
-    box = undefined;
-  });
+  const sandboxes = useSandbox('each');
 
   it('converges every cell, with ARNs of the partition throughout', async () => {
     const scenario = demoIn(partition, regions);
     // two of the demo's distributions now share a region: keep one distribution per region, as Image Builder requires
     const config = scenario.imagebuilder?.distributions?.[0];
     if (config !== undefined) config.distributions = (config.distributions ?? []).filter((d, i, all) => all.findIndex((o) => o.region === d.region) === i);
-    box = await sandbox({ scenario, wire: true, clockSpeed: 3000 });
+    box = await sandboxes.start({ scenario, wire: true, clockSpeed: 3000 });
     const home = regions['us-east-1'];
     const started = await clients(box.url, DEMO_OWNER, home).imagebuilder.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: `partition-${partition}` }));
     const arn = started.imageBuildVersionArn ?? '';

@@ -8,11 +8,11 @@ import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { roleSession } from '../../sandbox/emulator/iam/roles.ts';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { buildBundles } from '../helpers/build.ts';
-import { clients, demoScenario, finished, sandbox, startBuild } from '../helpers/sandbox.ts';
+import { clients, demoScenario, finished, startBuild, useSandbox } from '../helpers/sandbox.ts';
 
 const run = promisify(execFile);
 const AWS = '/usr/bin/aws';
@@ -30,10 +30,7 @@ describe.runIf(existsSync(AWS))('permissions end to end (AWS CLI against the san
   let box: Sandbox | undefined;
 
   beforeAll(() => buildBundles(), 120_000);
-  afterEach(async () => {
-    await box?.stop();
-    box = undefined;
-  });
+  const sandboxes = useSandbox('each');
 
   async function aws(account: string, ...args: string[]): Promise<unknown> {
     const { stdout } = await run(AWS, ['--endpoint-url', box?.url ?? '', '--region', 'us-east-1', '--output', 'json', ...args], {
@@ -43,7 +40,7 @@ describe.runIf(existsSync(AWS))('permissions end to end (AWS CLI against the san
   }
 
   it('a Deny added with the AWS CLI fails exactly the cells that need the action, naming it; the rest converge', async () => {
-    box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
+    box = await sandboxes.start({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
     // the operator denies launch template versions to the reconciler in account A, and Fast Launch's launch
     // check (a dependent permission of EnableFastLaunch) in account D
     await aws(A, 'iam', 'put-role-policy', '--role-name', TARGET_ROLE, '--policy-name', 'no-lt', '--policy-document', deny('ec2:CreateLaunchTemplateVersion'));
@@ -81,7 +78,7 @@ describe.runIf(existsSync(AWS))('permissions end to end (AWS CLI against the san
     if (eu?.amiDistributionConfiguration === undefined) throw new Error('the demo distributes to eu-west-1');
     // a key id: each destination account encrypts its copy with its own key of that id
     eu.amiDistributionConfiguration.kmsKeyId = '1234abcd-12ab-34cd-56ef-1234567890ab';
-    box = await sandbox({ scenario, wire: true, clockSpeed: 3000 });
+    box = await sandboxes.start({ scenario, wire: true, clockSpeed: 3000 });
     await aws(D, 'iam', 'put-role-policy', '--role-name', TARGET_ROLE, '--policy-name', 'no-grant', '--policy-document', deny('kms:CreateGrant'));
 
     const final = await finished(box, await startBuild(box, 'encrypted'));
@@ -98,7 +95,7 @@ describe.runIf(existsSync(AWS))('permissions end to end (AWS CLI against the san
     const scenario = demoScenario();
     const apse2 = scenario.imagebuilder?.distributions?.[0]?.distributions?.find((d) => d.region === 'ap-southeast-2');
     for (const f of apse2?.fastLaunchConfigurations ?? []) delete f.launchTemplate;
-    box = await sandbox({ scenario, wire: true, clockSpeed: 3000 });
+    box = await sandboxes.start({ scenario, wire: true, clockSpeed: 3000 });
     const final = await finished(box, await startBuild(box, 'no-template'));
     const failed = final.cells.filter((c) => c.status === 'failed');
     expect(failed.map((c) => `${c.region}/${c.accountId}`)).toStrictEqual([`ap-southeast-2/${B}`]);
@@ -107,13 +104,13 @@ describe.runIf(existsSync(AWS))('permissions end to end (AWS CLI against the san
 
     // deployed with the option, the same configuration converges
     scenario.targetRoleParameters = { ...scenario.targetRoleParameters, FastLaunchWithoutLaunchTemplate: 'true' };
-    box = await sandbox({ scenario, wire: true, clockSpeed: 3000 });
+    box = await sandboxes.start({ scenario, wire: true, clockSpeed: 3000 });
     const fixed = await finished(box, await startBuild(box, 'no-template-allowed'));
     expect(fixed.outcome).toBe('converged');
   });
 
   it('the event-triggered functions cannot delete; cleanup can, only images Image Builder made', async () => {
-    box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
+    box = await sandboxes.start({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
     const iam = clients(box.url, OWNER).iam;
     const roleArn = (logicalId: string) => box?.wiring?.roles.get(logicalId)?.arn ?? '';
     const simulate = async (logicalId: string, actions: string[], resource: string, context: Record<string, string> = {}) => {
@@ -148,7 +145,7 @@ describe.runIf(existsSync(AWS))('permissions end to end (AWS CLI against the san
     const scenario = demoScenario();
     scenario.deploymentParams = { ...scenario.deploymentParams, organizationId: 'o-a1b2c3d4e5' };
     scenario.organizations = { 'o-a1b2c3d4e5': [OWNER, A], 'o-f6g7h8i9j0': ['333333333333'] };
-    box = await sandbox({ scenario, wire: true, clockSpeed: 3000 });
+    box = await sandboxes.start({ scenario, wire: true, clockSpeed: 3000 });
     const assume = async (logicalId: string, account: string, roleName: string): Promise<string> => {
       const role = box?.wiring?.roles.get(logicalId);
       if (role === undefined || box === undefined) throw new Error(`no role ${logicalId}`);

@@ -6,13 +6,13 @@
  * the listed ones, each with the reason no run here uses it, and (c) no statement grants a wildcard action.
  */
 import { GetDistributionConfigurationCommand, StartImagePipelineExecutionCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Authorization } from '../../sandbox/emulator/iam/authorize.ts';
 import { type Statement, statementsOf } from '../../sandbox/emulator/iam/policy.ts';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
 import type { Role } from '../../sandbox/emulator/state.ts';
 import { buildBundles } from '../helpers/build.ts';
-import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
+import { clients, demoScenario, useSandbox } from '../helpers/sandbox.ts';
 
 const OWNER = '111111111111';
 const TARGETS = ['222222222222', '333333333333', '444444444444'];
@@ -98,6 +98,7 @@ const actionsOf = (statements: Statement[]) => statements.filter((s) => s.Effect
 
 describe('permission proof (sandbox request log)', () => {
   let box: Sandbox;
+  const sandboxes = useSandbox();
   /** Role label (Lambda role logical id, or target role name) → its role in each account. */
   const roles = new Map<string, Role[]>();
   const used = new Map<string, Authorization[]>();
@@ -110,7 +111,7 @@ describe('permission proof (sandbox request log)', () => {
     // the own account (the cleanup function's role) as well as in a target account (the target cleanup role)
     const removed = scenario.imagebuilder?.distributions?.[0]?.distributions?.find((d) => d.region === 'ap-northeast-1');
     removed?.amiDistributionConfiguration?.targetAccountIds?.push(OWNER);
-    box = await sandbox({ scenario, wire: true, clockSpeed: 3000 });
+    box = await sandboxes.start({ scenario, wire: true, clockSpeed: 3000 });
     for (const [logicalId, role] of box.wiring?.roles ?? []) roles.set(logicalId, [role]);
     for (const name of ['ImageBuilderReconcilerTarget', 'ImageBuilderReconcilerCleanup']) {
       roles.set(name, TARGETS.map((account) => box.state.rolesOf(account).get(name)).filter((r): r is Role => r !== undefined));
@@ -134,7 +135,6 @@ describe('permission proof (sandbox request log)', () => {
       }
     }
   }, 120_000);
-  afterAll(async () => box?.stop());
 
   it('ran every role: the reconcile and cleanup functions, and both target roles', () => {
     expect([...used.keys()].sort()).toStrictEqual(['CleanupRole', 'ImageBuilderReconcilerCleanup', 'ImageBuilderReconcilerTarget', 'ReconcileRole']);

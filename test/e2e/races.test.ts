@@ -14,7 +14,7 @@ import { type ReconcileDeps, reconcile } from '../../src/lib/reconcile/reconcile
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { silentLog } from '../helpers/factories.ts';
 import { SSM_IMAGE_VALIDATION_MS } from '../../sandbox/emulator/services/ssm.ts';
-import { clients, demoScenario, sandbox, startBuild } from '../helpers/sandbox.ts';
+import { clients, demoScenario, sandbox, startBuild, useSandbox } from '../helpers/sandbox.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const OWNER = '111111111111';
@@ -168,13 +168,10 @@ describe('no rollback under a forced interleaving', () => {
 describe('a storm of builds and duplicate, out-of-order deliveries', () => {
   let box: Sandbox | undefined;
 
-  afterEach(async () => {
-    await box?.stop();
-    box = undefined;
-  });
+  const sandboxes = useSandbox('each');
 
   it('five builds, each delivered twice and out of order, all at once, 10 % throttled: every pointer names the newest build, with bounded writes', async () => {
-    box = await sandbox({ scenario: demoScenario(), wire: false, clockSpeed: 1 });
+    box = await sandboxes.start({ scenario: demoScenario(), wire: false, clockSpeed: 1 });
     // one attempt per call: a throttled call is not retried by the SDK (whose backoff sleeps in real time)
     // but by the reconciler's next run, which is what this test is about
     const deps = depsFor(box, 1);

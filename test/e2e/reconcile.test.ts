@@ -6,13 +6,13 @@
 import { DescribeFastLaunchImagesCommand, DescribeImagesCommand, DescribeLaunchTemplateVersionsCommand } from '@aws-sdk/client-ec2';
 import { GetImageCommand } from '@aws-sdk/client-imagebuilder';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { main } from '../../src/cli/index.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { buildBundles } from '../helpers/build.ts';
 import { schemaErrors, validateReconcileReport } from '../helpers/schema.ts';
-import { clients, demoScenario, finished, sandbox, startBuild } from '../helpers/sandbox.ts';
+import { clients, demoScenario, finished, startBuild, useSandbox } from '../helpers/sandbox.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const OWNER = '111111111111';
@@ -68,10 +68,7 @@ describe('reconcile end to end on the sandbox', () => {
     }
     buildBundles();
   }, 120_000);
-  afterEach(async () => {
-    await box?.stop();
-    box = undefined;
-  });
+  const sandboxes = useSandbox('each');
   afterAll(() => {
     vi.restoreAllMocks();
     // an invocation that records no metric is no problem: Powertools Metrics' warning for it is not in the logs
@@ -79,7 +76,7 @@ describe('reconcile end to end on the sandbox', () => {
   });
 
   it('closes every gap Image Builder leaves, requeues until Fast Launch is enabled, and converges', async () => {
-    box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: SPEED });
+    box = await sandboxes.start({ scenario: demoScenario(), wire: true, clockSpeed: SPEED });
     const arn = await startBuild(box, 'happy');
     const final = await finished(box, arn);
 
@@ -129,7 +126,7 @@ describe('reconcile end to end on the sandbox', () => {
   it('reports a failed copy with Image Builder\'s reason, and still tags and shares what landed', async () => {
     const scenario = demoScenario();
     scenario.faults = { failedCopies: [`${D}/eu-west-1`] };
-    box = await sandbox({ scenario, wire: true, clockSpeed: SPEED });
+    box = await sandboxes.start({ scenario, wire: true, clockSpeed: SPEED });
     const arn = await startBuild(box, 'failed-copy');
     const final = await finished(box, arn);
 
@@ -146,7 +143,7 @@ describe('reconcile end to end on the sandbox', () => {
   it('records a removed role in one account as that account\'s cells failing; every other cell converges', async () => {
     const scenario = demoScenario();
     scenario.removedRoles = [B];
-    box = await sandbox({ scenario, wire: true, clockSpeed: SPEED });
+    box = await sandboxes.start({ scenario, wire: true, clockSpeed: SPEED });
     const arn = await startBuild(box, 'removed-role');
     const final = await finished(box, arn);
 
@@ -166,7 +163,7 @@ describe('reconcile end to end on the sandbox', () => {
   it('rides out EC2 throttling (RequestLimitExceeded) with retries and rechecks, and converges', async () => {
     const scenario = demoScenario();
     scenario.faults = { throttles: [{ service: 'ec2', account: A, burst: 3, ratePerSecond: 5 }] };
-    box = await sandbox({ scenario, wire: true, clockSpeed: SPEED });
+    box = await sandboxes.start({ scenario, wire: true, clockSpeed: SPEED });
     const arn = await startBuild(box, 'throttled');
     const final = await finished(box, arn);
 
@@ -180,7 +177,7 @@ describe('reconcile end to end on the sandbox', () => {
 
   it('does no work when EventBridge delivers an event it already handled again, twice', async () => {
     // no sweep tick in between: every AWS call after the redeliveries would be theirs
-    box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: SPEED, reconcilerEnvironment: { RECONCILER_SWEEP_MODE: 'off' } });
+    box = await sandboxes.start({ scenario: demoScenario(), wire: true, clockSpeed: SPEED, reconcilerEnvironment: { RECONCILER_SWEEP_MODE: 'off' } });
     const arn = await startBuild(box, 'duplicates');
     await finished(box, arn);
     const versionsBefore = box.state.cell(A, 'us-east-1').launchTemplates.get(box.refs.get('lt:web-a') ?? '')?.versions.length;
@@ -206,7 +203,7 @@ describe('reconcile end to end on the sandbox', () => {
   });
 
   it('converges with no double work when two deliveries of the same event run at the same time', async () => {
-    box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: SPEED });
+    box = await sandboxes.start({ scenario: demoScenario(), wire: true, clockSpeed: SPEED });
     // hold the build's events, then deliver its AVAILABLE event twice at once
     box.faults.merge({ eventDelays: [{ resourcePrefix: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/', seconds: 240 * 3600 }] });
     const arn = await startBuild(box, 'concurrent');
@@ -243,7 +240,7 @@ describe('reconcile end to end on the sandbox', () => {
   });
 
   it('never rolls a launch template, SSM parameter or Fast Launch back when an older build finishes after a newer one', async () => {
-    box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: SPEED });
+    box = await sandboxes.start({ scenario: demoScenario(), wire: true, clockSpeed: SPEED });
     // build 1's events reach the reconciler late (EventBridge delivery is best effort)
     box.faults.merge({ eventDelays: [{ resourcePrefix: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/1.0.0/1', seconds: 48 * 3600 }] });
     const old = await startBuild(box, 'old');

@@ -7,13 +7,13 @@
 import { DescribeExportImageTasksCommand, ExportImageCommand } from '@aws-sdk/client-ec2';
 import { StartImagePipelineExecutionCommand } from '@aws-sdk/client-imagebuilder';
 import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
 import type { Scenario } from '../../sandbox/harness/scenario.ts';
 import { EXPORT_MS, registerImage } from '../../sandbox/emulator/services/ec2/index.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { buildBundles } from '../helpers/build.ts';
-import { clients, sandbox } from '../helpers/sandbox.ts';
+import { clients, useSandbox } from '../helpers/sandbox.ts';
 
 const OWNER = '111111111111';
 const A = '222222222222';
@@ -66,10 +66,10 @@ async function refusal(send: Promise<unknown>): Promise<string> {
 
 describe('sandbox S3 (path-style)', () => {
   let box: Sandbox;
+  const sandboxes = useSandbox();
   beforeAll(async () => {
-    box = await sandbox({ scenario: { name: 's3', defaultAccount: OWNER, accounts: [A], regions: [REGION, 'eu-west-1'], clockSpeed: 1 } });
+    box = await sandboxes.start({ scenario: { name: 's3', defaultAccount: OWNER, accounts: [A], regions: [REGION, 'eu-west-1'], clockSpeed: 1 } });
   });
-  afterAll(async () => box.stop());
 
   it('stores, lists, reads and deletes objects of its owner, and refuses other accounts and regions', async () => {
     const owner = s3(box.url, OWNER);
@@ -107,17 +107,17 @@ describe('S3 export end to end', () => {
   let arn: string;
   let first: ReconcileReport | undefined;
   let firstRuns: ReconcileReport[];
+  const sandboxes = useSandbox();
 
   beforeAll(async () => {
     await buildBundles();
-    box = await sandbox({ scenario: scenario(), wire: true, clockSpeed: 3000 });
+    box = await sandboxes.start({ scenario: scenario(), wire: true, clockSpeed: 3000 });
     await s3(box.url, OWNER).send(new CreateBucketCommand({ Bucket: BUCKET }));
     arn = (await clients(box.url, OWNER).imagebuilder.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-linux'), clientToken: 's3-export' }))).imageBuildVersionArn ?? '';
     first = await box.finalReport(arn, 30_000);
     await box.idle();
     firstRuns = box.reports(arn);
   }, 120_000);
-  afterAll(async () => box.stop());
 
   it('is ok once the export task completed and its file is in the bucket', async () => {
     // whether the first run still saw the task active depends on how fast that run was: pending or ok, never failed

@@ -5,22 +5,23 @@
  * user would: the report events on the bus, the `status` matrix, and the queues.
  */
 import { StartImagePipelineExecutionCommand } from '@aws-sdk/client-imagebuilder';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { main } from '../../src/cli/index.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { buildBundles } from '../helpers/build.ts';
-import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
+import { clients, demoScenario, sandbox, useSandbox } from '../helpers/sandbox.ts';
 
 const OWNER = '111111111111';
 const SPEED = 3000;
 /** The demo build's matrix: region/account of every cell. */
 const MATRIX = ['ap-northeast-1/222222222222', 'ap-southeast-2/333333333333', 'eu-west-1/222222222222', 'eu-west-1/333333333333', 'eu-west-1/444444444444', 'us-east-1/111111111111', 'us-east-1/222222222222', 'us-east-1/333333333333'];
 
-async function wired(shardMaxCells: number): Promise<Sandbox> {
+/** The demo wired with RECONCILER_SHARD_MAX_CELLS, started by `start` (a useSandbox's). */
+async function wired(start: typeof sandbox, shardMaxCells: number): Promise<Sandbox> {
   const scenario = demoScenario();
   scenario.deploymentParams = { ...scenario.deploymentParams, shardMaxCells: String(shardMaxCells) };
-  return sandbox({ scenario, wire: true, clockSpeed: SPEED });
+  return start({ scenario, wire: true, clockSpeed: SPEED });
 }
 
 async function build(box: Sandbox, token: string): Promise<string> {
@@ -44,13 +45,10 @@ function lastByShard(reports: ReconcileReport[], runId: string): Map<number, Rec
 describe('shards end to end (RECONCILER_SHARD_MAX_CELLS=3)', () => {
   let box: Sandbox | undefined;
   beforeAll(() => buildBundles(), 120_000);
-  afterEach(async () => {
-    await box?.stop();
-    box = undefined;
-  });
+  const sandboxes = useSandbox('each');
 
   it('splits the build into 4 shards by account, each reconciled by its own invocation, and converges', async () => {
-    box = await wired(3);
+    box = await wired(sandboxes.start, 3);
     const arn = await build(box, 'shards');
     const reports = box.reports(arn);
 
@@ -90,7 +88,7 @@ describe('shards end to end (RECONCILER_SHARD_MAX_CELLS=3)', () => {
   }, 120_000);
 
   it('a shard that cannot be queued is not lost: the run says so and fails, and the retry queues every shard', async () => {
-    box = await wired(3);
+    box = await wired(sandboxes.start, 3);
     // the reconcile function's first shard send is refused, as SQS answers an IAM denial
     box.faults.set({ errors: [{ service: 'sqs', operation: 'SendMessage', code: 'AccessDenied', message: 'User is not authorized to perform: sqs:SendMessage (denied by the test)', status: 403, count: 1 }] });
     const arn = await build(box, 'shard-denied');

@@ -5,11 +5,11 @@
 import { randomUUID } from 'node:crypto';
 import { DeleteParameterCommand, GetParameterCommand } from '@aws-sdk/client-ssm';
 import { GetImageCommand, StartImagePipelineExecutionCommand } from '@aws-sdk/client-imagebuilder';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { buildBundles } from '../helpers/build.ts';
-import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
+import { clients, demoScenario, useSandbox } from '../helpers/sandbox.ts';
 
 const OWNER = '111111111111';
 const A = '222222222222';
@@ -53,16 +53,16 @@ async function loseParameter(box: Sandbox, arn: string): Promise<{ ami: string; 
 }
 
 describe('aws:ec2:image parameters end to end', () => {
+  const sandboxes = useSandbox();
   // one build serves both tests (they run in order): each makes the parameter drift and reconciles again
   let box: Sandbox;
   let arn: string;
 
   beforeAll(async () => {
     await buildBundles();
-    box = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: SPEED });
+    box = await sandboxes.start({ scenario: demoScenario(), wire: true, clockSpeed: SPEED });
     arn = await build(box);
   }, 120_000);
-  afterAll(async () => box.stop());
 
   it('leaves the cell pending after the put, and confirms the parameter on the recheck', async () => {
     const { ami, before } = await loseParameter(box, arn);

@@ -15,7 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import { GetDistributionConfigurationCommand, GetImageCommand, StartImagePipelineExecutionCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
 import { CreateLicenseConfigurationCommand, LicenseManagerClient } from '@aws-sdk/client-license-manager';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Authorization } from '../../sandbox/emulator/iam/authorize.ts';
 import { type Statement, statementsOf } from '../../sandbox/emulator/iam/policy.ts';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
@@ -23,7 +23,7 @@ import type { Role } from '../../sandbox/emulator/state.ts';
 import type { CleanupReport } from '../../src/lib/cleanup/cleanup.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { buildBundles } from '../helpers/build.ts';
-import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
+import { clients, demoScenario, useSandbox } from '../helpers/sandbox.ts';
 
 const OWNER = '111111111111';
 const A = '222222222222';
@@ -101,6 +101,7 @@ describe('remove each statement in turn: the run that needs it fails, naming the
   let configArn = '';
   const pool: string[] = [];
   let lastBuild = '';
+  const sandboxes = useSandbox();
   /** Role label → its role in each account it is installed in. */
   const roles = new Map<string, Role[]>();
   const baseline = new Map<ProbeName, ProbeRun>();
@@ -260,7 +261,7 @@ describe('remove each statement in turn: the run that needs it fails, naming the
       d.amiDistributionConfiguration.kmsKeyId = '1234abcd-12ab-34cd-56ef-1234567890ab';
     }
     scenario.regions = [...scenario.regions, LICENSED];
-    box = await sandbox({ scenario, wire: true, clockSpeed: 3000 });
+    box = await sandboxes.start({ scenario, wire: true, clockSpeed: 3000 });
     configArn = box.refs.get('distribution:golden-windows') ?? '';
     const licenses = new LicenseManagerClient({ endpoint: box.url, region: LICENSED, credentials: { accessKeyId: OWNER, secretAccessKey: 'sandbox' }, maxAttempts: 1 });
     const license = (await licenses.send(new CreateLicenseConfigurationCommand({ Name: 'windows-server', LicenseCountingType: 'vCPU' }))).LicenseConfigurationArn ?? '';
@@ -284,7 +285,6 @@ describe('remove each statement in turn: the run that needs it fails, naming the
     await box.idle();
     for (const name of PROBES) baseline.set(name, await probe(name));
   }, 180_000);
-  afterAll(async () => box?.stop());
 
   it('every probe succeeds with every statement in place', () => {
     for (const [name, run] of baseline) {

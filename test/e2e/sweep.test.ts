@@ -5,20 +5,19 @@
  */
 import { CreateTagsCommand, DeleteTagsCommand, DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import { GetImageCommand } from '@aws-sdk/client-imagebuilder';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
-import { main } from '../../src/cli/index.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { latestAvailable, type SweepReport } from '../../src/lib/sweep/sweep.ts';
 import { buildBundles } from '../helpers/build.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { clients, demoScenario, sandbox, startBuild } from '../helpers/sandbox.ts';
+import { clients, demoScenario, sandbox, startBuild, useSandbox } from '../helpers/sandbox.ts';
+import { cli } from '../helpers/cli.ts';
 
 const OWNER = '111111111111';
 const A = '222222222222';
 const PIPELINE = 'arn:aws:imagebuilder:us-east-1:111111111111:image-pipeline/golden-windows';
 const SIX_HOURS = 6 * 3600_000;
-
 
 async function copyIn(box: Sandbox, arn: string, account: string, region: string): Promise<string> {
   const out = await clients(box.url, OWNER).imagebuilder.send(new GetImageCommand({ imageBuildVersionArn: arn }));
@@ -32,23 +31,13 @@ async function tagsOf(box: Sandbox, account: string, region: string, imageId: st
   return Object.fromEntries((out.Images?.[0]?.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
 }
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), isTTY: false, columns: 200 });
-  return { code, out, err };
-}
-
 describe('the scheduled sweep', () => {
   let box: Sandbox | undefined;
   beforeAll(() => buildBundles());
-  afterEach(async () => {
-    await box?.stop();
-    box = undefined;
-  });
+  const sandboxes = useSandbox('each');
 
   it('reconciles a build whose events never arrived, then repairs a tag deleted by hand, on the sweepRate schedule', async () => {
-    const b = await sandbox({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
+    const b = await sandboxes.start({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
     box = b;
     // every event of the build is lost (held far longer than the test runs)
     b.faults.merge({ eventDelays: [{ resourcePrefix: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/', seconds: 3650 * 86_400 }] });
@@ -84,44 +73,44 @@ describe('the scheduled sweep', () => {
 describe('sweep and reconcile --pipeline from the command line', () => {
   let box: Sandbox;
   let second = '';
+  const sandboxes = useSandbox();
   beforeAll(async () => {
-    box = await sandbox({ scenario: demoScenario() });
+    box = await sandboxes.start({ scenario: demoScenario() });
     await startBuild(box, 'cli-sweep-1');
     box.clock.advance(2 * 3600_000);
     second = await startBuild(box, 'cli-sweep-2');
     box.clock.advance(2 * 3600_000);
-    return async () => box.stop();
   });
 
   it('reconcile --pipeline reconciles the latest AVAILABLE build', async () => {
-    const { code, out } = await cli(['reconcile', '--pipeline', PIPELINE, '--plan', '--json', '--endpoint-url', box.url, '--region', 'us-east-1']);
+    const { code, out } = await cli(['reconcile', '--pipeline', PIPELINE, '--plan', '--json', '--endpoint-url', box.url, '--region', 'us-east-1'], 200);
     expect(code).toBe(3);
     expect((JSON.parse(out) as ReconcileReport).image.arn).toBe(second);
   });
 
   it('sweep --plan lists every pipeline with its latest build and what it would do', async () => {
-    const json = await cli(['sweep', '--plan', '--json', '--endpoint-url', box.url, '--region', 'us-east-1']);
+    const json = await cli(['sweep', '--plan', '--json', '--endpoint-url', box.url, '--region', 'us-east-1'], 200);
     expect(json.code).toBe(3);
     const report = JSON.parse(json.out) as SweepReport;
     expect(report.pipelines).toStrictEqual([{ pipelineArn: PIPELINE, imageBuildVersionArn: second, outcome: 'drift', note: null, error: null }]);
     expect(report.reports[0]?.trigger).toBe('cli');
-    const human = await cli(['sweep', '--plan', '--no-color', '--endpoint-url', box.url, '--region', 'us-east-1']);
+    const human = await cli(['sweep', '--plan', '--no-color', '--endpoint-url', box.url, '--region', 'us-east-1'], 200);
     expect(human.out).toMatch(/golden-windows +│ golden-windows\/1\.0\.0\/2 +│ drift/);
     expect(human.out).toMatch(/SWEEP: 1 pipeline \(1 drift\) \(plan mode: nothing changed\)\./);
     expect(box.server.requests.filter((r) => r.operation === 'CreateTags')).toHaveLength(0);
   });
 
   it('a pipeline ARN of the wrong shape is bad input', async () => {
-    const { code, err } = await cli(['sweep', '--pipeline', 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/1.0.0/1', '--endpoint-url', box.url]);
+    const { code, err } = await cli(['sweep', '--pipeline', 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/1.0.0/1', '--endpoint-url', box.url], 200);
     expect(code).toBe(2);
     expect(err).toMatch(/^error: not an image pipeline ARN/);
-    const both = await cli(['reconcile', second, '--pipeline', PIPELINE, '--endpoint-url', box.url]);
+    const both = await cli(['reconcile', second, '--pipeline', PIPELINE, '--endpoint-url', box.url], 200);
     expect(both.code).toBe(2);
     expect(both.err).toMatch(/^error: give an image build ARN or --pipeline <arn>, not both/);
   });
 
   it('a pipeline with no AVAILABLE build: one line, exit 1', async () => {
-    const { code, err } = await cli(['reconcile', '--pipeline', PIPELINE.replace('golden-windows', 'nothing-yet'), '--endpoint-url', box.url, '--region', 'us-east-1']);
+    const { code, err } = await cli(['reconcile', '--pipeline', PIPELINE.replace('golden-windows', 'nothing-yet'), '--endpoint-url', box.url, '--region', 'us-east-1'], 200);
     expect(code).toBe(1);
     expect(err.trim().split('\n')).toHaveLength(1);
   });

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { afterAll, afterEach } from 'vitest';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { IAMClient } from '@aws-sdk/client-iam';
@@ -22,6 +23,28 @@ function smallScenario(): Scenario {
 
 async function sandbox(options: Partial<SandboxOptions> = {}): Promise<Sandbox> {
   return startSandbox({ port: 0, wire: false, scenario: smallScenario(), ...options });
+}
+
+/**
+ * Sandboxes for the tests of the enclosing describe (or file), each stopped after all of them (`'all'`) or
+ * after the test that started it (`'each'`). Call it where the tests are declared; `start` in a hook or a test.
+ */
+function useSandbox(scope: 'all' | 'each' = 'all'): { start: (options?: Partial<SandboxOptions>) => Promise<Sandbox> } {
+  const running: Sandbox[] = [];
+  (scope === 'each' ? afterEach : afterAll)(async () => {
+    await Promise.all(running.splice(0).map((box) => box.stop()));
+  });
+  return {
+    start: async (options) => {
+      const box = await sandbox(options);
+      // a test may stop its sandbox itself (to start another): stopping it again is a no-op
+      const stop = box.stop.bind(box);
+      let stopped: Promise<void> | undefined;
+      box.stop = () => (stopped ??= stop());
+      running.push(box);
+      return box;
+    },
+  };
 }
 
 /** Real SDK clients acting as an account (12-digit access key ids act as that account) in a region. */
@@ -56,4 +79,4 @@ async function finished(box: Sandbox, arn: string, timeoutMs = 30_000): Promise<
   return report;
 }
 
-export { DEMO_OWNER, clients, demoScenario, finished, sandbox, smallScenario, startBuild };
+export { DEMO_OWNER, clients, demoScenario, finished, sandbox, smallScenario, startBuild, useSandbox };

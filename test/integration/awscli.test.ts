@@ -2,22 +2,22 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { main } from '../../src/cli/index.ts';
-import { demoScenario, sandbox } from '../helpers/sandbox.ts';
+import { demoScenario, useSandbox } from '../helpers/sandbox.ts';
 
 const run = promisify(execFile);
 const AWS = '/usr/bin/aws';
 
 describe.runIf(existsSync(AWS))('the AWS CLI against the sandbox', () => {
   let box: Sandbox;
+  const sandboxes = useSandbox();
   beforeAll(async () => {
     // 60× (not the demo's 600×): a build (about 29 simulated minutes) must outlast the two AWS CLI processes
     // that start it and read it back, a few seconds on a loaded machine
-    box = await sandbox({ scenario: demoScenario(), clockSpeed: 60 });
+    box = await sandboxes.start({ scenario: demoScenario(), clockSpeed: 60 });
   });
-  afterAll(async () => box.stop());
 
   async function aws(account: string, region: string, ...args: string[]): Promise<unknown> {
     const { stdout } = await run(AWS, ['--endpoint-url', box.url, '--region', region, '--output', 'json', ...args], {
@@ -69,6 +69,7 @@ describe.runIf(existsSync(AWS))('the AWS CLI against the sandbox', () => {
 });
 
 describe.runIf(existsSync(AWS))('the AWS CLI sees the amiTags of a shared AMI in the sharee\'s own tag scope', () => {
+  const sandboxes = useSandbox();
   // demo: eu-west-1 distributes to 222222222222 and 444444444444 and shares with 333333333333, which gets no copy
   const SHAREE = '333333333333';
   const TARGET = '222222222222';
@@ -85,7 +86,7 @@ describe.runIf(existsSync(AWS))('the AWS CLI sees the amiTags of a shared AMI in
   };
 
   beforeAll(async () => {
-    box = await sandbox({ scenario: demoScenario() });
+    box = await sandboxes.start({ scenario: demoScenario() });
     const started = (await aws('111111111111', 'us-east-1', 'imagebuilder', 'start-image-pipeline-execution', '--image-pipeline-arn', box.refs.get('pipeline:golden-windows') ?? '')) as { imageBuildVersionArn: string };
     arn = started.imageBuildVersionArn;
     box.clock.advance(2 * 3600_000);
@@ -93,7 +94,6 @@ describe.runIf(existsSync(AWS))('the AWS CLI sees the amiTags of a shared AMI in
     const code = await main(['reconcile', arn, '--endpoint-url', box.url, '--region', 'us-east-1'], { out: () => undefined, err: () => undefined, isTTY: false, columns: 200 });
     expect(code).not.toBe(2);
   });
-  afterAll(async () => box.stop());
 
   it('describe-images as the sharee shows the amiTags it was given, not the copy owner\'s tags; the owner sees its own', async () => {
     const image = (await aws('111111111111', 'us-east-1', 'imagebuilder', 'get-image', '--image-build-version-arn', arn)) as { image: { outputResources: { amis: { region: string; accountId: string; image: string }[] } } };

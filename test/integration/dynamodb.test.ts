@@ -6,12 +6,12 @@
 import { DeleteItemCommand, DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { IdempotencyAlreadyInProgressError, IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { roleSession } from '../../sandbox/emulator/iam/roles.ts';
 import { createTable } from '../../sandbox/emulator/services/dynamodb.ts';
 import type { RequestRecord } from '../../sandbox/emulator/server.ts';
-import { sandbox } from '../helpers/sandbox.ts';
+import { sandbox, useSandbox } from '../helpers/sandbox.ts';
 
 const ACCOUNT = '111111111111';
 const TABLE = 'idempotency';
@@ -22,13 +22,11 @@ describe('DynamoDB for Powertools Idempotency', () => {
   let requestsBefore = 0;
   const requests = (): RequestRecord[] => box.server.requests.slice(requestsBefore).filter((r) => r.service === 'dynamodb');
 
+  const sandboxes = useSandbox();
   beforeAll(async () => {
-    box = await sandbox();
+    box = await sandboxes.start();
     createTable(box.state, ACCOUNT, 'us-east-1', TABLE, [{ name: 'id', type: 'S' }], 'expiration');
     client = new DynamoDBClient({ endpoint: box.url, region: 'us-east-1', credentials: { accessKeyId: ACCOUNT, secretAccessKey: 'sandbox' }, maxAttempts: 1 });
-  });
-  afterAll(async () => {
-    await box.stop();
   });
   beforeEach(() => {
     requestsBefore = box.server.requests.length;

@@ -21,13 +21,13 @@ import {
   RunInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { createClientFactory } from '../../src/lib/aws/clients.ts';
 import { loadConfig } from '../../src/lib/core/config.ts';
 import { apply } from '../../src/lib/reconcile/apply.ts';
 import type { Action, Plan } from '../../src/lib/reconcile/types.ts';
-import { clients, sandbox, smallScenario } from '../helpers/sandbox.ts';
+import { clients, smallScenario, useSandbox } from '../helpers/sandbox.ts';
 
 const OWNER = '111111111111';
 const OTHER = '222222222222';
@@ -37,6 +37,7 @@ describe('sandbox EC2', () => {
   let ec2: ReturnType<typeof clients>['ec2'];
   let other: ReturnType<typeof clients>['ec2'];
   const ami = (ref: string) => box.refs.get(`ami:${ref}`) ?? '';
+  const sandboxes = useSandbox();
 
   beforeAll(async () => {
     const scenario = smallScenario();
@@ -45,11 +46,10 @@ describe('sandbox EC2', () => {
       { ref: 'linux', account: OWNER, region: 'us-east-1', name: 'linux-base' },
       ...Array.from({ length: 12 }, (_, i) => ({ ref: `bulk${i}`, account: OWNER, region: 'us-east-1', name: `bulk-${i}` })),
     ];
-    box = await sandbox({ scenario });
+    box = await sandboxes.start({ scenario });
     ec2 = clients(box.url, OWNER).ec2;
     other = clients(box.url, OTHER).ec2;
   });
-  afterAll(async () => box.stop());
 
   it('describes images by id, owner, name wildcard and tag, with NextToken pagination', async () => {
     const byId = await ec2.send(new DescribeImagesCommand({ ImageIds: [ami('win')] }));

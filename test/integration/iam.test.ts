@@ -3,20 +3,17 @@ import { CreateTagsCommand, DescribeImagesCommand, EC2Client, EnableFastLaunchCo
 import { DecodeAuthorizationMessageCommand, AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { AttachRolePolicyCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { registerImage } from '../../sandbox/emulator/services/ec2/index.ts';
-import { clients, sandbox, smallScenario } from '../helpers/sandbox.ts';
+import { clients, smallScenario, useSandbox } from '../helpers/sandbox.ts';
 
 const OWNER = '111111111111';
 const TARGET = '222222222222';
 
 describe('IAM in the sandbox', () => {
   let box: Sandbox | undefined;
-  afterEach(async () => {
-    await box?.stop();
-    box = undefined;
-  });
+  const sandboxes = useSandbox('each');
 
   /** Clients acting as the target role (assumed by the owner account's administrator). */
   async function asTargetRole(url: string, partition: string, region: string) {
@@ -32,7 +29,7 @@ describe('IAM in the sandbox', () => {
     ['cn-north-1', 'aws-cn'],
     ['us-gov-west-1', 'aws-us-gov'],
   ])('deploys the target role in the partition of %s (%s) and allows what it grants there', async (region, partition) => {
-    box = await sandbox({ scenario: { ...smallScenario(), regions: [region] } });
+    box = await sandboxes.start({ scenario: { ...smallScenario(), regions: [region] } });
     expect(box.state.rolesOf(TARGET).get('ImageBuilderReconcilerTarget')?.arn).toBe(`arn:${partition}:iam::${TARGET}:role/ImageBuilderReconcilerTarget`);
     const ami = registerImage(box.state, box.clock, { account: TARGET, region, name: 'x', creationDate: box.clock.iso() });
     const role = await asTargetRole(box.url, partition, region);
@@ -43,7 +40,7 @@ describe('IAM in the sandbox', () => {
   });
 
   it('answers an EC2 DryRun as EC2 does: DryRunOperation when allowed (and nothing done), UnauthorizedOperation when not', async () => {
-    box = await sandbox({ scenario: smallScenario() });
+    box = await sandboxes.start({ scenario: smallScenario() });
     const ami = registerImage(box.state, box.clock, { account: TARGET, region: 'us-east-1', name: 'x', creationDate: box.clock.iso() });
     const role = await asTargetRole(box.url, 'aws', 'us-east-1');
     await expect(role.ec2.send(new CreateTagsCommand({ DryRun: true, Resources: [ami.imageId], Tags: [{ Key: 'Team', Value: 'dry' }] }))).rejects.toMatchObject({ name: 'DryRunOperation', message: 'Request would have succeeded, but DryRun flag is set.', $metadata: { httpStatusCode: 412 } });
@@ -53,7 +50,7 @@ describe('IAM in the sandbox', () => {
   });
 
   it('refuses what the role does not grant, in each service\'s own terms; EC2\'s encoded message decodes', async () => {
-    box = await sandbox({ scenario: smallScenario() });
+    box = await sandboxes.start({ scenario: smallScenario() });
     const ami = registerImage(box.state, box.clock, { account: TARGET, region: 'us-east-1', name: 'x', creationDate: box.clock.iso() });
     const role = await asTargetRole(box.url, 'aws', 'us-east-1');
     // SSM: only parameters under the pattern the deployment names (default imagebuilder/*)
@@ -79,7 +76,7 @@ describe('IAM in the sandbox', () => {
   });
 
   it('asks for the KMS rights of encrypted snapshots in Fast Launch\'s launch check: granted for the account\'s own keys, refused for a Deny or another account\'s key', async () => {
-    box = await sandbox({ scenario: smallScenario() });
+    box = await sandboxes.start({ scenario: smallScenario() });
     const role = await asTargetRole(box.url, 'aws', 'us-east-1');
     const own = `arn:aws:kms:us-east-1:${TARGET}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
     const windows = (kmsKeyId: string | undefined) => {
@@ -110,7 +107,7 @@ describe('IAM in the sandbox', () => {
   });
 
   it('without a launch template, Fast Launch needs the rights to build its own VPC: refused by the default target role, allowed with EC2FastLaunchFullAccess attached', async () => {
-    box = await sandbox({ scenario: smallScenario() });
+    box = await sandboxes.start({ scenario: smallScenario() });
     const role = await asTargetRole(box.url, 'aws', 'us-east-1');
     const ami = registerImage(box.state, box.clock, { account: TARGET, region: 'us-east-1', name: 'w', platform: 'windows', creationDate: box.clock.iso() });
     ami.state = 'available';

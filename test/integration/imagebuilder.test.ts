@@ -11,9 +11,9 @@ import {
   UpdateDistributionConfigurationCommand,
 } from '@aws-sdk/client-imagebuilder';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
-import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
+import { clients, demoScenario, useSandbox } from '../helpers/sandbox.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const OWNER = '111111111111';
@@ -34,17 +34,14 @@ async function runToEnd(box: Sandbox, token: string): Promise<string> {
 
 describe('sandbox Image Builder', () => {
   let box: Sandbox | undefined;
-  afterEach(async () => {
-    await box?.stop();
-    box = undefined;
-  });
+  const sandboxes = useSandbox('each');
 
   it.each([
     [{ distributions: [] }, /Provide at least one distribution/],
     [{ distributions: [{ region: 'us-east-1' }] }, /One or more outputs should be provided for each region/],
     [{ distributions: [{ region: 'us-east-1', amiDistributionConfiguration: {} }, { region: 'us-east-1', amiDistributionConfiguration: {} }] }, /specified more than once/],
   ])('rejects an invalid distribution configuration (%j) with InvalidParameterValueException', async (input, message) => {
-    box = await sandbox();
+    box = await sandboxes.start();
     const ib = clients(box.url, OWNER).imagebuilder;
     await expect(ib.send(new CreateDistributionConfigurationCommand({ name: 'golden', clientToken: 't', ...input } as never))).rejects.toMatchObject({ name: 'InvalidParameterValueException', message: expect.stringMatching(message) });
   });
@@ -56,13 +53,13 @@ describe('sandbox Image Builder', () => {
     [{ distributions: [{ region: 'us-east-1', fastLaunchConfigurations: [{ maxParallelLaunches: 6 }] }] }, "Value null at 'distributions.1.member.fastLaunchConfigurations.1.member.enabled' failed to satisfy constraint: Member must not be null"],
     [{ description: '', distributions: [{ region: 'us-east-1', amiDistributionConfiguration: { amiTags: { 'aws:team': 'x' } } }] }, "Value '{aws:team=x}' at 'distributions.1.member.amiDistributionConfiguration.amiTags' failed to satisfy constraint: Map keys must satisfy constraint: [Member must satisfy regular expression pattern: ^(?!aws:)"],
   ])('rejects what breaks the service model (%j) with ValidationException in the service\'s words', async (input, message) => {
-    box = await sandbox();
+    box = await sandboxes.start();
     const ib = clients(box.url, OWNER).imagebuilder;
     await expect(ib.send(new CreateDistributionConfigurationCommand({ name: 'golden', clientToken: 't', ...input } as never))).rejects.toMatchObject({ name: 'ValidationException', message: expect.stringContaining(message) });
   });
 
   it('walks a build through its states with one Image State Change event per step (aws-facts §1.1)', async () => {
-    box = await sandbox({ scenario: demoScenario() });
+    box = await sandboxes.start({ scenario: demoScenario() });
     const arn = await runToEnd(box, 'states');
     const states = box.state.events.filter((e) => e.detailType === 'EC2 Image Builder Image State Change').map((e) => (e.detail as { state: { status: string } }).state.status);
     expect(states).toStrictEqual(['BUILDING', 'TESTING', 'DISTRIBUTING', 'INTEGRATING', 'AVAILABLE']);
@@ -79,7 +76,7 @@ describe('sandbox Image Builder', () => {
   });
 
   it('leaves the gaps Image Builder leaves: no amiTags on target copies (§3, roadmap #62), cross-account templates untouched without the CreatedBy tag (§5), Fast Launch only in the owner (§4)', async () => {
-    box = await sandbox({ scenario: demoScenario() });
+    box = await sandboxes.start({ scenario: demoScenario() });
     const arn = await runToEnd(box, 'gaps');
     const amis = (await clients(box.url, OWNER).imagebuilder.send(new GetImageCommand({ imageBuildVersionArn: arn }))).image?.outputResources?.amis ?? [];
     const ami = (account: string, region: string) => amis.find((a) => a.accountId === account && a.region === region)?.image ?? '';
@@ -108,7 +105,7 @@ describe('sandbox Image Builder', () => {
   it('fails the image with Image Builder\'s wording when a copy fails (§1.1)', async () => {
     const scenario = demoScenario();
     scenario.faults = { failedCopies: [`${D}/eu-west-1`] };
-    box = await sandbox({ scenario });
+    box = await sandboxes.start({ scenario });
     const arn = await runToEnd(box, 'failed');
     const image = (await clients(box.url, OWNER).imagebuilder.send(new GetImageCommand({ imageBuildVersionArn: arn }))).image;
     expect(image?.state?.status).toBe('FAILED');
@@ -117,7 +114,7 @@ describe('sandbox Image Builder', () => {
   });
 
   it('keeps the configuration a build used, and publishes CloudTrail events for changes (§0.6, §1.1)', async () => {
-    box = await sandbox({ scenario: demoScenario() });
+    box = await sandboxes.start({ scenario: demoScenario() });
     const arn = await runToEnd(box, 'snapshot');
     const ib = clients(box.url, OWNER).imagebuilder;
     const distributionArn = box.refs.get('distribution:golden-windows') ?? '';

@@ -6,14 +6,14 @@
  */
 import * as sdk from '@aws-sdk/client-imagebuilder';
 import { CreateDistributionConfigurationCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { lintDistributionConfiguration } from '../../src/lib/preflight/lint.ts';
 import { MODEL_SOURCE as EMULATOR_MODEL_SOURCE, SHAPES as EMULATOR_SHAPES } from '../../sandbox/emulator/model/imagebuilder-model.ts';
 import { MODEL_SOURCE, SHAPES } from '../../src/lib/preflight/model/imagebuilder-model.ts';
 import { validateAgainstModel } from '../../src/lib/preflight/model/validate.ts';
 import { EXAMPLES, seeds } from '../helpers/model-seeds.ts';
-import { clients, sandbox } from '../helpers/sandbox.ts';
+import { clients, useSandbox } from '../helpers/sandbox.ts';
 
 /** The SDK's static structure schema: [3, namespace, name, traits, member names, member schemas, required count]. */
 type StaticStruct = [number, string, string, unknown, string[], unknown[], number?];
@@ -115,10 +115,10 @@ describe('every seed of the model\'s constraints', () => {
 
   describe('the sandbox', () => {
     let box: Sandbox;
+    const sandboxes = useSandbox();
     beforeAll(async () => {
-      box = await sandbox();
+      box = await sandboxes.start();
     });
-    afterAll(async () => box.stop());
 
     it('rejects each seed of create and update with ValidationException naming the member, as the service does', async () => {
       const ib = clients(box.url, '111111111111').imagebuilder;

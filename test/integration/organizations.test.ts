@@ -8,9 +8,9 @@ import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { CopyImageCommand, CreateTagsCommand, DescribeImagesCommand, ModifyImageAttributeCommand } from '@aws-sdk/client-ec2';
 import { DescribeOrganizationCommand, ListAccountsForParentCommand, ListOrganizationalUnitsForParentCommand, OrganizationsClient, paginateListAccounts } from '@aws-sdk/client-organizations';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
-import { clients, sandbox } from '../helpers/sandbox.ts';
+import { clients, useSandbox } from '../helpers/sandbox.ts';
 
 const ORG = 'o-a1b2c3d4e5';
 const UNIT = 'ou-a1b2-11111111';
@@ -20,9 +20,10 @@ const MEMBERS = ['111111111111', '222222222222', '333333333333', '444444444444',
 describe('AWS Organizations in the sandbox', () => {
   let box: Sandbox;
   const org = (account: string) => new OrganizationsClient({ endpoint: box.url, region: 'us-east-1', credentials: { accessKeyId: account, secretAccessKey: 'sandbox' }, maxAttempts: 1 });
+  const sandboxes = useSandbox();
 
   beforeAll(async () => {
-    box = await sandbox({
+    box = await sandboxes.start({
       scenario: {
         name: 'organizations',
         defaultAccount: '111111111111',
@@ -38,7 +39,6 @@ describe('AWS Organizations in the sandbox', () => {
       },
     });
   });
-  afterAll(async () => box.stop());
 
   it('lets the management account list every account, in pages, and the accounts and OUs of a parent', async () => {
     const listed: string[] = [];

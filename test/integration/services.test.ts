@@ -5,22 +5,22 @@ import { CreateQueueCommand, DeleteMessageCommand, ReceiveMessageCommand, SendMe
 import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { EC2Client, DescribeRegionsCommand } from '@aws-sdk/client-ec2';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { SSM_IMAGE_VALIDATION_MS } from '../../sandbox/emulator/services/ssm.ts';
-import { clients, demoScenario, sandbox } from '../helpers/sandbox.ts';
+import { clients, demoScenario, useSandbox } from '../helpers/sandbox.ts';
 
 const OWNER = '111111111111';
 const TARGET = '222222222222';
 
 describe('sandbox SSM: aws:ec2:image values are validated after PutParameter answers', () => {
   let box: Sandbox;
+  const sandboxes = useSandbox();
   beforeAll(async () => {
     // real-time speed: at the demo's (600×) the 30 simulated seconds of validation could end
     // between two calls on a loaded machine
-    box = await sandbox({ scenario: demoScenario(), clockSpeed: 1 });
+    box = await sandboxes.start({ scenario: demoScenario(), clockSpeed: 1 });
   });
-  afterAll(async () => box.stop());
 
   const value = async (name: string, account = OWNER): Promise<string | undefined> => {
     try {
@@ -67,10 +67,10 @@ describe('sandbox SSM: aws:ec2:image values are validated after PutParameter ans
 
 describe('sandbox STS and IAM', () => {
   let box: Sandbox;
+  const sandboxes = useSandbox();
   beforeAll(async () => {
-    box = await sandbox();
+    box = await sandboxes.start();
   });
-  afterAll(async () => box.stop());
 
   it('issues credentials bound to the assumed account when the role trusts the caller', async () => {
     const out = await clients(box.url, OWNER).sts.send(new AssumeRoleCommand({ RoleArn: `arn:aws:iam::${TARGET}:role/ImageBuilderReconcilerTarget`, RoleSessionName: 'reconciler' }));

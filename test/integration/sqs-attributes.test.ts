@@ -1,20 +1,18 @@
 /** SQS message attributes on the sandbox: kept with the message, and refused where SQS refuses them. */
 import { CreateQueueCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
-import { clients, sandbox } from '../helpers/sandbox.ts';
+import { clients, sandbox, useSandbox } from '../helpers/sandbox.ts';
 
 describe('SQS message attributes', () => {
   let box: Sandbox;
   let queueUrl: string;
   const sqs = () => clients(box.url, '111111111111').sqs;
 
+  const sandboxes = useSandbox();
   beforeAll(async () => {
-    box = await sandbox();
+    box = await sandboxes.start();
     queueUrl = (await sqs().send(new CreateQueueCommand({ QueueName: 'attrs' }))).QueueUrl ?? '';
-  });
-  afterAll(async () => {
-    await box.stop();
   });
 
   it('keeps them with the message', async () => {

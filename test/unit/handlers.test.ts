@@ -203,3 +203,42 @@ describe('Lambda handlers with idempotency records (RECONCILER_IDEMPOTENCY_TABLE
     expect(dynamodb.calls()).toHaveLength(0);
   });
 });
+
+describe('lambdaHandler: the middy chain and the parse-or-reject step every function shares', () => {
+  it('answers an input error of the parse as rejected, without running; throws any other error', async () => {
+    const { lambdaHandler } = await import('../../src/handlers/shared/handler.ts');
+    const { InputError } = await import('../../src/lib/core/errors.ts');
+    const ran: unknown[] = [];
+    const handler = lambdaHandler({
+      parse: (event) => {
+        if (event === 'bad') throw new InputError('not an image build');
+        if (event === 'broken') throw new Error('a bug');
+        return { parsed: event };
+      },
+      run: async (input) => {
+        ran.push(input);
+        return { status: 'done' };
+      },
+    }) as unknown as Handler;
+    expect(await handler('bad', context)).toStrictEqual({ status: 'rejected', error: 'not an image build' });
+    await expect(handler('broken', context)).rejects.toThrow('a bug');
+    expect(ran).toStrictEqual([]);
+    expect(await handler('good', context)).toStrictEqual({ status: 'done' });
+    expect(ran).toStrictEqual([{ parsed: 'good' }]);
+  });
+
+  it('aborts the run timeoutEarlyInMillis before Lambda would stop it', async () => {
+    const { lambdaHandler } = await import('../../src/handlers/shared/handler.ts');
+    const handler = lambdaHandler({
+      parse: (event) => event,
+      run: (_input, { signal }) => new Promise((resolve) => signal.addEventListener('abort', () => resolve({ status: 'aborted' }))),
+      timeoutEarlyInMillis: 10_000,
+    }) as unknown as Handler;
+    // 10.05 s left: the signal fires after 50 ms
+    const started = Date.now();
+    const shortly = { ...context, getRemainingTimeInMillis: () => 10_050 };
+    // middy answers with its own error (a TimeoutError) when the signal fires
+    await expect(handler({}, shortly)).rejects.toMatchObject({ name: 'TimeoutError', message: expect.stringMatching(/aborted/) });
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+});

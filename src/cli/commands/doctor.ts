@@ -1,6 +1,6 @@
 /** The `doctor` command: which configurations, then the checks of src/lib/preflight/doctor.ts, then a matrix per configuration. */
-import { GetDistributionConfigurationCommand, paginateListDistributionConfigurations } from '@aws-sdk/client-imagebuilder';
-import { InvalidArgumentError } from 'commander';
+import { paginateListDistributionConfigurations } from '@aws-sdk/client-imagebuilder';
+import { type Command, InvalidArgumentError } from 'commander';
 import { type DistributionConfigurationArn, parseDistributionConfigurationArn } from '../../lib/core/arn.ts';
 import type { ClientFactory } from '../../lib/aws/clients.ts';
 import type { Config } from '../../lib/core/config.ts';
@@ -8,6 +8,7 @@ import { type DoctorReport, configurationImage, planChecks, runDoctor } from '..
 import { AwsCallError, InputError } from '../../lib/core/errors.ts';
 import { listSharedOrganizations, listedAccounts, organizationsClient } from '../../lib/aws/organizations.ts';
 import { type Colors, cellMatrix } from '../format.ts';
+import { type AwsCheck, type CommandContext, EXIT, globalsOf, readDistributionConfiguration } from '../shared.ts';
 import { isKnownRegion } from '../target.ts';
 
 interface DoctorOptions {
@@ -52,10 +53,9 @@ async function doctor(opts: DoctorOptions, given: DistributionConfigurationArn |
   const role = opts.cleanup === true ? 'cleanup' : 'repair';
   const reports: DoctorReport[] = [];
   for (const arn of await configurationArns(clients, config, given)) {
-    const cell = await clients.forCell(arn.accountId, arn.region);
     let configuration;
     try {
-      configuration = (await cell.imagebuilder.send(new GetDistributionConfigurationCommand({ distributionConfigurationArn: arn.arn }))).distributionConfiguration;
+      configuration = await readDistributionConfiguration(clients, arn);
     } catch (error: unknown) {
       throw new AwsCallError('GetDistributionConfiguration', arn.accountId, arn.region, error);
     }
@@ -108,5 +108,40 @@ function renderDoctor(reports: DoctorReport[], c: Colors, width: number): string
   return lines.join('\n').trimEnd();
 }
 
-export { checkDoctorOptions, commaList, doctor, renderDoctor };
+const check: AwsCheck = (_arg, opts) => checkDoctorOptions(opts as DoctorOptions);
+
+function register(cli: Command, ctx: CommandContext): void {
+  cli
+    .command('doctor')
+    .description('check that every account and region a distribution configuration names lets the reconciler do its work (read only)')
+    .option('--config <distribution-configuration-arn>', 'the configuration to check (default: every one of the account in the region)')
+    .option('--accounts <ids>', 'only these accounts (comma-separated)', commaList)
+    .option('--regions <regions>', 'only these regions (comma-separated)', commaList)
+    .option('--cleanup', 'check the cleanup role (RECONCILER_CLEANUP_ROLE_NAME) instead of the target role')
+    .addHelpText(
+      'after',
+      `
+For each account: the role exists and can be assumed. For each cell: IAM's policy simulator
+(iam:SimulatePrincipalPolicy on the role) allows every action the reconciler calls there, on the resources it
+calls it on. Marks: observe (describe calls), images (tags, launch permissions), LT (launch templates),
+FL, FL-launch, FL-role (Fast Launch, its launch check, its service-linked role), SSM (parameters); with
+--cleanup: observe, refs (image references), retire, snapshots. Every denial names the action and the
+statement of infra/target-account-role.yaml that grants it.
+
+Exit code: 0 every action allowed, 1 something denied or a role missing, 2 bad input, 5 cannot run.
+
+Examples:
+  $ imagebuilder-reconciler doctor --config arn:aws:imagebuilder:us-east-1:111122223333:distribution-configuration/golden
+  $ imagebuilder-reconciler doctor --accounts 222233334444 --regions eu-west-1 --json`,
+    )
+    .action(async (opts: DoctorOptions, command: Command) => {
+      const globals = globalsOf(command);
+      const reports = await doctor(opts, ctx.state.checked as ReturnType<typeof checkDoctorOptions>, ctx.session());
+      const ok = reports.every((r) => r.ok);
+      ctx.io.out(globals.json === true ? JSON.stringify({ ok, reports }, null, 2) : renderDoctor(reports, ctx.colorsFor(globals), ctx.widthFor(globals)));
+      ctx.result.code = ok ? EXIT.converged : EXIT.failed;
+    });
+}
+
+export { check, register };
 export type { DoctorOptions };

@@ -1,15 +1,20 @@
+/**
+ * The demo (`npm start`) and the explorable sandbox (`npm run sandbox`): the local AWS with the reconciler
+ * wired in, narrated with the CLI's own rendering. Bundled apart from the CLI (dist/demo/index.mjs), which
+ * loads it only for its `demo` and `sandbox` commands, so that the CLI carries no emulator code.
+ */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetDistributionConfigurationCommand, StartImagePipelineExecutionCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
-import { createClientFactory } from '../lib/aws/clients.ts';
-import { type Sandbox, projectRoot, startSandbox } from '../../sandbox/harness/index.ts';
-import { type Scenario, ScenarioError, loadScenario } from '../../sandbox/harness/scenario.ts';
-import { InputError } from '../lib/core/errors.ts';
-import type { PublishedEvent } from '../../sandbox/emulator/state.ts';
-import { REPORT_DETAIL_TYPE, type ReconcileReport } from '../lib/reconcile/report.ts';
-import type { CleanupReport } from '../lib/cleanup/cleanup.ts';
-import type { Invocation } from '../../sandbox/harness/wiring/index.ts';
-import { type Colors, cleanupSummary, renderCleanup, renderReport, reportSummary, statusColor } from './format.ts';
+import { createClientFactory } from '../../src/lib/aws/clients.ts';
+import { type Sandbox, projectRoot, startSandbox } from './index.ts';
+import { type Scenario, ScenarioError, loadScenario } from './scenario.ts';
+import { InputError } from '../../src/lib/core/errors.ts';
+import type { PublishedEvent } from '../emulator/state.ts';
+import { REPORT_DETAIL_TYPE, type ReconcileReport } from '../../src/lib/reconcile/report.ts';
+import type { CleanupReport } from '../../src/lib/cleanup/cleanup.ts';
+import type { Invocation } from './wiring/index.ts';
+import { type Colors, cleanupSummary, renderCleanup, renderReport, reportSummary, statusColor } from '../../src/cli/format.ts';
 
 interface Io {
   out: (text: string) => void;
@@ -239,4 +244,8 @@ function narrateInvocation(invocation: Invocation, c: Colors): string {
   return `${c.bold(invocation.function)} via ${invocation.trigger}${retry}, ${invocation.durationMs} ms: ${subject} → ${outcome}`;
 }
 
+// the CLI loads this module apart (its own bundle, its own copy of the error classes): it recognises the input
+// errors thrown here by this class, and turns them into its own (exit 2)
+export { ReconcilerError } from '../../src/lib/core/errors.ts';
 export { defaultScenarioPath, narrateInvocation, runDemo, runSandbox };
+export type { Io };

@@ -1,0 +1,56 @@
+/** The `status` matrix: a mark for every check a cell has, license configurations and S3 export included. */
+import { describe, expect, it } from 'vitest';
+import { CHECK_LABELS, colors, renderStatus } from '../../src/cli/format.ts';
+import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
+import type { Check } from '../../src/lib/reconcile/types.ts';
+
+const IMAGE = 'arn:aws:imagebuilder:us-east-1:111122223333:image/golden/1.0.0/3';
+
+/** A plan-mode report of one cell with these checks. */
+function report(checks: Check[], status: ReconcileReport['cells'][number]['status'] = 'ok'): ReconcileReport {
+  const cells = { ok: 0, repaired: 0, drift: 0, pending: 0, failed: 0, skipped: 0, total: 1, [status]: 1 };
+  return {
+    schemaVersion: 1,
+    kind: 'reconcile',
+    runId: 'run',
+    trigger: 'cli',
+    mode: 'plan',
+    image: { arn: IMAGE, name: 'golden', version: '1.0.0', buildNumber: 3, platform: 'Linux', status: 'AVAILABLE', stateReason: null, ownerAccountId: '111122223333', region: 'us-east-1', pipelineArn: null, distributionConfigurationArn: null, supersededBy: null },
+    outcome: status === 'ok' ? 'converged' : 'drift',
+    attempt: 1,
+    firstSeenAt: '2031-06-15T12:00:00.000Z',
+    startedAt: '2031-06-15T12:00:00.000Z',
+    finishedAt: '2031-06-15T12:00:01.000Z',
+    durationMs: 1000,
+    awsCalls: 5,
+    counts: { cells, actions: { planned: 0, applied: 0, 'already-done': 0, failed: 0, skipped: 0, total: 0 } },
+    cells: [{ region: 'eu-west-1', accountId: '222233334444', origin: 'target', imageId: 'ami-0123456789abcdef0', status, reasons: [], checks }],
+    actions: [],
+    notes: [],
+    next: { recheck: false, reason: 'nothing pending' },
+  };
+}
+
+describe('status matrix', () => {
+  it('marks the license configuration and S3 export checks, each with its label', () => {
+    const out = renderStatus(
+      report(
+        [
+          { check: 'ami', subject: 'ami-0123456789abcdef0', result: 'ok', reason: 'available' },
+          { check: 'license-configuration', subject: 'arn:aws:license-manager:eu-west-1:222233334444:license-configuration:lic-1', result: 'drift', reason: 'not associated' },
+          { check: 's3-export', subject: 's3://exports/golden', result: 'ok', reason: 'exported' },
+        ],
+        'drift',
+      ),
+      colors(false),
+    );
+    expect(out).toContain('AMI✓ lic≠ S3✓');
+  });
+
+  it('has a label for every check but access (a cell without access says "no access")', () => {
+    const names: Check['check'][] = ['ami', 'name', 'tags', 'launch-permission', 'encryption', 'launch-template', 'fast-launch', 'ssm-parameter', 'license-configuration', 's3-export'];
+    const out = renderStatus(report(names.map((check) => ({ check, subject: 's', result: 'ok', reason: 'r' }))), colors(false));
+    expect(out).toContain(Object.values(CHECK_LABELS).map((label) => `${label}✓`).join(' '));
+    expect(Object.keys(CHECK_LABELS).sort()).toStrictEqual([...names].sort());
+  });
+});
