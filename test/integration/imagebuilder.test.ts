@@ -5,10 +5,14 @@
 import { DescribeFastLaunchImagesCommand, DescribeImagesCommand, DescribeLaunchTemplateVersionsCommand } from '@aws-sdk/client-ec2';
 import {
   CreateDistributionConfigurationCommand,
+  CreateImageRecipeCommand,
   GetImageCommand,
+  GetImagePipelineCommand,
   ListImagePipelineImagesCommand,
   StartImagePipelineExecutionCommand,
   UpdateDistributionConfigurationCommand,
+  UpdateImagePipelineCommand,
+  type UpdateImagePipelineCommandInput,
 } from '@aws-sdk/client-imagebuilder';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import { describe, expect, it } from 'vitest';
@@ -127,5 +131,49 @@ describe('sandbox Image Builder', () => {
     const removed = image?.outputResources?.amis?.find((a) => a.region === 'ap-northeast-1');
     const still = await clients(box.url, A, 'ap-northeast-1').ec2.send(new DescribeImagesCommand({ ImageIds: [removed?.image ?? ''] }));
     expect(still.Images?.[0]?.State).toBe('available');
+  });
+});
+
+describe('sandbox UpdateImagePipeline', () => {
+  let box: Sandbox | undefined;
+  afterEach(async () => {
+    await box?.stop();
+    box = undefined;
+  });
+
+  it('validates as the SDK model does, replaces the settings, and its builds use the new recipe with the sandbox clock\'s dateCreated', async () => {
+    box = await sandbox({ scenario: demoScenario(), clockSpeed: 1 });
+    const ib = clients(box.url, OWNER).imagebuilder;
+    const pipeline = box.refs.get('pipeline:golden-windows') ?? '';
+    const current = (await ib.send(new GetImagePipelineCommand({ imagePipelineArn: pipeline }))).imagePipeline;
+    const infrastructureConfigurationArn = current?.infrastructureConfigurationArn ?? '';
+    // required by the model: imagePipelineArn and infrastructureConfigurationArn (clientToken the SDK fills in)
+    await expect(ib.send(new UpdateImagePipelineCommand({ imagePipelineArn: pipeline } as UpdateImagePipelineCommandInput))).rejects.toMatchObject({
+      name: 'ValidationException',
+      message: "1 validation error detected: Value null at 'infrastructureConfigurationArn' failed to satisfy constraint: Member must not be null",
+    });
+    const recipe = await ib.send(new CreateImageRecipeCommand({ name: 'golden-windows', semanticVersion: '2.0.0', parentImage: 'arn:aws:imagebuilder:us-east-1:aws:image/windows-server-2022-english-full-base-x86/x.x.x', components: [{ componentArn: 'arn:aws:imagebuilder:us-east-1:aws:component/update-windows/x.x.x' }] }));
+    await expect(ib.send(new UpdateImagePipelineCommand({ imagePipelineArn: pipeline, infrastructureConfigurationArn, imageRecipeArn: `${recipe.imageRecipeArn ?? ''}9` }))).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+    await expect(ib.send(new UpdateImagePipelineCommand({ imagePipelineArn: `${pipeline}-gone`, infrastructureConfigurationArn, imageRecipeArn: recipe.imageRecipeArn }))).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+
+    const update = { imagePipelineArn: pipeline, infrastructureConfigurationArn, imageRecipeArn: recipe.imageRecipeArn, distributionConfigurationArn: current?.distributionConfigurationArn, clientToken: 'point-at-2' };
+    expect(await ib.send(new UpdateImagePipelineCommand(update))).toMatchObject({ imagePipelineArn: pipeline, clientToken: 'point-at-2' });
+    // the same token again is the same request; with other parameters it is refused
+    await ib.send(new UpdateImagePipelineCommand(update));
+    await expect(ib.send(new UpdateImagePipelineCommand({ ...update, description: 'other' }))).rejects.toMatchObject({ name: 'IdempotentParameterMismatchException' });
+    const updated = (await ib.send(new GetImagePipelineCommand({ imagePipelineArn: pipeline }))).imagePipeline;
+    expect(updated).toMatchObject({ imageRecipeArn: recipe.imageRecipeArn, distributionConfigurationArn: current?.distributionConfigurationArn, status: 'ENABLED', dateCreated: current?.dateCreated });
+    expect(Date.parse(updated?.dateUpdated ?? '')).toBeLessThanOrEqual(box.clock.now());
+
+    const before = box.clock.now();
+    const started = await ib.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: pipeline, clientToken: 'after-update' }));
+    expect(started.imageBuildVersionArn).toMatch(/\/golden-windows\/2\.0\.0\/1$/);
+    const image = (await ib.send(new GetImageCommand({ imageBuildVersionArn: started.imageBuildVersionArn }))).image;
+    // dateCreated is the sandbox clock's (the time the build was created), as ListImagePipelineImages says too
+    const created = Date.parse(image?.dateCreated ?? '');
+    expect(created).toBeGreaterThanOrEqual(before - 1);
+    expect(created).toBeLessThanOrEqual(box.clock.now());
+    const listed = await ib.send(new ListImagePipelineImagesCommand({ imagePipelineArn: pipeline }));
+    expect(listed.imageSummaryList?.map((s) => s.dateCreated)).toStrictEqual([image?.dateCreated]);
   });
 });

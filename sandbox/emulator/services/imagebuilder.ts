@@ -13,6 +13,7 @@ import type {
   ImageRecipe,
   ImageSummary,
   UpdateDistributionConfigurationRequest,
+  UpdateImagePipelineRequest,
 } from '@aws-sdk/client-imagebuilder';
 import { validateAgainstModel, validationMessage } from '../model/validate.ts';
 import { AwsError } from '../protocol/errors.ts';
@@ -246,6 +247,72 @@ function createImagePipeline(ctx: Ctx, input: CreateImagePipelineRequest) {
   };
   store.pipelines.set(arn, pipeline);
   return { clientToken: input.clientToken, imagePipelineArn: arn };
+}
+
+/** A member the model requires, missing: the ValidationException the service answers (validate.ts's words). */
+function requiredMissing(input: object, members: string[]): AwsError | undefined {
+  const given = new Map(Object.entries(input));
+  const missing = members.filter((m) => given.get(m) === undefined || given.get(m) === null);
+  if (missing.length === 0) return undefined;
+  const parts = missing.map((m) => `Value null at '${m}' failed to satisfy constraint: Member must not be null`);
+  return new AwsError('ValidationException', `${parts.length} validation error${parts.length === 1 ? '' : 's'} detected: ${parts.join('; ')}`, 400);
+}
+
+/**
+ * UpdateImagePipeline (Image Builder API reference): "does not support selective updates for the pipeline.
+ * You must specify all of the required properties in the update request, not just the properties that have
+ * changed." So the request replaces the pipeline's settings: a member left out (description, distribution
+ * configuration) is no longer set, and status is ENABLED unless given. Required by the SDK model:
+ * imagePipelineArn and infrastructureConfigurationArn, and clientToken (an idempotency token the SDK and the
+ * AWS CLI fill in). The builds already made keep the recipe and configuration they were made with.
+ */
+function updateImagePipeline(ctx: Ctx, input: UpdateImagePipelineRequest) {
+  try {
+    return updateImagePipelineOrThrow(ctx, input);
+  } catch (error: unknown) {
+    if (error instanceof AwsError) cloudTrail(ctx, 'UpdateImagePipeline', input, null, error);
+    throw error;
+  }
+}
+
+function updateImagePipelineOrThrow(ctx: Ctx, input: UpdateImagePipelineRequest) {
+  const missing = requiredMissing(input, ['imagePipelineArn', 'infrastructureConfigurationArn', 'clientToken']);
+  if (missing !== undefined) throw missing;
+  const arn = input.imagePipelineArn ?? '';
+  if (!/^arn:aws[^:]*:imagebuilder:[^:]+:(?:[0-9]{12}|aws):image-pipeline\/[a-z0-9-_]+$/.test(arn)) throw invalid(`The value supplied for parameter 'imagePipelineArn' is not valid: ${arn}`);
+  const store = storeFor(ctx, arn);
+  const existing = store.pipelines.get(arn);
+  if (existing === undefined) throw ibNotFound(arn);
+  const token = `UpdateImagePipeline/${input.clientToken ?? ''}`;
+  const request = JSON.stringify(input);
+  const seen = store.clientTokens.get(token);
+  if (seen !== undefined) {
+    if (seen !== request) throw new AwsError('IdempotentParameterMismatchException', `The client token ${input.clientToken ?? ''} was already used with other parameters.`, 400);
+    return { requestId: ctx.requestId, clientToken: input.clientToken, imagePipelineArn: arn };
+  }
+  if (input.containerRecipeArn !== undefined) throw invalid('Container recipes are not supported by this sandbox: set imageRecipeArn.');
+  const recipe = store.recipes.get(input.imageRecipeArn ?? '');
+  if (input.imageRecipeArn === undefined) throw invalid("The value supplied for parameter 'imageRecipeArn' is not valid. An image pipeline needs an image recipe.");
+  if (recipe === undefined) throw ibNotFound(input.imageRecipeArn);
+  if (!store.infrastructure.has(input.infrastructureConfigurationArn ?? '')) throw ibNotFound(input.infrastructureConfigurationArn ?? '');
+  if (input.distributionConfigurationArn !== undefined && !store.distributions.has(input.distributionConfigurationArn)) throw ibNotFound(input.distributionConfigurationArn);
+  if (input.status !== undefined && input.status !== 'ENABLED' && input.status !== 'DISABLED') throw invalid(`The value supplied for parameter 'status' is not valid: ${String(input.status)}`);
+  store.pipelines.set(arn, {
+    arn,
+    name: existing.name,
+    description: input.description,
+    platform: recipe.platform,
+    imageRecipeArn: input.imageRecipeArn,
+    infrastructureConfigurationArn: input.infrastructureConfigurationArn,
+    distributionConfigurationArn: input.distributionConfigurationArn,
+    status: input.status ?? 'ENABLED',
+    dateCreated: existing.dateCreated,
+    dateUpdated: ctx.env.clock.iso(),
+    tags: existing.tags,
+  });
+  store.clientTokens.set(token, request);
+  cloudTrail(ctx, 'UpdateImagePipeline', input, { imagePipelineArn: arn });
+  return { requestId: ctx.requestId, clientToken: input.clientToken, imagePipelineArn: arn };
 }
 
 function summary(image: Image): ImageSummary {
@@ -590,6 +657,7 @@ const imagebuilder: ServiceDef = {
     }),
     CreateInfrastructureConfiguration: op(createInfrastructureConfiguration),
     CreateImagePipeline: op(createImagePipeline),
+    UpdateImagePipeline: op(updateImagePipeline),
     GetImagePipeline: op((ctx: Ctx, input: { imagePipelineArn?: string }) => {
       const pipeline = storeFor(ctx, input.imagePipelineArn ?? '').pipelines.get(input.imagePipelineArn ?? '');
       if (pipeline === undefined) throw ibNotFound(input.imagePipelineArn ?? '');
