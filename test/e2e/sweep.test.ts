@@ -117,9 +117,15 @@ describe('sweep and reconcile --pipeline from the command line', () => {
 });
 
 describe('latestAvailable', () => {
-  it('takes the highest version, then build number, of the AVAILABLE builds only', () => {
+  it('without dateCreated, takes the highest version, then build number, of the AVAILABLE builds only', () => {
     const s = (arn: string, status: string) => ({ arn: `arn:aws:imagebuilder:us-east-1:111111111111:image/x/${arn}`, state: { status } }) as never;
     expect(latestAvailable([s('1.0.0/3', 'AVAILABLE'), s('1.10.0/1', 'AVAILABLE'), s('1.2.0/9', 'AVAILABLE'), s('2.0.0/1', 'FAILED'), s('1.10.0/2', 'BUILDING')])).toBe('arn:aws:imagebuilder:us-east-1:111111111111:image/x/1.10.0/1');
     expect(latestAvailable([s('1.0.0/1', 'FAILED')])).toBeUndefined();
+  });
+
+  it('takes the newest by dateCreated when Image Builder gives it: a pipeline pointed back at a lower recipe version', () => {
+    const s = (arn: string, status: string, dateCreated: string) => ({ arn: `arn:aws:imagebuilder:us-east-1:111111111111:image/x/${arn}`, state: { status }, dateCreated }) as never;
+    const builds = [s('2.0.0/1', 'AVAILABLE', '2026-11-29T10:00:00.000Z'), s('1.0.0/2', 'AVAILABLE', '2026-11-29T12:00:00.000Z'), s('1.0.0/3', 'BUILDING', '2026-11-29T13:00:00.000Z')];
+    expect(latestAvailable(builds)).toBe('arn:aws:imagebuilder:us-east-1:111111111111:image/x/1.0.0/2');
   });
 });

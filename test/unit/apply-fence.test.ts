@@ -2,6 +2,7 @@
  * The re-read right before a pointer write (apply.ts): which AMI counts as newer, and what is skipped.
  */
 import { ModifyLaunchTemplateCommand } from '@aws-sdk/client-ec2';
+import { GetImageCommand } from '@aws-sdk/client-imagebuilder';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { apply } from '../../src/lib/reconcile/apply.ts';
@@ -47,15 +48,21 @@ describe('the pre-write re-read', () => {
     for (const mock of Object.values(mocks)) mock.restore();
   });
 
+  // the builds' dateCreated (GetImage) order them; the AMIs' own CreationDate only when a build cannot be read
   it.each([
-    ['a newer build number of the same image', BUILD(4), '2026-11-29T10:00:00.000Z', true],
-    ['a newer image version, even created earlier', BUILD(1, '1.1.0'), '2026-11-29T10:00:00.000Z', true],
-    ['an older build, even created later', BUILD(2), '2026-11-30T10:00:00.000Z', false],
-    ['another image, created later (creation time decides)', BUILD(9, '9.0.0', 'other'), '2026-11-30T10:00:00.000Z', true],
-    ['an untagged AMI created earlier', undefined, '2026-11-28T10:00:00.000Z', false],
-    ['an untagged AMI created later', undefined, '2026-11-30T10:00:00.000Z', true],
-  ])('the parameter holds %s: superseded = %s', async (_name, build, created, newer) => {
-    world.images[KEY] = [image(OURS, BUILD(3), '2026-11-29T12:00:00.000Z'), image(OTHER, build, created)];
+    ['a build created later with a lower version (a pipeline pointed back)', BUILD(1, '0.9.0'), '2026-11-29T13:00:00.000Z', '2026-11-28T10:00:00.000Z', true],
+    ['a build created earlier with a higher version', BUILD(1, '1.1.0'), '2026-11-29T11:00:00.000Z', '2026-11-30T10:00:00.000Z', false],
+    ['a higher build number created earlier', BUILD(4), '2026-11-29T11:00:00.000Z', '2026-11-30T10:00:00.000Z', false],
+    ['a build created in the same millisecond with a higher build number (the tie-break)', BUILD(4), '2026-11-29T12:00:00.000Z', '2026-11-28T10:00:00.000Z', true],
+    ['another image\'s build, created later', BUILD(9, '9.0.0', 'other'), '2026-11-29T13:00:00.000Z', '2026-11-28T10:00:00.000Z', true],
+    ['a build Image Builder no longer has, its AMI created later (creation time decides)', BUILD(5), undefined, '2026-11-30T10:00:00.000Z', true],
+    ['a build Image Builder no longer has, its AMI created earlier', BUILD(5), undefined, '2026-11-28T10:00:00.000Z', false],
+    ['an untagged AMI created earlier', undefined, undefined, '2026-11-28T10:00:00.000Z', false],
+    ['an untagged AMI created later', undefined, undefined, '2026-11-30T10:00:00.000Z', true],
+  ])('the parameter holds %s: superseded = %s', async (_name, build, buildCreated, amiCreated, newer) => {
+    world.imagebuilder[BUILD(3)] = { arn: BUILD(3), dateCreated: '2026-11-29T12:00:00.000Z' };
+    if (build !== undefined && buildCreated !== undefined) world.imagebuilder[build] = { arn: build, dateCreated: buildCreated };
+    world.images[KEY] = [image(OURS, BUILD(3), '2026-11-29T12:00:00.000Z'), image(OTHER, build, amiCreated)];
     world.parameters[`${KEY}//golden/latest`] = OTHER;
     const [outcome] = await run(putParameter());
     if (newer) {
@@ -66,6 +73,28 @@ describe('the pre-write re-read', () => {
       expect(outcome).toMatchObject({ status: 'applied' });
       expect(world.parameters[`${KEY}//golden/latest`]).toBe(OURS);
     }
+  });
+
+  it('reads each build\'s dateCreated once per run, and its own not at all when the run knows it', async () => {
+    world.imagebuilder[BUILD(4)] = { arn: BUILD(4), dateCreated: '2026-11-29T13:00:00.000Z' };
+    world.images[KEY] = [image(OURS, BUILD(3), '2026-11-29T12:00:00.000Z'), image(OTHER, BUILD(4), '2026-11-29T13:00:00.000Z')];
+    world.parameters[`${KEY}//golden/latest`] = OTHER;
+    world.parameters[`${KEY}//golden/other`] = OTHER;
+    const second: Action = { id: 'q', kind: 'put-parameter', cell: cellRef, target: '/golden/other', reason: 'r', name: '/golden/other', value: OURS, dataType: 'aws:ec2:image' };
+    const outcomes = await apply(planOf(putParameter()), testDeps().clients, { mode: 'apply', imageArn: BUILD(3), imageCreated: '2026-11-29T12:00:00.000Z' });
+    const more = await apply(planOf(putParameter(), second), testDeps().clients, { mode: 'apply', imageArn: BUILD(3), imageCreated: '2026-11-29T12:00:00.000Z' });
+    expect([...outcomes, ...more].map((o) => o.resultingState)).toStrictEqual(['superseded', 'superseded', 'superseded']);
+    // one GetImage per run for BUILD(4), none for this run's own build
+    expect(mocks.imagebuilder.commandCalls(GetImageCommand).map((c) => c.args[0].input.imageBuildVersionArn)).toStrictEqual([BUILD(4), BUILD(4)]);
+  });
+
+  it('fails the write, rather than guess, when a build\'s dateCreated cannot be read (throttled)', async () => {
+    world.images[KEY] = [image(OURS, BUILD(3), '2026-11-29T12:00:00.000Z'), image(OTHER, BUILD(4), '2026-11-28T13:00:00.000Z')];
+    world.parameters[`${KEY}//golden/latest`] = OTHER;
+    mocks.imagebuilder.on(GetImageCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } }));
+    const [outcome] = await apply(planOf(putParameter()), testDeps().clients, { mode: 'apply', imageArn: BUILD(3), imageCreated: '2026-11-29T12:00:00.000Z' });
+    expect(outcome).toMatchObject({ status: 'failed', error: { kind: 'throttled' } });
+    expect(world.parameters[`${KEY}//golden/latest`]).toBe(OTHER);
   });
 
   it('writes over an AMI it cannot see (gone, or not shared with the account)', async () => {
@@ -81,6 +110,8 @@ describe('the pre-write re-read', () => {
   });
 
   it('once the template default is superseded, leaves the cell\'s other pointers to the newer run', async () => {
+    world.imagebuilder[BUILD(3)] = { arn: BUILD(3), dateCreated: '2026-11-29T12:00:00.000Z' };
+    world.imagebuilder[BUILD(4)] = { arn: BUILD(4), dateCreated: '2026-11-29T13:00:00.000Z' };
     world.images[KEY] = [image(OURS, BUILD(3), '2026-11-29T12:00:00.000Z'), image(OTHER, BUILD(4), '2026-11-29T13:00:00.000Z')];
     // the newer build's version 3 is the default; version 4 (latest) is a copy of the old one
     world.templates[KEY] = [{ id: 'lt-1', name: 'web', defaultVersion: 3, versions: [{ number: 1, imageId: 'ami-0' }, { number: 2, imageId: OURS }, { number: 3, imageId: OTHER }, { number: 4, imageId: 'ami-0' }] }];

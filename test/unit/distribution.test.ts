@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareBuilds, parseImageBuildArn } from '../../src/lib/core/arn.ts';
+import { buildPosition, compareBuilds, parseImageBuildArn } from '../../src/lib/core/arn.ts';
 import { desiredImage, namePatternRegExp } from '../../src/lib/core/desired.ts';
 import { InputError } from '../../src/lib/core/errors.ts';
 import { TARGET_A, TARGET_B, TARGET_LT, windowsImage } from '../helpers/factories.ts';
@@ -60,11 +60,48 @@ describe('names and ARNs', () => {
     expect(namePatternRegExp(pattern, 3).test(name)).toBe(expected);
   });
 
-  it('orders builds by semantic version, then build number', () => {
-    const a = parseImageBuildArn('arn:aws:imagebuilder:us-east-1:111122223333:image/x/1.2.0/9');
-    const b = parseImageBuildArn('arn:aws:imagebuilder:us-east-1:111122223333:image/x/1.10.0/1');
-    expect(compareBuilds(a, b)).toBeLessThan(0);
-    expect(compareBuilds(b, a)).toBeGreaterThan(0);
+  describe('the order of builds (compareBuilds, used by every comparison)', () => {
+    const at = (version: string, buildNumber: number, dateCreated: string | undefined) => ({ version, buildNumber, dateCreated });
+    const sorted = (builds: ReturnType<typeof at>[]) => [...builds].sort(compareBuilds).map((b) => `${b.version}/${b.buildNumber}`);
+
+    it('orders by dateCreated first: a pipeline pointed back at recipe 1.0.0 builds a newer image than 2.0.0/1', () => {
+      const broken = at('2.0.0', 1, '2026-11-29T10:00:00.000Z');
+      const fixed = at('1.0.0', 2, '2026-11-29T11:00:00.000Z');
+      expect(compareBuilds(fixed, broken)).toBeGreaterThan(0);
+      expect(compareBuilds(broken, fixed)).toBeLessThan(0);
+      // a build number does not outrank the clock either
+      expect(compareBuilds(at('1.0.0', 9, '2026-11-29T10:00:00.000Z'), at('1.0.0', 10, '2026-11-29T09:59:59.999Z'))).toBeGreaterThan(0);
+    });
+
+    it('breaks a tie of dateCreated by semantic version (numerically), then build number; the same build is 0', () => {
+      const same = '2026-11-29T10:00:00.000Z';
+      expect(compareBuilds(at('1.2.0', 9, same), at('1.10.0', 1, same))).toBeLessThan(0);
+      expect(compareBuilds(at('1.10.0', 2, same), at('1.10.0', 1, same))).toBeGreaterThan(0);
+      expect(compareBuilds(at('1.10.0', 1, same), at('1.10.0', 1, '2026-11-29T10:00:00Z'))).toBe(0);
+    });
+
+    it('puts a build without a (readable) dateCreated before every dated one, ordering the undated by version', () => {
+      const dated = at('1.0.0', 1, '2026-11-29T10:00:00.000Z');
+      expect(compareBuilds(at('9.0.0', 1, undefined), dated)).toBeLessThan(0);
+      expect(compareBuilds(dated, at('9.0.0', 1, 'yesterday'))).toBeGreaterThan(0);
+      expect(compareBuilds(at('2.0.0', 1, undefined), at('1.0.0', 5, undefined))).toBeGreaterThan(0);
+      // a total order: sorting any mix gives one answer whatever the input order
+      const mix = [dated, at('9.0.0', 1, undefined), at('1.0.0', 2, '2026-11-29T09:00:00.000Z'), at('2.0.0', 1, undefined), at('0.1.0', 1, '2026-11-30T00:00:00.000Z')];
+      const expected = ['2.0.0/1', '9.0.0/1', '1.0.0/2', '1.0.0/1', '0.1.0/1'];
+      expect(sorted(mix)).toStrictEqual(expected);
+      expect(sorted([...mix].reverse())).toStrictEqual(expected);
+    });
+
+    it('places a build ARN with its dateCreated, and nothing else', () => {
+      expect(buildPosition('arn:aws:imagebuilder:us-east-1:111122223333:image/x/1.10.0/1', '2026-11-29T10:00:00.000Z')).toStrictEqual({
+        arn: 'arn:aws:imagebuilder:us-east-1:111122223333:image/x/1.10.0/1',
+        version: '1.10.0',
+        buildNumber: 1,
+        dateCreated: '2026-11-29T10:00:00.000Z',
+      });
+      expect(buildPosition('arn:aws:imagebuilder:us-east-1:111122223333:image/x/1.10.0', undefined)).toBeUndefined();
+      expect(buildPosition(undefined, undefined)).toBeUndefined();
+    });
   });
 
   it.each(['', 'arn:aws:ec2:us-east-1::image/ami-1', 'arn:aws:imagebuilder:us-east-1:1111:image/x/1.0.0/1'])('rejects %j as an image build ARN', (value) => {

@@ -302,7 +302,7 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
   it('never rolls a launch template, SSM parameter or Fast Launch back for a superseded build', async () => {
     // Prepare: build 4 already finished and moved the template and parameter to its AMI
     const newerAmi = 'ami-00000000000000100';
-    world.pipelineImages.push({ arn: NEWER_ARN, state: { status: 'AVAILABLE' }, outputResources: { amis: [{ region: 'us-east-1', accountId: OWN, image: newerAmi }] } });
+    world.pipelineImages.push({ arn: NEWER_ARN, state: { status: 'AVAILABLE' }, dateCreated: '2026-11-29T19:00:00.000Z', outputResources: { amis: [{ region: 'us-east-1', accountId: OWN, image: newerAmi }] } });
     const template = world.templates[`${OWN}/us-east-1`]?.[0];
     template?.versions.push({ number: 2, imageId: newerAmi });
     if (template !== undefined) template.defaultVersion = 2;

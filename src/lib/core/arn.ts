@@ -110,11 +110,42 @@ function isImageBuildArn(value: unknown): value is string {
   return match !== null && match[1] === partitionOfRegion(match[2] as string);
 }
 
+/** What places a build in the order of its pipeline: Image Builder's `dateCreated`, then its version and build number. */
+interface BuildPosition {
+  version: string;
+  buildNumber: number;
+  /** Image Builder's `dateCreated` (GetImage's image, or an ImageSummary of a listing); undefined when not given. */
+  dateCreated: string | undefined;
+}
+
+/** Epoch milliseconds of a `dateCreated`, or undefined when there is none or it is not a date. */
+function createdAt(dateCreated: string | undefined): number | undefined {
+  if (dateCreated === undefined) return undefined;
+  const ms = Date.parse(dateCreated);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
 /**
- * Order two image builds: semantic version first, then build number.
- * @returns negative when `a` is older than `b`, positive when newer, 0 when the same build.
+ * THE order of image builds: every comparison of two builds uses it (the planner's superseded checks through
+ * `observation.newerBuilds`, the sweep's latest AVAILABLE build, the apply fence's re-read before a pointer
+ * write, and the roll-forward after it).
+ *
+ * Builds are ordered by creation: Image Builder's `dateCreated`, the time AWS's clock gave the build when it
+ * was created. Not by version: a team whose recipe 2.0.0 breaks points its pipeline back at recipe 1.0.0 and
+ * builds again, and that build (1.0.0/1) is the newest one, the one every pointer must follow. Version, then
+ * build number, break ties (two builds of the same millisecond). The local clock is never used.
+ *
+ * A build whose `dateCreated` is missing or unreadable sorts before every dated build (it is never newer than
+ * one, so it never takes a pointer from one), and among undated builds version and build number decide. That
+ * keeps the order total (a sort with it is consistent), and errs on the side of never rolling back.
+ * @returns negative when `a` is older than `b`, positive when newer, 0 when they are in the same place.
  */
-function compareBuilds(a: Pick<ImageBuildArn, 'version' | 'buildNumber'>, b: Pick<ImageBuildArn, 'version' | 'buildNumber'>): number {
+function compareBuilds(a: BuildPosition, b: BuildPosition): number {
+  const ta = createdAt(a.dateCreated);
+  const tb = createdAt(b.dateCreated);
+  if (ta === undefined && tb !== undefined) return -1;
+  if (ta !== undefined && tb === undefined) return 1;
+  if (ta !== undefined && tb !== undefined && ta !== tb) return ta - tb;
   const pa = a.version.split('.').map(Number);
   const pb = b.version.split('.').map(Number);
   for (let i = 0; i < 3; i += 1) {
@@ -122,6 +153,13 @@ function compareBuilds(a: Pick<ImageBuildArn, 'version' | 'buildNumber'>, b: Pic
     if (diff !== 0) return diff;
   }
   return a.buildNumber - b.buildNumber;
+}
+
+/** A build's place in the order from its ARN and `dateCreated`, or undefined when the ARN is not a build's. */
+function buildPosition(arn: string | undefined, dateCreated: string | undefined): (BuildPosition & { arn: string }) | undefined {
+  if (!isImageBuildArn(arn)) return undefined;
+  const parsed = parseImageBuildArn(arn);
+  return { arn: parsed.arn, version: parsed.version, buildNumber: parsed.buildNumber, dateCreated };
 }
 
 /**
@@ -132,5 +170,5 @@ function amiArn(region: string, imageId: string): string {
   return `arn:${partitionOfRegion(region)}:ec2:${region}::image/${imageId}`;
 }
 
-export { amiArn, compareBuilds, isImageBuildArn, parseDistributionConfigurationArn, parseImageBuildArn, parseImagePipelineArn, partitionOfRegion };
-export type { DistributionConfigurationArn, ImageBuildArn, ImagePipelineArn };
+export { amiArn, buildPosition, compareBuilds, isImageBuildArn, parseDistributionConfigurationArn, parseImageBuildArn, parseImagePipelineArn, partitionOfRegion };
+export type { BuildPosition, DistributionConfigurationArn, ImageBuildArn, ImagePipelineArn };

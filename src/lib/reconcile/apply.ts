@@ -8,11 +8,11 @@ import {
   ModifyImageAttributeCommand,
   ModifyLaunchTemplateCommand,
 } from '@aws-sdk/client-ec2';
-import { RetryImageCommand } from '@aws-sdk/client-imagebuilder';
+import { GetImageCommand, RetryImageCommand } from '@aws-sdk/client-imagebuilder';
 import { LicenseManagerClient, UpdateLicenseSpecificationsForResourceCommand } from '@aws-sdk/client-license-manager';
 import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import pLimit from 'p-limit';
-import { compareBuilds, isImageBuildArn, parseImageBuildArn } from '../core/arn.ts';
+import { buildPosition, compareBuilds, isImageBuildArn, parseImageBuildArn } from '../core/arn.ts';
 import type { CellClients, ClientFactory } from '../aws/clients.ts';
 import { AwsCallError, type Failure, ReconcilerError, deniedAction, toFailure } from '../core/errors.ts';
 import type { Action, ActionOutcome, Plan } from './types.ts';
@@ -25,6 +25,8 @@ interface ApplyOptions {
   signal?: AbortSignal | undefined;
   /** The image build ARN, written into launch template version descriptions. */
   imageArn: string;
+  /** The build's dateCreated (GetImage), for the fence's build order; read with GetImage when not given. */
+  imageCreated?: string | undefined;
 }
 
 type Result = Pick<ActionOutcome, 'status' | 'detail' | 'resultingState'>;
@@ -38,37 +40,87 @@ const IMAGE_DATA_TYPE = 'aws:ec2:image';
 const VALIDATING = 'validating';
 
 
-/** An AMI's place in build order: the build its tag names, and its creation time. */
-interface BuildOrder {
-  build: ReturnType<typeof parseImageBuildArn> | undefined;
+/**
+ * The `dateCreated` of image builds, read once per build ARN with GetImage (it never changes), for the
+ * apply fence. Why not the newer builds of the observation: the fence exists for the build that became
+ * AVAILABLE after the observation listed them (its run wrote in between), which that list cannot hold.
+ * Seeded with this run's own build, whose GetImage the run already made.
+ */
+class BuildDates {
+  private readonly dates = new Map<string, Promise<string | undefined>>();
+
+  constructor(
+    private readonly factory: ClientFactory,
+    own: { arn: string; dateCreated: string } | undefined,
+  ) {
+    if (own !== undefined) this.dates.set(own.arn, Promise.resolve(own.dateCreated));
+  }
+
+  /**
+   * The build's dateCreated; undefined when the build is gone or not readable by the reconciler (then the
+   * fence orders the AMIs by their own creation time). Throttling and other errors throw: the write fails and
+   * is retried, never made blind.
+   */
+  of(arn: string): Promise<string | undefined> {
+    let date = this.dates.get(arn);
+    if (date === undefined) {
+      date = this.read(arn);
+      this.dates.set(arn, date);
+      // a failed read is not remembered: the next pointer of the run asks again
+      date.catch(() => this.dates.delete(arn));
+    }
+    return date;
+  }
+
+  private async read(arn: string): Promise<string | undefined> {
+    const build = parseImageBuildArn(arn);
+    try {
+      const clients = await this.factory.forCell(build.accountId, build.region);
+      return (await clients.imagebuilder.send(new GetImageCommand({ imageBuildVersionArn: arn }))).image?.dateCreated;
+    } catch (error: unknown) {
+      const failure = toFailure(error);
+      if (failure.kind === 'not-found' || failure.kind === 'access-denied') return undefined;
+      throw new AwsCallError('GetImage (build order of the AMI a pointer names)', build.accountId, build.region, error);
+    }
+  }
+}
+
+/** An AMI's place in build order: the build its tag names, and the AMI's own creation time. */
+interface AmiOrder {
+  build: string | undefined;
   created: number | undefined;
 }
 
-async function buildOrders(clients: CellClients, imageIds: string[]): Promise<Map<string, BuildOrder>> {
-  const orders = new Map<string, BuildOrder>();
+async function amiOrders(clients: CellClients, imageIds: string[]): Promise<Map<string, AmiOrder>> {
+  const orders = new Map<string, AmiOrder>();
   for (const image of (await describeImagesById(clients.ec2, imageIds)).values()) {
     if (image.ImageId === undefined) continue;
     const tag = image.Tags?.find((t) => t.Key === BUILD_TAG)?.Value;
     const created = image.CreationDate === undefined ? Number.NaN : Date.parse(image.CreationDate);
-    orders.set(image.ImageId, { build: isImageBuildArn(tag) ? parseImageBuildArn(tag) : undefined, created: Number.isNaN(created) ? undefined : created });
+    orders.set(image.ImageId, { build: isImageBuildArn(tag) ? tag : undefined, created: Number.isNaN(created) ? undefined : created });
   }
   return orders;
 }
 
 /**
- * Whether `current`, the AMI a pointer names right now, belongs to a newer build than `ours`: by image
- * version and build number when both carry Image Builder's build tag for the same image, else by creation
- * time. An AMI that cannot be seen, or cannot be ordered, is not newer (the write goes ahead).
+ * Whether `current`, the AMI a pointer names right now, belongs to a newer build than `ours`: in build order
+ * (`compareBuilds`, core/arn.ts: the builds' dateCreated, then version and build number) when both carry
+ * Image Builder's build tag and both builds' dateCreated can be read, else by the AMIs' creation time (AWS's
+ * clock too). An AMI that cannot be seen, or cannot be ordered, is not newer (the write goes ahead).
  */
-async function newerThanOurs(clients: CellClients, current: string | undefined, ours: string): Promise<string | undefined> {
+async function newerThanOurs(clients: CellClients, dates: BuildDates, current: string | undefined, ours: string): Promise<string | undefined> {
   if (current === undefined || current === ours || !current.startsWith('ami-')) return undefined;
-  const orders = await buildOrders(clients, [current, ours]);
+  const orders = await amiOrders(clients, [current, ours]);
   const theirs = orders.get(current);
   const mine = orders.get(ours);
   if (theirs === undefined || mine === undefined) return undefined;
-  if (theirs.build !== undefined && mine.build !== undefined && theirs.build.imageName === mine.build.imageName) {
-    const order = compareBuilds(theirs.build, mine.build);
-    if (order !== 0) return order > 0 ? `${current} of newer build ${theirs.build.arn}` : undefined;
+  if (theirs.build !== undefined && mine.build !== undefined && theirs.build !== mine.build) {
+    const [theirDate, myDate] = await Promise.all([dates.of(theirs.build), dates.of(mine.build)]);
+    const theirBuild = buildPosition(theirs.build, theirDate);
+    const myBuild = buildPosition(mine.build, myDate);
+    if (theirBuild !== undefined && myBuild !== undefined && theirDate !== undefined && myDate !== undefined) {
+      return compareBuilds(theirBuild, myBuild) > 0 ? `${current} of newer build ${theirs.build}` : undefined;
+    }
   }
   if (theirs.created !== undefined && mine.created !== undefined && theirs.created > mine.created) return `${current}, created after ${ours}`;
   return undefined;
@@ -92,9 +144,9 @@ async function templatePointers(clients: CellClients, launchTemplateId: string):
 }
 
 /** The first of a launch template's default and latest AMIs that belongs to a newer build. */
-async function templateSupersededBy(clients: CellClients, launchTemplateId: string, ours: string): Promise<string | undefined> {
+async function templateSupersededBy(clients: CellClients, dates: BuildDates, launchTemplateId: string, ours: string): Promise<string | undefined> {
   const now = await templatePointers(clients, launchTemplateId);
-  return (await newerThanOurs(clients, now.defaultImage, ours)) ?? (now.latestImage === now.defaultImage ? undefined : await newerThanOurs(clients, now.latestImage, ours));
+  return (await newerThanOurs(clients, dates, now.defaultImage, ours)) ?? (now.latestImage === now.defaultImage ? undefined : await newerThanOurs(clients, dates, now.latestImage, ours));
 }
 
 function permissionsToAdd(add: Extract<Action, { kind: 'add-launch-permission' }>['add']): LaunchPermission[] {
@@ -134,7 +186,7 @@ async function fastLaunchStateAfter(clients: CellClients, imageId: string, enabl
 }
 
 /** Run one action. Every action is idempotent: running it again changes nothing more. */
-async function run(action: Action, clients: CellClients, options: ApplyOptions): Promise<Result> {
+async function run(action: Action, clients: CellClients, options: ApplyOptions, dates: BuildDates): Promise<Result> {
   switch (action.kind) {
     case 'create-tags': {
       await clients.ec2.send(
@@ -151,7 +203,7 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions):
     case 'update-launch-template': {
       let version = action.existingVersion;
       const notes: string[] = [];
-      const before = await templateSupersededBy(clients, action.launchTemplateId, action.imageId);
+      const before = await templateSupersededBy(clients, dates, action.launchTemplateId, action.imageId);
       if (before !== undefined) return superseded(`launch template ${action.launchTemplateId}`, before);
       if (action.create !== undefined) {
         const out = await clients.ec2.send(
@@ -171,7 +223,7 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions):
       if (action.setDefault && version !== undefined) {
         // read again right before the write: a newer build's run may have moved the default meanwhile
         const now = await templatePointers(clients, action.launchTemplateId);
-        const newer = await newerThanOurs(clients, now.defaultImage, action.imageId);
+        const newer = await newerThanOurs(clients, dates, now.defaultImage, action.imageId);
         if (newer !== undefined) {
           const detail = superseded(`the default of launch template ${action.launchTemplateId}`, newer);
           // the version this run created must not stay $Latest over the newer default: copy the default on top
@@ -202,7 +254,7 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions):
     }
     case 'enable-fast-launch': {
       if (action.launchTemplate !== undefined) {
-        const newer = await templateSupersededBy(clients, action.launchTemplate.id, action.imageId);
+        const newer = await templateSupersededBy(clients, dates, action.launchTemplate.id, action.imageId);
         if (newer !== undefined) return superseded(`Fast Launch's launch template ${action.launchTemplate.id}`, newer);
       }
       const input = {
@@ -228,7 +280,7 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions):
       // read again right before the write (SSM has no conditional PutParameter): never overwrite a newer build's AMI
       const current = await readParameter(clients, action.name);
       if (current === action.value) return { status: 'already-done', detail: `already holds ${action.value}`, resultingState: undefined };
-      const newer = await newerThanOurs(clients, current, action.value);
+      const newer = await newerThanOurs(clients, dates, current, action.value);
       if (newer !== undefined) return superseded(`parameter ${action.name}`, newer);
       const asynchronous = action.dataType === IMAGE_DATA_TYPE;
       let out;
@@ -280,6 +332,7 @@ async function apply(plan: Plan, factory: ClientFactory, options: ApplyOptions):
   }
   // cells at once: as many as the factory's global limit of calls can serve (calls are bounded there)
   const limit = pLimit(factory.cellConcurrency());
+  const dates = new BuildDates(factory, options.imageCreated === undefined ? undefined : { arn: options.imageArn, dateCreated: options.imageCreated });
   const results = await Promise.all(
     groups.map((actions) =>
       limit(async () => {
@@ -297,7 +350,7 @@ async function apply(plan: Plan, factory: ClientFactory, options: ApplyOptions):
           }
           try {
             const clients = await factory.forCell(action.cell.accountId, action.cell.region);
-            const result = await run(action, clients, options);
+            const result = await run(action, clients, options, dates);
             if (result.resultingState === 'superseded') supersededIn = result.detail?.replace(/^superseded: /, '');
             outcomes.push({ action, error: undefined, ...result });
           } catch (error: unknown) {

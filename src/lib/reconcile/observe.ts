@@ -18,7 +18,7 @@ import { LicenseManagerClient, ListLicenseSpecificationsForResourceCommand } fro
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import pLimit from 'p-limit';
-import { amiArn, compareBuilds, isImageBuildArn, parseImageBuildArn } from '../core/arn.ts';
+import { type BuildPosition, amiArn, buildPosition, compareBuilds, parseImageBuildArn } from '../core/arn.ts';
 import type { CellClients, ClientFactory } from '../aws/clients.ts';
 import { cellKey } from '../core/cells.ts';
 import { describeImagesById } from '../aws/images.ts';
@@ -350,21 +350,28 @@ async function resolveOwnerTemplateNames(desired: DesiredImage, factory: ClientF
   return names;
 }
 
+/**
+ * The AVAILABLE builds among `summaries` that come after the desired build in build order (`compareBuilds`:
+ * by Image Builder's dateCreated), newest first. Every build of the pipeline counts, whatever its recipe's
+ * version (or name): a pipeline pointed back at a lower recipe version makes a newer build with a lower version.
+ */
 function newerFrom(summaries: ImageSummary[], desired: DesiredImage): NewerBuild[] {
-  const builds: NewerBuild[] = [];
+  const ours = { ...desired.arn, dateCreated: desired.dateCreated };
+  const builds: (NewerBuild & { position: BuildPosition })[] = [];
   for (const summary of summaries) {
-    if (!isImageBuildArn(summary.arn)) continue;
-    const other = parseImageBuildArn(summary.arn);
-    if (other.imageName !== desired.arn.imageName || compareBuilds(other, desired.arn) <= 0) continue;
+    const position = buildPosition(summary.arn, summary.dateCreated);
+    if (position === undefined || position.arn === desired.arn.arn || compareBuilds(position, ours) <= 0) continue;
+    // no pipeline: the listing is of the image version's builds (ListImageBuildVersions)
+    if (desired.pipelineArn === undefined && parseImageBuildArn(position.arn).imageName !== desired.arn.imageName) continue;
     const status = summary.state?.status ?? 'UNKNOWN';
     if (status !== 'AVAILABLE') continue;
     const amis: Record<string, string> = {};
     for (const ami of summary.outputResources?.amis ?? []) {
-      if (ami.region !== undefined && ami.image !== undefined) amis[cellKey(ami.region, ami.accountId ?? other.accountId)] = ami.image;
+      if (ami.region !== undefined && ami.image !== undefined) amis[cellKey(ami.region, ami.accountId ?? desired.ownerAccountId)] = ami.image;
     }
-    builds.push({ arn: summary.arn, status, amis });
+    builds.push({ arn: position.arn, status, dateCreated: summary.dateCreated, amis, position });
   }
-  return builds.sort((a, b) => compareBuilds(parseImageBuildArn(b.arn), parseImageBuildArn(a.arn)));
+  return builds.sort((a, b) => compareBuilds(b.position, a.position)).map(({ position: _, ...build }) => build);
 }
 
 /** Newer AVAILABLE builds of the same pipeline, or of the same image version when no pipeline made it. */

@@ -146,7 +146,7 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
       sharedRoleRequired: config.sharedAccounts === 'require',
       shard: shard === undefined ? undefined : { imageLevel: shard.index === 1, missingElsewhere: shard.index === 1 ? missingElsewhere(whole, desired) : [] },
     });
-    const outcomes = await apply(thePlan, clients, { mode, signal, imageArn: arn.arn });
+    const outcomes = await apply(thePlan, clients, { mode, signal, imageArn: arn.arn, imageCreated: desired.dateCreated });
     // close the window between apply's last re-read and its write (see sweep.ts)
     if (mode === 'apply') outcomes.push(...(await rollForward(desired, outcomes, clients)));
     for (const o of outcomes) {

@@ -98,10 +98,12 @@ interface ObservedS3Export {
   object: 'present' | 'missing' | undefined;
 }
 
-/** A build of the same pipeline (or image) newer than the one being reconciled. */
+/** A build of the same pipeline (or image) newer than the one being reconciled, by `compareBuilds` (core/arn.ts). */
 interface NewerBuild {
   arn: string;
   status: ImageStatus | 'UNKNOWN';
+  /** Image Builder's `dateCreated` of the build: what orders it. */
+  dateCreated?: string | undefined;
   /** Its AMIs by cell key. */
   amis: Record<string, string>;
 }
@@ -109,7 +111,7 @@ interface NewerBuild {
 /** All observations of one run. */
 interface Observation {
   cells: Record<string, CellObservation>;
-  /** Newer AVAILABLE builds of the same pipeline (or image version); empty when none or unknown. */
+  /** Newer AVAILABLE builds of the same pipeline (or image version), newest first; empty when none. */
   newerBuilds: Observed<NewerBuild[]>;
 }
 

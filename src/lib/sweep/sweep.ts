@@ -5,7 +5,7 @@
  * level-triggered, so a sweep of a converged build changes nothing.
  */
 import { type ImageSummary, paginateListImagePipelineImages, paginateListImagePipelines } from '@aws-sdk/client-imagebuilder';
-import { compareBuilds, isImageBuildArn, parseImageBuildArn, parseImagePipelineArn } from '../core/arn.ts';
+import { buildPosition, compareBuilds, parseImagePipelineArn } from '../core/arn.ts';
 import { AwsCallError, type Failure, toFailure } from '../core/errors.ts';
 import type { ClientFactory } from '../aws/clients.ts';
 import { modeWithin } from '../core/config.ts';
@@ -41,11 +41,16 @@ interface SweepReport {
   reports: ReconcileReport[];
 }
 
-/** The latest AVAILABLE build of a pipeline (semantic version, then build number), or undefined. */
+/**
+ * The latest AVAILABLE build of a pipeline, or undefined: the last in build order (`compareBuilds`, core/arn.ts:
+ * Image Builder's dateCreated, then version and build number), so a pipeline pointed back at a lower recipe
+ * version has its newest build swept, not the highest version.
+ */
 function latestAvailable(summaries: ImageSummary[]): string | undefined {
   const builds = summaries
-    .filter((s) => s.state?.status === 'AVAILABLE' && isImageBuildArn(s.arn))
-    .map((s) => parseImageBuildArn(s.arn));
+    .filter((s) => s.state?.status === 'AVAILABLE')
+    .map((s) => buildPosition(s.arn, s.dateCreated))
+    .filter((b): b is NonNullable<typeof b> => b !== undefined);
   builds.sort((a, b) => compareBuilds(b, a));
   return builds[0]?.arn;
 }
