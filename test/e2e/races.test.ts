@@ -86,7 +86,7 @@ describe('no rollback under a forced interleaving', () => {
    * Build 1's run reads the state before build 2 is AVAILABLE, and is held at `held`; build 2's run then
    * reconciles completely; then build 1's run goes on. Returns both builds and build 1's report.
    */
-  async function interleave(held: { operation: string; account: string; region: string }, before?: (box: Sandbox) => Promise<void>, settle = false) {
+  async function interleave(held: { operation: string; account: string; region: string }, before?: (box: Sandbox) => Promise<void>, settle = false, between?: (box: Sandbox) => void) {
     box = await sandbox({ scenario: demoScenario(), wire: false, clockSpeed: 1 });
     const deps = depsFor(box);
     const old = await startBuild(box, 'old');
@@ -104,6 +104,7 @@ describe('no rollback under a forced interleaving', () => {
     expect(newerReport.counts.actions.failed).toBe(0);
     // SSM validates build 2's aws:ec2:image put before it writes it: let that finish first when asked
     if (settle) box.clock.advance(SSM_IMAGE_VALIDATION_MS);
+    between?.(box);
 
     expect(box.faults.release()).toBe(1);
     return { old, newer, oldReport: await oldRun };
@@ -162,6 +163,40 @@ describe('no rollback under a forced interleaving', () => {
     expect(action(recheck, 'put-parameter', 'eu-west-1', A)).toMatchObject({ outcome: 'applied', reason: expect.stringMatching(new RegExp(`newer build ${newer} has ${newerAmi} here: .*rolled forward`)) });
     box.clock.advance(SSM_IMAGE_VALIDATION_MS);
     expect(await parameter(box, A, 'eu-west-1')).toBe(newerAmi);
+  });
+
+  it('launch template: build 1\'s default write lands after build 2\'s and its roll-forward listing is throttled: pending with a note, and the recheck rolls forward', async () => {
+    // build 1 has re-read the default and its ModifyLaunchTemplate is in flight while build 2's run writes
+    const throttled = (b: Sandbox) => b.faults.merge({ errors: [{ service: 'imagebuilder', operation: 'ListImagePipelineImages', code: 'ThrottlingException', message: 'Rate exceeded' }] });
+    const { old, newer, oldReport } = await interleave({ operation: 'ModifyLaunchTemplate', account: D, region: 'eu-west-1' }, undefined, false, throttled);
+    if (box === undefined) throw new Error('no sandbox');
+    const newerAmi = await amiOf(box, newer, D, 'eu-west-1');
+    const oldAmi = await amiOf(box, old, D, 'eu-west-1');
+    // the write landed last: the default is build 1's, and the run says it could not check, never "done"
+    expect((await templateImages(box, D, 'eu-west-1', 'web-d')).default).toBe(oldAmi);
+    expect(action(oldReport, 'update-launch-template', 'eu-west-1', D)).toMatchObject({ outcome: 'applied', detail: expect.stringMatching(/set default version/) });
+    expect(oldReport.actions.find((a) => a.id.endsWith('/roll-forward') && a.region === 'eu-west-1' && a.accountId === D)).toMatchObject({
+      outcome: 'skipped',
+      detail: expect.stringMatching(/^not checked for a newer build's write .*cannot list the newer builds \(.*ThrottlingException.*\); the recheck looks again$/),
+    });
+    expect(oldReport.outcome).toBe('pending');
+    expect(oldReport.notes).toContainEqual(expect.stringMatching(/^roll forward not checked: the newer builds could not be listed/));
+    const cell = oldReport.cells.find((c) => c.region === 'eu-west-1' && c.accountId === D);
+    expect(cell?.status).toBe('pending');
+    expect(cell?.reasons).toContainEqual(expect.stringMatching(/^update-launch-template .*: pending: not checked for a newer build's write/));
+
+    // the listing works again: build 1's recheck finds its own AMI the default over build 2's and rolls it forward
+    box.faults.set({});
+    const recheck = await reconcile({ imageBuildVersionArn: old, trigger: 'sqs', mode: 'apply', attempt: 2 }, depsFor(box));
+    const rolled = recheck.actions.find((a) => a.id.endsWith(`update-launch-template/${box?.refs.get('lt:web-d') ?? ''}/roll-forward`));
+    expect(rolled).toMatchObject({ outcome: 'applied', reason: expect.stringMatching(new RegExp(`newer build ${newer} has ${newerAmi} here: .*rolled forward`)) });
+    // build 2's own version is made the default again: no new version
+    expect(rolled?.detail).toMatch(/^version \d+ already uses ami-[0-9a-f]+; set default version \d+$/);
+    expect((await templateImages(box, D, 'eu-west-1', 'web-d')).default).toBe(newerAmi);
+    // the cell waits only on what build 2's run started (Fast Launch enabling), no longer on an unchecked pointer
+    const reasons = recheck.cells.find((c) => c.region === 'eu-west-1' && c.accountId === D)?.reasons ?? [];
+    expect(reasons.filter((r) => r.includes('pending') && !r.startsWith('fast-launch: pending: enabling'))).toStrictEqual([]);
+    expect(recheck.notes.filter((n) => n.startsWith('roll forward not checked'))).toStrictEqual([]);
   });
 });
 

@@ -268,11 +268,32 @@ const cases: Case[] = [
   },
   {
     reason: 'a parameter that holds this build\'s AMI over a newer build\'s (an aws:ec2:image put validated late) is rolled forward',
-    observe: () => undefined,
+    observe: (c) => {
+      // the newer build's run already moved the template
+      c.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 3, latestVersion: 3, defaultImageId: 'ami-newer', versionsWithImage: [2] } };
+    },
     newer: { ok: true, value: [{ arn: NEWER_ARN, status: 'AVAILABLE', amis: { [KEY]: 'ami-newer' } }] },
-    want: [{ check: 'ssm-parameter', result: 'drift', reason: /of this build, but newer build .* has ami-newer here: .*rolled forward/ }],
+    want: [
+      { check: 'launch-template', result: 'skipped', reason: /superseded/ },
+      { check: 'ssm-parameter', result: 'drift', reason: /of this build, but newer build .* has ami-newer here: .*rolled forward/ },
+    ],
     actions: ['put-parameter'],
     action: { value: 'ami-newer', name: '/golden/windows/latest', dataType: 'aws:ec2:image' },
+  },
+  {
+    reason: 'a launch template default that holds this build\'s AMI over a newer build\'s (this run\'s write landed last) is rolled forward',
+    observe: (c) => {
+      // the newer build's run already moved the parameter
+      c.parameters['/golden/windows/latest'] = { ok: true, value: 'ami-newer' };
+    },
+    newer: { ok: true, value: [{ arn: NEWER_ARN, status: 'AVAILABLE', amis: { [KEY]: 'ami-newer' } }] },
+    want: [
+      { check: 'launch-template', result: 'drift', reason: /default version 2 uses .* of this build, but newer build .* has ami-newer here: .*rolled forward/ },
+      { check: 'ssm-parameter', result: 'skipped', reason: /superseded/ },
+    ],
+    actions: ['update-launch-template'],
+    // a version the newer build's run made is used when there is one at apply time, else one is made from the default
+    action: { imageId: 'ami-newer', setDefault: true, reuseVersion: true, existingVersion: undefined, create: { sourceVersion: 2 } },
   },
   {
     reason: 'a missing SSM parameter is created with PutParameter',

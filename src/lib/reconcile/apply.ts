@@ -7,6 +7,7 @@ import {
   type LaunchPermission,
   ModifyImageAttributeCommand,
   ModifyLaunchTemplateCommand,
+  paginateDescribeLaunchTemplateVersions,
 } from '@aws-sdk/client-ec2';
 import { GetImageCommand, RetryImageCommand } from '@aws-sdk/client-imagebuilder';
 import { LicenseManagerClient, UpdateLicenseSpecificationsForResourceCommand } from '@aws-sdk/client-license-manager';
@@ -143,6 +144,16 @@ async function templatePointers(clients: CellClients, launchTemplateId: string):
   };
 }
 
+/** The highest version of a launch template whose AMI is `imageId`, or undefined when none has it. */
+async function newestVersionWith(clients: CellClients, launchTemplateId: string, imageId: string): Promise<number | undefined> {
+  let newest = 0;
+  const pages = paginateDescribeLaunchTemplateVersions({ client: clients.ec2 }, { LaunchTemplateId: launchTemplateId, Filters: [{ Name: 'image-id', Values: [imageId] }] });
+  for await (const page of pages) {
+    for (const v of page.LaunchTemplateVersions ?? []) if (v.LaunchTemplateData?.ImageId === imageId) newest = Math.max(newest, v.VersionNumber ?? 0);
+  }
+  return newest === 0 ? undefined : newest;
+}
+
 /** The first of a launch template's default and latest AMIs that belongs to a newer build. */
 async function templateSupersededBy(clients: CellClients, dates: BuildDates, launchTemplateId: string, ours: string): Promise<string | undefined> {
   const now = await templatePointers(clients, launchTemplateId);
@@ -205,7 +216,13 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions, 
       const notes: string[] = [];
       const before = await templateSupersededBy(clients, dates, action.launchTemplateId, action.imageId);
       if (before !== undefined) return superseded(`launch template ${action.launchTemplateId}`, before);
-      if (action.create !== undefined) {
+      if (action.reuseVersion === true) {
+        version = await newestVersionWith(clients, action.launchTemplateId, action.imageId);
+        if (version !== undefined) notes.push(`version ${version} already uses ${action.imageId}`);
+      }
+      let created = false;
+      if (action.create !== undefined && version === undefined) {
+        created = true;
         const out = await clients.ec2.send(
           new CreateLaunchTemplateVersionCommand({
             LaunchTemplateId: action.launchTemplateId,
@@ -227,7 +244,7 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions, 
         if (newer !== undefined) {
           const detail = superseded(`the default of launch template ${action.launchTemplateId}`, newer);
           // the version this run created must not stay $Latest over the newer default: copy the default on top
-          if (action.create !== undefined && now.latestVersion === version && now.defaultImage !== undefined) {
+          if (action.create !== undefined && created && now.latestVersion === version && now.defaultImage !== undefined) {
             await clients.ec2.send(
               new CreateLaunchTemplateVersionCommand({
                 LaunchTemplateId: action.launchTemplateId,

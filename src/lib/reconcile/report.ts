@@ -1,6 +1,6 @@
 import type { DesiredImage } from '../core/desired.ts';
 import type { Failure } from '../core/errors.ts';
-import type { ActionKind, ActionOutcome, ActionOutcomeStatus, CellOrigin, CellPlan, CellStatus, Check, Plan } from './types.ts';
+import { type ActionKind, type ActionOutcome, type ActionOutcomeStatus, type CellOrigin, type CellPlan, type CellStatus, type Check, type Plan, ROLL_FORWARD_UNCHECKED } from './types.ts';
 
 /** Event detail-type of the reconcile report on EventBridge. */
 const REPORT_DETAIL_TYPE = 'Image Builder Reconcile Report';
@@ -131,6 +131,7 @@ function cellReasons(cell: CellPlan, outcomes: ActionOutcome[]): string[] {
     if (o.status === 'failed') reasons.push(`${o.action.kind} ${o.action.target}: failed: ${o.error?.message ?? 'unknown error'}`);
     if (o.resultingState === 'superseded') reasons.push(`${o.action.kind} ${o.action.target}: skipped: ${o.detail ?? 'superseded'}`);
     if (o.resultingState === 'enabling') reasons.push(`fast-launch: pending: enabling (requested by this run)`);
+    if (o.resultingState === ROLL_FORWARD_UNCHECKED) reasons.push(`${o.action.kind} ${o.action.target}: pending: ${o.detail ?? 'roll forward not checked'}`);
     if (o.resultingState === 'validating') {
       reasons.push(`ssm-parameter ${o.action.target}: pending: ${o.detail ?? 'SSM validates aws:ec2:image values after PutParameter'}; an invalid value is never written, so only a later read confirms it`);
     }
@@ -166,7 +167,9 @@ function buildReport(input: ReportInput): ReconcileReport {
   const { desired, plan: p, outcomes } = input;
   const byAction = new Map(outcomes.map((o) => [o.action.id, o]));
   const cells: CellReport[] = p.cells.map((cell) => {
-    const own = cell.actions.map((a) => byAction.get(a.id)).filter((o): o is ActionOutcome => o !== undefined);
+    // a roll-forward after apply (roll-forward.ts, `<action id>/roll-forward`) belongs to the cell of its action
+    const ids = new Set(cell.actions.map((a) => a.id));
+    const own = outcomes.filter((o) => ids.has(o.action.id) || ids.has(o.action.id.replace(/\/roll-forward$/, '')));
     const status = cellStatus(cell, own);
     return {
       region: cell.region,
@@ -210,6 +213,10 @@ function buildReport(input: ReportInput): ReconcileReport {
   if (desired.type === 'DOCKER') notes.push('a container image: it is distributed to ECR, not as AMIs; nothing to reconcile');
   // container distribution is never checked: said so per region, never a silent converged
   for (const region of desired.containerRegions ?? []) notes.push(`containerDistributionConfiguration of ${region}: not checked (the reconciler does not read ECR)`);
+  const unchecked = outcomes.find((o) => o.resultingState === ROLL_FORWARD_UNCHECKED);
+  if (unchecked !== undefined) {
+    notes.push(`roll forward not checked: the newer builds could not be listed after this run's pointer writes (${unchecked.error?.message ?? 'unknown error'}); pending until the recheck lists them`);
+  }
   for (const o of listings) if (o.status !== 'listed') notes.push(`accounts of ${o.arn} not tagged (${o.status}): ${o.reason ?? 'not listed'}`);
   return {
     schemaVersion: 1,

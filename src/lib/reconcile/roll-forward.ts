@@ -5,28 +5,37 @@ import { cellKey } from '../core/cells.ts';
 import type { DesiredImage } from '../core/desired.ts';
 import { AwsCallError, toFailure } from '../core/errors.ts';
 import { observeNewerBuilds } from './observe.ts';
-import type { ActionOutcome, NewerBuild, PutParameterAction, UpdateLaunchTemplateAction } from './types.ts';
+import { type ActionOutcome, type NewerBuild, type PutParameterAction, ROLL_FORWARD_UNCHECKED, type UpdateLaunchTemplateAction } from './types.ts';
+
+type Wrote = ActionOutcome & { action: PutParameterAction | UpdateLaunchTemplateAction };
 
 /**
  * After a run has written pointers, close the window between its last re-read and its write: list the
- * newer AVAILABLE builds once more, and where this run's value is still in a pointer although a newer build
- * has an AMI in that cell, the newer build's run wrote first and this run overwrote it. Put the newer
- * build's AMI back (roll forward). One list call per run that wrote a pointer; nothing when none is newer.
+ * newer AVAILABLE builds once more (newer by `compareBuilds`, core/arn.ts: build order is creation order), and
+ * where this run's value is still in a pointer although a newer build has an AMI in that cell, the newer
+ * build's run wrote first and this run overwrote it. Put the newer build's AMI back (roll forward). One list
+ * call per run that wrote a pointer; nothing when none is newer. When the list call fails (throttled past
+ * retries, denied), every pointer written is left unchecked, never silently: each gets an outcome that keeps
+ * its cell pending, and the recheck's plan rolls the pointer forward from its own listing.
  */
 async function rollForward(desired: DesiredImage, outcomes: ActionOutcome[], factory: ClientFactory): Promise<ActionOutcome[]> {
   const wrote = outcomes.filter(
-    (o): o is ActionOutcome & { action: PutParameterAction | UpdateLaunchTemplateAction } =>
-      o.status === 'applied' && (o.action.kind === 'put-parameter' || (o.action.kind === 'update-launch-template' && o.action.setDefault)),
+    (o): o is Wrote => o.status === 'applied' && (o.action.kind === 'put-parameter' || (o.action.kind === 'update-launch-template' && o.action.setDefault)),
   );
   if (wrote.length === 0) return [];
   const newer = await observeNewerBuilds(desired, factory);
-  if (!newer.ok) return [];
+  if (!newer.ok) {
+    const detail = `not checked for a newer build's write this run may have overwritten: cannot list the newer builds (${newer.error.message}); the recheck looks again`;
+    return wrote.map((o) => ({ action: { ...o.action, id: `${o.action.id}/roll-forward`, reason: 'roll forward to a newer build' }, status: 'skipped', detail, error: newer.error, resultingState: ROLL_FORWARD_UNCHECKED }));
+  }
   const extra: ActionOutcome[] = [];
   for (const o of wrote) {
     const key = cellKey(o.action.cell.region, o.action.cell.accountId);
     const newest = newer.value.find((b) => b.amis[key] !== undefined);
     const ami = newest?.amis[key];
-    if (newest === undefined || ami === undefined) continue;
+    // the write was itself of the newest AMI (a roll-forward planned by plan.ts): nothing to put back
+    const written = o.action.kind === 'put-parameter' ? o.action.value : o.action.imageId;
+    if (newest === undefined || ami === undefined || ami === written) continue;
     try {
       const detail = await repair(o.action, ami, newest, factory);
       if (detail !== undefined) {

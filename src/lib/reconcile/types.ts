@@ -153,6 +153,11 @@ interface UpdateLaunchTemplateAction extends BaseAction {
   create: { sourceVersion: number; clientToken: string } | undefined;
   existingVersion: number | undefined;
   setDefault: boolean;
+  /**
+   * A roll-forward to a newer build's AMI: use the newest version that already has it (the newer build's run
+   * made one) when there is one at apply time, and create one from `create` only when there is none.
+   */
+  reuseVersion?: boolean | undefined;
 }
 
 interface EnableFastLaunchAction extends BaseAction {
@@ -265,7 +270,14 @@ interface ActionOutcome {
 /** How a launch template names a Systems Manager parameter instead of an AMI (EC2 User Guide, "Use a Systems Manager parameter instead of an AMI ID"). */
 const SSM_ALIAS = 'resolve:ssm:';
 
-export { CHECK_NAMES, SSM_ALIAS };
+/**
+ * The resulting state of a roll-forward check that could not be made (the newer builds could not be listed
+ * after the run's pointer writes, roll-forward.ts): the cell waits (pending), and its recheck's plan rolls the
+ * pointer forward from a fresh listing.
+ */
+const ROLL_FORWARD_UNCHECKED = 'roll-forward-unchecked';
+
+export { CHECK_NAMES, ROLL_FORWARD_UNCHECKED, SSM_ALIAS };
 export type {
   ObservedS3Export,
   Action,

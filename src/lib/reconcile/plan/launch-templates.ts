@@ -51,8 +51,44 @@ function checkParameterDrivenTemplate(
 }
 
 /**
+ * The default of a launch template is this build's AMI although a newer build (by build order) has an AMI in
+ * the cell: this build's write landed last (a window of apply's fence, or a roll-forward that could not list
+ * the builds). Set the default to the newer build's AMI, as for an SSM parameter (ssm-parameters.ts).
+ */
+function rollTemplateForward(
+  cell: DesiredCell,
+  template: { launchTemplateId: string; defaultVersion: number },
+  image: ObservedImage,
+  observation: Observation,
+  desired: DesiredImage,
+  actions: Action[],
+): Check | undefined {
+  const newer = observation.newerBuilds.ok ? observation.newerBuilds.value.find((b) => b.amis[cell.key] !== undefined) : undefined;
+  const newerAmi = newer?.amis[cell.key];
+  if (newer === undefined || newerAmi === undefined) return undefined;
+  const subject = template.launchTemplateId;
+  const id = `${cell.key}/update-launch-template/${subject}/roll-forward`;
+  const reason = `default version ${template.defaultVersion} uses ${image.imageId} of this build, but newer build ${newer.arn} has ${newerAmi} here: this build's write landed last; rolled forward`;
+  actions.push({
+    id,
+    kind: 'update-launch-template',
+    cell: { region: cell.region, accountId: cell.accountId },
+    target: subject,
+    reason,
+    launchTemplateId: subject,
+    imageId: newerAmi,
+    create: { sourceVersion: template.defaultVersion, clientToken: token(desired.arn.arn, subject, newerAmi, String(template.defaultVersion), 'roll-forward') },
+    existingVersion: undefined,
+    setDefault: true,
+    reuseVersion: true,
+  });
+  return { check: 'launch-template', subject, result: 'drift', reason, actionIds: [id] };
+}
+
+/**
  * The launch templates of the cell: a version with the AMI (the default one when `setDefaultVersion`), made
- * from the default version when none has it; never when that would roll back a newer build.
+ * from the default version when none has it; never when that would roll back a newer build; rolled forward to a
+ * newer build's AMI when this build's write landed after the newer one's (rollTemplateForward).
  */
 function planLaunchTemplates(cell: DesiredCell, obs: CellObservation, image: ObservedImage, observation: Observation, desired: DesiredImage, actions: Action[]): Check[] {
   return cell.launchTemplates.map((lt): Check => {
@@ -67,6 +103,8 @@ function planLaunchTemplates(cell: DesiredCell, obs: CellObservation, image: Obs
     const hasVersion = template.versionsWithImage.length > 0;
     const isDefault = template.versionsWithImage.includes(template.defaultVersion);
     if (hasVersion && (!lt.setDefaultVersion || isDefault)) {
+      const rolled = lt.setDefaultVersion ? rollTemplateForward(cell, template, image, observation, desired, actions) : undefined;
+      if (rolled !== undefined) return rolled;
       const version = isDefault ? template.defaultVersion : template.versionsWithImage.at(-1);
       return { check: 'launch-template', subject, result: 'ok', reason: `version ${version} uses ${image.imageId}${isDefault ? ' and is the default' : ''}` };
     }
