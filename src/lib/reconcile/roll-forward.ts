@@ -33,7 +33,7 @@ async function rollForward(desired: DesiredImage, outcomes: ActionOutcome[], fac
     const key = cellKey(o.action.cell.region, o.action.cell.accountId);
     const newest = newer.value.find((b) => b.amis[key] !== undefined);
     const ami = newest?.amis[key];
-    // the write was itself of the newest AMI (a roll-forward planned by plan.ts): nothing to put back
+    // the write was itself of the newest AMI (a roll-forward the plan made, plan/launch-templates.ts, plan/ssm-parameters.ts): nothing to put back
     const written = o.action.kind === 'put-parameter' ? o.action.value : o.action.imageId;
     if (newest === undefined || ami === undefined || ami === written) continue;
     try {
