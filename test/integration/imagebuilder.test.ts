@@ -135,14 +135,10 @@ describe('sandbox Image Builder', () => {
 });
 
 describe('sandbox UpdateImagePipeline', () => {
-  let box: Sandbox | undefined;
-  afterEach(async () => {
-    await box?.stop();
-    box = undefined;
-  });
+  const sandboxes = useSandbox('each');
 
   it('validates as the SDK model does, replaces the settings, and its builds use the new recipe with the sandbox clock\'s dateCreated', async () => {
-    box = await sandbox({ scenario: demoScenario(), clockSpeed: 1 });
+    const box = await sandboxes.start({ scenario: demoScenario(), clockSpeed: 1 });
     const ib = clients(box.url, OWNER).imagebuilder;
     const pipeline = box.refs.get('pipeline:golden-windows') ?? '';
     const current = (await ib.send(new GetImagePipelineCommand({ imagePipelineArn: pipeline }))).imagePipeline;
