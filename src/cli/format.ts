@@ -34,6 +34,7 @@ function statusColor(c: Colors, status: string): string {
   }
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI colour sequences start with ESC
 const ANSI = /\x1b\[[0-9;]*m/g;
 
 /** Columns a string takes on a terminal (colour codes take none). */
@@ -52,6 +53,7 @@ function breakLongWords(text: string, max: number): string {
           if (visibleWidth(word) <= max) return word;
           let out = '';
           let count = 0;
+          // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI colour sequences start with ESC
           for (const part of word.split(/(\x1b\[[0-9;]*m)/)) {
             if (part.startsWith('\x1b[')) {
               out += part;
@@ -111,15 +113,15 @@ class FitTable {
 
   toString(): string {
     const widths = fitColumns([this.head, ...this.rows], this.width);
-    const fit = (cells: string[]) => (widths === undefined ? cells : cells.map((cell, j) => breakLongWords(cell, (widths[j] ?? 12) - 2)));
+    const fitted = (cells: string[]) => (widths === undefined ? cells : cells.map((cell, j) => breakLongWords(cell, (widths[j] ?? 12) - 2)));
     const t = new Table({
-      head: fit(this.head).map((h) => this.c.bold(h)),
+      head: fitted(this.head).map((h) => this.c.bold(h)),
       style: { head: [], border: [], compact: true },
       chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
       wordWrap: true,
       ...(widths === undefined ? {} : { colWidths: widths }),
     });
-    for (const row of this.rows) t.push(fit(row));
+    for (const row of this.rows) t.push(fitted(row));
     return t.toString();
   }
 }
@@ -183,7 +185,7 @@ function renderReport(report: ReconcileReport, c: Colors, width = Number.POSITIV
   if (report.cells.length > 0) {
     const cells = table(['Region', 'Account', 'AMI', 'Status', 'Details'], c, width);
     for (const cell of report.cells) {
-      const details = cell.reasons.length === 0 ? c.dim(cell.checks.map((k) => k.check).filter((k, i, all) => all.indexOf(k) === i).join(', ') + ' ok') : cell.reasons.join('\n');
+      const details = cell.reasons.length === 0 ? c.dim(`${cell.checks.map((k) => k.check).filter((k, i, all) => all.indexOf(k) === i).join(', ')} ok`) : cell.reasons.join('\n');
       cells.push([cell.region, cell.accountId, cell.imageId ?? '-', statusColor(c, cell.status), details]);
     }
     lines.push('', cells.toString());

@@ -13,7 +13,7 @@ async function cleanupOnChange(arn: string) {
     logger.info('cleanup is off (RECONCILER_CLEANUP_MODE=off)', { distributionConfigurationArn: arn });
     return { status: 'off', distributionConfigurationArn: arn };
   }
-  let report;
+  let report: Awaited<ReturnType<typeof cleanup>>;
   try {
     report = await cleanup({ distributionConfigurationArn: arn, mode: deps.config.cleanupMode, trigger: 'eventbridge' }, deps);
   } catch (error: unknown) {

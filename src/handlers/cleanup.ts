@@ -11,7 +11,7 @@ import { failedRun, recordCleanup, rejectInput, runtimeDeps } from './shared/run
  * is rejected, naming the field, before any AWS call.
  */
 async function cleanupHandler(request: CleanupRequest, { event }: Invocation) {
-  let report;
+  let report: Awaited<ReturnType<typeof cleanup>>;
   try {
     report = await cleanup(request, runtimeDeps());
   } catch (error: unknown) {

@@ -35,7 +35,7 @@ async function sweepOnce(event: unknown) {
   const deps = runtimeDeps();
   const mode = deps.config.sweepMode;
   if (mode === 'off') return { status: 'off' };
-  let report;
+  let report: Awaited<ReturnType<typeof sweep>>;
   try {
     report = await sweep({ pipelineArns: [...deps.config.sweepPipelines], mode, trigger: 'schedule' }, deps);
   } catch (error: unknown) {

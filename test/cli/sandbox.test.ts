@@ -25,7 +25,7 @@ describe('npm run sandbox', () => {
       // the recheck from SQS, naming the image its message is about
       expect(lines).toContainEqual(expect.stringMatching(new RegExp(`recheck via sqs, \\d+ ms: 1 recheck message\\(s\\): ${arn} → batch done$`)));
       // each report with its counts
-      expect(lines).toContainEqual(expect.stringMatching(/^\[\d\d:\d\d:\d\d\]   report golden-windows 1\.0\.0\/1 \(eventbridge, attempt 1, \d+ AWS calls\): PENDING: 8 cells/));
+      expect(lines).toContainEqual(expect.stringMatching(/^\[\d\d:\d\d:\d\d\] {3}report golden-windows 1\.0\.0\/1 \(eventbridge, attempt 1, \d+ AWS calls\): PENDING: 8 cells/));
       expect(lines).toContainEqual(expect.stringMatching(/report golden-windows 1\.0\.0\/1 \(sqs, attempt \d+, \d+ AWS calls\): CONVERGED: 8 cells \(8 ok\)/));
       expect(lines).toContainEqual(expect.stringMatching(new RegExp(`Image Builder: ${arn} AVAILABLE$`)));
     } finally {

@@ -130,7 +130,7 @@ describe('deployment (npx osls package, offline)', () => {
 
   /** A role's statements, each branch of a conditional one (`Fn::If` on a param) included: what it may grant. */
   const statementsOf = (logicalId: string): Statement[] =>
-    (resources[logicalId]?.Properties.Policies as { PolicyDocument: { Statement: (Statement | { 'Fn::If': [string, unknown, unknown] })[] } }[])
+    ((resources[logicalId]?.Properties.Policies ?? []) as { PolicyDocument: { Statement: (Statement | { 'Fn::If': [string, unknown, unknown] })[] } }[])
       .flatMap((p) => p.PolicyDocument.Statement)
       .flatMap((s) => ('Fn::If' in s ? s['Fn::If'].slice(1).filter((b): b is Statement => typeof b === 'object' && b !== null && 'Effect' in b) : [s]));
   const actionsOf = (statements: Statement[]) => statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
@@ -162,7 +162,7 @@ describe('deployment (npx osls package, offline)', () => {
     expect(onTable[0]?.Resource).toStrictEqual({ 'Fn::GetAtt': ['IdempotencyTable', 'Arn'] });
     expect(actionsOf(statementsOf('CleanupRole')).filter((a) => a.startsWith('dynamodb:'))).toStrictEqual([]);
     for (const fn of ['ReconcileLambdaFunction', 'RecheckLambdaFunction', 'SweepLambdaFunction']) {
-      const env = (resources[fn]?.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      const env = ((resources[fn]?.Properties.Environment ?? {}) as { Variables: Record<string, unknown> }).Variables;
       expect(env, fn).toMatchObject({ RECONCILER_IDEMPOTENCY_TABLE: { Ref: 'IdempotencyTable' }, RECONCILER_IDEMPOTENCY_EXPIRY_MINUTES: '360' });
     }
   });
@@ -221,7 +221,7 @@ describe('deployment (npx osls package, offline)', () => {
       for (const metric of ['CellsOk', 'CellsRepaired', 'CellsPending', 'CellsFailed', 'ActionsApplied', 'ActionsFailed', 'AwsCalls', 'ReconcileDuration', 'RejectedInputs', 'CleanupCandidates', 'CleanupDeregistered', 'CleanupFailed', 'CleanupGiBFreed', 'Errors', 'Throttles', 'ApproximateNumberOfMessagesVisible']) {
         expect(body, metric).toContain(`\\"${metric}\\"`);
       }
-      for (const fn of FUNCTIONS) expect(body).toContain('${' + fn + '}');
+      for (const fn of FUNCTIONS) expect(body).toContain(`\${${fn}}`);
     });
 
     it('tags every resource: stack tags (propagated by CloudFormation) and each function', () => {
@@ -233,7 +233,7 @@ describe('deployment (npx osls package, offline)', () => {
       const rule = ofType('AWS::Events::Rule').find(([, r]) => r.Properties.ScheduleExpression !== undefined);
       expect(rule?.[1].Properties.ScheduleExpression).toBe('rate(6 hours)');
       expect(JSON.stringify(rule?.[1].Properties.Targets)).toContain('SweepLambdaFunction');
-      const env = (resources.SweepLambdaFunction?.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      const env = ((resources.SweepLambdaFunction?.Properties.Environment ?? {}) as { Variables: Record<string, unknown> }).Variables;
       expect(env).toMatchObject({ RECONCILER_SWEEP_MODE: 'apply', RECONCILER_SWEEP_PIPELINES: '' });
     });
 

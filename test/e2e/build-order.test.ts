@@ -47,7 +47,7 @@ describe.runIf(existsSync(AWS))('a pipeline pointed back at a lower recipe versi
     const { code, out } = await reconciler('reconcile', arn);
     expect(code, out).not.toBe(2);
     const report = JSON.parse(out) as ReconcileReport;
-    (reports[arn] ??= []).push(report);
+    reports[arn] = [...(reports[arn] ?? []), report];
     // SSM validates aws:ec2:image values after PutParameter: let it write them
     box.clock.advance(SSM_IMAGE_VALIDATION_MS);
     return report;

@@ -148,7 +148,7 @@ describe('a failed run, and a store that cannot be used', () => {
       [1, 'error'],
       [2, 'ran'],
     ]);
-    expect(['pending', 'converged']).toContain((runs[1]?.result as { status: string }).status);
+    expect(['pending', 'converged']).toContain((runs[1]?.result as { status: string } | undefined)?.status);
     expect(runs[0]?.error).toMatch(/RecheckNotQueued|reconcile is pending and/);
     expect(box.server.requests.filter((r) => r.service === 'dynamodb' && r.operation === 'DeleteItem').map((r) => r.errorCode)).toStrictEqual([undefined]);
     // both attempts reported; the retry's chain went on to the end

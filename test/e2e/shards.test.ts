@@ -10,7 +10,7 @@ import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { main } from '../../src/cli/index.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { buildBundles } from '../helpers/build.ts';
-import { clients, demoScenario, sandbox, useSandbox } from '../helpers/sandbox.ts';
+import { clients, demoScenario, type sandbox, useSandbox } from '../helpers/sandbox.ts';
 
 const OWNER = '111111111111';
 const SPEED = 3000;

@@ -76,7 +76,7 @@ interface ProbeRun {
 
 const statementList = (role: Role): Statement[] => [...role.inlinePolicies.values()].flatMap((text) => statementsOf(JSON.parse(text) as { Statement: Statement[] }));
 const actionsOf = (statement: Statement): string[] => [statement.Action ?? []].flat();
-const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 function reconcileFailures(report: ReconcileReport): string[] {
   return [

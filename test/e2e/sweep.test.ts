@@ -3,7 +3,7 @@
  * on simulated time, and it makes up a build whose events never arrived and repairs drift made by hand later.
  * The CLI's `sweep` and `reconcile --pipeline` do the same on demand.
  */
-import { CreateTagsCommand, DeleteTagsCommand, DescribeImagesCommand } from '@aws-sdk/client-ec2';
+import { DeleteTagsCommand, DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import { GetImageCommand } from '@aws-sdk/client-imagebuilder';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
@@ -11,7 +11,7 @@ import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { latestAvailable, type SweepReport } from '../../src/lib/sweep/sweep.ts';
 import { buildBundles } from '../helpers/build.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { clients, demoScenario, sandbox, startBuild, useSandbox } from '../helpers/sandbox.ts';
+import { clients, demoScenario, startBuild, useSandbox } from '../helpers/sandbox.ts';
 import { cli } from '../helpers/cli.ts';
 
 const OWNER = '111111111111';
@@ -32,13 +32,13 @@ async function tagsOf(box: Sandbox, account: string, region: string, imageId: st
 }
 
 describe('the scheduled sweep', () => {
-  let box: Sandbox | undefined;
+  let _box: Sandbox | undefined;
   beforeAll(() => buildBundles());
   const sandboxes = useSandbox('each');
 
   it('reconciles a build whose events never arrived, then repairs a tag deleted by hand, on the sweepRate schedule', async () => {
     const b = await sandboxes.start({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
-    box = b;
+    _box = b;
     // every event of the build is lost (held far longer than the test runs)
     b.faults.merge({ eventDelays: [{ resourcePrefix: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/', seconds: 3650 * 86_400 }] });
     const arn = await startBuild(b, 'sweep-lost');

@@ -57,8 +57,8 @@ const TAG_KEY_PATTERN = '^(?!aws:)[a-zA-Z0-9\\s_.:/=+\\-@]*$';
 
 /** A message quoting a map, which the case need not spell out. */
 function quotingAMap(at: string, constraint: string): RegExp {
-  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`^1 validation error detected: Value '\\{[^']*\\}' at '${escape(at)}' failed to satisfy constraint: ${escape(constraint)}$`);
+  const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^1 validation error detected: Value '\\{[^']*\\}' at '${escapeRegExp(at)}' failed to satisfy constraint: ${escapeRegExp(constraint)}$`);
 }
 
 const REFUSED: Refused[] = [

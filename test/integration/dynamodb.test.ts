@@ -11,7 +11,7 @@ import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { roleSession } from '../../sandbox/emulator/iam/roles.ts';
 import { createTable } from '../../sandbox/emulator/services/dynamodb.ts';
 import type { RequestRecord } from '../../sandbox/emulator/server.ts';
-import { sandbox, useSandbox } from '../helpers/sandbox.ts';
+import { useSandbox } from '../helpers/sandbox.ts';
 
 const ACCOUNT = '111111111111';
 const TABLE = 'idempotency';

@@ -42,7 +42,7 @@ describe('the generated model table', () => {
   });
 
   it('has what the reconciler reads from a distribution, in the installed SDK (3.1046.0, the newest Image Builder client)', () => {
-    const [, , , , members = []] = (exported['Distribution$'] as StaticStruct | undefined) ?? [];
+    const [, , , , members = []] = (exported.Distribution$ as StaticStruct | undefined) ?? [];
     expect(members).toEqual(expect.arrayContaining(['region', 'amiDistributionConfiguration', 'launchTemplateConfigurations', 'fastLaunchConfigurations', 'ssmParameterConfigurations', 's3ExportConfiguration', 'licenseConfigurationArns', 'containerDistributionConfiguration']));
   });
 

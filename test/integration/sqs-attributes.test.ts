@@ -2,7 +2,7 @@
 import { CreateQueueCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
-import { clients, sandbox, useSandbox } from '../helpers/sandbox.ts';
+import { clients, useSandbox } from '../helpers/sandbox.ts';
 
 describe('SQS message attributes', () => {
   let box: Sandbox;

@@ -80,11 +80,11 @@ function serializeValue(value: unknown, ns: NormalizedSchema): string {
       const v = record[name];
       if (v === undefined || v === null) continue;
       const tag = (member.getMergedTraits().xmlName as string | undefined) ?? name;
-      if (member.isListSchema() && Boolean(member.getMergedTraits().xmlFlattened)) {
+      if (member.isListSchema() && member.getMergedTraits().xmlFlattened) {
         for (const item of v as unknown[]) xml += `<${tag}>${serializeValue(item, member.getValueSchema())}</${tag}>`;
         continue;
       }
-      if (member.isMapSchema() && Boolean(member.getMergedTraits().xmlFlattened)) {
+      if (member.isMapSchema() && member.getMergedTraits().xmlFlattened) {
         const keyTag = (member.getKeySchema().getMergedTraits().xmlName as string | undefined) ?? 'key';
         const valueTag = (member.getValueSchema().getMergedTraits().xmlName as string | undefined) ?? 'value';
         for (const [k, item] of Object.entries(v as Record<string, unknown>)) {

@@ -44,7 +44,7 @@ function createQueue(state: SandboxState, baseUrl: string, account: string, regi
   return queue;
 }
 
-function sendMessage(state: SandboxState, queue: Queue, body: string, delaySeconds: number, now: number) {
+function sendMessage(_state: SandboxState, queue: Queue, body: string, delaySeconds: number, now: number) {
   if (delaySeconds < 0 || delaySeconds > 900) throw new AwsError('InvalidParameterValue', 'Value for parameter DelaySeconds is invalid. Reason: must be between 0 and 900, if provided.');
   if (Buffer.byteLength(body) > 262_144) throw new AwsError('InvalidParameterValue', 'One or more parameters are invalid. Reason: Message must be shorter than 262144 bytes.');
   const message: QueueMessage = { messageId: randomUUID(), body, md5: md5(body), sentAt: now, visibleAt: now + delaySeconds * 1000, receiveCount: 0, receiptHandle: undefined, firstReceivedAt: undefined };
@@ -89,7 +89,7 @@ function deleteMessage(queue: Queue, receiptHandle: string | undefined): void {
 function messageAttributes(input: SendMessageRequest['MessageAttributes']): Record<string, string> | undefined {
   if (input === undefined) return undefined;
   const entries = Object.entries(input);
-  if (entries.length > 10) throw new AwsError('InvalidParameterValue', 'Number of message attributes [' + entries.length + '] exceeds the allowed maximum [10].');
+  if (entries.length > 10) throw new AwsError('InvalidParameterValue', `Number of message attributes [${entries.length}] exceeds the allowed maximum [10].`);
   const out: Record<string, string> = {};
   for (const [name, value] of entries) {
     if (!/^[A-Za-z0-9_.-]{1,256}$/.test(name) || name.startsWith('.') || name.endsWith('.')) throw new AwsError('InvalidParameterValue', `Message attribute name '${name}' is invalid.`);

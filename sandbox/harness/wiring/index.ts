@@ -136,7 +136,9 @@ class Wiring {
     this.poller = setInterval(() => this.poll(), 50);
     this.poller.unref();
     for (const fn of this.deployment.functions) {
-      fn.schedules.forEach((schedule, index) => this.schedule(fn, schedule.periodMs, index + 1));
+      fn.schedules.forEach((schedule, index) => {
+        this.schedule(fn, schedule.periodMs, index + 1);
+      });
     }
   }
 
@@ -152,7 +154,8 @@ class Wiring {
       let module: Record<string, unknown>;
       try {
         // a fresh module instance per sandbox: functions read their environment when loaded, as on a cold start
-        module = (await import(`${pathToFileURL(modulePath).href}?sandbox=${(Wiring.instances += 1)}`)) as Record<string, unknown>;
+        Wiring.instances += 1;
+        module = (await import(`${pathToFileURL(modulePath).href}?sandbox=${Wiring.instances}`)) as Record<string, unknown>;
       } catch (error: unknown) {
         throw new Error(`cannot load the ${fn.name} function from ${modulePath} (run npm run build first)`, { cause: error });
       }

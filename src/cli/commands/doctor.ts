@@ -53,7 +53,7 @@ async function doctor(opts: DoctorOptions, given: DistributionConfigurationArn |
   const role = opts.cleanup === true ? 'cleanup' : 'repair';
   const reports: DoctorReport[] = [];
   for (const arn of await configurationArns(clients, config, given)) {
-    let configuration;
+    let configuration: Awaited<ReturnType<typeof readDistributionConfiguration>>;
     try {
       configuration = await readDistributionConfiguration(clients, arn);
     } catch (error: unknown) {

@@ -104,7 +104,7 @@ function decide(ami: InventoryAmi, obs: AmiObservation | undefined, settings: Cl
   if (image === null) return skip('gone', 'no longer exists (already deregistered)');
   if (image.ownerId !== ami.accountId) return skip('not-owned', `owned by ${image.ownerId}, not by ${ami.accountId}`);
   if (image.state !== 'available' && image.state !== 'disabled') return skip('not-available', `the AMI is ${image.state}`);
-  if (image.deregistrationProtection !== undefined && image.deregistrationProtection.startsWith('enabled')) {
+  if (image.deregistrationProtection?.startsWith('enabled')) {
     return skip('protected', `deregistration protection is ${image.deregistrationProtection}`);
   }
   const keep = settings.keepTagKeys.find((key) => Object.hasOwn(image.tags, key));

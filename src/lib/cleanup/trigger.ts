@@ -1,4 +1,4 @@
-import { parseDistributionConfigurationArn, parseImageBuildArn } from '../core/arn.ts';
+import { parseDistributionConfigurationArn, } from '../core/arn.ts';
 import { InputError } from '../core/errors.ts';
 import { quote } from '../core/input.ts';
 

@@ -373,7 +373,7 @@ async function runDoctor(arn: DistributionConfigurationArn, plans: CellPlan[], o
       continue;
     }
     const region = plans.find((p) => p.accountId === accountId)?.region ?? arn.region;
-    let cell;
+    let cell: Awaited<ReturnType<ClientFactory['forCell']>>;
     try {
       cell = await options.clients.forCell(accountId, region);
     } catch (error: unknown) {

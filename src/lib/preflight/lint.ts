@@ -134,7 +134,9 @@ function checkShape(value: Json, schema: NormalizedSchema, path: string, out: Fi
       out.push({ severity: 'error', rule: 'wrong-type', path, message: `expected a list, got ${JSON.stringify(value)}`, fix: 'write a JSON array' });
       return;
     }
-    value.forEach((item, i) => checkShape(item, schema.getValueSchema(), `${path}[${i}]`, out, parent));
+    value.forEach((item, i) => {
+      checkShape(item, schema.getValueSchema(), `${path}[${i}]`, out, parent);
+    });
     return;
   }
   if (schema.isMapSchema()) {

@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { GetImageCommand, RetryImageCommand } from '@aws-sdk/client-imagebuilder';
 import { LicenseManagerClient, UpdateLicenseSpecificationsForResourceCommand } from '@aws-sdk/client-license-manager';
-import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
+import { GetParameterCommand, PutParameterCommand, type PutParameterCommandOutput } from '@aws-sdk/client-ssm';
 import pLimit from 'p-limit';
 import { buildPosition, compareBuilds, isImageBuildArn, parseImageBuildArn } from '../core/arn.ts';
 import type { CellClients, ClientFactory } from '../aws/clients.ts';
@@ -300,7 +300,7 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions, 
       const newer = await newerThanOurs(clients, dates, current, action.value);
       if (newer !== undefined) return superseded(`parameter ${action.name}`, newer);
       const asynchronous = action.dataType === IMAGE_DATA_TYPE;
-      let out;
+      let out: PutParameterCommandOutput;
       try {
         out = await clients.ssm.send(
           new PutParameterCommand({

@@ -165,7 +165,6 @@ interface ReportInput {
 /** Assemble the report of a run. Pure. `next` is filled in by the requeue decision. */
 function buildReport(input: ReportInput): ReconcileReport {
   const { desired, plan: p, outcomes } = input;
-  const byAction = new Map(outcomes.map((o) => [o.action.id, o]));
   const cells: CellReport[] = p.cells.map((cell) => {
     // a roll-forward after apply (roll-forward.ts, `<action id>/roll-forward`) belongs to the cell of its action
     const ids = new Set(cell.actions.map((a) => a.id));
