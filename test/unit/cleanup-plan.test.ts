@@ -79,9 +79,30 @@ describe('cleanup guards (pure)', () => {
     expect(decide(ami(), observation({ deprecationTime: new Date(NOW.getTime() + 1).toISOString() }), deprecate, NOW).action).toBe('deprecate');
   });
 
-  it('checks the keep tag by key, not by a key that merely looks alike', () => {
-    expect(decide(ami(), observation({ tags: { keep: 'no' } }), settings, NOW)).toMatchObject({ action: 'skip', guard: 'keep-tag' });
-    expect(decide(ami(), observation({ tags: { Keep: '', 'keep ': '' } }), settings, NOW).action).toBe('deregister');
+  it('checks the keep tag by key, whatever the value', () => {
+    expect(decide(ami(), observation({ tags: { keep: 'no' } }), settings, NOW)).toMatchObject({ action: 'skip', guard: 'keep-tag', reason: 'tagged keep=no' });
+    expect(decide(ami(), observation({ tags: { keeper: '', 'ke ep': '', kep: '' } }), settings, NOW).action).toBe('deregister');
+  });
+
+  it('keeps an AMI whose tag differs from a keep tag only in case, blanks around it or Unicode form, naming the near miss', () => {
+    const real = { ...settings, keepTagKeys: ['imagebuilder-reconciler:keep'] };
+    const kept = (tags: Record<string, string>) => decide(ami(), observation({ tags }), real, NOW);
+    expect(kept({ 'Imagebuilder-Reconciler:Keep ': '' })).toStrictEqual({
+      action: 'skip',
+      guard: 'keep-tag',
+      reason: "kept: tag 'Imagebuilder-Reconciler:Keep ' matches the keep tag imagebuilder-reconciler:keep after trimming, case folding and Unicode normalisation (NFKC)",
+    });
+    expect(kept({ 'IMAGEBUILDER-RECONCILER:KEEP': 'x' })).toMatchObject({ guard: 'keep-tag', reason: expect.stringMatching(/^kept: tag 'IMAGEBUILDER-RECONCILER:KEEP' matches/) });
+    expect(kept({ '\timagebuilder-reconciler:keep\u00a0': '' })).toMatchObject({ guard: 'keep-tag' });
+    // fullwidth letters and colon (NFKC folds them to ASCII)
+    expect(kept({ 'ｉｍａｇｅｂｕｉｌｄｅｒ-ｒｅｃｏｎｃｉｌｅｒ：ｋｅｅｐ': '' })).toMatchObject({ guard: 'keep-tag' });
+    // the keep tag itself may be written loosely too (a deployment or request setting)
+    expect(decide(ami(), observation({ tags: { 'imagebuilder-reconciler:keep': '' } }), { ...settings, keepTagKeys: [' ImageBuilder-Reconciler:KEEP'] }, NOW)).toMatchObject({ guard: 'keep-tag' });
+    // ß folds to ss, as in full case folding
+    expect(decide(ami(), observation({ tags: { 'Strasse:Keep': '' } }), { ...settings, keepTagKeys: ['straße:keep'] }, NOW)).toMatchObject({ guard: 'keep-tag' });
+    // an exact key wins over a near miss, and a different key is no near miss
+    expect(kept({ 'Imagebuilder-Reconciler:Keep': '', 'imagebuilder-reconciler:keep': 'v' })).toMatchObject({ reason: 'tagged imagebuilder-reconciler:keep=v' });
+    expect(kept({ 'imagebuilder-reconciler:keeps': '', 'imagebuilder-reconciler-keep': '' }).action).toBe('deregister');
   });
 
   it('with shared: include, a shared AMI goes only when no other account is known to use it', () => {

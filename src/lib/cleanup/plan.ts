@@ -90,6 +90,28 @@ function skip(guard: Guard, reason: string): Decision {
 }
 
 /**
+ * A tag key as a person means it: Unicode compatibility forms folded (NFKC), surrounding blanks dropped, case
+ * folded (upper then lower, so that `ß` and `SS` meet). A keep tag that differs only so still keeps.
+ */
+function foldTagKey(key: string): string {
+  return key.normalize('NFKC').toUpperCase().toLowerCase().normalize('NFKC').trim();
+}
+
+/** The keep-tag skip for these tags, if any: an exact key first, then a near miss, named as such. */
+function keepTagDecision(tags: Record<string, string>, keepTagKeys: string[]): Decision | undefined {
+  const exact = keepTagKeys.find((key) => Object.hasOwn(tags, key));
+  if (exact !== undefined) return skip('keep-tag', `tagged ${exact}=${tags[exact] ?? ''}`);
+  for (const key of keepTagKeys) {
+    const folded = foldTagKey(key);
+    const near = Object.keys(tags).find((tag) => foldTagKey(tag) === folded);
+    if (near !== undefined) {
+      return skip('keep-tag', `kept: tag '${near}' matches the keep tag ${key} after trimming, case folding and Unicode normalisation (NFKC)`);
+    }
+  }
+  return undefined;
+}
+
+/**
  * Decide what to do with one AMI. Every guard that cannot be evaluated keeps the AMI (unknown means keep),
  * and every skip carries its reason. Pure: `now` is passed in.
  */
@@ -107,8 +129,8 @@ function decide(ami: InventoryAmi, obs: AmiObservation | undefined, settings: Cl
   if (image.deregistrationProtection !== undefined && image.deregistrationProtection.startsWith('enabled')) {
     return skip('protected', `deregistration protection is ${image.deregistrationProtection}`);
   }
-  const keep = settings.keepTagKeys.find((key) => Object.hasOwn(image.tags, key));
-  if (keep !== undefined) return skip('keep-tag', `tagged ${keep}=${image.tags[keep] ?? ''}`);
+  const keep = keepTagDecision(image.tags, settings.keepTagKeys);
+  if (keep !== undefined) return keep;
   const created = image.creationDate === undefined ? Number.NaN : Date.parse(image.creationDate);
   if (Number.isNaN(created)) return skip('unknown', 'creation date unknown: kept');
   if (now.getTime() - created < settings.minAgeDays * DAY) {
@@ -162,5 +184,5 @@ function amiKey(ami: Pick<InventoryAmi, 'accountId' | 'region' | 'imageId'>): st
   return cellAmiKey(ami.region, ami.accountId, ami.imageId);
 }
 
-export { DISABLED_AT_TAG, amiKey, decide, planCleanup };
+export { DISABLED_AT_TAG, amiKey, decide, foldTagKey, planCleanup };
 export type { AmiObservation, CandidatePlan, CleanupSettings, Decision, Guard, InventoryAmi, Strategy };
