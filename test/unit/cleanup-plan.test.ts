@@ -1,12 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type AmiObservation, type CleanupSettings, DISABLED_AT_TAG, type InventoryAmi, amiKey, decide, planCleanup } from '../../src/lib/cleanup/plan.ts';
+import { type AmiObservation, type CleanupSettings, DISABLED_AT_TAG, type InventoryAmi, SETTLED_BUILD_STATES, amiKey, decide, planCleanup } from '../../src/lib/cleanup/plan.ts';
 
 const NOW = new Date('2026-11-29T12:00:00.000Z');
 const settings: CleanupSettings = { strategy: 'deregister', keepTagKeys: ['keep'], minAgeDays: 7, shared: 'skip', disableGraceDays: 14, maxPerRun: 20 };
 
 function ami(overrides: Partial<InventoryAmi> = {}): InventoryAmi {
-  return { imageId: 'ami-00000000000000001', region: 'ap-northeast-1', accountId: '222222222222', buildArn: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden/1.0.0/1', foundBy: 'recorded', recordedImageId: 'ami-00000000000000001', currentCell: false, ...overrides };
+  return { imageId: 'ami-00000000000000001', region: 'ap-northeast-1', accountId: '222222222222', buildArn: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden/1.0.0/1', buildStatus: 'AVAILABLE', foundBy: 'recorded', recordedImageId: 'ami-00000000000000001', currentCell: false, ...overrides };
 }
 
 type Image = NonNullable<Extract<AmiObservation['image'], { ok: true }>['value']>;
@@ -82,6 +82,20 @@ describe('cleanup guards (pure)', () => {
   it('checks the keep tag by key, whatever the value', () => {
     expect(decide(ami(), observation({ tags: { keep: 'no' } }), settings, NOW)).toMatchObject({ action: 'skip', guard: 'keep-tag', reason: 'tagged keep=no' });
     expect(decide(ami(), observation({ tags: { keeper: '', 'ke ep': '', kep: '' } }), settings, NOW).action).toBe('deregister');
+  });
+
+  it('never touches an AMI of a build Image Builder is still working on, at any minimum age', () => {
+    const anyAge = { ...settings, minAgeDays: 0 };
+    for (const status of ['PENDING', 'CREATING', 'BUILDING', 'TESTING', 'DISTRIBUTING', 'INTEGRATING', 'UNKNOWN', 'DEPRECATED', 'available']) {
+      expect(decide(ami({ buildStatus: status }), observation(), anyAge, NOW)).toStrictEqual({
+        action: 'skip',
+        guard: 'build-in-progress',
+        reason: `the build arn:aws:imagebuilder:us-east-1:111111111111:image/golden/1.0.0/1 is ${status}, not AVAILABLE, FAILED, CANCELLED: Image Builder may still be using its AMIs`,
+      });
+    }
+    for (const status of ['AVAILABLE', 'FAILED', 'CANCELLED']) expect(decide(ami({ buildStatus: status }), observation(), anyAge, NOW).action).toBe('deregister');
+    // a current cell says so first: it is the stronger reason
+    expect(decide(ami({ buildStatus: 'DISTRIBUTING', currentCell: true }), observation(), anyAge, NOW)).toMatchObject({ guard: 'current-cell' });
   });
 
   it('keeps an AMI whose tag differs from a keep tag only in case, blanks around it or Unicode form, naming the near miss', () => {
@@ -165,6 +179,7 @@ describe('cleanup planner properties (fast-check)', () => {
   });
   const entry = fc.record({
     currentCell: fc.boolean(),
+    buildStatus: fc.constantFrom('AVAILABLE', 'AVAILABLE', 'FAILED', 'CANCELLED', 'DISTRIBUTING', 'BUILDING', 'UNKNOWN'),
     recordedMatches: fc.boolean(),
     account: fc.constantFrom('111111111111', '222222222222', '333333333333'),
     region: fc.constantFrom('us-east-1', 'eu-west-1', 'ap-northeast-1'),
@@ -187,7 +202,7 @@ describe('cleanup planner properties (fast-check)', () => {
         const observations: Record<string, AmiObservation> = {};
         for (const e of entries) {
           const imageId = `ami-${String(e.id).padStart(17, '0')}`;
-          const a: InventoryAmi = { imageId, region: e.region, accountId: e.account, buildArn: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden/1.0.0/1', foundBy: e.recordedMatches ? 'recorded' : 'tag', recordedImageId: e.recordedMatches ? imageId : 'ami-00000000000000000', currentCell: e.currentCell };
+          const a: InventoryAmi = { imageId, region: e.region, accountId: e.account, buildArn: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden/1.0.0/1', buildStatus: e.buildStatus, foundBy: e.recordedMatches ? 'recorded' : 'tag', recordedImageId: e.recordedMatches ? imageId : 'ami-00000000000000000', currentCell: e.currentCell };
           amis.push(a);
           const o = e.obs;
           observations[amiKey(a)] = {
@@ -220,6 +235,7 @@ describe('cleanup planner properties (fast-check)', () => {
           const o = observations[amiKey(a)];
           // selected: so no guard may protect it
           expect(a.currentCell).toBe(false);
+          expect(SETTLED_BUILD_STATES).toContain(a.buildStatus);
           expect(a.recordedImageId).toBe(a.imageId);
           expect(o?.image.ok).toBe(true);
           const image = o?.image.ok === true ? o.image.value : null;

@@ -26,6 +26,8 @@ interface InventoryAmi {
   region: string;
   accountId: string;
   buildArn: string;
+  /** The build's Image Builder state (`state.status` of GetImage); `UNKNOWN` when it was not read. */
+  buildStatus: string;
   /** How it was found: recorded by Image Builder in `outputResources`, or by the reconciler's source tag. */
   foundBy: 'recorded' | 'tag';
   /** The AMI the build recorded for this cell (undefined: none). */
@@ -55,6 +57,7 @@ interface AmiObservation {
 
 type Guard =
   | 'current-cell'
+  | 'build-in-progress'
   | 'not-recorded'
   | 'unknown'
   | 'gone'
@@ -84,6 +87,13 @@ interface CandidatePlan {
 }
 
 const DAY = 86_400_000;
+
+/**
+ * Build states after which Image Builder no longer touches the build's AMIs. In any other state (PENDING,
+ * BUILDING, TESTING, DISTRIBUTING, INTEGRATING, and those a later API adds) it may still be copying or
+ * sharing them, so none of them is touched.
+ */
+const SETTLED_BUILD_STATES: readonly string[] = ['AVAILABLE', 'FAILED', 'CANCELLED'];
 
 function skip(guard: Guard, reason: string): Decision {
   return { action: 'skip', guard, reason };
@@ -117,6 +127,9 @@ function keepTagDecision(tags: Record<string, string>, keepTagKeys: string[]): D
  */
 function decide(ami: InventoryAmi, obs: AmiObservation | undefined, settings: CleanupSettings, now: Date): Decision {
   if (ami.currentCell) return skip('current-cell', `${ami.region}/${ami.accountId} is still in the distribution configuration`);
+  if (!SETTLED_BUILD_STATES.includes(ami.buildStatus)) {
+    return skip('build-in-progress', `the build ${ami.buildArn} is ${ami.buildStatus}, not ${SETTLED_BUILD_STATES.join(', ')}: Image Builder may still be using its AMIs`);
+  }
   if (ami.recordedImageId !== ami.imageId) {
     return skip('not-recorded', `not the AMI ${ami.buildArn} recorded for ${ami.region}/${ami.accountId} (${ami.recordedImageId ?? 'none recorded'}); found by its tag only`);
   }
@@ -184,5 +197,5 @@ function amiKey(ami: Pick<InventoryAmi, 'accountId' | 'region' | 'imageId'>): st
   return cellAmiKey(ami.region, ami.accountId, ami.imageId);
 }
 
-export { DISABLED_AT_TAG, amiKey, decide, foldTagKey, planCleanup };
+export { DISABLED_AT_TAG, SETTLED_BUILD_STATES, amiKey, decide, foldTagKey, planCleanup };
 export type { AmiObservation, CandidatePlan, CleanupSettings, Decision, Guard, InventoryAmi, Strategy };
