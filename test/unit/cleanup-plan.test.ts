@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { type AmiObservation, type CleanupSettings, DISABLED_AT_TAG, type InventoryAmi, SETTLED_BUILD_STATES, amiKey, decide, planCleanup } from '../../src/lib/cleanup/plan.ts';
 
 const NOW = new Date('2026-11-29T12:00:00.000Z');
-const settings: CleanupSettings = { strategy: 'deregister', keepTagKeys: ['keep'], minAgeDays: 7, shared: 'skip', disableGraceDays: 14, maxPerRun: 20 };
+const settings: CleanupSettings = { strategy: 'deregister', keepTagKeys: ['keep'], minAgeDays: 7, launchedWithinDays: 30, shared: 'skip', disableGraceDays: 14, maxPerRun: 20 };
 
 function ami(overrides: Partial<InventoryAmi> = {}): InventoryAmi {
   return { imageId: 'ami-00000000000000001', region: 'ap-northeast-1', accountId: '222222222222', buildArn: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden/1.0.0/1', buildStatus: 'AVAILABLE', foundBy: 'recorded', recordedImageId: 'ami-00000000000000001', currentCell: false, ...overrides };
@@ -82,6 +82,24 @@ describe('cleanup guards (pure)', () => {
   it('checks the keep tag by key, whatever the value', () => {
     expect(decide(ami(), observation({ tags: { keep: 'no' } }), settings, NOW)).toMatchObject({ action: 'skip', guard: 'keep-tag', reason: 'tagged keep=no' });
     expect(decide(ami(), observation({ tags: { keeper: '', 'ke ep': '', kep: '' } }), settings, NOW).action).toBe('deregister');
+  });
+
+  it('keeps an AMI launched within the last N days, to the millisecond; one never launched rests on the other guards', () => {
+    const within = settings.launchedWithinDays * 86_400_000;
+    const launched = (ms: number) => observation({ lastLaunchedTime: new Date(NOW.getTime() - ms).toISOString() });
+    expect(decide(ami(), launched(within - 1), settings, NOW)).toStrictEqual({
+      action: 'skip',
+      guard: 'recently-launched',
+      reason: `last launched ${new Date(NOW.getTime() - within + 1).toISOString()}, within 30 day(s) (RECONCILER_CLEANUP_LAUNCHED_WITHIN_DAYS)`,
+    });
+    expect(decide(ami(), launched(within), settings, NOW).action).toBe('deregister');
+    expect(decide(ami(), observation({ lastLaunchedTime: undefined }), settings, NOW).action).toBe('deregister');
+    expect(decide(ami(), observation({ lastLaunchedTime: 'last week' }), settings, NOW)).toMatchObject({ action: 'skip', guard: 'unknown', reason: 'last launch time last week unreadable: kept' });
+    expect(decide(ami(), launched(40 * 86_400_000), { ...settings, launchedWithinDays: 45 }, NOW)).toMatchObject({ guard: 'recently-launched' });
+    // what uses it now is the stronger reason, and says what
+    expect(decide(ami(), launched(0), settings, NOW)).toMatchObject({ guard: 'recently-launched' });
+    const used = observation({ lastLaunchedTime: NOW.toISOString() }, { references: { ok: true, value: [{ resourceType: 'ec2:Instance', arn: 'i-1' }] } });
+    expect(decide(ami(), used, settings, NOW)).toMatchObject({ guard: 'in-use' });
   });
 
   it('never touches an AMI of a build Image Builder is still working on, at any minimum age', () => {
@@ -168,6 +186,7 @@ describe('cleanup planner properties (fast-check)', () => {
     protectedAmi: fc.boolean(),
     keepTag: fc.boolean(),
     ageDays: fc.integer({ min: 0, max: 60 }),
+    launchedDaysAgo: fc.option(fc.integer({ min: 0, max: 90 }), { nil: undefined }),
     references: fc.option(fc.array(fc.constantFrom('ec2:Instance', 'ec2:LaunchTemplate', 'ssm:Parameter', 'imagebuilder:ImageRecipe'), { maxLength: 3 }), { nil: undefined }),
     referencesFail: fc.boolean(),
     shared: fc.array(fc.constantFrom('333333333333', 'all'), { maxLength: 2 }),
@@ -191,6 +210,7 @@ describe('cleanup planner properties (fast-check)', () => {
     keepTagKeys: fc.constant<string[]>(['keep']),
     maxPerRun: fc.constant(20),
     minAgeDays: fc.integer({ min: 0, max: 30 }),
+    launchedWithinDays: fc.integer({ min: 0, max: 60 }),
     shared: fc.constantFrom('skip' as const, 'include' as const),
     disableGraceDays: fc.integer({ min: 0, max: 30 }),
   });
@@ -220,6 +240,7 @@ describe('cleanup planner properties (fast-check)', () => {
                         deregistrationProtection: o.protectedAmi ? 'enabled' : 'disabled',
                         public: o.isPublic,
                         deprecationTime: undefined,
+                        lastLaunchedTime: o.launchedDaysAgo === undefined ? undefined : new Date(NOW.getTime() - o.launchedDaysAgo * 86_400_000).toISOString(),
                         snapshots: [],
                       },
                 },
@@ -245,6 +266,7 @@ describe('cleanup planner properties (fast-check)', () => {
           expect(image?.tags.keep).toBeUndefined();
           expect(['available', 'disabled']).toContain(image?.state);
           expect(NOW.getTime() - Date.parse(image?.creationDate ?? '')).toBeGreaterThanOrEqual(s.minAgeDays * 86_400_000);
+          if (image?.lastLaunchedTime !== undefined) expect(NOW.getTime() - Date.parse(image.lastLaunchedTime)).toBeGreaterThanOrEqual(s.launchedWithinDays * 86_400_000);
           expect(o?.references?.ok).toBe(true);
           expect(o?.references?.ok === true ? o.references.value : ['?']).toHaveLength(0);
           expect(o?.fastLaunch).toStrictEqual({ ok: true, value: null });

@@ -11,6 +11,8 @@ interface CleanupSettings {
   keepTagKeys: string[];
   /** AMIs younger than this are kept. */
   minAgeDays: number;
+  /** AMIs launched within this many days (EC2's `LastLaunchedTime`) are kept. */
+  launchedWithinDays: number;
   /** AMIs shared with other accounts: kept (`skip`) or treated like the rest (`include`). */
   shared: 'skip' | 'include';
   /** Strategy `disable`: days a disabled AMI stays before a later run deregisters it. */
@@ -39,7 +41,7 @@ interface InventoryAmi {
 /** What was observed about one AMI, in its own account and region. Failed reads are data. */
 interface AmiObservation {
   image:
-    | { ok: true; value: { ownerId: string; state: string; creationDate: string | undefined; tags: Record<string, string>; deregistrationProtection: string | undefined; public: boolean; deprecationTime: string | undefined; snapshots: { snapshotId: string; sizeGiB: number }[] } | null }
+    | { ok: true; value: { ownerId: string; state: string; creationDate: string | undefined; tags: Record<string, string>; deregistrationProtection: string | undefined; public: boolean; deprecationTime: string | undefined; lastLaunchedTime?: string | undefined; snapshots: { snapshotId: string; sizeGiB: number }[] } | null }
     | { ok: false; error: Failure };
   /**
    * Resources in the owner's account that use the AMI: instances (every state but terminated), launch
@@ -66,6 +68,7 @@ type Guard =
   | 'protected'
   | 'keep-tag'
   | 'too-young'
+  | 'recently-launched'
   | 'in-use'
   | 'shared'
   | 'grace'
@@ -153,6 +156,14 @@ function decide(ami: InventoryAmi, obs: AmiObservation | undefined, settings: Cl
   if (!obs.references.ok) return skip('unknown', `could not check what uses the AMI (${briefFailure(obs.references.error)}): kept`);
   if (obs.references.value.length > 0) {
     return skip('in-use', `in use by ${obs.references.value.map((r) => `${r.resourceType} ${r.arn}`).join(', ')}`);
+  }
+  // EC2 reports a launch up to a day late: a time it has not reported yet is covered by the references above
+  if (image.lastLaunchedTime !== undefined) {
+    const launched = Date.parse(image.lastLaunchedTime);
+    if (Number.isNaN(launched)) return skip('unknown', `last launch time ${image.lastLaunchedTime} unreadable: kept`);
+    if (now.getTime() - launched < settings.launchedWithinDays * DAY) {
+      return skip('recently-launched', `last launched ${image.lastLaunchedTime}, within ${settings.launchedWithinDays} day(s) (RECONCILER_CLEANUP_LAUNCHED_WITHIN_DAYS)`);
+    }
   }
   if (obs.sharedWith === undefined) return skip('unknown', 'sharing not checked: kept');
   if (!obs.sharedWith.ok) return skip('unknown', `could not read launch permissions (${briefFailure(obs.sharedWith.error)}): kept`);
