@@ -1,12 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type AmiObservation, type CleanupSettings, DISABLED_AT_TAG, type InventoryAmi, amiKey, decide, planCleanup } from '../../src/lib/cleanup/plan.ts';
+import { type AmiObservation, type CleanupSettings, DISABLED_AT_TAG, type InventoryAmi, SETTLED_BUILD_STATES, amiKey, decide, planCleanup } from '../../src/lib/cleanup/plan.ts';
 
 const NOW = new Date('2026-11-29T12:00:00.000Z');
-const settings: CleanupSettings = { strategy: 'deregister', keepTagKeys: ['keep'], minAgeDays: 7, shared: 'skip', disableGraceDays: 14, maxPerRun: 20 };
+const settings: CleanupSettings = { strategy: 'deregister', keepTagKeys: ['keep'], minAgeDays: 7, launchedWithinDays: 30, shared: 'skip', disableGraceDays: 14, maxPerRun: 20 };
 
 function ami(overrides: Partial<InventoryAmi> = {}): InventoryAmi {
-  return { imageId: 'ami-00000000000000001', region: 'ap-northeast-1', accountId: '222222222222', buildArn: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden/1.0.0/1', foundBy: 'recorded', recordedImageId: 'ami-00000000000000001', currentCell: false, ...overrides };
+  return { imageId: 'ami-00000000000000001', region: 'ap-northeast-1', accountId: '222222222222', buildArn: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden/1.0.0/1', buildStatus: 'AVAILABLE', foundBy: 'recorded', recordedImageId: 'ami-00000000000000001', currentCell: false, ...overrides };
 }
 
 type Image = NonNullable<Extract<AmiObservation['image'], { ok: true }>['value']>;
@@ -79,9 +79,62 @@ describe('cleanup guards (pure)', () => {
     expect(decide(ami(), observation({ deprecationTime: new Date(NOW.getTime() + 1).toISOString() }), deprecate, NOW).action).toBe('deprecate');
   });
 
-  it('checks the keep tag by key, not by a key that merely looks alike', () => {
-    expect(decide(ami(), observation({ tags: { keep: 'no' } }), settings, NOW)).toMatchObject({ action: 'skip', guard: 'keep-tag' });
-    expect(decide(ami(), observation({ tags: { Keep: '', 'keep ': '' } }), settings, NOW).action).toBe('deregister');
+  it('checks the keep tag by key, whatever the value', () => {
+    expect(decide(ami(), observation({ tags: { keep: 'no' } }), settings, NOW)).toMatchObject({ action: 'skip', guard: 'keep-tag', reason: 'tagged keep=no' });
+    expect(decide(ami(), observation({ tags: { keeper: '', 'ke ep': '', kep: '' } }), settings, NOW).action).toBe('deregister');
+  });
+
+  it('keeps an AMI launched within the last N days, to the millisecond; one never launched rests on the other guards', () => {
+    const within = settings.launchedWithinDays * 86_400_000;
+    const launched = (ms: number) => observation({ lastLaunchedTime: new Date(NOW.getTime() - ms).toISOString() });
+    expect(decide(ami(), launched(within - 1), settings, NOW)).toStrictEqual({
+      action: 'skip',
+      guard: 'recently-launched',
+      reason: `last launched ${new Date(NOW.getTime() - within + 1).toISOString()}, within 30 day(s) (RECONCILER_CLEANUP_LAUNCHED_WITHIN_DAYS)`,
+    });
+    expect(decide(ami(), launched(within), settings, NOW).action).toBe('deregister');
+    expect(decide(ami(), observation({ lastLaunchedTime: undefined }), settings, NOW).action).toBe('deregister');
+    expect(decide(ami(), observation({ lastLaunchedTime: 'last week' }), settings, NOW)).toMatchObject({ action: 'skip', guard: 'unknown', reason: 'last launch time last week unreadable: kept' });
+    expect(decide(ami(), launched(40 * 86_400_000), { ...settings, launchedWithinDays: 45 }, NOW)).toMatchObject({ guard: 'recently-launched' });
+    // what uses it now is the stronger reason, and says what
+    expect(decide(ami(), launched(0), settings, NOW)).toMatchObject({ guard: 'recently-launched' });
+    const used = observation({ lastLaunchedTime: NOW.toISOString() }, { references: { ok: true, value: [{ resourceType: 'ec2:Instance', arn: 'i-1' }] } });
+    expect(decide(ami(), used, settings, NOW)).toMatchObject({ guard: 'in-use' });
+  });
+
+  it('never touches an AMI of a build Image Builder is still working on, at any minimum age', () => {
+    const anyAge = { ...settings, minAgeDays: 0 };
+    for (const status of ['PENDING', 'CREATING', 'BUILDING', 'TESTING', 'DISTRIBUTING', 'INTEGRATING', 'UNKNOWN', 'DEPRECATED', 'available']) {
+      expect(decide(ami({ buildStatus: status }), observation(), anyAge, NOW)).toStrictEqual({
+        action: 'skip',
+        guard: 'build-in-progress',
+        reason: `the build arn:aws:imagebuilder:us-east-1:111111111111:image/golden/1.0.0/1 is ${status}, not AVAILABLE, FAILED, CANCELLED: Image Builder may still be using its AMIs`,
+      });
+    }
+    for (const status of ['AVAILABLE', 'FAILED', 'CANCELLED']) expect(decide(ami({ buildStatus: status }), observation(), anyAge, NOW).action).toBe('deregister');
+    // a current cell says so first: it is the stronger reason
+    expect(decide(ami({ buildStatus: 'DISTRIBUTING', currentCell: true }), observation(), anyAge, NOW)).toMatchObject({ guard: 'current-cell' });
+  });
+
+  it('keeps an AMI whose tag differs from a keep tag only in case, blanks around it or Unicode form, naming the near miss', () => {
+    const real = { ...settings, keepTagKeys: ['imagebuilder-reconciler:keep'] };
+    const kept = (tags: Record<string, string>) => decide(ami(), observation({ tags }), real, NOW);
+    expect(kept({ 'Imagebuilder-Reconciler:Keep ': '' })).toStrictEqual({
+      action: 'skip',
+      guard: 'keep-tag',
+      reason: "kept: tag 'Imagebuilder-Reconciler:Keep ' matches the keep tag imagebuilder-reconciler:keep after trimming, case folding and Unicode normalisation (NFKC)",
+    });
+    expect(kept({ 'IMAGEBUILDER-RECONCILER:KEEP': 'x' })).toMatchObject({ guard: 'keep-tag', reason: expect.stringMatching(/^kept: tag 'IMAGEBUILDER-RECONCILER:KEEP' matches/) });
+    expect(kept({ '\timagebuilder-reconciler:keep\u00a0': '' })).toMatchObject({ guard: 'keep-tag' });
+    // fullwidth letters and colon (NFKC folds them to ASCII)
+    expect(kept({ 'ｉｍａｇｅｂｕｉｌｄｅｒ-ｒｅｃｏｎｃｉｌｅｒ：ｋｅｅｐ': '' })).toMatchObject({ guard: 'keep-tag' });
+    // the keep tag itself may be written loosely too (a deployment or request setting)
+    expect(decide(ami(), observation({ tags: { 'imagebuilder-reconciler:keep': '' } }), { ...settings, keepTagKeys: [' ImageBuilder-Reconciler:KEEP'] }, NOW)).toMatchObject({ guard: 'keep-tag' });
+    // ß folds to ss, as in full case folding
+    expect(decide(ami(), observation({ tags: { 'Strasse:Keep': '' } }), { ...settings, keepTagKeys: ['straße:keep'] }, NOW)).toMatchObject({ guard: 'keep-tag' });
+    // an exact key wins over a near miss, and a different key is no near miss
+    expect(kept({ 'Imagebuilder-Reconciler:Keep': '', 'imagebuilder-reconciler:keep': 'v' })).toMatchObject({ reason: 'tagged imagebuilder-reconciler:keep=v' });
+    expect(kept({ 'imagebuilder-reconciler:keeps': '', 'imagebuilder-reconciler-keep': '' }).action).toBe('deregister');
   });
 
   it('with shared: include, a shared AMI goes only when no other account is known to use it', () => {
@@ -133,6 +186,7 @@ describe('cleanup planner properties (fast-check)', () => {
     protectedAmi: fc.boolean(),
     keepTag: fc.boolean(),
     ageDays: fc.integer({ min: 0, max: 60 }),
+    launchedDaysAgo: fc.option(fc.integer({ min: 0, max: 90 }), { nil: undefined }),
     references: fc.option(fc.array(fc.constantFrom('ec2:Instance', 'ec2:LaunchTemplate', 'ssm:Parameter', 'imagebuilder:ImageRecipe'), { maxLength: 3 }), { nil: undefined }),
     referencesFail: fc.boolean(),
     shared: fc.array(fc.constantFrom('333333333333', 'all'), { maxLength: 2 }),
@@ -144,6 +198,7 @@ describe('cleanup planner properties (fast-check)', () => {
   });
   const entry = fc.record({
     currentCell: fc.boolean(),
+    buildStatus: fc.constantFrom('AVAILABLE', 'AVAILABLE', 'FAILED', 'CANCELLED', 'DISTRIBUTING', 'BUILDING', 'UNKNOWN'),
     recordedMatches: fc.boolean(),
     account: fc.constantFrom('111111111111', '222222222222', '333333333333'),
     region: fc.constantFrom('us-east-1', 'eu-west-1', 'ap-northeast-1'),
@@ -155,6 +210,7 @@ describe('cleanup planner properties (fast-check)', () => {
     keepTagKeys: fc.constant<string[]>(['keep']),
     maxPerRun: fc.constant(20),
     minAgeDays: fc.integer({ min: 0, max: 30 }),
+    launchedWithinDays: fc.integer({ min: 0, max: 60 }),
     shared: fc.constantFrom('skip' as const, 'include' as const),
     disableGraceDays: fc.integer({ min: 0, max: 30 }),
   });
@@ -166,7 +222,7 @@ describe('cleanup planner properties (fast-check)', () => {
         const observations: Record<string, AmiObservation> = {};
         for (const e of entries) {
           const imageId = `ami-${String(e.id).padStart(17, '0')}`;
-          const a: InventoryAmi = { imageId, region: e.region, accountId: e.account, buildArn: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden/1.0.0/1', foundBy: e.recordedMatches ? 'recorded' : 'tag', recordedImageId: e.recordedMatches ? imageId : 'ami-00000000000000000', currentCell: e.currentCell };
+          const a: InventoryAmi = { imageId, region: e.region, accountId: e.account, buildArn: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden/1.0.0/1', buildStatus: e.buildStatus, foundBy: e.recordedMatches ? 'recorded' : 'tag', recordedImageId: e.recordedMatches ? imageId : 'ami-00000000000000000', currentCell: e.currentCell };
           amis.push(a);
           const o = e.obs;
           observations[amiKey(a)] = {
@@ -184,6 +240,7 @@ describe('cleanup planner properties (fast-check)', () => {
                         deregistrationProtection: o.protectedAmi ? 'enabled' : 'disabled',
                         public: o.isPublic,
                         deprecationTime: undefined,
+                        lastLaunchedTime: o.launchedDaysAgo === undefined ? undefined : new Date(NOW.getTime() - o.launchedDaysAgo * 86_400_000).toISOString(),
                         snapshots: [],
                       },
                 },
@@ -199,6 +256,7 @@ describe('cleanup planner properties (fast-check)', () => {
           const o = observations[amiKey(a)];
           // selected: so no guard may protect it
           expect(a.currentCell).toBe(false);
+          expect(SETTLED_BUILD_STATES).toContain(a.buildStatus);
           expect(a.recordedImageId).toBe(a.imageId);
           expect(o?.image.ok).toBe(true);
           const image = o?.image.ok === true ? o.image.value : null;
@@ -208,6 +266,7 @@ describe('cleanup planner properties (fast-check)', () => {
           expect(image?.tags.keep).toBeUndefined();
           expect(['available', 'disabled']).toContain(image?.state);
           expect(NOW.getTime() - Date.parse(image?.creationDate ?? '')).toBeGreaterThanOrEqual(s.minAgeDays * 86_400_000);
+          if (image?.lastLaunchedTime !== undefined) expect(NOW.getTime() - Date.parse(image.lastLaunchedTime)).toBeGreaterThanOrEqual(s.launchedWithinDays * 86_400_000);
           expect(o?.references?.ok).toBe(true);
           expect(o?.references?.ok === true ? o.references.value : ['?']).toHaveLength(0);
           expect(o?.fastLaunch).toStrictEqual({ ok: true, value: null });

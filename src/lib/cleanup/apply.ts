@@ -6,7 +6,7 @@ import { cellKey, parseCellKey } from '../core/cells.ts';
 import { briefFailure, toFailure } from '../core/errors.ts';
 import { DISABLED_AT_TAG, LAUNCH_PERMISSIONS_TAG, cleanedUpTagKey } from '../core/tags.ts';
 import type { RunDeps } from '../reconcile/reconcile.ts';
-import { currentCellsNow } from './inventory.ts';
+import { buildStatusNow, currentCellsNow } from './inventory.ts';
 import { describe, groupByCell, observeCell } from './observe.ts';
 import { type CandidatePlan, type CleanupSettings, type Decision, type InventoryAmi, amiKey, decide } from './plan.ts';
 import type { CandidateReport } from './report.ts';
@@ -61,7 +61,8 @@ async function recordCleanedUp(home: CellClients, buildArn: string, ami: Invento
 
 /**
  * Re-read, right before acting on one AMI, everything its guards depend on: today's configuration (a
- * region re-added since the plan makes the cell current again), then the image, its tags, protection,
+ * region re-added since the plan makes the cell current again), the build's state (a FAILED build can be
+ * retried), then the image, its tags, protection,
  * references, sharing and Fast Launch. Returns the decision the planner makes now.
  */
 async function recheck(plan: CandidatePlan, arn: DistributionConfigurationArn, settings: CleanupSettings, deps: Pick<RunDeps, 'clients' | 'now'>, problems: string[], wait: (ms: number) => Promise<void>): Promise<{ decision: Decision; sharedWith: string[] }> {
@@ -72,7 +73,13 @@ async function recheck(plan: CandidatePlan, arn: DistributionConfigurationArn, s
   } catch (error: unknown) {
     return { decision: { action: 'skip', guard: 'unknown', reason: `could not read the configuration again (${briefFailure(toFailure(error))}): kept` }, sharedWith: [] };
   }
-  const fresh: InventoryAmi = { ...ami, currentCell: current.has(cellKey(ami.region, ami.accountId)) };
+  let buildStatus: string;
+  try {
+    buildStatus = await buildStatusNow(ami.buildArn, arn, deps.clients);
+  } catch (error: unknown) {
+    return { decision: { action: 'skip', guard: 'unknown', reason: `could not read the build's state again (${briefFailure(toFailure(error))}): kept` }, sharedWith: [] };
+  }
+  const fresh: InventoryAmi = { ...ami, buildStatus, currentCell: current.has(cellKey(ami.region, ami.accountId)) };
   const obs = (await observeCell(ami.accountId, ami.region, [fresh], deps.clients, settings, problems, wait))[amiKey(fresh)];
   const decision = decide(fresh, obs, settings, deps.now());
   return { decision, sharedWith: obs?.sharedWith?.ok === true ? obs.sharedWith.value : [] };

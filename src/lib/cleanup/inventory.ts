@@ -60,6 +60,17 @@ async function currentCellsNow(arn: DistributionConfigurationArn, factory: Clien
   }
 }
 
+/** A build's Image Builder state now (cleanup re-checks it right before acting: a FAILED build can be retried). */
+async function buildStatusNow(buildArn: string, arn: DistributionConfigurationArn, factory: ClientFactory): Promise<string> {
+  const home = await factory.forCell(arn.accountId, arn.region);
+  try {
+    const out = await home.imagebuilder.send(new GetImageCommand({ imageBuildVersionArn: buildArn }));
+    return out.image?.state?.status ?? 'UNKNOWN';
+  } catch (error: unknown) {
+    throw new AwsCallError('GetImage', arn.accountId, arn.region, error);
+  }
+}
+
 /**
  * Find the builds made with a distribution configuration and the AMIs they left: the pipelines that use
  * it and their builds (`outputResources`, embedded configuration), build ARNs given explicitly, and AMIs
@@ -158,7 +169,8 @@ async function takeInventory(arn: DistributionConfigurationArn, explicitBuilds: 
     for (const ami of recordedAmis(image)) {
       const key = `${ami.accountId}/${ami.region}/${ami.imageId}`;
       seen.add(key);
-      amis.push({ imageId: ami.imageId, region: ami.region, accountId: ami.accountId, buildArn, foundBy: 'recorded', recordedImageId: ami.imageId, currentCell: current.has(cellKey(ami.region, ami.accountId)) });
+      const buildStatus = builds.get(buildArn)?.status ?? 'UNKNOWN';
+      amis.push({ imageId: ami.imageId, region: ami.region, accountId: ami.accountId, buildArn, buildStatus, foundBy: 'recorded', recordedImageId: ami.imageId, currentCell: current.has(cellKey(ami.region, ami.accountId)) });
     }
   }
   for (const t of tagged) {
@@ -166,7 +178,7 @@ async function takeInventory(arn: DistributionConfigurationArn, explicitBuilds: 
     const image = images.get(t.buildArn);
     if (image === undefined) continue; // a build not made with this configuration, or unreadable: listed under builds
     const recorded = recordedAmis(image).find((a) => a.region === t.region && a.accountId === t.accountId)?.imageId;
-    amis.push({ ...t, foundBy: 'tag', recordedImageId: recorded, currentCell: current.has(cellKey(t.region, t.accountId)) });
+    amis.push({ ...t, buildStatus: builds.get(t.buildArn)?.status ?? 'UNKNOWN', foundBy: 'tag', recordedImageId: recorded, currentCell: current.has(cellKey(t.region, t.accountId)) });
   }
   return {
     configuration: { arn: arn.arn, name: configuration.name ?? arn.name, region: arn.region, accountId: arn.accountId, currentCells: [...current].sort() },
@@ -176,5 +188,5 @@ async function takeInventory(arn: DistributionConfigurationArn, explicitBuilds: 
   };
 }
 
-export { currentCells, currentCellsNow, takeInventory };
+export { buildStatusNow, currentCells, currentCellsNow, takeInventory };
 export type { Inventory, InventoryBuild };

@@ -29,6 +29,7 @@ function toImageInfo(image: Ec2Image, snapshots: Map<string, number>): ImageInfo
     deregistrationProtection: image.DeregistrationProtection,
     public: image.Public === true,
     deprecationTime: image.DeprecationTime,
+    lastLaunchedTime: image.LastLaunchedTime,
     snapshots: (image.BlockDeviceMappings ?? [])
       .map((m) => m.Ebs?.SnapshotId)
       .filter((id): id is string => id !== undefined)

@@ -11,6 +11,8 @@ interface CleanupSettings {
   keepTagKeys: string[];
   /** AMIs younger than this are kept. */
   minAgeDays: number;
+  /** AMIs launched within this many days (EC2's `LastLaunchedTime`) are kept. */
+  launchedWithinDays: number;
   /** AMIs shared with other accounts: kept (`skip`) or treated like the rest (`include`). */
   shared: 'skip' | 'include';
   /** Strategy `disable`: days a disabled AMI stays before a later run deregisters it. */
@@ -26,6 +28,8 @@ interface InventoryAmi {
   region: string;
   accountId: string;
   buildArn: string;
+  /** The build's Image Builder state (`state.status` of GetImage); `UNKNOWN` when it was not read. */
+  buildStatus: string;
   /** How it was found: recorded by Image Builder in `outputResources`, or by the reconciler's source tag. */
   foundBy: 'recorded' | 'tag';
   /** The AMI the build recorded for this cell (undefined: none). */
@@ -37,7 +41,7 @@ interface InventoryAmi {
 /** What was observed about one AMI, in its own account and region. Failed reads are data. */
 interface AmiObservation {
   image:
-    | { ok: true; value: { ownerId: string; state: string; creationDate: string | undefined; tags: Record<string, string>; deregistrationProtection: string | undefined; public: boolean; deprecationTime: string | undefined; snapshots: { snapshotId: string; sizeGiB: number }[] } | null }
+    | { ok: true; value: { ownerId: string; state: string; creationDate: string | undefined; tags: Record<string, string>; deregistrationProtection: string | undefined; public: boolean; deprecationTime: string | undefined; lastLaunchedTime?: string | undefined; snapshots: { snapshotId: string; sizeGiB: number }[] } | null }
     | { ok: false; error: Failure };
   /**
    * Resources in the owner's account that use the AMI: instances (every state but terminated), launch
@@ -55,6 +59,7 @@ interface AmiObservation {
 
 type Guard =
   | 'current-cell'
+  | 'build-in-progress'
   | 'not-recorded'
   | 'unknown'
   | 'gone'
@@ -63,6 +68,7 @@ type Guard =
   | 'protected'
   | 'keep-tag'
   | 'too-young'
+  | 'recently-launched'
   | 'in-use'
   | 'shared'
   | 'grace'
@@ -85,8 +91,37 @@ interface CandidatePlan {
 
 const DAY = 86_400_000;
 
+/**
+ * Build states after which Image Builder no longer touches the build's AMIs. In any other state (PENDING,
+ * BUILDING, TESTING, DISTRIBUTING, INTEGRATING, and those a later API adds) it may still be copying or
+ * sharing them, so none of them is touched.
+ */
+const SETTLED_BUILD_STATES: readonly string[] = ['AVAILABLE', 'FAILED', 'CANCELLED'];
+
 function skip(guard: Guard, reason: string): Decision {
   return { action: 'skip', guard, reason };
+}
+
+/**
+ * A tag key as a person means it: Unicode compatibility forms folded (NFKC), surrounding blanks dropped, case
+ * folded (upper then lower, so that `ß` and `SS` meet). A keep tag that differs only so still keeps.
+ */
+function foldTagKey(key: string): string {
+  return key.normalize('NFKC').toUpperCase().toLowerCase().normalize('NFKC').trim();
+}
+
+/** The keep-tag skip for these tags, if any: an exact key first, then a near miss, named as such. */
+function keepTagDecision(tags: Record<string, string>, keepTagKeys: string[]): Decision | undefined {
+  const exact = keepTagKeys.find((key) => Object.hasOwn(tags, key));
+  if (exact !== undefined) return skip('keep-tag', `tagged ${exact}=${tags[exact] ?? ''}`);
+  for (const key of keepTagKeys) {
+    const folded = foldTagKey(key);
+    const near = Object.keys(tags).find((tag) => foldTagKey(tag) === folded);
+    if (near !== undefined) {
+      return skip('keep-tag', `kept: tag '${near}' matches the keep tag ${key} after trimming, case folding and Unicode normalisation (NFKC)`);
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -95,6 +130,9 @@ function skip(guard: Guard, reason: string): Decision {
  */
 function decide(ami: InventoryAmi, obs: AmiObservation | undefined, settings: CleanupSettings, now: Date): Decision {
   if (ami.currentCell) return skip('current-cell', `${ami.region}/${ami.accountId} is still in the distribution configuration`);
+  if (!SETTLED_BUILD_STATES.includes(ami.buildStatus)) {
+    return skip('build-in-progress', `the build ${ami.buildArn} is ${ami.buildStatus}, not ${SETTLED_BUILD_STATES.join(', ')}: Image Builder may still be using its AMIs`);
+  }
   if (ami.recordedImageId !== ami.imageId) {
     return skip('not-recorded', `not the AMI ${ami.buildArn} recorded for ${ami.region}/${ami.accountId} (${ami.recordedImageId ?? 'none recorded'}); found by its tag only`);
   }
@@ -107,8 +145,8 @@ function decide(ami: InventoryAmi, obs: AmiObservation | undefined, settings: Cl
   if (image.deregistrationProtection?.startsWith('enabled')) {
     return skip('protected', `deregistration protection is ${image.deregistrationProtection}`);
   }
-  const keep = settings.keepTagKeys.find((key) => Object.hasOwn(image.tags, key));
-  if (keep !== undefined) return skip('keep-tag', `tagged ${keep}=${image.tags[keep] ?? ''}`);
+  const keep = keepTagDecision(image.tags, settings.keepTagKeys);
+  if (keep !== undefined) return keep;
   const created = image.creationDate === undefined ? Number.NaN : Date.parse(image.creationDate);
   if (Number.isNaN(created)) return skip('unknown', 'creation date unknown: kept');
   if (now.getTime() - created < settings.minAgeDays * DAY) {
@@ -118,6 +156,14 @@ function decide(ami: InventoryAmi, obs: AmiObservation | undefined, settings: Cl
   if (!obs.references.ok) return skip('unknown', `could not check what uses the AMI (${briefFailure(obs.references.error)}): kept`);
   if (obs.references.value.length > 0) {
     return skip('in-use', `in use by ${obs.references.value.map((r) => `${r.resourceType} ${r.arn}`).join(', ')}`);
+  }
+  // EC2 reports a launch up to a day late: a time it has not reported yet is covered by the references above
+  if (image.lastLaunchedTime !== undefined) {
+    const launched = Date.parse(image.lastLaunchedTime);
+    if (Number.isNaN(launched)) return skip('unknown', `last launch time ${image.lastLaunchedTime} unreadable: kept`);
+    if (now.getTime() - launched < settings.launchedWithinDays * DAY) {
+      return skip('recently-launched', `last launched ${image.lastLaunchedTime}, within ${settings.launchedWithinDays} day(s) (RECONCILER_CLEANUP_LAUNCHED_WITHIN_DAYS)`);
+    }
   }
   if (obs.sharedWith === undefined) return skip('unknown', 'sharing not checked: kept');
   if (!obs.sharedWith.ok) return skip('unknown', `could not read launch permissions (${briefFailure(obs.sharedWith.error)}): kept`);
@@ -162,5 +208,5 @@ function amiKey(ami: Pick<InventoryAmi, 'accountId' | 'region' | 'imageId'>): st
   return cellAmiKey(ami.region, ami.accountId, ami.imageId);
 }
 
-export { DISABLED_AT_TAG, amiKey, decide, planCleanup };
+export { DISABLED_AT_TAG, SETTLED_BUILD_STATES, amiKey, decide, foldTagKey, planCleanup };
 export type { AmiObservation, CandidatePlan, CleanupSettings, Decision, Guard, InventoryAmi, Strategy };

@@ -43,6 +43,7 @@ const GUARDS = z
     /** Adds keep tag keys to the deployment's. */
     keepTagKeys: z.array(TAG_KEY).min(1).max(50).optional(),
     minAgeDays: DAYS.optional(),
+    launchedWithinDays: DAYS.optional(),
     shared: z.enum(['skip', 'include'], { error: 'must be skip or include' }).optional(),
     disableGraceDays: DAYS.optional(),
   })
@@ -87,6 +88,7 @@ interface CleanupOverrides {
   strategy?: Strategy | undefined;
   keepTagKeys?: string[] | undefined;
   minAgeDays?: number | undefined;
+  launchedWithinDays?: number | undefined;
   shared?: 'skip' | 'include' | undefined;
   disableGraceDays?: number | undefined;
 }
@@ -165,6 +167,7 @@ function parseCleanupRequest(input: unknown, trigger: CleanupRequest['trigger'])
       strategy: guards?.strategy,
       keepTagKeys: keepTagKeys.length === 0 ? undefined : keepTagKeys,
       minAgeDays: guards?.minAgeDays,
+      launchedWithinDays: guards?.launchedWithinDays,
       shared: guards?.shared,
       disableGraceDays: guards?.disableGraceDays,
     },
@@ -182,6 +185,7 @@ function deploymentSettings(config: Config): CleanupSettings {
     strategy: config.cleanupStrategy,
     keepTagKeys: [config.cleanupKeepTagKey],
     minAgeDays: config.cleanupMinAgeDays,
+    launchedWithinDays: config.cleanupLaunchedWithinDays,
     shared: config.cleanupShared,
     disableGraceDays: config.cleanupDisableGraceDays,
     maxPerRun: config.cleanupMaxPerRun,
@@ -202,6 +206,9 @@ function effectiveSettings(config: Config, request: Pick<CleanupRequest, 'overri
     refuse('strategy', o.strategy, 'RECONCILER_CLEANUP_STRATEGY', base.strategy, 'choose a gentler strategy (deprecate < disable < deregister)');
   }
   if (o.minAgeDays !== undefined && o.minAgeDays < base.minAgeDays) refuse('minAgeDays', String(o.minAgeDays), 'RECONCILER_CLEANUP_MIN_AGE_DAYS', String(base.minAgeDays), 'raise it');
+  if (o.launchedWithinDays !== undefined && o.launchedWithinDays < base.launchedWithinDays) {
+    refuse('launchedWithinDays', String(o.launchedWithinDays), 'RECONCILER_CLEANUP_LAUNCHED_WITHIN_DAYS', String(base.launchedWithinDays), 'raise it');
+  }
   if (o.disableGraceDays !== undefined && o.disableGraceDays < base.disableGraceDays) {
     refuse('disableGraceDays', String(o.disableGraceDays), 'RECONCILER_CLEANUP_DISABLE_GRACE_DAYS', String(base.disableGraceDays), 'raise it');
   }
@@ -213,6 +220,7 @@ function effectiveSettings(config: Config, request: Pick<CleanupRequest, 'overri
     strategy: o.strategy ?? base.strategy,
     keepTagKeys: [...new Set([...base.keepTagKeys, ...(o.keepTagKeys ?? [])])],
     minAgeDays: o.minAgeDays ?? base.minAgeDays,
+    launchedWithinDays: o.launchedWithinDays ?? base.launchedWithinDays,
     shared: o.shared ?? base.shared,
     disableGraceDays: o.disableGraceDays ?? base.disableGraceDays,
     maxPerRun: request.maxDeletions ?? base.maxPerRun,

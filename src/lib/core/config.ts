@@ -68,6 +68,8 @@ interface Config {
   readonly cleanupKeepTagKey: string;
   /** Minimum AMI age in days before cleanup may touch it. */
   readonly cleanupMinAgeDays: number;
+  /** AMIs launched within this many days (EC2's LastLaunchedTime, reported up to a day late) are kept. */
+  readonly cleanupLaunchedWithinDays: number;
   /** What cleanup does with AMIs shared to other accounts. */
   readonly cleanupShared: 'skip' | 'include';
   /** Cleanup strategy. */
@@ -191,6 +193,7 @@ function loadConfig(env: Env = process.env): Config {
     cleanupMode: oneOf(env, 'RECONCILER_CLEANUP_MODE', ['off', 'plan', 'apply'] as const, 'plan'),
     cleanupKeepTagKey: str(env, 'RECONCILER_CLEANUP_KEEP_TAG', DEFAULT_KEEP_TAG),
     cleanupMinAgeDays: int(env, 'RECONCILER_CLEANUP_MIN_AGE_DAYS', 7, 0, 3650),
+    cleanupLaunchedWithinDays: int(env, 'RECONCILER_CLEANUP_LAUNCHED_WITHIN_DAYS', 30, 0, 3650),
     cleanupShared: oneOf(env, 'RECONCILER_CLEANUP_SHARED', ['skip', 'include'] as const, 'skip'),
     cleanupStrategy: oneOf(env, 'RECONCILER_CLEANUP_STRATEGY', ['deregister', 'disable', 'deprecate'] as const, 'deregister'),
     cleanupDisableGraceDays: int(env, 'RECONCILER_CLEANUP_DISABLE_GRACE_DAYS', 14, 0, 3650),
