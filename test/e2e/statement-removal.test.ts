@@ -325,7 +325,7 @@ describe('remove each statement in turn: the run that needs it fails, naming the
         } finally {
           restore();
         }
-        const named = new RegExp(`(not authorized to perform|refused by IAM): (${actionsOf(statement).map(escape).join('|')})\\b`);
+        const named = new RegExp(`(not authorized to perform|refused by IAM): (${actionsOf(statement).map(escapeRegExp).join('|')})\\b`);
         if (!named.test(run.failures)) outcomes.push(`${label}#${sid} removed: ${name} did not fail naming ${actionsOf(statement).join(', ')}; it reported: ${run.failures.slice(0, 400) || 'no failure'}`);
       }
     }
