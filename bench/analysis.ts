@@ -75,7 +75,9 @@ function criticalPath(kind: 'reconcile' | 'cleanup', records: readonly RequestRe
 
 /** Requests answered with a throttling error. */
 function throttledCalls(records: readonly RequestRecord[]): number {
-  return records.filter((r) => r.errorCode === 'RequestLimitExceeded' || r.errorCode === 'ThrottlingException' || r.errorCode === 'Throttling').length;
+  return records.filter(
+    (r) => r.errorCode === 'RequestLimitExceeded' || r.errorCode === 'ThrottlingException' || r.errorCode === 'Throttling',
+  ).length;
 }
 
 /** Calls by operation, most first (for the JSON output). */

@@ -37,7 +37,16 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { sizes: [10, 100, 1000], latencyMs: 50, json: undefined, environment: {}, cpuProf: undefined, bundles: true, maxHeapMiB: undefined, wiring: false };
+  const options: Options = {
+    sizes: [10, 100, 1000],
+    latencyMs: 50,
+    json: undefined,
+    environment: {},
+    cpuProf: undefined,
+    bundles: true,
+    maxHeapMiB: undefined,
+    wiring: false,
+  };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     const next = argv[i + 1];
@@ -57,7 +66,8 @@ function parseArgs(argv: string[]): Options {
       } else options.json = true;
     } else if (arg === '--max-heap' && next !== undefined) {
       options.maxHeapMiB = Number(next);
-      if (!Number.isInteger(options.maxHeapMiB) || options.maxHeapMiB < 16) throw new Error(`--max-heap needs a whole number of MiB (16 or more), got "${next}"`);
+      if (!Number.isInteger(options.maxHeapMiB) || options.maxHeapMiB < 16)
+        throw new Error(`--max-heap needs a whole number of MiB (16 or more), got "${next}"`);
       i += 1;
     } else if (arg === '--cpu-prof' && next !== undefined) {
       options.cpuProf = next;
@@ -67,9 +77,13 @@ function parseArgs(argv: string[]): Options {
       if (at < 1) throw new Error(`--env needs KEY=VALUE, got "${next}"`);
       options.environment[next.slice(0, at)] = next.slice(at + 1);
       i += 1;
-    } else throw new Error(`unknown argument "${arg ?? ''}" (usage: --sizes 10,100,1000 --full --latency 50 --json [file] --env KEY=VALUE --cpu-prof DIR --no-bundles --max-heap MiB --wiring)`);
+    } else
+      throw new Error(
+        `unknown argument "${arg ?? ''}" (usage: --sizes 10,100,1000 --full --latency 50 --json [file] --env KEY=VALUE --cpu-prof DIR --no-bundles --max-heap MiB --wiring)`,
+      );
   }
-  for (const size of options.sizes) if (SHAPES[size] === undefined) throw new Error(`no scenario for ${size} cells (have ${Object.keys(SHAPES).join(', ')})`);
+  for (const size of options.sizes)
+    if (SHAPES[size] === undefined) throw new Error(`no scenario for ${size} cells (have ${Object.keys(SHAPES).join(', ')})`);
   if (!Number.isFinite(options.latencyMs) || options.latencyMs < 0) throw new Error('--latency must be a number of milliseconds');
   return options;
 }
@@ -88,7 +102,16 @@ function awsLikeFaults(latencyMs: number): FaultSettings {
       {
         service: 'ec2',
         bucket: 'mutating',
-        operations: ['CreateTags', 'ModifyImageAttribute', 'CreateLaunchTemplateVersion', 'ModifyLaunchTemplate', 'EnableFastLaunch', 'DeregisterImage', 'DisableImage', 'EnableImageDeprecation'],
+        operations: [
+          'CreateTags',
+          'ModifyImageAttribute',
+          'CreateLaunchTemplateVersion',
+          'ModifyLaunchTemplate',
+          'EnableFastLaunch',
+          'DeregisterImage',
+          'DisableImage',
+          'EnableImageDeprecation',
+        ],
         burst: 200,
         ratePerSecond: 5,
       },
@@ -126,7 +149,14 @@ interface Row {
 
 const RUNNER = fileURLToPath(new URL('./runner.mjs', import.meta.url));
 
-async function measure(org: Org, latencyMs: number, runKind: Row['run'], environment: Record<string, string>, cpuProf: string | undefined, maxHeapMiB?: number): Promise<Row> {
+async function measure(
+  org: Org,
+  latencyMs: number,
+  runKind: Row['run'],
+  environment: Record<string, string>,
+  cpuProf: string | undefined,
+  maxHeapMiB?: number,
+): Promise<Row> {
   const { box } = org;
   box.server.requests.length = 0;
   box.server.resetPeak();
@@ -141,7 +171,11 @@ async function measure(org: Org, latencyMs: number, runKind: Row['run'], environ
   };
   const sandboxCpu = process.cpuUsage();
   const profile = cpuProf === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`];
-  const { stdout } = await run(process.execPath, ['--expose-gc', ...(maxHeapMiB === undefined ? [] : [`--max-old-space-size=${maxHeapMiB}`]), ...profile, RUNNER, JSON.stringify(input)], { maxBuffer: 16 * 1024 * 1024 });
+  const { stdout } = await run(
+    process.execPath,
+    ['--expose-gc', ...(maxHeapMiB === undefined ? [] : [`--max-old-space-size=${maxHeapMiB}`]), ...profile, RUNNER, JSON.stringify(input)],
+    { maxBuffer: 16 * 1024 * 1024 },
+  );
   const sandboxUsed = process.cpuUsage(sandboxCpu);
   const out = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as RunnerOutput;
   const records = [...box.server.requests];
@@ -215,14 +249,37 @@ async function measureBundles(): Promise<BundleRow[]> {
 
 function printBundles(rows: BundleRow[]): void {
   if (rows.length === 0) return;
-  const table = new Table({ head: ['Lambda bundle', 'size KiB', 'import ms (median of 5)', 'empty module ms', 'difference ms'], style: { head: [], border: [] } });
-  for (const r of rows) table.push([r.name, (r.bytes / 1024).toFixed(0), r.importMs.toFixed(0), r.emptyMs.toFixed(1), (r.importMs - r.emptyMs).toFixed(0)]);
+  const table = new Table({
+    head: ['Lambda bundle', 'size KiB', 'import ms (median of 5)', 'empty module ms', 'difference ms'],
+    style: { head: [], border: [] },
+  });
+  for (const r of rows)
+    table.push([r.name, (r.bytes / 1024).toFixed(0), r.importMs.toFixed(0), r.emptyMs.toFixed(1), (r.importMs - r.emptyMs).toFixed(0)]);
   console.log(table.toString());
 }
 
 function print(rows: Row[], latencyMs: number): void {
   const table = new Table({
-    head: ['cells', 'run', 'wall s', 'cpu s', 'sandbox cpu s', 'lower bound s', 'ratio', 'sequential s', 'calls/cell', 'peak conc.', 'conns', 'peak MiB', 'KiB/cell', 'heap KiB/cell', 'kept KiB/cell', 'throttled', 'failed (thr.)', 'outcome'],
+    head: [
+      'cells',
+      'run',
+      'wall s',
+      'cpu s',
+      'sandbox cpu s',
+      'lower bound s',
+      'ratio',
+      'sequential s',
+      'calls/cell',
+      'peak conc.',
+      'conns',
+      'peak MiB',
+      'KiB/cell',
+      'heap KiB/cell',
+      'kept KiB/cell',
+      'throttled',
+      'failed (thr.)',
+      'outcome',
+    ],
     style: { head: [], border: [] },
   });
   for (const r of rows) {
@@ -254,7 +311,21 @@ function print(rows: Row[], latencyMs: number): void {
 
 function printWiring(rows: WiringRow[], latencyMs: number): void {
   const table = new Table({
-    head: ['cells', 'shard max', 'shards', 'invocations', 'wall s', 'converged', 'dup. cells', 'worst invocation s', 'worst (fn, shard, cells)', 'worst heap MiB', 'heap (fn, shard, cells)', 'memory / timeout', 'process peak RSS MiB'],
+    head: [
+      'cells',
+      'shard max',
+      'shards',
+      'invocations',
+      'wall s',
+      'converged',
+      'dup. cells',
+      'worst invocation s',
+      'worst (fn, shard, cells)',
+      'worst heap MiB',
+      'heap (fn, shard, cells)',
+      'memory / timeout',
+      'process peak RSS MiB',
+    ],
     style: { head: [], border: [] },
   });
   const who = (r: WiringRow['worst']) => (r === undefined ? '-' : `${r.function} ${r.shard ?? 'whole'} ${r.cells}`);
@@ -275,9 +346,13 @@ function printWiring(rows: WiringRow[], latencyMs: number): void {
       r.peakRssMiB.toFixed(0),
     ]);
   }
-  console.log(`through the deployed wiring (serverless.yml's functions and queues, in the sandbox's process); latency ${latencyMs} ms per call; EC2 token buckets per (account, region)`);
+  console.log(
+    `through the deployed wiring (serverless.yml's functions and queues, in the sandbox's process); latency ${latencyMs} ms per call; EC2 token buckets per (account, region)`,
+  );
   console.log(table.toString());
-  console.log('worst heap: the most heap in use in the process while that invocation ran, over the heap in use when it started (any invocation running at the same time included)');
+  console.log(
+    'worst heap: the most heap in use in the process while that invocation ran, over the heap in use when it started (any invocation running at the same time included)',
+  );
 }
 
 /** Prepare the sandbox organization of each size in turn, run `run` on it, and always stop its sandbox. */

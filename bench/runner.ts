@@ -52,7 +52,11 @@ async function main(): Promise<void> {
   const loaded = loadConfig({ ...input.environment, RECONCILER_ACCOUNT_ID: input.account });
   // cleanup assumes the cleanup role in target accounts, as the deployed cleanup functions do
   const config = { ...loaded, mode: input.mode, ...(input.kind === 'reconcile' ? {} : { targetRoleName: loaded.cleanupRoleName }) };
-  const clients = createClientFactory({ ...config, endpoint: input.endpoint, credentials: { accessKeyId: input.account, secretAccessKey: 'sandbox' } });
+  const clients = createClientFactory({
+    ...config,
+    endpoint: input.endpoint,
+    credentials: { accessKeyId: input.account, secretAccessKey: 'sandbox' },
+  });
   const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
   const deps = { config, clients, log, now: () => new Date(), newRunId: randomUUID, publish: false };
 
@@ -98,7 +102,16 @@ async function main(): Promise<void> {
   collect();
   const retainedHeap = process.memoryUsage().heapUsed;
   if (held === undefined) throw new Error('the run returned no report');
-  const result: RunnerOutput = { ...output, wallMs, rssBefore, peakRss: process.resourceUsage().maxRSS * 1024, heapBefore, peakHeap, retainedHeap, cpuMs: (cpu.user + cpu.system) / 1000 };
+  const result: RunnerOutput = {
+    ...output,
+    wallMs,
+    rssBefore,
+    peakRss: process.resourceUsage().maxRSS * 1024,
+    heapBefore,
+    peakHeap,
+    retainedHeap,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+  };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 

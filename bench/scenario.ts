@@ -19,11 +19,38 @@ const OWNER = '100000000000';
 
 /** Real region names first, so that scenarios read like an organization's. */
 const REGION_NAMES = [
-  'us-east-1', 'us-east-2', 'us-west-1', 'us-west-2', 'ca-central-1', 'ca-west-1', 'eu-west-1', 'eu-west-2',
-  'eu-west-3', 'eu-central-1', 'eu-central-2', 'eu-north-1', 'eu-south-1', 'eu-south-2', 'ap-south-1', 'ap-south-2',
-  'ap-southeast-1', 'ap-southeast-2', 'ap-southeast-3', 'ap-southeast-4', 'ap-southeast-5', 'ap-northeast-1',
-  'ap-northeast-2', 'ap-northeast-3', 'ap-east-1', 'sa-east-1', 'me-south-1', 'me-central-1', 'af-south-1',
-  'il-central-1', 'mx-central-1', 'ap-southeast-7',
+  'us-east-1',
+  'us-east-2',
+  'us-west-1',
+  'us-west-2',
+  'ca-central-1',
+  'ca-west-1',
+  'eu-west-1',
+  'eu-west-2',
+  'eu-west-3',
+  'eu-central-1',
+  'eu-central-2',
+  'eu-north-1',
+  'eu-south-1',
+  'eu-south-2',
+  'ap-south-1',
+  'ap-south-2',
+  'ap-southeast-1',
+  'ap-southeast-2',
+  'ap-southeast-3',
+  'ap-southeast-4',
+  'ap-southeast-5',
+  'ap-northeast-1',
+  'ap-northeast-2',
+  'ap-northeast-3',
+  'ap-east-1',
+  'sa-east-1',
+  'me-south-1',
+  'me-central-1',
+  'af-south-1',
+  'il-central-1',
+  'mx-central-1',
+  'ap-southeast-7',
 ];
 
 /** The shapes the bench runs, by number of cells. */
@@ -69,7 +96,12 @@ function orgScenario(shape: OrgShape): OrgScenario {
   let extras = 0;
   const distributions = [...current, ...removed].map((region, r) => {
     const lts: { launchTemplateId: string; accountId: string; setDefaultVersion: boolean }[] = [];
-    const fastLaunch: { enabled: boolean; accountId: string; maxParallelLaunches: number; snapshotConfiguration: { targetResourceCount: number } }[] = [];
+    const fastLaunch: {
+      enabled: boolean;
+      accountId: string;
+      maxParallelLaunches: number;
+      snapshotConfiguration: { targetResourceCount: number };
+    }[] = [];
     const parameters: { amiAccountId: string; parameterName: string; dataType: 'aws:ec2:image' }[] = [];
     accounts.forEach((account, a) => {
       // target accounts only: Fast Launch enabled in the owner account would be inherited by every target copy of the region

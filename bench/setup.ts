@@ -34,7 +34,7 @@ async function build(box: Sandbox, client: ImagebuilderClient, pipelineArn: stri
 
 /**
  * Start a sandbox holding the organization: build once with every region, drop the removed regions from
- * the distribution configuration, build again. 
+ * the distribution configuration, build again.
  */
 async function prepareOrg(shape: OrgShape): Promise<Org> {
   const org = orgScenario(shape);
@@ -50,9 +50,16 @@ async function prepareOrg(shape: OrgShape): Promise<Org> {
     const pipelineArn = box.refs.get(`pipeline:${org.pipelineName}`) ?? '';
     const distributionArn = box.refs.get(`distribution:${org.distributionName}`) ?? '';
     const previousArn = await build(box, client, pipelineArn, 'bench-previous');
-    const configuration = (await client.send(new GetDistributionConfigurationCommand({ distributionConfigurationArn: distributionArn }))).distributionConfiguration;
+    const configuration = (await client.send(new GetDistributionConfigurationCommand({ distributionConfigurationArn: distributionArn })))
+      .distributionConfiguration;
     const kept = (configuration?.distributions ?? []).filter((d) => d.region !== undefined && org.current.includes(d.region));
-    await client.send(new UpdateDistributionConfigurationCommand({ distributionConfigurationArn: distributionArn, distributions: kept, clientToken: 'bench-update' }));
+    await client.send(
+      new UpdateDistributionConfigurationCommand({
+        distributionConfigurationArn: distributionArn,
+        distributions: kept,
+        clientToken: 'bench-update',
+      }),
+    );
     const imageArn = await build(box, client, pipelineArn, 'bench-current');
     return { box, org, imageArn, previousArn, distributionArn };
   } catch (error: unknown) {

@@ -65,13 +65,21 @@ function providerLimits(): { memoryMiB: number; timeoutS: number } {
 }
 
 /** serverless.yml of the project: next to bench/ (from the source) or two levels up (from dist/bench). */
-const SERVERLESS_YML = ['../serverless.yml', '../../serverless.yml'].map((rel) => fileURLToPath(new URL(rel, import.meta.url))).find((path) => existsSync(path)) ?? 'serverless.yml';
+const SERVERLESS_YML =
+  ['../serverless.yml', '../../serverless.yml']
+    .map((rel) => fileURLToPath(new URL(rel, import.meta.url)))
+    .find((path) => existsSync(path)) ?? 'serverless.yml';
 
 /** Simulated time run per tick while the deployment waits on delayed rechecks (AWS's own work goes on). */
 const TICK_MS = 200;
 const SIMULATED_PER_TICK_MS = 30_000;
 
-async function measureWiring(org: Org, faults: FaultSettings, environment: Record<string, string>, params: Record<string, string>): Promise<WiringRow> {
+async function measureWiring(
+  org: Org,
+  faults: FaultSettings,
+  environment: Record<string, string>,
+  params: Record<string, string>,
+): Promise<WiringRow> {
   const { box } = org;
   const env = { state: box.state, clock: box.clock, faults: box.faults, url: () => box.url, publish: () => undefined };
   const wiring = new Wiring(env, {
@@ -83,7 +91,10 @@ async function measureWiring(org: Org, faults: FaultSettings, environment: Recor
     applyEnvironment,
   });
   await wiring.start();
-  wiring.onInvocation = (i) => process.stderr.write(`bench:   ${i.function} (${i.trigger}) ${(i.durationMs / 1000).toFixed(1)} s${i.error === undefined ? '' : `: ${i.error}`}\n`);
+  wiring.onInvocation = (i) =>
+    process.stderr.write(
+      `bench:   ${i.function} (${i.trigger}) ${(i.durationMs / 1000).toFixed(1)} s${i.error === undefined ? '' : `: ${i.error}`}\n`,
+    );
   const shardMaxCells = Number(environment.RECONCILER_SHARD_MAX_CELLS ?? wiring.deployment.params.shardMaxCells ?? 1000);
   box.faults.set(faults);
   box.server.requests.length = 0;
@@ -94,7 +105,11 @@ async function measureWiring(org: Org, faults: FaultSettings, environment: Recor
   const heapBefore = process.memoryUsage().heapUsed;
   const sampler = setInterval(() => samples.push({ at: Date.now(), heap: process.memoryUsage().heapUsed }), 10);
   const event = box.state.events.find(
-    (e) => e.source === 'aws.imagebuilder' && e.detailType === 'EC2 Image Builder Image State Change' && e.resources.includes(org.imageArn) && (e.detail as { state?: { status?: string } }).state?.status === 'AVAILABLE',
+    (e) =>
+      e.source === 'aws.imagebuilder' &&
+      e.detailType === 'EC2 Image Builder Image State Change' &&
+      e.resources.includes(org.imageArn) &&
+      (e.detail as { state?: { status?: string } }).state?.status === 'AVAILABLE',
   );
   if (event === undefined) throw new Error(`bench: no AVAILABLE Image State Change event for ${org.imageArn}`);
   const started = Date.now();
@@ -127,7 +142,14 @@ async function measureWiring(org: Org, faults: FaultSettings, environment: Recor
       const report =
         body === undefined
           ? reports.find((r) => r.trigger !== 'sqs' && Date.parse(r.startedAt) >= from - 5 && Date.parse(r.finishedAt) <= to + 5)
-          : reports.find((r) => r.trigger === 'sqs' && r.attempt === body.attempt && r.shard?.runId === body.shard?.runId && r.shard?.index === body.shard?.index && Date.parse(r.startedAt) >= from - 5);
+          : reports.find(
+              (r) =>
+                r.trigger === 'sqs' &&
+                r.attempt === body.attempt &&
+                r.shard?.runId === body.shard?.runId &&
+                r.shard?.index === body.shard?.index &&
+                Date.parse(r.startedAt) >= from - 5,
+            );
       return {
         function: i.function,
         shard: report?.shard === undefined ? null : `${report.shard.index}/${report.shard.count}`,

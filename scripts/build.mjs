@@ -37,13 +37,16 @@ const zodEnglishOnly = {
 const sdkSchemaKeys = {
   name: 'sdk-schema-literal-keys',
   setup(b) {
-    b.onLoad({ filter: /[\\/]@aws-sdk[\\/][^\\/]+[\\/]dist-es[\\/](?:submodules[\\/][^\\/]+[\\/])?schemas[\\/]schemas_\d+\.js$/ }, async (args) => {
-      const source = await readFile(args.path, 'utf8');
-      const strings = new Map();
-      for (const m of source.matchAll(/^const (_[A-Za-z0-9_]+) = ("(?:[^"\\\n]|\\.)*");$/gm)) strings.set(m[1], m[2]);
-      const contents = source.replace(/\[(_[A-Za-z0-9_]+)\]:/g, (key, name) => (strings.has(name) ? `${strings.get(name)}:` : key));
-      return { contents, loader: 'js' };
-    });
+    b.onLoad(
+      { filter: /[\\/]@aws-sdk[\\/][^\\/]+[\\/]dist-es[\\/](?:submodules[\\/][^\\/]+[\\/])?schemas[\\/]schemas_\d+\.js$/ },
+      async (args) => {
+        const source = await readFile(args.path, 'utf8');
+        const strings = new Map();
+        for (const m of source.matchAll(/^const (_[A-Za-z0-9_]+) = ("(?:[^"\\\n]|\\.)*");$/gm)) strings.set(m[1], m[2]);
+        const contents = source.replace(/\[(_[A-Za-z0-9_]+)\]:/g, (key, name) => (strings.has(name) ? `${strings.get(name)}:` : key));
+        return { contents, loader: 'js' };
+      },
+    );
   },
 };
 
@@ -130,6 +133,7 @@ if (!quiet) {
     const size = statSync(`dist/lambda/${name}/index.mjs`).size;
     console.log(`dist/lambda/${name}/index.mjs  ${(size / 1024).toFixed(0)} KiB`);
   }
-  for (const file of ['dist/cli/index.mjs', ...(withDemo ? ['dist/demo/index.mjs'] : [])]) console.log(`${file}  ${(statSync(file).size / 1024).toFixed(0)} KiB`);
+  for (const file of ['dist/cli/index.mjs', ...(withDemo ? ['dist/demo/index.mjs'] : [])])
+    console.log(`${file}  ${(statSync(file).size / 1024).toFixed(0)} KiB`);
   console.log(`built in ${Date.now() - started} ms`);
 }

@@ -52,14 +52,31 @@ function mutantsOf(source, skipToDelete) {
         const close = closing(source, open);
         if (close < 0) continue;
         const cond = source.slice(open + 1, close);
-        out.push({ line: index + 1, what: `if (${cond.slice(0, 60)}) → if (false)`, text: `${source.slice(0, open + 1)}false${source.slice(close)}` });
-        out.push({ line: index + 1, what: `if (${cond.slice(0, 60)}) → if (true)`, text: `${source.slice(0, open + 1)}true${source.slice(close)}` });
+        out.push({
+          line: index + 1,
+          what: `if (${cond.slice(0, 60)}) → if (false)`,
+          text: `${source.slice(0, open + 1)}false${source.slice(close)}`,
+        });
+        out.push({
+          line: index + 1,
+          what: `if (${cond.slice(0, 60)}) → if (true)`,
+          text: `${source.slice(0, open + 1)}true${source.slice(close)}`,
+        });
       }
-      for (const [from, to] of [[' < ', ' <= '], [' <= ', ' < '], [' >= ', ' > '], [' > ', ' >= ']]) {
+      for (const [from, to] of [
+        [' < ', ' <= '],
+        [' <= ', ' < '],
+        [' >= ', ' > '],
+        [' > ', ' >= '],
+      ]) {
         let at = line.indexOf(from);
         while (at >= 0) {
           const pos = offset + at;
-          out.push({ line: index + 1, what: `'${from.trim()}' → '${to.trim()}'`, text: `${source.slice(0, pos)}${to}${source.slice(pos + from.length)}` });
+          out.push({
+            line: index + 1,
+            what: `'${from.trim()}' → '${to.trim()}'`,
+            text: `${source.slice(0, pos)}${to}${source.slice(pos + from.length)}`,
+          });
           at = line.indexOf(from, at + 1);
         }
       }
@@ -68,7 +85,11 @@ function mutantsOf(source, skipToDelete) {
         if (at >= 0) {
           const pos = offset + at + 'return '.length;
           const close = closing(source, pos + 'skip'.length);
-          out.push({ line: index + 1, what: `${source.slice(pos, Math.min(close + 1, pos + 40))}… → deregister`, text: `${source.slice(0, pos)}({ action: 'deregister' as const, reason: 'mutant' })${source.slice(close + 1)}` });
+          out.push({
+            line: index + 1,
+            what: `${source.slice(pos, Math.min(close + 1, pos + 40))}… → deregister`,
+            text: `${source.slice(0, pos)}({ action: 'deregister' as const, reason: 'mutant' })${source.slice(close + 1)}`,
+          });
         }
       }
     }
@@ -91,7 +112,10 @@ for (const [name, target] of Object.entries(TARGETS)) {
     try {
       for (const mutant of mutantsOf(original, target.skipToDelete)) {
         writeFileSync(file, mutant.text);
-        const run = spawnSync('npx', ['vitest', 'run', '--config', VITEST_CONFIG, ...target.tests, '--reporter=dot', '--bail=1'], { encoding: 'utf8', timeout: 120_000 });
+        const run = spawnSync('npx', ['vitest', 'run', '--config', VITEST_CONFIG, ...target.tests, '--reporter=dot', '--bail=1'], {
+          encoding: 'utf8',
+          timeout: 120_000,
+        });
         const killed = run.status !== 0;
         results.push({ file, line: mutant.line, mutant: mutant.what, killed });
         if (!json) process.stdout.write(`${killed ? 'killed  ' : 'SURVIVED'} ${file}:${mutant.line} ${mutant.what}\n`);
@@ -113,7 +137,9 @@ for (const r of results) {
   if (r.killed) perFile[r.file].killed += 1;
 }
 if (json) {
-  process.stdout.write(`${JSON.stringify({ mutants: results.length, killed: results.length - survived.length, perFile, survived }, null, 2)}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ mutants: results.length, killed: results.length - survived.length, perFile, survived }, null, 2)}\n`,
+  );
 } else {
   process.stdout.write('\n');
   for (const [file, counts] of Object.entries(perFile)) process.stdout.write(`${file}: ${counts.killed}/${counts.mutants} killed\n`);

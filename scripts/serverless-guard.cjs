@@ -17,13 +17,25 @@ const { pathToFileURL } = require('node:url');
 
 /** The params no function reads from its environment, and what each may be. */
 const OTHER_PARAMS = {
-  organizationId: { test: (v) => v === '' || /^o-[a-z0-9]{10,32}$/.test(v), allowed: "'' or an organization id (o- and 10 to 32 of a-z, 0-9)" },
+  organizationId: {
+    test: (v) => v === '' || /^o-[a-z0-9]{10,32}$/.test(v),
+    allowed: "'' or an organization id (o- and 10 to 32 of a-z, 0-9)",
+  },
   fastLaunchWithoutLaunchTemplate: { test: (v) => v === 'true' || v === 'false', allowed: 'true or false' },
-  parameterNamePattern: { test: (v) => /^[A-Za-z0-9_.\-/*]{1,2047}$/.test(v) && !v.startsWith('/'), allowed: 'an SSM parameter name pattern without its leading slash' },
+  parameterNamePattern: {
+    test: (v) => /^[A-Za-z0-9_.\-/*]{1,2047}$/.test(v) && !v.startsWith('/'),
+    allowed: 'an SSM parameter name pattern without its leading slash',
+  },
   imageArnPrefix: { test: (v) => /^imagebuilder:/.test(v), allowed: "a prefix starting with 'imagebuilder:'" },
-  alarmTopicArn: { test: (v) => v === '' || /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/.test(v), allowed: "'' or an SNS topic ARN" },
+  alarmTopicArn: {
+    test: (v) => v === '' || /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/.test(v),
+    allowed: "'' or an SNS topic ARN",
+  },
   alarmEmail: { test: (v) => v === '' || /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v), allowed: "'' or an e-mail address" },
-  sweepRate: { test: (v) => /^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$/.test(v), allowed: 'an EventBridge schedule expression: rate(6 hours) or cron(...)' },
+  sweepRate: {
+    test: (v) => /^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$/.test(v),
+    allowed: 'an EventBridge schedule expression: rate(6 hours) or cron(...)',
+  },
 };
 
 /** The params as the Framework resolves them: defaults, then the stage's, then `--param k=v`. */
@@ -55,7 +67,8 @@ class DeployGuard {
     const problems = [];
     for (const [name, rule] of Object.entries(OTHER_PARAMS)) {
       const value = params[name];
-      if (value !== undefined && !rule.test(String(value))) problems.push(`param ${name}: must be ${rule.allowed}, got ${JSON.stringify(String(value))}`);
+      if (value !== undefined && !rule.test(String(value)))
+        problems.push(`param ${name}: must be ${rule.allowed}, got ${JSON.stringify(String(value))}`);
     }
     // the environment the functions get (the Framework has resolved every ${param:…} in it by now; CloudFormation
     // references left out), and which param each variable comes from, as serverless.yml writes it
@@ -68,7 +81,8 @@ class DeployGuard {
     }
     const byVariable = {};
     const file = this.serverless.configurationFilename ?? 'serverless.yml';
-    for (const m of readFileSync(path.resolve(root, file), 'utf8').matchAll(/^\s+([A-Z][A-Z0-9_]+): \$\{param:([A-Za-z0-9]+)\}\s*$/gm)) byVariable[m[1]] = m[2];
+    for (const m of readFileSync(path.resolve(root, file), 'utf8').matchAll(/^\s+([A-Z][A-Z0-9_]+): \$\{param:([A-Za-z0-9]+)\}\s*$/gm))
+      byVariable[m[1]] = m[2];
     const { loadConfig } = await this.configModule(root);
     // the loader stops at the first wrong variable: drop each one it names and ask again, to list them all
     for (let i = 0; i < 64; i += 1) {
@@ -86,7 +100,10 @@ class DeployGuard {
     }
     if (problems.length > 0) {
       const ServerlessError = this.serverless.classes?.Error ?? Error;
-      throw new ServerlessError(`refusing to package: ${problems.length} param(s) wrong\n  ${problems.join('\n  ')}`, 'RECONCILER_BAD_PARAM');
+      throw new ServerlessError(
+        `refusing to package: ${problems.length} param(s) wrong\n  ${problems.join('\n  ')}`,
+        'RECONCILER_BAD_PARAM',
+      );
     }
     // rebuild the bundles the functions ship (package.individually takes dist/lambda/<function>)
     execFileSync(process.execPath, [path.join(root, 'scripts', 'build.mjs'), '--quiet'], { cwd: root, stdio: 'inherit' });
@@ -98,7 +115,14 @@ class DeployGuard {
     const dir = mkdtempSync(path.join(tmpdir(), 'ibr-guard-'));
     try {
       const outfile = path.join(dir, 'config.mjs');
-      await build({ entryPoints: [path.join(root, 'src', 'lib', 'core', 'config.ts')], outfile, bundle: true, platform: 'node', format: 'esm', logLevel: 'silent' });
+      await build({
+        entryPoints: [path.join(root, 'src', 'lib', 'core', 'config.ts')],
+        outfile,
+        bundle: true,
+        platform: 'node',
+        format: 'esm',
+        logLevel: 'silent',
+      });
       return await import(pathToFileURL(outfile).href);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -96,7 +96,11 @@ interface FaultSettings {
 type DuplicateDeliveries = 'off' | 'sequential' | 'concurrent';
 
 function matches(rule: { operation?: string; account?: string; region?: string }, op: string, account: string, region: string): boolean {
-  return (rule.operation === undefined || rule.operation === op) && (rule.account === undefined || rule.account === account) && (rule.region === undefined || rule.region === region);
+  return (
+    (rule.operation === undefined || rule.operation === op) &&
+    (rule.account === undefined || rule.account === account) &&
+    (rule.region === undefined || rule.region === region)
+  );
 }
 
 class Faults {
@@ -184,7 +188,8 @@ class Faults {
       bucket.tokens -= 1;
     }
     const error = this.settings.errors.find((e) => {
-      if (!matches(e, op, account, region) || (e.service !== undefined && e.service !== service) || (e.count !== undefined && e.count <= 0)) return false;
+      if (!matches(e, op, account, region) || (e.service !== undefined && e.service !== service) || (e.count !== undefined && e.count <= 0))
+        return false;
       if (e.every === undefined) return true;
       const n = (this.seen.get(e) ?? 0) + 1;
       this.seen.set(e, n);
@@ -207,7 +212,10 @@ class Faults {
   }
 
   ssmImageValidationFails(imageId: string, account: string, region: string): boolean {
-    return this.settings.ssmImageValidationFailures.includes(imageId) || this.settings.ssmImageValidationFailures.includes(`${account}/${region}`);
+    return (
+      this.settings.ssmImageValidationFailures.includes(imageId) ||
+      this.settings.ssmImageValidationFailures.includes(`${account}/${region}`)
+    );
   }
 
   fastLaunchFails(imageId: string, account: string, region: string): boolean {

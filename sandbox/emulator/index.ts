@@ -97,8 +97,16 @@ async function startEmulator(options: EmulatorOptions): Promise<Emulator> {
         return state.allCells().map(({ account, region, store }) => ({
           account,
           region,
-          images: [...store.images.values()].filter((i) => i.state !== 'deregistered').map((i) => ({ imageId: i.imageId, name: i.name, state: i.state, tags: Object.fromEntries(i.tags) })),
-          launchTemplates: [...store.launchTemplates.values()].map((t) => ({ id: t.id, name: t.name, defaultVersion: t.defaultVersion, latestVersion: t.versions.length, defaultImageId: t.versions[t.defaultVersion - 1]?.data.ImageId })),
+          images: [...store.images.values()]
+            .filter((i) => i.state !== 'deregistered')
+            .map((i) => ({ imageId: i.imageId, name: i.name, state: i.state, tags: Object.fromEntries(i.tags) })),
+          launchTemplates: [...store.launchTemplates.values()].map((t) => ({
+            id: t.id,
+            name: t.name,
+            defaultVersion: t.defaultVersion,
+            latestVersion: t.versions.length,
+            defaultImageId: t.versions[t.defaultVersion - 1]?.data.ImageId,
+          })),
           fastLaunch: [...store.fastLaunch.values()].map((f) => ({ imageId: f.imageId, state: f.state })),
           parameters: [...store.parameters.values()].map((p) => ({ name: p.name, value: p.value })),
         }));

@@ -101,7 +101,11 @@ function toJsonSafe(value: unknown): unknown {
   if (value instanceof Map) return Object.fromEntries([...value.entries()].map(([k, v]) => [k, toJsonSafe(v)]));
   if (Array.isArray(value)) return value.map(toJsonSafe);
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined).map(([k, v]) => [k, toJsonSafe(v)]));
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => [k, toJsonSafe(v)]),
+    );
   }
   return value;
 }
@@ -124,19 +128,26 @@ function restRoutes(service: ServiceDef): Map<string, string> {
 }
 
 /** A rest-json route: exact, or with `{label}` path segments (`/tags/{resourceArn}`), whose values are decoded. */
-function matchRoute(routes: Map<string, string> | undefined, method: string, path: string): { operation: string; labels: Record<string, string> } | undefined {
+function matchRoute(
+  routes: Map<string, string> | undefined,
+  method: string,
+  path: string,
+): { operation: string; labels: Record<string, string> } | undefined {
   const exact = routes?.get(`${method} ${path}`);
   if (exact !== undefined) return { operation: exact, labels: {} };
   for (const [key, operation] of routes ?? []) {
     const [m, pattern = ''] = key.split(' ');
     if (m !== method || !pattern.includes('{')) continue;
     const names: string[] = [];
-    const re = new RegExp(`^${pattern.replace(/\{(\w+)\+?\}/g, (_all: string, name: string) => {
-      names.push(name);
-      return '([^?]+)';
-    })}$`);
+    const re = new RegExp(
+      `^${pattern.replace(/\{(\w+)\+?\}/g, (_all: string, name: string) => {
+        names.push(name);
+        return '([^?]+)';
+      })}$`,
+    );
     const match = re.exec(path);
-    if (match !== null) return { operation, labels: Object.fromEntries(names.map((name, i) => [name, decodeURIComponent(match[i + 1] ?? '')])) };
+    if (match !== null)
+      return { operation, labels: Object.fromEntries(names.map((name, i) => [name, decodeURIComponent(match[i + 1] ?? '')])) };
   }
   return undefined;
 }
@@ -233,7 +244,10 @@ class SandboxServer {
       return;
     }
     const contentType = String(req.headers['content-type'] ?? '');
-    const isQuery = service.protocol === 'ec2' || service.protocol === 'query' || (service.name === 'sqs' && contentType.includes('x-www-form-urlencoded'));
+    const isQuery =
+      service.protocol === 'ec2' ||
+      service.protocol === 'query' ||
+      (service.name === 'sqs' && contentType.includes('x-www-form-urlencoded'));
     const flavor = service.protocol === 'ec2' ? 'ec2' : 'query';
     try {
       if (isQuery) {
@@ -242,16 +256,32 @@ class SandboxServer {
         const [input, output] = operationSchema(service, ctx.operation);
         const parsed = parseQueryInput(params, input, flavor);
         const result = await this.invoke(service, ctx, parsed);
-        const xml = flavor === 'ec2' ? ec2Response(ctx.operation, result, output, requestId) : queryResponse(ctx.operation, result, output, service.namespace ?? '', requestId);
+        const xml =
+          flavor === 'ec2'
+            ? ec2Response(ctx.operation, result, output, requestId)
+            : queryResponse(ctx.operation, result, output, service.namespace ?? '', requestId);
         this.reply(res, ctx, 200, 'text/xml', xml);
       } else if (service.protocol === 'rest-xml') {
         const routed = service.route?.(req.method ?? 'GET', url);
-        if (routed === undefined) throw new AwsError('MethodNotAllowed', `The specified method is not allowed against this resource: ${req.method ?? ''} ${url.pathname}`, 405);
+        if (routed === undefined)
+          throw new AwsError(
+            'MethodNotAllowed',
+            `The specified method is not allowed against this resource: ${req.method ?? ''} ${url.pathname}`,
+            405,
+          );
         ctx.operation = routed.operation;
         const header = (name: string) => (req.headers[name] === undefined ? undefined : String(req.headers[name]));
         const input = { ...routed.input, Body: body, ContentType: header('content-type'), ContentEncoding: header('content-encoding') };
         const result = (await this.invoke(service, ctx, input)) as RestReply;
-        this.reply(res, ctx, result.status ?? 200, result.headers?.['Content-Type'] ?? 'application/xml', req.method === 'HEAD' ? '' : (result.body ?? ''), undefined, result.headers ?? {});
+        this.reply(
+          res,
+          ctx,
+          result.status ?? 200,
+          result.headers?.['Content-Type'] ?? 'application/xml',
+          req.method === 'HEAD' ? '' : (result.body ?? ''),
+          undefined,
+          result.headers ?? {},
+        );
       } else if (service.protocol === 'json' || service.name === 'sqs') {
         const target = String(req.headers['x-amz-target'] ?? '');
         ctx.operation = target.slice(target.indexOf('.') + 1);
@@ -261,7 +291,8 @@ class SandboxServer {
         this.reply(res, ctx, 200, `application/x-amz-json-${service.jsonVersion ?? '1.1'}`, JSON.stringify(toJsonSafe(result ?? {})));
       } else {
         const found = matchRoute(this.routes.get(service.name), req.method ?? 'GET', url.pathname);
-        if (found === undefined) throw new AwsError('InvalidRequestException', `no such operation: ${req.method ?? ''} ${url.pathname}`, 404);
+        if (found === undefined)
+          throw new AwsError('InvalidRequestException', `no such operation: ${req.method ?? ''} ${url.pathname}`, 404);
         const route = found.operation;
         ctx.operation = route;
         const [input] = operationSchema(service, route);
@@ -270,7 +301,8 @@ class SandboxServer {
           const traits = member.getMergedTraits();
           const query = traits.httpQuery as string | undefined;
           const value = query === undefined ? undefined : url.searchParams.get(query);
-          if (value !== null && value !== undefined) parsed[name] = member.isNumericSchema() ? Number(value) : member.isBooleanSchema() ? value === 'true' : value;
+          if (value !== null && value !== undefined)
+            parsed[name] = member.isNumericSchema() ? Number(value) : member.isBooleanSchema() ? value === 'true' : value;
           if (traits.httpLabel !== undefined && found.labels[name] !== undefined) parsed[name] = found.labels[name];
         }
         const result = await this.invoke(service, ctx, parsed);
@@ -290,9 +322,13 @@ class SandboxServer {
         this.reply(res, ctx, aws.status, 'text/xml', flavor === 'ec2' ? ec2Error(aws, requestId) : queryError(aws, requestId), aws.code);
       } else if (service.protocol === 'json' || service.name === 'sqs') {
         const body = { __type: aws.code, message: aws.message, ...(aws.fields === undefined ? {} : (toJsonSafe(aws.fields) as object)) };
-        this.reply(res, ctx, aws.status, `application/x-amz-json-${service.jsonVersion ?? '1.1'}`, JSON.stringify(body), aws.code, { 'x-amzn-query-error': `${aws.code};Sender` });
+        this.reply(res, ctx, aws.status, `application/x-amz-json-${service.jsonVersion ?? '1.1'}`, JSON.stringify(body), aws.code, {
+          'x-amzn-query-error': `${aws.code};Sender`,
+        });
       } else {
-        this.reply(res, ctx, aws.status, 'application/json', JSON.stringify({ message: aws.message }), aws.code, { 'x-amzn-errortype': aws.code });
+        this.reply(res, ctx, aws.status, 'application/json', JSON.stringify({ message: aws.message }), aws.code, {
+          'x-amzn-errortype': aws.code,
+        });
       }
     }
   }
@@ -300,7 +336,10 @@ class SandboxServer {
   private async invoke(service: ServiceDef, ctx: Ctx, input: Record<string, unknown>): Promise<unknown> {
     const handler = service.handlers[ctx.operation];
     if (handler === undefined) {
-      throw new AwsError(service.protocol === 'ec2' ? 'InvalidAction' : 'UnsupportedOperation', `the sandbox does not model ${service.name}:${ctx.operation}`);
+      throw new AwsError(
+        service.protocol === 'ec2' ? 'InvalidAction' : 'UnsupportedOperation',
+        `the sandbox does not model ${service.name}:${ctx.operation}`,
+      );
     }
     // IAM first: a refused request reaches neither the fault injection nor the handler
     authorize(ctx, input);
@@ -309,16 +348,35 @@ class SandboxServer {
     // DryRunOperation. Otherwise, it is UnauthorizedOperation" (EC2 API Reference, the DryRun parameter of every
     // action that has one); DryRunOperation answers HTTP 412 (EC2 API Reference, "Error codes": "The user has
     // the required permissions, so the request would have succeeded, but the DryRun parameter was used")
-    if (service.protocol === 'ec2' && input.DryRun === true) throw new AwsError('DryRunOperation', 'Request would have succeeded, but DryRun flag is set.', 412);
+    if (service.protocol === 'ec2' && input.DryRun === true)
+      throw new AwsError('DryRunOperation', 'Request would have succeeded, but DryRun flag is set.', 412);
     await this.env.faults.before(service.name, ctx.operation, ctx.account, ctx.region, this.env.clock);
     return handler(ctx, input);
   }
 
-  private reply(res: ServerResponse, ctx: Ctx, status: number, type: string, body: string, errorCode?: string, headers: Record<string, string> = {}): void {
+  private reply(
+    res: ServerResponse,
+    ctx: Ctx,
+    status: number,
+    type: string,
+    body: string,
+    errorCode?: string,
+    headers: Record<string, string> = {},
+  ): void {
     res.writeHead(status, { 'content-type': type, 'x-amzn-requestid': ctx.requestId, ...headers });
     res.end(body);
     const session = ctx.accessKeyId === undefined ? undefined : this.env.state.sessions.get(ctx.accessKeyId);
-    const record: RequestRecord = { time: new Date().toISOString(), service: ctx.service, operation: ctx.operation, account: ctx.account, region: ctx.region, status, errorCode, principal: session?.roleArn, authorizations: ctx.authorizations };
+    const record: RequestRecord = {
+      time: new Date().toISOString(),
+      service: ctx.service,
+      operation: ctx.operation,
+      account: ctx.account,
+      region: ctx.region,
+      status,
+      errorCode,
+      principal: session?.roleArn,
+      authorizations: ctx.authorizations,
+    };
     this.requests.push(record);
     this.onRequest?.(record);
   }

@@ -369,7 +369,14 @@ class SandboxState {
         licenseConfigurations: new Map(),
         licenseAssociations: new Map(),
         exportTasks: new Map(),
-        imagebuilder: { distributions: new Map(), recipes: new Map(), infrastructure: new Map(), pipelines: new Map(), images: new Map(), clientTokens: new Map() },
+        imagebuilder: {
+          distributions: new Map(),
+          recipes: new Map(),
+          infrastructure: new Map(),
+          pipelines: new Map(),
+          images: new Map(),
+          clientTokens: new Map(),
+        },
       };
       this.cells.set(key, store);
     }
@@ -415,7 +422,13 @@ class SandboxState {
       attachedPolicies: new Set(),
       assumeRolePolicyDocument: JSON.stringify({
         Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Principal: { AWS: trusted.map((t) => (/^\d{12}$/.test(t) ? `arn:${partition}:iam::${t}:root` : t)) }, Action: 'sts:AssumeRole' }],
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { AWS: trusted.map((t) => (/^\d{12}$/.test(t) ? `arn:${partition}:iam::${t}:root` : t)) },
+            Action: 'sts:AssumeRole',
+          },
+        ],
       }),
     };
     this.rolesOf(account).set(name, role);
@@ -432,4 +445,30 @@ class SandboxState {
 }
 
 export { SandboxState, hex, resourceId };
-export type { AttributeValue, Item, Table, Ami, AutoScalingGroup, Bucket, ExportTask, CellStore, Fleet, LaunchConfiguration, ManagedPolicy, UsageReport, FastLaunch, ImageBuilderStore, Instance, LaunchTemplate, LaunchTemplateVersion, Parameter, ParameterVersion, PublishedEvent, Queue, QueueMessage, Role, Session, Snapshot };
+export type {
+  AttributeValue,
+  Item,
+  Table,
+  Ami,
+  AutoScalingGroup,
+  Bucket,
+  ExportTask,
+  CellStore,
+  Fleet,
+  LaunchConfiguration,
+  ManagedPolicy,
+  UsageReport,
+  FastLaunch,
+  ImageBuilderStore,
+  Instance,
+  LaunchTemplate,
+  LaunchTemplateVersion,
+  Parameter,
+  ParameterVersion,
+  PublishedEvent,
+  Queue,
+  QueueMessage,
+  Role,
+  Session,
+  Snapshot,
+};

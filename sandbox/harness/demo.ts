@@ -5,7 +5,11 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { GetDistributionConfigurationCommand, StartImagePipelineExecutionCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
+import {
+  GetDistributionConfigurationCommand,
+  StartImagePipelineExecutionCommand,
+  UpdateDistributionConfigurationCommand,
+} from '@aws-sdk/client-imagebuilder';
 import { createClientFactory } from '../../src/lib/aws/clients.ts';
 import { type Sandbox, projectRoot, startSandbox } from './index.ts';
 import { type Scenario, ScenarioError, loadScenario } from './scenario.ts';
@@ -32,7 +36,9 @@ async function start(options: Parameters<typeof startSandbox>[0]): Promise<Sandb
   } catch (error: unknown) {
     if (error instanceof ScenarioError) throw new InputError(error.message, { cause: error });
     if (error instanceof Error && (error as Error & { code?: unknown }).code === 'EADDRINUSE') {
-      throw new InputError(`port ${options.port ?? 4566} is in use (is another sandbox running?): stop it, or pass --port <another>`, { cause: error });
+      throw new InputError(`port ${options.port ?? 4566} is in use (is another sandbox running?): stop it, or pass --port <another>`, {
+        cause: error,
+      });
     }
     throw error;
   }
@@ -92,7 +98,9 @@ async function runDemo(io: Io, c: Colors, options: { scenario?: string; speed?: 
     if (pipelineArn === undefined || distributionArn === undefined) throw new Error(`scenario ${scenario.name} has no pipeline to run`);
     const fns = box.wiring?.deployment.functions.map((f) => f.name).join(', ') ?? 'none';
     io.out(c.bold('imagebuilder-reconciler demo'));
-    io.out(`Local AWS sandbox at ${box.url}: ${box.state.accounts.size} accounts × ${box.state.regions.length} regions, clock ×${box.clock.speed}.`);
+    io.out(
+      `Local AWS sandbox at ${box.url}: ${box.state.accounts.size} accounts × ${box.state.regions.length} regions, clock ×${box.clock.speed}.`,
+    );
     io.out(`Reconciler deployed in ${box.home.account}/${box.home.region} from serverless.yml (functions: ${fns}).`);
     io.out(c.dim(scenario.description ?? ''));
 
@@ -102,7 +110,9 @@ async function runDemo(io: Io, c: Colors, options: { scenario?: string; speed?: 
     box.onEvent = (event) => {
       if (event.detailType === 'EC2 Image Builder Image State Change' && event.resources[0] === watching) {
         const detail = event.detail as { state: { status: string; reason?: string } };
-        io.out(`  [${elapsed(box, buildStart)}] Image Builder: ${detail.state.status}${detail.state.reason === undefined ? '' : ` (${detail.state.reason})`}`);
+        io.out(
+          `  [${elapsed(box, buildStart)}] Image Builder: ${detail.state.status}${detail.state.reason === undefined ? '' : ` (${detail.state.reason})`}`,
+        );
       }
       if (event.detailType === 'AWS API Call via CloudTrail') {
         const detail = event.detail as { eventName: string };
@@ -110,18 +120,31 @@ async function runDemo(io: Io, c: Colors, options: { scenario?: string; speed?: 
       }
       if (event.detailType === 'Image Builder Cleanup Report') {
         const report = event.detail as CleanupReport;
-        io.out(`  [${elapsed(box, buildStart)}] ${c.bold('cleanup')} via EventBridge rule (CloudTrail UpdateDistributionConfiguration), ${report.mode} mode:`);
-        io.out(renderCleanup(report, c, width - 6).split('\n').map((line) => `      ${line}`).join('\n'));
+        io.out(
+          `  [${elapsed(box, buildStart)}] ${c.bold('cleanup')} via EventBridge rule (CloudTrail UpdateDistributionConfiguration), ${report.mode} mode:`,
+        );
+        io.out(
+          renderCleanup(report, c, width - 6)
+            .split('\n')
+            .map((line) => `      ${line}`)
+            .join('\n'),
+        );
         io.out(c.dim(`      to act: npx imagebuilder-reconciler cleanup ${report.configuration.arn} --apply`));
       }
       if (isReport(event)) {
         const report = event.detail as ReconcileReport;
         if (report.image.arn !== watching) return;
-        const trigger = report.trigger === 'eventbridge' ? 'EventBridge rule (Image State Change)' : `SQS recheck, attempt ${report.attempt}`;
+        const trigger =
+          report.trigger === 'eventbridge' ? 'EventBridge rule (Image State Change)' : `SQS recheck, attempt ${report.attempt}`;
         io.out(`  [${elapsed(box, buildStart)}] ${c.bold('reconcile')} via ${trigger}: ${report.awsCalls} AWS calls`);
         if (!firstReportShown && report.counts.actions.total > 0) {
           firstReportShown = true;
-          io.out(renderReport(report, c, width - 6).split('\n').map((line) => `      ${line}`).join('\n'));
+          io.out(
+            renderReport(report, c, width - 6)
+              .split('\n')
+              .map((line) => `      ${line}`)
+              .join('\n'),
+          );
         } else {
           io.out(`      ${reportSummary(report, c)}`);
         }
@@ -146,7 +169,13 @@ async function runDemo(io: Io, c: Colors, options: { scenario?: string; speed?: 
     const config = await ib.send(new GetDistributionConfigurationCommand({ distributionConfigurationArn: distributionArn }));
     const distributions = (config.distributionConfiguration?.distributions ?? []).filter((d) => d.region !== removed);
     io.out(`  the copy in ${removed} stays: Image Builder never removes what it already distributed`);
-    await ib.send(new UpdateDistributionConfigurationCommand({ distributionConfigurationArn: distributionArn, distributions, clientToken: 'demo-update-1' }));
+    await ib.send(
+      new UpdateDistributionConfigurationCommand({
+        distributionConfigurationArn: distributionArn,
+        distributions,
+        clientToken: 'demo-update-1',
+      }),
+    );
     await box.idle();
 
     // 3. the new build, watched in full
@@ -168,7 +197,9 @@ async function runDemo(io: Io, c: Colors, options: { scenario?: string; speed?: 
     io.out(renderReport(final, c, width));
     io.out('');
     const reports = box.state.events.filter(isReport).length;
-    io.out(`${statusColor(c, final.outcome)}: ${reports} reconcile runs, ${box.server.requests.length} AWS calls answered by the sandbox, ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+    io.out(
+      `${statusColor(c, final.outcome)}: ${reports} reconcile runs, ${box.server.requests.length} AWS calls answered by the sandbox, ${((Date.now() - started) / 1000).toFixed(1)} s.`,
+    );
     io.out(c.dim(`Explore it yourself: npm run sandbox, then the CLI or the AWS CLI against http://127.0.0.1:4566 (README: Sandbox).`));
     return final.outcome === 'converged' ? 0 : 1;
   } finally {
@@ -177,23 +208,42 @@ async function runDemo(io: Io, c: Colors, options: { scenario?: string; speed?: 
 }
 
 /** `npm run sandbox`: keep a sandbox with the reconciler wired in running, and say how to use it. */
-async function runSandbox(io: Io, c: Colors, options: { scenario?: string; speed?: number; port: number; wire: boolean }): Promise<Sandbox> {
+async function runSandbox(
+  io: Io,
+  c: Colors,
+  options: { scenario?: string; speed?: number; port: number; wire: boolean },
+): Promise<Sandbox> {
   if (options.wire) requireBundles();
   const scenario = scenarioFrom(options.scenario ?? defaultScenarioPath());
-  const box = await start({ port: options.port, scenario, wire: options.wire, ...(options.speed === undefined ? {} : { clockSpeed: options.speed }) });
+  const box = await start({
+    port: options.port,
+    scenario,
+    wire: options.wire,
+    ...(options.speed === undefined ? {} : { clockSpeed: options.speed }),
+  });
   const pipeline = box.refs.get(`pipeline:${scenario.imagebuilder?.pipelines?.[0]?.name ?? ''}`);
   io.out(c.bold(`Local AWS sandbox "${scenario.name}" listening on ${box.url}`));
-  io.out(`accounts: ${[...box.state.accounts].join(', ')} (an access key id of 12 digits acts as that account; any other acts as ${box.state.defaultAccount})`);
+  io.out(
+    `accounts: ${[...box.state.accounts].join(', ')} (an access key id of 12 digits acts as that account; any other acts as ${box.state.defaultAccount})`,
+  );
   io.out(`regions:  ${box.state.regions.join(', ')}; clock ×${box.clock.speed}`);
-  io.out(`reconciler: ${options.wire ? `deployed in ${box.home.account}/${box.home.region}, functions ${box.wiring?.deployment.functions.map((f) => f.name).join(', ') ?? ''}` : 'not wired (--no-wire)'}`);
+  io.out(
+    `reconciler: ${options.wire ? `deployed in ${box.home.account}/${box.home.region}, functions ${box.wiring?.deployment.functions.map((f) => f.name).join(', ') ?? ''}` : 'not wired (--no-wire)'}`,
+  );
   io.out('');
   io.out('Use it:');
-  io.out(`  export AWS_ENDPOINT_URL=${box.url} AWS_ACCESS_KEY_ID=${box.home.account} AWS_SECRET_ACCESS_KEY=sandbox AWS_REGION=${box.home.region}`);
+  io.out(
+    `  export AWS_ENDPOINT_URL=${box.url} AWS_ACCESS_KEY_ID=${box.home.account} AWS_SECRET_ACCESS_KEY=sandbox AWS_REGION=${box.home.region}`,
+  );
   if (pipeline !== undefined) {
     io.out(`  /usr/bin/aws --endpoint-url ${box.url} imagebuilder start-image-pipeline-execution --image-pipeline-arn ${pipeline}`);
-    io.out(`  npx imagebuilder-reconciler status arn:aws:imagebuilder:${box.home.region}:${box.home.account}:image/${scenario.imagebuilder?.recipes?.[0]?.name ?? 'name'}/1.0.0/1`);
+    io.out(
+      `  npx imagebuilder-reconciler status arn:aws:imagebuilder:${box.home.region}:${box.home.account}:image/${scenario.imagebuilder?.recipes?.[0]?.name ?? 'name'}/1.0.0/1`,
+    );
   }
-  io.out(`  curl ${box.url}/_sandbox/health   (also /_sandbox/state, /_sandbox/events, /_sandbox/invocations, POST /_sandbox/faults, POST /_sandbox/clock)`);
+  io.out(
+    `  curl ${box.url}/_sandbox/health   (also /_sandbox/state, /_sandbox/events, /_sandbox/invocations, POST /_sandbox/faults, POST /_sandbox/clock)`,
+  );
   io.out(c.dim('Ctrl-C stops it.'));
   // narrate: each invocation (function, trigger, what it was about, how it ended), and each report it published
   const at = () => c.dim(`[${box.clock.iso().slice(11, 19)}]`);
@@ -201,11 +251,16 @@ async function runSandbox(io: Io, c: Colors, options: { scenario?: string; speed
   box.onEvent = (event) => {
     if (isReport(event)) {
       const report = event.detail as ReconcileReport;
-      io.out(`${at()}   report ${report.image.name} ${report.image.version}/${report.image.buildNumber} (${report.trigger}, attempt ${report.attempt}, ${report.awsCalls} AWS calls): ${reportSummary(report, c)}`);
-      for (const cell of report.cells.filter((x) => x.status === 'failed')) io.out(`             ${cell.region}/${cell.accountId}: ${cell.reasons.join('; ')}`);
+      io.out(
+        `${at()}   report ${report.image.name} ${report.image.version}/${report.image.buildNumber} (${report.trigger}, attempt ${report.attempt}, ${report.awsCalls} AWS calls): ${reportSummary(report, c)}`,
+      );
+      for (const cell of report.cells.filter((x) => x.status === 'failed'))
+        io.out(`             ${cell.region}/${cell.accountId}: ${cell.reasons.join('; ')}`);
     } else if (event.source === 'imagebuilder-reconciler' && event.detailType === 'Image Builder Cleanup Report') {
       const report = event.detail as CleanupReport;
-      io.out(`${at()}   cleanup report ${report.configuration.name} (${report.trigger}, ${report.awsCalls} AWS calls): ${cleanupSummary(report, c)}`);
+      io.out(
+        `${at()}   cleanup report ${report.configuration.name} (${report.trigger}, ${report.awsCalls} AWS calls): ${cleanupSummary(report, c)}`,
+      );
     } else if (event.detailType === 'EC2 Image Builder Image State Change') {
       const detail = event.detail as { state?: { status?: string } };
       io.out(`${at()} Image Builder: ${event.resources[0] ?? ''} ${detail.state?.status ?? ''}`);
@@ -224,7 +279,11 @@ function narrateInvocation(invocation: Invocation, c: Colors): string {
     batchItemFailures?: unknown[];
     error?: string;
   };
-  const event = (invocation.event ?? {}) as { Records?: { body?: string }[]; resources?: string[]; detail?: { requestParameters?: { distributionConfigurationArn?: string } } };
+  const event = (invocation.event ?? {}) as {
+    Records?: { body?: string }[];
+    resources?: string[];
+    detail?: { requestParameters?: { distributionConfigurationArn?: string } };
+  };
   const subject =
     result.image ??
     result.distributionConfigurationArn ??
@@ -234,11 +293,20 @@ function narrateInvocation(invocation: Invocation, c: Colors): string {
   const retry = invocation.attempt > 1 ? ` (retry ${invocation.attempt - 1})` : '';
   let outcome: string;
   if (invocation.error !== undefined) outcome = c.red(`error: ${invocation.error}`);
-  else if (result.batchItemFailures !== undefined) outcome = result.batchItemFailures.length === 0 ? c.green('batch done') : c.yellow(`${result.batchItemFailures.length} batch item failure(s), redelivered later`);
+  else if (result.batchItemFailures !== undefined)
+    outcome =
+      result.batchItemFailures.length === 0
+        ? c.green('batch done')
+        : c.yellow(`${result.batchItemFailures.length} batch item failure(s), redelivered later`);
   else if (result.status === 'rejected') outcome = c.red(`rejected: ${result.error ?? ''}`);
   else {
     const counts = result.counts;
-    const detail = counts?.pipelines !== undefined ? `${counts.pipelines} pipeline(s)` : counts?.cells !== undefined && counts.actions !== undefined ? `${counts.cells.total} cells, ${counts.actions.applied} applied, ${counts.actions.planned} planned, ${counts.actions.failed} failed` : '';
+    const detail =
+      counts?.pipelines !== undefined
+        ? `${counts.pipelines} pipeline(s)`
+        : counts?.cells !== undefined && counts.actions !== undefined
+          ? `${counts.cells.total} cells, ${counts.actions.applied} applied, ${counts.actions.planned} planned, ${counts.actions.failed} failed`
+          : '';
     outcome = `${statusColor(c, result.status ?? 'done')}${detail === '' ? '' : ` (${detail})`}`;
   }
   return `${c.bold(invocation.function)} via ${invocation.trigger}${retry}, ${invocation.durationMs} ms: ${subject} → ${outcome}`;

@@ -74,7 +74,10 @@ function projectRoot(): string {
 async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const scenario = options.scenario;
   let wiring: Wiring | undefined;
-  const home = { account: scenario.reconciler?.account ?? scenario.defaultAccount, region: scenario.reconciler?.region ?? scenario.regions[0] ?? 'us-east-1' };
+  const home = {
+    account: scenario.reconciler?.account ?? scenario.defaultAccount,
+    region: scenario.reconciler?.region ?? scenario.regions[0] ?? 'us-east-1',
+  };
 
   // assembled at the end; the callbacks below reach it once it exists
   let sandbox: Sandbox | undefined;

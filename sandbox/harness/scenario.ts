@@ -50,7 +50,15 @@ interface Scenario {
   organizationalUnits?: { id: string; name?: string; organization: string; parent?: string; accounts?: string[] }[];
   /** Overrides of serverless.yml's `params` for the wired deployment. */
   deploymentParams?: Record<string, string>;
-  images?: { ref: string; account: string; region: string; name: string; platform?: 'windows'; tags?: Record<string, string>; ageDays?: number }[];
+  images?: {
+    ref: string;
+    account: string;
+    region: string;
+    name: string;
+    platform?: 'windows';
+    tags?: Record<string, string>;
+    ageDays?: number;
+  }[];
   launchTemplates?: { ref: string; account: string; region: string; name: string; image?: string; tags?: Record<string, string> }[];
   parameters?: { account: string; region: string; name: string; value: string; dataType?: string }[];
   instances?: { account: string; region: string; image: string }[];
@@ -107,26 +115,37 @@ function loadScenario(path: string): Scenario {
   if (typeof s.name !== 'string' || typeof s.defaultAccount !== 'string' || !Array.isArray(s.accounts) || !Array.isArray(s.regions)) {
     throw new ScenarioError(`scenario ${path} needs name, defaultAccount, accounts and regions`);
   }
-  for (const account of [s.defaultAccount, ...s.accounts]) if (!/^\d{12}$/.test(account)) throw new ScenarioError(`scenario ${path}: "${account}" is not a 12-digit account`);
+  for (const account of [s.defaultAccount, ...s.accounts])
+    if (!/^\d{12}$/.test(account)) throw new ScenarioError(`scenario ${path}: "${account}" is not a 12-digit account`);
   return s as Scenario;
 }
 
 /** Put the scenario's resources in place. Returns the refs of what it created. */
-function applyScenario(env: SandboxEnv, scenario: Scenario, home: { account: string; region: string }, targetRoleTemplate: string): Map<string, string> {
+function applyScenario(
+  env: SandboxEnv,
+  scenario: Scenario,
+  home: { account: string; region: string },
+  targetRoleTemplate: string,
+): Map<string, string> {
   const refs = new Map<string, string>();
   for (const [organization, members] of Object.entries(scenario.organizations ?? {})) {
-    if (!/^o-[a-z0-9]{10,32}$/.test(organization)) throw new ScenarioError(`scenario: "${organization}" is not an organization id (o- and 10 to 32 lowercase letters or digits)`);
+    if (!/^o-[a-z0-9]{10,32}$/.test(organization))
+      throw new ScenarioError(`scenario: "${organization}" is not an organization id (o- and 10 to 32 lowercase letters or digits)`);
     if (members[0] !== undefined) env.state.organizationManagement.set(organization, members[0]);
     for (const account of members) env.state.organizations.set(account, organization);
   }
   for (const unit of scenario.organizationalUnits ?? []) {
-    if (!/^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$/.test(unit.id)) throw new ScenarioError(`scenario: "${unit.id}" is not an OU id (ou-, 4 to 32 letters or digits, -, 8 to 32 more)`);
-    if (!env.state.organizationManagement.has(unit.organization)) throw new ScenarioError(`scenario: OU ${unit.id} names organization ${unit.organization}, which organizations does not list`);
+    if (!/^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$/.test(unit.id))
+      throw new ScenarioError(`scenario: "${unit.id}" is not an OU id (ou-, 4 to 32 letters or digits, -, 8 to 32 more)`);
+    if (!env.state.organizationManagement.has(unit.organization))
+      throw new ScenarioError(`scenario: OU ${unit.id} names organization ${unit.organization}, which organizations does not list`);
     const parent = unit.parent ?? rootOf(unit.organization);
-    if (unit.parent !== undefined && env.state.organizationalUnits.get(unit.parent)?.organization !== unit.organization) throw new ScenarioError(`scenario: OU ${unit.id}: its parent ${unit.parent} is no OU of ${unit.organization} listed before it`);
+    if (unit.parent !== undefined && env.state.organizationalUnits.get(unit.parent)?.organization !== unit.organization)
+      throw new ScenarioError(`scenario: OU ${unit.id}: its parent ${unit.parent} is no OU of ${unit.organization} listed before it`);
     env.state.organizationalUnits.set(unit.id, { id: unit.id, name: unit.name ?? unit.id, organization: unit.organization, parent });
     for (const account of unit.accounts ?? []) {
-      if (env.state.organizations.get(account) !== unit.organization) throw new ScenarioError(`scenario: OU ${unit.id} lists ${account}, which is no member of ${unit.organization}`);
+      if (env.state.organizations.get(account) !== unit.organization)
+        throw new ScenarioError(`scenario: OU ${unit.id} lists ${account}, which is no member of ${unit.organization}`);
       env.state.accountUnits.set(account, unit.id);
     }
   }
@@ -137,8 +156,13 @@ function applyScenario(env: SandboxEnv, scenario: Scenario, home: { account: str
   const partition = partitionOf(home.region);
   for (const account of env.state.accounts) {
     if ((scenario.removedRoles ?? []).includes(account)) continue;
-    const parameters = { ReconcilerRoleArn: `arn:${partition}:iam::${home.account}:root`, RoleName: roleName, ...(scenario.targetRoleParameters ?? {}) };
-    for (const role of templateRoles(template, { account, region: home.region, partition, parameters })) installRole(env.state, account, role, partition);
+    const parameters = {
+      ReconcilerRoleArn: `arn:${partition}:iam::${home.account}:root`,
+      RoleName: roleName,
+      ...(scenario.targetRoleParameters ?? {}),
+    };
+    for (const role of templateRoles(template, { account, region: home.region, partition, parameters }))
+      installRole(env.state, account, role, partition);
   }
   const now = env.clock.now();
   for (const image of scenario.images ?? []) {
@@ -154,30 +178,61 @@ function applyScenario(env: SandboxEnv, scenario: Scenario, home: { account: str
   }
   // parameters before launch templates: a template may name one (`resolve:ssm:`), which EC2 checks
   for (const p of substitute(scenario.parameters ?? [], refs)) {
-    writeParameter(env.state.cell(p.account, p.region), { name: p.name, value: p.value, type: 'String', dataType: p.dataType ?? 'text', lastModified: env.clock.date() });
+    writeParameter(env.state.cell(p.account, p.region), {
+      name: p.name,
+      value: p.value,
+      type: 'String',
+      dataType: p.dataType ?? 'text',
+      lastModified: env.clock.date(),
+    });
   }
   for (const lt of substitute(scenario.launchTemplates ?? [], refs)) {
     const out = call(ec2.handlers.CreateLaunchTemplate, systemCtx(env, lt.account, lt.region, 'ec2', 'CreateLaunchTemplate'), {
       LaunchTemplateName: lt.name,
       LaunchTemplateData: { InstanceType: 't3.large', ...(lt.image === undefined ? {} : { ImageId: lt.image }) },
-      TagSpecifications: lt.tags === undefined ? undefined : [{ ResourceType: 'launch-template', Tags: Object.entries(lt.tags).map(([Key, Value]) => ({ Key, Value })) }],
+      TagSpecifications:
+        lt.tags === undefined
+          ? undefined
+          : [{ ResourceType: 'launch-template', Tags: Object.entries(lt.tags).map(([Key, Value]) => ({ Key, Value })) }],
     });
     refs.set(`lt:${lt.ref}`, String((out.LaunchTemplate as { LaunchTemplateId: string }).LaunchTemplateId));
   }
   for (const i of substitute(scenario.instances ?? [], refs)) {
-    call(ec2.handlers.RunInstances, systemCtx(env, i.account, i.region, 'ec2', 'RunInstances'), { ImageId: i.image, MinCount: 1, MaxCount: 1 });
+    call(ec2.handlers.RunInstances, systemCtx(env, i.account, i.region, 'ec2', 'RunInstances'), {
+      ImageId: i.image,
+      MinCount: 1,
+      MaxCount: 1,
+    });
   }
   const ib = substitute(scenario.imagebuilder, refs);
   if (ib !== undefined) {
     const account = ib.account ?? home.account;
     const region = ib.region ?? home.region;
     const ctx = (operation: string) => systemCtx(env, account, region, 'imagebuilder', operation);
-    for (const recipe of ib.recipes ?? []) refs.set(`recipe:${recipe.name ?? ''}`, String(call(imagebuilder.handlers.CreateImageRecipe, ctx('CreateImageRecipe'), recipe).imageRecipeArn));
+    for (const recipe of ib.recipes ?? [])
+      refs.set(
+        `recipe:${recipe.name ?? ''}`,
+        String(call(imagebuilder.handlers.CreateImageRecipe, ctx('CreateImageRecipe'), recipe).imageRecipeArn),
+      );
     for (const infra of ib.infrastructure ?? []) {
-      refs.set(`infrastructure:${infra.name ?? ''}`, String(call(imagebuilder.handlers.CreateInfrastructureConfiguration, ctx('CreateInfrastructureConfiguration'), infra).infrastructureConfigurationArn));
+      refs.set(
+        `infrastructure:${infra.name ?? ''}`,
+        String(
+          call(imagebuilder.handlers.CreateInfrastructureConfiguration, ctx('CreateInfrastructureConfiguration'), infra)
+            .infrastructureConfigurationArn,
+        ),
+      );
     }
     for (const dist of ib.distributions ?? []) {
-      refs.set(`distribution:${dist.name ?? ''}`, String(call(imagebuilder.handlers.CreateDistributionConfiguration, ctx('CreateDistributionConfiguration'), { clientToken: `scenario-${dist.name ?? ''}`, ...dist }).distributionConfigurationArn));
+      refs.set(
+        `distribution:${dist.name ?? ''}`,
+        String(
+          call(imagebuilder.handlers.CreateDistributionConfiguration, ctx('CreateDistributionConfiguration'), {
+            clientToken: `scenario-${dist.name ?? ''}`,
+            ...dist,
+          }).distributionConfigurationArn,
+        ),
+      );
     }
     for (const p of ib.pipelines ?? []) {
       const out = call(imagebuilder.handlers.CreateImagePipeline, ctx('CreateImagePipeline'), {

@@ -25,11 +25,29 @@ interface Diagnosis {
 }
 
 /** Network failures of the HTTP client (Node's system error codes, the SDK's timeout names). */
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'TimeoutError', 'RequestTimeout']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'TimeoutError',
+  'RequestTimeout',
+]);
 /** STS and service answers for credentials past their expiry (STS error reference; EC2 error codes). */
 const EXPIRED_CODES = new Set(['ExpiredToken', 'ExpiredTokenException', 'RequestExpired', 'TokenRefreshRequired']);
 /** Keys AWS does not know or signatures it cannot verify. */
-const REJECTED_CODES = new Set(['InvalidClientTokenId', 'UnrecognizedClientException', 'SignatureDoesNotMatch', 'AuthFailure', 'InvalidAccessKeyId', 'IncompleteSignature']);
+const REJECTED_CODES = new Set([
+  'InvalidClientTokenId',
+  'UnrecognizedClientException',
+  'SignatureDoesNotMatch',
+  'AuthFailure',
+  'InvalidAccessKeyId',
+  'IncompleteSignature',
+]);
 const DENIED_CODES = new Set(['AccessDenied', 'AccessDeniedException', 'UnauthorizedOperation', 'Forbidden', 'ForbiddenException']);
 
 interface Link {
@@ -47,7 +65,14 @@ function chain(value: unknown): Link[] {
     seen.add(v);
     if (v instanceof Error) {
       const record = v as Error & { code?: unknown; Code?: unknown };
-      const code = typeof record.Code === 'string' ? record.Code : typeof record.code === 'string' ? record.code : v instanceof ReconcilerError ? v.code : undefined;
+      const code =
+        typeof record.Code === 'string'
+          ? record.Code
+          : typeof record.code === 'string'
+            ? record.code
+            : v instanceof ReconcilerError
+              ? v.code
+              : undefined;
       links.push({ name: v.name, code, message: v.message });
       if (v instanceof AggregateError) for (const inner of v.errors) visit(inner, depth + 1);
       visit(v.cause, depth + 1);
@@ -86,36 +111,62 @@ function diagnose(error: unknown, target: Target, operation?: string): Diagnosis
   const codes = codesOf(links);
   const network = codes.find((code) => NETWORK_CODES.has(code));
   if (network !== undefined) {
-    const what = network === 'ECONNREFUSED' ? 'connection refused' : network === 'ENOTFOUND' || network === 'EAI_AGAIN' ? 'host not found' : network === 'ECONNRESET' || network === 'EPIPE' ? 'connection reset' : 'no answer (timed out)';
+    const what =
+      network === 'ECONNREFUSED'
+        ? 'connection refused'
+        : network === 'ENOTFOUND' || network === 'EAI_AGAIN'
+          ? 'host not found'
+          : network === 'ECONNRESET' || network === 'EPIPE'
+            ? 'connection reset'
+            : 'no answer (timed out)';
     if (target.endpoint !== undefined) {
       const sandbox = /^(127\.|localhost|\[::1\])/.test(hostOf(target.endpoint)) ? ' Is the sandbox running (npm run sandbox)?' : '';
-      return { cause: 'unreachable', message: `cannot reach ${target.endpoint}: ${what}.${sandbox} Check --endpoint-url (or AWS_ENDPOINT_URL).` };
+      return {
+        cause: 'unreachable',
+        message: `cannot reach ${target.endpoint}: ${what}.${sandbox} Check --endpoint-url (or AWS_ENDPOINT_URL).`,
+      };
     }
-    return { cause: 'unreachable', message: `cannot reach AWS in ${target.region}: ${what}. Check the network, a proxy (HTTPS_PROXY) or --region.` };
+    return {
+      cause: 'unreachable',
+      message: `cannot reach AWS in ${target.region}: ${what}. Check the network, a proxy (HTTPS_PROXY) or --region.`,
+    };
   }
   if (links.some((l) => l.name === 'CredentialsProviderError' || l.name === 'ProviderError')) {
     if (target.profile !== undefined) {
       const detail = links.find((l) => l.name === 'CredentialsProviderError')?.message ?? '';
-      return { cause: 'no-credentials', message: `no AWS credentials for profile "${target.profile}": ${detail.replace(/\.$/, '')}. Log in (aws sso login --profile ${target.profile}) or fix the profile in ~/.aws/config.` };
+      return {
+        cause: 'no-credentials',
+        message: `no AWS credentials for profile "${target.profile}": ${detail.replace(/\.$/, '')}. Log in (aws sso login --profile ${target.profile}) or fix the profile in ~/.aws/config.`,
+      };
     }
     return {
       cause: 'no-credentials',
-      message: 'no AWS credentials found: pass --profile (or set AWS_PROFILE), or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for the sandbox: AWS_ACCESS_KEY_ID=111111111111 AWS_SECRET_ACCESS_KEY=sandbox).',
+      message:
+        'no AWS credentials found: pass --profile (or set AWS_PROFILE), or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for the sandbox: AWS_ACCESS_KEY_ID=111111111111 AWS_SECRET_ACCESS_KEY=sandbox).',
     };
   }
   const expired = codes.find((code) => EXPIRED_CODES.has(code));
   if (expired !== undefined) {
-    const how = target.profile === undefined ? 'get new session credentials' : `aws sso login --profile ${target.profile}, or new session credentials`;
+    const how =
+      target.profile === undefined
+        ? 'get new session credentials'
+        : `aws sso login --profile ${target.profile}, or new session credentials`;
     return { cause: 'expired', message: `the AWS credentials${profileHint(target)} have expired (${expired}): ${how}, then run again.` };
   }
   const rejected = codes.find((code) => REJECTED_CODES.has(code));
   if (rejected !== undefined) {
-    return { cause: 'rejected-credentials', message: `AWS does not accept the credentials${profileHint(target)} (${rejected}): check the access key and secret, or pick another --profile.` };
+    return {
+      cause: 'rejected-credentials',
+      message: `AWS does not accept the credentials${profileHint(target)} (${rejected}): check the access key and secret, or pick another --profile.`,
+    };
   }
   const denied = codes.find((code) => DENIED_CODES.has(code));
   if (denied !== undefined) {
     const call = operation === undefined ? 'the first call' : operation;
-    return { cause: 'access-denied', message: `access denied to ${call} (${denied}): the credentials${profileHint(target)} need that permission; use a role or --profile that has it.` };
+    return {
+      cause: 'access-denied',
+      message: `access denied to ${call} (${denied}): the credentials${profileHint(target)} need that permission; use a role or --profile that has it.`,
+    };
   }
   return undefined;
 }

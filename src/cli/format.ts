@@ -81,7 +81,10 @@ function breakLongWords(text: string, max: number): string {
  */
 function fitColumns(rows: string[][], width: number): number[] | undefined {
   const columns = rows[0]?.length ?? 0;
-  const natural = Array.from({ length: columns }, (_, j) => Math.max(...rows.map((row) => Math.max(...(row[j] ?? '').split('\n').map(visibleWidth)))) + 2);
+  const natural = Array.from(
+    { length: columns },
+    (_, j) => Math.max(...rows.map((row) => Math.max(...(row[j] ?? '').split('\n').map(visibleWidth)))) + 2,
+  );
   const available = width - (columns + 1);
   if (!Number.isFinite(width) || natural.reduce((a, b) => a + b, 0) <= available) return undefined;
   const minimum = natural.map((n, j) => Math.min(n, Math.max(visibleWidth(rows[0]?.[j] ?? '') + 2, 10)));
@@ -89,7 +92,8 @@ function fitColumns(rows: string[][], width: number): number[] | undefined {
   let total = widths.reduce((a, b) => a + b, 0);
   while (total > available) {
     let widest = -1;
-    for (let j = 0; j < columns; j++) if ((widths[j] ?? 0) > (minimum[j] ?? 0) && (widest === -1 || (widths[j] ?? 0) > (widths[widest] ?? 0))) widest = j;
+    for (let j = 0; j < columns; j++)
+      if ((widths[j] ?? 0) > (minimum[j] ?? 0) && (widest === -1 || (widths[j] ?? 0) > (widths[widest] ?? 0))) widest = j;
     if (widest === -1) break; // every column at its minimum: wider than the terminal, unavoidably
     widths[widest] = (widths[widest] ?? 0) - 1;
     total -= 1;
@@ -113,7 +117,8 @@ class FitTable {
 
   toString(): string {
     const widths = fitColumns([this.head, ...this.rows], this.width);
-    const fitted = (cells: string[]) => (widths === undefined ? cells : cells.map((cell, j) => breakLongWords(cell, (widths[j] ?? 12) - 2)));
+    const fitted = (cells: string[]) =>
+      widths === undefined ? cells : cells.map((cell, j) => breakLongWords(cell, (widths[j] ?? 12) - 2));
     const t = new Table({
       head: fitted(this.head).map((h) => this.c.bold(h)),
       style: { head: [], border: [], compact: true },
@@ -169,7 +174,11 @@ function reportSummary(report: ReconcileReport, c: Colors): string {
     report.mode === 'plan'
       ? `${plural(actions.planned, 'action')} planned (plan mode: nothing changed)`
       : `${plural(actions.applied, 'action')} applied, ${actions.failed} failed`;
-  const next = report.next.recheck ? `; recheck queued (attempt ${report.next.attempt} in ${report.next.delaySeconds} s)` : report.outcome === 'pending' ? `; ${report.next.reason}` : '';
+  const next = report.next.recheck
+    ? `; recheck queued (attempt ${report.next.attempt} in ${report.next.delaySeconds} s)`
+    : report.outcome === 'pending'
+      ? `; ${report.next.reason}`
+      : '';
   return `${statusColor(c, report.outcome).toUpperCase()}: ${plural(cells.total, 'cell')} (${parts.join(', ') || 'none'}); ${acted}${next}.`;
 }
 
@@ -185,7 +194,15 @@ function renderReport(report: ReconcileReport, c: Colors, width = Number.POSITIV
   if (report.cells.length > 0) {
     const cells = table(['Region', 'Account', 'AMI', 'Status', 'Details'], c, width);
     for (const cell of report.cells) {
-      const details = cell.reasons.length === 0 ? c.dim(`${cell.checks.map((k) => k.check).filter((k, i, all) => all.indexOf(k) === i).join(', ')} ok`) : cell.reasons.join('\n');
+      const details =
+        cell.reasons.length === 0
+          ? c.dim(
+              `${cell.checks
+                .map((k) => k.check)
+                .filter((k, i, all) => all.indexOf(k) === i)
+                .join(', ')} ok`,
+            )
+          : cell.reasons.join('\n');
       cells.push([cell.region, cell.accountId, cell.imageId ?? '-', statusColor(c, cell.status), details]);
     }
     lines.push('', cells.toString());
@@ -193,14 +210,21 @@ function renderReport(report: ReconcileReport, c: Colors, width = Number.POSITIV
   if (report.actions.length > 0) {
     const actions = table(['Action', 'Cell', 'Target', 'Outcome', 'Why / result'], c, width);
     for (const a of report.actions) {
-      const result = a.error !== null ? `${a.reason}\n${c.red(a.error.message)}` : a.detail === null ? a.reason : `${a.reason}\n${c.dim(a.detail)}`;
+      const result =
+        a.error !== null ? `${a.reason}\n${c.red(a.error.message)}` : a.detail === null ? a.reason : `${a.reason}\n${c.dim(a.detail)}`;
       actions.push([a.kind, `${a.region}/${a.accountId}`, a.target, statusColor(c, a.outcome), result]);
     }
     lines.push('', actions.toString());
   }
   // the organizations listed for shared cells (the ones not listed are among the notes, with why)
   for (const o of report.organizations ?? []) {
-    if (o.status === 'listed') lines.push(...hanging(`${c.bold('shared with')} ${o.arn}: ${o.accounts.length} account(s) listed${o.accounts.length === 0 ? '' : ` (${o.accounts.join(', ')})`}`, width));
+    if (o.status === 'listed')
+      lines.push(
+        ...hanging(
+          `${c.bold('shared with')} ${o.arn}: ${o.accounts.length} account(s) listed${o.accounts.length === 0 ? '' : ` (${o.accounts.join(', ')})`}`,
+          width,
+        ),
+      );
   }
   for (const note of report.notes) lines.push(...hanging(`${c.yellow('note')}: ${note}`, width));
   lines.push('', ...hanging(reportSummary(report, c), width));
@@ -238,7 +262,12 @@ function mark(c: Colors, results: string[]): string {
  * A regions × accounts table of cells: `render` draws each cell there is, `·` marks a (region, account)
  * that is not a cell. Used by `status` and `doctor`.
  */
-function cellMatrix<T extends { region: string; accountId: string }>(cells: T[], c: Colors, width: number, render: (cell: T) => string): string {
+function cellMatrix<T extends { region: string; accountId: string }>(
+  cells: T[],
+  c: Colors,
+  width: number,
+  render: (cell: T) => string,
+): string {
   const accounts = [...new Set(cells.map((cell) => cell.accountId))].sort();
   const regions = [...new Set(cells.map((cell) => cell.region))].sort();
   const t = table(['Region', ...accounts], c, width);
@@ -259,17 +288,34 @@ function renderStatus(report: ReconcileReport, c: Colors, width = Number.POSITIV
   const matrix = cellMatrix(report.cells, c, width, (cell) => {
     const status = cell.status === 'drift' ? c.cyan('drift') : statusColor(c, cell.status);
     const marks = CHECK_CODES.filter(([check]) => cell.checks.some((k) => k.check === check))
-      .map(([check, label]) => `${label}${mark(c, cell.checks.filter((k) => k.check === check).map((k) => k.result))}`)
+      .map(
+        ([check, label]) =>
+          `${label}${mark(
+            c,
+            cell.checks.filter((k) => k.check === check).map((k) => k.result),
+          )}`,
+      )
       .join(' ');
     const access = cell.checks.find((k) => k.check === 'access');
     return `${status}\n${cell.imageId ?? c.dim('no AMI')}\n${access !== undefined ? c.red('no access') : marks}`;
   });
-  const lines = [`${c.bold('Image')}   ${report.image.name} ${report.image.version}/${report.image.buildNumber} (${report.image.platform ?? 'platform unknown'}, ${report.image.status})`, '', matrix];
-  lines.push(...wrapWords('✓ as configured  ≠ differs (reconcile repairs it)  … pending  ✗ failed  ! warning  – skipped  · not a cell', width, '  ').map((line) => c.dim(line)));
+  const lines = [
+    `${c.bold('Image')}   ${report.image.name} ${report.image.version}/${report.image.buildNumber} (${report.image.platform ?? 'platform unknown'}, ${report.image.status})`,
+    '',
+    matrix,
+  ];
+  lines.push(
+    ...wrapWords(
+      '✓ as configured  ≠ differs (reconcile repairs it)  … pending  ✗ failed  ! warning  – skipped  · not a cell',
+      width,
+      '  ',
+    ).map((line) => c.dim(line)),
+  );
   const problems = report.cells.filter((cell) => cell.reasons.length > 0);
   if (problems.length > 0) {
     lines.push('');
-    for (const cell of problems) for (const reason of cell.reasons) lines.push(...hanging(`${cell.region}/${cell.accountId}: ${reason}`, width));
+    for (const cell of problems)
+      for (const reason of cell.reasons) lines.push(...hanging(`${cell.region}/${cell.accountId}: ${reason}`, width));
   }
   lines.push('', ...hanging(reportSummary(report, c).replace('(plan mode: nothing changed)', '(read only)'), width));
   return lines.join('\n');
@@ -282,7 +328,13 @@ function renderFindings(findings: Finding[], source: string, c: Colors, width = 
   const lines = [`${c.bold('Lint')} ${source}`];
   if (findings.length > 0) {
     const t = table(['Severity', 'Path', 'Finding', 'Fix'], c, width);
-    for (const f of findings) t.push([f.severity === 'error' ? c.red('error') : f.severity === 'warning' ? c.yellow('warning') : 'info', f.path, `${f.message}\n${c.dim(f.rule)}`, f.fix]);
+    for (const f of findings)
+      t.push([
+        f.severity === 'error' ? c.red('error') : f.severity === 'warning' ? c.yellow('warning') : 'info',
+        f.path,
+        `${f.message}\n${c.dim(f.rule)}`,
+        f.fix,
+      ]);
     lines.push('', t.toString());
   }
   lines.push('', `${errors} error(s), ${warnings} warning(s)${errors === 0 && warnings === 0 ? ': looks good.' : '.'}`);
@@ -294,16 +346,28 @@ function renderCleanup(report: CleanupReport, c: Colors, width = Number.POSITIVE
   const lines: string[] = [];
   lines.push(`${c.bold('Configuration')} ${report.configuration.name} (${report.configuration.arn})`);
   lines.push(`${c.bold('Cells today')}   ${report.configuration.currentCells.join(', ')}`);
-  lines.push(`${c.bold('Run')}           ${report.mode} mode, strategy ${report.settings.strategy}, min age ${report.settings.minAgeDays} d, keep tag(s) ${report.settings.keepTagKeys.join(', ')}, shared: ${report.settings.shared}; ${report.awsCalls} AWS calls`);
-  for (const build of report.builds.filter((b) => b.note !== undefined)) lines.push(`${c.yellow('build')} ${build.arn}: ${build.note ?? ''}`);
+  lines.push(
+    `${c.bold('Run')}           ${report.mode} mode, strategy ${report.settings.strategy}, min age ${report.settings.minAgeDays} d, keep tag(s) ${report.settings.keepTagKeys.join(', ')}, shared: ${report.settings.shared}; ${report.awsCalls} AWS calls`,
+  );
+  for (const build of report.builds.filter((b) => b.note !== undefined))
+    lines.push(`${c.yellow('build')} ${build.arn}: ${build.note ?? ''}`);
   const outside = report.candidates.filter((x) => x.guard !== 'current-cell');
   if (outside.length > 0) {
     const t = table(['Region', 'Account', 'AMI', 'Build', 'Decision', 'Outcome', 'Reason'], c, width);
     for (const x of outside) {
       const decision = x.decision === 'skip' ? c.yellow(`keep (${x.guard ?? ''})`) : c.cyan(x.decision);
       const outcome = x.outcome === 'done' ? c.green(x.verified ?? 'done') : statusColor(c, x.outcome);
-      const snaps = x.snapshots.length === 0 ? '' : `\n${c.dim(x.snapshots.map((s) => `${s.snapshotId} ${s.sizeGiB} GiB ${s.result}`).join(', '))}`;
-      t.push([x.region, x.accountId, x.imageId, x.buildArn.split('/').slice(-2).join('/'), decision, outcome, `${x.reason}${x.error === null ? '' : `\n${c.red(x.error.message)}`}${snaps}`]);
+      const snaps =
+        x.snapshots.length === 0 ? '' : `\n${c.dim(x.snapshots.map((s) => `${s.snapshotId} ${s.sizeGiB} GiB ${s.result}`).join(', '))}`;
+      t.push([
+        x.region,
+        x.accountId,
+        x.imageId,
+        x.buildArn.split('/').slice(-2).join('/'),
+        decision,
+        outcome,
+        `${x.reason}${x.error === null ? '' : `\n${c.red(x.error.message)}`}${snaps}`,
+      ]);
     }
     lines.push('', t.toString());
   }
@@ -325,21 +389,57 @@ function cleanupSummary(report: CleanupReport, c: Colors): string {
 
 /** The sweep: one row per pipeline with its latest build and the reconcile's outcome, then the totals. */
 function renderSweep(report: SweepReport, c: Colors, width = Number.POSITIVE_INFINITY): string {
-  const lines = [`${c.bold('Sweep')}   ${report.mode} mode, ${plural(report.counts.pipelines, 'pipeline')}, ${report.counts.awsCalls} AWS calls`];
+  const lines = [
+    `${c.bold('Sweep')}   ${report.mode} mode, ${plural(report.counts.pipelines, 'pipeline')}, ${report.counts.awsCalls} AWS calls`,
+  ];
   if (report.pipelines.length > 0) {
     const t = table(['Pipeline', 'Latest AVAILABLE build', 'Outcome', 'Cells / note'], c, width);
     for (const p of report.pipelines) {
       const r = report.reports.find((x) => x.image.arn === p.imageBuildVersionArn);
-      const cells = r === undefined ? (p.note ?? '') : (['ok', 'repaired', 'drift', 'pending', 'failed'] as const).filter((s) => r.counts.cells[s] > 0).map((s) => `${r.counts.cells[s]} ${statusColor(c, s)}`).join(', ');
-      t.push([p.pipelineArn.split('/').pop() ?? p.pipelineArn, p.imageBuildVersionArn?.split('/').slice(-3).join('/') ?? c.dim('none'), p.outcome === 'none' ? c.dim('none') : statusColor(c, p.outcome), cells]);
+      const cells =
+        r === undefined
+          ? (p.note ?? '')
+          : (['ok', 'repaired', 'drift', 'pending', 'failed'] as const)
+              .filter((s) => r.counts.cells[s] > 0)
+              .map((s) => `${r.counts.cells[s]} ${statusColor(c, s)}`)
+              .join(', ');
+      t.push([
+        p.pipelineArn.split('/').pop() ?? p.pipelineArn,
+        p.imageBuildVersionArn?.split('/').slice(-3).join('/') ?? c.dim('none'),
+        p.outcome === 'none' ? c.dim('none') : statusColor(c, p.outcome),
+        cells,
+      ]);
     }
     lines.push('', t.toString());
   }
   const n = report.counts;
-  const parts = (['converged', 'repaired', 'drift', 'pending', 'failed', 'none'] as const).filter((k) => n[k] > 0).map((k) => `${n[k]} ${k === 'none' ? 'with no AVAILABLE build' : statusColor(c, k)}`);
-  lines.push('', ...hanging(`${c.bold('SWEEP')}: ${plural(n.pipelines, 'pipeline')} (${parts.join(', ') || 'none'})${report.mode === 'plan' ? ' (plan mode: nothing changed)' : ''}.`, width));
+  const parts = (['converged', 'repaired', 'drift', 'pending', 'failed', 'none'] as const)
+    .filter((k) => n[k] > 0)
+    .map((k) => `${n[k]} ${k === 'none' ? 'with no AVAILABLE build' : statusColor(c, k)}`);
+  lines.push(
+    '',
+    ...hanging(
+      `${c.bold('SWEEP')}: ${plural(n.pipelines, 'pipeline')} (${parts.join(', ') || 'none'})${report.mode === 'plan' ? ' (plan mode: nothing changed)' : ''}.`,
+      width,
+    ),
+  );
   return lines.join('\n');
 }
 
-export { CHECK_LABELS, cellMatrix, cleanupSummary, colors, fitColumns, renderSweep, renderCleanup, renderFindings, renderReport, renderStatus, reportSummary, statusColor, table, visibleWidth };
+export {
+  CHECK_LABELS,
+  cellMatrix,
+  cleanupSummary,
+  colors,
+  fitColumns,
+  renderSweep,
+  renderCleanup,
+  renderFindings,
+  renderReport,
+  renderStatus,
+  reportSummary,
+  statusColor,
+  table,
+  visibleWidth,
+};
 export type { Colors };

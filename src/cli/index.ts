@@ -12,7 +12,8 @@ import { CannotRunError, EXIT, type Io, type RunState } from './shared.ts';
 /** What went wrong, as one line on stderr (or none: commander has said it), and the exit code. */
 function exitOnError(error: unknown, io: Io, state: RunState): number {
   if (error instanceof CommanderError) {
-    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return EXIT.converged;
+    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help')
+      return EXIT.converged;
     return EXIT.badInput;
   }
   if (error instanceof ReconcilerError && error.kind === 'input') {

@@ -23,7 +23,9 @@ const AWS_COMMANDS: Record<string, AwsCheck | undefined> = {
 /** Build the program. Each command's action sets the exit code in `result`. */
 function program(io: Io, result: { code: number }, state: RunState): Command {
   const cli = new Command('imagebuilder-reconciler')
-    .description('Finish what EC2 Image Builder distribution leaves undone: verify and repair every (region, account) cell of an image build.')
+    .description(
+      'Finish what EC2 Image Builder distribution leaves undone: verify and repair every (region, account) cell of an image build.',
+    )
     .option('--region <region>', 'region of the reconciler (default: AWS_REGION)')
     .option('--profile <name>', 'AWS profile for the own account (default: the standard credential chain)')
     .option('--endpoint-url <url>', 'send every AWS call to this endpoint (e.g. the local sandbox); AWS_ENDPOINT_URL works too')
@@ -59,10 +61,13 @@ Examples:
       const check = AWS_COMMANDS[action.name()] ?? (action.name() === 'lint' ? lint.checkFor(arg) : undefined);
       // a malformed ARN or option is bad input before anything is called
       if (check !== undefined) state.checked = await check(arg, action.opts());
-      const cleanupRole = action.name() === 'cleanup' || (action.name() === 'doctor' && action.opts<doctor.DoctorOptions>().cleanup === true);
+      const cleanupRole =
+        action.name() === 'cleanup' || (action.name() === 'doctor' && action.opts<doctor.DoctorOptions>().cleanup === true);
       state.session = await openSession(globals, cleanupRole ? 'cleanup' : 'repair');
       if (action.opts<{ publish?: boolean }>().publish === true && state.session.config.eventBusName === '') {
-        throw new InputError('--publish needs an event bus: set RECONCILER_EVENT_BUS to its name (the deployment\'s eventBusName param; RECONCILER_RECHECK_QUEUE_URL for rechecks)');
+        throw new InputError(
+          "--publish needs an event bus: set RECONCILER_EVENT_BUS to its name (the deployment's eventBusName param; RECONCILER_RECHECK_QUEUE_URL for rechecks)",
+        );
       }
       if (check !== undefined) await preflight(state.session);
     });

@@ -134,8 +134,18 @@ async function openSession(globals: GlobalOptions, role: 'repair' | 'cleanup' = 
   });
   // the CLI runs with the caller's credentials: their account comes from STS, never from RECONCILER_ACCOUNT_ID
   const loaded = loadConfig();
-  const config: Config = Object.freeze({ ...loaded, ...(role === 'cleanup' ? { targetRoleName: loaded.cleanupRoleName } : {}), region: target.region, accountId: '' });
-  const clients = createClientFactory({ ...config, profile: target.profile, endpoint: target.endpoint, s3ForcePathStyle: config.s3ForcePathStyle || target.endpoint !== undefined });
+  const config: Config = Object.freeze({
+    ...loaded,
+    ...(role === 'cleanup' ? { targetRoleName: loaded.cleanupRoleName } : {}),
+    region: target.region,
+    accountId: '',
+  });
+  const clients = createClientFactory({
+    ...config,
+    profile: target.profile,
+    endpoint: target.endpoint,
+    s3ForcePathStyle: config.s3ForcePathStyle || target.endpoint !== undefined,
+  });
   return { config, clients, target };
 }
 
@@ -154,9 +164,13 @@ async function preflight(session: Session): Promise<void> {
  * A distribution configuration as Image Builder stores it, read in its own account and region (`lint` by ARN,
  * `doctor`). The SDK's error is thrown as it is: each command words it its own way.
  */
-async function readDistributionConfiguration(clients: ClientFactory, arn: DistributionConfigurationArn): Promise<DistributionConfiguration | undefined> {
+async function readDistributionConfiguration(
+  clients: ClientFactory,
+  arn: DistributionConfigurationArn,
+): Promise<DistributionConfiguration | undefined> {
   const cell = await clients.forCell(arn.accountId, arn.region);
-  return (await cell.imagebuilder.send(new GetDistributionConfigurationCommand({ distributionConfigurationArn: arn.arn }))).distributionConfiguration;
+  return (await cell.imagebuilder.send(new GetDistributionConfigurationCommand({ distributionConfigurationArn: arn.arn })))
+    .distributionConfiguration;
 }
 
 /** The library's log on the command line: warnings and errors on stderr, nothing else. */
@@ -164,7 +178,8 @@ function quietLog(io: Io) {
   return {
     info: () => undefined,
     warn: (message: string) => io.err(`warning: ${message}`),
-    error: (message: string, ...extra: Record<string, unknown>[]) => io.err(`error: ${message} ${extra.length > 0 ? JSON.stringify(extra) : ''}`),
+    error: (message: string, ...extra: Record<string, unknown>[]) =>
+      io.err(`error: ${message} ${extra.length > 0 ? JSON.stringify(extra) : ''}`),
   };
 }
 

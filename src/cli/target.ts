@@ -27,7 +27,8 @@ interface ResolvedTarget {
 const DEFAULT_REGION = 'us-east-1';
 
 function checkRegion(region: string, source: string): string {
-  if (!isKnownRegion(region)) throw new InputError(`unknown region "${region}" (${source}): use an AWS region name such as us-east-1 or eu-west-1`);
+  if (!isKnownRegion(region))
+    throw new InputError(`unknown region "${region}" (${source}): use an AWS region name such as us-east-1 or eu-west-1`);
   return region;
 }
 
@@ -49,8 +50,12 @@ async function resolveTarget(input: TargetInput): Promise<ResolvedTarget> {
     const files = await loadSharedConfigFiles({ ignoreCache: true });
     const entry = files.configFile[input.profile] ?? files.credentialsFile[input.profile];
     if (entry === undefined) {
-      const known = [...new Set([...Object.keys(files.configFile), ...Object.keys(files.credentialsFile)])].filter((name) => !name.includes(' ')).sort();
-      throw new InputError(`unknown profile "${input.profile}": ${known.length === 0 ? 'no profiles in ~/.aws/config or ~/.aws/credentials' : `the profiles are ${known.join(', ')}`} (aws configure --profile ${input.profile} creates it)`);
+      const known = [...new Set([...Object.keys(files.configFile), ...Object.keys(files.credentialsFile)])]
+        .filter((name) => !name.includes(' '))
+        .sort();
+      throw new InputError(
+        `unknown profile "${input.profile}": ${known.length === 0 ? 'no profiles in ~/.aws/config or ~/.aws/credentials' : `the profiles are ${known.join(', ')}`} (aws configure --profile ${input.profile} creates it)`,
+      );
     }
     profileRegion = files.configFile[input.profile]?.region ?? files.credentialsFile[input.profile]?.region;
   }

@@ -21,7 +21,12 @@ async function cleanupOnChange(arn: string) {
     return failedRun('cleanup', error, { distributionConfigurationArn: arn });
   }
   recordCleanup(report);
-  return { status: report.mode === 'plan' ? 'planned' : 'applied', distributionConfigurationArn: arn, counts: report.counts, gibFreed: report.gibFreed };
+  return {
+    status: report.mode === 'plan' ? 'planned' : 'applied',
+    distributionConfigurationArn: arn,
+    counts: report.counts,
+    gibFreed: report.gibFreed,
+  };
 }
 
 const handler = lambdaHandler({ parse: toConfigChange, run: cleanupOnChange });

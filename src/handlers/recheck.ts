@@ -35,7 +35,8 @@ async function deadLetter(record: SQSRecord, error: InputError, deps: ReconcileD
   const where = { messageId: record.messageId, receiveCount: record.attributes.ApproximateReceiveCount };
   rejectInput(error, record.body, where);
   const queueUrl = deps.config.recheckDeadLetterQueueUrl;
-  if (queueUrl === '') throw new DeadLetterError('malformed recheck message kept for the queue redrive: RECONCILER_RECHECK_DLQ_URL is not set', error);
+  if (queueUrl === '')
+    throw new DeadLetterError('malformed recheck message kept for the queue redrive: RECONCILER_RECHECK_DLQ_URL is not set', error);
   try {
     await sendToDeadLetter(deps.clients.home(), queueUrl, record.body, {
       reason: clip(error.message, 1000),
@@ -62,15 +63,29 @@ async function recheckRecord(record: SQSRecord, context: Context): Promise<void>
   const deps = runtimeDeps();
   let request: ReconcileRequest;
   try {
-    request = toRecheckRequest(record.body, { partition: partitionOf(deps.config.region), now: deps.now, maxAttempts: deps.config.maxAttempts });
+    request = toRecheckRequest(record.body, {
+      partition: partitionOf(deps.config.region),
+      now: deps.now,
+      maxAttempts: deps.config.maxAttempts,
+    });
   } catch (error: unknown) {
     if (!(error instanceof InputError)) throw error;
     await deadLetter(record, error, deps);
     return;
   }
-  logger.info('recheck', { imageBuildVersionArn: request.imageBuildVersionArn, attempt: request.attempt, messageId: record.messageId, ...(request.shard === undefined ? {} : { shard: `${request.shard.index}/${request.shard.count}`, runId: request.shard.runId }) });
+  logger.info('recheck', {
+    imageBuildVersionArn: request.imageBuildVersionArn,
+    attempt: request.attempt,
+    messageId: record.messageId,
+    ...(request.shard === undefined ? {} : { shard: `${request.shard.index}/${request.shard.count}`, runId: request.shard.runId }),
+  });
   // the shards of one run share image, firstSeenAt and attempt: each is its own delivery
-  const key = { image: request.imageBuildVersionArn, firstSeenAt: request.firstSeenAt ?? '', attempt: request.attempt ?? 1, shard: request.shard === undefined ? '' : `${request.shard.runId}/${request.shard.index}` };
+  const key = {
+    image: request.imageBuildVersionArn,
+    firstSeenAt: request.firstSeenAt ?? '',
+    attempt: request.attempt ?? 1,
+    shard: request.shard === undefined ? '' : `${request.shard.runId}/${request.shard.index}`,
+  };
   const outcome = await once.run(deps, key, context, async () => {
     const report = await reconcile(request, deps);
     recordReport(report);
@@ -81,13 +96,17 @@ async function recheckRecord(record: SQSRecord, context: Context): Promise<void>
   if (outcome.kind === 'in-progress') {
     // a partial batch failure: SQS delivers this copy again after the visibility timeout, when the run that
     // holds the record has finished (its stored result then answers) or failed (its record is gone: this runs)
-    throw new DuplicateInProgressError(`recheck attempt ${key.attempt} of ${key.image} is being handled by another invocation; this copy is delivered again later`);
+    throw new DuplicateInProgressError(
+      `recheck attempt ${key.attempt} of ${key.image} is being handled by another invocation; this copy is delivered again later`,
+    );
   }
 }
 
 async function recheck(event: SQSEvent, { context }: Invocation) {
   // a processor per batch: it keeps the batch's failures, which must not mix with another batch's
-  return processPartialResponse(event, (record: SQSRecord) => recheckRecord(record, context), new BatchProcessor(EventType.SQS), { context });
+  return processPartialResponse(event, (record: SQSRecord) => recheckRecord(record, context), new BatchProcessor(EventType.SQS), {
+    context,
+  });
 }
 
 // the batch is not rejected whole: each record is parsed on its own, and a malformed one goes to the dead-letter queue

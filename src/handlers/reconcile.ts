@@ -11,7 +11,14 @@ const once = idempotency('reconcile');
 
 /** What the idempotency record keeps of a run (a duplicate delivery answers with it): small, whatever the report's size. */
 function stored(summary: ReturnType<typeof summarize>) {
-  return { status: summary.status, image: summary.image, mode: summary.mode, attempt: summary.attempt, counts: summary.counts, next: summary.next };
+  return {
+    status: summary.status,
+    image: summary.image,
+    mode: summary.mode,
+    attempt: summary.attempt,
+    counts: summary.counts,
+    next: summary.next,
+  };
 }
 
 /**

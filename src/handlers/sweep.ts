@@ -28,7 +28,13 @@ async function sweepPipelines(eventId: string | undefined, { event, context }: I
   if (eventId === undefined) return sweepOnce(event);
   const outcome = await once.run(deps, { event: eventId }, context, () => sweepOnce(event));
   if (outcome.kind === 'ran') return outcome.result;
-  return { status: 'duplicate', reason: outcome.kind === 'in-progress' ? `schedule event ${eventId} is being swept by another invocation` : `schedule event ${eventId} was already swept` };
+  return {
+    status: 'duplicate',
+    reason:
+      outcome.kind === 'in-progress'
+        ? `schedule event ${eventId} is being swept by another invocation`
+        : `schedule event ${eventId} was already swept`,
+  };
 }
 
 async function sweepOnce(event: unknown) {
@@ -44,7 +50,12 @@ async function sweepOnce(event: unknown) {
   }
   for (const r of report.reports) recordReport(r);
   logger.info('sweep done', { mode: report.mode, counts: report.counts, pipelines: report.pipelines });
-  return { status: 'swept', mode: report.mode, counts: report.counts, pipelines: report.pipelines.map((p) => ({ pipeline: p.pipelineArn, build: p.imageBuildVersionArn, outcome: p.outcome, note: p.note })) };
+  return {
+    status: 'swept',
+    mode: report.mode,
+    counts: report.counts,
+    pipelines: report.pipelines.map((p) => ({ pipeline: p.pipelineArn, build: p.imageBuildVersionArn, outcome: p.outcome, note: p.note })),
+  };
 }
 
 // a schedule event is never rejected: what it carries beyond its id is not read

@@ -20,8 +20,15 @@ async function run(org: Org): Promise<{ report: ReconcileReport; records: Reques
   const { box } = org;
   box.server.requests.length = 0;
   const config = loadConfig({ AWS_REGION: box.home.region, RECONCILER_ACCOUNT_ID: org.org.owner });
-  const clients = createClientFactory({ ...config, endpoint: box.url, credentials: { accessKeyId: org.org.owner, secretAccessKey: 'sandbox' } });
-  const report = await reconcile({ imageBuildVersionArn: org.imageArn, trigger: 'cli' }, { config, clients, log, now: () => new Date(), newRunId: randomUUID, publish: false });
+  const clients = createClientFactory({
+    ...config,
+    endpoint: box.url,
+    credentials: { accessKeyId: org.org.owner, secretAccessKey: 'sandbox' },
+  });
+  const report = await reconcile(
+    { imageBuildVersionArn: org.imageArn, trigger: 'cli' },
+    { config, clients, log, now: () => new Date(), newRunId: randomUUID, publish: false },
+  );
   return { report, records: [...box.server.requests] };
 }
 
@@ -31,8 +38,15 @@ async function cleanupPlan(org: Org) {
   const loaded = loadConfig({ AWS_REGION: box.home.region, RECONCILER_ACCOUNT_ID: org.org.owner });
   // cleanup assumes the cleanup role in target accounts, as the deployed cleanup functions do
   const config = { ...loaded, targetRoleName: loaded.cleanupRoleName };
-  const clients = createClientFactory({ ...config, endpoint: box.url, credentials: { accessKeyId: org.org.owner, secretAccessKey: 'sandbox' } });
-  const report = await cleanup({ distributionConfigurationArn: org.distributionArn, mode: 'plan', trigger: 'cli' }, { config, clients, log, now: () => new Date(), newRunId: randomUUID, publish: false });
+  const clients = createClientFactory({
+    ...config,
+    endpoint: box.url,
+    credentials: { accessKeyId: org.org.owner, secretAccessKey: 'sandbox' },
+  });
+  const report = await cleanup(
+    { distributionConfigurationArn: org.distributionArn, mode: 'plan', trigger: 'cli' },
+    { config, clients, log, now: () => new Date(), newRunId: randomUUID, publish: false },
+  );
   return { report, records: [...box.server.requests] };
 }
 
@@ -133,7 +147,17 @@ describe('bench: calls per cell on a fixed organization (3 regions × 4 accounts
 });
 
 describe('bench: the longest chain of dependent calls', () => {
-  const record = (operation: string, account: string, region = 'us-east-1', service = 'ec2'): RequestRecord => ({ time: '', service, operation, account, region, status: 200, errorCode: undefined, principal: undefined, authorizations: [] });
+  const record = (operation: string, account: string, region = 'us-east-1', service = 'ec2'): RequestRecord => ({
+    time: '',
+    service,
+    operation,
+    account,
+    region,
+    status: 200,
+    errorCode: undefined,
+    principal: undefined,
+    authorizations: [],
+  });
 
   it('is GetImage, AssumeRole for a target account, the deepest read and the deepest write of the worst cell', () => {
     const log = [

@@ -19,7 +19,9 @@ describe('imagebuilder-reconciler CLI', () => {
 
   beforeAll(async () => {
     box = await sandboxes.start({ scenario: demoScenario() });
-    const out = await clients(box.url, '111111111111').imagebuilder.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: 'cli' }));
+    const out = await clients(box.url, '111111111111').imagebuilder.send(
+      new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: 'cli' }),
+    );
     arn = out.imageBuildVersionArn ?? '';
     box.clock.advance(2 * 3600_000);
   });
@@ -31,7 +33,11 @@ describe('imagebuilder-reconciler CLI', () => {
     expect(out).toMatch(/eu-west-1/);
     expect(out).toMatch(/tags≠/);
     expect(out).toMatch(/DRIFT: 8 cells/);
-    expect(box.server.requests.filter((r) => ['CreateTags', 'CreateLaunchTemplateVersion', 'EnableFastLaunch', 'PutParameter'].includes(r.operation))).toHaveLength(0);
+    expect(
+      box.server.requests.filter((r) =>
+        ['CreateTags', 'CreateLaunchTemplateVersion', 'EnableFastLaunch', 'PutParameter'].includes(r.operation),
+      ),
+    ).toHaveLength(0);
   });
 
   it('reconcile --plan reports what it would do as JSON on stdout, changes nothing, exits 3', async () => {
@@ -80,7 +86,10 @@ describe('imagebuilder-reconciler CLI', () => {
   });
 
   it.each([
-    [['reconcile', 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/1.0.0'], /^error: not an image build version ARN: .* \(this is an image version ARN: add the build number/],
+    [
+      ['reconcile', 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/1.0.0'],
+      /^error: not an image build version ARN: .* \(this is an image version ARN: add the build number/,
+    ],
     [['lint', '/nonexistent/config.json'], /^error: cannot read \/nonexistent\/config.json/],
     [['lint', 'package.json', '--owner', '12'], /^error: --owner must be a 12-digit account ID/],
     [['frobnicate'], /^error: unknown command 'frobnicate' \(see --help\)$/],

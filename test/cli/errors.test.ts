@@ -39,7 +39,9 @@ describe('a command that cannot talk to AWS says why, once, and exits 5', () => 
     const { code, out, errLines } = await cli([...command, IMAGE, '--endpoint-url', CLOSED]);
     expect(code).toBe(5);
     expect(out).toBe('');
-    expect(errLines).toEqual([`error: cannot reach ${CLOSED}: connection refused. Is the sandbox running (npm run sandbox)? Check --endpoint-url (or AWS_ENDPOINT_URL).`]);
+    expect(errLines).toEqual([
+      `error: cannot reach ${CLOSED}: connection refused. Is the sandbox running (npm run sandbox)? Check --endpoint-url (or AWS_ENDPOINT_URL).`,
+    ]);
   });
 
   it('cleanup and lint by ARN against a refused endpoint', async () => {
@@ -75,7 +77,9 @@ describe('a command that cannot talk to AWS says why, once, and exits 5', () => 
   it('a region that does not exist is bad input, from --region or AWS_REGION', async () => {
     const flag = await cli(['status', IMAGE, '--region', 'xx-nowhere-9']);
     expect(flag.code).toBe(2);
-    expect(flag.errLines).toEqual(['error: unknown region "xx-nowhere-9" (--region): use an AWS region name such as us-east-1 or eu-west-1']);
+    expect(flag.errLines).toEqual([
+      'error: unknown region "xx-nowhere-9" (--region): use an AWS region name such as us-east-1 or eu-west-1',
+    ]);
     vi.stubEnv('AWS_REGION', 'us-nowhere-1');
     const env = await cli(['status', IMAGE]);
     expect(env.code).toBe(2);
@@ -89,7 +93,12 @@ describe('a command that cannot talk to AWS says why, once, and exits 5', () => 
   });
 
   it('a malformed ARN is bad input even when AWS is unreachable (checked before any call)', async () => {
-    const { code, errLines } = await cli(['status', 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows', '--endpoint-url', CLOSED]);
+    const { code, errLines } = await cli([
+      'status',
+      'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows',
+      '--endpoint-url',
+      CLOSED,
+    ]);
     expect(code).toBe(2);
     expect(errLines[0]).toMatch(/^error: not an image build version ARN/);
   });
@@ -103,7 +112,9 @@ describe('against the sandbox', () => {
 
   beforeAll(async () => {
     box = await sandboxes.start({ scenario: demoScenario() });
-    const out = await clients(box.url, '111111111111').imagebuilder.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: 'cli-errors' }));
+    const out = await clients(box.url, '111111111111').imagebuilder.send(
+      new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: 'cli-errors' }),
+    );
     arn = out.imageBuildVersionArn ?? '';
     box.clock.advance(2 * 3600_000);
   });
@@ -111,7 +122,16 @@ describe('against the sandbox', () => {
 
   it('an expired token: one line, exit 5, what to do', async () => {
     // STS answers ExpiredToken for session credentials past their expiry (STS API reference, Common Errors)
-    box.faults.set({ errors: [{ operation: 'GetCallerIdentity', code: 'ExpiredToken', message: 'The security token included in the request is expired', status: 400 }] });
+    box.faults.set({
+      errors: [
+        {
+          operation: 'GetCallerIdentity',
+          code: 'ExpiredToken',
+          message: 'The security token included in the request is expired',
+          status: 400,
+        },
+      ],
+    });
     const { code, out, errLines } = await cli(['reconcile', arn, ...at()]);
     expect(code).toBe(5);
     expect(out).toBe('');
@@ -119,12 +139,23 @@ describe('against the sandbox', () => {
   });
 
   it('AccessDenied on the first call (GetImage): one line naming the call, exit 5, nothing changed', async () => {
-    box.faults.set({ errors: [{ operation: 'GetImage', code: 'AccessDeniedException', message: 'User is not authorized to perform: imagebuilder:GetImage', status: 403 }] });
+    box.faults.set({
+      errors: [
+        {
+          operation: 'GetImage',
+          code: 'AccessDeniedException',
+          message: 'User is not authorized to perform: imagebuilder:GetImage',
+          status: 403,
+        },
+      ],
+    });
     const before = box.server.requests.length;
     const { code, out, errLines } = await cli(['status', arn, ...at()]);
     expect(code).toBe(5);
     expect(out).toBe('');
-    expect(errLines).toEqual([`error: access denied to imagebuilder:GetImage on ${arn} (AccessDeniedException): the credentials need that permission; use a role or --profile that has it.`]);
+    expect(errLines).toEqual([
+      `error: access denied to imagebuilder:GetImage on ${arn} (AccessDeniedException): the credentials need that permission; use a role or --profile that has it.`,
+    ]);
     expect(box.server.requests.slice(before).map((r) => r.operation)).toEqual(['GetCallerIdentity', 'GetImage']);
   });
 
@@ -142,11 +173,18 @@ describe('against the sandbox', () => {
     expect(code).toBe(1);
     expect(out).toBe('');
     expect(errLines).toHaveLength(1);
-    expect(errLines[0]).toMatch(new RegExp(`^error: no such image build in 111111111111/us-east-1: ${missing.replaceAll('/', '\\/')} \\(ResourceNotFoundException\\)$`));
+    expect(errLines[0]).toMatch(
+      new RegExp(
+        `^error: no such image build in 111111111111/us-east-1: ${missing.replaceAll('/', '\\/')} \\(ResourceNotFoundException\\)$`,
+      ),
+    );
   });
 
   it("the profile's region is used when neither --region nor AWS_REGION is set", async () => {
-    awsFiles('[profile sandbox-eu]\nregion = eu-west-1\n', '[sandbox-eu]\naws_access_key_id = 111111111111\naws_secret_access_key = sandbox\n');
+    awsFiles(
+      '[profile sandbox-eu]\nregion = eu-west-1\n',
+      '[sandbox-eu]\naws_access_key_id = 111111111111\naws_secret_access_key = sandbox\n',
+    );
     vi.stubEnv('AWS_REGION', '');
     vi.stubEnv('AWS_ACCESS_KEY_ID', '');
     vi.stubEnv('AWS_SECRET_ACCESS_KEY', '');
@@ -161,7 +199,9 @@ describe('against the sandbox', () => {
     const before = box.server.requests.length;
     const { code, errLines } = await cli(['reconcile', arn, '--publish', ...at()]);
     expect(code).toBe(2);
-    expect(errLines).toEqual(["error: --publish needs an event bus: set RECONCILER_EVENT_BUS to its name (the deployment's eventBusName param; RECONCILER_RECHECK_QUEUE_URL for rechecks)"]);
+    expect(errLines).toEqual([
+      "error: --publish needs an event bus: set RECONCILER_EVENT_BUS to its name (the deployment's eventBusName param; RECONCILER_RECHECK_QUEUE_URL for rechecks)",
+    ]);
     expect(box.server.requests.length).toBe(before);
   });
 
@@ -171,7 +211,10 @@ describe('against the sandbox', () => {
     const widths = narrow.out.split('\n').map(visibleWidth);
     expect(Math.max(...widths)).toBeLessThanOrEqual(80);
     // nothing is cut off: every cell's AMI is there (wrapped inside its column), and no "…"
-    const tableLines = narrow.out.split('\n').filter((line) => line.startsWith('│')).join('\n');
+    const tableLines = narrow.out
+      .split('\n')
+      .filter((line) => line.startsWith('│'))
+      .join('\n');
     expect(tableLines.match(/ami-/g)).toHaveLength(8);
     expect(tableLines).not.toMatch(/…/); // no cell pending here, so any "…" would be cli-table3 cutting text off
     const wide = await cli(['status', arn, '--wide', ...at()], 80);
@@ -203,12 +246,24 @@ describe('bad input of the demo and the sandbox exits 2', () => {
   writeFileSync(notJson, '{');
   writeFileSync(incomplete, '{"name":"x"}');
   // the sandbox refuses a distribution with no regions, as Image Builder does
-  writeFileSync(refused, JSON.stringify({ name: 'refused', defaultAccount: '111111111111', accounts: [], regions: ['us-east-1'], imagebuilder: { distributions: [{ name: 'd', distributions: [] }] } }));
+  writeFileSync(
+    refused,
+    JSON.stringify({
+      name: 'refused',
+      defaultAccount: '111111111111',
+      accounts: [],
+      regions: ['us-east-1'],
+      imagebuilder: { distributions: [{ name: 'd', distributions: [] }] },
+    }),
+  );
 
   it.each([
     [['demo', '--scenario', '/nonexistent/scenario.json'], /^error: cannot read scenario \/nonexistent\/scenario\.json: ENOENT/],
     [['sandbox', '--no-wire', '--port', '1', '--scenario', notJson], /^error: cannot read scenario .*not\.json: .*JSON/],
-    [['sandbox', '--no-wire', '--port', '1', '--scenario', incomplete], /^error: scenario .*incomplete\.json needs name, defaultAccount, accounts and regions$/],
+    [
+      ['sandbox', '--no-wire', '--port', '1', '--scenario', incomplete],
+      /^error: scenario .*incomplete\.json needs name, defaultAccount, accounts and regions$/,
+    ],
     [['demo', '--scenario', refused], /^error: scenario refused: /],
     [['sandbox', '--port', '99999'], /^error: option '--port <port>' argument '99999' is invalid\. expected a port from 1 to 65535/],
     [['sandbox', '--port', 'http'], /^error: option '--port <port>' argument 'http' is invalid/],
@@ -231,8 +286,12 @@ describe('the rest of the command line', () => {
   });
 
   it('an error line names its code once', () => {
-    expect(oneLine({ kind: 'error', code: 'EADDRINUSE', message: 'listen EADDRINUSE: address already in use 127.0.0.1:4566' })).toBe('listen EADDRINUSE: address already in use 127.0.0.1:4566');
+    expect(oneLine({ kind: 'error', code: 'EADDRINUSE', message: 'listen EADDRINUSE: address already in use 127.0.0.1:4566' })).toBe(
+      'listen EADDRINUSE: address already in use 127.0.0.1:4566',
+    );
     expect(oneLine({ kind: 'error', code: 'Error', message: 'something broke' })).toBe('something broke');
-    expect(oneLine({ kind: 'throttled', code: 'RequestLimitExceeded', message: 'Request limit exceeded.' })).toBe('RequestLimitExceeded: Request limit exceeded.');
+    expect(oneLine({ kind: 'throttled', code: 'RequestLimitExceeded', message: 'Request limit exceeded.' })).toBe(
+      'RequestLimitExceeded: Request limit exceeded.',
+    );
   });
 });

@@ -15,7 +15,20 @@ function report(checks: Check[], status: ReconcileReport['cells'][number]['statu
     runId: 'run',
     trigger: 'cli',
     mode: 'plan',
-    image: { arn: IMAGE, name: 'golden', version: '1.0.0', buildNumber: 3, platform: 'Linux', status: 'AVAILABLE', stateReason: null, ownerAccountId: '111122223333', region: 'us-east-1', pipelineArn: null, distributionConfigurationArn: null, supersededBy: null },
+    image: {
+      arn: IMAGE,
+      name: 'golden',
+      version: '1.0.0',
+      buildNumber: 3,
+      platform: 'Linux',
+      status: 'AVAILABLE',
+      stateReason: null,
+      ownerAccountId: '111122223333',
+      region: 'us-east-1',
+      pipelineArn: null,
+      distributionConfigurationArn: null,
+      supersededBy: null,
+    },
     outcome: status === 'ok' ? 'converged' : 'drift',
     attempt: 1,
     firstSeenAt: '2031-06-15T12:00:00.000Z',
@@ -24,7 +37,9 @@ function report(checks: Check[], status: ReconcileReport['cells'][number]['statu
     durationMs: 1000,
     awsCalls: 5,
     counts: { cells, actions: { planned: 0, applied: 0, 'already-done': 0, failed: 0, skipped: 0, total: 0 } },
-    cells: [{ region: 'eu-west-1', accountId: '222233334444', origin: 'target', imageId: 'ami-0123456789abcdef0', status, reasons: [], checks }],
+    cells: [
+      { region: 'eu-west-1', accountId: '222233334444', origin: 'target', imageId: 'ami-0123456789abcdef0', status, reasons: [], checks },
+    ],
     actions: [],
     notes: [],
     next: { recheck: false, reason: 'nothing pending' },
@@ -37,7 +52,12 @@ describe('status matrix', () => {
       report(
         [
           { check: 'ami', subject: 'ami-0123456789abcdef0', result: 'ok', reason: 'available' },
-          { check: 'license-configuration', subject: 'arn:aws:license-manager:eu-west-1:222233334444:license-configuration:lic-1', result: 'drift', reason: 'not associated' },
+          {
+            check: 'license-configuration',
+            subject: 'arn:aws:license-manager:eu-west-1:222233334444:license-configuration:lic-1',
+            result: 'drift',
+            reason: 'not associated',
+          },
           { check: 's3-export', subject: 's3://exports/golden', result: 'ok', reason: 'exported' },
         ],
         'drift',
@@ -48,9 +68,24 @@ describe('status matrix', () => {
   });
 
   it('has a label for every check but access (a cell without access says "no access")', () => {
-    const names: Check['check'][] = ['ami', 'name', 'tags', 'launch-permission', 'encryption', 'launch-template', 'fast-launch', 'ssm-parameter', 'license-configuration', 's3-export'];
+    const names: Check['check'][] = [
+      'ami',
+      'name',
+      'tags',
+      'launch-permission',
+      'encryption',
+      'launch-template',
+      'fast-launch',
+      'ssm-parameter',
+      'license-configuration',
+      's3-export',
+    ];
     const out = renderStatus(report(names.map((check) => ({ check, subject: 's', result: 'ok', reason: 'r' }))), colors(false));
-    expect(out).toContain(Object.values(CHECK_LABELS).map((label) => `${label}✓`).join(' '));
+    expect(out).toContain(
+      Object.values(CHECK_LABELS)
+        .map((label) => `${label}✓`)
+        .join(' '),
+    );
     expect(Object.keys(CHECK_LABELS).sort()).toStrictEqual([...names].sort());
   });
 });

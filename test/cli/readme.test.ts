@@ -15,7 +15,13 @@ import { cli } from '../helpers/cli.ts';
 import { demoScenario, startBuild, useSandbox } from '../helpers/sandbox.ts';
 
 const ROOT = new URL('../../', import.meta.url);
-const PAGES = ['README.md', ...readdirSync(new URL('docs/', ROOT)).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
+const PAGES = [
+  'README.md',
+  ...readdirSync(new URL('docs/', ROOT))
+    .filter((f) => f.endsWith('.md'))
+    .sort()
+    .map((f) => `docs/${f}`),
+];
 const TEXT = new Map(PAGES.map((page) => [page, readFileSync(new URL(page, ROOT), 'utf8')]));
 /** The runnable blocks: `sh` blocks that start the sandbox, with the page they are on. */
 const RUNNABLE = PAGES.flatMap((page) =>
@@ -61,7 +67,11 @@ it('the pages that show the sandbox have runnable blocks', () => {
 
 /** GitHub's anchor of a heading: lower case, punctuation dropped, spaces as hyphens. */
 function anchor(heading: string): string {
-  return heading.trim().toLowerCase().replace(/[^\p{L}\p{N}_\- ]/gu, '').replaceAll(' ', '-');
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}_\- ]/gu, '')
+    .replaceAll(' ', '-');
 }
 
 it('every relative link of a page reaches a file, and its anchor a heading there', () => {
@@ -77,7 +87,10 @@ it('every relative link of a page reaches a file, and its anchor a heading there
       }
       if (hash === undefined) continue;
       const text = TEXT.get(file.pathname.slice(ROOT.pathname.length)) ?? readFileSync(file, 'utf8');
-      const headings = text.replace(/```[\s\S]*?```/g, '').split('\n').filter((l) => /^#+ /.test(l));
+      const headings = text
+        .replace(/```[\s\S]*?```/g, '')
+        .split('\n')
+        .filter((l) => /^#+ /.test(l));
       if (!headings.some((h) => anchor(h.replace(/^#+ /, '')) === hash)) broken.push(`${page}: ${link}`);
     }
   }
@@ -125,7 +138,10 @@ describe.each(RUNNABLE)('$page, block $index', ({ page, index, block }) => {
         let arn: string;
         if (AWS_CLI) {
           // asynchronously: the sandbox answers from this process
-          const { stdout: out } = await promisify(execFile)(AWS, [...argv.slice(1), '--output', 'json'], { env: { ...process.env, ...env, ...local, AWS_PAGER: '' }, encoding: 'utf8' });
+          const { stdout: out } = await promisify(execFile)(AWS, [...argv.slice(1), '--output', 'json'], {
+            env: { ...process.env, ...env, ...local, AWS_PAGER: '' },
+            encoding: 'utf8',
+          });
           expect(() => JSON.parse(out), line).not.toThrow();
           arn = starts ? (JSON.parse(out) as { imageBuildVersionArn: string }).imageBuildVersionArn : '';
         } else {
@@ -183,7 +199,10 @@ describe('every page', () => {
     for (const { page, line } of lines) {
       const argv = words(line).slice(1);
       if (argv[0] === 'demo' || argv[0] === 'sandbox') continue; // they keep running (npm start, npm run sandbox)
-      const { code, err } = await cli(argv[0] === 'lint' && !argv[1]?.startsWith('arn:') ? [...argv.slice(0, 1), 'test/fixtures/lint/good.json'] : argv, 120);
+      const { code, err } = await cli(
+        argv[0] === 'lint' && !argv[1]?.startsWith('arn:') ? [...argv.slice(0, 1), 'test/fixtures/lint/good.json'] : argv,
+        120,
+      );
       expect(code, `${page}: ${line}\n${err}`).not.toBe(2);
     }
   });

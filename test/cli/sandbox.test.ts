@@ -14,19 +14,33 @@ describe('npm run sandbox', () => {
     const io = { out: (s: string) => lines.push(...s.split('\n')), err: (s: string) => lines.push(`stderr: ${s}`) };
     const box = await runSandbox(io, colors(false), { port: 0, wire: true, speed: 3000 });
     try {
-      const out = await clients(box.url, '111111111111').imagebuilder.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: 'narrate' }));
+      const out = await clients(box.url, '111111111111').imagebuilder.send(
+        new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: 'narrate' }),
+      );
       const arn = out.imageBuildVersionArn ?? '';
       const final = await box.finalReport(arn, 30_000);
       await box.idle();
       expect(final?.outcome).toBe('converged');
       const at = /^\[\d\d:\d\d:\d\d\] /;
       // the rule's invocation of reconcile: function, trigger, image, outcome with counts
-      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`${at.source}reconcile via eventbridge, \\d+ ms: ${arn} → pending \\(8 cells, \\d+ applied, 0 planned, 0 failed\\)$`)));
+      expect(lines).toContainEqual(
+        expect.stringMatching(
+          new RegExp(`${at.source}reconcile via eventbridge, \\d+ ms: ${arn} → pending \\(8 cells, \\d+ applied, 0 planned, 0 failed\\)$`),
+        ),
+      );
       // the recheck from SQS, naming the image its message is about
-      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`recheck via sqs, \\d+ ms: 1 recheck message\\(s\\): ${arn} → batch done$`)));
+      expect(lines).toContainEqual(
+        expect.stringMatching(new RegExp(`recheck via sqs, \\d+ ms: 1 recheck message\\(s\\): ${arn} → batch done$`)),
+      );
       // each report with its counts
-      expect(lines).toContainEqual(expect.stringMatching(/^\[\d\d:\d\d:\d\d\] {3}report golden-windows 1\.0\.0\/1 \(eventbridge, attempt 1, \d+ AWS calls\): PENDING: 8 cells/));
-      expect(lines).toContainEqual(expect.stringMatching(/report golden-windows 1\.0\.0\/1 \(sqs, attempt \d+, \d+ AWS calls\): CONVERGED: 8 cells \(8 ok\)/));
+      expect(lines).toContainEqual(
+        expect.stringMatching(
+          /^\[\d\d:\d\d:\d\d\] {3}report golden-windows 1\.0\.0\/1 \(eventbridge, attempt 1, \d+ AWS calls\): PENDING: 8 cells/,
+        ),
+      );
+      expect(lines).toContainEqual(
+        expect.stringMatching(/report golden-windows 1\.0\.0\/1 \(sqs, attempt \d+, \d+ AWS calls\): CONVERGED: 8 cells \(8 ok\)/),
+      );
       expect(lines).toContainEqual(expect.stringMatching(new RegExp(`Image Builder: ${arn} AVAILABLE$`)));
     } finally {
       await box.stop();

@@ -20,7 +20,10 @@ function cfnLint(...files: string[]): { status: number | null; output: string } 
 describe('cfn-lint', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ibr-cfnlint-'));
   beforeAll(() => {
-    execFileSync('npx', ['osls', 'package', '--package', dir], { stdio: 'pipe', env: { ...process.env, AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' } });
+    execFileSync('npx', ['osls', 'package', '--package', dir], {
+      stdio: 'pipe',
+      env: { ...process.env, AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' },
+    });
   }, 180_000);
 
   it('finds nothing in the packaged stack', () => {
@@ -30,7 +33,9 @@ describe('cfn-lint', () => {
   }, 120_000);
 
   it('finds nothing in the infra/ templates', () => {
-    const templates = readdirSync('infra').filter((f) => f.endsWith('.yaml')).map((f) => join('infra', f));
+    const templates = readdirSync('infra')
+      .filter((f) => f.endsWith('.yaml'))
+      .map((f) => join('infra', f));
     expect(templates.length).toBeGreaterThan(0);
     const result = cfnLint(...templates);
     expect(result.output).toBe('');

@@ -52,7 +52,10 @@ describe('packaging guards', () => {
     const out = join(root, 'package');
     const run = osls(root, '--package', out);
     expect(run.status, `${run.stdout}${run.stderr}`).toBe(0);
-    const shipped = execFileSync('unzip', ['-p', join(out, 'reconcile.zip'), 'dist/lambda/reconcile/index.mjs'], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+    const shipped = execFileSync('unzip', ['-p', join(out, 'reconcile.zip'), 'dist/lambda/reconcile/index.mjs'], {
+      encoding: 'utf8',
+      maxBuffer: 16 * 1024 * 1024,
+    });
     expect(shipped).not.toBe(STALE);
     expect(shipped).toBe(readFileSync(join(root, 'dist', 'lambda', 'reconcile', 'index.mjs'), 'utf8'));
     expect(shipped.length).toBeGreaterThan(100_000);

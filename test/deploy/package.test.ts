@@ -10,8 +10,20 @@ type Resource = { Type: string; Properties: Record<string, unknown> };
 type Statement = { Effect: string; Action: string | string[]; Resource: unknown };
 
 const REPAIR_FILES = ['src/lib/reconcile/observe.ts', 'src/lib/reconcile/apply.ts'];
-const CLEANUP_FILES = ['src/lib/cleanup/cleanup.ts', 'src/lib/cleanup/inventory.ts', 'src/lib/cleanup/observe.ts', 'src/lib/cleanup/apply.ts'];
-const DELETES = ['ec2:DeregisterImage', 'ec2:DeleteSnapshot', 'ec2:DisableImage', 'ec2:EnableImageDeprecation', 'ec2:DeleteLaunchTemplate', 'ssm:DeleteParameter'];
+const CLEANUP_FILES = [
+  'src/lib/cleanup/cleanup.ts',
+  'src/lib/cleanup/inventory.ts',
+  'src/lib/cleanup/observe.ts',
+  'src/lib/cleanup/apply.ts',
+];
+const DELETES = [
+  'ec2:DeregisterImage',
+  'ec2:DeleteSnapshot',
+  'ec2:DisableImage',
+  'ec2:EnableImageDeprecation',
+  'ec2:DeleteLaunchTemplate',
+  'ssm:DeleteParameter',
+];
 
 /** The EC2 and SSM calls the code in these files makes (in any account), read from its imports. */
 function callsIn(files: string[]): string[] {
@@ -35,7 +47,10 @@ describe('deployment (npx osls package, offline)', () => {
 
   beforeAll(() => {
     execFileSync('node', ['scripts/build.mjs', '--quiet'], { stdio: 'pipe' });
-    execFileSync('npx', ['osls', 'package', '--package', dir], { stdio: 'pipe', env: { ...process.env, AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' } });
+    execFileSync('npx', ['osls', 'package', '--package', dir], {
+      stdio: 'pipe',
+      env: { ...process.env, AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' },
+    });
     resources = JSON.parse(readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8')).Resources;
     state = JSON.parse(readFileSync(join(dir, 'serverless-state.json'), 'utf8'));
   }, 120_000);
@@ -47,12 +62,18 @@ describe('deployment (npx osls package, offline)', () => {
     expect(patterns).toContainEqual({
       source: ['aws.imagebuilder'],
       'detail-type': ['AWS API Call via CloudTrail'],
-      detail: { eventSource: ['imagebuilder.amazonaws.com'], eventName: ['UpdateDistributionConfiguration'], errorCode: [{ exists: false }] },
+      detail: {
+        eventSource: ['imagebuilder.amazonaws.com'],
+        eventName: ['UpdateDistributionConfiguration'],
+        errorCode: [{ exists: false }],
+      },
     });
   });
 
   it('triggers reconcile on Image State Change AVAILABLE or FAILED', () => {
-    const rule = ofType('AWS::Events::Rule').find(([, r]) => JSON.stringify(r.Properties.EventPattern ?? {}).includes('Image State Change'));
+    const rule = ofType('AWS::Events::Rule').find(([, r]) =>
+      JSON.stringify(r.Properties.EventPattern ?? {}).includes('Image State Change'),
+    );
     expect(rule?.[1].Properties.EventPattern).toMatchObject({
       source: ['aws.imagebuilder'],
       'detail-type': ['EC2 Image Builder Image State Change'],
@@ -74,14 +95,16 @@ describe('deployment (npx osls package, offline)', () => {
   it('sends failed asynchronous invocations to a dead-letter queue', () => {
     const configs = ofType('AWS::Lambda::EventInvokeConfig');
     expect(configs.length).toBeGreaterThanOrEqual(3);
-    for (const [name, config] of configs) expect(JSON.stringify(config.Properties.DestinationConfig), name).toContain('FailedInvocationsQueue');
+    for (const [name, config] of configs)
+      expect(JSON.stringify(config.Properties.DestinationConfig), name).toContain('FailedInvocationsQueue');
   });
 
   it('runs every function on nodejs22.x or newer, each from its own small bundle', () => {
     const functions = ofType('AWS::Lambda::Function');
     expect(functions.length).toBe(5);
     for (const [, fn] of functions) expect(fn.Properties.Runtime).toMatch(/^nodejs(2[2-9]|[3-9]\d)\.x$/);
-    for (const name of ['reconcile', 'recheck', 'cleanup', 'cleanupOnChange', 'sweep']) expect(statSync(join(dir, `${name}.zip`)).size).toBeLessThan(1024 * 1024);
+    for (const name of ['reconcile', 'recheck', 'cleanup', 'cleanupOnChange', 'sweep'])
+      expect(statSync(join(dir, `${name}.zip`)).size).toBeLessThan(1024 * 1024);
   });
 
   it('keeps each bundle under 1 MB: only the SDK shapes its commands reach, only the zod it uses', () => {
@@ -97,7 +120,14 @@ describe('deployment (npx osls package, offline)', () => {
     }
     // an SDK client only where the function's code calls it (the client factory builds the others by class)
     const has = (name: string, operation: string) => readFileSync(`dist/lambda/${name}/index.mjs`, 'utf8').includes(operation);
-    expect(['reconcile', 'cleanup'].map((name) => [name, has(name, 'ListAccountsForParent'), has(name, 'HeadObject'), has(name, 'DescribeAutoScalingGroups')])).toStrictEqual([
+    expect(
+      ['reconcile', 'cleanup'].map((name) => [
+        name,
+        has(name, 'ListAccountsForParent'),
+        has(name, 'HeadObject'),
+        has(name, 'DescribeAutoScalingGroups'),
+      ]),
+    ).toStrictEqual([
       ['reconcile', true, true, false],
       ['cleanup', false, false, true],
     ]);
@@ -130,13 +160,22 @@ describe('deployment (npx osls package, offline)', () => {
 
   /** A role's statements, each branch of a conditional one (`Fn::If` on a param) included: what it may grant. */
   const statementsOf = (logicalId: string): Statement[] =>
-    ((resources[logicalId]?.Properties.Policies ?? []) as { PolicyDocument: { Statement: (Statement | { 'Fn::If': [string, unknown, unknown] })[] } }[])
+    (
+      (resources[logicalId]?.Properties.Policies ?? []) as {
+        PolicyDocument: { Statement: (Statement | { 'Fn::If': [string, unknown, unknown] })[] };
+      }[]
+    )
       .flatMap((p) => p.PolicyDocument.Statement)
-      .flatMap((s) => ('Fn::If' in s ? s['Fn::If'].slice(1).filter((b): b is Statement => typeof b === 'object' && b !== null && 'Effect' in b) : [s]));
+      .flatMap((s) =>
+        'Fn::If' in s ? s['Fn::If'].slice(1).filter((b): b is Statement => typeof b === 'object' && b !== null && 'Effect' in b) : [s],
+      );
   const actionsOf = (statements: Statement[]) => statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
 
   it('gives each kind of function its own role: reconcile and recheck can delete nothing, cleanup can', () => {
-    const roleOf = (fn: string) => JSON.stringify(ofType('AWS::Lambda::Function').find(([id]) => id.toLowerCase() === `${fn.toLowerCase()}lambdafunction`)?.[1].Properties.Role);
+    const roleOf = (fn: string) =>
+      JSON.stringify(
+        ofType('AWS::Lambda::Function').find(([id]) => id.toLowerCase() === `${fn.toLowerCase()}lambdafunction`)?.[1].Properties.Role,
+      );
     expect(roleOf('reconcile')).toContain('ReconcileRole');
     expect(roleOf('recheck')).toContain('ReconcileRole');
     expect(roleOf('cleanup')).toContain('CleanupRole');
@@ -163,18 +202,41 @@ describe('deployment (npx osls package, offline)', () => {
     expect(actionsOf(statementsOf('CleanupRole')).filter((a) => a.startsWith('dynamodb:'))).toStrictEqual([]);
     for (const fn of ['ReconcileLambdaFunction', 'RecheckLambdaFunction', 'SweepLambdaFunction']) {
       const env = ((resources[fn]?.Properties.Environment ?? {}) as { Variables: Record<string, unknown> }).Variables;
-      expect(env, fn).toMatchObject({ RECONCILER_IDEMPOTENCY_TABLE: { Ref: 'IdempotencyTable' }, RECONCILER_IDEMPOTENCY_EXPIRY_MINUTES: '360' });
+      expect(env, fn).toMatchObject({
+        RECONCILER_IDEMPOTENCY_TABLE: { Ref: 'IdempotencyTable' },
+        RECONCILER_IDEMPOTENCY_EXPIRY_MINUTES: '360',
+      });
     }
   });
 
   describe('operations', () => {
     const TOPIC = { 'Fn::If': ['UseExistingAlarmTopic', { Ref: 'AlarmTopicArn' }, { Ref: 'AlarmTopic' }] };
-    const alarms = () => ofType('AWS::CloudWatch::Alarm').map(([id, r]) => ({ id, ...(r.Properties as { Namespace: string; MetricName?: string; Dimensions?: { Name: string; Value: unknown }[]; AlarmActions: unknown[]; Threshold: number }) }));
-    const FUNCTIONS = ['ReconcileLambdaFunction', 'RecheckLambdaFunction', 'CleanupLambdaFunction', 'CleanupOnChangeLambdaFunction', 'SweepLambdaFunction'];
+    const alarms = () =>
+      ofType('AWS::CloudWatch::Alarm').map(([id, r]) => ({
+        id,
+        ...(r.Properties as {
+          Namespace: string;
+          MetricName?: string;
+          Dimensions?: { Name: string; Value: unknown }[];
+          AlarmActions: unknown[];
+          Threshold: number;
+        }),
+      }));
+    const FUNCTIONS = [
+      'ReconcileLambdaFunction',
+      'RecheckLambdaFunction',
+      'CleanupLambdaFunction',
+      'CleanupOnChangeLambdaFunction',
+      'SweepLambdaFunction',
+    ];
 
     it('alarms at the first message visible in either dead-letter queue', () => {
       for (const queue of ['RecheckDeadLetterQueue', 'FailedInvocationsQueue']) {
-        const alarm = alarms().find((a) => a.MetricName === 'ApproximateNumberOfMessagesVisible' && JSON.stringify(a.Dimensions) === JSON.stringify([{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queue, 'QueueName'] } }]));
+        const alarm = alarms().find(
+          (a) =>
+            a.MetricName === 'ApproximateNumberOfMessagesVisible' &&
+            JSON.stringify(a.Dimensions) === JSON.stringify([{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queue, 'QueueName'] } }]),
+        );
         expect(alarm, queue).toMatchObject({ Namespace: 'AWS/SQS', Threshold: 1, AlarmActions: [TOPIC] });
       }
     });
@@ -202,7 +264,11 @@ describe('deployment (npx osls package, offline)', () => {
 
     it('creates the alarm topic (with an e-mail subscription when asked) unless an existing topic ARN is given', () => {
       expect(resources.AlarmTopic).toMatchObject({ Type: 'AWS::SNS::Topic', Condition: 'CreateAlarmTopic' });
-      expect(resources.AlarmTopicEmail).toMatchObject({ Type: 'AWS::SNS::Subscription', Condition: 'SubscribeAlarmEmail', Properties: { Protocol: 'email', TopicArn: { Ref: 'AlarmTopic' } } });
+      expect(resources.AlarmTopicEmail).toMatchObject({
+        Type: 'AWS::SNS::Subscription',
+        Condition: 'SubscribeAlarmEmail',
+        Properties: { Protocol: 'email', TopicArn: { Ref: 'AlarmTopic' } },
+      });
       expect(JSON.stringify(resources.AlarmTopicPolicy?.Properties)).toContain('events.amazonaws.com');
     });
 
@@ -211,14 +277,39 @@ describe('deployment (npx osls package, offline)', () => {
       expect(rule?.Properties.EventPattern).toStrictEqual({
         source: ['imagebuilder-reconciler'],
         'detail-type': ['Image Builder Reconcile Report', 'Image Builder Cleanup Report'],
-        detail: { $or: [{ outcome: ['failed'] }, { next: { reason: [{ prefix: 'still pending' }] } }, { counts: { failed: [{ numeric: ['>', 0] }] } }] },
+        detail: {
+          $or: [
+            { outcome: ['failed'] },
+            { next: { reason: [{ prefix: 'still pending' }] } },
+            { counts: { failed: [{ numeric: ['>', 0] }] } },
+          ],
+        },
       });
-      expect(rule?.Properties.Targets).toMatchObject([{ Arn: TOPIC, InputTransformer: { InputPathsMap: { image: '$.detail.image.arn', reason: '$.detail.next.reason' } } }]);
+      expect(rule?.Properties.Targets).toMatchObject([
+        { Arn: TOPIC, InputTransformer: { InputPathsMap: { image: '$.detail.image.arn', reason: '$.detail.next.reason' } } },
+      ]);
     });
 
     it('has a dashboard of the reconciler metrics, the functions and the queues', () => {
       const body = JSON.stringify(resources.ReconcilerDashboard?.Properties.DashboardBody);
-      for (const metric of ['CellsOk', 'CellsRepaired', 'CellsPending', 'CellsFailed', 'ActionsApplied', 'ActionsFailed', 'AwsCalls', 'ReconcileDuration', 'RejectedInputs', 'CleanupCandidates', 'CleanupDeregistered', 'CleanupFailed', 'CleanupGiBFreed', 'Errors', 'Throttles', 'ApproximateNumberOfMessagesVisible']) {
+      for (const metric of [
+        'CellsOk',
+        'CellsRepaired',
+        'CellsPending',
+        'CellsFailed',
+        'ActionsApplied',
+        'ActionsFailed',
+        'AwsCalls',
+        'ReconcileDuration',
+        'RejectedInputs',
+        'CleanupCandidates',
+        'CleanupDeregistered',
+        'CleanupFailed',
+        'CleanupGiBFreed',
+        'Errors',
+        'Throttles',
+        'ApproximateNumberOfMessagesVisible',
+      ]) {
         expect(body, metric).toContain(`\\"${metric}\\"`);
       }
       for (const fn of FUNCTIONS) expect(body).toContain(`\${${fn}}`);
@@ -226,7 +317,8 @@ describe('deployment (npx osls package, offline)', () => {
 
     it('tags every resource: stack tags (propagated by CloudFormation) and each function', () => {
       expect(state.service.provider.stackTags).toStrictEqual({ application: 'imagebuilder-reconciler' });
-      for (const [id, fn] of ofType('AWS::Lambda::Function')) expect(fn.Properties.Tags, id).toContainEqual({ Key: 'application', Value: 'imagebuilder-reconciler' });
+      for (const [id, fn] of ofType('AWS::Lambda::Function'))
+        expect(fn.Properties.Tags, id).toContainEqual({ Key: 'application', Value: 'imagebuilder-reconciler' });
     });
 
     it('sweeps on the sweepRate schedule, in the sweep mode, over the pipelines named (all by default)', () => {
@@ -246,7 +338,10 @@ describe('deployment (npx osls package, offline)', () => {
   });
 
   it('has least-privilege roles: no wildcard action, AssumeRole only on the matching target role name', () => {
-    for (const [id, roleName, files] of [['ReconcileRole', 'ImageBuilderReconcilerTarget', REPAIR_FILES], ['CleanupRole', 'ImageBuilderReconcilerCleanup', CLEANUP_FILES]] as const) {
+    for (const [id, roleName, files] of [
+      ['ReconcileRole', 'ImageBuilderReconcilerTarget', REPAIR_FILES],
+      ['CleanupRole', 'ImageBuilderReconcilerCleanup', CLEANUP_FILES],
+    ] as const) {
       const statements = statementsOf(id);
       const actions = actionsOf(statements);
       expect(actions.filter((a) => a.includes('*'))).toStrictEqual([]);

@@ -16,8 +16,14 @@ import { buildBundles } from '../helpers/build.ts';
 import { clients, smallScenario, useSandbox } from '../helpers/sandbox.ts';
 
 type Obj = Record<string, unknown>;
-const tags: ScalarTag[] = ['Ref', 'Sub', 'GetAtt'].map((name) => ({ tag: `!${name}`, resolve: (value: string) => ({ [name === 'Ref' ? 'Ref' : `Fn::${name}`]: value }) }));
-const template = parse(readFileSync('infra/region-forwarder.yaml', 'utf8'), { customTags: tags }) as { Parameters: Obj; Resources: Record<string, { Type: string; Properties: Obj }> };
+const tags: ScalarTag[] = ['Ref', 'Sub', 'GetAtt'].map((name) => ({
+  tag: `!${name}`,
+  resolve: (value: string) => ({ [name === 'Ref' ? 'Ref' : `Fn::${name}`]: value }),
+}));
+const template = parse(readFileSync('infra/region-forwarder.yaml', 'utf8'), { customTags: tags }) as {
+  Parameters: Obj;
+  Resources: Record<string, { Type: string; Properties: Obj }>;
+};
 const deployment = readDeployment('serverless.yml');
 const patternOf = (fn: string) => deployment.functions.find((f) => f.name === fn)?.eventPatterns[0];
 
@@ -45,20 +51,26 @@ function cloudTrailEvent(errorCode?: string): Obj {
 describe('infra/region-forwarder.yaml', () => {
   const rules = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Events::Rule');
 
-  it('has two rules, each targeting the reconciler\'s bus in the reconciler\'s region through a role', () => {
+  it("has two rules, each targeting the reconciler's bus in the reconciler's region through a role", () => {
     expect(rules).toHaveLength(2);
     for (const rule of rules) {
       expect(rule.Properties.Targets).toStrictEqual([
-        { Id: 'reconciler-bus', Arn: { 'Fn::Sub': 'arn:${AWS::Partition}:events:${ReconcilerRegion}:${AWS::AccountId}:event-bus/${ReconcilerEventBusName}' }, RoleArn: { 'Fn::GetAtt': 'ForwardRole.Arn' } },
+        {
+          Id: 'reconciler-bus',
+          Arn: { 'Fn::Sub': 'arn:${AWS::Partition}:events:${ReconcilerRegion}:${AWS::AccountId}:event-bus/${ReconcilerEventBusName}' },
+          RoleArn: { 'Fn::GetAtt': 'ForwardRole.Arn' },
+        },
       ]);
     }
     const role = template.Resources.ForwardRole;
     expect(JSON.stringify(role?.Properties)).toContain('events:PutEvents');
-    expect(JSON.stringify(role?.Properties)).toContain('arn:${AWS::Partition}:events:${ReconcilerRegion}:${AWS::AccountId}:event-bus/${ReconcilerEventBusName}');
+    expect(JSON.stringify(role?.Properties)).toContain(
+      'arn:${AWS::Partition}:events:${ReconcilerRegion}:${AWS::AccountId}:event-bus/${ReconcilerEventBusName}',
+    );
     expect(Object.keys(template.Parameters).sort()).toStrictEqual(['ImageArnPrefix', 'ReconcilerEventBusName', 'ReconcilerRegion']);
   });
 
-  it('forwards exactly what serverless.yml\'s reconcile and cleanupOnChange rules match (parameters at their defaults)', () => {
+  it("forwards exactly what serverless.yml's reconcile and cleanupOnChange rules match (parameters at their defaults)", () => {
     const forwarded = readForwarderPatterns('infra/region-forwarder.yaml');
     // as CloudFormation deploys serverless.yml's rules in the aws partition: params filled in, !Sub resolved
     const resolveParams = (p: unknown) =>
@@ -95,27 +107,57 @@ describe('regions on the sandbox, wired by serverless.yml and the forwarder', ()
 
   it('runs cleanup for a successful update in a forwarded region; not for a failed one, nor for a region without the forwarder', async () => {
     buildBundles();
-    box = await sandboxes.start({ wire: true, forwardedRegions: ['eu-west-1'], scenario: { ...smallScenario(), regions: ['us-east-1', 'eu-west-1', 'ap-southeast-2'] } });
+    box = await sandboxes.start({
+      wire: true,
+      forwardedRegions: ['eu-west-1'],
+      scenario: { ...smallScenario(), regions: ['us-east-1', 'eu-west-1', 'ap-southeast-2'] },
+    });
     const eu = clients(box.url, OWNER, 'eu-west-1').imagebuilder;
-    const created = await eu.send(new CreateDistributionConfigurationCommand({ name: 'golden', distributions: distributions('eu-west-1'), clientToken: 'c' }));
+    const created = await eu.send(
+      new CreateDistributionConfigurationCommand({ name: 'golden', distributions: distributions('eu-west-1'), clientToken: 'c' }),
+    );
     const arn = created.distributionConfigurationArn ?? '';
     expect(arn).toBe(CONFIG);
 
     // a failed call: CloudTrail records it (with errorCode), no rule passes it on
-    await expect(eu.send(new UpdateDistributionConfigurationCommand({ distributionConfigurationArn: arn, distributions: [{ region: 'eu-west-1' }], clientToken: 'bad' }))).rejects.toMatchObject({ name: 'InvalidParameterValueException' });
+    await expect(
+      eu.send(
+        new UpdateDistributionConfigurationCommand({
+          distributionConfigurationArn: arn,
+          distributions: [{ region: 'eu-west-1' }],
+          clientToken: 'bad',
+        }),
+      ),
+    ).rejects.toMatchObject({ name: 'InvalidParameterValueException' });
     // a region where the forwarder is not deployed
     const ap = clients(box.url, OWNER, 'ap-southeast-2').imagebuilder;
-    const other = await ap.send(new CreateDistributionConfigurationCommand({ name: 'golden', distributions: distributions('ap-southeast-2'), clientToken: 'c' }));
-    await ap.send(new UpdateDistributionConfigurationCommand({ distributionConfigurationArn: other.distributionConfigurationArn, distributions: distributions('ap-southeast-2'), clientToken: 'good' }));
+    const other = await ap.send(
+      new CreateDistributionConfigurationCommand({ name: 'golden', distributions: distributions('ap-southeast-2'), clientToken: 'c' }),
+    );
+    await ap.send(
+      new UpdateDistributionConfigurationCommand({
+        distributionConfigurationArn: other.distributionConfigurationArn,
+        distributions: distributions('ap-southeast-2'),
+        clientToken: 'good',
+      }),
+    );
     await box.idle();
-    const updates = box.state.events.filter((e) => e.detailType === 'AWS API Call via CloudTrail' && (e.detail as Obj).eventName === 'UpdateDistributionConfiguration');
+    const updates = box.state.events.filter(
+      (e) => e.detailType === 'AWS API Call via CloudTrail' && (e.detail as Obj).eventName === 'UpdateDistributionConfiguration',
+    );
     expect(updates.map((e) => [e.region, (e.detail as Obj).errorCode ?? 'ok'])).toStrictEqual([
       ['eu-west-1', 'InvalidParameterValueException'],
       ['ap-southeast-2', 'ok'],
     ]);
     expect(cleanupRuns(box)).toStrictEqual([]);
 
-    await eu.send(new UpdateDistributionConfigurationCommand({ distributionConfigurationArn: arn, distributions: distributions('eu-west-1'), clientToken: 'good' }));
+    await eu.send(
+      new UpdateDistributionConfigurationCommand({
+        distributionConfigurationArn: arn,
+        distributions: distributions('eu-west-1'),
+        clientToken: 'good',
+      }),
+    );
     await box.idle();
     const runs = cleanupRuns(box);
     expect(runs).toHaveLength(1);

@@ -32,14 +32,26 @@ describe.runIf(existsSync(AWS))('a pipeline pointed back at a lower recipe versi
 
   async function aws(account: string, region: string, ...args: string[]): Promise<Record<string, unknown>> {
     const { stdout } = await run(AWS, ['--endpoint-url', box.url, '--region', region, '--output', 'json', ...args], {
-      env: { PATH: process.env.PATH, HOME: '/tmp', AWS_ACCESS_KEY_ID: account, AWS_SECRET_ACCESS_KEY: 'sandbox', AWS_PAGER: '', AWS_EC2_METADATA_DISABLED: 'true' },
+      env: {
+        PATH: process.env.PATH,
+        HOME: '/tmp',
+        AWS_ACCESS_KEY_ID: account,
+        AWS_SECRET_ACCESS_KEY: 'sandbox',
+        AWS_PAGER: '',
+        AWS_EC2_METADATA_DISABLED: 'true',
+      },
     });
     return stdout.trim() === '' ? {} : (JSON.parse(stdout) as Record<string, unknown>);
   }
 
   async function reconciler(...args: string[]): Promise<{ code: number; out: string }> {
     let out = '';
-    const code = await main([...args, '--json', '--endpoint-url', box.url, '--region', 'us-east-1'], { out: (s) => (out += `${s}\n`), err: () => undefined, isTTY: false, columns: 200 });
+    const code = await main([...args, '--json', '--endpoint-url', box.url, '--region', 'us-east-1'], {
+      out: (s) => (out += `${s}\n`),
+      err: () => undefined,
+      isTTY: false,
+      columns: 200,
+    });
     return { code, out };
   }
 
@@ -58,23 +70,43 @@ describe.runIf(existsSync(AWS))('a pipeline pointed back at a lower recipe versi
     const started = await aws(OWNER, 'us-east-1', 'imagebuilder', 'start-image-pipeline-execution', '--image-pipeline-arn', pipeline);
     const arn = String(started.imageBuildVersionArn);
     box.clock.advance(2 * 3600_000);
-    const image = (await aws(OWNER, 'us-east-1', 'imagebuilder', 'get-image', '--image-build-version-arn', arn)) as { image: { state: { status: string } } };
+    const image = (await aws(OWNER, 'us-east-1', 'imagebuilder', 'get-image', '--image-build-version-arn', arn)) as {
+      image: { state: { status: string } };
+    };
     expect(image.image.state.status).toBe('AVAILABLE');
     return arn;
   }
 
   async function pointAt(pipeline: string, recipe: string): Promise<void> {
-    const got = (await aws(OWNER, 'us-east-1', 'imagebuilder', 'get-image-pipeline', '--image-pipeline-arn', pipeline)) as { imagePipeline: { infrastructureConfigurationArn: string; distributionConfigurationArn: string } };
+    const got = (await aws(OWNER, 'us-east-1', 'imagebuilder', 'get-image-pipeline', '--image-pipeline-arn', pipeline)) as {
+      imagePipeline: { infrastructureConfigurationArn: string; distributionConfigurationArn: string };
+    };
     // UpdateImagePipeline replaces the pipeline's settings: the team passes the configurations again
-    await aws(OWNER, 'us-east-1', 'imagebuilder', 'update-image-pipeline', '--image-pipeline-arn', pipeline, '--image-recipe-arn', recipe,
-      '--infrastructure-configuration-arn', got.imagePipeline.infrastructureConfigurationArn, '--distribution-configuration-arn', got.imagePipeline.distributionConfigurationArn);
-    const now = (await aws(OWNER, 'us-east-1', 'imagebuilder', 'get-image-pipeline', '--image-pipeline-arn', pipeline)) as { imagePipeline: { imageRecipeArn: string } };
+    await aws(
+      OWNER,
+      'us-east-1',
+      'imagebuilder',
+      'update-image-pipeline',
+      '--image-pipeline-arn',
+      pipeline,
+      '--image-recipe-arn',
+      recipe,
+      '--infrastructure-configuration-arn',
+      got.imagePipeline.infrastructureConfigurationArn,
+      '--distribution-configuration-arn',
+      got.imagePipeline.distributionConfigurationArn,
+    );
+    const now = (await aws(OWNER, 'us-east-1', 'imagebuilder', 'get-image-pipeline', '--image-pipeline-arn', pipeline)) as {
+      imagePipeline: { imageRecipeArn: string };
+    };
     expect(now.imagePipeline.imageRecipeArn).toBe(recipe);
   }
 
   /** The AMIs of a build by `account/region`, from one get-image. */
   async function amisOf(arn: string): Promise<(account: string, region: string) => string> {
-    const out = (await aws(OWNER, 'us-east-1', 'imagebuilder', 'get-image', '--image-build-version-arn', arn)) as { image: { outputResources: { amis: { region: string; accountId: string; image: string }[] } } };
+    const out = (await aws(OWNER, 'us-east-1', 'imagebuilder', 'get-image', '--image-build-version-arn', arn)) as {
+      image: { outputResources: { amis: { region: string; accountId: string; image: string }[] } };
+    };
     return (account, region) => {
       const ami = out.image.outputResources.amis.find((a) => a.region === region && a.accountId === account)?.image;
       if (ami === undefined) throw new Error(`${arn} has no AMI in ${account}/${region}`);
@@ -83,7 +115,16 @@ describe.runIf(existsSync(AWS))('a pipeline pointed back at a lower recipe versi
   }
 
   async function templateDefault(account: string, region: string, ref: string): Promise<string | undefined> {
-    const out = (await aws(account, region, 'ec2', 'describe-launch-template-versions', '--launch-template-id', box.refs.get(`lt:${ref}`) ?? '', '--versions', '$Default')) as {
+    const out = (await aws(
+      account,
+      region,
+      'ec2',
+      'describe-launch-template-versions',
+      '--launch-template-id',
+      box.refs.get(`lt:${ref}`) ?? '',
+      '--versions',
+      '$Default',
+    )) as {
       LaunchTemplateVersions: { LaunchTemplateData: { ImageId?: string } }[];
     };
     return out.LaunchTemplateVersions[0]?.LaunchTemplateData.ImageId;
@@ -125,9 +166,23 @@ describe.runIf(existsSync(AWS))('a pipeline pointed back at a lower recipe versi
     box = await sandbox({ scenario: demoScenario() });
     const pipeline = box.refs.get('pipeline:golden-windows') ?? '';
     const first = box.refs.get('recipe:golden-windows') ?? '';
-    const recipe = (await aws(OWNER, 'us-east-1', 'imagebuilder', 'get-image-recipe', '--image-recipe-arn', first)) as { imageRecipe: { parentImage: string; components: { componentArn: string }[] } };
-    const created = await aws(OWNER, 'us-east-1', 'imagebuilder', 'create-image-recipe', '--name', 'golden-windows', '--semantic-version', '2.0.0',
-      '--parent-image', recipe.imageRecipe.parentImage, '--components', `componentArn=${recipe.imageRecipe.components[0]?.componentArn ?? ''}`);
+    const recipe = (await aws(OWNER, 'us-east-1', 'imagebuilder', 'get-image-recipe', '--image-recipe-arn', first)) as {
+      imageRecipe: { parentImage: string; components: { componentArn: string }[] };
+    };
+    const created = await aws(
+      OWNER,
+      'us-east-1',
+      'imagebuilder',
+      'create-image-recipe',
+      '--name',
+      'golden-windows',
+      '--semantic-version',
+      '2.0.0',
+      '--parent-image',
+      recipe.imageRecipe.parentImage,
+      '--components',
+      `componentArn=${recipe.imageRecipe.components[0]?.componentArn ?? ''}`,
+    );
     const second = String(created.imageRecipeArn);
 
     // 2.0.0 is built and reconciled: then found broken
@@ -150,7 +205,16 @@ describe.runIf(existsSync(AWS))('a pipeline pointed back at a lower recipe versi
   it('is a build with a lower version and a later dateCreated', async () => {
     expect(broken).toMatch(/\/golden-windows\/2\.0\.0\/1$/);
     expect(fixed).toMatch(/\/golden-windows\/1\.0\.0\/1$/);
-    const created = async (arn: string) => Date.parse(String(((await aws(OWNER, 'us-east-1', 'imagebuilder', 'get-image', '--image-build-version-arn', arn)) as { image: { dateCreated: string } }).image.dateCreated));
+    const created = async (arn: string) =>
+      Date.parse(
+        String(
+          (
+            (await aws(OWNER, 'us-east-1', 'imagebuilder', 'get-image', '--image-build-version-arn', arn)) as {
+              image: { dateCreated: string };
+            }
+          ).image.dateCreated,
+        ),
+      );
     expect(await created(fixed)).toBeGreaterThan(await created(broken));
   });
 
@@ -162,12 +226,18 @@ describe.runIf(existsSync(AWS))('a pipeline pointed back at a lower recipe versi
     expect(writes.filter((a) => a.outcome !== 'applied')).toStrictEqual([]);
     const late = reports[broken]?.[1];
     expect(late?.image.supersededBy).toBe(fixed);
-    expect(late?.actions.filter((a) => a.kind === 'update-launch-template' || a.kind === 'put-parameter').filter((a) => a.outcome === 'applied')).toStrictEqual([]);
+    expect(
+      late?.actions.filter((a) => a.kind === 'update-launch-template' || a.kind === 'put-parameter').filter((a) => a.outcome === 'applied'),
+    ).toStrictEqual([]);
   });
 
   it('the sweep reconciles the newest build by time, not the highest version', () => {
     expect(swept?.pipelines.map((p) => p.imageBuildVersionArn)).toStrictEqual([fixed]);
-    expect(swept?.reports[0]?.actions.filter((a) => a.outcome === 'applied' && (a.kind === 'update-launch-template' || a.kind === 'put-parameter'))).toStrictEqual([]);
+    expect(
+      swept?.reports[0]?.actions.filter(
+        (a) => a.outcome === 'applied' && (a.kind === 'update-launch-template' || a.kind === 'put-parameter'),
+      ),
+    ).toStrictEqual([]);
   });
 
   it('every pointer stays on the newest build by time', async () => {

@@ -4,7 +4,12 @@
  * removed region even with a minimum age of 0; once the build is AVAILABLE, the same run deregisters it.
  */
 import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
-import { GetDistributionConfigurationCommand, GetImageCommand, StartImagePipelineExecutionCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
+import {
+  GetDistributionConfigurationCommand,
+  GetImageCommand,
+  StartImagePipelineExecutionCommand,
+  UpdateDistributionConfigurationCommand,
+} from '@aws-sdk/client-imagebuilder';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { createClientFactory } from '../../src/lib/aws/clients.ts';
@@ -24,7 +29,9 @@ describe('cleanup and a build still distributing', () => {
   beforeAll(async () => {
     box = await sandbox({ scenario: cleanupScenario('cleanup-build-state', [OWNER]), wire: false, clockSpeed: 1 });
     const ib = clients(box.url, OWNER).imagebuilder;
-    build = (await ib.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:base'), clientToken: 'b1' }))).imageBuildVersionArn ?? '';
+    build =
+      (await ib.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:base'), clientToken: 'b1' })))
+        .imageBuildVersionArn ?? '';
     // pending, building, testing, then DISTRIBUTING: the copies are made a second in, and available 2 minutes later
     box.clock.advance(10_000 + 25 * 60_000 + 1000 + 2 * 60_000 + 1000);
     const image = (await ib.send(new GetImageCommand({ imageBuildVersionArn: build }))).image;
@@ -33,7 +40,13 @@ describe('cleanup and a build still distributing', () => {
     expect(copy).toMatch(/^ami-/);
     configArn = box.refs.get('distribution:base') ?? '';
     const current = await ib.send(new GetDistributionConfigurationCommand({ distributionConfigurationArn: configArn }));
-    await ib.send(new UpdateDistributionConfigurationCommand({ distributionConfigurationArn: configArn, distributions: current.distributionConfiguration?.distributions?.filter((d) => d.region !== REMOVED), clientToken: 'remove' }));
+    await ib.send(
+      new UpdateDistributionConfigurationCommand({
+        distributionConfigurationArn: configArn,
+        distributions: current.distributionConfiguration?.distributions?.filter((d) => d.region !== REMOVED),
+        clientToken: 'remove',
+      }),
+    );
   }, 60_000);
   afterAll(async () => box?.stop());
   afterEach(() => vi.unstubAllEnvs());
@@ -43,18 +56,32 @@ describe('cleanup and a build still distributing', () => {
     const config = loadConfig();
     const request = parseCleanupRequest({ distributionConfigurationArn: configArn, mode: 'apply' }, 'manual');
     const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
-    return cleanup(request, { config, clients: createClientFactory({ ...config, endpoint: box.url }), log, now: () => box.clock.date(), newRunId: () => 'build-state', publish: false });
+    return cleanup(request, {
+      config,
+      clients: createClientFactory({ ...config, endpoint: box.url }),
+      log,
+      now: () => box.clock.date(),
+      newRunId: () => 'build-state',
+      publish: false,
+    });
   }
 
   async function exists(imageId: string): Promise<boolean> {
-    const out = await clients(box.url, OWNER, REMOVED).ec2.send(new DescribeImagesCommand({ Filters: [{ Name: 'image-id', Values: [imageId] }], IncludeDisabled: true }));
+    const out = await clients(box.url, OWNER, REMOVED).ec2.send(
+      new DescribeImagesCommand({ Filters: [{ Name: 'image-id', Values: [imageId] }], IncludeDisabled: true }),
+    );
     return (out.Images ?? []).length > 0;
   }
 
   it('keeps the copy while the build is DISTRIBUTING, saying so', async () => {
     const report = await run();
     expect(schemaErrors(validateCleanupReport, report)).toStrictEqual([]);
-    expect(report.candidates.find((c) => c.imageId === copy)).toMatchObject({ decision: 'skip', guard: 'build-in-progress', outcome: 'skipped', reason: expect.stringMatching(/is DISTRIBUTING, not AVAILABLE, FAILED, CANCELLED/) });
+    expect(report.candidates.find((c) => c.imageId === copy)).toMatchObject({
+      decision: 'skip',
+      guard: 'build-in-progress',
+      outcome: 'skipped',
+      reason: expect.stringMatching(/is DISTRIBUTING, not AVAILABLE, FAILED, CANCELLED/),
+    });
     expect(report.counts).toMatchObject({ deregistered: 0 });
     expect(await exists(copy)).toBe(true);
   });

@@ -3,7 +3,12 @@
  * gone: on the sandbox, EC2 records LastLaunchedTime when RunInstances starts an instance from the AMI.
  */
 import { DescribeImagesCommand, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
-import { GetDistributionConfigurationCommand, GetImageCommand, StartImagePipelineExecutionCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
+import {
+  GetDistributionConfigurationCommand,
+  GetImageCommand,
+  StartImagePipelineExecutionCommand,
+  UpdateDistributionConfigurationCommand,
+} from '@aws-sdk/client-imagebuilder';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
 import { createClientFactory } from '../../src/lib/aws/clients.ts';
@@ -26,7 +31,9 @@ describe('cleanup and an AMI launched lately', () => {
   beforeAll(async () => {
     box = await sandbox({ scenario: cleanupScenario('cleanup-launched', [OWNER]), wire: false, clockSpeed: 1 });
     const ib = clients(box.url, OWNER).imagebuilder;
-    const build = (await ib.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:base'), clientToken: 'b1' }))).imageBuildVersionArn ?? '';
+    const build =
+      (await ib.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:base'), clientToken: 'b1' })))
+        .imageBuildVersionArn ?? '';
     box.clock.advance(3 * 3600_000);
     const image = (await ib.send(new GetImageCommand({ imageBuildVersionArn: build }))).image;
     expect(image?.state?.status).toBe('AVAILABLE');
@@ -38,7 +45,13 @@ describe('cleanup and an AMI launched lately', () => {
     launchedAt = (await ec2().send(new DescribeImagesCommand({ ImageIds: [copy] }))).Images?.[0]?.LastLaunchedTime ?? '';
     configArn = box.refs.get('distribution:base') ?? '';
     const current = await ib.send(new GetDistributionConfigurationCommand({ distributionConfigurationArn: configArn }));
-    await ib.send(new UpdateDistributionConfigurationCommand({ distributionConfigurationArn: configArn, distributions: current.distributionConfiguration?.distributions?.filter((d) => d.region !== REMOVED), clientToken: 'remove' }));
+    await ib.send(
+      new UpdateDistributionConfigurationCommand({
+        distributionConfigurationArn: configArn,
+        distributions: current.distributionConfiguration?.distributions?.filter((d) => d.region !== REMOVED),
+        clientToken: 'remove',
+      }),
+    );
   }, 60_000);
   afterAll(async () => box?.stop());
   afterEach(() => vi.unstubAllEnvs());
@@ -47,7 +60,14 @@ describe('cleanup and an AMI launched lately', () => {
     const config = loadConfig();
     const request = parseCleanupRequest({ distributionConfigurationArn: configArn, mode: 'apply' }, 'manual');
     const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
-    return cleanup(request, { config, clients: createClientFactory({ ...config, endpoint: box.url }), log, now: () => box.clock.date(), newRunId: () => 'launched', publish: false });
+    return cleanup(request, {
+      config,
+      clients: createClientFactory({ ...config, endpoint: box.url }),
+      log,
+      now: () => box.clock.date(),
+      newRunId: () => 'launched',
+      publish: false,
+    });
   }
 
   it('EC2 reports when the AMI was last launched', () => {
@@ -60,7 +80,11 @@ describe('cleanup and an AMI launched lately', () => {
     const report = await run();
     expect(schemaErrors(validateCleanupReport, report)).toStrictEqual([]);
     expect(report.settings.launchedWithinDays).toBe(30);
-    expect(report.candidates.find((c) => c.imageId === copy)).toMatchObject({ decision: 'skip', guard: 'recently-launched', reason: `last launched ${launchedAt}, within 30 day(s) (RECONCILER_CLEANUP_LAUNCHED_WITHIN_DAYS)` });
+    expect(report.candidates.find((c) => c.imageId === copy)).toMatchObject({
+      decision: 'skip',
+      guard: 'recently-launched',
+      reason: `last launched ${launchedAt}, within 30 day(s) (RECONCILER_CLEANUP_LAUNCHED_WITHIN_DAYS)`,
+    });
   });
 
   it('a deployment that keeps 60 days keeps it longer; past it, the AMI goes', async () => {
@@ -68,6 +92,10 @@ describe('cleanup and an AMI launched lately', () => {
     vi.stubEnv('RECONCILER_CLEANUP_LAUNCHED_WITHIN_DAYS', '60');
     expect((await run()).candidates.find((c) => c.imageId === copy)).toMatchObject({ guard: 'recently-launched' });
     vi.unstubAllEnvs();
-    expect((await run()).candidates.find((c) => c.imageId === copy)).toMatchObject({ decision: 'deregister', outcome: 'done', verified: 'gone' });
+    expect((await run()).candidates.find((c) => c.imageId === copy)).toMatchObject({
+      decision: 'deregister',
+      outcome: 'done',
+      verified: 'gone',
+    });
   });
 });

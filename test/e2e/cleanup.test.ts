@@ -10,7 +10,12 @@ import {
   EnableImageDeregistrationProtectionCommand,
   RunInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import { GetDistributionConfigurationCommand, GetImageCommand, StartImagePipelineExecutionCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
+import {
+  GetDistributionConfigurationCommand,
+  GetImageCommand,
+  StartImagePipelineExecutionCommand,
+  UpdateDistributionConfigurationCommand,
+} from '@aws-sdk/client-imagebuilder';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
 import type { CleanupReport } from '../../src/lib/cleanup/cleanup.ts';
@@ -35,7 +40,9 @@ describe('cleanup end to end on the sandbox', () => {
     const ib = clients(box.url, OWNER).imagebuilder;
     const builds: string[] = [];
     for (let i = 1; i <= 5; i += 1) {
-      const out = await ib.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: `b${i}` }));
+      const out = await ib.send(
+        new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: `b${i}` }),
+      );
       builds.push(out.imageBuildVersionArn ?? '');
     }
     box.clock.advance(3 * 3600_000);
@@ -50,17 +57,27 @@ describe('cleanup end to end on the sandbox', () => {
     await ec2.send(new RunInstancesCommand({ ImageId: copies[0], MinCount: 1, MaxCount: 1 }));
     await ec2.send(new EnableImageDeregistrationProtectionCommand({ ImageId: copies[1] }));
     await ec2.send(new CreateLaunchTemplateCommand({ LaunchTemplateName: 'batch', LaunchTemplateData: { ImageId: copies[2] } }));
-    await ec2.send(new CreateTagsCommand({ Resources: [copies[3] ?? ''], Tags: [{ Key: 'imagebuilder-reconciler:keep', Value: 'audit' }] }));
+    await ec2.send(
+      new CreateTagsCommand({ Resources: [copies[3] ?? ''], Tags: [{ Key: 'imagebuilder-reconciler:keep', Value: 'audit' }] }),
+    );
 
     // the region is removed from the configuration: CloudTrail → the cleanup rule (plan mode by default)
     configArn = box.refs.get('distribution:golden-windows') ?? '';
     const current = await ib.send(new GetDistributionConfigurationCommand({ distributionConfigurationArn: configArn }));
-    await ib.send(new UpdateDistributionConfigurationCommand({ distributionConfigurationArn: configArn, distributions: current.distributionConfiguration?.distributions?.filter((d) => d.region !== REMOVED), clientToken: 'remove' }));
+    await ib.send(
+      new UpdateDistributionConfigurationCommand({
+        distributionConfigurationArn: configArn,
+        distributions: current.distributionConfiguration?.distributions?.filter((d) => d.region !== REMOVED),
+        clientToken: 'remove',
+      }),
+    );
     await box.idle();
   }, 120_000);
 
   async function exists(imageId: string): Promise<boolean> {
-    const out = await clients(box.url, A, REMOVED).ec2.send(new DescribeImagesCommand({ Filters: [{ Name: 'image-id', Values: [imageId] }], IncludeDisabled: true }));
+    const out = await clients(box.url, A, REMOVED).ec2.send(
+      new DescribeImagesCommand({ Filters: [{ Name: 'image-id', Values: [imageId] }], IncludeDisabled: true }),
+    );
     return (out.Images ?? []).length > 0;
   }
 
@@ -71,28 +88,48 @@ describe('cleanup end to end on the sandbox', () => {
     expect(schemaErrors(validateCleanupReport, report)).toStrictEqual([]);
     for (const copy of copies) expect(await exists(copy)).toBe(true);
     const byImage = new Map(report?.candidates.map((c) => [c.imageId, c]));
-    expect(byImage.get(copies[0] ?? '')).toMatchObject({ decision: 'skip', guard: 'in-use', reason: expect.stringMatching(/ec2:Instance/) });
+    expect(byImage.get(copies[0] ?? '')).toMatchObject({
+      decision: 'skip',
+      guard: 'in-use',
+      reason: expect.stringMatching(/ec2:Instance/),
+    });
     expect(byImage.get(copies[1] ?? '')).toMatchObject({ decision: 'skip', guard: 'protected' });
-    expect(byImage.get(copies[2] ?? '')).toMatchObject({ decision: 'skip', guard: 'in-use', reason: expect.stringMatching(/ec2:LaunchTemplate/) });
-    expect(byImage.get(copies[3] ?? '')).toMatchObject({ decision: 'skip', guard: 'keep-tag', reason: 'tagged imagebuilder-reconciler:keep=audit' });
+    expect(byImage.get(copies[2] ?? '')).toMatchObject({
+      decision: 'skip',
+      guard: 'in-use',
+      reason: expect.stringMatching(/ec2:LaunchTemplate/),
+    });
+    expect(byImage.get(copies[3] ?? '')).toMatchObject({
+      decision: 'skip',
+      guard: 'keep-tag',
+      reason: 'tagged imagebuilder-reconciler:keep=audit',
+    });
     expect(byImage.get(copies[4] ?? '')).toMatchObject({ decision: 'deregister', outcome: 'planned' });
     // AMIs in cells still configured are never candidates
     expect(report?.candidates.filter((c) => c.region !== REMOVED).every((c) => c.guard === 'current-cell')).toBe(true);
   });
 
   it('cleanup --apply deregisters the orphaned AMI and its snapshot; the protected ones survive, each with its reason', async () => {
-    const snapshot = (await clients(box.url, A, REMOVED).ec2.send(new DescribeImagesCommand({ ImageIds: [copies[4] ?? ''] }))).Images?.[0]?.BlockDeviceMappings?.[0]?.Ebs?.SnapshotId ?? '';
+    const snapshot =
+      (await clients(box.url, A, REMOVED).ec2.send(new DescribeImagesCommand({ ImageIds: [copies[4] ?? ''] }))).Images?.[0]
+        ?.BlockDeviceMappings?.[0]?.Ebs?.SnapshotId ?? '';
     const { code, out } = await cli(['cleanup', configArn, '--apply', '--json', '--endpoint-url', box.url, '--region', 'us-east-1']);
     const report = JSON.parse(out) as CleanupReport;
     expect(code).toBe(3);
     expect(schemaErrors(validateCleanupReport, report)).toStrictEqual([]);
     expect(report.counts).toMatchObject({ candidates: 5, deregistered: 1, failed: 0 });
-    expect(report.candidates.find((c) => c.imageId === copies[4])).toMatchObject({ outcome: 'done', verified: 'gone', snapshots: [{ snapshotId: snapshot, sizeGiB: 30, result: 'success' }] });
+    expect(report.candidates.find((c) => c.imageId === copies[4])).toMatchObject({
+      outcome: 'done',
+      verified: 'gone',
+      snapshots: [{ snapshotId: snapshot, sizeGiB: 30, result: 'success' }],
+    });
     expect(report.snapshotsDeleted).toBe(1);
     expect(report.gibFreed).toBe(30);
     expect(report.estimatedMonthlySavingUsd).toBe(1.5);
     expect(await exists(copies[4] ?? '')).toBe(false);
-    await expect(clients(box.url, A, REMOVED).ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshot] }))).rejects.toMatchObject({ name: 'InvalidSnapshot.NotFound' });
+    await expect(clients(box.url, A, REMOVED).ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshot] }))).rejects.toMatchObject({
+      name: 'InvalidSnapshot.NotFound',
+    });
     for (const copy of copies.slice(0, 4)) expect(await exists(copy)).toBe(true);
   });
 
@@ -114,7 +151,12 @@ describe('cleanup end to end on the sandbox', () => {
   });
 
   it('rejects an ARN of the wrong shape with one clear line and exit 2', async () => {
-    const { code, err } = await cli(['cleanup', 'arn:aws:imagebuilder:us-east-1:111111111111:image-pipeline/golden-windows', '--endpoint-url', box.url]);
+    const { code, err } = await cli([
+      'cleanup',
+      'arn:aws:imagebuilder:us-east-1:111111111111:image-pipeline/golden-windows',
+      '--endpoint-url',
+      box.url,
+    ]);
     expect(code).toBe(2);
     expect(err.trim()).toMatch(/^error: not a distribution configuration ARN/);
     expect(err.split('\n').filter((l) => l.trim() !== '')).toHaveLength(1);

@@ -24,11 +24,13 @@ const STEP_MS = 15_000;
 /** No sweep tick: its calls would not be the build's. */
 const NO_SWEEP = { RECONCILER_SWEEP_MODE: 'off' };
 
-
 /** Messages of the deployment's queues that are visible now (the poller takes them within its interval). */
 function visibleMessages(box: Sandbox): number {
   const now = box.clock.now();
-  return [...(box.wiring?.queues.values() ?? [])].reduce((n, q) => n + q.messages.filter((m) => m.visibleAt <= now && m.receiveCount < (q.redrive?.maxReceiveCount ?? Infinity)).length, 0);
+  return [...(box.wiring?.queues.values() ?? [])].reduce(
+    (n, q) => n + q.messages.filter((m) => m.visibleAt <= now && m.receiveCount < (q.redrive?.maxReceiveCount ?? Infinity)).length,
+    0,
+  );
 }
 
 /** Wait until nothing runs and nothing visible waits for the poller. */
@@ -78,7 +80,9 @@ async function buildOnce(duplicates: DuplicateDeliveries): Promise<Run> {
       calls,
       reports: box.reports(arn),
       invocations: [...(box.wiring?.invocations ?? [])],
-      dynamodb: requests.filter((r) => r.service === 'dynamodb').map((r) => `${r.operation}${r.errorCode === undefined ? '' : ` ${r.errorCode}`}`),
+      dynamodb: requests
+        .filter((r) => r.service === 'dynamodb')
+        .map((r) => `${r.operation}${r.errorCode === undefined ? '' : ` ${r.errorCode}`}`),
     };
   } finally {
     await box.stop();
@@ -100,32 +104,41 @@ describe('duplicate deliveries do no duplicate work', () => {
     expect(single.invocations.some((i) => i.duplicate)).toBe(false);
   });
 
-  it.each(['sequential', 'concurrent'] as const)('with every event and message delivered twice (%s): the same AWS calls as with single delivery, one report per run', async (mode) => {
-    const twice = await buildOnce(mode);
+  it.each(['sequential', 'concurrent'] as const)(
+    'with every event and message delivered twice (%s): the same AWS calls as with single delivery, one report per run',
+    async (mode) => {
+      const twice = await buildOnce(mode);
 
-    // the fault delivered everything twice
-    for (const fn of ['reconcile', 'recheck']) {
-      const firsts = twice.invocations.filter((i) => i.function === fn && !i.duplicate && i.attempt === 1);
-      expect(twice.invocations.filter((i) => i.function === fn && i.duplicate).length, fn).toBeGreaterThanOrEqual(firsts.length);
-    }
-    expect(twice.calls).toStrictEqual(single.calls);
-    expect(twice.reports.map((r) => [r.trigger, r.attempt, r.outcome])).toStrictEqual(single.reports.map((r) => [r.trigger, r.attempt, r.outcome]));
-    // one recheck chain: every report carries the first run's first-seen time
-    expect(new Set(twice.reports.map((r) => r.firstSeenAt)).size).toBe(1);
+      // the fault delivered everything twice
+      for (const fn of ['reconcile', 'recheck']) {
+        const firsts = twice.invocations.filter((i) => i.function === fn && !i.duplicate && i.attempt === 1);
+        expect(twice.invocations.filter((i) => i.function === fn && i.duplicate).length, fn).toBeGreaterThanOrEqual(firsts.length);
+      }
+      expect(twice.calls).toStrictEqual(single.calls);
+      expect(twice.reports.map((r) => [r.trigger, r.attempt, r.outcome])).toStrictEqual(
+        single.reports.map((r) => [r.trigger, r.attempt, r.outcome]),
+      );
+      // one recheck chain: every report carries the first run's first-seen time
+      expect(new Set(twice.reports.map((r) => r.firstSeenAt)).size).toBe(1);
 
-    const duplicateAnswers = twice.invocations.filter((i) => i.function === 'reconcile' && i.duplicate).map((i) => (i.result as { status?: string } | undefined)?.status);
-    expect(duplicateAnswers.every((s) => s === 'duplicate')).toBe(true);
-    if (mode === 'concurrent') {
-      // a copy of a recheck that is running now is failed back to the queue (a batch item failure; the whole
-      // batch when it is the only record), and its later delivery finds the stored result
-      const failed = (i: Invocation) => i.error !== undefined || ((i.result as { batchItemFailures?: unknown[] } | undefined)?.batchItemFailures ?? []).length > 0;
-      const copies = twice.invocations.filter((i) => i.function === 'recheck' && i.duplicate);
-      expect(copies.filter(failed).length).toBeGreaterThan(0);
-      expect(copies.filter(failed).every((i) => i.error === undefined || i.error.includes('FullBatchFailureError'))).toBe(true);
-      expect(copies.filter((i) => !failed(i)).length).toBeGreaterThan(0);
-      expect(twice.dynamodb).toContain('PutItem ConditionalCheckFailedException');
-    }
-  }, 180_000);
+      const duplicateAnswers = twice.invocations
+        .filter((i) => i.function === 'reconcile' && i.duplicate)
+        .map((i) => (i.result as { status?: string } | undefined)?.status);
+      expect(duplicateAnswers.every((s) => s === 'duplicate')).toBe(true);
+      if (mode === 'concurrent') {
+        // a copy of a recheck that is running now is failed back to the queue (a batch item failure; the whole
+        // batch when it is the only record), and its later delivery finds the stored result
+        const failed = (i: Invocation) =>
+          i.error !== undefined || ((i.result as { batchItemFailures?: unknown[] } | undefined)?.batchItemFailures ?? []).length > 0;
+        const copies = twice.invocations.filter((i) => i.function === 'recheck' && i.duplicate);
+        expect(copies.filter(failed).length).toBeGreaterThan(0);
+        expect(copies.filter(failed).every((i) => i.error === undefined || i.error.includes('FullBatchFailureError'))).toBe(true);
+        expect(copies.filter((i) => !failed(i)).length).toBeGreaterThan(0);
+        expect(twice.dynamodb).toContain('PutItem ConditionalCheckFailedException');
+      }
+    },
+    180_000,
+  );
 });
 
 describe('a failed run, and a store that cannot be used', () => {
@@ -137,20 +150,28 @@ describe('a failed run, and a store that cannot be used', () => {
   it('a reconcile that failed is retried by Lambda and runs: its record was deleted, not left to block the retry', async () => {
     box = await sandboxes.start({ scenario: demoScenario(), wire: true, clockSpeed: 3000, reconcilerEnvironment: NO_SWEEP });
     // the first run cannot queue its recheck: it fails (the pending reconcile must not be lost) and Lambda retries it
-    box.faults.merge({ errors: [{ service: 'sqs', operation: 'SendMessage', code: 'AccessDenied', message: 'injected: the queue refused', status: 403, count: 1 }] });
+    box.faults.merge({
+      errors: [
+        { service: 'sqs', operation: 'SendMessage', code: 'AccessDenied', message: 'injected: the queue refused', status: 403, count: 1 },
+      ],
+    });
     const arn = await startBuild(box, 'retried');
     const final = await box.finalReport(arn, 60_000);
     await box.idle();
     expect(final?.outcome).toBe('converged');
 
-    const runs = (box.wiring?.invocations ?? []).filter((i) => i.function === 'reconcile' && JSON.stringify(i.event).includes('"AVAILABLE"'));
+    const runs = (box.wiring?.invocations ?? []).filter(
+      (i) => i.function === 'reconcile' && JSON.stringify(i.event).includes('"AVAILABLE"'),
+    );
     expect(runs.map((i) => [i.attempt, i.error === undefined ? 'ran' : 'error'])).toStrictEqual([
       [1, 'error'],
       [2, 'ran'],
     ]);
     expect(['pending', 'converged']).toContain((runs[1]?.result as { status: string } | undefined)?.status);
     expect(runs[0]?.error).toMatch(/RecheckNotQueued|reconcile is pending and/);
-    expect(box.server.requests.filter((r) => r.service === 'dynamodb' && r.operation === 'DeleteItem').map((r) => r.errorCode)).toStrictEqual([undefined]);
+    expect(
+      box.server.requests.filter((r) => r.service === 'dynamodb' && r.operation === 'DeleteItem').map((r) => r.errorCode),
+    ).toStrictEqual([undefined]);
     // both attempts reported; the retry's chain went on to the end
     expect(box.reports(arn).filter((r) => r.trigger === 'eventbridge')).toHaveLength(2);
   });
@@ -160,21 +181,40 @@ describe('a failed run, and a store that cannot be used', () => {
     const role = box.wiring?.roles.get('ReconcileRole');
     if (role === undefined) throw new Error('no ReconcileRole');
     const table = box.wiring?.tables.get('IdempotencyTable');
-    role.inlinePolicies.set('deny-idempotency', JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: 'DenyStore', Effect: 'Deny', Action: 'dynamodb:*', Resource: table?.arn }] }));
+    role.inlinePolicies.set(
+      'deny-idempotency',
+      JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Sid: 'DenyStore', Effect: 'Deny', Action: 'dynamodb:*', Resource: table?.arn }],
+      }),
+    );
     const before = box.server.requests.length;
     const arn = await startBuild(box, 'denied');
 
     const failedQueue = box.wiring?.queues.get('FailedInvocationsQueue');
-    const record = await waitFor('the failed reconcile in FailedInvocationsQueue', () => failedQueue?.messages.find((m) => m.body.includes(arn)), { timeoutMs: 60_000 });
+    const record = await waitFor(
+      'the failed reconcile in FailedInvocationsQueue',
+      () => failedQueue?.messages.find((m) => m.body.includes(arn)),
+      { timeoutMs: 60_000 },
+    );
     await box.idle();
-    const body = JSON.parse(record.body) as { requestContext: { condition: string; approximateInvokeCount: number }; responsePayload: { errorMessage: string } };
+    const body = JSON.parse(record.body) as {
+      requestContext: { condition: string; approximateInvokeCount: number };
+      responsePayload: { errorMessage: string };
+    };
     expect(body.requestContext).toMatchObject({ condition: 'RetriesExhausted', approximateInvokeCount: 3 });
-    expect(body.responsePayload.errorMessage).toContain(`IdempotencyStoreError: idempotency store ${table?.name} (RECONCILER_IDEMPOTENCY_TABLE) failed`);
-    expect(body.responsePayload.errorMessage).toMatch(/AccessDeniedException: .*is not authorized to perform: dynamodb:PutItem on resource: arn:aws:dynamodb:us-east-1:111111111111:table\/.* with an explicit deny/);
+    expect(body.responsePayload.errorMessage).toContain(
+      `IdempotencyStoreError: idempotency store ${table?.name} (RECONCILER_IDEMPOTENCY_TABLE) failed`,
+    );
+    expect(body.responsePayload.errorMessage).toMatch(
+      /AccessDeniedException: .*is not authorized to perform: dynamodb:PutItem on resource: arn:aws:dynamodb:us-east-1:111111111111:table\/.* with an explicit deny/,
+    );
     expect(body.responsePayload.errorMessage).toContain("check the function role's dynamodb grants on the table");
     // nothing was done and nothing reported: the build is left for the retry (then the dead-letter queue and its alarm)
     expect(box.reports(arn)).toStrictEqual([]);
     const byReconcile = box.server.requests.slice(before).filter((r) => r.principal?.endsWith('-reconcile') === true);
-    expect([...new Set(byReconcile.map((r) => `${r.service}:${r.operation} ${r.errorCode ?? ''}`))]).toStrictEqual(['dynamodb:PutItem AccessDeniedException']);
+    expect([...new Set(byReconcile.map((r) => `${r.service}:${r.operation} ${r.errorCode ?? ''}`))]).toStrictEqual([
+      'dynamodb:PutItem AccessDeniedException',
+    ]);
   });
 });

@@ -21,7 +21,11 @@ describe('a malformed recheck message on the deployed wiring', () => {
     const queue = box.wiring?.queues.get('RecheckQueue');
     const dlq = box.wiring?.queues.get('RecheckDeadLetterQueue');
     if (queue === undefined || dlq === undefined) throw new Error('serverless.yml has no RecheckQueue / RecheckDeadLetterQueue');
-    const body = JSON.stringify({ imageBuildVersionArn: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/1.0.0/1', attempt: 2, firstSeenAt: '9999-12-31T23:59:59.000Z' });
+    const body = JSON.stringify({
+      imageBuildVersionArn: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/1.0.0/1',
+      attempt: 2,
+      firstSeenAt: '9999-12-31T23:59:59.000Z',
+    });
     await clients(box.url, box.home.account, box.home.region).sqs.send(new SendMessageCommand({ QueueUrl: queue.url, MessageBody: body }));
 
     const dead = await waitFor('the message in the dead-letter queue', () => dlq.messages.find((m) => m.body === body));

@@ -4,8 +4,17 @@
  * lacks them is repaired where License Manager allows it, and fails with the missing ARN where it does not.
  */
 import { randomUUID } from 'node:crypto';
-import { GetDistributionConfigurationCommand, StartImagePipelineExecutionCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
-import { CreateLicenseConfigurationCommand, LicenseManagerClient, ListLicenseSpecificationsForResourceCommand, UpdateLicenseSpecificationsForResourceCommand } from '@aws-sdk/client-license-manager';
+import {
+  GetDistributionConfigurationCommand,
+  StartImagePipelineExecutionCommand,
+  UpdateDistributionConfigurationCommand,
+} from '@aws-sdk/client-imagebuilder';
+import {
+  CreateLicenseConfigurationCommand,
+  LicenseManagerClient,
+  ListLicenseSpecificationsForResourceCommand,
+  UpdateLicenseSpecificationsForResourceCommand,
+} from '@aws-sdk/client-license-manager';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
@@ -17,7 +26,12 @@ const A = '222222222222';
 const REGION = 'us-east-1';
 
 function licenseManager(url: string, account: string): LicenseManagerClient {
-  return new LicenseManagerClient({ endpoint: url, region: REGION, credentials: { accessKeyId: account, secretAccessKey: 'sandbox' }, maxAttempts: 1 });
+  return new LicenseManagerClient({
+    endpoint: url,
+    region: REGION,
+    credentials: { accessKeyId: account, secretAccessKey: 'sandbox' },
+    maxAttempts: 1,
+  });
 }
 
 function cell(report: ReconcileReport | undefined, account: string) {
@@ -25,7 +39,9 @@ function cell(report: ReconcileReport | undefined, account: string) {
 }
 
 async function associated(box: Sandbox, account: string, imageId: string): Promise<string[]> {
-  const out = await licenseManager(box.url, account).send(new ListLicenseSpecificationsForResourceCommand({ ResourceArn: `arn:aws:ec2:${REGION}::image/${imageId}` }));
+  const out = await licenseManager(box.url, account).send(
+    new ListLicenseSpecificationsForResourceCommand({ ResourceArn: `arn:aws:ec2:${REGION}::image/${imageId}` }),
+  );
   return (out.LicenseSpecifications ?? []).map((s) => s.LicenseConfigurationArn ?? '');
 }
 
@@ -39,13 +55,27 @@ describe('license configurations end to end', () => {
   beforeAll(async () => {
     await buildBundles();
     box = await sandboxes.start({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
-    license = (await licenseManager(box.url, OWNER).send(new CreateLicenseConfigurationCommand({ Name: 'windows-server', LicenseCountingType: 'vCPU' }))).LicenseConfigurationArn ?? '';
+    license =
+      (
+        await licenseManager(box.url, OWNER).send(
+          new CreateLicenseConfigurationCommand({ Name: 'windows-server', LicenseCountingType: 'vCPU' }),
+        )
+      ).LicenseConfigurationArn ?? '';
     const ib = clients(box.url, OWNER).imagebuilder;
     const configArn = box.refs.get('distribution:golden-windows') ?? '';
     const current = await ib.send(new GetDistributionConfigurationCommand({ distributionConfigurationArn: configArn }));
-    const distributions = (current.distributionConfiguration?.distributions ?? []).map((d) => (d.region === REGION ? { ...d, licenseConfigurationArns: [license] } : d));
-    await ib.send(new UpdateDistributionConfigurationCommand({ distributionConfigurationArn: configArn, distributions, clientToken: 'licenses' }));
-    arn = (await ib.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: 'licenses' }))).imageBuildVersionArn ?? '';
+    const distributions = (current.distributionConfiguration?.distributions ?? []).map((d) =>
+      d.region === REGION ? { ...d, licenseConfigurationArns: [license] } : d,
+    );
+    await ib.send(
+      new UpdateDistributionConfigurationCommand({ distributionConfigurationArn: configArn, distributions, clientToken: 'licenses' }),
+    );
+    arn =
+      (
+        await ib.send(
+          new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: 'licenses' }),
+        )
+      ).imageBuildVersionArn ?? '';
     first = await box.finalReport(arn, 30_000);
     await box.idle();
   }, 120_000);
@@ -67,9 +97,16 @@ describe('license configurations end to end', () => {
   it('associates a license configuration removed from the AMI again, and reports the cell repaired', async () => {
     const imageId = cell(first, OWNER)?.imageId ?? '';
     const lm = licenseManager(box.url, OWNER);
-    await lm.send(new UpdateLicenseSpecificationsForResourceCommand({ ResourceArn: `arn:aws:ec2:${REGION}::image/${imageId}`, RemoveLicenseSpecifications: [{ LicenseConfigurationArn: license }] }));
+    await lm.send(
+      new UpdateLicenseSpecificationsForResourceCommand({
+        ResourceArn: `arn:aws:ec2:${REGION}::image/${imageId}`,
+        RemoveLicenseSpecifications: [{ LicenseConfigurationArn: license }],
+      }),
+    );
     expect(await associated(box, OWNER, imageId)).toStrictEqual([]);
-    const available = box.state.events.find((e) => e.resources[0] === arn && (e.detail as { state?: { status: string } }).state?.status === 'AVAILABLE');
+    const available = box.state.events.find(
+      (e) => e.resources[0] === arn && (e.detail as { state?: { status: string } }).state?.status === 'AVAILABLE',
+    );
     if (available === undefined) throw new Error('no AVAILABLE event');
     const before = box.reports(arn).length;
     // a new event (its own id): a second delivery of the same event would be answered from its idempotency record

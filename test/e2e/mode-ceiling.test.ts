@@ -12,7 +12,8 @@ import { clients, demoScenario, finished, sandbox, startBuild } from '../helpers
 import { waitFor } from '../helpers/wait.ts';
 
 /** Calls that change AWS resources (not the reconciler's own queue, bus, idempotency table or role sessions). */
-const WRITE = /^(Create|Modify|Put|Enable|Disable|Delete|Deregister|Update|Register|Copy|Start|Retry|Reset|Deprecate|Run|Associate|Disassociate|Export)/;
+const WRITE =
+  /^(Create|Modify|Put|Enable|Disable|Delete|Deregister|Update|Register|Copy|Start|Retry|Reset|Deprecate|Run|Associate|Disassociate|Export)/;
 const PLUMBING = new Set(['sqs', 'events', 'dynamodb', 'sts']);
 
 describe('a plan-mode deployment', () => {
@@ -43,20 +44,36 @@ describe('a plan-mode deployment', () => {
     if (queue === undefined) throw new Error('serverless.yml has no RecheckQueue');
     const sqs = clients(box.url, box.home.account, box.home.region).sqs;
     const firstSeenAt = first.firstSeenAt;
-    await sqs.send(new SendMessageCommand({ QueueUrl: queue.url, MessageBody: JSON.stringify({ imageBuildVersionArn: arn, attempt: 2, firstSeenAt, mode: 'apply', fastLaunchRetries: {} }) }));
+    await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: queue.url,
+        MessageBody: JSON.stringify({ imageBuildVersionArn: arn, attempt: 2, firstSeenAt, mode: 'apply', fastLaunchRetries: {} }),
+      }),
+    );
     const shard = { runId: 'forged-run', index: 2, count: 2, accounts: ['333333333333'] };
-    await sqs.send(new SendMessageCommand({ QueueUrl: queue.url, MessageBody: JSON.stringify({ imageBuildVersionArn: arn, attempt: 1, firstSeenAt, mode: 'apply', fastLaunchRetries: {}, shard }) }));
-    await waitFor('both messages handled', () => (wiring.invocations.filter((i) => i.function.endsWith('recheck') && i.result !== undefined).length >= 2 ? true : undefined));
+    await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: queue.url,
+        MessageBody: JSON.stringify({ imageBuildVersionArn: arn, attempt: 1, firstSeenAt, mode: 'apply', fastLaunchRetries: {}, shard }),
+      }),
+    );
+    await waitFor('both messages handled', () =>
+      wiring.invocations.filter((i) => i.function.endsWith('recheck') && i.result !== undefined).length >= 2 ? true : undefined,
+    );
     await box.idle();
 
-    const writes = box.server.requests.slice(before).filter((r) => r.principal !== undefined && !PLUMBING.has(r.service) && WRITE.test(r.operation));
+    const writes = box.server.requests
+      .slice(before)
+      .filter((r) => r.principal !== undefined && !PLUMBING.has(r.service) && WRITE.test(r.operation));
     expect(writes.map((w) => `${w.service}:${w.operation} ${w.account}/${w.region}`)).toStrictEqual([]);
 
     const later: ReconcileReport[] = box.reports(arn).slice(1);
     expect(later.length).toBeGreaterThanOrEqual(3);
     for (const report of later) {
       expect(report.mode).toBe('plan');
-      expect(report.notes).toContain('the request asked for mode apply, refused: this deployment runs in plan mode (RECONCILER_MODE=plan); planned only');
+      expect(report.notes).toContain(
+        'the request asked for mode apply, refused: this deployment runs in plan mode (RECONCILER_MODE=plan); planned only',
+      );
     }
     expect(manual.result).toMatchObject({ mode: 'plan' });
   });

@@ -54,10 +54,17 @@ describe('amiTags in the accounts of the organizations and OUs an AMI is shared 
 
     expect(final.organizations).toEqual([
       { arn: UNIT, status: 'listed', accounts: [E, F] },
-      { arn: OTHER_ORG, status: 'skipped', accounts: [], reason: expect.stringMatching(/is of organization o-zzzzzzzzzz; the reconciler's account is in o-a1b2c3d4e5/) },
+      {
+        arn: OTHER_ORG,
+        status: 'skipped',
+        accounts: [],
+        reason: expect.stringMatching(/is of organization o-zzzzzzzzzz; the reconciler's account is in o-a1b2c3d4e5/),
+      },
     ]);
     expect(final.outcome).toBe('converged');
-    expect(final.notes).toContainEqual(expect.stringMatching(/^accounts of arn:aws:organizations::999999999999:organization\/o-zzzzzzzzzz not tagged \(skipped\)/));
+    expect(final.notes).toContainEqual(
+      expect.stringMatching(/^accounts of arn:aws:organizations::999999999999:organization\/o-zzzzzzzzzz not tagged \(skipped\)/),
+    );
     expect(schemaErrors(validateReconcileReport, final)).toStrictEqual([]);
     const shared = final.cells.filter((c) => c.origin === 'shared').map((c) => `${c.region}/${c.accountId}:${c.status}`);
     expect(shared).toEqual([`eu-west-1/${B}:ok`, `eu-west-1/${E}:ok`, `eu-west-1/${F}:ok`]);
@@ -67,12 +74,15 @@ describe('amiTags in the accounts of the organizations and OUs an AMI is shared 
     const copies = (image.image?.outputResources?.amis ?? []).filter((a) => a.region === 'eu-west-1').map((a) => a.image ?? '');
     expect(copies).toHaveLength(2);
     for (const copy of copies) {
-      for (const account of [E, F]) expect(await tagsAs(box, account, copy), `${account} ${copy}`).toStrictEqual({ Team: 'platform', CostCenter: '4711' });
+      for (const account of [E, F])
+        expect(await tagsAs(box, account, copy), `${account} ${copy}`).toStrictEqual({ Team: 'platform', CostCenter: '4711' });
       expect(await tagsAs(box, G, copy)).toBeUndefined();
     }
     // listed by the reconciler's own role, which the deployment allows exactly that
     const listings = box.server.requests.filter((r) => r.service === 'organizations');
-    expect(new Set(listings.map((r) => r.operation))).toEqual(new Set(['DescribeOrganization', 'ListAccountsForParent', 'ListOrganizationalUnitsForParent']));
+    expect(new Set(listings.map((r) => r.operation))).toEqual(
+      new Set(['DescribeOrganization', 'ListAccountsForParent', 'ListOrganizationalUnitsForParent']),
+    );
     expect(listings.every((r) => r.status === 200 && r.principal?.endsWith('-reconcile') === true)).toBe(true);
 
     // the command line says the same: what was listed, and what was not and why
@@ -81,16 +91,32 @@ describe('amiTags in the accounts of the organizations and OUs an AMI is shared 
     let doctor = '';
     try {
       const at = ['--endpoint-url', box.url, '--region', 'us-east-1'];
-      const code = await main(['reconcile', arn, '--plan', ...at, '--no-color'], { out: (t) => (out += `${t}\n`), err: () => undefined, isTTY: false, columns: 250 });
+      const code = await main(['reconcile', arn, '--plan', ...at, '--no-color'], {
+        out: (t) => (out += `${t}\n`),
+        err: () => undefined,
+        isTTY: false,
+        columns: 250,
+      });
       expect(code).toBe(0);
       // doctor checks the listed accounts' roles too, as shared cells
       const config = box.refs.get('distribution:golden-windows') ?? '';
-      expect(await main(['doctor', '--config', config, ...at, '--json'], { out: (t) => (doctor += t), err: () => undefined, isTTY: false, columns: 250 })).toBe(0);
+      expect(
+        await main(['doctor', '--config', config, ...at, '--json'], {
+          out: (t) => (doctor += t),
+          err: () => undefined,
+          isTTY: false,
+          columns: 250,
+        }),
+      ).toBe(0);
     } finally {
       vi.unstubAllEnvs();
     }
     const [checked] = (JSON.parse(doctor) as { reports: DoctorReport[] }).reports;
-    expect(checked?.cells.filter((c) => [E, F, G].includes(c.accountId)).map((c) => `${c.region}/${c.accountId}:${c.status}:${c.groups.map((g) => g.name).join(',')}`)).toEqual([`eu-west-1/${E}:ok:observe,images`, `eu-west-1/${F}:ok:observe,images`]);
+    expect(
+      checked?.cells
+        .filter((c) => [E, F, G].includes(c.accountId))
+        .map((c) => `${c.region}/${c.accountId}:${c.status}:${c.groups.map((g) => g.name).join(',')}`),
+    ).toEqual([`eu-west-1/${E}:ok:observe,images`, `eu-west-1/${F}:ok:observe,images`]);
     expect(checked?.organizations?.map((o) => `${o.arn}:${o.status}`)).toEqual([`${UNIT}:listed`, `${OTHER_ORG}:skipped`]);
     expect(out).toContain(`shared with ${UNIT}: 2 account(s) listed (${E}, ${F})`);
     expect(out).toMatch(/note: accounts of arn:aws:organizations::999999999999:organization\/o-zzzzzzzzzz not tagged \(skipped\)/);
@@ -105,7 +131,9 @@ describe('amiTags in the accounts of the organizations and OUs an AMI is shared 
       arn: UNIT,
       status: 'failed',
       accounts: [],
-      reason: expect.stringMatching(/ListAccountsForParent: AccessDeniedException\): the reconciler's account must be the organization's management account or a delegated administrator/),
+      reason: expect.stringMatching(
+        /ListAccountsForParent: AccessDeniedException\): the reconciler's account must be the organization's management account or a delegated administrator/,
+      ),
     });
     expect(final.outcome).toBe('failed');
     expect(final.cells.every((c) => c.status === 'ok')).toBe(true);

@@ -22,9 +22,8 @@ const B = '333333333333';
 const D = '444444444444';
 const TARGET_ROLE = 'ImageBuilderReconcilerTarget';
 
-
-
-const deny = (action: string) => JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: 'OperatorDeny', Effect: 'Deny', Action: action, Resource: '*' }] });
+const deny = (action: string) =>
+  JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: 'OperatorDeny', Effect: 'Deny', Action: action, Resource: '*' }] });
 
 describe.runIf(existsSync(AWS))('permissions end to end (AWS CLI against the sandbox)', () => {
   let box: Sandbox | undefined;
@@ -34,7 +33,14 @@ describe.runIf(existsSync(AWS))('permissions end to end (AWS CLI against the san
 
   async function aws(account: string, ...args: string[]): Promise<unknown> {
     const { stdout } = await run(AWS, ['--endpoint-url', box?.url ?? '', '--region', 'us-east-1', '--output', 'json', ...args], {
-      env: { PATH: process.env.PATH, HOME: '/tmp', AWS_ACCESS_KEY_ID: account, AWS_SECRET_ACCESS_KEY: 'sandbox', AWS_PAGER: '', AWS_EC2_METADATA_DISABLED: 'true' },
+      env: {
+        PATH: process.env.PATH,
+        HOME: '/tmp',
+        AWS_ACCESS_KEY_ID: account,
+        AWS_SECRET_ACCESS_KEY: 'sandbox',
+        AWS_PAGER: '',
+        AWS_EC2_METADATA_DISABLED: 'true',
+      },
     });
     return stdout.trim() === '' ? {} : JSON.parse(stdout);
   }
@@ -43,10 +49,41 @@ describe.runIf(existsSync(AWS))('permissions end to end (AWS CLI against the san
     box = await sandboxes.start({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
     // the operator denies launch template versions to the reconciler in account A, and Fast Launch's launch
     // check (a dependent permission of EnableFastLaunch) in account D
-    await aws(A, 'iam', 'put-role-policy', '--role-name', TARGET_ROLE, '--policy-name', 'no-lt', '--policy-document', deny('ec2:CreateLaunchTemplateVersion'));
-    await aws(D, 'iam', 'put-role-policy', '--role-name', TARGET_ROLE, '--policy-name', 'no-launch', '--policy-document', deny('ec2:RunInstances'));
+    await aws(
+      A,
+      'iam',
+      'put-role-policy',
+      '--role-name',
+      TARGET_ROLE,
+      '--policy-name',
+      'no-lt',
+      '--policy-document',
+      deny('ec2:CreateLaunchTemplateVersion'),
+    );
+    await aws(
+      D,
+      'iam',
+      'put-role-policy',
+      '--role-name',
+      TARGET_ROLE,
+      '--policy-name',
+      'no-launch',
+      '--policy-document',
+      deny('ec2:RunInstances'),
+    );
     expect(await aws(A, 'iam', 'list-role-policies', '--role-name', TARGET_ROLE)).toStrictEqual({ PolicyNames: ['no-lt', 'repair'] });
-    const simulated = (await aws(A, 'iam', 'simulate-principal-policy', '--policy-source-arn', `arn:aws:iam::${A}:role/${TARGET_ROLE}`, '--action-names', 'ec2:CreateLaunchTemplateVersion', 'ec2:ModifyLaunchTemplate', '--resource-arns', `arn:aws:ec2:us-east-1:${A}:launch-template/${box.refs.get('lt:web-a') ?? ''}`)) as { EvaluationResults: { EvalActionName: string; EvalDecision: string }[] };
+    const simulated = (await aws(
+      A,
+      'iam',
+      'simulate-principal-policy',
+      '--policy-source-arn',
+      `arn:aws:iam::${A}:role/${TARGET_ROLE}`,
+      '--action-names',
+      'ec2:CreateLaunchTemplateVersion',
+      'ec2:ModifyLaunchTemplate',
+      '--resource-arns',
+      `arn:aws:ec2:us-east-1:${A}:launch-template/${box.refs.get('lt:web-a') ?? ''}`,
+    )) as { EvaluationResults: { EvalActionName: string; EvalDecision: string }[] };
     expect(simulated.EvaluationResults.map((r) => [r.EvalActionName, r.EvalDecision])).toStrictEqual([
       ['ec2:CreateLaunchTemplateVersion', 'explicitDeny'],
       ['ec2:ModifyLaunchTemplate', 'allowed'],
@@ -56,7 +93,8 @@ describe.runIf(existsSync(AWS))('permissions end to end (AWS CLI against the san
     const failed = final.cells.filter((c) => c.status === 'failed');
     // A's launch template lives in us-east-1; D's Windows copy in eu-west-1 gets Fast Launch (inherited)
     expect(failed.map((c) => `${c.region}/${c.accountId}`).sort()).toStrictEqual([`eu-west-1/${D}`, `us-east-1/${A}`]);
-    const reasons = (region: string, account: string) => failed.find((c) => c.region === region && c.accountId === account)?.reasons.join(' ') ?? '';
+    const reasons = (region: string, account: string) =>
+      failed.find((c) => c.region === region && c.accountId === account)?.reasons.join(' ') ?? '';
     expect(reasons('us-east-1', A)).toMatch(/not authorized to perform: ec2:CreateLaunchTemplateVersion/);
     expect(reasons('eu-west-1', D)).toMatch(/ec2:RunInstances/);
     expect(final.cells.filter((c) => c.status !== 'failed').every((c) => c.status === 'ok')).toBe(true);
@@ -72,23 +110,43 @@ describe.runIf(existsSync(AWS))('permissions end to end (AWS CLI against the san
     expect(again.cells.every((c) => c.status === 'ok')).toBe(true);
   });
 
-  it('encrypted copies: Fast Launch in each target uses its own KMS key through the template\'s grant; a Deny on kms:CreateGrant fails only that account\'s Fast Launch, naming it', async () => {
+  it("encrypted copies: Fast Launch in each target uses its own KMS key through the template's grant; a Deny on kms:CreateGrant fails only that account's Fast Launch, naming it", async () => {
     const scenario = demoScenario();
     const eu = scenario.imagebuilder?.distributions?.[0]?.distributions?.find((d) => d.region === 'eu-west-1');
     if (eu?.amiDistributionConfiguration === undefined) throw new Error('the demo distributes to eu-west-1');
     // a key id: each destination account encrypts its copy with its own key of that id
     eu.amiDistributionConfiguration.kmsKeyId = '1234abcd-12ab-34cd-56ef-1234567890ab';
     box = await sandboxes.start({ scenario, wire: true, clockSpeed: 3000 });
-    await aws(D, 'iam', 'put-role-policy', '--role-name', TARGET_ROLE, '--policy-name', 'no-grant', '--policy-document', deny('kms:CreateGrant'));
+    await aws(
+      D,
+      'iam',
+      'put-role-policy',
+      '--role-name',
+      TARGET_ROLE,
+      '--policy-name',
+      'no-grant',
+      '--policy-document',
+      deny('kms:CreateGrant'),
+    );
 
     const final = await finished(box, await startBuild(box, 'encrypted'));
     const failed = final.cells.filter((c) => c.status === 'failed');
     expect(failed.map((c) => `${c.region}/${c.accountId}`)).toStrictEqual([`eu-west-1/${D}`]);
-    expect(failed[0]?.reasons.join(' ')).toMatch(/not authorized to perform: kms:CreateGrant on resource: arn:aws:kms:eu-west-1:444444444444:key\/1234abcd-12ab-34cd-56ef-1234567890ab with an explicit deny/);
+    expect(failed[0]?.reasons.join(' ')).toMatch(
+      /not authorized to perform: kms:CreateGrant on resource: arn:aws:kms:eu-west-1:444444444444:key\/1234abcd-12ab-34cd-56ef-1234567890ab with an explicit deny/,
+    );
     expect(final.cells.filter((c) => c.status !== 'failed').every((c) => c.status === 'ok')).toBe(true);
     // account A's encrypted copy got its Fast Launch through the template's grant on its own key
-    const granted = box.server.requests.filter((r) => r.account === A && r.operation === 'EnableFastLaunch' && r.errorCode === undefined).flatMap((r) => r.authorizations.filter((a) => a.action === 'kms:CreateGrant'));
-    expect(granted).toContainEqual(expect.objectContaining({ decision: 'allow', resource: `arn:aws:kms:eu-west-1:${A}:key/1234abcd-12ab-34cd-56ef-1234567890ab`, statement: 'inline:repair#FastLaunchEncryptedSnapshotsGrant' }));
+    const granted = box.server.requests
+      .filter((r) => r.account === A && r.operation === 'EnableFastLaunch' && r.errorCode === undefined)
+      .flatMap((r) => r.authorizations.filter((a) => a.action === 'kms:CreateGrant'));
+    expect(granted).toContainEqual(
+      expect.objectContaining({
+        decision: 'allow',
+        resource: `arn:aws:kms:eu-west-1:${A}:key/1234abcd-12ab-34cd-56ef-1234567890ab`,
+        statement: 'inline:repair#FastLaunchEncryptedSnapshotsGrant',
+      }),
+    );
   });
 
   it('Fast Launch without a launch template needs EC2FastLaunchFullAccess: refused as AWS refuses it, with what to deploy; the option turns it on', async () => {
@@ -99,7 +157,9 @@ describe.runIf(existsSync(AWS))('permissions end to end (AWS CLI against the san
     const final = await finished(box, await startBuild(box, 'no-template'));
     const failed = final.cells.filter((c) => c.status === 'failed');
     expect(failed.map((c) => `${c.region}/${c.accountId}`)).toStrictEqual([`ap-southeast-2/${B}`]);
-    expect(failed[0]?.reasons.join(' ')).toMatch(/not authorized to perform: ec2:CreateVpc on resource: arn:aws:ec2:ap-southeast-2:333333333333:vpc\/\* because no identity-based policy allows .*\(without a launch template EC2 Fast Launch builds its own VPC .*FastLaunchWithoutLaunchTemplate=true/);
+    expect(failed[0]?.reasons.join(' ')).toMatch(
+      /not authorized to perform: ec2:CreateVpc on resource: arn:aws:ec2:ap-southeast-2:333333333333:vpc\/\* because no identity-based policy allows .*\(without a launch template EC2 Fast Launch builds its own VPC .*FastLaunchWithoutLaunchTemplate=true/,
+    );
     await box.stop();
 
     // deployed with the option, the same configuration converges
@@ -119,7 +179,11 @@ describe.runIf(existsSync(AWS))('permissions end to end (AWS CLI against the san
           PolicySourceArn: roleArn(logicalId),
           ActionNames: actions,
           ResourceArns: [resource],
-          ContextEntries: Object.entries(context).map(([ContextKeyName, value]) => ({ ContextKeyName, ContextKeyValues: [value], ContextKeyType: 'string' })),
+          ContextEntries: Object.entries(context).map(([ContextKeyName, value]) => ({
+            ContextKeyName,
+            ContextKeyValues: [value],
+            ContextKeyType: 'string',
+          })),
         }),
       );
       return (out.EvaluationResults ?? []).map((r) => r.EvalDecision);
@@ -131,12 +195,20 @@ describe.runIf(existsSync(AWS))('permissions end to end (AWS CLI against the san
     expect(await simulate('CleanupRole', retire, image, byImageBuilder)).toStrictEqual(['allowed', 'allowed', 'allowed']);
     // in its own account, what Image Builder made carries its CreatedBy tag: the reconciler's tag alone retires
     // nothing there; in target accounts it is the only tag a copy has (infra/target-account-role.yaml)
-    expect(await simulate('CleanupRole', retire, image, { 'aws:ResourceTag/imagebuilder-reconciler:source-image': 'arn:aws:imagebuilder:us-east-1:111111111111:image/x/1.0.0/1' })).toStrictEqual(['implicitDeny', 'implicitDeny', 'implicitDeny']);
+    expect(
+      await simulate('CleanupRole', retire, image, {
+        'aws:ResourceTag/imagebuilder-reconciler:source-image': 'arn:aws:imagebuilder:us-east-1:111111111111:image/x/1.0.0/1',
+      }),
+    ).toStrictEqual(['implicitDeny', 'implicitDeny', 'implicitDeny']);
     // an AMI nobody of ours made
     expect(await simulate('CleanupRole', retire, image)).toStrictEqual(['implicitDeny', 'implicitDeny', 'implicitDeny']);
-    expect(await simulate('ReconcileRole', ['ec2:DeleteSnapshot'], 'arn:aws:ec2:us-east-1::snapshot/snap-0123456789abcdef0')).toStrictEqual(['implicitDeny']);
+    expect(await simulate('ReconcileRole', ['ec2:DeleteSnapshot'], 'arn:aws:ec2:us-east-1::snapshot/snap-0123456789abcdef0')).toStrictEqual(
+      ['implicitDeny'],
+    );
     // each may assume only its own role in target accounts
-    expect(await simulate('ReconcileRole', ['sts:AssumeRole'], `arn:aws:iam::${A}:role/ImageBuilderReconcilerCleanup`)).toStrictEqual(['implicitDeny']);
+    expect(await simulate('ReconcileRole', ['sts:AssumeRole'], `arn:aws:iam::${A}:role/ImageBuilderReconcilerCleanup`)).toStrictEqual([
+      'implicitDeny',
+    ]);
     expect(await simulate('ReconcileRole', ['sts:AssumeRole'], `arn:aws:iam::${A}:role/${TARGET_ROLE}`)).toStrictEqual(['allowed']);
     expect(await simulate('CleanupRole', ['sts:AssumeRole'], `arn:aws:iam::${A}:role/${TARGET_ROLE}`)).toStrictEqual(['implicitDeny']);
   });
@@ -149,7 +221,12 @@ describe.runIf(existsSync(AWS))('permissions end to end (AWS CLI against the san
     const assume = async (logicalId: string, account: string, roleName: string): Promise<string> => {
       const role = box?.wiring?.roles.get(logicalId);
       if (role === undefined || box === undefined) throw new Error(`no role ${logicalId}`);
-      const sts = new STSClient({ endpoint: box.url, region: 'us-east-1', credentials: roleSession(box.state, role, 'test'), maxAttempts: 1 });
+      const sts = new STSClient({
+        endpoint: box.url,
+        region: 'us-east-1',
+        credentials: roleSession(box.state, role, 'test'),
+        maxAttempts: 1,
+      });
       return sts.send(new AssumeRoleCommand({ RoleArn: `arn:aws:iam::${account}:role/${roleName}`, RoleSessionName: 'test' })).then(
         () => 'assumed',
         (error: unknown) => (error instanceof Error ? `${error.name}: ${error.message}` : String(error)),
@@ -159,8 +236,14 @@ describe.runIf(existsSync(AWS))('permissions end to end (AWS CLI against the san
     expect(await assume('CleanupRole', A, 'ImageBuilderReconcilerCleanup')).toBe('assumed');
     // another organization's account, and one in none
     for (const account of ['333333333333', D]) {
-      expect(await assume('ReconcileRole', account, TARGET_ROLE)).toMatch(new RegExp(`^AccessDenied: User: \\S+ is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::${account}:role/${TARGET_ROLE} because no identity-based policy allows`));
-      expect(await assume('CleanupRole', account, 'ImageBuilderReconcilerCleanup')).toMatch(/^AccessDenied: .*not authorized to perform: sts:AssumeRole/);
+      expect(await assume('ReconcileRole', account, TARGET_ROLE)).toMatch(
+        new RegExp(
+          `^AccessDenied: User: \\S+ is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::${account}:role/${TARGET_ROLE} because no identity-based policy allows`,
+        ),
+      );
+      expect(await assume('CleanupRole', account, 'ImageBuilderReconcilerCleanup')).toMatch(
+        /^AccessDenied: .*not authorized to perform: sts:AssumeRole/,
+      );
     }
   });
 });

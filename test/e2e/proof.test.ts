@@ -5,7 +5,11 @@
  * (role, action, resource) the code used was allowed, (b) every action a role grants was used, except
  * the listed ones, each with the reason no run here uses it, and (c) no statement grants a wildcard action.
  */
-import { GetDistributionConfigurationCommand, StartImagePipelineExecutionCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
+import {
+  GetDistributionConfigurationCommand,
+  StartImagePipelineExecutionCommand,
+  UpdateDistributionConfigurationCommand,
+} from '@aws-sdk/client-imagebuilder';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Authorization } from '../../sandbox/emulator/iam/authorize.ts';
 import { type Statement, statementsOf } from '../../sandbox/emulator/iam/policy.ts';
@@ -19,10 +23,12 @@ const TARGETS = ['222222222222', '333333333333', '444444444444'];
 
 /** The EBS rights on KMS keys that both repair roles grant for Fast Launch's launch check: the demo encrypts nothing. */
 const KMS_NOT_USED = Object.fromEntries(
-  ['kms:CreateGrant', 'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'].map((action) => [
-    action,
-    "encrypted snapshots in Fast Launch's launch check: the demo configuration sets no KMS key (test/e2e/statement-removal.test.ts, test/e2e/permissions.test.ts)",
-  ]),
+  ['kms:CreateGrant', 'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'].map(
+    (action) => [
+      action,
+      "encrypted snapshots in Fast Launch's launch check: the demo configuration sets no KMS key (test/e2e/statement-removal.test.ts, test/e2e/permissions.test.ts)",
+    ],
+  ),
 );
 
 /** Granted but not used by this run, and why. Every entry must still be granted (the list cannot go stale silently). */
@@ -48,24 +54,28 @@ const NOT_USED_HERE: Record<string, Record<string, string>> = {
     'ec2:EnableFastLaunch': "Image Builder enabled the owner's Fast Launch itself",
     ...KMS_NOT_USED,
     'ssm:PutParameter': "Image Builder wrote the owner's parameter itself",
-    'license-manager:ListLicenseSpecificationsForResource': 'the demo configuration names no license configuration (test/e2e/licenses.test.ts)',
-    'license-manager:UpdateLicenseSpecificationsForResource': 'the demo configuration names no license configuration (test/e2e/licenses.test.ts)',
+    'license-manager:ListLicenseSpecificationsForResource':
+      'the demo configuration names no license configuration (test/e2e/licenses.test.ts)',
+    'license-manager:UpdateLicenseSpecificationsForResource':
+      'the demo configuration names no license configuration (test/e2e/licenses.test.ts)',
     'ec2:DescribeExportImageTasks': 'the demo configuration exports nothing to S3 (test/e2e/s3-export.test.ts)',
     's3:GetObject': 'the demo configuration exports nothing to S3 (test/e2e/s3-export.test.ts)',
     's3:ListBucket': 'the demo configuration exports nothing to S3 (test/e2e/s3-export.test.ts)',
     'dynamodb:DeleteItem': "Powertools Idempotency deletes a run's record only when the run fails (test/e2e/duplicates.test.ts)",
-    'dynamodb:GetItem': 'Powertools Idempotency reads a record only when a failed conditional PutItem returns none (it asks for ALL_OLD, so only when the record vanished in between)',
+    'dynamodb:GetItem':
+      'Powertools Idempotency reads a record only when a failed conditional PutItem returns none (it asks for ALL_OLD, so only when the record vanished in between)',
   },
   CleanupRole: {
     'logs:CreateLogStream': 'Lambda writes the function logs with the execution role',
     'logs:PutLogEvents': 'Lambda writes the function logs with the execution role',
-    'sqs:SendMessage': "the on-failure destination of cleanupOnChange (the Lambda service sends it)",
+    'sqs:SendMessage': 'the on-failure destination of cleanupOnChange (the Lambda service sends it)',
     'ec2:DisableImage': 'strategy disable (test/unit/cleanup-plan.test.ts)',
     'ec2:EnableImageDeprecation': 'strategy deprecate (test/unit/cleanup-plan.test.ts)',
     'ec2:CreateTags': 'strategy disable marks the AMI (test/unit/cleanup-plan.test.ts)',
     'ec2:CreateImageUsageReport': 'use of a shared AMI by other accounts, only with shared: include (test/e2e/cleanup-safety.test.ts)',
     'ec2:DescribeImageUsageReports': 'use of a shared AMI by other accounts, only with shared: include (test/e2e/cleanup-safety.test.ts)',
-    'ec2:DescribeImageUsageReportEntries': 'use of a shared AMI by other accounts, only with shared: include (test/e2e/cleanup-safety.test.ts)',
+    'ec2:DescribeImageUsageReportEntries':
+      'use of a shared AMI by other accounts, only with shared: include (test/e2e/cleanup-safety.test.ts)',
   },
   ImageBuilderReconcilerTarget: {
     'iam:SimulatePrincipalPolicy': 'used by `imagebuilder-reconciler doctor` (test/cli/doctor.test.ts), not by the functions',
@@ -73,8 +83,10 @@ const NOT_USED_HERE: Record<string, Record<string, string>> = {
     'ec2:ModifyImageAttribute': 'launch permission repairs: the demo configuration shares no target copy further',
     ...KMS_NOT_USED,
     'ssm:PutParameter': "Image Builder wrote the target account's parameter itself",
-    'license-manager:ListLicenseSpecificationsForResource': 'the demo configuration names no license configuration (test/e2e/licenses.test.ts)',
-    'license-manager:UpdateLicenseSpecificationsForResource': 'the demo configuration names no license configuration (test/e2e/licenses.test.ts)',
+    'license-manager:ListLicenseSpecificationsForResource':
+      'the demo configuration names no license configuration (test/e2e/licenses.test.ts)',
+    'license-manager:UpdateLicenseSpecificationsForResource':
+      'the demo configuration names no license configuration (test/e2e/licenses.test.ts)',
     'ec2:DescribeExportImageTasks': "only the owner's cell is checked for an S3 export, and the owner here is the reconciler's own account",
     's3:GetObject': "only the owner's cell is checked for an S3 export, and the owner here is the reconciler's own account",
     's3:ListBucket': "only the owner's cell is checked for an S3 export, and the owner here is the reconciler's own account",
@@ -86,7 +98,8 @@ const NOT_USED_HERE: Record<string, Record<string, string>> = {
     'ec2:CreateTags': 'strategy disable marks the AMI (test/unit/cleanup-plan.test.ts)',
     'ec2:CreateImageUsageReport': 'use of a shared AMI by other accounts, only with shared: include (test/e2e/cleanup-safety.test.ts)',
     'ec2:DescribeImageUsageReports': 'use of a shared AMI by other accounts, only with shared: include (test/e2e/cleanup-safety.test.ts)',
-    'ec2:DescribeImageUsageReportEntries': 'use of a shared AMI by other accounts, only with shared: include (test/e2e/cleanup-safety.test.ts)',
+    'ec2:DescribeImageUsageReportEntries':
+      'use of a shared AMI by other accounts, only with shared: include (test/e2e/cleanup-safety.test.ts)',
   },
 };
 
@@ -114,17 +127,28 @@ describe('permission proof (sandbox request log)', () => {
     box = await sandboxes.start({ scenario, wire: true, clockSpeed: 3000 });
     for (const [logicalId, role] of box.wiring?.roles ?? []) roles.set(logicalId, [role]);
     for (const name of ['ImageBuilderReconcilerTarget', 'ImageBuilderReconcilerCleanup']) {
-      roles.set(name, TARGETS.map((account) => box.state.rolesOf(account).get(name)).filter((r): r is Role => r !== undefined));
+      roles.set(
+        name,
+        TARGETS.map((account) => box.state.rolesOf(account).get(name)).filter((r): r is Role => r !== undefined),
+      );
     }
     const ib = clients(box.url, OWNER).imagebuilder;
-    const build = await ib.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: 'proof' }));
+    const build = await ib.send(
+      new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: 'proof' }),
+    );
     await box.finalReport(build.imageBuildVersionArn ?? '', 30_000);
     await box.idle();
     // cleanup's minimum age: the copies must be older than 7 days
     box.clock.advance(8 * 86_400_000);
     const configArn = box.refs.get('distribution:golden-windows') ?? '';
     const current = await ib.send(new GetDistributionConfigurationCommand({ distributionConfigurationArn: configArn }));
-    await ib.send(new UpdateDistributionConfigurationCommand({ distributionConfigurationArn: configArn, distributions: current.distributionConfiguration?.distributions?.filter((d) => d.region !== 'ap-northeast-1'), clientToken: 'remove' }));
+    await ib.send(
+      new UpdateDistributionConfigurationCommand({
+        distributionConfigurationArn: configArn,
+        distributions: current.distributionConfiguration?.distributions?.filter((d) => d.region !== 'ap-northeast-1'),
+        clientToken: 'remove',
+      }),
+    );
     await box.idle();
     const labelOf = new Map<string, string>();
     for (const [label, list] of roles) for (const role of list) labelOf.set(role.arn, label);
@@ -137,14 +161,23 @@ describe('permission proof (sandbox request log)', () => {
   }, 120_000);
 
   it('ran every role: the reconcile and cleanup functions, and both target roles', () => {
-    expect([...used.keys()].sort()).toStrictEqual(['CleanupRole', 'ImageBuilderReconcilerCleanup', 'ImageBuilderReconcilerTarget', 'ReconcileRole']);
-    const cleanup = box.state.events.find((e) => e.detailType === 'Image Builder Cleanup Report')?.detail as { mode: string; counts: { deregistered: number } } | undefined;
+    expect([...used.keys()].sort()).toStrictEqual([
+      'CleanupRole',
+      'ImageBuilderReconcilerCleanup',
+      'ImageBuilderReconcilerTarget',
+      'ReconcileRole',
+    ]);
+    const cleanup = box.state.events.find((e) => e.detailType === 'Image Builder Cleanup Report')?.detail as
+      | { mode: string; counts: { deregistered: number } }
+      | undefined;
     expect(cleanup).toMatchObject({ mode: 'apply' });
     expect(cleanup?.counts.deregistered).toBeGreaterThan(0);
   });
 
   it('(a) every (role, action, resource) the code used was allowed', () => {
-    const refused = [...used.entries()].flatMap(([label, list]) => list.filter((a) => a.decision !== 'allow').map((a) => `${label} ${a.action} ${a.resource} ${a.decision}`));
+    const refused = [...used.entries()].flatMap(([label, list]) =>
+      list.filter((a) => a.decision !== 'allow').map((a) => `${label} ${a.action} ${a.resource} ${a.decision}`),
+    );
     expect(refused).toStrictEqual([]);
   });
 
@@ -153,17 +186,32 @@ describe('permission proof (sandbox request log)', () => {
       const granted = new Set(list.flatMap((role) => actionsOf(grants(role))));
       const usedActions = new Set((used.get(label) ?? []).map((a) => a.action));
       const exempt = NOT_USED_HERE[label] ?? {};
-      expect([...granted].filter((a) => !usedActions.has(a) && exempt[a] === undefined).sort(), `${label}: granted, never used`).toStrictEqual([]);
-      expect(Object.keys(exempt).filter((a) => !granted.has(a)), `${label}: exemptions for actions not granted`).toStrictEqual([]);
-      expect(Object.keys(exempt).filter((a) => usedActions.has(a)), `${label}: exempt but used (remove from the list)`).toStrictEqual([]);
+      expect(
+        [...granted].filter((a) => !usedActions.has(a) && exempt[a] === undefined).sort(),
+        `${label}: granted, never used`,
+      ).toStrictEqual([]);
+      expect(
+        Object.keys(exempt).filter((a) => !granted.has(a)),
+        `${label}: exemptions for actions not granted`,
+      ).toStrictEqual([]);
+      expect(
+        Object.keys(exempt).filter((a) => usedActions.has(a)),
+        `${label}: exempt but used (remove from the list)`,
+      ).toStrictEqual([]);
     }
   });
 
   it('(c) no statement grants a wildcard action', () => {
     for (const [label, list] of roles) {
-      const wildcards = list.flatMap((role) => grants(role)).flatMap((s) => [s.Action ?? [], s.NotAction ?? []].flat()).filter((a) => a.includes('*') || a.includes('?'));
+      const wildcards = list
+        .flatMap((role) => grants(role))
+        .flatMap((s) => [s.Action ?? [], s.NotAction ?? []].flat())
+        .filter((a) => a.includes('*') || a.includes('?'));
       expect(wildcards, label).toStrictEqual([]);
-      expect(list.flatMap((role) => grants(role)).filter((s) => s.NotAction !== undefined || s.NotResource !== undefined), label).toStrictEqual([]);
+      expect(
+        list.flatMap((role) => grants(role)).filter((s) => s.NotAction !== undefined || s.NotResource !== undefined),
+        label,
+      ).toStrictEqual([]);
     }
   });
 });

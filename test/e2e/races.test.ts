@@ -22,7 +22,6 @@ const A = '222222222222';
 const D = '444444444444';
 const PARAMETER = '/golden/windows/latest';
 
-
 /** Let simulated time run until the build is AVAILABLE. */
 async function available(box: Sandbox, arn: string): Promise<void> {
   const ib = clients(box.url, OWNER).imagebuilder;
@@ -40,10 +39,16 @@ async function amiOf(box: Sandbox, arn: string, account: string, region: string)
 }
 
 /** The AMIs of a launch template's $Default and $Latest versions, as the account sees them. */
-async function templateImages(box: Sandbox, account: string, region: string, ref: string): Promise<{ default: string | undefined; latest: string | undefined }> {
+async function templateImages(
+  box: Sandbox,
+  account: string,
+  region: string,
+  ref: string,
+): Promise<{ default: string | undefined; latest: string | undefined }> {
   const ec2 = clients(box.url, account, region).ec2;
   const read = async (version: string) =>
-    (await ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: box.refs.get(`lt:${ref}`), Versions: [version] }))).LaunchTemplateVersions?.[0]?.LaunchTemplateData?.ImageId;
+    (await ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: box.refs.get(`lt:${ref}`), Versions: [version] })))
+      .LaunchTemplateVersions?.[0]?.LaunchTemplateData?.ImageId;
   return { default: await read('$Default'), latest: await read('$Latest') };
 }
 
@@ -86,7 +91,12 @@ describe('no rollback under a forced interleaving', () => {
    * Build 1's run reads the state before build 2 is AVAILABLE, and is held at `held`; build 2's run then
    * reconciles completely; then build 1's run goes on. Returns both builds and build 1's report.
    */
-  async function interleave(held: { operation: string; account: string; region: string }, before?: (box: Sandbox) => Promise<void>, settle = false, between?: (box: Sandbox) => void) {
+  async function interleave(
+    held: { operation: string; account: string; region: string },
+    before?: (box: Sandbox) => Promise<void>,
+    settle = false,
+    between?: (box: Sandbox) => void,
+  ) {
     box = await sandbox({ scenario: demoScenario(), wire: false, clockSpeed: 1 });
     const deps = depsFor(box);
     const old = await startBuild(box, 'old');
@@ -118,13 +128,19 @@ describe('no rollback under a forced interleaving', () => {
 
     expect(await templateImages(box, D, 'eu-west-1', 'web-d')).toStrictEqual({ default: newerAmi, latest: newerAmi });
     const lt = action(oldReport, 'update-launch-template', 'eu-west-1', D);
-    expect(lt).toMatchObject({ outcome: 'skipped', detail: expect.stringMatching(new RegExp(`^superseded: the default of launch template .* already names ${newerAmi}`)) });
+    expect(lt).toMatchObject({
+      outcome: 'skipped',
+      detail: expect.stringMatching(new RegExp(`^superseded: the default of launch template .* already names ${newerAmi}`)),
+    });
     // the rest of the cell's pointers are left to build 2's run, and the cell is not left pending for it
-    expect(action(oldReport, 'enable-fast-launch', 'eu-west-1', D)).toMatchObject({ outcome: 'skipped', detail: expect.stringMatching(/^superseded: /) });
+    expect(action(oldReport, 'enable-fast-launch', 'eu-west-1', D)).toMatchObject({
+      outcome: 'skipped',
+      detail: expect.stringMatching(/^superseded: /),
+    });
     expect(oldReport.cells.find((c) => c.region === 'eu-west-1' && c.accountId === D)?.status).not.toBe('pending');
   });
 
-  it('SSM parameter: build 1 held before its PutParameter does not overwrite build 2\'s AMI', async () => {
+  it("SSM parameter: build 1 held before its PutParameter does not overwrite build 2's AMI", async () => {
     // Image Builder wrote the parameter itself; someone deleted it since, so build 1's run has to write it
     const deleted = async (b: Sandbox) => {
       await clients(b.url, A, 'eu-west-1').ssm.send(new DeleteParameterCommand({ Name: PARAMETER }));
@@ -143,7 +159,7 @@ describe('no rollback under a forced interleaving', () => {
     expect(action(oldReport, 'create-tags', 'eu-west-1', A)?.outcome).toBe('applied');
   });
 
-  it('SSM parameter: build 1\'s PutParameter held in flight lands after build 2\'s value, and build 1\'s recheck rolls the parameter forward', async () => {
+  it("SSM parameter: build 1's PutParameter held in flight lands after build 2's value, and build 1's recheck rolls the parameter forward", async () => {
     // the re-read cannot see a write that happens after it: here build 1 has re-read and its write is in flight
     const deleted = async (b: Sandbox) => {
       await clients(b.url, A, 'eu-west-1').ssm.send(new DeleteParameterCommand({ Name: PARAMETER }));
@@ -154,42 +170,66 @@ describe('no rollback under a forced interleaving', () => {
     const oldAmi = await amiOf(box, old, A, 'eu-west-1');
     expect(oldAmi).not.toBe(newerAmi);
     // SSM answered 200 and validates build 1's value after the call: the sweep cannot see it yet, so the cell waits
-    expect(action(oldReport, 'put-parameter', 'eu-west-1', A)).toMatchObject({ outcome: 'applied', detail: expect.stringMatching(/SSM validates aws:ec2:image values after the call/) });
+    expect(action(oldReport, 'put-parameter', 'eu-west-1', A)).toMatchObject({
+      outcome: 'applied',
+      detail: expect.stringMatching(/SSM validates aws:ec2:image values after the call/),
+    });
     expect(oldReport.cells.find((c) => c.region === 'eu-west-1' && c.accountId === A)?.status).toBe('pending');
     box.clock.advance(SSM_IMAGE_VALIDATION_MS);
     expect(await parameter(box, A, 'eu-west-1')).toBe(oldAmi);
     // build 1's recheck finds its own, older AMI over build 2's and puts build 2's back
     const recheck = await reconcile({ imageBuildVersionArn: old, trigger: 'sqs', mode: 'apply', attempt: 2 }, depsFor(box));
-    expect(action(recheck, 'put-parameter', 'eu-west-1', A)).toMatchObject({ outcome: 'applied', reason: expect.stringMatching(new RegExp(`newer build ${newer} has ${newerAmi} here: .*rolled forward`)) });
+    expect(action(recheck, 'put-parameter', 'eu-west-1', A)).toMatchObject({
+      outcome: 'applied',
+      reason: expect.stringMatching(new RegExp(`newer build ${newer} has ${newerAmi} here: .*rolled forward`)),
+    });
     box.clock.advance(SSM_IMAGE_VALIDATION_MS);
     expect(await parameter(box, A, 'eu-west-1')).toBe(newerAmi);
   });
 
-  it('launch template: build 1\'s default write lands after build 2\'s and its roll-forward listing is throttled: pending with a note, and the recheck rolls forward', async () => {
+  it("launch template: build 1's default write lands after build 2's and its roll-forward listing is throttled: pending with a note, and the recheck rolls forward", async () => {
     // build 1 has re-read the default and its ModifyLaunchTemplate is in flight while build 2's run writes
-    const throttled = (b: Sandbox) => b.faults.merge({ errors: [{ service: 'imagebuilder', operation: 'ListImagePipelineImages', code: 'ThrottlingException', message: 'Rate exceeded' }] });
-    const { old, newer, oldReport } = await interleave({ operation: 'ModifyLaunchTemplate', account: D, region: 'eu-west-1' }, undefined, false, throttled);
+    const throttled = (b: Sandbox) =>
+      b.faults.merge({
+        errors: [{ service: 'imagebuilder', operation: 'ListImagePipelineImages', code: 'ThrottlingException', message: 'Rate exceeded' }],
+      });
+    const { old, newer, oldReport } = await interleave(
+      { operation: 'ModifyLaunchTemplate', account: D, region: 'eu-west-1' },
+      undefined,
+      false,
+      throttled,
+    );
     if (box === undefined) throw new Error('no sandbox');
     const newerAmi = await amiOf(box, newer, D, 'eu-west-1');
     const oldAmi = await amiOf(box, old, D, 'eu-west-1');
     // the write landed last: the default is build 1's, and the run says it could not check, never "done"
     expect((await templateImages(box, D, 'eu-west-1', 'web-d')).default).toBe(oldAmi);
-    expect(action(oldReport, 'update-launch-template', 'eu-west-1', D)).toMatchObject({ outcome: 'applied', detail: expect.stringMatching(/set default version/) });
+    expect(action(oldReport, 'update-launch-template', 'eu-west-1', D)).toMatchObject({
+      outcome: 'applied',
+      detail: expect.stringMatching(/set default version/),
+    });
     expect(oldReport.actions.find((a) => a.id.endsWith('/roll-forward') && a.region === 'eu-west-1' && a.accountId === D)).toMatchObject({
       outcome: 'skipped',
-      detail: expect.stringMatching(/^not checked for a newer build's write .*cannot list the newer builds \(.*ThrottlingException.*\); the recheck looks again$/),
+      detail: expect.stringMatching(
+        /^not checked for a newer build's write .*cannot list the newer builds \(.*ThrottlingException.*\); the recheck looks again$/,
+      ),
     });
     expect(oldReport.outcome).toBe('pending');
     expect(oldReport.notes).toContainEqual(expect.stringMatching(/^roll forward not checked: the newer builds could not be listed/));
     const cell = oldReport.cells.find((c) => c.region === 'eu-west-1' && c.accountId === D);
     expect(cell?.status).toBe('pending');
-    expect(cell?.reasons).toContainEqual(expect.stringMatching(/^update-launch-template .*: pending: not checked for a newer build's write/));
+    expect(cell?.reasons).toContainEqual(
+      expect.stringMatching(/^update-launch-template .*: pending: not checked for a newer build's write/),
+    );
 
     // the listing works again: build 1's recheck finds its own AMI the default over build 2's and rolls it forward
     box.faults.set({});
     const recheck = await reconcile({ imageBuildVersionArn: old, trigger: 'sqs', mode: 'apply', attempt: 2 }, depsFor(box));
     const rolled = recheck.actions.find((a) => a.id.endsWith(`update-launch-template/${box?.refs.get('lt:web-d') ?? ''}/roll-forward`));
-    expect(rolled).toMatchObject({ outcome: 'applied', reason: expect.stringMatching(new RegExp(`newer build ${newer} has ${newerAmi} here: .*rolled forward`)) });
+    expect(rolled).toMatchObject({
+      outcome: 'applied',
+      reason: expect.stringMatching(new RegExp(`newer build ${newer} has ${newerAmi} here: .*rolled forward`)),
+    });
     // build 2's own version is made the default again: no new version
     expect(rolled?.detail).toMatch(/^version \d+ already uses ami-[0-9a-f]+; set default version \d+$/);
     expect((await templateImages(box, D, 'eu-west-1', 'web-d')).default).toBe(newerAmi);
@@ -218,7 +258,10 @@ describe('a storm of builds and duplicate, out-of-order deliveries', () => {
     for (const arn of builds) await available(box, arn);
     const newest = builds[4] ?? '';
     // Image Builder wrote the parameters itself; remove them, so that every run has them to write
-    for (const [account, region] of [[OWNER, 'us-east-1'], [A, 'eu-west-1']] as const) {
+    for (const [account, region] of [
+      [OWNER, 'us-east-1'],
+      [A, 'eu-west-1'],
+    ] as const) {
       await clients(box.url, account, region).ssm.send(new DeleteParameterCommand({ Name: PARAMETER }));
     }
     const requestsBefore = box.server.requests.length;
@@ -231,7 +274,9 @@ describe('a storm of builds and duplicate, out-of-order deliveries', () => {
     // out of order and twice: 3 1 5 2 4, then 4 2 5 1 3, all running at the same time
     const order = [2, 0, 4, 1, 3, 3, 1, 4, 0, 2];
     const reports = await Promise.all(order.map((i) => reconcile({ imageBuildVersionArn: builds[i] ?? '', trigger: 'eventbridge' }, deps)));
-    const throttled = box.server.requests.slice(requestsBefore).filter((r) => r.errorCode === 'RequestLimitExceeded' || r.errorCode === 'ThrottlingException');
+    const throttled = box.server.requests
+      .slice(requestsBefore)
+      .filter((r) => r.errorCode === 'RequestLimitExceeded' || r.errorCode === 'ThrottlingException');
     expect(throttled.length).toBeGreaterThan(0);
     box.faults.set({});
     // a run that was throttled past its retries, or whose aws:ec2:image put SSM has not confirmed (or refused
@@ -245,9 +290,17 @@ describe('a storm of builds and duplicate, out-of-order deliveries', () => {
     }
     box.clock.advance(SSM_IMAGE_VALIDATION_MS);
     expect(again.slice(-builds.length).filter((r) => !parametersSettled(r))).toStrictEqual([]);
-    expect([...reports, ...again].flatMap((r) => r.actions).filter((a) => a.outcome === 'failed' && !/Throttl|RequestLimit/.test(a.error?.code ?? ''))).toStrictEqual([]);
+    expect(
+      [...reports, ...again]
+        .flatMap((r) => r.actions)
+        .filter((a) => a.outcome === 'failed' && !/Throttl|RequestLimit/.test(a.error?.code ?? '')),
+    ).toStrictEqual([]);
 
-    for (const [account, region, ref] of [[OWNER, 'us-east-1', 'web-owner'], [A, 'us-east-1', 'web-a'], [D, 'eu-west-1', 'web-d']] as const) {
+    for (const [account, region, ref] of [
+      [OWNER, 'us-east-1', 'web-owner'],
+      [A, 'us-east-1', 'web-a'],
+      [D, 'eu-west-1', 'web-d'],
+    ] as const) {
       const ami = await amiOf(box, newest, account, region);
       expect(await templateImages(box, account, region, ref), `${account}/${region} ${ref}`).toStrictEqual({ default: ami, latest: ami });
     }
@@ -258,7 +311,9 @@ describe('a storm of builds and duplicate, out-of-order deliveries', () => {
     // takes two calls: the version and the default), so 3 templates and 2 parameters cost at most 8 per build
     const pointerWrites = box.server.requests
       .slice(requestsBefore)
-      .filter((r) => ['CreateLaunchTemplateVersion', 'ModifyLaunchTemplate', 'PutParameter'].includes(r.operation) && r.errorCode === undefined);
+      .filter(
+        (r) => ['CreateLaunchTemplateVersion', 'ModifyLaunchTemplate', 'PutParameter'].includes(r.operation) && r.errorCode === undefined,
+      );
     expect(pointerWrites.length).toBeLessThanOrEqual(builds.length * (2 * 3 + 2));
   });
 });

@@ -21,8 +21,6 @@ const B = '333333333333';
 const D = '444444444444';
 const SPEED = 3000;
 
-
-
 /** The AMI Image Builder recorded for a cell. */
 async function amiOf(box: Sandbox, arn: string, account: string, region: string): Promise<string> {
   const out = await clients(box.url, OWNER).imagebuilder.send(new GetImageCommand({ imageBuildVersionArn: arn }));
@@ -37,7 +35,9 @@ async function tagsOf(box: Sandbox, account: string, region: string, imageId: st
 }
 
 async function defaultImage(box: Sandbox, account: string, region: string, ref: string): Promise<string | undefined> {
-  const out = await clients(box.url, account, region).ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: box.refs.get(`lt:${ref}`), Versions: ['$Default'] }));
+  const out = await clients(box.url, account, region).ec2.send(
+    new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: box.refs.get(`lt:${ref}`), Versions: ['$Default'] }),
+  );
   return out.LaunchTemplateVersions?.[0]?.LaunchTemplateData?.ImageId;
 }
 
@@ -84,14 +84,25 @@ describe('reconcile end to end on the sandbox', () => {
     // did not update cross-account templates without the CreatedBy tag (§5) nor enable Fast Launch there (§4)
     const first = box.reports(arn)[0];
     expect(first?.trigger).toBe('eventbridge');
-    expect(cellOf(first as ReconcileReport, 'eu-west-1', D).reasons.join('\n')).toMatch(/tags: drift: missing or different tag\(s\): Team, CostCenter/);
+    expect(cellOf(first as ReconcileReport, 'eu-west-1', D).reasons.join('\n')).toMatch(
+      /tags: drift: missing or different tag\(s\): Team, CostCenter/,
+    );
     expect(cellOf(first as ReconcileReport, 'eu-west-1', D).reasons.join('\n')).toMatch(/launch-template .*: drift: no version uses/);
     expect(first?.next).toMatchObject({ recheck: true, attempt: 2 });
 
     expect(final.outcome).toBe('converged');
     expect(final.trigger).toBe('sqs');
     expect(final.cells.map((c) => `${c.region}/${c.accountId}`).sort()).toStrictEqual(
-      [`ap-northeast-1/${A}`, `ap-southeast-2/${B}`, `eu-west-1/${A}`, `eu-west-1/${B}`, `eu-west-1/${D}`, `us-east-1/${OWNER}`, `us-east-1/${A}`, `us-east-1/${B}`].sort(),
+      [
+        `ap-northeast-1/${A}`,
+        `ap-southeast-2/${B}`,
+        `eu-west-1/${A}`,
+        `eu-west-1/${B}`,
+        `eu-west-1/${D}`,
+        `us-east-1/${OWNER}`,
+        `us-east-1/${A}`,
+        `us-east-1/${B}`,
+      ].sort(),
     );
 
     // eu-west-1 shares its copies (A's and D's) with B, which gets no copy: B sees them without any tag until the
@@ -101,29 +112,51 @@ describe('reconcile end to end on the sandbox', () => {
     expect(shared).toMatchObject({ origin: 'shared', status: 'ok' });
     // the documented report schema knows the origin
     expect(schemaErrors(validateReconcileReport, final)).toStrictEqual([]);
-    expect(shared.checks.filter((c) => c.check === 'tags').map((c) => c.subject).sort()).toStrictEqual([copyA, await amiOf(box, arn, D, 'eu-west-1')].sort());
+    expect(
+      shared.checks
+        .filter((c) => c.check === 'tags')
+        .map((c) => c.subject)
+        .sort(),
+    ).toStrictEqual([copyA, await amiOf(box, arn, D, 'eu-west-1')].sort());
     expect(first?.actions.filter((a) => a.accountId === B && a.region === 'eu-west-1').map((a) => [a.kind, a.outcome])).toStrictEqual([
       ['create-tags', 'applied'],
       ['create-tags', 'applied'],
     ]);
     expect(await tagsOf(box, B, 'eu-west-1', copyA)).toStrictEqual({ Team: 'platform', CostCenter: '4711' });
-    expect(await tagsOf(box, B, 'eu-west-1', await amiOf(box, arn, D, 'eu-west-1'))).toStrictEqual({ Team: 'platform', CostCenter: '4711' });
-    expect(await tagsOf(box, A, 'eu-west-1', copyA)).toStrictEqual({ Team: 'platform', CostCenter: '4711', 'imagebuilder-reconciler:source-image': arn });
+    expect(await tagsOf(box, B, 'eu-west-1', await amiOf(box, arn, D, 'eu-west-1'))).toStrictEqual({
+      Team: 'platform',
+      CostCenter: '4711',
+    });
+    expect(await tagsOf(box, A, 'eu-west-1', copyA)).toStrictEqual({
+      Team: 'platform',
+      CostCenter: '4711',
+      'imagebuilder-reconciler:source-image': arn,
+    });
 
     // checked as each account sees it
     const copyD = await amiOf(box, arn, D, 'eu-west-1');
-    expect(await tagsOf(box, D, 'eu-west-1', copyD)).toMatchObject({ Team: 'platform', CostCenter: '4711', 'imagebuilder-reconciler:source-image': arn });
+    expect(await tagsOf(box, D, 'eu-west-1', copyD)).toMatchObject({
+      Team: 'platform',
+      CostCenter: '4711',
+      'imagebuilder-reconciler:source-image': arn,
+    });
     expect(await defaultImage(box, D, 'eu-west-1', 'web-d')).toBe(copyD);
     expect(await defaultImage(box, A, 'us-east-1', 'web-a')).toBe(await amiOf(box, arn, A, 'us-east-1'));
     expect(await defaultImage(box, OWNER, 'us-east-1', 'web-owner')).toBe(await amiOf(box, arn, OWNER, 'us-east-1'));
-    for (const [account, region] of [[A, 'us-east-1'], [B, 'us-east-1'], [A, 'eu-west-1'], [D, 'eu-west-1'], [B, 'ap-southeast-2']] as const) {
+    for (const [account, region] of [
+      [A, 'us-east-1'],
+      [B, 'us-east-1'],
+      [A, 'eu-west-1'],
+      [D, 'eu-west-1'],
+      [B, 'ap-southeast-2'],
+    ] as const) {
       expect(await fastLaunchState(box, account, region, await amiOf(box, arn, account, region)), `${account}/${region}`).toBe('enabled');
     }
     const param = await clients(box.url, A, 'eu-west-1').ssm.send(new GetParameterCommand({ Name: '/golden/windows/latest' }));
     expect(param.Parameter?.Value).toBe(await amiOf(box, arn, A, 'eu-west-1'));
   });
 
-  it('reports a failed copy with Image Builder\'s reason, and still tags and shares what landed', async () => {
+  it("reports a failed copy with Image Builder's reason, and still tags and shares what landed", async () => {
     const scenario = demoScenario();
     scenario.faults = { failedCopies: [`${D}/eu-west-1`] };
     box = await sandboxes.start({ scenario, wire: true, clockSpeed: SPEED });
@@ -133,14 +166,16 @@ describe('reconcile end to end on the sandbox', () => {
     expect(final.image.status).toBe('FAILED');
     const failed = cellOf(final, 'eu-west-1', D);
     expect(failed.status).toBe('failed');
-    expect(failed.reasons[0]).toMatch(/not distributed \(image FAILED: Not all distribution jobs are completed\. 1\) AMI Copy Reported Failure For ami-\w+ when distributing the image from the source account \(ID: 111111111111\) to the destination account \(ID: 444444444444\) in Region eu-west-1/);
+    expect(failed.reasons[0]).toMatch(
+      /not distributed \(image FAILED: Not all distribution jobs are completed\. 1\) AMI Copy Reported Failure For ami-\w+ when distributing the image from the source account \(ID: 111111111111\) to the destination account \(ID: 444444444444\) in Region eu-west-1/,
+    );
     const landed = cellOf(final, 'eu-west-1', A);
     expect(landed.checks.filter((c) => c.result === 'skipped').map((c) => c.check)).toStrictEqual(['fast-launch', 'ssm-parameter']);
     expect(await tagsOf(box, A, 'eu-west-1', await amiOf(box, arn, A, 'eu-west-1'))).toMatchObject({ Team: 'platform' });
     expect(final.outcome).toBe('failed');
   });
 
-  it('records a removed role in one account as that account\'s cells failing; every other cell converges', async () => {
+  it("records a removed role in one account as that account's cells failing; every other cell converges", async () => {
     const scenario = demoScenario();
     scenario.removedRoles = [B];
     box = await sandboxes.start({ scenario, wire: true, clockSpeed: SPEED });
@@ -150,13 +185,17 @@ describe('reconcile end to end on the sandbox', () => {
     for (const region of ['us-east-1', 'ap-southeast-2']) {
       const cell = cellOf(final, region, B);
       expect(cell.status).toBe('failed');
-      expect(cell.reasons.join(' ')).toMatch(/cannot assume arn:aws:iam::333333333333:role\/ImageBuilderReconcilerTarget in account 333333333333: AccessDenied/);
+      expect(cell.reasons.join(' ')).toMatch(
+        /cannot assume arn:aws:iam::333333333333:role\/ImageBuilderReconcilerTarget in account 333333333333: AccessDenied/,
+      );
     }
     expect(final.cells.filter((c) => c.accountId !== B).map((c) => c.status)).toStrictEqual(['ok', 'ok', 'ok', 'ok', 'ok']);
     // B only receives a launch permission in eu-west-1: no role there is skipped, not failed (RECONCILER_SHARED_ACCOUNTS=tag)
     const shared = cellOf(final, 'eu-west-1', B);
     expect(shared).toMatchObject({ origin: 'shared', status: 'skipped' });
-    expect(shared.reasons.join(' ')).toMatch(/cannot assume arn:aws:iam::333333333333:role\/ImageBuilderReconcilerTarget .*only receives a launch permission/);
+    expect(shared.reasons.join(' ')).toMatch(
+      /cannot assume arn:aws:iam::333333333333:role\/ImageBuilderReconcilerTarget .*only receives a launch permission/,
+    );
     expect(await tagsOf(box, D, 'eu-west-1', await amiOf(box, arn, D, 'eu-west-1'))).toMatchObject({ Team: 'platform' });
   });
 
@@ -177,11 +216,19 @@ describe('reconcile end to end on the sandbox', () => {
 
   it('does no work when EventBridge delivers an event it already handled again, twice', async () => {
     // no sweep tick in between: every AWS call after the redeliveries would be theirs
-    box = await sandboxes.start({ scenario: demoScenario(), wire: true, clockSpeed: SPEED, reconcilerEnvironment: { RECONCILER_SWEEP_MODE: 'off' } });
+    box = await sandboxes.start({
+      scenario: demoScenario(),
+      wire: true,
+      clockSpeed: SPEED,
+      reconcilerEnvironment: { RECONCILER_SWEEP_MODE: 'off' },
+    });
     const arn = await startBuild(box, 'duplicates');
     await finished(box, arn);
     const versionsBefore = box.state.cell(A, 'us-east-1').launchTemplates.get(box.refs.get('lt:web-a') ?? '')?.versions.length;
-    const available = box.state.events.find((e) => e.detailType === 'EC2 Image Builder Image State Change' && (e.detail as { state: { status: string } }).state.status === 'AVAILABLE');
+    const available = box.state.events.find(
+      (e) =>
+        e.detailType === 'EC2 Image Builder Image State Change' && (e.detail as { state: { status: string } }).state.status === 'AVAILABLE',
+    );
     if (available === undefined) throw new Error('no AVAILABLE event');
     const before = box.reports(arn).length;
     const requestsBefore = box.server.requests.length;
@@ -205,7 +252,9 @@ describe('reconcile end to end on the sandbox', () => {
   it('converges with no double work when two deliveries of the same event run at the same time', async () => {
     box = await sandboxes.start({ scenario: demoScenario(), wire: true, clockSpeed: SPEED });
     // hold the build's events, then deliver its AVAILABLE event twice at once
-    box.faults.merge({ eventDelays: [{ resourcePrefix: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/', seconds: 240 * 3600 }] });
+    box.faults.merge({
+      eventDelays: [{ resourcePrefix: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/', seconds: 240 * 3600 }],
+    });
     const arn = await startBuild(box, 'concurrent');
     box.clock.advance(2 * 3600_000);
     const available = await waitFor(`the AVAILABLE event of ${arn}`, () =>
@@ -219,19 +268,28 @@ describe('reconcile end to end on the sandbox', () => {
     // the two runs and their rechecks interleave; whichever reports last, the state is converged
     expect(['converged', 'repaired']).toContain(final.outcome);
     let out = '';
-    const code = await main(['status', arn, '--json', '--endpoint-url', box.url, '--region', 'us-east-1'], { out: (text) => (out += text), err: () => undefined, isTTY: false });
+    const code = await main(['status', arn, '--json', '--endpoint-url', box.url, '--region', 'us-east-1'], {
+      out: (text) => (out += text),
+      err: () => undefined,
+      isTTY: false,
+    });
     expect(code).toBe(0);
     expect((JSON.parse(out) as ReconcileReport).outcome).toBe('converged');
     // the second delivery found the first one's record in progress and did nothing: one run, one recheck chain
     const runs = box.reports(arn).filter((r) => r.trigger === 'eventbridge');
     expect(runs).toHaveLength(1);
-    const answers = (box.wiring?.invocations ?? []).filter((i) => i.function === 'reconcile' && (i.event as { id?: string }).id === available.id);
+    const answers = (box.wiring?.invocations ?? []).filter(
+      (i) => i.function === 'reconcile' && (i.event as { id?: string }).id === available.id,
+    );
     expect(answers).toHaveLength(2);
     expect(answers.filter((i) => (i.result as { status: string } | undefined)?.status === 'duplicate')).toHaveLength(1);
     expect(new Set(box.reports(arn).map((r) => r.firstSeenAt)).size).toBe(1);
     expect(runs.flatMap((r) => r.actions).filter((a) => a.outcome === 'failed')).toStrictEqual([]);
     // each target template got exactly one new version with this AMI
-    for (const [account, region, ref] of [[A, 'us-east-1', 'web-a'], [D, 'eu-west-1', 'web-d']] as const) {
+    for (const [account, region, ref] of [
+      [A, 'us-east-1', 'web-a'],
+      [D, 'eu-west-1', 'web-d'],
+    ] as const) {
       const ami = await amiOf(box, arn, account, region);
       const template = box.state.cell(account, region).launchTemplates.get(box.refs.get(`lt:${ref}`) ?? '');
       expect(template?.versions.filter((v) => v.data.ImageId === ami)).toHaveLength(1);
@@ -242,7 +300,9 @@ describe('reconcile end to end on the sandbox', () => {
   it('never rolls a launch template, SSM parameter or Fast Launch back when an older build finishes after a newer one', async () => {
     box = await sandboxes.start({ scenario: demoScenario(), wire: true, clockSpeed: SPEED });
     // build 1's events reach the reconciler late (EventBridge delivery is best effort)
-    box.faults.merge({ eventDelays: [{ resourcePrefix: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/1.0.0/1', seconds: 48 * 3600 }] });
+    box.faults.merge({
+      eventDelays: [{ resourcePrefix: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/1.0.0/1', seconds: 48 * 3600 }],
+    });
     const old = await startBuild(box, 'old');
     // build 2 starts a simulated minute after build 1, so the two builds' creation times differ too
     const started = box.clock.now();

@@ -32,7 +32,12 @@ function cellA(report: ReconcileReport | undefined) {
 /** Build once and let it converge. */
 async function build(box: Sandbox): Promise<string> {
   const owner = clients(box.url, OWNER).imagebuilder;
-  const arn = (await owner.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: 'ssm' }))).imageBuildVersionArn ?? '';
+  const arn =
+    (
+      await owner.send(
+        new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: 'ssm' }),
+      )
+    ).imageBuildVersionArn ?? '';
   expect((await box.finalReport(arn, 30_000))?.outcome).toBe('converged');
   await box.idle();
   return arn;
@@ -44,7 +49,9 @@ async function loseParameter(box: Sandbox, arn: string): Promise<{ ami: string; 
   const image = await owner.send(new GetImageCommand({ imageBuildVersionArn: arn }));
   const ami = image.image?.outputResources?.amis?.find((a) => a.accountId === A && a.region === 'eu-west-1')?.image ?? '';
   await clients(box.url, A, 'eu-west-1').ssm.send(new DeleteParameterCommand({ Name: NAME }));
-  const available = box.state.events.find((e) => e.resources[0] === arn && (e.detail as { state?: { status: string } }).state?.status === 'AVAILABLE');
+  const available = box.state.events.find(
+    (e) => e.resources[0] === arn && (e.detail as { state?: { status: string } }).state?.status === 'AVAILABLE',
+  );
   if (available === undefined) throw new Error('no AVAILABLE event');
   const before = box.reports(arn).length;
   // a new event (its own id): a second delivery of the same event would be answered from its idempotency record
@@ -73,7 +80,9 @@ describe('aws:ec2:image parameters end to end', () => {
     const first = runs[0];
     expect(first?.actions.find((a) => a.kind === 'put-parameter')).toMatchObject({ outcome: 'applied', accountId: A, region: 'eu-west-1' });
     expect(cellA(first)?.status).toBe('pending');
-    expect(cellA(first)?.reasons.join('\n')).toMatch(/ssm-parameter \/golden\/windows\/latest: pending: .*SSM validates aws:ec2:image values after the call/);
+    expect(cellA(first)?.reasons.join('\n')).toMatch(
+      /ssm-parameter \/golden\/windows\/latest: pending: .*SSM validates aws:ec2:image values after the call/,
+    );
     expect(first?.next).toMatchObject({ recheck: true });
     expect(final?.outcome).toBe('converged');
     expect(cellA(final)?.checks.find((c) => c.check === 'ssm-parameter')).toMatchObject({ result: 'ok', reason: `holds ${ami}` });

@@ -13,7 +13,12 @@
  * list cannot go stale: each entry must name a statement that exists and that no probe uses.
  */
 import { randomUUID } from 'node:crypto';
-import { GetDistributionConfigurationCommand, GetImageCommand, StartImagePipelineExecutionCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
+import {
+  GetDistributionConfigurationCommand,
+  GetImageCommand,
+  StartImagePipelineExecutionCommand,
+  UpdateDistributionConfigurationCommand,
+} from '@aws-sdk/client-imagebuilder';
 import { CreateLicenseConfigurationCommand, LicenseManagerClient } from '@aws-sdk/client-license-manager';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Authorization } from '../../sandbox/emulator/iam/authorize.ts';
@@ -52,8 +57,10 @@ const NOT_EXERCISED: Record<string, Record<string, string>> = {
   },
   ImageBuilderReconcilerTarget: {
     DoctorSelfCheck: 'used by `imagebuilder-reconciler doctor` (test/cli/doctor.test.ts), not by the functions',
-    LicenseRead: "a license configuration is the owner's: a target account can use it only when shared through AWS RAM, which the sandbox does not model (test/e2e/licenses.test.ts: License Manager's refusal)",
-    LicenseAssociate: "a target account can associate only a configuration shared with it through AWS RAM, which the sandbox does not model (test/e2e/licenses.test.ts: License Manager's refusal)",
+    LicenseRead:
+      "a license configuration is the owner's: a target account can use it only when shared through AWS RAM, which the sandbox does not model (test/e2e/licenses.test.ts: License Manager's refusal)",
+    LicenseAssociate:
+      "a target account can associate only a configuration shared with it through AWS RAM, which the sandbox does not model (test/e2e/licenses.test.ts: License Manager's refusal)",
     ExportRead: "only the owner's cell is checked for an S3 export, and the owner here is the reconciler's own account",
     ExportList: "only the owner's cell is checked for an S3 export, and the owner here is the reconciler's own account",
   },
@@ -66,7 +73,13 @@ const NOT_EXERCISED: Record<string, Record<string, string>> = {
 type ProbeName = 'build' | 'drift' | 'sweep' | 'cleanup' | 'cleanup-disable';
 const PROBES: ProbeName[] = ['build', 'drift', 'sweep', 'cleanup', 'cleanup-disable'];
 /** The functions each probe runs. */
-const FUNCTIONS: Record<ProbeName, string[]> = { build: ['reconcile', 'recheck'], drift: ['reconcile', 'recheck'], sweep: ['sweep', 'recheck'], cleanup: ['cleanup'], 'cleanup-disable': ['cleanup'] };
+const FUNCTIONS: Record<ProbeName, string[]> = {
+  build: ['reconcile', 'recheck'],
+  drift: ['reconcile', 'recheck'],
+  sweep: ['sweep', 'recheck'],
+  cleanup: ['cleanup'],
+  'cleanup-disable': ['cleanup'],
+};
 
 interface ProbeRun {
   /** What a user reads: every failure a report (or the function's answer) gives, as text. */
@@ -74,7 +87,8 @@ interface ProbeRun {
   authorizations: Authorization[];
 }
 
-const statementList = (role: Role): Statement[] => [...role.inlinePolicies.values()].flatMap((text) => statementsOf(JSON.parse(text) as { Statement: Statement[] }));
+const statementList = (role: Role): Statement[] =>
+  [...role.inlinePolicies.values()].flatMap((text) => statementsOf(JSON.parse(text) as { Statement: Statement[] }));
 const actionsOf = (statement: Statement): string[] => [statement.Action ?? []].flat();
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -92,7 +106,9 @@ function cleanupFailures(result: unknown, selected: string[]): string[] {
   return [
     ...(report.problems ?? []),
     // a candidate done with an error (snapshots left behind) failed in part
-    ...(report.candidates ?? []).filter((c) => selected.includes(c.imageId) && (c.outcome === 'failed' || c.outcome === 'skipped' || c.error !== null)).map((c) => `${c.region}/${c.accountId} ${c.imageId}: ${c.outcome}: ${c.reason} ${c.error?.message ?? ''}`),
+    ...(report.candidates ?? [])
+      .filter((c) => selected.includes(c.imageId) && (c.outcome === 'failed' || c.outcome === 'skipped' || c.error !== null))
+      .map((c) => `${c.region}/${c.accountId} ${c.imageId}: ${c.outcome}: ${c.reason} ${c.error?.message ?? ''}`),
   ];
 }
 
@@ -116,7 +132,11 @@ describe('remove each statement in turn: the run that needs it fails, naming the
    * (a user gets each one: an early report can say what a later retry no longer shows) and the functions'
    * errors.
    */
-  async function settled(arn: string, invocationsBefore: number, reportsBefore: number): Promise<{ reports: ReconcileReport[]; errors: string[] }> {
+  async function settled(
+    arn: string,
+    invocationsBefore: number,
+    reportsBefore: number,
+  ): Promise<{ reports: ReconcileReport[]; errors: string[] }> {
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
       const invocations = (box.wiring?.invocations ?? []).slice(invocationsBefore).filter((i) => JSON.stringify(i.event).includes(arn));
@@ -133,7 +153,9 @@ describe('remove each statement in turn: the run that needs it fails, naming the
 
   async function build(token: string): Promise<{ reports: ReconcileReport[]; errors: string[] }> {
     const before = box.wiring?.invocations.length ?? 0;
-    const out = await ib().send(new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: token }));
+    const out = await ib().send(
+      new StartImagePipelineExecutionCommand({ imagePipelineArn: box.refs.get('pipeline:golden-windows'), clientToken: token }),
+    );
     const arn = out.imageBuildVersionArn ?? '';
     lastBuild = arn;
     return settled(arn, before, 0);
@@ -143,7 +165,8 @@ describe('remove each statement in turn: the run that needs it fails, naming the
   async function candidatesOf(arn: string): Promise<string[] | undefined> {
     const image = await ib().send(new GetImageCommand({ imageBuildVersionArn: arn }));
     const amis = (image.image?.outputResources?.amis ?? []).filter((a) => a.region === REMOVED);
-    const available = amis.length > 0 && amis.every((a) => box.state.cell(a.accountId ?? OWNER, REMOVED).images.get(a.image ?? '')?.state === 'available');
+    const available =
+      amis.length > 0 && amis.every((a) => box.state.cell(a.accountId ?? OWNER, REMOVED).images.get(a.image ?? '')?.state === 'available');
     return available ? amis.map((a) => a.image ?? '') : undefined;
   }
 
@@ -179,7 +202,10 @@ describe('remove each statement in turn: the run that needs it fails, naming the
         failures = [...run.errors, ...run.reports.flatMap(reconcileFailures)];
         // a report that could not be published exists only in the function's log: the request log says why
         if (run.reports.length === 0) {
-          const refused = box.server.requests.slice(from).flatMap((r) => r.authorizations).filter((a) => a.decision !== 'allow');
+          const refused = box.server.requests
+            .slice(from)
+            .flatMap((r) => r.authorizations)
+            .filter((a) => a.decision !== 'allow');
           failures.push(`no report was published; the request log: ${refused.map((a) => `refused by IAM: ${a.action}`).join(', ')}`);
         }
         break;
@@ -188,7 +214,9 @@ describe('remove each statement in turn: the run that needs it fails, naming the
         driftLastBuild();
         const after = box.reports(lastBuild).length;
         const invocations = box.wiring?.invocations.length ?? 0;
-        const event = box.state.events.findLast((e) => e.detailType === 'EC2 Image Builder Image State Change' && e.resources.includes(lastBuild));
+        const event = box.state.events.findLast(
+          (e) => e.detailType === 'EC2 Image Builder Image State Change' && e.resources.includes(lastBuild),
+        );
         if (event === undefined) throw new Error(`no state change event for ${lastBuild}`);
         box.wiring?.deliver({ ...event, id: randomUUID() });
         const run = await settled(lastBuild, invocations, after);
@@ -198,11 +226,25 @@ describe('remove each statement in turn: the run that needs it fails, naming the
       case 'sweep': {
         driftLastBuild();
         const before = box.state.events.length;
-        const invocation = await box.wiring?.invokeFunction('sweep', { version: '0', id: randomUUID(), 'detail-type': 'Scheduled Event', source: 'aws.events', account: OWNER, time: box.clock.iso(), region: 'us-east-1', resources: [], detail: {} });
+        const invocation = await box.wiring?.invokeFunction('sweep', {
+          version: '0',
+          id: randomUUID(),
+          'detail-type': 'Scheduled Event',
+          source: 'aws.events',
+          account: OWNER,
+          time: box.clock.iso(),
+          region: 'us-east-1',
+          resources: [],
+          detail: {},
+        });
         await box.idle();
-        const reports = box.state.events.slice(before).filter((e) => e.detailType === 'Image Builder Reconcile Report').map((e) => e.detail as ReconcileReport);
+        const reports = box.state.events
+          .slice(before)
+          .filter((e) => e.detailType === 'Image Builder Reconcile Report')
+          .map((e) => e.detail as ReconcileReport);
         failures = [...(invocation?.error === undefined ? [] : [invocation.error]), ...reports.flatMap(reconcileFailures)];
-        if (invocation?.error === undefined && reports.length === 0) failures.push(`the sweep reconciled nothing: ${JSON.stringify(invocation?.result)}`);
+        if (invocation?.error === undefined && reports.length === 0)
+          failures.push(`the sweep reconciled nothing: ${JSON.stringify(invocation?.result)}`);
         break;
       }
       case 'cleanup':
@@ -211,7 +253,12 @@ describe('remove each statement in turn: the run that needs it fails, naming the
         for (const candidate of pool) imageIds ??= await candidatesOf(candidate);
         if (imageIds === undefined) throw new Error('no build left with copies to retire: raise CANDIDATE_BUILDS');
         // one build's copies (the owner's and A's) at a time: the other builds' stay for the next probes
-        const request = { distributionConfigurationArn: configArn, mode: 'apply', only: { imageIds }, ...(name === 'cleanup-disable' ? { guards: { strategy: 'disable' } } : {}) };
+        const request = {
+          distributionConfigurationArn: configArn,
+          mode: 'apply',
+          only: { imageIds },
+          ...(name === 'cleanup-disable' ? { guards: { strategy: 'disable' } } : {}),
+        };
         const invocation = await box.wiring?.invokeFunction('cleanup', request);
         await box.idle();
         failures = [...(invocation?.error === undefined ? [] : [invocation.error]), ...cleanupFailures(invocation?.result, imageIds)];
@@ -226,7 +273,12 @@ describe('remove each statement in turn: the run that needs it fails, naming the
     return principal;
   };
   /** `<role label>#<Sid>` of every statement that allowed a call of the run. */
-  const usedStatements = (run: ProbeRun): Set<string> => new Set(run.authorizations.filter((a) => a.decision === 'allow' && a.statement !== undefined).map((a) => `${labelOf(a.principal)}#${(a.statement ?? '').split('#').at(-1) ?? ''}`));
+  const usedStatements = (run: ProbeRun): Set<string> =>
+    new Set(
+      run.authorizations
+        .filter((a) => a.decision === 'allow' && a.statement !== undefined)
+        .map((a) => `${labelOf(a.principal)}#${(a.statement ?? '').split('#').at(-1) ?? ''}`),
+    );
 
   /** Remove one statement from every instance of a role; returns how to put it back. */
   function removeStatement(label: string, sid: string): () => void {
@@ -263,15 +315,31 @@ describe('remove each statement in turn: the run that needs it fails, naming the
     scenario.regions = [...scenario.regions, LICENSED];
     box = await sandboxes.start({ scenario, wire: true, clockSpeed: 3000 });
     configArn = box.refs.get('distribution:golden-windows') ?? '';
-    const licenses = new LicenseManagerClient({ endpoint: box.url, region: LICENSED, credentials: { accessKeyId: OWNER, secretAccessKey: 'sandbox' }, maxAttempts: 1 });
-    const license = (await licenses.send(new CreateLicenseConfigurationCommand({ Name: 'windows-server', LicenseCountingType: 'vCPU' }))).LicenseConfigurationArn ?? '';
+    const licenses = new LicenseManagerClient({
+      endpoint: box.url,
+      region: LICENSED,
+      credentials: { accessKeyId: OWNER, secretAccessKey: 'sandbox' },
+      maxAttempts: 1,
+    });
+    const license =
+      (await licenses.send(new CreateLicenseConfigurationCommand({ Name: 'windows-server', LicenseCountingType: 'vCPU' })))
+        .LicenseConfigurationArn ?? '';
     const initial = await ib().send(new GetDistributionConfigurationCommand({ distributionConfigurationArn: configArn }));
     const licensed = { region: LICENSED, amiDistributionConfiguration: { targetAccountIds: [OWNER] }, licenseConfigurationArns: [license] };
-    await ib().send(new UpdateDistributionConfigurationCommand({ distributionConfigurationArn: configArn, distributions: [...(initial.distributionConfiguration?.distributions ?? []), licensed], clientToken: 'licensed' }));
+    await ib().send(
+      new UpdateDistributionConfigurationCommand({
+        distributionConfigurationArn: configArn,
+        distributions: [...(initial.distributionConfiguration?.distributions ?? []), licensed],
+        clientToken: 'licensed',
+      }),
+    );
     await box.idle();
     for (const [logicalId, role] of box.wiring?.roles ?? []) roles.set(logicalId, [role]);
     for (const name of ['ImageBuilderReconcilerTarget', 'ImageBuilderReconcilerCleanup']) {
-      roles.set(name, TARGETS.map((account) => box.state.rolesOf(account).get(name)).filter((r): r is Role => r !== undefined));
+      roles.set(
+        name,
+        TARGETS.map((account) => box.state.rolesOf(account).get(name)).filter((r): r is Role => r !== undefined),
+      );
     }
     // builds with copies in the region then removed: what the cleanup probes retire (older than 7 days)
     for (let i = 0; i < CANDIDATE_BUILDS; i += 1) {
@@ -281,7 +349,13 @@ describe('remove each statement in turn: the run that needs it fails, naming the
     }
     box.clock.advance(8 * 86_400_000);
     const current = await ib().send(new GetDistributionConfigurationCommand({ distributionConfigurationArn: configArn }));
-    await ib().send(new UpdateDistributionConfigurationCommand({ distributionConfigurationArn: configArn, distributions: current.distributionConfiguration?.distributions?.filter((d) => d.region !== REMOVED), clientToken: 'remove' }));
+    await ib().send(
+      new UpdateDistributionConfigurationCommand({
+        distributionConfigurationArn: configArn,
+        distributions: current.distributionConfiguration?.distributions?.filter((d) => d.region !== REMOVED),
+        clientToken: 'remove',
+      }),
+    );
     await box.idle();
     for (const name of PROBES) baseline.set(name, await probe(name));
   }, 180_000);
@@ -289,7 +363,10 @@ describe('remove each statement in turn: the run that needs it fails, naming the
   it('every probe succeeds with every statement in place', () => {
     for (const [name, run] of baseline) {
       expect(run.failures, name).toBe('');
-      expect(run.authorizations.filter((a) => a.decision !== 'allow').map((a) => `${a.action} ${a.resource}`), name).toStrictEqual([]);
+      expect(
+        run.authorizations.filter((a) => a.decision !== 'allow').map((a) => `${a.action} ${a.resource}`),
+        name,
+      ).toStrictEqual([]);
     }
   });
 
@@ -297,8 +374,14 @@ describe('remove each statement in turn: the run that needs it fails, naming the
     const used = new Set([...baseline.values()].flatMap((run) => [...usedStatements(run)]));
     for (const [label, entries] of Object.entries(NOT_EXERCISED)) {
       const sids = new Set((roles.get(label) ?? []).flatMap(statementList).map((s) => s.Sid));
-      expect(Object.keys(entries).filter((sid) => !sids.has(sid)), `${label}: listed, but no such statement`).toStrictEqual([]);
-      expect(Object.keys(entries).filter((sid) => used.has(`${label}#${sid}`)), `${label}: listed, but a probe uses it`).toStrictEqual([]);
+      expect(
+        Object.keys(entries).filter((sid) => !sids.has(sid)),
+        `${label}: listed, but no such statement`,
+      ).toStrictEqual([]);
+      expect(
+        Object.keys(entries).filter((sid) => used.has(`${label}#${sid}`)),
+        `${label}: listed, but a probe uses it`,
+      ).toStrictEqual([]);
     }
   });
 
@@ -326,7 +409,10 @@ describe('remove each statement in turn: the run that needs it fails, naming the
           restore();
         }
         const named = new RegExp(`(not authorized to perform|refused by IAM): (${actionsOf(statement).map(escapeRegExp).join('|')})\\b`);
-        if (!named.test(run.failures)) outcomes.push(`${label}#${sid} removed: ${name} did not fail naming ${actionsOf(statement).join(', ')}; it reported: ${run.failures.slice(0, 400) || 'no failure'}`);
+        if (!named.test(run.failures))
+          outcomes.push(
+            `${label}#${sid} removed: ${name} did not fail naming ${actionsOf(statement).join(', ')}; it reported: ${run.failures.slice(0, 400) || 'no failure'}`,
+          );
       }
     }
     expect(outcomes).toStrictEqual([]);

@@ -40,7 +40,9 @@ describe('the scheduled sweep', () => {
     const b = await sandboxes.start({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
     _box = b;
     // every event of the build is lost (held far longer than the test runs)
-    b.faults.merge({ eventDelays: [{ resourcePrefix: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/', seconds: 3650 * 86_400 }] });
+    b.faults.merge({
+      eventDelays: [{ resourcePrefix: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/', seconds: 3650 * 86_400 }],
+    });
     const arn = await startBuild(b, 'sweep-lost');
     b.clock.advance(2 * 3600_000);
     await b.idle();
@@ -64,8 +66,13 @@ describe('the scheduled sweep', () => {
     await b.idle();
     await waitFor('the scheduled sweep to report', () => b.reports(arn).length > before, { timeoutMs: 5000 });
     await b.idle();
-    const repair = b.reports(arn).slice(before).find((r) => r.trigger === 'schedule');
-    expect(repair?.actions.filter((a) => a.kind === 'create-tags' && a.accountId === A && a.region === 'eu-west-1').map((a) => a.outcome)).toStrictEqual(['applied']);
+    const repair = b
+      .reports(arn)
+      .slice(before)
+      .find((r) => r.trigger === 'schedule');
+    expect(
+      repair?.actions.filter((a) => a.kind === 'create-tags' && a.accountId === A && a.region === 'eu-west-1').map((a) => a.outcome),
+    ).toStrictEqual(['applied']);
     expect(await tagsOf(b, A, 'eu-west-1', copy)).toMatchObject({ Team: 'platform' });
   });
 });
@@ -83,7 +90,10 @@ describe('sweep and reconcile --pipeline from the command line', () => {
   });
 
   it('reconcile --pipeline reconciles the latest AVAILABLE build', async () => {
-    const { code, out } = await cli(['reconcile', '--pipeline', PIPELINE, '--plan', '--json', '--endpoint-url', box.url, '--region', 'us-east-1'], 200);
+    const { code, out } = await cli(
+      ['reconcile', '--pipeline', PIPELINE, '--plan', '--json', '--endpoint-url', box.url, '--region', 'us-east-1'],
+      200,
+    );
     expect(code).toBe(3);
     expect((JSON.parse(out) as ReconcileReport).image.arn).toBe(second);
   });
@@ -92,7 +102,9 @@ describe('sweep and reconcile --pipeline from the command line', () => {
     const json = await cli(['sweep', '--plan', '--json', '--endpoint-url', box.url, '--region', 'us-east-1'], 200);
     expect(json.code).toBe(3);
     const report = JSON.parse(json.out) as SweepReport;
-    expect(report.pipelines).toStrictEqual([{ pipelineArn: PIPELINE, imageBuildVersionArn: second, outcome: 'drift', note: null, error: null }]);
+    expect(report.pipelines).toStrictEqual([
+      { pipelineArn: PIPELINE, imageBuildVersionArn: second, outcome: 'drift', note: null, error: null },
+    ]);
     expect(report.reports[0]?.trigger).toBe('cli');
     const human = await cli(['sweep', '--plan', '--no-color', '--endpoint-url', box.url, '--region', 'us-east-1'], 200);
     expect(human.out).toMatch(/golden-windows +│ golden-windows\/1\.0\.0\/2 +│ drift/);
@@ -101,7 +113,10 @@ describe('sweep and reconcile --pipeline from the command line', () => {
   });
 
   it('a pipeline ARN of the wrong shape is bad input', async () => {
-    const { code, err } = await cli(['sweep', '--pipeline', 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/1.0.0/1', '--endpoint-url', box.url], 200);
+    const { code, err } = await cli(
+      ['sweep', '--pipeline', 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/1.0.0/1', '--endpoint-url', box.url],
+      200,
+    );
     expect(code).toBe(2);
     expect(err).toMatch(/^error: not an image pipeline ARN/);
     const both = await cli(['reconcile', second, '--pipeline', PIPELINE, '--endpoint-url', box.url], 200);
@@ -110,7 +125,10 @@ describe('sweep and reconcile --pipeline from the command line', () => {
   });
 
   it('a pipeline with no AVAILABLE build: one line, exit 1', async () => {
-    const { code, err } = await cli(['reconcile', '--pipeline', PIPELINE.replace('golden-windows', 'nothing-yet'), '--endpoint-url', box.url, '--region', 'us-east-1'], 200);
+    const { code, err } = await cli(
+      ['reconcile', '--pipeline', PIPELINE.replace('golden-windows', 'nothing-yet'), '--endpoint-url', box.url, '--region', 'us-east-1'],
+      200,
+    );
     expect(code).toBe(1);
     expect(err.trim().split('\n')).toHaveLength(1);
   });
@@ -118,14 +136,28 @@ describe('sweep and reconcile --pipeline from the command line', () => {
 
 describe('latestAvailable', () => {
   it('without dateCreated, takes the highest version, then build number, of the AVAILABLE builds only', () => {
-    const s = (arn: string, status: string) => ({ arn: `arn:aws:imagebuilder:us-east-1:111111111111:image/x/${arn}`, state: { status } }) as never;
-    expect(latestAvailable([s('1.0.0/3', 'AVAILABLE'), s('1.10.0/1', 'AVAILABLE'), s('1.2.0/9', 'AVAILABLE'), s('2.0.0/1', 'FAILED'), s('1.10.0/2', 'BUILDING')])).toBe('arn:aws:imagebuilder:us-east-1:111111111111:image/x/1.10.0/1');
+    const s = (arn: string, status: string) =>
+      ({ arn: `arn:aws:imagebuilder:us-east-1:111111111111:image/x/${arn}`, state: { status } }) as never;
+    expect(
+      latestAvailable([
+        s('1.0.0/3', 'AVAILABLE'),
+        s('1.10.0/1', 'AVAILABLE'),
+        s('1.2.0/9', 'AVAILABLE'),
+        s('2.0.0/1', 'FAILED'),
+        s('1.10.0/2', 'BUILDING'),
+      ]),
+    ).toBe('arn:aws:imagebuilder:us-east-1:111111111111:image/x/1.10.0/1');
     expect(latestAvailable([s('1.0.0/1', 'FAILED')])).toBeUndefined();
   });
 
   it('takes the newest by dateCreated when Image Builder gives it: a pipeline pointed back at a lower recipe version', () => {
-    const s = (arn: string, status: string, dateCreated: string) => ({ arn: `arn:aws:imagebuilder:us-east-1:111111111111:image/x/${arn}`, state: { status }, dateCreated }) as never;
-    const builds = [s('2.0.0/1', 'AVAILABLE', '2026-11-29T10:00:00.000Z'), s('1.0.0/2', 'AVAILABLE', '2026-11-29T12:00:00.000Z'), s('1.0.0/3', 'BUILDING', '2026-11-29T13:00:00.000Z')];
+    const s = (arn: string, status: string, dateCreated: string) =>
+      ({ arn: `arn:aws:imagebuilder:us-east-1:111111111111:image/x/${arn}`, state: { status }, dateCreated }) as never;
+    const builds = [
+      s('2.0.0/1', 'AVAILABLE', '2026-11-29T10:00:00.000Z'),
+      s('1.0.0/2', 'AVAILABLE', '2026-11-29T12:00:00.000Z'),
+      s('1.0.0/3', 'BUILDING', '2026-11-29T13:00:00.000Z'),
+    ];
     expect(latestAvailable(builds)).toBe('arn:aws:imagebuilder:us-east-1:111111111111:image/x/1.0.0/2');
   });
 });

@@ -33,13 +33,27 @@ function tags(n: number, key = (i: number) => `team${i}`): Record<string, string
 }
 
 /** A create request with one us-east-1 distribution, changed by each case. */
-function request(change: { name?: string; description?: string; tags?: Record<string, string>; ami?: Record<string, unknown>; distribution?: Record<string, unknown> } = {}) {
+function request(
+  change: {
+    name?: string;
+    description?: string;
+    tags?: Record<string, string>;
+    ami?: Record<string, unknown>;
+    distribution?: Record<string, unknown>;
+  } = {},
+) {
   return {
     name: change.name ?? 'golden',
     ...(change.description === undefined ? {} : { description: change.description }),
     ...(change.tags === undefined ? {} : { tags: change.tags }),
     clientToken: 'golden-token',
-    distributions: [{ region: 'us-east-1', amiDistributionConfiguration: { name: 'golden-{{imagebuilder:buildDate}}', ...change.ami }, ...change.distribution }],
+    distributions: [
+      {
+        region: 'us-east-1',
+        amiDistributionConfiguration: { name: 'golden-{{imagebuilder:buildDate}}', ...change.ami },
+        ...change.distribution,
+      },
+    ],
   };
 }
 
@@ -58,7 +72,9 @@ const TAG_KEY_PATTERN = '^(?!aws:)[a-zA-Z0-9\\s_.:/=+\\-@]*$';
 /** A message quoting a map, which the case need not spell out. */
 function quotingAMap(at: string, constraint: string): RegExp {
   const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`^1 validation error detected: Value '\\{[^']*\\}' at '${escapeRegExp(at)}' failed to satisfy constraint: ${escapeRegExp(constraint)}$`);
+  return new RegExp(
+    `^1 validation error detected: Value '\\{[^']*\\}' at '${escapeRegExp(at)}' failed to satisfy constraint: ${escapeRegExp(constraint)}$`,
+  );
 }
 
 const REFUSED: Refused[] = [
@@ -89,7 +105,8 @@ const REFUSED: Refused[] = [
   {
     what: 'an unknown diskImageFormat (QCOW2)',
     document: request({ distribution: { s3ExportConfiguration: { roleName: 'vmimport', diskImageFormat: 'QCOW2', s3Bucket: 'exports' } } }),
-    message: "1 validation error detected: Value 'QCOW2' at 'distributions.1.member.s3ExportConfiguration.diskImageFormat' failed to satisfy constraint: Member must satisfy enum value set: [VMDK, RAW, VHD]",
+    message:
+      "1 validation error detected: Value 'QCOW2' at 'distributions.1.member.s3ExportConfiguration.diskImageFormat' failed to satisfy constraint: Member must satisfy enum value set: [VMDK, RAW, VHD]",
     lint: { rule: 'model-enum', path: 'distributions[0].s3ExportConfiguration.diskImageFormat' },
   },
   {
@@ -113,16 +130,29 @@ const REFUSED: Refused[] = [
   {
     what: 'an empty description (at least 1)',
     document: request({ description: '' }),
-    message: "1 validation error detected: Value '' at 'description' failed to satisfy constraint: Member must have length greater than or equal to 1",
+    message:
+      "1 validation error detected: Value '' at 'description' failed to satisfy constraint: Member must have length greater than or equal to 1",
     lint: { rule: 'model-length', path: 'description' },
   },
 ];
 
 /** The largest requests the same constraints allow: refused by neither. */
 const ALLOWED: { what: string; document: ReturnType<typeof request> }[] = [
-  { what: '50 AMI tags and 50 tags, keys of 128 characters', document: request({ name: 'golden-max-tags', ami: { amiTags: tags(50, (i) => `${i}`.padEnd(128, 'k')) }, tags: tags(50) }) },
-  { what: 'a name of 128 characters, an AMI name of 127, a description of 1,024', document: request({ name: 'n'.repeat(128), ami: { name: 'a'.repeat(127) }, description: 'd'.repeat(1024) }) },
-  { what: 'a diskImageFormat of the set (VHD)', document: request({ name: 'golden-vhd', distribution: { s3ExportConfiguration: { roleName: 'vmimport', diskImageFormat: 'VHD', s3Bucket: 'exports' } } }) },
+  {
+    what: '50 AMI tags and 50 tags, keys of 128 characters',
+    document: request({ name: 'golden-max-tags', ami: { amiTags: tags(50, (i) => `${i}`.padEnd(128, 'k')) }, tags: tags(50) }),
+  },
+  {
+    what: 'a name of 128 characters, an AMI name of 127, a description of 1,024',
+    document: request({ name: 'n'.repeat(128), ami: { name: 'a'.repeat(127) }, description: 'd'.repeat(1024) }),
+  },
+  {
+    what: 'a diskImageFormat of the set (VHD)',
+    document: request({
+      name: 'golden-vhd',
+      distribution: { s3ExportConfiguration: { roleName: 'vmimport', diskImageFormat: 'VHD', s3Bucket: 'exports' } },
+    }),
+  },
 ];
 
 function matches(message: string, want: string | RegExp): void {
@@ -130,9 +160,9 @@ function matches(message: string, want: string | RegExp): void {
   else expect(message).toMatch(want);
 }
 
-describe('golden cases from AWS\'s documented answers', () => {
-  describe('the emulator\'s model validator', () => {
-    it.each(REFUSED)('refuses $what with the service\'s message', ({ document, message }) => {
+describe("golden cases from AWS's documented answers", () => {
+  describe("the emulator's model validator", () => {
+    it.each(REFUSED)("refuses $what with the service's message", ({ document, message }) => {
       const violations = validateAgainstModel(document, 'CreateDistributionConfigurationRequest');
       expect(violations.length).toBeGreaterThan(0);
       matches(validationMessage(violations), message);
@@ -146,7 +176,9 @@ describe('golden cases from AWS\'s documented answers', () => {
   describe('lint', () => {
     it.each(REFUSED)('reports $what as an error where it is', ({ document, lint }) => {
       const findings = lintDistributionConfiguration(document, { shape: 'create' });
-      expect(findings.filter((f) => f.rule.startsWith('model-')).map((f) => `${f.severity} ${f.rule} ${f.path}`)).toStrictEqual([`error ${lint.rule} ${lint.path}`]);
+      expect(findings.filter((f) => f.rule.startsWith('model-')).map((f) => `${f.severity} ${f.rule} ${f.path}`)).toStrictEqual([
+        `error ${lint.rule} ${lint.path}`,
+      ]);
     });
 
     it.each(ALLOWED)('finds nothing of the model in $what', ({ document }) => {
@@ -157,14 +189,20 @@ describe('golden cases from AWS\'s documented answers', () => {
   describe('the emulator, through the SDK', () => {
     let emulator: Emulator;
     beforeAll(async () => {
-      emulator = await startEmulator({ port: 0, defaultAccount: ACCOUNT, accounts: [ACCOUNT], regions: ['us-east-1'], clock: { speed: 1, start: Date.now() } });
+      emulator = await startEmulator({
+        port: 0,
+        defaultAccount: ACCOUNT,
+        accounts: [ACCOUNT],
+        regions: ['us-east-1'],
+        clock: { speed: 1, start: Date.now() },
+      });
     });
     afterAll(async () => {
       emulator.clock.stop();
       await emulator.server.close();
     });
 
-    it('answers each refused request with ValidationException (HTTP 400) and the service\'s message, and creates each allowed one', async () => {
+    it("answers each refused request with ValidationException (HTTP 400) and the service's message, and creates each allowed one", async () => {
       const ib = clients(emulator.url, ACCOUNT).imagebuilder;
       for (const { what, document, message } of REFUSED) {
         const error: unknown = await ib.send(new CreateDistributionConfigurationCommand(document)).then(
@@ -175,7 +213,9 @@ describe('golden cases from AWS\'s documented answers', () => {
         matches(error instanceof Error ? error.message : '', message);
       }
       for (const { what, document } of ALLOWED) {
-        const created = await ib.send(new CreateDistributionConfigurationCommand({ ...document, clientToken: `allowed-${document.name.slice(0, 20)}` }));
+        const created = await ib.send(
+          new CreateDistributionConfigurationCommand({ ...document, clientToken: `allowed-${document.name.slice(0, 20)}` }),
+        );
         expect(created.distributionConfigurationArn, what).toMatch(/:distribution-configuration\//);
       }
     });

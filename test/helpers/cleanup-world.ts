@@ -20,14 +20,27 @@ function cleanupScenario(name: string, removedTargets: string[]): Scenario {
     clockSpeed: 1,
     targetRoleParameters: { AllowCleanup: 'true' },
     imagebuilder: {
-      recipes: [{ name: 'base', semanticVersion: '1.0.0', parentImage: 'arn:aws:imagebuilder:us-east-1:aws:image/amazon-linux-2023-x86/x.x.x', components: [{ componentArn: 'arn:aws:imagebuilder:us-east-1:aws:component/update-linux/x.x.x' }] }],
+      recipes: [
+        {
+          name: 'base',
+          semanticVersion: '1.0.0',
+          parentImage: 'arn:aws:imagebuilder:us-east-1:aws:image/amazon-linux-2023-x86/x.x.x',
+          components: [{ componentArn: 'arn:aws:imagebuilder:us-east-1:aws:component/update-linux/x.x.x' }],
+        },
+      ],
       infrastructure: [{ name: 'base', instanceProfileName: 'EC2InstanceProfileForImageBuilder' }],
       distributions: [
         {
           name: 'base',
           distributions: [
-            { region: 'us-east-1', amiDistributionConfiguration: { name: 'base-{{imagebuilder:buildDate}}', targetAccountIds: [OWNER, A] } },
-            { region: REMOVED, amiDistributionConfiguration: { name: 'base-{{imagebuilder:buildDate}}', targetAccountIds: removedTargets } },
+            {
+              region: 'us-east-1',
+              amiDistributionConfiguration: { name: 'base-{{imagebuilder:buildDate}}', targetAccountIds: [OWNER, A] },
+            },
+            {
+              region: REMOVED,
+              amiDistributionConfiguration: { name: 'base-{{imagebuilder:buildDate}}', targetAccountIds: removedTargets },
+            },
           ],
         },
       ],

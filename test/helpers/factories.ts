@@ -32,10 +32,18 @@ function windowsImage(overrides: Partial<Image> = {}): Image {
       distributions: [
         {
           region: 'us-east-1',
-          amiDistributionConfiguration: { name: 'golden-{{imagebuilder:buildVersion}}-{{imagebuilder:buildDate}}', amiTags: { Team: 'platform' } },
+          amiDistributionConfiguration: {
+            name: 'golden-{{imagebuilder:buildVersion}}-{{imagebuilder:buildDate}}',
+            amiTags: { Team: 'platform' },
+          },
           launchTemplateConfigurations: [{ launchTemplateId: OWNER_LT, setDefaultVersion: true }],
           fastLaunchConfigurations: [
-            { enabled: true, maxParallelLaunches: 6, snapshotConfiguration: { targetResourceCount: 5 }, launchTemplate: { launchTemplateName: 'fast-launch', launchTemplateVersion: '$Latest' } },
+            {
+              enabled: true,
+              maxParallelLaunches: 6,
+              snapshotConfiguration: { targetResourceCount: 5 },
+              launchTemplate: { launchTemplateName: 'fast-launch', launchTemplateVersion: '$Latest' },
+            },
           ],
           ssmParameterConfigurations: [{ parameterName: '/golden/windows/latest', dataType: 'aws:ec2:image' }],
         },
@@ -49,7 +57,12 @@ function windowsImage(overrides: Partial<Image> = {}): Image {
           },
           launchTemplateConfigurations: [{ launchTemplateId: TARGET_LT, accountId: TARGET_A, setDefaultVersion: true }],
           fastLaunchConfigurations: [
-            { enabled: true, maxParallelLaunches: 6, snapshotConfiguration: { targetResourceCount: 5 }, launchTemplate: { launchTemplateName: 'fast-launch', launchTemplateVersion: '$Latest' } },
+            {
+              enabled: true,
+              maxParallelLaunches: 6,
+              snapshotConfiguration: { targetResourceCount: 5 },
+              launchTemplate: { launchTemplateName: 'fast-launch', launchTemplateVersion: '$Latest' },
+            },
           ],
         },
       ],
@@ -86,12 +99,22 @@ function ec2Image(imageId: string, owner: string, tags: Record<string, string> =
 function afterImageBuilder(): World {
   const world = newWorld();
   world.imagebuilder[IMAGE_ARN] = windowsImage();
-  world.images[`${OWN}/us-east-1`] = [ec2Image(AMI.owner, OWN, { CreatedBy: 'EC2 Image Builder', Ec2ImageBuilderArn: IMAGE_ARN, Team: 'platform' })];
+  world.images[`${OWN}/us-east-1`] = [
+    ec2Image(AMI.owner, OWN, { CreatedBy: 'EC2 Image Builder', Ec2ImageBuilderArn: IMAGE_ARN, Team: 'platform' }),
+  ];
   world.images[`${TARGET_A}/eu-west-1`] = [ec2Image(AMI.a, TARGET_A)];
   world.images[`${TARGET_B}/eu-west-1`] = [ec2Image(AMI.b, TARGET_B)];
   world.launchPermissions[AMI.a] = [];
   world.launchPermissions[AMI.b] = [{ UserId: SHARE_WITH }];
-  const fastLaunchTemplate = (id: string) => ({ id, name: 'fast-launch', defaultVersion: 1, versions: [{ number: 1, imageId: undefined }, { number: 2, imageId: undefined }] });
+  const fastLaunchTemplate = (id: string) => ({
+    id,
+    name: 'fast-launch',
+    defaultVersion: 1,
+    versions: [
+      { number: 1, imageId: undefined },
+      { number: 2, imageId: undefined },
+    ],
+  });
   world.templates[`${OWN}/us-east-1`] = [
     { id: OWNER_LT, name: 'web', defaultVersion: 1, versions: [{ number: 1, imageId: 'ami-0000000000000000a' }] },
     fastLaunchTemplate('lt-0cccccccccccccccc'),
@@ -132,4 +155,20 @@ function testDeps(env: Record<string, string> = {}, now = new Date('2026-11-29T1
   };
 }
 
-export { AMI, IMAGE_ARN, NEWER_ARN, OWNER_LT, PIPELINE_ARN, SHARE_WITH, TARGET_A, TARGET_B, TARGET_LT, afterImageBuilder, ec2Image, silentLog, testConfig, testDeps, windowsImage };
+export {
+  AMI,
+  IMAGE_ARN,
+  NEWER_ARN,
+  OWNER_LT,
+  PIPELINE_ARN,
+  SHARE_WITH,
+  TARGET_A,
+  TARGET_B,
+  TARGET_LT,
+  afterImageBuilder,
+  ec2Image,
+  silentLog,
+  testConfig,
+  testDeps,
+  windowsImage,
+};

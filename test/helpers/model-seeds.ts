@@ -91,7 +91,10 @@ function breakers(name: string): [Constraint, Json][] {
     }
   } else if (s.type === 'list' || s.type === 'map') {
     const item = s.type === 'list' ? valid(s.member) : undefined;
-    const entries = (n: number): Json => (s.type === 'list' ? Array.from({ length: n }, () => item ?? null) : Object.fromEntries(Array.from({ length: n }, (_, i) => [`Key${i}`, 'v'])));
+    const entries = (n: number): Json =>
+      s.type === 'list'
+        ? Array.from({ length: n }, () => item ?? null)
+        : Object.fromEntries(Array.from({ length: n }, (_, i) => [`Key${i}`, 'v']));
     if (s.min !== undefined && s.min > 0) out.push(['length', entries(s.min - 1)]);
     if (s.max !== undefined) out.push(['length', entries(s.max + 1)]);
   } else if (s.type !== 'structure' && s.type !== 'boolean' && s.type !== 'timestamp' && s.type !== 'blob') {
@@ -140,12 +143,26 @@ function seeds(root: string, options: { skipTokens?: boolean } = {}): { base: Js
   function visit(name: string, steps: Step[]): void {
     // a scalar list item is reported on its list
     const reported = typeof steps.at(-1) === 'number' && !isContainer(name) ? steps.slice(0, -1) : steps;
-    if (steps.length > 0) for (const [constraint, value] of breakers(name)) out.push({ path: jsonPath(steps), servicePath: servicePath(reported), constraint, shape: name, document: withValue(base, steps, value) });
+    if (steps.length > 0)
+      for (const [constraint, value] of breakers(name))
+        out.push({
+          path: jsonPath(steps),
+          servicePath: servicePath(reported),
+          constraint,
+          shape: name,
+          document: withValue(base, steps, value),
+        });
     const s = shape(name);
     if (s.type === 'structure') {
       for (const [member, child] of Object.entries(s.members)) {
         if (s.required?.includes(member) && !(options.skipTokens === true && s.idempotencyTokens?.includes(member))) {
-          out.push({ path: jsonPath([...steps, member]), servicePath: servicePath([...steps, member]), constraint: 'required', shape: child, document: withValue(base, [...steps, member], undefined) });
+          out.push({
+            path: jsonPath([...steps, member]),
+            servicePath: servicePath([...steps, member]),
+            constraint: 'required',
+            shape: child,
+            document: withValue(base, [...steps, member], undefined),
+          });
         }
         visit(child, [...steps, member]);
       }
@@ -158,9 +175,22 @@ function seeds(root: string, options: { skipTokens?: boolean } = {}): { base: Js
         const v = map[key] ?? null;
         delete map[key];
         map[String(value)] = v;
-        out.push({ path: `${jsonPath(steps)}.${String(value)}`, servicePath: servicePath(steps), constraint, shape: s.key, document: withValue(base, steps, map) });
+        out.push({
+          path: `${jsonPath(steps)}.${String(value)}`,
+          servicePath: servicePath(steps),
+          constraint,
+          shape: s.key,
+          document: withValue(base, steps, map),
+        });
       }
-      for (const [constraint, value] of breakers(s.value)) out.push({ path: `${jsonPath(steps)}.${key}`, servicePath: servicePath(steps), constraint, shape: s.value, document: withValue(base, [...steps, key], value) });
+      for (const [constraint, value] of breakers(s.value))
+        out.push({
+          path: `${jsonPath(steps)}.${key}`,
+          servicePath: servicePath(steps),
+          constraint,
+          shape: s.value,
+          document: withValue(base, [...steps, key], value),
+        });
     }
   }
   visit(root, []);

@@ -18,7 +18,13 @@ function demoScenario(): Scenario {
 
 /** A small scenario: three accounts, two regions, nothing else. */
 function smallScenario(): Scenario {
-  return { name: 'small', defaultAccount: '111111111111', accounts: ['222222222222', '333333333333'], regions: ['us-east-1', 'eu-west-1'], clockSpeed: 1 };
+  return {
+    name: 'small',
+    defaultAccount: '111111111111',
+    accounts: ['222222222222', '333333333333'],
+    regions: ['us-east-1', 'eu-west-1'],
+    clockSpeed: 1,
+  };
 }
 
 async function sandbox(options: Partial<SandboxOptions> = {}): Promise<Sandbox> {
@@ -65,9 +71,17 @@ function clients(url: string, account: string, region = 'us-east-1') {
 const DEMO_OWNER = '111111111111';
 
 /** Start a build of a pipeline (the demo's golden-windows by default) as its owner; returns the build's ARN. */
-async function startBuild(box: Sandbox, token: string, pipelineArn = box.refs.get('pipeline:golden-windows'), owner = DEMO_OWNER): Promise<string> {
-  const out = await clients(box.url, owner).imagebuilder.send(new StartImagePipelineExecutionCommand({ imagePipelineArn: pipelineArn, clientToken: token }));
-  if (out.imageBuildVersionArn === undefined) throw new Error(`StartImagePipelineExecution of ${pipelineArn ?? 'no pipeline'} returned no build ARN`);
+async function startBuild(
+  box: Sandbox,
+  token: string,
+  pipelineArn = box.refs.get('pipeline:golden-windows'),
+  owner = DEMO_OWNER,
+): Promise<string> {
+  const out = await clients(box.url, owner).imagebuilder.send(
+    new StartImagePipelineExecutionCommand({ imagePipelineArn: pipelineArn, clientToken: token }),
+  );
+  if (out.imageBuildVersionArn === undefined)
+    throw new Error(`StartImagePipelineExecution of ${pipelineArn ?? 'no pipeline'} returned no build ARN`);
   return out.imageBuildVersionArn;
 }
 
@@ -75,7 +89,8 @@ async function startBuild(box: Sandbox, token: string, pipelineArn = box.refs.ge
 async function finished(box: Sandbox, arn: string, timeoutMs = 30_000): Promise<ReconcileReport> {
   const report = await box.finalReport(arn, timeoutMs);
   await box.idle();
-  if (report === undefined) throw new Error(`no final report for ${arn}; reports: ${JSON.stringify(box.reports(arn).map((r) => r.outcome))}`);
+  if (report === undefined)
+    throw new Error(`no final report for ${arn}; reports: ${JSON.stringify(box.reports(arn).map((r) => r.outcome))}`);
   return report;
 }
 

@@ -3,7 +3,11 @@
  * most `timeoutMs` of real time; then fail naming what was awaited. Tests wait on a condition they can
  * see (the sandbox's state, an event seen), never on a fixed sleep a slow machine could outrun.
  */
-async function waitFor<T>(what: string, condition: () => T | undefined | false | Promise<T | undefined | false>, { timeoutMs = 20_000, intervalMs = 10 } = {}): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  condition: () => T | undefined | false | Promise<T | undefined | false>,
+  { timeoutMs = 20_000, intervalMs = 10 } = {},
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await condition();

@@ -66,7 +66,17 @@ interface World {
 }
 
 function newWorld(): World {
-  return { images: {}, launchPermissions: {}, templates: {}, fastLaunch: {}, parameters: {}, deniedAccounts: new Set(), throttled: new Set(), imagebuilder: {}, pipelineImages: [] };
+  return {
+    images: {},
+    launchPermissions: {},
+    templates: {},
+    fastLaunch: {},
+    parameters: {},
+    deniedAccounts: new Set(),
+    throttled: new Set(),
+    imagebuilder: {},
+    pipelineImages: [],
+  };
 }
 
 type GetClient = () => { config: { region: unknown; credentials: unknown } };
@@ -115,15 +125,26 @@ function installWorld(world: World): Mocks {
   sts.on(AssumeRoleCommand).callsFake(async (input: { RoleArn: string }) => {
     const account = /iam::(\d{12}):role/.exec(input.RoleArn)?.[1] ?? '';
     if (world.deniedAccounts.has(account)) {
-      throw awsError('AccessDenied', `User: arn:aws:sts::${OWN}:assumed-role/reconciler is not authorized to perform: sts:AssumeRole on resource: ${input.RoleArn}`);
+      throw awsError(
+        'AccessDenied',
+        `User: arn:aws:sts::${OWN}:assumed-role/reconciler is not authorized to perform: sts:AssumeRole on resource: ${input.RoleArn}`,
+      );
     }
-    return { Credentials: { AccessKeyId: `ASIA${account}`, SecretAccessKey: 'secret', SessionToken: 'token', Expiration: new Date(Date.now() + 3600_000) } };
+    return {
+      Credentials: {
+        AccessKeyId: `ASIA${account}`,
+        SecretAccessKey: 'secret',
+        SessionToken: 'token',
+        Expiration: new Date(Date.now() + 3600_000),
+      },
+    };
   });
   sts.on(GetCallerIdentityCommand).resolves({ Account: OWN });
 
   imagebuilder.on(GetImageCommand).callsFake(async (input: { imageBuildVersionArn: string }) => {
     const image = world.imagebuilder[input.imageBuildVersionArn];
-    if (image === undefined) throw awsError('ResourceNotFoundException', `The specified resource ${input.imageBuildVersionArn} does not exist`);
+    if (image === undefined)
+      throw awsError('ResourceNotFoundException', `The specified resource ${input.imageBuildVersionArn} does not exist`);
     return { image };
   });
   imagebuilder.on(ListImagePipelineImagesCommand).callsFake(async () => ({ imageSummaryList: world.pipelineImages }));
@@ -140,74 +161,119 @@ function installWorld(world: World): Mocks {
     LaunchPermissions: world.launchPermissions[input.ImageId] ?? [],
   }));
   ec2.on(DescribeSnapshotsCommand).callsFake(async (input: { SnapshotIds: string[] }) => ({
-    Snapshots: input.SnapshotIds.map((id) => ({ SnapshotId: id, Encrypted: true, KmsKeyId: `arn:aws:kms:us-east-1:${OWN}:key/k1`, VolumeSize: 30 })),
+    Snapshots: input.SnapshotIds.map((id) => ({
+      SnapshotId: id,
+      Encrypted: true,
+      KmsKeyId: `arn:aws:kms:us-east-1:${OWN}:key/k1`,
+      VolumeSize: 30,
+    })),
   }));
-  ec2.on(CreateTagsCommand).callsFake(async (input: { Resources: string[]; Tags: { Key: string; Value: string }[] }, getClient: GetClient) => {
-    const who = await guard('CreateTags', getClient);
-    for (const image of world.images[who.key] ?? []) {
-      if (!input.Resources.includes(image.ImageId ?? '')) continue;
-      const tags = (image.Tags ?? []).filter((t) => !input.Tags.some((n) => n.Key === t.Key));
-      image.Tags = [...tags, ...input.Tags];
-    }
-    return {};
-  });
-  ec2.on(ModifyImageAttributeCommand).callsFake(async (input: { ImageId: string; LaunchPermission: { Add: { UserId?: string; Group?: string }[] } }) => {
-    world.launchPermissions[input.ImageId] = [...(world.launchPermissions[input.ImageId] ?? []), ...input.LaunchPermission.Add];
-    return {};
-  });
-  ec2.on(DescribeLaunchTemplatesCommand).callsFake(async (input: { LaunchTemplateIds?: string[]; LaunchTemplateNames?: string[] }, getClient: GetClient) => {
-    const who = await guard('DescribeLaunchTemplates', getClient);
-    const found = template(who.key, input.LaunchTemplateIds?.[0], input.LaunchTemplateNames?.[0]);
-    if (found === undefined) throw awsError('InvalidLaunchTemplateId.NotFound', 'The specified launch template does not exist.');
-    return {
-      LaunchTemplates: [{ LaunchTemplateId: found.id, LaunchTemplateName: found.name, DefaultVersionNumber: found.defaultVersion, LatestVersionNumber: found.versions.length }],
-    };
-  });
-  ec2.on(DescribeLaunchTemplateVersionsCommand).callsFake(async (input: { LaunchTemplateId: string; Versions?: string[]; Filters?: { Values: string[] }[] }, getClient: GetClient) => {
-    const who = await guard('DescribeLaunchTemplateVersions', getClient);
-    const found = template(who.key, input.LaunchTemplateId);
-    if (found === undefined) throw awsError('InvalidLaunchTemplateId.NotFound', 'The specified launch template does not exist.');
-    let versions = found.versions;
-    if (input.Versions !== undefined && input.Versions.length > 0) {
-      const wanted = input.Versions.map((v) => (v === '$Default' ? found.defaultVersion : v === '$Latest' ? found.versions.length : Number(v)));
-      versions = versions.filter((v) => wanted.includes(v.number));
-    }
-    const imageFilter = input.Filters?.[0]?.Values[0];
-    if (imageFilter !== undefined) versions = versions.filter((v) => v.imageId === imageFilter);
-    return { LaunchTemplateVersions: versions.map((v) => ({ VersionNumber: v.number, DefaultVersion: v.number === found.defaultVersion, LaunchTemplateData: { ImageId: v.imageId } })) };
-  });
-  ec2.on(CreateLaunchTemplateVersionCommand).callsFake(async (input: { LaunchTemplateId: string; LaunchTemplateData: { ImageId: string } }, getClient: GetClient) => {
-    const who = await guard('CreateLaunchTemplateVersion', getClient);
-    const found = template(who.key, input.LaunchTemplateId);
-    if (found === undefined) throw awsError('InvalidLaunchTemplateId.NotFound', 'The specified launch template does not exist.');
-    const number = found.versions.length + 1;
-    found.versions.push({ number, imageId: input.LaunchTemplateData.ImageId });
-    return { LaunchTemplateVersion: { VersionNumber: number } };
-  });
-  ec2.on(ModifyLaunchTemplateCommand).callsFake(async (input: { LaunchTemplateId: string; DefaultVersion: string }, getClient: GetClient) => {
-    const who = await guard('ModifyLaunchTemplate', getClient);
-    const found = template(who.key, input.LaunchTemplateId);
-    if (found === undefined) throw awsError('InvalidLaunchTemplateId.NotFound', 'The specified launch template does not exist.');
-    found.defaultVersion = Number(input.DefaultVersion);
-    return {};
-  });
+  ec2
+    .on(CreateTagsCommand)
+    .callsFake(async (input: { Resources: string[]; Tags: { Key: string; Value: string }[] }, getClient: GetClient) => {
+      const who = await guard('CreateTags', getClient);
+      for (const image of world.images[who.key] ?? []) {
+        if (!input.Resources.includes(image.ImageId ?? '')) continue;
+        const tags = (image.Tags ?? []).filter((t) => !input.Tags.some((n) => n.Key === t.Key));
+        image.Tags = [...tags, ...input.Tags];
+      }
+      return {};
+    });
+  ec2
+    .on(ModifyImageAttributeCommand)
+    .callsFake(async (input: { ImageId: string; LaunchPermission: { Add: { UserId?: string; Group?: string }[] } }) => {
+      world.launchPermissions[input.ImageId] = [...(world.launchPermissions[input.ImageId] ?? []), ...input.LaunchPermission.Add];
+      return {};
+    });
+  ec2
+    .on(DescribeLaunchTemplatesCommand)
+    .callsFake(async (input: { LaunchTemplateIds?: string[]; LaunchTemplateNames?: string[] }, getClient: GetClient) => {
+      const who = await guard('DescribeLaunchTemplates', getClient);
+      const found = template(who.key, input.LaunchTemplateIds?.[0], input.LaunchTemplateNames?.[0]);
+      if (found === undefined) throw awsError('InvalidLaunchTemplateId.NotFound', 'The specified launch template does not exist.');
+      return {
+        LaunchTemplates: [
+          {
+            LaunchTemplateId: found.id,
+            LaunchTemplateName: found.name,
+            DefaultVersionNumber: found.defaultVersion,
+            LatestVersionNumber: found.versions.length,
+          },
+        ],
+      };
+    });
+  ec2
+    .on(DescribeLaunchTemplateVersionsCommand)
+    .callsFake(async (input: { LaunchTemplateId: string; Versions?: string[]; Filters?: { Values: string[] }[] }, getClient: GetClient) => {
+      const who = await guard('DescribeLaunchTemplateVersions', getClient);
+      const found = template(who.key, input.LaunchTemplateId);
+      if (found === undefined) throw awsError('InvalidLaunchTemplateId.NotFound', 'The specified launch template does not exist.');
+      let versions = found.versions;
+      if (input.Versions !== undefined && input.Versions.length > 0) {
+        const wanted = input.Versions.map((v) =>
+          v === '$Default' ? found.defaultVersion : v === '$Latest' ? found.versions.length : Number(v),
+        );
+        versions = versions.filter((v) => wanted.includes(v.number));
+      }
+      const imageFilter = input.Filters?.[0]?.Values[0];
+      if (imageFilter !== undefined) versions = versions.filter((v) => v.imageId === imageFilter);
+      return {
+        LaunchTemplateVersions: versions.map((v) => ({
+          VersionNumber: v.number,
+          DefaultVersion: v.number === found.defaultVersion,
+          LaunchTemplateData: { ImageId: v.imageId },
+        })),
+      };
+    });
+  ec2
+    .on(CreateLaunchTemplateVersionCommand)
+    .callsFake(async (input: { LaunchTemplateId: string; LaunchTemplateData: { ImageId: string } }, getClient: GetClient) => {
+      const who = await guard('CreateLaunchTemplateVersion', getClient);
+      const found = template(who.key, input.LaunchTemplateId);
+      if (found === undefined) throw awsError('InvalidLaunchTemplateId.NotFound', 'The specified launch template does not exist.');
+      const number = found.versions.length + 1;
+      found.versions.push({ number, imageId: input.LaunchTemplateData.ImageId });
+      return { LaunchTemplateVersion: { VersionNumber: number } };
+    });
+  ec2
+    .on(ModifyLaunchTemplateCommand)
+    .callsFake(async (input: { LaunchTemplateId: string; DefaultVersion: string }, getClient: GetClient) => {
+      const who = await guard('ModifyLaunchTemplate', getClient);
+      const found = template(who.key, input.LaunchTemplateId);
+      if (found === undefined) throw awsError('InvalidLaunchTemplateId.NotFound', 'The specified launch template does not exist.');
+      found.defaultVersion = Number(input.DefaultVersion);
+      return {};
+    });
   ec2.on(DescribeFastLaunchImagesCommand).callsFake(async (input: { ImageIds: string[] }, getClient: GetClient) => {
     await guard('DescribeFastLaunchImages', getClient);
     return {
-      FastLaunchImages: input.ImageIds.flatMap((id) => (world.fastLaunch[id] === undefined ? [] : [{ ImageId: id, ...world.fastLaunch[id] }])),
+      FastLaunchImages: input.ImageIds.flatMap((id) =>
+        world.fastLaunch[id] === undefined ? [] : [{ ImageId: id, ...world.fastLaunch[id] }],
+      ),
     };
   });
-  ec2.on(EnableFastLaunchCommand).callsFake(async (input: { ImageId: string; MaxParallelLaunches?: number; SnapshotConfiguration?: { TargetResourceCount?: number }; LaunchTemplate?: { LaunchTemplateId?: string; Version?: string } }, getClient: GetClient) => {
-    await guard('EnableFastLaunch', getClient);
-    if (world.fastLaunch[input.ImageId]?.State === 'enabling') throw awsError('InvalidParameter', `EC2 Fast Launch for ${input.ImageId} is enabling`);
-    world.fastLaunch[input.ImageId] = {
-      State: 'enabling',
-      MaxParallelLaunches: input.MaxParallelLaunches ?? 6,
-      SnapshotConfiguration: input.SnapshotConfiguration,
-      LaunchTemplate: input.LaunchTemplate,
-    };
-    return { ImageId: input.ImageId, State: 'enabling' };
-  });
+  ec2.on(EnableFastLaunchCommand).callsFake(
+    async (
+      input: {
+        ImageId: string;
+        MaxParallelLaunches?: number;
+        SnapshotConfiguration?: { TargetResourceCount?: number };
+        LaunchTemplate?: { LaunchTemplateId?: string; Version?: string };
+      },
+      getClient: GetClient,
+    ) => {
+      await guard('EnableFastLaunch', getClient);
+      if (world.fastLaunch[input.ImageId]?.State === 'enabling')
+        throw awsError('InvalidParameter', `EC2 Fast Launch for ${input.ImageId} is enabling`);
+      world.fastLaunch[input.ImageId] = {
+        State: 'enabling',
+        MaxParallelLaunches: input.MaxParallelLaunches ?? 6,
+        SnapshotConfiguration: input.SnapshotConfiguration,
+        LaunchTemplate: input.LaunchTemplate,
+      };
+      return { ImageId: input.ImageId, State: 'enabling' };
+    },
+  );
 
   ssm.on(GetParameterCommand).callsFake(async (input: { Name: string }, getClient: GetClient) => {
     const who = await guard('GetParameter', getClient);

@@ -26,7 +26,7 @@ describe('the generated model table', () => {
     expect(EMULATOR_SHAPES).toStrictEqual(SHAPES);
   });
 
-  it('has the members and required members of the installed SDK\'s schemas for every structure', () => {
+  it("has the members and required members of the installed SDK's schemas for every structure", () => {
     const structures = Object.entries(SHAPES).filter(([, s]) => s.type === 'structure');
     expect(structures.length).toBeGreaterThan(10);
     for (const [name, s] of structures) {
@@ -43,10 +43,21 @@ describe('the generated model table', () => {
 
   it('has what the reconciler reads from a distribution, in the installed SDK (3.1046.0, the newest Image Builder client)', () => {
     const [, , , , members = []] = (exported.Distribution$ as StaticStruct | undefined) ?? [];
-    expect(members).toEqual(expect.arrayContaining(['region', 'amiDistributionConfiguration', 'launchTemplateConfigurations', 'fastLaunchConfigurations', 'ssmParameterConfigurations', 's3ExportConfiguration', 'licenseConfigurationArns', 'containerDistributionConfiguration']));
+    expect(members).toEqual(
+      expect.arrayContaining([
+        'region',
+        'amiDistributionConfiguration',
+        'launchTemplateConfigurations',
+        'fastLaunchConfigurations',
+        'ssmParameterConfigurations',
+        's3ExportConfiguration',
+        'licenseConfigurationArns',
+        'containerDistributionConfiguration',
+      ]),
+    );
   });
 
-  it('has the enum values of the installed SDK\'s enums', () => {
+  it("has the enum values of the installed SDK's enums", () => {
     const enums = Object.entries(SHAPES).filter(([, s]) => s.type === 'string' && s.enum !== undefined);
     expect(enums.map(([name]) => name).sort()).toStrictEqual(['ContainerRepositoryService', 'DiskImageFormat', 'SsmParameterDataType']);
     for (const [name, s] of enums) {
@@ -64,7 +75,7 @@ describe('the generated model table', () => {
   });
 });
 
-describe('every seed of the model\'s constraints', () => {
+describe("every seed of the model's constraints", () => {
   // no seed leaves out clientToken: the SDK and the AWS CLI fill it in, and lint does not ask for it
   const create = seeds('CreateDistributionConfigurationRequest', { skipTokens: true });
   const update = seeds('UpdateDistributionConfigurationRequest', { skipTokens: true });
@@ -72,7 +83,9 @@ describe('every seed of the model\'s constraints', () => {
 
   it('requires clientToken of a request that reaches the service without one', () => {
     const { clientToken: _, ...document } = create.base as Record<string, unknown>;
-    expect(validateAgainstModel(document, 'CreateDistributionConfigurationRequest').map((v) => `${v.constraint} ${v.path}`)).toStrictEqual(['required clientToken']);
+    expect(validateAgainstModel(document, 'CreateDistributionConfigurationRequest').map((v) => `${v.constraint} ${v.path}`)).toStrictEqual([
+      'required clientToken',
+    ]);
     expect(validateAgainstModel(document, 'CreateDistributionConfigurationRequest', { tokensFilled: true })).toStrictEqual([]);
   });
 
@@ -100,18 +113,25 @@ describe('every seed of the model\'s constraints', () => {
     ['CreateDistributionConfigurationRequest', create],
     ['UpdateDistributionConfigurationRequest', update],
     ['DistributionConfiguration', stored],
-  ] as const)('the full valid %s breaks nothing; each seed breaks its constraint where it was put, for the validator and for lint', (root, { base, seeds: all }) => {
-    expect(validateAgainstModel(base, root)).toStrictEqual([]);
-    const shape = root === 'UpdateDistributionConfigurationRequest' ? 'update' : root === 'DistributionConfiguration' ? 'stored' : 'create';
-    expect(lintDistributionConfiguration(base, { shape }).filter((f) => f.rule.startsWith('model-'))).toStrictEqual([]);
-    for (const seed of all) {
-      const found = validateAgainstModel(seed.document, root);
-      expect(found.map((v) => `${v.constraint} ${v.path}`), `${seed.constraint} ${seed.path}`).toContain(`${seed.constraint} ${seed.path}`);
-      const findings = lintDistributionConfiguration(seed.document, { shape });
-      const finding = findings.find((f) => f.rule === `model-${seed.constraint}` && f.path === seed.path);
-      expect(finding, `lint: ${seed.constraint} ${seed.path}`).toMatchObject({ severity: 'error', fix: expect.stringMatching(/\w/) });
-    }
-  });
+  ] as const)(
+    'the full valid %s breaks nothing; each seed breaks its constraint where it was put, for the validator and for lint',
+    (root, { base, seeds: all }) => {
+      expect(validateAgainstModel(base, root)).toStrictEqual([]);
+      const shape =
+        root === 'UpdateDistributionConfigurationRequest' ? 'update' : root === 'DistributionConfiguration' ? 'stored' : 'create';
+      expect(lintDistributionConfiguration(base, { shape }).filter((f) => f.rule.startsWith('model-'))).toStrictEqual([]);
+      for (const seed of all) {
+        const found = validateAgainstModel(seed.document, root);
+        expect(
+          found.map((v) => `${v.constraint} ${v.path}`),
+          `${seed.constraint} ${seed.path}`,
+        ).toContain(`${seed.constraint} ${seed.path}`);
+        const findings = lintDistributionConfiguration(seed.document, { shape });
+        const finding = findings.find((f) => f.rule === `model-${seed.constraint}` && f.path === seed.path);
+        expect(finding, `lint: ${seed.constraint} ${seed.path}`).toMatchObject({ severity: 'error', fix: expect.stringMatching(/\w/) });
+      }
+    },
+  );
 
   describe('the sandbox', () => {
     let box: Sandbox;
@@ -124,7 +144,9 @@ describe('every seed of the model\'s constraints', () => {
       const ib = clients(box.url, '111111111111').imagebuilder;
       // the SDK sends what it is given (it drops no member of the model and checks no constraint)
       const send = (root: 'create' | 'update', document: unknown) =>
-        root === 'create' ? ib.send(new CreateDistributionConfigurationCommand(document as never)) : ib.send(new UpdateDistributionConfigurationCommand(document as never));
+        root === 'create'
+          ? ib.send(new CreateDistributionConfigurationCommand(document as never))
+          : ib.send(new UpdateDistributionConfigurationCommand(document as never));
       for (const [root, { seeds: all }] of [
         ['create', create],
         ['update', update],
@@ -142,12 +164,21 @@ describe('every seed of the model\'s constraints', () => {
     it('accepts the full valid document and then a valid update of it', async () => {
       const ib = clients(box.url, '111111111111').imagebuilder;
       // the one rule of EC2 the full document breaks: a Fast Launch template by id and by name
-      const document = structuredClone(create.base) as { distributions: { fastLaunchConfigurations: { launchTemplate: Record<string, unknown> }[] }[] };
+      const document = structuredClone(create.base) as {
+        distributions: { fastLaunchConfigurations: { launchTemplate: Record<string, unknown> }[] }[];
+      };
       for (const d of document.distributions) for (const fl of d.fastLaunchConfigurations) delete fl.launchTemplate.launchTemplateName;
       const created = await ib.send(new CreateDistributionConfigurationCommand(document as never));
       expect(created.distributionConfigurationArn).toBe('arn:aws:imagebuilder:us-east-1:111111111111:distribution-configuration/golden');
       const { name: _name, tags: _tags, ...update } = document as unknown as Record<string, unknown>;
-      await expect(ib.send(new UpdateDistributionConfigurationCommand({ ...update, distributionConfigurationArn: created.distributionConfigurationArn } as never))).resolves.toMatchObject({ distributionConfigurationArn: created.distributionConfigurationArn });
+      await expect(
+        ib.send(
+          new UpdateDistributionConfigurationCommand({
+            ...update,
+            distributionConfigurationArn: created.distributionConfigurationArn,
+          } as never),
+        ),
+      ).resolves.toMatchObject({ distributionConfigurationArn: created.distributionConfigurationArn });
     });
   });
 });

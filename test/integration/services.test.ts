@@ -38,7 +38,9 @@ describe('sandbox SSM: aws:ec2:image values are validated after PutParameter ans
     expect(put.Version).toBe(1);
     expect(await value('/golden/new')).toBeUndefined();
     // a second put before the validation completes is refused
-    await expect(ssm.send(new PutParameterCommand({ Name: '/golden/new', Value: ami, Type: 'String', DataType: 'aws:ec2:image', Overwrite: true }))).rejects.toMatchObject({ name: 'TooManyUpdates' });
+    await expect(
+      ssm.send(new PutParameterCommand({ Name: '/golden/new', Value: ami, Type: 'String', DataType: 'aws:ec2:image', Overwrite: true })),
+    ).rejects.toMatchObject({ name: 'TooManyUpdates' });
     box.clock.advance(SSM_IMAGE_VALIDATION_MS);
     expect(await value('/golden/new')).toBe(ami);
   });
@@ -50,16 +52,22 @@ describe('sandbox SSM: aws:ec2:image values are validated after PutParameter ans
     box.clock.advance(SSM_IMAGE_VALIDATION_MS);
     const notVisible = box.refs.get('ami:previous-a-use1') ?? '';
     for (const bad of ['not-an-ami', 'ami-0123456789abcdef0', notVisible]) {
-      const put = await ssm.send(new PutParameterCommand({ Name: '/golden/kept', Value: bad, Type: 'String', DataType: 'aws:ec2:image', Overwrite: true }));
+      const put = await ssm.send(
+        new PutParameterCommand({ Name: '/golden/kept', Value: bad, Type: 'String', DataType: 'aws:ec2:image', Overwrite: true }),
+      );
       expect(put.Version).toBeGreaterThan(1);
       box.clock.advance(SSM_IMAGE_VALIDATION_MS);
       expect(await value('/golden/kept'), bad).toBe(ami);
     }
-    await ssm.send(new PutParameterCommand({ Name: '/golden/never', Value: 'ami-0123456789abcdef0', Type: 'String', DataType: 'aws:ec2:image' }));
+    await ssm.send(
+      new PutParameterCommand({ Name: '/golden/never', Value: 'ami-0123456789abcdef0', Type: 'String', DataType: 'aws:ec2:image' }),
+    );
     box.clock.advance(SSM_IMAGE_VALIDATION_MS);
     expect(await value('/golden/never')).toBeUndefined();
     // the AMI account 222222222222 owns is valid there
-    await clients(box.url, TARGET).ssm.send(new PutParameterCommand({ Name: '/golden/kept', Value: notVisible, Type: 'String', DataType: 'aws:ec2:image' }));
+    await clients(box.url, TARGET).ssm.send(
+      new PutParameterCommand({ Name: '/golden/kept', Value: notVisible, Type: 'String', DataType: 'aws:ec2:image' }),
+    );
     box.clock.advance(SSM_IMAGE_VALIDATION_MS);
     expect(await value('/golden/kept', TARGET)).toBe(notVisible);
   });
@@ -73,46 +81,88 @@ describe('sandbox STS and IAM', () => {
   });
 
   it('issues credentials bound to the assumed account when the role trusts the caller', async () => {
-    const out = await clients(box.url, OWNER).sts.send(new AssumeRoleCommand({ RoleArn: `arn:aws:iam::${TARGET}:role/ImageBuilderReconcilerTarget`, RoleSessionName: 'reconciler' }));
+    const out = await clients(box.url, OWNER).sts.send(
+      new AssumeRoleCommand({ RoleArn: `arn:aws:iam::${TARGET}:role/ImageBuilderReconcilerTarget`, RoleSessionName: 'reconciler' }),
+    );
     const c = out.Credentials;
-    const assumed = new STSClient({ endpoint: box.url, region: 'us-east-1', credentials: { accessKeyId: c?.AccessKeyId ?? '', secretAccessKey: c?.SecretAccessKey ?? '', sessionToken: c?.SessionToken } });
+    const assumed = new STSClient({
+      endpoint: box.url,
+      region: 'us-east-1',
+      credentials: { accessKeyId: c?.AccessKeyId ?? '', secretAccessKey: c?.SecretAccessKey ?? '', sessionToken: c?.SessionToken },
+    });
     expect((await assumed.send(new GetCallerIdentityCommand({}))).Account).toBe(TARGET);
     expect(c?.Expiration?.getTime()).toBeGreaterThan(Date.now());
   });
 
   it('denies AssumeRole from an account the role does not trust, and for a missing role', async () => {
-    await expect(clients(box.url, '333333333333').sts.send(new AssumeRoleCommand({ RoleArn: `arn:aws:iam::${TARGET}:role/ImageBuilderReconcilerTarget`, RoleSessionName: 'x1' }))).rejects.toMatchObject({ name: 'AccessDenied' });
-    await expect(clients(box.url, OWNER).sts.send(new AssumeRoleCommand({ RoleArn: `arn:aws:iam::${TARGET}:role/Nope`, RoleSessionName: 'x1' }))).rejects.toMatchObject({ name: 'AccessDenied' });
+    await expect(
+      clients(box.url, '333333333333').sts.send(
+        new AssumeRoleCommand({ RoleArn: `arn:aws:iam::${TARGET}:role/ImageBuilderReconcilerTarget`, RoleSessionName: 'x1' }),
+      ),
+    ).rejects.toMatchObject({ name: 'AccessDenied' });
+    await expect(
+      clients(box.url, OWNER).sts.send(new AssumeRoleCommand({ RoleArn: `arn:aws:iam::${TARGET}:role/Nope`, RoleSessionName: 'x1' })),
+    ).rejects.toMatchObject({ name: 'AccessDenied' });
   });
 
   it('creates and deletes a role whose trust policy AssumeRole then honours', async () => {
     const iam = clients(box.url, TARGET).iam;
-    const policy = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::333333333333:root' }, Action: 'sts:AssumeRole' }] });
+    const policy = JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::333333333333:root' }, Action: 'sts:AssumeRole' }],
+    });
     await iam.send(new CreateRoleCommand({ RoleName: 'ForThree', AssumeRolePolicyDocument: policy }));
     expect((await iam.send(new GetRoleCommand({ RoleName: 'ForThree' }))).Role?.Arn).toBe(`arn:aws:iam::${TARGET}:role/ForThree`);
-    const assumed = await clients(box.url, '333333333333').sts.send(new AssumeRoleCommand({ RoleArn: `arn:aws:iam::${TARGET}:role/ForThree`, RoleSessionName: 'x1' }));
+    const assumed = await clients(box.url, '333333333333').sts.send(
+      new AssumeRoleCommand({ RoleArn: `arn:aws:iam::${TARGET}:role/ForThree`, RoleSessionName: 'x1' }),
+    );
     expect(assumed.AssumedRoleUser?.Arn).toBe(`arn:aws:sts::${TARGET}:assumed-role/ForThree/x1`);
     expect(assumed.Credentials?.AccessKeyId).toMatch(/\S/);
     // the session's keys act as the role's account
-    const asRole = new STSClient({ endpoint: box.url, region: 'us-east-1', maxAttempts: 1, credentials: { accessKeyId: assumed.Credentials?.AccessKeyId ?? '', secretAccessKey: assumed.Credentials?.SecretAccessKey ?? '', sessionToken: assumed.Credentials?.SessionToken } });
+    const asRole = new STSClient({
+      endpoint: box.url,
+      region: 'us-east-1',
+      maxAttempts: 1,
+      credentials: {
+        accessKeyId: assumed.Credentials?.AccessKeyId ?? '',
+        secretAccessKey: assumed.Credentials?.SecretAccessKey ?? '',
+        sessionToken: assumed.Credentials?.SessionToken,
+      },
+    });
     expect((await asRole.send(new GetCallerIdentityCommand({}))).Account).toBe(TARGET);
     await iam.send(new DeleteRoleCommand({ RoleName: 'ForThree' }));
     await expect(iam.send(new GetRoleCommand({ RoleName: 'ForThree' }))).rejects.toMatchObject({ name: 'NoSuchEntityException' });
   });
 
-  it('keeps accounts apart: one account\'s parameters are not another\'s', async () => {
+  it("keeps accounts apart: one account's parameters are not another's", async () => {
     const ssmOwner = clients(box.url, OWNER).ssm;
-    await ssmOwner.send(new PutParameterCommand({ Name: '/golden/latest', Value: 'ami-0123456789abcdef0', Type: 'String', DataType: 'text' }));
+    await ssmOwner.send(
+      new PutParameterCommand({ Name: '/golden/latest', Value: 'ami-0123456789abcdef0', Type: 'String', DataType: 'text' }),
+    );
     expect((await ssmOwner.send(new GetParameterCommand({ Name: '/golden/latest' }))).Parameter?.Value).toBe('ami-0123456789abcdef0');
-    await expect(clients(box.url, TARGET).ssm.send(new GetParameterCommand({ Name: '/golden/latest' }))).rejects.toMatchObject({ name: 'ParameterNotFound' });
-    await expect(ssmOwner.send(new PutParameterCommand({ Name: '/golden/latest', Value: 'ami-0123456789abcdef0', Type: 'String' }))).rejects.toMatchObject({ name: 'ParameterAlreadyExists' });
-    await expect(ssmOwner.send(new PutParameterCommand({ Name: '/golden/bad', Value: 'x', Type: 'String', DataType: 'aws:ec2:nope' }))).rejects.toMatchObject({ name: 'ValidationException' });
+    await expect(clients(box.url, TARGET).ssm.send(new GetParameterCommand({ Name: '/golden/latest' }))).rejects.toMatchObject({
+      name: 'ParameterNotFound',
+    });
+    await expect(
+      ssmOwner.send(new PutParameterCommand({ Name: '/golden/latest', Value: 'ami-0123456789abcdef0', Type: 'String' })),
+    ).rejects.toMatchObject({ name: 'ParameterAlreadyExists' });
+    await expect(
+      ssmOwner.send(new PutParameterCommand({ Name: '/golden/bad', Value: 'x', Type: 'String', DataType: 'aws:ec2:nope' })),
+    ).rejects.toMatchObject({ name: 'ValidationException' });
   });
 
   it('delays SQS messages, hides received ones for the visibility timeout, and redrives after maxReceiveCount', async () => {
     const sqs = clients(box.url, OWNER).sqs;
     const dlq = await sqs.send(new CreateQueueCommand({ QueueName: 'dlq' }));
-    const q = await sqs.send(new CreateQueueCommand({ QueueName: 'work', Attributes: { VisibilityTimeout: '30', RedrivePolicy: JSON.stringify({ deadLetterTargetArn: `arn:aws:sqs:us-east-1:${OWNER}:dlq`, maxReceiveCount: 2 }) } }));
+    const q = await sqs.send(
+      new CreateQueueCommand({
+        QueueName: 'work',
+        Attributes: {
+          VisibilityTimeout: '30',
+          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: `arn:aws:sqs:us-east-1:${OWNER}:dlq`, maxReceiveCount: 2 }),
+        },
+      }),
+    );
     await sqs.send(new SendMessageCommand({ QueueUrl: q.QueueUrl, MessageBody: 'later', DelaySeconds: 60 }));
     expect((await sqs.send(new ReceiveMessageCommand({ QueueUrl: q.QueueUrl }))).Messages ?? []).toHaveLength(0);
     box.clock.advance(61_000);
@@ -129,15 +179,38 @@ describe('sandbox STS and IAM', () => {
   });
 
   it('publishes EventBridge events and rejects a malformed detail entry', async () => {
-    const out = await clients(box.url, OWNER).events.send(new PutEventsCommand({ Entries: [{ Source: 'test', DetailType: 'Hello', Detail: '{"a":1}' }, { Source: 'test', DetailType: 'Bad', Detail: '{nope' }] }));
+    const out = await clients(box.url, OWNER).events.send(
+      new PutEventsCommand({
+        Entries: [
+          { Source: 'test', DetailType: 'Hello', Detail: '{"a":1}' },
+          { Source: 'test', DetailType: 'Bad', Detail: '{nope' },
+        ],
+      }),
+    );
     expect(out.FailedEntryCount).toBe(1);
     expect(out.Entries?.[1]?.ErrorCode).toBe('MalformedDetail');
     expect(box.state.events.at(-1)).toMatchObject({ source: 'test', detailType: 'Hello', account: OWNER, detail: { a: 1 } });
   });
 
   it('injects errors per operation and account', async () => {
-    box.faults.set({ errors: [{ operation: 'DescribeRegions', account: TARGET, code: 'UnauthorizedOperation', message: 'You are not authorized to perform this operation.', status: 403, count: 1 }] });
-    const ec2 = new EC2Client({ endpoint: box.url, region: 'us-east-1', credentials: { accessKeyId: TARGET, secretAccessKey: 's' }, maxAttempts: 1 });
+    box.faults.set({
+      errors: [
+        {
+          operation: 'DescribeRegions',
+          account: TARGET,
+          code: 'UnauthorizedOperation',
+          message: 'You are not authorized to perform this operation.',
+          status: 403,
+          count: 1,
+        },
+      ],
+    });
+    const ec2 = new EC2Client({
+      endpoint: box.url,
+      region: 'us-east-1',
+      credentials: { accessKeyId: TARGET, secretAccessKey: 's' },
+      maxAttempts: 1,
+    });
     await expect(ec2.send(new DescribeRegionsCommand({}))).rejects.toMatchObject({ name: 'UnauthorizedOperation' });
     // count: 1: the next call goes through
     expect((await ec2.send(new DescribeRegionsCommand({}))).Regions?.length).toBeGreaterThan(0);

@@ -16,15 +16,27 @@ describe('SQS message attributes', () => {
   });
 
   it('keeps them with the message', async () => {
-    await sqs().send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: 'x', MessageAttributes: { reason: { DataType: 'String', StringValue: 'because' } } }));
+    await sqs().send(
+      new SendMessageCommand({
+        QueueUrl: queueUrl,
+        MessageBody: 'x',
+        MessageAttributes: { reason: { DataType: 'String', StringValue: 'because' } },
+      }),
+    );
     expect(box.state.queues.get('111111111111/attrs')?.messages.at(-1)?.attributes).toStrictEqual({ reason: 'because' });
   });
 
   it.each([
     ['an empty value', { reason: { DataType: 'String', StringValue: '' } }, /must contain a non-empty value/],
     ['an unknown data type', { reason: { DataType: 'Text', StringValue: 'x' } }, /type of message \(user\) attribute 'reason' is invalid/],
-    ['more than 10', Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`a${i}`, { DataType: 'String', StringValue: 'x' }])), /exceeds the allowed maximum \[10\]/],
+    [
+      'more than 10',
+      Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`a${i}`, { DataType: 'String', StringValue: 'x' }])),
+      /exceeds the allowed maximum \[10\]/,
+    ],
   ])('refuses %s', async (_name, attributes, message) => {
-    await expect(sqs().send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: 'x', MessageAttributes: attributes }))).rejects.toThrow(message);
+    await expect(
+      sqs().send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: 'x', MessageAttributes: attributes })),
+    ).rejects.toThrow(message);
   });
 });

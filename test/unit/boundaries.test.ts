@@ -74,7 +74,10 @@ function typeOnlyAt(text: string, pos: number): boolean {
   if (/^(?:import|export)\s+type\b/.test(clause)) return true;
   const named = /^(?:import|export)\s*\{([^}]*)\}\s*from\s*['"`]?$/.exec(clause);
   if (named === null) return false;
-  const specifiers = (named[1] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const specifiers = (named[1] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   return specifiers.length > 0 && specifiers.every((s) => /^type\s/.test(s));
 }
 
@@ -122,7 +125,15 @@ describe('import boundaries', () => {
 
   it('reads the whole source tree', () => {
     const paths = [...files.keys()];
-    expect(paths).toEqual(expect.arrayContaining(['src/lib/reconcile/plan/index.ts', 'src/lib/cleanup/plan.ts', 'sandbox/emulator/server.ts', 'sandbox/harness/index.ts', 'test/unit/boundaries.test.ts']));
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'src/lib/reconcile/plan/index.ts',
+        'src/lib/cleanup/plan.ts',
+        'sandbox/emulator/server.ts',
+        'sandbox/harness/index.ts',
+        'test/unit/boundaries.test.ts',
+      ]),
+    );
     expect(paths.some((p) => p.startsWith('node_modules/') || p.startsWith('dist/'))).toBe(false);
   });
 
@@ -141,27 +152,54 @@ describe('import boundaries', () => {
     const found = (file: string, text: string) => check(new Map([[file, text]])).map((v) => `${v.rule} ${v.target}`);
 
     it('catch an emulator file importing src/, however the path is written', () => {
-      expect(found('sandbox/emulator/services/s3.ts', "import { partitionOfRegion } from '../../../src/lib/core/arn.ts';\n")).toStrictEqual(['emulator-imports-src src/lib/core/arn.ts']);
-      expect(found('sandbox/emulator/services/ec2/images.ts', "export { x } from '../../../../src/lib/core/arn.ts';\n")).toStrictEqual(['emulator-imports-src src/lib/core/arn.ts']);
-      expect(found('sandbox/emulator/server.ts', "import type { Config } from '../../src/lib/core/config.ts';\n")).toStrictEqual(['emulator-imports-src src/lib/core/config.ts']);
-      expect(found('sandbox/emulator/server.ts', "const m = await import('../../src/lib/core/config.ts');\n")).toStrictEqual(['emulator-imports-src src/lib/core/config.ts']);
+      expect(found('sandbox/emulator/services/s3.ts', "import { partitionOfRegion } from '../../../src/lib/core/arn.ts';\n")).toStrictEqual(
+        ['emulator-imports-src src/lib/core/arn.ts'],
+      );
+      expect(found('sandbox/emulator/services/ec2/images.ts', "export { x } from '../../../../src/lib/core/arn.ts';\n")).toStrictEqual([
+        'emulator-imports-src src/lib/core/arn.ts',
+      ]);
+      expect(found('sandbox/emulator/server.ts', "import type { Config } from '../../src/lib/core/config.ts';\n")).toStrictEqual([
+        'emulator-imports-src src/lib/core/config.ts',
+      ]);
+      expect(found('sandbox/emulator/server.ts', "const m = await import('../../src/lib/core/config.ts');\n")).toStrictEqual([
+        'emulator-imports-src src/lib/core/config.ts',
+      ]);
       // the harness may
       expect(found('sandbox/harness/index.ts', "import { applyEnvironment } from '../../src/lib/core/config.ts';\n")).toStrictEqual([]);
     });
 
     it('catch src/ importing sandbox/', () => {
-      expect(found('src/cli/index.ts', "import { startSandbox } from '../../sandbox/harness/index.ts';\n")).toStrictEqual(['src-imports-sandbox sandbox/harness/index.ts']);
-      expect(found('src/lib/core/config.ts', "import type { SandboxEnv } from '../../../sandbox/emulator/server.ts';\n")).toStrictEqual(['src-imports-sandbox sandbox/emulator/server.ts']);
+      expect(found('src/cli/index.ts', "import { startSandbox } from '../../sandbox/harness/index.ts';\n")).toStrictEqual([
+        'src-imports-sandbox sandbox/harness/index.ts',
+      ]);
+      expect(found('src/lib/core/config.ts', "import type { SandboxEnv } from '../../../sandbox/emulator/server.ts';\n")).toStrictEqual([
+        'src-imports-sandbox sandbox/emulator/server.ts',
+      ]);
       expect(found('test/helpers/sandbox.ts', "import { startSandbox } from '../../sandbox/harness/index.ts';\n")).toStrictEqual([]);
     });
 
     it('catch a planner importing an AWS value, and let its types through', () => {
-      expect(found('src/lib/reconcile/plan/tags.ts', "import { EC2Client } from '@aws-sdk/client-ec2';\n")).toStrictEqual(['planner-imports-aws @aws-sdk/client-ec2']);
-      expect(found('src/lib/cleanup/plan/candidates.ts', "import { NormalizedSchema } from '@smithy/core/schema';\n")).toStrictEqual(['planner-imports-aws @smithy/core/schema']);
-      expect(found('src/lib/cleanup/plan.ts', "import { createClientFactory } from '../aws/clients.ts';\n")).toStrictEqual(['planner-imports-aws src/lib/aws/clients.ts']);
-      expect(found('src/lib/reconcile/plan/tags.ts', "import {\n  type Image,\n  DescribeImagesCommand,\n} from '@aws-sdk/client-ec2';\n")).toStrictEqual(['planner-imports-aws @aws-sdk/client-ec2']);
-      expect(found('src/lib/reconcile/plan/tags.ts', "import type { Image } from '@aws-sdk/client-ec2';\nimport { type LaunchTemplate, type Tag } from '@aws-sdk/client-ec2';\n")).toStrictEqual([]);
-      expect(found('src/lib/reconcile/plan/tags.ts', "import type {\n  Image,\n} from '@aws-sdk/client-ec2';\nimport { z } from 'zod';\n")).toStrictEqual([]);
+      expect(found('src/lib/reconcile/plan/tags.ts', "import { EC2Client } from '@aws-sdk/client-ec2';\n")).toStrictEqual([
+        'planner-imports-aws @aws-sdk/client-ec2',
+      ]);
+      expect(found('src/lib/cleanup/plan/candidates.ts', "import { NormalizedSchema } from '@smithy/core/schema';\n")).toStrictEqual([
+        'planner-imports-aws @smithy/core/schema',
+      ]);
+      expect(found('src/lib/cleanup/plan.ts', "import { createClientFactory } from '../aws/clients.ts';\n")).toStrictEqual([
+        'planner-imports-aws src/lib/aws/clients.ts',
+      ]);
+      expect(
+        found('src/lib/reconcile/plan/tags.ts', "import {\n  type Image,\n  DescribeImagesCommand,\n} from '@aws-sdk/client-ec2';\n"),
+      ).toStrictEqual(['planner-imports-aws @aws-sdk/client-ec2']);
+      expect(
+        found(
+          'src/lib/reconcile/plan/tags.ts',
+          "import type { Image } from '@aws-sdk/client-ec2';\nimport { type LaunchTemplate, type Tag } from '@aws-sdk/client-ec2';\n",
+        ),
+      ).toStrictEqual([]);
+      expect(
+        found('src/lib/reconcile/plan/tags.ts', "import type {\n  Image,\n} from '@aws-sdk/client-ec2';\nimport { z } from 'zod';\n"),
+      ).toStrictEqual([]);
       // the same import outside a planner is the observers' business
       expect(found('src/lib/reconcile/observe.ts', "import { DescribeImagesCommand } from '@aws-sdk/client-ec2';\n")).toStrictEqual([]);
     });

@@ -1,19 +1,62 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type AmiObservation, type CleanupSettings, DISABLED_AT_TAG, type InventoryAmi, SETTLED_BUILD_STATES, amiKey, decide, planCleanup } from '../../src/lib/cleanup/plan.ts';
+import {
+  type AmiObservation,
+  type CleanupSettings,
+  DISABLED_AT_TAG,
+  type InventoryAmi,
+  SETTLED_BUILD_STATES,
+  amiKey,
+  decide,
+  planCleanup,
+} from '../../src/lib/cleanup/plan.ts';
 
 const NOW = new Date('2026-11-29T12:00:00.000Z');
-const settings: CleanupSettings = { strategy: 'deregister', keepTagKeys: ['keep'], minAgeDays: 7, launchedWithinDays: 30, shared: 'skip', disableGraceDays: 14, maxPerRun: 20 };
+const settings: CleanupSettings = {
+  strategy: 'deregister',
+  keepTagKeys: ['keep'],
+  minAgeDays: 7,
+  launchedWithinDays: 30,
+  shared: 'skip',
+  disableGraceDays: 14,
+  maxPerRun: 20,
+};
 
 function ami(overrides: Partial<InventoryAmi> = {}): InventoryAmi {
-  return { imageId: 'ami-00000000000000001', region: 'ap-northeast-1', accountId: '222222222222', buildArn: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden/1.0.0/1', buildStatus: 'AVAILABLE', foundBy: 'recorded', recordedImageId: 'ami-00000000000000001', currentCell: false, ...overrides };
+  return {
+    imageId: 'ami-00000000000000001',
+    region: 'ap-northeast-1',
+    accountId: '222222222222',
+    buildArn: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden/1.0.0/1',
+    buildStatus: 'AVAILABLE',
+    foundBy: 'recorded',
+    recordedImageId: 'ami-00000000000000001',
+    currentCell: false,
+    ...overrides,
+  };
 }
 
 type Image = NonNullable<Extract<AmiObservation['image'], { ok: true }>['value']>;
 
 function observation(image: Partial<Image> | null = {}, overrides: Partial<AmiObservation> = {}): AmiObservation {
   return {
-    image: { ok: true, value: image === null ? null : { ownerId: '222222222222', state: 'available', creationDate: '2026-10-01T00:00:00.000Z', tags: {}, deregistrationProtection: 'disabled', public: false, deprecationTime: undefined, snapshots: [{ snapshotId: 'snap-1', sizeGiB: 30 }], ...image } },
+    image: {
+      ok: true,
+      value:
+        image === null
+          ? null
+          : {
+              ownerId: '222222222222',
+              state: 'available',
+              creationDate: '2026-10-01T00:00:00.000Z',
+              tags: {},
+              deregistrationProtection: 'disabled',
+              public: false,
+              deprecationTime: undefined,
+              snapshots: [{ snapshotId: 'snap-1', sizeGiB: 30 }],
+              ...image,
+            },
+    },
     references: { ok: true, value: [] },
     sharedWith: { ok: true, value: [] },
     fastLaunch: { ok: true, value: null },
@@ -27,35 +70,145 @@ describe('cleanup guards (pure)', () => {
   it.each([
     { reason: 'an AMI in a removed cell that every guard lets go is deregistered', ami: ami(), obs: observation(), want: 'deregister' },
     { reason: 'the cell is still in the configuration', ami: ami({ currentCell: true }), obs: observation(), want: 'current-cell' },
-    { reason: 'found by tag but not the AMI the build recorded for the cell', ami: ami({ foundBy: 'tag', recordedImageId: 'ami-00000000000000009' }), obs: observation(), want: 'not-recorded' },
+    {
+      reason: 'found by tag but not the AMI the build recorded for the cell',
+      ami: ami({ foundBy: 'tag', recordedImageId: 'ami-00000000000000009' }),
+      obs: observation(),
+      want: 'not-recorded',
+    },
     { reason: 'owned by another account', ami: ami(), obs: observation({ ownerId: '999999999999' }), want: 'not-owned' },
     { reason: 'already gone', ami: ami(), obs: observation(null), want: 'gone' },
-    { reason: 'the AMI cannot be read (AccessDenied): unknown means keep', ami: ami(), obs: { ...observation(), image: { ok: false as const, error: denied } }, want: 'unknown' },
-    { reason: 'deregistration protection is on', ami: ami(), obs: observation({ deregistrationProtection: 'enabled-with-cooldown' }), want: 'protected' },
+    {
+      reason: 'the AMI cannot be read (AccessDenied): unknown means keep',
+      ami: ami(),
+      obs: { ...observation(), image: { ok: false as const, error: denied } },
+      want: 'unknown',
+    },
+    {
+      reason: 'deregistration protection is on',
+      ami: ami(),
+      obs: observation({ deregistrationProtection: 'enabled-with-cooldown' }),
+      want: 'protected',
+    },
     { reason: 'it carries the keep tag, whatever the value', ami: ami(), obs: observation({ tags: { keep: '' } }), want: 'keep-tag' },
-    { reason: 'younger than the minimum age', ami: ami(), obs: observation({ creationDate: '2026-11-25T00:00:00.000Z' }), want: 'too-young' },
-    { reason: 'a running instance uses it', ami: ami(), obs: observation({}, { references: { ok: true, value: [{ resourceType: 'ec2:Instance', arn: 'i-1' }] } }), want: 'in-use' },
-    { reason: 'references cannot be checked (throttled past retries): keep', ami: ami(), obs: observation({}, { references: { ok: false, error: { kind: 'throttled', code: 'RequestLimitExceeded', message: 'slow down' } } }), want: 'unknown' },
-    { reason: 'shared with another account', ami: ami(), obs: observation({}, { sharedWith: { ok: true, value: ['333333333333'] } }), want: 'shared' },
+    {
+      reason: 'younger than the minimum age',
+      ami: ami(),
+      obs: observation({ creationDate: '2026-11-25T00:00:00.000Z' }),
+      want: 'too-young',
+    },
+    {
+      reason: 'a running instance uses it',
+      ami: ami(),
+      obs: observation({}, { references: { ok: true, value: [{ resourceType: 'ec2:Instance', arn: 'i-1' }] } }),
+      want: 'in-use',
+    },
+    {
+      reason: 'references cannot be checked (throttled past retries): keep',
+      ami: ami(),
+      obs: observation({}, { references: { ok: false, error: { kind: 'throttled', code: 'RequestLimitExceeded', message: 'slow down' } } }),
+      want: 'unknown',
+    },
+    {
+      reason: 'shared with another account',
+      ami: ami(),
+      obs: observation({}, { sharedWith: { ok: true, value: ['333333333333'] } }),
+      want: 'shared',
+    },
     { reason: 'public counts as shared', ami: ami(), obs: observation({ public: true }), want: 'shared' },
-    { reason: 'a pending AMI is not touched', ami: ami(), obs: observation({ state: 'pending' }), want: 'not-available', says: /is pending/ },
+    {
+      reason: 'a pending AMI is not touched',
+      ami: ami(),
+      obs: observation({ state: 'pending' }),
+      want: 'not-available',
+      says: /is pending/,
+    },
     { reason: 'an AMI that was never observed: unknown means keep', ami: ami(), obs: undefined, want: 'unknown', says: /not observed/ },
-    { reason: 'references that were not checked: keep', ami: ami(), obs: observation({}, { references: undefined }), want: 'unknown', says: /references not checked/ },
-    { reason: 'sharing that was not checked: keep', ami: ami(), obs: observation({}, { sharedWith: undefined }), want: 'unknown', says: /sharing not checked/ },
-    { reason: 'launch permissions that cannot be read: keep', ami: ami(), obs: observation({}, { sharedWith: { ok: false, error: denied } }), want: 'unknown', says: /could not read launch permissions \(AccessDenied\)/ },
+    {
+      reason: 'references that were not checked: keep',
+      ami: ami(),
+      obs: observation({}, { references: undefined }),
+      want: 'unknown',
+      says: /references not checked/,
+    },
+    {
+      reason: 'sharing that was not checked: keep',
+      ami: ami(),
+      obs: observation({}, { sharedWith: undefined }),
+      want: 'unknown',
+      says: /sharing not checked/,
+    },
+    {
+      reason: 'launch permissions that cannot be read: keep',
+      ami: ami(),
+      obs: observation({}, { sharedWith: { ok: false, error: denied } }),
+      want: 'unknown',
+      says: /could not read launch permissions \(AccessDenied\)/,
+    },
     {
       reason: 'references that IAM refused to read: keep, naming the denied action',
       ami: ami(),
-      obs: observation({}, { references: { ok: false, error: { kind: 'access-denied', code: 'UnauthorizedOperation', message: 'DescribeImageReferences in 222222222222/eu-west-1 failed: UnauthorizedOperation: You are not authorized to perform this operation. User: arn:aws:sts::222222222222:assumed-role/ImageBuilderReconcilerCleanup/c is not authorized to perform: ssm:DescribeParameters on resource: * because no identity-based policy allows the ssm:DescribeParameters action. Encoded authorization failure message: x' } } }),
+      obs: observation(
+        {},
+        {
+          references: {
+            ok: false,
+            error: {
+              kind: 'access-denied',
+              code: 'UnauthorizedOperation',
+              message:
+                'DescribeImageReferences in 222222222222/eu-west-1 failed: UnauthorizedOperation: You are not authorized to perform this operation. User: arn:aws:sts::222222222222:assumed-role/ImageBuilderReconcilerCleanup/c is not authorized to perform: ssm:DescribeParameters on resource: * because no identity-based policy allows the ssm:DescribeParameters action. Encoded authorization failure message: x',
+            },
+          },
+        },
+      ),
       want: 'unknown',
       says: /^could not check what uses the AMI \(UnauthorizedOperation: not authorized to perform: ssm:DescribeParameters\): kept$/,
     },
-    { reason: 'no creation date: keep', ami: ami(), obs: observation({ creationDate: undefined }), want: 'unknown', says: /creation date unknown/ },
-    { reason: 'a malformed creation date: keep', ami: ami(), obs: observation({ creationDate: 'yesterday' }), want: 'unknown', says: /creation date unknown/ },
-    { reason: 'deregistration protection without cooldown', ami: ami(), obs: observation({ deregistrationProtection: 'enabled' }), want: 'protected', says: /protection is enabled/ },
+    {
+      reason: 'no creation date: keep',
+      ami: ami(),
+      obs: observation({ creationDate: undefined }),
+      want: 'unknown',
+      says: /creation date unknown/,
+    },
+    {
+      reason: 'a malformed creation date: keep',
+      ami: ami(),
+      obs: observation({ creationDate: 'yesterday' }),
+      want: 'unknown',
+      says: /creation date unknown/,
+    },
+    {
+      reason: 'deregistration protection without cooldown',
+      ami: ami(),
+      obs: observation({ deregistrationProtection: 'enabled' }),
+      want: 'protected',
+      says: /protection is enabled/,
+    },
     { reason: 'a failed AMI is not touched', ami: ami(), obs: observation({ state: 'failed' }), want: 'not-available', says: /is failed/ },
-    { reason: 'a disabled AMI in a removed cell is deregistered like an available one', ami: ami(), obs: observation({ state: 'disabled' }), want: 'deregister', says: /every guard passed/ },
-    { reason: 'a launch template version uses it', ami: ami(), obs: observation({}, { references: { ok: true, value: [{ resourceType: 'ec2:LaunchTemplate', arn: 'arn:aws:ec2:ap-northeast-1:222222222222:launch-template/lt-1' }] } }), want: 'in-use', says: /ec2:LaunchTemplate arn:aws:ec2/ },
+    {
+      reason: 'a disabled AMI in a removed cell is deregistered like an available one',
+      ami: ami(),
+      obs: observation({ state: 'disabled' }),
+      want: 'deregister',
+      says: /every guard passed/,
+    },
+    {
+      reason: 'a launch template version uses it',
+      ami: ami(),
+      obs: observation(
+        {},
+        {
+          references: {
+            ok: true,
+            value: [{ resourceType: 'ec2:LaunchTemplate', arn: 'arn:aws:ec2:ap-northeast-1:222222222222:launch-template/lt-1' }],
+          },
+        },
+      ),
+      want: 'in-use',
+      says: /ec2:LaunchTemplate arn:aws:ec2/,
+    },
   ])('$reason', ({ ami: a, obs, want, says }) => {
     const decision = decide(a, obs, settings, NOW);
     expect(decision.action === 'skip' ? decision.guard : decision.action).toBe(want);
@@ -64,23 +217,38 @@ describe('cleanup guards (pure)', () => {
 
   it('keeps an AMI exactly as old as the minimum age minus a millisecond, and lets go one exactly that old', () => {
     const minAge = settings.minAgeDays * 86_400_000;
-    expect(decide(ami(), observation({ creationDate: new Date(NOW.getTime() - minAge + 1).toISOString() }), settings, NOW)).toMatchObject({ action: 'skip', guard: 'too-young' });
-    expect(decide(ami(), observation({ creationDate: new Date(NOW.getTime() - minAge).toISOString() }), settings, NOW).action).toBe('deregister');
+    expect(decide(ami(), observation({ creationDate: new Date(NOW.getTime() - minAge + 1).toISOString() }), settings, NOW)).toMatchObject({
+      action: 'skip',
+      guard: 'too-young',
+    });
+    expect(decide(ami(), observation({ creationDate: new Date(NOW.getTime() - minAge).toISOString() }), settings, NOW).action).toBe(
+      'deregister',
+    );
   });
 
   it('counts the grace period and the deprecation time to the millisecond', () => {
     const disable = { ...settings, strategy: 'disable' as const };
     const grace = settings.disableGraceDays * 86_400_000;
-    const disabledAt = (ms: number) => observation({ state: 'disabled', tags: { [DISABLED_AT_TAG]: new Date(NOW.getTime() - ms).toISOString() } });
+    const disabledAt = (ms: number) =>
+      observation({ state: 'disabled', tags: { [DISABLED_AT_TAG]: new Date(NOW.getTime() - ms).toISOString() } });
     expect(decide(ami(), disabledAt(grace - 1), disable, NOW)).toMatchObject({ action: 'skip', guard: 'grace' });
     expect(decide(ami(), disabledAt(grace), disable, NOW).action).toBe('deregister');
     const deprecate = { ...settings, strategy: 'deprecate' as const };
-    expect(decide(ami(), observation({ deprecationTime: NOW.toISOString() }), deprecate, NOW)).toMatchObject({ action: 'skip', guard: 'done' });
-    expect(decide(ami(), observation({ deprecationTime: new Date(NOW.getTime() + 1).toISOString() }), deprecate, NOW).action).toBe('deprecate');
+    expect(decide(ami(), observation({ deprecationTime: NOW.toISOString() }), deprecate, NOW)).toMatchObject({
+      action: 'skip',
+      guard: 'done',
+    });
+    expect(decide(ami(), observation({ deprecationTime: new Date(NOW.getTime() + 1).toISOString() }), deprecate, NOW).action).toBe(
+      'deprecate',
+    );
   });
 
   it('checks the keep tag by key, whatever the value', () => {
-    expect(decide(ami(), observation({ tags: { keep: 'no' } }), settings, NOW)).toMatchObject({ action: 'skip', guard: 'keep-tag', reason: 'tagged keep=no' });
+    expect(decide(ami(), observation({ tags: { keep: 'no' } }), settings, NOW)).toMatchObject({
+      action: 'skip',
+      guard: 'keep-tag',
+      reason: 'tagged keep=no',
+    });
     expect(decide(ami(), observation({ tags: { keeper: '', 'ke ep': '', kep: '' } }), settings, NOW).action).toBe('deregister');
   });
 
@@ -94,26 +262,48 @@ describe('cleanup guards (pure)', () => {
     });
     expect(decide(ami(), launched(within), settings, NOW).action).toBe('deregister');
     expect(decide(ami(), observation({ lastLaunchedTime: undefined }), settings, NOW).action).toBe('deregister');
-    expect(decide(ami(), observation({ lastLaunchedTime: 'last week' }), settings, NOW)).toMatchObject({ action: 'skip', guard: 'unknown', reason: 'last launch time last week unreadable: kept' });
-    expect(decide(ami(), launched(40 * 86_400_000), { ...settings, launchedWithinDays: 45 }, NOW)).toMatchObject({ guard: 'recently-launched' });
+    expect(decide(ami(), observation({ lastLaunchedTime: 'last week' }), settings, NOW)).toMatchObject({
+      action: 'skip',
+      guard: 'unknown',
+      reason: 'last launch time last week unreadable: kept',
+    });
+    expect(decide(ami(), launched(40 * 86_400_000), { ...settings, launchedWithinDays: 45 }, NOW)).toMatchObject({
+      guard: 'recently-launched',
+    });
     // what uses it now is the stronger reason, and says what
     expect(decide(ami(), launched(0), settings, NOW)).toMatchObject({ guard: 'recently-launched' });
-    const used = observation({ lastLaunchedTime: NOW.toISOString() }, { references: { ok: true, value: [{ resourceType: 'ec2:Instance', arn: 'i-1' }] } });
+    const used = observation(
+      { lastLaunchedTime: NOW.toISOString() },
+      { references: { ok: true, value: [{ resourceType: 'ec2:Instance', arn: 'i-1' }] } },
+    );
     expect(decide(ami(), used, settings, NOW)).toMatchObject({ guard: 'in-use' });
   });
 
   it('never touches an AMI of a build Image Builder is still working on, at any minimum age', () => {
     const anyAge = { ...settings, minAgeDays: 0 };
-    for (const status of ['PENDING', 'CREATING', 'BUILDING', 'TESTING', 'DISTRIBUTING', 'INTEGRATING', 'UNKNOWN', 'DEPRECATED', 'available']) {
+    for (const status of [
+      'PENDING',
+      'CREATING',
+      'BUILDING',
+      'TESTING',
+      'DISTRIBUTING',
+      'INTEGRATING',
+      'UNKNOWN',
+      'DEPRECATED',
+      'available',
+    ]) {
       expect(decide(ami({ buildStatus: status }), observation(), anyAge, NOW)).toStrictEqual({
         action: 'skip',
         guard: 'build-in-progress',
         reason: `the build arn:aws:imagebuilder:us-east-1:111111111111:image/golden/1.0.0/1 is ${status}, not AVAILABLE, FAILED, CANCELLED: Image Builder may still be using its AMIs`,
       });
     }
-    for (const status of ['AVAILABLE', 'FAILED', 'CANCELLED']) expect(decide(ami({ buildStatus: status }), observation(), anyAge, NOW).action).toBe('deregister');
+    for (const status of ['AVAILABLE', 'FAILED', 'CANCELLED'])
+      expect(decide(ami({ buildStatus: status }), observation(), anyAge, NOW).action).toBe('deregister');
     // a current cell says so first: it is the stronger reason
-    expect(decide(ami({ buildStatus: 'DISTRIBUTING', currentCell: true }), observation(), anyAge, NOW)).toMatchObject({ guard: 'current-cell' });
+    expect(decide(ami({ buildStatus: 'DISTRIBUTING', currentCell: true }), observation(), anyAge, NOW)).toMatchObject({
+      guard: 'current-cell',
+    });
   });
 
   it('keeps an AMI whose tag differs from a keep tag only in case, blanks around it or Unicode form, naming the near miss', () => {
@@ -122,41 +312,94 @@ describe('cleanup guards (pure)', () => {
     expect(kept({ 'Imagebuilder-Reconciler:Keep ': '' })).toStrictEqual({
       action: 'skip',
       guard: 'keep-tag',
-      reason: "kept: tag 'Imagebuilder-Reconciler:Keep ' matches the keep tag imagebuilder-reconciler:keep after trimming, case folding and Unicode normalisation (NFKC)",
+      reason:
+        "kept: tag 'Imagebuilder-Reconciler:Keep ' matches the keep tag imagebuilder-reconciler:keep after trimming, case folding and Unicode normalisation (NFKC)",
     });
-    expect(kept({ 'IMAGEBUILDER-RECONCILER:KEEP': 'x' })).toMatchObject({ guard: 'keep-tag', reason: expect.stringMatching(/^kept: tag 'IMAGEBUILDER-RECONCILER:KEEP' matches/) });
+    expect(kept({ 'IMAGEBUILDER-RECONCILER:KEEP': 'x' })).toMatchObject({
+      guard: 'keep-tag',
+      reason: expect.stringMatching(/^kept: tag 'IMAGEBUILDER-RECONCILER:KEEP' matches/),
+    });
     expect(kept({ '\timagebuilder-reconciler:keep\u00a0': '' })).toMatchObject({ guard: 'keep-tag' });
     // fullwidth letters and colon (NFKC folds them to ASCII)
     expect(kept({ 'ｉｍａｇｅｂｕｉｌｄｅｒ-ｒｅｃｏｎｃｉｌｅｒ：ｋｅｅｐ': '' })).toMatchObject({ guard: 'keep-tag' });
     // the keep tag itself may be written loosely too (a deployment or request setting)
-    expect(decide(ami(), observation({ tags: { 'imagebuilder-reconciler:keep': '' } }), { ...settings, keepTagKeys: [' ImageBuilder-Reconciler:KEEP'] }, NOW)).toMatchObject({ guard: 'keep-tag' });
+    expect(
+      decide(
+        ami(),
+        observation({ tags: { 'imagebuilder-reconciler:keep': '' } }),
+        { ...settings, keepTagKeys: [' ImageBuilder-Reconciler:KEEP'] },
+        NOW,
+      ),
+    ).toMatchObject({ guard: 'keep-tag' });
     // ß folds to ss, as in full case folding
-    expect(decide(ami(), observation({ tags: { 'Strasse:Keep': '' } }), { ...settings, keepTagKeys: ['straße:keep'] }, NOW)).toMatchObject({ guard: 'keep-tag' });
+    expect(decide(ami(), observation({ tags: { 'Strasse:Keep': '' } }), { ...settings, keepTagKeys: ['straße:keep'] }, NOW)).toMatchObject({
+      guard: 'keep-tag',
+    });
     // an exact key wins over a near miss, and a different key is no near miss
-    expect(kept({ 'Imagebuilder-Reconciler:Keep': '', 'imagebuilder-reconciler:keep': 'v' })).toMatchObject({ reason: 'tagged imagebuilder-reconciler:keep=v' });
+    expect(kept({ 'Imagebuilder-Reconciler:Keep': '', 'imagebuilder-reconciler:keep': 'v' })).toMatchObject({
+      reason: 'tagged imagebuilder-reconciler:keep=v',
+    });
     expect(kept({ 'imagebuilder-reconciler:keeps': '', 'imagebuilder-reconciler-keep': '' }).action).toBe('deregister');
   });
 
   it('with shared: include, a shared AMI goes only when no other account is known to use it', () => {
     const include = { ...settings, shared: 'include' as const };
     const shared = { sharedWith: { ok: true as const, value: ['333333333333'] } };
-    expect(decide(ami(), observation({}, { ...shared, usageByOthers: { ok: true, value: [{ accountId: '333333333333', resourceType: 'ec2:Instance', count: 0 }] } }), include, NOW).action).toBe('deregister');
-    expect(decide(ami(), observation({}, { ...shared, usageByOthers: { ok: true, value: [{ accountId: '333333333333', resourceType: 'ec2:Instance', count: 2 }] } }), include, NOW)).toMatchObject({ action: 'skip', guard: 'in-use', reason: expect.stringMatching(/333333333333 \(2 ec2:Instance\)/) });
-    expect(decide(ami(), observation({}, shared), include, NOW)).toMatchObject({ action: 'skip', guard: 'unknown', reason: expect.stringMatching(/use by other accounts not checked/) });
-    expect(decide(ami(), observation({}, { ...shared, usageByOthers: { ok: false, error: denied } }), include, NOW)).toMatchObject({ action: 'skip', guard: 'unknown' });
+    expect(
+      decide(
+        ami(),
+        observation(
+          {},
+          { ...shared, usageByOthers: { ok: true, value: [{ accountId: '333333333333', resourceType: 'ec2:Instance', count: 0 }] } },
+        ),
+        include,
+        NOW,
+      ).action,
+    ).toBe('deregister');
+    expect(
+      decide(
+        ami(),
+        observation(
+          {},
+          { ...shared, usageByOthers: { ok: true, value: [{ accountId: '333333333333', resourceType: 'ec2:Instance', count: 2 }] } },
+        ),
+        include,
+        NOW,
+      ),
+    ).toMatchObject({ action: 'skip', guard: 'in-use', reason: expect.stringMatching(/333333333333 \(2 ec2:Instance\)/) });
+    expect(decide(ami(), observation({}, shared), include, NOW)).toMatchObject({
+      action: 'skip',
+      guard: 'unknown',
+      reason: expect.stringMatching(/use by other accounts not checked/),
+    });
+    expect(decide(ami(), observation({}, { ...shared, usageByOthers: { ok: false, error: denied } }), include, NOW)).toMatchObject({
+      action: 'skip',
+      guard: 'unknown',
+    });
     // an AMI shared with nobody needs no usage report
     expect(decide(ami(), observation(), include, NOW).action).toBe('deregister');
   });
 
   it('keeps an AMI with Windows Fast Launch on, or whose Fast Launch state is unknown', () => {
-    expect(decide(ami(), observation({}, { fastLaunch: { ok: true, value: 'enabled' } }), settings, NOW)).toMatchObject({ action: 'skip', guard: 'fast-launch', reason: expect.stringMatching(/Fast Launch is enabled: disable it first/) });
+    expect(decide(ami(), observation({}, { fastLaunch: { ok: true, value: 'enabled' } }), settings, NOW)).toMatchObject({
+      action: 'skip',
+      guard: 'fast-launch',
+      reason: expect.stringMatching(/Fast Launch is enabled: disable it first/),
+    });
     expect(decide(ami(), observation({}, { fastLaunch: undefined }), settings, NOW)).toMatchObject({ action: 'skip', guard: 'unknown' });
-    expect(decide(ami(), observation({}, { fastLaunch: { ok: false, error: denied } }), settings, NOW)).toMatchObject({ action: 'skip', guard: 'unknown' });
+    expect(decide(ami(), observation({}, { fastLaunch: { ok: false, error: denied } }), settings, NOW)).toMatchObject({
+      action: 'skip',
+      guard: 'unknown',
+    });
   });
 
-  it('keeps an AMI carrying any of the keep tags: the deployment\'s and those a request added', () => {
+  it("keeps an AMI carrying any of the keep tags: the deployment's and those a request added", () => {
     const two = { ...settings, keepTagKeys: ['keep', 'team:hold'] };
-    expect(decide(ami(), observation({ tags: { 'team:hold': '1' } }), two, NOW)).toMatchObject({ action: 'skip', guard: 'keep-tag', reason: 'tagged team:hold=1' });
+    expect(decide(ami(), observation({ tags: { 'team:hold': '1' } }), two, NOW)).toMatchObject({
+      action: 'skip',
+      guard: 'keep-tag',
+      reason: 'tagged team:hold=1',
+    });
     expect(decide(ami(), observation({ tags: { keep: '' } }), two, NOW)).toMatchObject({ action: 'skip', guard: 'keep-tag' });
   });
 
@@ -165,19 +408,27 @@ describe('cleanup guards (pure)', () => {
     expect(decide(ami(), observation(), disable, NOW).action).toBe('disable');
     const recent = decide(ami(), observation({ state: 'disabled', tags: { [DISABLED_AT_TAG]: '2026-11-20T00:00:00.000Z' } }), disable, NOW);
     expect(recent).toMatchObject({ action: 'skip', guard: 'grace' });
-    expect(decide(ami(), observation({ state: 'disabled', tags: { [DISABLED_AT_TAG]: '2026-11-01T00:00:00.000Z' } }), disable, NOW).action).toBe('deregister');
+    expect(
+      decide(ami(), observation({ state: 'disabled', tags: { [DISABLED_AT_TAG]: '2026-11-01T00:00:00.000Z' } }), disable, NOW).action,
+    ).toBe('deregister');
     expect(decide(ami(), observation({ state: 'disabled' }), disable, NOW)).toMatchObject({ action: 'skip', guard: 'grace' });
   });
 
   it('strategy deprecate: deprecates once', () => {
     const deprecate = { ...settings, strategy: 'deprecate' as const };
     expect(decide(ami(), observation(), deprecate, NOW).action).toBe('deprecate');
-    expect(decide(ami(), observation({ deprecationTime: '2026-11-28T00:00:00.000Z' }), deprecate, NOW)).toMatchObject({ action: 'skip', guard: 'done' });
+    expect(decide(ami(), observation({ deprecationTime: '2026-11-28T00:00:00.000Z' }), deprecate, NOW)).toMatchObject({
+      action: 'skip',
+      guard: 'done',
+    });
   });
 });
 
 describe('cleanup planner properties (fast-check)', () => {
-  const failure = fc.constantFrom({ kind: 'access-denied' as const, code: 'AccessDenied', message: 'denied' }, { kind: 'throttled' as const, code: 'RequestLimitExceeded', message: 'slow' });
+  const failure = fc.constantFrom(
+    { kind: 'access-denied' as const, code: 'AccessDenied', message: 'denied' },
+    { kind: 'throttled' as const, code: 'RequestLimitExceeded', message: 'slow' },
+  );
   const observed = fc.record({
     readable: fc.boolean(),
     exists: fc.boolean(),
@@ -187,7 +438,10 @@ describe('cleanup planner properties (fast-check)', () => {
     keepTag: fc.boolean(),
     ageDays: fc.integer({ min: 0, max: 60 }),
     launchedDaysAgo: fc.option(fc.integer({ min: 0, max: 90 }), { nil: undefined }),
-    references: fc.option(fc.array(fc.constantFrom('ec2:Instance', 'ec2:LaunchTemplate', 'ssm:Parameter', 'imagebuilder:ImageRecipe'), { maxLength: 3 }), { nil: undefined }),
+    references: fc.option(
+      fc.array(fc.constantFrom('ec2:Instance', 'ec2:LaunchTemplate', 'ssm:Parameter', 'imagebuilder:ImageRecipe'), { maxLength: 3 }),
+      { nil: undefined },
+    ),
     referencesFail: fc.boolean(),
     shared: fc.array(fc.constantFrom('333333333333', 'all'), { maxLength: 2 }),
     sharedFail: fc.boolean(),
@@ -222,7 +476,16 @@ describe('cleanup planner properties (fast-check)', () => {
         const observations: Record<string, AmiObservation> = {};
         for (const e of entries) {
           const imageId = `ami-${String(e.id).padStart(17, '0')}`;
-          const a: InventoryAmi = { imageId, region: e.region, accountId: e.account, buildArn: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden/1.0.0/1', buildStatus: e.buildStatus, foundBy: e.recordedMatches ? 'recorded' : 'tag', recordedImageId: e.recordedMatches ? imageId : 'ami-00000000000000000', currentCell: e.currentCell };
+          const a: InventoryAmi = {
+            imageId,
+            region: e.region,
+            accountId: e.account,
+            buildArn: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden/1.0.0/1',
+            buildStatus: e.buildStatus,
+            foundBy: e.recordedMatches ? 'recorded' : 'tag',
+            recordedImageId: e.recordedMatches ? imageId : 'ami-00000000000000000',
+            currentCell: e.currentCell,
+          };
           amis.push(a);
           const o = e.obs;
           observations[amiKey(a)] = {
@@ -240,15 +503,24 @@ describe('cleanup planner properties (fast-check)', () => {
                         deregistrationProtection: o.protectedAmi ? 'enabled' : 'disabled',
                         public: o.isPublic,
                         deprecationTime: undefined,
-                        lastLaunchedTime: o.launchedDaysAgo === undefined ? undefined : new Date(NOW.getTime() - o.launchedDaysAgo * 86_400_000).toISOString(),
+                        lastLaunchedTime:
+                          o.launchedDaysAgo === undefined
+                            ? undefined
+                            : new Date(NOW.getTime() - o.launchedDaysAgo * 86_400_000).toISOString(),
                         snapshots: [],
                       },
                 },
-            references: o.referencesFail ? { ok: false, error: o.failureOf } : { ok: true, value: (o.references ?? []).map((t) => ({ resourceType: t, arn: 'x' })) },
+            references: o.referencesFail
+              ? { ok: false, error: o.failureOf }
+              : { ok: true, value: (o.references ?? []).map((t) => ({ resourceType: t, arn: 'x' })) },
             sharedWith: o.sharedFail ? { ok: false, error: o.failureOf } : { ok: true, value: o.shared },
             fastLaunch: o.fastLaunch === 'fail' ? { ok: false, error: o.failureOf } : { ok: true, value: o.fastLaunch },
             usageByOthers:
-              o.usage === 'none' ? undefined : o.usage === 'fail' ? { ok: false, error: o.failureOf } : { ok: true, value: [{ accountId: '333333333333', resourceType: 'ec2:Instance', count: o.usage === 'used' ? 1 : 0 }] },
+              o.usage === 'none'
+                ? undefined
+                : o.usage === 'fail'
+                  ? { ok: false, error: o.failureOf }
+                  : { ok: true, value: [{ accountId: '333333333333', resourceType: 'ec2:Instance', count: o.usage === 'used' ? 1 : 0 }] },
           };
         }
         for (const { ami: a, decision } of planCleanup(amis, observations, s, NOW)) {
@@ -266,7 +538,8 @@ describe('cleanup planner properties (fast-check)', () => {
           expect(image?.tags.keep).toBeUndefined();
           expect(['available', 'disabled']).toContain(image?.state);
           expect(NOW.getTime() - Date.parse(image?.creationDate ?? '')).toBeGreaterThanOrEqual(s.minAgeDays * 86_400_000);
-          if (image?.lastLaunchedTime !== undefined) expect(NOW.getTime() - Date.parse(image.lastLaunchedTime)).toBeGreaterThanOrEqual(s.launchedWithinDays * 86_400_000);
+          if (image?.lastLaunchedTime !== undefined)
+            expect(NOW.getTime() - Date.parse(image.lastLaunchedTime)).toBeGreaterThanOrEqual(s.launchedWithinDays * 86_400_000);
           expect(o?.references?.ok).toBe(true);
           expect(o?.references?.ok === true ? o.references.value : ['?']).toHaveLength(0);
           expect(o?.fastLaunch).toStrictEqual({ ok: true, value: null });

@@ -14,7 +14,8 @@ describe('the launched-within guard of a cleanup run', () => {
 
   it('a request may raise it, never lower it', () => {
     const config = loadConfig({});
-    const request = (days: number) => parseCleanupRequest({ distributionConfigurationArn: CONFIG, guards: { launchedWithinDays: days } }, 'manual');
+    const request = (days: number) =>
+      parseCleanupRequest({ distributionConfigurationArn: CONFIG, guards: { launchedWithinDays: days } }, 'manual');
     expect(effectiveSettings(config, parseCleanupRequest({ distributionConfigurationArn: CONFIG }, 'manual')).launchedWithinDays).toBe(30);
     expect(effectiveSettings(config, request(60)).launchedWithinDays).toBe(60);
     expect(effectiveSettings(config, request(30)).launchedWithinDays).toBe(30);

@@ -6,7 +6,14 @@ import { AdaptiveLimit, createClientFactory } from '../../src/lib/aws/clients.ts
 import { AssumeRoleError } from '../../src/lib/core/errors.ts';
 import { awsError } from '../helpers/world.ts';
 
-const options = { accountId: '111122223333', region: 'us-east-1', targetRoleName: 'ReconcilerTarget', externalId: 'ext-1', concurrencyPerCell: 2, sdkMaxAttempts: 3 };
+const options = {
+  accountId: '111122223333',
+  region: 'us-east-1',
+  targetRoleName: 'ReconcilerTarget',
+  externalId: 'ext-1',
+  concurrencyPerCell: 2,
+  sdkMaxAttempts: 3,
+};
 
 describe('client factory', () => {
   const sts = mockClient(STSClient);
@@ -17,21 +24,29 @@ describe('client factory', () => {
   });
 
   it('assumes the target role once per account, with the external id, and reuses clients per (account, region)', async () => {
-    sts.on(AssumeRoleCommand).resolves({ Credentials: { AccessKeyId: 'ASIA1', SecretAccessKey: 's', SessionToken: 't', Expiration: new Date(Date.now() + 3600_000) } });
+    sts.on(AssumeRoleCommand).resolves({
+      Credentials: { AccessKeyId: 'ASIA1', SecretAccessKey: 's', SessionToken: 't', Expiration: new Date(Date.now() + 3600_000) },
+    });
     const factory = createClientFactory(options);
     const a = await factory.forCell('444455556666', 'eu-west-1');
     const b = await factory.forCell('444455556666', 'eu-west-1');
     await factory.forCell('444455556666', 'us-west-2');
     expect(a).toBe(b);
     expect(sts).toHaveReceivedCommandTimes(AssumeRoleCommand, 1);
-    expect(sts).toHaveReceivedCommandWith(AssumeRoleCommand, { RoleArn: 'arn:aws:iam::444455556666:role/ReconcilerTarget', ExternalId: 'ext-1', RoleSessionName: 'imagebuilder-reconciler' });
+    expect(sts).toHaveReceivedCommandWith(AssumeRoleCommand, {
+      RoleArn: 'arn:aws:iam::444455556666:role/ReconcilerTarget',
+      ExternalId: 'ext-1',
+      RoleSessionName: 'imagebuilder-reconciler',
+    });
   });
 
   it.each([
     ['cn-north-1', 'aws-cn'],
     ['us-gov-west-1', 'aws-us-gov'],
   ])('names the target role in the partition of its region (%s → %s)', async (region, partition) => {
-    sts.on(AssumeRoleCommand).resolves({ Credentials: { AccessKeyId: 'ASIA1', SecretAccessKey: 's', SessionToken: 't', Expiration: new Date(Date.now() + 3600_000) } });
+    sts.on(AssumeRoleCommand).resolves({
+      Credentials: { AccessKeyId: 'ASIA1', SecretAccessKey: 's', SessionToken: 't', Expiration: new Date(Date.now() + 3600_000) },
+    });
     const factory = createClientFactory({ ...options, region });
     await factory.forCell('444455556666', region);
     expect(sts).toHaveReceivedCommandWith(AssumeRoleCommand, { RoleArn: `arn:${partition}:iam::444455556666:role/ReconcilerTarget` });
@@ -45,7 +60,9 @@ describe('client factory', () => {
 
   it('assumes the role again when the cached credentials are about to expire', async () => {
     let now = 1_000_000;
-    sts.on(AssumeRoleCommand).callsFake(() => ({ Credentials: { AccessKeyId: 'ASIA1', SecretAccessKey: 's', SessionToken: 't', Expiration: new Date(now + 15 * 60_000) } }));
+    sts.on(AssumeRoleCommand).callsFake(() => ({
+      Credentials: { AccessKeyId: 'ASIA1', SecretAccessKey: 's', SessionToken: 't', Expiration: new Date(now + 15 * 60_000) },
+    }));
     const factory = createClientFactory({ ...options, now: () => now });
     await factory.forCell('444455556666', 'eu-west-1');
     now += 9 * 60_000; // 6 minutes left: still good
@@ -57,14 +74,19 @@ describe('client factory', () => {
   });
 
   it('throws AssumeRoleError naming the role, and does not cache the failure', async () => {
-    sts.on(AssumeRoleCommand).rejectsOnce(awsError('AccessDenied', 'not authorized to perform: sts:AssumeRole')).resolves({
-      Credentials: { AccessKeyId: 'ASIA1', SecretAccessKey: 's', SessionToken: 't', Expiration: new Date(Date.now() + 3600_000) },
-    });
+    sts
+      .on(AssumeRoleCommand)
+      .rejectsOnce(awsError('AccessDenied', 'not authorized to perform: sts:AssumeRole'))
+      .resolves({
+        Credentials: { AccessKeyId: 'ASIA1', SecretAccessKey: 's', SessionToken: 't', Expiration: new Date(Date.now() + 3600_000) },
+      });
     const factory = createClientFactory(options);
     const error = await factory.forCell('444455556666', 'eu-west-1').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AssumeRoleError);
     expect((error as AssumeRoleError).kind).toBe('access-denied');
-    expect((error as Error).message).toMatch(/cannot assume arn:aws:iam::444455556666:role\/ReconcilerTarget in account 444455556666: AccessDenied/);
+    expect((error as Error).message).toMatch(
+      /cannot assume arn:aws:iam::444455556666:role\/ReconcilerTarget in account 444455556666: AccessDenied/,
+    );
     // the next call assumes the role again, and its clients sign with the new session's keys
     const clients = await factory.forCell('444455556666', 'eu-west-1');
     expect(sts).toHaveReceivedCommandTimes(AssumeRoleCommand, 2);

@@ -19,7 +19,9 @@ describe('regions and partitions come from the SDK partition data', () => {
     expect(Region.safeParse(region).success).toBe(true);
     const build = parseImageBuildArn(`arn:${partition}:imagebuilder:${region}:111122223333:image/web/1.0.0/3`);
     expect(build).toMatchObject({ partition, region, accountId: '111122223333', imageName: 'web', buildNumber: 3 });
-    expect(parseDistributionConfigurationArn(`arn:${partition}:imagebuilder:${region}:111122223333:distribution-configuration/d`).partition).toBe(partition);
+    expect(
+      parseDistributionConfigurationArn(`arn:${partition}:imagebuilder:${region}:111122223333:distribution-configuration/d`).partition,
+    ).toBe(partition);
     expect(parseImagePipelineArn(`arn:${partition}:imagebuilder:${region}:111122223333:image-pipeline/p`).region).toBe(region);
   });
 
@@ -29,9 +31,13 @@ describe('regions and partitions come from the SDK partition data', () => {
     expect(isKnownRegion('US-EAST-1')).toBe(false);
   });
 
-  it('an ARN whose partition is not its region\'s is refused, naming both', () => {
-    expect(() => parseImageBuildArn('arn:aws:imagebuilder:cn-north-1:111122223333:image/web/1.0.0/3')).toThrow(/partition aws is not the partition of region cn-north-1 \(aws-cn\)/);
-    expect(() => parseDistributionConfigurationArn('arn:aws-cn:imagebuilder:us-east-1:111122223333:distribution-configuration/d')).toThrow(/partition aws-cn/);
+  it("an ARN whose partition is not its region's is refused, naming both", () => {
+    expect(() => parseImageBuildArn('arn:aws:imagebuilder:cn-north-1:111122223333:image/web/1.0.0/3')).toThrow(
+      /partition aws is not the partition of region cn-north-1 \(aws-cn\)/,
+    );
+    expect(() => parseDistributionConfigurationArn('arn:aws-cn:imagebuilder:us-east-1:111122223333:distribution-configuration/d')).toThrow(
+      /partition aws-cn/,
+    );
   });
 });
 

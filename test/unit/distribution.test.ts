@@ -17,13 +17,18 @@ describe('desired cells from the configuration embedded in the image', () => {
 
   it('applies a launch template configuration to the account it names', () => {
     const desired = desiredImage(windowsImage(), { fastLaunchInheritForTargets: true });
-    expect(desired.cells.find((c) => c.accountId === TARGET_A)?.launchTemplates).toStrictEqual([{ launchTemplateId: TARGET_LT, setDefaultVersion: true }]);
+    expect(desired.cells.find((c) => c.accountId === TARGET_A)?.launchTemplates).toStrictEqual([
+      { launchTemplateId: TARGET_LT, setDefaultVersion: true },
+    ]);
     expect(desired.cells.find((c) => c.accountId === TARGET_B)?.launchTemplates).toStrictEqual([]);
   });
 
   it('lets target-account copies inherit the owner Fast Launch setting by template name, or not, as configured', () => {
     const inherit = desiredImage(windowsImage(), { fastLaunchInheritForTargets: true });
-    expect(inherit.cells.find((c) => c.accountId === TARGET_B)?.fastLaunch).toMatchObject({ source: 'inherited', launchTemplate: { id: undefined, name: 'fast-launch', version: '$Latest' } });
+    expect(inherit.cells.find((c) => c.accountId === TARGET_B)?.fastLaunch).toMatchObject({
+      source: 'inherited',
+      launchTemplate: { id: undefined, name: 'fast-launch', version: '$Latest' },
+    });
     const no = desiredImage(windowsImage(), { fastLaunchInheritForTargets: false });
     expect(no.cells.find((c) => c.accountId === TARGET_B)?.fastLaunch).toBeUndefined();
   });
@@ -45,7 +50,8 @@ describe('desired cells from the configuration embedded in the image', () => {
 
   it('carries amiTags and the source tag into every cell', () => {
     const desired = desiredImage(windowsImage(), { fastLaunchInheritForTargets: true });
-    for (const cell of desired.cells) expect(cell.tags).toStrictEqual({ Team: 'platform', 'imagebuilder-reconciler:source-image': desired.arn.arn });
+    for (const cell of desired.cells)
+      expect(cell.tags).toStrictEqual({ Team: 'platform', 'imagebuilder-reconciler:source-image': desired.arn.arn });
   });
 });
 
@@ -86,7 +92,13 @@ describe('names and ARNs', () => {
       expect(compareBuilds(dated, at('9.0.0', 1, 'yesterday'))).toBeGreaterThan(0);
       expect(compareBuilds(at('2.0.0', 1, undefined), at('1.0.0', 5, undefined))).toBeGreaterThan(0);
       // a total order: sorting any mix gives one answer whatever the input order
-      const mix = [dated, at('9.0.0', 1, undefined), at('1.0.0', 2, '2026-11-29T09:00:00.000Z'), at('2.0.0', 1, undefined), at('0.1.0', 1, '2026-11-30T00:00:00.000Z')];
+      const mix = [
+        dated,
+        at('9.0.0', 1, undefined),
+        at('1.0.0', 2, '2026-11-29T09:00:00.000Z'),
+        at('2.0.0', 1, undefined),
+        at('0.1.0', 1, '2026-11-30T00:00:00.000Z'),
+      ];
       const expected = ['2.0.0/1', '9.0.0/1', '1.0.0/2', '1.0.0/1', '0.1.0/1'];
       expect(sorted(mix)).toStrictEqual(expected);
       expect(sorted([...mix].reverse())).toStrictEqual(expected);
@@ -104,7 +116,10 @@ describe('names and ARNs', () => {
     });
   });
 
-  it.each(['', 'arn:aws:ec2:us-east-1::image/ami-1', 'arn:aws:imagebuilder:us-east-1:1111:image/x/1.0.0/1'])('rejects %j as an image build ARN', (value) => {
-    expect(() => parseImageBuildArn(value)).toThrow(InputError);
-  });
+  it.each(['', 'arn:aws:ec2:us-east-1::image/ami-1', 'arn:aws:imagebuilder:us-east-1:1111:image/x/1.0.0/1'])(
+    'rejects %j as an image build ARN',
+    (value) => {
+      expect(() => parseImageBuildArn(value)).toThrow(InputError);
+    },
+  );
 });

@@ -55,7 +55,11 @@ describe('Lambda handlers, driven by the sample events in events/', () => {
 
   it('reconciles the image named by an Image State Change (AVAILABLE) event', async () => {
     const result = await reconcileHandler(getTestEvent('eventbridge/image-available'), context);
-    expect(result).toMatchObject({ status: 'pending', image: 'arn:aws:imagebuilder:us-east-1:111122223333:image/golden-windows/1.0.0/3', next: { recheck: true, attempt: 2 } });
+    expect(result).toMatchObject({
+      status: 'pending',
+      image: 'arn:aws:imagebuilder:us-east-1:111122223333:image/golden-windows/1.0.0/3',
+      next: { recheck: true, attempt: 2 },
+    });
     expect(mocks.ec2).toHaveReceivedCommand(CreateTagsCommand);
   });
 
@@ -72,8 +76,16 @@ describe('Lambda handlers, driven by the sample events in events/', () => {
 
   it.each([
     ['an event without resources', (e: Record<string, unknown>) => ({ ...e, resources: [] }), /resources: must hold exactly one item/],
-    ['an image version ARN without the build number', (e: Record<string, unknown>) => ({ ...e, resources: ['arn:aws:imagebuilder:us-east-1:111122223333:image/golden-windows/1.0.0'] }), /add the build number/],
-    ['another detail-type', (e: Record<string, unknown>) => ({ ...e, 'detail-type': 'EC2 Image Builder CVE Detected' }), /unsupported event/],
+    [
+      'an image version ARN without the build number',
+      (e: Record<string, unknown>) => ({ ...e, resources: ['arn:aws:imagebuilder:us-east-1:111122223333:image/golden-windows/1.0.0'] }),
+      /add the build number/,
+    ],
+    [
+      'another detail-type',
+      (e: Record<string, unknown>) => ({ ...e, 'detail-type': 'EC2 Image Builder CVE Detected' }),
+      /unsupported event/,
+    ],
     ['a payload that is not an object', () => 'reconcile please', /must be a JSON object/],
   ])('rejects %s with a clear error and no retry (returns, does not throw)', async (_name, change, message) => {
     const result = await reconcileHandler(change(getTestEvent('eventbridge/image-available')), context);
@@ -88,7 +100,11 @@ describe('Lambda handlers, driven by the sample events in events/', () => {
     expect(result).toStrictEqual({ batchItemFailures: [] });
     expect(mocks.sqs).toHaveReceivedCommandTimes(SendMessageCommand, 1);
     const sent = mocks.sqs.commandCalls(SendMessageCommand)[0]?.args[0].input.MessageBody ?? '{}';
-    expect(JSON.parse(sent)).toMatchObject({ attempt: 3, firstSeenAt, imageBuildVersionArn: 'arn:aws:imagebuilder:us-east-1:111122223333:image/golden-windows/1.0.0/3' });
+    expect(JSON.parse(sent)).toMatchObject({
+      attempt: 3,
+      firstSeenAt,
+      imageBuildVersionArn: 'arn:aws:imagebuilder:us-east-1:111122223333:image/golden-windows/1.0.0/3',
+    });
   });
 
   it('ends a run that is still pending past the deadline (RECONCILER_DEADLINE_MINUTES, 240 by default) instead of requeueing it', async () => {
@@ -114,9 +130,18 @@ describe('Lambda handlers, driven by the sample events in events/', () => {
     // acknowledged: SQS does not deliver it again
     expect(result).toStrictEqual({ batchItemFailures: [] });
     expect(mocks.ec2).toHaveReceivedCommand(CreateTagsCommand);
-    const dead = mocks.sqs.commandCalls(SendMessageCommand).map((c) => c.args[0].input).filter((input) => input.QueueUrl === DLQ);
+    const dead = mocks.sqs
+      .commandCalls(SendMessageCommand)
+      .map((c) => c.args[0].input)
+      .filter((input) => input.QueueUrl === DLQ);
     expect(dead).toHaveLength(1);
-    expect(dead[0]).toMatchObject({ MessageBody: '{"attempt": "two"', MessageAttributes: { reason: { StringValue: expect.stringMatching(/^malformed recheck message: Invalid JSON/) }, sourceMessageId: { StringValue: 'bad-1' } } });
+    expect(dead[0]).toMatchObject({
+      MessageBody: '{"attempt": "two"',
+      MessageAttributes: {
+        reason: { StringValue: expect.stringMatching(/^malformed recheck message: Invalid JSON/) },
+        sourceMessageId: { StringValue: 'bad-1' },
+      },
+    });
   });
 
   it('keeps a malformed recheck message for the queue redrive when the dead-letter queue cannot be reached', async () => {
@@ -136,7 +161,8 @@ describe('Lambda handlers with idempotency records (RECONCILER_IDEMPOTENCY_TABLE
   let mocks: Mocks;
   const dynamodb = mockClient(DynamoDBClient);
   const expiry = String(NOW.getTime() / 1000 + 3600);
-  const existing = (Item: Record<string, unknown>) => new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {}, Item: Item as never });
+  const existing = (Item: Record<string, unknown>) =>
+    new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {}, Item: Item as never });
 
   beforeAll(async () => {
     vi.resetModules();
@@ -167,33 +193,71 @@ describe('Lambda handlers with idempotency records (RECONCILER_IDEMPOTENCY_TABLE
     const result = await reconcileHandler(getTestEvent('eventbridge/image-available'), context);
     expect(result).toMatchObject({ status: 'pending' });
     const put = dynamodb.commandCalls(PutItemCommand)[0]?.args[0].input;
-    expect(put).toMatchObject({ TableName: 'records', Item: { id: { S: expect.stringMatching(/^reconcile#/) }, status: { S: 'INPROGRESS' } }, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
-    expect(dynamodb.commandCalls(UpdateItemCommand)[0]?.args[0].input.ExpressionAttributeValues).toMatchObject({ ':status': { S: 'COMPLETED' }, ':response_data': { M: { status: { S: 'pending' } } } });
+    expect(put).toMatchObject({
+      TableName: 'records',
+      Item: { id: { S: expect.stringMatching(/^reconcile#/) }, status: { S: 'INPROGRESS' } },
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    });
+    expect(dynamodb.commandCalls(UpdateItemCommand)[0]?.args[0].input.ExpressionAttributeValues).toMatchObject({
+      ':status': { S: 'COMPLETED' },
+      ':response_data': { M: { status: { S: 'pending' } } },
+    });
   });
 
   it('answers a second delivery of a handled event from its record, with no other AWS call', async () => {
-    dynamodb.on(PutItemCommand).rejects(existing({ id: { S: 'reconcile#x' }, status: { S: 'COMPLETED' }, expiration: { N: expiry }, data: { M: { status: { S: 'converged' } } } }));
+    dynamodb.on(PutItemCommand).rejects(
+      existing({
+        id: { S: 'reconcile#x' },
+        status: { S: 'COMPLETED' },
+        expiration: { N: expiry },
+        data: { M: { status: { S: 'converged' } } },
+      }),
+    );
     const result = await reconcileHandler(getTestEvent('eventbridge/image-available'), context);
-    expect(result).toMatchObject({ status: 'duplicate', reason: expect.stringMatching(/was already reconciled/), result: { status: 'converged' } });
+    expect(result).toMatchObject({
+      status: 'duplicate',
+      reason: expect.stringMatching(/was already reconciled/),
+      result: { status: 'converged' },
+    });
     expect(mocks.imagebuilder.calls()).toHaveLength(0);
   });
 
   it('does nothing for a delivery of an event another invocation is handling now', async () => {
-    dynamodb.on(PutItemCommand).rejects(existing({ id: { S: 'reconcile#x' }, status: { S: 'INPROGRESS' }, expiration: { N: expiry }, in_progress_expiration: { N: String(NOW.getTime() + 60_000) } }));
+    dynamodb.on(PutItemCommand).rejects(
+      existing({
+        id: { S: 'reconcile#x' },
+        status: { S: 'INPROGRESS' },
+        expiration: { N: expiry },
+        in_progress_expiration: { N: String(NOW.getTime() + 60_000) },
+      }),
+    );
     const result = await reconcileHandler(getTestEvent('eventbridge/image-available'), context);
     expect(result).toMatchObject({ status: 'duplicate', reason: expect.stringMatching(/is being reconciled by another invocation/) });
     expect(mocks.imagebuilder.calls()).toHaveLength(0);
   });
 
   it('fails a copy of a recheck that another invocation is handling now, so that SQS delivers it again', async () => {
-    dynamodb.on(PutItemCommand).rejects(existing({ id: { S: 'recheck#x' }, status: { S: 'INPROGRESS' }, expiration: { N: expiry }, in_progress_expiration: { N: String(NOW.getTime() + 60_000) } }));
+    dynamodb.on(PutItemCommand).rejects(
+      existing({
+        id: { S: 'recheck#x' },
+        status: { S: 'INPROGRESS' },
+        expiration: { N: expiry },
+        in_progress_expiration: { N: String(NOW.getTime() + 60_000) },
+      }),
+    );
     await expect(recheckHandler(recheckEvent(5), context)).rejects.toThrow(/All records failed processing/);
     expect(mocks.imagebuilder.calls()).toHaveLength(0);
   });
 
-  it('fails the delivery with the table and DynamoDB\'s answer when the store refuses, before any work', async () => {
-    dynamodb.on(PutItemCommand).rejects(Object.assign(new Error('User: arn:aws:sts::111122223333:assumed-role/r/s is not authorized to perform: dynamodb:PutItem'), { name: 'AccessDeniedException' }));
-    await expect(reconcileHandler(getTestEvent('eventbridge/image-available'), context)).rejects.toThrow(/^idempotency store records \(RECONCILER_IDEMPOTENCY_TABLE\) failed: .*AccessDeniedException: User: .* is not authorized to perform: dynamodb:PutItem; the delivery fails so that it is delivered again/);
+  it("fails the delivery with the table and DynamoDB's answer when the store refuses, before any work", async () => {
+    dynamodb.on(PutItemCommand).rejects(
+      Object.assign(new Error('User: arn:aws:sts::111122223333:assumed-role/r/s is not authorized to perform: dynamodb:PutItem'), {
+        name: 'AccessDeniedException',
+      }),
+    );
+    await expect(reconcileHandler(getTestEvent('eventbridge/image-available'), context)).rejects.toThrow(
+      /^idempotency store records \(RECONCILER_IDEMPOTENCY_TABLE\) failed: .*AccessDeniedException: User: .* is not authorized to perform: dynamodb:PutItem; the delivery fails so that it is delivered again/,
+    );
     expect(mocks.imagebuilder.calls()).toHaveLength(0);
   });
 

@@ -97,7 +97,11 @@ describe('the hostile-input corpus', () => {
     mocks = installWorld(afterImageBuilder());
     lines = [];
     const capture = (chunk: string | Uint8Array): boolean => {
-      lines.push(...String(chunk).split('\n').filter((line) => line !== ''));
+      lines.push(
+        ...String(chunk)
+          .split('\n')
+          .filter((line) => line !== ''),
+      );
       return true;
     };
     vi.spyOn(process.stdout, 'write').mockImplementation(capture);
@@ -153,20 +157,38 @@ describe('the hostile-input corpus', () => {
     });
   }
 
-  it.each(['cleanup', 'cleanup-on-change'] as const)('%s answers an unreadable configuration with a failed report, not a throw', async (fn) => {
-    mocks.imagebuilder.on(GetDistributionConfigurationCommand).rejects(awsError('ResourceNotFoundException', 'The distribution configuration does not exist.'));
-    const arn = 'arn:aws:imagebuilder:us-east-1:111122223333:distribution-configuration/gone';
-    const event =
-      fn === 'cleanup'
-        ? { distributionConfigurationArn: arn, mode: 'apply' }
-        : { version: '0', id: 'c1', 'detail-type': 'AWS API Call via CloudTrail', source: 'aws.imagebuilder', detail: { eventName: 'UpdateDistributionConfiguration', requestParameters: { distributionConfigurationArn: arn } } };
-    const result = await handlers[fn](event, context);
-    expect(result).toMatchObject({ status: 'failed', distributionConfigurationArn: arn, error: { kind: 'not-found', message: expect.stringMatching(/does not exist/) } });
-    expect(mocks.ec2.calls()).toHaveLength(0);
-  });
+  it.each(['cleanup', 'cleanup-on-change'] as const)(
+    '%s answers an unreadable configuration with a failed report, not a throw',
+    async (fn) => {
+      mocks.imagebuilder
+        .on(GetDistributionConfigurationCommand)
+        .rejects(awsError('ResourceNotFoundException', 'The distribution configuration does not exist.'));
+      const arn = 'arn:aws:imagebuilder:us-east-1:111122223333:distribution-configuration/gone';
+      const event =
+        fn === 'cleanup'
+          ? { distributionConfigurationArn: arn, mode: 'apply' }
+          : {
+              version: '0',
+              id: 'c1',
+              'detail-type': 'AWS API Call via CloudTrail',
+              source: 'aws.imagebuilder',
+              detail: { eventName: 'UpdateDistributionConfiguration', requestParameters: { distributionConfigurationArn: arn } },
+            };
+      const result = await handlers[fn](event, context);
+      expect(result).toMatchObject({
+        status: 'failed',
+        distributionConfigurationArn: arn,
+        error: { kind: 'not-found', message: expect.stringMatching(/does not exist/) },
+      });
+      expect(mocks.ec2.calls()).toHaveLength(0);
+    },
+  );
 
   it('logs no secret a rejected input carries', async () => {
-    const event = { imageBuildVersionArn: 'nope', credentials: { SecretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', SessionToken: 'FwoGZXIvYXdzEXAMPLE' } };
+    const event = {
+      imageBuildVersionArn: 'nope',
+      credentials: { SecretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', SessionToken: 'FwoGZXIvYXdzEXAMPLE' },
+    };
     await handlers.reconcile(event, context);
     expect(lines.join('\n')).not.toMatch(/wJalrXUtnFEMI|FwoGZXIvYXdz/);
     expect(lines.join('\n')).toMatch(/\[redacted\]/);

@@ -8,7 +8,11 @@ function fixture(name: string): unknown {
 
 /** A valid configuration with one distribution, changed by each case. */
 function config(distribution: Record<string, unknown>, extra: Record<string, unknown> = {}) {
-  return { name: 'golden', distributions: [{ region: 'us-east-1', amiDistributionConfiguration: { name: 'golden-{{imagebuilder:buildDate}}' }, ...distribution }], ...extra };
+  return {
+    name: 'golden',
+    distributions: [{ region: 'us-east-1', amiDistributionConfiguration: { name: 'golden-{{imagebuilder:buildDate}}' }, ...distribution }],
+    ...extra,
+  };
 }
 
 function rules(findings: Finding[]): string[] {
@@ -18,7 +22,7 @@ function rules(findings: Finding[]): string[] {
 describe('lint rules (table-driven)', () => {
   it.each([
     {
-      reason: 'launchPermissions (as in AWS\'s guide) is not a field; the SDK drops it and nothing is shared',
+      reason: "launchPermissions (as in AWS's guide) is not a field; the SDK drops it and nothing is shared",
       input: config({ amiDistributionConfiguration: { launchPermissions: { userIds: ['123456789012'] } } }),
       want: 'error unknown-field distributions[0].amiDistributionConfiguration.launchPermissions',
       fix: 'rename it to "launchPermission"',
@@ -47,27 +51,44 @@ describe('lint rules (table-driven)', () => {
     },
     {
       reason: '$Latest lets template editors pass roles to Fast Launch instances: pin a number',
-      input: config({ fastLaunchConfigurations: [{ enabled: true, launchTemplate: { launchTemplateName: 'fl', launchTemplateVersion: '$Latest' } }] }),
+      input: config({
+        fastLaunchConfigurations: [{ enabled: true, launchTemplate: { launchTemplateName: 'fl', launchTemplateVersion: '$Latest' } }],
+      }),
       want: 'warning fast-launch-version distributions[0].fastLaunchConfigurations[0].launchTemplate.launchTemplateVersion',
     },
     {
       reason: 'both a template id and a name',
-      input: config({ fastLaunchConfigurations: [{ enabled: true, launchTemplate: { launchTemplateId: 'lt-0123456789abcdef0', launchTemplateName: 'fl', launchTemplateVersion: '1' } }] }),
+      input: config({
+        fastLaunchConfigurations: [
+          {
+            enabled: true,
+            launchTemplate: { launchTemplateId: 'lt-0123456789abcdef0', launchTemplateName: 'fl', launchTemplateVersion: '1' },
+          },
+        ],
+      }),
       want: 'error fast-launch-template distributions[0].fastLaunchConfigurations[0].launchTemplate',
     },
     {
       reason: 'Fast Launch for a target account: Image Builder will not apply it (the reconciler will)',
-      input: config({ amiDistributionConfiguration: { targetAccountIds: ['222222222222'] }, fastLaunchConfigurations: [{ enabled: true, accountId: '222222222222' }] }),
+      input: config({
+        amiDistributionConfiguration: { targetAccountIds: ['222222222222'] },
+        fastLaunchConfigurations: [{ enabled: true, accountId: '222222222222' }],
+      }),
       want: 'warning fast-launch-cross-account distributions[0].fastLaunchConfigurations[0].accountId',
     },
     {
       reason: 'more than five launch template configurations in a region',
-      input: config({ launchTemplateConfigurations: Array.from({ length: 6 }, (_, i) => ({ launchTemplateId: `lt-0123456789abcdef${i}` })) }),
+      input: config({
+        launchTemplateConfigurations: Array.from({ length: 6 }, (_, i) => ({ launchTemplateId: `lt-0123456789abcdef${i}` })),
+      }),
       want: 'warning too-many-launch-templates distributions[0].launchTemplateConfigurations',
     },
     {
       reason: 'an SSM parameter account that is not a target account of the region',
-      input: config({ amiDistributionConfiguration: { targetAccountIds: ['222222222222'] }, ssmParameterConfigurations: [{ parameterName: '/x', amiAccountId: '333333333333' }] }),
+      input: config({
+        amiDistributionConfiguration: { targetAccountIds: ['222222222222'] },
+        ssmParameterConfigurations: [{ parameterName: '/x', amiAccountId: '333333333333' }],
+      }),
       want: 'error ssm-account distributions[0].ssmParameterConfigurations[0].amiAccountId',
     },
     {
@@ -77,7 +98,13 @@ describe('lint rules (table-driven)', () => {
     },
     {
       reason: 'duplicate regions',
-      input: { name: 'x', distributions: [{ region: 'us-east-1', amiDistributionConfiguration: {} }, { region: 'us-east-1', amiDistributionConfiguration: {} }] },
+      input: {
+        name: 'x',
+        distributions: [
+          { region: 'us-east-1', amiDistributionConfiguration: {} },
+          { region: 'us-east-1', amiDistributionConfiguration: {} },
+        ],
+      },
       want: 'error duplicate-region distributions[1].region',
     },
     {
@@ -115,7 +142,11 @@ describe('lint rules (table-driven)', () => {
     },
     {
       reason: 'a malformed organization ARN',
-      input: config({ amiDistributionConfiguration: { launchPermission: { organizationArns: ['arn:aws:organizations::123456789012:organization/o-short'] } } }),
+      input: config({
+        amiDistributionConfiguration: {
+          launchPermission: { organizationArns: ['arn:aws:organizations::123456789012:organization/o-short'] },
+        },
+      }),
       want: 'error model-pattern distributions[0].amiDistributionConfiguration.launchPermission.organizationArns[0]',
     },
     {
@@ -164,12 +195,17 @@ describe('lint rules (table-driven)', () => {
     },
     {
       reason: 'a configuration ARN that names the file, not the configuration',
-      input: { distributionConfigurationArn: 'arn:aws:imagebuilder:us-east-1:111111111111:distribution-configuration/golden.json', distributions: [{ region: 'us-east-1', amiDistributionConfiguration: {} }] },
+      input: {
+        distributionConfigurationArn: 'arn:aws:imagebuilder:us-east-1:111111111111:distribution-configuration/golden.json',
+        distributions: [{ region: 'us-east-1', amiDistributionConfiguration: {} }],
+      },
       want: 'error model-pattern distributionConfigurationArn',
     },
     {
       reason: 'targetOrganizationArns next to targetAccountIds: organizations are shared through launchPermission',
-      input: config({ amiDistributionConfiguration: { targetOrganizationArns: ['arn:aws:organizations::123456789012:organization/o-abcdefghij'] } }),
+      input: config({
+        amiDistributionConfiguration: { targetOrganizationArns: ['arn:aws:organizations::123456789012:organization/o-abcdefghij'] },
+      }),
       want: 'error unknown-field distributions[0].amiDistributionConfiguration.targetOrganizationArns',
       fix: 'move it to distributions[0].amiDistributionConfiguration.launchPermission.organizationArns',
     },
@@ -200,7 +236,9 @@ describe('lint rules (table-driven)', () => {
     const input = config({ fastLaunchConfigurations: [{ enabled: true, accountId: '111111111111' }] });
     expect(rules(lintDistributionConfiguration(input))).toStrictEqual([]);
     // with the owner known, another account still gets the error
-    expect(rules(lintDistributionConfiguration(input, { owner: '999999999999' }))).toContain('error fast-launch-account distributions[0].fastLaunchConfigurations[0].accountId');
+    expect(rules(lintDistributionConfiguration(input, { owner: '999999999999' }))).toContain(
+      'error fast-launch-account distributions[0].fastLaunchConfigurations[0].accountId',
+    );
     expect(rules(lintDistributionConfiguration(input, { owner: '111111111111' }))).toStrictEqual([]);
   });
 
@@ -208,7 +246,7 @@ describe('lint rules (table-driven)', () => {
     expect(lintDistributionConfiguration(fixture('good'))).toStrictEqual([]);
   });
 
-  it('catches the misspelled fields of the update example in AWS\'s Image Builder guide', () => {
+  it("catches the misspelled fields of the update example in AWS's Image Builder guide", () => {
     expect(rules(lintDistributionConfiguration(fixture('aws-guide-update')))).toStrictEqual([
       'error unknown-field distributions[0].amiDistributionConfiguration.launchPermissions',
       'error unknown-field distributions[1].amiDistributionConfiguration.tags',

@@ -6,15 +6,22 @@ import { publishReport } from '../../src/lib/aws/outbox.ts';
 /** A bus that keeps what it is sent. */
 function bus() {
   const details: string[] = [];
-  const clients = { eventBridge: { send: async (command: PutEventsCommand) => {
-    details.push(command.input.Entries?.[0]?.Detail ?? '');
-    return { FailedEntryCount: 0, Entries: [{ EventId: 'e1' }] };
-  } } } as unknown as HomeClients;
+  const clients = {
+    eventBridge: {
+      send: async (command: PutEventsCommand) => {
+        details.push(command.input.Entries?.[0]?.Detail ?? '');
+        return { FailedEntryCount: 0, Entries: [{ EventId: 'e1' }] };
+      },
+    },
+  } as unknown as HomeClients;
   return { clients, details };
 }
 
 describe('publishReport', () => {
-  const big = { cells: Array.from({ length: 1000 }, (_, i) => ({ key: i, checks: 'x'.repeat(200) })), actions: Array.from({ length: 1000 }, (_, i) => ({ id: i, outcome: i === 7 ? 'failed' : 'applied', detail: 'y'.repeat(200) })) };
+  const big = {
+    cells: Array.from({ length: 1000 }, (_, i) => ({ key: i, checks: 'x'.repeat(200) })),
+    actions: Array.from({ length: 1000 }, (_, i) => ({ id: i, outcome: i === 7 ? 'failed' : 'applied', detail: 'y'.repeat(200) })),
+  };
   const dropChecks = () => ({ cells: big.cells.map((c) => ({ ...c, checks: '' })) });
   const keepFailed = () => ({ actions: big.actions.filter((a) => a.outcome === 'failed') });
 

@@ -30,7 +30,9 @@ function image(launchPermission: object, amiTags: Record<string, string> = { Tea
     distributionConfiguration: {
       name: 'golden',
       timeoutMinutes: 360,
-      distributions: [{ region: 'eu-west-1', amiDistributionConfiguration: { targetAccountIds: ['222222222222'], amiTags, launchPermission } }],
+      distributions: [
+        { region: 'eu-west-1', amiDistributionConfiguration: { targetAccountIds: ['222222222222'], amiTags, launchPermission } },
+      ],
     },
   };
 }
@@ -47,12 +49,21 @@ describe('listSharedOrganizations', () => {
   });
 
   it('lists every page of an organization and the OUs below an OU, active accounts only', async () => {
-    mock.on(ListAccountsCommand).resolvesOnce({ Accounts: [account('333333333333'), account('444444444444', 'SUSPENDED')], NextToken: 't' }).resolves({ Accounts: [account('555555555555')] });
+    mock
+      .on(ListAccountsCommand)
+      .resolvesOnce({ Accounts: [account('333333333333'), account('444444444444', 'SUSPENDED')], NextToken: 't' })
+      .resolves({ Accounts: [account('555555555555')] });
     mock.on(ListAccountsForParentCommand, { ParentId: UNIT }).resolves({ Accounts: [account('666666666666')] });
     mock.on(ListOrganizationalUnitsForParentCommand, { ParentId: UNIT }).resolves({ OrganizationalUnits: [{ Id: 'ou-a1b2-22222222' }] });
-    mock.on(ListAccountsForParentCommand, { ParentId: 'ou-a1b2-22222222' }).resolves({ Accounts: [account('777777777777'), account('888888888888', 'PENDING_CLOSURE')] });
+    mock
+      .on(ListAccountsForParentCommand, { ParentId: 'ou-a1b2-22222222' })
+      .resolves({ Accounts: [account('777777777777'), account('888888888888', 'PENDING_CLOSURE')] });
     mock.on(ListOrganizationalUnitsForParentCommand, { ParentId: 'ou-a1b2-22222222' }).resolves({ OrganizationalUnits: [] });
-    const listed = await listSharedOrganizations(image({ organizationArns: [ORG_ARN], organizationalUnitArns: [UNIT_ARN] }), client, options);
+    const listed = await listSharedOrganizations(
+      image({ organizationArns: [ORG_ARN], organizationalUnitArns: [UNIT_ARN] }),
+      client,
+      options,
+    );
     expect(listed).toEqual([
       { arn: ORG_ARN, status: 'listed', accounts: ['333333333333', '555555555555'] },
       { arn: UNIT_ARN, status: 'listed', accounts: ['666666666666', '777777777777'] },
@@ -66,20 +77,60 @@ describe('listSharedOrganizations', () => {
   });
 
   it('skips, with why, an account in no organization and an ARN of another organization; require makes them failed', async () => {
-    mock.on(DescribeOrganizationCommand).rejects(new AWSOrganizationsNotInUseException({ message: 'Your account is not a member of an organization.', $metadata: {} }));
+    mock
+      .on(DescribeOrganizationCommand)
+      .rejects(new AWSOrganizationsNotInUseException({ message: 'Your account is not a member of an organization.', $metadata: {} }));
     const none = await listSharedOrganizations(image({ organizationArns: [ORG_ARN] }), client, options);
-    expect(none).toEqual([{ arn: ORG_ARN, status: 'skipped', accounts: [], reason: expect.stringMatching(/DescribeOrganization: AWSOrganizationsNotInUseException\): the reconciler's account must be the organization's management account/) }]);
+    expect(none).toEqual([
+      {
+        arn: ORG_ARN,
+        status: 'skipped',
+        accounts: [],
+        reason: expect.stringMatching(
+          /DescribeOrganization: AWSOrganizationsNotInUseException\): the reconciler's account must be the organization's management account/,
+        ),
+      },
+    ]);
     mock.on(DescribeOrganizationCommand).resolves({ Organization: { Id: 'o-ffffffffff' } });
     const other = await listSharedOrganizations(image({ organizationArns: [ORG_ARN] }), client, { ...options, required: true });
-    expect(other).toEqual([{ arn: ORG_ARN, status: 'failed', accounts: [], reason: expect.stringMatching(/is of organization o-a1b2c3d4e5; the reconciler's account is in o-ffffffffff/) }]);
+    expect(other).toEqual([
+      {
+        arn: ORG_ARN,
+        status: 'failed',
+        accounts: [],
+        reason: expect.stringMatching(/is of organization o-a1b2c3d4e5; the reconciler's account is in o-ffffffffff/),
+      },
+    ]);
   });
 
   it('leaves a throttled listing pending (a recheck lists again), and gives it up as failed with the run', async () => {
-    mock.on(ListAccountsCommand).rejects(new TooManyRequestsException({ message: 'AWS Organizations can\'t complete your request because another request is already in progress.', $metadata: {} }));
+    mock.on(ListAccountsCommand).rejects(
+      new TooManyRequestsException({
+        message: "AWS Organizations can't complete your request because another request is already in progress.",
+        $metadata: {},
+      }),
+    );
     const listed = await listSharedOrganizations(image({ organizationArns: [ORG_ARN] }), client, options);
-    expect(listed).toEqual([{ arn: ORG_ARN, status: 'pending', accounts: [], reason: expect.stringContaining('ListAccounts: TooManyRequestsException') }]);
-    const desired = { ...desiredImage(image({ organizationArns: [ORG_ARN] }), { fastLaunchInheritForTargets: true, sharedAccounts: true }), organizations: listed };
-    const report = buildReport({ runId: 'r', trigger: 'manual', mode: 'apply', attempt: 1, firstSeenAt: '2026-01-01T00:00:00.000Z', startedAt: new Date(0), finishedAt: new Date(0), awsCalls: 0, desired, plan: { cells: [], imageActions: [], supersededBy: undefined }, outcomes: [] });
+    expect(listed).toEqual([
+      { arn: ORG_ARN, status: 'pending', accounts: [], reason: expect.stringContaining('ListAccounts: TooManyRequestsException') },
+    ]);
+    const desired = {
+      ...desiredImage(image({ organizationArns: [ORG_ARN] }), { fastLaunchInheritForTargets: true, sharedAccounts: true }),
+      organizations: listed,
+    };
+    const report = buildReport({
+      runId: 'r',
+      trigger: 'manual',
+      mode: 'apply',
+      attempt: 1,
+      firstSeenAt: '2026-01-01T00:00:00.000Z',
+      startedAt: new Date(0),
+      finishedAt: new Date(0),
+      awsCalls: 0,
+      desired,
+      plan: { cells: [], imageActions: [], supersededBy: undefined },
+      outcomes: [],
+    });
     expect(report.outcome).toBe('pending');
     const given = finalize(report, 'still pending after 12 attempt(s)');
     expect(given.outcome).toBe('failed');

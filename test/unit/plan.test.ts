@@ -45,7 +45,17 @@ function converged(): CellObservation {
     launchPermissions: undefined,
     snapshots: undefined,
     launchTemplates: {
-      [OWNER_LT]: { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 2, latestVersion: 2, defaultImageId: AMI.owner, versionsWithImage: [2] } },
+      [OWNER_LT]: {
+        ok: true,
+        value: {
+          launchTemplateId: OWNER_LT,
+          name: 'web',
+          defaultVersion: 2,
+          latestVersion: 2,
+          defaultImageId: AMI.owner,
+          versionsWithImage: [2],
+        },
+      },
     },
     fastLaunch: { ok: true, value: enabled },
     fastLaunchTemplate: { ok: true, value: { id: 'lt-0cccccccccccccccc', name: 'fast-launch', defaultVersion: 1, latestVersion: 2 } },
@@ -84,7 +94,14 @@ const cases: Case[] = [
   {
     reason: 'a converged cell has nothing to do',
     observe: () => undefined,
-    want: [{ check: 'ami', result: 'ok' }, { check: 'name', result: 'ok' }, { check: 'tags', result: 'ok' }, { check: 'launch-template', result: 'ok' }, { check: 'fast-launch', result: 'ok' }, { check: 'ssm-parameter', result: 'ok' }],
+    want: [
+      { check: 'ami', result: 'ok' },
+      { check: 'name', result: 'ok' },
+      { check: 'tags', result: 'ok' },
+      { check: 'launch-template', result: 'ok' },
+      { check: 'fast-launch', result: 'ok' },
+      { check: 'ssm-parameter', result: 'ok' },
+    ],
     actions: [],
   },
   {
@@ -138,7 +155,17 @@ const cases: Case[] = [
   {
     reason: 'a template with no version for this AMI gets a new version and, with setDefaultVersion, the default',
     observe: (c) => {
-      c.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 1, latestVersion: 1, defaultImageId: 'ami-old', versionsWithImage: [] } };
+      c.launchTemplates[OWNER_LT] = {
+        ok: true,
+        value: {
+          launchTemplateId: OWNER_LT,
+          name: 'web',
+          defaultVersion: 1,
+          latestVersion: 1,
+          defaultImageId: 'ami-old',
+          versionsWithImage: [],
+        },
+      };
     },
     want: [{ check: 'launch-template', result: 'drift', reason: /no version uses/ }],
     actions: ['update-launch-template'],
@@ -146,7 +173,17 @@ const cases: Case[] = [
   {
     reason: 'a template whose version exists but is not the default only needs the default set (a half-done earlier run)',
     observe: (c) => {
-      c.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 1, latestVersion: 2, defaultImageId: 'ami-old', versionsWithImage: [2] } };
+      c.launchTemplates[OWNER_LT] = {
+        ok: true,
+        value: {
+          launchTemplateId: OWNER_LT,
+          name: 'web',
+          defaultVersion: 1,
+          latestVersion: 2,
+          defaultImageId: 'ami-old',
+          versionsWithImage: [2],
+        },
+      };
     },
     want: [{ check: 'launch-template', result: 'drift', reason: /version 2 uses .* but the default is version 1/ }],
     actions: ['update-launch-template'],
@@ -154,7 +191,18 @@ const cases: Case[] = [
   {
     reason: 'a resolve:ssm: template whose parameter already resolves to the AMI is converged and stays parameter-driven',
     observe: (c) => {
-      c.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 1, latestVersion: 1, versionsWithImage: [], defaultImageId: AMI.owner, defaultImageAlias: 'resolve:ssm:/golden/windows/latest' } };
+      c.launchTemplates[OWNER_LT] = {
+        ok: true,
+        value: {
+          launchTemplateId: OWNER_LT,
+          name: 'web',
+          defaultVersion: 1,
+          latestVersion: 1,
+          versionsWithImage: [],
+          defaultImageId: AMI.owner,
+          defaultImageAlias: 'resolve:ssm:/golden/windows/latest',
+        },
+      };
     },
     want: [{ check: 'launch-template', result: 'ok', reason: /resolves to .*; left parameter-driven/ }],
     actions: [],
@@ -162,7 +210,18 @@ const cases: Case[] = [
   {
     reason: 'a resolve:ssm: template on a parameter this distribution writes waits for the parameter repair, never pinned',
     observe: (c) => {
-      c.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 1, latestVersion: 1, versionsWithImage: [], defaultImageId: 'ami-old', defaultImageAlias: 'resolve:ssm:/golden/windows/latest' } };
+      c.launchTemplates[OWNER_LT] = {
+        ok: true,
+        value: {
+          launchTemplateId: OWNER_LT,
+          name: 'web',
+          defaultVersion: 1,
+          latestVersion: 1,
+          versionsWithImage: [],
+          defaultImageId: 'ami-old',
+          defaultImageAlias: 'resolve:ssm:/golden/windows/latest',
+        },
+      };
       c.parameters['/golden/windows/latest'] = { ok: true, value: 'ami-old' };
     },
     want: [
@@ -174,7 +233,18 @@ const cases: Case[] = [
   {
     reason: 'a resolve:ssm: template on a parameter nobody here writes is reported with what to do, and left parameter-driven',
     observe: (c) => {
-      c.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 1, latestVersion: 1, versionsWithImage: [], defaultImageId: 'ami-old', defaultImageAlias: 'resolve:ssm:/other/ami' } };
+      c.launchTemplates[OWNER_LT] = {
+        ok: true,
+        value: {
+          launchTemplateId: OWNER_LT,
+          name: 'web',
+          defaultVersion: 1,
+          latestVersion: 1,
+          versionsWithImage: [],
+          defaultImageId: 'ami-old',
+          defaultImageAlias: 'resolve:ssm:/other/ami',
+        },
+      };
     },
     want: [{ check: 'launch-template', result: 'failed', reason: /left parameter-driven rather than pinned.*point that parameter at/ }],
     actions: [],
@@ -182,7 +252,18 @@ const cases: Case[] = [
   {
     reason: 'a resolve:ssm: template pinned to a parameter version does not follow the put: reported, not pinned',
     observe: (c) => {
-      c.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 1, latestVersion: 1, versionsWithImage: [], defaultImageId: 'ami-old', defaultImageAlias: 'resolve:ssm:/golden/windows/latest:3' } };
+      c.launchTemplates[OWNER_LT] = {
+        ok: true,
+        value: {
+          launchTemplateId: OWNER_LT,
+          name: 'web',
+          defaultVersion: 1,
+          latestVersion: 1,
+          versionsWithImage: [],
+          defaultImageId: 'ami-old',
+          defaultImageAlias: 'resolve:ssm:/golden/windows/latest:3',
+        },
+      };
       c.parameters['/golden/windows/latest'] = { ok: true, value: 'ami-old' };
     },
     want: [
@@ -192,9 +273,20 @@ const cases: Case[] = [
     actions: ['put-parameter'],
   },
   {
-    reason: 'a resolve:ssm: reference by the ARN of the cell\'s own parameter follows the put like its name does',
+    reason: "a resolve:ssm: reference by the ARN of the cell's own parameter follows the put like its name does",
     observe: (c) => {
-      c.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 1, latestVersion: 1, versionsWithImage: [], defaultImageId: 'ami-old', defaultImageAlias: `resolve:ssm:arn:aws:ssm:us-east-1:${OWN}:parameter/golden/windows/latest` } };
+      c.launchTemplates[OWNER_LT] = {
+        ok: true,
+        value: {
+          launchTemplateId: OWNER_LT,
+          name: 'web',
+          defaultVersion: 1,
+          latestVersion: 1,
+          versionsWithImage: [],
+          defaultImageId: 'ami-old',
+          defaultImageAlias: `resolve:ssm:arn:aws:ssm:us-east-1:${OWN}:parameter/golden/windows/latest`,
+        },
+      };
       c.parameters['/golden/windows/latest'] = { ok: true, value: 'ami-old' };
     },
     want: [
@@ -204,9 +296,20 @@ const cases: Case[] = [
     actions: ['put-parameter'],
   },
   {
-    reason: 'a resolve:ssm: ARN of another account\'s parameter of the same name never follows this account\'s put',
+    reason: "a resolve:ssm: ARN of another account's parameter of the same name never follows this account's put",
     observe: (c) => {
-      c.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 1, latestVersion: 1, versionsWithImage: [], defaultImageId: 'ami-old', defaultImageAlias: 'resolve:ssm:arn:aws:ssm:us-east-1:999999999999:parameter/golden/windows/latest' } };
+      c.launchTemplates[OWNER_LT] = {
+        ok: true,
+        value: {
+          launchTemplateId: OWNER_LT,
+          name: 'web',
+          defaultVersion: 1,
+          latestVersion: 1,
+          versionsWithImage: [],
+          defaultImageId: 'ami-old',
+          defaultImageAlias: 'resolve:ssm:arn:aws:ssm:us-east-1:999999999999:parameter/golden/windows/latest',
+        },
+      };
       c.parameters['/golden/windows/latest'] = { ok: true, value: 'ami-old' };
     },
     want: [
@@ -216,9 +319,20 @@ const cases: Case[] = [
     actions: ['put-parameter'],
   },
   {
-    reason: 'a resolve:ssm: ARN of the same account in another region never follows this region\'s put',
+    reason: "a resolve:ssm: ARN of the same account in another region never follows this region's put",
     observe: (c) => {
-      c.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 1, latestVersion: 1, versionsWithImage: [], defaultImageId: 'ami-old', defaultImageAlias: `resolve:ssm:arn:aws:ssm:eu-west-1:${OWN}:parameter/golden/windows/latest` } };
+      c.launchTemplates[OWNER_LT] = {
+        ok: true,
+        value: {
+          launchTemplateId: OWNER_LT,
+          name: 'web',
+          defaultVersion: 1,
+          latestVersion: 1,
+          versionsWithImage: [],
+          defaultImageId: 'ami-old',
+          defaultImageAlias: `resolve:ssm:arn:aws:ssm:eu-west-1:${OWN}:parameter/golden/windows/latest`,
+        },
+      };
       c.parameters['/golden/windows/latest'] = { ok: true, value: 'ami-old' };
     },
     want: [
@@ -230,7 +344,18 @@ const cases: Case[] = [
   {
     reason: 'a resolve:ssm: template whose parameter resolves to a newer build is superseded, not pending',
     observe: (c) => {
-      c.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 1, latestVersion: 1, versionsWithImage: [], defaultImageId: 'ami-newer', defaultImageAlias: 'resolve:ssm:/golden/windows/latest' } };
+      c.launchTemplates[OWNER_LT] = {
+        ok: true,
+        value: {
+          launchTemplateId: OWNER_LT,
+          name: 'web',
+          defaultVersion: 1,
+          latestVersion: 1,
+          versionsWithImage: [],
+          defaultImageId: 'ami-newer',
+          defaultImageAlias: 'resolve:ssm:/golden/windows/latest',
+        },
+      };
       c.parameters['/golden/windows/latest'] = { ok: true, value: 'ami-newer' };
     },
     newer: { ok: true, value: [{ arn: NEWER_ARN, status: 'AVAILABLE', amis: { 'eu-west-1/444455556666': 'ami-newer' } }] },
@@ -251,7 +376,17 @@ const cases: Case[] = [
   {
     reason: 'a template whose default already uses a newer build is superseded: no rollback',
     observe: (c) => {
-      c.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 3, latestVersion: 3, defaultImageId: 'ami-newer', versionsWithImage: [] } };
+      c.launchTemplates[OWNER_LT] = {
+        ok: true,
+        value: {
+          launchTemplateId: OWNER_LT,
+          name: 'web',
+          defaultVersion: 3,
+          latestVersion: 3,
+          defaultImageId: 'ami-newer',
+          versionsWithImage: [],
+        },
+      };
     },
     newer: { ok: true, value: [{ arn: NEWER_ARN, status: 'AVAILABLE', amis: { 'eu-west-1/444455556666': 'ami-newer' } }] },
     want: [{ check: 'launch-template', result: 'skipped', reason: /superseded/ }],
@@ -267,10 +402,20 @@ const cases: Case[] = [
     actions: [],
   },
   {
-    reason: 'a parameter that holds this build\'s AMI over a newer build\'s (an aws:ec2:image put validated late) is rolled forward',
+    reason: "a parameter that holds this build's AMI over a newer build's (an aws:ec2:image put validated late) is rolled forward",
     observe: (c) => {
       // the newer build's run already moved the template
-      c.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 3, latestVersion: 3, defaultImageId: 'ami-newer', versionsWithImage: [2] } };
+      c.launchTemplates[OWNER_LT] = {
+        ok: true,
+        value: {
+          launchTemplateId: OWNER_LT,
+          name: 'web',
+          defaultVersion: 3,
+          latestVersion: 3,
+          defaultImageId: 'ami-newer',
+          versionsWithImage: [2],
+        },
+      };
     },
     newer: { ok: true, value: [{ arn: NEWER_ARN, status: 'AVAILABLE', amis: { [KEY]: 'ami-newer' } }] },
     want: [
@@ -281,14 +426,18 @@ const cases: Case[] = [
     action: { value: 'ami-newer', name: '/golden/windows/latest', dataType: 'aws:ec2:image' },
   },
   {
-    reason: 'a launch template default that holds this build\'s AMI over a newer build\'s (this run\'s write landed last) is rolled forward',
+    reason: "a launch template default that holds this build's AMI over a newer build's (this run's write landed last) is rolled forward",
     observe: (c) => {
       // the newer build's run already moved the parameter
       c.parameters['/golden/windows/latest'] = { ok: true, value: 'ami-newer' };
     },
     newer: { ok: true, value: [{ arn: NEWER_ARN, status: 'AVAILABLE', amis: { [KEY]: 'ami-newer' } }] },
     want: [
-      { check: 'launch-template', result: 'drift', reason: /default version 2 uses .* of this build, but newer build .* has ami-newer here: .*rolled forward/ },
+      {
+        check: 'launch-template',
+        result: 'drift',
+        reason: /default version 2 uses .* of this build, but newer build .* has ami-newer here: .*rolled forward/,
+      },
       { check: 'ssm-parameter', result: 'skipped', reason: /superseded/ },
     ],
     actions: ['update-launch-template'],
@@ -369,7 +518,10 @@ const cases: Case[] = [
       cell.launchPermission = { userIds: ['123456789012'] };
     }),
     observe: (c) => {
-      c.launchPermissions = { ok: true, value: { userIds: ['210987654321'], userGroups: [], organizationArns: [], organizationalUnitArns: [] } };
+      c.launchPermissions = {
+        ok: true,
+        value: { userIds: ['210987654321'], userGroups: [], organizationArns: [], organizationalUnitArns: [] },
+      };
     },
     want: [
       { check: 'launch-permission', result: 'drift', reason: /userIds:123456789012/ },
@@ -391,7 +543,10 @@ const cases: Case[] = [
       cell.kmsKeyId = 'arn:aws:kms:us-east-1:111122223333:key/wanted';
     }),
     observe: (c) => {
-      c.snapshots = { ok: true, value: [{ snapshotId: 'snap-1', encrypted: true, kmsKeyId: 'arn:aws:kms:us-east-1:111122223333:key/other', volumeSizeGiB: 30 }] };
+      c.snapshots = {
+        ok: true,
+        value: [{ snapshotId: 'snap-1', encrypted: true, kmsKeyId: 'arn:aws:kms:us-east-1:111122223333:key/other', volumeSizeGiB: 30 }],
+      };
     },
     want: [{ check: 'encryption', result: 'failed', reason: /snap-1/ }],
     actions: [],
@@ -551,7 +706,10 @@ const cases: Case[] = [
       cell.launchPermission = { userIds: ['123456789012'] };
     }),
     observe: (c) => {
-      c.launchPermissions = { ok: true, value: { userIds: ['123456789012'], userGroups: [], organizationArns: [], organizationalUnitArns: [] } };
+      c.launchPermissions = {
+        ok: true,
+        value: { userIds: ['123456789012'], userGroups: [], organizationArns: [], organizationalUnitArns: [] },
+      };
     },
     want: [{ check: 'launch-permission', result: 'ok', reason: /every configured grant is present/ }],
     actions: [],
@@ -562,7 +720,10 @@ const cases: Case[] = [
       cell.launchPermission = { userIds: ['123456789012'] };
     }),
     observe: (c) => {
-      c.launchPermissions = { ok: false, error: { kind: 'access-denied', code: 'UnauthorizedOperation', message: 'not allowed to DescribeImageAttribute' } };
+      c.launchPermissions = {
+        ok: false,
+        error: { kind: 'access-denied', code: 'UnauthorizedOperation', message: 'not allowed to DescribeImageAttribute' },
+      };
     },
     want: [{ check: 'launch-permission', result: 'failed', reason: /^not allowed to DescribeImageAttribute$/ }],
     actions: [],
@@ -585,9 +746,14 @@ const cases: Case[] = [
       cell.kmsKeyId = 'arn:aws:kms:us-east-1:111122223333:key/wanted';
     }),
     observe: (c) => {
-      c.snapshots = { ok: true, value: [{ snapshotId: 'snap-1', encrypted: true, kmsKeyId: 'arn:aws:kms:us-east-1:111122223333:key/wanted', volumeSizeGiB: 30 }] };
+      c.snapshots = {
+        ok: true,
+        value: [{ snapshotId: 'snap-1', encrypted: true, kmsKeyId: 'arn:aws:kms:us-east-1:111122223333:key/wanted', volumeSizeGiB: 30 }],
+      };
     },
-    want: [{ check: 'encryption', result: 'ok', reason: /^1 snapshot\(s\) encrypted with arn:aws:kms:us-east-1:111122223333:key\/wanted$/ }],
+    want: [
+      { check: 'encryption', result: 'ok', reason: /^1 snapshot\(s\) encrypted with arn:aws:kms:us-east-1:111122223333:key\/wanted$/ },
+    ],
     actions: [],
   },
   {
@@ -596,7 +762,10 @@ const cases: Case[] = [
       cell.kmsKeyId = 'wanted';
     }),
     observe: (c) => {
-      c.snapshots = { ok: true, value: [{ snapshotId: 'snap-1', encrypted: true, kmsKeyId: 'arn:aws:kms:us-east-1:111122223333:key/wanted', volumeSizeGiB: 30 }] };
+      c.snapshots = {
+        ok: true,
+        value: [{ snapshotId: 'snap-1', encrypted: true, kmsKeyId: 'arn:aws:kms:us-east-1:111122223333:key/wanted', volumeSizeGiB: 30 }],
+      };
     },
     want: [{ check: 'encryption', result: 'ok' }],
     actions: [],
@@ -607,7 +776,10 @@ const cases: Case[] = [
       cell.kmsKeyId = 'arn:aws:kms:us-east-1:111122223333:alias/golden';
     }),
     observe: (c) => {
-      c.snapshots = { ok: true, value: [{ snapshotId: 'snap-1', encrypted: true, kmsKeyId: 'arn:aws:kms:us-east-1:111122223333:alias/golden', volumeSizeGiB: 30 }] };
+      c.snapshots = {
+        ok: true,
+        value: [{ snapshotId: 'snap-1', encrypted: true, kmsKeyId: 'arn:aws:kms:us-east-1:111122223333:alias/golden', volumeSizeGiB: 30 }],
+      };
     },
     want: [{ check: 'encryption', result: 'ok' }],
     actions: [],
@@ -618,7 +790,10 @@ const cases: Case[] = [
       cell.kmsKeyId = 'alias/golden';
     }),
     observe: (c) => {
-      c.snapshots = { ok: true, value: [{ snapshotId: 'snap-1', encrypted: true, kmsKeyId: 'arn:aws:kms:us-east-1:111122223333:key/abc', volumeSizeGiB: 30 }] };
+      c.snapshots = {
+        ok: true,
+        value: [{ snapshotId: 'snap-1', encrypted: true, kmsKeyId: 'arn:aws:kms:us-east-1:111122223333:key/abc', volumeSizeGiB: 30 }],
+      };
     },
     want: [{ check: 'encryption', result: 'warning', reason: /^alias\/golden is an alias; cannot confirm the key of snap-1 without KMS$/ }],
     actions: [],
@@ -668,7 +843,10 @@ const cases: Case[] = [
       cell.kmsKeyId = 'arn:aws:kms:us-east-1:111122223333:key/wanted';
     }),
     observe: (c) => {
-      c.snapshots = { ok: false, error: { kind: 'access-denied', code: 'UnauthorizedOperation', message: 'not allowed to DescribeSnapshots' } };
+      c.snapshots = {
+        ok: false,
+        error: { kind: 'access-denied', code: 'UnauthorizedOperation', message: 'not allowed to DescribeSnapshots' },
+      };
     },
     want: [{ check: 'encryption', result: 'failed', reason: /^not allowed to DescribeSnapshots$/ }],
     actions: [],
@@ -685,7 +863,10 @@ const cases: Case[] = [
   {
     reason: 'a throttled launch template read is pending with the error and changes nothing',
     observe: (c) => {
-      c.launchTemplates[OWNER_LT] = { ok: false, error: { kind: 'throttled', code: 'RequestLimitExceeded', message: 'Request limit exceeded' } };
+      c.launchTemplates[OWNER_LT] = {
+        ok: false,
+        error: { kind: 'throttled', code: 'RequestLimitExceeded', message: 'Request limit exceeded' },
+      };
     },
     want: [{ check: 'launch-template', result: 'pending', reason: /^Request limit exceeded$/ }],
     actions: [],
@@ -693,7 +874,17 @@ const cases: Case[] = [
   {
     reason: 'a newer build that touches neither this cell nor its values does not block the update',
     observe: (c) => {
-      c.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 1, latestVersion: 1, defaultImageId: 'ami-old', versionsWithImage: [] } };
+      c.launchTemplates[OWNER_LT] = {
+        ok: true,
+        value: {
+          launchTemplateId: OWNER_LT,
+          name: 'web',
+          defaultVersion: 1,
+          latestVersion: 1,
+          defaultImageId: 'ami-old',
+          versionsWithImage: [],
+        },
+      };
     },
     newer: { ok: true, value: [{ arn: NEWER_ARN, status: 'AVAILABLE', amis: { 'eu-west-1/444455556666': 'ami-newer' } }] },
     want: [{ check: 'launch-template', result: 'drift', reason: /no version uses/ }],
@@ -734,7 +925,10 @@ const cases: Case[] = [
   {
     reason: 'a failed Fast Launch read is reported with its error and enables nothing',
     observe: (c) => {
-      c.fastLaunch = { ok: false, error: { kind: 'access-denied', code: 'UnauthorizedOperation', message: 'not allowed to DescribeFastLaunchImages' } };
+      c.fastLaunch = {
+        ok: false,
+        error: { kind: 'access-denied', code: 'UnauthorizedOperation', message: 'not allowed to DescribeFastLaunchImages' },
+      };
     },
     want: [{ check: 'fast-launch', result: 'failed', reason: /^not allowed to DescribeFastLaunchImages$/ }],
     actions: [],
@@ -762,14 +956,25 @@ const cases: Case[] = [
     },
     want: [{ check: 'fast-launch', result: 'drift', reason: /^enabled with other settings: targetResourceCount 3 ≠ 5$/ }],
     actions: ['enable-fast-launch'],
-    action: { targetResourceCount: 5, maxParallelLaunches: 6, launchTemplate: { id: 'lt-0cccccccccccccccc', version: '2' }, isRetry: false },
+    action: {
+      targetResourceCount: 5,
+      maxParallelLaunches: 6,
+      launchTemplate: { id: 'lt-0cccccccccccccccc', version: '2' },
+      isRetry: false,
+    },
   },
   {
     reason: 'Fast Launch using another launch template is enabled again with the configured one',
     observe: (c) => {
       c.fastLaunch = { ok: true, value: { ...enabled, launchTemplate: { id: 'lt-0dddddddddddddddd', name: 'other', version: '2' } } };
     },
-    want: [{ check: 'fast-launch', result: 'drift', reason: /^enabled with other settings: launch template lt-0dddddddddddddddd ≠ lt-0cccccccccccccccc$/ }],
+    want: [
+      {
+        check: 'fast-launch',
+        result: 'drift',
+        reason: /^enabled with other settings: launch template lt-0dddddddddddddddd ≠ lt-0cccccccccccccccc$/,
+      },
+    ],
     actions: ['enable-fast-launch'],
   },
   {
@@ -800,7 +1005,10 @@ const cases: Case[] = [
   {
     reason: 'a denied SSM parameter read fails with the error and puts nothing',
     observe: (c) => {
-      c.parameters['/golden/windows/latest'] = { ok: false, error: { kind: 'access-denied', code: 'AccessDeniedException', message: 'not allowed to GetParameter' } };
+      c.parameters['/golden/windows/latest'] = {
+        ok: false,
+        error: { kind: 'access-denied', code: 'AccessDeniedException', message: 'not allowed to GetParameter' },
+      };
     },
     want: [{ check: 'ssm-parameter', result: 'failed', reason: /^not allowed to GetParameter$/ }],
     actions: [],
@@ -825,7 +1033,11 @@ describe('plan (pure)', () => {
       check.check === want.check && check.result === want.result && (want.reason === undefined || want.reason.test(check.reason));
     for (const want of c.want) {
       expect(checks, `${want.check} ${want.result} ${want.reason ?? ''}`).toContainEqual(
-        expect.objectContaining({ check: want.check, result: want.result, ...(want.reason === undefined ? {} : { reason: expect.stringMatching(want.reason) }) }),
+        expect.objectContaining({
+          check: want.check,
+          result: want.result,
+          ...(want.reason === undefined ? {} : { reason: expect.stringMatching(want.reason) }),
+        }),
       );
     }
     // nothing else is reported as a problem
@@ -839,7 +1051,17 @@ describe('plan (pure)', () => {
   it('is deterministic: the same inputs give the same actions and client tokens', () => {
     const desired = ownerOnly();
     const observed = converged();
-    observed.launchTemplates[OWNER_LT] = { ok: true, value: { launchTemplateId: OWNER_LT, name: 'web', defaultVersion: 1, latestVersion: 1, defaultImageId: 'ami-old', versionsWithImage: [] } };
+    observed.launchTemplates[OWNER_LT] = {
+      ok: true,
+      value: {
+        launchTemplateId: OWNER_LT,
+        name: 'web',
+        defaultVersion: 1,
+        latestVersion: 1,
+        defaultImageId: 'ami-old',
+        versionsWithImage: [],
+      },
+    };
     const observation: Observation = { cells: { [KEY]: observed }, newerBuilds: { ok: true, value: [] } };
     expect(plan(desired, observation, context)).toStrictEqual(plan(desired, observation, context));
   });
@@ -852,7 +1074,14 @@ describe('plan (pure)', () => {
     observed.launchPermissions = { ok: true, value: { userIds: [], userGroups: [], organizationArns: [], organizationalUnitArns: [] } };
     const result = plan(desired, { cells: { [KEY]: observed }, newerBuilds: { ok: true, value: [] } }, context);
     const action = result.cells[0]?.actions.find((a) => a.kind === 'add-launch-permission');
-    expect(action).toMatchObject({ add: { userIds: ['123456789012'], userGroups: [], organizationArns: ['arn:aws:organizations::111122223333:organization/o-abc'], organizationalUnitArns: [] } });
+    expect(action).toMatchObject({
+      add: {
+        userIds: ['123456789012'],
+        userGroups: [],
+        organizationArns: ['arn:aws:organizations::111122223333:organization/o-abc'],
+        organizationalUnitArns: [],
+      },
+    });
   });
 
   it('checks license configurations and the S3 export, never reports them as silently converged (issue 12, item 6)', () => {
@@ -865,8 +1094,15 @@ describe('plan (pure)', () => {
     second.s3ExportConfiguration = { roleName: 'export', diskImageFormat: 'RAW', s3Bucket: 'exports-eu', s3Prefix: undefined };
     const desired = desiredImage(built, { fastLaunchInheritForTargets: true });
     // the export is one per region: on the owner's cell, else on the region's first cell
-    expect(desired.cells.filter((c) => c.s3Export !== undefined).map((c) => c.key)).toStrictEqual([`eu-west-1/${desired.cells.find((c) => c.region === 'eu-west-1')?.accountId ?? ''}`, KEY]);
-    const result = plan({ ...desired, cells: desired.cells.filter((c) => c.key === KEY) }, { cells: { [KEY]: converged() }, newerBuilds: { ok: true, value: [] } }, context);
+    expect(desired.cells.filter((c) => c.s3Export !== undefined).map((c) => c.key)).toStrictEqual([
+      `eu-west-1/${desired.cells.find((c) => c.region === 'eu-west-1')?.accountId ?? ''}`,
+      KEY,
+    ]);
+    const result = plan(
+      { ...desired, cells: desired.cells.filter((c) => c.key === KEY) },
+      { cells: { [KEY]: converged() }, newerBuilds: { ok: true, value: [] } },
+      context,
+    );
     const checks = result.cells[0]?.checks ?? [];
     // license configurations are checked: not observed yet is pending, never ok
     expect(checks).toContainEqual({ check: 'license-configuration', subject: LICENSE, result: 'pending', reason: 'not observed' });
@@ -882,19 +1118,54 @@ describe('plan (pure)', () => {
     first.s3ExportConfiguration = { roleName: 'vmimport', diskImageFormat: 'VMDK', s3Bucket: 'exports', s3Prefix: 'golden/' };
     const desired = desiredImage(built, { fastLaunchInheritForTargets: true });
     const only = { ...desired, cells: desired.cells.filter((c) => c.key === KEY) };
-    const run = (s3Export: CellObservation['s3Export']) => plan(only, { cells: { [KEY]: { ...converged(), s3Export } }, newerBuilds: { ok: true, value: [] } }, context).cells[0]?.checks.find((c) => c.check === 's3-export');
-    const task = (status: string, statusMessage?: string) => ({ id: 'export-ami-0123456789abcdef0', status, statusMessage, progress: status === 'active' ? '50' : undefined });
+    const run = (s3Export: CellObservation['s3Export']) =>
+      plan(only, { cells: { [KEY]: { ...converged(), s3Export } }, newerBuilds: { ok: true, value: [] } }, context).cells[0]?.checks.find(
+        (c) => c.check === 's3-export',
+      );
+    const task = (status: string, statusMessage?: string) => ({
+      id: 'export-ami-0123456789abcdef0',
+      status,
+      statusMessage,
+      progress: status === 'active' ? '50' : undefined,
+    });
     const key = 'golden/export-ami-0123456789abcdef0.vmdk';
-    expect(run({ ok: true, value: { task: task('active', 'converting'), key: undefined, object: undefined } })).toMatchObject({ result: 'pending', reason: expect.stringContaining('is active (converting, 50%)') });
-    expect(run({ ok: true, value: { task: task('completed'), key, object: 'present' } })).toMatchObject({ result: 'ok', reason: expect.stringContaining(`s3://exports/${key} is in the bucket`) });
-    expect(run({ ok: true, value: { task: task('completed'), key, object: 'missing' } })).toMatchObject({ result: 'failed', reason: expect.stringContaining(`s3://exports/${key} is not in the bucket`) });
-    expect(run({ ok: true, value: { task: task('failed', 'ClientError: no access'), key: undefined, object: undefined } })).toMatchObject({ result: 'failed', reason: expect.stringContaining('is failed: ClientError: no access') });
-    expect(run({ ok: true, value: { task: null, key: undefined, object: undefined } })).toMatchObject({ result: 'failed', reason: expect.stringContaining('no export task') });
-    const denied = run({ ok: false, error: { kind: 'access-denied', code: 'AccessDenied', message: 'not authorized to perform: s3:GetObject' } as never });
+    expect(run({ ok: true, value: { task: task('active', 'converting'), key: undefined, object: undefined } })).toMatchObject({
+      result: 'pending',
+      reason: expect.stringContaining('is active (converting, 50%)'),
+    });
+    expect(run({ ok: true, value: { task: task('completed'), key, object: 'present' } })).toMatchObject({
+      result: 'ok',
+      reason: expect.stringContaining(`s3://exports/${key} is in the bucket`),
+    });
+    expect(run({ ok: true, value: { task: task('completed'), key, object: 'missing' } })).toMatchObject({
+      result: 'failed',
+      reason: expect.stringContaining(`s3://exports/${key} is not in the bucket`),
+    });
+    expect(run({ ok: true, value: { task: task('failed', 'ClientError: no access'), key: undefined, object: undefined } })).toMatchObject({
+      result: 'failed',
+      reason: expect.stringContaining('is failed: ClientError: no access'),
+    });
+    expect(run({ ok: true, value: { task: null, key: undefined, object: undefined } })).toMatchObject({
+      result: 'failed',
+      reason: expect.stringContaining('no export task'),
+    });
+    const denied = run({
+      ok: false,
+      error: { kind: 'access-denied', code: 'AccessDenied', message: 'not authorized to perform: s3:GetObject' } as never,
+    });
     expect(denied).toMatchObject({ result: 'failed', reason: expect.stringContaining('s3:GetObject') });
     // an AMI not there yet: the export is named as pending, not left out of the report
-    const unseen = plan(only, { cells: { [KEY]: { ...converged(), image: { ok: true, value: null } } }, newerBuilds: { ok: true, value: [] } }, context).cells[0]?.checks;
-    expect(unseen).toContainEqual({ check: 's3-export', subject: 's3://exports/golden/', result: 'pending', reason: 'not checked until the AMI is seen' });
+    const unseen = plan(
+      only,
+      { cells: { [KEY]: { ...converged(), image: { ok: true, value: null } } }, newerBuilds: { ok: true, value: [] } },
+      context,
+    ).cells[0]?.checks;
+    expect(unseen).toContainEqual({
+      check: 's3-export',
+      subject: 's3://exports/golden/',
+      result: 'pending',
+      reason: 'not checked until the AMI is seen',
+    });
   });
 
   it('checks license configurations on the AMI: associates a missing one, reports an extra one, fails with the read refused', () => {
@@ -906,21 +1177,48 @@ describe('plan (pure)', () => {
     first.licenseConfigurationArns = [LICENSE];
     const desired = desiredImage(built, { fastLaunchInheritForTargets: true });
     const only = { ...desired, cells: desired.cells.filter((c) => c.key === KEY) };
-    const run = (licenses: CellObservation['licenses']) => plan(only, { cells: { [KEY]: { ...converged(), licenses } }, newerBuilds: { ok: true, value: [] } }, context).cells[0];
+    const run = (licenses: CellObservation['licenses']) =>
+      plan(only, { cells: { [KEY]: { ...converged(), licenses } }, newerBuilds: { ok: true, value: [] } }, context).cells[0];
     const missing = run({ ok: true, value: [OTHER] });
     expect(missing?.checks).toContainEqual(expect.objectContaining({ check: 'license-configuration', subject: LICENSE, result: 'drift' }));
-    expect(missing?.checks).toContainEqual(expect.objectContaining({ check: 'license-configuration', result: 'warning', reason: expect.stringContaining(OTHER) }));
-    expect(missing?.actions).toContainEqual(expect.objectContaining({ kind: 'associate-licenses', licenseConfigurationArns: [LICENSE], resourceArn: expect.stringMatching(/^arn:aws:ec2:us-east-1::image\/ami-/) }));
+    expect(missing?.checks).toContainEqual(
+      expect.objectContaining({ check: 'license-configuration', result: 'warning', reason: expect.stringContaining(OTHER) }),
+    );
+    expect(missing?.actions).toContainEqual(
+      expect.objectContaining({
+        kind: 'associate-licenses',
+        licenseConfigurationArns: [LICENSE],
+        resourceArn: expect.stringMatching(/^arn:aws:ec2:us-east-1::image\/ami-/),
+      }),
+    );
     const present = run({ ok: true, value: [LICENSE] });
     expect(present?.checks).toContainEqual(expect.objectContaining({ check: 'license-configuration', subject: LICENSE, result: 'ok' }));
     // exactly the configured associations: no warning about extras
     expect(present?.checks.filter((c) => c.check === 'license-configuration' && c.result === 'warning')).toStrictEqual([]);
     expect(present?.actions.filter((a) => a.kind === 'associate-licenses')).toStrictEqual([]);
-    const denied = run({ ok: false, error: { kind: 'access-denied', code: 'AccessDeniedException', message: 'not authorized to perform: license-manager:ListLicenseSpecificationsForResource' } as never });
-    expect(denied?.checks).toContainEqual(expect.objectContaining({ check: 'license-configuration', subject: LICENSE, result: 'failed', reason: expect.stringContaining('license-manager:ListLicenseSpecificationsForResource') }));
+    const denied = run({
+      ok: false,
+      error: {
+        kind: 'access-denied',
+        code: 'AccessDeniedException',
+        message: 'not authorized to perform: license-manager:ListLicenseSpecificationsForResource',
+      } as never,
+    });
+    expect(denied?.checks).toContainEqual(
+      expect.objectContaining({
+        check: 'license-configuration',
+        subject: LICENSE,
+        result: 'failed',
+        reason: expect.stringContaining('license-manager:ListLicenseSpecificationsForResource'),
+      }),
+    );
     // a distribution that names no license configuration has no license check (its AMI's associations are not read)
     const plain = desiredImage(windowsImage(), { fastLaunchInheritForTargets: true });
-    const unnamed = plan({ ...plain, cells: plain.cells.filter((c) => c.key === KEY) }, { cells: { [KEY]: { ...converged(), licenses: { ok: true, value: [OTHER] } } }, newerBuilds: { ok: true, value: [] } }, context).cells[0];
+    const unnamed = plan(
+      { ...plain, cells: plain.cells.filter((c) => c.key === KEY) },
+      { cells: { [KEY]: { ...converged(), licenses: { ok: true, value: [OTHER] } } }, newerBuilds: { ok: true, value: [] } },
+      context,
+    ).cells[0];
     expect(unnamed?.checks.filter((c) => c.check === 'license-configuration')).toStrictEqual([]);
   });
 
@@ -941,7 +1239,8 @@ describe('plan (pure)', () => {
 /** Cells of origin `shared`: an account of launchPermission.userIds that receives no copy (eu-west-1 of the factory image shares with SHARE_WITH). */
 describe('plan of shared cells (pure)', () => {
   const SHARED_KEY = `eu-west-1/${SHARE_WITH}`;
-  const sharedImage = (imageId: string, ownerId: string, overrides: Partial<ObservedImage> = {}): ObservedImage => image({ imageId, ownerId, tags: {}, ...overrides });
+  const sharedImage = (imageId: string, ownerId: string, overrides: Partial<ObservedImage> = {}): ObservedImage =>
+    image({ imageId, ownerId, tags: {}, ...overrides });
   const fine = (): CellObservation => ({
     key: SHARED_KEY,
     access: { ok: true, value: true },
@@ -952,7 +1251,13 @@ describe('plan of shared cells (pure)', () => {
     fastLaunch: undefined,
     fastLaunchTemplate: undefined,
     parameters: {},
-    sharedImages: { ok: true, value: { [AMI.a]: sharedImage(AMI.a, TARGET_A, { tags: { Team: 'platform' } }), [AMI.b]: sharedImage(AMI.b, TARGET_B, { tags: { Team: 'platform' } }) } },
+    sharedImages: {
+      ok: true,
+      value: {
+        [AMI.a]: sharedImage(AMI.a, TARGET_A, { tags: { Team: 'platform' } }),
+        [AMI.b]: sharedImage(AMI.b, TARGET_B, { tags: { Team: 'platform' } }),
+      },
+    },
   });
 
   interface SharedCase {
@@ -970,22 +1275,26 @@ describe('plan of shared cells (pure)', () => {
 
   const cases: SharedCase[] = [
     {
-      reason: 'both shared copies visible with the amiTags in the sharee\'s scope: ok, nothing to do',
+      reason: "both shared copies visible with the amiTags in the sharee's scope: ok, nothing to do",
       observe: () => undefined,
       want: [`ami ${AMI.a} ok`, `tags ${AMI.a} ok`, `ami ${AMI.b} ok`, `tags ${AMI.b} ok`],
       actions: [],
     },
     {
-      reason: 'a shared copy without the amiTags in the sharee\'s scope is tagged from the sharee account (only amiTags, not the source tag)',
+      reason:
+        "a shared copy without the amiTags in the sharee's scope is tagged from the sharee account (only amiTags, not the source tag)",
       observe: (c) => {
-        c.sharedImages = { ok: true, value: { [AMI.a]: sharedImage(AMI.a, TARGET_A), [AMI.b]: sharedImage(AMI.b, TARGET_B, { tags: { Team: 'platform' } }) } };
+        c.sharedImages = {
+          ok: true,
+          value: { [AMI.a]: sharedImage(AMI.a, TARGET_A), [AMI.b]: sharedImage(AMI.b, TARGET_B, { tags: { Team: 'platform' } }) },
+        };
       },
       want: [`ami ${AMI.a} ok`, `tags ${AMI.a} drift`, `ami ${AMI.b} ok`, `tags ${AMI.b} ok`],
       reasons: [/missing or different tag\(s\): Team$/],
       actions: [`create-tags ${SHARE_WITH} ${AMI.a}`],
     },
     {
-      reason: 'a copy not visible to the sharee yet (its launch permission is repaired on the copy\'s cell) is pending',
+      reason: "a copy not visible to the sharee yet (its launch permission is repaired on the copy's cell) is pending",
       observe: (c) => {
         c.sharedImages = { ok: true, value: { [AMI.b]: sharedImage(AMI.b, TARGET_B, { tags: { Team: 'platform' } }) } };
       },
@@ -996,7 +1305,14 @@ describe('plan of shared cells (pure)', () => {
     {
       reason: 'a role that cannot be assumed in the sharee account skips the cell by default: nobody asked for a role there',
       observe: (c) => {
-        c.access = { ok: false, error: { kind: 'access-denied', code: 'AccessDenied', message: `cannot assume arn:aws:iam::${SHARE_WITH}:role/ImageBuilderReconcilerTarget in account ${SHARE_WITH}: AccessDenied: no` } };
+        c.access = {
+          ok: false,
+          error: {
+            kind: 'access-denied',
+            code: 'AccessDenied',
+            message: `cannot assume arn:aws:iam::${SHARE_WITH}:role/ImageBuilderReconcilerTarget in account ${SHARE_WITH}: AccessDenied: no`,
+          },
+        };
       },
       want: [`access ${SHARE_WITH} skipped`],
       reasons: [/^cannot assume .*; this account only receives a launch permission .*RECONCILER_SHARED_ACCOUNTS=require/],
@@ -1024,9 +1340,12 @@ describe('plan of shared cells (pure)', () => {
       actions: [],
     },
     {
-      reason: 'a refused DescribeImages in the sharee account fails the cell with EC2\'s words',
+      reason: "a refused DescribeImages in the sharee account fails the cell with EC2's words",
       observe: (c) => {
-        c.sharedImages = { ok: false, error: { kind: 'access-denied', code: 'UnauthorizedOperation', message: 'not allowed to DescribeImages' } };
+        c.sharedImages = {
+          ok: false,
+          error: { kind: 'access-denied', code: 'UnauthorizedOperation', message: 'not allowed to DescribeImages' },
+        };
       },
       want: [`ami ${AMI.a}, ${AMI.b} failed`],
       reasons: [/^not allowed to DescribeImages$/],
@@ -1035,16 +1354,25 @@ describe('plan of shared cells (pure)', () => {
     {
       reason: 'a shared copy that failed is reported failed; the other is still tagged',
       observe: (c) => {
-        c.sharedImages = { ok: true, value: { [AMI.a]: sharedImage(AMI.a, TARGET_A, { state: 'failed', stateReason: 'Copy failed' }), [AMI.b]: sharedImage(AMI.b, TARGET_B) } };
+        c.sharedImages = {
+          ok: true,
+          value: {
+            [AMI.a]: sharedImage(AMI.a, TARGET_A, { state: 'failed', stateReason: 'Copy failed' }),
+            [AMI.b]: sharedImage(AMI.b, TARGET_B),
+          },
+        };
       },
       want: [`ami ${AMI.a} failed`, `ami ${AMI.b} ok`, `tags ${AMI.b} drift`],
       reasons: [/^the AMI is failed: Copy failed$/],
       actions: [`create-tags ${SHARE_WITH} ${AMI.b}`],
     },
     {
-      reason: 'an AMI of that ID owned by another account than the copy\'s is failed and never tagged',
+      reason: "an AMI of that ID owned by another account than the copy's is failed and never tagged",
       observe: (c) => {
-        c.sharedImages = { ok: true, value: { [AMI.a]: sharedImage(AMI.a, '999999999999'), [AMI.b]: sharedImage(AMI.b, TARGET_B, { tags: { Team: 'platform' } }) } };
+        c.sharedImages = {
+          ok: true,
+          value: { [AMI.a]: sharedImage(AMI.a, '999999999999'), [AMI.b]: sharedImage(AMI.b, TARGET_B, { tags: { Team: 'platform' } }) },
+        };
       },
       want: [`ami ${AMI.a} failed`, `ami ${AMI.b} ok`, `tags ${AMI.b} ok`],
       reasons: [new RegExp(`^the AMI is owned by 999999999999, not by ${TARGET_A}$`)],
@@ -1053,7 +1381,13 @@ describe('plan of shared cells (pure)', () => {
     {
       reason: 'a shared copy still pending is pending and not tagged yet',
       observe: (c) => {
-        c.sharedImages = { ok: true, value: { [AMI.a]: sharedImage(AMI.a, TARGET_A, { state: 'pending' }), [AMI.b]: sharedImage(AMI.b, TARGET_B, { tags: { Team: 'platform' } }) } };
+        c.sharedImages = {
+          ok: true,
+          value: {
+            [AMI.a]: sharedImage(AMI.a, TARGET_A, { state: 'pending' }),
+            [AMI.b]: sharedImage(AMI.b, TARGET_B, { tags: { Team: 'platform' } }),
+          },
+        };
       },
       want: [`ami ${AMI.a} pending`, `ami ${AMI.b} ok`, `tags ${AMI.b} ok`],
       reasons: [/^the AMI is still pending$/],
@@ -1095,7 +1429,11 @@ describe('plan of shared cells (pure)', () => {
     c.observe(observed);
 
     // Act
-    const result = plan({ ...desired, cells: cell === undefined ? [] : [cell] }, { cells: { [SHARED_KEY]: observed }, newerBuilds: { ok: true, value: [] } }, { ...context, ...c.context });
+    const result = plan(
+      { ...desired, cells: cell === undefined ? [] : [cell] },
+      { cells: { [SHARED_KEY]: observed }, newerBuilds: { ok: true, value: [] } },
+      { ...context, ...c.context },
+    );
 
     // Assess
     const planned = result.cells[0];
@@ -1103,26 +1441,46 @@ describe('plan of shared cells (pure)', () => {
     expect(planned?.checks.map((k) => `${k.check} ${k.subject} ${k.result}`)).toStrictEqual(c.want);
     for (const reason of c.reasons ?? []) expect(planned?.checks.map((k) => k.reason)).toContainEqual(expect.stringMatching(reason));
     expect(planned?.actions.map((a) => `${a.kind} ${a.cell.accountId} ${a.target}`)).toStrictEqual(c.actions);
-    if (c.actions.length > 0) expect(planned?.actions[0]).toMatchObject({ kind: 'create-tags', cell: { region: 'eu-west-1', accountId: SHARE_WITH } });
+    if (c.actions.length > 0)
+      expect(planned?.actions[0]).toMatchObject({ kind: 'create-tags', cell: { region: 'eu-west-1', accountId: SHARE_WITH } });
     // a shared cell is never a missing copy that RetryImage would bring back
     expect(result.imageActions).toStrictEqual([]);
     if (c.status !== undefined) {
-      const report = buildReport({ runId: 'r', trigger: 'manual', mode: 'apply', desired, plan: result, outcomes: [], attempt: 1, firstSeenAt: '2026-12-01T00:00:00.000Z', startedAt: new Date(0), finishedAt: new Date(0), awsCalls: 0 });
+      const report = buildReport({
+        runId: 'r',
+        trigger: 'manual',
+        mode: 'apply',
+        desired,
+        plan: result,
+        outcomes: [],
+        attempt: 1,
+        firstSeenAt: '2026-12-01T00:00:00.000Z',
+        startedAt: new Date(0),
+        finishedAt: new Date(0),
+        awsCalls: 0,
+      });
       expect(report.cells[0]?.status).toBe(c.status);
     }
   });
 
-  it('makes a cell only for sharees that receive no copy, only where there are amiTags, with the copies of the distribution\'s accounts', () => {
+  it("makes a cell only for sharees that receive no copy, only where there are amiTags, with the copies of the distribution's accounts", () => {
     const built = windowsImage();
     const [first, second] = built.distributionConfiguration?.distributions ?? [];
-    if (first?.amiDistributionConfiguration === undefined || second?.amiDistributionConfiguration === undefined) throw new Error('the factory has two distributions');
+    if (first?.amiDistributionConfiguration === undefined || second?.amiDistributionConfiguration === undefined)
+      throw new Error('the factory has two distributions');
     // a target of the region is not a sharee (it holds a copy); us-east-1 has no amiTags here
     second.amiDistributionConfiguration.launchPermission = { userIds: [SHARE_WITH, TARGET_A] };
-    first.amiDistributionConfiguration = { ...first.amiDistributionConfiguration, amiTags: {}, launchPermission: { userIds: [SHARE_WITH] } };
+    first.amiDistributionConfiguration = {
+      ...first.amiDistributionConfiguration,
+      amiTags: {},
+      launchPermission: { userIds: [SHARE_WITH] },
+    };
     const desired = desiredImage(built, { fastLaunchInheritForTargets: true, sharedAccounts: true });
     const shared = desired.cells.filter((d) => d.origin === 'shared');
     expect(shared.map((d) => d.key)).toStrictEqual([`eu-west-1/${SHARE_WITH}`]);
-    expect(shared[0]?.sharedImages?.map((a) => `${a.accountId} ${a.imageId}`)).toStrictEqual([`${TARGET_A} ${AMI.a}`, `${TARGET_B} ${AMI.b}`]);
+    expect(shared[0]?.sharedImages?.map((a) => `${a.accountId} ${a.imageId}`)).toStrictEqual([
+      `${TARGET_A} ${AMI.a}`,
+      `${TARGET_B} ${AMI.b}`,
+    ]);
   });
 });
-

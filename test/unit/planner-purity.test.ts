@@ -81,7 +81,8 @@ describe('the planners are pure', () => {
   });
 
   it('tells a value import from a type-only one, and finds a clock read', () => {
-    const probe = (source: string): boolean[] => ts.preProcessFile(source, true, true).importedFiles.map((ref) => typeOnly(source, ref.pos));
+    const probe = (source: string): boolean[] =>
+      ts.preProcessFile(source, true, true).importedFiles.map((ref) => typeOnly(source, ref.pos));
     expect(probe("import type { A } from '@aws-sdk/client-ec2';")).toStrictEqual([true]);
     expect(probe("import { type A, type B } from '@aws-sdk/client-ec2';")).toStrictEqual([false]);
     expect(probe("import { type A, EC2Client } from '@aws-sdk/client-ec2';")).toStrictEqual([false]);
@@ -90,7 +91,10 @@ describe('the planners are pure', () => {
     expect(probe("const m = await import('@aws-sdk/client-ec2');")).toStrictEqual([false]);
     expect(probe("export { EC2Client } from '@aws-sdk/client-ec2';")).toStrictEqual([false]);
     for (const line of ['const t = Date.now();', 'const t = new Date();', 'performance.now()', 'process.env.X', 'Math.random()']) {
-      expect(IMPURE.some(({ pattern }) => pattern.test(line)), line).toBe(true);
+      expect(
+        IMPURE.some(({ pattern }) => pattern.test(line)),
+        line,
+      ).toBe(true);
     }
     expect(IMPURE.some(({ pattern }) => pattern.test("new Date('2026-01-01')"))).toBe(false);
   });

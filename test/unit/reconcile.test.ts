@@ -16,11 +16,31 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InputError } from '../../src/lib/core/errors.ts';
 import { reconcile } from '../../src/lib/reconcile/reconcile.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
-import { AMI, IMAGE_ARN, NEWER_ARN, OWNER_LT, SHARE_WITH, TARGET_A, TARGET_B, TARGET_LT, afterImageBuilder, testDeps, windowsImage } from '../helpers/factories.ts';
+import {
+  AMI,
+  IMAGE_ARN,
+  NEWER_ARN,
+  OWNER_LT,
+  SHARE_WITH,
+  TARGET_A,
+  TARGET_B,
+  TARGET_LT,
+  afterImageBuilder,
+  testDeps,
+  windowsImage,
+} from '../helpers/factories.ts';
 import { type Mocks, OWN, type World, awsError, installWorld } from '../helpers/world.ts';
 import { schemaErrors, validateReconcileReport } from '../helpers/schema.ts';
 
-const MUTATING = [CreateTagsCommand, ModifyImageAttributeCommand, CreateLaunchTemplateVersionCommand, ModifyLaunchTemplateCommand, EnableFastLaunchCommand, PutParameterCommand, RetryImageCommand];
+const MUTATING = [
+  CreateTagsCommand,
+  ModifyImageAttributeCommand,
+  CreateLaunchTemplateVersionCommand,
+  ModifyLaunchTemplateCommand,
+  EnableFastLaunchCommand,
+  PutParameterCommand,
+  RetryImageCommand,
+];
 
 function cell(report: ReconcileReport, region: string, account: string) {
   const found = report.cells.find((c) => c.region === region && c.accountId === account);
@@ -47,8 +67,12 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
 
     // Assess: one AssumeRole per target account, none for the own account
     expect(mocks.sts).toHaveReceivedCommandTimes(AssumeRoleCommand, 2);
-    expect(mocks.sts).toHaveReceivedCommandWith(AssumeRoleCommand, { RoleArn: `arn:aws:iam::${TARGET_A}:role/ImageBuilderReconcilerTarget` });
-    expect(mocks.sts).toHaveReceivedCommandWith(AssumeRoleCommand, { RoleArn: `arn:aws:iam::${TARGET_B}:role/ImageBuilderReconcilerTarget` });
+    expect(mocks.sts).toHaveReceivedCommandWith(AssumeRoleCommand, {
+      RoleArn: `arn:aws:iam::${TARGET_A}:role/ImageBuilderReconcilerTarget`,
+    });
+    expect(mocks.sts).toHaveReceivedCommandWith(AssumeRoleCommand, {
+      RoleArn: `arn:aws:iam::${TARGET_B}:role/ImageBuilderReconcilerTarget`,
+    });
     // amiTags carried to target copies, plus the source tag everywhere
     const tagsOf = (ami: string, account: string, region: string) =>
       Object.fromEntries((world.images[`${account}/${region}`]?.find((i) => i.ImageId === ami)?.Tags ?? []).map((t) => [t.Key, t.Value]));
@@ -57,7 +81,10 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
     expect(tagsOf(AMI.owner, OWN, 'us-east-1')).toMatchObject({ 'imagebuilder-reconciler:source-image': IMAGE_ARN });
     // the missing share added, the existing one not touched
     expect(mocks.ec2).toHaveReceivedCommandTimes(ModifyImageAttributeCommand, 1);
-    expect(mocks.ec2).toHaveReceivedCommandWith(ModifyImageAttributeCommand, { ImageId: AMI.a, LaunchPermission: { Add: [{ UserId: SHARE_WITH }] } });
+    expect(mocks.ec2).toHaveReceivedCommandWith(ModifyImageAttributeCommand, {
+      ImageId: AMI.a,
+      LaunchPermission: { Add: [{ UserId: SHARE_WITH }] },
+    });
     // launch templates: a new version from the current default with a deterministic token, then the default
     expect(mocks.ec2).toHaveReceivedCommandWith(CreateLaunchTemplateVersionCommand, {
       LaunchTemplateId: OWNER_LT,
@@ -75,16 +102,28 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
       SnapshotConfiguration: { TargetResourceCount: 5 },
       LaunchTemplate: { LaunchTemplateId: 'lt-0dddddddddddddddd', Version: '2' },
     });
-    expect(mocks.ec2).toHaveReceivedCommandWith(EnableFastLaunchCommand, { ImageId: AMI.b, LaunchTemplate: { LaunchTemplateId: 'lt-0eeeeeeeeeeeeeeee', Version: '2' } });
+    expect(mocks.ec2).toHaveReceivedCommandWith(EnableFastLaunchCommand, {
+      ImageId: AMI.b,
+      LaunchTemplate: { LaunchTemplateId: 'lt-0eeeeeeeeeeeeeeee', Version: '2' },
+    });
     expect(mocks.ssm).toHaveReceivedCommandWith(PutParameterCommand, { Name: '/golden/windows/latest', Value: AMI.owner, Overwrite: true });
     // the report: all cells pending on Fast Launch; a recheck queued; the report published
     expect(report.outcome).toBe('pending');
     expect(report.cells.map((c) => c.status)).toStrictEqual(['pending', 'pending', 'pending']);
     expect(report.counts.actions.failed).toBe(0);
     expect(report.next).toStrictEqual({ recheck: true, attempt: 2, delaySeconds: 300 });
-    expect(mocks.sqs).toHaveReceivedCommandWith(SendMessageCommand, { DelaySeconds: 300, MessageBody: expect.stringContaining('"attempt":2') });
+    expect(mocks.sqs).toHaveReceivedCommandWith(SendMessageCommand, {
+      DelaySeconds: 300,
+      MessageBody: expect.stringContaining('"attempt":2'),
+    });
     expect(mocks.eventBridge).toHaveReceivedCommandWith(PutEventsCommand, {
-      Entries: [expect.objectContaining({ Source: 'imagebuilder-reconciler', DetailType: 'Image Builder Reconcile Report', Resources: [IMAGE_ARN] })],
+      Entries: [
+        expect.objectContaining({
+          Source: 'imagebuilder-reconciler',
+          DetailType: 'Image Builder Reconcile Report',
+          Resources: [IMAGE_ARN],
+        }),
+      ],
     });
     // the published event conforms to the schema documented in docs/schemas
     const published = mocks.eventBridge.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries?.[0]?.Detail ?? '';
@@ -98,7 +137,10 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
     for (const mock of [mocks.ec2, mocks.ssm, mocks.sqs]) mock.resetHistory();
 
     // Act
-    const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'sqs', attempt: 2, firstSeenAt: '2026-11-29T17:55:00.000Z' }, testDeps());
+    const report = await reconcile(
+      { imageBuildVersionArn: IMAGE_ARN, trigger: 'sqs', attempt: 2, firstSeenAt: '2026-11-29T17:55:00.000Z' },
+      testDeps(),
+    );
 
     // Assess
     expect(report.outcome).toBe('converged');
@@ -113,16 +155,33 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
     // Prepare: the owner's eu-west-1 entry uses its own template id, which means nothing in other accounts
     const image = windowsImage();
     const euWest = image.distributionConfiguration?.distributions?.[1];
-    if (euWest?.fastLaunchConfigurations?.[0] !== undefined) euWest.fastLaunchConfigurations[0].launchTemplate = { launchTemplateId: 'lt-0ffffffffffffffff', launchTemplateVersion: '2' };
+    if (euWest?.fastLaunchConfigurations?.[0] !== undefined)
+      euWest.fastLaunchConfigurations[0].launchTemplate = { launchTemplateId: 'lt-0ffffffffffffffff', launchTemplateVersion: '2' };
     world.imagebuilder[IMAGE_ARN] = image;
-    world.templates[`${OWN}/eu-west-1`] = [{ id: 'lt-0ffffffffffffffff', name: 'fast-launch', defaultVersion: 1, versions: [{ number: 1, imageId: undefined }, { number: 2, imageId: undefined }] }];
+    world.templates[`${OWN}/eu-west-1`] = [
+      {
+        id: 'lt-0ffffffffffffffff',
+        name: 'fast-launch',
+        defaultVersion: 1,
+        versions: [
+          { number: 1, imageId: undefined },
+          { number: 2, imageId: undefined },
+        ],
+      },
+    ];
 
     // Act
     await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' }, testDeps());
 
     // Assess
-    expect(mocks.ec2).toHaveReceivedCommandWith(EnableFastLaunchCommand, { ImageId: AMI.a, LaunchTemplate: { LaunchTemplateId: 'lt-0dddddddddddddddd', Version: '2' } });
-    expect(mocks.ec2).toHaveReceivedCommandWith(EnableFastLaunchCommand, { ImageId: AMI.b, LaunchTemplate: { LaunchTemplateId: 'lt-0eeeeeeeeeeeeeeee', Version: '2' } });
+    expect(mocks.ec2).toHaveReceivedCommandWith(EnableFastLaunchCommand, {
+      ImageId: AMI.a,
+      LaunchTemplate: { LaunchTemplateId: 'lt-0dddddddddddddddd', Version: '2' },
+    });
+    expect(mocks.ec2).toHaveReceivedCommandWith(EnableFastLaunchCommand, {
+      ImageId: AMI.b,
+      LaunchTemplate: { LaunchTemplateId: 'lt-0eeeeeeeeeeeeeeee', Version: '2' },
+    });
   });
 
   it.each([
@@ -151,20 +210,29 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
   it.each([
     ['no Fast Launch state', undefined],
     ['enabling-failed', 'enabling-failed'],
-  ] as const)('fails with EC2\'s own error when the fresh read shows %s', async (_name, state) => {
+  ] as const)("fails with EC2's own error when the fresh read shows %s", async (_name, state) => {
     mocks.ec2.on(EnableFastLaunchCommand, { ImageId: AMI.a }).callsFakeOnce(() => {
       if (state !== undefined) world.fastLaunch[AMI.a] = { State: state };
-      throw awsError('UnauthorizedOperation', `You are not authorized to perform this operation. User: arn:aws:sts::${TARGET_A}:assumed-role/ImageBuilderReconcilerTarget/r is not authorized to perform: iam:CreateServiceLinkedRole on resource: arn:aws:iam::${TARGET_A}:role/aws-service-role/ec2fastlaunch.amazonaws.com/AWSServiceRoleForEC2FastLaunch because no identity-based policy allows the iam:CreateServiceLinkedRole action. Encoded authorization failure message: x`);
+      throw awsError(
+        'UnauthorizedOperation',
+        `You are not authorized to perform this operation. User: arn:aws:sts::${TARGET_A}:assumed-role/ImageBuilderReconcilerTarget/r is not authorized to perform: iam:CreateServiceLinkedRole on resource: arn:aws:iam::${TARGET_A}:role/aws-service-role/ec2fastlaunch.amazonaws.com/AWSServiceRoleForEC2FastLaunch because no identity-based policy allows the iam:CreateServiceLinkedRole action. Encoded authorization failure message: x`,
+      );
     });
 
     const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' }, testDeps());
 
     const action = report.actions.find((a) => a.kind === 'enable-fast-launch' && a.target === AMI.a);
-    expect(action).toMatchObject({ outcome: 'failed', error: { code: 'UnauthorizedOperation', message: expect.stringMatching(/not authorized to perform: iam:CreateServiceLinkedRole on resource/) } });
+    expect(action).toMatchObject({
+      outcome: 'failed',
+      error: {
+        code: 'UnauthorizedOperation',
+        message: expect.stringMatching(/not authorized to perform: iam:CreateServiceLinkedRole on resource/),
+      },
+    });
     expect(cell(report, 'eu-west-1', TARGET_A).status).toBe('failed');
   });
 
-  it('says the state is unknown, with the read\'s own error, when the fresh read after an EnableFastLaunch error fails too', async () => {
+  it("says the state is unknown, with the read's own error, when the fresh read after an EnableFastLaunch error fails too", async () => {
     mocks.ec2.on(EnableFastLaunchCommand, { ImageId: AMI.a }).callsFakeOnce(() => {
       world.fastLaunch[AMI.a] = { State: 'enabling' };
       // the fresh read in that account and region is throttled
@@ -181,13 +249,20 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
       error: {
         kind: 'throttled',
         code: 'RequestLimitExceeded',
-        message: expect.stringMatching(/EnableFastLaunch answered InvalidParameter .*could not be read again .*DescribeFastLaunchImages: RequestLimitExceeded/),
+        message: expect.stringMatching(
+          /EnableFastLaunch answered InvalidParameter .*could not be read again .*DescribeFastLaunchImages: RequestLimitExceeded/,
+        ),
       },
     });
   });
 
   it('has nothing to reconcile for a container image, and says its container distribution is not checked', async () => {
-    const image = windowsImage({ type: 'DOCKER', outputResources: { containers: [{ region: 'us-east-1', imageUris: ['111122223333.dkr.ecr.us-east-1.amazonaws.com/golden:1.0.0-3'] }] } });
+    const image = windowsImage({
+      type: 'DOCKER',
+      outputResources: {
+        containers: [{ region: 'us-east-1', imageUris: ['111122223333.dkr.ecr.us-east-1.amazonaws.com/golden:1.0.0-3'] }],
+      },
+    });
     const [first] = image.distributionConfiguration?.distributions ?? [];
     if (first !== undefined) first.containerDistributionConfiguration = { targetRepository: { service: 'ECR', repositoryName: 'golden' } };
     world.imagebuilder[IMAGE_ARN] = image;
@@ -209,8 +284,12 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
     expect(schemaErrors(validateReconcileReport, report)).toStrictEqual([]);
     const owner = report.cells.find((c) => c.region === 'us-east-1' && c.accountId === OWN);
     expect(owner?.status).toBe('failed');
-    expect(owner?.checks.filter((c) => c.check === 's3-export').map((c) => `${c.subject} ${c.result}`)).toStrictEqual(['s3://exports/golden/ failed']);
-    expect(owner?.reasons).toContainEqual(expect.stringMatching(/^s3-export s3:\/\/exports\/golden\/: failed: no export task of ami-\w+ to s3:\/\/exports\/golden\//));
+    expect(owner?.checks.filter((c) => c.check === 's3-export').map((c) => `${c.subject} ${c.result}`)).toStrictEqual([
+      's3://exports/golden/ failed',
+    ]);
+    expect(owner?.reasons).toContainEqual(
+      expect.stringMatching(/^s3-export s3:\/\/exports\/golden\/: failed: no export task of ami-\w+ to s3:\/\/exports\/golden\//),
+    );
     // the other cells of the region are not the export's
     expect(report.cells.filter((c) => c !== owner).flatMap((c) => c.checks.filter((k) => k.check === 's3-export'))).toStrictEqual([]);
   });
@@ -230,10 +309,15 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
     expect(report.actions.every((a) => a.outcome === 'planned')).toBe(true);
     expect(report.actions.map((a) => a.kind).sort()).toStrictEqual([
       'add-launch-permission',
-      'create-tags', 'create-tags', 'create-tags',
-      'enable-fast-launch', 'enable-fast-launch', 'enable-fast-launch',
+      'create-tags',
+      'create-tags',
+      'create-tags',
+      'enable-fast-launch',
+      'enable-fast-launch',
+      'enable-fast-launch',
       'put-parameter',
-      'update-launch-template', 'update-launch-template',
+      'update-launch-template',
+      'update-launch-template',
     ]);
     expect(cell(report, 'eu-west-1', TARGET_A).status).toBe('drift');
     expect(schemaErrors(validateReconcileReport, report)).toStrictEqual([]);
@@ -269,7 +353,10 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
     mocks.sqs.resetHistory();
 
     // Act
-    const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'sqs', attempt: 2, firstSeenAt: '2026-11-29T17:55:00.000Z' }, testDeps());
+    const report = await reconcile(
+      { imageBuildVersionArn: IMAGE_ARN, trigger: 'sqs', attempt: 2, firstSeenAt: '2026-11-29T17:55:00.000Z' },
+      testDeps(),
+    );
 
     // Assess: the cell fails (the tag) and says it still waits (Fast Launch enabling); the run is rechecked
     const failed = cell(report, 'eu-west-1', TARGET_A);
@@ -302,7 +389,12 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
   it('never rolls a launch template, SSM parameter or Fast Launch back for a superseded build', async () => {
     // Prepare: build 4 already finished and moved the template and parameter to its AMI
     const newerAmi = 'ami-00000000000000100';
-    world.pipelineImages.push({ arn: NEWER_ARN, state: { status: 'AVAILABLE' }, dateCreated: '2026-11-29T19:00:00.000Z', outputResources: { amis: [{ region: 'us-east-1', accountId: OWN, image: newerAmi }] } });
+    world.pipelineImages.push({
+      arn: NEWER_ARN,
+      state: { status: 'AVAILABLE' },
+      dateCreated: '2026-11-29T19:00:00.000Z',
+      outputResources: { amis: [{ region: 'us-east-1', accountId: OWN, image: newerAmi }] },
+    });
     const template = world.templates[`${OWN}/us-east-1`]?.[0];
     template?.versions.push({ number: 2, imageId: newerAmi });
     if (template !== undefined) template.defaultVersion = 2;
@@ -338,12 +430,12 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
   });
 
   it('rejects an ARN of the wrong shape with an InputError', async () => {
-    await expect(reconcile({ imageBuildVersionArn: 'arn:aws:imagebuilder:us-east-1:111122223333:image/golden/1.0.0', trigger: 'manual' }, testDeps())).rejects.toThrow(
-      InputError,
-    );
+    await expect(
+      reconcile({ imageBuildVersionArn: 'arn:aws:imagebuilder:us-east-1:111122223333:image/golden/1.0.0', trigger: 'manual' }, testDeps()),
+    ).rejects.toThrow(InputError);
   });
 
-  it('for a FAILED image, reports the missing cells with Image Builder\'s reason and retries distribution once when asked', async () => {
+  it("for a FAILED image, reports the missing cells with Image Builder's reason and retries distribution once when asked", async () => {
     // Prepare
     const reason = `Not all distribution jobs are completed. 1) AMI Copy Reported Failure For ${AMI.b}`;
     const image = windowsImage({ state: { status: 'FAILED', reason } });
@@ -351,13 +443,19 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
     world.imagebuilder[IMAGE_ARN] = image;
 
     // Act
-    const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' }, testDeps({ RECONCILER_RETRY_FAILED_IMAGES: 'true' }));
+    const report = await reconcile(
+      { imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' },
+      testDeps({ RECONCILER_RETRY_FAILED_IMAGES: 'true' }),
+    );
 
     // Assess
     const missing = cell(report, 'eu-west-1', TARGET_B);
     expect(missing.status).toBe('failed');
     expect(missing.reasons[0]).toContain(reason);
-    expect(mocks.imagebuilder).toHaveReceivedCommandWith(RetryImageCommand, { imageBuildVersionArn: IMAGE_ARN, clientToken: expect.stringMatching(/^ibr-/) });
+    expect(mocks.imagebuilder).toHaveReceivedCommandWith(RetryImageCommand, {
+      imageBuildVersionArn: IMAGE_ARN,
+      clientToken: expect.stringMatching(/^ibr-/),
+    });
     // what landed is tagged and shared, but nothing is rolled out from a build that did not finish
     const landed = cell(report, 'eu-west-1', TARGET_A);
     expect(landed.status).toBe('repaired');
@@ -373,7 +471,10 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
     const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' }, deps);
 
     // Assess: the shard messages are recheck messages with the shard, without delay, in account order
-    const sent = mocks.sqs.commandCalls(SendMessageCommand).map((c) => ({ delay: c.args[0].input.DelaySeconds, body: JSON.parse(c.args[0].input.MessageBody ?? '{}') as { attempt: number; shard?: { index: number; accounts: string[] } } }));
+    const sent = mocks.sqs.commandCalls(SendMessageCommand).map((c) => ({
+      delay: c.args[0].input.DelaySeconds,
+      body: JSON.parse(c.args[0].input.MessageBody ?? '{}') as { attempt: number; shard?: { index: number; accounts: string[] } },
+    }));
     const shards = sent.filter((m) => m.body.attempt === 1);
     expect(shards.map((m) => [m.delay, m.body.shard?.index, m.body.shard?.accounts])).toStrictEqual([
       [0, 2, [TARGET_A]],
@@ -386,7 +487,7 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
     expect(schemaErrors(validateReconcileReport, report)).toStrictEqual([]);
   });
 
-  it('a shard reconciles its cells only; only shard 1 retries the image, counting every shard\'s missing cells', async () => {
+  it("a shard reconciles its cells only; only shard 1 retries the image, counting every shard's missing cells", async () => {
     // Prepare: a FAILED build whose copy to TARGET_B is missing
     const image = windowsImage({ state: { status: 'FAILED', reason: 'Not all distribution jobs are completed.' } });
     image.outputResources = { amis: image.outputResources?.amis?.filter((a) => a.accountId !== TARGET_B) ?? [] };
@@ -417,7 +518,11 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
     const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' }, deps);
 
     // Assess
-    expect(report.next).toMatchObject({ recheck: false, requeueFailed: true, reason: expect.stringMatching(/^could not queue shard\(s\) 2\/3, 3\/3 of this build: .*sqs:SendMessage/) });
+    expect(report.next).toMatchObject({
+      recheck: false,
+      requeueFailed: true,
+      reason: expect.stringMatching(/^could not queue shard\(s\) 2\/3, 3\/3 of this build: .*sqs:SendMessage/),
+    });
     expect(report.notes.at(-1)).toMatch(/^could not queue shard\(s\) 2\/3, 3\/3/);
   });
 
@@ -429,7 +534,10 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
 
   it('gives up with a final report once the attempts are used', async () => {
     // Act
-    const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'sqs', attempt: 12, firstSeenAt: '2026-11-29T17:00:00.000Z' }, testDeps());
+    const report = await reconcile(
+      { imageBuildVersionArn: IMAGE_ARN, trigger: 'sqs', attempt: 12, firstSeenAt: '2026-11-29T17:00:00.000Z' },
+      testDeps(),
+    );
 
     // Assess
     expect(report.outcome).toBe('failed');

@@ -24,7 +24,10 @@ const patternsOf = (fn: string) =>
 
 describe('sample events (events/)', () => {
   it('covers every trigger of serverless.yml', () => {
-    const files = readdirSync('events', { recursive: true }).map(String).filter((f) => f.endsWith('.json')).sort();
+    const files = readdirSync('events', { recursive: true })
+      .map(String)
+      .filter((f) => f.endsWith('.json'))
+      .sort();
     expect(files).toStrictEqual([
       join('eventbridge', 'distribution-updated.json'),
       join('eventbridge', 'image-available.json'),
@@ -37,7 +40,7 @@ describe('sample events (events/)', () => {
     ]);
   });
 
-  it('the CloudTrail UpdateDistributionConfiguration event matches cleanupOnChange\'s rule and names the configuration', () => {
+  it("the CloudTrail UpdateDistributionConfiguration event matches cleanupOnChange's rule and names the configuration", () => {
     const event = getTestEvent('eventbridge/distribution-updated');
     expect(patternsOf('cleanupOnChange').some((p) => matchesPattern(p, event))).toBe(true);
     expect(patternsOf('reconcile').some((p) => matchesPattern(p, event))).toBe(false);
@@ -57,24 +60,36 @@ describe('sample events (events/)', () => {
   it('an Image State Change event with a detail field AWS added later, or replayed from an archive, is still reconciled', () => {
     const event = getTestEvent('eventbridge/image-available') as { detail: Record<string, unknown> };
     const newer = { ...event, 'replay-name': 'after-outage', detail: { ...event.detail, 'image-id': 'ami-0123456789abcdef0' } };
-    expect(toReconcileInput(newer, { partition: 'aws' })).toMatchObject({ kind: 'run', status: 'AVAILABLE', request: { trigger: 'eventbridge' } });
+    expect(toReconcileInput(newer, { partition: 'aws' })).toMatchObject({
+      kind: 'run',
+      status: 'AVAILABLE',
+      request: { trigger: 'eventbridge' },
+    });
     // the documented state keeps its shape: garbage there is still refused
     const garbled = { ...event, detail: { state: { status: 'AVAILABLE', extra: 1 } } };
     expect(() => toReconcileInput(garbled, { partition: 'aws' })).toThrow(/detail\.state/);
   });
 
-  it('the Image State Change events match reconcile\'s rule; the manual and SQS ones are accepted', () => {
+  it("the Image State Change events match reconcile's rule; the manual and SQS ones are accepted", () => {
     for (const name of ['image-available', 'image-failed']) {
       const event = getTestEvent(`eventbridge/${name}`);
-      expect(patternsOf('reconcile').some((p) => matchesPattern(p, event)), name).toBe(true);
+      expect(
+        patternsOf('reconcile').some((p) => matchesPattern(p, event)),
+        name,
+      ).toBe(true);
       expect(toReconcileInput(event, { partition: 'aws' })).toMatchObject({ kind: 'run', request: { trigger: 'eventbridge' } });
     }
-    expect(toReconcileInput(getTestEvent('manual/reconcile'), { partition: 'aws' })).toMatchObject({ kind: 'run', request: { mode: 'plan' } });
+    expect(toReconcileInput(getTestEvent('manual/reconcile'), { partition: 'aws' })).toMatchObject({
+      kind: 'run',
+      request: { mode: 'plan' },
+    });
     const sqs = getTestEvent<{ Records: { body: string }[] }>('sqs/recheck');
     const body = sqs.Records[0]?.body ?? '';
     // a clock an hour after the sample's first-seen time (the sample's own date is only an example)
     const firstSeen = Date.parse((JSON.parse(body) as { firstSeenAt: string }).firstSeenAt);
-    expect(toRecheckRequest(body, { partition: 'aws', maxAttempts: 12, now: () => new Date(firstSeen + 3600_000) }).attempt).toBeGreaterThan(1);
+    expect(
+      toRecheckRequest(body, { partition: 'aws', maxAttempts: 12, now: () => new Date(firstSeen + 3600_000) }).attempt,
+    ).toBeGreaterThan(1);
   });
 
   it('the shard message is what a split run queues for shard 2 of 3, and recheck accepts it', () => {

@@ -14,12 +14,22 @@ function cells(spec: Record<string, string[]>): ShardCell[] {
 
 /** The cells each shard covers, as `region/account` keys. */
 function covered(all: ShardCell[], maxCells: number): string[][] {
-  return splitShards(all, maxCells).map((scope) => all.filter(scopeFilter(scope)).map((c) => `${c.region}/${c.accountId}`).sort());
+  return splitShards(all, maxCells).map((scope) =>
+    all
+      .filter(scopeFilter(scope))
+      .map((c) => `${c.region}/${c.accountId}`)
+      .sort(),
+  );
 }
 
 describe('splitShards', () => {
   // the demo scenario's cells: A in 1 region, B in 3, C in 2, D in 1 (7 in all)
-  const demo = cells({ [B]: ['us-east-1', 'eu-west-1', 'ap-northeast-1'], [A]: ['us-east-1'], [C]: ['us-east-1', 'ap-southeast-2'], [D]: ['eu-west-1'] });
+  const demo = cells({
+    [B]: ['us-east-1', 'eu-west-1', 'ap-northeast-1'],
+    [A]: ['us-east-1'],
+    [C]: ['us-east-1', 'ap-southeast-2'],
+    [D]: ['eu-west-1'],
+  });
 
   it('keeps a build that fits in one shard whole', () => {
     expect(splitShards(demo, 7)).toStrictEqual([{ accounts: [A, B, C, D] }]);
@@ -57,7 +67,9 @@ describe('splitShards', () => {
 
   it('sizes an organization: 10,000 cells (20 regions × 500 accounts) in shards of 1,000 make 10 shards of 50 accounts', () => {
     const regions = Array.from({ length: 20 }, (_, i) => `eu-test-${i + 1}`);
-    const org = Array.from({ length: 500 }, (_, i) => String(100000000000 + i)).flatMap((accountId) => regions.map((region) => ({ region, accountId })));
+    const org = Array.from({ length: 500 }, (_, i) => String(100000000000 + i)).flatMap((accountId) =>
+      regions.map((region) => ({ region, accountId })),
+    );
     const shards = splitShards(org, 1000);
     expect(shards.map((s) => s.accounts.length)).toStrictEqual(Array(10).fill(50));
   });
@@ -70,7 +82,14 @@ describe('splitShards', () => {
 describe('the shard field of a recheck message', () => {
   const context = { partition: 'aws', now: () => new Date('2026-12-01T00:00:00Z'), maxAttempts: 12 };
   const message = (shard: unknown) =>
-    JSON.stringify({ imageBuildVersionArn: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden/1.0.0/1', attempt: 1, firstSeenAt: '2026-11-30T00:00:00Z', mode: 'apply', fastLaunchRetries: {}, shard });
+    JSON.stringify({
+      imageBuildVersionArn: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden/1.0.0/1',
+      attempt: 1,
+      firstSeenAt: '2026-11-30T00:00:00Z',
+      mode: 'apply',
+      fastLaunchRetries: {},
+      shard,
+    });
   const reject = (shard: unknown): string => {
     try {
       toRecheckRequest(message(shard), context);

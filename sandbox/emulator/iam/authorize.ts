@@ -65,7 +65,11 @@ function launchTemplateId(ctx: Ctx, id: unknown, name: unknown): string {
 
 /** The condition keys of an EC2 resource: its tags, under both the global and the EC2 key names. */
 function ec2Resource(ctx: Ctx, action: string, id: string, extra: RequestContext = {}): Needed {
-  return { action, resource: ec2Arn(ctx, id), context: { ...tagContext(['aws:ResourceTag', 'ec2:ResourceTag'], resourceTags(ctx, id)), ...extra } };
+  return {
+    action,
+    resource: ec2Arn(ctx, id),
+    context: { ...tagContext(['aws:ResourceTag', 'ec2:ResourceTag'], resourceTags(ctx, id)), ...extra },
+  };
 }
 
 const SLR_SERVICE = 'ec2fastlaunch.amazonaws.com';
@@ -82,7 +86,8 @@ function fastLaunchNeeds(ctx: Ctx, input: Input): Needed[] {
   // specified AMI and Launch Template (if provided), including permissions for encrypted AMIs" (EC2 User
   // Guide, "Configure Windows fast launch settings"): the RunInstances rights on every resource a launch
   // touches (Service Authorization Reference, ec2:RunInstances resource types).
-  const launch = 'EnableFastLaunch checks that the caller may launch instances from the AMI (EC2 User Guide, configure Windows fast launch)';
+  const launch =
+    'EnableFastLaunch checks that the caller may launch instances from the AMI (EC2 User Guide, configure Windows fast launch)';
   needs.push({ ...ec2Resource(ctx, 'ec2:RunInstances', imageId), dependent: launch });
   if (ltId !== undefined) needs.push({ ...ec2Resource(ctx, 'ec2:RunInstances', ltId), dependent: launch });
   for (const type of ['instance', 'volume', 'network-interface', 'subnet', 'security-group']) {
@@ -93,12 +98,22 @@ function fastLaunchNeeds(ctx: Ctx, input: Input): Needed[] {
   if (ltId !== undefined && ltId !== '*') {
     const template = ctx.env.state.cell(ctx.account, ctx.region).launchTemplates.get(ltId);
     const version = lt?.Version;
-    const n = version === undefined || version === '$Default' ? template?.defaultVersion : version === '$Latest' ? template?.versions.length : Number(version);
+    const n =
+      version === undefined || version === '$Default'
+        ? template?.defaultVersion
+        : version === '$Latest'
+          ? template?.versions.length
+          : Number(version);
     const data = template?.versions.find((v) => v.number === n)?.data;
     const profile = data?.IamInstanceProfile as { Arn?: string; Name?: string } | undefined;
     if (profile !== undefined) {
       const roleName = profile.Name ?? profile.Arn?.slice(profile.Arn.lastIndexOf('/') + 1) ?? '*';
-      needs.push({ action: 'iam:PassRole', resource: `arn:${p}:iam::${ctx.account}:role/${roleName}`, context: { 'iam:PassedToService': 'ec2.amazonaws.com' }, dependent: 'the launch template names an instance profile, whose role is passed to the instances' });
+      needs.push({
+        action: 'iam:PassRole',
+        resource: `arn:${p}:iam::${ctx.account}:role/${roleName}`,
+        context: { 'iam:PassedToService': 'ec2.amazonaws.com' },
+        dependent: 'the launch template names an instance profile, whose role is passed to the instances',
+      });
     }
   }
   needs.push(...fastLaunchKeyNeeds(ctx, imageId));
@@ -127,14 +142,22 @@ function fastLaunchNeeds(ctx: Ctx, input: Input): Needed[] {
       action: 'ec2:CreateVpc',
       resource: `arn:${p}:ec2:${ctx.region}:${ctx.account}:vpc/*`,
       context: { 'aws:RequestTag/CreatedBy': 'EC2 Fast Launch', 'aws:TagKeys': ['CreatedBy'], 'aws:CalledVia': [SLR_SERVICE] },
-      dependent: 'without a launch template, EC2 Fast Launch creates its own VPC resources with the caller\'s rights (the managed policy EC2FastLaunchFullAccess grants them)',
+      dependent:
+        "without a launch template, EC2 Fast Launch creates its own VPC resources with the caller's rights (the managed policy EC2FastLaunchFullAccess grants them)",
     });
   }
   return needs;
 }
 
 /** KMS actions a launch from an encrypted snapshot needs (EBS User Guide, "Requirements for Amazon EBS encryption", permissions for users). */
-const EBS_KMS_ACTIONS = ['kms:CreateGrant', 'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'];
+const EBS_KMS_ACTIONS = [
+  'kms:CreateGrant',
+  'kms:Decrypt',
+  'kms:DescribeKey',
+  'kms:GenerateDataKeyWithoutPlaintext',
+  'kms:ReEncryptFrom',
+  'kms:ReEncryptTo',
+];
 
 /**
  * EnableFastLaunch's launch check includes "permissions for encrypted AMIs": a launch creates volumes from
@@ -154,9 +177,10 @@ function fastLaunchKeyNeeds(ctx: Ctx, imageId: string): Needed[] {
   const keys = new Set<string>();
   for (const id of image.snapshotIds) {
     const snapshot = store.snapshots.get(id);
-    if (snapshot?.encrypted === true && snapshot.kmsKeyId !== undefined && !/alias\/aws\/ebs$/.test(snapshot.kmsKeyId)) keys.add(snapshot.kmsKeyId);
+    if (snapshot?.encrypted === true && snapshot.kmsKeyId !== undefined && !/alias\/aws\/ebs$/.test(snapshot.kmsKeyId))
+      keys.add(snapshot.kmsKeyId);
   }
-  const dependent = 'the AMI\'s snapshots are encrypted: launching from it (EnableFastLaunch\'s launch check) uses the KMS key through EC2';
+  const dependent = "the AMI's snapshots are encrypted: launching from it (EnableFastLaunch's launch check) uses the KMS key through EC2";
   const needs: Needed[] = [];
   for (const key of keys) {
     const keyAccount = key.split(':')[4];
@@ -164,7 +188,11 @@ function fastLaunchKeyNeeds(ctx: Ctx, imageId: string): Needed[] {
       needs.push({
         action,
         resource: key,
-        context: { 'kms:ViaService': `ec2.${ctx.region}.amazonaws.com`, 'kms:CallerAccount': ctx.account, ...(action === 'kms:CreateGrant' ? { 'kms:GrantIsForAWSResource': 'true' } : {}) },
+        context: {
+          'kms:ViaService': `ec2.${ctx.region}.amazonaws.com`,
+          'kms:CallerAccount': ctx.account,
+          ...(action === 'kms:CreateGrant' ? { 'kms:GrantIsForAWSResource': 'true' } : {}),
+        },
         dependent,
         ...(keyAccount !== undefined && keyAccount !== ctx.account ? { noResourcePolicy: true } : {}),
       });
@@ -188,11 +216,24 @@ const REFERENCE_NEEDS: Record<string, string[]> = {
 };
 
 function imageReferenceNeeds(input: Input): Needed[] {
-  const types = input.IncludeAllResourceTypes === true ? Object.keys(REFERENCE_NEEDS) : ((input.ResourceTypes as { ResourceType?: string }[] | undefined) ?? []).map((t) => t.ResourceType ?? '');
-  const via = { 'aws:CalledVia': ['ec2-images.amazonaws.com'], 'aws:CalledViaFirst': 'ec2-images.amazonaws.com', 'aws:CalledViaLast': 'ec2-images.amazonaws.com' };
+  const types =
+    input.IncludeAllResourceTypes === true
+      ? Object.keys(REFERENCE_NEEDS)
+      : ((input.ResourceTypes as { ResourceType?: string }[] | undefined) ?? []).map((t) => t.ResourceType ?? '');
+  const via = {
+    'aws:CalledVia': ['ec2-images.amazonaws.com'],
+    'aws:CalledViaFirst': 'ec2-images.amazonaws.com',
+    'aws:CalledViaLast': 'ec2-images.amazonaws.com',
+  };
   const needs: Needed[] = [{ action: 'ec2:DescribeImageReferences', resource: '*' }];
   for (const type of types) {
-    for (const action of REFERENCE_NEEDS[type] ?? []) needs.push({ action, resource: '*', context: via, dependent: `DescribeImageReferences reads ${type} references with the caller's rights (EC2 User Guide, "Identify your resources referencing specified AMIs")` });
+    for (const action of REFERENCE_NEEDS[type] ?? [])
+      needs.push({
+        action,
+        resource: '*',
+        context: via,
+        dependent: `DescribeImageReferences reads ${type} references with the caller's rights (EC2 User Guide, "Identify your resources referencing specified AMIs")`,
+      });
   }
   return needs;
 }
@@ -237,7 +278,13 @@ function ec2Needs(ctx: Ctx, operation: string, input: Input): Needed[] {
       return ((input.InstanceIds as string[] | undefined) ?? []).map((id) => ec2Resource(ctx, action, id));
     case 'RunInstances': {
       const p = partitionOf(ctx.region);
-      return [ec2Resource(ctx, action, str(input.ImageId) ?? '*'), ...['instance', 'volume', 'network-interface', 'subnet', 'security-group'].map((type) => ({ action, resource: `arn:${p}:ec2:${ctx.region}:${ctx.account}:${type}/*` }))];
+      return [
+        ec2Resource(ctx, action, str(input.ImageId) ?? '*'),
+        ...['instance', 'volume', 'network-interface', 'subnet', 'security-group'].map((type) => ({
+          action,
+          resource: `arn:${p}:ec2:${ctx.region}:${ctx.account}:${type}/*`,
+        })),
+      ];
     }
     default:
       // Describe* and the rest: no resource-level permissions
@@ -312,12 +359,19 @@ function needsFor(ctx: Ctx, input: Input): Needed[] {
         // account is in one (IAM User Guide, "AWS global condition context keys")
         const roleArn = str(input.RoleArn) ?? '*';
         const organization = ctx.env.state.organizations.get(roleArn.split(':')[4] ?? '');
-        return [{ action: 'sts:AssumeRole', resource: roleArn, ...(organization === undefined ? {} : { context: { 'aws:ResourceOrgID': organization } }) }];
+        return [
+          {
+            action: 'sts:AssumeRole',
+            resource: roleArn,
+            ...(organization === undefined ? {} : { context: { 'aws:ResourceOrgID': organization } }),
+          },
+        ];
       }
       return [{ action: `sts:${operation}`, resource: '*' }];
     case 'iam': {
       const role = str(input.RoleName);
-      if (operation === 'SimulatePrincipalPolicy') return [{ action: 'iam:SimulatePrincipalPolicy', resource: str(input.PolicySourceArn) ?? '*' }];
+      if (operation === 'SimulatePrincipalPolicy')
+        return [{ action: 'iam:SimulatePrincipalPolicy', resource: str(input.PolicySourceArn) ?? '*' }];
       return [{ action: `iam:${operation}`, resource: role === undefined ? '*' : `arn:${p}:iam::${ctx.account}:role/${role}` }];
     }
     case 'sqs':
@@ -325,7 +379,10 @@ function needsFor(ctx: Ctx, input: Input): Needed[] {
     case 'events': {
       const entries = (input.Entries as { EventBusName?: string }[] | undefined) ?? [];
       const buses = [...new Set(entries.map((e) => e.EventBusName ?? 'default'))];
-      return buses.map((bus) => ({ action: `events:${operation}`, resource: bus.startsWith('arn:') ? bus : `arn:${p}:events:${ctx.region}:${ctx.account}:event-bus/${bus}` }));
+      return buses.map((bus) => ({
+        action: `events:${operation}`,
+        resource: bus.startsWith('arn:') ? bus : `arn:${p}:events:${ctx.region}:${ctx.account}:event-bus/${bus}`,
+      }));
     }
     case 'organizations': {
       // the list operations for a parent act on that root or OU; the others take no resource (Service
@@ -333,22 +390,39 @@ function needsFor(ctx: Ctx, input: Input): Needed[] {
       const parent = typeof input.ParentId === 'string' ? input.ParentId : undefined;
       const organization = ctx.env.state.organizations.get(ctx.account);
       const managementAccount = organization === undefined ? undefined : ctx.env.state.organizationManagement.get(organization);
-      if (parent === undefined || organization === undefined || managementAccount === undefined) return [{ action: `organizations:${operation}`, resource: '*' }];
+      if (parent === undefined || organization === undefined || managementAccount === undefined)
+        return [{ action: `organizations:${operation}`, resource: '*' }];
       const kind = parent.startsWith('r-') ? 'root' : 'ou';
-      return [{ action: `organizations:${operation}`, resource: `arn:${p}:organizations::${managementAccount}:${kind}/${organization}/${parent}` }];
+      return [
+        {
+          action: `organizations:${operation}`,
+          resource: `arn:${p}:organizations::${managementAccount}:${kind}/${organization}/${parent}`,
+        },
+      ];
     }
     case 'license-manager': {
       // UpdateLicenseSpecificationsForResource acts on each license configuration it names; the list takes no
       // resource (Service Authorization Reference, "Actions, resources, and condition keys for AWS License Manager")
       if (operation !== 'UpdateLicenseSpecificationsForResource') return [{ action: `license-manager:${operation}`, resource: '*' }];
-      const specs = [...((input.AddLicenseSpecifications as { LicenseConfigurationArn?: string }[] | undefined) ?? []), ...((input.RemoveLicenseSpecifications as { LicenseConfigurationArn?: string }[] | undefined) ?? [])];
+      const specs = [
+        ...((input.AddLicenseSpecifications as { LicenseConfigurationArn?: string }[] | undefined) ?? []),
+        ...((input.RemoveLicenseSpecifications as { LicenseConfigurationArn?: string }[] | undefined) ?? []),
+      ];
       const arns = [...new Set(specs.map((s) => s.LicenseConfigurationArn ?? '*'))];
-      return (arns.length === 0 ? ['*'] : arns).map((resource) => ({ action: 'license-manager:UpdateLicenseSpecificationsForResource', resource }));
+      return (arns.length === 0 ? ['*'] : arns).map((resource) => ({
+        action: 'license-manager:UpdateLicenseSpecificationsForResource',
+        resource,
+      }));
     }
     case 'dynamodb':
       // item actions act on the table (Service Authorization Reference, "Actions, resources, and condition keys
       // for Amazon DynamoDB": resource type table, arn:${Partition}:dynamodb:${Region}:${Account}:table/${TableName})
-      return [{ action: `dynamodb:${operation}`, resource: `arn:${p}:dynamodb:${ctx.region}:${ctx.account}:table/${str(input.TableName) ?? '*'}` }];
+      return [
+        {
+          action: `dynamodb:${operation}`,
+          resource: `arn:${p}:dynamodb:${ctx.region}:${ctx.account}:table/${str(input.TableName) ?? '*'}`,
+        },
+      ];
     default:
       return [{ action: `${service}:${operation}`, resource: '*' }];
   }
@@ -381,7 +455,8 @@ interface Authorization {
   statement: string | undefined;
 }
 
-const statementOf = (decision: Decision): string | undefined => (decision.matched === undefined ? undefined : `${decision.matched.source}#${decision.matched.sid ?? decision.matched.index}`);
+const statementOf = (decision: Decision): string | undefined =>
+  decision.matched === undefined ? undefined : `${decision.matched.source}#${decision.matched.sid ?? decision.matched.index}`;
 
 function sessionOf(ctx: Ctx): Session | undefined {
   return ctx.accessKeyId === undefined ? undefined : ctx.env.state.sessions.get(ctx.accessKeyId);
@@ -414,8 +489,17 @@ function denial(ctx: Ctx, caller: string, need: Needed, decision: Decision): Aws
   switch (ctx.service) {
     case 'ec2': {
       // EC2 answers UnauthorizedOperation with an encoded message (sts:DecodeAuthorizationMessage decodes it)
-      const encoded = encodeAuthorizationMessage(ctx, { allowed: false, explicitDeny: decision.decision === 'explicitDeny', matchedStatements: decision.matched === undefined ? [] : [decision.matched], context: { principal: caller, action: need.action, resource: need.resource, conditions: need.context ?? {} } });
-      return new AwsError('UnauthorizedOperation', `You are not authorized to perform this operation. ${message}. Encoded authorization failure message: ${encoded}`, 403);
+      const encoded = encodeAuthorizationMessage(ctx, {
+        allowed: false,
+        explicitDeny: decision.decision === 'explicitDeny',
+        matchedStatements: decision.matched === undefined ? [] : [decision.matched],
+        context: { principal: caller, action: need.action, resource: need.resource, conditions: need.context ?? {} },
+      });
+      return new AwsError(
+        'UnauthorizedOperation',
+        `You are not authorized to perform this operation. ${message}. Encoded authorization failure message: ${encoded}`,
+        403,
+      );
     }
     case 'imagebuilder':
       return new AwsError('AccessDeniedException', message, 403);
@@ -455,8 +539,18 @@ function authorize(ctx: Ctx, input: Input): Authorization[] {
   for (const need of needsFor(ctx, input)) {
     const identity = decide(ctx, need) ?? { decision: 'allow', matched: undefined };
     // cross-account access needs both sides: the caller's identity policy and the resource's own policy
-    const decision: Decision = identity.decision === 'allow' && need.noResourcePolicy === true ? { decision: 'implicitDeny', matched: undefined, resourcePolicy: true } : identity;
-    evaluated.push({ principal: session.roleArn, action: need.action, resource: need.resource, decision: decision.decision, dependent: need.dependent !== undefined, statement: statementOf(decision) });
+    const decision: Decision =
+      identity.decision === 'allow' && need.noResourcePolicy === true
+        ? { decision: 'implicitDeny', matched: undefined, resourcePolicy: true }
+        : identity;
+    evaluated.push({
+      principal: session.roleArn,
+      action: need.action,
+      resource: need.resource,
+      decision: decision.decision,
+      dependent: need.dependent !== undefined,
+      statement: statementOf(decision),
+    });
     ctx.authorizations.push(evaluated.at(-1) as Authorization);
     if (decision.decision !== 'allow') throw denial(ctx, caller, need, decision);
   }
@@ -468,7 +562,14 @@ function allowed(ctx: Ctx, request: AuthRequest): boolean {
   const session = sessionOf(ctx);
   const decision = decide(ctx, request);
   if (session === undefined || decision === undefined) return true;
-  ctx.authorizations.push({ principal: session.roleArn, action: request.action, resource: request.resource, decision: decision.decision, dependent: true, statement: statementOf(decision) });
+  ctx.authorizations.push({
+    principal: session.roleArn,
+    action: request.action,
+    resource: request.resource,
+    decision: decision.decision,
+    dependent: true,
+    statement: statementOf(decision),
+  });
   return decision.decision === 'allow';
 }
 

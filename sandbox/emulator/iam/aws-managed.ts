@@ -13,11 +13,30 @@ const DOCUMENTS: Record<string, unknown> = {
   EC2FastLaunchFullAccess: {
     Version: '2012-10-17',
     Statement: [
-      { Sid: 'EC2FastLaunch', Effect: 'Allow', Action: ['ec2:EnableFastLaunch', 'ec2:DisableFastLaunch', 'ec2:DescribeFastLaunchImages'], Resource: '*' },
+      {
+        Sid: 'EC2FastLaunch',
+        Effect: 'Allow',
+        Action: ['ec2:EnableFastLaunch', 'ec2:DisableFastLaunch', 'ec2:DescribeFastLaunchImages'],
+        Resource: '*',
+      },
       {
         Sid: 'EC2ReadOnly',
         Effect: 'Allow',
-        Action: ['ec2:DescribeImages', 'ec2:DescribeLaunchTemplateVersions', 'ec2:DescribeSnapshots', 'ec2:DescribeVolumes', 'ec2:DescribeRegions', 'ec2:DescribeSecurityGroups', 'ec2:DescribeSubnets', 'ec2:DescribeVpcs', 'ec2:DescribeInstances', 'ec2:DescribeLaunchTemplates', 'ec2:DescribeTags', 'ec2:DescribeAvailabilityZones', 'ec2:DescribeAccountAttributes'],
+        Action: [
+          'ec2:DescribeImages',
+          'ec2:DescribeLaunchTemplateVersions',
+          'ec2:DescribeSnapshots',
+          'ec2:DescribeVolumes',
+          'ec2:DescribeRegions',
+          'ec2:DescribeSecurityGroups',
+          'ec2:DescribeSubnets',
+          'ec2:DescribeVpcs',
+          'ec2:DescribeInstances',
+          'ec2:DescribeLaunchTemplates',
+          'ec2:DescribeTags',
+          'ec2:DescribeAvailabilityZones',
+          'ec2:DescribeAccountAttributes',
+        ],
         Resource: '*',
       },
       {
@@ -25,7 +44,10 @@ const DOCUMENTS: Record<string, unknown> = {
         Effect: 'Allow',
         Action: ['ec2:CreateVpc'],
         Resource: ['arn:aws:ec2:*:*:vpc/*'],
-        Condition: { StringEquals: { 'aws:RequestTag/CreatedBy': 'EC2 Fast Launch' }, 'ForAnyValue:StringLike': { 'aws:CalledVia': 'ec2fastlaunch.amazonaws.com' } },
+        Condition: {
+          StringEquals: { 'aws:RequestTag/CreatedBy': 'EC2 Fast Launch' },
+          'ForAnyValue:StringLike': { 'aws:CalledVia': 'ec2fastlaunch.amazonaws.com' },
+        },
       },
     ],
   },
@@ -38,7 +60,12 @@ function awsManagedPolicies(created: string): ManagedPolicy[] {
   const out: ManagedPolicy[] = [];
   for (const partition of PARTITIONS) {
     for (const [name, document] of Object.entries(DOCUMENTS)) {
-      out.push({ arn: `arn:${partition}:iam::aws:policy/${name}`, name, document: JSON.stringify(document).replaceAll('"arn:aws:', `"arn:${partition}:`), created });
+      out.push({
+        arn: `arn:${partition}:iam::aws:policy/${name}`,
+        name,
+        document: JSON.stringify(document).replaceAll('"arn:aws:', `"arn:${partition}:`),
+        created,
+      });
     }
   }
   return out;

@@ -15,11 +15,30 @@ type Obj = { [key: string]: Json };
 const isObj = (value: Json | undefined): value is Obj => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** YAML short forms (`!Sub`, `!If [...]`) as their long forms. */
-const shortForms: (ScalarTag | CollectionTag)[] = ['Ref', 'Sub', 'GetAtt', 'If', 'Equals', 'Not', 'And', 'Or', 'Join', 'Select', 'Split', 'ImportValue', 'FindInMap', 'Condition'].flatMap((name) => {
+const shortForms: (ScalarTag | CollectionTag)[] = [
+  'Ref',
+  'Sub',
+  'GetAtt',
+  'If',
+  'Equals',
+  'Not',
+  'And',
+  'Or',
+  'Join',
+  'Select',
+  'Split',
+  'ImportValue',
+  'FindInMap',
+  'Condition',
+].flatMap((name) => {
   const key = name === 'Ref' || name === 'Condition' ? name : `Fn::${name}`;
   const scalar: ScalarTag = { tag: `!${name}`, resolve: (value: string) => ({ [key]: name === 'GetAtt' ? value.split('.') : value }) };
   const collection = (kind: 'seq' | 'map'): CollectionTag =>
-    ({ tag: `!${name}`, collection: kind, resolve: (value: { toJSON: () => Json }) => ({ [key]: value.toJSON() }) }) as unknown as CollectionTag;
+    ({
+      tag: `!${name}`,
+      collection: kind,
+      resolve: (value: { toJSON: () => Json }) => ({ [key]: value.toJSON() }),
+    }) as unknown as CollectionTag;
   const seq = collection('seq');
   const map = collection('map');
   return [scalar, seq, map];
@@ -60,7 +79,8 @@ class Resolver {
   ) {
     const declared = isObj(template.Parameters) ? template.Parameters : {};
     for (const [name, def] of Object.entries(declared)) {
-      if (options.parameters[name] === undefined && !(isObj(def) && def.Default !== undefined)) throw new TemplateError(`template parameter ${name} has no value and no default`);
+      if (options.parameters[name] === undefined && !(isObj(def) && def.Default !== undefined))
+        throw new TemplateError(`template parameter ${name} has no value and no default`);
     }
   }
 
@@ -86,7 +106,8 @@ class Resolver {
     if (attribute !== undefined) return attribute;
     const resources = isObj(this.template.Resources) ? this.template.Resources : {};
     const resource = resources[name];
-    if (isObj(resource) && resource.Type === 'AWS::IAM::Role' && isObj(resource.Properties)) return this.str(resource.Properties.RoleName ?? name);
+    if (isObj(resource) && resource.Type === 'AWS::IAM::Role' && isObj(resource.Properties))
+      return this.str(resource.Properties.RoleName ?? name);
     throw new TemplateError(`cannot resolve Ref ${name}`);
   }
 
@@ -104,7 +125,8 @@ class Resolver {
 
   private str(value: Json): string {
     const resolved = this.value(value);
-    if (typeof resolved !== 'string' && typeof resolved !== 'number' && typeof resolved !== 'boolean') throw new TemplateError(`expected a string, got ${JSON.stringify(value)}`);
+    if (typeof resolved !== 'string' && typeof resolved !== 'number' && typeof resolved !== 'boolean')
+      throw new TemplateError(`expected a string, got ${JSON.stringify(value)}`);
     return String(resolved);
   }
 

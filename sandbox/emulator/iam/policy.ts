@@ -69,7 +69,13 @@ class MalformedPolicyError extends Error {
 const list = (value: string | string[] | undefined): string[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
 
 function globToRegExp(pattern: string, flags: string): RegExp {
-  return new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, flags);
+  return new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+    flags,
+  );
 }
 
 function actionMatches(pattern: string, action: string): boolean {
@@ -200,18 +206,24 @@ function parsePolicy(text: string): PolicyDocument {
   } catch (error: unknown) {
     throw new MalformedPolicyError(`The policy is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new MalformedPolicyError('The policy must be a JSON object');
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new MalformedPolicyError('The policy must be a JSON object');
   const document = parsed as PolicyDocument;
   for (const statement of statementsOf(document)) {
-    if (statement.Effect !== 'Allow' && statement.Effect !== 'Deny') throw new MalformedPolicyError(`Statement Effect must be Allow or Deny, got ${JSON.stringify(statement.Effect)}`);
-    if ((statement.Action === undefined) === (statement.NotAction === undefined)) throw new MalformedPolicyError('Each statement needs exactly one of Action and NotAction');
-    if ((statement.Resource === undefined) === (statement.NotResource === undefined)) throw new MalformedPolicyError('Each statement needs exactly one of Resource and NotResource');
+    if (statement.Effect !== 'Allow' && statement.Effect !== 'Deny')
+      throw new MalformedPolicyError(`Statement Effect must be Allow or Deny, got ${JSON.stringify(statement.Effect)}`);
+    if ((statement.Action === undefined) === (statement.NotAction === undefined))
+      throw new MalformedPolicyError('Each statement needs exactly one of Action and NotAction');
+    if ((statement.Resource === undefined) === (statement.NotResource === undefined))
+      throw new MalformedPolicyError('Each statement needs exactly one of Resource and NotResource');
     for (const action of [...list(statement.Action), ...list(statement.NotAction)]) {
-      if (action !== '*' && !/^[a-z0-9-]+:[A-Za-z0-9*?]+$/.test(action)) throw new MalformedPolicyError(`Action ${action} is not of the form service:Action`);
+      if (action !== '*' && !/^[a-z0-9-]+:[A-Za-z0-9*?]+$/.test(action))
+        throw new MalformedPolicyError(`Action ${action} is not of the form service:Action`);
     }
     for (const operator of Object.keys(statement.Condition ?? {})) {
       const base = operator.replace(/^For(AnyValue|AllValues):/, '').replace(/IfExists$/, '');
-      if (base !== 'Null' && MATCHERS[base] === undefined) throw new MalformedPolicyError(`the sandbox does not model the condition operator ${operator}`);
+      if (base !== 'Null' && MATCHERS[base] === undefined)
+        throw new MalformedPolicyError(`the sandbox does not model the condition operator ${operator}`);
     }
   }
   return document;

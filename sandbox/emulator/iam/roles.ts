@@ -30,16 +30,27 @@ function installRole(state: SandboxState, account: string, role: TemplateRole, p
     installed.inlinePolicies.set(name, text);
   }
   for (const arn of role.managedPolicyArns) {
-    if (!state.managedPolicies.has(arn)) throw new Error(`the sandbox does not know the managed policy ${arn} (role ${role.name}); grant the same in an inline policy`);
+    if (!state.managedPolicies.has(arn))
+      throw new Error(`the sandbox does not know the managed policy ${arn} (role ${role.name}); grant the same in an inline policy`);
     installed.attachedPolicies.add(arn);
   }
   return installed;
 }
 
 /** Start a session of a role without going through sts:AssumeRole (Lambda hands its functions their role's credentials). */
-function roleSession(state: SandboxState, role: Role, sessionName: string): { accessKeyId: string; secretAccessKey: string; sessionToken: string } {
+function roleSession(
+  state: SandboxState,
+  role: Role,
+  sessionName: string,
+): { accessKeyId: string; secretAccessKey: string; sessionToken: string } {
   const accessKeyId = `ASIA${randomBytes(8).toString('hex').toUpperCase()}`;
-  state.sessions.set(accessKeyId, { accessKeyId, accountId: role.accountId, roleArn: role.arn, sessionName, expiration: new Date(Date.now() + 12 * 3_600_000) });
+  state.sessions.set(accessKeyId, {
+    accessKeyId,
+    accountId: role.accountId,
+    roleArn: role.arn,
+    sessionName,
+    expiration: new Date(Date.now() + 12 * 3_600_000),
+  });
   return { accessKeyId, secretAccessKey: randomBytes(20).toString('base64'), sessionToken: randomBytes(32).toString('base64') };
 }
 

@@ -68,7 +68,10 @@ function show(value: unknown): string {
   if (value === undefined || value === null) return 'null';
   if (typeof value === 'string') return `'${value}'`;
   if (Array.isArray(value)) return `'[${value.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ')}]'`;
-  if (isObj(value)) return `'{${Object.entries(value).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(', ')}}'`;
+  if (isObj(value))
+    return `'{${Object.entries(value)
+      .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+      .join(', ')}}'`;
   return `'${String(value)}'`;
 }
 
@@ -78,14 +81,18 @@ function scalarDetail(shape: ModelShape, value: Json): { constraint: Constraint;
     if (typeof value !== 'string') return undefined;
     const length = lengthDetail(shape.min, shape.max, codePoints(value));
     if (length !== undefined) return { constraint: 'length', detail: length };
-    if (shape.enum !== undefined && !shape.enum.includes(value)) return { constraint: 'enum', detail: `Member must satisfy enum value set: [${shape.enum.join(', ')}]` };
-    if (shape.pattern !== undefined && !new RegExp(shape.pattern).test(value)) return { constraint: 'pattern', detail: `Member must satisfy regular expression pattern: ${shape.pattern}` };
+    if (shape.enum !== undefined && !shape.enum.includes(value))
+      return { constraint: 'enum', detail: `Member must satisfy enum value set: [${shape.enum.join(', ')}]` };
+    if (shape.pattern !== undefined && !new RegExp(shape.pattern).test(value))
+      return { constraint: 'pattern', detail: `Member must satisfy regular expression pattern: ${shape.pattern}` };
     return undefined;
   }
   if (shape.type === 'integer' || shape.type === 'long' || shape.type === 'float' || shape.type === 'double') {
     if (typeof value !== 'number') return undefined;
-    if (shape.min !== undefined && value < shape.min) return { constraint: 'range', detail: `Member must have value greater than or equal to ${shape.min}` };
-    if (shape.max !== undefined && value > shape.max) return { constraint: 'range', detail: `Member must have value less than or equal to ${shape.max}` };
+    if (shape.min !== undefined && value < shape.min)
+      return { constraint: 'range', detail: `Member must have value greater than or equal to ${shape.min}` };
+    if (shape.max !== undefined && value > shape.max)
+      return { constraint: 'range', detail: `Member must have value less than or equal to ${shape.max}` };
   }
   return undefined;
 }
@@ -103,7 +110,8 @@ function bounds(shape: ModelShape): Pick<Violation, 'enum' | 'pattern' | 'min' |
 
 function walk(value: Json, shapeName: string, member: string, path: string, servicePath: string, options: Options, out: Violation[]): void {
   const shape = shapeOf(shapeName);
-  const push = (constraint: Constraint, detail: string, broken: string = shapeName) => out.push({ path, servicePath, constraint, shape: broken, member, value, serviceValue: value, detail, ...bounds(shapeOf(broken)) });
+  const push = (constraint: Constraint, detail: string, broken: string = shapeName) =>
+    out.push({ path, servicePath, constraint, shape: broken, member, value, serviceValue: value, detail, ...bounds(shapeOf(broken)) });
   switch (shape.type) {
     case 'structure': {
       if (!isObj(value)) return;
@@ -111,12 +119,29 @@ function walk(value: Json, shapeName: string, member: string, path: string, serv
         if (value[name] !== undefined && value[name] !== null) continue;
         if (options.tokensFilled === true && shape.idempotencyTokens?.includes(name)) continue;
         const at = path === '' ? name : `${path}.${name}`;
-        out.push({ path: at, servicePath: servicePath === '' ? name : `${servicePath}.${name}`, constraint: 'required', shape: shape.members[name] ?? name, member: name, value: null, serviceValue: null, detail: 'Member must not be null' });
+        out.push({
+          path: at,
+          servicePath: servicePath === '' ? name : `${servicePath}.${name}`,
+          constraint: 'required',
+          shape: shape.members[name] ?? name,
+          member: name,
+          value: null,
+          serviceValue: null,
+          detail: 'Member must not be null',
+        });
       }
       for (const [name, child] of Object.entries(value)) {
         const childShape = shape.members[name];
         if (childShape === undefined || child === null) continue;
-        walk(child, childShape, name, path === '' ? name : `${path}.${name}`, servicePath === '' ? name : `${servicePath}.${name}`, options, out);
+        walk(
+          child,
+          childShape,
+          name,
+          path === '' ? name : `${path}.${name}`,
+          servicePath === '' ? name : `${servicePath}.${name}`,
+          options,
+          out,
+        );
       }
       return;
     }
@@ -133,7 +158,18 @@ function walk(value: Json, shapeName: string, member: string, path: string, serv
           return;
         }
         const broken = scalarDetail(itemShape, item);
-        if (broken !== undefined) out.push({ path: `${path}[${i}]`, servicePath, constraint: broken.constraint, shape: shape.member, member, value: item, serviceValue: value, detail: `Member must satisfy constraint: [${broken.detail}]`, ...bounds(itemShape) });
+        if (broken !== undefined)
+          out.push({
+            path: `${path}[${i}]`,
+            servicePath,
+            constraint: broken.constraint,
+            shape: shape.member,
+            member,
+            value: item,
+            serviceValue: value,
+            detail: `Member must satisfy constraint: [${broken.detail}]`,
+            ...bounds(itemShape),
+          });
       });
       return;
     }
@@ -145,9 +181,31 @@ function walk(value: Json, shapeName: string, member: string, path: string, serv
       const valueShape = shapeOf(shape.value);
       for (const [key, item] of Object.entries(value)) {
         const badKey = scalarDetail(keyShape, key);
-        if (badKey !== undefined) out.push({ path: `${path}.${key}`, servicePath, constraint: badKey.constraint, shape: shape.key, member, value: key, serviceValue: value, detail: `Map keys must satisfy constraint: [${badKey.detail}]`, ...bounds(keyShape) });
+        if (badKey !== undefined)
+          out.push({
+            path: `${path}.${key}`,
+            servicePath,
+            constraint: badKey.constraint,
+            shape: shape.key,
+            member,
+            value: key,
+            serviceValue: value,
+            detail: `Map keys must satisfy constraint: [${badKey.detail}]`,
+            ...bounds(keyShape),
+          });
         const badValue = scalarDetail(valueShape, item);
-        if (badValue !== undefined) out.push({ path: `${path}.${key}`, servicePath, constraint: badValue.constraint, shape: shape.value, member, value: item, serviceValue: value, detail: `Map value must satisfy constraint: [${badValue.detail}]`, ...bounds(valueShape) });
+        if (badValue !== undefined)
+          out.push({
+            path: `${path}.${key}`,
+            servicePath,
+            constraint: badValue.constraint,
+            shape: shape.value,
+            member,
+            value: item,
+            serviceValue: value,
+            detail: `Map value must satisfy constraint: [${badValue.detail}]`,
+            ...bounds(valueShape),
+          });
       }
       return;
     }
@@ -174,7 +232,9 @@ function validateAgainstModel(value: unknown, root: string, options: Options = {
  */
 function validationMessage(violations: Violation[]): string {
   // the service names a list or a map once, however many of its items are wrong
-  const parts = [...new Set(violations.map((v) => `Value ${show(v.serviceValue)} at '${v.servicePath}' failed to satisfy constraint: ${v.detail}`))];
+  const parts = [
+    ...new Set(violations.map((v) => `Value ${show(v.serviceValue)} at '${v.servicePath}' failed to satisfy constraint: ${v.detail}`)),
+  ];
   return `${parts.length} validation error${parts.length === 1 ? '' : 's'} detected: ${parts.join('; ')}`;
 }
 

@@ -1,18 +1,30 @@
 import { AwsError } from '../protocol/errors.ts';
 
 /** Pagination as the real list calls do it: an opaque NextToken and a bounded page size. */
-function paginate<T>(items: T[], maxResults: unknown, nextToken: unknown, options: { default: number; min?: number; max: number }): { page: T[]; nextToken: string | undefined } {
+function paginate<T>(
+  items: T[],
+  maxResults: unknown,
+  nextToken: unknown,
+  options: { default: number; min?: number; max: number },
+): { page: T[]; nextToken: string | undefined } {
   let size = options.default;
   if (maxResults !== undefined) {
     const n = Number(maxResults);
     if (!Number.isInteger(n) || n < (options.min ?? 1) || n > options.max) {
-      throw new AwsError('InvalidParameterValue', `MaxResults must be between ${options.min ?? 1} and ${options.max}, got ${String(maxResults)}`);
+      throw new AwsError(
+        'InvalidParameterValue',
+        `MaxResults must be between ${options.min ?? 1} and ${options.max}, got ${String(maxResults)}`,
+      );
     }
     size = n;
   }
   let start = 0;
   if (nextToken !== undefined && nextToken !== '') {
-    const decoded = Number(Buffer.from(String(nextToken), 'base64url').toString('utf8').replace(/^offset:/, ''));
+    const decoded = Number(
+      Buffer.from(String(nextToken), 'base64url')
+        .toString('utf8')
+        .replace(/^offset:/, ''),
+    );
     if (!Number.isInteger(decoded) || decoded < 0) throw new AwsError('InvalidNextToken', 'The specified token is not valid.');
     start = decoded;
   }
@@ -23,7 +35,13 @@ function paginate<T>(items: T[], maxResults: unknown, nextToken: unknown, option
 
 /** EC2 filter value matching: `*` and `?` wildcards. */
 function wildcard(pattern: string, value: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's');
+  const re = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+    's',
+  );
   return re.test(value);
 }
 
@@ -63,7 +81,8 @@ function validateTags(tags: { Key?: string | undefined; Value?: string | undefin
   if (tags.length > 50) throw new AwsError('TagLimitExceeded', 'The maximum number of tags per resource is 50');
   for (const tag of tags) {
     if (tag.Key === undefined || tag.Key === '') throw new AwsError('InvalidParameterValue', 'Tag keys must not be empty');
-    if (tag.Key.toLowerCase().startsWith('aws:')) throw new AwsError('InvalidParameterValue', `Tag keys starting with 'aws:' are reserved for internal use: ${tag.Key}`);
+    if (tag.Key.toLowerCase().startsWith('aws:'))
+      throw new AwsError('InvalidParameterValue', `Tag keys starting with 'aws:' are reserved for internal use: ${tag.Key}`);
     if (tag.Key.length > 128 || (tag.Value ?? '').length > 256) throw new AwsError('InvalidParameterValue', `Tag ${tag.Key} is too long`);
   }
 }

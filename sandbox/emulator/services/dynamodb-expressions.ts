@@ -97,7 +97,9 @@ class Parser {
 
   syntax(token: Token | undefined): AwsError {
     if (token === undefined) return validation(`Invalid ${this.what}: Syntax error; token: "<EOF>", near: "${this.text.slice(-10)}"`);
-    return validation(`Invalid ${this.what}: Syntax error; token: "${token.text}", near: "${this.text.slice(Math.max(0, token.at - 5), token.at + token.text.length + 5).trim()}"`);
+    return validation(
+      `Invalid ${this.what}: Syntax error; token: "${token.text}", near: "${this.text.slice(Math.max(0, token.at - 5), token.at + token.text.length + 5).trim()}"`,
+    );
   }
 
   private expect(text: string): void {
@@ -119,13 +121,19 @@ class Parser {
     const token = this.next();
     if (token === undefined) throw this.syntax(token);
     if (token.kind === 'word') {
-      throw validation(`Invalid ${this.what}: the sandbox models only expression attribute names (#name) in document paths, not "${token.text}" (AWS also takes attribute names that are not reserved words)`);
+      throw validation(
+        `Invalid ${this.what}: the sandbox models only expression attribute names (#name) in document paths, not "${token.text}" (AWS also takes attribute names that are not reserved words)`,
+      );
     }
     if (token.kind !== 'name') throw this.syntax(token);
     const name = this.placeholders.names[token.text];
-    if (name === undefined) throw validation(`Invalid ${this.what}: An expression attribute name used in the document path is not defined; attribute name: ${token.text}`);
+    if (name === undefined)
+      throw validation(
+        `Invalid ${this.what}: An expression attribute name used in the document path is not defined; attribute name: ${token.text}`,
+      );
     this.placeholders.usedNames.add(token.text);
-    if (this.peek()?.text === '.' || this.peek()?.text === '[') throw validation(`Invalid ${this.what}: the sandbox does not model nested document paths`);
+    if (this.peek()?.text === '.' || this.peek()?.text === '[')
+      throw validation(`Invalid ${this.what}: the sandbox does not model nested document paths`);
     return name;
   }
 
@@ -133,7 +141,10 @@ class Parser {
     const token = this.next();
     if (token?.kind !== 'value') throw this.syntax(token);
     const value = this.placeholders.values[token.text];
-    if (value === undefined) throw validation(`Invalid ${this.what}: An expression attribute value used in expression is not defined; attribute value: ${token.text}`);
+    if (value === undefined)
+      throw validation(
+        `Invalid ${this.what}: An expression attribute value used in expression is not defined; attribute value: ${token.text}`,
+      );
     this.placeholders.usedValues.add(token.text);
     return { kind: 'value', placeholder: token.text, value };
   }
@@ -186,10 +197,13 @@ class Parser {
     if (token.kind === 'word' && this.tokens[this.index + 1]?.text === '(') {
       this.next();
       if (token.text !== 'attribute_exists' && token.text !== 'attribute_not_exists') {
-        throw validation(`Invalid ${this.what}: the sandbox does not model the function ${token.text} (only attribute_exists and attribute_not_exists)`);
+        throw validation(
+          `Invalid ${this.what}: the sandbox does not model the function ${token.text} (only attribute_exists and attribute_not_exists)`,
+        );
       }
       this.expect('(');
-      if (this.peek()?.kind === 'value') throw validation(`Invalid ${this.what}: Operator or function requires a document path; operator or function: ${token.text}`);
+      if (this.peek()?.kind === 'value')
+        throw validation(`Invalid ${this.what}: Operator or function requires a document path; operator or function: ${token.text}`);
       const name = this.path();
       this.expect(')');
       return { kind: token.text === 'attribute_exists' ? 'exists' : 'not-exists', name };
@@ -207,7 +221,9 @@ class Parser {
       for (const side of [left, right]) {
         // ordering is defined for the scalar types only (Developer Guide, comparison operators)
         if (side.kind === 'value' && !['S', 'N', 'B'].includes(typeOf(side.value))) {
-          throw validation(`Invalid ${this.what}: Incorrect operand type for operator or function; operator: ${cmp}, operand type: ${typeOf(side.value)}`);
+          throw validation(
+            `Invalid ${this.what}: Incorrect operand type for operator or function; operator: ${cmp}, operand type: ${typeOf(side.value)}`,
+          );
         }
       }
     }
@@ -219,7 +235,8 @@ class Parser {
     const clause = this.next();
     if (clause?.kind !== 'word') throw this.syntax(clause);
     const keyword = clause.text.toUpperCase();
-    if (['REMOVE', 'ADD', 'DELETE'].includes(keyword)) throw validation(`Invalid ${this.what}: the sandbox models only the SET clause, not ${keyword}`);
+    if (['REMOVE', 'ADD', 'DELETE'].includes(keyword))
+      throw validation(`Invalid ${this.what}: the sandbox models only the SET clause, not ${keyword}`);
     if (keyword !== 'SET') throw this.syntax(clause);
     const actions: { name: string; value: AttributeValue }[] = [];
     for (;;) {
@@ -227,11 +244,16 @@ class Parser {
       this.expect('=');
       const token = this.peek();
       if (token?.kind !== 'value' || ['+', '-'].includes(this.tokens[this.index + 1]?.text ?? '')) {
-        throw validation(`Invalid ${this.what}: the sandbox models only SET path = :value (no paths, arithmetic or functions on the right)`);
+        throw validation(
+          `Invalid ${this.what}: the sandbox models only SET path = :value (no paths, arithmetic or functions on the right)`,
+        );
       }
       const operand = this.value();
       if (operand.kind !== 'value') throw this.syntax(token);
-      if (actions.some((a) => a.name === name)) throw validation(`Invalid ${this.what}: Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [${name}], path two: [${name}]`);
+      if (actions.some((a) => a.name === name))
+        throw validation(
+          `Invalid ${this.what}: Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [${name}], path two: [${name}]`,
+        );
       actions.push({ name, value: operand.value });
       if (this.peek()?.text !== ',') break;
       this.next();

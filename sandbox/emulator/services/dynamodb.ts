@@ -53,9 +53,18 @@ function tableKey(account: string, region: string, name: string): string {
 function createTable(state: SandboxState, account: string, region: string, name: string, key: Table['key'], ttlAttribute?: string): Table {
   const existing = state.tables.get(tableKey(account, region, name));
   if (existing !== undefined) return existing;
-  if (!/^[A-Za-z0-9_.-]{3,255}$/.test(name)) throw validation(`TableName must be 3 to 255 characters of a-z, A-Z, 0-9, _, - and .: ${name}`);
+  if (!/^[A-Za-z0-9_.-]{3,255}$/.test(name))
+    throw validation(`TableName must be 3 to 255 characters of a-z, A-Z, 0-9, _, - and .: ${name}`);
   if (key.length < 1 || key.length > 2) throw validation('A key schema has a partition key and at most one sort key');
-  const table: Table = { name, arn: `arn:${partitionOf(region)}:dynamodb:${region}:${account}:table/${name}`, accountId: account, region, key, ttlAttribute, items: new Map() };
+  const table: Table = {
+    name,
+    arn: `arn:${partitionOf(region)}:dynamodb:${region}:${account}:table/${name}`,
+    accountId: account,
+    region,
+    key,
+    ttlAttribute,
+    items: new Map(),
+  };
   state.tables.set(tableKey(account, region, name), table);
   return table;
 }
@@ -68,22 +77,27 @@ function findTable(ctx: Ctx, name: string | undefined): Table {
 
 /** An attribute value must set exactly one supported data type, numbers must be numbers (API Reference, AttributeValue). */
 function checkValue(value: unknown): asserts value is AttributeValue {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw validation('Supplied AttributeValue is empty, must contain exactly one of the supported datatypes');
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw validation('Supplied AttributeValue is empty, must contain exactly one of the supported datatypes');
   const types = Object.keys(value).filter((k) => (value as Record<string, unknown>)[k] !== undefined);
   if (types.length === 0) throw validation('Supplied AttributeValue is empty, must contain exactly one of the supported datatypes');
-  if (types.length > 1) throw validation('Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes');
+  if (types.length > 1)
+    throw validation('Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes');
   const type = types[0] ?? '';
   const inner = (value as Record<string, unknown>)[type];
   if (!ATTRIBUTE_TYPES.has(type)) throw validation(`Supplied AttributeValue has an unsupported datatype: ${type}`);
-  if (type === 'N' && (typeof inner !== 'string' || !Number.isFinite(Number(inner)) || inner.trim() === '')) throw validation(`The parameter cannot be converted to a numeric value: ${String(inner)}`);
+  if (type === 'N' && (typeof inner !== 'string' || !Number.isFinite(Number(inner)) || inner.trim() === ''))
+    throw validation(`The parameter cannot be converted to a numeric value: ${String(inner)}`);
   if ((type === 'S' || type === 'B') && typeof inner !== 'string') throw validation(`Supplied AttributeValue ${type} must be a string`);
   if (type === 'BOOL' && typeof inner !== 'boolean') throw validation('Supplied AttributeValue BOOL must be true or false');
-  if (type === 'NULL' && inner !== true) throw validation('One or more parameter values were invalid: Null attribute value types must have the value of true');
+  if (type === 'NULL' && inner !== true)
+    throw validation('One or more parameter values were invalid: Null attribute value types must have the value of true');
   if (type === 'M') for (const v of Object.values(inner as Record<string, unknown>)) checkValue(v);
   if (type === 'L') for (const v of inner as unknown[]) checkValue(v);
   if (type === 'SS' || type === 'NS' || type === 'BS') {
     const set = inner as unknown[];
-    if (!Array.isArray(set) || set.length === 0) throw validation('One or more parameter values were invalid: An string set  may not be empty');
+    if (!Array.isArray(set) || set.length === 0)
+      throw validation('One or more parameter values were invalid: An string set  may not be empty');
     if (new Set(set.map(String)).size !== set.length) throw validation('Input collection contains duplicates');
   }
 }
@@ -96,14 +110,22 @@ function sizeOf(value: AttributeValue): number {
     case 'S':
       return Buffer.byteLength(String(inner));
     case 'N':
-      return Math.ceil(String(inner).replace(/^-|\.|e.*$/gi, '').replace(/^0+/, '').length / 2) + 1;
+      return (
+        Math.ceil(
+          String(inner)
+            .replace(/^-|\.|e.*$/gi, '')
+            .replace(/^0+/, '').length / 2,
+        ) + 1
+      );
     case 'B':
       return Buffer.from(String(inner), 'base64').length;
     case 'BOOL':
     case 'NULL':
       return 1;
     case 'M':
-      return 3 + Object.entries(inner as Record<string, AttributeValue>).reduce((sum, [k, v]) => sum + Buffer.byteLength(k) + sizeOf(v) + 1, 0);
+      return (
+        3 + Object.entries(inner as Record<string, AttributeValue>).reduce((sum, [k, v]) => sum + Buffer.byteLength(k) + sizeOf(v) + 1, 0)
+      );
     case 'L':
       return 3 + (inner as AttributeValue[]).reduce((sum, v) => sum + sizeOf(v) + 1, 0);
     default:
@@ -116,14 +138,21 @@ function itemSize(item: Item): number {
 }
 
 function checkItem(table: Table, item: unknown): Item {
-  if (typeof item !== 'object' || item === null || Array.isArray(item)) throw validation('One or more parameter values were invalid: Item is required');
+  if (typeof item !== 'object' || item === null || Array.isArray(item))
+    throw validation('One or more parameter values were invalid: Item is required');
   for (const value of Object.values(item)) checkValue(value);
   const checked = item as Item;
   for (const { name, type } of table.key) {
     const value = checked[name];
     if (value === undefined) throw validation(`One or more parameter values were invalid: Missing the key ${name} in the item`);
-    if (typeOf(value) !== type) throw validation(`One or more parameter values were invalid: Type mismatch for key ${name} expected: ${type} actual: ${typeOf(value)}`);
-    if (value[type] === '') throw validation(`One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty string value. Key: ${name}`);
+    if (typeOf(value) !== type)
+      throw validation(
+        `One or more parameter values were invalid: Type mismatch for key ${name} expected: ${type} actual: ${typeOf(value)}`,
+      );
+    if (value[type] === '')
+      throw validation(
+        `One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty string value. Key: ${name}`,
+      );
   }
   if (itemSize(checked) > MAX_ITEM_BYTES) throw validation('Item size has exceeded the maximum allowed size');
   return checked;
@@ -138,7 +167,10 @@ function keyOf(table: Table, key: unknown): string {
     const value = given[name];
     checkValue(value);
     if (typeOf(value) !== type) throw validation('The provided key element does not match the schema');
-    if (value[type] === '') throw validation(`One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty string value. Key: ${name}`);
+    if (value[type] === '')
+      throw validation(
+        `One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty string value. Key: ${name}`,
+      );
   }
   return JSON.stringify(table.key.map(({ name }) => given[name]));
 }
@@ -150,7 +182,8 @@ function itemKey(table: Table, item: Item): string {
 /** Parameters the sandbox does not model: refused by name rather than ignored. */
 function refuseUnmodelled(input: Record<string, unknown>, names: string[]): void {
   for (const name of names) {
-    if (input[name] !== undefined) throw validation(`the sandbox does not model ${name}; use expressions (ConditionExpression, UpdateExpression)`);
+    if (input[name] !== undefined)
+      throw validation(`the sandbox does not model ${name}; use expressions (ConditionExpression, UpdateExpression)`);
   }
   for (const name of ['ReturnConsumedCapacity', 'ReturnItemCollectionMetrics']) {
     if (input[name] !== undefined && input[name] !== 'NONE') throw validation(`the sandbox does not model ${name} ${String(input[name])}`);
@@ -159,7 +192,8 @@ function refuseUnmodelled(input: Record<string, unknown>, names: string[]): void
 
 function oneOf(name: string, value: unknown, allowed: string[]): string {
   if (value === undefined) return 'NONE';
-  if (typeof value !== 'string' || !allowed.includes(value)) throw validation(`${name} can only be ${allowed.join(' or ')} for this operation, got ${String(value)}`);
+  if (typeof value !== 'string' || !allowed.includes(value))
+    throw validation(`${name} can only be ${allowed.join(' or ')} for this operation, got ${String(value)}`);
   return value;
 }
 
@@ -167,7 +201,10 @@ function oneOf(name: string, value: unknown, allowed: string[]): string {
  * The placeholders of a request's expressions. AWS refuses placeholders without an expression, empty maps,
  * and any placeholder no expression uses (API Reference, ExpressionAttributeNames / ExpressionAttributeValues).
  */
-function placeholdersOf(input: { ExpressionAttributeNames?: Record<string, string> | undefined; ExpressionAttributeValues?: Record<string, unknown> | undefined }, expressions: (string | undefined)[]): Placeholders {
+function placeholdersOf(
+  input: { ExpressionAttributeNames?: Record<string, string> | undefined; ExpressionAttributeValues?: Record<string, unknown> | undefined },
+  expressions: (string | undefined)[],
+): Placeholders {
   const names = input.ExpressionAttributeNames;
   const values = input.ExpressionAttributeValues;
   const none = expressions.every((e) => e === undefined);
@@ -181,13 +218,20 @@ function placeholdersOf(input: { ExpressionAttributeNames?: Record<string, strin
 
 function checkAllUsed(placeholders: Placeholders): void {
   const unusedNames = Object.keys(placeholders.names).filter((n) => !placeholders.usedNames.has(n));
-  if (unusedNames.length > 0) throw validation(`Value provided in ExpressionAttributeNames unused in expressions: keys: {${unusedNames.join(', ')}}`);
+  if (unusedNames.length > 0)
+    throw validation(`Value provided in ExpressionAttributeNames unused in expressions: keys: {${unusedNames.join(', ')}}`);
   const unusedValues = Object.keys(placeholders.values).filter((v) => !placeholders.usedValues.has(v));
-  if (unusedValues.length > 0) throw validation(`Value provided in ExpressionAttributeValues unused in expressions: keys: {${unusedValues.join(', ')}}`);
+  if (unusedValues.length > 0)
+    throw validation(`Value provided in ExpressionAttributeValues unused in expressions: keys: {${unusedValues.join(', ')}}`);
 }
 
 function conditionFailed(existing: Item | undefined, returnOld: string): AwsError {
-  return new AwsError('ConditionalCheckFailedException', 'The conditional request failed', 400, returnOld === 'ALL_OLD' && existing !== undefined ? { Item: existing } : undefined);
+  return new AwsError(
+    'ConditionalCheckFailedException',
+    'The conditional request failed',
+    400,
+    returnOld === 'ALL_OLD' && existing !== undefined ? { Item: existing } : undefined,
+  );
 }
 
 const dynamodb: ServiceDef = {
@@ -230,12 +274,15 @@ const dynamodb: ServiceDef = {
       const condition = input.ConditionExpression === undefined ? undefined : parseCondition(input.ConditionExpression, placeholders);
       checkAllUsed(placeholders);
       for (const { name } of actions) {
-        if (table.key.some((k) => k.name === name)) throw validation(`One or more parameter values were invalid: Cannot update attribute ${name}. This attribute is part of the key`);
+        if (table.key.some((k) => k.name === name))
+          throw validation(`One or more parameter values were invalid: Cannot update attribute ${name}. This attribute is part of the key`);
       }
       const existing = table.items.get(key);
       if (condition !== undefined && !evaluate(condition, existing)) throw conditionFailed(existing, onFailure);
       // UpdateItem "creates a new item if it does not already exist" (API Reference, UpdateItem)
-      const updated: Item = structuredClone(existing ?? (Object.fromEntries(table.key.map(({ name }) => [name, (input.Key as Record<string, AttributeValue>)[name]])) as Item));
+      const updated: Item = structuredClone(
+        existing ?? (Object.fromEntries(table.key.map(({ name }) => [name, (input.Key as Record<string, AttributeValue>)[name]])) as Item),
+      );
       for (const { name, value } of actions) updated[name] = structuredClone(value);
       if (itemSize(updated) > MAX_ITEM_BYTES) throw validation('Item size to update has exceeded the maximum allowed size');
       table.items.set(key, updated);

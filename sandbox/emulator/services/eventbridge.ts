@@ -18,12 +18,25 @@ const events: ServiceDef = {
         try {
           detail = JSON.parse(entry.Detail ?? '');
         } catch (error: unknown) {
-          return { ErrorCode: 'MalformedDetail', ErrorMessage: `Detail is malformed: ${error instanceof Error ? error.message : String(error)}` };
+          return {
+            ErrorCode: 'MalformedDetail',
+            ErrorMessage: `Detail is malformed: ${error instanceof Error ? error.message : String(error)}`,
+          };
         }
-        if (entry.Source === undefined || entry.DetailType === undefined) return { ErrorCode: 'InvalidArgument', ErrorMessage: 'Source and DetailType are required.' };
-        if (Buffer.byteLength(JSON.stringify(entry)) > 256 * 1024) return { ErrorCode: 'InvalidArgument', ErrorMessage: 'Total size of the entries in the request is over the limit.' };
+        if (entry.Source === undefined || entry.DetailType === undefined)
+          return { ErrorCode: 'InvalidArgument', ErrorMessage: 'Source and DetailType are required.' };
+        if (Buffer.byteLength(JSON.stringify(entry)) > 256 * 1024)
+          return { ErrorCode: 'InvalidArgument', ErrorMessage: 'Total size of the entries in the request is over the limit.' };
         const id = randomUUID();
-        ctx.env.publish({ account: ctx.account, region: ctx.region, bus: entry.EventBusName ?? 'default', source: entry.Source, detailType: entry.DetailType, resources: entry.Resources ?? [], detail });
+        ctx.env.publish({
+          account: ctx.account,
+          region: ctx.region,
+          bus: entry.EventBusName ?? 'default',
+          source: entry.Source,
+          detailType: entry.DetailType,
+          resources: entry.Resources ?? [],
+          detail,
+        });
         return { EventId: id };
       });
       return { FailedEntryCount: out.filter((e) => 'ErrorCode' in e).length, Entries: out };

@@ -30,7 +30,15 @@ const POLICY_NAME = /^[\w+=,.@-]{1,128}$/;
  * role's inline and attached policies, with the given context entries (IAM API reference,
  * SimulatePrincipalPolicy; decisions allowed | explicitDeny | implicitDeny).
  */
-function simulatePrincipalPolicy(ctx: Ctx, input: { PolicySourceArn?: string; ActionNames?: string[]; ResourceArns?: string[]; ContextEntries?: { ContextKeyName?: string; ContextKeyValues?: string[] }[] }) {
+function simulatePrincipalPolicy(
+  ctx: Ctx,
+  input: {
+    PolicySourceArn?: string;
+    ActionNames?: string[];
+    ResourceArns?: string[];
+    ContextEntries?: { ContextKeyName?: string; ContextKeyValues?: string[] }[];
+  },
+) {
   const match = /^arn:aws[a-z-]*:iam::(\d{12}):role\/(?:.*\/)?([\w+=,.@-]{1,64})$/.exec(input.PolicySourceArn ?? '');
   if (match === null) throw new AwsError('InvalidInput', `PolicySourceArn must be a role ARN, got ${input.PolicySourceArn ?? ''}`);
   // IAM acts on the entities of the caller's own account: a role of another account is not found there (IAM
@@ -52,7 +60,10 @@ function simulatePrincipalPolicy(ctx: Ctx, input: { PolicySourceArn?: string; Ac
         EvalActionName: action,
         EvalResourceName: resource,
         EvalDecision: decision.decision === 'allow' ? 'allowed' : decision.decision,
-        MatchedStatements: decision.matched === undefined ? [] : [{ SourcePolicyId: decision.matched.source.replace(/^inline:/, ''), SourcePolicyType: 'IAM Policy' }],
+        MatchedStatements:
+          decision.matched === undefined
+            ? []
+            : [{ SourcePolicyId: decision.matched.source.replace(/^inline:/, ''), SourcePolicyType: 'IAM Policy' }],
         MissingContextValues: [],
       };
     }),
@@ -65,7 +76,10 @@ function trustedPrincipals(document: string | undefined): string[] {
   try {
     parsed = JSON.parse(document ?? '');
   } catch (error: unknown) {
-    throw new AwsError('MalformedPolicyDocument', `The assume role policy document is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
+    throw new AwsError(
+      'MalformedPolicyDocument',
+      `The assume role policy document is not valid JSON: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
   const statements = (parsed as { Statement?: unknown }).Statement;
   const list = Array.isArray(statements) ? statements : [statements];
@@ -81,7 +95,14 @@ function trustedPrincipals(document: string | undefined): string[] {
 }
 
 function roleOut(role: { name: string; arn: string; created: string; assumeRolePolicyDocument: string }) {
-  return { RoleName: role.name, Arn: role.arn, Path: '/', RoleId: `AROA${role.name.toUpperCase().slice(0, 16)}`, CreateDate: new Date(role.created), AssumeRolePolicyDocument: encodeURIComponent(role.assumeRolePolicyDocument) };
+  return {
+    RoleName: role.name,
+    Arn: role.arn,
+    Path: '/',
+    RoleId: `AROA${role.name.toUpperCase().slice(0, 16)}`,
+    CreateDate: new Date(role.created),
+    AssumeRolePolicyDocument: encodeURIComponent(role.assumeRolePolicyDocument),
+  };
 }
 
 const iam: ServiceDef = {
@@ -93,8 +114,15 @@ const iam: ServiceDef = {
     CreateRole: op((ctx: Ctx, input: { RoleName?: string; AssumeRolePolicyDocument?: string }) => {
       const name = input.RoleName ?? '';
       if (!/^[\w+=,.@-]{1,64}$/.test(name)) throw new AwsError('ValidationError', `Invalid role name ${name}`);
-      if (ctx.env.state.rolesOf(ctx.account).has(name)) throw new AwsError('EntityAlreadyExists', `Role with name ${name} already exists.`, 409);
-      const role = ctx.env.state.putRole(ctx.account, name, trustedPrincipals(input.AssumeRolePolicyDocument), undefined, partitionOf(ctx.region));
+      if (ctx.env.state.rolesOf(ctx.account).has(name))
+        throw new AwsError('EntityAlreadyExists', `Role with name ${name} already exists.`, 409);
+      const role = ctx.env.state.putRole(
+        ctx.account,
+        name,
+        trustedPrincipals(input.AssumeRolePolicyDocument),
+        undefined,
+        partitionOf(ctx.region),
+      );
       role.assumeRolePolicyDocument = input.AssumeRolePolicyDocument ?? role.assumeRolePolicyDocument;
       return { Role: roleOut(role) };
     }),
@@ -110,11 +138,15 @@ const iam: ServiceDef = {
       return {};
     }),
     ListRoles: op((ctx: Ctx) => ({ Roles: [...ctx.env.state.rolesOf(ctx.account).values()].map(roleOut), IsTruncated: false })),
-    ListRolePolicies: op((ctx: Ctx, input: { RoleName?: string }) => ({ PolicyNames: [...roleNamed(ctx, input.RoleName).inlinePolicies.keys()].sort(), IsTruncated: false })),
+    ListRolePolicies: op((ctx: Ctx, input: { RoleName?: string }) => ({
+      PolicyNames: [...roleNamed(ctx, input.RoleName).inlinePolicies.keys()].sort(),
+      IsTruncated: false,
+    })),
     GetRolePolicy: op((ctx: Ctx, input: { RoleName?: string; PolicyName?: string }) => {
       const role = roleNamed(ctx, input.RoleName);
       const document = role.inlinePolicies.get(input.PolicyName ?? '');
-      if (document === undefined) throw new AwsError('NoSuchEntity', `The role policy with name ${input.PolicyName ?? ''} cannot be found.`, 404);
+      if (document === undefined)
+        throw new AwsError('NoSuchEntity', `The role policy with name ${input.PolicyName ?? ''} cannot be found.`, 404);
       // IAM returns policy documents URL-encoded (IAM API reference, GetRolePolicy)
       return { RoleName: role.name, PolicyName: input.PolicyName, PolicyDocument: encodeURIComponent(document) };
     }),
@@ -134,23 +166,39 @@ const iam: ServiceDef = {
       const name = input.PolicyName ?? '';
       if (!POLICY_NAME.test(name)) throw new AwsError('ValidationError', `Invalid policy name ${name}`);
       const arn = `arn:${partitionOf(ctx.region)}:iam::${ctx.account}:policy${input.Path ?? '/'}${name}`;
-      if (ctx.env.state.managedPolicies.has(arn)) throw new AwsError('EntityAlreadyExists', `A policy called ${name} already exists. Duplicate names are not allowed.`, 409);
+      if (ctx.env.state.managedPolicies.has(arn))
+        throw new AwsError('EntityAlreadyExists', `A policy called ${name} already exists. Duplicate names are not allowed.`, 409);
       const created = new Date().toISOString();
       ctx.env.state.managedPolicies.set(arn, { arn, name, document: checkedDocument(input.PolicyDocument), created });
-      return { Policy: { PolicyName: name, Arn: arn, Path: input.Path ?? '/', DefaultVersionId: 'v1', AttachmentCount: 0, IsAttachable: true, CreateDate: new Date(created) } };
+      return {
+        Policy: {
+          PolicyName: name,
+          Arn: arn,
+          Path: input.Path ?? '/',
+          DefaultVersionId: 'v1',
+          AttachmentCount: 0,
+          IsAttachable: true,
+          CreateDate: new Date(created),
+        },
+      };
     }),
     AttachRolePolicy: op((ctx: Ctx, input: { RoleName?: string; PolicyArn?: string }) => {
       const role = roleNamed(ctx, input.RoleName);
-      if (!ctx.env.state.managedPolicies.has(input.PolicyArn ?? '')) throw new AwsError('NoSuchEntity', `Policy ${input.PolicyArn ?? ''} does not exist or is not attachable.`, 404);
+      if (!ctx.env.state.managedPolicies.has(input.PolicyArn ?? ''))
+        throw new AwsError('NoSuchEntity', `Policy ${input.PolicyArn ?? ''} does not exist or is not attachable.`, 404);
       role.attachedPolicies.add(input.PolicyArn ?? '');
       return {};
     }),
     DetachRolePolicy: op((ctx: Ctx, input: { RoleName?: string; PolicyArn?: string }) => {
-      if (!roleNamed(ctx, input.RoleName).attachedPolicies.delete(input.PolicyArn ?? '')) throw new AwsError('NoSuchEntity', `Policy ${input.PolicyArn ?? ''} was not found.`, 404);
+      if (!roleNamed(ctx, input.RoleName).attachedPolicies.delete(input.PolicyArn ?? ''))
+        throw new AwsError('NoSuchEntity', `Policy ${input.PolicyArn ?? ''} was not found.`, 404);
       return {};
     }),
     ListAttachedRolePolicies: op((ctx: Ctx, input: { RoleName?: string }) => ({
-      AttachedPolicies: [...roleNamed(ctx, input.RoleName).attachedPolicies].map((arn) => ({ PolicyArn: arn, PolicyName: ctx.env.state.managedPolicies.get(arn)?.name ?? arn.slice(arn.lastIndexOf('/') + 1) })),
+      AttachedPolicies: [...roleNamed(ctx, input.RoleName).attachedPolicies].map((arn) => ({
+        PolicyArn: arn,
+        PolicyName: ctx.env.state.managedPolicies.get(arn)?.name ?? arn.slice(arn.lastIndexOf('/') + 1),
+      })),
       IsTruncated: false,
     })),
     SimulatePrincipalPolicy: op(simulatePrincipalPolicy),

@@ -68,15 +68,28 @@ function validateModel(input: unknown, shape: string): void {
  * hashicorp/terraform-provider-aws#17409).
  */
 function validateDistributions(distributions: Distribution[] | undefined): void {
-  if (distributions === undefined || distributions.length === 0) throw invalid('The value supplied for parameter \'distributions\' is not valid. Provide at least one distribution.');
+  if (distributions === undefined || distributions.length === 0)
+    throw invalid("The value supplied for parameter 'distributions' is not valid. Provide at least one distribution.");
   const seen = new Set<string>();
   for (const [i, d] of distributions.entries()) {
     if (d.region === undefined || d.region === '') throw invalid(`distributions[${i}].region is required.`);
-    if (seen.has(d.region)) throw invalid(`The region ${d.region} is specified more than once. A distribution configuration can only have one distribution per region.`);
+    if (seen.has(d.region))
+      throw invalid(
+        `The region ${d.region} is specified more than once. A distribution configuration can only have one distribution per region.`,
+      );
     seen.add(d.region);
     const ami = d.amiDistributionConfiguration;
-    const hasOutput = ami !== undefined || d.containerDistributionConfiguration !== undefined || (d.launchTemplateConfigurations?.length ?? 0) > 0 || d.s3ExportConfiguration !== undefined || (d.fastLaunchConfigurations?.length ?? 0) > 0 || (d.ssmParameterConfigurations?.length ?? 0) > 0;
-    if (!hasOutput) throw invalid(`The value supplied for parameter 'distributions[${i}]' is not valid. One or more outputs should be provided for each region in a distribution configuration.`);
+    const hasOutput =
+      ami !== undefined ||
+      d.containerDistributionConfiguration !== undefined ||
+      (d.launchTemplateConfigurations?.length ?? 0) > 0 ||
+      d.s3ExportConfiguration !== undefined ||
+      (d.fastLaunchConfigurations?.length ?? 0) > 0 ||
+      (d.ssmParameterConfigurations?.length ?? 0) > 0;
+    if (!hasOutput)
+      throw invalid(
+        `The value supplied for parameter 'distributions[${i}]' is not valid. One or more outputs should be provided for each region in a distribution configuration.`,
+      );
     for (const fl of d.fastLaunchConfigurations ?? []) {
       // EC2's rule for EnableFastLaunch's LaunchTemplate ("You can specify either the LaunchTemplateName or the LaunchTemplateId, but not both")
       if (fl.launchTemplate?.launchTemplateId !== undefined && fl.launchTemplate.launchTemplateName !== undefined) {
@@ -128,7 +141,15 @@ function createDistributionConfiguration(ctx: Ctx, input: CreateDistributionConf
   const arn = arnOf(ctx, 'distribution-configuration', name);
   if (store.distributions.has(arn)) throw new AwsError('ResourceAlreadyExistsException', `The resource ${arn} already exists.`, 400);
   const now = ctx.env.clock.iso();
-  store.distributions.set(arn, { arn, name, description: input.description, distributions: input.distributions, timeoutMinutes: 360, dateCreated: now, tags: input.tags });
+  store.distributions.set(arn, {
+    arn,
+    name,
+    description: input.description,
+    distributions: input.distributions,
+    timeoutMinutes: 360,
+    dateCreated: now,
+    tags: input.tags,
+  });
   cloudTrail(ctx, 'CreateDistributionConfiguration', input, { distributionConfigurationArn: arn });
   return { clientToken: input.clientToken, distributionConfigurationArn: arn };
 }
@@ -149,7 +170,12 @@ function updateDistributionConfigurationOrThrow(ctx: Ctx, input: UpdateDistribut
   const existing = store.distributions.get(arn);
   if (existing === undefined) throw ibNotFound(arn);
   validateDistributions(input.distributions);
-  store.distributions.set(arn, { ...existing, description: input.description ?? existing.description, distributions: input.distributions, dateUpdated: ctx.env.clock.iso() });
+  store.distributions.set(arn, {
+    ...existing,
+    description: input.description ?? existing.description,
+    distributions: input.distributions,
+    dateUpdated: ctx.env.clock.iso(),
+  });
   cloudTrail(ctx, 'UpdateDistributionConfiguration', input, { distributionConfigurationArn: arn });
   return { clientToken: input.clientToken, distributionConfigurationArn: arn };
 }
@@ -165,7 +191,15 @@ function listDistributionConfigurations(ctx: Ctx, input: { maxResults?: number; 
   const all = [...ctx.env.state.cell(ctx.account, ctx.region).imagebuilder.distributions.values()];
   const { page, nextToken } = paginate(all, input.maxResults, input.nextToken, { default: 25, max: 25 });
   return {
-    distributionConfigurationSummaryList: page.map((d) => ({ arn: d.arn, name: d.name, description: d.description, dateCreated: d.dateCreated, dateUpdated: d.dateUpdated, tags: d.tags, regions: d.distributions?.map((x) => x.region ?? '') })),
+    distributionConfigurationSummaryList: page.map((d) => ({
+      arn: d.arn,
+      name: d.name,
+      description: d.description,
+      dateCreated: d.dateCreated,
+      dateUpdated: d.dateUpdated,
+      tags: d.tags,
+      regions: d.distributions?.map((x) => x.region ?? ''),
+    })),
     nextToken,
   };
 }
@@ -175,7 +209,11 @@ function deleteDistributionConfiguration(ctx: Ctx, input: { distributionConfigur
   const store = storeFor(ctx, arn);
   if (!store.distributions.has(arn)) throw ibNotFound(arn);
   if ([...store.pipelines.values()].some((p) => p.distributionConfigurationArn === arn)) {
-    throw new AwsError('ResourceDependencyException', `Resource dependency error: the distribution configuration ${arn} is used by an image pipeline.`, 400);
+    throw new AwsError(
+      'ResourceDependencyException',
+      `Resource dependency error: the distribution configuration ${arn} is used by an image pipeline.`,
+      400,
+    );
   }
   store.distributions.delete(arn);
   cloudTrail(ctx, 'DeleteDistributionConfiguration', input, { distributionConfigurationArn: arn });
@@ -189,8 +227,10 @@ function platformOf(ctx: Ctx, parentImage: string): 'Windows' | 'Linux' {
 }
 
 function createImageRecipe(ctx: Ctx, input: CreateImageRecipeRequest) {
-  if (input.name === undefined || !NAME.test(input.name)) throw invalid(`The value supplied for parameter 'name' is not valid: ${String(input.name)}`);
-  if (input.semanticVersion === undefined || !/^\d+\.\d+\.\d+$/.test(input.semanticVersion)) throw invalid(`The value supplied for parameter 'semanticVersion' is not valid: ${String(input.semanticVersion)}`);
+  if (input.name === undefined || !NAME.test(input.name))
+    throw invalid(`The value supplied for parameter 'name' is not valid: ${String(input.name)}`);
+  if (input.semanticVersion === undefined || !/^\d+\.\d+\.\d+$/.test(input.semanticVersion))
+    throw invalid(`The value supplied for parameter 'semanticVersion' is not valid: ${String(input.semanticVersion)}`);
   if (input.parentImage === undefined) throw invalid("The value supplied for parameter 'parentImage' is not valid.");
   if (input.parentImage.startsWith('ami-') && ctx.env.state.findImage(ctx.region, input.parentImage) === undefined) {
     throw invalid(`The parent image ${input.parentImage} does not exist or you do not have access to it.`);
@@ -217,21 +257,31 @@ function createImageRecipe(ctx: Ctx, input: CreateImageRecipeRequest) {
 }
 
 function createInfrastructureConfiguration(ctx: Ctx, input: CreateInfrastructureConfigurationRequest) {
-  if (input.name === undefined || !NAME.test(input.name)) throw invalid(`The value supplied for parameter 'name' is not valid: ${String(input.name)}`);
+  if (input.name === undefined || !NAME.test(input.name))
+    throw invalid(`The value supplied for parameter 'name' is not valid: ${String(input.name)}`);
   if (input.instanceProfileName === undefined) throw invalid("The value supplied for parameter 'instanceProfileName' is not valid.");
   const store = ctx.env.state.cell(ctx.account, ctx.region).imagebuilder;
   const arn = arnOf(ctx, 'infrastructure-configuration', input.name);
-  store.infrastructure.set(arn, { arn, name: input.name, instanceProfileName: input.instanceProfileName, instanceTypes: input.instanceTypes, dateCreated: ctx.env.clock.iso(), tags: input.tags });
+  store.infrastructure.set(arn, {
+    arn,
+    name: input.name,
+    instanceProfileName: input.instanceProfileName,
+    instanceTypes: input.instanceTypes,
+    dateCreated: ctx.env.clock.iso(),
+    tags: input.tags,
+  });
   return { clientToken: input.clientToken, infrastructureConfigurationArn: arn };
 }
 
 function createImagePipeline(ctx: Ctx, input: CreateImagePipelineRequest) {
-  if (input.name === undefined || !NAME.test(input.name)) throw invalid(`The value supplied for parameter 'name' is not valid: ${String(input.name)}`);
+  if (input.name === undefined || !NAME.test(input.name))
+    throw invalid(`The value supplied for parameter 'name' is not valid: ${String(input.name)}`);
   const store = ctx.env.state.cell(ctx.account, ctx.region).imagebuilder;
   const recipe = store.recipes.get(input.imageRecipeArn ?? '');
   if (recipe === undefined) throw ibNotFound(input.imageRecipeArn ?? '');
   if (!store.infrastructure.has(input.infrastructureConfigurationArn ?? '')) throw ibNotFound(input.infrastructureConfigurationArn ?? '');
-  if (input.distributionConfigurationArn !== undefined && !store.distributions.has(input.distributionConfigurationArn)) throw ibNotFound(input.distributionConfigurationArn);
+  if (input.distributionConfigurationArn !== undefined && !store.distributions.has(input.distributionConfigurationArn))
+    throw ibNotFound(input.distributionConfigurationArn);
   const arn = arnOf(ctx, 'image-pipeline', input.name);
   const pipeline: ImagePipeline = {
     arn,
@@ -255,7 +305,11 @@ function requiredMissing(input: object, members: string[]): AwsError | undefined
   const missing = members.filter((m) => given.get(m) === undefined || given.get(m) === null);
   if (missing.length === 0) return undefined;
   const parts = missing.map((m) => `Value null at '${m}' failed to satisfy constraint: Member must not be null`);
-  return new AwsError('ValidationException', `${parts.length} validation error${parts.length === 1 ? '' : 's'} detected: ${parts.join('; ')}`, 400);
+  return new AwsError(
+    'ValidationException',
+    `${parts.length} validation error${parts.length === 1 ? '' : 's'} detected: ${parts.join('; ')}`,
+    400,
+  );
 }
 
 /**
@@ -279,7 +333,8 @@ function updateImagePipelineOrThrow(ctx: Ctx, input: UpdateImagePipelineRequest)
   const missing = requiredMissing(input, ['imagePipelineArn', 'infrastructureConfigurationArn', 'clientToken']);
   if (missing !== undefined) throw missing;
   const arn = input.imagePipelineArn ?? '';
-  if (!/^arn:aws[^:]*:imagebuilder:[^:]+:(?:[0-9]{12}|aws):image-pipeline\/[a-z0-9-_]+$/.test(arn)) throw invalid(`The value supplied for parameter 'imagePipelineArn' is not valid: ${arn}`);
+  if (!/^arn:aws[^:]*:imagebuilder:[^:]+:(?:[0-9]{12}|aws):image-pipeline\/[a-z0-9-_]+$/.test(arn))
+    throw invalid(`The value supplied for parameter 'imagePipelineArn' is not valid: ${arn}`);
   const store = storeFor(ctx, arn);
   const existing = store.pipelines.get(arn);
   if (existing === undefined) throw ibNotFound(arn);
@@ -287,16 +342,24 @@ function updateImagePipelineOrThrow(ctx: Ctx, input: UpdateImagePipelineRequest)
   const request = JSON.stringify(input);
   const seen = store.clientTokens.get(token);
   if (seen !== undefined) {
-    if (seen !== request) throw new AwsError('IdempotentParameterMismatchException', `The client token ${input.clientToken ?? ''} was already used with other parameters.`, 400);
+    if (seen !== request)
+      throw new AwsError(
+        'IdempotentParameterMismatchException',
+        `The client token ${input.clientToken ?? ''} was already used with other parameters.`,
+        400,
+      );
     return { requestId: ctx.requestId, clientToken: input.clientToken, imagePipelineArn: arn };
   }
   if (input.containerRecipeArn !== undefined) throw invalid('Container recipes are not supported by this sandbox: set imageRecipeArn.');
   const recipe = store.recipes.get(input.imageRecipeArn ?? '');
-  if (input.imageRecipeArn === undefined) throw invalid("The value supplied for parameter 'imageRecipeArn' is not valid. An image pipeline needs an image recipe.");
+  if (input.imageRecipeArn === undefined)
+    throw invalid("The value supplied for parameter 'imageRecipeArn' is not valid. An image pipeline needs an image recipe.");
   if (recipe === undefined) throw ibNotFound(input.imageRecipeArn);
   if (!store.infrastructure.has(input.infrastructureConfigurationArn ?? '')) throw ibNotFound(input.infrastructureConfigurationArn ?? '');
-  if (input.distributionConfigurationArn !== undefined && !store.distributions.has(input.distributionConfigurationArn)) throw ibNotFound(input.distributionConfigurationArn);
-  if (input.status !== undefined && input.status !== 'ENABLED' && input.status !== 'DISABLED') throw invalid(`The value supplied for parameter 'status' is not valid: ${String(input.status)}`);
+  if (input.distributionConfigurationArn !== undefined && !store.distributions.has(input.distributionConfigurationArn))
+    throw ibNotFound(input.distributionConfigurationArn);
+  if (input.status !== undefined && input.status !== 'ENABLED' && input.status !== 'DISABLED')
+    throw invalid(`The value supplied for parameter 'status' is not valid: ${String(input.status)}`);
   store.pipelines.set(arn, {
     arn,
     name: existing.name,
@@ -344,7 +407,10 @@ function publishState(env: SandboxEnv, image: Image, previous: string): void {
     source: 'aws.imagebuilder',
     detailType: 'EC2 Image Builder Image State Change',
     resources: [image.arn ?? ''],
-    detail: { 'previous-state': { status: previous }, state: { status: image.state?.status ?? 'UNKNOWN', ...(image.state?.reason === undefined ? {} : { reason: image.state.reason }) } },
+    detail: {
+      'previous-state': { status: previous },
+      state: { status: image.state?.status ?? 'UNKNOWN', ...(image.state?.reason === undefined ? {} : { reason: image.state.reason }) },
+    },
   });
 }
 
@@ -357,7 +423,9 @@ function setState(env: SandboxEnv, image: Image, status: string, reason?: string
 function resolveName(pattern: string | undefined, fallback: string, buildNumber: number, date: string): string {
   const stamp = date.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
   if (pattern === undefined) return `${fallback} ${stamp}`;
-  return pattern.replace(/\{\{\s*imagebuilder:buildVersion\s*\}\}/g, String(buildNumber)).replace(/\{\{\s*imagebuilder:buildDate(?::[^}]*)?\s*\}\}/g, stamp);
+  return pattern
+    .replace(/\{\{\s*imagebuilder:buildVersion\s*\}\}/g, String(buildNumber))
+    .replace(/\{\{\s*imagebuilder:buildDate(?::[^}]*)?\s*\}\}/g, stamp);
 }
 
 function kmsArn(key: string | undefined, account: string, region: string): string | undefined {
@@ -390,7 +458,9 @@ function distribute(env: SandboxEnv, image: Image, source: Ami, only?: Set<strin
       if (account === owner && region === buildRegion) {
         ami = source;
       } else if (env.faults.copyFails(account, region)) {
-        failures.push(`AMI Copy Reported Failure For ${source.imageId} when distributing the image from the source account (ID: ${owner}) to the destination account (ID: ${account}) in Region ${region}`);
+        failures.push(
+          `AMI Copy Reported Failure For ${source.imageId} when distributing the image from the source account (ID: ${owner}) to the destination account (ID: ${account}) in Region ${region}`,
+        );
         continue;
       } else {
         const ownerCopy = account === owner;
@@ -418,7 +488,14 @@ function distribute(env: SandboxEnv, image: Image, source: Ami, only?: Set<strin
       for (const g of p?.userGroups ?? []) ami.launchPermissions.groups.add(g);
       for (const o of p?.organizationArns ?? []) ami.launchPermissions.organizationArns.add(o);
       for (const o of p?.organizationalUnitArns ?? []) ami.launchPermissions.organizationalUnitArns.add(o);
-      amis.push({ region, image: ami.imageId, name: ami.name, description: ami.description, accountId: account, state: { status: 'AVAILABLE' } });
+      amis.push({
+        region,
+        image: ami.imageId,
+        name: ami.name,
+        description: ami.description,
+        accountId: account,
+        state: { status: 'AVAILABLE' },
+      });
     }
   }
   image.outputResources = { amis };
@@ -428,7 +505,8 @@ function distribute(env: SandboxEnv, image: Image, source: Ami, only?: Set<strin
 /** The integration step: launch templates, Fast Launch (owner only), licences (owner only) and SSM parameters. */
 function integrate(env: SandboxEnv, image: Image): void {
   const owner = (image.arn ?? '').split(':')[4] ?? '';
-  const amiFor = (account: string, region: string) => image.outputResources?.amis?.find((a) => a.region === region && (a.accountId ?? owner) === account)?.image;
+  const amiFor = (account: string, region: string) =>
+    image.outputResources?.amis?.find((a) => a.region === region && (a.accountId ?? owner) === account)?.image;
   for (const d of image.distributionConfiguration?.distributions ?? []) {
     const region = d.region ?? '';
     for (const lt of d.launchTemplateConfigurations ?? []) {
@@ -439,7 +517,11 @@ function integrate(env: SandboxEnv, image: Image): void {
       // the distribution role may only touch templates tagged CreatedBy: EC2 Image Builder in other accounts
       if (account !== owner && template.tags.get('CreatedBy') !== 'EC2 Image Builder') continue;
       const ctx = systemCtx(env, account, region, 'ec2', 'CreateLaunchTemplateVersion');
-      const out = ec2.handlers.CreateLaunchTemplateVersion?.(ctx, { LaunchTemplateId: template.id, SourceVersion: '$Default', LaunchTemplateData: { ImageId: imageId } }) as { LaunchTemplateVersion: { VersionNumber: number } };
+      const out = ec2.handlers.CreateLaunchTemplateVersion?.(ctx, {
+        LaunchTemplateId: template.id,
+        SourceVersion: '$Default',
+        LaunchTemplateData: { ImageId: imageId },
+      }) as { LaunchTemplateVersion: { VersionNumber: number } };
       template.tags.set('CreatedBy', 'EC2 Image Builder');
       if (lt.setDefaultVersion === true) template.defaultVersion = out.LaunchTemplateVersion.VersionNumber;
     }
@@ -454,8 +536,18 @@ function integrate(env: SandboxEnv, image: Image): void {
           ec2.handlers.EnableFastLaunch?.(systemCtx(env, owner, region, 'ec2', 'EnableFastLaunch'), {
             ImageId: imageId,
             MaxParallelLaunches: fl.maxParallelLaunches,
-            SnapshotConfiguration: fl.snapshotConfiguration?.targetResourceCount === undefined ? undefined : { TargetResourceCount: fl.snapshotConfiguration.targetResourceCount },
-            LaunchTemplate: fl.launchTemplate === undefined ? undefined : { LaunchTemplateId: fl.launchTemplate.launchTemplateId, LaunchTemplateName: fl.launchTemplate.launchTemplateName, Version: fl.launchTemplate.launchTemplateVersion ?? '$Default' },
+            SnapshotConfiguration:
+              fl.snapshotConfiguration?.targetResourceCount === undefined
+                ? undefined
+                : { TargetResourceCount: fl.snapshotConfiguration.targetResourceCount },
+            LaunchTemplate:
+              fl.launchTemplate === undefined
+                ? undefined
+                : {
+                    LaunchTemplateId: fl.launchTemplate.launchTemplateId,
+                    LaunchTemplateName: fl.launchTemplate.launchTemplateName,
+                    Version: fl.launchTemplate.launchTemplateVersion ?? '$Default',
+                  },
           });
         } catch (error: unknown) {
           // Image Builder reports Fast Launch problems only in its own logs, never in the image's state
@@ -471,7 +563,8 @@ function integrate(env: SandboxEnv, image: Image): void {
     if (licensed !== undefined && (d.licenseConfigurationArns?.length ?? 0) > 0) {
       const store = env.state.cell(owner, region);
       const usable = (d.licenseConfigurationArns ?? []).filter((arn) => store.licenseConfigurations.has(arn));
-      if (usable.length > 0) store.licenseAssociations.set(licensed, new Set([...(store.licenseAssociations.get(licensed) ?? []), ...usable]));
+      if (usable.length > 0)
+        store.licenseAssociations.set(licensed, new Set([...(store.licenseAssociations.get(licensed) ?? []), ...usable]));
     }
     // S3 export: Image Builder exports the owner's AMI of the region with VM Import/Export's ExportImage
     // (Image Builder API reference, S3ExportConfiguration: "Properties that configure export from your build
@@ -501,7 +594,13 @@ function integrate(env: SandboxEnv, image: Image): void {
       const account = p.amiAccountId ?? owner;
       const imageId = amiFor(account, region);
       if (imageId === undefined || p.parameterName === undefined) continue;
-      writeParameter(env.state.cell(account, region), { name: p.parameterName, value: imageId, type: 'String', dataType: p.dataType ?? 'text', lastModified: env.clock.date() });
+      writeParameter(env.state.cell(account, region), {
+        name: p.parameterName,
+        value: imageId,
+        type: 'String',
+        dataType: p.dataType ?? 'text',
+        lastModified: env.clock.date(),
+      });
     }
   }
 }
@@ -516,7 +615,9 @@ function runBuild(env: SandboxEnv, image: Image, recipe: ImageRecipe, kmsKeyId: 
   t += PHASES.building;
   let source: Ami | undefined;
   at(t, () => {
-    const buildRegionConfig = image.distributionConfiguration?.distributions?.find((d) => d.region === region)?.amiDistributionConfiguration;
+    const buildRegionConfig = image.distributionConfiguration?.distributions?.find(
+      (d) => d.region === region,
+    )?.amiDistributionConfiguration;
     source = registerImage(env.state, env.clock, {
       account: owner,
       region,
@@ -550,12 +651,19 @@ function finishDistribution(env: SandboxEnv, image: Image, source: Ami | undefin
   });
 }
 
-function startBuild(ctx: Ctx, recipeArn: string | undefined, infraArn: string | undefined, distributionArn: string | undefined, pipelineArn: string | undefined): string {
+function startBuild(
+  ctx: Ctx,
+  recipeArn: string | undefined,
+  infraArn: string | undefined,
+  distributionArn: string | undefined,
+  pipelineArn: string | undefined,
+): string {
   const store = ctx.env.state.cell(ctx.account, ctx.region).imagebuilder;
   const recipe = store.recipes.get(recipeArn ?? '');
   if (recipe === undefined) throw ibNotFound(recipeArn ?? '');
   if (!store.infrastructure.has(infraArn ?? '')) throw ibNotFound(infraArn ?? '');
-  const distribution: DistributionConfiguration | undefined = distributionArn === undefined ? undefined : store.distributions.get(distributionArn);
+  const distribution: DistributionConfiguration | undefined =
+    distributionArn === undefined ? undefined : store.distributions.get(distributionArn);
   if (distributionArn !== undefined && distribution === undefined) throw ibNotFound(distributionArn);
   const versionPrefix = arnOf(ctx, 'image', recipe.name ?? '', recipe.version ?? '1.0.0');
   const builds = [...store.images.keys()].filter((arn) => arn.startsWith(`${versionPrefix}/`)).length;
@@ -610,10 +718,14 @@ function retryImage(ctx: Ctx, input: { imageBuildVersionArn?: string; clientToke
   const store = storeFor(ctx, arn);
   const image = store.images.get(arn);
   if (image === undefined) throw ibNotFound(arn);
-  if (input.clientToken !== undefined && store.clientTokens.get(input.clientToken) === arn) return { clientToken: input.clientToken, imageBuildVersionArn: arn };
-  if (image.state?.status !== 'FAILED') throw invalid(`Image ${arn} is in state ${image.state?.status ?? 'UNKNOWN'}; only FAILED images can be retried.`);
+  if (input.clientToken !== undefined && store.clientTokens.get(input.clientToken) === arn)
+    return { clientToken: input.clientToken, imageBuildVersionArn: arn };
+  if (image.state?.status !== 'FAILED')
+    throw invalid(`Image ${arn} is in state ${image.state?.status ?? 'UNKNOWN'}; only FAILED images can be retried.`);
   if (input.clientToken !== undefined) store.clientTokens.set(input.clientToken, arn);
-  const source = [...ctx.env.state.cell(ctx.account, ctx.region).images.values()].find((a) => a.tags.get('Ec2ImageBuilderArn') === arn && a.region === ctx.region && a.ownerId === ctx.account);
+  const source = [...ctx.env.state.cell(ctx.account, ctx.region).images.values()].find(
+    (a) => a.tags.get('Ec2ImageBuilderArn') === arn && a.region === ctx.region && a.ownerId === ctx.account,
+  );
   setState(ctx.env, image, 'DISTRIBUTING');
   ctx.env.clock.after(1000, () => finishDistribution(ctx.env, image, source, undefined));
   return { clientToken: input.clientToken, imageBuildVersionArn: arn };
@@ -671,11 +783,21 @@ const imagebuilder: ServiceDef = {
     StartImagePipelineExecution: op((ctx: Ctx, input: { imagePipelineArn?: string; clientToken?: string }) => {
       const pipeline = storeFor(ctx, input.imagePipelineArn ?? '').pipelines.get(input.imagePipelineArn ?? '');
       if (pipeline === undefined) throw ibNotFound(input.imagePipelineArn ?? '');
-      const arn = idempotent(ctx, input.clientToken, () => startBuild(ctx, pipeline.imageRecipeArn, pipeline.infrastructureConfigurationArn, pipeline.distributionConfigurationArn, pipeline.arn));
+      const arn = idempotent(ctx, input.clientToken, () =>
+        startBuild(
+          ctx,
+          pipeline.imageRecipeArn,
+          pipeline.infrastructureConfigurationArn,
+          pipeline.distributionConfigurationArn,
+          pipeline.arn,
+        ),
+      );
       return { clientToken: input.clientToken, imageBuildVersionArn: arn };
     }),
     CreateImage: op((ctx: Ctx, input: CreateImageRequest) => {
-      const arn = idempotent(ctx, input.clientToken, () => startBuild(ctx, input.imageRecipeArn, input.infrastructureConfigurationArn, input.distributionConfigurationArn, undefined));
+      const arn = idempotent(ctx, input.clientToken, () =>
+        startBuild(ctx, input.imageRecipeArn, input.infrastructureConfigurationArn, input.distributionConfigurationArn, undefined),
+      );
       return { clientToken: input.clientToken, imageBuildVersionArn: arn };
     }),
     GetImage: op(getImage),

@@ -38,7 +38,8 @@ function amiOf(ctx: Ctx, resourceArn: string | undefined): string {
   if (match === null) throw invalid(`Invalid resource ARN: ${resourceArn ?? ''}`);
   const imageId = match[2] ?? '';
   const image = match[1] === ctx.region ? ctx.env.state.findImage(ctx.region, imageId) : undefined;
-  if (image === undefined || !canSee(image, ctx.account, ctx.env.state) || image.state === 'deregistered') throw invalid(`Resource ${resourceArn ?? ''} does not exist or is not accessible.`);
+  if (image === undefined || !canSee(image, ctx.account, ctx.env.state) || image.state === 'deregistered')
+    throw invalid(`Resource ${resourceArn ?? ''} does not exist or is not accessible.`);
   return imageId;
 }
 
@@ -49,9 +50,12 @@ const licenseManager: ServiceDef = {
   handlers: {
     CreateLicenseConfiguration: op((ctx: Ctx, input: CreateLicenseConfigurationRequest) => {
       if (input.Name === undefined || input.Name === '') throw invalid('Name is required.');
-      if (!['vCPU', 'Instance', 'Core', 'Socket'].includes(input.LicenseCountingType ?? '')) throw invalid(`Invalid LicenseCountingType: ${String(input.LicenseCountingType)}`);
+      if (!['vCPU', 'Instance', 'Core', 'Socket'].includes(input.LicenseCountingType ?? ''))
+        throw invalid(`Invalid LicenseCountingType: ${String(input.LicenseCountingType)}`);
       const arn = `arn:${partitionOf(ctx.region)}:license-manager:${ctx.region}:${ctx.account}:license-configuration:lic-${hex(16)}`;
-      ctx.env.state.cell(ctx.account, ctx.region).licenseConfigurations.set(arn, { arn, name: input.Name, countingType: input.LicenseCountingType ?? 'Instance' });
+      ctx.env.state
+        .cell(ctx.account, ctx.region)
+        .licenseConfigurations.set(arn, { arn, name: input.Name, countingType: input.LicenseCountingType ?? 'Instance' });
       return { LicenseConfigurationArn: arn };
     }),
     ListLicenseSpecificationsForResource: op((ctx: Ctx, input: ListLicenseSpecificationsForResourceRequest) => {

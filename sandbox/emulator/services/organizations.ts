@@ -1,5 +1,9 @@
 import * as schemas from '@aws-sdk/client-organizations';
-import type { ListAccountsForParentRequest, ListAccountsRequest, ListOrganizationalUnitsForParentRequest } from '@aws-sdk/client-organizations';
+import type {
+  ListAccountsForParentRequest,
+  ListAccountsRequest,
+  ListOrganizationalUnitsForParentRequest,
+} from '@aws-sdk/client-organizations';
 import { partitionOf } from '../partition.ts';
 import { AwsError } from '../protocol/errors.ts';
 import { type Ctx, type ServiceDef, op } from '../server.ts';
@@ -31,20 +35,26 @@ function invalidInput(message: string): AwsError {
 /** The caller's organization and its management account; an account of none gets AWSOrganizationsNotInUseException. */
 function membership(ctx: Ctx): { organization: string; managementAccount: string } {
   const organization = ctx.env.state.organizations.get(ctx.account);
-  if (organization === undefined) throw new AwsError('AWSOrganizationsNotInUseException', 'Your account is not a member of an organization.', 400);
+  if (organization === undefined)
+    throw new AwsError('AWSOrganizationsNotInUseException', 'Your account is not a member of an organization.', 400);
   return { organization, managementAccount: ctx.env.state.organizationManagement.get(organization) ?? '' };
 }
 
 /** The caller's organization, and that the caller is its management account. */
 function management(ctx: Ctx): { organization: string; managementAccount: string } {
   const member = membership(ctx);
-  if (member.managementAccount !== ctx.account) throw new AwsError('AccessDeniedException', "You don't have permissions to access this resource.", 400);
+  if (member.managementAccount !== ctx.account)
+    throw new AwsError('AccessDeniedException', "You don't have permissions to access this resource.", 400);
   return member;
 }
 
-function page<T>(items: T[], input: { NextToken?: string | undefined; MaxResults?: number | undefined }): { items: T[]; next: string | undefined } {
+function page<T>(
+  items: T[],
+  input: { NextToken?: string | undefined; MaxResults?: number | undefined },
+): { items: T[]; next: string | undefined } {
   const max = input.MaxResults ?? 20;
-  if (!Number.isInteger(max) || max < 1 || max > 20) throw invalidInput('You provided a value that does not match the required pattern: MaxResults must be between 1 and 20.');
+  if (!Number.isInteger(max) || max < 1 || max > 20)
+    throw invalidInput('You provided a value that does not match the required pattern: MaxResults must be between 1 and 20.');
   const start = input.NextToken === undefined ? 0 : Number(input.NextToken);
   if (!Number.isInteger(start) || start < 0 || start > items.length) throw invalidInput('The NextToken is invalid.');
   const end = start + Math.min(max, PAGE);
@@ -55,7 +65,10 @@ function accountsOf(ctx: Ctx, organization: string, managementAccount: string, i
   const p = partitionOf(ctx.region);
   const root = rootOf(organization);
   return [...ctx.env.state.organizations.entries()]
-    .filter(([account, org]) => org === organization && (inParent === undefined || (ctx.env.state.accountUnits.get(account) ?? root) === inParent))
+    .filter(
+      ([account, org]) =>
+        org === organization && (inParent === undefined || (ctx.env.state.accountUnits.get(account) ?? root) === inParent),
+    )
     .map(([account]) => account)
     .sort()
     .map((Id) => ({
@@ -71,7 +84,8 @@ function accountsOf(ctx: Ctx, organization: string, managementAccount: string, i
 
 /** A parent id of the caller's organization (its root or one of its OUs); else ParentNotFoundException. */
 function parentOf(ctx: Ctx, organization: string, parentId: string | undefined): string {
-  if (parentId === undefined || !/^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$/.test(parentId)) throw invalidInput(`You provided a value that does not match the required pattern: ParentId ${parentId ?? '(none)'}`);
+  if (parentId === undefined || !/^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$/.test(parentId))
+    throw invalidInput(`You provided a value that does not match the required pattern: ParentId ${parentId ?? '(none)'}`);
   if (parentId === rootOf(organization) || ctx.env.state.organizationalUnits.get(parentId)?.organization === organization) return parentId;
   throw new AwsError('ParentNotFoundException', "We can't find a root or OU with the ParentId that you specified.", 400);
 }
@@ -98,7 +112,16 @@ const organizations: ServiceDef = {
     ListRoots: op((ctx: Ctx) => {
       const { organization, managementAccount } = management(ctx);
       const id = rootOf(organization);
-      return { Roots: [{ Id: id, Arn: `arn:${partitionOf(ctx.region)}:organizations::${managementAccount}:root/${organization}/${id}`, Name: 'Root', PolicyTypes: [] }] };
+      return {
+        Roots: [
+          {
+            Id: id,
+            Arn: `arn:${partitionOf(ctx.region)}:organizations::${managementAccount}:root/${organization}/${id}`,
+            Name: 'Root',
+            PolicyTypes: [],
+          },
+        ],
+      };
     }),
     ListAccounts: op((ctx: Ctx, input: ListAccountsRequest) => {
       const { organization, managementAccount } = management(ctx);
@@ -117,7 +140,11 @@ const organizations: ServiceDef = {
       const units = [...ctx.env.state.organizationalUnits.values()]
         .filter((u) => u.organization === organization && u.parent === parent)
         .sort((a, b) => a.id.localeCompare(b.id))
-        .map((u) => ({ Id: u.id, Arn: `arn:${partitionOf(ctx.region)}:organizations::${managementAccount}:ou/${organization}/${u.id}`, Name: u.name }));
+        .map((u) => ({
+          Id: u.id,
+          Arn: `arn:${partitionOf(ctx.region)}:organizations::${managementAccount}:ou/${organization}/${u.id}`,
+          Name: u.name,
+        }));
       const { items, next } = page(units, input);
       return { OrganizationalUnits: items, NextToken: next };
     }),

@@ -18,10 +18,16 @@ import type { CellStore, Parameter, ParameterVersion } from '../state.ts';
 const HISTORY_LIMIT = 100;
 
 /** Write a new version of a parameter (PutParameter once valid, Image Builder's distribution, scenarios). */
-function writeParameter(store: CellStore, p: { name: string; value: string; type?: string | undefined; dataType?: string | undefined; lastModified: Date; version?: number }): Parameter {
+function writeParameter(
+  store: CellStore,
+  p: { name: string; value: string; type?: string | undefined; dataType?: string | undefined; lastModified: Date; version?: number },
+): Parameter {
   const existing = store.parameters.get(p.name);
   const version = p.version ?? (existing?.version ?? 0) + 1;
-  const history: ParameterVersion[] = [...(existing?.history ?? []), { version, value: p.value, lastModified: p.lastModified, labels: [] }].slice(-HISTORY_LIMIT);
+  const history: ParameterVersion[] = [
+    ...(existing?.history ?? []),
+    { version, value: p.value, lastModified: p.lastModified, labels: [] },
+  ].slice(-HISTORY_LIMIT);
   const parameter: Parameter = {
     name: p.name,
     value: p.value,
@@ -44,16 +50,26 @@ function parseSelector(reference: string): { name: string; version?: number; lab
 }
 
 /** The version a reference selects, or the error SSM's GetParameter answers. */
-function selectParameter(store: CellStore, reference: string): { parameter: Parameter; version: ParameterVersion; selector: string | undefined } {
+function selectParameter(
+  store: CellStore,
+  reference: string,
+): { parameter: Parameter; version: ParameterVersion; selector: string | undefined } {
   const { name, version, label } = parseSelector(reference);
   const parameter = store.parameters.get(name);
   if (parameter === undefined) throw new AwsError('ParameterNotFound', `Parameter ${reference} not found.`);
-  const history = parameter.history.length > 0 ? parameter.history : [{ version: parameter.version, value: parameter.value, lastModified: parameter.lastModified, labels: [] }];
+  const history =
+    parameter.history.length > 0
+      ? parameter.history
+      : [{ version: parameter.version, value: parameter.value, lastModified: parameter.lastModified, labels: [] }];
   const latest = history.at(-1) as ParameterVersion;
   if (version !== undefined) {
     const found = history.find((v) => v.version === version);
     // "ParameterVersionNotFound: The specified parameter version wasn't found" (SSM API reference, GetParameter, Errors)
-    if (found === undefined) throw new AwsError('ParameterVersionNotFound', `Systems Manager could not find version ${version} of ${name}. Verify the version and try again.`);
+    if (found === undefined)
+      throw new AwsError(
+        'ParameterVersionNotFound',
+        `Systems Manager could not find version ${version} of ${name}. Verify the version and try again.`,
+      );
     return { parameter, version: found, selector: `:${version}` };
   }
   if (label !== undefined) {
@@ -72,19 +88,35 @@ function validLabel(label: string): boolean {
  * LabelParameterVersion (SSM API reference): labels go on the given version (default: the latest); a label
  * already on another version moves; labels that break the rules come back in `InvalidLabels` and are not set.
  */
-function labelParameterVersion(store: CellStore, input: { Name?: string | undefined; ParameterVersion?: number | undefined; Labels?: string[] | undefined }): { InvalidLabels: string[]; ParameterVersion: number } {
+function labelParameterVersion(
+  store: CellStore,
+  input: { Name?: string | undefined; ParameterVersion?: number | undefined; Labels?: string[] | undefined },
+): { InvalidLabels: string[]; ParameterVersion: number } {
   const name = input.Name ?? '';
   const parameter = store.parameters.get(name);
   if (parameter === undefined) throw new AwsError('ParameterNotFound', `Parameter ${name} not found.`);
   const labels = input.Labels ?? [];
-  if (labels.length < 1 || labels.length > 10) throw new AwsError('ValidationException', '1 validation error detected: Value at \'labels\' failed to satisfy constraint: Member must have length between 1 and 10');
-  if (parameter.history.length === 0) parameter.history.push({ version: parameter.version, value: parameter.value, lastModified: parameter.lastModified, labels: [] });
+  if (labels.length < 1 || labels.length > 10)
+    throw new AwsError(
+      'ValidationException',
+      "1 validation error detected: Value at 'labels' failed to satisfy constraint: Member must have length between 1 and 10",
+    );
+  if (parameter.history.length === 0)
+    parameter.history.push({ version: parameter.version, value: parameter.value, lastModified: parameter.lastModified, labels: [] });
   const number = input.ParameterVersion ?? parameter.version;
   const target = parameter.history.find((v) => v.version === number);
-  if (target === undefined) throw new AwsError('ParameterVersionNotFound', `Systems Manager could not find version ${number} of ${name}. Verify the version and try again.`);
+  if (target === undefined)
+    throw new AwsError(
+      'ParameterVersionNotFound',
+      `Systems Manager could not find version ${number} of ${name}. Verify the version and try again.`,
+    );
   const invalid = labels.filter((l) => !validLabel(l));
   const good = labels.filter((l) => validLabel(l) && !target.labels.includes(l));
-  if (target.labels.length + good.length > 10) throw new AwsError('ParameterVersionLabelLimitExceeded', `A parameter version can have maximum 10 labels. Move one or more labels to another version and try again.`);
+  if (target.labels.length + good.length > 10)
+    throw new AwsError(
+      'ParameterVersionLabelLimitExceeded',
+      `A parameter version can have maximum 10 labels. Move one or more labels to another version and try again.`,
+    );
   for (const v of parameter.history) v.labels = v.labels.filter((l) => !good.includes(l));
   target.labels.push(...good);
   return { InvalidLabels: invalid, ParameterVersion: number };

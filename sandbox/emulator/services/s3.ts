@@ -45,7 +45,12 @@ function bucketOf(ctx: Ctx, name: string | undefined): Bucket {
   const bucket = ctx.env.state.buckets.get(name ?? '');
   if (bucket === undefined) throw new AwsError('NoSuchBucket', 'The specified bucket does not exist', 404);
   if (bucket.ownerId !== ctx.account) throw new AwsError('AccessDenied', 'Access Denied', 403);
-  if (bucket.region !== ctx.region) throw new AwsError('AuthorizationHeaderMalformed', `The authorization header is malformed; the region '${ctx.region}' is wrong; expecting '${bucket.region}'`, 400);
+  if (bucket.region !== ctx.region)
+    throw new AwsError(
+      'AuthorizationHeaderMalformed',
+      `The authorization header is malformed; the region '${ctx.region}' is wrong; expecting '${bucket.region}'`,
+      400,
+    );
   return bucket;
 }
 
@@ -53,7 +58,8 @@ function objectOf(ctx: Ctx, input: S3Input) {
   const bucket = bucketOf(ctx, input.Bucket);
   const object = bucket.objects.get(input.Key ?? '');
   if (object === undefined) {
-    if (!allowed(ctx, { action: 's3:ListBucket', resource: `arn:${partitionOf(ctx.region)}:s3:::${bucket.name}` })) throw new AwsError('AccessDenied', 'Access Denied', 403);
+    if (!allowed(ctx, { action: 's3:ListBucket', resource: `arn:${partitionOf(ctx.region)}:s3:::${bucket.name}` }))
+      throw new AwsError('AccessDenied', 'Access Denied', 403);
     throw new AwsError('NoSuchKey', 'The specified key does not exist.', 404);
   }
   return object;
@@ -74,7 +80,13 @@ function dechunk(body: string): string {
 }
 
 function objectHeaders(o: { body: string; etag: string; lastModified: Date; contentType: string }): Record<string, string> {
-  return { ETag: `"${o.etag}"`, 'Content-Length': String(Buffer.byteLength(o.body)), 'Last-Modified': o.lastModified.toUTCString(), 'Content-Type': o.contentType, 'Accept-Ranges': 'bytes' };
+  return {
+    ETag: `"${o.etag}"`,
+    'Content-Length': String(Buffer.byteLength(o.body)),
+    'Last-Modified': o.lastModified.toUTCString(),
+    'Content-Type': o.contentType,
+    'Accept-Ranges': 'bytes',
+  };
 }
 
 const s3: ServiceDef = {
@@ -91,7 +103,15 @@ const s3: ServiceDef = {
       if (method === 'HEAD') return { operation: 'HeadBucket', input: { Bucket } };
       if (method === 'GET' && url.searchParams.get('list-type') === '2') {
         const max = url.searchParams.get('max-keys');
-        return { operation: 'ListObjectsV2', input: { Bucket, Prefix: url.searchParams.get('prefix') ?? undefined, MaxKeys: max === null ? undefined : Number(max), ContinuationToken: url.searchParams.get('continuation-token') ?? undefined } };
+        return {
+          operation: 'ListObjectsV2',
+          input: {
+            Bucket,
+            Prefix: url.searchParams.get('prefix') ?? undefined,
+            MaxKeys: max === null ? undefined : Number(max),
+            ContinuationToken: url.searchParams.get('continuation-token') ?? undefined,
+          },
+        };
       }
       return undefined;
     }
@@ -103,11 +123,21 @@ const s3: ServiceDef = {
       const name = input.Bucket ?? '';
       // bucket naming rules (S3 User Guide, "General purpose bucket naming rules"): 3–63 characters, lowercase
       // letters, numbers, dots and hyphens, beginning and ending with a letter or number
-      if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name)) throw new AwsError('InvalidBucketName', 'The specified bucket is not valid.', 400);
+      if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name))
+        throw new AwsError('InvalidBucketName', 'The specified bucket is not valid.', 400);
       const existing = ctx.env.state.buckets.get(name);
       if (existing !== undefined) {
-        if (existing.ownerId === ctx.account) throw new AwsError('BucketAlreadyOwnedByYou', 'Your previous request to create the named bucket succeeded and you already own it.', 409);
-        throw new AwsError('BucketAlreadyExists', 'The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.', 409);
+        if (existing.ownerId === ctx.account)
+          throw new AwsError(
+            'BucketAlreadyOwnedByYou',
+            'Your previous request to create the named bucket succeeded and you already own it.',
+            409,
+          );
+        throw new AwsError(
+          'BucketAlreadyExists',
+          'The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.',
+          409,
+        );
       }
       ctx.env.state.buckets.set(name, { name, ownerId: ctx.account, region: ctx.region, created: ctx.env.clock.iso(), objects: new Map() });
       return { headers: { Location: `/${name}` } };
@@ -119,7 +149,8 @@ const s3: ServiceDef = {
     ListObjectsV2: op((ctx: Ctx, input: S3Input): RestReply => {
       const bucket = bucketOf(ctx, input.Bucket);
       const max = input.MaxKeys ?? 1000;
-      if (!Number.isInteger(max) || max < 0) throw new AwsError('InvalidArgument', 'Provided max-keys not an integer or within integer range', 400);
+      if (!Number.isInteger(max) || max < 0)
+        throw new AwsError('InvalidArgument', 'Provided max-keys not an integer or within integer range', 400);
       const keys = [...bucket.objects.keys()].filter((k) => k.startsWith(input.Prefix ?? '')).sort();
       const start = input.ContinuationToken === undefined ? 0 : Number(Buffer.from(input.ContinuationToken, 'base64url').toString('utf8'));
       if (!Number.isInteger(start) || start < 0) throw new AwsError('InvalidArgument', 'The continuation token provided is incorrect', 400);
@@ -128,10 +159,14 @@ const s3: ServiceDef = {
       const contents = page
         .map((key) => {
           const o = bucket.objects.get(key);
-          return o === undefined ? '' : `<Contents><Key>${esc(key)}</Key><LastModified>${o.lastModified.toISOString()}</LastModified><ETag>&quot;${o.etag}&quot;</ETag><Size>${Buffer.byteLength(o.body)}</Size><StorageClass>STANDARD</StorageClass></Contents>`;
+          return o === undefined
+            ? ''
+            : `<Contents><Key>${esc(key)}</Key><LastModified>${o.lastModified.toISOString()}</LastModified><ETag>&quot;${o.etag}&quot;</ETag><Size>${Buffer.byteLength(o.body)}</Size><StorageClass>STANDARD</StorageClass></Contents>`;
         })
         .join('');
-      const next = truncated ? `<NextContinuationToken>${Buffer.from(String(start + page.length)).toString('base64url')}</NextContinuationToken>` : '';
+      const next = truncated
+        ? `<NextContinuationToken>${Buffer.from(String(start + page.length)).toString('base64url')}</NextContinuationToken>`
+        : '';
       const body = `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="${XMLNS}"><Name>${esc(bucket.name)}</Name><Prefix>${esc(input.Prefix ?? '')}</Prefix><KeyCount>${page.length}</KeyCount><MaxKeys>${max}</MaxKeys><IsTruncated>${truncated}</IsTruncated>${contents}${next}</ListBucketResult>`;
       return { headers: { 'Content-Type': 'application/xml' }, body };
     }),
@@ -139,7 +174,12 @@ const s3: ServiceDef = {
       const bucket = bucketOf(ctx, input.Bucket);
       const body = (input.ContentEncoding ?? '').includes('aws-chunked') ? dechunk(input.Body ?? '') : (input.Body ?? '');
       const etag = createHash('md5').update(body).digest('hex');
-      bucket.objects.set(input.Key ?? '', { body, etag, lastModified: ctx.env.clock.date(), contentType: input.ContentType ?? 'application/octet-stream' });
+      bucket.objects.set(input.Key ?? '', {
+        body,
+        etag,
+        lastModified: ctx.env.clock.date(),
+        contentType: input.ContentType ?? 'application/octet-stream',
+      });
       return { headers: { ETag: `"${etag}"` } };
     }),
     GetObject: op((ctx: Ctx, input: S3Input): RestReply => {
@@ -161,7 +201,12 @@ function s3Error(error: AwsError, requestId: string): string {
 
 /** Write an object as a service would (the export of an image): the bucket's owner writes it. */
 function putObject(bucket: Bucket, key: string, body: string, at: Date): void {
-  bucket.objects.set(key, { body, etag: createHash('md5').update(body).digest('hex'), lastModified: at, contentType: 'application/octet-stream' });
+  bucket.objects.set(key, {
+    body,
+    etag: createHash('md5').update(body).digest('hex'),
+    lastModified: at,
+    contentType: 'application/octet-stream',
+  });
 }
 
 export { putObject, s3, s3Error };

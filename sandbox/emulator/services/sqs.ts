@@ -24,11 +24,21 @@ function findQueue(state: SandboxState, url: string | undefined): Queue {
 }
 
 /** Create a queue (CreateQueue and serverless.yml resources). */
-function createQueue(state: SandboxState, baseUrl: string, account: string, region: string, name: string, attributes: Record<string, string> = {}): Queue {
+function createQueue(
+  state: SandboxState,
+  baseUrl: string,
+  account: string,
+  region: string,
+  name: string,
+  attributes: Record<string, string> = {},
+): Queue {
   const key = `${account}/${name}`;
   const existing = state.queues.get(key);
   if (existing !== undefined) return existing;
-  const redrive = attributes.RedrivePolicy === undefined ? undefined : (JSON.parse(attributes.RedrivePolicy) as { deadLetterTargetArn: string; maxReceiveCount: number | string });
+  const redrive =
+    attributes.RedrivePolicy === undefined
+      ? undefined
+      : (JSON.parse(attributes.RedrivePolicy) as { deadLetterTargetArn: string; maxReceiveCount: number | string });
   const queue: Queue = {
     name,
     url: `${baseUrl}/${account}/${name}`,
@@ -37,7 +47,10 @@ function createQueue(state: SandboxState, baseUrl: string, account: string, regi
     region,
     visibilityTimeout: Number(attributes.VisibilityTimeout ?? 30),
     delaySeconds: Number(attributes.DelaySeconds ?? 0),
-    redrive: redrive === undefined ? undefined : { deadLetterTargetArn: redrive.deadLetterTargetArn, maxReceiveCount: Number(redrive.maxReceiveCount) },
+    redrive:
+      redrive === undefined
+        ? undefined
+        : { deadLetterTargetArn: redrive.deadLetterTargetArn, maxReceiveCount: Number(redrive.maxReceiveCount) },
     messages: [],
   };
   state.queues.set(key, queue);
@@ -45,9 +58,23 @@ function createQueue(state: SandboxState, baseUrl: string, account: string, regi
 }
 
 function sendMessage(_state: SandboxState, queue: Queue, body: string, delaySeconds: number, now: number) {
-  if (delaySeconds < 0 || delaySeconds > 900) throw new AwsError('InvalidParameterValue', 'Value for parameter DelaySeconds is invalid. Reason: must be between 0 and 900, if provided.');
-  if (Buffer.byteLength(body) > 262_144) throw new AwsError('InvalidParameterValue', 'One or more parameters are invalid. Reason: Message must be shorter than 262144 bytes.');
-  const message: QueueMessage = { messageId: randomUUID(), body, md5: md5(body), sentAt: now, visibleAt: now + delaySeconds * 1000, receiveCount: 0, receiptHandle: undefined, firstReceivedAt: undefined };
+  if (delaySeconds < 0 || delaySeconds > 900)
+    throw new AwsError(
+      'InvalidParameterValue',
+      'Value for parameter DelaySeconds is invalid. Reason: must be between 0 and 900, if provided.',
+    );
+  if (Buffer.byteLength(body) > 262_144)
+    throw new AwsError('InvalidParameterValue', 'One or more parameters are invalid. Reason: Message must be shorter than 262144 bytes.');
+  const message: QueueMessage = {
+    messageId: randomUUID(),
+    body,
+    md5: md5(body),
+    sentAt: now,
+    visibleAt: now + delaySeconds * 1000,
+    receiveCount: 0,
+    receiptHandle: undefined,
+    firstReceivedAt: undefined,
+  };
   queue.messages.push(message);
   return message;
 }
@@ -76,7 +103,8 @@ function receiveMessages(state: SandboxState, queue: Queue, max: number, visibil
 
 function deleteMessage(queue: Queue, receiptHandle: string | undefined): void {
   const index = queue.messages.findIndex((m) => m.receiptHandle === receiptHandle);
-  if (index === -1) throw new AwsError('ReceiptHandleIsInvalid', `The input receipt handle "${receiptHandle ?? ''}" is not a valid receipt handle.`);
+  if (index === -1)
+    throw new AwsError('ReceiptHandleIsInvalid', `The input receipt handle "${receiptHandle ?? ''}" is not a valid receipt handle.`);
   queue.messages.splice(index, 1);
 }
 
@@ -89,13 +117,19 @@ function deleteMessage(queue: Queue, receiptHandle: string | undefined): void {
 function messageAttributes(input: SendMessageRequest['MessageAttributes']): Record<string, string> | undefined {
   if (input === undefined) return undefined;
   const entries = Object.entries(input);
-  if (entries.length > 10) throw new AwsError('InvalidParameterValue', `Number of message attributes [${entries.length}] exceeds the allowed maximum [10].`);
+  if (entries.length > 10)
+    throw new AwsError('InvalidParameterValue', `Number of message attributes [${entries.length}] exceeds the allowed maximum [10].`);
   const out: Record<string, string> = {};
   for (const [name, value] of entries) {
-    if (!/^[A-Za-z0-9_.-]{1,256}$/.test(name) || name.startsWith('.') || name.endsWith('.')) throw new AwsError('InvalidParameterValue', `Message attribute name '${name}' is invalid.`);
-    if (value.DataType === undefined || !/^(String|Number|Binary)(\..+)?$/.test(value.DataType)) throw new AwsError('InvalidParameterValue', `The type of message (user) attribute '${name}' is invalid.`);
+    if (!/^[A-Za-z0-9_.-]{1,256}$/.test(name) || name.startsWith('.') || name.endsWith('.'))
+      throw new AwsError('InvalidParameterValue', `Message attribute name '${name}' is invalid.`);
+    if (value.DataType === undefined || !/^(String|Number|Binary)(\..+)?$/.test(value.DataType))
+      throw new AwsError('InvalidParameterValue', `The type of message (user) attribute '${name}' is invalid.`);
     if (!value.DataType.startsWith('Binary') && (value.StringValue === undefined || value.StringValue === '')) {
-      throw new AwsError('InvalidParameterValue', `Message (user) attribute '${name}' must contain a non-empty value of type '${value.DataType}'.`);
+      throw new AwsError(
+        'InvalidParameterValue',
+        `Message (user) attribute '${name}' must contain a non-empty value of type '${value.DataType}'.`,
+      );
     }
     out[name] = value.StringValue ?? '';
   }
@@ -109,7 +143,8 @@ const sqs: ServiceDef = {
   schemas: sqsSchemas as unknown as Record<string, unknown>,
   handlers: {
     CreateQueue: op((ctx: Ctx, input: { QueueName?: string; Attributes?: Record<string, string> }) => {
-      if (input.QueueName === undefined || !/^[\w-]{1,80}$/.test(input.QueueName)) throw new AwsError('InvalidParameterValue', 'Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length');
+      if (input.QueueName === undefined || !/^[\w-]{1,80}$/.test(input.QueueName))
+        throw new AwsError('InvalidParameterValue', 'Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length');
       return { QueueUrl: createQueue(ctx.env.state, ctx.env.url(), ctx.account, ctx.region, input.QueueName, input.Attributes).url };
     }),
     GetQueueUrl: op((ctx: Ctx, input: { QueueName?: string }) => {
@@ -117,10 +152,13 @@ const sqs: ServiceDef = {
       if (queue === undefined) throw new AwsError('AWS.SimpleQueueService.NonExistentQueue', 'The specified queue does not exist.');
       return { QueueUrl: queue.url };
     }),
-    ListQueues: op((ctx: Ctx) => ({ QueueUrls: [...ctx.env.state.queues.values()].filter((q) => q.accountId === ctx.account).map((q) => q.url) })),
+    ListQueues: op((ctx: Ctx) => ({
+      QueueUrls: [...ctx.env.state.queues.values()].filter((q) => q.accountId === ctx.account).map((q) => q.url),
+    })),
     SendMessage: op((ctx: Ctx, input: SendMessageRequest) => {
       const queue = findQueue(ctx.env.state, input.QueueUrl);
-      if (input.MessageBody === undefined || input.MessageBody === '') throw new AwsError('MissingParameter', 'The request must contain the parameter MessageBody.');
+      if (input.MessageBody === undefined || input.MessageBody === '')
+        throw new AwsError('MissingParameter', 'The request must contain the parameter MessageBody.');
       const attributes = messageAttributes(input.MessageAttributes);
       const message = sendMessage(ctx.env.state, queue, input.MessageBody, input.DelaySeconds ?? queue.delaySeconds, ctx.env.clock.now());
       if (attributes !== undefined) message.attributes = attributes;
@@ -129,10 +167,20 @@ const sqs: ServiceDef = {
     ReceiveMessage: op((ctx: Ctx, input: ReceiveMessageRequest) => {
       const queue = findQueue(ctx.env.state, input.QueueUrl);
       const max = input.MaxNumberOfMessages ?? 1;
-      if (max < 1 || max > 10) throw new AwsError('InvalidParameterValue', 'Value for parameter MaxNumberOfMessages is invalid. Reason: Must be between 1 and 10, if provided.');
+      if (max < 1 || max > 10)
+        throw new AwsError(
+          'InvalidParameterValue',
+          'Value for parameter MaxNumberOfMessages is invalid. Reason: Must be between 1 and 10, if provided.',
+        );
       const messages = receiveMessages(ctx.env.state, queue, max, input.VisibilityTimeout ?? queue.visibilityTimeout, ctx.env.clock.now());
       return {
-        Messages: messages.map((m) => ({ MessageId: m.messageId, ReceiptHandle: m.receiptHandle, MD5OfBody: m.md5, Body: m.body, Attributes: { ApproximateReceiveCount: String(m.receiveCount), SentTimestamp: String(m.sentAt) } })),
+        Messages: messages.map((m) => ({
+          MessageId: m.messageId,
+          ReceiptHandle: m.receiptHandle,
+          MD5OfBody: m.md5,
+          Body: m.body,
+          Attributes: { ApproximateReceiveCount: String(m.receiveCount), SentTimestamp: String(m.sentAt) },
+        })),
       };
     }),
     DeleteMessage: op((ctx: Ctx, input: { QueueUrl?: string; ReceiptHandle?: string }) => {

@@ -23,15 +23,29 @@ const ssm: ServiceDef = {
     GetParameter: op((ctx: Ctx, input: GetParameterRequest) => {
       // `name`, `name:version` or `name:label` (parameters.ts)
       const { parameter: p, version, selector } = selectParameter(ctx.env.state.cell(ctx.account, ctx.region), input.Name ?? '');
-      return { Parameter: { Name: p.name, Type: p.type, Value: version.value, Version: version.version, Selector: selector, LastModifiedDate: version.lastModified, ARN: parameterArn(ctx, p.name), DataType: p.dataType } };
+      return {
+        Parameter: {
+          Name: p.name,
+          Type: p.type,
+          Value: version.value,
+          Version: version.version,
+          Selector: selector,
+          LastModifiedDate: version.lastModified,
+          ARN: parameterArn(ctx, p.name),
+          DataType: p.dataType,
+        },
+      };
     }),
-    LabelParameterVersion: op((ctx: Ctx, input: LabelParameterVersionRequest) => labelParameterVersion(ctx.env.state.cell(ctx.account, ctx.region), input)),
+    LabelParameterVersion: op((ctx: Ctx, input: LabelParameterVersionRequest) =>
+      labelParameterVersion(ctx.env.state.cell(ctx.account, ctx.region), input),
+    ),
     PutParameter: op((ctx: Ctx, input: PutParameterRequest) => {
       const name = input.Name ?? '';
       if (!/^[\w./-]{1,1011}$/.test(name)) throw new AwsError('ValidationException', `Parameter name ${name} is not valid`);
       if (input.Value === undefined) throw new AwsError('ValidationException', 'Value is required');
       const dataType = input.DataType ?? 'text';
-      if (!['text', 'aws:ec2:image', 'aws:ssm:integration'].includes(dataType)) throw new AwsError('ValidationException', `DataType ${dataType} is not supported`);
+      if (!['text', 'aws:ec2:image', 'aws:ssm:integration'].includes(dataType))
+        throw new AwsError('ValidationException', `DataType ${dataType} is not supported`);
       const cell = ctx.env.state.cell(ctx.account, ctx.region);
       const store = cell.parameters;
       const existing = store.get(name);
@@ -40,14 +54,27 @@ const ssm: ServiceDef = {
         // "If you attempt to create or update the parameter again before the validation process completes, the
         // system reports that validation is still in process" (AMI_DOC below). The page names no error code;
         // TooManyUpdates is the PutParameter error of the service model for one-update-at-a-time resources.
-        throw new AwsError('TooManyUpdates', `Validation of parameter ${name} (version ${validating.version}) is still in process. Try again after it completes.`);
+        throw new AwsError(
+          'TooManyUpdates',
+          `Validation of parameter ${name} (version ${validating.version}) is still in process. Try again after it completes.`,
+        );
       }
       if (existing !== undefined && input.Overwrite !== true) {
-        throw new AwsError('ParameterAlreadyExists', 'The parameter already exists. To overwrite this value, set the overwrite option in the request to true.');
+        throw new AwsError(
+          'ParameterAlreadyExists',
+          'The parameter already exists. To overwrite this value, set the overwrite option in the request to true.',
+        );
       }
       const version = (existing?.version ?? 0) + 1;
       const write = (value: string): void => {
-        writeParameter(cell, { name, value, type: input.Type ?? existing?.type ?? 'String', dataType, version, lastModified: ctx.env.clock.date() });
+        writeParameter(cell, {
+          name,
+          value,
+          type: input.Type ?? existing?.type ?? 'String',
+          dataType,
+          version,
+          lastModified: ctx.env.clock.date(),
+        });
       };
       if (dataType !== 'aws:ec2:image') {
         write(input.Value);
@@ -68,13 +95,18 @@ const ssm: ServiceDef = {
       ctx.env.clock.after(SSM_IMAGE_VALIDATION_MS, () => {
         cell.parameterValidations.delete(name);
         const image = /^ami-[0-9a-f]{8,17}$/.test(value) ? ctx.env.state.findImage(region, value) : undefined;
-        const valid = image !== undefined && image.state === 'available' && canSee(image, account, ctx.env.state) && !ctx.env.faults.ssmImageValidationFails(value, account, region);
+        const valid =
+          image !== undefined &&
+          image.state === 'available' &&
+          canSee(image, account, ctx.env.state) &&
+          !ctx.env.faults.ssmImageValidationFails(value, account, region);
         if (valid) write(value);
       });
       return { Version: version, Tier: 'Standard' };
     }),
     DeleteParameter: op((ctx: Ctx, input: { Name?: string }) => {
-      if (!ctx.env.state.cell(ctx.account, ctx.region).parameters.delete(input.Name ?? '')) throw new AwsError('ParameterNotFound', `Parameter ${input.Name ?? ''} not found.`);
+      if (!ctx.env.state.cell(ctx.account, ctx.region).parameters.delete(input.Name ?? ''))
+        throw new AwsError('ParameterNotFound', `Parameter ${input.Name ?? ''} not found.`);
       return {};
     }),
   },

@@ -24,7 +24,7 @@ function assumeRole(ctx: Ctx, input: AssumeRoleRequest) {
   const match = /^arn:aws[a-z-]*:iam::(\d{12}):role\/(?:.*\/)?([\w+=,.@-]{1,64})$/.exec(roleArn);
   if (match === null) throw new AwsError('ValidationError', `${roleArn} is not a valid role ARN`);
   if (input.RoleSessionName === undefined || !/^[\w+=,.@-]{2,64}$/.test(input.RoleSessionName)) {
-    throw new AwsError('ValidationError', '1 validation error detected: Value at \'roleSessionName\' failed to satisfy constraint');
+    throw new AwsError('ValidationError', "1 validation error detected: Value at 'roleSessionName' failed to satisfy constraint");
   }
   const [, account = '', name = ''] = match;
   const role = ctx.env.state.rolesOf(account).get(name);
@@ -37,10 +37,24 @@ function assumeRole(ctx: Ctx, input: AssumeRoleRequest) {
   if (role.externalId !== undefined && role.externalId !== input.ExternalId) throw denied;
   const accessKeyId = `ASIA${randomBytes(8).toString('hex').toUpperCase()}`;
   const expiration = new Date(Date.now() + (input.DurationSeconds ?? 3600) * 1000);
-  ctx.env.state.sessions.set(accessKeyId, { accessKeyId, accountId: account, roleArn: role.arn, sessionName: input.RoleSessionName, expiration });
+  ctx.env.state.sessions.set(accessKeyId, {
+    accessKeyId,
+    accountId: account,
+    roleArn: role.arn,
+    sessionName: input.RoleSessionName,
+    expiration,
+  });
   return {
-    Credentials: { AccessKeyId: accessKeyId, SecretAccessKey: randomBytes(20).toString('base64'), SessionToken: randomBytes(32).toString('base64'), Expiration: expiration },
-    AssumedRoleUser: { AssumedRoleId: `AROA${randomBytes(8).toString('hex').toUpperCase()}:${input.RoleSessionName}`, Arn: `arn:${role.arn.split(':')[1] ?? 'aws'}:sts::${account}:assumed-role/${name}/${input.RoleSessionName}` },
+    Credentials: {
+      AccessKeyId: accessKeyId,
+      SecretAccessKey: randomBytes(20).toString('base64'),
+      SessionToken: randomBytes(32).toString('base64'),
+      Expiration: expiration,
+    },
+    AssumedRoleUser: {
+      AssumedRoleId: `AROA${randomBytes(8).toString('hex').toUpperCase()}:${input.RoleSessionName}`,
+      Arn: `arn:${role.arn.split(':')[1] ?? 'aws'}:sts::${account}:assumed-role/${name}/${input.RoleSessionName}`,
+    },
   };
 }
 

@@ -40,7 +40,9 @@ function ratePeriodMs(expression: string, fn: string): number {
   const unit = match?.[2] ?? '';
   const singular = unit.replace(/s$/, '');
   if (match === null || value < 1 || (value === 1) !== (unit === singular)) {
-    throw new Error(`function ${fn}: "${expression}" is not a schedule expression EventBridge accepts (rate(1 hour), rate(6 hours); the sandbox does not model cron())`);
+    throw new Error(
+      `function ${fn}: "${expression}" is not a schedule expression EventBridge accepts (rate(1 hour), rate(6 hours); the sandbox does not model cron())`,
+    );
   }
   return value * (RATE_UNITS[singular] ?? 0);
 }
@@ -91,7 +93,8 @@ function readDeployment(path: string): Deployment {
       eventPatterns: [],
       sqs: [],
       maximumRetryAttempts: typeof raw.maximumRetryAttempts === 'number' ? raw.maximumRetryAttempts : 2,
-      onFailureQueueLogicalId: isObj(raw.destinations) && isObj(raw.destinations.onFailure) ? logicalIdOf(raw.destinations.onFailure.arn) : undefined,
+      onFailureQueueLogicalId:
+        isObj(raw.destinations) && isObj(raw.destinations.onFailure) ? logicalIdOf(raw.destinations.onFailure.arn) : undefined,
       schedules: [],
       roleLogicalId: typeof raw.role === 'string' ? raw.role : (logicalIdOf(raw.role) ?? FRAMEWORK_ROLE),
       environment: isObj(raw.environment) ? raw.environment : {},
@@ -123,8 +126,16 @@ function readDeployment(path: string): Deployment {
       Type: 'AWS::IAM::Role',
       Properties: {
         RoleName: iamRole?.name ?? `${String(doc.service)}-\${sls:stage}-\${aws:region}-lambdaRole`,
-        AssumeRolePolicyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: ['lambda.amazonaws.com'] }, Action: ['sts:AssumeRole'] }] },
-        Policies: [{ PolicyName: `${String(doc.service)}-lambda`, PolicyDocument: { Version: '2012-10-17', Statement: Array.isArray(iamRole?.statements) ? iamRole.statements : [] } }],
+        AssumeRolePolicyDocument: {
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Principal: { Service: ['lambda.amazonaws.com'] }, Action: ['sts:AssumeRole'] }],
+        },
+        Policies: [
+          {
+            PolicyName: `${String(doc.service)}-lambda`,
+            PolicyDocument: { Version: '2012-10-17', Statement: Array.isArray(iamRole?.statements) ? iamRole.statements : [] },
+          },
+        ],
         ManagedPolicyArns: Array.isArray(iamRole?.managedPolicies) ? iamRole.managedPolicies : [],
       },
     };
@@ -138,7 +149,17 @@ function readDeployment(path: string): Deployment {
   const tables = Object.entries(resources)
     .filter(([, r]) => isObj(r) && r.Type === 'AWS::DynamoDB::Table')
     .map(([logicalId, r]) => ({ logicalId, properties: isObj(r) && isObj(r.Properties) ? r.Properties : {} }));
-  return { service: String(doc.service), functions, queues, tables, environment: isObj(provider.environment) ? provider.environment : {}, params, resources, conditions, parameters };
+  return {
+    service: String(doc.service),
+    functions,
+    queues,
+    tables,
+    environment: isObj(provider.environment) ? provider.environment : {},
+    params,
+    resources,
+    conditions,
+    parameters,
+  };
 }
 
 export { FRAMEWORK_ROLE, isObj, logicalIdOf, ratePeriodMs, readDeployment };

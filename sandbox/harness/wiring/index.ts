@@ -59,7 +59,10 @@ class Wiring {
     private readonly options: WiringOptions,
   ) {
     this.deployment = readDeployment(options.serverlessYml);
-    this.forwarderPatterns = (options.forwardedRegions ?? []).length === 0 ? [] : readForwarderPatterns(options.forwarderYml ?? join(dirname(options.serverlessYml), 'infra', 'region-forwarder.yaml'));
+    this.forwarderPatterns =
+      (options.forwardedRegions ?? []).length === 0
+        ? []
+        : readForwarderPatterns(options.forwarderYml ?? join(dirname(options.serverlessYml), 'infra', 'region-forwarder.yaml'));
     Object.assign(this.deployment.params, options.params ?? {});
     this.stack = new Stack(env, this.deployment, options);
   }
@@ -109,7 +112,14 @@ class Wiring {
       const credentials = roleSession(this.env.state, role, `${this.deployment.service}-sandbox-${fn.name}`);
       const own: Record<string, string> = {};
       for (const [key, value] of Object.entries(fn.environment)) own[key] = this.resolve(value);
-      return { ...common, ...own, AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey, AWS_SESSION_TOKEN: credentials.sessionToken, ...(this.options.environment ?? {}) };
+      return {
+        ...common,
+        ...own,
+        AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+        AWS_SESSION_TOKEN: credentials.sessionToken,
+        ...(this.options.environment ?? {}),
+      };
     };
     // patterns may use ${param:…} (the ARN prefix filter)
     const resolveStrings = (value: Json): Json => {
@@ -165,7 +175,13 @@ class Wiring {
     }
     // the process itself (the CLI and tests running in it) acts as the home account's administrator, as before
     // any function was loaded; each loaded function keeps the role credentials it read at load time
-    this.options.applyEnvironment({ ...this.common, AWS_ACCESS_KEY_ID: this.options.account, AWS_SECRET_ACCESS_KEY: 'sandbox', AWS_SESSION_TOKEN: '', ...(this.options.environment ?? {}) });
+    this.options.applyEnvironment({
+      ...this.common,
+      AWS_ACCESS_KEY_ID: this.options.account,
+      AWS_SECRET_ACCESS_KEY: 'sandbox',
+      AWS_SESSION_TOKEN: '',
+      ...(this.options.environment ?? {}),
+    });
   }
 
   /**
@@ -188,7 +204,17 @@ class Wiring {
     const ruleArn = `arn:${partitionOf(region)}:events:${region}:${account}:rule/${this.deployment.service}-sandbox-${fn.name}-schedule-${index}`;
     const fire = (): void => {
       if (this.stopped) return;
-      const event = { version: '0', id: randomUUID(), 'detail-type': 'Scheduled Event', source: 'aws.events', account, time: this.env.clock.iso(), region, resources: [ruleArn], detail: {} };
+      const event = {
+        version: '0',
+        id: randomUUID(),
+        'detail-type': 'Scheduled Event',
+        source: 'aws.events',
+        account,
+        time: this.env.clock.iso(),
+        region,
+        resources: [ruleArn],
+        detail: {},
+      };
       this.track(this.deliverToTarget(fn, event, 'schedule'));
       this.env.clock.after(periodMs, fire);
     };
@@ -205,7 +231,14 @@ class Wiring {
     if (event.bus !== 'default' || event.account !== this.options.account) return;
     if (event.region !== this.options.region) {
       if (!(this.options.forwardedRegions ?? []).includes(event.region)) return;
-      const envelope = { 'detail-type': event.detailType, source: event.source, account: event.account, region: event.region, resources: event.resources, detail: event.detail };
+      const envelope = {
+        'detail-type': event.detailType,
+        source: event.source,
+        account: event.account,
+        region: event.region,
+        resources: event.resources,
+        detail: event.detail,
+      };
       if (!this.forwarderPatterns.some((pattern) => matchesPattern(pattern, envelope))) return;
     }
     const delay = this.env.faults.eventDelayMs(event.resources);
@@ -217,7 +250,17 @@ class Wiring {
   }
 
   private deliverNow(event: PublishedEvent): void {
-    const envelope = { version: '0', id: event.id, 'detail-type': event.detailType, source: event.source, account: event.account, time: event.time, region: event.region, resources: event.resources, detail: event.detail };
+    const envelope = {
+      version: '0',
+      id: event.id,
+      'detail-type': event.detailType,
+      source: event.source,
+      account: event.account,
+      time: event.time,
+      region: event.region,
+      resources: event.resources,
+      detail: event.detail,
+    };
     for (const fn of this.deployment.functions) {
       if (!fn.eventPatterns.some((pattern) => matchesPattern(pattern, envelope))) continue;
       this.track(this.deliverToTarget(fn, envelope, 'eventbridge'));
@@ -247,7 +290,13 @@ class Wiring {
    * to the on-failure destination. The waits run on the sandbox clock, like a queue's delay: nothing is in
    * flight meanwhile, so `idle()` returns with the failure seen and the retry still to come.
    */
-  private async invokeAsync(fn: FunctionDef, event: unknown, trigger: Invocation['trigger'], duplicate = false, attempt = 1): Promise<void> {
+  private async invokeAsync(
+    fn: FunctionDef,
+    event: unknown,
+    trigger: Invocation['trigger'],
+    duplicate = false,
+    attempt = 1,
+  ): Promise<void> {
     const outcome = await this.invoke(fn, trigger, event, attempt, duplicate);
     if (outcome.error === undefined) return;
     if (attempt <= fn.maximumRetryAttempts) {
@@ -261,18 +310,45 @@ class Wiring {
     }
     const queue = fn.onFailureQueueLogicalId === undefined ? undefined : this.queues.get(fn.onFailureQueueLogicalId);
     if (queue !== undefined) {
-      const record = { version: '1.0', timestamp: this.env.clock.iso(), requestContext: { functionArn: fn.name, condition: 'RetriesExhausted', approximateInvokeCount: attempt }, requestPayload: event, responseContext: { functionError: 'Unhandled' }, responsePayload: { errorMessage: outcome.error } };
+      const record = {
+        version: '1.0',
+        timestamp: this.env.clock.iso(),
+        requestContext: { functionArn: fn.name, condition: 'RetriesExhausted', approximateInvokeCount: attempt },
+        requestPayload: event,
+        responseContext: { functionError: 'Unhandled' },
+        responsePayload: { errorMessage: outcome.error },
+      };
       sendMessage(this.env.state, queue, JSON.stringify(record), 0, this.env.clock.now());
     }
   }
 
-  private async invoke(fn: FunctionDef, trigger: Invocation['trigger'], event: unknown, attempt: number, duplicate = false): Promise<Invocation> {
+  private async invoke(
+    fn: FunctionDef,
+    trigger: Invocation['trigger'],
+    event: unknown,
+    attempt: number,
+    duplicate = false,
+  ): Promise<Invocation> {
     const handler = this.handlers.get(fn.name);
     const started = Date.now();
-    const invocation: Invocation = { id: randomUUID(), function: fn.name, trigger, startedAt: new Date(started).toISOString(), durationMs: 0, attempt, event, result: undefined, error: undefined, duplicate };
+    const invocation: Invocation = {
+      id: randomUUID(),
+      function: fn.name,
+      trigger,
+      startedAt: new Date(started).toISOString(),
+      durationMs: 0,
+      attempt,
+      event,
+      result: undefined,
+      error: undefined,
+      duplicate,
+    };
     try {
       if (handler === undefined) throw new Error(`function ${fn.name} is not loaded`);
-      invocation.result = await handler(event, lambdaContext(`${this.deployment.service}-sandbox-${fn.name}`, this.options.account, this.options.region));
+      invocation.result = await handler(
+        event,
+        lambdaContext(`${this.deployment.service}-sandbox-${fn.name}`, this.options.account, this.options.region),
+      );
     } catch (error: unknown) {
       invocation.error = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     }
@@ -308,7 +384,12 @@ class Wiring {
             messageId: m.messageId,
             receiptHandle: m.receiptHandle ?? '',
             body: m.body,
-            attributes: { ApproximateReceiveCount: String(m.receiveCount), SentTimestamp: String(m.sentAt), SenderId: this.options.account, ApproximateFirstReceiveTimestamp: String(m.firstReceivedAt ?? m.sentAt) },
+            attributes: {
+              ApproximateReceiveCount: String(m.receiveCount),
+              SentTimestamp: String(m.sentAt),
+              SenderId: this.options.account,
+              ApproximateFirstReceiveTimestamp: String(m.firstReceivedAt ?? m.sentAt),
+            },
             messageAttributes: {},
             md5OfBody: m.md5,
             eventSource: 'aws:sqs',
@@ -365,7 +446,9 @@ class Wiring {
   /** Whether any invocation runs or waits for its retry, or any queue a function consumes still holds messages. */
   busy(): boolean {
     if (this.inFlight.size > 0 || this.retriesWaiting > 0) return true;
-    return this.deployment.functions.some((fn) => fn.sqs.some((source) => (this.queues.get(source.queueLogicalId)?.messages.length ?? 0) > 0));
+    return this.deployment.functions.some((fn) =>
+      fn.sqs.some((source) => (this.queues.get(source.queueLogicalId)?.messages.length ?? 0) > 0),
+    );
   }
 
   /** Wait until no invocation is running. */

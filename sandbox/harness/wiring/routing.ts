@@ -23,7 +23,8 @@ function matchValue(rule: Json, value: unknown): boolean {
 function matchesPattern(pattern: Obj, event: Record<string, unknown>): boolean {
   return Object.entries(pattern).every(([key, rule]) => {
     const value = event[key];
-    if (isObj(rule)) return typeof value === 'object' && value !== null && !Array.isArray(value) && matchesPattern(rule, value as Record<string, unknown>);
+    if (isObj(rule))
+      return typeof value === 'object' && value !== null && !Array.isArray(value) && matchesPattern(rule, value as Record<string, unknown>);
     if (!Array.isArray(rule)) return false;
     const values = Array.isArray(value) ? value : [value];
     return rule.some((r) => values.some((v) => matchValue(r, v)));
@@ -37,7 +38,8 @@ function matchesPattern(pattern: Obj, event: Record<string, unknown>): boolean {
 function readForwarderPatterns(path: string): Obj[] {
   const doc = parseTemplate(readFileSync(path, 'utf8')) as Obj;
   const defaults: Record<string, Json> = {};
-  for (const [name, p] of Object.entries(isObj(doc.Parameters) ? doc.Parameters : {})) if (isObj(p) && p.Default !== undefined) defaults[name] = p.Default;
+  for (const [name, p] of Object.entries(isObj(doc.Parameters) ? doc.Parameters : {}))
+    if (isObj(p) && p.Default !== undefined) defaults[name] = p.Default;
   const resolveRefs = (value: Json): Json => {
     if (Array.isArray(value)) return value.map(resolveRefs);
     if (isObj(value)) {

@@ -69,7 +69,15 @@ class Stack {
    * fails loudly.
    */
   private createTable(logicalId: string, properties: Obj): Table {
-    const known = ['TableName', 'KeySchema', 'AttributeDefinitions', 'BillingMode', 'TimeToLiveSpecification', 'SSESpecification', 'PointInTimeRecoverySpecification'];
+    const known = [
+      'TableName',
+      'KeySchema',
+      'AttributeDefinitions',
+      'BillingMode',
+      'TimeToLiveSpecification',
+      'SSESpecification',
+      'PointInTimeRecoverySpecification',
+    ];
     const unknown = Object.keys(properties).filter((k) => !known.includes(k));
     if (unknown.length > 0) throw new Error(`table ${logicalId}: the sandbox does not model ${unknown.join(', ')}`);
     const definitions = Array.isArray(properties.AttributeDefinitions) ? properties.AttributeDefinitions.filter(isObj) : [];
@@ -78,10 +86,14 @@ class Stack {
       .map((k) => {
         const name = String(k.AttributeName);
         const type = definitions.find((d) => d.AttributeName === name)?.AttributeType;
-        if (type !== 'S' && type !== 'N' && type !== 'B') throw new Error(`table ${logicalId}: key attribute ${name} has no AttributeDefinitions entry of type S, N or B`);
+        if (type !== 'S' && type !== 'N' && type !== 'B')
+          throw new Error(`table ${logicalId}: key attribute ${name} has no AttributeDefinitions entry of type S, N or B`);
         return { name, type } as const;
       });
-    const ttl = isObj(properties.TimeToLiveSpecification) && properties.TimeToLiveSpecification.Enabled === true ? String(properties.TimeToLiveSpecification.AttributeName) : undefined;
+    const ttl =
+      isObj(properties.TimeToLiveSpecification) && properties.TimeToLiveSpecification.Enabled === true
+        ? String(properties.TimeToLiveSpecification.AttributeName)
+        : undefined;
     const name = properties.TableName === undefined ? this.physicalName(logicalId) : this.resolve(properties.TableName);
     return createTable(this.env.state, this.where.account, this.where.region, name, key, ttl);
   }
@@ -100,7 +112,10 @@ class Stack {
     };
     const conditions = this.resolveVariables(this.deployment.conditions) as TemplateObj;
     const parameters = this.resolveVariables(this.deployment.parameters) as TemplateObj;
-    for (const role of templateRoles({ Parameters: parameters, Resources: resources, Conditions: conditions }, { account, region, partition, parameters: {}, attributes })) {
+    for (const role of templateRoles(
+      { Parameters: parameters, Resources: resources, Conditions: conditions },
+      { account, region, partition, parameters: {}, attributes },
+    )) {
       this.roles.set(role.logicalId, installRole(this.env.state, account, role, partition));
     }
     return this.roles;

@@ -31,7 +31,8 @@ interface CleanupOptions {
  * deployment sets: an option that would loosen one is refused here, before any AWS call.
  */
 async function cleanupRequestFrom(arn: string, opts: CleanupOptions): Promise<CleanupRequest> {
-  if (opts.plan !== undefined && opts.apply !== true) throw new InputError('--plan <file> is the reviewed plan that --apply acts on: add --apply (to plan again, leave --plan out)');
+  if (opts.plan !== undefined && opts.apply !== true)
+    throw new InputError('--plan <file> is the reviewed plan that --apply acts on: add --apply (to plan again, leave --plan out)');
   if (opts.plan !== undefined && opts.planOut !== undefined) throw new InputError('--plan and --plan-out cannot be used together');
   parseDistributionConfigurationArn(arn);
   const reviewed = opts.plan === undefined ? undefined : await readPlanFile(opts.plan, arn);
@@ -47,7 +48,13 @@ async function cleanupRequestFrom(arn: string, opts: CleanupOptions): Promise<Cl
     },
     ...(opts.onlyRegion === undefined && opts.onlyAccount === undefined && opts.onlyImage === undefined
       ? {}
-      : { only: { ...(opts.onlyRegion === undefined ? {} : { regions: opts.onlyRegion }), ...(opts.onlyAccount === undefined ? {} : { accounts: opts.onlyAccount }), ...(opts.onlyImage === undefined ? {} : { imageIds: opts.onlyImage }) } }),
+      : {
+          only: {
+            ...(opts.onlyRegion === undefined ? {} : { regions: opts.onlyRegion }),
+            ...(opts.onlyAccount === undefined ? {} : { accounts: opts.onlyAccount }),
+            ...(opts.onlyImage === undefined ? {} : { imageIds: opts.onlyImage }),
+          },
+        }),
     ...(opts.maxDeletions === undefined ? {} : { maxDeletions: opts.maxDeletions }),
     ...(reviewed === undefined ? {} : { plan: reviewed }),
   };
@@ -66,8 +73,12 @@ function planFile(report: CleanupReport) {
     distributionConfigurationArn: report.configuration.arn,
     plannedAt: report.finishedAt,
     settings: report.settings,
-    candidates: report.candidates.filter((c) => c.decision !== 'skip').map((c) => ({ imageId: c.imageId, region: c.region, accountId: c.accountId, decision: c.decision, reason: c.reason })),
-    kept: report.candidates.filter((c) => c.decision === 'skip' && c.guard !== 'current-cell').map((c) => ({ imageId: c.imageId, region: c.region, accountId: c.accountId, guard: c.guard, reason: c.reason })),
+    candidates: report.candidates
+      .filter((c) => c.decision !== 'skip')
+      .map((c) => ({ imageId: c.imageId, region: c.region, accountId: c.accountId, decision: c.decision, reason: c.reason })),
+    kept: report.candidates
+      .filter((c) => c.decision === 'skip' && c.guard !== 'current-cell')
+      .map((c) => ({ imageId: c.imageId, region: c.region, accountId: c.accountId, guard: c.guard, reason: c.reason })),
   };
 }
 
@@ -80,13 +91,20 @@ async function readPlanFile(file: string, arn: string): Promise<PlannedCandidate
     throw new InputError(`--plan ${file}: not a readable JSON plan (${toFailure(error).message})`, { cause: error });
   }
   const plan = parsed as { kind?: unknown; distributionConfigurationArn?: unknown; candidates?: unknown };
-  if (typeof parsed !== 'object' || parsed === null || plan.kind !== 'imagebuilder-reconciler cleanup plan' || !Array.isArray(plan.candidates)) {
+  if (
+    typeof parsed !== 'object' ||
+    parsed === null ||
+    plan.kind !== 'imagebuilder-reconciler cleanup plan' ||
+    !Array.isArray(plan.candidates)
+  ) {
     throw new InputError(`--plan ${file}: not a cleanup plan written by --plan-out`);
   }
   if (plan.distributionConfigurationArn !== arn) {
     throw new InputError(`--plan ${file}: a plan of ${String(plan.distributionConfigurationArn)}, not of ${arn}`);
   }
-  return (plan.candidates as Record<string, unknown>[]).map((c) => ({ imageId: c.imageId, region: c.region, accountId: c.accountId, decision: c.decision }) as PlannedCandidate);
+  return (plan.candidates as Record<string, unknown>[]).map(
+    (c) => ({ imageId: c.imageId, region: c.region, accountId: c.accountId, decision: c.decision }) as PlannedCandidate,
+  );
 }
 
 /** 1 failed; 3 AMIs acted on (apply) or to act on (plan); 0 nothing to do. */
@@ -103,10 +121,18 @@ function register(cli: Command, ctx: CommandContext): void {
     .description('find AMIs left in cells removed from a distribution configuration; plan by default, --apply acts')
     .argument('<distribution-configuration-arn>', 'arn:aws:imagebuilder:<region>:<account>:distribution-configuration/<name>')
     .option('--apply', 'act on the AMIs every guard lets go (default: plan only)')
-    .addOption(new Option('--strategy <strategy>', 'what apply does; only a gentler one than the deployment\'s (deprecate < disable < deregister)').choices(['deregister', 'disable', 'deprecate']))
-    .option('--min-age-days <days>', 'keep AMIs younger than this (only raises the deployment\'s minimum)', parseNonNegative)
-    .option('--keep-tag <key...>', 'also keep AMIs carrying this tag key (added to the deployment\'s keep tag)')
-    .option('--include-shared', 'treat AMIs shared with other accounts like the rest, when no other account uses them (only where the deployment allows it)')
+    .addOption(
+      new Option(
+        '--strategy <strategy>',
+        "what apply does; only a gentler one than the deployment's (deprecate < disable < deregister)",
+      ).choices(['deregister', 'disable', 'deprecate']),
+    )
+    .option('--min-age-days <days>', "keep AMIs younger than this (only raises the deployment's minimum)", parseNonNegative)
+    .option('--keep-tag <key...>', "also keep AMIs carrying this tag key (added to the deployment's keep tag)")
+    .option(
+      '--include-shared',
+      'treat AMIs shared with other accounts like the rest, when no other account uses them (only where the deployment allows it)',
+    )
     .option('--build <arn...>', 'also consider these image build ARNs (same partition, region and account as the configuration)')
     .option('--only-region <region...>', 'act only in these regions')
     .option('--only-account <account...>', 'act only in these accounts')
@@ -134,10 +160,20 @@ Examples:
       // built and validated by the preAction hook (cleanupRequestFrom), before any AWS call
       const request = ctx.state.checked as CleanupRequest;
       const { config, clients } = ctx.session();
-      const report = await cleanup(request, { config, clients, log: quietLog(ctx.io), now: () => new Date(), newRunId: randomUUID, publish: opts.publish === true });
+      const report = await cleanup(request, {
+        config,
+        clients,
+        log: quietLog(ctx.io),
+        now: () => new Date(),
+        newRunId: randomUUID,
+        publish: opts.publish === true,
+      });
       if (opts.planOut !== undefined) await writeFile(opts.planOut, `${JSON.stringify(planFile(report), null, 2)}\n`);
-      ctx.io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderCleanup(report, ctx.colorsFor(globals), ctx.widthFor(globals)));
-      if (opts.planOut !== undefined) ctx.io.err(`plan written to ${opts.planOut}: review it, then run the same command with --apply --plan ${opts.planOut}`);
+      ctx.io.out(
+        globals.json === true ? JSON.stringify(report, null, 2) : renderCleanup(report, ctx.colorsFor(globals), ctx.widthFor(globals)),
+      );
+      if (opts.planOut !== undefined)
+        ctx.io.err(`plan written to ${opts.planOut}: review it, then run the same command with --apply --plan ${opts.planOut}`);
       ctx.result.code = cleanupExit(report);
     });
 }

@@ -24,7 +24,8 @@ async function withHarness<T>(work: (harness: typeof Harness) => Promise<T>): Pr
   try {
     return await work(harness);
   } catch (error: unknown) {
-    if (error instanceof harness.ReconcilerError && error.kind === 'input' && !(error instanceof InputError)) throw new InputError(error.message, { cause: error });
+    if (error instanceof harness.ReconcilerError && error.kind === 'input' && !(error instanceof InputError))
+      throw new InputError(error.message, { cause: error });
     throw error;
   }
 }
@@ -37,7 +38,9 @@ function register(cli: Command, ctx: CommandContext): void {
     .option('--speed <factor>', 'simulated seconds per real second', parsePositive)
     .action(async (opts: { scenario?: string; speed?: number }, command: Command) => {
       const globals = globalsOf(command);
-      ctx.result.code = await withHarness((harness) => harness.runDemo(ctx.io, ctx.colorsFor(globals), { ...opts, width: ctx.widthFor(globals) }));
+      ctx.result.code = await withHarness((harness) =>
+        harness.runDemo(ctx.io, ctx.colorsFor(globals), { ...opts, width: ctx.widthFor(globals) }),
+      );
     });
 
   cli

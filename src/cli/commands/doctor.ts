@@ -27,20 +27,27 @@ function commaList(value: string): string[] {
 
 /** Checked before any AWS call (the preAction hook): the ARN, the accounts, the regions. */
 function checkDoctorOptions(opts: DoctorOptions): DistributionConfigurationArn | undefined {
-  for (const account of opts.accounts ?? []) if (!/^\d{12}$/.test(account)) throw new InputError(`--accounts: "${account}" is not a 12-digit account ID`);
-  for (const region of opts.regions ?? []) if (!isKnownRegion(region)) throw new InputError(`--regions: unknown region "${region}": use an AWS region name such as us-east-1`);
+  for (const account of opts.accounts ?? [])
+    if (!/^\d{12}$/.test(account)) throw new InputError(`--accounts: "${account}" is not a 12-digit account ID`);
+  for (const region of opts.regions ?? [])
+    if (!isKnownRegion(region)) throw new InputError(`--regions: unknown region "${region}": use an AWS region name such as us-east-1`);
   return opts.config === undefined ? undefined : parseDistributionConfigurationArn(opts.config);
 }
 
 /** The configurations to check: the one given, else every one of the own account in the region. */
-async function configurationArns(clients: ClientFactory, config: Config, given: DistributionConfigurationArn | undefined): Promise<DistributionConfigurationArn[]> {
+async function configurationArns(
+  clients: ClientFactory,
+  config: Config,
+  given: DistributionConfigurationArn | undefined,
+): Promise<DistributionConfigurationArn[]> {
   if (given !== undefined) return [given];
   const own = await clients.ownAccountId();
   const home = await clients.forCell(own, config.region);
   const arns: DistributionConfigurationArn[] = [];
   try {
     for await (const page of paginateListDistributionConfigurations({ client: home.imagebuilder }, {})) {
-      for (const summary of page.distributionConfigurationSummaryList ?? []) if (summary.arn !== undefined) arns.push(parseDistributionConfigurationArn(summary.arn));
+      for (const summary of page.distributionConfigurationSummaryList ?? [])
+        if (summary.arn !== undefined) arns.push(parseDistributionConfigurationArn(summary.arn));
     }
   } catch (error: unknown) {
     throw new AwsCallError('ListDistributionConfigurations', own, config.region, error);
@@ -48,7 +55,11 @@ async function configurationArns(clients: ClientFactory, config: Config, given: 
   return arns;
 }
 
-async function doctor(opts: DoctorOptions, given: DistributionConfigurationArn | undefined, session: { clients: ClientFactory; config: Config }): Promise<DoctorReport[]> {
+async function doctor(
+  opts: DoctorOptions,
+  given: DistributionConfigurationArn | undefined,
+  session: { clients: ClientFactory; config: Config },
+): Promise<DoctorReport[]> {
   const { clients, config } = session;
   const role = opts.cleanup === true ? 'cleanup' : 'repair';
   const reports: DoctorReport[] = [];
@@ -69,10 +80,22 @@ async function doctor(opts: DoctorOptions, given: DistributionConfigurationArn |
             accountId: await clients.ownAccountId(),
           })
         : [];
-    const plans = planChecks(configuration, arn, { role, fastLaunchInheritForTargets: config.fastLaunchInheritForTargets, sharedAccounts: shared, sharedRequired: config.sharedAccounts === 'require', organizationAccounts: listedAccounts(listings), accounts: opts.accounts, regions: opts.regions });
+    const plans = planChecks(configuration, arn, {
+      role,
+      fastLaunchInheritForTargets: config.fastLaunchInheritForTargets,
+      sharedAccounts: shared,
+      sharedRequired: config.sharedAccounts === 'require',
+      organizationAccounts: listedAccounts(listings),
+      accounts: opts.accounts,
+      regions: opts.regions,
+    });
     // the session's factory assumes the role doctor checks (openSession: the cleanup role with --cleanup)
     const report = await runDoctor(arn, plans, { clients, partition: arn.partition, roleName: config.targetRoleName, role });
-    reports.push(listings.length === 0 ? report : { ...report, organizations: listings, ok: report.ok && listings.every((o) => o.status === 'listed' || o.status === 'skipped') });
+    reports.push(
+      listings.length === 0
+        ? report
+        : { ...report, organizations: listings, ok: report.ok && listings.every((o) => o.status === 'listed' || o.status === 'skipped') },
+    );
   }
   return reports;
 }
@@ -91,19 +114,43 @@ function renderDoctor(reports: DoctorReport[], c: Colors, width: number): string
       return cell.groups.map((g) => `${g.name}${g.status === 'ok' ? c.green('✓') : c.red('✗')}`).join(' ');
     });
     lines.push(matrix);
-    lines.push(c.dim('  ✓ allowed  ✗ denied  own role: the reconciler\'s own account (its deployment grants it)  · not a cell'));
+    lines.push(c.dim("  ✓ allowed  ✗ denied  own role: the reconciler's own account (its deployment grants it)  · not a cell"));
     const fixes = [
-      ...report.accounts.filter((a) => a.status !== 'ok' && a.status !== 'own-account').map((a) => `${a.accountId}: ${a.reason ?? a.status}`),
-      ...report.cells.flatMap((cell) => cell.groups.flatMap((g) => g.denials.map((d) => `${cell.region}/${cell.accountId} ${g.name}: ${d.action} ${d.decision === 'explicitDeny' ? 'explicitly denied' : 'not allowed'} on ${d.resource}: ${d.fix}`))),
+      ...report.accounts
+        .filter((a) => a.status !== 'ok' && a.status !== 'own-account')
+        .map((a) => `${a.accountId}: ${a.reason ?? a.status}`),
+      ...report.cells.flatMap((cell) =>
+        cell.groups.flatMap((g) =>
+          g.denials.map(
+            (d) =>
+              `${cell.region}/${cell.accountId} ${g.name}: ${d.action} ${d.decision === 'explicitDeny' ? 'explicitly denied' : 'not allowed'} on ${d.resource}: ${d.fix}`,
+          ),
+        ),
+      ),
     ];
     for (const o of report.organizations ?? []) {
-      lines.push(o.status === 'listed' ? `  shared with ${o.arn}: ${o.accounts.length} account(s) listed, checked as shared cells` : `  ${c.yellow(`shared with ${o.arn}: not listed (${o.status})`)}: ${o.reason ?? ''}`);
+      lines.push(
+        o.status === 'listed'
+          ? `  shared with ${o.arn}: ${o.accounts.length} account(s) listed, checked as shared cells`
+          : `  ${c.yellow(`shared with ${o.arn}: not listed (${o.status})`)}: ${o.reason ?? ''}`,
+      );
     }
     if (fixes.length > 0) lines.push('', c.bold('To fix'), ...fixes.map((f) => `  ${f}`));
     const bad = report.cells.filter((x) => x.status !== 'ok' && x.status !== 'own-account' && x.optional !== true).length;
     const skipped = report.cells.filter((x) => x.optional === true).length;
-    const note = skipped === 0 ? '' : c.dim(` (${skipped} cell(s) of accounts that only receive a launch permission have no role: the reconciler skips them, RECONCILER_SHARED_ACCOUNTS=tag)`);
-    lines.push('', (report.ok ? c.green(`OK: ${report.cells.length - skipped} cells, every action allowed`) : c.red(`PROBLEMS: ${bad} of ${report.cells.length} cells`)) + note, '');
+    const note =
+      skipped === 0
+        ? ''
+        : c.dim(
+            ` (${skipped} cell(s) of accounts that only receive a launch permission have no role: the reconciler skips them, RECONCILER_SHARED_ACCOUNTS=tag)`,
+          );
+    lines.push(
+      '',
+      (report.ok
+        ? c.green(`OK: ${report.cells.length - skipped} cells, every action allowed`)
+        : c.red(`PROBLEMS: ${bad} of ${report.cells.length} cells`)) + note,
+      '',
+    );
   }
   return lines.join('\n').trimEnd();
 }
@@ -138,7 +185,11 @@ Examples:
       const globals = globalsOf(command);
       const reports = await doctor(opts, ctx.state.checked as ReturnType<typeof checkDoctorOptions>, ctx.session());
       const ok = reports.every((r) => r.ok);
-      ctx.io.out(globals.json === true ? JSON.stringify({ ok, reports }, null, 2) : renderDoctor(reports, ctx.colorsFor(globals), ctx.widthFor(globals)));
+      ctx.io.out(
+        globals.json === true
+          ? JSON.stringify({ ok, reports }, null, 2)
+          : renderDoctor(reports, ctx.colorsFor(globals), ctx.widthFor(globals)),
+      );
       ctx.result.code = ok ? EXIT.converged : EXIT.failed;
     });
 }

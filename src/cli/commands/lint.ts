@@ -31,7 +31,8 @@ Examples:
     )
     .action(async (target: string, opts: { owner?: string }, command: Command) => {
       const globals = globalsOf(command);
-      if (opts.owner !== undefined && !/^\d{12}$/.test(opts.owner)) throw new InputError(`--owner must be a 12-digit account ID, got "${opts.owner}"`);
+      if (opts.owner !== undefined && !/^\d{12}$/.test(opts.owner))
+        throw new InputError(`--owner must be a 12-digit account ID, got "${opts.owner}"`);
       let config: unknown;
       let shape: 'create' | 'update' | 'stored' | undefined;
       if (target.startsWith('arn:')) {
@@ -42,7 +43,10 @@ Examples:
         try {
           text = await readFile(target, 'utf8');
         } catch (error: unknown) {
-          throw new InputError(`cannot read ${target}: ${error instanceof Error ? error.message.replace(/^[A-Z]+: /, '') : String(error)}`, { cause: error });
+          throw new InputError(
+            `cannot read ${target}: ${error instanceof Error ? error.message.replace(/^[A-Z]+: /, '') : String(error)}`,
+            { cause: error },
+          );
         }
         try {
           config = JSON.parse(text);
@@ -51,8 +55,15 @@ Examples:
         }
       }
       const findings = lintDistributionConfiguration(config, { owner: opts.owner, shape });
-      const counts = { errors: findings.filter((f) => f.severity === 'error').length, warnings: findings.filter((f) => f.severity === 'warning').length };
-      ctx.io.out(globals.json === true ? JSON.stringify({ source: target, findings, counts }, null, 2) : renderFindings(findings, target, ctx.colorsFor(globals), ctx.widthFor(globals)));
+      const counts = {
+        errors: findings.filter((f) => f.severity === 'error').length,
+        warnings: findings.filter((f) => f.severity === 'warning').length,
+      };
+      ctx.io.out(
+        globals.json === true
+          ? JSON.stringify({ source: target, findings, counts }, null, 2)
+          : renderFindings(findings, target, ctx.colorsFor(globals), ctx.widthFor(globals)),
+      );
       ctx.result.code = findings.some((f) => f.severity === 'error') ? EXIT.failed : EXIT.converged;
     });
 }

@@ -46,7 +46,9 @@ function unreadable(ctx: CommandContext, report: ReconcileReport, globals: Globa
     io.err(`error: ${diagnosis.message}`);
     result.code = EXIT.cannotRun;
   } else {
-    io.err(`error: no such image build in ${report.image.ownerAccountId}/${report.image.region}: ${report.image.arn} (${report.error.code})`);
+    io.err(
+      `error: no such image build in ${report.image.ownerAccountId}/${report.image.region}: ${report.image.arn} (${report.error.code})`,
+    );
     result.code = EXIT.failed;
   }
   return true;

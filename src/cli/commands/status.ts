@@ -26,7 +26,9 @@ Examples:
       const globals = globalsOf(command);
       const report = await runReconcile(ctx, arn, 'plan', false);
       if (unreadable(ctx, report, globals)) return;
-      ctx.io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderStatus(report, ctx.colorsFor(globals), ctx.widthFor(globals)));
+      ctx.io.out(
+        globals.json === true ? JSON.stringify(report, null, 2) : renderStatus(report, ctx.colorsFor(globals), ctx.widthFor(globals)),
+      );
       ctx.result.code = exitFor(report.outcome);
     });
 }

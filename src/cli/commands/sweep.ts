@@ -40,7 +40,9 @@ Examples:
         { pipelineArns: opts.pipeline, mode: opts.plan === true ? 'plan' : undefined, trigger: 'cli' },
         { config, clients, log: quietLog(ctx.io), now: () => new Date(), newRunId: randomUUID, publish: opts.publish },
       );
-      ctx.io.out(globals.json === true ? JSON.stringify(report, null, 2) : renderSweep(report, ctx.colorsFor(globals), ctx.widthFor(globals)));
+      ctx.io.out(
+        globals.json === true ? JSON.stringify(report, null, 2) : renderSweep(report, ctx.colorsFor(globals), ctx.widthFor(globals)),
+      );
       ctx.result.code = sweepExit(report);
     });
 }

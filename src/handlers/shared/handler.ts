@@ -42,7 +42,9 @@ function lambdaHandler<I, R>(spec: HandlerSpec<I, R>) {
   };
   // middy's own default applies unless the option is given (an explicit undefined would turn it off)
   const options = spec.timeoutEarlyInMillis === undefined ? undefined : { timeoutEarlyInMillis: spec.timeoutEarlyInMillis };
-  return middy(entry, options).use(injectLambdaContext(logger, { clearState: true })).use(logMetrics(metrics));
+  return middy(entry, options)
+    .use(injectLambdaContext(logger, { clearState: true }))
+    .use(logMetrics(metrics));
 }
 
 export { lambdaHandler };

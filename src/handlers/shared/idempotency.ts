@@ -1,5 +1,10 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { IdempotencyAlreadyInProgressError, IdempotencyConfig, IdempotencyUnknownError, makeIdempotent } from '@aws-lambda-powertools/idempotency';
+import {
+  IdempotencyAlreadyInProgressError,
+  IdempotencyConfig,
+  IdempotencyUnknownError,
+  makeIdempotent,
+} from '@aws-lambda-powertools/idempotency';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { ReconcilerError, toFailure } from '../../lib/core/errors.ts';
@@ -65,7 +70,11 @@ interface Idempotent {
 type Wrapped = (key: Record<string, string | number>, work: () => Promise<unknown>) => Promise<unknown>;
 
 function isLambdaContext(value: unknown): value is { getRemainingTimeInMillis: () => number } {
-  return typeof value === 'object' && value !== null && typeof (value as { getRemainingTimeInMillis?: unknown }).getRemainingTimeInMillis === 'function';
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { getRemainingTimeInMillis?: unknown }).getRemainingTimeInMillis === 'function'
+  );
 }
 
 /**
@@ -77,7 +86,10 @@ function idempotency(prefix: string): Idempotent {
   let built: { wrapped: Wrapped; config: IdempotencyConfig } | undefined;
 
   const build = (deps: ReconcileDeps) => {
-    const persistenceStore = new DynamoDBPersistenceLayer({ tableName: deps.config.idempotencyTable, awsSdkV3Client: deps.clients.homeClient(DynamoDBClient) });
+    const persistenceStore = new DynamoDBPersistenceLayer({
+      tableName: deps.config.idempotencyTable,
+      awsSdkV3Client: deps.clients.homeClient(DynamoDBClient),
+    });
     const config = new IdempotencyConfig({ expiresAfterSeconds: deps.config.idempotencyExpiryMinutes * 60, throwOnNoIdempotencyKey: true });
     const wrapped = makeIdempotent(async (_key: Record<string, string | number>, work: () => Promise<unknown>) => jsonSafe(await work()), {
       persistenceStore,
@@ -108,7 +120,10 @@ function idempotency(prefix: string): Idempotent {
       try {
         const result = (await built.wrapped(key, counted)) as T;
         if (ran) return { kind: 'ran', result };
-        logger.info('duplicate delivery: already handled, the stored result is returned and no work is done', { idempotencyKey: key, table });
+        logger.info('duplicate delivery: already handled, the stored result is returned and no work is done', {
+          idempotencyKey: key,
+          table,
+        });
         metrics.addMetric('DuplicateDeliveries', MetricUnit.Count, 1);
         return { kind: 'duplicate', result };
       } catch (error: unknown) {
@@ -119,9 +134,17 @@ function idempotency(prefix: string): Idempotent {
         }
         if (!(error instanceof IdempotencyUnknownError)) throw error; // the work's own error; its record is deleted
         const reason = storeReason(error);
-        const failed = workError === undefined ? '' : ` after the run failed (${toFailure(workError).message}); a retry is blocked until the record's in-progress expiry`;
+        const failed =
+          workError === undefined
+            ? ''
+            : ` after the run failed (${toFailure(workError).message}); a retry is blocked until the record's in-progress expiry`;
         const message = `idempotency store ${table} (RECONCILER_IDEMPOTENCY_TABLE) failed${failed}: ${reason}; the delivery fails so that it is delivered again (check the function role's dynamodb grants on the table)`;
-        logger.error('idempotency store failed', { table, idempotencyKey: key, reason, ...(workError === undefined ? {} : { runFailure: toFailure(workError) }) });
+        logger.error('idempotency store failed', {
+          table,
+          idempotencyKey: key,
+          reason,
+          ...(workError === undefined ? {} : { runFailure: toFailure(workError) }),
+        });
         metrics.addMetric('IdempotencyStoreFailed', MetricUnit.Count, 1);
         throw new IdempotencyStoreError(message, error);
       }

@@ -10,11 +10,13 @@ function summarize(report: ReconcileReport) {
     mode: report.mode,
     attempt: report.attempt,
     counts: report.counts,
-    problems: report.cells.filter((cell) => cell.status === 'failed' || cell.status === 'pending').map((cell) => ({
-      cell: cellKey(cell.region, cell.accountId),
-      status: cell.status,
-      reasons: cell.reasons,
-    })),
+    problems: report.cells
+      .filter((cell) => cell.status === 'failed' || cell.status === 'pending')
+      .map((cell) => ({
+        cell: cellKey(cell.region, cell.accountId),
+        status: cell.status,
+        reasons: cell.reasons,
+      })),
     notes: report.notes,
     // a split build: this summary is of shard 1 only; the others publish their own reports
     ...(report.shard === undefined ? {} : { shard: report.shard }),

@@ -35,11 +35,18 @@ try {
 const metricsLogger = {
   debug: (...args: unknown[]) => logger.debug(String(args[0]), { detail: args.slice(1) }),
   info: (...args: unknown[]) => logger.info(String(args[0]), { detail: args.slice(1) }),
-  warn: (...args: unknown[]) => (String(args[0]).startsWith('No application metrics to publish') ? logger.debug(String(args[0])) : logger.warn(String(args[0]), { detail: args.slice(1) })),
+  warn: (...args: unknown[]) =>
+    String(args[0]).startsWith('No application metrics to publish')
+      ? logger.debug(String(args[0]))
+      : logger.warn(String(args[0]), { detail: args.slice(1) }),
   error: (...args: unknown[]) => logger.error(String(args[0]), { detail: args.slice(1) }),
 };
 
-const metrics = new Metrics({ namespace: config?.metricsNamespace ?? 'ImageBuilderReconciler', serviceName: 'imagebuilder-reconciler', logger: metricsLogger });
+const metrics = new Metrics({
+  namespace: config?.metricsNamespace ?? 'ImageBuilderReconciler',
+  serviceName: 'imagebuilder-reconciler',
+  logger: metricsLogger,
+});
 
 /**
  * X-Ray tracing of every AWS call, when the deployment's `tracing` param is Active (the function's TracingConfig
@@ -57,7 +64,11 @@ function runtimeDeps(): ReconcileDeps {
   if (deps !== undefined) return deps;
   deps = {
     config,
-    clients: createClientFactory({ ...config, ...(credentials === undefined ? {} : { credentials }), onClient: tracer.isTracingEnabled() ? (client) => tracer.captureAWSv3Client(client) : undefined }),
+    clients: createClientFactory({
+      ...config,
+      ...(credentials === undefined ? {} : { credentials }),
+      onClient: tracer.isTracingEnabled() ? (client) => tracer.captureAWSv3Client(client) : undefined,
+    }),
     log: logger,
     now: () => new Date(),
     newRunId: randomUUID,

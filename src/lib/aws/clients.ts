@@ -128,7 +128,9 @@ interface CachedCredentials {
 }
 
 type Middlewared = {
-  middlewareStack: { add: (middleware: never, options: { step: 'initialize' | 'finalizeRequest'; name: string; priority?: 'low' }) => void };
+  middlewareStack: {
+    add: (middleware: never, options: { step: 'initialize' | 'finalizeRequest'; name: string; priority?: 'low' }) => void;
+  };
 };
 
 /** A throttled attempt, by the same classification the report uses (src/lib/core/throttling.ts). */
@@ -362,7 +364,10 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
           ssm ??= instrument(new SSMClient(config), key);
           return ssm;
         },
-        client: <C extends object>(Client: ServiceClientClass<C>): C => builtOnce(others, Client, () => instrument(new Client({ ...config, ...(options.s3ForcePathStyle === true ? { forcePathStyle: true } : {}) }), key)),
+        client: <C extends object>(Client: ServiceClientClass<C>): C =>
+          builtOnce(others, Client, () =>
+            instrument(new Client({ ...config, ...(options.s3ForcePathStyle === true ? { forcePathStyle: true } : {}) }), key),
+          ),
       };
       cells.set(key, clients);
       return clients;
@@ -374,7 +379,8 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
       };
       return homeClients;
     },
-    homeClient: <C extends object>(Client: ServiceClientClass<C>): C => builtOnce(homeExtra, Client, () => instrument(new Client(baseConfig(options.region)), undefined)),
+    homeClient: <C extends object>(Client: ServiceClientClass<C>): C =>
+      builtOnce(homeExtra, Client, () => instrument(new Client(baseConfig(options.region)), undefined)),
     callCount: () => calls,
     cellConcurrency: () => maxConcurrency,
   };

@@ -20,7 +20,10 @@ async function describeImagesById(ec2: EC2Client, imageIds: readonly string[]): 
   const ids = [...new Set(imageIds)];
   for (let start = 0; start < ids.length; start += FILTER_VALUES_MAX) {
     const batch = ids.slice(start, start + FILTER_VALUES_MAX);
-    const pages = paginateDescribeImages({ client: ec2 }, { Filters: [{ Name: 'image-id', Values: batch }], IncludeDeprecated: true, IncludeDisabled: true });
+    const pages = paginateDescribeImages(
+      { client: ec2 },
+      { Filters: [{ Name: 'image-id', Values: batch }], IncludeDeprecated: true, IncludeDisabled: true },
+    );
     for await (const page of pages) for (const image of page.Images ?? []) if (image.ImageId !== undefined) found.set(image.ImageId, image);
   }
   return found;

@@ -12,7 +12,13 @@
  * listed. Every listing that does not complete says why; nothing is guessed.
  */
 import type { Image } from '@aws-sdk/client-imagebuilder';
-import { DescribeOrganizationCommand, OrganizationsClient, paginateListAccounts, paginateListAccountsForParent, paginateListOrganizationalUnitsForParent } from '@aws-sdk/client-organizations';
+import {
+  DescribeOrganizationCommand,
+  OrganizationsClient,
+  paginateListAccounts,
+  paginateListAccountsForParent,
+  paginateListOrganizationalUnitsForParent,
+} from '@aws-sdk/client-organizations';
 import type { ClientFactory } from './clients.ts';
 import { AwsCallError, briefFailure, toFailure } from '../core/errors.ts';
 
@@ -37,7 +43,8 @@ function sharedOrganizationArns(image: Image): string[] {
   for (const distribution of image.type === 'DOCKER' ? [] : (image.distributionConfiguration?.distributions ?? [])) {
     const ami = distribution.amiDistributionConfiguration;
     if (Object.keys(ami?.amiTags ?? {}).length === 0) continue;
-    for (const arn of [...(ami?.launchPermission?.organizationArns ?? []), ...(ami?.launchPermission?.organizationalUnitArns ?? [])]) arns.add(arn);
+    for (const arn of [...(ami?.launchPermission?.organizationArns ?? []), ...(ami?.launchPermission?.organizationalUnitArns ?? [])])
+      arns.add(arn);
   }
   return [...arns].sort();
 }
@@ -53,9 +60,11 @@ async function accountsUnder(client: OrganizationsClient, unit: string, step: { 
   const queue = [unit];
   for (let parent = queue.shift(); parent !== undefined; parent = queue.shift()) {
     step.call = 'ListAccountsForParent';
-    for await (const page of paginateListAccountsForParent({ client }, { ParentId: parent })) accounts.push(...(page.Accounts ?? []).filter(active).map((a) => a.Id));
+    for await (const page of paginateListAccountsForParent({ client }, { ParentId: parent }))
+      accounts.push(...(page.Accounts ?? []).filter(active).map((a) => a.Id));
     step.call = 'ListOrganizationalUnitsForParent';
-    for await (const page of paginateListOrganizationalUnitsForParent({ client }, { ParentId: parent })) queue.push(...(page.OrganizationalUnits ?? []).flatMap((u) => (u.Id === undefined ? [] : [u.Id])));
+    for await (const page of paginateListOrganizationalUnitsForParent({ client }, { ParentId: parent }))
+      queue.push(...(page.OrganizationalUnits ?? []).flatMap((u) => (u.Id === undefined ? [] : [u.Id])));
   }
   return accounts;
 }
@@ -65,14 +74,21 @@ async function accountsUnder(client: OrganizationsClient, unit: string, step: { 
  * (`RECONCILER_SHARED_ACCOUNTS=require`) makes a listing that cannot be done `failed`, else `skipped`. Never
  * throws: every problem is in the listing's reason.
  */
-async function listSharedOrganizations(image: Image, client: OrganizationsClient, options: { required: boolean; accountId: string }): Promise<OrganizationListing[]> {
+async function listSharedOrganizations(
+  image: Image,
+  client: OrganizationsClient,
+  options: { required: boolean; accountId: string },
+): Promise<OrganizationListing[]> {
   const arns = sharedOrganizationArns(image);
   if (arns.length === 0) return [];
   const refused = options.required ? 'failed' : 'skipped';
   const unlisted = (arn: string, error: unknown, call: string): OrganizationListing => {
     const failure = toFailure(new AwsCallError(call, options.accountId, 'global', error));
     const status = failure.kind === 'throttled' ? 'pending' : refused;
-    const who = failure.code === 'AccessDeniedException' || failure.code === 'AWSOrganizationsNotInUseException' ? ": the reconciler's account must be the organization's management account or a delegated administrator, its role allowed organizations:List*" : '';
+    const who =
+      failure.code === 'AccessDeniedException' || failure.code === 'AWSOrganizationsNotInUseException'
+        ? ": the reconciler's account must be the organization's management account or a delegated administrator, its role allowed organizations:List*"
+        : '';
     return { arn, status, accounts: [], reason: `cannot list the accounts of ${arn} (${call}: ${briefFailure(failure)})${who}` };
   };
   let own: string | undefined;
@@ -87,11 +103,21 @@ async function listSharedOrganizations(image: Image, client: OrganizationsClient
     const unit = OU_ARN.exec(arn);
     const id = organization?.[1] ?? unit?.[1];
     if (id === undefined) {
-      out.push({ arn, status: refused, accounts: [], reason: `${arn} is neither an organization ARN (arn:aws:organizations::<account>:organization/o-…) nor an OU ARN (…:ou/o-…/ou-…)` });
+      out.push({
+        arn,
+        status: refused,
+        accounts: [],
+        reason: `${arn} is neither an organization ARN (arn:aws:organizations::<account>:organization/o-…) nor an OU ARN (…:ou/o-…/ou-…)`,
+      });
       continue;
     }
     if (id !== own) {
-      out.push({ arn, status: refused, accounts: [], reason: `${arn} is of organization ${id}; the reconciler's account is in ${own ?? 'none'}, and Organizations lists only the caller's own organization` });
+      out.push({
+        arn,
+        status: refused,
+        accounts: [],
+        reason: `${arn} is of organization ${id}; the reconciler's account is in ${own ?? 'none'}, and Organizations lists only the caller's own organization`,
+      });
       continue;
     }
     const step = { call: 'ListAccounts' };
@@ -101,7 +127,8 @@ async function listSharedOrganizations(image: Image, client: OrganizationsClient
         accounts = await accountsUnder(client, unit[2], step);
       } else {
         accounts = [];
-        for await (const page of paginateListAccounts({ client }, {})) accounts.push(...(page.Accounts ?? []).filter(active).map((a) => a.Id));
+        for await (const page of paginateListAccounts({ client }, {}))
+          accounts.push(...(page.Accounts ?? []).filter(active).map((a) => a.Id));
       }
       out.push({ arn, status: 'listed', accounts: [...new Set(accounts)].sort() });
     } catch (error: unknown) {

@@ -38,7 +38,11 @@ async function publishReport(
     );
     const failed = out.Entries?.find((entry) => entry.ErrorCode !== undefined);
     if ((out.FailedEntryCount ?? 0) > 0 || failed !== undefined) {
-      return { kind: 'error', code: failed?.ErrorCode ?? 'PutEventsFailed', message: failed?.ErrorMessage ?? 'PutEvents rejected the report' };
+      return {
+        kind: 'error',
+        code: failed?.ErrorCode ?? 'PutEventsFailed',
+        message: failed?.ErrorMessage ?? 'PutEvents rejected the report',
+      };
     }
     return undefined;
   } catch (error: unknown) {

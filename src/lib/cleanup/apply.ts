@@ -21,31 +21,55 @@ function snapshotNotDeleted(code: string): string {
 }
 
 /** Act on one AMI. Idempotent: an AMI already gone counts as done. */
-async function act(plan: CandidatePlan, sharedWith: string[], factory: ClientFactory, now: Date): Promise<Pick<CandidateReport, 'outcome' | 'error' | 'snapshots'>> {
+async function act(
+  plan: CandidatePlan,
+  sharedWith: string[],
+  factory: ClientFactory,
+  now: Date,
+): Promise<Pick<CandidateReport, 'outcome' | 'error' | 'snapshots'>> {
   const { ami, decision } = plan;
   const clients = await factory.forCell(ami.accountId, ami.region);
   switch (decision.action) {
     case 'deregister': {
       const out = await clients.ec2.send(new DeregisterImageCommand({ ImageId: ami.imageId, DeleteAssociatedSnapshots: true }));
-      const snapshots = (out.DeleteSnapshotResults ?? []).map((r) => ({ snapshotId: r.SnapshotId ?? '', sizeGiB: 0, result: r.ReturnCode ?? 'unknown' }));
+      const snapshots = (out.DeleteSnapshotResults ?? []).map((r) => ({
+        snapshotId: r.SnapshotId ?? '',
+        sizeGiB: 0,
+        result: r.ReturnCode ?? 'unknown',
+      }));
       const failed = snapshots.filter((s) => s.result !== 'success' && s.result !== 'skipped');
       const denied = failed.some((s) => s.result === 'missing-permissions');
       return {
         outcome: 'done',
-        error: failed.length === 0 ? null : { kind: denied ? 'access-denied' : 'error', code: 'SnapshotNotDeleted', message: `AMI deregistered, but snapshot(s) not deleted: ${failed.map((s) => `${s.snapshotId} (${snapshotNotDeleted(s.result)})`).join(', ')}` },
+        error:
+          failed.length === 0
+            ? null
+            : {
+                kind: denied ? 'access-denied' : 'error',
+                code: 'SnapshotNotDeleted',
+                message: `AMI deregistered, but snapshot(s) not deleted: ${failed.map((s) => `${s.snapshotId} (${snapshotNotDeleted(s.result)})`).join(', ')}`,
+              },
         snapshots,
       };
     }
     case 'disable': {
       // DisableImage removes every launch permission and EnableImage does not restore them: record them first
       const record = sharedWith.join(',');
-      const tags = [{ Key: DISABLED_AT_TAG, Value: now.toISOString() }, { Key: LAUNCH_PERMISSIONS_TAG, Value: record.length <= 256 ? record : `${record.slice(0, 240)}…(see report)` }];
+      const tags = [
+        { Key: DISABLED_AT_TAG, Value: now.toISOString() },
+        { Key: LAUNCH_PERMISSIONS_TAG, Value: record.length <= 256 ? record : `${record.slice(0, 240)}…(see report)` },
+      ];
       await clients.ec2.send(new CreateTagsCommand({ Resources: [ami.imageId], Tags: tags }));
       await clients.ec2.send(new DisableImageCommand({ ImageId: ami.imageId }));
       return { outcome: 'done', error: null, snapshots: [] };
     }
     case 'deprecate':
-      await clients.ec2.send(new EnableImageDeprecationCommand({ ImageId: ami.imageId, DeprecateAt: new Date(Math.ceil((now.getTime() + 60_000) / 60_000) * 60_000) }));
+      await clients.ec2.send(
+        new EnableImageDeprecationCommand({
+          ImageId: ami.imageId,
+          DeprecateAt: new Date(Math.ceil((now.getTime() + 60_000) / 60_000) * 60_000),
+        }),
+      );
       return { outcome: 'done', error: null, snapshots: [] };
     case 'skip':
       return { outcome: 'skipped', error: null, snapshots: [] };
@@ -55,7 +79,13 @@ async function act(plan: CandidatePlan, sharedWith: string[], factory: ClientFac
 /** Record on the build's Image Builder image that cleanup removed a cell's AMI: reconcile reads it. */
 async function recordCleanedUp(home: CellClients, buildArn: string, ami: InventoryAmi, now: Date, configuration: string): Promise<void> {
   await home.imagebuilder.send(
-    new TagResourceCommand({ resourceArn: buildArn, tags: { [cleanedUpTagKey(ami.region, ami.accountId)]: `${now.toISOString()} ${ami.imageId} deregistered: cell removed from ${configuration}` } }),
+    new TagResourceCommand({
+      resourceArn: buildArn,
+      tags: {
+        [cleanedUpTagKey(ami.region, ami.accountId)]:
+          `${now.toISOString()} ${ami.imageId} deregistered: cell removed from ${configuration}`,
+      },
+    }),
   );
 }
 
@@ -65,19 +95,40 @@ async function recordCleanedUp(home: CellClients, buildArn: string, ami: Invento
  * retried), then the image, its tags, protection,
  * references, sharing and Fast Launch. Returns the decision the planner makes now.
  */
-async function recheck(plan: CandidatePlan, arn: DistributionConfigurationArn, settings: CleanupSettings, deps: Pick<RunDeps, 'clients' | 'now'>, problems: string[], wait: (ms: number) => Promise<void>): Promise<{ decision: Decision; sharedWith: string[] }> {
+async function recheck(
+  plan: CandidatePlan,
+  arn: DistributionConfigurationArn,
+  settings: CleanupSettings,
+  deps: Pick<RunDeps, 'clients' | 'now'>,
+  problems: string[],
+  wait: (ms: number) => Promise<void>,
+): Promise<{ decision: Decision; sharedWith: string[] }> {
   const ami = plan.ami;
   let current: Set<string>;
   try {
     current = await currentCellsNow(arn, deps.clients);
   } catch (error: unknown) {
-    return { decision: { action: 'skip', guard: 'unknown', reason: `could not read the configuration again (${briefFailure(toFailure(error))}): kept` }, sharedWith: [] };
+    return {
+      decision: {
+        action: 'skip',
+        guard: 'unknown',
+        reason: `could not read the configuration again (${briefFailure(toFailure(error))}): kept`,
+      },
+      sharedWith: [],
+    };
   }
   let buildStatus: string;
   try {
     buildStatus = await buildStatusNow(ami.buildArn, arn, deps.clients);
   } catch (error: unknown) {
-    return { decision: { action: 'skip', guard: 'unknown', reason: `could not read the build's state again (${briefFailure(toFailure(error))}): kept` }, sharedWith: [] };
+    return {
+      decision: {
+        action: 'skip',
+        guard: 'unknown',
+        reason: `could not read the build's state again (${briefFailure(toFailure(error))}): kept`,
+      },
+      sharedWith: [],
+    };
   }
   const fresh: InventoryAmi = { ...ami, buildStatus, currentCell: current.has(cellKey(ami.region, ami.accountId)) };
   const obs = (await observeCell(ami.accountId, ami.region, [fresh], deps.clients, settings, problems, wait))[amiKey(fresh)];
@@ -91,10 +142,14 @@ async function verify(done: CandidateReport[], factory: ClientFactory): Promise<
     const { region, accountId } = parseCellKey(key);
     try {
       const clients = await factory.forCell(accountId, region);
-      const images = await describe(clients, candidates.map((c) => c.imageId));
+      const images = await describe(
+        clients,
+        candidates.map((c) => c.imageId),
+      );
       for (const candidate of candidates) {
         const image = images.get(candidate.imageId);
-        if (candidate.decision === 'deregister') candidate.verified = image === undefined || image.State === 'deregistered' ? 'gone' : 'still-present';
+        if (candidate.decision === 'deregister')
+          candidate.verified = image === undefined || image.State === 'deregistered' ? 'gone' : 'still-present';
         else if (candidate.decision === 'disable') candidate.verified = image?.State === 'disabled' ? 'disabled' : 'still-present';
         else candidate.verified = image?.DeprecationTime !== undefined ? 'deprecated' : 'still-present';
       }

@@ -16,7 +16,11 @@ type CleanupDeps = RunDeps & { sleep?: (ms: number) => Promise<void> };
 
 function inScope(ami: InventoryAmi, only: CleanupScope | undefined): boolean {
   if (only === undefined) return true;
-  return (only.regions?.includes(ami.region) ?? true) && (only.accounts?.includes(ami.accountId) ?? true) && (only.imageIds?.includes(ami.imageId) ?? true);
+  return (
+    (only.regions?.includes(ami.region) ?? true) &&
+    (only.accounts?.includes(ami.accountId) ?? true) &&
+    (only.imageIds?.includes(ami.imageId) ?? true)
+  );
 }
 
 /**
@@ -53,11 +57,26 @@ async function cleanup(request: CleanupRequest, deps: CleanupDeps): Promise<Clea
   const observations = await observeAll(inventory.amis.filter((a) => !a.currentCell && a.recordedImageId === a.imageId));
   const plans = planCleanup(inventory.amis, observations, settings, deps.now()).map((plan): CandidatePlan => {
     if (plan.decision.action === 'skip') return plan;
-    if (!inScope(plan.ami, request.only)) return { ...plan, decision: { action: 'skip', guard: 'not-selected', reason: 'outside the regions, accounts or AMIs the request selected' } };
+    if (!inScope(plan.ami, request.only))
+      return {
+        ...plan,
+        decision: { action: 'skip', guard: 'not-selected', reason: 'outside the regions, accounts or AMIs the request selected' },
+      };
     if (request.plan !== undefined) {
-      const reviewed = request.plan.find((p) => p.imageId === plan.ami.imageId && p.region === plan.ami.region && p.accountId === plan.ami.accountId);
-      if (reviewed === undefined) return { ...plan, decision: { action: 'skip', guard: 'not-in-plan', reason: 'not a candidate of the reviewed plan' } };
-      if (reviewed.decision !== plan.decision.action) return { ...plan, decision: { action: 'skip', guard: 'changed', reason: `the reviewed plan said ${reviewed.decision}; now: ${plan.decision.action}` } };
+      const reviewed = request.plan.find(
+        (p) => p.imageId === plan.ami.imageId && p.region === plan.ami.region && p.accountId === plan.ami.accountId,
+      );
+      if (reviewed === undefined)
+        return { ...plan, decision: { action: 'skip', guard: 'not-in-plan', reason: 'not a candidate of the reviewed plan' } };
+      if (reviewed.decision !== plan.decision.action)
+        return {
+          ...plan,
+          decision: {
+            action: 'skip',
+            guard: 'changed',
+            reason: `the reviewed plan said ${reviewed.decision}; now: ${plan.decision.action}`,
+          },
+        };
     }
     return plan;
   });
@@ -90,7 +109,8 @@ async function cleanup(request: CleanupRequest, deps: CleanupDeps): Promise<Clea
       base.outcome = done.outcome;
       base.error = done.error;
       base.launchPermissions = again.sharedWith;
-      if (done.snapshots.length > 0) base.snapshots = done.snapshots.map((s) => ({ ...s, sizeGiB: planned.find((x) => x.snapshotId === s.snapshotId)?.sizeGiB ?? 0 }));
+      if (done.snapshots.length > 0)
+        base.snapshots = done.snapshots.map((s) => ({ ...s, sizeGiB: planned.find((x) => x.snapshotId === s.snapshotId)?.sizeGiB ?? 0 }));
     } catch (error: unknown) {
       base.outcome = 'failed';
       base.error = toFailure(new AwsCallError(plan.decision.action, plan.ami.accountId, plan.ami.region, error));
@@ -98,14 +118,26 @@ async function cleanup(request: CleanupRequest, deps: CleanupDeps): Promise<Clea
     }
     if (plan.decision.action === 'deregister') {
       try {
-        await recordCleanedUp(await deps.clients.forCell(arn.accountId, arn.region), plan.ami.buildArn, plan.ami, deps.now(), inventory.configuration.name);
+        await recordCleanedUp(
+          await deps.clients.forCell(arn.accountId, arn.region),
+          plan.ami.buildArn,
+          plan.ami,
+          deps.now(),
+          inventory.configuration.name,
+        );
       } catch (error: unknown) {
-        inventory.problems.push(`could not record the cleanup of ${plan.ami.imageId} on ${plan.ami.buildArn} (${briefFailure(toFailure(error))}): a reconcile of that build will report the cell as missing`);
+        inventory.problems.push(
+          `could not record the cleanup of ${plan.ami.imageId} on ${plan.ami.buildArn} (${briefFailure(toFailure(error))}): a reconcile of that build will report the cell as missing`,
+        );
       }
     }
   }
 
-  if (request.mode === 'apply') await verify(candidates.filter((c) => c.outcome === 'done'), deps.clients);
+  if (request.mode === 'apply')
+    await verify(
+      candidates.filter((c) => c.outcome === 'done'),
+      deps.clients,
+    );
 
   const finished = deps.now();
   const report: CleanupReport = buildReport({
@@ -127,7 +159,9 @@ async function cleanup(request: CleanupRequest, deps: CleanupDeps): Promise<Clea
     if (failure !== undefined) {
       // the caller (the function's result, the command line) still gets the report: say that nobody else did
       deps.log.error('could not publish the cleanup report', { failure, bus: deps.config.eventBusName });
-      report.problems.push(`the report could not be published on the event bus ${deps.config.eventBusName}: ${failure.code}: ${failure.message}`);
+      report.problems.push(
+        `the report could not be published on the event bus ${deps.config.eventBusName}: ${failure.code}: ${failure.message}`,
+      );
     }
   }
   return report;

@@ -110,7 +110,13 @@ async function takeInventory(arn: DistributionConfigurationArn, explicitBuilds: 
       if (image !== undefined && made) images.set(buildArn, image);
     } catch (error: unknown) {
       const failure = toFailure(error);
-      builds.set(buildArn, { arn: buildArn, status: 'UNKNOWN', foundBy, madeWithConfiguration: false, note: `could not read the build (${briefFailure(failure)}): its AMIs are kept` });
+      builds.set(buildArn, {
+        arn: buildArn,
+        status: 'UNKNOWN',
+        foundBy,
+        madeWithConfiguration: false,
+        note: `could not read the build (${briefFailure(failure)}): its AMIs are kept`,
+      });
       problems.push(`GetImage ${buildArn}: ${failure.message}`);
     }
   };
@@ -120,7 +126,9 @@ async function takeInventory(arn: DistributionConfigurationArn, explicitBuilds: 
       for (const pipeline of page.imagePipelineList ?? []) {
         if (pipeline.distributionConfigurationArn !== arn.arn || pipeline.arn === undefined) continue;
         for await (const builds of paginateListImagePipelineImages({ client: home.imagebuilder }, { imagePipelineArn: pipeline.arn })) {
-          await Promise.all((builds.imageSummaryList ?? []).map((summary) => (summary.arn === undefined ? undefined : addBuild(summary.arn, 'pipeline'))));
+          await Promise.all(
+            (builds.imageSummaryList ?? []).map((summary) => (summary.arn === undefined ? undefined : addBuild(summary.arn, 'pipeline'))),
+          );
         }
       }
     }
@@ -131,7 +139,9 @@ async function takeInventory(arn: DistributionConfigurationArn, explicitBuilds: 
 
   // the reconciler's source tag finds copies in removed cells that a listing missed
   const removedCells = new Set<string>();
-  for (const image of images.values()) for (const ami of recordedAmis(image)) if (!current.has(cellKey(ami.region, ami.accountId))) removedCells.add(cellKey(ami.region, ami.accountId));
+  for (const image of images.values())
+    for (const ami of recordedAmis(image))
+      if (!current.has(cellKey(ami.region, ami.accountId))) removedCells.add(cellKey(ami.region, ami.accountId));
   const tagged: { imageId: string; region: string; accountId: string; buildArn: string }[] = [];
   // the removed cells are searched together, as many at once as the client factory's limits allow
   const limit = pLimit(factory.cellConcurrency());
@@ -142,7 +152,15 @@ async function takeInventory(arn: DistributionConfigurationArn, explicitBuilds: 
         const inCell: typeof tagged = [];
         try {
           const clients = await factory.forCell(accountId, region);
-          const pages = paginateDescribeImages({ client: clients.ec2 }, { Owners: ['self'], Filters: [{ Name: 'tag-key', Values: [SOURCE_IMAGE_TAG] }], IncludeDisabled: true, IncludeDeprecated: true });
+          const pages = paginateDescribeImages(
+            { client: clients.ec2 },
+            {
+              Owners: ['self'],
+              Filters: [{ Name: 'tag-key', Values: [SOURCE_IMAGE_TAG] }],
+              IncludeDisabled: true,
+              IncludeDeprecated: true,
+            },
+          );
           for await (const page of pages) {
             for (const image of page.Images ?? []) {
               const source = image.Tags?.find((t) => t.Key === SOURCE_IMAGE_TAG)?.Value;
@@ -170,7 +188,16 @@ async function takeInventory(arn: DistributionConfigurationArn, explicitBuilds: 
       const key = `${ami.accountId}/${ami.region}/${ami.imageId}`;
       seen.add(key);
       const buildStatus = builds.get(buildArn)?.status ?? 'UNKNOWN';
-      amis.push({ imageId: ami.imageId, region: ami.region, accountId: ami.accountId, buildArn, buildStatus, foundBy: 'recorded', recordedImageId: ami.imageId, currentCell: current.has(cellKey(ami.region, ami.accountId)) });
+      amis.push({
+        imageId: ami.imageId,
+        region: ami.region,
+        accountId: ami.accountId,
+        buildArn,
+        buildStatus,
+        foundBy: 'recorded',
+        recordedImageId: ami.imageId,
+        currentCell: current.has(cellKey(ami.region, ami.accountId)),
+      });
     }
   }
   for (const t of tagged) {
@@ -178,10 +205,22 @@ async function takeInventory(arn: DistributionConfigurationArn, explicitBuilds: 
     const image = images.get(t.buildArn);
     if (image === undefined) continue; // a build not made with this configuration, or unreadable: listed under builds
     const recorded = recordedAmis(image).find((a) => a.region === t.region && a.accountId === t.accountId)?.imageId;
-    amis.push({ ...t, buildStatus: builds.get(t.buildArn)?.status ?? 'UNKNOWN', foundBy: 'tag', recordedImageId: recorded, currentCell: current.has(cellKey(t.region, t.accountId)) });
+    amis.push({
+      ...t,
+      buildStatus: builds.get(t.buildArn)?.status ?? 'UNKNOWN',
+      foundBy: 'tag',
+      recordedImageId: recorded,
+      currentCell: current.has(cellKey(t.region, t.accountId)),
+    });
   }
   return {
-    configuration: { arn: arn.arn, name: configuration.name ?? arn.name, region: arn.region, accountId: arn.accountId, currentCells: [...current].sort() },
+    configuration: {
+      arn: arn.arn,
+      name: configuration.name ?? arn.name,
+      region: arn.region,
+      accountId: arn.accountId,
+      currentCells: [...current].sort(),
+    },
     builds: [...builds.values()],
     amis,
     problems,

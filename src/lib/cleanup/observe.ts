@@ -44,7 +44,10 @@ async function describe(clients: CellClients, imageIds: string[]): Promise<Map<s
 async function snapshotSizes(clients: CellClients, snapshotIds: string[]): Promise<Map<string, number>> {
   const sizes = new Map<string, number>();
   if (snapshotIds.length === 0) return sizes;
-  for await (const page of paginateDescribeSnapshots({ client: clients.ec2 }, { OwnerIds: ['self'], Filters: [{ Name: 'snapshot-id', Values: snapshotIds }] })) {
+  for await (const page of paginateDescribeSnapshots(
+    { client: clients.ec2 },
+    { OwnerIds: ['self'], Filters: [{ Name: 'snapshot-id', Values: snapshotIds }] },
+  )) {
     for (const s of page.Snapshots ?? []) if (s.SnapshotId !== undefined) sizes.set(s.SnapshotId, s.VolumeSize ?? 0);
   }
   return sizes;
@@ -59,7 +62,12 @@ async function snapshotSizes(clients: CellClients, snapshotIds: string[]): Promi
  * EC2 API Reference, DescribeImageReferences / ResourceTypeOption; EC2 quotas: 10,000 versions per template.
  */
 const REFERENCE_TYPES = [
-  { ResourceType: 'ec2:Instance' as const, ResourceTypeOptions: [{ OptionName: 'state-name' as const, OptionValues: ['pending', 'running', 'shutting-down', 'stopping', 'stopped'] }] },
+  {
+    ResourceType: 'ec2:Instance' as const,
+    ResourceTypeOptions: [
+      { OptionName: 'state-name' as const, OptionValues: ['pending', 'running', 'shutting-down', 'stopping', 'stopped'] },
+    ],
+  },
   { ResourceType: 'ec2:LaunchTemplate' as const, ResourceTypeOptions: [{ OptionName: 'version-depth' as const, OptionValues: ['10000'] }] },
   { ResourceType: 'ssm:Parameter' as const },
   { ResourceType: 'imagebuilder:ImageRecipe' as const },
@@ -72,15 +80,21 @@ async function imageReferences(clients: CellClients, imageIds: string[]): Promis
   const refs = new Map<string, Reference[]>(imageIds.map((id) => [id, []]));
   for (let i = 0; i < imageIds.length; i += 10) {
     const batch = imageIds.slice(i, i + 10);
-    for await (const page of paginateDescribeImageReferences({ client: clients.ec2 }, { ImageIds: batch, ResourceTypes: REFERENCE_TYPES })) {
-      for (const ref of page.ImageReferences ?? []) refs.get(ref.ImageId ?? '')?.push({ resourceType: ref.ResourceType ?? '', arn: ref.Arn ?? '' });
+    for await (const page of paginateDescribeImageReferences(
+      { client: clients.ec2 },
+      { ImageIds: batch, ResourceTypes: REFERENCE_TYPES },
+    )) {
+      for (const ref of page.ImageReferences ?? [])
+        refs.get(ref.ImageId ?? '')?.push({ resourceType: ref.ResourceType ?? '', arn: ref.Arn ?? '' });
     }
   }
   return refs;
 }
 
 /** Resolve launch template versions to the AMI they launch (`resolve:ssm:` resolved), cached per run of one cell. */
-function templateResolver(clients: CellClients): (spec: { id?: string | undefined; name?: string | undefined; version?: string | undefined }) => Promise<string | undefined> {
+function templateResolver(
+  clients: CellClients,
+): (spec: { id?: string | undefined; name?: string | undefined; version?: string | undefined }) => Promise<string | undefined> {
   const cache = new Map<string, Promise<string | undefined>>();
   return (spec) => {
     const version = spec.version ?? '$Default';
@@ -88,7 +102,13 @@ function templateResolver(clients: CellClients): (spec: { id?: string | undefine
     let hit = cache.get(key);
     if (hit === undefined) {
       hit = clients.ec2
-        .send(new DescribeLaunchTemplateVersionsCommand({ ...(spec.id === undefined ? { LaunchTemplateName: spec.name } : { LaunchTemplateId: spec.id }), Versions: [version], ResolveAlias: true }))
+        .send(
+          new DescribeLaunchTemplateVersionsCommand({
+            ...(spec.id === undefined ? { LaunchTemplateName: spec.name } : { LaunchTemplateId: spec.id }),
+            Versions: [version],
+            ResolveAlias: true,
+          }),
+        )
         .then((out) => out.LaunchTemplateVersions?.[0]?.LaunchTemplateData?.ImageId);
       cache.set(key, hit);
     }
@@ -115,14 +135,21 @@ async function fleetReferences(clients: CellClients, imageIds: string[]): Promis
   for await (const page of paginateDescribeLaunchConfigurations({ client: clients.client(AutoScalingClient) }, {})) {
     for (const lc of page.LaunchConfigurations ?? []) {
       lcImages.set(lc.LaunchConfigurationName ?? '', lc.ImageId);
-      add(lc.ImageId, { resourceType: 'autoscaling:LaunchConfiguration', arn: lc.LaunchConfigurationARN ?? lc.LaunchConfigurationName ?? '' });
+      add(lc.ImageId, {
+        resourceType: 'autoscaling:LaunchConfiguration',
+        arn: lc.LaunchConfigurationARN ?? lc.LaunchConfigurationName ?? '',
+      });
     }
   }
   for await (const page of paginateDescribeAutoScalingGroups({ client: clients.client(AutoScalingClient) }, {})) {
     for (const group of page.AutoScalingGroups ?? []) {
       const ref = { resourceType: 'autoscaling:AutoScalingGroup', arn: group.AutoScalingGroupARN ?? group.AutoScalingGroupName ?? '' };
       if (group.LaunchConfigurationName !== undefined) add(lcImages.get(group.LaunchConfigurationName), ref);
-      const specs = [group.LaunchTemplate, group.MixedInstancesPolicy?.LaunchTemplate?.LaunchTemplateSpecification, ...(group.MixedInstancesPolicy?.LaunchTemplate?.Overrides ?? []).map((o) => o.LaunchTemplateSpecification)];
+      const specs = [
+        group.LaunchTemplate,
+        group.MixedInstancesPolicy?.LaunchTemplate?.LaunchTemplateSpecification,
+        ...(group.MixedInstancesPolicy?.LaunchTemplate?.Overrides ?? []).map((o) => o.LaunchTemplateSpecification),
+      ];
       for (const spec of specs) {
         if (spec === undefined) continue;
         add(await resolve({ id: spec.LaunchTemplateId, name: spec.LaunchTemplateName, version: spec.Version }), ref);
@@ -136,7 +163,8 @@ async function fleetReferences(clients: CellClients, imageIds: string[]): Promis
       for (const spec of fleet.SpotFleetRequestConfig?.LaunchSpecifications ?? []) add(spec.ImageId, ref);
       for (const config of fleet.SpotFleetRequestConfig?.LaunchTemplateConfigs ?? []) {
         const spec = config.LaunchTemplateSpecification;
-        if (spec !== undefined) add(await resolve({ id: spec.LaunchTemplateId, name: spec.LaunchTemplateName, version: spec.Version }), ref);
+        if (spec !== undefined)
+          add(await resolve({ id: spec.LaunchTemplateId, name: spec.LaunchTemplateName, version: spec.Version }), ref);
       }
     }
   }
@@ -146,7 +174,8 @@ async function fleetReferences(clients: CellClients, imageIds: string[]): Promis
       const ref = { resourceType: 'ec2:Fleet', arn: fleet.FleetId ?? '' };
       for (const config of fleet.LaunchTemplateConfigs ?? []) {
         const spec = config.LaunchTemplateSpecification;
-        if (spec !== undefined) add(await resolve({ id: spec.LaunchTemplateId, name: spec.LaunchTemplateName, version: spec.Version }), ref);
+        if (spec !== undefined)
+          add(await resolve({ id: spec.LaunchTemplateId, name: spec.LaunchTemplateName, version: spec.Version }), ref);
         for (const override of config.Overrides ?? []) add(override.ImageId, ref);
       }
     }
@@ -162,11 +191,18 @@ const USAGE_REPORT_POLLS = 5;
  * version), then its entries. EC2 User Guide, "View your AMI usage" / CreateImageUsageReport. A report that
  * is not ready after a few polls is an error: unknown means keep.
  */
-async function usageByOthers(clients: CellClients, imageId: string, wait: (ms: number) => Promise<void>): Promise<{ accountId: string; resourceType: string; count: number }[]> {
+async function usageByOthers(
+  clients: CellClients,
+  imageId: string,
+  wait: (ms: number) => Promise<void>,
+): Promise<{ accountId: string; resourceType: string; count: number }[]> {
   const created = await clients.ec2.send(
     new CreateImageUsageReportCommand({
       ImageId: imageId,
-      ResourceTypes: [{ ResourceType: 'ec2:Instance' }, { ResourceType: 'ec2:LaunchTemplate', ResourceTypeOptions: [{ OptionName: 'version-depth', OptionValues: ['10000'] }] }],
+      ResourceTypes: [
+        { ResourceType: 'ec2:Instance' },
+        { ResourceType: 'ec2:LaunchTemplate', ResourceTypeOptions: [{ OptionName: 'version-depth', OptionValues: ['10000'] }] },
+      ],
     }),
   );
   const reportId = created.ReportId;
@@ -174,12 +210,19 @@ async function usageByOthers(clients: CellClients, imageId: string, wait: (ms: n
   for (let poll = 0; ; poll += 1) {
     const state = (await clients.ec2.send(new DescribeImageUsageReportsCommand({ ReportIds: [reportId] }))).ImageUsageReports?.[0]?.State;
     if (state === 'available') break;
-    if (state === 'failed' || poll >= USAGE_REPORT_POLLS) throw new AwsCallError('DescribeImageUsageReports', clients.accountId, clients.region, new Error(`usage report ${reportId} is ${state ?? 'missing'}`));
+    if (state === 'failed' || poll >= USAGE_REPORT_POLLS)
+      throw new AwsCallError(
+        'DescribeImageUsageReports',
+        clients.accountId,
+        clients.region,
+        new Error(`usage report ${reportId} is ${state ?? 'missing'}`),
+      );
     await wait(1000 * 2 ** poll);
   }
   const entries: { accountId: string; resourceType: string; count: number }[] = [];
   for await (const page of paginateDescribeImageUsageReportEntries({ client: clients.ec2 }, { ReportIds: [reportId] })) {
-    for (const e of page.ImageUsageReportEntries ?? []) entries.push({ accountId: e.AccountId ?? '?', resourceType: e.ResourceType ?? '?', count: e.UsageCount ?? 0 });
+    for (const e of page.ImageUsageReportEntries ?? [])
+      entries.push({ accountId: e.AccountId ?? '?', resourceType: e.ResourceType ?? '?', count: e.UsageCount ?? 0 });
   }
   return entries;
 }
@@ -189,14 +232,23 @@ async function usageByOthers(clients: CellClients, imageId: string, wait: (ms: n
  * Fast Launch, and (for `shared: include`) use by other accounts. Read only. A read that fails is recorded
  * as a failure, which the planner turns into `unknown`: kept.
  */
-async function observeCell(accountId: string, region: string, amis: InventoryAmi[], factory: ClientFactory, settings: CleanupSettings, problems: string[], wait: (ms: number) => Promise<void>): Promise<Record<string, AmiObservation>> {
+async function observeCell(
+  accountId: string,
+  region: string,
+  amis: InventoryAmi[],
+  factory: ClientFactory,
+  settings: CleanupSettings,
+  problems: string[],
+  wait: (ms: number) => Promise<void>,
+): Promise<Record<string, AmiObservation>> {
   const out: Record<string, AmiObservation> = {};
   const fail = (op: string, error: unknown): Failure => toFailure(new AwsCallError(op, accountId, region, error));
   let clients: CellClients;
   try {
     clients = await factory.forCell(accountId, region);
   } catch (error: unknown) {
-    for (const ami of amis) out[amiKey(ami)] = { image: { ok: false, error: toFailure(error) }, references: undefined, sharedWith: undefined };
+    for (const ami of amis)
+      out[amiKey(ami)] = { image: { ok: false, error: toFailure(error) }, references: undefined, sharedWith: undefined };
     return out;
   }
   const ids = [...new Set(amis.map((a) => a.imageId))];
@@ -204,15 +256,20 @@ async function observeCell(accountId: string, region: string, amis: InventoryAmi
   let sizes = new Map<string, number>();
   try {
     images = await describe(clients, ids);
-    const snaps = [...images.values()].flatMap((i) => (i.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((id): id is string => id !== undefined));
+    const snaps = [...images.values()].flatMap((i) =>
+      (i.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((id): id is string => id !== undefined),
+    );
     try {
       sizes = await snapshotSizes(clients, snaps);
     } catch (error: unknown) {
       // sizes only feed the saving estimate: say so, and go on
-      problems.push(`snapshot sizes in ${accountId}/${region} unknown (${briefFailure(toFailure(error))}): the saving estimate counts them as 0 GiB`);
+      problems.push(
+        `snapshot sizes in ${accountId}/${region} unknown (${briefFailure(toFailure(error))}): the saving estimate counts them as 0 GiB`,
+      );
     }
   } catch (error: unknown) {
-    for (const ami of amis) out[amiKey(ami)] = { image: { ok: false, error: fail('DescribeImages', error) }, references: undefined, sharedWith: undefined };
+    for (const ami of amis)
+      out[amiKey(ami)] = { image: { ok: false, error: fail('DescribeImages', error) }, references: undefined, sharedWith: undefined };
     return out;
   }
 
@@ -225,21 +282,31 @@ async function observeCell(accountId: string, region: string, amis: InventoryAmi
     }
   };
   const none = { ok: true as const, value: new Map<string, Reference[]>() };
-  const [direct, fleets, fastLaunch] = present.length === 0 ? [none, none, { ok: true as const, value: new Map<string, string>() }] : await Promise.all([
-    settled('DescribeImageReferences', () => imageReferences(clients, present)),
-    settled('DescribeAutoScalingGroups/DescribeLaunchConfigurations/DescribeSpotFleetRequests/DescribeFleets', () => fleetReferences(clients, present)),
-    settled('DescribeFastLaunchImages', async () => {
-      const states = new Map<string, string>();
-      for await (const page of paginateDescribeFastLaunchImages({ client: clients.ec2 }, { ImageIds: present })) {
-        for (const f of page.FastLaunchImages ?? []) if (f.ImageId !== undefined && f.State !== undefined) states.set(f.ImageId, f.State);
-      }
-      return states;
-    }),
-  ]);
+  const [direct, fleets, fastLaunch] =
+    present.length === 0
+      ? [none, none, { ok: true as const, value: new Map<string, string>() }]
+      : await Promise.all([
+          settled('DescribeImageReferences', () => imageReferences(clients, present)),
+          settled('DescribeAutoScalingGroups/DescribeLaunchConfigurations/DescribeSpotFleetRequests/DescribeFleets', () =>
+            fleetReferences(clients, present),
+          ),
+          settled('DescribeFastLaunchImages', async () => {
+            const states = new Map<string, string>();
+            for await (const page of paginateDescribeFastLaunchImages({ client: clients.ec2 }, { ImageIds: present })) {
+              for (const f of page.FastLaunchImages ?? [])
+                if (f.ImageId !== undefined && f.State !== undefined) states.set(f.ImageId, f.State);
+            }
+            return states;
+          }),
+        ]);
 
   for (const ami of amis) {
     const image = images.get(ami.imageId);
-    const references: AmiObservation['references'] = !direct.ok ? direct : !fleets.ok ? fleets : { ok: true, value: [...(direct.value.get(ami.imageId) ?? []), ...(fleets.value.get(ami.imageId) ?? [])] };
+    const references: AmiObservation['references'] = !direct.ok
+      ? direct
+      : !fleets.ok
+        ? fleets
+        : { ok: true, value: [...(direct.value.get(ami.imageId) ?? []), ...(fleets.value.get(ami.imageId) ?? [])] };
     const obs: AmiObservation = {
       image: { ok: true, value: image === undefined ? null : toImageInfo(image, sizes) },
       references,
@@ -252,7 +319,8 @@ async function observeCell(accountId: string, region: string, amis: InventoryAmi
         return (attr.LaunchPermissions ?? []).map((p) => p.UserId ?? p.Group ?? p.OrganizationArn ?? p.OrganizationalUnitArn ?? '?');
       });
       const shared = image.Public === true || (obs.sharedWith.ok && obs.sharedWith.value.length > 0);
-      if (settings.shared === 'include' && shared) obs.usageByOthers = await settled('CreateImageUsageReport', () => usageByOthers(clients, ami.imageId, wait));
+      if (settings.shared === 'include' && shared)
+        obs.usageByOthers = await settled('CreateImageUsageReport', () => usageByOthers(clients, ami.imageId, wait));
     }
     out[amiKey(ami)] = obs;
   }

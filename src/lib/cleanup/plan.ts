@@ -21,7 +21,6 @@ interface CleanupSettings {
   maxPerRun: number;
 }
 
-
 /** An AMI of a build made with the configuration, in one (region, account). */
 interface InventoryAmi {
   imageId: string;
@@ -41,7 +40,20 @@ interface InventoryAmi {
 /** What was observed about one AMI, in its own account and region. Failed reads are data. */
 interface AmiObservation {
   image:
-    | { ok: true; value: { ownerId: string; state: string; creationDate: string | undefined; tags: Record<string, string>; deregistrationProtection: string | undefined; public: boolean; deprecationTime: string | undefined; lastLaunchedTime?: string | undefined; snapshots: { snapshotId: string; sizeGiB: number }[] } | null }
+    | {
+        ok: true;
+        value: {
+          ownerId: string;
+          state: string;
+          creationDate: string | undefined;
+          tags: Record<string, string>;
+          deregistrationProtection: string | undefined;
+          public: boolean;
+          deprecationTime: string | undefined;
+          lastLaunchedTime?: string | undefined;
+          snapshots: { snapshotId: string; sizeGiB: number }[];
+        } | null;
+      }
     | { ok: false; error: Failure };
   /**
    * Resources in the owner's account that use the AMI: instances (every state but terminated), launch
@@ -54,7 +66,10 @@ interface AmiObservation {
   /** Windows Fast Launch state of the AMI (null: not enabled). */
   fastLaunch?: { ok: true; value: string | null } | { ok: false; error: Failure } | undefined;
   /** Use by other accounts (`CreateImageUsageReport`): needed before a shared AMI may go with `shared: include`. */
-  usageByOthers?: { ok: true; value: { accountId: string; resourceType: string; count: number }[] } | { ok: false; error: Failure } | undefined;
+  usageByOthers?:
+    | { ok: true; value: { accountId: string; resourceType: string; count: number }[] }
+    | { ok: false; error: Failure }
+    | undefined;
 }
 
 type Guard =
@@ -80,9 +95,7 @@ type Guard =
   | 'cap'
   | 'changed';
 
-type Decision =
-  | { action: 'deregister' | 'disable' | 'deprecate'; reason: string }
-  | { action: 'skip'; guard: Guard; reason: string };
+type Decision = { action: 'deregister' | 'disable' | 'deprecate'; reason: string } | { action: 'skip'; guard: Guard; reason: string };
 
 interface CandidatePlan {
   ami: InventoryAmi;
@@ -118,7 +131,10 @@ function keepTagDecision(tags: Record<string, string>, keepTagKeys: string[]): D
     const folded = foldTagKey(key);
     const near = Object.keys(tags).find((tag) => foldTagKey(tag) === folded);
     if (near !== undefined) {
-      return skip('keep-tag', `kept: tag '${near}' matches the keep tag ${key} after trimming, case folding and Unicode normalisation (NFKC)`);
+      return skip(
+        'keep-tag',
+        `kept: tag '${near}' matches the keep tag ${key} after trimming, case folding and Unicode normalisation (NFKC)`,
+      );
     }
   }
   return undefined;
@@ -131,10 +147,16 @@ function keepTagDecision(tags: Record<string, string>, keepTagKeys: string[]): D
 function decide(ami: InventoryAmi, obs: AmiObservation | undefined, settings: CleanupSettings, now: Date): Decision {
   if (ami.currentCell) return skip('current-cell', `${ami.region}/${ami.accountId} is still in the distribution configuration`);
   if (!SETTLED_BUILD_STATES.includes(ami.buildStatus)) {
-    return skip('build-in-progress', `the build ${ami.buildArn} is ${ami.buildStatus}, not ${SETTLED_BUILD_STATES.join(', ')}: Image Builder may still be using its AMIs`);
+    return skip(
+      'build-in-progress',
+      `the build ${ami.buildArn} is ${ami.buildStatus}, not ${SETTLED_BUILD_STATES.join(', ')}: Image Builder may still be using its AMIs`,
+    );
   }
   if (ami.recordedImageId !== ami.imageId) {
-    return skip('not-recorded', `not the AMI ${ami.buildArn} recorded for ${ami.region}/${ami.accountId} (${ami.recordedImageId ?? 'none recorded'}); found by its tag only`);
+    return skip(
+      'not-recorded',
+      `not the AMI ${ami.buildArn} recorded for ${ami.region}/${ami.accountId} (${ami.recordedImageId ?? 'none recorded'}); found by its tag only`,
+    );
   }
   if (obs === undefined) return skip('unknown', 'not observed');
   if (!obs.image.ok) return skip('unknown', `could not read the AMI (${briefFailure(obs.image.error)}): kept`);
@@ -162,7 +184,10 @@ function decide(ami: InventoryAmi, obs: AmiObservation | undefined, settings: Cl
     const launched = Date.parse(image.lastLaunchedTime);
     if (Number.isNaN(launched)) return skip('unknown', `last launch time ${image.lastLaunchedTime} unreadable: kept`);
     if (now.getTime() - launched < settings.launchedWithinDays * DAY) {
-      return skip('recently-launched', `last launched ${image.lastLaunchedTime}, within ${settings.launchedWithinDays} day(s) (RECONCILER_CLEANUP_LAUNCHED_WITHIN_DAYS)`);
+      return skip(
+        'recently-launched',
+        `last launched ${image.lastLaunchedTime}, within ${settings.launchedWithinDays} day(s) (RECONCILER_CLEANUP_LAUNCHED_WITHIN_DAYS)`,
+      );
     }
   }
   if (obs.sharedWith === undefined) return skip('unknown', 'sharing not checked: kept');
@@ -172,35 +197,59 @@ function decide(ami: InventoryAmi, obs: AmiObservation | undefined, settings: Cl
     if (settings.shared === 'skip') return skip('shared', `shared with ${whom}`);
     // shared: include lets a shared AMI go only when no other account is known to use it
     if (obs.usageByOthers === undefined) return skip('unknown', `shared with ${whom}; use by other accounts not checked: kept`);
-    if (!obs.usageByOthers.ok) return skip('unknown', `shared with ${whom}; could not tell whether other accounts use it (${briefFailure(obs.usageByOthers.error)}): kept`);
+    if (!obs.usageByOthers.ok)
+      return skip(
+        'unknown',
+        `shared with ${whom}; could not tell whether other accounts use it (${briefFailure(obs.usageByOthers.error)}): kept`,
+      );
     const used = obs.usageByOthers.value.filter((u) => u.count > 0);
-    if (used.length > 0) return skip('in-use', `used by other accounts: ${used.map((u) => `${u.accountId} (${u.count} ${u.resourceType})`).join(', ')}`);
+    if (used.length > 0)
+      return skip('in-use', `used by other accounts: ${used.map((u) => `${u.accountId} (${u.count} ${u.resourceType})`).join(', ')}`);
   }
   if (obs.fastLaunch === undefined) return skip('unknown', 'Fast Launch state not checked: kept');
   if (!obs.fastLaunch.ok) return skip('unknown', `could not read the Fast Launch state (${briefFailure(obs.fastLaunch.error)}): kept`);
   if (obs.fastLaunch.value !== null) {
-    return skip('fast-launch', `Windows Fast Launch is ${obs.fastLaunch.value}: disable it first (DisableFastLaunch removes its pre-provisioned snapshots), then a later run can act`);
+    return skip(
+      'fast-launch',
+      `Windows Fast Launch is ${obs.fastLaunch.value}: disable it first (DisableFastLaunch removes its pre-provisioned snapshots), then a later run can act`,
+    );
   }
   switch (settings.strategy) {
     case 'deregister':
-      return { action: 'deregister', reason: `left in ${ami.region}/${ami.accountId}, a cell removed from the configuration; every guard passed` };
+      return {
+        action: 'deregister',
+        reason: `left in ${ami.region}/${ami.accountId}, a cell removed from the configuration; every guard passed`,
+      };
     case 'disable': {
-      if (image.state !== 'disabled') return { action: 'disable', reason: `left in a removed cell; disabled now (reversible), deregistered after ${settings.disableGraceDays} day(s)` };
+      if (image.state !== 'disabled')
+        return {
+          action: 'disable',
+          reason: `left in a removed cell; disabled now (reversible), deregistered after ${settings.disableGraceDays} day(s)`,
+        };
       const since = Date.parse(image.tags[DISABLED_AT_TAG] ?? '');
       if (Number.isNaN(since)) return skip('grace', `disabled, but not by the reconciler (no ${DISABLED_AT_TAG} tag): kept`);
       if (now.getTime() - since < settings.disableGraceDays * DAY) {
         return skip('grace', `disabled since ${new Date(since).toISOString()}; deregistered after ${settings.disableGraceDays} day(s)`);
       }
-      return { action: 'deregister', reason: `disabled since ${new Date(since).toISOString()}, grace period of ${settings.disableGraceDays} day(s) over` };
+      return {
+        action: 'deregister',
+        reason: `disabled since ${new Date(since).toISOString()}, grace period of ${settings.disableGraceDays} day(s) over`,
+      };
     }
     case 'deprecate':
-      if (image.deprecationTime !== undefined && Date.parse(image.deprecationTime) <= now.getTime()) return skip('done', `already deprecated since ${image.deprecationTime}`);
-      return { action: 'deprecate', reason: 'left in a removed cell; deprecated (hidden from other accounts\' listings)' };
+      if (image.deprecationTime !== undefined && Date.parse(image.deprecationTime) <= now.getTime())
+        return skip('done', `already deprecated since ${image.deprecationTime}`);
+      return { action: 'deprecate', reason: "left in a removed cell; deprecated (hidden from other accounts' listings)" };
   }
 }
 
 /** Plan cleanup for an inventory. Pure. */
-function planCleanup(amis: InventoryAmi[], observations: Record<string, AmiObservation>, settings: CleanupSettings, now: Date): CandidatePlan[] {
+function planCleanup(
+  amis: InventoryAmi[],
+  observations: Record<string, AmiObservation>,
+  settings: CleanupSettings,
+  now: Date,
+): CandidatePlan[] {
   return amis.map((ami) => ({ ami, decision: decide(ami, observations[amiKey(ami)], settings, now) }));
 }
 

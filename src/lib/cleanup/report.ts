@@ -38,7 +38,16 @@ interface CleanupReport {
   configuration: Inventory['configuration'];
   builds: InventoryBuild[];
   candidates: CandidateReport[];
-  counts: { amis: number; candidates: number; planned: number; deregistered: number; disabled: number; deprecated: number; skipped: number; failed: number };
+  counts: {
+    amis: number;
+    candidates: number;
+    planned: number;
+    deregistered: number;
+    disabled: number;
+    deprecated: number;
+    skipped: number;
+    failed: number;
+  };
   snapshotsDeleted: number;
   gibFreed: number;
   /** Upper bound: EBS bills snapshots by changed blocks; this counts full volume sizes at the configured price. */

@@ -28,7 +28,11 @@ const exact = (what: string) =>
 const TAG_KEY = exact('a tag key')
   .refine((s) => s.length <= 128, { error: 'a tag key has at most 128 characters' })
   .refine((s) => !s.toLowerCase().startsWith('aws:'), { error: 'tag keys starting with aws: are reserved by AWS' });
-const DAYS = z.number({ error: 'must be a number of days' }).int({ error: 'must be a whole number of days' }).min(0, { error: 'must not be negative' }).max(3650, { error: 'must be at most 3650 days' });
+const DAYS = z
+  .number({ error: 'must be a number of days' })
+  .int({ error: 'must be a whole number of days' })
+  .min(0, { error: 'must not be negative' })
+  .max(3650, { error: 'must be at most 3650 days' });
 const STRATEGY = z.enum(['deregister', 'disable', 'deprecate'], { error: 'must be deregister, disable or deprecate' });
 const REGION = exact('a region').refine((s) => isRegionName(s), { error: 'must be a region name such as us-east-1' });
 const ACCOUNT = z.string({ error: 'must be a string' }).regex(/^\d{12}$/, { error: 'must be a 12-digit account ID' });
@@ -75,7 +79,12 @@ const PAYLOAD = z
     guards: GUARDS.optional(),
     only: ONLY.optional(),
     /** Lowers the deployment's cap on deletions per run (RECONCILER_CLEANUP_MAX_PER_RUN); never raises it. */
-    maxDeletions: z.number({ error: 'must be a number' }).int({ error: 'must be a whole number' }).min(0, { error: 'must not be negative' }).max(10_000).optional(),
+    maxDeletions: z
+      .number({ error: 'must be a number' })
+      .int({ error: 'must be a whole number' })
+      .min(0, { error: 'must not be negative' })
+      .max(10_000)
+      .optional(),
     /** A reviewed plan's candidates (from `cleanup --plan-out`): apply acts only on these. */
     plan: z.array(PLANNED).max(10_000).optional(),
   })
@@ -120,7 +129,12 @@ interface CleanupRequest {
 }
 
 function pathOf(path: readonly PropertyKey[]): string {
-  return path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') || '(payload)';
+  return (
+    path
+      .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+      .join('')
+      .replace(/^\./, '') || '(payload)'
+  );
 }
 
 /** The first problem zod found, as one line naming the field. */
@@ -140,7 +154,8 @@ function describeIssue(error: z.ZodError): string {
  * account: a build of another account cannot be made a candidate by naming it.
  */
 function parseCleanupRequest(input: unknown, trigger: CleanupRequest['trigger']): CleanupRequest {
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new InputError('the cleanup payload must be a JSON object');
+  if (typeof input !== 'object' || input === null || Array.isArray(input))
+    throw new InputError('the cleanup payload must be a JSON object');
   const parsed = PAYLOAD.safeParse(input);
   if (!parsed.success) throw new InputError(describeIssue(parsed.error), { cause: parsed.error });
   const payload: CleanupPayload = parsed.data;
@@ -149,7 +164,9 @@ function parseCleanupRequest(input: unknown, trigger: CleanupRequest['trigger'])
     const build = parseImageBuildArn(value);
     for (const part of ['partition', 'region', 'accountId'] as const) {
       if (build[part] !== arn[part]) {
-        throw new InputError(`imageBuildArns[${i}]: ${part} ${build[part]} is not the configuration's (${arn[part]}); only builds made next to the configuration can be cleaned up`);
+        throw new InputError(
+          `imageBuildArns[${i}]: ${part} ${build[part]} is not the configuration's (${arn[part]}); only builds made next to the configuration can be cleaned up`,
+        );
       }
     }
     return build.arn;
@@ -200,21 +217,45 @@ function effectiveSettings(config: Config, request: Pick<CleanupRequest, 'overri
   const base = deploymentSettings(config);
   const o = request.overrides ?? {};
   const refuse = (field: string, asked: string, setting: string, has: string, rule: string): never => {
-    throw new InputError(`guards.${field} ${asked} would loosen the deployment's ${has} (${setting}); a request can only ${rule}. Nothing was done.`);
+    throw new InputError(
+      `guards.${field} ${asked} would loosen the deployment's ${has} (${setting}); a request can only ${rule}. Nothing was done.`,
+    );
   };
   if (o.strategy !== undefined && GENTLENESS[o.strategy] > GENTLENESS[base.strategy]) {
-    refuse('strategy', o.strategy, 'RECONCILER_CLEANUP_STRATEGY', base.strategy, 'choose a gentler strategy (deprecate < disable < deregister)');
+    refuse(
+      'strategy',
+      o.strategy,
+      'RECONCILER_CLEANUP_STRATEGY',
+      base.strategy,
+      'choose a gentler strategy (deprecate < disable < deregister)',
+    );
   }
-  if (o.minAgeDays !== undefined && o.minAgeDays < base.minAgeDays) refuse('minAgeDays', String(o.minAgeDays), 'RECONCILER_CLEANUP_MIN_AGE_DAYS', String(base.minAgeDays), 'raise it');
+  if (o.minAgeDays !== undefined && o.minAgeDays < base.minAgeDays)
+    refuse('minAgeDays', String(o.minAgeDays), 'RECONCILER_CLEANUP_MIN_AGE_DAYS', String(base.minAgeDays), 'raise it');
   if (o.launchedWithinDays !== undefined && o.launchedWithinDays < base.launchedWithinDays) {
-    refuse('launchedWithinDays', String(o.launchedWithinDays), 'RECONCILER_CLEANUP_LAUNCHED_WITHIN_DAYS', String(base.launchedWithinDays), 'raise it');
+    refuse(
+      'launchedWithinDays',
+      String(o.launchedWithinDays),
+      'RECONCILER_CLEANUP_LAUNCHED_WITHIN_DAYS',
+      String(base.launchedWithinDays),
+      'raise it',
+    );
   }
   if (o.disableGraceDays !== undefined && o.disableGraceDays < base.disableGraceDays) {
-    refuse('disableGraceDays', String(o.disableGraceDays), 'RECONCILER_CLEANUP_DISABLE_GRACE_DAYS', String(base.disableGraceDays), 'raise it');
+    refuse(
+      'disableGraceDays',
+      String(o.disableGraceDays),
+      'RECONCILER_CLEANUP_DISABLE_GRACE_DAYS',
+      String(base.disableGraceDays),
+      'raise it',
+    );
   }
-  if (o.shared === 'include' && base.shared === 'skip') refuse('shared', 'include', 'RECONCILER_CLEANUP_SHARED', 'skip', 'keep shared AMIs');
+  if (o.shared === 'include' && base.shared === 'skip')
+    refuse('shared', 'include', 'RECONCILER_CLEANUP_SHARED', 'skip', 'keep shared AMIs');
   if (request.maxDeletions !== undefined && request.maxDeletions > base.maxPerRun) {
-    throw new InputError(`maxDeletions ${request.maxDeletions} would raise the deployment's cap of ${base.maxPerRun} (RECONCILER_CLEANUP_MAX_PER_RUN); a request can only lower it. Nothing was done.`);
+    throw new InputError(
+      `maxDeletions ${request.maxDeletions} would raise the deployment's cap of ${base.maxPerRun} (RECONCILER_CLEANUP_MAX_PER_RUN); a request can only lower it. Nothing was done.`,
+    );
   }
   return {
     strategy: o.strategy ?? base.strategy,

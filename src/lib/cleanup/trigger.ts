@@ -1,4 +1,4 @@
-import { parseDistributionConfigurationArn, } from '../core/arn.ts';
+import { parseDistributionConfigurationArn } from '../core/arn.ts';
 import { InputError } from '../core/errors.ts';
 import { quote } from '../core/input.ts';
 
@@ -19,7 +19,8 @@ function toConfigChange(event: unknown): string {
   if (event.detail.eventName !== 'UpdateDistributionConfiguration') {
     throw new InputError(`expected eventName UpdateDistributionConfiguration, got ${quote(event.detail.eventName, 80)}`);
   }
-  if (event.detail.errorCode !== undefined) throw new InputError(`the call failed (${JSON.stringify(event.detail.errorCode)}): the configuration did not change`);
+  if (event.detail.errorCode !== undefined)
+    throw new InputError(`the call failed (${JSON.stringify(event.detail.errorCode)}): the configuration did not change`);
   const params = isRecord(event.detail.requestParameters) ? event.detail.requestParameters : {};
   const response = isRecord(event.detail.responseElements) ? event.detail.responseElements : {};
   return parseDistributionConfigurationArn(params.distributionConfigurationArn ?? response.distributionConfigurationArn).arn;

@@ -64,7 +64,15 @@ function parseImageBuildArn(value: unknown): ImageBuildArn {
       `not an image build version ARN: ${quote(value)}${hint}; expected arn:aws:imagebuilder:<region>:<account>:image/<name>/<x.y.z>/<build>`,
     );
   }
-  const [, partition, region, accountId, imageName, version, build] = match as unknown as [string, string, string, string, string, string, string];
+  const [, partition, region, accountId, imageName, version, build] = match as unknown as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
   return { arn: value.trim(), partition, region, accountId, imageName, version, buildNumber: Number(build) };
 }
 
@@ -83,7 +91,9 @@ function parseDistributionConfigurationArn(value: unknown): DistributionConfigur
   return { arn: value.trim(), partition, region, accountId, name };
 }
 
-const IMAGE_PIPELINE_ARN = new RegExp(`^arn:(${PARTITION_SOURCE}):imagebuilder:(${REGION_SOURCE}):(\\d{12}):image-pipeline/([-_A-Za-z0-9]{1,128})$`);
+const IMAGE_PIPELINE_ARN = new RegExp(
+  `^arn:(${PARTITION_SOURCE}):imagebuilder:(${REGION_SOURCE}):(\\d{12}):image-pipeline/([-_A-Za-z0-9]{1,128})$`,
+);
 
 interface ImagePipelineArn {
   arn: string;
@@ -97,7 +107,9 @@ interface ImagePipelineArn {
 function parseImagePipelineArn(value: unknown): ImagePipelineArn {
   const match = typeof value === 'string' ? matchArn(IMAGE_PIPELINE_ARN, value.trim()) : null;
   if (match === null) {
-    throw new InputError(`not an image pipeline ARN: "${String(value)}"; expected arn:aws:imagebuilder:<region>:<account>:image-pipeline/<name>`);
+    throw new InputError(
+      `not an image pipeline ARN: "${String(value)}"; expected arn:aws:imagebuilder:<region>:<account>:image-pipeline/<name>`,
+    );
   }
   const [, partition, region, accountId, name] = match as unknown as [string, string, string, string, string];
   return { arn: String(value).trim(), partition, region, accountId, name };
@@ -170,5 +182,14 @@ function amiArn(region: string, imageId: string): string {
   return `arn:${partitionOfRegion(region)}:ec2:${region}::image/${imageId}`;
 }
 
-export { amiArn, buildPosition, compareBuilds, isImageBuildArn, parseDistributionConfigurationArn, parseImageBuildArn, parseImagePipelineArn, partitionOfRegion };
+export {
+  amiArn,
+  buildPosition,
+  compareBuilds,
+  isImageBuildArn,
+  parseDistributionConfigurationArn,
+  parseImageBuildArn,
+  parseImagePipelineArn,
+  partitionOfRegion,
+};
 export type { BuildPosition, DistributionConfigurationArn, ImageBuildArn, ImagePipelineArn };

@@ -200,7 +200,12 @@ function loadConfig(env: Env = process.env): Config {
     cleanupMaxPerRun: int(env, 'RECONCILER_CLEANUP_MAX_PER_RUN', 20, 0, 10_000),
     snapshotPricePerGbMonth: num(env, 'RECONCILER_SNAPSHOT_PRICE_PER_GB_MONTH', 0.05),
     sweepMode: oneOf(env, 'RECONCILER_SWEEP_MODE', ['off', 'plan', 'apply'] as const, 'apply'),
-    sweepPipelines: Object.freeze(str(env, 'RECONCILER_SWEEP_PIPELINES', '').split(',').map((x) => x.trim()).filter((x) => x !== '')),
+    sweepPipelines: Object.freeze(
+      str(env, 'RECONCILER_SWEEP_PIPELINES', '')
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x !== ''),
+    ),
     tracing: oneOf(env, 'RECONCILER_TRACING', ['Active', 'PassThrough'] as const, 'PassThrough'),
     // virtual-hosted S3 addresses (`<bucket>.<endpoint>`) do not resolve for a local endpoint such as the sandbox
     s3ForcePathStyle: bool(env, 'RECONCILER_S3_FORCE_PATH_STYLE', str(env, 'AWS_ENDPOINT_URL', '') !== ''),
@@ -284,9 +289,15 @@ function applyEnvironment(vars: Readonly<Record<string, string>>): void {
  * message, a sweep) may lower apply to plan, never raise plan to apply: whoever may send to the queue or invoke
  * the function must not be able to lift a plan-only deployment into writing. A refused raise says so.
  */
-function modeWithin(ceiling: 'apply' | 'plan', requested: 'apply' | 'plan' | undefined): { mode: 'apply' | 'plan'; refused: string | undefined } {
+function modeWithin(
+  ceiling: 'apply' | 'plan',
+  requested: 'apply' | 'plan' | undefined,
+): { mode: 'apply' | 'plan'; refused: string | undefined } {
   if (requested === 'apply' && ceiling === 'plan') {
-    return { mode: 'plan', refused: 'the request asked for mode apply, refused: this deployment runs in plan mode (RECONCILER_MODE=plan); planned only' };
+    return {
+      mode: 'plan',
+      refused: 'the request asked for mode apply, refused: this deployment runs in plan mode (RECONCILER_MODE=plan); planned only',
+    };
   }
   return { mode: requested ?? ceiling, refused: undefined };
 }

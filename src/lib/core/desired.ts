@@ -5,7 +5,6 @@ import type { OrganizationListing } from '../aws/organizations.ts';
 import { cellKey } from './cells.ts';
 import { SOURCE_IMAGE_TAG, cleanedUpTagKey } from './tags.ts';
 
-
 /** One AMI recorded by Image Builder in `outputResources.amis`. */
 interface RecordedAmi {
   region: string;
@@ -99,7 +98,6 @@ interface DesiredImage {
   organizations?: OrganizationListing[];
 }
 
-
 function recordedAmis(image: Image): RecordedAmi[] {
   const amis = image.outputResources?.amis ?? [];
   const owner = parseImageBuildArn(image.arn).accountId;
@@ -177,7 +175,11 @@ function fastLaunchFor(distribution: Distribution, accountId: string, owner: str
  */
 function desiredImage(
   image: Image,
-  options: { fastLaunchInheritForTargets: boolean; sharedAccounts?: boolean; organizationAccounts?: ReadonlyMap<string, readonly string[]> },
+  options: {
+    fastLaunchInheritForTargets: boolean;
+    sharedAccounts?: boolean;
+    organizationAccounts?: ReadonlyMap<string, readonly string[]>;
+  },
 ): DesiredImage {
   const arn = parseImageBuildArn(image.arn);
   const owner = arn.accountId;
@@ -217,7 +219,9 @@ function desiredImage(
       parameters: (distribution?.ssmParameterConfigurations ?? [])
         .filter((p) => (p.amiAccountId ?? owner) === accountId && p.parameterName !== undefined)
         .map((p) => ({ name: p.parameterName as string, dataType: p.dataType })),
-      ...(distribution?.licenseConfigurationArns === undefined || distribution.licenseConfigurationArns.length === 0 ? {} : { licenseConfigurationArns: distribution.licenseConfigurationArns }),
+      ...(distribution?.licenseConfigurationArns === undefined || distribution.licenseConfigurationArns.length === 0
+        ? {}
+        : { licenseConfigurationArns: distribution.licenseConfigurationArns }),
     });
   };
 
@@ -250,7 +254,9 @@ function desiredImage(
         .flatMap((c) => (c.recorded === undefined ? [] : [c.recorded]))
         .sort((a, b) => a.imageId.localeCompare(b.imageId));
       // the accounts listed for the organizations and OUs shared with (see organizations.ts), after userIds
-      const listed = [...(ami?.launchPermission?.organizationArns ?? []), ...(ami?.launchPermission?.organizationalUnitArns ?? [])].flatMap((arn) => options.organizationAccounts?.get(arn) ?? []);
+      const listed = [...(ami?.launchPermission?.organizationArns ?? []), ...(ami?.launchPermission?.organizationalUnitArns ?? [])].flatMap(
+        (arn) => options.organizationAccounts?.get(arn) ?? [],
+      );
       for (const account of new Set([...(ami?.launchPermission?.userIds ?? []), ...listed])) {
         const key = cellKey(region, account);
         if (cells.has(key)) continue;
@@ -294,7 +300,9 @@ function desiredImage(
     distributionConfigurationArn: image.distributionConfiguration?.arn,
     cells: cellList,
     unexpectedAmis: recorded.filter((r) => !cells.has(cellKey(r.region, r.accountId))),
-    containerRegions: (image.distributionConfiguration?.distributions ?? []).filter((d) => d.containerDistributionConfiguration !== undefined).map((d) => d.region ?? ''),
+    containerRegions: (image.distributionConfiguration?.distributions ?? [])
+      .filter((d) => d.containerDistributionConfiguration !== undefined)
+      .map((d) => d.region ?? ''),
   };
 }
 

@@ -140,8 +140,7 @@ function toFailure(value: unknown): Failure {
   if (value instanceof ReconcilerError) return { kind: value.kind, code: value.code, message: value.message };
   const error = asError(value);
   const record = error as Error & { Code?: unknown; code?: unknown; $metadata?: { httpStatusCode?: unknown } };
-  const code =
-    typeof record.Code === 'string' ? record.Code : typeof record.code === 'string' ? record.code : error.name;
+  const code = typeof record.Code === 'string' ? record.Code : typeof record.code === 'string' ? record.code : error.name;
   const status = typeof record.$metadata?.httpStatusCode === 'number' ? record.$metadata.httpStatusCode : undefined;
   const kind = error.name === 'CredentialsProviderError' ? 'access-denied' : classifyCode(code, status);
   return { kind, code, message: error.message };

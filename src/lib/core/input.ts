@@ -41,7 +41,10 @@ interface Issue {
 }
 
 function isIssueList(value: unknown): value is Issue[] {
-  return Array.isArray(value) && value.every((i) => typeof i === 'object' && i !== null && typeof (i as { message?: unknown }).message === 'string');
+  return (
+    Array.isArray(value) &&
+    value.every((i) => typeof i === 'object' && i !== null && typeof (i as { message?: unknown }).message === 'string')
+  );
 }
 
 /** The issues of a failed parse as one bounded line: `resources.0: not an image build ARN; attempt: …`. */
@@ -87,7 +90,8 @@ function redacted(value: unknown, budget = { nodes: 200 }, depth = 0): unknown {
   if (Array.isArray(value)) return value.slice(0, 20).map((v) => redacted(v, budget, depth + 1));
   if (typeof value === 'object' && value !== null) {
     const out: Record<string, unknown> = {};
-    for (const [key, v] of Object.entries(value).slice(0, 30)) out[clip(key, 40)] = SECRET_KEY.test(key) ? '[redacted]' : redacted(v, budget, depth + 1);
+    for (const [key, v] of Object.entries(value).slice(0, 30))
+      out[clip(key, 40)] = SECRET_KEY.test(key) ? '[redacted]' : redacted(v, budget, depth + 1);
     return out;
   }
   return value;
@@ -119,7 +123,12 @@ function describeInput(value: unknown): InputDescription {
   } catch {
     excerpt = '(not serialisable)';
   }
-  return { type: value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value, bytes: sizeOf(value), shape: shapeOf(value), excerpt };
+  return {
+    type: value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value,
+    bytes: sizeOf(value),
+    shape: shapeOf(value),
+    excerpt,
+  };
 }
 
 export { AccountId, CellKey, EXCERPT_CHARS, Region, SECRET_KEY, clip, describeInput, issuesOf, quote, redacted, summarizeIssues };

@@ -17,7 +17,11 @@ async function read<T>(operation: string, cell: { accountId: string; region: str
 }
 
 /** A read where "not found" means the resource does not exist (`null`), which a planner treats apart from a failed read. */
-async function readOrNull<T>(operation: string, cell: { accountId: string; region: string }, fn: () => Promise<T | null>): Promise<Observed<T | null>> {
+async function readOrNull<T>(
+  operation: string,
+  cell: { accountId: string; region: string },
+  fn: () => Promise<T | null>,
+): Promise<Observed<T | null>> {
   const result = await read(operation, cell, fn);
   return !result.ok && result.error.kind === 'not-found' ? { ok: true, value: null } : result;
 }

@@ -10,7 +10,16 @@
  * {@link planChecks} is pure: the cells come from {@link desiredImage}, the same derivation the reconciler uses
  * for a build of the configuration, so the doctor checks exactly the cells and settings a build would meet.
  */
-import { DescribeFastLaunchImagesCommand, DescribeFleetsCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeLaunchTemplatesCommand, DescribeSnapshotsCommand, DescribeSpotFleetRequestsCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import {
+  DescribeFastLaunchImagesCommand,
+  DescribeFleetsCommand,
+  DescribeImagesCommand,
+  DescribeInstancesCommand,
+  DescribeLaunchTemplatesCommand,
+  DescribeSnapshotsCommand,
+  DescribeSpotFleetRequestsCommand,
+  type EC2Client,
+} from '@aws-sdk/client-ec2';
 import type { DistributionConfiguration, Image } from '@aws-sdk/client-imagebuilder';
 import { type EvaluationResult, IAMClient, NoSuchEntityException, SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
 import type { DistributionConfigurationArn } from '../core/arn.ts';
@@ -100,7 +109,12 @@ interface DoctorReport {
 }
 
 /** Repair: what reconcile and recheck call in a cell (src/lib/reconcile/*), grouped by check. */
-function repairGroups(partition: string, region: string, accountId: string, cell: ReturnType<typeof desiredImage>['cells'][number]): CheckGroup[] {
+function repairGroups(
+  partition: string,
+  region: string,
+  accountId: string,
+  cell: ReturnType<typeof desiredImage>['cells'][number],
+): CheckGroup[] {
   const image = `arn:${partition}:ec2:${region}::image/*`;
   const lt = (id: string | undefined) => `arn:${partition}:ec2:${region}:${accountId}:launch-template/${id ?? '*'}`;
   if (cell.origin === 'shared') {
@@ -114,14 +128,26 @@ function repairGroups(partition: string, region: string, accountId: string, cell
   const groups: CheckGroup[] = [
     {
       name: 'observe',
-      actions: ['ec2:DescribeImages', 'ec2:DescribeImageAttribute', 'ec2:DescribeSnapshots', 'ec2:DescribeLaunchTemplates', 'ec2:DescribeLaunchTemplateVersions', 'ec2:DescribeFastLaunchImages'],
+      actions: [
+        'ec2:DescribeImages',
+        'ec2:DescribeImageAttribute',
+        'ec2:DescribeSnapshots',
+        'ec2:DescribeLaunchTemplates',
+        'ec2:DescribeLaunchTemplateVersions',
+        'ec2:DescribeFastLaunchImages',
+      ],
       resources: ['*'],
       statement: 'Observe',
     },
     { name: 'images', actions: ['ec2:CreateTags', 'ec2:ModifyImageAttribute'], resources: [image], statement: 'RepairImages' },
   ];
   if (cell.launchTemplates.length > 0) {
-    groups.push({ name: 'LT', actions: ['ec2:CreateLaunchTemplateVersion', 'ec2:ModifyLaunchTemplate'], resources: cell.launchTemplates.map((t) => lt(t.launchTemplateId)), statement: 'LaunchTemplates' });
+    groups.push({
+      name: 'LT',
+      actions: ['ec2:CreateLaunchTemplateVersion', 'ec2:ModifyLaunchTemplate'],
+      resources: cell.launchTemplates.map((t) => lt(t.launchTemplateId)),
+      statement: 'LaunchTemplates',
+    });
   }
   if (cell.fastLaunch !== undefined) {
     // a template named, not by id, is resolved at run time: any template of the account
@@ -132,7 +158,13 @@ function repairGroups(partition: string, region: string, accountId: string, cell
         // EnableFastLaunch first checks that the caller may launch from the AMI and the template
         name: 'FL-launch',
         actions: ['ec2:RunInstances'],
-        resources: [image, template, ...['instance', 'volume', 'network-interface', 'subnet', 'security-group'].map((r) => `arn:${partition}:ec2:${region}:${accountId}:${r}/*`)],
+        resources: [
+          image,
+          template,
+          ...['instance', 'volume', 'network-interface', 'subnet', 'security-group'].map(
+            (r) => `arn:${partition}:ec2:${region}:${accountId}:${r}/*`,
+          ),
+        ],
         statement: 'FastLaunchLaunchCheck',
       },
       {
@@ -151,7 +183,9 @@ function repairGroups(partition: string, region: string, accountId: string, cell
       const foreign =
         key.split(':')[4] === accountId
           ? {}
-          : { fix: `the key is another account's: allow {action} on ${key} to role {role} of ${accountId} both in the role and in the key's key policy (the target template grants keys of the role's own account only)` };
+          : {
+              fix: `the key is another account's: allow {action} on ${key} to role {role} of ${accountId} both in the role and in the key's key policy (the target template grants keys of the role's own account only)`,
+            };
       const via = { 'kms:ViaService': `ec2.${region}.amazonaws.com`, 'kms:CallerAccount': accountId };
       groups.push(
         {
@@ -179,7 +213,11 @@ function repairGroups(partition: string, region: string, accountId: string, cell
         name: 'FL-network',
         actions: ['ec2:CreateVpc'],
         resources: [`arn:${partition}:ec2:${region}:${accountId}:vpc/*`],
-        context: { 'aws:RequestTag/CreatedBy': 'EC2 Fast Launch', 'aws:TagKeys': 'CreatedBy', 'aws:CalledVia': 'ec2fastlaunch.amazonaws.com' },
+        context: {
+          'aws:RequestTag/CreatedBy': 'EC2 Fast Launch',
+          'aws:TagKeys': 'CreatedBy',
+          'aws:CalledVia': 'ec2fastlaunch.amazonaws.com',
+        },
         statement: 'EC2FastLaunchFullAccess',
         fix: `Fast Launch without a launch template creates its own VPC: deploy infra/target-account-role.yaml in ${accountId} with FastLaunchWithoutLaunchTemplate=true (attaches AWS's EC2FastLaunchFullAccess), or name a launch template in the Fast Launch setting`,
       });
@@ -197,7 +235,12 @@ function repairGroups(partition: string, region: string, accountId: string, cell
   if ((cell.licenseConfigurationArns ?? []).length > 0) {
     groups.push(
       { name: 'license', actions: ['license-manager:ListLicenseSpecificationsForResource'], resources: ['*'], statement: 'LicenseRead' },
-      { name: 'license-add', actions: ['license-manager:UpdateLicenseSpecificationsForResource'], resources: cell.licenseConfigurationArns ?? [], statement: 'LicenseAssociate' },
+      {
+        name: 'license-add',
+        actions: ['license-manager:UpdateLicenseSpecificationsForResource'],
+        resources: cell.licenseConfigurationArns ?? [],
+        statement: 'LicenseAssociate',
+      },
     );
   }
   if (cell.parameters.length > 0) {
@@ -220,7 +263,9 @@ function keyArn(partition: string, region: string, accountId: string, kmsKeyId: 
   if (kmsKeyId === undefined || kmsKeyId === '' || /alias\/aws\/ebs$/.test(kmsKeyId)) return undefined;
   if (kmsKeyId.startsWith('arn:')) {
     const [, keyPartition, , keyRegion, keyAccount, resource] = kmsKeyId.split(':');
-    return resource?.startsWith('alias/') === true ? `arn:${keyPartition ?? partition}:kms:${keyRegion ?? region}:${keyAccount ?? accountId}:key/*` : kmsKeyId;
+    return resource?.startsWith('alias/') === true
+      ? `arn:${keyPartition ?? partition}:kms:${keyRegion ?? region}:${keyAccount ?? accountId}:key/*`
+      : kmsKeyId;
   }
   if (kmsKeyId.startsWith('alias/')) return `arn:${partition}:kms:${region}:${accountId}:key/*`;
   return `arn:${partition}:kms:${region}:${accountId}:key/${kmsKeyId}`;
@@ -233,8 +278,18 @@ function cleanupGroups(partition: string, region: string, owner: DistributionCon
     {
       name: 'observe',
       actions: [
-        'ec2:DescribeImages', 'ec2:DescribeImageAttribute', 'ec2:DescribeSnapshots', 'ec2:DescribeInstances', 'ec2:DescribeLaunchTemplates', 'ec2:DescribeLaunchTemplateVersions',
-        'ec2:DescribeImageReferences', 'ec2:DescribeFastLaunchImages', 'ec2:DescribeSpotFleetRequests', 'ec2:DescribeFleets', 'autoscaling:DescribeAutoScalingGroups', 'autoscaling:DescribeLaunchConfigurations',
+        'ec2:DescribeImages',
+        'ec2:DescribeImageAttribute',
+        'ec2:DescribeSnapshots',
+        'ec2:DescribeInstances',
+        'ec2:DescribeLaunchTemplates',
+        'ec2:DescribeLaunchTemplateVersions',
+        'ec2:DescribeImageReferences',
+        'ec2:DescribeFastLaunchImages',
+        'ec2:DescribeSpotFleetRequests',
+        'ec2:DescribeFleets',
+        'autoscaling:DescribeAutoScalingGroups',
+        'autoscaling:DescribeLaunchConfigurations',
       ],
       resources: ['*'],
       statement: 'Observe',
@@ -242,7 +297,13 @@ function cleanupGroups(partition: string, region: string, owner: DistributionCon
     {
       // DescribeImageReferences reads these through ec2-images.amazonaws.com (EC2 User Guide, "Identify your resources referencing specified AMIs")
       name: 'refs',
-      actions: ['ssm:DescribeParameters', 'ssm:GetParameters', 'imagebuilder:ListImageRecipes', 'imagebuilder:ListContainerRecipes', 'imagebuilder:GetContainerRecipe'],
+      actions: [
+        'ssm:DescribeParameters',
+        'ssm:GetParameters',
+        'imagebuilder:ListImageRecipes',
+        'imagebuilder:ListContainerRecipes',
+        'imagebuilder:GetContainerRecipe',
+      ],
       resources: ['*'],
       context: { 'aws:CalledVia': 'ec2-images.amazonaws.com' },
       statement: 'ImageReferencesDependentReads',
@@ -255,13 +316,21 @@ function cleanupGroups(partition: string, region: string, owner: DistributionCon
       context: { [`aws:ResourceTag/${SOURCE_IMAGE_TAG}`]: `arn:${partition}:imagebuilder:${owner.region}:${owner.accountId}:image/*` },
       statement: 'RetireReconciledImages',
     },
-    { name: 'snapshots', actions: ['ec2:DeleteSnapshot'], resources: [`arn:${partition}:ec2:${region}::snapshot/*`], statement: 'DeleteSnapshotsOfRetiredImages' },
+    {
+      name: 'snapshots',
+      actions: ['ec2:DeleteSnapshot'],
+      resources: [`arn:${partition}:ec2:${region}::snapshot/*`],
+      statement: 'DeleteSnapshotsOfRetiredImages',
+    },
   ];
 }
 
 /** A build of the configuration as GetImage would show it, for deriving what such a build asks for. */
 function configurationImage(configuration: DistributionConfiguration, arn: DistributionConfigurationArn): Image {
-  return { arn: `arn:${arn.partition}:imagebuilder:${arn.region}:${arn.accountId}:image/${arn.name}/0.0.0/1`, distributionConfiguration: configuration };
+  return {
+    arn: `arn:${arn.partition}:imagebuilder:${arn.region}:${arn.accountId}:image/${arn.name}/0.0.0/1`,
+    distributionConfiguration: configuration,
+  };
 }
 
 interface PlanOptions {
@@ -290,11 +359,16 @@ function planChecks(configuration: DistributionConfiguration, arn: DistributionC
     },
   );
   return desired.cells
-    .filter((c) => (options.accounts === undefined || options.accounts.includes(c.accountId)) && (options.regions === undefined || options.regions.includes(c.region)))
+    .filter(
+      (c) =>
+        (options.accounts === undefined || options.accounts.includes(c.accountId)) &&
+        (options.regions === undefined || options.regions.includes(c.region)),
+    )
     .map((c) => ({
       region: c.region,
       accountId: c.accountId,
-      groups: options.role === 'repair' ? repairGroups(arn.partition, c.region, c.accountId, c) : cleanupGroups(arn.partition, c.region, arn),
+      groups:
+        options.role === 'repair' ? repairGroups(arn.partition, c.region, c.accountId, c) : cleanupGroups(arn.partition, c.region, arn),
       ...(c.origin === 'shared' && options.sharedRequired !== true ? { optional: true as const } : {}),
     }))
     .sort((a, b) => a.region.localeCompare(b.region) || a.accountId.localeCompare(b.accountId));
@@ -313,7 +387,11 @@ async function canSimulate(iam: IAMClient, roleArn: string): Promise<boolean> {
     await iam.send(new SimulatePrincipalPolicyCommand({ PolicySourceArn: roleArn, ActionNames: ['sts:GetCallerIdentity'] }));
     return true;
   } catch (error: unknown) {
-    if (error instanceof NoSuchEntityException || (error instanceof Error && ['AccessDenied', 'AccessDeniedException'].includes(error.name))) return false;
+    if (
+      error instanceof NoSuchEntityException ||
+      (error instanceof Error && ['AccessDenied', 'AccessDeniedException'].includes(error.name))
+    )
+      return false;
     throw error;
   }
 }
@@ -354,7 +432,8 @@ async function dryRun(ec2: EC2Client, action: string, call: (ec2: EC2Client) => 
   } catch (error: unknown) {
     const failure = toFailure(error);
     if (failure.code === 'DryRunOperation') return { action, result: 'allowed', code: failure.code };
-    if (failure.code === 'UnauthorizedOperation') return { action, result: 'denied', code: failure.code, explicitDeny: failure.message.includes('with an explicit deny') };
+    if (failure.code === 'UnauthorizedOperation')
+      return { action, result: 'denied', code: failure.code, explicitDeny: failure.message.includes('with an explicit deny') };
     return { action, result: 'unknown', code: failure.code };
   }
 }
@@ -369,7 +448,12 @@ async function runDoctor(arn: DistributionConfigurationArn, plans: CellPlan[], o
   for (const accountId of [...new Set(plans.map((p) => p.accountId))].sort()) {
     const roleArn = `arn:${options.partition}:iam::${accountId}:role/${options.roleName}`;
     if (accountId === own) {
-      accounts.set(accountId, { accountId, roleArn, status: 'own-account', reason: 'the reconciler works in its own account with its own role (not a target role): the deployment grants it' });
+      accounts.set(accountId, {
+        accountId,
+        roleArn,
+        status: 'own-account',
+        reason: 'the reconciler works in its own account with its own role (not a target role): the deployment grants it',
+      });
       continue;
     }
     const region = plans.find((p) => p.accountId === accountId)?.region ?? arn.region;
@@ -378,16 +462,34 @@ async function runDoctor(arn: DistributionConfigurationArn, plans: CellPlan[], o
       cell = await options.clients.forCell(accountId, region);
     } catch (error: unknown) {
       const failure = toFailure(error);
-      accounts.set(accountId, (await roleExists(home, roleArn))
-        ? { accountId, roleArn, status: 'cannot-assume', reason: `${failure.message}: its trust policy must let the reconciler's account assume it (ReconcilerRoleArn, ExternalId of infra/target-account-role.yaml)` }
-        : { accountId, roleArn, status: 'missing-role', reason: `no role ${options.roleName} in ${accountId} (${failure.code}): deploy infra/target-account-role.yaml there (RoleName ${options.roleName})` });
+      accounts.set(
+        accountId,
+        (await roleExists(home, roleArn))
+          ? {
+              accountId,
+              roleArn,
+              status: 'cannot-assume',
+              reason: `${failure.message}: its trust policy must let the reconciler's account assume it (ReconcilerRoleArn, ExternalId of infra/target-account-role.yaml)`,
+            }
+          : {
+              accountId,
+              roleArn,
+              status: 'missing-role',
+              reason: `no role ${options.roleName} in ${accountId} (${failure.code}): deploy infra/target-account-role.yaml there (RoleName ${options.roleName})`,
+            },
+      );
       continue;
     }
     // the role simulating its own policies (it needs iam:SimulatePrincipalPolicy on itself), else the caller
     const itself = cell.client(IAMClient);
     const simulator = (await canSimulate(itself, roleArn)) ? itself : (await canSimulate(home, roleArn)) ? home : undefined;
     if (simulator === undefined) {
-      accounts.set(accountId, { accountId, roleArn, status: 'error', reason: `cannot simulate ${roleArn}: allow iam:SimulatePrincipalPolicy on it to the role itself (or run doctor with credentials of ${accountId})` });
+      accounts.set(accountId, {
+        accountId,
+        roleArn,
+        status: 'error',
+        reason: `cannot simulate ${roleArn}: allow iam:SimulatePrincipalPolicy on it to the role itself (or run doctor with credentials of ${accountId})`,
+      });
       continue;
     }
     simulators.set(accountId, simulator);
@@ -419,7 +521,11 @@ async function runDoctor(arn: DistributionConfigurationArn, plans: CellPlan[], o
             PolicySourceArn: account.roleArn,
             ActionNames: group.actions,
             ResourceArns: group.resources,
-            ContextEntries: Object.entries(group.context ?? {}).map(([key, value]) => ({ ContextKeyName: key, ContextKeyValues: [String(value)], ContextKeyType: typeof value === 'boolean' ? 'boolean' : 'string' })),
+            ContextEntries: Object.entries(group.context ?? {}).map(([key, value]) => ({
+              ContextKeyName: key,
+              ContextKeyValues: [String(value)],
+              ContextKeyType: typeof value === 'boolean' ? 'boolean' : 'string',
+            })),
             ...(marker === undefined ? {} : { Marker: marker }),
           }),
         );
@@ -453,13 +559,24 @@ async function runDoctor(arn: DistributionConfigurationArn, plans: CellPlan[], o
           dryRuns.push(result);
           // refused by EC2 although the role's policies allow it: something outside the role denies it
           if (result.result === 'denied' && !denials.some((d) => d.action === action)) {
-            denials.push({ action, resource: '*', decision: result.explicitDeny === true ? 'explicitDeny' : 'implicitDeny', policy: undefined, fix: `the role's policies allow ${action}, but EC2 refused a DryRun request of it in ${plan.accountId}/${plan.region}: look for a Deny outside the role (service control policy, permission boundary)` });
+            denials.push({
+              action,
+              resource: '*',
+              decision: result.explicitDeny === true ? 'explicitDeny' : 'implicitDeny',
+              policy: undefined,
+              fix: `the role's policies allow ${action}, but EC2 refused a DryRun request of it in ${plan.accountId}/${plan.region}: look for a Deny outside the role (service control policy, permission boundary)`,
+            });
           }
         }
       }
       groups.push({ name: group.name, status: denials.length === 0 ? 'ok' : 'denied', denials, dryRun: dryRuns });
     }
-    cells.push({ region: plan.region, accountId: plan.accountId, status: groups.some((g) => g.status === 'denied') ? 'denied' : 'ok', groups });
+    cells.push({
+      region: plan.region,
+      accountId: plan.accountId,
+      status: groups.some((g) => g.status === 'denied') ? 'denied' : 'ok',
+      groups,
+    });
   }
   return {
     configuration: { arn: arn.arn },

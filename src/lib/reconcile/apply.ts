@@ -40,7 +40,6 @@ const IMAGE_DATA_TYPE = 'aws:ec2:image';
 /** The resulting state of a put of an `aws:ec2:image` parameter: written only once SSM has validated it. */
 const VALIDATING = 'validating';
 
-
 /**
  * The `dateCreated` of image builds, read once per build ARN with GetImage (it never changes), for the
  * apply fence. Why not the newer builds of the observation: the fence exists for the build that became
@@ -109,7 +108,12 @@ async function amiOrders(clients: CellClients, imageIds: string[]): Promise<Map<
  * Image Builder's build tag and both builds' dateCreated can be read, else by the AMIs' creation time (AWS's
  * clock too). An AMI that cannot be seen, or cannot be ordered, is not newer (the write goes ahead).
  */
-async function newerThanOurs(clients: CellClients, dates: BuildDates, current: string | undefined, ours: string): Promise<string | undefined> {
+async function newerThanOurs(
+  clients: CellClients,
+  dates: BuildDates,
+  current: string | undefined,
+  ours: string,
+): Promise<string | undefined> {
   if (current === undefined || current === ours || !current.startsWith('ami-')) return undefined;
   const orders = await amiOrders(clients, [current, ours]);
   const theirs = orders.get(current);
@@ -123,7 +127,8 @@ async function newerThanOurs(clients: CellClients, dates: BuildDates, current: s
       return compareBuilds(theirBuild, myBuild) > 0 ? `${current} of newer build ${theirs.build}` : undefined;
     }
   }
-  if (theirs.created !== undefined && mine.created !== undefined && theirs.created > mine.created) return `${current}, created after ${ours}`;
+  if (theirs.created !== undefined && mine.created !== undefined && theirs.created > mine.created)
+    return `${current}, created after ${ours}`;
   return undefined;
 }
 
@@ -133,10 +138,18 @@ function superseded(what: string, by: string): Result {
 }
 
 /** The AMIs of a launch template's default and latest versions, read right before a write. */
-async function templatePointers(clients: CellClients, launchTemplateId: string): Promise<{ defaultImage: string | undefined; latestImage: string | undefined; latestVersion: number | undefined }> {
-  const out = await clients.ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: launchTemplateId, Versions: ['$Default', '$Latest'] }));
+async function templatePointers(
+  clients: CellClients,
+  launchTemplateId: string,
+): Promise<{ defaultImage: string | undefined; latestImage: string | undefined; latestVersion: number | undefined }> {
+  const out = await clients.ec2.send(
+    new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: launchTemplateId, Versions: ['$Default', '$Latest'] }),
+  );
   const versions = out.LaunchTemplateVersions ?? [];
-  const latest = versions.reduce<(typeof versions)[number] | undefined>((max, v) => ((v.VersionNumber ?? 0) > (max?.VersionNumber ?? 0) ? v : max), undefined);
+  const latest = versions.reduce<(typeof versions)[number] | undefined>(
+    (max, v) => ((v.VersionNumber ?? 0) > (max?.VersionNumber ?? 0) ? v : max),
+    undefined,
+  );
   return {
     defaultImage: versions.find((v) => v.DefaultVersion === true)?.LaunchTemplateData?.ImageId,
     latestImage: latest?.LaunchTemplateData?.ImageId,
@@ -147,17 +160,29 @@ async function templatePointers(clients: CellClients, launchTemplateId: string):
 /** The highest version of a launch template whose AMI is `imageId`, or undefined when none has it. */
 async function newestVersionWith(clients: CellClients, launchTemplateId: string, imageId: string): Promise<number | undefined> {
   let newest = 0;
-  const pages = paginateDescribeLaunchTemplateVersions({ client: clients.ec2 }, { LaunchTemplateId: launchTemplateId, Filters: [{ Name: 'image-id', Values: [imageId] }] });
+  const pages = paginateDescribeLaunchTemplateVersions(
+    { client: clients.ec2 },
+    { LaunchTemplateId: launchTemplateId, Filters: [{ Name: 'image-id', Values: [imageId] }] },
+  );
   for await (const page of pages) {
-    for (const v of page.LaunchTemplateVersions ?? []) if (v.LaunchTemplateData?.ImageId === imageId) newest = Math.max(newest, v.VersionNumber ?? 0);
+    for (const v of page.LaunchTemplateVersions ?? [])
+      if (v.LaunchTemplateData?.ImageId === imageId) newest = Math.max(newest, v.VersionNumber ?? 0);
   }
   return newest === 0 ? undefined : newest;
 }
 
 /** The first of a launch template's default and latest AMIs that belongs to a newer build. */
-async function templateSupersededBy(clients: CellClients, dates: BuildDates, launchTemplateId: string, ours: string): Promise<string | undefined> {
+async function templateSupersededBy(
+  clients: CellClients,
+  dates: BuildDates,
+  launchTemplateId: string,
+  ours: string,
+): Promise<string | undefined> {
   const now = await templatePointers(clients, launchTemplateId);
-  return (await newerThanOurs(clients, dates, now.defaultImage, ours)) ?? (now.latestImage === now.defaultImage ? undefined : await newerThanOurs(clients, dates, now.latestImage, ours));
+  return (
+    (await newerThanOurs(clients, dates, now.defaultImage, ours)) ??
+    (now.latestImage === now.defaultImage ? undefined : await newerThanOurs(clients, dates, now.latestImage, ours))
+  );
 }
 
 function permissionsToAdd(add: Extract<Action, { kind: 'add-launch-permission' }>['add']): LaunchPermission[] {
@@ -250,11 +275,15 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions, 
                 LaunchTemplateId: action.launchTemplateId,
                 SourceVersion: '$Default',
                 LaunchTemplateData: { ImageId: now.defaultImage },
-                VersionDescription: `imagebuilder-reconciler: $Latest restored to the default after ${options.imageArn} was superseded`.slice(0, 255),
+                VersionDescription:
+                  `imagebuilder-reconciler: $Latest restored to the default after ${options.imageArn} was superseded`.slice(0, 255),
                 ClientToken: `${action.create.clientToken}-restore`.slice(0, 128),
               }),
             );
-            return { ...detail, detail: `${detail.detail ?? ''}; version ${version} was created first, so $Latest was set back to a copy of the default` };
+            return {
+              ...detail,
+              detail: `${detail.detail ?? ''}; version ${version} was created first, so $Latest was set back to a copy of the default`,
+            };
           }
           return detail;
         }
@@ -279,7 +308,9 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions, 
         ResourceType: 'snapshot' as const,
         ...(action.targetResourceCount === undefined ? {} : { SnapshotConfiguration: { TargetResourceCount: action.targetResourceCount } }),
         ...(action.maxParallelLaunches === undefined ? {} : { MaxParallelLaunches: action.maxParallelLaunches }),
-        ...(action.launchTemplate === undefined ? {} : { LaunchTemplate: { LaunchTemplateId: action.launchTemplate.id, Version: action.launchTemplate.version } }),
+        ...(action.launchTemplate === undefined
+          ? {}
+          : { LaunchTemplate: { LaunchTemplateId: action.launchTemplate.id, Version: action.launchTemplate.version } }),
       };
       try {
         const out = await clients.ec2.send(new EnableFastLaunchCommand(input));
@@ -290,7 +321,11 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions, 
         // progress or done, anything else (or a failed read) is the EC2 error itself
         const state = await fastLaunchStateAfter(clients, action.imageId, error);
         if (state !== 'enabling' && state !== 'enabled') throw error;
-        return { status: 'already-done', detail: `Fast Launch already ${state} (EnableFastLaunch answered ${toFailure(error).code})`, resultingState: state };
+        return {
+          status: 'already-done',
+          detail: `Fast Launch already ${state} (EnableFastLaunch answered ${toFailure(error).code})`,
+          resultingState: state,
+        };
       }
     }
     case 'put-parameter': {
@@ -314,11 +349,20 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions, 
       } catch (error: unknown) {
         // a put of another run (a duplicate event, a newer build) is still being validated: read it on the recheck
         if (!asynchronous || toFailure(error).code !== 'TooManyUpdates') throw error;
-        return { status: 'skipped', detail: `another PutParameter of ${action.name} is still being validated by SSM (${toFailure(error).message}); the recheck reads it again`, resultingState: VALIDATING };
+        return {
+          status: 'skipped',
+          detail: `another PutParameter of ${action.name} is still being validated by SSM (${toFailure(error).message}); the recheck reads it again`,
+          resultingState: VALIDATING,
+        };
       }
       // SSM validates aws:ec2:image values after answering 200 and never writes an invalid one: not repaired
       // until a later read (the recheck) sees the value (SSM API reference, PutParameter, DataType)
-      if (asynchronous) return { status: 'applied', detail: `version ${out.Version ?? '?'} requested; SSM validates aws:ec2:image values after the call, the recheck confirms`, resultingState: VALIDATING };
+      if (asynchronous)
+        return {
+          status: 'applied',
+          detail: `version ${out.Version ?? '?'} requested; SSM validates aws:ec2:image values after the call, the recheck confirms`,
+          resultingState: VALIDATING,
+        };
       return { status: 'applied', detail: `version ${out.Version ?? '?'}`, resultingState: undefined };
     }
     case 'associate-licenses': {
@@ -349,7 +393,10 @@ async function apply(plan: Plan, factory: ClientFactory, options: ApplyOptions):
   }
   // cells at once: as many as the factory's global limit of calls can serve (calls are bounded there)
   const limit = pLimit(factory.cellConcurrency());
-  const dates = new BuildDates(factory, options.imageCreated === undefined ? undefined : { arn: options.imageArn, dateCreated: options.imageCreated });
+  const dates = new BuildDates(
+    factory,
+    options.imageCreated === undefined ? undefined : { arn: options.imageArn, dateCreated: options.imageCreated },
+  );
   const results = await Promise.all(
     groups.map((actions) =>
       limit(async () => {
@@ -358,11 +405,23 @@ async function apply(plan: Plan, factory: ClientFactory, options: ApplyOptions):
         for (const action of actions) {
           if (supersededIn !== undefined && POINTER_KINDS.has(action.kind)) {
             // a newer build owns this cell's pointers: leave the rest of them to its run
-            outcomes.push({ action, status: 'skipped', detail: `superseded: ${supersededIn}`, error: undefined, resultingState: 'superseded' });
+            outcomes.push({
+              action,
+              status: 'skipped',
+              detail: `superseded: ${supersededIn}`,
+              error: undefined,
+              resultingState: 'superseded',
+            });
             continue;
           }
           if (options.signal?.aborted === true) {
-            outcomes.push({ action, status: 'skipped', detail: 'stopped before the function timed out', error: undefined, resultingState: undefined });
+            outcomes.push({
+              action,
+              status: 'skipped',
+              detail: 'stopped before the function timed out',
+              error: undefined,
+              resultingState: undefined,
+            });
             continue;
           }
           try {
@@ -373,7 +432,13 @@ async function apply(plan: Plan, factory: ClientFactory, options: ApplyOptions):
           } catch (error: unknown) {
             const failure = toFailure(new AwsCallError(action.kind, action.cell.accountId, action.cell.region, error));
             const hint = permissionHint(action, failure);
-            outcomes.push({ action, status: 'failed', detail: undefined, error: hint === undefined ? failure : { ...failure, message: `${failure.message} (${hint})` }, resultingState: undefined });
+            outcomes.push({
+              action,
+              status: 'failed',
+              detail: undefined,
+              error: hint === undefined ? failure : { ...failure, message: `${failure.message} (${hint})` },
+              resultingState: undefined,
+            });
           }
         }
         return outcomes;
@@ -391,7 +456,8 @@ export { VALIDATING, apply };
  */
 function permissionHint(action: Action, failure: Failure): string | undefined {
   // an explicit Deny is someone's decision: the refusal names it, and no grant would help
-  if (action.kind !== 'enable-fast-launch' || failure.kind !== 'access-denied' || failure.message.includes('explicit deny')) return undefined;
+  if (action.kind !== 'enable-fast-launch' || failure.kind !== 'access-denied' || failure.message.includes('explicit deny'))
+    return undefined;
   const denied = deniedAction(failure.message);
   if (denied === 'ec2:CreateVpc') {
     return "without a launch template EC2 Fast Launch builds its own VPC with the caller's rights: deploy infra/target-account-role.yaml with FastLaunchWithoutLaunchTemplate=true (in the reconciler's own account: fastLaunchWithoutLaunchTemplate=true), or name a launch template in the Fast Launch setting";

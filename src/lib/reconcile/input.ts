@@ -187,7 +187,10 @@ type ReconcileInput =
  * is neither AVAILABLE nor FAILED is `ignored`. Throws {@link InputError} naming what is wrong.
  */
 function toReconcileInput(event: unknown, context: SchemaContext): ReconcileInput {
-  if (!isRecord(event)) throw new InputError(`the event must be a JSON object, got ${event === null ? 'null' : Array.isArray(event) ? 'an array' : `a ${typeof event}`}`);
+  if (!isRecord(event))
+    throw new InputError(
+      `the event must be a JSON object, got ${event === null ? 'null' : Array.isArray(event) ? 'an array' : `a ${typeof event}`}`,
+    );
   if ('detail-type' in event || 'source' in event) {
     if (event.source !== 'aws.imagebuilder' || event['detail-type'] !== IMAGE_STATE_CHANGE) {
       throw new InputError(
@@ -202,7 +205,12 @@ function toReconcileInput(event: unknown, context: SchemaContext): ReconcileInpu
     return { kind: 'run', status, eventId: parsed.id, request: { imageBuildVersionArn: parsed.resources[0].arn, trigger: 'eventbridge' } };
   }
   const parsed = parseOrReject(event, manualSchema(context.partition), 'malformed manual payload');
-  return { kind: 'run', status: undefined, eventId: undefined, request: { imageBuildVersionArn: parsed.imageBuildVersionArn.arn, trigger: 'manual', mode: parsed.mode } };
+  return {
+    kind: 'run',
+    status: undefined,
+    eventId: undefined,
+    request: { imageBuildVersionArn: parsed.imageBuildVersionArn.arn, trigger: 'manual', mode: parsed.mode },
+  };
 }
 
 /** Parse a recheck queue message body. Throws {@link InputError} naming what is wrong. */

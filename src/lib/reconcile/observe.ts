@@ -9,11 +9,7 @@ import {
   paginateDescribeLaunchTemplateVersions,
   paginateDescribeSnapshots,
 } from '@aws-sdk/client-ec2';
-import {
-  type ImageSummary,
-  paginateListImageBuildVersions,
-  paginateListImagePipelineImages,
-} from '@aws-sdk/client-imagebuilder';
+import { type ImageSummary, paginateListImageBuildVersions, paginateListImagePipelineImages } from '@aws-sdk/client-imagebuilder';
 import { LicenseManagerClient, ListLicenseSpecificationsForResourceCommand } from '@aws-sdk/client-license-manager';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
@@ -39,7 +35,6 @@ import type {
 } from './types.ts';
 import { SSM_ALIAS } from './types.ts';
 
-
 function toObservedImage(image: Ec2Image): ObservedImage {
   const tags: Record<string, string> = {};
   for (const tag of image.Tags ?? []) if (tag.Key !== undefined) tags[tag.Key] = tag.Value ?? '';
@@ -52,9 +47,7 @@ function toObservedImage(image: Ec2Image): ObservedImage {
     platform: image.PlatformDetails ?? image.Platform,
     creationDate: image.CreationDate,
     tags,
-    snapshotIds: (image.BlockDeviceMappings ?? [])
-      .map((mapping) => mapping.Ebs?.SnapshotId)
-      .filter((id): id is string => id !== undefined),
+    snapshotIds: (image.BlockDeviceMappings ?? []).map((mapping) => mapping.Ebs?.SnapshotId).filter((id): id is string => id !== undefined),
     deregistrationProtection: image.DeregistrationProtection,
     stateReason: image.StateReason?.Message,
   };
@@ -110,7 +103,11 @@ async function observeLaunchTemplate(
       // One version per call: whether ResolveAlias accepts several versions at once is not documented.
       defaultImageAlias = defaultImageId;
       const resolved = await clients.ec2.send(
-        new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: launchTemplateId, Versions: [String(defaultVersion)], ResolveAlias: true }),
+        new DescribeLaunchTemplateVersionsCommand({
+          LaunchTemplateId: launchTemplateId,
+          Versions: [String(defaultVersion)],
+          ResolveAlias: true,
+        }),
       );
       const value = resolved.LaunchTemplateVersions?.[0]?.LaunchTemplateData?.ImageId;
       defaultImageId = value === undefined || value.startsWith(SSM_ALIAS) ? undefined : value;
@@ -148,8 +145,11 @@ async function observeLicenses(clients: CellClients, region: string, imageId: st
   const arns: string[] = [];
   let nextToken: string | undefined;
   do {
-    const out = await clients.client(LicenseManagerClient).send(new ListLicenseSpecificationsForResourceCommand({ ResourceArn: amiArn(region, imageId), NextToken: nextToken }));
-    for (const spec of out.LicenseSpecifications ?? []) if (spec.LicenseConfigurationArn !== undefined) arns.push(spec.LicenseConfigurationArn);
+    const out = await clients
+      .client(LicenseManagerClient)
+      .send(new ListLicenseSpecificationsForResourceCommand({ ResourceArn: amiArn(region, imageId), NextToken: nextToken }));
+    for (const spec of out.LicenseSpecifications ?? [])
+      if (spec.LicenseConfigurationArn !== undefined) arns.push(spec.LicenseConfigurationArn);
     nextToken = out.NextToken === '' ? undefined : out.NextToken;
   } while (nextToken !== undefined);
   return arns;
@@ -160,7 +160,11 @@ async function observeLicenses(clients: CellClients, region: string, imageId: st
  * image), and once completed, `HeadObject` on the file VM Import/Export writes, `<S3Prefix>export-ami-….<format>`
  * (VM Import/Export User Guide, "Start an export image task"). A 404 is `missing`; any other error is the read's.
  */
-async function observeS3Export(clients: CellClients, imageId: string, want: { bucket: string; prefix: string | undefined; format: string | undefined }): Promise<ObservedS3Export> {
+async function observeS3Export(
+  clients: CellClients,
+  imageId: string,
+  want: { bucket: string; prefix: string | undefined; format: string | undefined },
+): Promise<ObservedS3Export> {
   const tasks: ExportImageTask[] = [];
   let nextToken: string | undefined;
   do {
@@ -171,10 +175,18 @@ async function observeS3Export(clients: CellClients, imageId: string, want: { bu
   // whether Image Builder passes s3Prefix as it is or with a trailing slash is not documented: both match, and
   // the key is built from the prefix EC2 reports for the task
   const prefix = (value: string | undefined) => (value ?? '').replace(/\/+$/, '');
-  const mine = tasks.filter((t) => t.ImageId === imageId && t.S3ExportLocation?.S3Bucket === want.bucket && prefix(t.S3ExportLocation.S3Prefix) === prefix(want.prefix));
+  const mine = tasks.filter(
+    (t) =>
+      t.ImageId === imageId && t.S3ExportLocation?.S3Bucket === want.bucket && prefix(t.S3ExportLocation.S3Prefix) === prefix(want.prefix),
+  );
   const task = mine.findLast((t) => t.Status === 'completed') ?? mine.findLast((t) => t.Status === 'active') ?? mine.at(-1);
   if (task === undefined) return { task: null, key: undefined, object: undefined };
-  const observed = { id: task.ExportImageTaskId ?? '', status: task.Status ?? 'unknown', statusMessage: task.StatusMessage, progress: task.Progress };
+  const observed = {
+    id: task.ExportImageTaskId ?? '',
+    status: task.Status ?? 'unknown',
+    statusMessage: task.StatusMessage,
+    progress: task.Progress,
+  };
   if (task.Status !== 'completed') return { task: observed, key: undefined, object: undefined };
   const key = `${task.S3ExportLocation?.S3Prefix ?? ''}${observed.id}.${(want.format ?? 'VMDK').toLowerCase()}`;
   try {
@@ -182,7 +194,8 @@ async function observeS3Export(clients: CellClients, imageId: string, want: { bu
     return { task: observed, key, object: 'present' };
   } catch (error: unknown) {
     const status = (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
-    if (error instanceof Error && (error.name === 'NotFound' || error.name === 'NoSuchKey' || status === 404)) return { task: observed, key, object: 'missing' };
+    if (error instanceof Error && (error.name === 'NotFound' || error.name === 'NoSuchKey' || status === 404))
+      return { task: observed, key, object: 'missing' };
     throw error;
   }
 }
@@ -220,11 +233,7 @@ function unobserved(key: string, access: Observed<true>): CellObservation {
 /** The owner's Fast Launch template names by region, for inherited entries configured by id. */
 type OwnerTemplateNames = Map<string, Observed<string | null>>;
 
-async function observeCell(
-  cell: DesiredCell,
-  factory: ClientFactory,
-  ownerTemplateNames: OwnerTemplateNames,
-): Promise<CellObservation> {
+async function observeCell(cell: DesiredCell, factory: ClientFactory, ownerTemplateNames: OwnerTemplateNames): Promise<CellObservation> {
   let clients: CellClients;
   try {
     clients = await factory.forCell(cell.accountId, cell.region);
@@ -284,7 +293,9 @@ async function observeCell(
 
   const readLaunchTemplates = (): Promise<void>[] =>
     cell.launchTemplates.map(async (lt) => {
-      observation.launchTemplates[lt.launchTemplateId] = await readOrNull('DescribeLaunchTemplates', cell, () => observeLaunchTemplate(clients, lt.launchTemplateId, imageId));
+      observation.launchTemplates[lt.launchTemplateId] = await readOrNull('DescribeLaunchTemplates', cell, () =>
+        observeLaunchTemplate(clients, lt.launchTemplateId, imageId),
+      );
     });
 
   const readFastLaunch = async (): Promise<void> => {
@@ -299,10 +310,14 @@ async function observeCell(
         else if (name.value === null) observation.fastLaunchTemplate = { ok: true, value: null };
         else {
           const byName = name.value;
-          observation.fastLaunchTemplate = await readOrNull('DescribeLaunchTemplates', cell, () => findTemplate(clients, { id: undefined, name: byName }));
+          observation.fastLaunchTemplate = await readOrNull('DescribeLaunchTemplates', cell, () =>
+            findTemplate(clients, { id: undefined, name: byName }),
+          );
         }
       } else {
-        observation.fastLaunchTemplate = await readOrNull('DescribeLaunchTemplates', cell, () => findTemplate(clients, { id: template.id, name: template.name }));
+        observation.fastLaunchTemplate = await readOrNull('DescribeLaunchTemplates', cell, () =>
+          findTemplate(clients, { id: template.id, name: template.name }),
+        );
       }
     };
     const readState = async (): Promise<void> => {
@@ -343,7 +358,11 @@ async function resolveOwnerTemplateNames(desired: DesiredImage, factory: ClientF
       const owner = { accountId: desired.ownerAccountId, region };
       names.set(
         region,
-        await readOrNull('DescribeLaunchTemplates', owner, async () => (await findTemplate(await factory.forCell(owner.accountId, region), { id, name: undefined }))?.name ?? null),
+        await readOrNull(
+          'DescribeLaunchTemplates',
+          owner,
+          async () => (await findTemplate(await factory.forCell(owner.accountId, region), { id, name: undefined }))?.name ?? null,
+        ),
       );
     }),
   );
@@ -367,7 +386,8 @@ function newerFrom(summaries: ImageSummary[], desired: DesiredImage): NewerBuild
     if (status !== 'AVAILABLE') continue;
     const amis: Record<string, string> = {};
     for (const ami of summary.outputResources?.amis ?? []) {
-      if (ami.region !== undefined && ami.image !== undefined) amis[cellKey(ami.region, ami.accountId ?? desired.ownerAccountId)] = ami.image;
+      if (ami.region !== undefined && ami.image !== undefined)
+        amis[cellKey(ami.region, ami.accountId ?? desired.ownerAccountId)] = ami.image;
     }
     builds.push({ arn: position.arn, status, dateCreated: summary.dateCreated, amis, position });
   }
@@ -381,7 +401,10 @@ async function observeNewerBuilds(desired: DesiredImage, factory: ClientFactory)
     const clients = await factory.forCell(where.accountId, where.region);
     const summaries: ImageSummary[] = [];
     if (desired.pipelineArn !== undefined) {
-      for await (const page of paginateListImagePipelineImages({ client: clients.imagebuilder }, { imagePipelineArn: desired.pipelineArn })) {
+      for await (const page of paginateListImagePipelineImages(
+        { client: clients.imagebuilder },
+        { imagePipelineArn: desired.pipelineArn },
+      )) {
         summaries.push(...(page.imageSummaryList ?? []));
       }
     } else {
@@ -398,7 +421,11 @@ async function observeNewerBuilds(desired: DesiredImage, factory: ClientFactory)
  * Observe every cell of an image build. Read only: no call here changes anything.
  * One cell's failure (AccessDenied, throttling past retries) is recorded in that cell; the others go on.
  */
-async function observe(desired: DesiredImage, factory: ClientFactory, onCell?: (done: number, total: number) => void): Promise<Observation> {
+async function observe(
+  desired: DesiredImage,
+  factory: ClientFactory,
+  onCell?: (done: number, total: number) => void,
+): Promise<Observation> {
   // cells at once: as many as the factory's global limit of calls can serve (calls are bounded there)
   const limit = pLimit(factory.cellConcurrency());
   const [ownerTemplateNames, newerBuilds] = await Promise.all([

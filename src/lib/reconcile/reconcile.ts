@@ -64,7 +64,11 @@ async function loadImage(arn: ImageBuildArn, clients: ClientFactory): Promise<Lo
   try {
     const cell = await clients.forCell(arn.accountId, arn.region);
     const out = await cell.imagebuilder.send(new GetImageCommand({ imageBuildVersionArn: arn.arn }));
-    if (out.image === undefined) return { ok: false, failure: { kind: 'not-found', code: 'ResourceNotFoundException', message: `GetImage returned no image for ${arn.arn}` } };
+    if (out.image === undefined)
+      return {
+        ok: false,
+        failure: { kind: 'not-found', code: 'ResourceNotFoundException', message: `GetImage returned no image for ${arn.arn}` },
+      };
     return { ok: true, image: out.image };
   } catch (error: unknown) {
     return { ok: false, failure: toFailure(new AwsCallError('GetImage', arn.accountId, arn.region, error)) };
@@ -72,7 +76,11 @@ async function loadImage(arn: ImageBuildArn, clients: ClientFactory): Promise<Lo
 }
 
 /** A report for a run that could not get as far as planning (image unknown, role missing, throttled). */
-function earlyReport(arn: ImageBuildArn, failure: Failure, base: Omit<Parameters<typeof buildReport>[0], 'desired' | 'plan' | 'outcomes'>): ReconcileReport {
+function earlyReport(
+  arn: ImageBuildArn,
+  failure: Failure,
+  base: Omit<Parameters<typeof buildReport>[0], 'desired' | 'plan' | 'outcomes'>,
+): ReconcileReport {
   const desired: DesiredImage = {
     arn,
     ownerAccountId: arn.accountId,
@@ -117,24 +125,43 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
   let report: ReconcileReport;
   if (!loaded.ok) {
     report = earlyReport(arn, loaded.failure, { ...base, finishedAt: deps.now(), awsCalls: clients.callCount() - callsBefore });
-    if (shard !== undefined) report = { ...report, shard: { runId: shard.runId, index: shard.index, count: shard.count, totalCells: null } };
+    if (shard !== undefined)
+      report = { ...report, shard: { runId: shard.runId, index: shard.index, count: shard.count, totalCells: null } };
   } else {
     // the accounts of the organizations and OUs shared with, when asked for (a shard's run lists them again)
     const organizations =
       config.sharedAccounts !== 'off' && config.sharedOrganizations
-        ? await listSharedOrganizations(loaded.image, organizationsClient(clients), { required: config.sharedAccounts === 'require', accountId: await clients.ownAccountId() })
+        ? await listSharedOrganizations(loaded.image, organizationsClient(clients), {
+            required: config.sharedAccounts === 'require',
+            accountId: await clients.ownAccountId(),
+          })
         : [];
     const whole: DesiredImage = {
-      ...desiredImage(loaded.image, { fastLaunchInheritForTargets: config.fastLaunchInheritForTargets, sharedAccounts: config.sharedAccounts !== 'off', organizationAccounts: listedAccounts(organizations) }),
+      ...desiredImage(loaded.image, {
+        fastLaunchInheritForTargets: config.fastLaunchInheritForTargets,
+        sharedAccounts: config.sharedAccounts !== 'off',
+        organizationAccounts: listedAccounts(organizations),
+      }),
       ...(organizations.length === 0 ? {} : { organizations }),
     };
     if (shard === undefined && fansOut(whole.cells.length, deps)) {
-      const shards = splitShards(whole.cells, config.shardMaxCells).map((scope, i, all): ShardSpec => ({ runId: base.runId, index: i + 1, count: all.length, ...scope }));
+      const shards = splitShards(whole.cells, config.shardMaxCells).map(
+        (scope, i, all): ShardSpec => ({ runId: base.runId, index: i + 1, count: all.length, ...scope }),
+      );
       if (shards.length > 1) {
         shard = shards[0];
-        log.info('build split into shards', { runId: base.runId, shards: shards.length, cells: whole.cells.length, maxCells: config.shardMaxCells });
+        log.info('build split into shards', {
+          runId: base.runId,
+          shards: shards.length,
+          cells: whole.cells.length,
+          maxCells: config.shardMaxCells,
+        });
         // the other shards are queued before this one is worked on: a shard that cannot be queued fails the run
-        notQueued = await queueShards(shards.slice(1), { imageBuildVersionArn: arn.arn, attempt, firstSeenAt, mode, fastLaunchRetries }, deps);
+        notQueued = await queueShards(
+          shards.slice(1),
+          { imageBuildVersionArn: arn.arn, attempt, firstSeenAt, mode, fastLaunchRetries },
+          deps,
+        );
       }
     }
     const desired = shard === undefined ? whole : scoped(whole, shard);
@@ -144,7 +171,10 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
       fastLaunchMaxRetries: config.fastLaunchMaxRetries,
       retryFailedImages: config.retryFailedImages,
       sharedRoleRequired: config.sharedAccounts === 'require',
-      shard: shard === undefined ? undefined : { imageLevel: shard.index === 1, missingElsewhere: shard.index === 1 ? missingElsewhere(whole, desired) : [] },
+      shard:
+        shard === undefined
+          ? undefined
+          : { imageLevel: shard.index === 1, missingElsewhere: shard.index === 1 ? missingElsewhere(whole, desired) : [] },
     });
     const outcomes = await apply(thePlan, clients, { mode, signal, imageArn: arn.arn, imageCreated: desired.dateCreated });
     // close the window between apply's last re-read and its write (see sweep.ts)
@@ -155,29 +185,53 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
         fastLaunchRetries[key] = (fastLaunchRetries[key] ?? 0) + 1;
       }
     }
-    report = buildReport({ ...base, desired, plan: thePlan, outcomes, finishedAt: deps.now(), awsCalls: clients.callCount() - callsBefore });
-    if (shard !== undefined) report = { ...report, shard: { runId: shard.runId, index: shard.index, count: shard.count, totalCells: whole.cells.length } };
+    report = buildReport({
+      ...base,
+      desired,
+      plan: thePlan,
+      outcomes,
+      finishedAt: deps.now(),
+      awsCalls: clients.callCount() - callsBefore,
+    });
+    if (shard !== undefined)
+      report = { ...report, shard: { runId: shard.runId, index: shard.index, count: shard.count, totalCells: whole.cells.length } };
   }
 
   if (refused !== undefined) report = { ...report, notes: [refused, ...report.notes] };
   if (notQueued.length > 0) {
     const which = notQueued.map((n) => shardLabel(n.shard)).join(', ');
     const why = `could not queue shard(s) ${which} of this build: ${notQueued[0]?.failure.message ?? 'unknown error'}`;
-    log.error('could not queue shards', { runId: base.runId, notQueued: notQueued.map((n) => ({ shard: shardLabel(n.shard), failure: n.failure })) });
+    log.error('could not queue shards', {
+      runId: base.runId,
+      notQueued: notQueued.map((n) => ({ shard: shardLabel(n.shard), failure: n.failure })),
+    });
     // no recheck of this shard either: the trigger's retry runs the whole build again, every shard with it
     report = { ...report, notes: [...report.notes, why], next: { recheck: false, reason: why, requeueFailed: true } };
   } else {
     report = await decideNext(report, fastLaunchRetries, shard, deps);
   }
   if (deps.publish !== false && config.eventBusName !== '') {
-    const failure = await publishReport(clients.home(), config.eventBusName, REPORT_DETAIL_TYPE, report, [arn.arn], [
-      // first drop the per-check detail, keeping every cell's status and reasons
-      () => ({ cells: report.cells.map((cell) => ({ ...cell, checks: [] })) }),
-      // then the actions that went well (a first run of a large shard has one or more per cell); counts keep them
-      () => ({ actions: report.actions.filter((a) => a.outcome === 'failed' || a.outcome === 'planned') }),
-      // then the reasons of the cells that are done (ok, repaired); every cell keeps its status
-      () => ({ cells: report.cells.map((cell) => ({ ...cell, checks: [], reasons: cell.status === 'ok' || cell.status === 'repaired' ? [] : cell.reasons })) }),
-    ]);
+    const failure = await publishReport(
+      clients.home(),
+      config.eventBusName,
+      REPORT_DETAIL_TYPE,
+      report,
+      [arn.arn],
+      [
+        // first drop the per-check detail, keeping every cell's status and reasons
+        () => ({ cells: report.cells.map((cell) => ({ ...cell, checks: [] })) }),
+        // then the actions that went well (a first run of a large shard has one or more per cell); counts keep them
+        () => ({ actions: report.actions.filter((a) => a.outcome === 'failed' || a.outcome === 'planned') }),
+        // then the reasons of the cells that are done (ok, repaired); every cell keeps its status
+        () => ({
+          cells: report.cells.map((cell) => ({
+            ...cell,
+            checks: [],
+            reasons: cell.status === 'ok' || cell.status === 'repaired' ? [] : cell.reasons,
+          })),
+        }),
+      ],
+    );
     if (failure !== undefined) log.error('could not publish the report', { failure, bus: config.eventBusName });
   }
   return { ...report, awsCalls: clients.callCount() - callsBefore };
@@ -205,7 +259,9 @@ function scoped(whole: DesiredImage, shard: ShardSpec): DesiredImage {
 function missingElsewhere(whole: DesiredImage, desired: DesiredImage): string[] {
   const own = new Set(desired.cells.map((cell) => cell.key));
   // a shared cell holds no copy of its own (no recorded AMI by design): it is never a missing one
-  return whole.cells.filter((cell) => !own.has(cell.key) && cell.origin !== 'shared' && cell.recorded === undefined).map((cell) => cell.key);
+  return whole.cells
+    .filter((cell) => !own.has(cell.key) && cell.origin !== 'shared' && cell.recorded === undefined)
+    .map((cell) => cell.key);
 }
 
 interface NotQueued {
@@ -245,14 +301,21 @@ async function queueShards(shards: ShardSpec[], message: Omit<RecheckMessage, 's
 }
 
 /** Requeue a pending run with a delayed message, or end it with a final report. */
-async function decideNext(report: ReconcileReport, fastLaunchRetries: Record<string, number>, shard: ShardSpec | undefined, deps: ReconcileDeps): Promise<ReconcileReport> {
+async function decideNext(
+  report: ReconcileReport,
+  fastLaunchRetries: Record<string, number>,
+  shard: ShardSpec | undefined,
+  deps: ReconcileDeps,
+): Promise<ReconcileReport> {
   const { config } = deps;
   // one account failing for good must not stop the rechecks that the other, pending cells need
   if (!hasPending(report)) return report;
   if (report.mode === 'plan') return { ...report, next: { recheck: false, reason: 'plan mode does not recheck' } };
-  if (report.attempt >= config.maxAttempts) return finalize(report, `still pending after ${report.attempt} attempt(s) (RECONCILER_MAX_ATTEMPTS)`);
+  if (report.attempt >= config.maxAttempts)
+    return finalize(report, `still pending after ${report.attempt} attempt(s) (RECONCILER_MAX_ATTEMPTS)`);
   const deadline = Date.parse(report.firstSeenAt) + config.deadlineMinutes * 60_000;
-  if (deps.now().getTime() >= deadline) return finalize(report, `still pending ${config.deadlineMinutes} minute(s) after the first run (RECONCILER_DEADLINE_MINUTES)`);
+  if (deps.now().getTime() >= deadline)
+    return finalize(report, `still pending ${config.deadlineMinutes} minute(s) after the first run (RECONCILER_DEADLINE_MINUTES)`);
   if (deps.publish === false || config.recheckQueueUrl === '') {
     return { ...report, next: { recheck: false, reason: 'no recheck queue configured; run again later' } };
   }
@@ -261,7 +324,14 @@ async function decideNext(report: ReconcileReport, fastLaunchRetries: Record<str
       deps.clients.home(),
       config.recheckQueueUrl,
       // a shard rechecks its own cells only
-      { imageBuildVersionArn: report.image.arn, attempt: report.attempt + 1, firstSeenAt: report.firstSeenAt, mode: report.mode, fastLaunchRetries, ...(shard === undefined ? {} : { shard }) },
+      {
+        imageBuildVersionArn: report.image.arn,
+        attempt: report.attempt + 1,
+        firstSeenAt: report.firstSeenAt,
+        mode: report.mode,
+        fastLaunchRetries,
+        ...(shard === undefined ? {} : { shard }),
+      },
       config.recheckDelaySeconds,
     );
     return { ...report, next: { recheck: true, attempt: report.attempt + 1, delaySeconds: config.recheckDelaySeconds } };

@@ -1,6 +1,16 @@
 import type { DesiredImage } from '../core/desired.ts';
 import type { Failure } from '../core/errors.ts';
-import { type ActionKind, type ActionOutcome, type ActionOutcomeStatus, type CellOrigin, type CellPlan, type CellStatus, type Check, type Plan, ROLL_FORWARD_UNCHECKED } from './types.ts';
+import {
+  type ActionKind,
+  type ActionOutcome,
+  type ActionOutcomeStatus,
+  type CellOrigin,
+  type CellPlan,
+  type CellStatus,
+  type Check,
+  type Plan,
+  ROLL_FORWARD_UNCHECKED,
+} from './types.ts';
 
 /** Event detail-type of the reconcile report on EventBridge. */
 const REPORT_DETAIL_TYPE = 'Image Builder Reconcile Report';
@@ -109,7 +119,12 @@ interface ReconcileReport {
 function cellWaits(cell: CellPlan, outcomes: ActionOutcome[]): boolean {
   return (
     cell.checks.some((c) => c.result === 'pending') ||
-    outcomes.some((o) => (o.status === 'skipped' && o.resultingState !== 'superseded') || o.resultingState === 'enabling' || o.resultingState === 'validating')
+    outcomes.some(
+      (o) =>
+        (o.status === 'skipped' && o.resultingState !== 'superseded') ||
+        o.resultingState === 'enabling' ||
+        o.resultingState === 'validating',
+    )
   );
 }
 
@@ -131,9 +146,12 @@ function cellReasons(cell: CellPlan, outcomes: ActionOutcome[]): string[] {
     if (o.status === 'failed') reasons.push(`${o.action.kind} ${o.action.target}: failed: ${o.error?.message ?? 'unknown error'}`);
     if (o.resultingState === 'superseded') reasons.push(`${o.action.kind} ${o.action.target}: skipped: ${o.detail ?? 'superseded'}`);
     if (o.resultingState === 'enabling') reasons.push(`fast-launch: pending: enabling (requested by this run)`);
-    if (o.resultingState === ROLL_FORWARD_UNCHECKED) reasons.push(`${o.action.kind} ${o.action.target}: pending: ${o.detail ?? 'roll forward not checked'}`);
+    if (o.resultingState === ROLL_FORWARD_UNCHECKED)
+      reasons.push(`${o.action.kind} ${o.action.target}: pending: ${o.detail ?? 'roll forward not checked'}`);
     if (o.resultingState === 'validating') {
-      reasons.push(`ssm-parameter ${o.action.target}: pending: ${o.detail ?? 'SSM validates aws:ec2:image values after PutParameter'}; an invalid value is never written, so only a later read confirms it`);
+      reasons.push(
+        `ssm-parameter ${o.action.target}: pending: ${o.detail ?? 'SSM validates aws:ec2:image values after PutParameter'}; an invalid value is never written, so only a later read confirms it`,
+      );
     }
   }
   return reasons;
@@ -192,8 +210,14 @@ function buildReport(input: ReportInput): ReconcileReport {
     detail: o.detail ?? null,
     error: o.error ?? null,
   }));
-  const cellCounts = countBy(CELL_STATUSES, cells.map((c) => c.status));
-  const actionCounts = countBy(ACTION_STATUSES, actions.map((a) => a.outcome));
+  const cellCounts = countBy(
+    CELL_STATUSES,
+    cells.map((c) => c.status),
+  );
+  const actionCounts = countBy(
+    ACTION_STATUSES,
+    actions.map((a) => a.outcome),
+  );
   const imageActionFailed = outcomes.some((o) => o.action.kind === 'retry-image' && o.status === 'failed');
   const listings = desired.organizations ?? [];
   const outcome: Outcome =
@@ -211,12 +235,16 @@ function buildReport(input: ReportInput): ReconcileReport {
   );
   if (desired.type === 'DOCKER') notes.push('a container image: it is distributed to ECR, not as AMIs; nothing to reconcile');
   // container distribution is never checked: said so per region, never a silent converged
-  for (const region of desired.containerRegions ?? []) notes.push(`containerDistributionConfiguration of ${region}: not checked (the reconciler does not read ECR)`);
+  for (const region of desired.containerRegions ?? [])
+    notes.push(`containerDistributionConfiguration of ${region}: not checked (the reconciler does not read ECR)`);
   const unchecked = outcomes.find((o) => o.resultingState === ROLL_FORWARD_UNCHECKED);
   if (unchecked !== undefined) {
-    notes.push(`roll forward not checked: the newer builds could not be listed after this run's pointer writes (${unchecked.error?.message ?? 'unknown error'}); pending until the recheck lists them`);
+    notes.push(
+      `roll forward not checked: the newer builds could not be listed after this run's pointer writes (${unchecked.error?.message ?? 'unknown error'}); pending until the recheck lists them`,
+    );
   }
-  for (const o of listings) if (o.status !== 'listed') notes.push(`accounts of ${o.arn} not tagged (${o.status}): ${o.reason ?? 'not listed'}`);
+  for (const o of listings)
+    if (o.status !== 'listed') notes.push(`accounts of ${o.arn} not tagged (${o.status}): ${o.reason ?? 'not listed'}`);
   return {
     schemaVersion: 1,
     kind: 'reconcile',
@@ -263,11 +291,26 @@ function finalize(report: ReconcileReport, why: string): ReconcileReport {
     const { waiting: _settled, ...rest } = cell;
     return { ...rest, status: 'failed', reasons: [...cell.reasons, `gave up: ${why}`] };
   });
-  const counts = { ...report.counts, cells: countBy(CELL_STATUSES, cells.map((c) => c.status)) };
+  const counts = {
+    ...report.counts,
+    cells: countBy(
+      CELL_STATUSES,
+      cells.map((c) => c.status),
+    ),
+  };
   // a listing still throttled is given up like a pending cell
-  const organizations = report.organizations?.map((o) => (o.status === 'pending' ? { ...o, status: 'failed' as const, reason: `${o.reason ?? 'not listed'}; gave up: ${why}` } : o));
+  const organizations = report.organizations?.map((o) =>
+    o.status === 'pending' ? { ...o, status: 'failed' as const, reason: `${o.reason ?? 'not listed'}; gave up: ${why}` } : o,
+  );
   const failed = counts.cells.failed > 0 || (organizations ?? []).some((o) => o.status === 'failed');
-  return { ...report, cells, counts, ...(organizations === undefined ? {} : { organizations }), outcome: failed ? 'failed' : report.outcome, next: { recheck: false, reason: why } };
+  return {
+    ...report,
+    cells,
+    counts,
+    ...(organizations === undefined ? {} : { organizations }),
+    outcome: failed ? 'failed' : report.outcome,
+    next: { recheck: false, reason: why },
+  };
 }
 
 /**

@@ -5,7 +5,13 @@ import { cellKey } from '../core/cells.ts';
 import type { DesiredImage } from '../core/desired.ts';
 import { AwsCallError, toFailure } from '../core/errors.ts';
 import { observeNewerBuilds } from './observe.ts';
-import { type ActionOutcome, type NewerBuild, type PutParameterAction, ROLL_FORWARD_UNCHECKED, type UpdateLaunchTemplateAction } from './types.ts';
+import {
+  type ActionOutcome,
+  type NewerBuild,
+  type PutParameterAction,
+  ROLL_FORWARD_UNCHECKED,
+  type UpdateLaunchTemplateAction,
+} from './types.ts';
 
 type Wrote = ActionOutcome & { action: PutParameterAction | UpdateLaunchTemplateAction };
 
@@ -20,13 +26,20 @@ type Wrote = ActionOutcome & { action: PutParameterAction | UpdateLaunchTemplate
  */
 async function rollForward(desired: DesiredImage, outcomes: ActionOutcome[], factory: ClientFactory): Promise<ActionOutcome[]> {
   const wrote = outcomes.filter(
-    (o): o is Wrote => o.status === 'applied' && (o.action.kind === 'put-parameter' || (o.action.kind === 'update-launch-template' && o.action.setDefault)),
+    (o): o is Wrote =>
+      o.status === 'applied' && (o.action.kind === 'put-parameter' || (o.action.kind === 'update-launch-template' && o.action.setDefault)),
   );
   if (wrote.length === 0) return [];
   const newer = await observeNewerBuilds(desired, factory);
   if (!newer.ok) {
     const detail = `not checked for a newer build's write this run may have overwritten: cannot list the newer builds (${newer.error.message}); the recheck looks again`;
-    return wrote.map((o) => ({ action: { ...o.action, id: `${o.action.id}/roll-forward`, reason: 'roll forward to a newer build' }, status: 'skipped', detail, error: newer.error, resultingState: ROLL_FORWARD_UNCHECKED }));
+    return wrote.map((o) => ({
+      action: { ...o.action, id: `${o.action.id}/roll-forward`, reason: 'roll forward to a newer build' },
+      status: 'skipped',
+      detail,
+      error: newer.error,
+      resultingState: ROLL_FORWARD_UNCHECKED,
+    }));
   }
   const extra: ActionOutcome[] = [];
   for (const o of wrote) {
@@ -39,27 +52,53 @@ async function rollForward(desired: DesiredImage, outcomes: ActionOutcome[], fac
     try {
       const detail = await repair(o.action, ami, newest, factory);
       if (detail !== undefined) {
-        extra.push({ action: { ...o.action, id: `${o.action.id}/roll-forward`, reason: `a newer build's run wrote before this run's write landed` }, status: 'applied', detail, error: undefined, resultingState: 'rolled-forward' });
+        extra.push({
+          action: { ...o.action, id: `${o.action.id}/roll-forward`, reason: `a newer build's run wrote before this run's write landed` },
+          status: 'applied',
+          detail,
+          error: undefined,
+          resultingState: 'rolled-forward',
+        });
       }
     } catch (error: unknown) {
       const failure = toFailure(new AwsCallError(`${o.action.kind} (roll forward)`, o.action.cell.accountId, o.action.cell.region, error));
-      extra.push({ action: { ...o.action, id: `${o.action.id}/roll-forward`, reason: 'roll forward to a newer build' }, status: 'failed', detail: undefined, error: failure, resultingState: undefined });
+      extra.push({
+        action: { ...o.action, id: `${o.action.id}/roll-forward`, reason: 'roll forward to a newer build' },
+        status: 'failed',
+        detail: undefined,
+        error: failure,
+        resultingState: undefined,
+      });
     }
   }
   return extra;
 }
 
-async function repair(action: PutParameterAction | UpdateLaunchTemplateAction, ami: string, newest: NewerBuild, factory: ClientFactory): Promise<string | undefined> {
+async function repair(
+  action: PutParameterAction | UpdateLaunchTemplateAction,
+  ami: string,
+  newest: NewerBuild,
+  factory: ClientFactory,
+): Promise<string | undefined> {
   const clients = await factory.forCell(action.cell.accountId, action.cell.region);
   if (action.kind === 'put-parameter') {
     const current = (await clients.ssm.send(new GetParameterCommand({ Name: action.name }))).Parameter?.Value;
     if (current !== action.value) return undefined;
-    await clients.ssm.send(new PutParameterCommand({ Name: action.name, Value: ami, Type: 'String', DataType: action.dataType ?? 'text', Overwrite: true }));
+    await clients.ssm.send(
+      new PutParameterCommand({ Name: action.name, Value: ami, Type: 'String', DataType: action.dataType ?? 'text', Overwrite: true }),
+    );
     return `rolled forward to ${ami} of newer build ${newest.arn}`;
   }
-  const current = await clients.ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: action.launchTemplateId, Versions: ['$Default'] }));
+  const current = await clients.ec2.send(
+    new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: action.launchTemplateId, Versions: ['$Default'] }),
+  );
   if (current.LaunchTemplateVersions?.[0]?.LaunchTemplateData?.ImageId !== action.imageId) return undefined;
-  const withNewer = await clients.ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: action.launchTemplateId, Filters: [{ Name: 'image-id', Values: [ami] }] }));
+  const withNewer = await clients.ec2.send(
+    new DescribeLaunchTemplateVersionsCommand({
+      LaunchTemplateId: action.launchTemplateId,
+      Filters: [{ Name: 'image-id', Values: [ami] }],
+    }),
+  );
   const version = Math.max(0, ...(withNewer.LaunchTemplateVersions ?? []).map((v) => v.VersionNumber ?? 0));
   // no version with the newer AMI yet: the newer build's run has not written, and its write will come after this one
   if (version === 0) return undefined;

@@ -75,7 +75,8 @@ async function latestBuildOf(clients: ClientFactory, pipelineArn: string): Promi
   const cell = await clients.forCell(pipeline.accountId, pipeline.region);
   const summaries: ImageSummary[] = [];
   try {
-    for await (const page of paginateListImagePipelineImages({ client: cell.imagebuilder }, { imagePipelineArn: pipeline.arn })) summaries.push(...(page.imageSummaryList ?? []));
+    for await (const page of paginateListImagePipelineImages({ client: cell.imagebuilder }, { imagePipelineArn: pipeline.arn }))
+      summaries.push(...(page.imageSummaryList ?? []));
   } catch (error: unknown) {
     throw new AwsCallError('ListImagePipelineImages', pipeline.accountId, pipeline.region, error);
   }
@@ -92,7 +93,8 @@ async function sweep(request: SweepRequest, deps: ReconcileDeps): Promise<SweepR
   const named = request.pipelineArns?.filter((arn) => arn.trim() !== '');
   for (const arn of named ?? []) parseImagePipelineArn(arn);
   const callsBefore = deps.clients.callCount();
-  const pipelines = named !== undefined && named.length > 0 ? named.map((arn) => arn.trim()) : await pipelinesOf(deps.clients, deps.config.region);
+  const pipelines =
+    named !== undefined && named.length > 0 ? named.map((arn) => arn.trim()) : await pipelinesOf(deps.clients, deps.config.region);
   const { mode } = modeWithin(deps.config.mode, request.mode);
   const entries: SweepEntry[] = [];
   const reports: ReconcileReport[] = [];
@@ -102,7 +104,13 @@ async function sweep(request: SweepRequest, deps: ReconcileDeps): Promise<SweepR
       latest = await latestBuildOf(deps.clients, pipelineArn);
     } catch (error: unknown) {
       const failure = toFailure(error);
-      entries.push({ pipelineArn, imageBuildVersionArn: null, outcome: 'failed', note: `cannot list its builds: ${failure.message}`, error: failure });
+      entries.push({
+        pipelineArn,
+        imageBuildVersionArn: null,
+        outcome: 'failed',
+        note: `cannot list its builds: ${failure.message}`,
+        error: failure,
+      });
       continue;
     }
     if (latest === undefined) {
@@ -113,7 +121,16 @@ async function sweep(request: SweepRequest, deps: ReconcileDeps): Promise<SweepR
     reports.push(report);
     entries.push({ pipelineArn, imageBuildVersionArn: latest, outcome: report.outcome, note: null, error: report.error ?? null });
   }
-  const counts = { converged: 0, repaired: 0, drift: 0, pending: 0, failed: 0, none: 0, pipelines: entries.length, awsCalls: deps.clients.callCount() - callsBefore };
+  const counts = {
+    converged: 0,
+    repaired: 0,
+    drift: 0,
+    pending: 0,
+    failed: 0,
+    none: 0,
+    pipelines: entries.length,
+    awsCalls: deps.clients.callCount() - callsBefore,
+  };
   for (const entry of entries) counts[entry.outcome] += 1;
   return { kind: 'sweep', mode, trigger: request.trigger, pipelines: entries, counts, reports };
 }

@@ -20,21 +20,50 @@ const EXPORT_MS = 10 * 60_000;
  * `exports/export-ami-1234567890abcdef0.vmdk`). "VM Export cannot export Windows or SQL Server images" that
  * contain AWS-provided software: such a task ends `failed`. A bucket deleted meanwhile fails the task too.
  */
-function exportImage(ctx: Ctx, input: { ImageId?: string | undefined; DiskImageFormat?: string | undefined; S3ExportLocation?: { S3Bucket?: string | undefined; S3Prefix?: string | undefined } | undefined; Description?: string | undefined; ClientToken?: string | undefined }) {
+function exportImage(
+  ctx: Ctx,
+  input: {
+    ImageId?: string | undefined;
+    DiskImageFormat?: string | undefined;
+    S3ExportLocation?: { S3Bucket?: string | undefined; S3Prefix?: string | undefined } | undefined;
+    Description?: string | undefined;
+    ClientToken?: string | undefined;
+  },
+) {
   const image = ownImage(ctx, input.ImageId);
   const format = input.DiskImageFormat;
-  if (format !== 'VMDK' && format !== 'RAW' && format !== 'VHD') throw new AwsError('InvalidParameterValue', `Value (${String(format)}) for parameter DiskImageFormat is invalid. Valid values: VMDK, RAW, VHD`);
+  if (format !== 'VMDK' && format !== 'RAW' && format !== 'VHD')
+    throw new AwsError(
+      'InvalidParameterValue',
+      `Value (${String(format)}) for parameter DiskImageFormat is invalid. Valid values: VMDK, RAW, VHD`,
+    );
   const bucketName = input.S3ExportLocation?.S3Bucket;
-  if (bucketName === undefined || bucketName === '') throw new AwsError('MissingParameter', 'The request must contain the parameter S3ExportLocation.S3Bucket');
+  if (bucketName === undefined || bucketName === '')
+    throw new AwsError('MissingParameter', 'The request must contain the parameter S3ExportLocation.S3Bucket');
   if (image.state !== 'available') throw new AwsError('IncorrectState', `Image ${image.imageId} is not in the available state`);
   const bucket = ctx.env.state.buckets.get(bucketName);
   // "The destination bucket must exist" (ExportImage, S3ExportLocation); EC2 names no code: the sandbox's words
   if (bucket === undefined || bucket.ownerId !== ctx.account || bucket.region !== ctx.region) {
-    throw new AwsError('InvalidParameter', `The S3 bucket ${bucketName} does not exist in ${ctx.region} or is not accessible to account ${ctx.account}.`);
+    throw new AwsError(
+      'InvalidParameter',
+      `The S3 bucket ${bucketName} does not exist in ${ctx.region} or is not accessible to account ${ctx.account}.`,
+    );
   }
-  const existing = input.ClientToken === undefined ? undefined : [...here(ctx).exportTasks.values()].find((t) => t.clientToken === input.ClientToken);
+  const existing =
+    input.ClientToken === undefined ? undefined : [...here(ctx).exportTasks.values()].find((t) => t.clientToken === input.ClientToken);
   if (existing !== undefined) return exportTaskOut(existing, format);
-  const task: ExportTask = { id: `export-ami-${hex(9).slice(0, 17)}`, imageId: image.imageId, format, bucket: bucketName, prefix: input.S3ExportLocation?.S3Prefix ?? '', status: 'active', statusMessage: 'validating', progress: '0', description: input.Description, clientToken: input.ClientToken };
+  const task: ExportTask = {
+    id: `export-ami-${hex(9).slice(0, 17)}`,
+    imageId: image.imageId,
+    format,
+    bucket: bucketName,
+    prefix: input.S3ExportLocation?.S3Prefix ?? '',
+    status: 'active',
+    statusMessage: 'validating',
+    progress: '0',
+    description: input.Description,
+    clientToken: input.ClientToken,
+  };
   here(ctx).exportTasks.set(task.id, task);
   const { account, region } = ctx;
   ctx.env.clock.after(EXPORT_MS / 2, () => {
@@ -53,7 +82,12 @@ function exportImage(ctx: Ctx, input: { ImageId?: string | undefined; DiskImageF
       task.status = 'failed';
       task.statusMessage = `ClientError: the S3 bucket ${task.bucket} does not exist or is not accessible`;
     } else {
-      putObject(target, `${task.prefix}${task.id}.${format.toLowerCase()}`, `${format} disk image of ${image.imageId}`, ctx.env.clock.date());
+      putObject(
+        target,
+        `${task.prefix}${task.id}.${format.toLowerCase()}`,
+        `${format} disk image of ${image.imageId}`,
+        ctx.env.clock.date(),
+      );
       task.status = 'completed';
       task.statusMessage = undefined;
     }
@@ -74,12 +108,21 @@ function exportTaskOut(task: ExportTask, format?: string) {
   };
 }
 
-function describeExportImageTasks(ctx: Ctx, input: { ExportImageTaskIds?: string[] | undefined; Filters?: Filter[] | undefined; MaxResults?: number | undefined; NextToken?: string | undefined }) {
+function describeExportImageTasks(
+  ctx: Ctx,
+  input: {
+    ExportImageTaskIds?: string[] | undefined;
+    Filters?: Filter[] | undefined;
+    MaxResults?: number | undefined;
+    NextToken?: string | undefined;
+  },
+) {
   let tasks = [...here(ctx).exportTasks.values()];
   const ids = input.ExportImageTaskIds ?? [];
   if (ids.length > 0) {
     const missing = ids.filter((id) => !here(ctx).exportTasks.has(id));
-    if (missing.length > 0) throw new AwsError('InvalidExportImageTaskId.NotFound', `The export image task ID '${missing.join(', ')}' does not exist`);
+    if (missing.length > 0)
+      throw new AwsError('InvalidExportImageTaskId.NotFound', `The export image task ID '${missing.join(', ')}' does not exist`);
     tasks = tasks.filter((t) => ids.includes(t.id));
   }
   tasks = applyFilters(tasks, input.Filters, () => undefined);

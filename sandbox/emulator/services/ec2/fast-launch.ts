@@ -14,7 +14,9 @@ function advanceFastLaunch(ctx: Ctx, entry: FastLaunch): void {
   if (now < entry.readyAt) return;
   if (entry.state === 'enabling') {
     entry.state = entry.fails ? 'enabling-failed' : 'enabled';
-    entry.stateTransitionReason = entry.fails ? 'Client.InternalError: pre-provisioning instance failed to launch (injected by the sandbox)' : 'Client.UserInitiated';
+    entry.stateTransitionReason = entry.fails
+      ? 'Client.InternalError: pre-provisioning instance failed to launch (injected by the sandbox)'
+      : 'Client.UserInitiated';
     entry.stateTransitionTime = new Date(entry.readyAt).toISOString();
   } else if (entry.state === 'disabling') {
     here(ctx).fastLaunch.delete(entry.imageId);
@@ -26,7 +28,14 @@ function fastLaunchOut(entry: FastLaunch) {
     ImageId: entry.imageId,
     ResourceType: 'snapshot' as const,
     SnapshotConfiguration: { TargetResourceCount: entry.targetResourceCount },
-    LaunchTemplate: entry.launchTemplate === undefined ? undefined : { LaunchTemplateId: entry.launchTemplate.id, LaunchTemplateName: entry.launchTemplate.name, Version: entry.launchTemplate.version },
+    LaunchTemplate:
+      entry.launchTemplate === undefined
+        ? undefined
+        : {
+            LaunchTemplateId: entry.launchTemplate.id,
+            LaunchTemplateName: entry.launchTemplate.name,
+            Version: entry.launchTemplate.version,
+          },
     MaxParallelLaunches: entry.maxParallelLaunches,
     OwnerId: entry.ownerId,
     State: entry.state,
@@ -43,18 +52,21 @@ function enableFastLaunch(ctx: Ctx, input: EnableFastLaunchRequest) {
   if (image === undefined || image.state === 'deregistered' || !canSee(image, ctx.account, ctx.env.state)) {
     throw new AwsError('InvalidAMIID.NotFound', `The image id '[${imageId}]' does not exist`);
   }
-  if (image.platform !== 'windows') throw new AwsError('InvalidParameterValue', `Image ${imageId} is not a Windows AMI. EC2 Fast Launch supports Windows AMIs only.`);
+  if (image.platform !== 'windows')
+    throw new AwsError('InvalidParameterValue', `Image ${imageId} is not a Windows AMI. EC2 Fast Launch supports Windows AMIs only.`);
   // EC2's API reference names no error codes for EnableFastLaunch: the sandbox answers with the common client
   // errors of "Error codes for the Amazon EC2 API" (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html):
   // InvalidParameterValue ("The value specified in a parameter is not valid, is unsupported, or cannot be used")
   // and InvalidParameter ("The parameter specified in a request is not valid, is unsupported, or cannot be used")
   if (image.state !== 'available') throw new AwsError('InvalidParameterValue', `Image ${imageId} is not in the available state`);
-  if (input.ResourceType !== undefined && input.ResourceType !== 'snapshot') throw new AwsError('InvalidParameterValue', 'ResourceType must be snapshot');
+  if (input.ResourceType !== undefined && input.ResourceType !== 'snapshot')
+    throw new AwsError('InvalidParameterValue', 'ResourceType must be snapshot');
   const maxParallel = input.MaxParallelLaunches ?? 6;
   if (maxParallel < 6) throw new AwsError('InvalidParameterValue', 'MaxParallelLaunches must be 6 or greater.');
   let launchTemplate: FastLaunch['launchTemplate'];
   if (input.LaunchTemplate !== undefined) {
-    if (input.LaunchTemplate.Version === undefined) throw new AwsError('MissingParameter', 'The request must contain the parameter LaunchTemplate.Version');
+    if (input.LaunchTemplate.Version === undefined)
+      throw new AwsError('MissingParameter', 'The request must contain the parameter LaunchTemplate.Version');
     const t = findTemplate(ctx, input.LaunchTemplate.LaunchTemplateId, input.LaunchTemplate.LaunchTemplateName);
     resolveVersion(t, input.LaunchTemplate.Version);
     launchTemplate = { id: t.id, name: t.name, version: input.LaunchTemplate.Version };
@@ -96,7 +108,9 @@ function describeFastLaunchImages(ctx: Ctx, input: DescribeFastLaunchImagesReque
   for (const entry of entries) advanceFastLaunch(ctx, entry);
   entries = [...here(ctx).fastLaunch.values()];
   if (input.ImageIds !== undefined && input.ImageIds.length > 0) entries = entries.filter((e) => input.ImageIds?.includes(e.imageId));
-  entries = applyFilters(entries, input.Filters, (e, name) => (name === 'state' ? [e.state] : name === 'owner-id' ? [e.ownerId] : name === 'resource-type' ? ['snapshot'] : undefined));
+  entries = applyFilters(entries, input.Filters, (e, name) =>
+    name === 'state' ? [e.state] : name === 'owner-id' ? [e.ownerId] : name === 'resource-type' ? ['snapshot'] : undefined,
+  );
   const { page, nextToken } = paginate(entries, input.MaxResults, input.NextToken, { default: 200, min: 0, max: 200 });
   return { FastLaunchImages: page.map(fastLaunchOut), NextToken: nextToken };
 }

@@ -59,7 +59,10 @@ function toImage(image: Ami, ctx: Ctx): Image {
     DeprecationTime: image.deprecationTime,
     SourceImageId: image.sourceImageId,
     SourceImageRegion: image.sourceRegion,
-    StateReason: image.stateReason === undefined ? undefined : { Code: image.state === 'failed' ? 'Client.CopyFailed' : 'Server.Unknown', Message: image.stateReason },
+    StateReason:
+      image.stateReason === undefined
+        ? undefined
+        : { Code: image.state === 'failed' ? 'Client.CopyFailed' : 'Server.Unknown', Message: image.stateReason },
     LastLaunchedTime: image.lastLaunchedTime,
   };
 }
@@ -114,7 +117,8 @@ function describeImages(ctx: Ctx, input: DescribeImagesRequest) {
         user === 'all'
           ? i.launchPermissions.groups.has('all')
           : user === 'self' || user === ctx.account
-            ? i.ownerId !== ctx.account && (i.launchPermissions.userIds.has(ctx.account) || sharedThroughOrganization(i, ctx.account, ctx.env.state))
+            ? i.ownerId !== ctx.account &&
+              (i.launchPermissions.userIds.has(ctx.account) || sharedThroughOrganization(i, ctx.account, ctx.env.state))
             : i.launchPermissions.userIds.has(user),
       ),
     );
@@ -156,17 +160,30 @@ function describeImageAttribute(ctx: Ctx, input: DescribeImageAttributeRequest) 
     case 'deregistrationProtection':
       return { ImageId: image.imageId, DeregistrationProtection: { Value: image.deregistrationProtection } };
     default:
-      throw new AwsError('InvalidParameterValue', `Value (${String(input.Attribute)}) for parameter attribute is invalid. Unknown attribute.`);
+      throw new AwsError(
+        'InvalidParameterValue',
+        `Value (${String(input.Attribute)}) for parameter attribute is invalid. Unknown attribute.`,
+      );
   }
 }
 
 function modifyImageAttribute(ctx: Ctx, input: ModifyImageAttributeRequest) {
   const image = ownImage(ctx, input.ImageId);
   const p = image.launchPermissions;
-  const apply = (entries: { UserId?: string | undefined; Group?: string | undefined; OrganizationArn?: string | undefined; OrganizationalUnitArn?: string | undefined }[], add: boolean) => {
+  const apply = (
+    entries: {
+      UserId?: string | undefined;
+      Group?: string | undefined;
+      OrganizationArn?: string | undefined;
+      OrganizationalUnitArn?: string | undefined;
+    }[],
+    add: boolean,
+  ) => {
     for (const entry of entries) {
-      if (entry.UserId !== undefined && !/^\d{12}$/.test(entry.UserId)) throw new AwsError('InvalidAMIAttributeItemValue', `Invalid attribute item value "${entry.UserId}" for userId item type.`);
-      if (entry.Group !== undefined && entry.Group !== 'all') throw new AwsError('InvalidAMIAttributeItemValue', `Invalid attribute item value "${entry.Group}" for group item type.`);
+      if (entry.UserId !== undefined && !/^\d{12}$/.test(entry.UserId))
+        throw new AwsError('InvalidAMIAttributeItemValue', `Invalid attribute item value "${entry.UserId}" for userId item type.`);
+      if (entry.Group !== undefined && entry.Group !== 'all')
+        throw new AwsError('InvalidAMIAttributeItemValue', `Invalid attribute item value "${entry.Group}" for group item type.`);
       const change = <T>(set: Set<T>, value: T | undefined) => {
         if (value === undefined) return;
         if (add) set.add(value);
@@ -261,7 +278,8 @@ function copyImage(ctx: Ctx, input: CopyImageRequest) {
   if (source === undefined || source.state === 'deregistered' || !canSee(source, ctx.account, ctx.env.state)) {
     throw new AwsError('InvalidAMIID.NotFound', `The image id '[${input.SourceImageId}]' does not exist`);
   }
-  if (source.state !== 'available') throw new AwsError('IncorrectState', `Image ${input.SourceImageId} is not in a valid state for copying`);
+  if (source.state !== 'available')
+    throw new AwsError('IncorrectState', `Image ${input.SourceImageId} is not in a valid state for copying`);
   const copy = registerImage(ctx.env.state, ctx.env.clock, {
     account: ctx.account,
     region: ctx.region,
@@ -284,7 +302,10 @@ function copyImage(ctx: Ctx, input: CopyImageRequest) {
 function deregisterImage(ctx: Ctx, input: DeregisterImageRequest) {
   const image = ownImage(ctx, input.ImageId);
   if (image.deregistrationProtection === 'enabled') {
-    throw new AwsError('OperationNotPermitted', `Image ${image.imageId} cannot be deregistered because deregistration protection is enabled. Disable it first.`);
+    throw new AwsError(
+      'OperationNotPermitted',
+      `Image ${image.imageId} cannot be deregistered because deregistration protection is enabled. Disable it first.`,
+    );
   }
   image.state = 'deregistered';
   image.deregisteredAt = ctx.env.clock.now();
@@ -294,7 +315,9 @@ function deregisterImage(ctx: Ctx, input: DeregisterImageRequest) {
     for (const snapshotId of image.snapshotIds) {
       if (snapshotInUse(ctx.env.state, ctx.account, ctx.region, snapshotId, image.imageId)) {
         results.push({ SnapshotId: snapshotId, ReturnCode: 'skipped' });
-      } else if (!allowed(ctx, { action: 'ec2:DeleteSnapshot', resource: ec2Arn(ctx, snapshotId), context: snapshotTags(ctx, snapshotId) })) {
+      } else if (
+        !allowed(ctx, { action: 'ec2:DeleteSnapshot', resource: ec2Arn(ctx, snapshotId), context: snapshotTags(ctx, snapshotId) })
+      ) {
         // "DeleteAssociatedSnapshots … ReturnCode missing-permissions": the caller may not delete this
         // snapshot (DeregisterImage API reference, DeleteSnapshotReturnCode); the AMI is deregistered anyway
         results.push({ SnapshotId: snapshotId, ReturnCode: 'missing-permissions' });
@@ -335,4 +358,16 @@ function enableDeprecation(ctx: Ctx, input: EnableImageDeprecationRequest) {
   return { Return: true };
 }
 
-export { COPY_MS, copyImage, deregisterImage, describeImageAttribute, describeImages, disableImage, enableDeprecation, enableImage, modifyImageAttribute, registerImage, setProtection };
+export {
+  COPY_MS,
+  copyImage,
+  deregisterImage,
+  describeImageAttribute,
+  describeImages,
+  disableImage,
+  enableDeprecation,
+  enableImage,
+  modifyImageAttribute,
+  registerImage,
+  setProtection,
+};

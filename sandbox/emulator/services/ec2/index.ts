@@ -4,7 +4,14 @@ import { type Ctx, type ServiceDef, op } from '../../server.ts';
 import { canSee, tagsOf } from './access.ts';
 import { EXPORT_MS, describeExportImageTasks, exportImage } from './exports.ts';
 import { FAST_LAUNCH_MS, describeFastLaunchImages, disableFastLaunch, enableFastLaunch } from './fast-launch.ts';
-import { cancelSpotFleetRequests, createFleet, deleteFleets, describeFleets, describeSpotFleetRequests, requestSpotFleet } from './fleets.ts';
+import {
+  cancelSpotFleetRequests,
+  createFleet,
+  deleteFleets,
+  describeFleets,
+  describeSpotFleetRequests,
+  requestSpotFleet,
+} from './fleets.ts';
 import {
   COPY_MS,
   copyImage,
@@ -39,7 +46,13 @@ import { createImageUsageReport, describeImageUsageReportEntries, describeImageU
  */
 
 function describeRegions(ctx: Ctx) {
-  return { Regions: ctx.env.state.regions.map((RegionName) => ({ RegionName, Endpoint: `ec2.${RegionName}.amazonaws.com`, OptInStatus: 'opt-in-not-required' })) };
+  return {
+    Regions: ctx.env.state.regions.map((RegionName) => ({
+      RegionName,
+      Endpoint: `ec2.${RegionName}.amazonaws.com`,
+      OptInStatus: 'opt-in-not-required',
+    })),
+  };
 }
 
 const ec2: ServiceDef = {
@@ -56,8 +69,12 @@ const ec2: ServiceDef = {
     DeregisterImage: op(deregisterImage),
     DescribeSnapshots: op(describeSnapshots),
     DeleteSnapshot: op(deleteSnapshot),
-    EnableImageDeregistrationProtection: op((ctx, input: EnableImageDeregistrationProtectionRequest) => setProtection(ctx, input, 'enabled')),
-    DisableImageDeregistrationProtection: op((ctx, input: EnableImageDeregistrationProtectionRequest) => setProtection(ctx, input, 'disabled')),
+    EnableImageDeregistrationProtection: op((ctx, input: EnableImageDeregistrationProtectionRequest) =>
+      setProtection(ctx, input, 'enabled'),
+    ),
+    DisableImageDeregistrationProtection: op((ctx, input: EnableImageDeregistrationProtectionRequest) =>
+      setProtection(ctx, input, 'disabled'),
+    ),
     DisableImage: op(disableImage),
     EnableImage: op(enableImage),
     EnableImageDeprecation: op(enableDeprecation),

@@ -23,14 +23,27 @@ function runInstances(ctx: Ctx, input: RunInstancesRequest) {
   const count = Math.max(1, input.MinCount ?? 1);
   const launched = Array.from({ length: count }, () => {
     const instanceId = resourceId('i');
-    here(ctx).instances.set(instanceId, { instanceId, imageId: image.imageId, ownerId: ctx.account, region: ctx.region, state: 'running', launchTime: ctx.env.clock.iso(), launchTemplate: templateRef });
+    here(ctx).instances.set(instanceId, {
+      instanceId,
+      imageId: image.imageId,
+      ownerId: ctx.account,
+      region: ctx.region,
+      state: 'running',
+      launchTime: ctx.env.clock.iso(),
+      launchTemplate: templateRef,
+    });
     return instanceId;
   });
   image.lastLaunchedTime = ctx.env.clock.iso();
   return {
     ReservationId: resourceId('r'),
     OwnerId: ctx.account,
-    Instances: launched.map((id) => ({ InstanceId: id, ImageId: image.imageId, State: { Code: 0, Name: 'pending' as const }, InstanceType: input.InstanceType ?? 't3.micro' })),
+    Instances: launched.map((id) => ({
+      InstanceId: id,
+      ImageId: image.imageId,
+      State: { Code: 0, Name: 'pending' as const },
+      InstanceType: input.InstanceType ?? 't3.micro',
+    })),
   };
 }
 
@@ -41,13 +54,22 @@ function describeInstances(ctx: Ctx, input: DescribeInstancesRequest) {
     if (missing.length > 0) throw new AwsError('InvalidInstanceID.NotFound', `The instance ID '${missing.join(', ')}' does not exist`);
     instances = instances.filter((i) => input.InstanceIds?.includes(i.instanceId));
   }
-  instances = applyFilters(instances, input.Filters, (i, name) => (name === 'image-id' ? [i.imageId] : name === 'instance-state-name' ? [i.state] : name === 'instance-id' ? [i.instanceId] : undefined));
+  instances = applyFilters(instances, input.Filters, (i, name) =>
+    name === 'image-id' ? [i.imageId] : name === 'instance-state-name' ? [i.state] : name === 'instance-id' ? [i.instanceId] : undefined,
+  );
   const { page, nextToken } = paginate(instances, input.MaxResults, input.NextToken, { default: 1000, min: 5, max: 1000 });
   return {
     Reservations: page.map((i) => ({
       ReservationId: `r-${i.instanceId.slice(2)}`,
       OwnerId: i.ownerId,
-      Instances: [{ InstanceId: i.instanceId, ImageId: i.imageId, State: { Code: i.state === 'running' ? 16 : 48, Name: i.state }, LaunchTime: new Date(i.launchTime) }],
+      Instances: [
+        {
+          InstanceId: i.instanceId,
+          ImageId: i.imageId,
+          State: { Code: i.state === 'running' ? 16 : 48, Name: i.state },
+          LaunchTime: new Date(i.launchTime),
+        },
+      ],
     })),
     NextToken: nextToken,
   };
@@ -60,7 +82,11 @@ function terminateInstances(ctx: Ctx, input: TerminateInstancesRequest) {
       if (instance === undefined) throw new AwsError('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`);
       const previous = instance.state;
       instance.state = 'terminated';
-      return { InstanceId: id, PreviousState: { Code: previous === 'running' ? 16 : 48, Name: previous }, CurrentState: { Code: 48, Name: 'terminated' as const } };
+      return {
+        InstanceId: id,
+        PreviousState: { Code: previous === 'running' ? 16 : 48, Name: previous },
+        CurrentState: { Code: 48, Name: 'terminated' as const },
+      };
     }),
   };
 }
@@ -69,10 +95,15 @@ function stopInstances(ctx: Ctx, input: { InstanceIds?: string[] | undefined }) 
   return {
     StoppingInstances: (input.InstanceIds ?? []).map((id) => {
       const instance = here(ctx).instances.get(id);
-      if (instance === undefined || instance.state === 'terminated') throw new AwsError('IncorrectInstanceState', `The instance '${id}' is not in a state from which it can be stopped.`);
+      if (instance === undefined || instance.state === 'terminated')
+        throw new AwsError('IncorrectInstanceState', `The instance '${id}' is not in a state from which it can be stopped.`);
       const previous = instance.state;
       instance.state = 'stopped';
-      return { InstanceId: id, PreviousState: { Code: previous === 'running' ? 16 : 80, Name: previous }, CurrentState: { Code: 80, Name: 'stopped' as const } };
+      return {
+        InstanceId: id,
+        PreviousState: { Code: previous === 'running' ? 16 : 80, Name: previous },
+        CurrentState: { Code: 80, Name: 'stopped' as const },
+      };
     }),
   };
 }

@@ -15,17 +15,25 @@ import { here } from './access.ts';
 
 function findTemplate(ctx: Ctx, id: string | undefined, name: string | undefined): LaunchTemplate {
   if (id !== undefined && name !== undefined) {
-    throw new AwsError('InvalidParameterCombination', 'You can specify either the launch template ID or the launch template name, but not both.');
+    throw new AwsError(
+      'InvalidParameterCombination',
+      'You can specify either the launch template ID or the launch template name, but not both.',
+    );
   }
   const templates = [...here(ctx).launchTemplates.values()];
   if (id !== undefined) {
     const found = templates.find((t) => t.id === id);
-    if (found === undefined) throw new AwsError('InvalidLaunchTemplateId.NotFound', `The specified launch template, with template ID ${id}, does not exist.`);
+    if (found === undefined)
+      throw new AwsError('InvalidLaunchTemplateId.NotFound', `The specified launch template, with template ID ${id}, does not exist.`);
     return found;
   }
   if (name !== undefined) {
     const found = templates.find((t) => t.name === name);
-    if (found === undefined) throw new AwsError('InvalidLaunchTemplateName.NotFoundException', `The specified launch template, with template name ${name}, does not exist.`);
+    if (found === undefined)
+      throw new AwsError(
+        'InvalidLaunchTemplateName.NotFoundException',
+        `The specified launch template, with template name ${name}, does not exist.`,
+      );
     return found;
   }
   throw new AwsError('MissingParameter', 'The request must contain the parameter LaunchTemplateId or LaunchTemplateName');
@@ -59,7 +67,8 @@ function versionOut(t: LaunchTemplate, n: number, data?: Record<string, unknown>
 
 function createLaunchTemplate(ctx: Ctx, input: CreateLaunchTemplateRequest) {
   const name = input.LaunchTemplateName;
-  if (name === undefined || !/^[a-zA-Z0-9().\-/_]{3,128}$/.test(name)) throw new AwsError('InvalidLaunchTemplateName.MalformedException', `Launch template name ${String(name)} is invalid`);
+  if (name === undefined || !/^[a-zA-Z0-9().\-/_]{3,128}$/.test(name))
+    throw new AwsError('InvalidLaunchTemplateName.MalformedException', `Launch template name ${String(name)} is invalid`);
   if ([...here(ctx).launchTemplates.values()].some((t) => t.name === name)) {
     throw new AwsError('InvalidLaunchTemplateName.AlreadyExistsException', `Launch template name already in use.`);
   }
@@ -72,7 +81,14 @@ function createLaunchTemplate(ctx: Ctx, input: CreateLaunchTemplateRequest) {
     ownerId: ctx.account,
     region: ctx.region,
     defaultVersion: 1,
-    versions: [{ number: 1, description: input.VersionDescription, createTime: ctx.env.clock.iso(), data: (input.LaunchTemplateData ?? {}) as Record<string, unknown> }],
+    versions: [
+      {
+        number: 1,
+        description: input.VersionDescription,
+        createTime: ctx.env.clock.iso(),
+        data: (input.LaunchTemplateData ?? {}) as Record<string, unknown>,
+      },
+    ],
     tags: new Map(tags.map((t) => [t.Key ?? '', t.Value ?? ''])),
     createTime: ctx.env.clock.iso(),
     clientTokens: new Map(),
@@ -129,7 +145,11 @@ function ssmReference(ctx: Ctx, imageId: string): { value: string } | AwsError {
   let local = ref;
   const arn = /^arn:aws[\w-]*:ssm:([\w-]+):(\d{12}):parameter(\/.*)$/.exec(ref);
   if (arn !== null) {
-    if (arn[1] !== ctx.region || arn[2] !== ctx.account) return new AwsError('SsmInvalidParameter', `Invalid SSM parameter ${ref}: the parameter does not exist or is not shared with account ${ctx.account}.`);
+    if (arn[1] !== ctx.region || arn[2] !== ctx.account)
+      return new AwsError(
+        'SsmInvalidParameter',
+        `Invalid SSM parameter ${ref}: the parameter does not exist or is not shared with account ${ctx.account}.`,
+      );
     // own parameters are named without the leading slash in the ARN unless they are hierarchical
     const path = arn[3] ?? '';
     const name = parseSelector(path).name;
@@ -137,7 +157,8 @@ function ssmReference(ctx: Ctx, imageId: string): { value: string } | AwsError {
   }
   try {
     const { parameter, version } = selectParameter(here(ctx), local);
-    if (parameter.dataType !== 'aws:ec2:image') return new AwsError('SsmInvalidParameter', 'Unsupported data type. The following parameter data types are supported: aws:ec2:image');
+    if (parameter.dataType !== 'aws:ec2:image')
+      return new AwsError('SsmInvalidParameter', 'Unsupported data type. The following parameter data types are supported: aws:ec2:image');
     return { value: version.value };
   } catch (error: unknown) {
     if (!(error instanceof AwsError)) throw error;
@@ -186,12 +207,14 @@ function describeLaunchTemplateVersions(ctx: Ctx, input: DescribeLaunchTemplateV
 
 function createLaunchTemplateVersion(ctx: Ctx, input: CreateLaunchTemplateVersionRequest) {
   const t = findTemplate(ctx, input.LaunchTemplateId, input.LaunchTemplateName);
-  if (input.LaunchTemplateData === undefined) throw new AwsError('MissingParameter', 'The request must contain the parameter LaunchTemplateData');
+  if (input.LaunchTemplateData === undefined)
+    throw new AwsError('MissingParameter', 'The request must contain the parameter LaunchTemplateData');
   if (input.ClientToken !== undefined) {
     const existing = t.clientTokens.get(input.ClientToken);
     if (existing !== undefined) return { LaunchTemplateVersion: versionOut(t, existing) };
   }
-  if (t.versions.length >= 10_000) throw new AwsError('LaunchTemplateVersionLimitExceeded', 'You have reached the maximum of 10000 versions for this launch template.');
+  if (t.versions.length >= 10_000)
+    throw new AwsError('LaunchTemplateVersionLimitExceeded', 'You have reached the maximum of 10000 versions for this launch template.');
   const source = input.SourceVersion === undefined ? {} : (t.versions[resolveVersion(t, input.SourceVersion) - 1]?.data ?? {});
   const data = { ...source, ...(input.LaunchTemplateData as Record<string, unknown>) };
   checkSsmImageId(ctx, data.ImageId);
@@ -208,7 +231,10 @@ function modifyLaunchTemplate(ctx: Ctx, input: ModifyLaunchTemplateRequest) {
 }
 
 /** The AMI a launch template version launches (`resolve:ssm:` resolved), or undefined. */
-function templateImage(ctx: Ctx, spec: { id?: string | undefined; name?: string | undefined; version?: string | undefined }): string | undefined {
+function templateImage(
+  ctx: Ctx,
+  spec: { id?: string | undefined; name?: string | undefined; version?: string | undefined },
+): string | undefined {
   try {
     const t = findTemplate(ctx, spec.id, spec.name);
     const value = resolveSsmImage(ctx, t.versions[resolveVersion(t, spec.version ?? '$Default') - 1]?.data.ImageId);

@@ -10,7 +10,10 @@ type Taggable = { tags: Map<string, string> };
 function taggable(ctx: Ctx, id: string): Taggable {
   const store = here(ctx);
   const found: Taggable | undefined =
-    store.images.get(id) ?? store.snapshots.get(id) ?? store.launchTemplates.get(id) ?? (store.instances.get(id) === undefined ? undefined : { tags: new Map() });
+    store.images.get(id) ??
+    store.snapshots.get(id) ??
+    store.launchTemplates.get(id) ??
+    (store.instances.get(id) === undefined ? undefined : { tags: new Map() });
   if (found === undefined || (found as Ami).state === 'deregistered') {
     if (id.startsWith('ami-')) {
       // An AMI shared with the caller takes the caller's own tags, visible only to the caller (EC2 User Guide,
@@ -46,7 +49,8 @@ function createTags(ctx: Ctx, input: CreateTagsRequest) {
 function deleteTags(ctx: Ctx, input: { Resources?: string[]; Tags?: { Key?: string; Value?: string }[] }) {
   for (const id of input.Resources ?? []) {
     const target = taggable(ctx, id);
-    for (const tag of input.Tags ?? []) if (tag.Value === undefined || target.tags.get(tag.Key ?? '') === tag.Value) target.tags.delete(tag.Key ?? '');
+    for (const tag of input.Tags ?? [])
+      if (tag.Value === undefined || target.tags.get(tag.Key ?? '') === tag.Value) target.tags.delete(tag.Key ?? '');
   }
   return {};
 }

@@ -14,9 +14,18 @@ function checkAmi(cell: DesiredCell, obs: CellObservation, desired: DesiredImage
   const subject = cell.recorded?.imageId ?? '(none)';
   if (cell.recorded === undefined) {
     if (cell.origin === 'referenced') {
-      return { check: { check: 'ami', subject, result: 'failed', reason: AMI_REASONS.referencedOnly('launch template, Fast Launch or SSM parameter') }, image: undefined };
+      return {
+        check: {
+          check: 'ami',
+          subject,
+          result: 'failed',
+          reason: AMI_REASONS.referencedOnly('launch template, Fast Launch or SSM parameter'),
+        },
+        image: undefined,
+      };
     }
-    if (desired.status === 'AVAILABLE') return { check: { check: 'ami', subject, result: 'failed', reason: AMI_REASONS.notRecorded }, image: undefined };
+    if (desired.status === 'AVAILABLE')
+      return { check: { check: 'ami', subject, result: 'failed', reason: AMI_REASONS.notRecorded }, image: undefined };
     if (desired.status === 'FAILED' || desired.status === 'CANCELLED') {
       const why = desired.stateReason === undefined ? desired.status : `${desired.status}: ${desired.stateReason}`;
       return { check: { check: 'ami', subject, result: 'failed', reason: `not distributed (image ${why})` }, image: undefined };
@@ -29,7 +38,10 @@ function checkAmi(cell: DesiredCell, obs: CellObservation, desired: DesiredImage
   const image = observed.value;
   if ((image === null || image.state === 'deregistered') && cell.cleanedUp !== undefined) {
     // removed on purpose: the cell left the configuration and cleanup deregistered its AMI; nothing to wait for
-    return { check: { check: 'ami', subject, result: 'skipped', reason: `cleaned up by imagebuilder-reconciler: ${cell.cleanedUp}` }, image: undefined };
+    return {
+      check: { check: 'ami', subject, result: 'skipped', reason: `cleaned up by imagebuilder-reconciler: ${cell.cleanedUp}` },
+      image: undefined,
+    };
   }
   if (image === null) return { check: { check: 'ami', subject, result: 'pending', reason: AMI_REASONS.notVisible }, image: undefined };
   if (image.ownerId !== cell.accountId) {
@@ -38,7 +50,8 @@ function checkAmi(cell: DesiredCell, obs: CellObservation, desired: DesiredImage
       image: undefined,
     };
   }
-  if (image.state === 'pending') return { check: { check: 'ami', subject, result: 'pending', reason: 'the AMI is still pending' }, image: undefined };
+  if (image.state === 'pending')
+    return { check: { check: 'ami', subject, result: 'pending', reason: 'the AMI is still pending' }, image: undefined };
   if (image.state !== 'available') {
     const why = image.stateReason === undefined ? '' : `: ${image.stateReason}`;
     return { check: { check: 'ami', subject, result: 'failed', reason: `the AMI is ${image.state}${why}` }, image: undefined };
@@ -54,7 +67,9 @@ function checkName(cell: DesiredCell, image: ObservedImage, desired: DesiredImag
     check: 'name',
     subject: image.imageId,
     result: ok ? 'ok' : 'warning',
-    reason: ok ? `"${image.name}" matches "${cell.namePattern}"` : `"${image.name}" does not match the configured "${cell.namePattern}" (names cannot be changed; report only)`,
+    reason: ok
+      ? `"${image.name}" matches "${cell.namePattern}"`
+      : `"${image.name}" does not match the configured "${cell.namePattern}" (names cannot be changed; report only)`,
   };
 }
 

@@ -14,23 +14,40 @@ function keyMatches(configured: string, actual: string | undefined): boolean | '
 function checkEncryption(cell: DesiredCell, obs: CellObservation, image: ObservedImage): Check | undefined {
   if (cell.kmsKeyId === undefined) return undefined;
   const observed = obs.snapshots;
-  if (observed === undefined) return { check: 'encryption', subject: image.imageId, result: 'warning', reason: 'the AMI has no EBS snapshots to check' };
+  if (observed === undefined)
+    return { check: 'encryption', subject: image.imageId, result: 'warning', reason: 'the AMI has no EBS snapshots to check' };
   if (!observed.ok) return readFailure('encryption', image.imageId, observed.error);
   const snapshots = observed.value ?? [];
   const wrong: string[] = [];
   const unknown: string[] = [];
   for (const snapshot of snapshots) {
     const match = snapshot.encrypted ? keyMatches(cell.kmsKeyId, snapshot.kmsKeyId) : false;
-    if (match === false) wrong.push(`${snapshot.snapshotId} (${snapshot.encrypted ? snapshot.kmsKeyId ?? 'unknown key' : 'unencrypted'})`);
+    if (match === false)
+      wrong.push(`${snapshot.snapshotId} (${snapshot.encrypted ? (snapshot.kmsKeyId ?? 'unknown key') : 'unencrypted'})`);
     if (match === 'unknown') unknown.push(snapshot.snapshotId);
   }
   if (wrong.length > 0) {
-    return { check: 'encryption', subject: image.imageId, result: 'failed', reason: `snapshot(s) not encrypted with ${cell.kmsKeyId}: ${wrong.join(', ')} (report only)` };
+    return {
+      check: 'encryption',
+      subject: image.imageId,
+      result: 'failed',
+      reason: `snapshot(s) not encrypted with ${cell.kmsKeyId}: ${wrong.join(', ')} (report only)`,
+    };
   }
   if (unknown.length > 0) {
-    return { check: 'encryption', subject: image.imageId, result: 'warning', reason: `${cell.kmsKeyId} is an alias; cannot confirm the key of ${unknown.join(', ')} without KMS` };
+    return {
+      check: 'encryption',
+      subject: image.imageId,
+      result: 'warning',
+      reason: `${cell.kmsKeyId} is an alias; cannot confirm the key of ${unknown.join(', ')} without KMS`,
+    };
   }
-  return { check: 'encryption', subject: image.imageId, result: 'ok', reason: `${snapshots.length} snapshot(s) encrypted with ${cell.kmsKeyId}` };
+  return {
+    check: 'encryption',
+    subject: image.imageId,
+    result: 'ok',
+    reason: `${snapshots.length} snapshot(s) encrypted with ${cell.kmsKeyId}`,
+  };
 }
 
 export { checkEncryption };

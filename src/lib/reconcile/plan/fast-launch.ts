@@ -3,7 +3,10 @@ import type { Action, CellObservation, Check, EnableFastLaunchAction, Observatio
 import { type PlanContext, readFailure } from './common.ts';
 import { supersededCheck, supersededFor } from './superseded.ts';
 
-function fastLaunchDifferences(want: Pick<EnableFastLaunchAction, 'targetResourceCount' | 'maxParallelLaunches' | 'launchTemplate'>, have: ObservedFastLaunch): string[] {
+function fastLaunchDifferences(
+  want: Pick<EnableFastLaunchAction, 'targetResourceCount' | 'maxParallelLaunches' | 'launchTemplate'>,
+  have: ObservedFastLaunch,
+): string[] {
   const diffs: string[] = [];
   if (want.targetResourceCount !== undefined && have.targetResourceCount !== want.targetResourceCount) {
     diffs.push(`targetResourceCount ${have.targetResourceCount ?? '-'} ≠ ${want.targetResourceCount}`);
@@ -12,7 +15,8 @@ function fastLaunchDifferences(want: Pick<EnableFastLaunchAction, 'targetResourc
     diffs.push(`maxParallelLaunches ${have.maxParallelLaunches ?? '-'} ≠ ${want.maxParallelLaunches}`);
   }
   if (want.launchTemplate !== undefined) {
-    if (have.launchTemplate?.id !== want.launchTemplate.id) diffs.push(`launch template ${have.launchTemplate?.id ?? '-'} ≠ ${want.launchTemplate.id}`);
+    if (have.launchTemplate?.id !== want.launchTemplate.id)
+      diffs.push(`launch template ${have.launchTemplate?.id ?? '-'} ≠ ${want.launchTemplate.id}`);
     else if (have.launchTemplate.version !== want.launchTemplate.version) {
       diffs.push(`launch template version ${have.launchTemplate.version ?? '-'} ≠ ${want.launchTemplate.version}`);
     }
@@ -40,16 +44,27 @@ function planFastLaunch(
   const subject = image.imageId;
   const origin = want.source === 'inherited' ? ' (owner setting applied to this target account)' : '';
   if (desired.platform !== 'Windows') {
-    return { check: 'fast-launch', subject, result: 'skipped', reason: `Fast Launch is for Windows AMIs only; this image's platform is ${desired.platform ?? 'unknown'}` };
+    return {
+      check: 'fast-launch',
+      subject,
+      result: 'skipped',
+      reason: `Fast Launch is for Windows AMIs only; this image's platform is ${desired.platform ?? 'unknown'}`,
+    };
   }
   const observed = obs.fastLaunch;
   if (observed === undefined) return { check: 'fast-launch', subject, result: 'pending', reason: 'not observed' };
   if (!observed.ok) return readFailure('fast-launch', subject, observed.error);
   const have = observed.value;
   if (have?.state === 'enabling') return { check: 'fast-launch', subject, result: 'pending', reason: `enabling${origin}` };
-  if (have?.state === 'disabling') return { check: 'fast-launch', subject, result: 'pending', reason: 'disabling; it will be enabled once EC2 has finished' };
+  if (have?.state === 'disabling')
+    return { check: 'fast-launch', subject, result: 'pending', reason: 'disabling; it will be enabled once EC2 has finished' };
   if (have?.state === 'disabling-failed') {
-    return { check: 'fast-launch', subject, result: 'failed', reason: `disabling-failed: ${have.stateTransitionReason ?? 'no reason given'}` };
+    return {
+      check: 'fast-launch',
+      subject,
+      result: 'failed',
+      reason: `disabling-failed: ${have.stateTransitionReason ?? 'no reason given'}`,
+    };
   }
 
   let launchTemplate: EnableFastLaunchAction['launchTemplate'];
@@ -59,11 +74,21 @@ function planFastLaunch(
     if (found === undefined) return { check: 'fast-launch', subject, result: 'pending', reason: 'launch template not observed' };
     if (!found.ok) return readFailure('fast-launch', subject, found.error);
     if (found.value === null) {
-      return { check: 'fast-launch', subject, result: 'failed', reason: `launch template ${label} for Fast Launch does not exist in account ${cell.accountId}${origin}` };
+      return {
+        check: 'fast-launch',
+        subject,
+        result: 'failed',
+        reason: `launch template ${label} for Fast Launch does not exist in account ${cell.accountId}${origin}`,
+      };
     }
     launchTemplate = { id: found.value.id, version: pinVersion(want.launchTemplate.version, found.value) };
   }
-  const wanted = { imageId: subject, targetResourceCount: want.targetResourceCount, maxParallelLaunches: want.maxParallelLaunches, launchTemplate };
+  const wanted = {
+    imageId: subject,
+    targetResourceCount: want.targetResourceCount,
+    maxParallelLaunches: want.maxParallelLaunches,
+    launchTemplate,
+  };
 
   let reason: string;
   let isRetry = false;
@@ -78,7 +103,12 @@ function planFastLaunch(
     const used = context.fastLaunchRetries[cell.key] ?? 0;
     const ec2Reason = have.stateTransitionReason ?? 'no reason given';
     if (used >= context.fastLaunchMaxRetries) {
-      return { check: 'fast-launch', subject, result: 'failed', reason: `${have.state} after ${used} retr${used === 1 ? 'y' : 'ies'}: ${ec2Reason}` };
+      return {
+        check: 'fast-launch',
+        subject,
+        result: 'failed',
+        reason: `${have.state} after ${used} retr${used === 1 ? 'y' : 'ies'}: ${ec2Reason}`,
+      };
     }
     reason = `${have.state}: ${ec2Reason}; retry ${used + 1} of ${context.fastLaunchMaxRetries}`;
     isRetry = true;
@@ -86,7 +116,15 @@ function planFastLaunch(
   const superseded = supersededFor(cell, observation, []);
   if (superseded !== undefined) return supersededCheck('fast-launch', subject, superseded);
   const id = `${cell.key}/enable-fast-launch/${subject}`;
-  actions.push({ id, kind: 'enable-fast-launch', cell: { region: cell.region, accountId: cell.accountId }, target: subject, reason, isRetry, ...wanted });
+  actions.push({
+    id,
+    kind: 'enable-fast-launch',
+    cell: { region: cell.region, accountId: cell.accountId },
+    target: subject,
+    reason,
+    isRetry,
+    ...wanted,
+  });
   return { check: 'fast-launch', subject, result: 'drift', reason, actionIds: [id] };
 }
 

@@ -45,7 +45,13 @@ function planCell(cell: DesiredCell, observation: Observation, desired: DesiredI
   const { check, image } = checkAmi(cell, obs, desired);
   plan.checks.push(check);
   if (image === undefined) {
-    if (cell.s3Export !== undefined) plan.checks.push({ check: 's3-export', subject: `s3://${cell.s3Export.bucket}/${cell.s3Export.prefix ?? ''}`, result: 'pending', reason: 'not checked until the AMI is seen' });
+    if (cell.s3Export !== undefined)
+      plan.checks.push({
+        check: 's3-export',
+        subject: `s3://${cell.s3Export.bucket}/${cell.s3Export.prefix ?? ''}`,
+        result: 'pending',
+        reason: 'not checked until the AMI is seen',
+      });
     return plan;
   }
   const add = (c: Check | undefined): void => {
@@ -60,7 +66,8 @@ function planCell(cell: DesiredCell, observation: Observation, desired: DesiredI
   if (desired.status !== 'AVAILABLE') {
     // launch templates, Fast Launch and SSM parameters roll an image out: never for a build that did not finish
     const reason = `the image is ${desired.status}; launch templates, Fast Launch and SSM parameters are set only for AVAILABLE images`;
-    for (const lt of cell.launchTemplates) plan.checks.push({ check: 'launch-template', subject: lt.launchTemplateId, result: 'skipped', reason });
+    for (const lt of cell.launchTemplates)
+      plan.checks.push({ check: 'launch-template', subject: lt.launchTemplateId, result: 'skipped', reason });
     if (cell.fastLaunch !== undefined) plan.checks.push({ check: 'fast-launch', subject: image.imageId, result: 'skipped', reason });
     for (const p of cell.parameters) plan.checks.push({ check: 'ssm-parameter', subject: p.name, result: 'skipped', reason });
     return plan;
@@ -82,7 +89,9 @@ function plan(desired: DesiredImage, observation: Observation, context: PlanCont
   const imageActions: Action[] = [];
   // a shared cell holds no copy of its own: it is never a missing one
   const missing = [
-    ...cells.filter((cell) => cell.origin !== 'shared' && cell.imageId === undefined && cell.checks.some((c) => c.check === 'ami')).map((cell) => cell.key),
+    ...cells
+      .filter((cell) => cell.origin !== 'shared' && cell.imageId === undefined && cell.checks.some((c) => c.check === 'ami'))
+      .map((cell) => cell.key),
     ...(context.shard?.missingElsewhere ?? []),
   ];
   const imageLevel = context.shard?.imageLevel ?? true;

@@ -10,12 +10,20 @@ function planLaunchPermission(cell: DesiredCell, obs: CellObservation, image: Ob
   const wanted = cell.launchPermission;
   if (wanted === undefined) {
     return image.public
-      ? [{ check: 'launch-permission', subject: image.imageId, result: 'warning', reason: 'the AMI is public, but the configuration does not share it publicly (left as is)' }]
+      ? [
+          {
+            check: 'launch-permission',
+            subject: image.imageId,
+            result: 'warning',
+            reason: 'the AMI is public, but the configuration does not share it publicly (left as is)',
+          },
+        ]
       : [];
   }
   const observed = obs.launchPermissions;
   // configured but not read in this pass: never silently fine; the next pass reads it
-  if (observed === undefined) return [{ check: 'launch-permission', subject: image.imageId, result: 'pending', reason: 'launch permissions not read yet' }];
+  if (observed === undefined)
+    return [{ check: 'launch-permission', subject: image.imageId, result: 'pending', reason: 'launch permissions not read yet' }];
   if (!observed.ok) return [readFailure('launch-permission', image.imageId, observed.error)];
   const have: LaunchPermissionConfiguration = observed.value ?? {};
   const add: AddLaunchPermissionAction['add'] = { userIds: [], userGroups: [], organizationArns: [], organizationalUnitArns: [] };
@@ -38,7 +46,13 @@ function planLaunchPermission(cell: DesiredCell, obs: CellObservation, image: Ob
       reason: `missing grant(s): ${missing.join(', ')}`,
       add,
     });
-    checks.push({ check: 'launch-permission', subject: image.imageId, result: 'drift', reason: `missing grant(s): ${missing.join(', ')}`, actionIds: [id] });
+    checks.push({
+      check: 'launch-permission',
+      subject: image.imageId,
+      result: 'drift',
+      reason: `missing grant(s): ${missing.join(', ')}`,
+      actionIds: [id],
+    });
   } else {
     checks.push({ check: 'launch-permission', subject: image.imageId, result: 'ok', reason: 'every configured grant is present' });
   }

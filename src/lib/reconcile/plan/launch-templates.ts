@@ -33,14 +33,25 @@ function checkParameterDrivenTemplate(
   const subject = template.launchTemplateId;
   const where = `default version ${template.defaultVersion} uses ${alias}`;
   if (template.defaultImageId === image.imageId) {
-    return { check: 'launch-template', subject, result: 'ok', reason: `${where}, which resolves to ${image.imageId}; left parameter-driven` };
+    return {
+      check: 'launch-template',
+      subject,
+      result: 'ok',
+      reason: `${where}, which resolves to ${image.imageId}; left parameter-driven`,
+    };
   }
   const superseded = supersededFor(cell, observation, [template.defaultImageId]);
   if (superseded !== undefined) return supersededCheck('launch-template', subject, superseded);
-  const resolves = template.defaultImageId === undefined ? 'which does not resolve to an AMI' : `which resolves to ${template.defaultImageId}`;
+  const resolves =
+    template.defaultImageId === undefined ? 'which does not resolve to an AMI' : `which resolves to ${template.defaultImageId}`;
   const name = followedParameter(alias, cell);
   if (name !== undefined && cell.parameters.some((p) => p.name === name)) {
-    return { check: 'launch-template', subject, result: 'pending', reason: `${where}, ${resolves}: this distribution sets ${name} to ${image.imageId} here, so the template follows once that parameter is repaired (not pinned)` };
+    return {
+      check: 'launch-template',
+      subject,
+      result: 'pending',
+      reason: `${where}, ${resolves}: this distribution sets ${name} to ${image.imageId} here, so the template follows once that parameter is repaired (not pinned)`,
+    };
   }
   return {
     check: 'launch-template',
@@ -77,7 +88,10 @@ function rollTemplateForward(
     reason,
     launchTemplateId: subject,
     imageId: newerAmi,
-    create: { sourceVersion: template.defaultVersion, clientToken: token(desired.arn.arn, subject, newerAmi, String(template.defaultVersion), 'roll-forward') },
+    create: {
+      sourceVersion: template.defaultVersion,
+      clientToken: token(desired.arn.arn, subject, newerAmi, String(template.defaultVersion), 'roll-forward'),
+    },
     existingVersion: undefined,
     setDefault: true,
     reuseVersion: true,
@@ -90,7 +104,14 @@ function rollTemplateForward(
  * from the default version when none has it; never when that would roll back a newer build; rolled forward to a
  * newer build's AMI when this build's write landed after the newer one's (rollTemplateForward).
  */
-function planLaunchTemplates(cell: DesiredCell, obs: CellObservation, image: ObservedImage, observation: Observation, desired: DesiredImage, actions: Action[]): Check[] {
+function planLaunchTemplates(
+  cell: DesiredCell,
+  obs: CellObservation,
+  image: ObservedImage,
+  observation: Observation,
+  desired: DesiredImage,
+  actions: Action[],
+): Check[] {
   return cell.launchTemplates.map((lt): Check => {
     const subject = lt.launchTemplateId;
     const observed = obs.launchTemplates[lt.launchTemplateId];
@@ -98,7 +119,12 @@ function planLaunchTemplates(cell: DesiredCell, obs: CellObservation, image: Obs
     if (!observed.ok) return readFailure('launch-template', subject, observed.error);
     const template = observed.value;
     if (template === null) {
-      return { check: 'launch-template', subject, result: 'failed', reason: `launch template ${subject} does not exist in account ${cell.accountId}` };
+      return {
+        check: 'launch-template',
+        subject,
+        result: 'failed',
+        reason: `launch template ${subject} does not exist in account ${cell.accountId}`,
+      };
     }
     const hasVersion = template.versionsWithImage.length > 0;
     const isDefault = template.versionsWithImage.includes(template.defaultVersion);
@@ -106,9 +132,15 @@ function planLaunchTemplates(cell: DesiredCell, obs: CellObservation, image: Obs
       const rolled = lt.setDefaultVersion ? rollTemplateForward(cell, template, image, observation, desired, actions) : undefined;
       if (rolled !== undefined) return rolled;
       const version = isDefault ? template.defaultVersion : template.versionsWithImage.at(-1);
-      return { check: 'launch-template', subject, result: 'ok', reason: `version ${version} uses ${image.imageId}${isDefault ? ' and is the default' : ''}` };
+      return {
+        check: 'launch-template',
+        subject,
+        result: 'ok',
+        reason: `version ${version} uses ${image.imageId}${isDefault ? ' and is the default' : ''}`,
+      };
     }
-    if (template.defaultImageAlias !== undefined) return checkParameterDrivenTemplate(cell, template.defaultImageAlias, template, image, observation);
+    if (template.defaultImageAlias !== undefined)
+      return checkParameterDrivenTemplate(cell, template.defaultImageAlias, template, image, observation);
     const superseded = supersededFor(cell, observation, [template.defaultImageId]);
     if (superseded !== undefined) return supersededCheck('launch-template', subject, superseded);
     const id = `${cell.key}/update-launch-template/${subject}`;
@@ -126,7 +158,10 @@ function planLaunchTemplates(cell: DesiredCell, obs: CellObservation, image: Obs
       imageId: image.imageId,
       create: hasVersion
         ? undefined
-        : { sourceVersion: template.defaultVersion, clientToken: token(desired.arn.arn, subject, image.imageId, String(template.defaultVersion)) },
+        : {
+            sourceVersion: template.defaultVersion,
+            clientToken: token(desired.arn.arn, subject, image.imageId, String(template.defaultVersion)),
+          },
       existingVersion,
       setDefault: lt.setDefaultVersion,
     });

@@ -12,7 +12,8 @@ function planLicenses(cell: DesiredCell, obs: CellObservation, image: ObservedIm
   const wanted = cell.licenseConfigurationArns ?? [];
   if (wanted.length === 0) return [];
   const observed = obs.licenses;
-  if (observed === undefined) return wanted.map((arn) => ({ check: 'license-configuration', subject: arn, result: 'pending', reason: 'not observed' }));
+  if (observed === undefined)
+    return wanted.map((arn) => ({ check: 'license-configuration', subject: arn, result: 'pending', reason: 'not observed' }));
   if (!observed.ok) return wanted.map((arn) => readFailure('license-configuration', arn, observed.error));
   const have = new Set(observed.value);
   const missing = wanted.filter((arn) => !have.has(arn));
@@ -35,7 +36,12 @@ function planLicenses(cell: DesiredCell, obs: CellObservation, image: ObservedIm
   );
   const extra = observed.value.filter((arn) => !wanted.includes(arn));
   if (extra.length > 0) {
-    checks.push({ check: 'license-configuration', subject: image.imageId, result: 'warning', reason: `associated but not in the configuration (never removed by the reconciler): ${extra.join(', ')}` });
+    checks.push({
+      check: 'license-configuration',
+      subject: image.imageId,
+      result: 'warning',
+      reason: `associated but not in the configuration (never removed by the reconciler): ${extra.join(', ')}`,
+    });
   }
   return checks;
 }

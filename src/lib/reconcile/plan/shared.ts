@@ -32,7 +32,12 @@ function planSharedCell(cell: DesiredCell, obs: CellObservation, desired: Desire
     plan.checks.push(
       inProgress
         ? { check: 'ami', subject: '(none)', result: 'pending', reason: REASONS.imageInProgress(desired.status) }
-        : { check: 'ami', subject: '(none)', result: 'skipped', reason: `no copy of ${cell.region} was recorded, so none is shared with the account` },
+        : {
+            check: 'ami',
+            subject: '(none)',
+            result: 'skipped',
+            reason: `no copy of ${cell.region} was recorded, so none is shared with the account`,
+          },
     );
     return;
   }
@@ -52,11 +57,21 @@ function planSharedCell(cell: DesiredCell, obs: CellObservation, desired: Desire
     if (image === undefined) {
       plan.checks.push({ check: 'ami', subject, result: 'pending', reason: SHARED_REASONS.sharedNotVisible(source, cell.accountId) });
     } else if (image.ownerId !== source.accountId) {
-      plan.checks.push({ check: 'ami', subject, result: 'failed', reason: `the AMI is owned by ${image.ownerId}, not by ${source.accountId}` });
+      plan.checks.push({
+        check: 'ami',
+        subject,
+        result: 'failed',
+        reason: `the AMI is owned by ${image.ownerId}, not by ${source.accountId}`,
+      });
     } else if (image.state === 'pending') {
       plan.checks.push({ check: 'ami', subject, result: 'pending', reason: 'the AMI is still pending' });
     } else if (image.state !== 'available') {
-      plan.checks.push({ check: 'ami', subject, result: 'failed', reason: `the AMI is ${image.state}${image.stateReason === undefined ? '' : `: ${image.stateReason}`}` });
+      plan.checks.push({
+        check: 'ami',
+        subject,
+        result: 'failed',
+        reason: `the AMI is ${image.state}${image.stateReason === undefined ? '' : `: ${image.stateReason}`}`,
+      });
     } else {
       plan.checks.push({ check: 'ami', subject, result: 'ok', reason: `shared by ${source.accountId}, available` });
       plan.checks.push(planTags(cell, image, plan.actions));

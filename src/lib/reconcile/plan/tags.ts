@@ -6,7 +6,8 @@ function planTags(cell: DesiredCell, image: ObservedImage, actions: Action[]): C
   const missing: Record<string, string> = {};
   for (const [key, value] of Object.entries(cell.tags)) if (image.tags[key] !== value) missing[key] = value;
   const keys = Object.keys(missing);
-  if (keys.length === 0) return { check: 'tags', subject: image.imageId, result: 'ok', reason: `${Object.keys(cell.tags).length} tag(s) present` };
+  if (keys.length === 0)
+    return { check: 'tags', subject: image.imageId, result: 'ok', reason: `${Object.keys(cell.tags).length} tag(s) present` };
   const id = `${cell.key}/create-tags/${image.imageId}`;
   actions.push({
     id,
@@ -16,7 +17,13 @@ function planTags(cell: DesiredCell, image: ObservedImage, actions: Action[]): C
     reason: `missing or different tag(s): ${keys.join(', ')}`,
     tags: missing,
   });
-  return { check: 'tags', subject: image.imageId, result: 'drift', reason: `missing or different tag(s): ${keys.join(', ')}`, actionIds: [id] };
+  return {
+    check: 'tags',
+    subject: image.imageId,
+    result: 'drift',
+    reason: `missing or different tag(s): ${keys.join(', ')}`,
+    actionIds: [id],
+  };
 }
 
 export { planTags };
