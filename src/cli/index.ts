@@ -7,7 +7,7 @@ import { quietSdkNotices } from '../lib/core/config.ts';
 import { ReconcilerError, toFailure } from '../lib/core/errors.ts';
 import { diagnose, oneLine } from './diagnose.ts';
 import { program } from './program.ts';
-import { CannotRunError, EXIT, type Io, type RunState } from './shared.ts';
+import { CannotRunError, EXIT, type Io, type RunState } from './session.ts';
 
 /** What went wrong, as one line on stderr (or none: commander has said it), and the exit code. */
 function exitOnError(error: unknown, io: Io, state: RunState): number {

@@ -9,7 +9,7 @@ import * as lint from './commands/lint.ts';
 import * as reconcile from './commands/reconcile.ts';
 import * as status from './commands/status.ts';
 import * as sweep from './commands/sweep.ts';
-import { type AwsCheck, type GlobalOptions, type Io, type RunState, commandContext, openSession, preflight } from './shared.ts';
+import { type AwsCheck, type GlobalOptions, type Io, type RunState, commandContext, openSession, preflight } from './session.ts';
 
 /** The commands that call AWS, and the argument each checks before any call is made. */
 const AWS_COMMANDS: Record<string, AwsCheck | undefined> = {

@@ -8,7 +8,7 @@ import { parseDistributionConfigurationArn } from '../../lib/core/arn.ts';
 import { loadConfig } from '../../lib/core/config.ts';
 import { InputError, toFailure } from '../../lib/core/errors.ts';
 import { renderCleanup } from '../format.ts';
-import { type AwsCheck, type CommandContext, EXIT, globalsOf, parseNonNegative, quietLog } from '../shared.ts';
+import { type AwsCheck, type CommandContext, EXIT, globalsOf, parseNonNegative, quietLog } from '../session.ts';
 
 interface CleanupOptions {
   apply?: boolean;

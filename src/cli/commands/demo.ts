@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { InputError } from '../../lib/core/errors.ts';
 import type * as Harness from '../../../sandbox/harness/demo.ts';
-import { type CommandContext, globalsOf, parsePort, parsePositive } from '../shared.ts';
+import { type CommandContext, globalsOf, parsePort, parsePositive } from '../session.ts';
 
 /** Where the harness is, next to this module: the bundle beside the CLI's bundle, or the source in the tree. */
 function harnessUrl(self: string): URL {

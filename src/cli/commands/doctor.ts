@@ -8,7 +8,7 @@ import { type DoctorReport, configurationImage, planChecks, runDoctor } from '..
 import { AwsCallError, InputError } from '../../lib/core/errors.ts';
 import { listSharedOrganizations, listedAccounts, organizationsClient } from '../../lib/aws/organizations.ts';
 import { type Colors, cellMatrix } from '../format.ts';
-import { type AwsCheck, type CommandContext, EXIT, globalsOf, readDistributionConfiguration } from '../shared.ts';
+import { type AwsCheck, type CommandContext, EXIT, globalsOf, readDistributionConfiguration } from '../session.ts';
 import { isKnownRegion } from '../target.ts';
 
 interface DoctorOptions {

@@ -5,7 +5,7 @@ import { parseDistributionConfigurationArn } from '../../lib/core/arn.ts';
 import { InputError } from '../../lib/core/errors.ts';
 import { lintDistributionConfiguration } from '../../lib/preflight/lint.ts';
 import { renderFindings } from '../format.ts';
-import { type AwsCheck, type CommandContext, EXIT, globalsOf, readDistributionConfiguration } from '../shared.ts';
+import { type AwsCheck, type CommandContext, EXIT, globalsOf, readDistributionConfiguration } from '../session.ts';
 
 /** Only a configuration given by ARN is read from AWS (a file needs no session check). */
 function checkFor(arg: string): AwsCheck | undefined {

@@ -8,7 +8,7 @@ import type { ReconcileReport } from '../../lib/reconcile/report.ts';
 import { latestBuildOf } from '../../lib/sweep/sweep.ts';
 import { diagnose } from '../diagnose.ts';
 import { renderReport } from '../format.ts';
-import { type AwsCheck, type CommandContext, EXIT, type GlobalOptions, exitFor, globalsOf, progress, quietLog } from '../shared.ts';
+import { type AwsCheck, type CommandContext, EXIT, type GlobalOptions, exitFor, globalsOf, progress, quietLog } from '../session.ts';
 
 /** A build ARN, or `--pipeline <arn>` instead. */
 const check: AwsCheck = (arg, opts) => {

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { parseImageBuildArn } from '../../lib/core/arn.ts';
 import { renderStatus } from '../format.ts';
-import { type AwsCheck, type CommandContext, exitFor, globalsOf } from '../shared.ts';
+import { type AwsCheck, type CommandContext, exitFor, globalsOf } from '../session.ts';
 import { runReconcile, unreadable } from './reconcile.ts';
 
 const check: AwsCheck = parseImageBuildArn;

@@ -4,7 +4,7 @@ import { type Command, Option } from 'commander';
 import { parseImagePipelineArn } from '../../lib/core/arn.ts';
 import { type SweepReport, sweep } from '../../lib/sweep/sweep.ts';
 import { renderSweep } from '../format.ts';
-import { type AwsCheck, type CommandContext, EXIT, globalsOf, quietLog } from '../shared.ts';
+import { type AwsCheck, type CommandContext, EXIT, globalsOf, quietLog } from '../session.ts';
 
 const check: AwsCheck = (_arg, opts) => (Array.isArray(opts.pipeline) ? opts.pipeline.map(parseImagePipelineArn) : undefined);
 
