@@ -27,6 +27,8 @@ interface SandboxOptions {
   forwardedRegions?: string[];
   /** The target-account role template; default: the project's infra/target-account-role.yaml. */
   targetRoleTemplate?: string;
+  /** Reserved concurrency per wired function, over serverless.yml's (as `aws lambda put-function-concurrency` sets it). */
+  reservedConcurrency?: Record<string, number>;
 }
 
 interface Sandbox {
@@ -118,6 +120,7 @@ async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       params: scenario.deploymentParams,
       applyEnvironment,
       forwardedRegions: options.forwardedRegions,
+      reservedConcurrency: options.reservedConcurrency,
     });
     await wiring.start();
     wiring.onInvocation = (invocation) => sandbox?.onInvocation?.(invocation);

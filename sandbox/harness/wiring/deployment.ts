@@ -15,8 +15,17 @@ interface FunctionDef {
   /** `dist/lambda/<fn>/index.handler` */
   handler: string;
   eventPatterns: Obj[];
-  sqs: { queueLogicalId: string; batchSize: number; reportBatchItemFailures: boolean }[];
+  /**
+   * SQS event sources. `maximumConcurrency`: the event source mapping's ScalingConfig (how many batches its
+   * pollers run at once; 2 to 1,000), unset when serverless.yml gives none.
+   */
+  sqs: { queueLogicalId: string; batchSize: number; reportBatchItemFailures: boolean; maximumConcurrency?: number | undefined }[];
   maximumRetryAttempts: number;
+  /**
+   * The function's reserved concurrency (`reservedConcurrency`: a number, or a `${param:…}` resolved when the
+   * wiring starts), unset for a function that shares the account's unreserved concurrency.
+   */
+  reservedConcurrency: Json | undefined;
   onFailureQueueLogicalId: string | undefined;
   /** Schedule events: the rule's period in ms (from `rate(…)`), and the expression as written. */
   schedules: { periodMs: number; expression: string }[];
@@ -98,6 +107,7 @@ function readDeployment(path: string): Deployment {
       schedules: [],
       roleLogicalId: typeof raw.role === 'string' ? raw.role : (logicalIdOf(raw.role) ?? FRAMEWORK_ROLE),
       environment: isObj(raw.environment) ? raw.environment : {},
+      reservedConcurrency: raw.reservedConcurrency ?? undefined,
     };
     for (const event of events) {
       if (!isObj(event)) continue;
@@ -113,6 +123,7 @@ function readDeployment(path: string): Deployment {
           queueLogicalId: logicalIdOf(event.sqs.arn) ?? '',
           batchSize: typeof event.sqs.batchSize === 'number' ? event.sqs.batchSize : 10,
           reportBatchItemFailures: event.sqs.functionResponseType === 'ReportBatchItemFailures',
+          maximumConcurrency: typeof event.sqs.maximumConcurrency === 'number' ? event.sqs.maximumConcurrency : undefined,
         });
       }
     }
