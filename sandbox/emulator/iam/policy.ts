@@ -198,8 +198,25 @@ function evaluate(policies: NamedPolicy[], request: AuthRequest): Decision {
   return allow === undefined ? { decision: 'implicitDeny', matched: undefined } : { decision: 'allow', matched: allow };
 }
 
+/**
+ * Documents parsed, by their text: a role's policies are authorized against on every request, and parsing
+ * them each time made the sandbox's own CPU grow with the calls. Only valid documents are kept; callers
+ * read a document, never change it. Bounded: a sandbox holds far fewer distinct documents than this.
+ */
+const parsedPolicies = new Map<string, PolicyDocument>();
+const PARSED_POLICIES_MAX = 10_000;
+
 /** Parse and check a policy document the way IAM does on PutRolePolicy / CreatePolicy (the parts we model). */
 function parsePolicy(text: string): PolicyDocument {
+  const cached = parsedPolicies.get(text);
+  if (cached !== undefined) return cached;
+  const document = parseUncached(text);
+  if (parsedPolicies.size >= PARSED_POLICIES_MAX) parsedPolicies.clear();
+  parsedPolicies.set(text, document);
+  return document;
+}
+
+function parseUncached(text: string): PolicyDocument {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
