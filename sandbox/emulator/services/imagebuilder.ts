@@ -750,6 +750,30 @@ function tagResource(ctx: Ctx, input: { resourceArn?: string; tags?: Record<stri
   return {};
 }
 
+/** The image build a tagging call names, or ResourceNotFoundException (the sandbox tags images only). */
+function taggedImage(ctx: Ctx, arn: string): Image {
+  const image = /:image\//.test(arn) ? storeFor(ctx, arn).images.get(arn) : undefined;
+  if (image === undefined) throw ibNotFound(arn);
+  return image;
+}
+
+/**
+ * UntagResource (Image Builder API Reference, UntagResource: `DELETE /tags/{resourceArn}?tagKeys=…`, 1–50
+ * keys); a key the resource does not carry is no error.
+ */
+function untagResource(ctx: Ctx, input: { resourceArn?: string; tagKeys?: string[] }) {
+  const image = taggedImage(ctx, input.resourceArn ?? '');
+  const keys = input.tagKeys ?? [];
+  if (keys.length < 1 || keys.length > 50) throw invalid('tagKeys must hold between 1 and 50 keys.');
+  image.tags = Object.fromEntries(Object.entries(image.tags ?? {}).filter(([key]) => !keys.includes(key)));
+  return {};
+}
+
+/** ListTagsForResource (Image Builder API Reference: `GET /tags/{resourceArn}`, answers `{ tags }`). */
+function listTagsForResource(ctx: Ctx, input: { resourceArn?: string }) {
+  return { tags: { ...(taggedImage(ctx, input.resourceArn ?? '').tags ?? {}) } };
+}
+
 const imagebuilder: ServiceDef = {
   name: 'imagebuilder',
   protocol: 'rest-json',
@@ -759,6 +783,8 @@ const imagebuilder: ServiceDef = {
     UpdateDistributionConfiguration: op(updateDistributionConfiguration),
     GetDistributionConfiguration: op(getDistributionConfiguration),
     TagResource: op(tagResource),
+    UntagResource: op(untagResource),
+    ListTagsForResource: op(listTagsForResource),
     ListDistributionConfigurations: op(listDistributionConfigurations),
     DeleteDistributionConfiguration: op(deleteDistributionConfiguration),
     CreateImageRecipe: op(createImageRecipe),

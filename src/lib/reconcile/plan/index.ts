@@ -12,6 +12,20 @@ import { planSharedCell } from './shared.ts';
 import { planParameters } from './ssm-parameters.ts';
 import { planTags } from './tags.ts';
 
+/**
+ * A cell of a revoked build: nothing is repaired, no pointer is moved to it, no launch permission added and
+ * no Fast Launch enabled (never current again; `imagebuilder-reconciler unrevoke` lifts the mark).
+ */
+function planRevokedCell(cell: DesiredCell, mark: string, plan: CellPlan): void {
+  const reason = `the build is revoked (${mark}): it is never current again, nothing is repaired or pointed at it`;
+  const subject = plan.imageId ?? cell.accountId;
+  plan.checks.push({ check: 'ami', subject, result: 'skipped', reason });
+  for (const lt of cell.launchTemplates)
+    plan.checks.push({ check: 'launch-template', subject: lt.launchTemplateId, result: 'skipped', reason });
+  if (cell.fastLaunch !== undefined) plan.checks.push({ check: 'fast-launch', subject, result: 'skipped', reason });
+  for (const p of cell.parameters) plan.checks.push({ check: 'ssm-parameter', subject: p.name, result: 'skipped', reason });
+}
+
 /** The checks and actions of one cell, in the order the report shows them. */
 function planCell(cell: DesiredCell, observation: Observation, desired: DesiredImage, context: PlanContext): CellPlan {
   const plan: CellPlan = {
@@ -26,6 +40,10 @@ function planCell(cell: DesiredCell, observation: Observation, desired: DesiredI
   const obs = observation.cells[cell.key];
   if (obs === undefined) {
     plan.checks.push({ check: 'access', subject: cell.accountId, result: 'pending', reason: 'not observed' });
+    return plan;
+  }
+  if (desired.revoked !== undefined) {
+    planRevokedCell(cell, desired.revoked, plan);
     return plan;
   }
   if (cell.origin === 'shared') {
@@ -95,7 +113,7 @@ function plan(desired: DesiredImage, observation: Observation, context: PlanCont
     ...(context.shard?.missingElsewhere ?? []),
   ];
   const imageLevel = context.shard?.imageLevel ?? true;
-  if (imageLevel && desired.status === 'FAILED' && context.retryFailedImages && missing.length > 0) {
+  if (imageLevel && desired.revoked === undefined && desired.status === 'FAILED' && context.retryFailedImages && missing.length > 0) {
     imageActions.push({
       id: `image/retry-image`,
       kind: 'retry-image',
