@@ -313,6 +313,13 @@ describe('remove each statement in turn: the run that needs it fails, naming the
       d.amiDistributionConfiguration.kmsKeyId = '1234abcd-12ab-34cd-56ef-1234567890ab';
     }
     scenario.regions = [...scenario.regions, LICENSED];
+    // a stack in the removed region of every account: cleanup's in-use check reads its template (a queue, no AMI)
+    scenario.stacks = [OWNER, ...TARGETS].map((account) => ({
+      account,
+      region: REMOVED,
+      name: 'queues',
+      template: { Resources: { Queue: { Type: 'AWS::SQS::Queue' } } },
+    }));
     box = await sandboxes.start({ scenario, wire: true, clockSpeed: 3000 });
     configArn = box.refs.get('distribution:golden-windows') ?? '';
     const licenses = new LicenseManagerClient({
