@@ -243,6 +243,31 @@ interface Fleet {
   created: string;
 }
 
+/**
+ * A Spot Instance request (RequestSpotInstances): it launches from the AMI of its launch specification, and a
+ * persistent one launches again after its instance is interrupted or terminated.
+ */
+interface SpotInstanceRequest {
+  id: string;
+  type: 'one-time' | 'persistent';
+  state: 'open' | 'active' | 'closed' | 'cancelled' | 'failed' | 'disabled';
+  statusCode: string;
+  imageId: string;
+  instanceType: string;
+  instanceId: string | undefined;
+  created: string;
+}
+
+/** A CloudFormation stack: its template as submitted and its parameters (an SSM parameter type resolved). */
+interface Stack {
+  stackId: string;
+  name: string;
+  status: string;
+  templateBody: string;
+  parameters: { key: string; value: string; resolvedValue: string | undefined }[];
+  created: string;
+}
+
 /** An S3 bucket (global name, one owner and region) and its objects by key. */
 interface Bucket {
   name: string;
@@ -281,6 +306,9 @@ interface CellStore {
   autoScalingGroups: Map<string, AutoScalingGroup>;
   launchConfigurations: Map<string, LaunchConfiguration>;
   fleets: Map<string, Fleet>;
+  spotInstanceRequests: Map<string, SpotInstanceRequest>;
+  /** CloudFormation stacks, by stack id (deleted ones stay, DELETE_COMPLETE, as AWS keeps them for a while). */
+  stacks: Map<string, Stack>;
   usageReports: Map<string, UsageReport>;
   images: Map<string, Ami>;
   snapshots: Map<string, Snapshot>;
@@ -396,6 +424,8 @@ class SandboxState {
         autoScalingGroups: new Map(),
         launchConfigurations: new Map(),
         fleets: new Map(),
+        spotInstanceRequests: new Map(),
+        stacks: new Map(),
         usageReports: new Map(),
         licenseConfigurations: new Map(),
         licenseAssociations: new Map(),
@@ -482,6 +512,8 @@ export type {
   Table,
   Ami,
   AutoScalingGroup,
+  SpotInstanceRequest,
+  Stack,
   Bucket,
   ExportTask,
   CellStore,

@@ -414,6 +414,20 @@ function needsFor(ctx: Ctx, input: Input): Needed[] {
         resource,
       }));
     }
+    case 'cloudformation': {
+      // DescribeStacks and GetTemplate act on the stack they name; DescribeStacks without a name lists every
+      // stack (Service Authorization Reference, "Actions, resources, and condition keys for AWS CloudFormation":
+      // resource type stack, arn:${Partition}:cloudformation:${Region}:${Account}:stack/${StackName}/${Id})
+      const name = str(input.StackName);
+      const resource =
+        name === undefined
+          ? '*'
+          : name.startsWith('arn:')
+            ? name
+            : ([...ctx.env.state.cell(ctx.account, ctx.region).stacks.values()].find((s) => s.name === name)?.stackId ??
+              `arn:${p}:cloudformation:${ctx.region}:${ctx.account}:stack/${name}/*`);
+      return [{ action: `cloudformation:${operation}`, resource }];
+    }
     case 'dynamodb':
       // item actions act on the table (Service Authorization Reference, "Actions, resources, and condition keys
       // for Amazon DynamoDB": resource type table, arn:${Partition}:dynamodb:${Region}:${Account}:table/${TableName})
