@@ -226,6 +226,8 @@ interface TemplateRole {
   /** Inline policies: name → document. */
   policies: Map<string, Obj>;
   managedPolicyArns: string[];
+  /** MaxSessionDuration (seconds), when the template sets it. */
+  maxSessionDuration?: number;
 }
 
 /** The IAM roles (AWS::IAM::Role) of a template, fully resolved; resources whose Condition is false are left out. */
@@ -250,6 +252,7 @@ function templateRoles(template: Obj, options: ResolveOptions): TemplateRole[] {
       assumeRolePolicyDocument: isObj(props.AssumeRolePolicyDocument) ? props.AssumeRolePolicyDocument : {},
       policies,
       managedPolicyArns: Array.isArray(props.ManagedPolicyArns) ? props.ManagedPolicyArns.map(String) : [],
+      ...(props.MaxSessionDuration === undefined ? {} : { maxSessionDuration: Number(props.MaxSessionDuration) }),
     });
   }
   return roles;
