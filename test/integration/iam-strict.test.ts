@@ -8,6 +8,8 @@ import { CreateTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { CreateRoleCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { readTemplate, templateRoles } from '../../sandbox/emulator/iam/cloudformation.ts';
 import { evaluate } from '../../sandbox/emulator/iam/policy.ts';
 import { registerImage } from '../../sandbox/emulator/services/ec2/index.ts';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
@@ -258,5 +260,33 @@ describe('IAM and STS in the sandbox, as strict as AWS', () => {
         new AssumeRoleCommand({ RoleArn: `arn:aws-cn:iam::${OTHER}:role/ImageBuilderReconcilerTarget`, RoleSessionName: 'probe' }),
       ),
     ).rejects.toMatchObject({ name: 'AccessDenied', message: expect.stringContaining('sts:AssumeRole on resource: arn:aws-cn:iam::') });
+  });
+});
+
+describe('the target-account template, read as CloudFormation reads it', () => {
+  const template = readTemplate(join(import.meta.dirname, '../../infra/target-account-role.yaml'));
+  const where = { account: OTHER, region: 'us-east-1', partition: 'aws' };
+  const reconcile = `arn:aws:iam::${OWNER}:role/imagebuilder-reconciler-prod-us-east-1-reconcile`;
+
+  it('refuses AllowCleanup=true without CleanupRoleArn (its Rules)', () => {
+    expect(() => templateRoles(template, { ...where, parameters: { ReconcilerRoleArn: reconcile, AllowCleanup: 'true' } })).toThrow(
+      /rule CleanupNeedsItsRole: AllowCleanup=true needs CleanupRoleArn/,
+    );
+  });
+
+  it("trusts the reconciler account's root only with aws:PrincipalArn naming the function role (and the operators given)", () => {
+    const [repair] = templateRoles(template, {
+      ...where,
+      parameters: { ReconcilerRoleArn: reconcile, OperatorPrincipalArns: `arn:aws:iam::${OWNER}:role/ops` },
+    });
+    expect(repair?.assumeRolePolicyDocument.Statement).toStrictEqual([
+      {
+        Sid: 'OnlyTheReconcileRole',
+        Effect: 'Allow',
+        Principal: { AWS: `arn:aws:iam::${OWNER}:root` },
+        Action: 'sts:AssumeRole',
+        Condition: { ArnEquals: { 'aws:PrincipalArn': [reconcile, `arn:aws:iam::${OWNER}:role/ops`] } },
+      },
+    ]);
   });
 });
