@@ -124,6 +124,8 @@ interface Role {
   /** Accounts (and role ARNs) the trust policy allows. */
   trusted: string[];
   externalId: string | undefined;
+  /** MaxSessionDuration in seconds (IAM API Reference, CreateRole: 3600 to 43200, default 3600). */
+  maxSessionDuration: number;
   created: string;
   assumeRolePolicyDocument: string;
   /** Inline permission policies: name → JSON document. */
@@ -478,6 +480,7 @@ class SandboxState {
       accountId: account,
       trusted,
       externalId,
+      maxSessionDuration: 3600,
       created: new Date().toISOString(),
       inlinePolicies: new Map(),
       attachedPolicies: new Set(),

@@ -173,5 +173,22 @@ function readDeployment(path: string): Deployment {
   };
 }
 
-export { FRAMEWORK_ROLE, isObj, logicalIdOf, ratePeriodMs, readDeployment };
+/**
+ * The ARN a role of the deployment gets where the sandbox deploys it (account, region, stage `sandbox`): the
+ * target-account roles are deployed with them (ReconcilerRoleArn, CleanupRoleArn), as an operator deploys
+ * infra/target-account-role.yaml with the stack's outputs.
+ */
+function deployedRoleArn(deployment: Deployment, logicalId: string, where: { account: string; region: string; partition: string }): string {
+  const resource = deployment.resources[logicalId];
+  const properties = isObj(resource) && isObj(resource.Properties) ? resource.Properties : undefined;
+  if (properties === undefined || typeof properties.RoleName !== 'string')
+    throw new Error(`serverless.yml has no role ${logicalId} with a RoleName the sandbox can resolve`);
+  const name = properties.RoleName.replace(/\$\{param:(\w+)\}/g, (_, p: string) => deployment.params[p] ?? '')
+    .replace(/\$\{self:service\}/g, deployment.service)
+    .replace(/\$\{sls:stage\}/g, 'sandbox')
+    .replace(/\$\{aws:region\}/g, where.region);
+  return `arn:${where.partition}:iam::${where.account}:role/${name}`;
+}
+
+export { FRAMEWORK_ROLE, deployedRoleArn, isObj, logicalIdOf, ratePeriodMs, readDeployment };
 export type { Deployment, FunctionDef, Json, Obj };

@@ -1,4 +1,5 @@
 import type { DesiredCell, DesiredImage } from '../../core/desired.ts';
+import { NOT_A_TARGET_ACCOUNT } from '../../core/errors.ts';
 import type { Action, CellPlan, Check, Observation, Plan } from '../types.ts';
 import { checkAmi, checkName } from './ami.ts';
 import { type PlanContext, REASONS, token } from './common.ts';
@@ -55,8 +56,9 @@ function planCell(cell: DesiredCell, observation: Observation, desired: DesiredI
     plan.checks.push({
       check: 'access',
       subject: cell.accountId,
-      result: failure.kind === 'throttled' ? 'pending' : 'failed',
-      reason: REASONS.accessDenied(failure),
+      // an account outside the deployment's targetAccounts is left alone on purpose: skipped, not failed
+      result: failure.code === NOT_A_TARGET_ACCOUNT ? 'skipped' : failure.kind === 'throttled' ? 'pending' : 'failed',
+      reason: failure.code === NOT_A_TARGET_ACCOUNT ? failure.message : REASONS.accessDenied(failure),
     });
     return plan;
   }
