@@ -4,11 +4,19 @@ import type { CellClients, ClientFactory } from '../aws/clients.ts';
 import type { DistributionConfigurationArn } from '../core/arn.ts';
 import { cellKey, parseCellKey } from '../core/cells.ts';
 import { briefFailure, toFailure } from '../core/errors.ts';
-import { DISABLED_AT_TAG, LAUNCH_PERMISSIONS_TAG, cleanedUpTagKey } from '../core/tags.ts';
+import { DISABLED_AT_TAG, cleanedUpTagKey } from '../core/tags.ts';
 import type { RunDeps } from '../reconcile/reconcile.ts';
 import { buildStatusNow, currentCellsNow } from './inventory.ts';
 import { describe, groupByCell, observeCell } from './observe.ts';
-import { type CandidatePlan, type CleanupSettings, type Decision, type InventoryAmi, amiKey, decide } from './plan.ts';
+import {
+  type CandidatePlan,
+  type CleanupSettings,
+  type Decision,
+  type InventoryAmi,
+  amiKey,
+  decide,
+  launchPermissionRecord,
+} from './plan.ts';
 import type { CandidateReport } from './report.ts';
 
 /**
@@ -23,10 +31,10 @@ function snapshotNotDeleted(code: string): string {
 /** Act on one AMI. Idempotent: an AMI already gone counts as done. */
 async function act(
   plan: CandidatePlan,
-  sharedWith: string[],
+  seen: { sharedWith: string[]; tags: Record<string, string> },
   factory: ClientFactory,
   now: Date,
-): Promise<Pick<CandidateReport, 'outcome' | 'error' | 'snapshots'>> {
+): Promise<Pick<CandidateReport, 'outcome' | 'error' | 'snapshots' | 'launchPermissions'>> {
   const { ami, decision } = plan;
   const clients = await factory.forCell(ami.accountId, ami.region);
   switch (decision.action) {
@@ -50,18 +58,22 @@ async function act(
                 message: `AMI deregistered, but snapshot(s) not deleted: ${failed.map((s) => `${s.snapshotId} (${snapshotNotDeleted(s.result)})`).join(', ')}`,
               },
         snapshots,
+        launchPermissions: seen.sharedWith,
       };
     }
     case 'disable': {
-      // DisableImage removes every launch permission and EnableImage does not restore them: record them first
-      const record = sharedWith.join(',');
-      const tags = [
-        { Key: DISABLED_AT_TAG, Value: now.toISOString() },
-        { Key: LAUNCH_PERMISSIONS_TAG, Value: record.length <= 256 ? record : `${record.slice(0, 240)}…(see report)` },
-      ];
+      // DisableImage removes every launch permission and EnableImage does not restore them: record them first,
+      // merged with an earlier disable's record, whole (split across tags); the planner refused what cannot be
+      const record = launchPermissionRecord(seen.tags, seen.sharedWith);
+      if ('refusal' in record) throw new Error(record.refusal);
+      const [first, ...rest] = record.tags;
+      // the parts after the first in their own call (statement MarkDisabledImagesRecordParts), written before the
+      // first part and the disabled-at marker, so that a record is never marked complete with a part missing
+      if (rest.length > 0) await clients.ec2.send(new CreateTagsCommand({ Resources: [ami.imageId], Tags: rest }));
+      const tags = [{ Key: DISABLED_AT_TAG, Value: now.toISOString() }, ...(first === undefined ? [] : [first])];
       await clients.ec2.send(new CreateTagsCommand({ Resources: [ami.imageId], Tags: tags }));
       await clients.ec2.send(new DisableImageCommand({ ImageId: ami.imageId }));
-      return { outcome: 'done', error: null, snapshots: [] };
+      return { outcome: 'done', error: null, snapshots: [], launchPermissions: record.entries };
     }
     case 'deprecate':
       await clients.ec2.send(
@@ -70,20 +82,31 @@ async function act(
           DeprecateAt: new Date(Math.ceil((now.getTime() + 60_000) / 60_000) * 60_000),
         }),
       );
-      return { outcome: 'done', error: null, snapshots: [] };
+      return { outcome: 'done', error: null, snapshots: [], launchPermissions: seen.sharedWith };
     case 'skip':
-      return { outcome: 'skipped', error: null, snapshots: [] };
+      return { outcome: 'skipped', error: null, snapshots: [], launchPermissions: seen.sharedWith };
   }
 }
 
-/** Record on the build's Image Builder image that cleanup removed a cell's AMI: reconcile reads it. */
-async function recordCleanedUp(home: CellClients, buildArn: string, ami: InventoryAmi, now: Date, configuration: string): Promise<void> {
+/**
+ * Record on the build's Image Builder image that cleanup removes a cell's AMI: reconcile reads it when the AMI
+ * is gone. Written twice: `deregistering` right before DeregisterImage (the intent: a run interrupted after
+ * the AMI went and before the second write still reads as cleaned up, not as an AMI not visible yet), then
+ * `deregistered`. While the AMI exists, reconcile ignores the record.
+ */
+async function recordCleanedUp(
+  home: CellClients,
+  buildArn: string,
+  ami: InventoryAmi,
+  now: Date,
+  configuration: string,
+  phase: 'deregistering' | 'deregistered',
+): Promise<void> {
   await home.imagebuilder.send(
     new TagResourceCommand({
       resourceArn: buildArn,
       tags: {
-        [cleanedUpTagKey(ami.region, ami.accountId)]:
-          `${now.toISOString()} ${ami.imageId} deregistered: cell removed from ${configuration}`,
+        [cleanedUpTagKey(ami.region, ami.accountId)]: `${now.toISOString()} ${ami.imageId} ${phase}: cell removed from ${configuration}`,
       },
     }),
   );
@@ -102,7 +125,7 @@ async function recheck(
   deps: Pick<RunDeps, 'clients' | 'now'>,
   problems: string[],
   wait: (ms: number) => Promise<void>,
-): Promise<{ decision: Decision; sharedWith: string[] }> {
+): Promise<{ decision: Decision; sharedWith: string[]; tags: Record<string, string> }> {
   const ami = plan.ami;
   let current: Set<string>;
   try {
@@ -115,6 +138,7 @@ async function recheck(
         reason: `could not read the configuration again (${briefFailure(toFailure(error))}): kept`,
       },
       sharedWith: [],
+      tags: {},
     };
   }
   let buildStatus: string;
@@ -128,12 +152,17 @@ async function recheck(
         reason: `could not read the build's state again (${briefFailure(toFailure(error))}): kept`,
       },
       sharedWith: [],
+      tags: {},
     };
   }
   const fresh: InventoryAmi = { ...ami, buildStatus, currentCell: current.has(cellKey(ami.region, ami.accountId)) };
   const obs = (await observeCell(ami.accountId, ami.region, [fresh], deps.clients, settings, problems, wait))[amiKey(fresh)];
   const decision = decide(fresh, obs, settings, deps.now());
-  return { decision, sharedWith: obs?.sharedWith?.ok === true ? obs.sharedWith.value : [] };
+  return {
+    decision,
+    sharedWith: obs?.sharedWith?.ok === true ? obs.sharedWith.value : [],
+    tags: obs?.image.ok === true && obs.image.value !== null ? obs.image.value.tags : {},
+  };
 }
 
 /** After acting, look again: is the AMI really gone (or disabled, deprecated)? */
