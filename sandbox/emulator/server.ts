@@ -239,7 +239,7 @@ class SandboxServer {
       authorizations: [],
     };
     if (service === undefined) {
-      res.writeHead(400, { 'content-type': 'application/json' });
+      res.writeHead(400, { 'content-type': 'application/json', date: this.env.clock.date().toUTCString() });
       res.end(JSON.stringify({ message: `the sandbox does not model the service "${serviceName}"` }));
       return;
     }
@@ -370,7 +370,15 @@ class SandboxServer {
     errorCode?: string,
     headers: Record<string, string> = {},
   ): void {
-    res.writeHead(status, { 'content-type': type, 'x-amzn-requestid': ctx.requestId, ...headers });
+    // every AWS response carries the service's time in Date (RFC 7231 IMF-fixdate; the SDK corrects its
+    // clock skew from it: @aws-sdk/core getUpdatedSystemClockOffset): the sandbox's clock, not the machine's
+    // (Node would otherwise add its own)
+    res.writeHead(status, {
+      'content-type': type,
+      'x-amzn-requestid': ctx.requestId,
+      date: this.env.clock.date().toUTCString(),
+      ...headers,
+    });
     res.end(body);
     const session = ctx.accessKeyId === undefined ? undefined : this.env.state.sessions.get(ctx.accessKeyId);
     const record: RequestRecord = {

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { releaseLocalClock, setLocalClock } from '../../src/lib/core/clock.ts';
 import { applyEnvironment } from '../../src/lib/core/config.ts';
 import { EVENT_SOURCE, REPORT_DETAIL_TYPE, type ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { NOT_MINE, startEmulator } from '../emulator/index.ts';
@@ -90,9 +91,10 @@ async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     defaultAccount: scenario.defaultAccount,
     accounts: scenario.accounts,
     regions: scenario.regions,
-    // simulated time starts in the past (default 90 days), so that it stays behind the real clock the
-    // reconciler's functions use, and AMIs built here are old enough for cleanup's minimum age
-    clock: { speed: options.clockSpeed ?? scenario.clockSpeed ?? 1, start: Date.now() - (scenario.clockStartDaysAgo ?? 90) * 86_400_000 },
+    // simulated time starts now; the functions and the command line run in-process read this same clock
+    // (setLocalClock below), so they agree with the emulator's Date headers; an AMI is old because a
+    // scenario says so (`images[].ageDays`) or because simulated time passed (`clock.advance`)
+    clock: { speed: options.clockSpeed ?? scenario.clockSpeed ?? 1, start: Date.now() },
     onPublish: (event) => {
       wiring?.deliver(event);
       sandbox?.onEvent?.(event);
@@ -100,6 +102,10 @@ async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     control: (method, path, body) => control(method, path, body),
   });
   const { url, state, clock, faults, server, env } = emulator;
+  // the machine's clock of everything in-process (the wired functions, the CLI) is the sandbox's, as Lambda's
+  // clock follows AWS's (src/lib/core/clock.ts)
+  const sandboxTime = () => clock.now();
+  setLocalClock(sandboxTime);
   server.onRequest = (record) => sandbox?.onRequest?.(record);
 
   let refs: Map<string, string>;
@@ -113,6 +119,7 @@ async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     faults.set(scenario.faults ?? {});
   } catch (error: unknown) {
     // a scenario the sandbox refuses (as AWS would refuse its requests) leaves no server behind
+    releaseLocalClock(sandboxTime);
     await server.close();
     if (error instanceof ScenarioError) throw error;
     throw new ScenarioError(`scenario ${scenario.name}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
@@ -189,6 +196,7 @@ async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     stop: async () => {
       wiring?.stop();
       clock.stop();
+      releaseLocalClock(sandboxTime);
       await wiring?.idle();
       await server.close();
     },

@@ -29,8 +29,6 @@ interface Scenario {
   regions: string[];
   /** Simulated seconds per real second. */
   clockSpeed?: number;
-  /** Simulated time starts this many days before the real time (default 90). */
-  clockStartDaysAgo?: number;
   /** Where the reconciler is deployed (default: defaultAccount, first region). */
   reconciler?: { account?: string; region?: string };
   /** Name of the reconciler's role in every account (default ImageBuilderReconcilerTarget). */

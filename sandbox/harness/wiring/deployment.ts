@@ -65,6 +65,8 @@ interface Deployment {
   queues: { logicalId: string; properties: Obj }[];
   /** AWS::DynamoDB::Table resources. */
   tables: { logicalId: string; properties: Obj }[];
+  /** AWS::SSM::Parameter resources. */
+  parameterResources: { logicalId: string; properties: Obj }[];
   environment: Obj;
   params: Record<string, string>;
   /** The CloudFormation resources (with the framework's role from `provider.iam.role`, when it makes one). */
@@ -160,11 +162,15 @@ function readDeployment(path: string): Deployment {
   const tables = Object.entries(resources)
     .filter(([, r]) => isObj(r) && r.Type === 'AWS::DynamoDB::Table')
     .map(([logicalId, r]) => ({ logicalId, properties: isObj(r) && isObj(r.Properties) ? r.Properties : {} }));
+  const parameterResources = Object.entries(resources)
+    .filter(([, r]) => isObj(r) && r.Type === 'AWS::SSM::Parameter')
+    .map(([logicalId, r]) => ({ logicalId, properties: isObj(r) && isObj(r.Properties) ? r.Properties : {} }));
   return {
     service: String(doc.service),
     functions,
     queues,
     tables,
+    parameterResources,
     environment: isObj(provider.environment) ? provider.environment : {},
     params,
     resources,

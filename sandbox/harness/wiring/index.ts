@@ -145,6 +145,7 @@ class Wiring {
     const { account, region } = this.options;
     this.stack.createQueues();
     this.stack.createTables();
+    this.stack.createParameters();
     const vars: Record<string, string> = {};
     for (const [key, value] of Object.entries(this.deployment.environment)) vars[key] = this.resolve(value);
     const common = {

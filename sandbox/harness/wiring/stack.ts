@@ -1,3 +1,4 @@
+import { writeParameter } from '../../emulator/services/parameters.ts';
 import { type Obj as TemplateObj, templateRoles } from '../../emulator/iam/cloudformation.ts';
 import { installRole } from '../../emulator/iam/roles.ts';
 import { partitionOf } from '../../emulator/partition.ts';
@@ -136,6 +137,32 @@ class Stack {
         const dlq = this.queues.get(logicalIdOf(redrive.deadLetterTargetArn) ?? '');
         if (dlq !== undefined) queue.redrive = { deadLetterTargetArn: dlq.arn, maxReceiveCount: Number(redrive.maxReceiveCount) };
       }
+    }
+  }
+
+  /**
+   * Create the deployment's AWS::SSM::Parameter resources as CloudFormation does (String parameters: Name,
+   * Type, Value, Description; `Fn::Join` and `Ref` in the value). Any other property is refused, so a template
+   * change the sandbox cannot follow fails loudly.
+   */
+  createParameters(): void {
+    for (const { logicalId, properties } of this.deployment.parameterResources) {
+      const unknown = Object.keys(properties).filter((k) => !['Name', 'Type', 'Value', 'Description'].includes(k));
+      if (unknown.length > 0) throw new Error(`parameter ${logicalId}: the sandbox does not model ${unknown.join(', ')}`);
+      if (properties.Type !== 'String') throw new Error(`parameter ${logicalId}: the sandbox models Type String only`);
+      const value = (v: Json): string => {
+        // Fn::Join: the values joined by the delimiter (CloudFormation User Guide, "Fn::Join")
+        const join = isObj(v) ? v['Fn::Join'] : undefined;
+        if (Array.isArray(join) && typeof join[0] === 'string' && Array.isArray(join[1])) return join[1].map(value).join(join[0]);
+        return this.resolve(v);
+      };
+      const name = properties.Name === undefined ? `/${this.physicalName(logicalId)}` : this.resolve(properties.Name);
+      writeParameter(this.env.state.cell(this.where.account, this.where.region), {
+        name,
+        value: value(properties.Value ?? ''),
+        type: 'String',
+        lastModified: this.env.clock.date(),
+      });
     }
   }
 

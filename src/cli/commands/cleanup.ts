@@ -3,9 +3,11 @@ import { randomUUID } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { type Command, Option } from 'commander';
 import { type CleanupReport, cleanup } from '../../lib/cleanup/cleanup.ts';
-import { type CleanupRequest, type PlannedCandidate, effectiveSettings, parseCleanupRequest } from '../../lib/cleanup/request.ts';
+import { cleanupSettingsParameter, readDeploymentGuards } from '../../lib/cleanup/deployment.ts';
+import { type CleanupRequest, type PlannedCandidate, parseCleanupRequest } from '../../lib/cleanup/request.ts';
 import { parseDistributionConfigurationArn } from '../../lib/core/arn.ts';
-import { loadConfig } from '../../lib/core/config.ts';
+import { deploymentStage } from '../../lib/core/config.ts';
+import { localNow } from '../../lib/core/clock.ts';
 import { InputError, toFailure } from '../../lib/core/errors.ts';
 import { renderCleanup } from '../format.ts';
 import { type AwsCheck, type CommandContext, EXIT, globalsOf, parseNonNegative, quietLog } from '../session.ts';
@@ -24,16 +26,20 @@ interface CleanupOptions {
   planOut?: string;
   plan?: string;
   publish?: boolean;
+  stage?: string;
 }
 
 /**
- * The CLI's cleanup options as the cleanup payload, through the same strict schema, with the guards the
- * deployment sets: an option that would loosen one is refused here, before any AWS call.
+ * The CLI's cleanup options as the cleanup payload, through the same strict schema. An option that would loosen
+ * one of the deployment's guards is refused once they are read (the action), before anything is acted on.
  */
 async function cleanupRequestFrom(arn: string, opts: CleanupOptions): Promise<CleanupRequest> {
   if (opts.plan !== undefined && opts.apply !== true)
     throw new InputError('--plan <file> is the reviewed plan that --apply acts on: add --apply (to plan again, leave --plan out)');
   if (opts.plan !== undefined && opts.planOut !== undefined) throw new InputError('--plan and --plan-out cannot be used together');
+  // a Serverless stage name (letters, digits, hyphens), as it appears in the parameter's name
+  if (opts.stage !== undefined && !/^[A-Za-z0-9-]{1,64}$/.test(opts.stage))
+    throw new InputError(`--stage ${opts.stage}: a stage name has 1 to 64 letters, digits and hyphens`);
   parseDistributionConfigurationArn(arn);
   const reviewed = opts.plan === undefined ? undefined : await readPlanFile(opts.plan, arn);
   const payload = {
@@ -58,9 +64,7 @@ async function cleanupRequestFrom(arn: string, opts: CleanupOptions): Promise<Cl
     ...(opts.maxDeletions === undefined ? {} : { maxDeletions: opts.maxDeletions }),
     ...(reviewed === undefined ? {} : { plan: reviewed }),
   };
-  const request = parseCleanupRequest(payload, 'cli');
-  effectiveSettings(loadConfig(), request);
-  return request;
+  return parseCleanupRequest(payload, 'cli');
 }
 
 /** The options as the cleanup request, built and validated before any AWS call (the preAction hook). */
@@ -107,10 +111,10 @@ async function readPlanFile(file: string, arn: string): Promise<PlannedCandidate
   );
 }
 
-/** 1 failed; 3 AMIs acted on (apply) or to act on (plan); 0 nothing to do. */
+/** 1 failed, or apply refused; 3 AMIs acted on (apply) or to act on (plan); 0 nothing to do. */
 function cleanupExit(report: CleanupReport): number {
   const n = report.counts;
-  if (n.failed > 0) return EXIT.failed;
+  if (n.failed > 0 || report.applyRefused !== null) return EXIT.failed;
   if (report.mode === 'apply') return n.deregistered + n.disabled + n.deprecated > 0 ? EXIT.changed : EXIT.converged;
   return n.planned > 0 ? EXIT.changed : EXIT.converged;
 }
@@ -141,6 +145,10 @@ function register(cli: Command, ctx: CommandContext): void {
     .option('--plan-out <file>', 'write the plan (the candidates and what would be done) to a file for review')
     .option('--plan <file>', 'with --apply: act only on the candidates of this reviewed plan, re-verifying each')
     .option('--publish', 'also publish the report on the configured EventBridge bus')
+    .option(
+      '--stage <stage>',
+      'the deployment whose guards apply: its stage (reads /imagebuilder-reconciler/<stage>/cleanup-settings; default RECONCILER_STAGE, else dev)',
+    )
     .addHelpText(
       'after',
       `
@@ -149,7 +157,11 @@ Guards (every AMI kept says which): still in a current cell; not the AMI the bui
 groups and launch configurations, Spot Fleet and EC2 Fleet requests); Windows Fast Launch on; deregistration
 protection; the keep tag; younger than the minimum age; shared with other accounts; any guard that cannot be
 evaluated. Right before acting, each AMI is checked again; what changed is skipped with reason 'changed'.
-Options only tighten the deployment's guards; an option that would loosen one is refused (exit 2).
+The guards are the deployment's: read from the stack's parameter /imagebuilder-reconciler/<stage>/cleanup-settings
+(in the configuration's region); where it cannot be read, the run plans with the settings it assumed, says so,
+and refuses --apply. Options only tighten them; an option that would loosen one is refused (exit 2). Ages are
+measured on AWS's clock; a local clock more than 5 minutes off refuses --apply (exit 1). Two --apply runs of
+one configuration never act at once: the second is refused while the first holds the apply lease.
 
 Examples:
   $ imagebuilder-reconciler cleanup arn:aws:imagebuilder:us-east-1:111122223333:distribution-configuration/golden --plan-out plan.json
@@ -159,12 +171,18 @@ Examples:
       const globals = globalsOf(command);
       // built and validated by the preAction hook (cleanupRequestFrom), before any AWS call
       const request = ctx.state.checked as CleanupRequest;
-      const { config, clients } = ctx.session();
+      const { config: local, clients } = ctx.session();
+      // the deployment's guards, from the parameter its stack writes; where unreadable: assumed, and no apply
+      const parameter = cleanupSettingsParameter(opts.stage ?? deploymentStage());
+      const region = parseDistributionConfigurationArn(request.distributionConfigurationArn).region;
+      const { config, source } = await readDeploymentGuards(clients, region, parameter, local);
+      if (source.from === 'assumed') ctx.io.err(`warning: ${source.detail}`);
       const report = await cleanup(request, {
         config,
         clients,
+        guards: source,
         log: quietLog(ctx.io),
-        now: () => new Date(),
+        now: () => new Date(localNow()),
         newRunId: randomUUID,
         publish: opts.publish === true,
       });
@@ -172,6 +190,8 @@ Examples:
       ctx.io.out(
         globals.json === true ? JSON.stringify(report, null, 2) : renderCleanup(report, ctx.colorsFor(globals), ctx.widthFor(globals)),
       );
+      if (report.applyRefused !== null) ctx.io.err(`apply refused: ${report.applyRefused}`);
+      else if (report.clock.note.startsWith('the local clock')) ctx.io.err(`warning: ${report.clock.note}`);
       if (opts.planOut !== undefined)
         ctx.io.err(`plan written to ${opts.planOut}: review it, then run the same command with --apply --plan ${opts.planOut}`);
       ctx.result.code = cleanupExit(report);

@@ -9,6 +9,7 @@ import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smit
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import pLimit, { type LimitFunction } from 'p-limit';
+import { ServiceClock } from '../core/clock.ts';
 import { partitionOfRegion } from '../core/regions.ts';
 import { cellKey } from '../core/cells.ts';
 import { AssumeRoleError, AwsCallError, NotATargetAccountError, toFailure } from '../core/errors.ts';
@@ -93,6 +94,8 @@ interface ClientFactory {
   callCount(): number;
   /** How many cells a run should work on at once: enough to keep the global limit of calls busy. */
   cellConcurrency(): number;
+  /** AWS's clock, from the `Date` header of every response these clients received (src/lib/core/clock.ts). */
+  serviceClock(): ServiceClock;
 }
 
 interface ClientFactoryOptions {
@@ -115,6 +118,8 @@ interface ClientFactoryOptions {
   credentials?: AwsCredentialIdentity | AwsCredentialIdentityProvider;
   /** The clock, for credential expiry. */
   now?: () => number;
+  /** The local clock the service clock's offset is measured against; default the machine's (core/clock.ts). */
+  localNow?: () => number;
   /** A named profile for the own account's credentials (the CLI's --profile). */
   profile?: string | undefined;
   /** An explicit endpoint for every service (the CLI's --endpoint-url); default: the SDK's own settings. */
@@ -134,9 +139,18 @@ interface CachedCredentials {
 
 type Middlewared = {
   middlewareStack: {
-    add: (middleware: never, options: { step: 'initialize' | 'finalizeRequest'; name: string; priority?: 'low' }) => void;
+    add: (middleware: never, options: { step: 'initialize' | 'finalizeRequest' | 'deserialize'; name: string; priority?: 'low' }) => void;
   };
 };
+
+/** The `Date` header of an HTTP response (@smithy/protocol-http's HttpResponse: lower-case header names). */
+function dateHeaderOf(response: unknown): string | undefined {
+  if (typeof response !== 'object' || response === null || !('headers' in response)) return undefined;
+  const headers = response.headers;
+  if (typeof headers !== 'object' || headers === null) return undefined;
+  const date = (headers as Record<string, unknown>).date ?? (headers as Record<string, unknown>).Date;
+  return typeof date === 'string' ? date : undefined;
+}
 
 /** A throttled attempt, by the same classification the report uses (src/lib/core/throttling.ts). */
 function isThrottling(error: unknown): boolean {
@@ -196,6 +210,7 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
   const limits = new Map<string, AdaptiveLimit>();
   const cells = new Map<string, CellClients>();
   const credentials = new Map<string, CachedCredentials>();
+  const clock = new ServiceClock(options.localNow);
 
   const baseConfig = (region: string) => ({
     region,
@@ -221,6 +236,18 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
     };
     const stack = (client as unknown as Middlewared).middlewareStack;
     stack.add(middleware as never, { step: 'initialize', name: 'reconcilerCallAccounting' });
+    // AWS's clock: the Date header of each response, an error's too (src/lib/core/clock.ts)
+    const serviceDate = (next: (args: unknown) => Promise<unknown>) => async (args: unknown) => {
+      try {
+        const out = await next(args);
+        clock.observe(dateHeaderOf((out as { response?: unknown }).response));
+        return out;
+      } catch (error: unknown) {
+        if (typeof error === 'object' && error !== null && '$response' in error) clock.observe(dateHeaderOf(error.$response));
+        throw error;
+      }
+    };
+    stack.add(serviceDate as never, { step: 'deserialize', name: 'reconcilerServiceClock' });
     if (limit !== undefined) {
       // inside the SDK's retry middleware (finalizeRequest, high priority): sees each attempt
       const attempts = (next: (args: unknown) => Promise<unknown>) => async (args: unknown) => {
@@ -390,6 +417,7 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
       builtOnce(homeExtra, Client, () => instrument(new Client(baseConfig(options.region)), undefined)),
     callCount: () => calls,
     cellConcurrency: () => maxConcurrency,
+    serviceClock: () => clock,
   };
 }
 

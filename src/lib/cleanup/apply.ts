@@ -4,11 +4,19 @@ import type { CellClients, ClientFactory } from '../aws/clients.ts';
 import type { DistributionConfigurationArn } from '../core/arn.ts';
 import { cellKey, parseCellKey } from '../core/cells.ts';
 import { briefFailure, toFailure } from '../core/errors.ts';
-import { DISABLED_AT_TAG, LAUNCH_PERMISSIONS_TAG, cleanedUpTagKey } from '../core/tags.ts';
+import { DISABLED_AT_TAG, cleanedUpTagKey } from '../core/tags.ts';
 import type { RunDeps } from '../reconcile/reconcile.ts';
 import { buildStatusNow, currentCellsNow } from './inventory.ts';
 import { describe, groupByCell, observeCell } from './observe.ts';
-import { type CandidatePlan, type CleanupSettings, type Decision, type InventoryAmi, amiKey, decide } from './plan.ts';
+import {
+  type CandidatePlan,
+  type CleanupSettings,
+  type Decision,
+  type InventoryAmi,
+  amiKey,
+  decide,
+  launchPermissionRecord,
+} from './plan.ts';
 import type { CandidateReport } from './report.ts';
 
 /**
@@ -22,17 +30,26 @@ function snapshotNotDeleted(code: string): string {
 
 /**
  * Disable an AMI, its launch permissions recorded first: DisableImage removes every launch permission and
- * EnableImage does not restore them, so the AMI is tagged with when and with whom it was shared (cleanup's
- * disable strategy, and revoke --disable).
+ * EnableImage does not restore them, so the AMI is tagged with with whom it was shared, merged with an earlier
+ * disable's record and stored whole (split across tags), then with when (cleanup's disable strategy, and
+ * revoke --disable). Throws, disabling nothing, when the record cannot be stored.
  */
-async function disableRecorded(clients: CellClients, imageId: string, sharedWith: string[], now: Date): Promise<void> {
-  const record = sharedWith.join(',');
-  const tags = [
-    { Key: DISABLED_AT_TAG, Value: now.toISOString() },
-    { Key: LAUNCH_PERMISSIONS_TAG, Value: record.length <= 256 ? record : `${record.slice(0, 240)}…(see report)` },
-  ];
+async function disableRecorded(
+  clients: CellClients,
+  imageId: string,
+  seen: { sharedWith: string[]; tags: Record<string, string> },
+  now: Date,
+): Promise<string[]> {
+  const record = launchPermissionRecord(seen.tags, seen.sharedWith);
+  if ('refusal' in record) throw new Error(record.refusal);
+  const [first, ...rest] = record.tags;
+  // the parts after the first in their own call (statement MarkDisabledImagesRecordParts), written before the
+  // first part and the disabled-at marker, so that a record is never marked complete with a part missing
+  if (rest.length > 0) await clients.ec2.send(new CreateTagsCommand({ Resources: [imageId], Tags: rest }));
+  const tags = [{ Key: DISABLED_AT_TAG, Value: now.toISOString() }, ...(first === undefined ? [] : [first])];
   await clients.ec2.send(new CreateTagsCommand({ Resources: [imageId], Tags: tags }));
   await clients.ec2.send(new DisableImageCommand({ ImageId: imageId }));
+  return record.entries;
 }
 
 /**
@@ -51,10 +68,10 @@ async function deprecateNow(clients: CellClients, imageId: string, now: Date): P
 /** Act on one AMI. Idempotent: an AMI already gone counts as done. */
 async function act(
   plan: CandidatePlan,
-  sharedWith: string[],
+  seen: { sharedWith: string[]; tags: Record<string, string> },
   factory: ClientFactory,
   now: Date,
-): Promise<Pick<CandidateReport, 'outcome' | 'error' | 'snapshots'>> {
+): Promise<Pick<CandidateReport, 'outcome' | 'error' | 'snapshots' | 'launchPermissions'>> {
   const { ami, decision } = plan;
   const clients = await factory.forCell(ami.accountId, ami.region);
   switch (decision.action) {
@@ -78,28 +95,40 @@ async function act(
                 message: `AMI deregistered, but snapshot(s) not deleted: ${failed.map((s) => `${s.snapshotId} (${snapshotNotDeleted(s.result)})`).join(', ')}`,
               },
         snapshots,
+        launchPermissions: seen.sharedWith,
       };
     }
     case 'disable': {
-      await disableRecorded(clients, ami.imageId, sharedWith, now);
-      return { outcome: 'done', error: null, snapshots: [] };
+      const launchPermissions = await disableRecorded(clients, ami.imageId, seen, now);
+      return { outcome: 'done', error: null, snapshots: [], launchPermissions };
     }
     case 'deprecate':
       await deprecateNow(clients, ami.imageId, now);
-      return { outcome: 'done', error: null, snapshots: [] };
+      return { outcome: 'done', error: null, snapshots: [], launchPermissions: seen.sharedWith };
     case 'skip':
-      return { outcome: 'skipped', error: null, snapshots: [] };
+      return { outcome: 'skipped', error: null, snapshots: [], launchPermissions: seen.sharedWith };
   }
 }
 
-/** Record on the build's Image Builder image that cleanup removed a cell's AMI: reconcile reads it. */
-async function recordCleanedUp(home: CellClients, buildArn: string, ami: InventoryAmi, now: Date, configuration: string): Promise<void> {
+/**
+ * Record on the build's Image Builder image that cleanup removes a cell's AMI: reconcile reads it when the AMI
+ * is gone. Written twice: `deregistering` right before DeregisterImage (the intent: a run interrupted after
+ * the AMI went and before the second write still reads as cleaned up, not as an AMI not visible yet), then
+ * `deregistered`. While the AMI exists, reconcile ignores the record.
+ */
+async function recordCleanedUp(
+  home: CellClients,
+  buildArn: string,
+  ami: InventoryAmi,
+  now: Date,
+  configuration: string,
+  phase: 'deregistering' | 'deregistered',
+): Promise<void> {
   await home.imagebuilder.send(
     new TagResourceCommand({
       resourceArn: buildArn,
       tags: {
-        [cleanedUpTagKey(ami.region, ami.accountId)]:
-          `${now.toISOString()} ${ami.imageId} deregistered: cell removed from ${configuration}`,
+        [cleanedUpTagKey(ami.region, ami.accountId)]: `${now.toISOString()} ${ami.imageId} ${phase}: cell removed from ${configuration}`,
       },
     }),
   );
@@ -118,7 +147,7 @@ async function recheck(
   deps: Pick<RunDeps, 'clients' | 'now'>,
   problems: string[],
   wait: (ms: number) => Promise<void>,
-): Promise<{ decision: Decision; sharedWith: string[] }> {
+): Promise<{ decision: Decision; sharedWith: string[]; tags: Record<string, string> }> {
   const ami = plan.ami;
   let current: Set<string>;
   try {
@@ -131,6 +160,7 @@ async function recheck(
         reason: `could not read the configuration again (${briefFailure(toFailure(error))}): kept`,
       },
       sharedWith: [],
+      tags: {},
     };
   }
   let buildStatus: string;
@@ -144,12 +174,17 @@ async function recheck(
         reason: `could not read the build's state again (${briefFailure(toFailure(error))}): kept`,
       },
       sharedWith: [],
+      tags: {},
     };
   }
   const fresh: InventoryAmi = { ...ami, buildStatus, currentCell: current.has(cellKey(ami.region, ami.accountId)) };
   const obs = (await observeCell(ami.accountId, ami.region, [fresh], deps.clients, settings, problems, wait))[amiKey(fresh)];
   const decision = decide(fresh, obs, settings, deps.now());
-  return { decision, sharedWith: obs?.sharedWith?.ok === true ? obs.sharedWith.value : [] };
+  return {
+    decision,
+    sharedWith: obs?.sharedWith?.ok === true ? obs.sharedWith.value : [],
+    tags: obs?.image.ok === true && obs.image.value !== null ? obs.image.value.tags : {},
+  };
 }
 
 /** After acting, look again: is the AMI really gone (or disabled, deprecated)? */

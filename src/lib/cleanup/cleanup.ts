@@ -10,9 +10,16 @@ import { groupByCell, observeCell } from './observe.ts';
 import { type AmiObservation, type CandidatePlan, type InventoryAmi, amiKey, planCleanup } from './plan.ts';
 import { CLEANUP_DETAIL_TYPE, type CandidateReport, type CleanupReport, buildReport, candidateReport } from './report.ts';
 import { type CleanupRequest, type CleanupScope, effectiveSettings } from './request.ts';
+import { FUNCTION_ENVIRONMENT, type GuardsSource } from './deployment.ts';
+import { type Lease, acquireLease, releaseLease, renewLease } from './lease.ts';
+import { clockRefusal } from '../core/clock.ts';
 
-/** Run dependencies; `sleep` waits between usage report polls (tests pass one that does not wait). */
-type CleanupDeps = RunDeps & { sleep?: (ms: number) => Promise<void> };
+/**
+ * Run dependencies. `sleep` waits between usage report polls (tests pass one that does not wait). `guards`:
+ * where the deployment's settings in `config` came from (default: a function's environment); a source that
+ * refuses apply makes the run plan only, saying why. `now` is the local clock: ages are measured on AWS's.
+ */
+type CleanupDeps = RunDeps & { sleep?: (ms: number) => Promise<void>; guards?: GuardsSource };
 
 function inScope(ami: InventoryAmi, only: CleanupScope | undefined): boolean {
   if (only === undefined) return true;
@@ -27,17 +34,33 @@ function inScope(ami: InventoryAmi, only: CleanupScope | undefined): boolean {
  * Clean up AMIs left in cells removed from a distribution configuration: inventory → observe → plan (pure,
  * guards) → for each AMI to act on, re-read what its guards depend on (today's configuration, the image,
  * its references) and act only if the decision still stands → observe again → report. Plan is the default
- * everywhere; at most `maxPerRun` AMIs are acted on per run. Throws {@link InputError} for an override
- * that would loosen a deployment guard (before any AWS call) and for an unreadable configuration;
- * everything else is in the report.
+ * everywhere; at most `maxPerRun` AMIs are acted on per run, and only by the run holding the configuration's
+ * apply lease. Ages are measured on AWS's clock; apply is refused (the run plans, saying why) when the local
+ * clock differs from it by more than five minutes, when the guards are not the deployment's, or when the
+ * lease is held by another run. Throws {@link InputError} for an override that would loosen a deployment
+ * guard (before any call to act) and for an unreadable configuration; everything else is in the report.
  */
 async function cleanup(request: CleanupRequest, deps: CleanupDeps): Promise<CleanupReport> {
   const arn = parseDistributionConfigurationArn(request.distributionConfigurationArn);
   const settings = effectiveSettings(deps.config, request);
+  const guards = deps.guards ?? FUNCTION_ENVIRONMENT;
   const started = deps.now();
   const callsBefore = deps.clients.callCount();
   const wait = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const inventory = await takeInventory(arn, request.imageBuildArns ?? [], deps.clients);
+  // AWS's clock, from the Date headers of the inventory's responses: every age is measured on it
+  const serviceClock = deps.clients.serviceClock();
+  const awsNow = (): Date => new Date(deps.now().getTime() + (serviceClock.offsetMs() ?? 0));
+  const clockCheck = clockRefusal(serviceClock.offsetMs());
+  const clock: CleanupReport['clock'] = {
+    localTime: deps.now().toISOString(),
+    awsTime: awsNow().toISOString(),
+    offsetMs: serviceClock.offsetMs() ?? null,
+    note:
+      clockCheck === undefined
+        ? "ages measured on AWS's clock (the Date header of its responses)"
+        : `${clockCheck}; ages measured on AWS's clock${serviceClock.offsetMs() === undefined ? ' (unknown: the local clock was used)' : ''}`,
+  };
 
   const observeAll = async (amis: InventoryAmi[]): Promise<Record<string, AmiObservation>> => {
     const observations: Record<string, AmiObservation> = {};
@@ -55,7 +78,7 @@ async function cleanup(request: CleanupRequest, deps: CleanupDeps): Promise<Clea
   };
   // only AMIs outside today's cells need observing; the rest are kept by the first guard
   const observations = await observeAll(inventory.amis.filter((a) => !a.currentCell && a.recordedImageId === a.imageId));
-  const plans = planCleanup(inventory.amis, observations, settings, deps.now()).map((plan): CandidatePlan => {
+  const plans = planCleanup(inventory.amis, observations, settings, awsNow()).map((plan): CandidatePlan => {
     if (plan.decision.action === 'skip') return plan;
     if (!inScope(plan.ami, request.only))
       return {
@@ -81,55 +104,90 @@ async function cleanup(request: CleanupRequest, deps: CleanupDeps): Promise<Clea
     return plan;
   });
 
+  // apply only with the deployment's guards, a local clock that agrees with AWS's, and the apply lease
+  const runId = deps.newRunId();
+  let applyRefused: string | undefined;
+  let lease: Lease | undefined;
+  const toAct = plans.some((p) => p.decision.action !== 'skip');
+  if (request.mode === 'apply') {
+    applyRefused = guards.refusal ?? clockCheck;
+    if (applyRefused === undefined && toAct && deps.config.idempotencyTable !== '') {
+      const taken = await acquireLease(deps.clients, deps.config.idempotencyTable, arn.arn, runId, awsNow());
+      if ('refusal' in taken) applyRefused = taken.refusal;
+      else lease = taken.lease;
+    } else if (applyRefused === undefined && toAct) {
+      inventory.problems.push(
+        'no apply lease: no table is configured (RECONCILER_IDEMPOTENCY_TABLE), so the cap holds for this run only, not across concurrent runs',
+      );
+    }
+  }
+
   const candidates: CandidateReport[] = [];
   let acted = 0;
-  for (const plan of plans) {
-    const obs = observations[amiKey(plan.ami)];
-    const base = candidateReport(plan, obs);
-    // the snapshots as observed, with their sizes: DeregisterImage reports the deleted ones without
-    const planned = base.snapshots;
-    candidates.push(base);
-    if (request.mode !== 'apply' || plan.decision.action === 'skip') continue;
-    if (acted >= settings.maxPerRun) {
-      base.reason = `${plan.decision.reason}; not done in this run: the cap of ${settings.maxPerRun} per run (RECONCILER_CLEANUP_MAX_PER_RUN) is reached`;
-      continue;
-    }
-    // check again at the moment of acting: today's configuration, the image, its tags, protection, references
-    const again = await recheck(plan, arn, settings, deps, inventory.problems, wait);
-    if (again.decision.action !== plan.decision.action) {
-      base.decision = 'skip';
-      base.guard = 'changed';
-      base.reason = `changed since the plan: ${again.decision.reason}`;
-      base.outcome = 'skipped';
-      continue;
-    }
-    acted += 1;
-    try {
-      const done = await act(plan, again.sharedWith, deps.clients, deps.now());
-      base.outcome = done.outcome;
-      base.error = done.error;
-      base.launchPermissions = again.sharedWith;
-      if (done.snapshots.length > 0)
-        base.snapshots = done.snapshots.map((s) => ({ ...s, sizeGiB: planned.find((x) => x.snapshotId === s.snapshotId)?.sizeGiB ?? 0 }));
-    } catch (error: unknown) {
-      base.outcome = 'failed';
-      base.error = toFailure(new AwsCallError(plan.decision.action, plan.ami.accountId, plan.ami.region, error));
-      continue;
-    }
-    if (plan.decision.action === 'deregister') {
-      try {
-        await recordCleanedUp(
-          await deps.clients.forCell(arn.accountId, arn.region),
-          plan.ami.buildArn,
-          plan.ami,
-          deps.now(),
-          inventory.configuration.name,
-        );
-      } catch (error: unknown) {
-        inventory.problems.push(
-          `could not record the cleanup of ${plan.ami.imageId} on ${plan.ami.buildArn} (${briefFailure(toFailure(error))}): a reconcile of that build will report the cell as missing`,
-        );
+  try {
+    for (const plan of plans) {
+      const obs = observations[amiKey(plan.ami)];
+      const base = candidateReport(plan, obs);
+      // the snapshots as observed, with their sizes: DeregisterImage reports the deleted ones without
+      const planned = base.snapshots;
+      candidates.push(base);
+      if (request.mode !== 'apply' || plan.decision.action === 'skip') continue;
+      if (applyRefused !== undefined) {
+        base.reason = `${plan.decision.reason}; not done: apply refused: ${applyRefused}`;
+        continue;
       }
+      if (acted >= settings.maxPerRun) {
+        base.reason = `${plan.decision.reason}; not done in this run: the cap of ${settings.maxPerRun} per run (RECONCILER_CLEANUP_MAX_PER_RUN) is reached`;
+        continue;
+      }
+      if (lease !== undefined) {
+        const lost = await renewLease(deps.clients, lease, awsNow());
+        if (lost !== undefined) {
+          applyRefused = lost;
+          base.reason = `${plan.decision.reason}; not done: ${lost}`;
+          continue;
+        }
+      }
+      // check again at the moment of acting: today's configuration, the image, its tags, protection, references
+      const again = await recheck(plan, arn, settings, { clients: deps.clients, now: awsNow }, inventory.problems, wait);
+      if (again.decision.action !== plan.decision.action) {
+        base.decision = 'skip';
+        base.guard = 'changed';
+        base.reason = `changed since the plan: ${again.decision.reason}`;
+        base.outcome = 'skipped';
+        continue;
+      }
+      acted += 1;
+      const home = await deps.clients.forCell(arn.accountId, arn.region);
+      const record = async (phase: 'deregistering' | 'deregistered'): Promise<void> => {
+        try {
+          await recordCleanedUp(home, plan.ami.buildArn, plan.ami, awsNow(), inventory.configuration.name, phase);
+        } catch (error: unknown) {
+          inventory.problems.push(
+            `could not record the cleanup (${phase}) of ${plan.ami.imageId} on ${plan.ami.buildArn} (${briefFailure(toFailure(error))}): a reconcile of that build will report the cell as missing`,
+          );
+        }
+      };
+      // the intent first: an interruption between DeregisterImage and the record still reads as cleaned up
+      if (plan.decision.action === 'deregister') await record('deregistering');
+      try {
+        const done = await act(plan, again, deps.clients, awsNow());
+        base.outcome = done.outcome;
+        base.error = done.error;
+        base.launchPermissions = done.launchPermissions;
+        if (done.snapshots.length > 0)
+          base.snapshots = done.snapshots.map((s) => ({ ...s, sizeGiB: planned.find((x) => x.snapshotId === s.snapshotId)?.sizeGiB ?? 0 }));
+      } catch (error: unknown) {
+        base.outcome = 'failed';
+        base.error = toFailure(new AwsCallError(plan.decision.action, plan.ami.accountId, plan.ami.region, error));
+        continue;
+      }
+      if (plan.decision.action === 'deregister') await record('deregistered');
+    }
+  } finally {
+    if (lease !== undefined) {
+      const problem = await releaseLease(deps.clients, lease);
+      if (problem !== undefined) inventory.problems.push(problem);
     }
   }
 
@@ -141,7 +199,10 @@ async function cleanup(request: CleanupRequest, deps: CleanupDeps): Promise<Clea
 
   const finished = deps.now();
   const report: CleanupReport = buildReport({
-    runId: deps.newRunId(),
+    runId,
+    guardsSource: { from: guards.from, detail: guards.detail },
+    clock,
+    applyRefused: request.mode === 'apply' ? (applyRefused ?? null) : null,
     request,
     settings,
     inventory,

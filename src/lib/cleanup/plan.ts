@@ -1,6 +1,6 @@
 import { type Failure, briefFailure } from '../core/errors.ts';
 import { amiKey as cellAmiKey } from '../core/cells.ts';
-import { DISABLED_AT_TAG } from '../core/tags.ts';
+import { DISABLED_AT_TAG, LAUNCH_PERMISSIONS_TAG } from '../core/tags.ts';
 
 /** How cleanup acts on an AMI that every guard lets go. */
 type Strategy = 'deregister' | 'disable' | 'deprecate';
@@ -100,6 +100,7 @@ type Guard =
   | 'shared'
   | 'grace'
   | 'fast-launch'
+  | 'cannot-record'
   | 'done'
   | 'cleaned-up'
   | 'not-selected'
@@ -122,6 +123,53 @@ const DAY = 86_400_000;
  * sharing them, so none of them is touched.
  */
 const SETTLED_BUILD_STATES: readonly string[] = ['AVAILABLE', 'FAILED', 'CANCELLED'];
+
+/** EC2's tag restrictions (User Guide, "Tag restrictions"): 50 tags per resource, values of at most 256 characters. */
+const MAX_TAGS_PER_RESOURCE = 50;
+const MAX_TAG_VALUE_LENGTH = 256;
+
+/** The tag key of part `n` (1-based) of the launch permission record: the first is the plain key, then `…:2`, `…:3`. */
+function launchPermissionsTagKey(part: number): string {
+  return part === 1 ? LAUNCH_PERMISSIONS_TAG : `${LAUNCH_PERMISSIONS_TAG}:${part}`;
+}
+
+/** The launch permissions recorded on an AMI by an earlier disable (every part, in order). */
+function recordedLaunchPermissions(tags: Record<string, string>): string[] {
+  const parts: string[] = [];
+  for (let part = 1; Object.hasOwn(tags, launchPermissionsTagKey(part)); part += 1) parts.push(tags[launchPermissionsTagKey(part)] ?? '');
+  return parts
+    .join(',')
+    .split(',')
+    .filter((entry) => entry !== '');
+}
+
+/**
+ * The record a disable writes before `DisableImage` removes every launch permission: what an earlier disable
+ * recorded, merged with what the AMI is shared with now (a second disable after a re-enable, when EnableImage
+ * restored none, keeps the first record), split into tags of at most 256 characters. Refused, with the
+ * reason, when the AMI has no room for those tags (a record that cannot be kept whole is not written).
+ */
+function launchPermissionRecord(
+  tags: Record<string, string>,
+  sharedWith: string[],
+): { entries: string[]; tags: { Key: string; Value: string }[] } | { refusal: string } {
+  const entries = [...new Set([...recordedLaunchPermissions(tags), ...sharedWith])];
+  const values: string[] = [];
+  for (const entry of entries) {
+    const last = values.at(-1);
+    if (last !== undefined && last.length + 1 + entry.length <= MAX_TAG_VALUE_LENGTH) values[values.length - 1] = `${last},${entry}`;
+    else values.push(entry);
+  }
+  if (values.length === 0) values.push('');
+  const written = new Set([DISABLED_AT_TAG, ...values.map((_, i) => launchPermissionsTagKey(i + 1))]);
+  const total = new Set([...Object.keys(tags), ...written]).size;
+  if (total > MAX_TAGS_PER_RESOURCE) {
+    return {
+      refusal: `not disabled: recording its ${entries.length} launch permission(s) needs ${values.length} tag(s) and the AMI would have ${total}, more than EC2's ${MAX_TAGS_PER_RESOURCE} per resource; DisableImage would remove them with no record to restore them from`,
+    };
+  }
+  return { entries, tags: values.map((Value, i) => ({ Key: launchPermissionsTagKey(i + 1), Value })) };
+}
 
 function skip(guard: Guard, reason: string): Decision {
   return { action: 'skip', guard, reason };
@@ -260,11 +308,14 @@ function decide(ami: InventoryAmi, obs: AmiObservation | undefined, settings: Cl
         reason: `left in ${ami.region}/${ami.accountId}, a cell removed from the configuration; every guard passed${sharedNote}`,
       };
     case 'disable': {
-      if (image.state !== 'disabled')
+      if (image.state !== 'disabled') {
+        const record = launchPermissionRecord(image.tags, obs.sharedWith.value);
+        if ('refusal' in record) return skip('cannot-record', record.refusal);
         return {
           action: 'disable',
           reason: `left in a removed cell; disabled now (reversible), deregistered after ${settings.disableGraceDays} day(s)`,
         };
+      }
       const since = Date.parse(image.tags[DISABLED_AT_TAG] ?? '');
       if (Number.isNaN(since)) return skip('grace', `disabled, but not by the reconciler (no ${DISABLED_AT_TAG} tag): kept`);
       if (now.getTime() - since < settings.disableGraceDays * DAY) {
@@ -296,5 +347,16 @@ function amiKey(ami: Pick<InventoryAmi, 'accountId' | 'region' | 'imageId'>): st
   return cellAmiKey(ami.region, ami.accountId, ami.imageId);
 }
 
-export { DISABLED_AT_TAG, SETTLED_BUILD_STATES, amiKey, decide, foldTagKey, planCleanup };
+export {
+  DISABLED_AT_TAG,
+  MAX_TAGS_PER_RESOURCE,
+  SETTLED_BUILD_STATES,
+  amiKey,
+  decide,
+  foldTagKey,
+  launchPermissionRecord,
+  launchPermissionsTagKey,
+  planCleanup,
+  recordedLaunchPermissions,
+};
 export type { AmiObservation, CandidatePlan, CleanupSettings, Decision, Guard, InventoryAmi, Strategy };

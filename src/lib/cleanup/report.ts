@@ -35,6 +35,12 @@ interface CleanupReport {
   trigger: CleanupRequest['trigger'];
   mode: 'plan' | 'apply';
   settings: CleanupSettings;
+  /** Where the base guards came from: the deployment's settings, or settings assumed because those could not be read. */
+  guardsSource: { from: 'deployment' | 'assumed'; detail: string };
+  /** The local clock against AWS's (the Date header of its responses): ages are measured on AWS's. */
+  clock: { localTime: string; awsTime: string; offsetMs: number | null; note: string };
+  /** Apply mode: why nothing was acted on (guards not the deployment's, the local clock skewed, the lease held); else null. */
+  applyRefused: string | null;
   configuration: Inventory['configuration'];
   builds: InventoryBuild[];
   candidates: CandidateReport[];
@@ -81,6 +87,9 @@ function candidateReport(plan: CandidatePlan, obs: AmiObservation | undefined): 
 
 interface ReportInput {
   runId: string;
+  guardsSource: CleanupReport['guardsSource'];
+  clock: CleanupReport['clock'];
+  applyRefused: string | null;
   request: Pick<CleanupRequest, 'trigger' | 'mode'>;
   settings: CleanupSettings;
   inventory: Inventory;
@@ -105,6 +114,9 @@ function buildReport(input: ReportInput): CleanupReport {
     trigger: input.request.trigger,
     mode: input.request.mode,
     settings: input.settings,
+    guardsSource: input.guardsSource,
+    clock: input.clock,
+    applyRefused: input.applyRefused,
     configuration: inventory.configuration,
     builds: inventory.builds,
     candidates,

@@ -288,6 +288,46 @@ function quietSdkNotices(): void {
 }
 
 /**
+ * The variables of the deployment's cleanup guards, as the stack writes them in its cleanup settings
+ * parameter (serverless.yml, CleanupSettingsParameter): the same names as the functions' environment.
+ */
+const CLEANUP_SETTING_VARIABLES = [
+  'RECONCILER_CLEANUP_STRATEGY',
+  'RECONCILER_CLEANUP_KEEP_TAG',
+  'RECONCILER_CLEANUP_MIN_AGE_DAYS',
+  'RECONCILER_CLEANUP_LAUNCHED_WITHIN_DAYS',
+  'RECONCILER_CLEANUP_SHARED',
+  'RECONCILER_CLEANUP_DISABLE_GRACE_DAYS',
+  'RECONCILER_CLEANUP_MAX_PER_RUN',
+  'RECONCILER_IDEMPOTENCY_TABLE',
+] as const;
+
+/**
+ * A configuration whose cleanup guards (and lease table) are a deployment's: `vars` (every name of
+ * {@link CLEANUP_SETTING_VARIABLES}) validated as the functions' environment is. Throws {@link ConfigError}
+ * naming the variable at fault.
+ */
+function withCleanupSettings(config: Config, vars: Readonly<Record<string, string>>): Config {
+  const d = loadConfig(vars);
+  return Object.freeze({
+    ...config,
+    cleanupStrategy: d.cleanupStrategy,
+    cleanupKeepTagKey: d.cleanupKeepTagKey,
+    cleanupMinAgeDays: d.cleanupMinAgeDays,
+    cleanupLaunchedWithinDays: d.cleanupLaunchedWithinDays,
+    cleanupShared: d.cleanupShared,
+    cleanupDisableGraceDays: d.cleanupDisableGraceDays,
+    cleanupMaxPerRun: d.cleanupMaxPerRun,
+    idempotencyTable: d.idempotencyTable,
+  });
+}
+
+/** The deployment stage the CLI's cleanup reads the settings of (RECONCILER_STAGE; serverless.yml sets it). */
+function deploymentStage(env: Env = process.env): string {
+  return str(env, 'RECONCILER_STAGE', 'dev');
+}
+
+/**
  * Set variables in the process environment. Only the local sandbox uses it: it gives the Lambda functions
  * it runs in-process the environment Lambda would give them, before it loads their bundles.
  */
@@ -316,5 +356,15 @@ function modeWithin(
   return { mode: requested ?? ceiling, refused: undefined };
 }
 
-export { applyEnvironment, cliEnvironment, lambdaCredentials, loadConfig, modeWithin, quietSdkNotices };
+export {
+  CLEANUP_SETTING_VARIABLES,
+  applyEnvironment,
+  cliEnvironment,
+  deploymentStage,
+  lambdaCredentials,
+  loadConfig,
+  modeWithin,
+  quietSdkNotices,
+  withCleanupSettings,
+};
 export type { AmbientCredentials, CliEnvironment, Config, Env };

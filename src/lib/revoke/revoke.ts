@@ -391,7 +391,8 @@ async function retireAmi(
         const sharedWith = (attribute.LaunchPermissions ?? []).map(
           (p) => p.UserId ?? p.Group ?? p.OrganizationArn ?? p.OrganizationalUnitArn ?? '?',
         );
-        await disableRecorded(clients, imageId, sharedWith, options.now);
+        const tags = Object.fromEntries((image.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
+        await disableRecorded(clients, imageId, { sharedWith, tags }, options.now);
         retire = {
           action,
           before: image.State ?? null,
