@@ -8,6 +8,15 @@ import type { CellStatus, CheckName } from '../lib/reconcile/types.ts';
 
 type Colors = ReturnType<typeof createColors>;
 
+/**
+ * Text from outside (an argument, a name read from AWS) made safe to echo on a terminal: control characters
+ * (ESC, CR, BEL, …) shown as \\xNN, so that they cannot move the cursor, recolour or hide what follows.
+ */
+function escapeControl(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is escaped
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 function colors(enabled: boolean): Colors {
   return createColors(enabled);
 }
@@ -431,6 +440,7 @@ export {
   cellMatrix,
   cleanupSummary,
   colors,
+  escapeControl,
   fitColumns,
   renderSweep,
   renderCleanup,

@@ -7,6 +7,7 @@ import * as demo from './commands/demo.ts';
 import * as doctor from './commands/doctor.ts';
 import * as lint from './commands/lint.ts';
 import * as reconcile from './commands/reconcile.ts';
+import * as report from './commands/report.ts';
 import * as status from './commands/status.ts';
 import * as sweep from './commands/sweep.ts';
 import { type AwsCheck, type GlobalOptions, type Io, type RunState, commandContext, openSession, preflight } from './session.ts';
@@ -15,6 +16,7 @@ import { type AwsCheck, type GlobalOptions, type Io, type RunState, commandConte
 const AWS_COMMANDS: Record<string, AwsCheck | undefined> = {
   reconcile: reconcile.check,
   status: status.check,
+  report: report.check,
   cleanup: cleanup.check,
   sweep: sweep.check,
   doctor: doctor.check,
@@ -74,7 +76,7 @@ Examples:
 
   const ctx = commandContext(io, result, state);
   // in this order in --help
-  for (const command of [reconcile, sweep, status, lint, cleanup, doctor, demo]) command.register(cli, ctx);
+  for (const command of [reconcile, sweep, status, report, lint, cleanup, doctor, demo]) command.register(cli, ctx);
   return cli;
 }
 

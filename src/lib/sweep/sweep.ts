@@ -47,12 +47,17 @@ interface SweepReport {
  * version has its newest build swept, not the highest version.
  */
 function latestAvailable(summaries: ImageSummary[]): string | undefined {
+  return availableNewestFirst(summaries)[0];
+}
+
+/** The AVAILABLE builds, newest first in build order (`compareBuilds`). */
+function availableNewestFirst(summaries: ImageSummary[]): string[] {
   const builds = summaries
     .filter((s) => s.state?.status === 'AVAILABLE')
     .map((s) => buildPosition(s.arn, s.dateCreated))
     .filter((b): b is NonNullable<typeof b> => b !== undefined);
   builds.sort((a, b) => compareBuilds(b, a));
-  return builds[0]?.arn;
+  return builds.map((b) => b.arn);
 }
 
 async function pipelinesOf(clients: ClientFactory, region: string): Promise<string[]> {
@@ -71,6 +76,11 @@ async function pipelinesOf(clients: ClientFactory, region: string): Promise<stri
 
 /** The latest AVAILABLE build of a pipeline, or undefined when it has none. */
 async function latestBuildOf(clients: ClientFactory, pipelineArn: string): Promise<string | undefined> {
+  return (await latestBuildsOf(clients, pipelineArn, 1))[0];
+}
+
+/** The last `count` AVAILABLE builds of a pipeline, newest first (the report page's side by side). */
+async function latestBuildsOf(clients: ClientFactory, pipelineArn: string, count: number): Promise<string[]> {
   const pipeline = parseImagePipelineArn(pipelineArn);
   const cell = await clients.forCell(pipeline.accountId, pipeline.region);
   const summaries: ImageSummary[] = [];
@@ -80,7 +90,7 @@ async function latestBuildOf(clients: ClientFactory, pipelineArn: string): Promi
   } catch (error: unknown) {
     throw new AwsCallError('ListImagePipelineImages', pipeline.accountId, pipeline.region, error);
   }
-  return latestAvailable(summaries);
+  return availableNewestFirst(summaries).slice(0, count);
 }
 
 /**
@@ -135,5 +145,5 @@ async function sweep(request: SweepRequest, deps: ReconcileDeps): Promise<SweepR
   return { kind: 'sweep', mode, trigger: request.trigger, pipelines: entries, counts, reports };
 }
 
-export { latestAvailable, latestBuildOf, sweep };
+export { latestAvailable, latestBuildOf, latestBuildsOf, sweep };
 export type { SweepEntry, SweepReport, SweepRequest };
