@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import pkg from '../../package.json' with { type: 'json' };
 import { InputError } from '../lib/core/errors.ts';
+import { escapeControl } from './format.ts';
 import * as cleanup from './commands/cleanup.ts';
 import * as demo from './commands/demo.ts';
 import * as doctor from './commands/doctor.ts';
@@ -35,11 +36,16 @@ function program(io: Io, result: { code: number }, state: RunState): Command {
     .option('--wide', 'tables as wide as their content (default: fit the terminal)')
     .option('--no-color', 'no colour in human output')
     .version(pkg.version, '--version', 'print the version')
+    // every command's help lists the global options too
+    .configureHelp({ showGlobalOptions: true })
     .configureOutput({
+      // help is not wrapped when it is not on a terminal (as tables are not)
+      getOutHelpWidth: () => io.columns ?? (io.isTTY ? 80 : 200),
+      getErrHelpWidth: () => io.columns ?? (io.errIsTTY === true ? 80 : 200),
       writeOut: (s) => io.out(s.trimEnd()),
       writeErr: (s) => io.err(s.trimEnd()),
       // bad input: one line, with where to look
-      outputError: (s, write) => write(`${s.trim()} (see --help)\n`),
+      outputError: (s, write) => write(`${escapeControl(s.trim())} (see --help)\n`),
     })
     .addHelpText(
       'after',

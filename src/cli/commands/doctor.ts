@@ -162,8 +162,8 @@ function register(cli: Command, ctx: CommandContext): void {
     .command('doctor')
     .description('check that every account and region a distribution configuration names lets the reconciler do its work (read only)')
     .option('--config <distribution-configuration-arn>', 'the configuration to check (default: every one of the account in the region)')
-    .option('--accounts <ids>', 'only these accounts (comma-separated)', commaList)
-    .option('--regions <regions>', 'only these regions (comma-separated)', commaList)
+    .option('--accounts <ids>', 'only these accounts (comma-separated; default: every account the configuration names)', commaList)
+    .option('--regions <regions>', 'only these regions (comma-separated; default: every region the configuration names)', commaList)
     .option('--cleanup', 'check the cleanup role (RECONCILER_CLEANUP_ROLE_NAME) instead of the target role')
     .addHelpText(
       'after',
