@@ -77,13 +77,14 @@ describe('a command that cannot talk to AWS says why, once, and exits 5', () => 
   it('a region that does not exist is bad input, from --region or AWS_REGION', async () => {
     const flag = await cli(['status', IMAGE, '--region', 'xx-nowhere-9']);
     expect(flag.code).toBe(2);
-    expect(flag.errLines).toEqual([
-      'error: unknown region "xx-nowhere-9" (--region): use an AWS region name such as us-east-1 or eu-west-1',
-    ]);
+    expect(flag.errLines).toEqual(['error: unknown region "xx-nowhere-9" (an AWS region name such as us-east-1 or eu-west-1) (--region)']);
     vi.stubEnv('AWS_REGION', 'us-nowhere-1');
     const env = await cli(['status', IMAGE]);
     expect(env.code).toBe(2);
-    expect(env.errLines[0]).toMatch(/unknown region "us-nowhere-1" \(AWS_REGION\)/);
+    expect(env.errLines[0]).toMatch(/unknown region "us-nowhere-1" \(.*\) \(AWS_REGION\)/);
+    // a near miss is named
+    const typo = await cli(['status', IMAGE, '--region', 'us-est-1']);
+    expect(typo.errLines).toEqual(['error: unknown region "us-est-1" (did you mean us-east-1?) (--region)']);
   });
 
   it('an endpoint that is not a URL is bad input', async () => {

@@ -10,6 +10,7 @@ import { listSharedOrganizations, listedAccounts, organizationsClient } from '..
 import { type Colors, cellMatrix } from '../format.ts';
 import { type AwsCheck, type CommandContext, EXIT, globalsOf, readDistributionConfiguration } from '../session.ts';
 import { isKnownRegion } from '../target.ts';
+import { unknownRegion } from '../../lib/core/regions.ts';
 
 interface DoctorOptions {
   config?: string;
@@ -29,8 +30,7 @@ function commaList(value: string): string[] {
 function checkDoctorOptions(opts: DoctorOptions): DistributionConfigurationArn | undefined {
   for (const account of opts.accounts ?? [])
     if (!/^\d{12}$/.test(account)) throw new InputError(`--accounts: "${account}" is not a 12-digit account ID`);
-  for (const region of opts.regions ?? [])
-    if (!isKnownRegion(region)) throw new InputError(`--regions: unknown region "${region}": use an AWS region name such as us-east-1`);
+  for (const region of opts.regions ?? []) if (!isKnownRegion(region)) throw new InputError(`--regions: ${unknownRegion(region)}`);
   return opts.config === undefined ? undefined : parseDistributionConfigurationArn(opts.config);
 }
 
