@@ -88,6 +88,14 @@ interface RestReply {
 
 type ControlHandler = (method: string, path: string, body: unknown) => unknown;
 
+/** What a control handler answers that is not JSON (the harness's live report page): sent as it is. */
+class ControlPage {
+  constructor(
+    readonly contentType: string,
+    readonly body: string,
+  ) {}
+}
+
 const CREDENTIAL = /Credential=([^/,\s]+)\/\d{8}\/([a-z0-9-]+)\/([a-z0-9-]+)\/aws4_request/;
 
 async function readBody(req: IncomingMessage): Promise<string> {
@@ -400,6 +408,11 @@ class SandboxServer {
     try {
       const parsed: unknown = body === '' ? undefined : JSON.parse(body);
       const result = this.control(method, path, parsed);
+      if (result instanceof ControlPage) {
+        res.writeHead(200, { 'content-type': result.contentType, 'cache-control': 'no-store' });
+        res.end(result.body);
+        return;
+      }
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(toJsonSafe(result ?? { ok: true }), null, 2));
     } catch (error: unknown) {
@@ -409,5 +422,5 @@ class SandboxServer {
   }
 }
 
-export { SandboxServer, op, systemCtx, toJsonSafe };
+export { ControlPage, SandboxServer, op, systemCtx, toJsonSafe };
 export type { ControlHandler, Ctx, Handler, RequestRecord, RestReply, SandboxEnv, ServiceDef };

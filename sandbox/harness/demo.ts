@@ -102,6 +102,7 @@ async function runDemo(io: Io, c: Colors, options: { scenario?: string; speed?: 
       `Local AWS sandbox at ${box.url}: ${box.state.accounts.size} accounts × ${box.state.regions.length} regions, clock ×${box.clock.speed}.`,
     );
     io.out(`Reconciler deployed in ${box.home.account}/${box.home.region} from serverless.yml (functions: ${fns}).`);
+    io.out(`Report page, live while the demo runs: ${box.url}/_sandbox/report`);
     io.out(c.dim(scenario.description ?? ''));
 
     let watching: string | undefined;
@@ -200,7 +201,11 @@ async function runDemo(io: Io, c: Colors, options: { scenario?: string; speed?: 
     io.out(
       `${statusColor(c, final.outcome)}: ${reports} reconcile runs, ${box.server.requests.length} AWS calls answered by the sandbox, ${((Date.now() - started) / 1000).toFixed(1)} s.`,
     );
-    io.out(c.dim(`Explore it yourself: npm run sandbox, then the CLI or the AWS CLI against http://127.0.0.1:4566 (README: Sandbox).`));
+    io.out(
+      c.dim(
+        `Explore it yourself: npm run sandbox, then the CLI or the AWS CLI against http://127.0.0.1:4566 and the report page at http://127.0.0.1:4566/_sandbox/report (README: Sandbox).`,
+      ),
+    );
     return final.outcome === 'converged' ? 0 : 1;
   } finally {
     await box.stop();
@@ -223,6 +228,7 @@ async function runSandbox(
   });
   const pipeline = box.refs.get(`pipeline:${scenario.imagebuilder?.pipelines?.[0]?.name ?? ''}`);
   io.out(c.bold(`Local AWS sandbox "${scenario.name}" listening on ${box.url}`));
+  io.out(`report page: ${box.url}/_sandbox/report (every build reported on here; reload for the latest)`);
   io.out(
     `accounts: ${[...box.state.accounts].join(', ')} (an access key id of 12 digits acts as that account; any other acts as ${box.state.defaultAccount})`,
   );
@@ -236,7 +242,7 @@ async function runSandbox(
     `  export AWS_ENDPOINT_URL=${box.url} AWS_ACCESS_KEY_ID=${box.home.account} AWS_SECRET_ACCESS_KEY=sandbox AWS_REGION=${box.home.region}`,
   );
   if (pipeline !== undefined) {
-    io.out(`  /usr/bin/aws --endpoint-url ${box.url} imagebuilder start-image-pipeline-execution --image-pipeline-arn ${pipeline}`);
+    io.out(`  aws --endpoint-url ${box.url} imagebuilder start-image-pipeline-execution --image-pipeline-arn ${pipeline}`);
     io.out(
       `  npx imagebuilder-reconciler status arn:aws:imagebuilder:${box.home.region}:${box.home.account}:image/${scenario.imagebuilder?.recipes?.[0]?.name ?? 'name'}/1.0.0/1`,
     );

@@ -7,7 +7,9 @@ import { EVENT_SOURCE, REPORT_DETAIL_TYPE, type ReconcileReport } from '../../sr
 import { NOT_MINE, startEmulator } from '../emulator/index.ts';
 import type { SandboxClock } from '../emulator/clock.ts';
 import type { Faults } from '../emulator/faults.ts';
-import type { RequestRecord, SandboxServer } from '../emulator/server.ts';
+import { ControlPage, type RequestRecord, type SandboxServer } from '../emulator/server.ts';
+import { renderPage } from '../../src/cli/page/html.ts';
+import { pageData } from '../../src/cli/page/model.ts';
 import type { PublishedEvent, SandboxState } from '../emulator/state.ts';
 import { type Scenario, ScenarioError, applyScenario } from './scenario.ts';
 import { partitionOf } from '../emulator/partition.ts';
@@ -140,6 +142,29 @@ async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     wiring.onInvocation = (invocation) => sandbox?.onInvocation?.(invocation);
   }
 
+  /**
+   * The report page of every build the reconciler has reported on here, newest first: each build's last
+   * report, and its timeline from all of them (the page `report --html` writes, from the bus's events).
+   */
+  function livePage() {
+    const reports = state.events
+      .filter((e) => e.source === EVENT_SOURCE && e.detailType === REPORT_DETAIL_TYPE)
+      .map((e) => e.detail as ReconcileReport);
+    const latest = new Map<string, ReconcileReport>();
+    for (const report of reports) latest.set(report.image.arn, report);
+    const current = [...latest.values()].sort(
+      (a, b) => b.firstSeenAt.localeCompare(a.firstSeenAt) || b.image.buildNumber - a.image.buildNumber,
+    );
+    const pipelines = [...new Set(current.map((r) => r.image.pipelineArn))];
+    return pageData({
+      current,
+      history: state.events.filter((e) => e.source === EVENT_SOURCE).map((e) => e.detail),
+      pipelineArn: pipelines.length === 1 ? (pipelines[0] ?? null) : null,
+      source: `live from the sandbox at ${url}: the reports on its bus (reload for the latest)`,
+      now: new Date(clock.now()),
+    });
+  }
+
   /** The harness's control endpoints: the rest (events, requests, faults, clock, state) are the emulator's. */
   function control(method: string, path: string, body: unknown): unknown {
     const input = (body ?? {}) as Record<string, unknown>;
@@ -148,6 +173,8 @@ async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
         return { ok: true, url, accounts: [...state.accounts], regions: state.regions, clock: clock.iso(), speed: clock.speed, home };
       case 'GET /_sandbox/invocations':
         return wiring?.invocations ?? [];
+      case 'GET /_sandbox/report':
+        return new ControlPage('text/html; charset=utf-8', renderPage(livePage()));
       case 'POST /_sandbox/roles/remove': {
         const account = String(input.account ?? '');
         const name = String(input.name ?? scenario.targetRoleName ?? 'ImageBuilderReconcilerTarget');

@@ -9,6 +9,15 @@ import type { CellStatus, CheckName } from '../lib/reconcile/types.ts';
 
 type Colors = ReturnType<typeof createColors>;
 
+/**
+ * Text from outside (an argument, a name read from AWS) made safe to echo on a terminal: control characters
+ * (ESC, CR, BEL, …) shown as \\xNN, so that they cannot move the cursor, recolour or hide what follows.
+ */
+function escapeControl(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is escaped
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 function colors(enabled: boolean): Colors {
   return createColors(enabled);
 }
@@ -76,9 +85,16 @@ function breakLongWords(text: string, max: number): string {
     .join('\n');
 }
 
+/** The longest run of a cell's text that must not be split (an ID, an ARN, a region: no spaces in it). */
+function longestWord(text: string): number {
+  return Math.max(0, ...text.split(/\s+/).map(visibleWidth));
+}
+
 /**
  * Column widths (padding included) that fit `width` terminal columns: the widest columns give way first,
- * down to their heading (at least 10). `Infinity` (--wide) keeps every column as wide as its content.
+ * down to their heading (at least 10) and never below their longest word, so that no ID, ARN or region is
+ * split (the table is then wider than the terminal). `Infinity` (--wide, or output that is not a terminal)
+ * keeps every column as wide as its content.
  */
 function fitColumns(rows: string[][], width: number): number[] | undefined {
   const columns = rows[0]?.length ?? 0;
@@ -88,7 +104,9 @@ function fitColumns(rows: string[][], width: number): number[] | undefined {
   );
   const available = width - (columns + 1);
   if (!Number.isFinite(width) || natural.reduce((a, b) => a + b, 0) <= available) return undefined;
-  const minimum = natural.map((n, j) => Math.min(n, Math.max(visibleWidth(rows[0]?.[j] ?? '') + 2, 10)));
+  const minimum = natural.map((n, j) =>
+    Math.min(n, Math.max(visibleWidth(rows[0]?.[j] ?? '') + 2, 10, ...rows.map((row) => longestWord(row[j] ?? '') + 2))),
+  );
   const widths = [...natural];
   let total = widths.reduce((a, b) => a + b, 0);
   while (total > available) {
@@ -100,6 +118,13 @@ function fitColumns(rows: string[][], width: number): number[] | undefined {
     total -= 1;
   }
   return widths;
+}
+
+/** Whether a table of these rows fits `width` columns without splitting a word. */
+function fits(rows: string[][], width: number): boolean {
+  if (!Number.isFinite(width)) return true;
+  const widths = fitColumns(rows, width);
+  return widths === undefined || widths.reduce((a, b) => a + b, 0) + widths.length + 1 <= width;
 }
 
 /** A table that fits the terminal: rows are collected, and laid out when printed. */
@@ -260,51 +285,94 @@ function mark(c: Colors, results: string[]): string {
 }
 
 /**
- * A regions × accounts table of cells: `render` draws each cell there is, `·` marks a (region, account)
- * that is not a cell. Used by `status` and `doctor`.
+ * The cells of a build, regions × accounts, in a form that stays readable with hundreds of accounts: one row
+ * per account (accounts are many, regions few), one column per region, `·` for a (region, account) that is
+ * not a cell. Accounts come in the order of `rank` (the worst first), then by id. When that table does not
+ * fit `width` without splitting an ID, each account is a heading with one line per cell instead. Used by
+ * `status` and `doctor`.
  */
 function cellMatrix<T extends { region: string; accountId: string }>(
   cells: T[],
   c: Colors,
   width: number,
   render: (cell: T) => string,
+  rank: (cell: T) => number = () => 0,
 ): string {
-  const accounts = [...new Set(cells.map((cell) => cell.accountId))].sort();
   const regions = [...new Set(cells.map((cell) => cell.region))].sort();
-  const t = table(['Region', ...accounts], c, width);
-  for (const region of regions) {
-    t.push([
-      region,
-      ...accounts.map((account) => {
-        const cell = cells.find((x) => x.region === region && x.accountId === account);
-        return cell === undefined ? c.dim('·') : render(cell);
-      }),
-    ]);
+  const byAccount = new Map<string, Map<string, T>>();
+  for (const cell of cells) {
+    const row = byAccount.get(cell.accountId) ?? new Map<string, T>();
+    row.set(cell.region, cell);
+    byAccount.set(cell.accountId, row);
   }
-  return t.toString();
+  const worst = (row: Map<string, T>) => Math.min(...[...row.values()].map(rank));
+  const accounts = [...byAccount].sort(([a, ra], [b, rb]) => worst(ra) - worst(rb) || a.localeCompare(b));
+  const rows = accounts.map(([account, row]) => [
+    account,
+    ...regions.map((region) => {
+      const cell = row.get(region);
+      return cell === undefined ? c.dim('·') : render(cell);
+    }),
+  ]);
+  const head = ['Account', ...regions];
+  if (fits([head, ...rows], width)) {
+    const t = table(head, c, width);
+    t.push(...rows);
+    return t.toString();
+  }
+  // one line per cell under its account, the columns aligned across all of them
+  const lines: { account: string; parts: string[] }[] = [];
+  for (const [account, row] of accounts)
+    for (const [region, cell] of [...row].sort(([a], [b]) => a.localeCompare(b)))
+      lines.push({ account, parts: [region, ...render(cell).split('\n')] });
+  const columns = Math.max(...lines.map((l) => l.parts.length));
+  const pad = Array.from({ length: columns }, (_, j) => Math.max(...lines.map((l) => visibleWidth(l.parts[j] ?? ''))));
+  const out: string[] = [];
+  let current = '';
+  for (const line of lines) {
+    if (line.account !== current) {
+      current = line.account;
+      out.push(c.bold(current));
+    }
+    const text = line.parts.map((p, j) => (j === line.parts.length - 1 ? p : p + ' '.repeat((pad[j] ?? 0) - visibleWidth(p)))).join('  ');
+    out.push(...hanging(`  ${text}`, width).map((l, i) => (i === 0 ? l : `    ${l}`)));
+  }
+  return out.join('\n');
 }
 
-/** The distribution matrix: regions by accounts, each cell's state at a glance. */
+const STATUS_RANK: Record<CellStatus, number> = { failed: 0, pending: 1, drift: 2, repaired: 3, skipped: 4, ok: 5 };
+
+/**
+ * The distribution matrix: the summary line first, then each account's cells (the worst first), each with
+ * its status, AMI and a mark per check, then the reasons of the cells that are not ok.
+ */
 function renderStatus(report: ReconcileReport, c: Colors, width = Number.POSITIVE_INFINITY): string {
-  const matrix = cellMatrix(report.cells, c, width, (cell) => {
-    const status = cell.status === 'drift' ? c.cyan('drift') : statusColor(c, cell.status);
-    const marks = CHECK_CODES.filter(([check]) => cell.checks.some((k) => k.check === check))
-      .map(
-        ([check, label]) =>
-          `${label}${mark(
-            c,
-            cell.checks.filter((k) => k.check === check).map((k) => k.result),
-          )}`,
-      )
-      .join(' ');
-    const access = cell.checks.find((k) => k.check === 'access');
-    return `${status}\n${cell.imageId ?? c.dim('no AMI')}\n${access !== undefined ? c.red('no access') : marks}`;
-  });
+  const matrix = cellMatrix(
+    report.cells,
+    c,
+    width,
+    (cell) => {
+      const status = cell.status === 'drift' ? c.cyan('drift') : statusColor(c, cell.status);
+      const marks = CHECK_CODES.filter(([check]) => cell.checks.some((k) => k.check === check))
+        .map(
+          ([check, label]) =>
+            `${label}${mark(
+              c,
+              cell.checks.filter((k) => k.check === check).map((k) => k.result),
+            )}`,
+        )
+        .join(' ');
+      const access = cell.checks.find((k) => k.check === 'access');
+      return `${status}\n${cell.imageId ?? c.dim('no AMI')}\n${access !== undefined ? c.red('no access') : marks}`;
+    },
+    (cell) => STATUS_RANK[cell.status],
+  );
   const lines = [
-    `${c.bold('Image')}   ${report.image.name} ${report.image.version}/${report.image.buildNumber} (${report.image.platform ?? 'platform unknown'}, ${report.image.status})`,
-    '',
-    matrix,
+    ...hanging(reportSummary(report, c).replace('(plan mode: nothing changed)', '(read only)'), width),
+    `${c.bold('Image')}   ${escapeControl(report.image.name)} ${report.image.version}/${report.image.buildNumber} (${report.image.platform ?? 'platform unknown'}, ${report.image.status})`,
   ];
+  if (report.error !== undefined) lines.push(...hanging(`${c.red('error')}: ${report.error.code}: ${report.error.message}`, width));
+  if (report.cells.length > 0) lines.push('', matrix);
   lines.push(
     ...wrapWords(
       '✓ as configured  ≠ differs (reconcile repairs it)  … pending  ✗ failed  ! warning  – skipped  · not a cell',
@@ -318,7 +386,7 @@ function renderStatus(report: ReconcileReport, c: Colors, width = Number.POSITIV
     for (const cell of problems)
       for (const reason of cell.reasons) lines.push(...hanging(`${cell.region}/${cell.accountId}: ${reason}`, width));
   }
-  lines.push('', ...hanging(reportSummary(report, c).replace('(plan mode: nothing changed)', '(read only)'), width));
+  for (const note of report.notes) lines.push(...hanging(`${c.yellow('note')}: ${note}`, width));
   return lines.join('\n');
 }
 
@@ -496,6 +564,7 @@ export {
   cellMatrix,
   cleanupSummary,
   colors,
+  escapeControl,
   fitColumns,
   renderSweep,
   renderCleanup,

@@ -6,14 +6,18 @@ import { CommanderError } from 'commander';
 import { quietSdkNotices } from '../lib/core/config.ts';
 import { ReconcilerError, toFailure } from '../lib/core/errors.ts';
 import { diagnose, oneLine } from './diagnose.ts';
+import { escapeControl } from './format.ts';
 import { program } from './program.ts';
 import { CannotRunError, EXIT, type Io, type RunState } from './session.ts';
 
 /** What went wrong, as one line on stderr (or none: commander has said it), and the exit code. */
-function exitOnError(error: unknown, io: Io, state: RunState): number {
+function exitOnError(error: unknown, given: Io, state: RunState): number {
+  // what went wrong may echo an argument: its control characters are shown, never sent to the terminal
+  const io: Io = { ...given, err: (s) => given.err(escapeControl(s)) };
   if (error instanceof CommanderError) {
-    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help')
-      return EXIT.converged;
+    // help asked for (--help, `help`) exits 0; no command at all shows the help on stderr and is bad input
+    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return EXIT.converged;
+    if (error.code === 'commander.help') return error.exitCode === 0 ? EXIT.converged : EXIT.badInput;
     return EXIT.badInput;
   }
   if (error instanceof ReconcilerError && error.kind === 'input') {

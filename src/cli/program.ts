@@ -2,11 +2,13 @@
 import { Command } from 'commander';
 import pkg from '../../package.json' with { type: 'json' };
 import { InputError } from '../lib/core/errors.ts';
+import { escapeControl } from './format.ts';
 import * as cleanup from './commands/cleanup.ts';
 import * as demo from './commands/demo.ts';
 import * as doctor from './commands/doctor.ts';
 import * as lint from './commands/lint.ts';
 import * as reconcile from './commands/reconcile.ts';
+import * as report from './commands/report.ts';
 import * as revoke from './commands/revoke.ts';
 import * as status from './commands/status.ts';
 import * as sweep from './commands/sweep.ts';
@@ -16,6 +18,7 @@ import { type AwsCheck, type GlobalOptions, type Io, type RunState, commandConte
 const AWS_COMMANDS: Record<string, AwsCheck | undefined> = {
   reconcile: reconcile.check,
   status: status.check,
+  report: report.check,
   cleanup: cleanup.check,
   sweep: sweep.check,
   doctor: doctor.check,
@@ -36,11 +39,16 @@ function program(io: Io, result: { code: number }, state: RunState): Command {
     .option('--wide', 'tables as wide as their content (default: fit the terminal)')
     .option('--no-color', 'no colour in human output')
     .version(pkg.version, '--version', 'print the version')
+    // every command's help lists the global options too
+    .configureHelp({ showGlobalOptions: true })
     .configureOutput({
+      // help is not wrapped when it is not on a terminal (as tables are not)
+      getOutHelpWidth: () => io.columns ?? (io.isTTY ? 80 : 200),
+      getErrHelpWidth: () => io.columns ?? (io.errIsTTY === true ? 80 : 200),
       writeOut: (s) => io.out(s.trimEnd()),
       writeErr: (s) => io.err(s.trimEnd()),
       // bad input: one line, with where to look
-      outputError: (s, write) => write(`${s.trim()} (see --help)\n`),
+      outputError: (s, write) => write(`${escapeControl(s.trim())} (see --help)\n`),
     })
     .addHelpText(
       'after',
@@ -77,7 +85,7 @@ Examples:
 
   const ctx = commandContext(io, result, state);
   // in this order in --help
-  for (const command of [reconcile, sweep, status, revoke, lint, cleanup, doctor, demo]) command.register(cli, ctx);
+  for (const command of [reconcile, sweep, status, report, revoke, lint, cleanup, doctor, demo]) command.register(cli, ctx);
   return cli;
 }
 

@@ -32,7 +32,7 @@ interface Io {
   errIsTTY?: boolean;
   /** Write to stderr without a newline (progress). */
   progress?: (text: string) => void;
-  /** Width of the terminal stdout is (tables fit it); default COLUMNS, else 80. */
+  /** Width of the terminal stdout is (tables fit it); default COLUMNS, else 80 on a terminal, else no limit. */
   columns?: number | undefined;
 }
 
@@ -88,7 +88,11 @@ function commandContext(io: Io, result: { code: number }, state: RunState): Comm
       return state.session;
     },
     colorsFor: (globals) => colors(globals.color && io.isTTY && !cliEnvironment().noColor),
-    widthFor: (globals) => (globals.wide === true ? Number.POSITIVE_INFINITY : (io.columns ?? cliEnvironment().columns ?? 80)),
+    // output that is not a terminal is never wrapped (`status … | grep ami-…` finds whole lines), unless COLUMNS asks
+    widthFor: (globals) =>
+      globals.wide === true
+        ? Number.POSITIVE_INFINITY
+        : (io.columns ?? cliEnvironment().columns ?? (io.isTTY ? 80 : Number.POSITIVE_INFINITY)),
   };
 }
 

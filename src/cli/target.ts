@@ -2,7 +2,7 @@
  * Where the command line points: the region (flag, environment, then the profile's own region, as the AWS CLI
  * resolves it), the profile (it must exist) and the endpoint (it must be a URL). Wrong values are bad input.
  */
-import { isKnownRegion } from '../lib/core/regions.ts';
+import { isKnownRegion, unknownRegion } from '../lib/core/regions.ts';
 import { loadSharedConfigFiles } from '@smithy/core/config';
 import { InputError } from '../lib/core/errors.ts';
 
@@ -27,8 +27,7 @@ interface ResolvedTarget {
 const DEFAULT_REGION = 'us-east-1';
 
 function checkRegion(region: string, source: string): string {
-  if (!isKnownRegion(region))
-    throw new InputError(`unknown region "${region}" (${source}): use an AWS region name such as us-east-1 or eu-west-1`);
+  if (!isKnownRegion(region)) throw new InputError(`${unknownRegion(region)} (${source})`);
   return region;
 }
 

@@ -29,7 +29,10 @@ describe('imagebuilder-reconciler CLI', () => {
   it('status shows the matrix read only and exits 3 when cells differ', async () => {
     const { code, out } = await cli(['status', arn, ...at()], WIDE);
     expect(code).toBe(3);
-    expect(out).toMatch(/│ Region\s+│ 111111111111\s+│ 222222222222\s+│ 333333333333\s+│ 444444444444/);
+    // the summary first; accounts down, regions across (accounts are the many)
+    expect(out.split('\n')[0]).toMatch(/^DRIFT: 8 cells \(8 drift\); 16 actions planned \(read only\)\.$/);
+    expect(out).toMatch(/│ Account\s+│ ap-northeast-1\s+│ ap-southeast-2\s+│ eu-west-1\s+│ us-east-1\s+│/);
+    expect(out).toMatch(/│ 444444444444 │/);
     expect(out).toMatch(/eu-west-1/);
     expect(out).toMatch(/tags≠/);
     expect(out).toMatch(/DRIFT: 8 cells/);
@@ -109,10 +112,37 @@ describe('imagebuilder-reconciler CLI', () => {
     expect(err).toMatch(/^error: .*README\.md is not JSON/);
   });
 
-  it.each(['reconcile', 'status', 'lint', 'cleanup', 'demo', 'sandbox'])('%s --help explains the command', async (command) => {
-    const { code, out } = await cli([command, '--help'], WIDE);
-    expect(code).toBe(0);
-    expect(out).toMatch(new RegExp(`Usage: imagebuilder-reconciler ${command}`));
-    if (!['demo', 'sandbox'].includes(command)) expect(out).toMatch(/Examples:/);
+  it.each(['reconcile', 'sweep', 'status', 'report', 'lint', 'cleanup', 'doctor', 'demo', 'sandbox'])(
+    '%s --help explains the command, with the global options, the defaults and an example',
+    async (command) => {
+      const { code, out } = await cli([command, '--help'], WIDE);
+      expect(code).toBe(0);
+      expect(out).toMatch(new RegExp(`Usage: imagebuilder-reconciler ${command}`));
+      expect(out).toMatch(/Examples:\n {2}\$ /);
+      expect(out).toMatch(/Global Options:[^]*--endpoint-url <url>[^]*--json[^]*--no-color/);
+      // every option that takes a value and has a default says what it is
+      const valued = out
+        .split('Global Options:')[0]
+        ?.split('\n')
+        .filter((line) => /^ {2}--[a-z-]+ <[^>]+>/.test(line) && !/--(pipeline|html|plan-out|plan|build|config) </.test(line));
+      for (const line of valued ?? []) expect(line).toMatch(/default/);
+    },
+  );
+
+  it('no command at all shows the help on stderr and exits 2', async () => {
+    const { code, out, err } = await cli([], WIDE);
+    expect(code).toBe(2);
+    expect(out).toBe('');
+    expect(err).toMatch(/^Usage: imagebuilder-reconciler \[options\] \[command\]/);
+    expect((await cli(['help'], WIDE)).code).toBe(0);
+  });
+
+  it('echoes control characters in arguments escaped, never raw', async () => {
+    const { code, err } = await cli(['frob\x1b[31mnicate\r'], WIDE);
+    expect(code).toBe(2);
+    expect(err).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
+    expect(err).toContain('frob\\x1b[31mnicate\\x0d');
+    const owner = await cli(['lint', 'x.json', '--owner', '12\x07'], WIDE);
+    expect(owner.err).toContain('12\\x07');
   });
 });

@@ -211,6 +211,9 @@ describe('imagebuilder-reconciler doctor', () => {
     expect((await cli(['doctor', '--regions', 'us-east-1,mars-north-1', ...at()], WIDE)).err).toMatch(
       /--regions: unknown region "mars-north-1"/,
     );
+    expect((await cli(['doctor', '--regions', 'eu-wset-1', ...at()], WIDE)).errLines).toEqual([
+      'error: --regions: unknown region "eu-wset-1" (did you mean eu-west-1?)',
+    ]);
     expect(box.server.requests.length).toBe(before);
   });
 

@@ -77,13 +77,14 @@ describe('a command that cannot talk to AWS says why, once, and exits 5', () => 
   it('a region that does not exist is bad input, from --region or AWS_REGION', async () => {
     const flag = await cli(['status', IMAGE, '--region', 'xx-nowhere-9']);
     expect(flag.code).toBe(2);
-    expect(flag.errLines).toEqual([
-      'error: unknown region "xx-nowhere-9" (--region): use an AWS region name such as us-east-1 or eu-west-1',
-    ]);
+    expect(flag.errLines).toEqual(['error: unknown region "xx-nowhere-9" (an AWS region name such as us-east-1 or eu-west-1) (--region)']);
     vi.stubEnv('AWS_REGION', 'us-nowhere-1');
     const env = await cli(['status', IMAGE]);
     expect(env.code).toBe(2);
-    expect(env.errLines[0]).toMatch(/unknown region "us-nowhere-1" \(AWS_REGION\)/);
+    expect(env.errLines[0]).toMatch(/unknown region "us-nowhere-1" \(.*\) \(AWS_REGION\)/);
+    // a near miss is named
+    const typo = await cli(['status', IMAGE, '--region', 'us-est-1']);
+    expect(typo.errLines).toEqual(['error: unknown region "us-est-1" (did you mean us-east-1?) (--region)']);
   });
 
   it('an endpoint that is not a URL is bad input', async () => {
@@ -205,29 +206,35 @@ describe('against the sandbox', () => {
     expect(box.server.requests.length).toBe(before);
   });
 
-  it('status fits an 80-column terminal; --wide prints everything on one line per row', async () => {
+  it('status fits an 80-column terminal without splitting an ID; not a terminal, it is never wrapped', async () => {
     const narrow = await cli(['status', arn, ...at()], 80);
     expect(narrow.code).toBe(3);
-    const widths = narrow.out.split('\n').map(visibleWidth);
-    expect(Math.max(...widths)).toBeLessThanOrEqual(80);
-    // nothing is cut off: every cell's AMI is there (wrapped inside its column), and no "…"
-    const tableLines = narrow.out
-      .split('\n')
-      .filter((line) => line.startsWith('│'))
-      .join('\n');
-    expect(tableLines.match(/ami-/g)).toHaveLength(8);
-    expect(tableLines).not.toMatch(/…/); // no cell pending here, so any "…" would be cli-table3 cutting text off
+    expect(Math.max(...narrow.out.split('\n').map(visibleWidth))).toBeLessThanOrEqual(80);
+    // too wide for a table at 80: one line per cell under its account, each AMI whole on its cell's line
+    expect(narrow.out).toMatch(/^222222222222\n {2}ap-northeast-1 +drift +ami-[0-9a-f]{17} +AMI✓ name✓ tags≠$/m);
+    expect(narrow.out.match(/^ {2}[a-z]{2}-[a-z]+-\d +drift +ami-[0-9a-f]{17} /gm)).toHaveLength(8);
+    for (const line of narrow.out.split('\n')) expect(line).not.toMatch(/(^|\W)(ami|lt)-[0-9a-f]{1,16}$/); // no ID cut at a line's end
+    // output that is not a terminal (no columns, no COLUMNS): as wide as its content, so grep finds whole rows
+    const piped = await cli(['status', arn, ...at()]);
+    expect(Math.max(...piped.out.split('\n').map(visibleWidth))).toBeGreaterThan(80);
+    expect(piped.out).toMatch(/│ 444444444444 │ · +│ · +│ drift +│ · +│/);
+    const ami = /ami-[0-9a-f]{17}/.exec(narrow.out)?.[0] ?? '';
+    expect(piped.out.split('\n').filter((line) => line.includes(ami)).length).toBeGreaterThan(0);
     const wide = await cli(['status', arn, '--wide', ...at()], 80);
-    expect(Math.max(...wide.out.split('\n').map(visibleWidth))).toBeGreaterThan(80);
-    expect(wide.out).toMatch(/│ ami-[0-9a-f]{17} +│/);
+    expect(wide.out).toBe(piped.out);
   });
 
-  it('reconcile --plan fits a 100-column terminal (COLUMNS when stdout is not a terminal)', async () => {
+  it('reconcile --plan fits COLUMNS when it is set, never splitting an ID, a region or a tag key', async () => {
     vi.stubEnv('COLUMNS', '100');
     const { code, out } = await cli(['reconcile', arn, '--plan', ...at()]);
     expect(code).toBe(3);
     expect(out).toMatch(/create-tags/);
-    expect(Math.max(...out.split('\n').map(visibleWidth))).toBeLessThanOrEqual(100);
+    const wide = await cli(['reconcile', arn, '--plan', '--wide', ...at()]);
+    expect(Math.max(...out.split('\n').map(visibleWidth))).toBeLessThan(Math.max(...wide.out.split('\n').map(visibleWidth)));
+    // every ID, region and tag key of the wide output is whole in the fitted one
+    const words = (text: string) =>
+      new Set(text.match(/\b(ami|lt)-[0-9a-f]{17}\b|[a-z]{2}-[a-z]+-\d\/\d{12}|imagebuilder-reconciler:source-image/g));
+    expect(words(out)).toStrictEqual(words(wide.out));
   });
 
   it('a sandbox port already taken is bad input, said once', async () => {

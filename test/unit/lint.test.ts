@@ -216,6 +216,18 @@ describe('lint rules (table-driven)', () => {
       fix: 'move it up to distributions[0].fastLaunchConfigurations',
     },
     {
+      reason: 'a misspelled region, with the region it was meant to be',
+      input: { name: 'x', distributions: [{ region: 'us-est-1', amiDistributionConfiguration: {} }] },
+      want: 'error unknown-region distributions[0].region',
+      fix: 'write "us-east-1"',
+    },
+    {
+      reason: 'a region of the right shape that no partition names, and nothing near it',
+      input: { name: 'x', distributions: [{ region: 'mars-north-7', amiDistributionConfiguration: {} }] },
+      want: 'error unknown-region distributions[0].region',
+      fix: 'write an AWS region name such as us-east-1',
+    },
+    {
       reason: 'a missing region',
       input: { name: 'x', distributions: [{ amiDistributionConfiguration: {} }] },
       want: 'error model-required distributions[0].region',

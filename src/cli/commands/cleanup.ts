@@ -128,20 +128,31 @@ function register(cli: Command, ctx: CommandContext): void {
     .addOption(
       new Option(
         '--strategy <strategy>',
-        "what apply does; only a gentler one than the deployment's (deprecate < disable < deregister)",
+        "what apply does; only a gentler one than the deployment's (deprecate < disable < deregister; default: RECONCILER_CLEANUP_STRATEGY, deregister)",
       ).choices(['deregister', 'disable', 'deprecate']),
     )
-    .option('--min-age-days <days>', "keep AMIs younger than this (only raises the deployment's minimum)", parseNonNegative)
-    .option('--keep-tag <key...>', "also keep AMIs carrying this tag key (added to the deployment's keep tag)")
+    .option(
+      '--min-age-days <days>',
+      "keep AMIs younger than this (only raises the deployment's minimum; default: RECONCILER_CLEANUP_MIN_AGE_DAYS, 7)",
+      parseNonNegative,
+    )
+    .option(
+      '--keep-tag <key...>',
+      "also keep AMIs carrying this tag key (added to the deployment's keep tag; default: RECONCILER_CLEANUP_KEEP_TAG only)",
+    )
     .option(
       '--include-shared',
       'treat AMIs shared with other accounts like the rest, when no other account uses them (only where the deployment allows it)',
     )
     .option('--build <arn...>', 'also consider these image build ARNs (same partition, region and account as the configuration)')
-    .option('--only-region <region...>', 'act only in these regions')
-    .option('--only-account <account...>', 'act only in these accounts')
-    .option('--only-image <ami...>', 'act only on these AMIs')
-    .option('--max-deletions <n>', 'act on at most n AMIs in this run (only lowers RECONCILER_CLEANUP_MAX_PER_RUN)', parseNonNegative)
+    .option('--only-region <region...>', 'act only in these regions (default: every removed cell)')
+    .option('--only-account <account...>', 'act only in these accounts (default: every removed cell)')
+    .option('--only-image <ami...>', 'act only on these AMIs (default: every candidate)')
+    .option(
+      '--max-deletions <n>',
+      'act on at most n AMIs in this run (only lowers it; default: RECONCILER_CLEANUP_MAX_PER_RUN, 20)',
+      parseNonNegative,
+    )
     .option('--plan-out <file>', 'write the plan (the candidates and what would be done) to a file for review')
     .option('--plan <file>', 'with --apply: act only on the candidates of this reviewed plan, re-verifying each')
     .option('--publish', 'also publish the report on the configured EventBridge bus')

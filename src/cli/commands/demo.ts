@@ -35,7 +35,16 @@ function register(cli: Command, ctx: CommandContext): void {
     .command('demo')
     .description('run the reconciler on the local AWS sandbox with the built-in scenario and narrate it (npm start)')
     .option('--scenario <file>', 'a scenario file (default: sandbox/harness/scenarios/demo.json)')
-    .option('--speed <factor>', 'simulated seconds per real second', parsePositive)
+    .option('--speed <factor>', "simulated seconds per real second (default: the scenario's clockSpeed)", parsePositive)
+    .addHelpText(
+      'after',
+      `
+Prints the address of the live report page (<sandbox URL>/_sandbox/report) while it runs.
+
+Examples:
+  $ npm start
+  $ imagebuilder-reconciler demo --speed 600 --no-color`,
+    )
     .action(async (opts: { scenario?: string; speed?: number }, command: Command) => {
       const globals = globalsOf(command);
       ctx.result.code = await withHarness((harness) =>
@@ -47,9 +56,18 @@ function register(cli: Command, ctx: CommandContext): void {
     .command('sandbox')
     .description('keep the local AWS sandbox running, with the reconciler wired in, for exploration (npm run sandbox)')
     .option('--scenario <file>', 'a scenario file (default: sandbox/harness/scenarios/demo.json)')
-    .option('--speed <factor>', 'simulated seconds per real second', parsePositive)
+    .option('--speed <factor>', "simulated seconds per real second (default: the scenario's clockSpeed)", parsePositive)
     .option('--port <port>', 'port on 127.0.0.1', parsePort, 4566)
-    .option('--no-wire', 'do not run the reconciler functions in the sandbox')
+    .option('--no-wire', 'do not run the reconciler functions in the sandbox (default: they run, wired by serverless.yml)')
+    .addHelpText(
+      'after',
+      `
+The report page of every build reported on is live at http://127.0.0.1:<port>/_sandbox/report.
+
+Examples:
+  $ npm run sandbox
+  $ imagebuilder-reconciler sandbox --port 4567 --scenario my-scenario.json`,
+    )
     .action(async (opts: { scenario?: string; speed?: number; port: number; wire: boolean }, command: Command) => {
       const globals = globalsOf(command);
       const box = await withHarness((harness) => harness.runSandbox(ctx.io, ctx.colorsFor(globals), opts));

@@ -10,6 +10,7 @@ import { listSharedOrganizations, listedAccounts, organizationsClient } from '..
 import { type Colors, cellMatrix } from '../format.ts';
 import { type AwsCheck, type CommandContext, EXIT, globalsOf, readDistributionConfiguration } from '../session.ts';
 import { isKnownRegion } from '../target.ts';
+import { unknownRegion } from '../../lib/core/regions.ts';
 
 interface DoctorOptions {
   config?: string;
@@ -29,8 +30,7 @@ function commaList(value: string): string[] {
 function checkDoctorOptions(opts: DoctorOptions): DistributionConfigurationArn | undefined {
   for (const account of opts.accounts ?? [])
     if (!/^\d{12}$/.test(account)) throw new InputError(`--accounts: "${account}" is not a 12-digit account ID`);
-  for (const region of opts.regions ?? [])
-    if (!isKnownRegion(region)) throw new InputError(`--regions: unknown region "${region}": use an AWS region name such as us-east-1`);
+  for (const region of opts.regions ?? []) if (!isKnownRegion(region)) throw new InputError(`--regions: ${unknownRegion(region)}`);
   return opts.config === undefined ? undefined : parseDistributionConfigurationArn(opts.config);
 }
 
@@ -162,8 +162,8 @@ function register(cli: Command, ctx: CommandContext): void {
     .command('doctor')
     .description('check that every account and region a distribution configuration names lets the reconciler do its work (read only)')
     .option('--config <distribution-configuration-arn>', 'the configuration to check (default: every one of the account in the region)')
-    .option('--accounts <ids>', 'only these accounts (comma-separated)', commaList)
-    .option('--regions <regions>', 'only these regions (comma-separated)', commaList)
+    .option('--accounts <ids>', 'only these accounts (comma-separated; default: every account the configuration names)', commaList)
+    .option('--regions <regions>', 'only these regions (comma-separated; default: every region the configuration names)', commaList)
     .option('--cleanup', 'check the cleanup role (RECONCILER_CLEANUP_ROLE_NAME) instead of the target role')
     .addHelpText(
       'after',

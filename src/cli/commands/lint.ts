@@ -17,7 +17,10 @@ function register(cli: Command, ctx: CommandContext): void {
     .command('lint')
     .description('preflight checks of a distribution configuration: a JSON file (create/update --cli-input-json) or an ARN')
     .argument('<file-or-arn>', 'path to a JSON file, or arn:aws:imagebuilder:<region>:<account>:distribution-configuration/<name>')
-    .option('--owner <account>', 'the account that builds the image (for rules about which accounts hold copies)')
+    .option(
+      '--owner <account>',
+      "the account that builds the image (for rules about which accounts hold copies; default: the ARN's account, none for a file)",
+    )
     .addHelpText(
       'after',
       `

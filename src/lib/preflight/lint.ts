@@ -1,3 +1,4 @@
+import { isKnownRegion, nearestRegion, unknownRegion } from '../core/regions.ts';
 import {
   CreateDistributionConfigurationRequest$,
   DistributionConfiguration$,
@@ -319,6 +320,16 @@ function checkDistributions(config: Obj, owner: string | undefined, out: Finding
       });
     } else {
       regions.set(region, i);
+    }
+    if (region !== undefined && !isKnownRegion(region)) {
+      const near = nearestRegion(region);
+      out.push({
+        severity: 'error',
+        rule: 'unknown-region',
+        path: `${at}.region`,
+        message: `${unknownRegion(region)}: no partition of the AWS SDK's data names it`,
+        fix: near === undefined ? 'write an AWS region name such as us-east-1' : `write "${near}"`,
+      });
     }
     const ami: Obj = isObj(d.amiDistributionConfiguration) ? d.amiDistributionConfiguration : {};
     const hasOutput = [

@@ -6,7 +6,7 @@
  */
 import { type ImageSummary, paginateListImagePipelineImages, paginateListImagePipelines } from '@aws-sdk/client-imagebuilder';
 import { parseImagePipelineArn } from '../core/arn.ts';
-import { currentBuild } from '../core/builds.ts';
+import { currentBuild, goodBuildsNewestFirst } from '../core/builds.ts';
 import { AwsCallError, type Failure, toFailure } from '../core/errors.ts';
 import type { ClientFactory } from '../aws/clients.ts';
 import { modeWithin } from '../core/config.ts';
@@ -52,6 +52,11 @@ function latestAvailable(summaries: ImageSummary[]): string | undefined {
   return currentBuild(summaries);
 }
 
+/** The current builds (AVAILABLE, not revoked), newest first in build order (`goodBuildsNewestFirst`). */
+function availableNewestFirst(summaries: ImageSummary[]): string[] {
+  return goodBuildsNewestFirst(summaries).map((b) => b.arn);
+}
+
 async function pipelinesOf(clients: ClientFactory, region: string): Promise<string[]> {
   const own = await clients.ownAccountId();
   const cell = await clients.forCell(own, region);
@@ -68,6 +73,11 @@ async function pipelinesOf(clients: ClientFactory, region: string): Promise<stri
 
 /** The latest AVAILABLE build of a pipeline, or undefined when it has none. */
 async function latestBuildOf(clients: ClientFactory, pipelineArn: string): Promise<string | undefined> {
+  return (await latestBuildsOf(clients, pipelineArn, 1))[0];
+}
+
+/** The last `count` AVAILABLE builds of a pipeline, newest first (the report page's side by side). */
+async function latestBuildsOf(clients: ClientFactory, pipelineArn: string, count: number): Promise<string[]> {
   const pipeline = parseImagePipelineArn(pipelineArn);
   const cell = await clients.forCell(pipeline.accountId, pipeline.region);
   const summaries: ImageSummary[] = [];
@@ -77,7 +87,7 @@ async function latestBuildOf(clients: ClientFactory, pipelineArn: string): Promi
   } catch (error: unknown) {
     throw new AwsCallError('ListImagePipelineImages', pipeline.accountId, pipeline.region, error);
   }
-  return latestAvailable(summaries);
+  return availableNewestFirst(summaries).slice(0, count);
 }
 
 /**
@@ -132,5 +142,5 @@ async function sweep(request: SweepRequest, deps: ReconcileDeps): Promise<SweepR
   return { kind: 'sweep', mode, trigger: request.trigger, pipelines: entries, counts, reports };
 }
 
-export { latestAvailable, latestBuildOf, sweep };
+export { latestAvailable, latestBuildOf, latestBuildsOf, sweep };
 export type { SweepEntry, SweepReport, SweepRequest };
