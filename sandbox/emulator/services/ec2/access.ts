@@ -44,13 +44,32 @@ function tagsOf(image: Ami, account: string): Map<string, string> {
   return image.ownerId === account ? image.tags : (image.accountTags.get(account) ?? new Map());
 }
 
-/** Images an account can see in a region, honouring eventual consistency for reads. */
-function visibleImages(ctx: Ctx, options: { consumeInvisible: boolean }): Ami[] {
+/**
+ * How long a deregistered AMI stays in DescribeImages' results, in state `deregistered` (simulated ms).
+ * "Recently deregistered images appear in the returned results for a short interval and then return empty
+ * results" (EC2 API Reference, DescribeImages, https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeImages.html);
+ * the model has no parameter that asks for them. AWS names no length: the sandbox keeps them 30 minutes
+ * (docs/aws-sources.md).
+ */
+const DEREGISTERED_VISIBLE_MS = 30 * 60_000;
+
+/** Whether a deregistered AMI is still in DescribeImages' results (see {@link DEREGISTERED_VISIBLE_MS}). */
+function recentlyDeregistered(image: Ami, now: number): boolean {
+  return image.state === 'deregistered' && image.deregisteredAt !== undefined && now - image.deregisteredAt < DEREGISTERED_VISIBLE_MS;
+}
+
+/**
+ * Images an account can see in a region (and those deregistered a moment ago, for DescribeImages), honouring
+ * eventual consistency for reads.
+ */
+function visibleImages(ctx: Ctx, options: { consumeInvisible: boolean; recentlyDeregistered?: boolean }): Ami[] {
   const out: Ami[] = [];
+  const now = ctx.env.clock.now();
   for (const { region, store } of ctx.env.state.allCells()) {
     if (region !== ctx.region) continue;
     for (const image of store.images.values()) {
-      if (image.state === 'deregistered' || !canSee(image, ctx.account, ctx.env.state)) continue;
+      const gone = image.state === 'deregistered' && !(options.recentlyDeregistered === true && recentlyDeregistered(image, now));
+      if (gone || !canSee(image, ctx.account, ctx.env.state)) continue;
       if (image.invisibleReads > 0) {
         if (options.consumeInvisible) image.invisibleReads -= 1;
         continue;
@@ -76,4 +95,4 @@ function ownImage(ctx: Ctx, imageId: string | undefined): Ami {
   return image;
 }
 
-export { canSee, checkImageId, here, ownImage, sharedThroughOrganization, tagsOf, visibleImages };
+export { DEREGISTERED_VISIBLE_MS, canSee, checkImageId, here, ownImage, sharedThroughOrganization, tagsOf, visibleImages };
