@@ -10,4 +10,9 @@ function partitionOf(region: string): string {
   return partition(region).name;
 }
 
-export { partitionOf };
+/** A region the SDK's partition data names (`mars-west-9` is of the right shape, and names none). */
+function isKnownRegion(region: string): boolean {
+  return (partition(region) as { description?: string }).description !== undefined;
+}
+
+export { isKnownRegion, partitionOf };

@@ -70,8 +70,8 @@ interface LaunchTemplate {
   versions: LaunchTemplateVersion[];
   tags: Map<string, string>;
   createTime: string;
-  /** ClientToken → version number (CreateLaunchTemplateVersion idempotency). */
-  clientTokens: Map<string, number>;
+  /** ClientToken → the version it created and its request's parameters (CreateLaunchTemplateVersion idempotency). */
+  clientTokens: Map<string, { version: number; request: string }>;
 }
 
 interface FastLaunch {
@@ -372,6 +372,8 @@ class SandboxState {
   readonly managedPolicies = new Map<string, ManagedPolicy>();
   /** `account/service` of the service-linked roles that exist (e.g. `…/ec2fastlaunch.amazonaws.com`). */
   readonly serviceLinkedRoles = new Set<string>();
+  /** `account/region` where block public access for AMIs is `block-new-sharing` (EnableImageBlockPublicAccess). */
+  readonly imageBlockPublicAccess = new Set<string>();
   /**
    * The AWS Organizations organization each account belongs to (`o-…`); an account not listed belongs to none.
    * IAM's global condition keys aws:ResourceOrgID / aws:PrincipalOrgID carry it (IAM User Guide, "AWS global

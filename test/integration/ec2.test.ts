@@ -23,6 +23,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
+import { DEREGISTERED_VISIBLE_MS } from '../../sandbox/emulator/services/ec2/access.ts';
 import { createClientFactory } from '../../src/lib/aws/clients.ts';
 import { loadConfig } from '../../src/lib/core/config.ts';
 import { apply } from '../../src/lib/reconcile/apply.ts';
@@ -269,6 +270,11 @@ describe('sandbox EC2', () => {
     await expect(ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshot] }))).rejects.toMatchObject({
       name: 'InvalidSnapshot.NotFound',
     });
+    // "Recently deregistered images appear in the returned results for a short interval" (DescribeImages)
+    expect((await ec2.send(new DescribeImagesCommand({ ImageIds: [ami('bulk0')] }))).Images?.map((i) => i.State)).toStrictEqual([
+      'deregistered',
+    ]);
+    box.clock.advance(DEREGISTERED_VISIBLE_MS);
     await expect(ec2.send(new DescribeImagesCommand({ ImageIds: [ami('bulk0')] }))).rejects.toMatchObject({
       name: 'InvalidAMIID.NotFound',
     });

@@ -21,8 +21,8 @@ import { type Ctx, type SandboxEnv, type ServiceDef, op, systemCtx } from '../se
 import type { Ami } from '../state.ts';
 import { paginate } from './common.ts';
 import { COPY_MS, ec2, registerImage } from './ec2/index.ts';
-import { writeParameter } from './parameters.ts';
-import { partitionOf } from '../partition.ts';
+import { parameterNameError, writeParameter } from './parameters.ts';
+import { isKnownRegion, partitionOf } from '../partition.ts';
 import {
   type DistributedImage,
   checkWorkflowConfigurations,
@@ -447,6 +447,43 @@ function kmsArn(key: string | undefined, account: string, region: string): strin
 }
 
 /**
+ * What EC2 refuses of a region's distribution, worded as EC2 answers the call Image Builder makes for it (the
+ * image then ends FAILED with it, as a failed copy does), or undefined:
+ * - a region that does not exist, or that the sandbox does not hold: CopyImage cannot reach it;
+ * - a launch permission group other than `all`: ModifyImageAttribute's `InvalidAMIAttributeItemValue`
+ *   ("Group: The name of the group. Valid Values: all", EC2 API Reference, LaunchPermission);
+ * - an AMI name EC2 refuses: "Constraints: 3-128 alphanumeric characters, parentheses (()), square brackets
+ *   ([]), spaces ( ), periods (.), slashes (/), dashes (-), single quotes ('), at-signs (@), or underscores(_)"
+ *   (EC2 API Reference, CopyImage and CreateImage, Name: https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CopyImage.html),
+ *   `InvalidAMIName.Malformed` (a `:` or a non-breaking space is refused).
+ */
+function distributionRefusal(
+  env: SandboxEnv,
+  d: NonNullable<NonNullable<Image['distributionConfiguration']>['distributions']>[number],
+  buildNumber: number,
+  image: Image,
+): string | undefined {
+  const region = d.region ?? '';
+  if (!isKnownRegion(region) || !env.state.regions.includes(region))
+    return `InvalidRegion: the region '${region}' does not exist or is not enabled for this account`;
+  const config = d.amiDistributionConfiguration;
+  for (const group of config?.launchPermission?.userGroups ?? [])
+    if (group !== 'all') return `InvalidAMIAttributeItemValue: Invalid attribute item value "${group}" for group item type.`;
+  const owner = (image.arn ?? '').split(':')[4] ?? '';
+  const accounts = config?.targetAccountIds?.length ? config.targetAccountIds : [owner];
+  const blocked = accounts.find((a) => env.state.imageBlockPublicAccess.has(`${a}/${region}`));
+  if (config?.launchPermission?.userGroups?.includes('all') === true && blocked !== undefined)
+    return `OperationNotPermitted: block public access for AMIs is enabled for account ${blocked} in ${region}: the AMI cannot be made public`;
+  const name = resolveName(config?.name, image.name ?? 'image', buildNumber, image.dateCreated ?? env.clock.iso());
+  if (!EC2_AMI_NAME.test(name))
+    return `InvalidAMIName.Malformed: AMI names must be between 3 and 128 characters long, and may contain letters, numbers, '(', ')', '[', ']', ' ', '.', '/', '-', ''', '@' and '_' (${JSON.stringify(name)})`;
+  return undefined;
+}
+
+/** EC2's AMI name rule (CopyImage, CreateImage, RegisterImage: Name). */
+const EC2_AMI_NAME = /^[A-Za-z0-9()[\] ./'@_-]{3,128}$/;
+
+/**
  * Distribute an image as Image Builder does, with its real gaps: copies to target accounts get no
  * `amiTags` (nor Image Builder's own tags); cross-account launch templates are updated only when they carry
  * `CreatedBy: EC2 Image Builder` (the distribution role's condition), and skipped quietly otherwise; Fast
@@ -469,12 +506,18 @@ function distribute(
     const config = d.amiDistributionConfiguration;
     const targets = config?.targetAccountIds?.length ? config.targetAccountIds : [owner];
     const cells = region === buildRegion && !targets.includes(owner) ? [owner, ...targets] : targets;
+    const refused = distributionRefusal(env, d, buildNumber, image);
     for (const account of cells) {
       const key = `${account}/${region}`;
       if (only !== undefined && !only.has(key)) continue;
       if (amis.some((a) => a.region === region && (a.accountId ?? owner) === account)) continue;
       let ami: Ami;
-      if (account === owner && region === buildRegion) {
+      if (refused !== undefined) {
+        failures.push(
+          `AMI Copy Reported Failure For ${source.imageId} when distributing the image from the source account (ID: ${owner}) to the destination account (ID: ${account}) in Region ${region}: ${refused}`,
+        );
+        continue;
+      } else if (account === owner && region === buildRegion) {
         ami = source;
       } else if (env.faults.copyFails(account, region)) {
         failures.push(
@@ -521,8 +564,13 @@ function distribute(
   return { failures };
 }
 
-/** The integration step: launch templates, Fast Launch (owner only), licences (owner only) and SSM parameters. */
-function integrate(env: SandboxEnv, image: Image, only?: Set<string>): void {
+/**
+ * The integration step: launch templates, Fast Launch (owner only), licences (owner only) and SSM parameters,
+ * for `only` these cells when given (a distribution workflow's ApplyImageConfigurations step). Returns what
+ * failed (an SSM parameter SSM refuses, an S3 export EC2 refuses), which fails the image.
+ */
+function integrate(env: SandboxEnv, image: Image, only?: Set<string>): string[] {
+  const failures: string[] = [];
   const owner = (image.arn ?? '').split(':')[4] ?? '';
   // only these cells (a distribution workflow's ApplyImageConfigurations step configures the copies it names)
   const amiFor = (account: string, region: string) =>
@@ -606,6 +654,10 @@ function integrate(env: SandboxEnv, image: Image, only?: Set<string>): void {
           });
         } catch (error: unknown) {
           if (!(error instanceof AwsError)) throw error;
+          // the export is part of the distribution: a refused one (a bucket that does not exist, …) fails it
+          failures.push(
+            `Failed to export ${exported} to s3://${s3Export.s3Bucket ?? ''} in Region ${region}: ${error.code}: ${error.message}`,
+          );
         }
       };
       // a copy still pending is exported once it is available
@@ -616,6 +668,15 @@ function integrate(env: SandboxEnv, image: Image, only?: Set<string>): void {
       const account = p.amiAccountId ?? owner;
       const imageId = amiFor(account, region);
       if (imageId === undefined || p.parameterName === undefined) continue;
+      // Image Builder writes the parameter with SSM's PutParameter, whose name rules hold here too
+      // (parameters.ts); a refused write fails the image with SSM's answer
+      const refused = parameterNameError(p.parameterName);
+      if (refused !== undefined) {
+        failures.push(
+          `Failed to update the SSM parameter ${p.parameterName} in account ${account} in Region ${region}: ${refused.code}: ${refused.message}`,
+        );
+        continue;
+      }
       writeParameter(env.state.cell(account, region), {
         name: p.parameterName,
         value: imageId,
@@ -625,6 +686,7 @@ function integrate(env: SandboxEnv, image: Image, only?: Set<string>): void {
       });
     }
   }
+  return failures;
 }
 
 /** Run a build through its phases, publishing an Image State Change event at each step. */
@@ -718,8 +780,10 @@ function finishDistribution(env: SandboxEnv, image: Image, source: Ami | undefin
     }
     setState(env, image, 'INTEGRATING');
     env.clock.after(PHASES.integrating, () => {
-      integrate(env, image);
-      setState(env, image, 'AVAILABLE');
+      const failed = integrate(env, image);
+      if (failed.length > 0)
+        setState(env, image, 'FAILED', `Not all distribution jobs are completed. ${failed.map((f, i) => `${i + 1}) ${f}`).join(' ')}`);
+      else setState(env, image, 'AVAILABLE');
     });
   });
 }
@@ -766,6 +830,38 @@ function startBuild(
   const kms = distribution?.distributions?.find((d) => d.region === ctx.region)?.amiDistributionConfiguration?.kmsKeyId;
   runBuild(ctx.env, image, recipe, kms);
   return arn;
+}
+
+/**
+ * A create or update with a `clientToken`: "Unique, case-sensitive identifier you provide to ensure
+ * idempotency of the request" (Image Builder API Reference, e.g. CreateDistributionConfiguration). A retry with
+ * the same token and the same parameters gets the first answer (not ResourceAlreadyExistsException); other
+ * parameters get IdempotentParameterMismatchException, "You have specified a client token for an operation
+ * using parameter values that differ from a previous request that used the same client token." (HTTP 400,
+ * https://docs.aws.amazon.com/imagebuilder/latest/APIReference/API_UpdateDistributionConfiguration.html, Errors).
+ */
+function withClientToken<I extends { clientToken?: string | undefined }>(operation: string, fn: (ctx: Ctx, input: I) => object) {
+  return (ctx: Ctx, input: I): object => {
+    if (input.clientToken === undefined) return fn(ctx, input);
+    const store = ctx.env.state.cell(ctx.account, ctx.region).imagebuilder;
+    const key = `${operation}/${input.clientToken}`;
+    const { clientToken: _token, ...parameters } = input;
+    const request = JSON.stringify(parameters);
+    const seen = store.clientTokens.get(key);
+    if (seen !== undefined) {
+      const first = JSON.parse(seen) as { request: string; response: object };
+      if (first.request !== request)
+        throw new AwsError(
+          'IdempotentParameterMismatchException',
+          'You have specified a client token for an operation using parameter values that differ from a previous request that used the same client token.',
+          400,
+        );
+      return first.response;
+    }
+    const response = fn(ctx, input);
+    store.clientTokens.set(key, JSON.stringify({ request, response }));
+    return response;
+  };
 }
 
 function idempotent(ctx: Ctx, token: string | undefined, start: () => string): string {
@@ -855,22 +951,22 @@ const imagebuilder: ServiceDef = {
   protocol: 'rest-json',
   schemas: schemas as unknown as Record<string, unknown>,
   handlers: {
-    CreateDistributionConfiguration: op(createDistributionConfiguration),
-    UpdateDistributionConfiguration: op(updateDistributionConfiguration),
+    CreateDistributionConfiguration: op(withClientToken('CreateDistributionConfiguration', createDistributionConfiguration)),
+    UpdateDistributionConfiguration: op(withClientToken('UpdateDistributionConfiguration', updateDistributionConfiguration)),
     GetDistributionConfiguration: op(getDistributionConfiguration),
     TagResource: op(tagResource),
     UntagResource: op(untagResource),
     ListTagsForResource: op(listTagsForResource),
     ListDistributionConfigurations: op(listDistributionConfigurations),
     DeleteDistributionConfiguration: op(deleteDistributionConfiguration),
-    CreateImageRecipe: op(createImageRecipe),
+    CreateImageRecipe: op(withClientToken('CreateImageRecipe', createImageRecipe)),
     GetImageRecipe: op((ctx: Ctx, input: { imageRecipeArn?: string }) => {
       const recipe = storeFor(ctx, input.imageRecipeArn ?? '').recipes.get(input.imageRecipeArn ?? '');
       if (recipe === undefined) throw ibNotFound(input.imageRecipeArn ?? '');
       return { imageRecipe: recipe };
     }),
-    CreateInfrastructureConfiguration: op(createInfrastructureConfiguration),
-    CreateImagePipeline: op(createImagePipeline),
+    CreateInfrastructureConfiguration: op(withClientToken('CreateInfrastructureConfiguration', createInfrastructureConfiguration)),
+    CreateImagePipeline: op(withClientToken('CreateImagePipeline', createImagePipeline)),
     UpdateImagePipeline: op(updateImagePipeline),
     GetImagePipeline: op((ctx: Ctx, input: { imagePipelineArn?: string }) => {
       const pipeline = storeFor(ctx, input.imagePipelineArn ?? '').pipelines.get(input.imagePipelineArn ?? '');

@@ -14,6 +14,39 @@ import type { CellStore, Parameter, ParameterVersion } from '../state.ts';
  * must not begin with a number, nor with `aws` or `ssm` (any case).
  */
 
+/**
+ * The error SSM answers a parameter name it refuses, or undefined for a good one. The rules (Systems Manager
+ * User Guide, "Parameter name requirements and constraints",
+ * https://docs.aws.amazon.com/systems-manager/latest/userguide/sysman-parameter-name-constraints.html):
+ * letters, numbers and `_.-`, with `/` delineating a hierarchy, which must then begin with `/` (a fully
+ * qualified name); no prefix `aws` or `ssm`, any case ("awsTestParameter or SSM-testparameter will fail with
+ * an exception"); at most 1011 characters; at most 15 levels. SSM's answers, as users quote them:
+ * `ValidationException` "Parameter name must be a fully qualified name." for `golden/ami`;
+ * `AccessDeniedException` "No access to reserved parameter name: …" for `aws…` and `/aws/…`; and for other
+ * names `ValidationException` "Parameter name: can't be prefixed with "ssm" (case-insensitive). If formed as a
+ * path, it can consist of sub-paths divided by slash symbol; each sub-path can be formed as a mix of letters,
+ * numbers and the following 3 symbols .-_" (docs/aws-sources.md).
+ */
+function parameterNameError(name: string): AwsError | undefined {
+  const bare = name.startsWith('/') ? name.slice(1) : name;
+  if (/^aws/i.test(bare)) return new AwsError('AccessDeniedException', `No access to reserved parameter name: ${bare}.`);
+  if (name.includes('/') && !name.startsWith('/'))
+    return new AwsError('ValidationException', 'Parameter name must be a fully qualified name.');
+  const levels = bare.split('/');
+  if (
+    /^ssm/i.test(bare) ||
+    name.length < 1 ||
+    name.length > 1011 ||
+    levels.length > 15 ||
+    !levels.every((l) => /^[A-Za-z0-9_.-]+$/.test(l))
+  )
+    return new AwsError(
+      'ValidationException',
+      'Parameter name: can\'t be prefixed with "ssm" (case-insensitive). If formed as a path, it can consist of sub-paths divided by slash symbol; each sub-path can be formed as a mix of letters, numbers and the following 3 symbols .-_',
+    );
+  return undefined;
+}
+
 /** Versions SSM keeps per parameter. */
 const HISTORY_LIMIT = 100;
 
@@ -122,4 +155,4 @@ function labelParameterVersion(
   return { InvalidLabels: invalid, ParameterVersion: number };
 }
 
-export { labelParameterVersion, parseSelector, selectParameter, writeParameter };
+export { labelParameterVersion, parameterNameError, parseSelector, selectParameter, writeParameter };

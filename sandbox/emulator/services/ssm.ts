@@ -4,7 +4,7 @@ import { partitionOf } from '../partition.ts';
 import { AwsError } from '../protocol/errors.ts';
 import { type Ctx, type ServiceDef, op } from '../server.ts';
 import { canSee } from './ec2/index.ts';
-import { labelParameterVersion, selectParameter, writeParameter } from './parameters.ts';
+import { labelParameterVersion, parameterNameError, selectParameter, writeParameter } from './parameters.ts';
 
 // SSM Parameter Store: the API; the parameters' versions and labels are kept by parameters.ts
 
@@ -13,6 +13,10 @@ const SSM_IMAGE_VALIDATION_MS = 30_000;
 
 function parameterArn(ctx: Ctx, name: string): string {
   return `arn:${partitionOf(ctx.region)}:ssm:${ctx.region}:${ctx.account}:parameter${name.startsWith('/') ? '' : '/'}${name}`;
+}
+
+function existingType(ctx: Ctx, name: string): string | undefined {
+  return ctx.env.state.cell(ctx.account, ctx.region).parameters.get(name)?.type;
 }
 
 const ssm: ServiceDef = {
@@ -41,11 +45,18 @@ const ssm: ServiceDef = {
     ),
     PutParameter: op((ctx: Ctx, input: PutParameterRequest) => {
       const name = input.Name ?? '';
-      if (!/^[\w./-]{1,1011}$/.test(name)) throw new AwsError('ValidationException', `Parameter name ${name} is not valid`);
+      const refused = parameterNameError(name);
+      if (refused !== undefined) throw refused;
       if (input.Value === undefined) throw new AwsError('ValidationException', 'Value is required');
       const dataType = input.DataType ?? 'text';
       if (!['text', 'aws:ec2:image', 'aws:ssm:integration'].includes(dataType))
         throw new AwsError('ValidationException', `DataType ${dataType} is not supported`);
+      // "aws:ec2:image … only for String type parameters" (PutParameter, DataType; Systems Manager User Guide,
+      // "Native parameter support for Amazon Machine Image IDs": "you must specify the String parameter type");
+      // the model's error for a request its rules refuse is ValidationException (the message is the sandbox's)
+      const type = input.Type ?? existingType(ctx, name) ?? 'String';
+      if (dataType === 'aws:ec2:image' && type !== 'String')
+        throw new AwsError('ValidationException', `The aws:ec2:image data type is supported only for String parameters, not ${type}.`);
       const cell = ctx.env.state.cell(ctx.account, ctx.region);
       const store = cell.parameters;
       const existing = store.get(name);

@@ -6,6 +6,7 @@ import {
 } from '@aws-sdk/client-imagebuilder';
 import { NormalizedSchema } from '@smithy/core/schema';
 import type { SchemaRef } from '@smithy/types';
+import { BUILD_TAG, CREATED_BY_TAG, SOURCE_IMAGE_TAG } from '../core/tags.ts';
 import { type Violation, validateAgainstModel } from './model/validate.ts';
 
 /**
@@ -289,6 +290,32 @@ function modelFinding(v: Violation): Finding {
 }
 
 /** Rules about meaning: limits, Fast Launch, sharing, accounts. */
+/** EC2's limit of user-defined tags per resource (EC2 User Guide, "Tag restrictions"). */
+const EC2_MAX_TAGS = 50;
+
+/**
+ * The owner's AMI carries the amiTags, Image Builder's own two tags (`CreatedBy`, `Ec2ImageBuilderArn`) and the
+ * reconciler's source tag; EC2 allows 50 tags per resource, counting those it has ("Maximum number of tags
+ * per resource – 50", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html#tag-restrictions),
+ * so more than 47 amiTags of other keys leave no room and the reconcile's CreateTags fails with
+ * TagLimitExceeded. More than 50 amiTags is the model's finding (TagMap).
+ */
+function checkTagLimit(ami: Obj, at: string, out: Finding[]): void {
+  const amiTags: Obj = isObj(ami.amiTags) ? ami.amiTags : {};
+  const keys = Object.keys(amiTags);
+  if (keys.length > EC2_MAX_TAGS) return;
+  const added = [CREATED_BY_TAG, BUILD_TAG, SOURCE_IMAGE_TAG];
+  const total = new Set([...keys, ...added]).size;
+  if (total <= EC2_MAX_TAGS) return;
+  out.push({
+    severity: 'error',
+    rule: 'ami-tag-limit',
+    path: `${at}.amiDistributionConfiguration.amiTags`,
+    message: `${keys.length} amiTags, with Image Builder's ${CREATED_BY_TAG} and ${BUILD_TAG} and the reconciler's ${SOURCE_IMAGE_TAG}, make ${total} tags on the AMI; EC2 allows ${EC2_MAX_TAGS} per resource (TagLimitExceeded)`,
+    fix: `remove ${total - EC2_MAX_TAGS} amiTags (at most ${EC2_MAX_TAGS - added.length} besides those three)`,
+  });
+}
+
 function checkDistributions(config: Obj, owner: string | undefined, out: Finding[]): void {
   const distributions = config.distributions;
   // missing or not a list: the model's required check and the shape check report it
@@ -365,6 +392,7 @@ function checkDistributions(config: Obj, owner: string | undefined, out: Finding
       }
     }
     // account IDs, tag keys and the number of tags: the model's checks (AccountId, TagKey, TagMap)
+    checkTagLimit(ami, at, out);
     const targets = strings(ami.targetAccountIds);
     const permission: Obj = isObj(ami.launchPermission) ? ami.launchPermission : {};
     if (strings(permission.userGroups).includes('all')) {

@@ -45,13 +45,33 @@ function tagsOf(image: Ami, account: string): Map<string, string> {
 }
 
 /**
- * Images an account can see in a region, honouring eventual consistency for reads. `scope` narrows where to
- * look, as the request does (the AMIs it names by id, or those of the owners it names), so that a request
- * reads those AMIs only, not every AMI of the region; its invisible reads are consumed only by a request that
- * would have returned it.
+/**
+ * How long a deregistered AMI stays in DescribeImages' results, in state `deregistered` (simulated ms).
+ * "Recently deregistered images appear in the returned results for a short interval and then return empty
+ * results" (EC2 API Reference, DescribeImages, https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeImages.html);
+ * the model has no parameter that asks for them. AWS names no length: the sandbox keeps them 30 minutes
+ * (docs/aws-sources.md).
  */
-function visibleImages(ctx: Ctx, options: { consumeInvisible: boolean }, scope: { imageIds?: string[]; owners?: string[] } = {}): Ami[] {
+const DEREGISTERED_VISIBLE_MS = 30 * 60_000;
+
+/** Whether a deregistered AMI is still in DescribeImages' results (see {@link DEREGISTERED_VISIBLE_MS}). */
+function recentlyDeregistered(image: Ami, now: number): boolean {
+  return image.state === 'deregistered' && image.deregisteredAt !== undefined && now - image.deregisteredAt < DEREGISTERED_VISIBLE_MS;
+}
+
+/**
+ * Images an account can see in a region (and those deregistered a moment ago, for DescribeImages), honouring
+ * eventual consistency for reads. `scope` narrows where to look, as the request does (the AMIs it names by id,
+ * or those of the owners it names), so that a request reads those AMIs only, not every AMI of the region; its
+ * invisible reads are consumed only by a request that would have returned it.
+ */
+function visibleImages(
+  ctx: Ctx,
+  options: { consumeInvisible: boolean; recentlyDeregistered?: boolean },
+  scope: { imageIds?: string[]; owners?: string[] } = {},
+): Ami[] {
   const state = ctx.env.state;
+  const now = ctx.env.clock.now();
   let candidates: Iterable<Ami>;
   if (scope.imageIds !== undefined && scope.imageIds.length > 0) {
     candidates = [...new Set(scope.imageIds)].flatMap((id) => state.findImage(ctx.region, id) ?? []);
@@ -60,7 +80,8 @@ function visibleImages(ctx: Ctx, options: { consumeInvisible: boolean }, scope: 
   } else candidates = state.imagesOfRegion(ctx.region);
   const out: Ami[] = [];
   for (const image of candidates) {
-    if (image.state === 'deregistered' || !canSee(image, ctx.account, state)) continue;
+    const gone = image.state === 'deregistered' && !(options.recentlyDeregistered === true && recentlyDeregistered(image, now));
+    if (gone || !canSee(image, ctx.account, state)) continue;
     if (image.invisibleReads > 0) {
       if (options.consumeInvisible) image.invisibleReads -= 1;
       continue;
@@ -85,4 +106,4 @@ function ownImage(ctx: Ctx, imageId: string | undefined): Ami {
   return image;
 }
 
-export { canSee, checkImageId, here, ownImage, sharedThroughOrganization, tagsOf, visibleImages };
+export { DEREGISTERED_VISIBLE_MS, canSee, checkImageId, here, ownImage, sharedThroughOrganization, tagsOf, visibleImages };

@@ -102,7 +102,7 @@ function describeImages(ctx: Ctx, input: DescribeImagesRequest) {
     throw new AwsError('InvalidParameterCombination', 'The parameter ImageIds cannot be used with the parameter MaxResults');
   }
   const owners = (input.Owners ?? []).map((o) => (o === 'self' ? ctx.account : o));
-  let images = visibleImages(ctx, { consumeInvisible: true }, { imageIds: input.ImageIds, owners });
+  let images = visibleImages(ctx, { consumeInvisible: true, recentlyDeregistered: true }, { imageIds: input.ImageIds, owners });
   if (owners.length > 0) {
     images = images.filter((i) => owners.includes(i.ownerId));
   }
@@ -167,9 +167,19 @@ function describeImageAttribute(ctx: Ctx, input: DescribeImageAttributeRequest) 
   }
 }
 
+/** An organization's ARN and an OU's, as EC2 takes them in a launch permission (the Organizations ARN formats). */
+const ORGANIZATION_ARN = /^arn:aws[a-z-]*:organizations::\d{12}:organization\/o-[a-z0-9]{10,32}$/;
+const OU_ARN = /^arn:aws[a-z-]*:organizations::\d{12}:ou\/o-[a-z0-9]{10,32}\/ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$/;
+
 function modifyImageAttribute(ctx: Ctx, input: ModifyImageAttributeRequest) {
   const image = ownImage(ctx, input.ImageId);
   const p = image.launchPermissions;
+  // a disabled AMI "can't be shared" until it is enabled again (EC2 User Guide, "Disable an Amazon EC2 AMI":
+  // "You can't share a disabled AMI"); EC2 names no code: OperationNotPermitted, its common client error for
+  // an operation that is not allowed (docs/aws-sources.md)
+  const adds = [...(input.LaunchPermission?.Add ?? []), ...(input.OperationType === 'add' ? (input.UserIds ?? []) : [])];
+  if (image.state === 'disabled' && adds.length > 0)
+    throw new AwsError('OperationNotPermitted', `Image ${image.imageId} is disabled: a disabled AMI cannot be shared. Enable it first.`);
   const apply = (
     entries: {
       UserId?: string | undefined;
@@ -184,6 +194,27 @@ function modifyImageAttribute(ctx: Ctx, input: ModifyImageAttributeRequest) {
         throw new AwsError('InvalidAMIAttributeItemValue', `Invalid attribute item value "${entry.UserId}" for userId item type.`);
       if (entry.Group !== undefined && entry.Group !== 'all')
         throw new AwsError('InvalidAMIAttributeItemValue', `Invalid attribute item value "${entry.Group}" for group item type.`);
+      // "OrganizationArn: The Amazon Resource Name (ARN) of an organization", "OrganizationalUnitArn: The ARN
+      // of an organizational unit (OU)" (EC2 API Reference, LaunchPermission), in the formats of AWS
+      // Organizations (arn:aws:organizations::<management account>:organization/o-… and …:ou/o-…/ou-…)
+      if (entry.OrganizationArn !== undefined && !ORGANIZATION_ARN.test(entry.OrganizationArn))
+        throw new AwsError(
+          'InvalidAMIAttributeItemValue',
+          `Invalid attribute item value "${entry.OrganizationArn}" for organizationArn item type.`,
+        );
+      if (entry.OrganizationalUnitArn !== undefined && !OU_ARN.test(entry.OrganizationalUnitArn))
+        throw new AwsError(
+          'InvalidAMIAttributeItemValue',
+          `Invalid attribute item value "${entry.OrganizationalUnitArn}" for organizationalUnitArn item type.`,
+        );
+      // block public access for AMIs: "Any attempt to publicly share your AMIs in the specified Region is
+      // blocked" (GetImageBlockPublicAccessState, block-new-sharing; EC2 User Guide, "Understand block public
+      // access for AMIs"); the code is not named: OperationNotPermitted (docs/aws-sources.md)
+      if (add && entry.Group === 'all' && ctx.env.state.imageBlockPublicAccess.has(`${ctx.account}/${ctx.region}`))
+        throw new AwsError(
+          'OperationNotPermitted',
+          `Block public access for AMIs is enabled in ${ctx.region}: ${image.imageId} cannot be made public. Disable it with DisableImageBlockPublicAccess first.`,
+        );
       const change = <T>(set: Set<T>, value: T | undefined) => {
         if (value === undefined) return;
         if (add) set.add(value);
@@ -354,13 +385,53 @@ function enableImage(ctx: Ctx, input: DisableImageRequest) {
 function enableDeprecation(ctx: Ctx, input: EnableImageDeprecationRequest) {
   const image = ownImage(ctx, input.ImageId);
   if (input.DeprecateAt === undefined) throw new AwsError('MissingParameter', 'The request must contain the parameter DeprecateAt');
-  image.deprecationTime = new Date(input.DeprecateAt).toISOString();
+  // "You can't specify a date in the past. The upper limit for DeprecateAt is 10 years from now, except for
+  // public AMIs, where the upper limit is 2 years from the creation date." (EC2 API Reference,
+  // EnableImageDeprecation, DeprecateAt); refused as EC2 refuses a parameter value (InvalidParameterValue)
+  const at = new Date(input.DeprecateAt).getTime();
+  const now = ctx.env.clock.now();
+  const publicImage = image.launchPermissions.groups.has('all');
+  const limit = publicImage ? Date.parse(image.creationDate) + 2 * 365.25 * 86_400_000 : now + 10 * 365.25 * 86_400_000;
+  if (Number.isNaN(at) || at < now || at > limit)
+    throw new AwsError(
+      'InvalidParameterValue',
+      `Value (${new Date(input.DeprecateAt).toISOString()}) for parameter DeprecateAt is invalid: it must not be in the past nor more than ${publicImage ? '2 years after the creation date of a public AMI' : '10 years from now'}.`,
+    );
+  image.deprecationTime = new Date(at).toISOString();
   return { Return: true };
+}
+
+/** Block public access for AMIs, per account and region (EC2 User Guide, "Understand block public access for AMIs"). */
+function imageBlockPublicAccessState(ctx: Ctx) {
+  return {
+    ImageBlockPublicAccessState: ctx.env.state.imageBlockPublicAccess.has(`${ctx.account}/${ctx.region}`)
+      ? 'block-new-sharing'
+      : 'unblocked',
+    ManagedBy: 'account',
+  };
+}
+
+function enableImageBlockPublicAccess(ctx: Ctx, input: { ImageBlockPublicAccessState?: string }) {
+  if (input.ImageBlockPublicAccessState !== 'block-new-sharing')
+    throw new AwsError(
+      'InvalidParameterValue',
+      `Value (${String(input.ImageBlockPublicAccessState)}) for parameter ImageBlockPublicAccessState is invalid. Valid values: block-new-sharing`,
+    );
+  ctx.env.state.imageBlockPublicAccess.add(`${ctx.account}/${ctx.region}`);
+  return { ImageBlockPublicAccessState: 'block-new-sharing' };
+}
+
+function disableImageBlockPublicAccess(ctx: Ctx) {
+  ctx.env.state.imageBlockPublicAccess.delete(`${ctx.account}/${ctx.region}`);
+  return { ImageBlockPublicAccessState: 'unblocked' };
 }
 
 export {
   COPY_MS,
   copyImage,
+  disableImageBlockPublicAccess,
+  enableImageBlockPublicAccess,
+  imageBlockPublicAccessState,
   deregisterImage,
   describeImageAttribute,
   describeImages,

@@ -209,9 +209,21 @@ function createLaunchTemplateVersion(ctx: Ctx, input: CreateLaunchTemplateVersio
   const t = findTemplate(ctx, input.LaunchTemplateId, input.LaunchTemplateName);
   if (input.LaunchTemplateData === undefined)
     throw new AwsError('MissingParameter', 'The request must contain the parameter LaunchTemplateData');
-  if (input.ClientToken !== undefined) {
-    const existing = t.clientTokens.get(input.ClientToken);
-    if (existing !== undefined) return { LaunchTemplateVersion: versionOut(t, existing) };
+  // "If you reuse a client token, you must use the same parameters": a different request with the same token is
+  // refused with IdempotentParameterMismatch, "The request uses the same client token as a previous, but
+  // non-identical request. Do not reuse a client token with different requests, unless the requests are
+  // identical." (EC2 API Reference, "Ensuring idempotency in Amazon EC2 API requests" and "Error codes",
+  // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html)
+  const { ClientToken: token, DryRun: _dryRun, ...parameters } = input;
+  const request = JSON.stringify(parameters);
+  if (token !== undefined) {
+    const existing = t.clientTokens.get(token);
+    if (existing !== undefined && existing.request !== request)
+      throw new AwsError(
+        'IdempotentParameterMismatch',
+        'The request uses the same client token as a previous, but non-identical request. Do not reuse a client token with different requests, unless the requests are identical.',
+      );
+    if (existing !== undefined) return { LaunchTemplateVersion: versionOut(t, existing.version) };
   }
   if (t.versions.length >= 10_000)
     throw new AwsError('LaunchTemplateVersionLimitExceeded', 'You have reached the maximum of 10000 versions for this launch template.');
@@ -220,7 +232,7 @@ function createLaunchTemplateVersion(ctx: Ctx, input: CreateLaunchTemplateVersio
   checkSsmImageId(ctx, data.ImageId);
   const number = t.versions.length + 1;
   t.versions.push({ number, description: input.VersionDescription, createTime: ctx.env.clock.iso(), data });
-  if (input.ClientToken !== undefined) t.clientTokens.set(input.ClientToken, number);
+  if (token !== undefined) t.clientTokens.set(token, { version: number, request });
   return { LaunchTemplateVersion: versionOut(t, number) };
 }
 

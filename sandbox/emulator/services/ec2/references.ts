@@ -27,9 +27,9 @@ function describeImageReferences(ctx: Ctx, input: DescribeImageReferencesRequest
   const ids = input.ImageIds ?? [];
   if (ids.length < 1 || ids.length > 10) throw new AwsError('InvalidParameterValue', 'ImageIds must contain 1 to 10 image IDs');
   for (const id of ids) checkImageId(id);
-  if (input.IncludeAllResourceTypes === true && (input.ResourceTypes ?? []).length > 0) {
-    throw new AwsError('InvalidParameterCombination', 'IncludeAllResourceTypes and ResourceTypes cannot be used together');
-  }
+  // IncludeAllResourceTypes with ResourceTypes is allowed: "If you also specify ResourceTypes with
+  // ResourceTypeOptions, your specified values override the default values" (EC2 API Reference,
+  // DescribeImageReferences, IncludeAllResourceTypes)
   const requested = input.ResourceTypes ?? [];
   for (const t of requested) {
     if (!REFERENCE_TYPE_NAMES.includes(t.ResourceType ?? ''))
@@ -96,7 +96,8 @@ function describeImageReferences(ctx: Ctx, input: DescribeImageReferencesRequest
       }
     }
   }
-  const { page, nextToken } = paginate(refs, input.MaxResults, input.NextToken, { default: 1000, min: 5, max: 1000 });
+  // MaxResults: the model's DescribeImageReferencesMaxResults has "min": 5 and no maximum
+  const { page, nextToken } = paginate(refs, input.MaxResults, input.NextToken, { default: 1000, min: 5, max: Number.MAX_SAFE_INTEGER });
   return { ImageReferences: page, NextToken: nextToken };
 }
 

@@ -38,10 +38,28 @@ function taggable(ctx: Ctx, id: string): Taggable {
   return found;
 }
 
+/** EC2's limit of user-defined tags per resource ("Maximum number of tags per resource – 50"). */
+const MAX_TAGS_PER_RESOURCE = 50;
+
 function createTags(ctx: Ctx, input: CreateTagsRequest) {
   const tags = input.Tags ?? [];
   validateTags(tags);
-  const targets = (input.Resources ?? []).map((id) => taggable(ctx, id));
+  const ids = input.Resources ?? [];
+  const targets = ids.map((id) => taggable(ctx, id));
+  // The limit counts the tags a resource already has with those the request adds (a key it already has is
+  // overwritten, not added): "Maximum number of tags per resource – 50" (EC2 User Guide, "Tag restrictions",
+  // https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html#tag-restrictions), refused with
+  // TagLimitExceeded, "You've reached the limit on the number of tags that you can assign to the specified
+  // resource" (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html). Nothing changes
+  // on any resource of a refused request.
+  targets.forEach((target, i) => {
+    const after = new Set([...target.tags.keys(), ...tags.map((t) => t.Key ?? '')]);
+    if (after.size > MAX_TAGS_PER_RESOURCE)
+      throw new AwsError(
+        'TagLimitExceeded',
+        `You've reached the limit on the number of tags that you can assign to the specified resource: ${ids[i] ?? ''} would have ${after.size} tags (at most ${MAX_TAGS_PER_RESOURCE})`,
+      );
+  });
   for (const target of targets) for (const tag of tags) target.tags.set(tag.Key ?? '', tag.Value ?? '');
   return {};
 }
