@@ -1,6 +1,7 @@
 /**
  * The permission proof: one realistic run on the sandbox (a build reconciled to convergence in every cell,
- * then a region removed with cleanup in apply mode), with every role of serverless.yml and
+ * then a region removed with cleanup in apply mode, then the build revoked and unrevoked by the reconcile
+ * function's manual payload), with every role of serverless.yml and
  * infra/target-account-role.yaml enforced. From the sandbox's request log it checks that (a) every
  * (role, action, resource) the code used was allowed, (b) every action a role grants was used, except
  * the listed ones, each with the reason no run here uses it, and (c) no statement grants a wildcard action.
@@ -46,7 +47,6 @@ const NOT_USED_HERE: Record<string, Record<string, string>> = {
     // Image Builder itself completes the owner's cells in this run; the reconciler repairs them when it did not
     // (a failed launch template update, a Fast Launch that failed, a parameter changed since: test/unit/plan.test.ts)
     'imagebuilder:GetDistributionConfiguration': 'read when the build does not embed its distribution configuration (older builds)',
-    'ec2:DescribeImageAttribute': "launch permissions of the owner's AMI: none configured for the owner here",
     'ec2:DescribeSnapshots': 'encryption checks: the demo configuration sets no KMS key',
     'ec2:ModifyImageAttribute': "launch permission repairs: Image Builder shared the owner's AMI as configured",
     'ec2:CreateLaunchTemplateVersion': "Image Builder updated the owner's launch template itself",
@@ -64,6 +64,7 @@ const NOT_USED_HERE: Record<string, Record<string, string>> = {
     'dynamodb:DeleteItem': "Powertools Idempotency deletes a run's record only when the run fails (test/e2e/duplicates.test.ts)",
     'dynamodb:GetItem':
       'Powertools Idempotency reads a record only when a failed conditional PutItem returns none (it asks for ALL_OLD, so only when the record vanished in between)',
+    'ec2:EnableImageDeprecation': 'revoke deprecates unless asked to disable, as this run is (test/e2e/revoke.test.ts deprecates)',
   },
   CleanupRole: {
     'logs:CreateLogStream': 'Lambda writes the function logs with the execution role',
@@ -90,6 +91,7 @@ const NOT_USED_HERE: Record<string, Record<string, string>> = {
     'ec2:DescribeExportImageTasks': "only the owner's cell is checked for an S3 export, and the owner here is the reconciler's own account",
     's3:GetObject': "only the owner's cell is checked for an S3 export, and the owner here is the reconciler's own account",
     's3:ListBucket': "only the owner's cell is checked for an S3 export, and the owner here is the reconciler's own account",
+    'ec2:EnableImageDeprecation': 'revoke deprecates unless asked to disable, as this run is (test/e2e/revoke.test.ts deprecates)',
   },
   ImageBuilderReconcilerCleanup: {
     'iam:SimulatePrincipalPolicy': 'used by `imagebuilder-reconciler doctor --cleanup` (test/cli/doctor.test.ts), not by the functions',
@@ -156,6 +158,22 @@ describe('permission proof (sandbox request log)', () => {
         clientToken: 'remove',
       }),
     );
+    await box.idle();
+    // revoke the build by the reconcile function's manual payload (disabling its AMIs), then lift the mark
+    const arn = build.imageBuildVersionArn ?? '';
+    const revoked = await box.wiring?.invokeFunction('reconcile', {
+      action: 'revoke',
+      imageBuildVersionArn: arn,
+      apply: true,
+      disable: true,
+    });
+    expect(revoked?.error).toBeUndefined();
+    expect(revoked?.result).toMatchObject({ kind: 'revoke', mode: 'apply', status: 'repaired' });
+    // one build: every pointer is left on it (no earlier good build), and nothing failed
+    const problems = (revoked?.result as { problems: string[] } | undefined)?.problems ?? [];
+    expect(problems.filter((p) => !/: left: /.test(p))).toStrictEqual([]);
+    const unrevoked = await box.wiring?.invokeFunction('reconcile', { action: 'unrevoke', imageBuildVersionArn: arn, apply: true });
+    expect(unrevoked?.result).toMatchObject({ kind: 'unrevoke', mark: { outcome: 'applied' } });
     await box.idle();
     const labelOf = new Map<string, string>();
     for (const [label, list] of roles) for (const role of list) labelOf.set(role.arn, label);

@@ -5,7 +5,8 @@
  * One sandbox (the demo scenario, every role of serverless.yml and infra/target-account-role.yaml enforced)
  * and a handful of probes, each a run a user would make: a build reconciled to the end, drift repaired in
  * the owner's and the target accounts (a license configuration of a region distributed to the owner only
- * among it; copies encrypted with each account's KMS key in two regions), the scheduled sweep, and a manual cleanup (deregister and disable). A run's failures are what
+ * among it; copies encrypted with each account's KMS key in two regions), the scheduled sweep, a manual cleanup (deregister and disable),
+ * and a revoke (with --disable), unrevoke and revoke again by the reconcile function's manual payload. A run's failures are what
  * its user reads: every report it published, and its functions' errors.
  * A baseline run of every probe, with every statement in place, records from the sandbox's request log
  * which statement allowed each call; each statement is then removed for the first probe that used it
@@ -70,8 +71,8 @@ const NOT_EXERCISED: Record<string, Record<string, string>> = {
   },
 };
 
-type ProbeName = 'build' | 'drift' | 'sweep' | 'cleanup' | 'cleanup-disable';
-const PROBES: ProbeName[] = ['build', 'drift', 'sweep', 'cleanup', 'cleanup-disable'];
+type ProbeName = 'build' | 'drift' | 'sweep' | 'cleanup' | 'cleanup-disable' | 'revoke';
+const PROBES: ProbeName[] = ['build', 'drift', 'sweep', 'cleanup', 'cleanup-disable', 'revoke'];
 /** The functions each probe runs. */
 const FUNCTIONS: Record<ProbeName, string[]> = {
   build: ['reconcile', 'recheck'],
@@ -79,6 +80,7 @@ const FUNCTIONS: Record<ProbeName, string[]> = {
   sweep: ['sweep', 'recheck'],
   cleanup: ['cleanup'],
   'cleanup-disable': ['cleanup'],
+  revoke: ['reconcile', 'recheck'],
 };
 
 interface ProbeRun {
@@ -245,6 +247,30 @@ describe('remove each statement in turn: the run that needs it fails, naming the
         failures = [...(invocation?.error === undefined ? [] : [invocation.error]), ...reports.flatMap(reconcileFailures)];
         if (invocation?.error === undefined && reports.length === 0)
           failures.push(`the sweep reconciled nothing: ${JSON.stringify(invocation?.result)}`);
+        break;
+      }
+      case 'revoke': {
+        // a build of its own, revoked, unrevoked and revoked again (it stays revoked, so it is no newer build
+        // for the other probes); the drift probe's build stays the last one
+        const last = lastBuild;
+        const run = await build(`revoke-${randomUUID()}`);
+        const arn = lastBuild;
+        lastBuild = last;
+        failures = [...run.errors];
+        for (const [action, extra] of [
+          ['revoke', { disable: true }],
+          ['unrevoke', {}],
+          ['revoke', {}],
+        ] as const) {
+          const invocation = await box.wiring?.invokeFunction('reconcile', { action, imageBuildVersionArn: arn, apply: true, ...extra });
+          const result = invocation?.result as { status?: string; problems?: string[] } | undefined;
+          if (invocation?.error !== undefined) failures.push(`${action}: ${invocation.error}`);
+          // every pointer moves back to the build before it: a pointer left would be a failure here
+          else failures.push(...(result?.problems ?? []).map((p) => `${action}: ${p}`));
+          if (result?.status === 'failed' && (result.problems ?? []).length === 0)
+            failures.push(`${action} failed: ${JSON.stringify(result)}`);
+        }
+        await box.idle();
         break;
       }
       case 'cleanup':
