@@ -140,6 +140,8 @@ describe('bench: calls per cell on a fixed organization (3 regions × 4 accounts
       DescribeLaunchConfigurations: 4,
       DescribeSpotFleetRequests: 4,
       DescribeFleets: 4,
+      DescribeSpotInstanceRequests: 4,
+      DescribeStacks: 4,
       DescribeFastLaunchImages: 4,
     });
     expect(criticalPath('cleanup', records, org.org.owner)).toBe(8);

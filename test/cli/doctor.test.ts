@@ -106,6 +106,8 @@ describe('imagebuilder-reconciler doctor', () => {
     expect(report?.accounts.map((a) => a.roleArn)).toContain('arn:aws:iam::222222222222:role/ImageBuilderReconcilerCleanup');
     expect(report?.cells.find((c) => c.status === 'ok')?.groups.map((g) => `${g.name}:${g.status}`)).toEqual([
       'observe:ok',
+      'consumers:ok',
+      'stacks:ok',
       'refs:ok',
       'retire:ok',
       'snapshots:ok',

@@ -1,14 +1,16 @@
 /**
  * A property of the whole cleanup (inventory, observe, plan, re-check, apply) on the sandbox: in random
- * worlds of builds, copies in a removed region, every kind of reference, shares used and unused, the keep
- * tag, deregistration protection, reads that fail, and the configuration changing while apply runs,
+ * worlds of builds, copies in a removed region, every kind of reference (Spot Instance requests, stacks and
+ * Image Builder recipes among them), shares used and unused (and used in the sharee account by what no usage
+ * report counts), the keep tag and its near misses and look-alikes, deregistration protection, reads that fail, and the configuration changing while apply runs,
  * `cleanup --apply` never deletes an AMI that had to be kept, keeps each with the guard that applies,
  * and (when nothing failed or changed) removes every AMI that was free to go.
  *
- * Runs `CLEANUP_PROPERTY_RUNS` worlds (default 20 in the suite; the closing note of the change that added
- * it records a run of 10,000).
+ * Runs `CLEANUP_PROPERTY_RUNS` worlds (default 20 in the suite). The planner alone runs 10,000 worlds in
+ * seconds: `npm run worlds -- 10000` (test/helpers/planner-worlds.ts).
  */
 import { AutoScalingClient, CreateAutoScalingGroupCommand, CreateLaunchConfigurationCommand } from '@aws-sdk/client-auto-scaling';
+import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import {
   CreateFleetCommand,
   CreateLaunchTemplateCommand,
@@ -19,13 +21,16 @@ import {
   ModifyImageAttributeCommand,
   ModifyLaunchTemplateCommand,
   RequestSpotFleetCommand,
+  RequestSpotInstancesCommand,
   RunInstancesCommand,
   StopInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import {
+  CreateImageRecipeCommand,
   GetDistributionConfigurationCommand,
   GetImageCommand,
+  ImagebuilderClient,
   StartImagePipelineExecutionCommand,
   UpdateDistributionConfigurationCommand,
 } from '@aws-sdk/client-imagebuilder';
@@ -53,10 +58,20 @@ const PROTECTIONS = [
   'spot-fleet',
   'ec2-fleet-override',
   'ssm-parameter',
+  'spot-request',
+  'stack-parameter',
+  'stack-template',
+  'image-recipe',
   'keep-tag',
+  'keep-tag-near',
+  'keep-tag-lookalike',
   'protected',
   'shared-used',
   'shared-unused',
+  'sharee-launch-configuration',
+  'sharee-ssm-parameter',
+  'sharee-fleet-override',
+  'sharee-stack',
 ] as const;
 type Protection = (typeof PROTECTIONS)[number];
 
@@ -65,8 +80,10 @@ function expectedGuard(p: Protection, shared: 'skip' | 'include'): string | unde
   switch (p) {
     case 'none':
     case 'instance-terminated':
+    case 'keep-tag-lookalike':
       return undefined;
     case 'keep-tag':
+    case 'keep-tag-near':
       return 'keep-tag';
     case 'protected':
       return 'protected';
@@ -74,6 +91,12 @@ function expectedGuard(p: Protection, shared: 'skip' | 'include'): string | unde
       return shared === 'skip' ? 'shared' : 'in-use';
     case 'shared-unused':
       return shared === 'skip' ? 'shared' : undefined;
+    case 'sharee-launch-configuration':
+    case 'sharee-ssm-parameter':
+    case 'sharee-fleet-override':
+    case 'sharee-stack':
+      // used only in the account it is shared with, by what no usage report counts: seen through its role
+      return shared === 'skip' ? 'shared' : 'in-use';
     default:
       return 'in-use';
   }
@@ -90,6 +113,9 @@ const FAILING_READS = [
   'DescribeLaunchConfigurations',
   'DescribeSpotFleetRequests',
   'DescribeFleets',
+  'DescribeSpotInstanceRequests',
+  'DescribeStacks',
+  'GetTemplate',
   'DescribeFastLaunchImages',
   'DescribeImageAttribute',
   'GetDistributionConfiguration',
@@ -122,6 +148,13 @@ async function protect(box: Sandbox, imageId: string, account: string, p: Protec
     maxAttempts: 1,
   });
   const name = `${p}-${imageId}`;
+  const config = (who: string) => ({
+    endpoint: box.url,
+    region: REMOVED,
+    credentials: { accessKeyId: who, secretAccessKey: 'sandbox' },
+    maxAttempts: 1,
+  });
+  const share = () => ec2.send(new ModifyImageAttributeCommand({ ImageId: imageId, LaunchPermission: { Add: [{ UserId: other }] } }));
   switch (p) {
     case 'none':
     case 'instance-terminated': {
@@ -201,9 +234,83 @@ async function protect(box: Sandbox, imageId: string, account: string, p: Protec
         new PutParameterCommand({ Name: `/golden/${imageId}`, Value: imageId, Type: 'String', DataType: 'text' }),
       );
       return;
-    case 'keep-tag':
-      await ec2.send(new CreateTagsCommand({ Resources: [imageId], Tags: [{ Key: 'imagebuilder-reconciler:keep', Value: '' }] }));
+    case 'spot-request': {
+      // persistent, its instance interrupted: the request is open again and names the AMI alone
+      const spot = await ec2.send(
+        new RequestSpotInstancesCommand({ Type: 'persistent', LaunchSpecification: { ImageId: imageId, InstanceType: 't3.micro' } }),
+      );
+      await ec2.send(new TerminateInstancesCommand({ InstanceIds: [spot.SpotInstanceRequests?.[0]?.InstanceId ?? ''] }));
       return;
+    }
+    case 'stack-parameter':
+    case 'stack-template':
+    case 'sharee-stack':
+      await new CloudFormationClient(config(p === 'sharee-stack' ? other : account)).send(
+        new CreateStackCommand({
+          StackName: `s-${imageId}`,
+          TemplateBody: JSON.stringify(
+            p === 'stack-template'
+              ? { Resources: { Web: { Type: 'AWS::EC2::Instance', Properties: { ImageId: imageId } } } }
+              : { Parameters: { Ami: { Type: 'AWS::EC2::Image::Id' } }, Resources: { Q: { Type: 'AWS::SQS::Queue' } } },
+          ),
+          Parameters: p === 'stack-template' ? [] : [{ ParameterKey: 'Ami', ParameterValue: imageId }],
+        }),
+      );
+      if (p === 'sharee-stack') await share();
+      return;
+    case 'image-recipe':
+      await new ImagebuilderClient(config(account)).send(
+        new CreateImageRecipeCommand({
+          name: `r-${imageId}`,
+          semanticVersion: '1.0.0',
+          parentImage: imageId,
+          components: [{ componentArn: `arn:aws:imagebuilder:${REMOVED}:aws:component/update-linux/x.x.x` }],
+          clientToken: imageId,
+        }),
+      );
+      return;
+    case 'sharee-launch-configuration':
+      await new AutoScalingClient(config(other)).send(
+        new CreateLaunchConfigurationCommand({ LaunchConfigurationName: name, ImageId: imageId, InstanceType: 't3.micro' }),
+      );
+      await share();
+      return;
+    case 'sharee-ssm-parameter':
+      await clients(box.url, other, REMOVED).ssm.send(
+        new PutParameterCommand({ Name: `/golden/${imageId}`, Value: imageId, Type: 'String', DataType: 'text' }),
+      );
+      await share();
+      return;
+    case 'sharee-fleet-override': {
+      const theirs = clients(box.url, other, REMOVED).ec2;
+      const lt = await theirs.send(
+        new CreateLaunchTemplateCommand({ LaunchTemplateName: name, LaunchTemplateData: { InstanceType: 't3.micro' } }),
+      );
+      await theirs.send(
+        new CreateFleetCommand({
+          LaunchTemplateConfigs: [
+            {
+              LaunchTemplateSpecification: { LaunchTemplateId: lt.LaunchTemplate?.LaunchTemplateId, Version: '1' },
+              Overrides: [{ ImageId: imageId }],
+            },
+          ],
+          TargetCapacitySpecification: { TotalTargetCapacity: 1 },
+        }),
+      );
+      await share();
+      return;
+    }
+    case 'keep-tag':
+    case 'keep-tag-near':
+    case 'keep-tag-lookalike': {
+      const key = {
+        'keep-tag': 'imagebuilder-reconciler:keep',
+        'keep-tag-near': 'Imagebuilder-Reconciler:Keep ',
+        'keep-tag-lookalike': 'imagebuilder-reconciler:keeps',
+      }[p];
+      await ec2.send(new CreateTagsCommand({ Resources: [imageId], Tags: [{ Key: key, Value: '' }] }));
+      return;
+    }
     case 'protected':
       await ec2.send(new EnableImageDeregistrationProtectionCommand({ ImageId: imageId }));
       return;

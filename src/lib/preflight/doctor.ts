@@ -18,6 +18,7 @@ import {
   DescribeLaunchTemplatesCommand,
   DescribeSnapshotsCommand,
   DescribeSpotFleetRequestsCommand,
+  DescribeSpotInstanceRequestsCommand,
   type EC2Client,
 } from '@aws-sdk/client-ec2';
 import type { DistributionConfiguration, Image } from '@aws-sdk/client-imagebuilder';
@@ -33,7 +34,7 @@ type Role = 'repair' | 'cleanup';
 
 /** One group of actions a cell needs, shown as one mark of the matrix. */
 interface CheckGroup {
-  /** The mark: observe, images, LT, FL, SSM (repair); observe, refs, retire, snapshots (cleanup). */
+  /** The mark: observe, images, LT, FL, SSM (repair); observe, consumers, stacks, refs, retire, snapshots (cleanup). */
   name: string;
   actions: string[];
   resources: string[];
@@ -272,7 +273,7 @@ function keyArn(partition: string, region: string, accountId: string, kmsKeyId: 
 }
 
 /** Cleanup: what the cleanup functions call in a cell (src/lib/cleanup/*). */
-function cleanupGroups(partition: string, region: string, owner: DistributionConfigurationArn): CheckGroup[] {
+function cleanupGroups(partition: string, region: string, accountId: string, owner: DistributionConfigurationArn): CheckGroup[] {
   const image = `arn:${partition}:ec2:${region}::image/*`;
   return [
     {
@@ -293,6 +294,19 @@ function cleanupGroups(partition: string, region: string, owner: DistributionCon
       ],
       resources: ['*'],
       statement: 'Observe',
+    },
+    {
+      // the in-use check's other consumers (src/lib/cleanup/observe.ts): Spot Instance requests and stacks
+      name: 'consumers',
+      actions: ['ec2:DescribeSpotInstanceRequests', 'cloudformation:DescribeStacks'],
+      resources: ['*'],
+      statement: 'ConsumerReads',
+    },
+    {
+      name: 'stacks',
+      actions: ['cloudformation:GetTemplate'],
+      resources: [`arn:${partition}:cloudformation:${region}:${accountId}:stack/*/*`],
+      statement: 'StackTemplates',
     },
     {
       // DescribeImageReferences reads these through ec2-images.amazonaws.com (EC2 User Guide, "Identify your resources referencing specified AMIs")
@@ -368,7 +382,9 @@ function planChecks(configuration: DistributionConfiguration, arn: DistributionC
       region: c.region,
       accountId: c.accountId,
       groups:
-        options.role === 'repair' ? repairGroups(arn.partition, c.region, c.accountId, c) : cleanupGroups(arn.partition, c.region, arn),
+        options.role === 'repair'
+          ? repairGroups(arn.partition, c.region, c.accountId, c)
+          : cleanupGroups(arn.partition, c.region, c.accountId, arn),
       ...(c.origin === 'shared' && options.sharedRequired !== true ? { optional: true as const } : {}),
     }))
     .sort((a, b) => a.region.localeCompare(b.region) || a.accountId.localeCompare(b.accountId));
@@ -422,6 +438,7 @@ const DRY_RUN: Record<string, (ec2: EC2Client) => Promise<unknown>> = {
   'ec2:DescribeInstances': (ec2) => ec2.send(new DescribeInstancesCommand({ DryRun: true })),
   'ec2:DescribeSpotFleetRequests': (ec2) => ec2.send(new DescribeSpotFleetRequestsCommand({ DryRun: true })),
   'ec2:DescribeFleets': (ec2) => ec2.send(new DescribeFleetsCommand({ DryRun: true })),
+  'ec2:DescribeSpotInstanceRequests': (ec2) => ec2.send(new DescribeSpotInstanceRequestsCommand({ DryRun: true })),
 };
 
 async function dryRun(ec2: EC2Client, action: string, call: (ec2: EC2Client) => Promise<unknown>): Promise<DryRunResult> {
