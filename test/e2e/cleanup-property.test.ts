@@ -42,7 +42,7 @@ import type { Scenario } from '../../sandbox/harness/scenario.ts';
 import { main } from '../../src/cli/index.ts';
 import type { CleanupReport } from '../../src/lib/cleanup/cleanup.ts';
 import { A, B, OWNER, REMOVED, cleanupScenario } from '../helpers/cleanup-world.ts';
-import { clients, sandbox } from '../helpers/sandbox.ts';
+import { clients, deployCleanupSettings, sandbox } from '../helpers/sandbox.ts';
 
 const RUNS = Number(process.env.CLEANUP_PROPERTY_RUNS ?? 20);
 
@@ -368,6 +368,9 @@ describe('cleanup never deletes what must be kept (property, on the sandbox)', (
                 (a) => a.region === 'us-east-1' && a.accountId === OWNER,
               )?.image ?? '';
             for (const a of amis) await protect(box, a.imageId, a.account, a.protection, a.account === A ? B : A, free);
+            // a month later: the launches above are past the launched-within guard (30 days); what still runs
+            // keeps its AMI through the in-use checks
+            box.clock.advance(31 * 86_400_000);
 
             const configArn = box.refs.get('distribution:base') ?? '';
             const current = await ib.send(new GetDistributionConfigurationCommand({ distributionConfigurationArn: configArn }));
@@ -380,7 +383,7 @@ describe('cleanup never deletes what must be kept (property, on the sandbox)', (
               }),
             );
 
-            vi.stubEnv('RECONCILER_CLEANUP_SHARED', w.shared);
+            await deployCleanupSettings(box, { RECONCILER_CLEANUP_SHARED: w.shared });
             vi.stubEnv('RECONCILER_SDK_MAX_ATTEMPTS', '1');
             const start = box.server.requests.length;
             let readded = false;
@@ -411,11 +414,14 @@ describe('cleanup never deletes what must be kept (property, on the sandbox)', (
               }
             };
             let out = '';
-            const code = await main(['cleanup', configArn, '--apply', '--json', '--endpoint-url', box.url, '--region', 'us-east-1'], {
-              out: (s) => (out += s),
-              err: () => undefined,
-              isTTY: false,
-            });
+            const code = await main(
+              ['cleanup', configArn, '--apply', '--json', '--endpoint-url', box.url, '--region', 'us-east-1', '--stage', 'sandbox'],
+              {
+                out: (s) => (out += s),
+                err: () => undefined,
+                isTTY: false,
+              },
+            );
             box.onRequest = undefined;
             box.faults.set({});
             expect([0, 1, 3, 5]).toContain(code);

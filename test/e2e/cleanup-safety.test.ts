@@ -30,7 +30,7 @@ import type { Scenario } from '../../sandbox/harness/scenario.ts';
 import type { CleanupReport } from '../../src/lib/cleanup/cleanup.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { A, B, OWNER, REMOVED, cleanupScenario } from '../helpers/cleanup-world.ts';
-import { clients, useSandbox } from '../helpers/sandbox.ts';
+import { clients, deployCleanupSettings, useSandbox } from '../helpers/sandbox.ts';
 import { schemaErrors, validateCleanupReport } from '../helpers/schema.ts';
 import { cli } from '../helpers/cli.ts';
 
@@ -47,11 +47,13 @@ describe('cleanup keeps every AMI that must be kept', () => {
   const builds: string[] = [];
   const copies: string[] = [];
   const ec2A = () => clients(box.url, A, REMOVED).ec2;
-  const endpoint = () => ['--endpoint-url', box.url, '--region', 'us-east-1'];
+  // the deployment whose guards the CLI reads (deployCleanupSettings writes them as its stack would)
+  const endpoint = () => ['--endpoint-url', box.url, '--region', 'us-east-1', '--stage', 'sandbox'];
   const sandboxes = useSandbox();
 
   beforeAll(async () => {
     box = await sandboxes.start({ scenario: scenario(), wire: false, clockSpeed: 1 });
+    await deployCleanupSettings(box);
     const ib = clients(box.url, OWNER).imagebuilder;
     for (let i = 1; i <= BUILDS; i += 1) {
       const out = await ib.send(
@@ -73,9 +75,15 @@ describe('cleanup keeps every AMI that must be kept', () => {
         new CreateTagsCommand({ Resources: [copy], Tags: [{ Key: 'imagebuilder-reconciler:source-image', Value: builds[i] ?? '' }] }),
       );
     }
-    box.clock.advance(10 * 86_400_000);
-
     const ec2 = ec2A();
+    // [5] launched once and terminated, long before the cleanup (past the 30 days of the launched-within guard)
+    const gone = await ec2.send(new RunInstancesCommand({ ImageId: copies[5], MinCount: 1, MaxCount: 1 }));
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [gone.Instances?.[0]?.InstanceId ?? ''] }));
+    for (const i of [6, 7])
+      await ec2.send(new ModifyImageAttributeCommand({ ImageId: copies[i], LaunchPermission: { Add: [{ UserId: B }] } }));
+    await clients(box.url, B, REMOVED).ec2.send(new RunInstancesCommand({ ImageId: copies[6], MinCount: 1, MaxCount: 1 }));
+    box.clock.advance(31 * 86_400_000);
+
     // [0] a template whose default version (1) is older than its 10 newest versions
     const lt = await ec2.send(
       new CreateLaunchTemplateCommand({ LaunchTemplateName: 'old-default', LaunchTemplateData: { ImageId: copies[0] } }),
@@ -121,15 +129,10 @@ describe('cleanup keeps every AMI that must be kept', () => {
         TargetCapacitySpecification: { TotalTargetCapacity: 1, DefaultTargetCapacityType: 'on-demand' },
       }),
     );
-    // [4] a stopped instance (it can be started again); [5] a terminated one does not keep its AMI
+    // [4] a stopped instance (it can be started again); [5]'s terminated one (above) does not keep its AMI
     const stopped = await ec2.send(new RunInstancesCommand({ ImageId: copies[4], MinCount: 1, MaxCount: 1 }));
     await ec2.send(new StopInstancesCommand({ InstanceIds: [stopped.Instances?.[0]?.InstanceId ?? ''] }));
-    const gone = await ec2.send(new RunInstancesCommand({ ImageId: copies[5], MinCount: 1, MaxCount: 1 }));
-    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [gone.Instances?.[0]?.InstanceId ?? ''] }));
-    // [6] shared with B, and B runs it; [7] shared with B, unused
-    for (const i of [6, 7])
-      await ec2.send(new ModifyImageAttributeCommand({ ImageId: copies[i], LaunchPermission: { Add: [{ UserId: B }] } }));
-    await clients(box.url, B, REMOVED).ec2.send(new RunInstancesCommand({ ImageId: copies[6], MinCount: 1, MaxCount: 1 }));
+    // [6] shared with B, and B runs it (since before the 31 days above); [7] shared with B, unused
     // [8] the deployment's keep tag
     await ec2.send(
       new CreateTagsCommand({ Resources: [copies[8] ?? ''], Tags: [{ Key: 'imagebuilder-reconciler:keep', Value: 'audit' }] }),
@@ -148,9 +151,10 @@ describe('cleanup keeps every AMI that must be kept', () => {
       }),
     );
   }, 120_000);
-  afterEach(() => {
+  afterEach(async () => {
     vi.unstubAllEnvs();
     box.onRequest = undefined;
+    await deployCleanupSettings(box);
   });
 
   async function exists(imageId: string): Promise<boolean> {
@@ -242,13 +246,16 @@ describe('cleanup keeps every AMI that must be kept', () => {
     ['a strategy that does not exist', ['--apply', '--strategy', 'delete'], /argument 'delete' is invalid/],
     ['an option that does not exist (a dry-run typo)', ['--apply', '--dryRun'], /unknown option '--dryRun'/],
     ['a negative minimum age', ['--apply', '--min-age-days', '-3'], /expected a whole number of days/],
-  ])('refuses %s with exit 2, one line, and no AWS call', async (_name, flags, message) => {
+  ])('refuses %s with exit 2, one line, and no AWS call but reading the deployment guards', async (_name, flags, message) => {
     const before = box.server.requests.length;
     const { code, err } = await cli(['cleanup', configArn, ...flags, ...endpoint()]);
     expect(err.trim()).toMatch(message);
     expect(code).toBe(2);
     expect(err.trim().split('\n')).toHaveLength(1);
-    expect(box.server.requests.slice(before)).toStrictEqual([]);
+    // a malformed option is refused before any call; one that would loosen a guard once the deployment's are read
+    const calls = box.server.requests.slice(before).map((r) => r.operation);
+    expect(calls.filter((op) => op !== 'GetCallerIdentity' && op !== 'GetParameter')).toStrictEqual([]);
+    if (!/would (loosen|raise)/.test(err)) expect(calls).toStrictEqual([]);
   });
 
   it.each([
@@ -431,7 +438,7 @@ describe('cleanup keeps every AMI that must be kept', () => {
       ...endpoint(),
     ]);
     expect(planned.code).toBe(3);
-    vi.stubEnv('RECONCILER_CLEANUP_MAX_PER_RUN', '2');
+    await deployCleanupSettings(box, { RECONCILER_CLEANUP_MAX_PER_RUN: '2' });
     const { code, out } = await cli(['cleanup', configArn, '--apply', '--plan', file, '--json', ...endpoint()]);
     const report = JSON.parse(out) as CleanupReport;
     expect(code).toBe(3);
@@ -447,7 +454,15 @@ describe('cleanup keeps every AMI that must be kept', () => {
     expect(await exists(copies[13] ?? '')).toBe(true);
 
     // a later status of that build reports the cell as cleaned up, not as an AMI still to come
-    const { code: statusCode, out: status } = await cli(['status', builds[10] ?? '', '--json', ...endpoint()]);
+    const { code: statusCode, out: status } = await cli([
+      'status',
+      builds[10] ?? '',
+      '--json',
+      '--endpoint-url',
+      box.url,
+      '--region',
+      'us-east-1',
+    ]);
     const reconciled = JSON.parse(status) as ReconcileReport;
     const cell = reconciled.cells.find((c) => c.region === REMOVED && c.accountId === A);
     expect(cell).toMatchObject({ status: 'skipped' });
@@ -459,7 +474,7 @@ describe('cleanup keeps every AMI that must be kept', () => {
   });
 
   it('shared: include (where the deployment allows it) keeps an AMI another account uses, and records launch permissions before disable', async () => {
-    vi.stubEnv('RECONCILER_CLEANUP_SHARED', 'include');
+    await deployCleanupSettings(box, { RECONCILER_CLEANUP_SHARED: 'include' });
     // EC2 makes usage reports asynchronously: let simulated time pass once one is asked for
     box.onRequest = (record) => {
       if (record.operation === 'CreateImageUsageReport') box.clock.advance(60_000);

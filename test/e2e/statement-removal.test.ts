@@ -55,6 +55,8 @@ const NOT_EXERCISED: Record<string, Record<string, string>> = {
     Logs: 'Lambda writes the function logs with the execution role; the sandbox keeps no CloudWatch Logs',
     FailedInvocations: 'the on-failure destination of cleanupOnChange: the Lambda service sends it',
     ImageUsageReports: 'AMI usage reports run only with shared: include (test/e2e/cleanup-safety.test.ts)',
+    MarkDisabledImagesRecordParts:
+      'only a launch permission record longer than one tag value (256 characters) has parts (test/e2e/cleanup-guards.test.ts)',
   },
   ImageBuilderReconcilerTarget: {
     DoctorSelfCheck: 'used by `imagebuilder-reconciler doctor` (test/cli/doctor.test.ts), not by the functions',
@@ -68,6 +70,8 @@ const NOT_EXERCISED: Record<string, Record<string, string>> = {
   ImageBuilderReconcilerCleanup: {
     DoctorSelfCheck: 'used by `imagebuilder-reconciler doctor --cleanup` (test/cli/doctor.test.ts), not by the functions',
     ImageUsageReports: 'AMI usage reports run only with shared: include (test/e2e/cleanup-safety.test.ts)',
+    MarkDisabledImagesRecordParts:
+      'only a launch permission record longer than one tag value (256 characters) has parts (test/e2e/cleanup-guards.test.ts)',
   },
 };
 
@@ -107,6 +111,8 @@ function cleanupFailures(result: unknown, selected: string[]): string[] {
   if (report.kind !== 'cleanup') return [`cleanup did not run: ${JSON.stringify(result)}`];
   return [
     ...(report.problems ?? []),
+    // apply refused (the apply lease could not be taken): nothing was done
+    ...(report.applyRefused === undefined || report.applyRefused === null ? [] : [report.applyRefused]),
     // a candidate done with an error (snapshots left behind) failed in part
     ...(report.candidates ?? [])
       .filter((c) => selected.includes(c.imageId) && (c.outcome === 'failed' || c.outcome === 'skipped' || c.error !== null))

@@ -67,6 +67,35 @@ function clients(url: string, account: string, region = 'us-east-1') {
   };
 }
 
+/** serverless.yml's defaults of the cleanup guards, as its CleanupSettingsParameter holds them. */
+const DEFAULT_CLEANUP_SETTINGS: Record<string, string> = {
+  RECONCILER_CLEANUP_STRATEGY: 'deregister',
+  RECONCILER_CLEANUP_KEEP_TAG: 'imagebuilder-reconciler:keep',
+  RECONCILER_CLEANUP_MIN_AGE_DAYS: '7',
+  RECONCILER_CLEANUP_LAUNCHED_WITHIN_DAYS: '30',
+  RECONCILER_CLEANUP_SHARED: 'skip',
+  RECONCILER_CLEANUP_DISABLE_GRACE_DAYS: '14',
+  RECONCILER_CLEANUP_MAX_PER_RUN: '20',
+  RECONCILER_IDEMPOTENCY_TABLE: '',
+};
+
+/**
+ * A deployment's cleanup guards where no functions are wired (`wire: false`): the parameter the stack
+ * writes (serverless.yml, CleanupSettingsParameter, stage `sandbox`), written as a stack update would, with
+ * serverless.yml's defaults and `settings` over them. The CLI's cleanup reads it.
+ */
+async function deployCleanupSettings(box: Sandbox, settings: Record<string, string> = {}): Promise<void> {
+  const { PutParameterCommand } = await import('@aws-sdk/client-ssm');
+  await clients(box.url, box.home.account, box.home.region).ssm.send(
+    new PutParameterCommand({
+      Name: '/imagebuilder-reconciler/sandbox/cleanup-settings',
+      Type: 'String',
+      Overwrite: true,
+      Value: JSON.stringify({ ...DEFAULT_CLEANUP_SETTINGS, ...settings }),
+    }),
+  );
+}
+
 /** The demo's owner account, whose pipeline builds golden-windows. */
 const DEMO_OWNER = '111111111111';
 
@@ -94,4 +123,4 @@ async function finished(box: Sandbox, arn: string, timeoutMs = 30_000): Promise<
   return report;
 }
 
-export { DEMO_OWNER, clients, demoScenario, finished, sandbox, smallScenario, startBuild, useSandbox };
+export { DEMO_OWNER, clients, demoScenario, deployCleanupSettings, finished, sandbox, smallScenario, startBuild, useSandbox };

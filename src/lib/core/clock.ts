@@ -42,7 +42,8 @@ function releaseLocalClock(clock: () => number): void {
 
 /**
  * AWS's clock as its responses give it: each response's `Date` header (RFC 7231, one-second resolution)
- * against the local clock when it arrived. The offset kept is the latest one seen.
+ * against the local clock when it arrived. A response's time is stamped before it travels, so latency only
+ * makes AWS's clock look behind: the offset kept is the largest seen (the least delayed response).
  */
 class ServiceClock {
   private offset: number | undefined;
@@ -55,7 +56,8 @@ class ServiceClock {
     const service = Date.parse(dateHeader);
     if (Number.isNaN(service)) return;
     // the header is truncated to the second: the service's time is somewhere in [service, service + 1 s)
-    this.offset = service + 500 - this.local();
+    const offset = service + 500 - this.local();
+    this.offset = this.offset === undefined ? offset : Math.max(this.offset, offset);
   }
 
   /** AWS's time minus the local clock, in ms; undefined until a response has said. */
@@ -63,7 +65,7 @@ class ServiceClock {
     return this.offset;
   }
 
-  /** AWS's time now: the local clock corrected by the latest offset (the local clock when none is known). */
+  /** AWS's time now: the local clock corrected by the offset (the local clock when none is known). */
   now(): Date {
     return new Date(this.local() + (this.offset ?? 0));
   }
