@@ -122,7 +122,9 @@ function awsLikeFaults(latencyMs: number): FaultSettings {
 
 interface Row {
   cells: number;
-  run: 'first run' | 'no-op' | 'cleanup plan';
+  run: 'first run' | 'no-op' | 'no-op (bundle)' | 'cleanup plan';
+  /** Reconciler CPU per AWS call (ms). */
+  cpuPerCallMs: number;
   wallMs: number;
   /** CPU of the reconciler's process during the run, and of the sandbox (ms). */
   cpuMs: number;
@@ -162,7 +164,8 @@ async function measure(
   box.server.resetPeak();
   const connectionsBefore = box.server.connections;
   const input: RunnerInput = {
-    kind: runKind === 'cleanup plan' ? 'cleanup' : 'reconcile',
+    kind: runKind === 'cleanup plan' ? 'cleanup' : runKind === 'no-op (bundle)' ? 'bundle' : 'reconcile',
+    bundle: join(LAMBDA_DIR, 'reconcile', 'index.mjs'),
     arn: runKind === 'cleanup plan' ? org.distributionArn : org.imageArn,
     endpoint: box.url,
     mode: runKind === 'cleanup plan' ? 'plan' : 'apply',
@@ -179,7 +182,7 @@ async function measure(
   const sandboxUsed = process.cpuUsage(sandboxCpu);
   const out = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as RunnerOutput;
   const records = [...box.server.requests];
-  const chain = criticalPath(input.kind, records, org.org.owner);
+  const chain = criticalPath(input.kind === 'cleanup' ? 'cleanup' : 'reconcile', records, org.org.owner);
   const lowerBoundMs = chain * latencyMs;
   const cells = runKind === 'cleanup plan' ? Math.max(1, out.cells) : org.org.cells;
   return {
@@ -187,6 +190,7 @@ async function measure(
     run: runKind,
     wallMs: out.wallMs,
     cpuMs: out.cpuMs,
+    cpuPerCallMs: records.length === 0 ? 0 : out.cpuMs / records.length,
     sandboxCpuMs: (sandboxUsed.user + sandboxUsed.system) / 1000,
     lowerBoundMs,
     ratio: lowerBoundMs === 0 ? 0 : out.wallMs / lowerBoundMs,
@@ -265,6 +269,7 @@ function print(rows: Row[], latencyMs: number): void {
       'run',
       'wall s',
       'cpu s',
+      'cpu ms/call',
       'sandbox cpu s',
       'lower bound s',
       'ratio',
@@ -288,6 +293,7 @@ function print(rows: Row[], latencyMs: number): void {
       r.run + (r.run === 'cleanup plan' ? ` (${r.candidates})` : ''),
       (r.wallMs / 1000).toFixed(2),
       (r.cpuMs / 1000).toFixed(2),
+      r.cpuPerCallMs.toFixed(3),
       (r.sandboxCpuMs / 1000).toFixed(2),
       (r.lowerBoundMs / 1000).toFixed(2),
       `${r.ratio.toFixed(1)}×`,
@@ -319,6 +325,10 @@ function printWiring(rows: WiringRow[], latencyMs: number): void {
       'wall s',
       'converged',
       'dup. cells',
+      'longest shard s',
+      'sum s',
+      'first pass s',
+      'peak conc. (reserved)',
       'worst invocation s',
       'worst (fn, shard, cells)',
       'worst heap MiB',
@@ -338,6 +348,10 @@ function printWiring(rows: WiringRow[], latencyMs: number): void {
       (r.wallMs / 1000).toFixed(1),
       r.converged ? 'yes' : `no (${r.cellsConverged})`,
       r.duplicateCells,
+      (r.longestShardMs / 1000).toFixed(1),
+      (r.sumMs / 1000).toFixed(1),
+      (r.firstPassMs / 1000).toFixed(1),
+      `${r.peakConcurrency} (${r.recheckConcurrency ?? 'none'})`,
       ((r.worst?.durationMs ?? 0) / 1000).toFixed(1),
       who(r.worst),
       (r.worstHeap?.heapMiB ?? 0).toFixed(0),
@@ -405,7 +419,10 @@ async function main(): Promise<void> {
   const bundles = options.bundles ? await measureBundles() : [];
   await forEachOrg(options.sizes, async (org, size) => {
     org.box.faults.set(awsLikeFaults(options.latencyMs));
-    for (const runKind of ['first run', 'no-op', 'cleanup plan'] as const) {
+    const kinds = options.bundles
+      ? (['first run', 'no-op', 'no-op (bundle)', 'cleanup plan'] as const)
+      : (['first run', 'no-op', 'cleanup plan'] as const);
+    for (const runKind of kinds) {
       process.stderr.write(`bench: ${size} cells: ${runKind}\n`);
       rows.push(await measure(org, options.latencyMs, runKind, options.environment, options.cpuProf, options.maxHeapMiB));
       // let AWS finish its own work between runs (AMI copies, Fast Launch) as time would

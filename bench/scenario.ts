@@ -61,6 +61,9 @@ const SHAPES: Record<number, OrgShape> = {
   2000: { regions: 20, accounts: 100, removedRegions: 2 },
   5000: { regions: 25, accounts: 200, removedRegions: 7 },
   10000: { regions: 20, accounts: 500, removedRegions: 2 },
+  // Image Builder takes at most 1,536 target accounts and 100 launch template configurations per region
+  // (the service model's constraints on a Distribution): 32 regions × 1,536 accounts, 49,152 cells
+  50000: { regions: 32, accounts: 1536, removedRegions: 0, every: 20 },
 };
 
 function accountsOf(shape: OrgShape): string[] {

@@ -23,6 +23,8 @@ interface InvocationRow {
   /** The most heap in use in the process while it ran, over the heap in use when it started (MiB). */
   heapMiB: number;
   error: string | null;
+  /** When it ended, from the event's delivery (ms). */
+  endMs: number;
 }
 
 interface WiringRow {
@@ -38,6 +40,14 @@ interface WiringRow {
   duplicateCells: number;
   worst: InvocationRow | undefined;
   worstHeap: InvocationRow | undefined;
+  /** The longest first run of a shard (attempt 1), and the sum of every invocation's duration (ms). */
+  longestShardMs: number;
+  sumMs: number;
+  /** From the event's delivery until every shard's first run had ended (ms, real time). */
+  firstPassMs: number;
+  /** Most invocations of reconcile and recheck that ran at once, and the recheck function's reserved concurrency. */
+  peakConcurrency: number;
+  recheckConcurrency: number | undefined;
   /** The function's memory setting and timeout (serverless.yml's provider defaults). */
   memoryMiB: number;
   timeoutS: number;
@@ -117,7 +127,9 @@ async function measureWiring(
   // until nothing runs or waits in a queue; delayed rechecks come due as simulated time goes on
   while (wiring.busy()) {
     await new Promise((resolve) => setTimeout(resolve, TICK_MS));
-    box.clock.advance(SIMULATED_PER_TICK_MS);
+    // simulated time jumps only while nothing runs: a jump during a run would pass the queue's visibility
+    // timeout (1,800 s, six times the function timeout) in seconds of real time and deliver a running shard again
+    if (wiring.running() === 0) box.clock.advance(SIMULATED_PER_TICK_MS);
     // the sandbox's request log is not used here: let it not grow the heap the invocations are measured by
     box.server.requests.length = 0;
   }
@@ -158,6 +170,7 @@ async function measureWiring(
         durationMs: i.durationMs,
         heapMiB: Math.max(0, peak - atStart) / 1048576,
         error: i.error ?? null,
+        endMs: to - started,
       };
     });
   // each shard's last report, by run id of the split (or the unsplit run)
@@ -170,6 +183,24 @@ async function measureWiring(
     if (r.outcome === 'converged' || r.outcome === 'repaired') cellsConverged += r.cells.length;
   }
   const shards = Math.max(1, ...reports.map((r) => r.shard?.count ?? 1));
+  const firstRuns = rows.filter((r) => r.attempt === 1);
+  const ends = firstRuns.map((r) => r.endMs);
+  const overlap = (() => {
+    const spans = wiring.invocations
+      .filter((i) => i.function === 'reconcile' || i.function === 'recheck')
+      .flatMap((i) => [
+        { at: Date.parse(i.startedAt), d: 1 },
+        { at: Date.parse(i.startedAt) + i.durationMs, d: -1 },
+      ])
+      .sort((a, b) => a.at - b.at || a.d - b.d);
+    let now = 0;
+    let peak = 0;
+    for (const s of spans) {
+      now += s.d;
+      peak = Math.max(peak, now);
+    }
+    return peak;
+  })();
   const worst = [...rows].sort((a, b) => b.durationMs - a.durationMs)[0];
   const worstHeap = [...rows].sort((a, b) => b.heapMiB - a.heapMiB)[0];
   return {
@@ -183,6 +214,11 @@ async function measureWiring(
     duplicateCells: [...seen.values()].filter((n) => n > 1).length,
     worst,
     worstHeap,
+    longestShardMs: Math.max(0, ...firstRuns.map((r) => r.durationMs)),
+    sumMs: rows.reduce((sum, r) => sum + r.durationMs, 0),
+    firstPassMs: Math.max(0, ...ends),
+    peakConcurrency: overlap,
+    recheckConcurrency: wiring.concurrencyLimit('recheck'),
     ...providerLimits(),
     peakRssMiB: (process.resourceUsage().maxRSS * 1024) / 1048576,
     rows,

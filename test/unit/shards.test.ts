@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/lib/core/errors.ts';
-import { type ShardCell, scopeFilter, splitShards } from '../../src/lib/reconcile/fan-out.ts';
+import { MIN_SHARD_CELLS, type ShardCell, scopeFilter, shardSize, splitShards } from '../../src/lib/reconcile/fan-out.ts';
 import { toRecheckRequest } from '../../src/lib/reconcile/input.ts';
 
 const A = '111111111111';
@@ -76,6 +76,22 @@ describe('splitShards', () => {
 
   it('refuses a limit that is not a positive integer', () => {
     expect(() => splitShards(demo, 0)).toThrow(RangeError);
+  });
+});
+
+describe('shardSize: shards sized for time', () => {
+  it('spreads a build over as many shards as run at once, each of at least the minimum and at most the maximum', () => {
+    // 1,000 cells, 10 at once: 10 shards of 100 (each on its own vCPU share, the build takes one shard's time)
+    expect(shardSize(1000, 1000, 10)).toBe(100);
+    expect(shardSize(2000, 1000, 10)).toBe(200);
+    // a small build is not cut into shards smaller than the minimum (an invocation's fixed costs would dominate)
+    expect(shardSize(300, 1000, 10)).toBe(MIN_SHARD_CELLS);
+    expect(shardSize(50, 1000, 10)).toBe(MIN_SHARD_CELLS);
+    // a large one is capped by what one invocation may hold: 50,000 cells are 50 shards of 1,000, 10 at a time
+    expect(shardSize(50_000, 1000, 10)).toBe(1000);
+    // the maximum wins over the minimum (a deployment that wants tiny shards gets them)
+    expect(shardSize(8, 3, 10)).toBe(3);
+    expect(() => shardSize(10, 10, 0)).toThrow(RangeError);
   });
 });
 

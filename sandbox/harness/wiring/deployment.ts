@@ -17,9 +17,10 @@ interface FunctionDef {
   eventPatterns: Obj[];
   /**
    * SQS event sources. `maximumConcurrency`: the event source mapping's ScalingConfig (how many batches its
-   * pollers run at once; 2 to 1,000), unset when serverless.yml gives none.
+   * pollers run at once; 2 to 1,000; a number or a `${param:…}`, resolved when the wiring starts), unset when
+   * serverless.yml gives none.
    */
-  sqs: { queueLogicalId: string; batchSize: number; reportBatchItemFailures: boolean; maximumConcurrency?: number | undefined }[];
+  sqs: { queueLogicalId: string; batchSize: number; reportBatchItemFailures: boolean; maximumConcurrency?: Json | undefined }[];
   maximumRetryAttempts: number;
   /**
    * The function's reserved concurrency (`reservedConcurrency`: a number, or a `${param:…}` resolved when the
@@ -125,7 +126,7 @@ function readDeployment(path: string): Deployment {
           queueLogicalId: logicalIdOf(event.sqs.arn) ?? '',
           batchSize: typeof event.sqs.batchSize === 'number' ? event.sqs.batchSize : 10,
           reportBatchItemFailures: event.sqs.functionResponseType === 'ReportBatchItemFailures',
-          maximumConcurrency: typeof event.sqs.maximumConcurrency === 'number' ? event.sqs.maximumConcurrency : undefined,
+          maximumConcurrency: event.sqs.maximumConcurrency ?? undefined,
         });
       }
     }

@@ -101,6 +101,8 @@ class Wiring {
   /** Each function's concurrency limit (reserved, or the account's unreserved pool), set when the wiring starts. */
   private limits = new Map<string, number | undefined>();
   private unreservedPool = ACCOUNT_CONCURRENCY;
+  /** Each SQS event source's maximumConcurrency, by `<function>/<queue>`, when it has one. */
+  private readonly sourceLimits = new Map<string, number>();
   private readonly forwarderPatterns: Obj[];
   private functionEnvironment: (fn: FunctionDef) => Record<string, string> = () => ({});
   /** The environment every function shares (and the process keeps between loads). */
@@ -224,6 +226,17 @@ class Wiring {
       reserved += value ?? 0;
     }
     this.unreservedPool = Math.max(0, (this.options.accountConcurrency ?? ACCOUNT_CONCURRENCY) - reserved);
+    for (const fn of this.deployment.functions) {
+      for (const source of fn.sqs) {
+        const raw = source.maximumConcurrency;
+        if (raw === undefined || raw === null) continue;
+        const value = Number(typeof raw === 'number' ? raw : this.resolve(raw));
+        // ScalingConfig's MaximumConcurrency: 2 to 1000 (Lambda API Reference, ScalingConfig)
+        if (!Number.isInteger(value) || value < 2 || value > 1000)
+          throw new Error(`function ${fn.name}: maximumConcurrency must be a whole number from 2 to 1000, got ${String(raw)}`);
+        this.sourceLimits.set(`${fn.name}/${source.queueLogicalId}`, value);
+      }
+    }
   }
 
   /** Invocations of a function running now, its environments starting included. */
@@ -346,6 +359,18 @@ class Wiring {
     await this.idle();
     for (const fn of this.deployment.functions) if (names === undefined || names.includes(fn.name)) this.environments.delete(fn.name);
     await this.load(names);
+  }
+
+  /**
+   * How many invocations of a function may run at once: its reserved concurrency, else the least
+   * maximumConcurrency of its SQS sources; undefined when neither bounds it (the account's pool does).
+   */
+  concurrencyLimit(name: string): number | undefined {
+    const reserved = this.limits.get(name);
+    if (reserved !== undefined) return reserved;
+    const fn = this.deployment.functions.find((f) => f.name === name);
+    const sources = (fn?.sqs ?? []).map((source) => this.sourceLimits.get(`${name}/${source.queueLogicalId}`));
+    return sources.length === 0 || sources.some((l) => l === undefined) ? undefined : Math.min(...(sources as number[]));
   }
 
   /** How many execution environments each function has started (its cold starts). */
@@ -597,7 +622,7 @@ class Wiring {
         const queue = this.queues.get(source.queueLogicalId);
         const key = `${fn.name}/${source.queueLogicalId}`;
         if (queue === undefined) continue;
-        while ((this.polling.get(key) ?? 0) < (source.maximumConcurrency ?? Number.POSITIVE_INFINITY) && this.hasCapacity(fn)) {
+        while ((this.polling.get(key) ?? 0) < (this.sourceLimits.get(key) ?? Number.POSITIVE_INFINITY) && this.hasCapacity(fn)) {
           if (!this.pollBatch(fn, source, queue, key)) break;
         }
       }
@@ -678,6 +703,11 @@ class Wiring {
             });
     this.track(run.finally(() => this.polling.set(key, (this.polling.get(key) ?? 1) - 1)));
     return true;
+  }
+
+  /** Invocations running now (environments busy or starting), of every function. */
+  running(): number {
+    return this.deployment.functions.reduce((n, fn) => n + this.inUse(fn.name), 0);
   }
 
   /** Whether any invocation runs or waits for its retry, or any queue a function consumes still holds messages. */

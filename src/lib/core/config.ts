@@ -38,6 +38,11 @@ interface Config {
    * within an account only when one account alone has more), shards 2..n sent to the recheck queue.
    */
   readonly shardMaxCells: number;
+  /**
+   * Shards that run at once (the recheck queue's event source maximumConcurrency): a build is split into about
+   * this many shards, each of at least 100 cells and at most shardMaxCells (fan-out.ts, shardSize).
+   */
+  readonly shardConcurrency: number;
   /** Attempts (first run included) before a pending reconcile is given up. */
   readonly maxAttempts: number;
   /** Minutes after the first run after which a pending reconcile is given up. */
@@ -193,6 +198,7 @@ function loadConfig(env: Env = process.env): Config {
     recheckDeadLetterQueueUrl: str(env, 'RECONCILER_RECHECK_DLQ_URL', ''),
     recheckDelaySeconds: int(env, 'RECONCILER_RECHECK_DELAY_SECONDS', 300, 0, 900),
     shardMaxCells: int(env, 'RECONCILER_SHARD_MAX_CELLS', 1000, 1, 10_000),
+    shardConcurrency: int(env, 'RECONCILER_SHARD_CONCURRENCY', 10, 2, 1000),
     maxAttempts: int(env, 'RECONCILER_MAX_ATTEMPTS', 12, 1, 1000),
     deadlineMinutes: int(env, 'RECONCILER_DEADLINE_MINUTES', 240, 1, 10080),
     concurrencyPerCell: int(env, 'RECONCILER_CONCURRENCY_PER_CELL', 4, 1, 64),

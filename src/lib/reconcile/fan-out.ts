@@ -61,6 +61,23 @@ function splitShards(cells: readonly ShardCell[], maxCells: number): ShardScope[
   return shards.length === 0 ? [{ accounts: [] }] : shards;
 }
 
+/**
+ * Fewest cells a shard is given when a build is split for time: below this, an invocation's fixed costs
+ * (its start, the build's own reads, the chain of one cell) outweigh its share of the cells
+ * (docs/performance.md, "Shards sized for time").
+ */
+const MIN_SHARD_CELLS = 100;
+
+/**
+ * How many cells a shard of a build takes: the build spread over `concurrency` shards (that many run at
+ * once, each on its own vCPU share, so the build takes about one shard's time), each of at least
+ * MIN_SHARD_CELLS cells, and never more than `maxCells` (what one invocation may hold).
+ */
+function shardSize(cells: number, maxCells: number, concurrency: number): number {
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
+  return Math.min(maxCells, Math.max(MIN_SHARD_CELLS, Math.ceil(cells / concurrency)));
+}
+
 /** Whether a cell is in a shard's scope, as a filter (a set lookup per cell, not a scan of the account list). */
 function scopeFilter(scope: ShardScope): (cell: ShardCell) => boolean {
   const accounts = new Set(scope.accounts);
@@ -73,5 +90,5 @@ function shardLabel(spec: Pick<ShardSpec, 'index' | 'count'>): string {
   return `${spec.index}/${spec.count}`;
 }
 
-export { scopeFilter, shardLabel, splitShards };
+export { MIN_SHARD_CELLS, scopeFilter, shardLabel, shardSize, splitShards };
 export type { ShardCell, ShardScope, ShardSpec };

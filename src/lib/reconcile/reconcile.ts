@@ -11,7 +11,7 @@ import { cellKey, parseCellKey } from '../core/cells.ts';
 import { apply } from './apply.ts';
 import { observe } from './observe.ts';
 import { plan } from './plan/index.ts';
-import { type ShardSpec, scopeFilter, shardLabel, splitShards } from './fan-out.ts';
+import { type ShardSpec, scopeFilter, shardLabel, shardSize, splitShards } from './fan-out.ts';
 import { rollForward } from './roll-forward.ts';
 import { undoWritesOfRevoked } from '../revoke/revoke.ts';
 import { REPORT_DETAIL_TYPE, type ReconcileReport, type Trigger, buildReport, finalize, hasPending } from './report.ts';
@@ -145,8 +145,9 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
       }),
       ...(organizations.length === 0 ? {} : { organizations }),
     };
-    if (shard === undefined && fansOut(whole.cells.length, deps)) {
-      const shards = splitShards(whole.cells, config.shardMaxCells).map(
+    const size = shardSize(whole.cells.length, config.shardMaxCells, config.shardConcurrency);
+    if (shard === undefined && fansOut(whole.cells.length, size, deps)) {
+      const shards = splitShards(whole.cells, size).map(
         (scope, i, all): ShardSpec => ({ runId: base.runId, index: i + 1, count: all.length, ...scope }),
       );
       if (shards.length > 1) {
@@ -155,7 +156,7 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
           runId: base.runId,
           shards: shards.length,
           cells: whole.cells.length,
-          maxCells: config.shardMaxCells,
+          maxCells: size,
         });
         // the other shards are queued before this one is worked on: a shard that cannot be queued fails the run
         notQueued = await queueShards(
@@ -240,9 +241,9 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
   return { ...report, awsCalls: clients.callCount() - callsBefore };
 }
 
-/** Whether a build of this many cells is split: past the setting, where shards can be queued (Lambda). */
-function fansOut(cells: number, deps: ReconcileDeps): boolean {
-  return deps.fanOut === true && deps.publish !== false && deps.config.recheckQueueUrl !== '' && cells > deps.config.shardMaxCells;
+/** Whether a build of this many cells is split (into shards of `size`): where shards can be queued (Lambda). */
+function fansOut(cells: number, size: number, deps: ReconcileDeps): boolean {
+  return deps.fanOut === true && deps.publish !== false && deps.config.recheckQueueUrl !== '' && cells > size;
 }
 
 /** The build as one shard sees it: its cells only; the image-level notes only in shard 1. */
