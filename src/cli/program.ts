@@ -55,7 +55,8 @@ function program(io: Io, result: { code: number }, state: RunState): Command {
       `
 Exit codes: 0 converged / nothing to do, 1 failed (or lint errors), 2 bad input, 3 changes made
 (with --plan: changes needed), 4 pending (AWS is still working; run again later), 5 cannot run
-(endpoint unreachable, no or expired credentials, access denied to the first call).
+(endpoint unreachable, no or expired credentials, access denied to the first call), 6 not found (the
+image build does not exist).
 
 The region is --region, else AWS_REGION, else the profile's region, else us-east-1.
 

@@ -13,7 +13,7 @@ import { type Colors, colors } from './format.ts';
 import { type ResolvedTarget, resolveTarget } from './target.ts';
 
 /** Exit codes (documented in the README and in --help). */
-const EXIT = { converged: 0, failed: 1, badInput: 2, changed: 3, pending: 4, cannotRun: 5 } as const;
+const EXIT = { converged: 0, failed: 1, badInput: 2, changed: 3, pending: 4, cannotRun: 5, notFound: 6 } as const;
 
 interface GlobalOptions {
   region?: string;

@@ -168,10 +168,15 @@ describe('against the sandbox', () => {
     expect(errLines).toHaveLength(1);
   });
 
-  it('an image build that does not exist: one line, exit 1, not an empty table', async () => {
+  it('an image build that does not exist: one line, exit 6 (not found), not an empty table', async () => {
+    const capitalised = await cli(['status', arn.replace('golden-windows', 'Golden-Windows'), ...at()]);
+    expect(capitalised).toMatchObject({ code: 2, out: '' });
+    expect(capitalised.errLines).toEqual([
+      `error: no image build ARN has capitals in its image name (Image Builder writes names in lower case): did you mean ${arn}?`,
+    ]);
     const missing = arn.replace(/\/1$/, '/99');
     const { code, out, errLines } = await cli(['status', missing, ...at()]);
-    expect(code).toBe(1);
+    expect(code).toBe(6);
     expect(out).toBe('');
     expect(errLines).toHaveLength(1);
     expect(errLines[0]).toMatch(

@@ -2,7 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { CHECK_LABELS, colors, renderStatus } from '../../src/cli/format.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
-import type { Check } from '../../src/lib/reconcile/types.ts';
+import { CHECK_NAMES, type Check } from '../../src/lib/reconcile/types.ts';
+import { renderPage } from '../../src/cli/page/html.ts';
+import { pageData } from '../../src/cli/page/model.ts';
 
 const IMAGE = 'arn:aws:imagebuilder:us-east-1:111122223333:image/golden/1.0.0/3';
 
@@ -65,6 +67,31 @@ describe('status matrix', () => {
       colors(false),
     );
     expect(out).toContain('AMI✓ lic≠ S3✓');
+  });
+
+  it('marks a failed VM export (S3✗), in the terminal and on the page, with its reason', () => {
+    const failed = report(
+      [
+        { check: 'ami', subject: 'ami-0123456789abcdef0', result: 'ok', reason: 'available' },
+        {
+          check: 's3-export',
+          subject: 's3://exports/golden',
+          result: 'failed',
+          reason: 'export task export-ami-1 failed: disk format unsupported',
+        },
+      ],
+      'failed',
+    );
+    failed.cells[0]?.reasons.push('s3-export s3://exports/golden: failed: export task export-ami-1 failed: disk format unsupported');
+    const out = renderStatus(failed, colors(false));
+    expect(out).toContain('AMI✓ S3✗');
+    expect(out).toContain('eu-west-1/222233334444: s3-export s3://exports/golden: failed: export task export-ami-1 failed');
+    const page = renderPage(pageData({ current: [failed], source: 'test', now: new Date(0) }));
+    expect(page).toContain('<span class="m m-failed" title="s3-export: failed">S3✗</span>');
+  });
+
+  it('every check but access has a label (a cell without access says "no access")', () => {
+    expect(Object.keys(CHECK_LABELS).sort()).toStrictEqual(CHECK_NAMES.filter((c) => c !== 'access').sort());
   });
 
   it('has a label for every check but access (a cell without access says "no access")', () => {

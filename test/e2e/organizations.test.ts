@@ -139,4 +139,25 @@ describe('amiTags in the accounts of the organizations and OUs an AMI is shared 
     expect(final.cells.every((c) => c.status === 'ok')).toBe(true);
     expect(final.cells.map((c) => c.accountId)).not.toContain(E);
   });
+
+  it('without sharedOrganizations, status notes that the organizations shared with get no tags, and says how to turn it on', async () => {
+    box = await sandboxes.start({ scenario: orgScenario(OWNER, {}) });
+    const arn = await startBuild(box, 'org-note');
+    box.clock.advance(2 * 3600_000);
+    // the command line's own settings (the wired tests above leave their deployment's in the environment)
+    vi.stubEnv('RECONCILER_SHARED_ORGANIZATIONS', 'false');
+    vi.stubEnv('RECONCILER_SHARED_ACCOUNTS', 'tag');
+    let out = '';
+    const code = await main(['status', arn, '--endpoint-url', box.url, '--region', 'us-east-1'], {
+      out: (s) => (out += `${s}\n`),
+      err: () => undefined,
+      isTTY: false,
+    });
+    vi.unstubAllEnvs();
+    expect(code).toBe(3);
+    for (const shared of [UNIT, OTHER_ORG])
+      expect(out).toContain(
+        `note: launchPermission shares with ${shared}: its accounts can launch the AMIs but get none of the amiTags, which are per account (RECONCILER_SHARED_ORGANIZATIONS=true, the sharedOrganizations param, lists them and tags them)`,
+      );
+  });
 });

@@ -1,7 +1,7 @@
 /** The `reconcile` command, and the reconcile run it shares with `status`. */
 import { randomUUID } from 'node:crypto';
 import { type Command, Option } from 'commander';
-import { parseImageBuildArn, parseImagePipelineArn } from '../../lib/core/arn.ts';
+import { type ImageBuildArn, parseImageBuildArn, parseImagePipelineArn } from '../../lib/core/arn.ts';
 import { localNow } from '../../lib/core/clock.ts';
 import { InputError } from '../../lib/core/errors.ts';
 import { reconcile } from '../../lib/reconcile/reconcile.ts';
@@ -11,9 +11,24 @@ import { diagnose } from '../diagnose.ts';
 import { renderReport } from '../format.ts';
 import { type AwsCheck, type CommandContext, EXIT, type GlobalOptions, exitFor, globalsOf, progress, quietLog } from '../session.ts';
 
+/**
+ * An image build ARN as the command line takes it: well formed, and with its image name in lower case (Image
+ * Builder lower-cases names in ARNs, and answers a capitalised one as an invalid parameter, not as missing).
+ */
+function checkBuildArn(arg: string): ImageBuildArn {
+  const arn = parseImageBuildArn(arg);
+  if (/[A-Z]/.test(arn.imageName)) {
+    const lower = arn.arn.replace(`:image/${arn.imageName}/`, `:image/${arn.imageName.toLowerCase()}/`);
+    throw new InputError(
+      `no image build ARN has capitals in its image name (Image Builder writes names in lower case): did you mean ${lower}?`,
+    );
+  }
+  return arn;
+}
+
 /** A build ARN, or `--pipeline <arn>` instead. */
 const check: AwsCheck = (arg, opts) => {
-  if (opts.pipeline === undefined) return parseImageBuildArn(arg);
+  if (opts.pipeline === undefined) return checkBuildArn(arg);
   if (arg !== '') throw new InputError('give an image build ARN or --pipeline <arn>, not both');
   return parseImagePipelineArn(opts.pipeline);
 };
@@ -41,23 +56,26 @@ async function runReconcile(ctx: CommandContext, arn: string, mode: 'plan' | und
 }
 
 /**
- * A report whose image could not be read says nothing about the image: when the reason is the caller's setup
- * (denied, expired, unreachable), one line says so and the command exits 5; an image that does not exist exits 1.
+ * A report whose image could not be read says nothing about the image, so no table is printed: when the
+ * reason is the caller's setup (denied, expired, unreachable), one line says so and the command exits 5; an
+ * image that does not exist exits 6 (not found); any other failure of the read says what it was and exits 1.
  * Returns whether the report was handled here.
  */
 function unreadable(ctx: CommandContext, report: ReconcileReport, globals: GlobalOptions): boolean {
   if (report.error === undefined) return false;
   const { io, result } = ctx;
   const diagnosis = diagnose(report.error, ctx.session().target, `imagebuilder:GetImage on ${report.image.arn}`);
-  if (diagnosis === undefined && report.error.kind !== 'not-found') return false;
   if (globals.json === true) io.out(JSON.stringify(report, null, 2));
   if (diagnosis !== undefined) {
     io.err(`error: ${diagnosis.message}`);
     result.code = EXIT.cannotRun;
-  } else {
+  } else if (report.error.kind === 'not-found') {
     io.err(
       `error: no such image build in ${report.image.ownerAccountId}/${report.image.region}: ${report.image.arn} (${report.error.code})`,
     );
+    result.code = EXIT.notFound;
+  } else {
+    io.err(`error: cannot read the image build ${report.image.arn}: ${report.error.code}: ${report.error.message}`);
     result.code = EXIT.failed;
   }
   return true;
@@ -99,4 +117,4 @@ Examples:
     });
 }
 
-export { check, register, runReconcile, unreadable };
+export { check, checkBuildArn, register, runReconcile, unreadable };

@@ -1,11 +1,10 @@
 /** The `status` command: the distribution matrix of an image build, read only (a reconcile in plan mode). */
 import type { Command } from 'commander';
-import { parseImageBuildArn } from '../../lib/core/arn.ts';
 import { renderStatus } from '../format.ts';
 import { type AwsCheck, type CommandContext, exitFor, globalsOf } from '../session.ts';
-import { runReconcile, unreadable } from './reconcile.ts';
+import { checkBuildArn, runReconcile, unreadable } from './reconcile.ts';
 
-const check: AwsCheck = parseImageBuildArn;
+const check: AwsCheck = checkBuildArn;
 
 function register(cli: Command, ctx: CommandContext): void {
   cli

@@ -99,6 +99,8 @@ interface DesiredImage {
   revoked?: string | undefined;
   /** The organizations and OUs the AMIs are shared with, and what listing their accounts gave (RECONCILER_SHARED_ORGANIZATIONS). */
   organizations?: OrganizationListing[];
+  /** Image-level notes the run adds to its report (organizations shared with whose accounts are not listed). */
+  notes?: string[];
 }
 
 function recordedAmis(image: Image): RecordedAmi[] {

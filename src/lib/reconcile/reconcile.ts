@@ -6,7 +6,7 @@ import { type DesiredImage, desiredImage } from '../core/desired.ts';
 import { AwsCallError, type Failure, toFailure } from '../core/errors.ts';
 import pLimit from 'p-limit';
 import { publishReport, type RecheckMessage, sendRecheck } from '../aws/outbox.ts';
-import { listSharedOrganizations, listedAccounts, organizationsClient } from '../aws/organizations.ts';
+import { listSharedOrganizations, listedAccounts, organizationsClient, sharedOrganizationArns } from '../aws/organizations.ts';
 import { cellKey, parseCellKey } from '../core/cells.ts';
 import { apply } from './apply.ts';
 import { observe } from './observe.ts';
@@ -145,6 +145,16 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
       }),
       ...(organizations.length === 0 ? {} : { organizations }),
     };
+    // shared with organizations or OUs whose accounts are not listed: they get the AMIs, not their tags
+    const unlisted = config.sharedAccounts !== 'off' && config.sharedOrganizations ? [] : sharedOrganizationArns(loaded.image);
+    if (unlisted.length > 0)
+      whole.notes = [
+        ...(whole.notes ?? []),
+        ...unlisted.map(
+          (o) =>
+            `launchPermission shares with ${o}: its accounts can launch the AMIs but get none of the amiTags, which are per account (RECONCILER_SHARED_ORGANIZATIONS=true, the sharedOrganizations param, lists them and tags them${config.sharedAccounts === 'off' ? '; RECONCILER_SHARED_ACCOUNTS is off too' : ''})`,
+        ),
+      ];
     const size = shardSize(whole.cells.length, config.shardMaxCells, config.shardConcurrency);
     if (shard === undefined && fansOut(whole.cells.length, size, deps)) {
       const shards = splitShards(whole.cells, size).map(
@@ -256,6 +266,7 @@ function scoped(whole: DesiredImage, shard: ShardSpec): DesiredImage {
     unexpectedAmis: first ? whole.unexpectedAmis : [],
     containerRegions: first ? whole.containerRegions : [],
     organizations: first ? whole.organizations : undefined,
+    notes: first ? whole.notes : undefined,
   };
 }
 

@@ -236,6 +236,7 @@ function buildReport(input: ReportInput): ReconcileReport {
   const notes = desired.unexpectedAmis.map(
     (ami) => `Image Builder recorded ${ami.imageId} in ${ami.region}/${ami.accountId}, a cell the embedded configuration does not name`,
   );
+  notes.push(...(desired.notes ?? []));
   if (desired.type === 'DOCKER') notes.push('a container image: it is distributed to ECR, not as AMIs; nothing to reconcile');
   // container distribution is never checked: said so per region, never a silent converged
   for (const region of desired.containerRegions ?? [])
