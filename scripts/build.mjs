@@ -69,7 +69,7 @@ const zodNamespaceImports = {
 };
 
 const quiet = process.argv.includes('--quiet');
-const functions = ['reconcile', 'recheck', 'cleanup', 'cleanup-on-change', 'sweep'];
+const functions = ['reconcile', 'recheck', 'cleanup', 'cleanup-on-change', 'sweep', 'gate'];
 const banner = { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" };
 
 const DEMO = 'sandbox/harness/demo.ts';

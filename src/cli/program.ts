@@ -6,6 +6,7 @@ import { escapeControl } from './format.ts';
 import * as cleanup from './commands/cleanup.ts';
 import * as demo from './commands/demo.ts';
 import * as doctor from './commands/doctor.ts';
+import * as gate from './commands/gate.ts';
 import * as lint from './commands/lint.ts';
 import * as reconcile from './commands/reconcile.ts';
 import * as report from './commands/report.ts';
@@ -86,7 +87,7 @@ Examples:
 
   const ctx = commandContext(io, result, state);
   // in this order in --help
-  for (const command of [reconcile, sweep, status, report, revoke, lint, cleanup, doctor, demo]) command.register(cli, ctx);
+  for (const command of [reconcile, sweep, status, report, revoke, lint, cleanup, doctor, gate, demo]) command.register(cli, ctx);
   return cli;
 }
 

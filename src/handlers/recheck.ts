@@ -85,6 +85,8 @@ async function recheckRecord(record: SQSRecord, context: Context): Promise<void>
     firstSeenAt: request.firstSeenAt ?? '',
     attempt: request.attempt ?? 1,
     shard: request.shard === undefined ? '' : `${request.shard.runId}/${request.shard.index}`,
+    // a gate's chain is its own (a build's stages each have one)
+    ...(request.gate === undefined ? {} : { gate: request.gate.stepExecutionId }),
   };
   const outcome = await once.run(deps, key, context, async () => {
     const report = await reconcile(request, deps);

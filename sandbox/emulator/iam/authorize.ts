@@ -292,7 +292,17 @@ function ec2Needs(ctx: Ctx, operation: string, input: Input): Needed[] {
   }
 }
 
-function imagebuilderNeeds(operation: string, input: Input): Needed[] {
+function imagebuilderNeeds(ctx: Ctx, operation: string, input: Input): Needed[] {
+  // a workflow execution's steps are authorized on the execution (workflow-execution/<id>); SendWorkflowStepAction
+  // names the image build, and is authorized on it (docs/aws-sources.md, "Distribution workflows")
+  const execution = str(input.workflowExecutionId);
+  if (execution !== undefined && operation !== 'SendWorkflowStepAction')
+    return [
+      {
+        action: `imagebuilder:${operation}`,
+        resource: `arn:${partitionOf(ctx.region)}:imagebuilder:${ctx.region}:${ctx.account}:workflow-execution/${execution}`,
+      },
+    ];
   const arn =
     str(input.imageBuildVersionArn) ??
     // TagResource / UntagResource name the resource in the path (Image Builder API Reference, TagResource)
@@ -331,7 +341,7 @@ function needsFor(ctx: Ctx, input: Input): Needed[] {
     case 'ec2':
       return ec2Needs(ctx, operation, input);
     case 'imagebuilder':
-      return imagebuilderNeeds(operation, input);
+      return imagebuilderNeeds(ctx, operation, input);
     case 'ssm':
       return ssmNeeds(ctx, operation, input);
     case 's3': {

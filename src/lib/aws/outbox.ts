@@ -1,3 +1,4 @@
+import type { GateSpec } from '../gate/stage.ts';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { HomeClients } from './clients.ts';
@@ -59,6 +60,8 @@ interface RecheckMessage {
   fastLaunchRetries: Record<string, number>;
   /** Only this shard's cells (a build split past RECONCILER_SHARD_MAX_CELLS). */
   shard?: ShardSpec;
+  /** A distribution gate's waiting step and the copies it judges (docs/gate.md). */
+  gate?: GateSpec;
 }
 
 /** Send a recheck message with a delay. Throws the SDK error wrapped, so the caller can report it. */

@@ -154,6 +154,32 @@ const ShardSchema = z
     }
   });
 
+/** A workflow step execution id and a workflow execution id (the model's WorkflowStepExecutionId, WorkflowExecutionId). */
+const StepExecutionId = z
+  .string()
+  .regex(
+    /^step-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/,
+    'must be a workflow step execution id (step-<uuid>)',
+  );
+const WorkflowExecutionId = z
+  .string()
+  .regex(/^wf-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'must be a workflow execution id (wf-<uuid>)');
+/** The model's WorkflowStepName. */
+const StepName = z.string().regex(/^[A-Za-z][A-Za-z0-9-_]{1,99}$/, 'must be a workflow step name');
+
+/** The most copies one gate judges (a distribution configuration's regions × accounts, bounded). */
+const GATE_MAX_COPIES = 10_000;
+
+/** A distribution gate's waiting step and the copies made before it (docs/gate.md), carried by its rechecks. */
+const GateSchema = z.strictObject({
+  stepExecutionId: StepExecutionId,
+  workflowExecutionId: WorkflowExecutionId,
+  stepName: StepName,
+  copies: z
+    .array(z.strictObject({ region: Region, accountId: AccountId, amiId: z.string().regex(/^ami-[0-9a-f]{8,17}$/, 'must be an AMI id') }))
+    .max(GATE_MAX_COPIES),
+});
+
 function recheckSchema(context: RecheckContext) {
   return z.strictObject({
     imageBuildVersionArn: imageBuildArn(context.partition),
@@ -171,6 +197,7 @@ function recheckSchema(context: RecheckContext) {
       .refine((value) => Object.keys(value).length <= 5000, 'has too many cells')
       .optional(),
     shard: ShardSchema.optional(),
+    gate: GateSchema.optional(),
   });
 }
 
@@ -258,8 +285,20 @@ function toRecheckRequest(body: string, context: RecheckContext): ReconcileReque
     mode: parsed.mode,
     fastLaunchRetries: parsed.fastLaunchRetries ?? {},
     ...(parsed.shard === undefined ? {} : { shard: parsed.shard }),
+    ...(parsed.gate === undefined ? {} : { gate: parsed.gate }),
   };
 }
 
-export { ACTING_STATUSES, IMAGE_STATE_CHANGE, imageBuildArn, parseOrReject, toReconcileInput, toRecheckRequest };
+export {
+  ACTING_STATUSES,
+  IMAGE_STATE_CHANGE,
+  StepExecutionId,
+  StepName,
+  WorkflowExecutionId,
+  imageBuildArn,
+  isRecord,
+  parseOrReject,
+  toReconcileInput,
+  toRecheckRequest,
+};
 export type { ReconcileInput, RecheckContext, SchemaContext };

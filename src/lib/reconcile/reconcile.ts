@@ -14,6 +14,8 @@ import { plan } from './plan/index.ts';
 import { type ShardSpec, scopeFilter, shardLabel, shardSize, splitShards } from './fan-out.ts';
 import { rollForward } from './roll-forward.ts';
 import { undoWritesOfRevoked } from '../revoke/revoke.ts';
+import { type Decision, decide, gateScoped, sendAnswer } from '../gate/answer.ts';
+import type { GateSpec } from '../gate/stage.ts';
 import { REPORT_DETAIL_TYPE, type ReconcileReport, type Trigger, buildReport, finalize, hasPending } from './report.ts';
 
 /** What to reconcile: identity only. Real state is always read again (level-triggered). */
@@ -29,6 +31,11 @@ interface ReconcileRequest {
   fastLaunchRetries?: Record<string, number> | undefined;
   /** Only these cells: one shard of a build split past RECONCILER_SHARD_MAX_CELLS (from a recheck message). */
   shard?: ShardSpec | undefined;
+  /**
+   * A distribution gate's waiting step (docs/gate.md): only the cells of the copies made so far, rolled out
+   * although the image is still DISTRIBUTING, and the step answered RESUME or STOP once they are judged.
+   */
+  gate?: GateSpec | undefined;
 }
 
 /** A minimal structured logger (Powertools' Logger fits). */
@@ -156,7 +163,8 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
         ),
       ];
     const size = shardSize(whole.cells.length, config.shardMaxCells, config.shardConcurrency);
-    if (shard === undefined && fansOut(whole.cells.length, size, deps)) {
+    // a gate judges its stage's cells in one run (a stage is one step's copies): never split
+    if (request.gate === undefined && shard === undefined && fansOut(whole.cells.length, size, deps)) {
       const shards = splitShards(whole.cells, size).map(
         (scope, i, all): ShardSpec => ({ runId: base.runId, index: i + 1, count: all.length, ...scope }),
       );
@@ -176,13 +184,14 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
         );
       }
     }
-    const desired = shard === undefined ? whole : scoped(whole, shard);
+    const desired = request.gate !== undefined ? gateScoped(whole, request.gate) : shard === undefined ? whole : scoped(whole, shard);
     const observation = await observe(desired, clients, deps.onProgress);
     const thePlan = plan(desired, observation, {
       fastLaunchRetries: request.fastLaunchRetries ?? {},
       fastLaunchMaxRetries: config.fastLaunchMaxRetries,
       retryFailedImages: config.retryFailedImages,
       sharedRoleRequired: config.sharedAccounts === 'require',
+      rollOut: request.gate !== undefined,
       shard:
         shard === undefined
           ? undefined
@@ -221,6 +230,8 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
     });
     // no recheck of this shard either: the trigger's retry runs the whole build again, every shard with it
     report = { ...report, notes: [...report.notes, why], next: { recheck: false, reason: why, requeueFailed: true } };
+  } else if (request.gate !== undefined) {
+    report = await judgeGate(report, request.gate, fastLaunchRetries, deps);
   } else {
     report = await decideNext(report, fastLaunchRetries, shard, deps);
   }
@@ -249,6 +260,52 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
     if (failure !== undefined) log.error('could not publish the report', { failure, bus: config.eventBusName });
   }
   return { ...report, awsCalls: clients.callCount() - callsBefore };
+}
+
+/**
+ * A gate's stage: STOP at once when a cell failed, else recheck while cells are pending (the recheck carries
+ * the gate), else RESUME; a chain that gives up (attempts, deadline) stops with the cells' reasons.
+ */
+async function judgeGate(
+  report: ReconcileReport,
+  gate: GateSpec,
+  fastLaunchRetries: Record<string, number>,
+  deps: ReconcileDeps,
+): Promise<ReconcileReport> {
+  const first = decide(report, false);
+  let judged = report;
+  let decision = first;
+  if (first.action === 'wait') {
+    judged = await decideNext(report, fastLaunchRetries, undefined, deps, gate);
+    if (judged.next.recheck) return { ...judged, gate: { ...gateBase(report, gate), answer: null, reason: first.reason } };
+    // not requeued: gave up (attempts, deadline), or the recheck could not be queued (then the trigger retries)
+    if (judged.next.requeueFailed === true)
+      return { ...judged, gate: { ...gateBase(report, gate), answer: null, reason: judged.next.reason } };
+    decision = decide(judged, true);
+  }
+  if (!isAnswer(decision)) return { ...judged, gate: { ...gateBase(report, gate), answer: null, reason: decision.reason } };
+  if (deps.publish === false) {
+    return { ...judged, gate: { ...gateBase(report, gate), answer: null, reason: `would answer ${decision.action}: ${decision.reason}` } };
+  }
+  const answered = await sendAnswer(judged, gate, decision, deps.clients);
+  if (answered.error !== undefined) deps.log.error('could not answer the gate', { failure: answered.error, step: gate.stepExecutionId });
+  const next = judged.next.recheck
+    ? judged.next
+    : { recheck: false as const, reason: `gate answered ${decision.action}: ${decision.reason}` };
+  return { ...judged, next: answered.error === undefined ? next : judged.next, gate: answered };
+}
+
+function isAnswer(decision: Decision): decision is { action: 'RESUME' | 'STOP'; reason: string } {
+  return decision.action === 'RESUME' || decision.action === 'STOP';
+}
+
+function gateBase(report: ReconcileReport, gate: GateSpec) {
+  return {
+    stepExecutionId: gate.stepExecutionId,
+    stepName: gate.stepName,
+    workflowExecutionId: gate.workflowExecutionId,
+    cells: report.cells.length,
+  };
 }
 
 /** Whether a build of this many cells is split (into shards of `size`): where shards can be queued (Lambda). */
@@ -321,6 +378,7 @@ async function decideNext(
   fastLaunchRetries: Record<string, number>,
   shard: ShardSpec | undefined,
   deps: ReconcileDeps,
+  gate?: GateSpec,
 ): Promise<ReconcileReport> {
   const { config } = deps;
   // one account failing for good must not stop the rechecks that the other, pending cells need
@@ -346,6 +404,7 @@ async function decideNext(
         mode: report.mode,
         fastLaunchRetries,
         ...(shard === undefined ? {} : { shard }),
+        ...(gate === undefined ? {} : { gate }),
       },
       config.recheckDelaySeconds,
     );

@@ -1,3 +1,4 @@
+import type { GateReport } from '../gate/answer.ts';
 import type { DesiredImage } from '../core/desired.ts';
 import type { Failure } from '../core/errors.ts';
 import {
@@ -107,6 +108,8 @@ interface ReconcileReport {
   shard?: { runId: string; index: number; count: number; totalCells: number | null };
   /** What happens next: a recheck, or why there is none. */
   next: { recheck: true; attempt: number; delaySeconds: number } | { recheck: false; reason: string; requeueFailed?: boolean };
+  /** Only for a distribution gate's stage (docs/gate.md): the waiting step and the answer sent to it. */
+  gate?: GateReport;
 }
 
 /**

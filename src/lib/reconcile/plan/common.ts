@@ -20,6 +20,12 @@ interface PlanContext {
    * recorded no AMI for, so that the image-level decision still sees the whole build. Left out: the whole build.
    */
   shard?: { imageLevel: boolean; missingElsewhere: readonly string[] } | undefined;
+  /**
+   * A distribution gate's stage (docs/gate.md): the user's workflow rolls these cells out before the image is
+   * AVAILABLE, so launch templates, Fast Launch and SSM parameters are checked and repaired while it is
+   * DISTRIBUTING. Default false: never for a build that did not finish.
+   */
+  rollOut?: boolean;
 }
 
 /** Reasons more than one check gives. */

@@ -83,7 +83,7 @@ function planCell(cell: DesiredCell, observation: Observation, desired: DesiredI
   plan.checks.push(...planLaunchPermission(cell, obs, image, plan.actions));
   add(checkEncryption(cell, obs, image));
   plan.checks.push(...planLicenses(cell, obs, image, plan.actions));
-  if (desired.status !== 'AVAILABLE') {
+  if (desired.status !== 'AVAILABLE' && !(context.rollOut === true && desired.status === 'DISTRIBUTING')) {
     // launch templates, Fast Launch and SSM parameters roll an image out: never for a build that did not finish
     const reason = `the image is ${desired.status}; launch templates, Fast Launch and SSM parameters are set only for AVAILABLE images`;
     for (const lt of cell.launchTemplates)
