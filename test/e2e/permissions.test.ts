@@ -169,7 +169,7 @@ describe.runIf(existsSync(AWS))('permissions end to end (AWS CLI against the san
     expect(fixed.outcome).toBe('converged');
   });
 
-  it('the event-triggered functions cannot delete; cleanup can, only images Image Builder made', async () => {
+  it('the event-triggered functions cannot delete (revoke may only disable or deprecate); cleanup can, only images Image Builder made', async () => {
     box = await sandboxes.start({ scenario: demoScenario(), wire: true, clockSpeed: 3000 });
     const iam = clients(box.url, OWNER).iam;
     const roleArn = (logicalId: string) => box?.wiring?.roles.get(logicalId)?.arn ?? '';
@@ -191,7 +191,9 @@ describe.runIf(existsSync(AWS))('permissions end to end (AWS CLI against the san
     const image = 'arn:aws:ec2:us-east-1::image/ami-0123456789abcdef0';
     const retire = ['ec2:DeregisterImage', 'ec2:DisableImage', 'ec2:EnableImageDeprecation'];
     const byImageBuilder = { 'aws:ResourceTag/CreatedBy': 'EC2 Image Builder' };
-    expect(await simulate('ReconcileRole', retire, image, byImageBuilder)).toStrictEqual(['implicitDeny', 'implicitDeny', 'implicitDeny']);
+    // the reconcile role never deregisters; it may disable and deprecate only for revoke (RevokeImages), which
+    // only its manual payload asks for: no event or recheck message can (test/unit/revoke-input.test.ts)
+    expect(await simulate('ReconcileRole', retire, image, byImageBuilder)).toStrictEqual(['implicitDeny', 'allowed', 'allowed']);
     expect(await simulate('CleanupRole', retire, image, byImageBuilder)).toStrictEqual(['allowed', 'allowed', 'allowed']);
     // in its own account, what Image Builder made carries its CreatedBy tag: the reconciler's tag alone retires
     // nothing there; in target accounts it is the only tag a copy has (infra/target-account-role.yaml)

@@ -28,7 +28,7 @@ import { createClientFactory } from '../../src/lib/aws/clients.ts';
 import { loadConfig } from '../../src/lib/core/config.ts';
 import { reconcile } from '../../src/lib/reconcile/reconcile.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
-import type { RevokeReport } from '../../src/lib/revoke/revoke.ts';
+import { type RevokeReport, revoke } from '../../src/lib/revoke/revoke.ts';
 import type { SweepReport } from '../../src/lib/sweep/sweep.ts';
 import { silentLog } from '../helpers/factories.ts';
 import { clients, demoScenario, startBuild, useSandbox } from '../helpers/sandbox.ts';
@@ -236,6 +236,9 @@ describe('revoke a bad build everywhere', () => {
         (a) =>
           a.outcome === 'applied' && (a.kind === 'update-launch-template' || a.kind === 'put-parameter' || a.kind === 'enable-fast-launch'),
       );
+    // the good build is current again: not superseded by the revoked one, and converged
+    expect(swept.reports[0]?.image.supersededBy).toBeNull();
+    expect(swept.reports[0]?.outcome).toBe('converged');
     expect(writes(swept.reports[0] as ReconcileReport)).toStrictEqual([]);
     const { report: redelivered } = await json<ReconcileReport>('reconcile', bad);
     expect(schemaErrors(validateReconcileReport, redelivered)).toStrictEqual([]);
@@ -347,5 +350,34 @@ describe('revoke a bad build everywhere', () => {
       detail: expect.stringMatching(/^revoked meanwhile: version \d+ created from version \d+ with ami-/),
     });
     expect(await pointers()).toStrictEqual(await on(good));
+  });
+
+  it('--disable disables the AMIs with their launch permissions recorded; a plan deployment never applies', async () => {
+    const { code, report } = await json<RevokeReport>('revoke', bad, '--apply', '--disable');
+    expect(schemaErrors(validateRevokeReport, report)).toStrictEqual([]);
+    expect(code).toBe(3);
+    expect(report.retire).toBe('disable');
+    const amis = report.cells.flatMap((c) => c.amis.map((a) => ({ ...a, cell: c })));
+    expect(amis.length).toBeGreaterThan(5);
+    for (const { imageId, retire, cell } of amis) {
+      expect(retire, `${cell.key} ${imageId}`).toMatchObject({ action: 'disable', outcome: 'applied' });
+      const out = await clients(box.url, cell.accountId, cell.region).ec2.send(
+        new DescribeImagesCommand({ ImageIds: [imageId], IncludeDisabled: true }),
+      );
+      const image = out.Images?.[0];
+      expect(image?.State).toBe('disabled');
+      // A's copy in eu-west-1 was shared with 333333333333 (the configuration's launch permission)
+      if (cell.key === `eu-west-1/${A}`)
+        expect(image?.Tags?.find((t) => t.Key === 'imagebuilder-reconciler:launch-permissions')?.Value).toBe('333333333333');
+    }
+    // the deployment's mode is a ceiling: a plan deployment plans, and says so
+    const config = loadConfig({ AWS_REGION: 'us-east-1', RECONCILER_ACCOUNT_ID: OWNER, RECONCILER_MODE: 'plan' });
+    const planned = await revoke(
+      { action: 'unrevoke', imageBuildVersionArn: bad, mode: 'apply', trigger: 'manual' },
+      { ...deps(), config },
+    );
+    expect(planned).toMatchObject({ mode: 'plan', mark: { outcome: 'planned' } });
+    expect(planned.notes[0]).toMatch(/refused: this deployment runs in plan mode/);
+    expect(await mark(bad)).toBeDefined();
   });
 });

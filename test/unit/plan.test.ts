@@ -445,6 +445,23 @@ const cases: Case[] = [
     action: { imageId: 'ami-newer', setDefault: true, reuseVersion: true, existingVersion: undefined, create: { sourceVersion: 2 } },
   },
   {
+    reason: 'a revoked build moves no pointer, enables no Fast Launch and repairs nothing, whatever drifted',
+    desired: ownerOnly(undefined, { tags: { 'imagebuilder-reconciler:revoked': '2026-12-04T19:00:00.000Z CVE (alice)' } }),
+    observe: (c) => {
+      c.parameters['/golden/windows/latest'] = { ok: true, value: 'ami-other' };
+      c.fastLaunch = { ok: true, value: null };
+      c.image = { ok: true, value: image({ tags: {} }) };
+    },
+    want: [
+      { check: 'ami', result: 'skipped', reason: /revoked \(2026-12-04T19:00:00.000Z CVE \(alice\)\): it is never current again/ },
+      { check: 'launch-template', result: 'skipped', reason: /revoked/ },
+      { check: 'fast-launch', result: 'skipped', reason: /revoked/ },
+      { check: 'ssm-parameter', result: 'skipped', reason: /revoked/ },
+    ],
+    absent: ['tags', 'launch-permission'],
+    actions: [],
+  },
+  {
     reason: 'a missing SSM parameter is created with PutParameter',
     observe: (c) => {
       c.parameters['/golden/windows/latest'] = { ok: true, value: null };

@@ -589,7 +589,13 @@ async function run(request: RevokeRequest, report: RevokeReport, deps: RunDeps):
     };
   }
 
-  // the mark first: from here on every ordering, and the fence of a reconcile under way, sees it
+  const desired = desiredImage(image, {
+    fastLaunchInheritForTargets: config.fastLaunchInheritForTargets,
+    sharedAccounts: config.sharedAccounts !== 'off',
+  });
+  // read only first: a listing that fails stops the run before anything is changed
+  const replacements = replacementsOf(image, await goodBuilds(image, factory));
+  // the mark before any pointer moves: from here on every ordering, and the fence of a reconcile under way, sees it
   let mark: RevokeReport['mark'];
   if (before !== null) mark = { key: REVOKED_TAG, before, after: before, outcome: 'unchanged' };
   else if (!apply) mark = { key: REVOKED_TAG, before, after: markValue(deps.now(), request.reason), outcome: 'planned' };
@@ -598,11 +604,6 @@ async function run(request: RevokeRequest, report: RevokeReport, deps: RunDeps):
     await home.imagebuilder.send(new TagResourceCommand({ resourceArn: arn.arn, tags: { [REVOKED_TAG]: value } }));
     mark = { key: REVOKED_TAG, before, after: value, outcome: 'applied' };
   }
-  const desired = desiredImage(image, {
-    fastLaunchInheritForTargets: config.fastLaunchInheritForTargets,
-    sharedAccounts: config.sharedAccounts !== 'off',
-  });
-  const replacements = replacementsOf(image, await goodBuilds(image, factory));
   const limit = pLimit(factory.cellConcurrency());
   const now = deps.now();
   const cells = await Promise.all(
