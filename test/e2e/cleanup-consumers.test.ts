@@ -5,7 +5,8 @@
  * `AWS::EC2::Image::Id` parameter, a stack template that writes the AMI ID, an Image Builder recipe built on
  * it; and, with `shared: include`, what the account it is shared with runs from it through its own role: an
  * Auto Scaling group on a launch configuration, an SSM parameter, an EC2 Fleet override, a stack. The copies
- * nothing uses go, the unused shared one with a reason that says what was checked.
+ * nothing uses go, the unused shared one with a reason that says what was checked (in the sharee with a role)
+ * and what was not (in one without: its usage report only).
  */
 import { AutoScalingClient, CreateAutoScalingGroupCommand, CreateLaunchConfigurationCommand } from '@aws-sdk/client-auto-scaling';
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
@@ -38,6 +39,7 @@ import { clients, useSandbox } from '../helpers/sandbox.ts';
 import { schemaErrors, validateCleanupReport } from '../helpers/schema.ts';
 
 const DAY = 86_400_000;
+const NO_ROLE = '444444444444';
 const BUILDS = 5;
 
 /** What keeps each copy, and the reason the report must give. */
@@ -71,6 +73,9 @@ describe('cleanup keeps an AMI any consumer names (sandbox, wiring and CLI)', ()
     buildBundles();
     const scenario = cleanupScenario('cleanup-consumers', [A, B]);
     scenario.deploymentParams = { cleanupShared: 'include' };
+    // an account without the reconciler's roles: what it runs is seen only through the usage report
+    scenario.accounts = [...scenario.accounts, NO_ROLE];
+    scenario.removedRoles = [NO_ROLE];
     box = await sandboxes.start({ scenario, wire: true, clockSpeed: 3000 });
     const ib = clients(box.url, OWNER).imagebuilder;
     const builds: string[] = [];
@@ -153,6 +158,7 @@ describe('cleanup keeps an AMI any consumer names (sandbox, wiring and CLI)', ()
     const b = clients(box.url, B, REMOVED);
     for (const name of ['b1', 'b2', 'b3', 'b4', 'b5'])
       await b.ec2.send(new ModifyImageAttributeCommand({ ImageId: id(name), LaunchPermission: { Add: [{ UserId: A }] } }));
+    await b.ec2.send(new ModifyImageAttributeCommand({ ImageId: id('b5'), LaunchPermission: { Add: [{ UserId: NO_ROLE }] } }));
     const autoscaling = new AutoScalingClient(config(A));
     await autoscaling.send(
       new CreateLaunchConfigurationCommand({ LaunchConfigurationName: 'lc-b1', ImageId: id('b1'), InstanceType: 't3.micro' }),
@@ -249,7 +255,9 @@ describe('cleanup keeps an AMI any consumer names (sandbox, wiring and CLI)', ()
     expect(report.candidates.find((c) => c.imageId === copy.get('b5'))).toMatchObject({
       outcome: 'done',
       verified: 'gone',
-      reason: expect.stringContaining('shared with 222222222222: nothing in 222222222222 uses it (checked through their role)'),
+      reason: expect.stringContaining(
+        'shared with 222222222222, 444444444444: nothing in 222222222222 uses it (checked through their role); 444444444444 not checked through a role: the usage report is empty and it was not launched within 30 day(s)',
+      ),
     });
     for (const name of Object.keys(EXPECTED)) {
       const account = name.startsWith('a') ? A : B;

@@ -442,6 +442,17 @@ describe('cleanup guards (pure)', () => {
         /nothing in 333333333333 uses it \(checked through their role\); 444444444444 not checked through a role: the usage report is empty and it was not launched within 30 day\(s\)$/,
       ),
     });
+    // no sharee with a role: the reason claims no check it did not make
+    const none = {
+      ...base,
+      shareeUse: { ok: true as const, value: [{ accountId: '444444444444', checked: false, references: [], why: 'no role' }] },
+    };
+    expect(decide(ami(), observation({}, none), include, NOW)).toMatchObject({
+      action: 'deregister',
+      reason: expect.stringMatching(
+        /; shared with 333333333333, 444444444444: 444444444444 not checked through a role: the usage report is empty and it was not launched within 30 day\(s\)$/,
+      ),
+    });
     // launched lately, by whoever: kept before any of this
     expect(decide(ami(), observation({ lastLaunchedTime: '2026-11-20T00:00:00.000Z' }, unchecked), include, NOW)).toMatchObject({
       guard: 'recently-launched',

@@ -124,12 +124,18 @@ describe('planChecks', () => {
     expect(plans).toHaveLength(1);
     expect(plans[0]?.groups.map((g) => [g.name, g.context])).toEqual([
       ['observe', undefined],
+      ['consumers', undefined],
+      ['stacks', undefined],
       ['refs', { 'aws:CalledVia': 'ec2-images.amazonaws.com' }],
       [
         'retire',
         { 'aws:ResourceTag/imagebuilder-reconciler:source-image': `arn:aws-cn:imagebuilder:${arn.region}:${arn.accountId}:image/*` },
       ],
       ['snapshots', undefined],
+    ]);
+    // a stack's template is read on the cell account's own stacks, in the partition of the region
+    expect(plans[0]?.groups.find((g) => g.name === 'stacks')?.resources).toEqual([
+      'arn:aws-cn:cloudformation:cn-north-1:333333333333:stack/*/*',
     ]);
     expect(planChecks(configuration, arn, { role: 'repair', fastLaunchInheritForTargets: true, regions: ['us-east-1'] })).toEqual([]);
   });
