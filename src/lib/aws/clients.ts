@@ -9,7 +9,7 @@ import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smit
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import pLimit, { type LimitFunction } from 'p-limit';
-import { ServiceClock } from '../core/clock.ts';
+import { ServiceClock, localClockReplaced } from '../core/clock.ts';
 import { partitionOfRegion } from '../core/regions.ts';
 import { cellKey } from '../core/cells.ts';
 import { AssumeRoleError, AwsCallError, NotATargetAccountError, toFailure } from '../core/errors.ts';
@@ -220,6 +220,10 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
     ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
     ...(options.profile === undefined ? {} : { profile: options.profile }),
     ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+    // where the sandbox replaced the machine's clock (src/lib/core/clock.ts), its Date headers are ahead of
+    // the process's own clock once simulated time has been advanced: the SDK's skew correction, which then
+    // marks every error response as corrected and retries it, is off there; the sandbox checks no signing time
+    ...(localClockReplaced() ? { disableClockSkewCorrection: true } : {}),
   });
 
   /**

@@ -29,6 +29,11 @@ function localNow(): number {
   return typeof clock === 'function' ? Number(clock()) : Date.now();
 }
 
+/** Whether the machine's clock is replaced (only the sandbox does it, for what it runs in-process). */
+function localClockReplaced(): boolean {
+  return typeof (globalThis as Record<symbol, unknown>)[LOCAL_CLOCK] === 'function';
+}
+
 /** Replace the machine's clock (the sandbox's in-process functions and CLI). */
 function setLocalClock(clock: () => number): void {
   (globalThis as Record<symbol, unknown>)[LOCAL_CLOCK] = clock;
@@ -88,4 +93,4 @@ function clockRefusal(offsetMs: number | undefined): string | undefined {
   return `the local clock is ${human} ${offsetMs < 0 ? 'ahead of' : 'behind'} AWS's (more than ${MAX_CLOCK_SKEW_MS / 60_000} minutes): set the clock right (NTP) and run again`;
 }
 
-export { LOCAL_CLOCK, MAX_CLOCK_SKEW_MS, ServiceClock, clockRefusal, localNow, releaseLocalClock, setLocalClock };
+export { LOCAL_CLOCK, MAX_CLOCK_SKEW_MS, ServiceClock, clockRefusal, localNow, localClockReplaced, releaseLocalClock, setLocalClock };
