@@ -251,15 +251,17 @@ describe('deployment (npx osls package, offline)', () => {
       }
     });
 
-    it('alarms on the CellsFailed and CleanupFailed metrics the functions publish', () => {
+    it('alarms on the CellsFailed and CleanupFailed metrics the functions publish; a failed build is announced by its rule, not by CellsFailed', () => {
       for (const metric of ['CellsFailed', 'CleanupFailed']) {
         expect(alarms().find((a) => a.MetricName === metric)).toMatchObject({
           Namespace: 'ImageBuilderReconciler',
           Dimensions: [{ Name: 'service', Value: 'imagebuilder-reconciler' }],
           Threshold: 1,
-          AlarmActions: [TOPIC],
         });
       }
+      expect(alarms().find((a) => a.MetricName === 'CleanupFailed')?.AlarmActions).toStrictEqual([TOPIC]);
+      // every failed report (the six-hourly sweep's too) would notify again: OutcomeNotificationRule does, once per change
+      expect(alarms().find((a) => a.MetricName === 'CellsFailed')?.AlarmActions).toBeUndefined();
     });
 
     it('creates the alarm topic (with an e-mail subscription when asked) unless an existing topic ARN is given', () => {
@@ -272,22 +274,24 @@ describe('deployment (npx osls package, offline)', () => {
       expect(JSON.stringify(resources.AlarmTopicPolicy?.Properties)).toContain('events.amazonaws.com');
     });
 
-    it('turns failed and given-up reconcile reports and failed cleanups into notifications', () => {
-      const rule = resources.ReportNotificationRule;
-      expect(rule?.Properties.EventPattern).toStrictEqual({
+    it('announces a build when its outcome changes, and cleanups with failures, to the alarm topic', () => {
+      expect(resources.OutcomeNotificationRule?.Properties.EventPattern).toStrictEqual({
         source: ['imagebuilder-reconciler'],
-        'detail-type': ['Image Builder Reconcile Report', 'Image Builder Cleanup Report'],
-        detail: {
-          $or: [
-            { outcome: ['failed'] },
-            { next: { reason: [{ prefix: 'still pending' }] } },
-            { counts: { failed: [{ numeric: ['>', 0] }] } },
-          ],
-        },
+        'detail-type': ['Image Builder Build Outcome Changed'],
       });
-      expect(rule?.Properties.Targets).toMatchObject([
-        { Arn: TOPIC, InputTransformer: { InputPathsMap: { image: '$.detail.image.arn', reason: '$.detail.next.reason' } } },
+      expect(resources.OutcomeNotificationRule?.Properties.Targets).toMatchObject([
+        { Arn: TOPIC, InputTransformer: { InputPathsMap: { digest: '$.detail.digest' }, InputTemplate: '"<digest>"' } },
       ]);
+      expect(resources.ReportNotificationRule?.Properties.EventPattern).toStrictEqual({
+        source: ['imagebuilder-reconciler'],
+        'detail-type': ['Image Builder Cleanup Report'],
+        detail: { counts: { failed: [{ numeric: ['>', 0] }] } },
+      });
+      // no reconcile report reaches the topic as it is: only the announcements of a change do
+      for (const [, rule] of ofType('AWS::Events::Rule'))
+        if (JSON.stringify(rule.Properties.Targets).includes('AlarmTopic'))
+          expect(JSON.stringify(rule.Properties.EventPattern)).not.toContain('Image Builder Reconcile Report');
+      expect(JSON.stringify(resources.AlarmTopicPolicy?.Properties)).toContain('OutcomeNotificationRule');
     });
 
     it('has a dashboard of the reconciler metrics, the functions and the queues', () => {

@@ -62,8 +62,6 @@ const NOT_USED_HERE: Record<string, Record<string, string>> = {
     's3:GetObject': 'the demo configuration exports nothing to S3 (test/e2e/s3-export.test.ts)',
     's3:ListBucket': 'the demo configuration exports nothing to S3 (test/e2e/s3-export.test.ts)',
     'dynamodb:DeleteItem': "Powertools Idempotency deletes a run's record only when the run fails (test/e2e/duplicates.test.ts)",
-    'dynamodb:GetItem':
-      'Powertools Idempotency reads a record only when a failed conditional PutItem returns none (it asks for ALL_OLD, so only when the record vanished in between)',
     'ec2:EnableImageDeprecation': 'revoke deprecates unless asked to disable, as this run is (test/e2e/revoke.test.ts deprecates)',
   },
   CleanupRole: {

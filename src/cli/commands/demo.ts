@@ -39,7 +39,7 @@ function register(cli: Command, ctx: CommandContext): void {
     .addHelpText(
       'after',
       `
-Prints the address of the live report page (<sandbox URL>/_sandbox/report) while it runs.
+Prints the address of the live report page, served while it runs.
 
 Examples:
   $ npm start
@@ -62,7 +62,7 @@ Examples:
     .addHelpText(
       'after',
       `
-The report page of every build reported on is live at http://127.0.0.1:<port>/_sandbox/report.
+Prints the address of the live report page of every build reported on.
 
 Examples:
   $ npm run sandbox

@@ -71,7 +71,7 @@ function register(cli: Command, ctx: CommandContext): void {
       `
 The page is one file with no request at view time: open it in any browser. Each cell is coloured by its
 status, with a mark per check; a click shows its checks, actions, reasons and AMI. With --json the page's
-data is printed instead. The sandbox serves the same page live at <sandbox URL>/_sandbox/report.
+data is printed instead. The sandbox serves the same page live (npm start and npm run sandbox print its address).
 
 Examples:
   $ imagebuilder-reconciler report arn:aws:imagebuilder:us-east-1:111122223333:image/golden/1.0.0/3 --html report.html

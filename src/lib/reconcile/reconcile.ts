@@ -6,6 +6,7 @@ import { type DesiredImage, desiredImage } from '../core/desired.ts';
 import { AwsCallError, type Failure, toFailure } from '../core/errors.ts';
 import pLimit from 'p-limit';
 import { publishReport, type RecheckMessage, sendRecheck } from '../aws/outbox.ts';
+import { announceOutcome } from '../aws/outcomes.ts';
 import { listSharedOrganizations, listedAccounts, organizationsClient, sharedOrganizationArns } from '../aws/organizations.ts';
 import { cellKey, parseCellKey } from '../core/cells.ts';
 import { apply } from './apply.ts';
@@ -258,6 +259,11 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
       ],
     );
     if (failure !== undefined) log.error('could not publish the report', { failure, bus: config.eventBusName });
+    // the build's outcome is announced when it changes (failed, recovered), not at every report
+    const announced = await announceOutcome(clients, { table: config.idempotencyTable, busName: config.eventBusName }, report, deps.now());
+    if (announced.failure !== undefined)
+      log.error('could not announce the outcome change', { failure: announced.failure, table: config.idempotencyTable });
+    else if (announced.change !== undefined) log.info('outcome change announced', { change: announced.change, image: arn.arn });
   }
   return { ...report, awsCalls: clients.callCount() - callsBefore };
 }
