@@ -100,6 +100,8 @@ function stageDistributions(options: GateDocumentOptions): (Record<string, unkno
       const remaining = left.get(region);
       if (d === undefined || remaining === undefined)
         throw new InputError(`stage ${i + 1}: the distribution configuration does not distribute to ${region}`);
+      if (accounts === undefined && remaining.size === 0)
+        throw new InputError(`stage ${i + 1}: every cell of ${region} is in an earlier stage already`);
       const take = accounts ?? [...remaining];
       for (const account of take) {
         if (!remaining.has(account))
