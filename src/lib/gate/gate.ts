@@ -13,8 +13,7 @@ import { AccountId, Region, quote } from '../core/input.ts';
 import { StepExecutionId, StepName, WorkflowExecutionId, imageBuildArn, isRecord, parseOrReject } from '../reconcile/input.ts';
 import { type ReconcileDeps, reconcile } from '../reconcile/reconcile.ts';
 import type { ReconcileReport } from '../reconcile/report.ts';
-import { stageCopies } from './stage.ts';
-import { GATE_STEP_PREFIX } from './workflow.ts';
+import { GATE_STEP_PREFIX, stageCopies } from './stage.ts';
 
 /** The detail-type of the event a WaitForAction step publishes (User Guide, integ-eventbridge). */
 const STEP_WAITING = 'EC2 Image Builder Workflow Step Waiting';

@@ -13,9 +13,8 @@
 import type { Distribution } from '@aws-sdk/client-imagebuilder';
 import { stringify } from 'yaml';
 import { InputError } from '../core/errors.ts';
+import { GATE_STEP_PREFIX } from './stage.ts';
 
-/** Every WaitForAction step of the gate starts with this; the EventBridge rule matches only these steps. */
-const GATE_STEP_PREFIX = 'ReconcilerGate';
 
 /** WaitForAction's maximum timeout (User Guide: "Max Timeout: 7 days (604,800 seconds)"). */
 const WAIT_MAX_SECONDS = 604_800;
