@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-const FUNCTIONS = ['reconcile', 'recheck', 'cleanup', 'cleanup-on-change', 'sweep'];
+const FUNCTIONS = ['reconcile', 'recheck', 'cleanup', 'cleanup-on-change', 'sweep', 'gate'];
 const STALE = 'export const handler = () => "stale bundle";\n';
 
 /** A copy of the service (its files linked) with stale bundles in dist/. */

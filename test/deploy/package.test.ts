@@ -101,14 +101,14 @@ describe('deployment (npx osls package, offline)', () => {
 
   it('runs every function on nodejs22.x or newer, each from its own small bundle', () => {
     const functions = ofType('AWS::Lambda::Function');
-    expect(functions.length).toBe(5);
+    expect(functions.length).toBe(6);
     for (const [, fn] of functions) expect(fn.Properties.Runtime).toMatch(/^nodejs(2[2-9]|[3-9]\d)\.x$/);
-    for (const name of ['reconcile', 'recheck', 'cleanup', 'cleanupOnChange', 'sweep'])
+    for (const name of ['reconcile', 'recheck', 'cleanup', 'cleanupOnChange', 'sweep', 'gate'])
       expect(statSync(join(dir, `${name}.zip`)).size).toBeLessThan(1024 * 1024);
   });
 
   it('keeps each bundle under 1 MB: only the SDK shapes its commands reach, only the zod it uses', () => {
-    for (const name of ['reconcile', 'recheck', 'cleanup', 'cleanup-on-change', 'sweep']) {
+    for (const name of ['reconcile', 'recheck', 'cleanup', 'cleanup-on-change', 'sweep', 'gate']) {
       const file = `dist/lambda/${name}/index.mjs`;
       expect(statSync(file).size, file).toBeLessThanOrEqual(1_000_000);
       const code = readFileSync(file, 'utf8');

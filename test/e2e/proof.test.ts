@@ -41,6 +41,10 @@ const NOT_USED_HERE: Record<string, Record<string, string>> = {
     'sqs:DeleteMessage': "used by recheck's event source mapping (the Lambda service), not by the code",
     'sqs:GetQueueAttributes': "used by recheck's event source mapping (the Lambda service), not by the code",
     'imagebuilder:RetryImage': 'only for a FAILED build with retryFailedImages on (test/unit/reconcile.test.ts)',
+    'imagebuilder:ListWorkflowStepExecutions':
+      "the distribution gate's function; this pipeline has no gate (test/e2e/gate.test.ts, the gate probe of statement-removal.test.ts)",
+    'imagebuilder:SendWorkflowStepAction':
+      "the distribution gate's answer; this pipeline has no gate (test/e2e/gate.test.ts, the gate probe of statement-removal.test.ts)",
     'imagebuilder:ListImageBuildVersions': 'only when the event names an image version without its build',
     'iam:CreateServiceLinkedRole': "the owner's first Fast Launch is enabled by Image Builder here, which creates the role",
     'ec2:RunInstances': "the owner's Fast Launch is enabled by Image Builder here; targets use their role's grant",

@@ -15,10 +15,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
+  CreateWorkflowCommand,
   GetDistributionConfigurationCommand,
   GetImageCommand,
+  GetImagePipelineCommand,
   StartImagePipelineExecutionCommand,
   UpdateDistributionConfigurationCommand,
+  UpdateImagePipelineCommand,
 } from '@aws-sdk/client-imagebuilder';
 import { CreateLicenseConfigurationCommand, LicenseManagerClient } from '@aws-sdk/client-license-manager';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -30,6 +33,8 @@ import type { CleanupReport } from '../../src/lib/cleanup/cleanup.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { buildBundles } from '../helpers/build.ts';
 import { clients, demoScenario, useSandbox } from '../helpers/sandbox.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { gateDocument } from '../../src/lib/gate/workflow.ts';
 
 const OWNER = '111111111111';
 const A = '222222222222';
@@ -75,8 +80,8 @@ const NOT_EXERCISED: Record<string, Record<string, string>> = {
   },
 };
 
-type ProbeName = 'build' | 'drift' | 'sweep' | 'cleanup' | 'cleanup-disable' | 'revoke';
-const PROBES: ProbeName[] = ['build', 'drift', 'sweep', 'cleanup', 'cleanup-disable', 'revoke'];
+type ProbeName = 'build' | 'drift' | 'sweep' | 'cleanup' | 'cleanup-disable' | 'revoke' | 'gate';
+const PROBES: ProbeName[] = ['build', 'drift', 'sweep', 'cleanup', 'cleanup-disable', 'revoke', 'gate'];
 /** The functions each probe runs. */
 const FUNCTIONS: Record<ProbeName, string[]> = {
   build: ['reconcile', 'recheck'],
@@ -85,6 +90,7 @@ const FUNCTIONS: Record<ProbeName, string[]> = {
   cleanup: ['cleanup'],
   'cleanup-disable': ['cleanup'],
   revoke: ['reconcile', 'recheck'],
+  gate: ['gate', 'recheck', 'reconcile'],
 };
 
 interface ProbeRun {
@@ -103,6 +109,8 @@ function reconcileFailures(report: ReconcileReport): string[] {
     ...(report.error === undefined ? [] : [report.error.message]),
     ...report.cells.filter((c) => c.status === 'failed').flatMap((c) => c.reasons.map((r) => `${c.region}/${c.accountId}: ${r}`)),
     ...(report.next.recheck ? [] : report.next.reason.includes('not authorized') ? [report.next.reason] : []),
+    // a gate that could not answer its waiting step (the build then fails at the step's timeout)
+    ...(report.gate?.error === undefined ? [] : [report.gate.reason]),
   ];
 }
 
@@ -279,6 +287,34 @@ describe('remove each statement in turn: the run that needs it fails, naming the
         await box.idle();
         break;
       }
+      case 'gate': {
+        // the distribution gate on the pipeline for one build (docs/gate.md), then off again
+        await setGate(true);
+        const before = box.wiring?.invocations.length ?? 0;
+        const out = await ib().send(
+          new StartImagePipelineExecutionCommand({
+            imagePipelineArn: box.refs.get('pipeline:golden-windows'),
+            clientToken: `gate-${randomUUID()}`,
+          }),
+        );
+        const arn = out.imageBuildVersionArn ?? '';
+        await setGate(false);
+        const ended = await waitFor(
+          `${arn} to end`,
+          async () => {
+            const image = (await ib().send(new GetImageCommand({ imageBuildVersionArn: arn }))).image;
+            return ['AVAILABLE', 'FAILED'].includes(image?.state?.status ?? '') ? image : undefined;
+          },
+          { timeoutMs: 60_000, intervalMs: 25 },
+        );
+        const run = await settled(arn, before, 0);
+        failures = [
+          ...run.errors,
+          ...run.reports.flatMap(reconcileFailures),
+          ...(ended.state?.status === 'FAILED' ? [`the build failed: ${ended.state.reason ?? ''}`] : []),
+        ];
+        break;
+      }
       case 'cleanup':
       case 'cleanup-disable': {
         let imageIds: string[] | undefined;
@@ -298,6 +334,34 @@ describe('remove each statement in turn: the run that needs it fails, naming the
       }
     }
     return { failures: failures.join('\n'), authorizations: box.server.requests.slice(from).flatMap((r) => r.authorizations) };
+  }
+
+  let gateWorkflow = '';
+  /** Attach the gate's workflow (created once) to the pipeline, or take it off. */
+  async function setGate(on: boolean): Promise<void> {
+    const arn = box.refs.get('pipeline:golden-windows') ?? '';
+    const pipeline = (await ib().send(new GetImagePipelineCommand({ imagePipelineArn: arn }))).imagePipeline;
+    if (on && gateWorkflow === '') {
+      const created = await ib().send(
+        new CreateWorkflowCommand({
+          name: 'gate',
+          semanticVersion: '1.0.0',
+          type: 'DISTRIBUTION',
+          clientToken: 'gate',
+          data: gateDocument({ stages: [], distributions: undefined, timeoutSeconds: 18_000 }),
+        }),
+      );
+      gateWorkflow = created.workflowBuildVersionArn ?? '';
+    }
+    await ib().send(
+      new UpdateImagePipelineCommand({
+        imagePipelineArn: arn,
+        imageRecipeArn: pipeline?.imageRecipeArn,
+        infrastructureConfigurationArn: pipeline?.infrastructureConfigurationArn,
+        distributionConfigurationArn: pipeline?.distributionConfigurationArn,
+        ...(on ? { workflows: [{ workflowArn: gateWorkflow }], executionRole: `arn:aws:iam::${OWNER}:role/ImageBuilderWorkflows` } : {}),
+      }),
+    );
   }
 
   const labelOf = (principal: string): string => {

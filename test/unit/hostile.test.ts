@@ -33,7 +33,7 @@ interface HostileCase {
 }
 
 interface Corpus {
-  function: 'reconcile' | 'recheck' | 'cleanup' | 'cleanup-on-change';
+  function: 'reconcile' | 'recheck' | 'cleanup' | 'cleanup-on-change' | 'gate';
   cases: HostileCase[];
 }
 
@@ -88,6 +88,7 @@ describe('the hostile-input corpus', () => {
     handlers.recheck = (await import('../../src/handlers/recheck.ts')).handler as Handler;
     handlers.cleanup = (await import('../../src/handlers/cleanup.ts')).handler as Handler;
     handlers['cleanup-on-change'] = (await import('../../src/handlers/cleanup-on-change.ts')).handler as Handler;
+    handlers.gate = (await import('../../src/handlers/gate.ts')).handler as Handler;
   });
   afterAll(() => {
     vi.unstubAllEnvs();
@@ -113,8 +114,8 @@ describe('the hostile-input corpus', () => {
     vi.useRealTimers();
   });
 
-  it('holds at least 30 cases, across all four functions', () => {
-    expect(corpora.map((c) => c.function).sort()).toStrictEqual(['cleanup', 'cleanup-on-change', 'recheck', 'reconcile']);
+  it('holds at least 30 cases, across all five event-driven functions', () => {
+    expect(corpora.map((c) => c.function).sort()).toStrictEqual(['cleanup', 'cleanup-on-change', 'gate', 'recheck', 'reconcile']);
     expect(corpora.flatMap((c) => c.cases).length).toBeGreaterThanOrEqual(30);
   });
 

@@ -32,12 +32,21 @@ describe('sample events (events/)', () => {
       join('eventbridge', 'distribution-updated.json'),
       join('eventbridge', 'image-available.json'),
       join('eventbridge', 'image-failed.json'),
+      join('eventbridge', 'workflow-step-waiting.json'),
       join('manual', 'cleanup.json'),
       join('manual', 'reconcile.json'),
       join('schedule', 'sweep.json'),
       join('sqs', 'recheck-shard.json'),
       join('sqs', 'recheck.json'),
     ]);
+  });
+
+  it("the Workflow Step Waiting event of a gate step matches the gate's rule; another step's does not", () => {
+    const event = getTestEvent('eventbridge/workflow-step-waiting') as { detail: Record<string, unknown> };
+    expect(patternsOf('gate').some((p) => matchesPattern(p, event))).toBe(true);
+    const other = { ...event, detail: { ...event.detail, 'workflow-step-name': 'ManualApproval' } };
+    expect(patternsOf('gate').some((p) => matchesPattern(p, other))).toBe(false);
+    expect(patternsOf('reconcile').some((p) => matchesPattern(p, event))).toBe(false);
   });
 
   it("the CloudTrail UpdateDistributionConfiguration event matches cleanupOnChange's rule and names the configuration", () => {

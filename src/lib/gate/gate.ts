@@ -13,8 +13,7 @@ import { AccountId, Region, quote } from '../core/input.ts';
 import { StepExecutionId, StepName, WorkflowExecutionId, imageBuildArn, isRecord, parseOrReject } from '../reconcile/input.ts';
 import { type ReconcileDeps, reconcile } from '../reconcile/reconcile.ts';
 import type { ReconcileReport } from '../reconcile/report.ts';
-import { stageCopies } from './stage.ts';
-import { GATE_STEP_PREFIX } from './workflow.ts';
+import { GATE_STEP_PREFIX, stageCopies } from './stage.ts';
 
 /** The detail-type of the event a WaitForAction step publishes (User Guide, integ-eventbridge). */
 const STEP_WAITING = 'EC2 Image Builder Workflow Step Waiting';
@@ -42,16 +41,13 @@ function stepWaitingSchema(partition: string) {
         .min(1, 'must hold the image build version ARN (and the workflow ARN)')
         .max(2, 'must hold the image build version ARN and the workflow ARN, nothing else')
         .pipe(
-          z.union([
-            z.tuple([imageBuildArn(partition)]),
-            z.tuple([
-              imageBuildArn(partition),
-              z
-                .string()
-                .max(ARN_MAX)
-                .regex(/^arn:aws[a-z-]*:imagebuilder:[^:]+:\d{12}:workflow\//, 'must be a workflow ARN'),
-            ]),
-          ]),
+          z.tuple(
+            [imageBuildArn(partition)],
+            z
+              .string()
+              .max(ARN_MAX)
+              .regex(/^arn:aws[a-z-]*:imagebuilder:[^:]+:\d{12}:workflow\//, 'must be a workflow ARN'),
+          ),
         ),
       detail: z.looseObject({
         'workflow-execution-id': WorkflowExecutionId,
@@ -101,8 +97,12 @@ function toGateInput(event: unknown, context: { partition: string }): GateInput 
   };
 }
 
-/** Failures a retry of the event may get past (the rest are refusals: the event is not retried). */
-const RETRYABLE = new Set(['throttled', 'error', 'unavailable']);
+/**
+ * Failures that refuse the event for good (an execution or image that does not exist, a malformed id): the
+ * event is rejected. Every other failure (throttling, a denied call, an outage) fails the invocation, so
+ * Lambda retries it and then sends it to the dead-letter queue, whose alarm fires.
+ */
+const REFUSALS = new Set(['not-found', 'invalid', 'input']);
 
 /** The steps of a workflow execution, in the image's account and region. Throws {@link AwsCallError}. */
 async function listSteps(arn: ImageBuildArn, workflowExecutionId: string, deps: ReconcileDeps): Promise<WorkflowStepMetadata[]> {
@@ -118,8 +118,8 @@ async function listSteps(arn: ImageBuildArn, workflowExecutionId: string, deps: 
   } catch (error: unknown) {
     if (error instanceof InputError) throw error;
     const wrapped = new AwsCallError('ListWorkflowStepExecutions', arn.accountId, arn.region, error);
-    // an execution or image that does not exist, or a refused call, will not change on a retry: refuse it
-    if (!RETRYABLE.has(toFailure(wrapped).kind))
+    // an execution or image that does not exist will not appear on a retry: refuse it
+    if (REFUSALS.has(toFailure(wrapped).kind))
       throw new InputError(`cannot read the steps of workflow execution ${workflowExecutionId}: ${wrapped.message}`, { cause: wrapped });
     throw wrapped;
   }

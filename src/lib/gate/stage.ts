@@ -5,6 +5,12 @@
  */
 import type { WorkflowStepMetadata } from '@aws-sdk/client-imagebuilder';
 
+/**
+ * Every WaitForAction step of the gate starts with this; the EventBridge rule matches only these steps (here,
+ * not in workflow.ts, so that the functions' bundles need no YAML writer).
+ */
+const GATE_STEP_PREFIX = 'ReconcilerGate';
+
 /** A copy a DistributeImage step reported. */
 interface StageCopy {
   region: string;
@@ -78,5 +84,5 @@ function stageCopies(steps: readonly WorkflowStepMetadata[], stepExecutionId: st
   return { ok: true, copies: [...byCell.values()], notes };
 }
 
-export { stageCopies };
+export { GATE_STEP_PREFIX, stageCopies };
 export type { GateSpec, StageCopy, StageResult };

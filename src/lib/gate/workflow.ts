@@ -13,9 +13,8 @@
 import type { Distribution } from '@aws-sdk/client-imagebuilder';
 import { stringify } from 'yaml';
 import { InputError } from '../core/errors.ts';
+import { GATE_STEP_PREFIX } from './stage.ts';
 
-/** Every WaitForAction step of the gate starts with this; the EventBridge rule matches only these steps. */
-const GATE_STEP_PREFIX = 'ReconcilerGate';
 
 /** WaitForAction's maximum timeout (User Guide: "Max Timeout: 7 days (604,800 seconds)"). */
 const WAIT_MAX_SECONDS = 604_800;
@@ -100,6 +99,8 @@ function stageDistributions(options: GateDocumentOptions): (Record<string, unkno
       const remaining = left.get(region);
       if (d === undefined || remaining === undefined)
         throw new InputError(`stage ${i + 1}: the distribution configuration does not distribute to ${region}`);
+      if (accounts === undefined && remaining.size === 0)
+        throw new InputError(`stage ${i + 1}: every cell of ${region} is in an earlier stage already`);
       const take = accounts ?? [...remaining];
       for (const account of take) {
         if (!remaining.has(account))
