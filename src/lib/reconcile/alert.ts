@@ -16,8 +16,6 @@ type Settled = 'failed' | 'ok';
 function settledAs(report: ReconcileReport): Settled | undefined {
   if (report.next.recheck || report.outcome === 'pending') return undefined;
   if (report.outcome === 'failed') return 'failed';
-  // a plan that found drift is not right yet: it neither fails nor recovers a build
-  if (report.outcome === 'drift') return undefined;
   return hasPending(report) ? undefined : 'ok';
 }
 
