@@ -38,8 +38,10 @@ interface Scenario {
   /** Accounts whose reconciler role is missing. */
   removedRoles?: string[];
   /**
-   * Parameters of infra/target-account-role.yaml for the roles deployed in every account (the reconciler's
-   * account root is trusted by default, and RoleName follows targetRoleName).
+   * Parameters of infra/target-account-role.yaml for the roles deployed in every account. By default the
+   * roles trust the deployment's reconcile and cleanup roles (ReconcilerRoleArn, CleanupRoleArn) and, as
+   * OperatorPrincipalArns, the reconciler account's root user, which the sandbox's plain access keys act as
+   * (the CLI and doctor run with them); RoleName follows targetRoleName.
    */
   targetRoleParameters?: Record<string, string>;
   /**
@@ -134,6 +136,7 @@ function applyScenario(
   scenario: Scenario,
   home: { account: string; region: string },
   targetRoleTemplate: string,
+  functionRoles: { reconcile: string; cleanup: string },
 ): Map<string, string> {
   const refs = new Map<string, string>();
   for (const [organization, members] of Object.entries(scenario.organizations ?? {})) {
@@ -165,7 +168,9 @@ function applyScenario(
   for (const account of env.state.accounts) {
     if ((scenario.removedRoles ?? []).includes(account)) continue;
     const parameters = {
-      ReconcilerRoleArn: `arn:${partition}:iam::${home.account}:root`,
+      ReconcilerRoleArn: functionRoles.reconcile,
+      CleanupRoleArn: functionRoles.cleanup,
+      OperatorPrincipalArns: `arn:${partition}:iam::${home.account}:root`,
       RoleName: roleName,
       ...(scenario.targetRoleParameters ?? {}),
     };

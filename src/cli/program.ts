@@ -7,6 +7,7 @@ import * as demo from './commands/demo.ts';
 import * as doctor from './commands/doctor.ts';
 import * as lint from './commands/lint.ts';
 import * as reconcile from './commands/reconcile.ts';
+import * as revoke from './commands/revoke.ts';
 import * as status from './commands/status.ts';
 import * as sweep from './commands/sweep.ts';
 import { type AwsCheck, type GlobalOptions, type Io, type RunState, commandContext, openSession, preflight } from './session.ts';
@@ -18,6 +19,8 @@ const AWS_COMMANDS: Record<string, AwsCheck | undefined> = {
   cleanup: cleanup.check,
   sweep: sweep.check,
   doctor: doctor.check,
+  revoke: revoke.check,
+  unrevoke: revoke.check,
 };
 
 /** Build the program. Each command's action sets the exit code in `result`. */
@@ -74,7 +77,7 @@ Examples:
 
   const ctx = commandContext(io, result, state);
   // in this order in --help
-  for (const command of [reconcile, sweep, status, lint, cleanup, doctor, demo]) command.register(cli, ctx);
+  for (const command of [reconcile, sweep, status, revoke, lint, cleanup, doctor, demo]) command.register(cli, ctx);
   return cli;
 }
 

@@ -357,13 +357,18 @@ function needsFor(ctx: Ctx, input: Input): Needed[] {
       if (operation === 'AssumeRole') {
         // aws:ResourceOrgID: the organization of the account that owns the role, present only when that
         // account is in one (IAM User Guide, "AWS global condition context keys")
+        // aws:ResourceAccount: the account that owns the role (same page)
         const roleArn = str(input.RoleArn) ?? '*';
-        const organization = ctx.env.state.organizations.get(roleArn.split(':')[4] ?? '');
+        const owner = roleArn.split(':')[4] ?? '';
+        const organization = ctx.env.state.organizations.get(owner);
         return [
           {
             action: 'sts:AssumeRole',
             resource: roleArn,
-            ...(organization === undefined ? {} : { context: { 'aws:ResourceOrgID': organization } }),
+            context: {
+              ...(/^\d{12}$/.test(owner) ? { 'aws:ResourceAccount': owner } : {}),
+              ...(organization === undefined ? {} : { 'aws:ResourceOrgID': organization }),
+            },
           },
         ];
       }

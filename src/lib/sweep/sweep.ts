@@ -5,7 +5,8 @@
  * level-triggered, so a sweep of a converged build changes nothing.
  */
 import { type ImageSummary, paginateListImagePipelineImages, paginateListImagePipelines } from '@aws-sdk/client-imagebuilder';
-import { buildPosition, compareBuilds, parseImagePipelineArn } from '../core/arn.ts';
+import { parseImagePipelineArn } from '../core/arn.ts';
+import { currentBuild } from '../core/builds.ts';
 import { AwsCallError, type Failure, toFailure } from '../core/errors.ts';
 import type { ClientFactory } from '../aws/clients.ts';
 import { modeWithin } from '../core/config.ts';
@@ -42,17 +43,13 @@ interface SweepReport {
 }
 
 /**
- * The latest AVAILABLE build of a pipeline, or undefined: the last in build order (`compareBuilds`, core/arn.ts:
- * Image Builder's dateCreated, then version and build number), so a pipeline pointed back at a lower recipe
- * version has its newest build swept, not the highest version.
+ * The latest AVAILABLE build of a pipeline that is not revoked, or undefined: the current build (`currentBuild`,
+ * core/builds.ts: the last in build order, Image Builder's dateCreated, then version and build number), so a
+ * pipeline pointed back at a lower recipe version has its newest build swept, not the highest version, and a
+ * revoked build is never swept again.
  */
 function latestAvailable(summaries: ImageSummary[]): string | undefined {
-  const builds = summaries
-    .filter((s) => s.state?.status === 'AVAILABLE')
-    .map((s) => buildPosition(s.arn, s.dateCreated))
-    .filter((b): b is NonNullable<typeof b> => b !== undefined);
-  builds.sort((a, b) => compareBuilds(b, a));
-  return builds[0]?.arn;
+  return currentBuild(summaries);
 }
 
 async function pipelinesOf(clients: ClientFactory, region: string): Promise<string[]> {
