@@ -121,6 +121,7 @@ async function observeLaunchTemplate(
     defaultImageId,
     ...(defaultImageAlias === undefined ? {} : { defaultImageAlias }),
     versionsWithImage: withImage,
+    tags: Object.fromEntries((template.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? ''])),
   };
 }
 
