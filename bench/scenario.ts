@@ -111,8 +111,9 @@ function orgScenario(shape: OrgShape): OrgScenario {
       if (a === 0 || (r * accounts.length + a) % every !== 0 || r >= current.length) return;
       extras += 1;
       const ref = `lt-${region}-${account}`;
-      // no CreatedBy tag: Image Builder's distribution role leaves it alone in target accounts; the reconciler updates it
-      launchTemplates.push({ ref, account, region, name: 'fleet' });
+      // no CreatedBy tag: Image Builder's distribution role leaves it alone in target accounts; the reconciler updates
+      // it, as the template opted in (imagebuilder-reconciler:managed)
+      launchTemplates.push({ ref, account, region, name: 'fleet', tags: { 'imagebuilder-reconciler:managed': 'true' } });
       lts.push({ launchTemplateId: `\${lt:${ref}}`, accountId: account, setDefaultVersion: true });
       fastLaunch.push({ enabled: true, accountId: account, maxParallelLaunches: 6, snapshotConfiguration: { targetResourceCount: 5 } });
       parameters.push({ amiAccountId: account, parameterName: '/golden/windows/latest', dataType: 'aws:ec2:image' as const });

@@ -55,6 +55,8 @@ describe('imagebuilder-reconciler doctor', () => {
       'observe',
       'images',
     ]);
+    // each role's trust admits the reconciler's functions only (read by the role itself)
+    expect(report?.accounts.filter((a) => a.status === 'ok').map((a) => a.trust)).toEqual([[], [], []]);
     expect(report?.accounts.filter((a) => a.status === 'ok').map((a) => a.accountId)).toEqual([
       '222222222222',
       '333333333333',
@@ -71,6 +73,42 @@ describe('imagebuilder-reconciler doctor', () => {
         code: 'DryRunOperation',
       })),
     );
+  });
+
+  it("reports a trust policy that admits more than the reconciler's functions, and a launch template that has not opted in", async () => {
+    const D = '444444444444';
+    const role = box.state.rolesOf(D).get('ImageBuilderReconcilerTarget');
+    const template = box.state.cell(D, 'eu-west-1').launchTemplates.get(box.refs.get('lt:web-d') ?? '');
+    if (role === undefined || template === undefined) throw new Error('the demo has no role or template in 444444444444');
+    const trust = role.assumeRolePolicyDocument;
+    // the trust an older template deployed: the reconciler account's root, with no condition
+    role.assumeRolePolicyDocument = JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::111111111111:root' }, Action: 'sts:AssumeRole' }],
+    });
+    template.tags.delete('imagebuilder-reconciler:managed');
+    try {
+      const json = await cli(['doctor', '--config', config, ...at(), '--json'], WIDE);
+      expect(json.code).toBe(1);
+      const [report] = (JSON.parse(json.out) as { reports: DoctorReport[] }).reports;
+      expect(report?.accounts.find((a) => a.accountId === D)?.trust).toEqual([
+        "trusts arn:aws:iam::111111111111:root without an aws:PrincipalArn condition naming the reconciler's roles: any principal there whose own policies allow sts:AssumeRole can assume it",
+      ]);
+      expect(report?.accounts.find((a) => a.accountId === '222222222222')?.trust).toEqual([]);
+      const lt = report?.cells.find((c) => c.region === 'eu-west-1' && c.accountId === D)?.groups.find((g) => g.name === 'LT');
+      expect(lt?.status).toBe('denied');
+      expect(lt?.denials.map((d) => d.fix)).toEqual([
+        `launch template ${box.refs.get('lt:web-d') ?? ''} has not opted in: tag it imagebuilder-reconciler:managed=true (or CreatedBy=EC2 Image Builder)`,
+      ]);
+      const text = await cli(['doctor', '--config', config, ...at()], WIDE);
+      expect(text.out).toMatch(
+        /444444444444: role ImageBuilderReconcilerTarget trusts arn:aws:iam::111111111111:root without an aws:PrincipalArn condition/,
+      );
+      expect(text.out).toMatch(/PROBLEMS: 1 of 8 cells; 1 role\(s\) trusted beyond the reconciler's functions/);
+    } finally {
+      role.assumeRolePolicyDocument = trust;
+      template.tags.set('imagebuilder-reconciler:managed', 'true');
+    }
   });
 
   it("a Deny on a read shows once, from the simulator with its policy, and EC2's DryRun agrees", async () => {
@@ -110,6 +148,7 @@ describe('imagebuilder-reconciler doctor', () => {
       'stacks:ok',
       'refs:ok',
       'retire:ok',
+      'mark:ok',
       'snapshots:ok',
     ]);
   });
@@ -282,6 +321,9 @@ describe('doctor and the KMS keys and networks of Fast Launch, and the S3 export
       g.denials.map((d) => `${g.name} ${d.action} ${d.decision}: ${d.fix}`),
     );
     expect(denials).toEqual([
+      expect.stringMatching(
+        /^FL-launch ec2:RunInstances implicitDeny: Fast Launch without a launch template launches without one: deploy infra\/target-account-role\.yaml in 333333333333 with FastLaunchWithoutLaunchTemplate=true/,
+      ),
       ...['kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'].map((a) =>
         expect.stringMatching(
           new RegExp(
@@ -298,7 +340,8 @@ describe('doctor and the KMS keys and networks of Fast Launch, and the S3 export
       'ap-southeast-2/333333333333',
     ]);
 
-    // what the template's FastLaunchWithoutLaunchTemplate=true does: AWS's managed policy on the role
+    // half of what the template's FastLaunchWithoutLaunchTemplate=true does: AWS's managed policy on the role (the
+    // other half, the launch check without a template, is the template's to leave out)
     await clients(box.url, '333333333333').iam.send(
       new AttachRolePolicyCommand({
         RoleName: 'ImageBuilderReconcilerTarget',
@@ -311,7 +354,7 @@ describe('doctor and the KMS keys and networks of Fast Launch, and the S3 export
         .find((c) => c.region === 'ap-southeast-2')
         ?.groups.filter((g) => g.status !== 'ok')
         .map((g) => g.name),
-    ).toEqual(['FL-kms', 'FL-grant']);
+    ).toEqual(['FL-launch', 'FL-kms', 'FL-grant']);
 
     // a Deny on the export's file reads shows on the cell that checks the export, naming the bucket
     const deny = {
@@ -330,6 +373,6 @@ describe('doctor and the KMS keys and networks of Fast Launch, and the S3 export
       denied.report?.cells
         .find((c) => c.region === 'eu-west-1' && c.accountId === '222222222222')
         ?.groups.flatMap((g) => g.denials.map((d) => `${g.name} ${d.action} ${d.resource} ${d.decision}`)),
-    ).toEqual(['export-file s3:GetObject arn:aws:s3:::golden-exports/exports/* explicitDeny']);
+    ).toEqual(['export-file s3:GetObject arn:aws:s3:::golden-exports/exports/export-ami-* explicitDeny']);
   });
 });

@@ -83,6 +83,9 @@ describe.runIf(existsSync(AWS))('permissions end to end (AWS CLI against the san
       'ec2:ModifyLaunchTemplate',
       '--resource-arns',
       `arn:aws:ec2:us-east-1:${A}:launch-template/${box.refs.get('lt:web-a') ?? ''}`,
+      // the simulator does not read the template's tags: the opt-in tag the grant asks for is given as context
+      '--context-entries',
+      'ContextKeyName=aws:ResourceTag/imagebuilder-reconciler:managed,ContextKeyValues=true,ContextKeyType=string',
     )) as { EvaluationResults: { EvalActionName: string; EvalDecision: string }[] };
     expect(simulated.EvaluationResults.map((r) => [r.EvalActionName, r.EvalDecision])).toStrictEqual([
       ['ec2:CreateLaunchTemplateVersion', 'explicitDeny'],

@@ -74,7 +74,6 @@ const NOT_USED_HERE: Record<string, Record<string, string>> = {
     'sqs:SendMessage': 'the on-failure destination of cleanupOnChange (the Lambda service sends it)',
     'ec2:DisableImage': 'strategy disable (test/unit/cleanup-plan.test.ts)',
     'ec2:EnableImageDeprecation': 'strategy deprecate (test/unit/cleanup-plan.test.ts)',
-    'ec2:CreateTags': 'strategy disable marks the AMI (test/unit/cleanup-plan.test.ts)',
     'ec2:CreateImageUsageReport': 'use of a shared AMI by other accounts, only with shared: include (test/e2e/cleanup-safety.test.ts)',
     'ec2:DescribeImageUsageReports': 'use of a shared AMI by other accounts, only with shared: include (test/e2e/cleanup-safety.test.ts)',
     'ec2:DescribeImageUsageReportEntries':
@@ -82,6 +81,7 @@ const NOT_USED_HERE: Record<string, Record<string, string>> = {
   },
   ImageBuilderReconcilerTarget: {
     'iam:SimulatePrincipalPolicy': 'used by `imagebuilder-reconciler doctor` (test/cli/doctor.test.ts), not by the functions',
+    'iam:GetRole': '`imagebuilder-reconciler doctor` reads the trust policy (test/cli/doctor.test.ts), not the functions',
     'ec2:DescribeSnapshots': 'encryption checks: the demo configuration sets no KMS key',
     'ec2:ModifyImageAttribute': 'launch permission repairs: the demo configuration shares no target copy further',
     ...KMS_NOT_USED,
@@ -97,9 +97,9 @@ const NOT_USED_HERE: Record<string, Record<string, string>> = {
   },
   ImageBuilderReconcilerCleanup: {
     'iam:SimulatePrincipalPolicy': 'used by `imagebuilder-reconciler doctor --cleanup` (test/cli/doctor.test.ts), not by the functions',
+    'iam:GetRole': '`imagebuilder-reconciler doctor --cleanup` reads the trust policy (test/cli/doctor.test.ts), not the functions',
     'ec2:DisableImage': 'strategy disable (test/unit/cleanup-plan.test.ts)',
     'ec2:EnableImageDeprecation': 'strategy deprecate (test/unit/cleanup-plan.test.ts)',
-    'ec2:CreateTags': 'strategy disable marks the AMI (test/unit/cleanup-plan.test.ts)',
     'ec2:CreateImageUsageReport': 'use of a shared AMI by other accounts, only with shared: include (test/e2e/cleanup-safety.test.ts)',
     'ec2:DescribeImageUsageReports': 'use of a shared AMI by other accounts, only with shared: include (test/e2e/cleanup-safety.test.ts)',
     'ec2:DescribeImageUsageReportEntries':

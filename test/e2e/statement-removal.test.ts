@@ -55,6 +55,13 @@ const NOT_EXERCISED: Record<string, Record<string, string>> = {
     DeadLetterMalformedRecheck: 'only a malformed recheck message is moved to the dead-letter queue (test/unit/recheck)',
     ExportRead: 'the demo configuration exports nothing to S3 (test/e2e/s3-export.test.ts)',
     ExportList: 'the demo configuration exports nothing to S3 (test/e2e/s3-export.test.ts)',
+    NeverImageBuilderTags:
+      "a Deny: the reconciler never sets Image Builder's tags, so no run fails without it (test/e2e/blast-radius.test.ts: the refusal it makes)",
+    TagImages:
+      "the owner's AMIs get their amiTags from Image Builder: the reconciler adds only the source tag there (TagSourceOnce); the target role repairs amiTags (test/e2e/reconcile.test.ts)",
+    LaunchPermissions: "launch permissions of the owner's AMIs: Image Builder shares them as configured (test/unit/plan.test.ts)",
+    ImageBuilderLaunchTemplates:
+      "the drift probe takes CreatedBy off the owner's template, which opted in with imagebuilder-reconciler:managed (LaunchTemplates); test/unit/plan.test.ts",
   },
   CleanupRole: {
     Logs: 'Lambda writes the function logs with the execution role; the sandbox keeps no CloudWatch Logs',
@@ -71,6 +78,10 @@ const NOT_EXERCISED: Record<string, Record<string, string>> = {
       "a target account can associate only a configuration shared with it through AWS RAM, which the sandbox does not model (test/e2e/licenses.test.ts: License Manager's refusal)",
     ExportRead: "only the owner's cell is checked for an S3 export, and the owner here is the reconciler's own account",
     ExportList: "only the owner's cell is checked for an S3 export, and the owner here is the reconciler's own account",
+    NeverImageBuilderTags:
+      "a Deny: the reconciler never sets Image Builder's tags, so no run fails without it (test/e2e/blast-radius.test.ts: the refusal it makes)",
+    ImageBuilderLaunchTemplates:
+      "the demo's target templates opted in with imagebuilder-reconciler:managed; one tagged CreatedBy: EC2 Image Builder is Image Builder's to update (test/unit/plan.test.ts)",
   },
   ImageBuilderReconcilerCleanup: {
     DoctorSelfCheck: 'used by `imagebuilder-reconciler doctor --cleanup` (test/cli/doctor.test.ts), not by the functions',
@@ -191,6 +202,9 @@ describe('remove each statement in turn: the run that needs it fails, naming the
     const owner = box.state.cell(OWNER, 'us-east-1');
     const template = owner.launchTemplates.get(box.refs.get('lt:web-owner') ?? '');
     if (template !== undefined) template.defaultVersion = 1;
+    // Image Builder tags a template it updated CreatedBy: EC2 Image Builder; without it, only the opt-in tag lets
+    // the reconciler write (LaunchTemplates, not ImageBuilderLaunchTemplates)
+    template?.tags.delete('CreatedBy');
     owner.fastLaunch.clear();
     const previous = box.refs.get('ami:previous') ?? '';
     const parameter = owner.parameters.get('/golden/windows/latest');

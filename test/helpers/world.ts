@@ -198,6 +198,8 @@ function installWorld(world: World): Mocks {
             LaunchTemplateName: found.name,
             DefaultVersionNumber: found.defaultVersion,
             LatestVersionNumber: found.versions.length,
+            // the world's templates have opted in to the reconciler's writes
+            Tags: [{ Key: 'imagebuilder-reconciler:managed', Value: 'true' }],
           },
         ],
       };

@@ -10,6 +10,8 @@ import { clients, smallScenario, useSandbox } from '../helpers/sandbox.ts';
 
 const OWNER = '111111111111';
 const TARGET = '222222222222';
+/** The source tag a copy of one of the owner's builds carries (what the target role's image grants go by). */
+const OURS = { 'imagebuilder-reconciler:source-image': `arn:aws:imagebuilder:us-east-1:${OWNER}:image/golden/1.0.0/1` };
 
 describe('IAM in the sandbox', () => {
   let box: Sandbox | undefined;
@@ -136,6 +138,7 @@ describe('IAM in the sandbox', () => {
       region: 'us-east-1',
       name: 'w',
       platform: 'windows',
+      tags: OURS,
       creationDate: box.clock.iso(),
     });
     windows.state = 'available';
@@ -148,7 +151,8 @@ describe('IAM in the sandbox', () => {
   });
 
   it("asks for the KMS rights of encrypted snapshots in Fast Launch's launch check: granted for the account's own keys, refused for a Deny or another account's key", async () => {
-    box = await sandboxes.start({ scenario: smallScenario() });
+    // these enables name no launch template: the role is deployed for that (FastLaunchWithoutLaunchTemplate)
+    box = await sandboxes.start({ scenario: { ...smallScenario(), targetRoleParameters: { FastLaunchWithoutLaunchTemplate: 'true' } } });
     const role = await asTargetRole(box.url, 'aws', 'us-east-1');
     const own = `arn:aws:kms:us-east-1:${TARGET}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
     const windows = (kmsKeyId: string | undefined) => {
@@ -157,6 +161,7 @@ describe('IAM in the sandbox', () => {
         region: 'us-east-1',
         name: `w-${kmsKeyId ?? 'plain'}`,
         platform: 'windows',
+        tags: OURS,
         encrypted: true,
         kmsKeyId,
         creationDate: box?.clock.iso() ?? '',
@@ -169,14 +174,7 @@ describe('IAM in the sandbox', () => {
         .at(-1)
         ?.authorizations.filter((a) => a.action.startsWith('kms:'))
         .map((a) => `${a.action} ${a.decision}`) ?? [];
-    // the template's grant covers the account's own key, through EC2 (these enables name no launch template,
-    // which needs the managed policy of the next test)
-    await clients(box.url, TARGET).iam.send(
-      new AttachRolePolicyCommand({
-        RoleName: 'ImageBuilderReconcilerTarget',
-        PolicyArn: 'arn:aws:iam::aws:policy/EC2FastLaunchFullAccess',
-      }),
-    );
+    // the template's grant covers the account's own key, through EC2
     await role.ec2.send(new EnableFastLaunchCommand({ ImageId: windows(own) }));
     expect(log()).toStrictEqual([
       'kms:CreateGrant allow',
@@ -246,31 +244,45 @@ describe('IAM in the sandbox', () => {
     });
   });
 
-  it('without a launch template, Fast Launch needs the rights to build its own VPC: refused by the default target role, allowed with EC2FastLaunchFullAccess attached', async () => {
+  it('without a launch template, Fast Launch needs the rights to build its own VPC and to launch without a template: refused by the default target role, allowed with FastLaunchWithoutLaunchTemplate=true', async () => {
+    const windows = (b: Sandbox) => {
+      const ami = registerImage(b.state, b.clock, {
+        account: TARGET,
+        region: 'us-east-1',
+        name: 'w',
+        platform: 'windows',
+        tags: OURS,
+        creationDate: b.clock.iso(),
+      });
+      ami.state = 'available';
+      return ami.imageId;
+    };
     box = await sandboxes.start({ scenario: smallScenario() });
     const role = await asTargetRole(box.url, 'aws', 'us-east-1');
-    const ami = registerImage(box.state, box.clock, {
-      account: TARGET,
-      region: 'us-east-1',
-      name: 'w',
-      platform: 'windows',
-      creationDate: box.clock.iso(),
-    });
-    ami.state = 'available';
-    await expect(role.ec2.send(new EnableFastLaunchCommand({ ImageId: ami.imageId }))).rejects.toMatchObject({
+    const ami = windows(box);
+    await expect(role.ec2.send(new EnableFastLaunchCommand({ ImageId: ami }))).rejects.toMatchObject({
       name: 'UnauthorizedOperation',
       message: expect.stringMatching(
         /not authorized to perform: ec2:CreateVpc on resource: arn:aws:ec2:us-east-1:222222222222:vpc\/\* because no identity-based policy allows/,
       ),
     });
-    // what the template's FastLaunchWithoutLaunchTemplate=true attaches
+    // the managed policy alone is not enough: the default role launches only through a launch template
     await clients(box.url, TARGET).iam.send(
       new AttachRolePolicyCommand({
         RoleName: 'ImageBuilderReconcilerTarget',
         PolicyArn: 'arn:aws:iam::aws:policy/EC2FastLaunchFullAccess',
       }),
     );
-    await role.ec2.send(new EnableFastLaunchCommand({ ImageId: ami.imageId }));
+    await expect(role.ec2.send(new EnableFastLaunchCommand({ ImageId: ami }))).rejects.toMatchObject({
+      message: expect.stringMatching(
+        /not authorized to perform: ec2:RunInstances on resource: arn:aws:ec2:us-east-1:222222222222:instance\/\*/,
+      ),
+    });
+    await box.stop();
+    // what the template's FastLaunchWithoutLaunchTemplate=true deploys: the managed policy, and the launch check without a template
+    box = await sandboxes.start({ scenario: { ...smallScenario(), targetRoleParameters: { FastLaunchWithoutLaunchTemplate: 'true' } } });
+    const deployed = await asTargetRole(box.url, 'aws', 'us-east-1');
+    await deployed.ec2.send(new EnableFastLaunchCommand({ ImageId: windows(box) }));
     expect(box.server.requests.at(-1)?.authorizations.find((a) => a.action === 'ec2:CreateVpc')).toMatchObject({
       decision: 'allow',
       statement: 'arn:aws:iam::aws:policy/EC2FastLaunchFullAccess#EC2CreateVPC',

@@ -98,7 +98,8 @@ describe('planChecks', () => {
     // the owner's cell of the region checks the export (the target's does not)
     expect(owner?.groups.filter((g) => g.name.startsWith('export')).map((g) => [g.name, g.actions, g.resources])).toEqual([
       ['export', ['ec2:DescribeExportImageTasks'], ['*']],
-      ['export-file', ['s3:GetObject'], ['arn:aws-cn:s3:::exports/golden/*']],
+      // only the key VM Export writes, <prefix>export-ami-<id>.<format>: what the role grants
+      ['export-file', ['s3:GetObject'], ['arn:aws-cn:s3:::exports/golden/export-ami-*']],
       ['export-list', ['s3:ListBucket'], ['arn:aws-cn:s3:::exports']],
     ]);
     expect(plans.find((p) => p.accountId === '222222222222')?.groups.map((g) => g.name)).not.toContain('export');
@@ -131,7 +132,9 @@ describe('planChecks', () => {
         'retire',
         { 'aws:ResourceTag/imagebuilder-reconciler:source-image': `arn:aws-cn:imagebuilder:${arn.region}:${arn.accountId}:image/*` },
       ],
-      ['snapshots', undefined],
+      // cleanup marks an AMI's snapshots, and may delete only snapshots so marked
+      ['mark', { 'aws:TagKeys': 'imagebuilder-reconciler:retiring' }],
+      ['snapshots', { 'aws:ResourceTag/imagebuilder-reconciler:retiring': 'ami-00000000000000000' }],
     ]);
     // a stack's template is read on the cell account's own stacks, in the partition of the region
     expect(plans[0]?.groups.find((g) => g.name === 'stacks')?.resources).toEqual([

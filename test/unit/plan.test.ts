@@ -54,6 +54,7 @@ function converged(): CellObservation {
           latestVersion: 2,
           defaultImageId: AMI.owner,
           versionsWithImage: [2],
+          tags: { 'imagebuilder-reconciler:managed': 'true' },
         },
       },
     },
@@ -164,6 +165,51 @@ const cases: Case[] = [
           latestVersion: 1,
           defaultImageId: 'ami-old',
           versionsWithImage: [],
+          tags: { 'imagebuilder-reconciler:managed': 'true' },
+        },
+      };
+    },
+    want: [{ check: 'launch-template', result: 'drift', reason: /no version uses/ }],
+    actions: ['update-launch-template'],
+  },
+  {
+    reason: 'a template without the opt-in tag (nor CreatedBy: EC2 Image Builder) fails, naming the tag; nothing is written',
+    observe: (c) => {
+      c.launchTemplates[OWNER_LT] = {
+        ok: true,
+        value: {
+          launchTemplateId: OWNER_LT,
+          name: 'web',
+          defaultVersion: 1,
+          latestVersion: 1,
+          defaultImageId: 'ami-old',
+          versionsWithImage: [],
+          tags: { team: 'web' },
+        },
+      };
+    },
+    want: [
+      {
+        check: 'launch-template',
+        result: 'failed',
+        reason: /has not opted in: tag it imagebuilder-reconciler:managed=true \(or CreatedBy=EC2 Image Builder\)/,
+      },
+    ],
+    actions: [],
+  },
+  {
+    reason: "a template tagged CreatedBy: EC2 Image Builder is Image Builder's to update, and the reconciler's too",
+    observe: (c) => {
+      c.launchTemplates[OWNER_LT] = {
+        ok: true,
+        value: {
+          launchTemplateId: OWNER_LT,
+          name: 'web',
+          defaultVersion: 1,
+          latestVersion: 1,
+          defaultImageId: 'ami-old',
+          versionsWithImage: [],
+          tags: { CreatedBy: 'EC2 Image Builder' },
         },
       };
     },
@@ -182,6 +228,7 @@ const cases: Case[] = [
           latestVersion: 2,
           defaultImageId: 'ami-old',
           versionsWithImage: [2],
+          tags: { 'imagebuilder-reconciler:managed': 'true' },
         },
       };
     },
@@ -199,6 +246,7 @@ const cases: Case[] = [
           defaultVersion: 1,
           latestVersion: 1,
           versionsWithImage: [],
+          tags: { 'imagebuilder-reconciler:managed': 'true' },
           defaultImageId: AMI.owner,
           defaultImageAlias: 'resolve:ssm:/golden/windows/latest',
         },
@@ -218,6 +266,7 @@ const cases: Case[] = [
           defaultVersion: 1,
           latestVersion: 1,
           versionsWithImage: [],
+          tags: { 'imagebuilder-reconciler:managed': 'true' },
           defaultImageId: 'ami-old',
           defaultImageAlias: 'resolve:ssm:/golden/windows/latest',
         },
@@ -241,6 +290,7 @@ const cases: Case[] = [
           defaultVersion: 1,
           latestVersion: 1,
           versionsWithImage: [],
+          tags: { 'imagebuilder-reconciler:managed': 'true' },
           defaultImageId: 'ami-old',
           defaultImageAlias: 'resolve:ssm:/other/ami',
         },
@@ -260,6 +310,7 @@ const cases: Case[] = [
           defaultVersion: 1,
           latestVersion: 1,
           versionsWithImage: [],
+          tags: { 'imagebuilder-reconciler:managed': 'true' },
           defaultImageId: 'ami-old',
           defaultImageAlias: 'resolve:ssm:/golden/windows/latest:3',
         },
@@ -283,6 +334,7 @@ const cases: Case[] = [
           defaultVersion: 1,
           latestVersion: 1,
           versionsWithImage: [],
+          tags: { 'imagebuilder-reconciler:managed': 'true' },
           defaultImageId: 'ami-old',
           defaultImageAlias: `resolve:ssm:arn:aws:ssm:us-east-1:${OWN}:parameter/golden/windows/latest`,
         },
@@ -306,6 +358,7 @@ const cases: Case[] = [
           defaultVersion: 1,
           latestVersion: 1,
           versionsWithImage: [],
+          tags: { 'imagebuilder-reconciler:managed': 'true' },
           defaultImageId: 'ami-old',
           defaultImageAlias: 'resolve:ssm:arn:aws:ssm:us-east-1:999999999999:parameter/golden/windows/latest',
         },
@@ -329,6 +382,7 @@ const cases: Case[] = [
           defaultVersion: 1,
           latestVersion: 1,
           versionsWithImage: [],
+          tags: { 'imagebuilder-reconciler:managed': 'true' },
           defaultImageId: 'ami-old',
           defaultImageAlias: `resolve:ssm:arn:aws:ssm:eu-west-1:${OWN}:parameter/golden/windows/latest`,
         },
@@ -352,6 +406,7 @@ const cases: Case[] = [
           defaultVersion: 1,
           latestVersion: 1,
           versionsWithImage: [],
+          tags: { 'imagebuilder-reconciler:managed': 'true' },
           defaultImageId: 'ami-newer',
           defaultImageAlias: 'resolve:ssm:/golden/windows/latest',
         },
@@ -385,6 +440,7 @@ const cases: Case[] = [
           latestVersion: 3,
           defaultImageId: 'ami-newer',
           versionsWithImage: [],
+          tags: { 'imagebuilder-reconciler:managed': 'true' },
         },
       };
     },
@@ -414,6 +470,7 @@ const cases: Case[] = [
           latestVersion: 3,
           defaultImageId: 'ami-newer',
           versionsWithImage: [2],
+          tags: { 'imagebuilder-reconciler:managed': 'true' },
         },
       };
     },
@@ -900,6 +957,7 @@ const cases: Case[] = [
           latestVersion: 1,
           defaultImageId: 'ami-old',
           versionsWithImage: [],
+          tags: { 'imagebuilder-reconciler:managed': 'true' },
         },
       };
     },
@@ -1077,6 +1135,7 @@ describe('plan (pure)', () => {
         latestVersion: 1,
         defaultImageId: 'ami-old',
         versionsWithImage: [],
+        tags: { 'imagebuilder-reconciler:managed': 'true' },
       },
     };
     const observation: Observation = { cells: { [KEY]: observed }, newerBuilds: { ok: true, value: [] } };

@@ -82,17 +82,30 @@ function fastLaunchNeeds(ctx: Ctx, input: Input): Needed[] {
   const ltId = lt === undefined ? undefined : launchTemplateId(ctx, lt.LaunchTemplateId, lt.LaunchTemplateName);
   const needs: Needed[] = [ec2Resource(ctx, 'ec2:EnableFastLaunch', imageId)];
   if (ltId !== undefined) needs.push(ec2Resource(ctx, 'ec2:EnableFastLaunch', ltId));
+  // The service-linked role AWSServiceRoleForEC2FastLaunch is created on the first enable in an account
+  // (EC2 User Guide, "Service-linked role for EC2 Fast Launch": "When you start using faster launching ...
+  // Amazon EC2 creates the service-linked role for you"); the caller needs iam:CreateServiceLinkedRole. Without
+  // it EC2 refuses as it refuses any dependent permission: UnauthorizedOperation naming the denied action in
+  // IAM's own words, "User: … is not authorized to perform: iam:CreateServiceLinkedRole on resource: …"
+  // (IAM User Guide, "Troubleshoot access denied error messages"), with the encoded message.
+  if (!ctx.env.state.serviceLinkedRoles.has(`${ctx.account}/${SLR_SERVICE}`)) {
+    needs.push({
+      action: 'iam:CreateServiceLinkedRole',
+      resource: `arn:${p}:iam::${ctx.account}:role/aws-service-role/${SLR_SERVICE}/AWSServiceRoleForEC2FastLaunch`,
+      context: { 'iam:AWSServiceName': SLR_SERVICE },
+      dependent: 'EC2 creates the Fast Launch service-linked role on the first enable in an account',
+    });
+  }
+  // without a launch template, EC2 Fast Launch builds its own network (asked before the launch check, which
+  // then has no template to go through)
+  if (lt === undefined) needs.push(fastLaunchNetworkNeed(ctx));
   // "Amazon EC2 checks to make sure that you have the required permissions to launch instances from the
   // specified AMI and Launch Template (if provided), including permissions for encrypted AMIs" (EC2 User
   // Guide, "Configure Windows fast launch settings"): the RunInstances rights on every resource a launch
   // touches (Service Authorization Reference, ec2:RunInstances resource types).
   const launch =
     'EnableFastLaunch checks that the caller may launch instances from the AMI (EC2 User Guide, configure Windows fast launch)';
-  needs.push({ ...ec2Resource(ctx, 'ec2:RunInstances', imageId), dependent: launch });
-  if (ltId !== undefined) needs.push({ ...ec2Resource(ctx, 'ec2:RunInstances', ltId), dependent: launch });
-  for (const type of ['instance', 'volume', 'network-interface', 'subnet', 'security-group']) {
-    needs.push({ action: 'ec2:RunInstances', resource: `arn:${p}:ec2:${ctx.region}:${ctx.account}:${type}/*`, dependent: launch });
-  }
+  needs.push(...launchNeeds(ctx, imageId, ltId === undefined || ltId === '*' ? undefined : ltId).map((n) => ({ ...n, dependent: launch })));
   // an instance profile in the template is passed to the launched instances: iam:PassRole (IAM User Guide,
   // "Grant a user permissions to pass a role to an AWS service"; condition key iam:PassedToService)
   if (ltId !== undefined && ltId !== '*') {
@@ -117,36 +130,46 @@ function fastLaunchNeeds(ctx: Ctx, input: Input): Needed[] {
     }
   }
   needs.push(...fastLaunchKeyNeeds(ctx, imageId));
-  // The service-linked role AWSServiceRoleForEC2FastLaunch is created on the first enable in an account
-  // (EC2 User Guide, "Service-linked role for EC2 Fast Launch": "When you start using faster launching ...
-  // Amazon EC2 creates the service-linked role for you"); the caller needs iam:CreateServiceLinkedRole. Without
-  // it EC2 refuses as it refuses any dependent permission: UnauthorizedOperation naming the denied action in
-  // IAM's own words, "User: … is not authorized to perform: iam:CreateServiceLinkedRole on resource: …"
-  // (IAM User Guide, "Troubleshoot access denied error messages"), with the encoded message.
-  if (!ctx.env.state.serviceLinkedRoles.has(`${ctx.account}/${SLR_SERVICE}`)) {
-    needs.push({
-      action: 'iam:CreateServiceLinkedRole',
-      resource: `arn:${p}:iam::${ctx.account}:role/aws-service-role/${SLR_SERVICE}/AWSServiceRoleForEC2FastLaunch`,
-      context: { 'iam:AWSServiceName': SLR_SERVICE },
-      dependent: 'EC2 creates the Fast Launch service-linked role on the first enable in an account',
-    });
-  }
-  // Without a launch template, EC2 Fast Launch builds its own network (a CloudFormation stack with a VPC,
-  // private subnets, a security group and a launch template: EC2 User Guide, "Configure Windows fast launch
-  // settings"; Image Builder User Guide, distribution settings, which asks for the managed policy
-  // EC2FastLaunchFullAccess), with the caller's rights: that policy grants ec2:CreateVpc on vpc/* only with
-  // aws:RequestTag/CreatedBy = "EC2 Fast Launch" and aws:CalledVia ec2fastlaunch.amazonaws.com. The sandbox
-  // asks for that first right of the set (the rest of what the stack creates is not modelled).
-  if (lt === undefined) {
-    needs.push({
-      action: 'ec2:CreateVpc',
-      resource: `arn:${p}:ec2:${ctx.region}:${ctx.account}:vpc/*`,
-      context: { 'aws:RequestTag/CreatedBy': 'EC2 Fast Launch', 'aws:TagKeys': ['CreatedBy'], 'aws:CalledVia': [SLR_SERVICE] },
-      dependent:
-        "without a launch template, EC2 Fast Launch creates its own VPC resources with the caller's rights (the managed policy EC2FastLaunchFullAccess grants them)",
-    });
-  }
   return needs;
+}
+
+/**
+ * Without a launch template, EC2 Fast Launch builds its own network (a CloudFormation stack with a VPC,
+ * private subnets, a security group and a launch template: EC2 User Guide, "Configure Windows fast launch
+ * settings"; Image Builder User Guide, distribution settings, which asks for the managed policy
+ * EC2FastLaunchFullAccess), with the caller's rights: that policy grants ec2:CreateVpc on vpc/* only with
+ * aws:RequestTag/CreatedBy = "EC2 Fast Launch" and aws:CalledVia ec2fastlaunch.amazonaws.com. The sandbox
+ * asks for that first right of the set (the rest of what the stack creates is not modelled).
+ */
+function fastLaunchNetworkNeed(ctx: Ctx): Needed {
+  return {
+    action: 'ec2:CreateVpc',
+    resource: `arn:${partitionOf(ctx.region)}:ec2:${ctx.region}:${ctx.account}:vpc/*`,
+    context: { 'aws:RequestTag/CreatedBy': 'EC2 Fast Launch', 'aws:TagKeys': ['CreatedBy'], 'aws:CalledVia': [SLR_SERVICE] },
+    dependent:
+      "without a launch template, EC2 Fast Launch creates its own VPC resources with the caller's rights (the managed policy EC2FastLaunchFullAccess grants them)",
+  };
+}
+
+/**
+ * ec2:RunInstances on every resource a launch touches (Service Authorization Reference, ec2:RunInstances
+ * resource types): the AMI, the launch template when one is used, and the instance, volume, network
+ * interface, subnet and security group. Each carries ec2:LaunchTemplate, the ARN of the template a launch
+ * uses, when it uses one (same reference, Amazon EC2 condition keys: "Filters access by the ARN of a launch
+ * template"); the resources carry their own tags.
+ */
+function launchNeeds(ctx: Ctx, imageId: string, ltId: string | undefined): Needed[] {
+  const p = partitionOf(ctx.region);
+  const via: RequestContext = ltId === undefined ? {} : { 'ec2:LaunchTemplate': ec2Arn(ctx, ltId) };
+  return [
+    ec2Resource(ctx, 'ec2:RunInstances', imageId, via),
+    ...(ltId === undefined ? [] : [ec2Resource(ctx, 'ec2:RunInstances', ltId, via)]),
+    ...['instance', 'volume', 'network-interface', 'subnet', 'security-group'].map((type) => ({
+      action: 'ec2:RunInstances',
+      resource: `arn:${p}:ec2:${ctx.region}:${ctx.account}:${type}/*`,
+      context: via,
+    })),
+  ];
 }
 
 /** KMS actions a launch from an encrypted snapshot needs (EBS User Guide, "Requirements for Amazon EBS encryption", permissions for users). */
@@ -277,14 +300,9 @@ function ec2Needs(ctx: Ctx, operation: string, input: Input): Needed[] {
     case 'TerminateInstances':
       return ((input.InstanceIds as string[] | undefined) ?? []).map((id) => ec2Resource(ctx, action, id));
     case 'RunInstances': {
-      const p = partitionOf(ctx.region);
-      return [
-        ec2Resource(ctx, action, str(input.ImageId) ?? '*'),
-        ...['instance', 'volume', 'network-interface', 'subnet', 'security-group'].map((type) => ({
-          action,
-          resource: `arn:${p}:ec2:${ctx.region}:${ctx.account}:${type}/*`,
-        })),
-      ];
+      const lt = input.LaunchTemplate as { LaunchTemplateId?: string; LaunchTemplateName?: string } | undefined;
+      const ltId = lt === undefined ? undefined : launchTemplateId(ctx, lt.LaunchTemplateId, lt.LaunchTemplateName);
+      return launchNeeds(ctx, str(input.ImageId) ?? '*', ltId);
     }
     default:
       // Describe* and the rest: no resource-level permissions
@@ -359,6 +377,9 @@ function needsFor(ctx: Ctx, input: Input): Needed[] {
         DeleteObject: ['s3:DeleteObject', object],
       };
       const [action, resource] = actions[operation] ?? [`s3:${operation}`, bucket];
+      // s3:prefix of a listing: the prefix asked for, '' when none (S3 User Guide, "Bucket policy examples
+      // using condition keys": a root-level listing matches "s3:prefix": [""])
+      if (operation === 'ListObjectsV2') return [{ action, resource, context: { 's3:prefix': str(input.Prefix) ?? '' } }];
       return [{ action, resource }];
     }
     case 'sts':

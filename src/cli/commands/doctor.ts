@@ -119,6 +119,12 @@ function renderDoctor(reports: DoctorReport[], c: Colors, width: number): string
       ...report.accounts
         .filter((a) => a.status !== 'ok' && a.status !== 'own-account')
         .map((a) => `${a.accountId}: ${a.reason ?? a.status}`),
+      ...report.accounts.flatMap((a) =>
+        (a.trust ?? []).map(
+          (t) =>
+            `${a.accountId}: role ${report.role.name} ${t}: deploy infra/target-account-role.yaml with ReconcilerRoleArn/CleanupRoleArn (the deployment's outputs)`,
+        ),
+      ),
       ...report.cells.flatMap((cell) =>
         cell.groups.flatMap((g) =>
           g.denials.map(
@@ -137,6 +143,7 @@ function renderDoctor(reports: DoctorReport[], c: Colors, width: number): string
     }
     if (fixes.length > 0) lines.push('', c.bold('To fix'), ...fixes.map((f) => `  ${f}`));
     const bad = report.cells.filter((x) => x.status !== 'ok' && x.status !== 'own-account' && x.optional !== true).length;
+    const broadTrust = report.accounts.filter((a) => (a.trust ?? []).length > 0).length;
     const skipped = report.cells.filter((x) => x.optional === true).length;
     const note =
       skipped === 0
@@ -148,7 +155,9 @@ function renderDoctor(reports: DoctorReport[], c: Colors, width: number): string
       '',
       (report.ok
         ? c.green(`OK: ${report.cells.length - skipped} cells, every action allowed`)
-        : c.red(`PROBLEMS: ${bad} of ${report.cells.length} cells`)) + note,
+        : c.red(
+            `PROBLEMS: ${bad} of ${report.cells.length} cells${broadTrust === 0 ? '' : `; ${broadTrust} role(s) trusted beyond the reconciler's functions`}`,
+          )) + note,
       '',
     );
   }

@@ -4,7 +4,7 @@ import type { CellClients, ClientFactory } from '../aws/clients.ts';
 import type { DistributionConfigurationArn } from '../core/arn.ts';
 import { cellKey, parseCellKey } from '../core/cells.ts';
 import { briefFailure, toFailure } from '../core/errors.ts';
-import { DISABLED_AT_TAG, cleanedUpTagKey } from '../core/tags.ts';
+import { DISABLED_AT_TAG, RETIRING_TAG, cleanedUpTagKey } from '../core/tags.ts';
 import type { RunDeps } from '../reconcile/reconcile.ts';
 import { buildStatusNow, currentCellsNow } from './inventory.ts';
 import { describe, groupByCell, observeCell } from './observe.ts';
@@ -76,6 +76,13 @@ async function act(
   const clients = await factory.forCell(ami.accountId, ami.region);
   switch (decision.action) {
     case 'deregister': {
+      // mark the AMI's snapshots with its id first: the cleanup roles may delete only snapshots so marked (AWS
+      // has no condition key that ties a snapshot to an AMI). A snapshot that cannot be marked is left, and
+      // DeregisterImage reports it missing-permissions
+      const image = (await describe(clients, [ami.imageId])).get(ami.imageId);
+      const snapshotIds = (image?.BlockDeviceMappings ?? []).flatMap((m) => (m.Ebs?.SnapshotId === undefined ? [] : [m.Ebs.SnapshotId]));
+      if (snapshotIds.length > 0)
+        await clients.ec2.send(new CreateTagsCommand({ Resources: snapshotIds, Tags: [{ Key: RETIRING_TAG, Value: ami.imageId }] }));
       const out = await clients.ec2.send(new DeregisterImageCommand({ ImageId: ami.imageId, DeleteAssociatedSnapshots: true }));
       const snapshots = (out.DeleteSnapshotResults ?? []).map((r) => ({
         snapshotId: r.SnapshotId ?? '',

@@ -33,6 +33,19 @@ const REVOKED_TAG = `${TAG_PREFIX}revoked`;
 /** The default keep tag: an AMI carrying it is never cleaned up (RECONCILER_CLEANUP_KEEP_TAG changes it). */
 const DEFAULT_KEEP_TAG = `${TAG_PREFIX}keep`;
 
+/**
+ * The opt-in tag of a launch template (value `true`): the reconciler's roles may write launch template versions
+ * and default versions only in templates that carry it, or Image Builder's `CreatedBy: EC2 Image Builder`.
+ */
+const MANAGED_TEMPLATE_TAG = `${TAG_PREFIX}managed`;
+const MANAGED_TEMPLATE_VALUE = 'true';
+
+/**
+ * On a snapshot cleanup is about to delete with its AMI: the AMI's id, set right before DeregisterImage; the
+ * cleanup roles may delete only snapshots that carry it.
+ */
+const RETIRING_TAG = `${TAG_PREFIX}retiring`;
+
 /** Image Builder's tag on the AMIs it creates: the image build version ARN (user guide, "Tag resources"). */
 const BUILD_TAG = 'Ec2ImageBuilderArn';
 
@@ -52,6 +65,9 @@ export {
   DEFAULT_KEEP_TAG,
   DISABLED_AT_TAG,
   LAUNCH_PERMISSIONS_TAG,
+  MANAGED_TEMPLATE_TAG,
+  MANAGED_TEMPLATE_VALUE,
+  RETIRING_TAG,
   REVOKED_TAG,
   SOURCE_IMAGE_TAG,
   TAG_PREFIX,

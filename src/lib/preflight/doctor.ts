@@ -22,11 +22,24 @@ import {
   type EC2Client,
 } from '@aws-sdk/client-ec2';
 import type { DistributionConfiguration, Image } from '@aws-sdk/client-imagebuilder';
-import { type EvaluationResult, IAMClient, NoSuchEntityException, SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
+import {
+  type EvaluationResult,
+  GetRoleCommand,
+  IAMClient,
+  NoSuchEntityException,
+  SimulatePrincipalPolicyCommand,
+} from '@aws-sdk/client-iam';
 import type { DistributionConfigurationArn } from '../core/arn.ts';
 import type { ClientFactory } from '../aws/clients.ts';
 import { desiredImage } from '../core/desired.ts';
-import { SOURCE_IMAGE_TAG } from '../core/tags.ts';
+import {
+  CREATED_BY_IMAGE_BUILDER,
+  CREATED_BY_TAG,
+  MANAGED_TEMPLATE_TAG,
+  MANAGED_TEMPLATE_VALUE,
+  RETIRING_TAG,
+  SOURCE_IMAGE_TAG,
+} from '../core/tags.ts';
 import { toFailure } from '../core/errors.ts';
 import type { OrganizationListing } from '../aws/organizations.ts';
 
@@ -44,6 +57,8 @@ interface CheckGroup {
   statement: string;
   /** What to do about an implicit deny, when it is more than adding the statement. */
   fix?: string;
+  /** Launch templates (ids) that must carry the opt-in tag for the role's grant to apply: doctor reads their tags. */
+  optIn?: string[];
 }
 
 interface CellPlan {
@@ -97,6 +112,11 @@ interface AccountResult {
   roleArn: string;
   status: 'ok' | 'missing-role' | 'cannot-assume' | 'own-account' | 'error';
   reason?: string;
+  /**
+   * What the role's trust policy admits beyond the deployment's functions (read by the role itself with
+   * iam:GetRole), one line each; empty when it admits only named roles; undefined when it could not be read.
+   */
+  trust?: string[];
 }
 
 interface DoctorReport {
@@ -115,15 +135,21 @@ function repairGroups(
   region: string,
   accountId: string,
   cell: ReturnType<typeof desiredImage>['cells'][number],
+  owner: DistributionConfigurationArn,
 ): CheckGroup[] {
   const image = `arn:${partition}:ec2:${region}::image/*`;
+  // a copy the reconciler works on carries its source tag, naming a build of the owner's account: the image
+  // grants of the target role are conditioned on it (infra/target-account-role.yaml)
+  const ours = {
+    [`aws:ResourceTag/${SOURCE_IMAGE_TAG}`]: `arn:${partition}:imagebuilder:${owner.region}:${owner.accountId}:image/${owner.name}/0.0.0/1`,
+  };
   const lt = (id: string | undefined) => `arn:${partition}:ec2:${region}:${accountId}:launch-template/${id ?? '*'}`;
   if (cell.origin === 'shared') {
     // an account that only receives a launch permission: the reconciler reads the shared copies and tags them in
     // the account's own scope, nothing else (src/lib/reconcile/observe.ts, the shared cell)
     return [
       { name: 'observe', actions: ['ec2:DescribeImages'], resources: ['*'], statement: 'Observe' },
-      { name: 'images', actions: ['ec2:CreateTags'], resources: [image], statement: 'RepairImages' },
+      { name: 'images', actions: ['ec2:CreateTags'], resources: [image], statement: 'TagImages' },
     ];
   }
   const groups: CheckGroup[] = [
@@ -140,21 +166,30 @@ function repairGroups(
       resources: ['*'],
       statement: 'Observe',
     },
-    { name: 'images', actions: ['ec2:CreateTags', 'ec2:ModifyImageAttribute'], resources: [image], statement: 'RepairImages' },
+    {
+      name: 'images',
+      actions: ['ec2:CreateTags', 'ec2:ModifyImageAttribute'],
+      resources: [image],
+      context: ours,
+      statement: 'TagImages, LaunchPermissions',
+    },
   ];
   if (cell.launchTemplates.length > 0) {
     groups.push({
       name: 'LT',
       actions: ['ec2:CreateLaunchTemplateVersion', 'ec2:ModifyLaunchTemplate'],
       resources: cell.launchTemplates.map((t) => lt(t.launchTemplateId)),
+      // what the role may do in a template that opted in; whether each one did is read from the template itself
+      context: { [`aws:ResourceTag/${MANAGED_TEMPLATE_TAG}`]: MANAGED_TEMPLATE_VALUE },
       statement: 'LaunchTemplates',
+      optIn: cell.launchTemplates.map((t) => t.launchTemplateId),
     });
   }
   if (cell.fastLaunch !== undefined) {
     // a template named, not by id, is resolved at run time: any template of the account
     const template = lt(cell.fastLaunch.launchTemplate?.id);
     groups.push(
-      { name: 'FL', actions: ['ec2:EnableFastLaunch'], resources: [image, template], statement: 'FastLaunch' },
+      { name: 'FL', actions: ['ec2:EnableFastLaunch'], resources: [image, template], context: ours, statement: 'FastLaunch' },
       {
         // EnableFastLaunch first checks that the caller may launch from the AMI and the template
         name: 'FL-launch',
@@ -166,7 +201,15 @@ function repairGroups(
             (r) => `arn:${partition}:ec2:${region}:${accountId}:${r}/*`,
           ),
         ],
+        // the launch goes through the template (ec2:LaunchTemplate), when the setting names one
+        context: { ...ours, ...(cell.fastLaunch.launchTemplate === undefined ? {} : { 'ec2:LaunchTemplate': template }) },
         statement: 'FastLaunchLaunchCheck',
+        // without a template the launch check launches without one: only FastLaunchWithoutLaunchTemplate allows that
+        ...(cell.fastLaunch.launchTemplate === undefined
+          ? {
+              fix: `Fast Launch without a launch template launches without one: deploy infra/target-account-role.yaml in ${accountId} with FastLaunchWithoutLaunchTemplate=true, or name a launch template in the Fast Launch setting`,
+            }
+          : {}),
       },
       {
         name: 'FL-role',
@@ -229,7 +272,12 @@ function repairGroups(
     const bucket = `arn:${partition}:s3:::${cell.s3Export.bucket}`;
     groups.push(
       { name: 'export', actions: ['ec2:DescribeExportImageTasks'], resources: ['*'], statement: 'Observe' },
-      { name: 'export-file', actions: ['s3:GetObject'], resources: [`${bucket}/${cell.s3Export.prefix ?? ''}*`], statement: 'ExportRead' },
+      {
+        name: 'export-file',
+        actions: ['s3:GetObject'],
+        resources: [`${bucket}/${cell.s3Export.prefix ?? ''}export-ami-*`],
+        statement: 'ExportRead',
+      },
       { name: 'export-list', actions: ['s3:ListBucket'], resources: [bucket], statement: 'ExportList' },
     );
   }
@@ -331,9 +379,18 @@ function cleanupGroups(partition: string, region: string, accountId: string, own
       statement: 'RetireReconciledImages',
     },
     {
+      // cleanup marks the snapshots of an AMI it deregisters, then deletes those only
+      name: 'mark',
+      actions: ['ec2:CreateTags'],
+      resources: [`arn:${partition}:ec2:${region}::snapshot/*`],
+      context: { 'aws:TagKeys': RETIRING_TAG },
+      statement: 'MarkRetiringSnapshots',
+    },
+    {
       name: 'snapshots',
       actions: ['ec2:DeleteSnapshot'],
       resources: [`arn:${partition}:ec2:${region}::snapshot/*`],
+      context: { [`aws:ResourceTag/${RETIRING_TAG}`]: 'ami-00000000000000000' },
       statement: 'DeleteSnapshotsOfRetiredImages',
     },
   ];
@@ -383,7 +440,7 @@ function planChecks(configuration: DistributionConfiguration, arn: DistributionC
       accountId: c.accountId,
       groups:
         options.role === 'repair'
-          ? repairGroups(arn.partition, c.region, c.accountId, c)
+          ? repairGroups(arn.partition, c.region, c.accountId, c, arn)
           : cleanupGroups(arn.partition, c.region, c.accountId, arn),
       ...(c.origin === 'shared' && options.sharedRequired !== true ? { optional: true as const } : {}),
     }))
@@ -455,6 +512,89 @@ async function dryRun(ec2: EC2Client, action: string, call: (ec2: EC2Client) => 
   }
 }
 
+/**
+ * The launch templates of a cell that have not opted in to the reconciler's writes (neither the opt-in tag nor
+ * Image Builder's CreatedBy): the role's grant does not apply to them, so the reconciler would report them
+ * failed. Read as the role, with DescribeLaunchTemplates (which the role may call).
+ */
+async function optInDenials(options: RunOptions, plan: CellPlan, ids: string[]): Promise<Denial[]> {
+  const { ec2 } = await options.clients.forCell(plan.accountId, plan.region);
+  const out = await ec2.send(new DescribeLaunchTemplatesCommand({ LaunchTemplateIds: ids }));
+  return (out.LaunchTemplates ?? [])
+    .filter((t) => {
+      const tags = new Map((t.Tags ?? []).map((tag) => [tag.Key, tag.Value]));
+      return tags.get(MANAGED_TEMPLATE_TAG) !== MANAGED_TEMPLATE_VALUE && tags.get(CREATED_BY_TAG) !== CREATED_BY_IMAGE_BUILDER;
+    })
+    .map((t) => ({
+      action: 'ec2:CreateLaunchTemplateVersion',
+      resource: `arn:${options.partition}:ec2:${plan.region}:${plan.accountId}:launch-template/${t.LaunchTemplateId ?? ''}`,
+      decision: 'implicitDeny' as const,
+      policy: undefined,
+      fix: `launch template ${t.LaunchTemplateId ?? ''} has not opted in: tag it ${MANAGED_TEMPLATE_TAG}=${MANAGED_TEMPLATE_VALUE} (or ${CREATED_BY_TAG}=${CREATED_BY_IMAGE_BUILDER})`,
+    }));
+}
+
+type TrustStatement = {
+  Effect?: string;
+  Action?: string | string[];
+  Principal?: '*' | { AWS?: string | string[]; Service?: string | string[]; Federated?: string | string[] };
+  Condition?: Record<string, Record<string, string | string[]>>;
+};
+
+/**
+ * What a role's trust policy admits beyond specific roles: a principal that is an account (`<account>`,
+ * `arn:…:root`) or everyone (`*`) lets in any principal of that account whose own policies allow
+ * sts:AssumeRole (IAM User Guide, "AWS JSON policy elements: Principal"), unless an `aws:PrincipalArn`
+ * condition (ArnEquals, ArnLike, StringEquals, StringLike) names the roles; a service or federated principal
+ * is not one of the functions either. Pure; one line per finding.
+ */
+function trustFindings(document: { Statement?: TrustStatement | TrustStatement[] }): string[] {
+  const statements = document.Statement === undefined ? [] : Array.isArray(document.Statement) ? document.Statement : [document.Statement];
+  const findings: string[] = [];
+  for (const statement of statements) {
+    if (statement.Effect !== 'Allow') continue;
+    const actions = [statement.Action ?? []].flat();
+    if (!actions.some((a) => ['sts:assumerole', 'sts:*', '*'].includes(a.toLowerCase()))) continue;
+    const named = Object.entries(statement.Condition ?? {})
+      .filter(([operator]) => /^(ArnEquals|ArnLike|StringEquals|StringLike)$/.test(operator))
+      .flatMap(([, block]) => Object.entries(block))
+      .filter(([key]) => key.toLowerCase() === 'aws:principalarn')
+      .flatMap(([, values]) => [values].flat());
+    const narrowed = named.length > 0 && named.every((arn) => /^arn:aws[a-z-]*:iam::\d{12}:(role\/[^*?]+|root)$/.test(arn));
+    const principal = statement.Principal;
+    const aws = principal === '*' ? ['*'] : [principal?.AWS ?? []].flat();
+    for (const p of aws) {
+      if (/^arn:aws[a-z-]*:iam::\d{12}:role\//.test(p)) continue;
+      if (!narrowed)
+        findings.push(
+          `trusts ${p === '*' ? 'every principal (*)' : p} without an aws:PrincipalArn condition naming the reconciler's roles: any principal there whose own policies allow sts:AssumeRole can assume it`,
+        );
+    }
+    if (principal !== '*')
+      for (const p of [principal?.Service ?? [], principal?.Federated ?? []].flat())
+        findings.push(`trusts ${p}, which is not one of the reconciler's functions`);
+  }
+  return findings;
+}
+
+/** The role's trust policy, read by the role itself (iam:GetRole on itself, DoctorSelfCheck); undefined when it may not. */
+async function readTrust(iam: IAMClient, roleName: string): Promise<string[] | undefined> {
+  try {
+    const out = await iam.send(new GetRoleCommand({ RoleName: roleName }));
+    const text = out.Role?.AssumeRolePolicyDocument;
+    if (text === undefined) return undefined;
+    // IAM returns the document URL-encoded (IAM API Reference, GetRole: "a URL-encoded JSON string")
+    return trustFindings(JSON.parse(decodeURIComponent(text)) as { Statement?: TrustStatement[] });
+  } catch (error: unknown) {
+    if (
+      error instanceof SyntaxError ||
+      (error instanceof Error && ['AccessDenied', 'AccessDeniedException', 'NoSuchEntity'].includes(error.name))
+    )
+      return undefined;
+    throw error;
+  }
+}
+
 /** Check each cell's groups; the role of each account is tried once (AssumeRole through the client factory). */
 async function runDoctor(arn: DistributionConfigurationArn, plans: CellPlan[], options: RunOptions): Promise<DoctorReport> {
   const own = await options.clients.ownAccountId();
@@ -510,7 +650,8 @@ async function runDoctor(arn: DistributionConfigurationArn, plans: CellPlan[], o
       continue;
     }
     simulators.set(accountId, simulator);
-    accounts.set(accountId, { accountId, roleArn, status: 'ok' });
+    const trust = await readTrust(itself, options.roleName);
+    accounts.set(accountId, { accountId, roleArn, status: 'ok', ...(trust === undefined ? {} : { trust }) });
   }
 
   const cells: CellResult[] = [];
@@ -564,6 +705,7 @@ async function runDoctor(arn: DistributionConfigurationArn, plans: CellPlan[], o
                 : `allow ${action} on ${resource} in role ${options.roleName} of ${plan.accountId}: statement ${group.statement} of infra/target-account-role.yaml`;
           return { action, resource, decision, policy, fix };
         });
+      if (group.optIn !== undefined && group.optIn.length > 0) denials.push(...(await optInDenials(options, plan, group.optIn)));
       const dryRuns: DryRunResult[] = [];
       const calls = group.actions.flatMap((action) => {
         const call = DRY_RUN[action];
@@ -600,9 +742,11 @@ async function runDoctor(arn: DistributionConfigurationArn, plans: CellPlan[], o
     role: { kind: options.role, name: options.roleName },
     accounts: [...accounts.values()],
     cells,
-    ok: cells.every((c) => c.status === 'ok' || c.status === 'own-account' || c.optional === true),
+    ok:
+      cells.every((c) => c.status === 'ok' || c.status === 'own-account' || c.optional === true) &&
+      [...accounts.values()].every((a) => (a.trust ?? []).length === 0),
   };
 }
 
-export { configurationImage, planChecks, runDoctor };
+export { configurationImage, planChecks, runDoctor, trustFindings };
 export type { AccountResult, CellPlan, CellResult, CheckGroup, Denial, DoctorReport, DryRunResult, GroupResult };

@@ -122,6 +122,7 @@ async function observeLaunchTemplate(
     defaultImageId,
     ...(defaultImageAlias === undefined ? {} : { defaultImageAlias }),
     versionsWithImage: withImage,
+    tags: Object.fromEntries((template.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? ''])),
   };
 }
 

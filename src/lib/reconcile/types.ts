@@ -42,6 +42,8 @@ interface ObservedLaunchTemplate {
   defaultImageAlias?: string | undefined;
   /** Version numbers whose `ImageId` is this cell's AMI. */
   versionsWithImage: number[];
+  /** The template's tags (the opt-in tag decides whether the reconciler may write it). */
+  tags?: Record<string, string>;
 }
 
 interface ObservedFastLaunch {

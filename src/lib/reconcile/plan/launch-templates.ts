@@ -1,5 +1,6 @@
 import type { DesiredCell, DesiredImage } from '../../core/desired.ts';
-import type { Action, CellObservation, Check, Observation, ObservedImage } from '../types.ts';
+import { CREATED_BY_IMAGE_BUILDER, CREATED_BY_TAG, MANAGED_TEMPLATE_TAG, MANAGED_TEMPLATE_VALUE } from '../../core/tags.ts';
+import type { Action, CellObservation, Check, Observation, ObservedImage, ObservedLaunchTemplate } from '../types.ts';
 import { SSM_ALIAS } from '../types.ts';
 import { readFailure, token } from './common.ts';
 import { supersededCheck, supersededFor } from './superseded.ts';
@@ -104,6 +105,25 @@ function rollTemplateForward(
  * from the default version when none has it; never when that would roll back a newer build; rolled forward to a
  * newer build's AMI when this build's write landed after the newer one's (rollTemplateForward).
  */
+/**
+ * Whether the reconciler may write the template: it carries the opt-in tag, or Image Builder's CreatedBy (which
+ * Image Builder asks of a template it updates in another account). The roles grant launch template writes only
+ * there (infra/target-account-role.yaml, serverless.yml), so without it the write would only be refused.
+ */
+function optedIn(template: ObservedLaunchTemplate): boolean {
+  const tags = template.tags ?? {};
+  return tags[MANAGED_TEMPLATE_TAG] === MANAGED_TEMPLATE_VALUE || tags[CREATED_BY_TAG] === CREATED_BY_IMAGE_BUILDER;
+}
+
+function notOptedIn(subject: string, accountId: string): Check {
+  return {
+    check: 'launch-template',
+    subject,
+    result: 'failed',
+    reason: `launch template ${subject} in account ${accountId} has not opted in: tag it ${MANAGED_TEMPLATE_TAG}=${MANAGED_TEMPLATE_VALUE} (or ${CREATED_BY_TAG}=${CREATED_BY_IMAGE_BUILDER}) to let the reconciler write its versions`,
+  };
+}
+
 function planLaunchTemplates(
   cell: DesiredCell,
   obs: CellObservation,
@@ -129,7 +149,8 @@ function planLaunchTemplates(
     const hasVersion = template.versionsWithImage.length > 0;
     const isDefault = template.versionsWithImage.includes(template.defaultVersion);
     if (hasVersion && (!lt.setDefaultVersion || isDefault)) {
-      const rolled = lt.setDefaultVersion ? rollTemplateForward(cell, template, image, observation, desired, actions) : undefined;
+      const rolled =
+        lt.setDefaultVersion && optedIn(template) ? rollTemplateForward(cell, template, image, observation, desired, actions) : undefined;
       if (rolled !== undefined) return rolled;
       const version = isDefault ? template.defaultVersion : template.versionsWithImage.at(-1);
       return {
@@ -143,6 +164,7 @@ function planLaunchTemplates(
       return checkParameterDrivenTemplate(cell, template.defaultImageAlias, template, image, observation);
     const superseded = supersededFor(cell, observation, [template.defaultImageId]);
     if (superseded !== undefined) return supersededCheck('launch-template', subject, superseded);
+    if (!optedIn(template)) return notOptedIn(subject, cell.accountId);
     const id = `${cell.key}/update-launch-template/${subject}`;
     const existingVersion = template.versionsWithImage.at(-1);
     const reason = hasVersion
