@@ -17,7 +17,7 @@ const reconcileFiles = readdirSync(RECONCILE_PLAN)
 const TARGETS = {
   cleanup: {
     files: ['src/lib/cleanup/plan.ts'],
-    tests: ['test/unit/cleanup-plan.test.ts', 'test/unit/cleanup-worlds.test.ts'],
+    tests: ['test/unit/cleanup-plan.test.ts', 'test/unit/cleanup-worlds.test.ts', 'test/unit/cleanup-guards.test.ts'],
     skipToDelete: true,
   },
   reconcile: { files: reconcileFiles, tests: ['test/unit/plan.test.ts', 'test/unit/reconcile.test.ts'], skipToDelete: false },

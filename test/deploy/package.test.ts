@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import pkg from '../../package.json' with { type: 'json' };
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
-type Statement = { Effect: string; Action: string | string[]; Resource: unknown };
+type Statement = { Sid?: string; Effect: string; Action: string | string[]; Resource: unknown };
 
 const REPAIR_FILES = ['src/lib/reconcile/observe.ts', 'src/lib/reconcile/apply.ts'];
 const CLEANUP_FILES = [
@@ -186,7 +186,7 @@ describe('deployment (npx osls package, offline)', () => {
     expect(actionsOf(statementsOf('CleanupRole'))).toEqual(expect.arrayContaining(['ec2:DeregisterImage', 'ec2:DeleteSnapshot']));
   });
 
-  it('keeps idempotency records in an encrypted on-demand table with TTL, which only the reconcile role may use', () => {
+  it('keeps idempotency records in an encrypted on-demand table with TTL, which only the reconcile role may read', () => {
     expect(resources.IdempotencyTable?.Type).toBe('AWS::DynamoDB::Table');
     expect(resources.IdempotencyTable?.Properties).toMatchObject({
       BillingMode: 'PAY_PER_REQUEST',
@@ -199,7 +199,11 @@ describe('deployment (npx osls package, offline)', () => {
     expect(onTable).toHaveLength(1);
     expect(actionsOf(onTable).sort()).toStrictEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
     expect(onTable[0]?.Resource).toStrictEqual({ 'Fn::GetAtt': ['IdempotencyTable', 'Arn'] });
-    expect(actionsOf(statementsOf('CleanupRole')).filter((a) => a.startsWith('dynamodb:'))).toStrictEqual([]);
+    // the cleanup role writes only its apply lease (no GetItem: it never reads an idempotency record)
+    const lease = statementsOf('CleanupRole').filter((st) => actionsOf([st]).some((a) => a.startsWith('dynamodb:')));
+    expect(lease.map((st) => st.Sid)).toStrictEqual(['CleanupApplyLease']);
+    expect(actionsOf(lease).sort()).toStrictEqual(['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+    expect(lease[0]?.Resource).toStrictEqual({ 'Fn::GetAtt': ['IdempotencyTable', 'Arn'] });
     for (const fn of ['ReconcileLambdaFunction', 'RecheckLambdaFunction', 'SweepLambdaFunction']) {
       const env = ((resources[fn]?.Properties.Environment ?? {}) as { Variables: Record<string, unknown> }).Variables;
       expect(env, fn).toMatchObject({

@@ -2,7 +2,6 @@
 import { randomUUID } from 'node:crypto';
 import { type Command, Option } from 'commander';
 import { type ImageBuildArn, parseImageBuildArn, parseImagePipelineArn } from '../../lib/core/arn.ts';
-import { localNow } from '../../lib/core/clock.ts';
 import { InputError } from '../../lib/core/errors.ts';
 import { reconcile } from '../../lib/reconcile/reconcile.ts';
 import type { ReconcileReport } from '../../lib/reconcile/report.ts';
@@ -40,15 +39,7 @@ async function runReconcile(ctx: CommandContext, arn: string, mode: 'plan' | und
   try {
     return await reconcile(
       { imageBuildVersionArn: arn, trigger: 'cli', mode },
-      {
-        config,
-        clients,
-        log: quietLog(ctx.io),
-        now: () => new Date(localNow()),
-        newRunId: randomUUID,
-        publish,
-        onProgress: counter.onProgress,
-      },
+      { config, clients, log: quietLog(ctx.io), now: () => new Date(), newRunId: randomUUID, publish, onProgress: counter.onProgress },
     );
   } finally {
     counter.end();

@@ -2,7 +2,6 @@
 import { randomUUID } from 'node:crypto';
 import { type Command, Option } from 'commander';
 import { parseImagePipelineArn } from '../../lib/core/arn.ts';
-import { localNow } from '../../lib/core/clock.ts';
 import { type SweepReport, sweep } from '../../lib/sweep/sweep.ts';
 import { renderSweep } from '../format.ts';
 import { type AwsCheck, type CommandContext, EXIT, globalsOf, quietLog } from '../session.ts';
@@ -39,7 +38,7 @@ Examples:
       const { config, clients } = ctx.session();
       const report = await sweep(
         { pipelineArns: opts.pipeline, mode: opts.plan === true ? 'plan' : undefined, trigger: 'cli' },
-        { config, clients, log: quietLog(ctx.io), now: () => new Date(localNow()), newRunId: randomUUID, publish: opts.publish },
+        { config, clients, log: quietLog(ctx.io), now: () => new Date(), newRunId: randomUUID, publish: opts.publish },
       );
       ctx.io.out(
         globals.json === true ? JSON.stringify(report, null, 2) : renderSweep(report, ctx.colorsFor(globals), ctx.widthFor(globals)),

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import { createClientFactory } from '../../lib/aws/clients.ts';
-import { localNow } from '../../lib/core/clock.ts';
 import { type AmbientCredentials, type Config, lambdaCredentials, loadConfig } from '../../lib/core/config.ts';
 import { ConfigError, type Failure, toFailure } from '../../lib/core/errors.ts';
 import { clip, describeInput } from '../../lib/core/input.ts';
@@ -80,7 +79,7 @@ function runtimeDeps(): ReconcileDeps {
       onClient: captureClient,
     }),
     log: logger,
-    now: () => new Date(localNow()),
+    now: () => new Date(),
     newRunId: randomUUID,
     // a build past RECONCILER_SHARD_MAX_CELLS is split: each invocation takes at most that many cells
     fanOut: true,

@@ -12,12 +12,13 @@ import { CLEANUP_DETAIL_TYPE, type CandidateReport, type CleanupReport, buildRep
 import { type CleanupRequest, type CleanupScope, effectiveSettings } from './request.ts';
 import { FUNCTION_ENVIRONMENT, type GuardsSource } from './deployment.ts';
 import { type Lease, acquireLease, releaseLease, renewLease } from './lease.ts';
-import { clockRefusal } from '../core/clock.ts';
+import { clockRefusal, localNow } from '../core/clock.ts';
 
 /**
  * Run dependencies. `sleep` waits between usage report polls (tests pass one that does not wait). `guards`:
  * where the deployment's settings in `config` came from (default: a function's environment); a source that
- * refuses apply makes the run plan only, saying why. `now` is the local clock: ages are measured on AWS's.
+ * refuses apply makes the run plan only, saying why. `now` stamps the report; ages are measured on AWS's
+ * clock (the machine's clock, src/lib/core/clock.ts, corrected by the Date headers of AWS's responses).
  */
 type CleanupDeps = RunDeps & { sleep?: (ms: number) => Promise<void>; guards?: GuardsSource };
 
@@ -50,10 +51,11 @@ async function cleanup(request: CleanupRequest, deps: CleanupDeps): Promise<Clea
   const inventory = await takeInventory(arn, request.imageBuildArns ?? [], deps.clients);
   // AWS's clock, from the Date headers of the inventory's responses: every age is measured on it
   const serviceClock = deps.clients.serviceClock();
-  const awsNow = (): Date => new Date(deps.now().getTime() + (serviceClock.offsetMs() ?? 0));
+  // against the machine's clock the offset was measured on (the sandbox's, where it runs in-process)
+  const awsNow = (): Date => new Date(localNow() + (serviceClock.offsetMs() ?? 0));
   const clockCheck = clockRefusal(serviceClock.offsetMs());
   const clock: CleanupReport['clock'] = {
-    localTime: deps.now().toISOString(),
+    localTime: new Date(localNow()).toISOString(),
     awsTime: awsNow().toISOString(),
     offsetMs: serviceClock.offsetMs() ?? null,
     note:
