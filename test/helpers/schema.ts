@@ -3,17 +3,18 @@ import { Ajv, type ValidateFunction } from 'ajv';
 
 const ajv = new Ajv({ allErrors: true, strict: false, validateFormats: false });
 
-function validator(name: 'reconcile-report' | 'cleanup-report'): ValidateFunction {
+function validator(name: 'reconcile-report' | 'cleanup-report' | 'outcome-change'): ValidateFunction {
   const schema = JSON.parse(readFileSync(new URL(`../../docs/schemas/${name}.schema.json`, import.meta.url), 'utf8')) as object;
   return ajv.compile(schema);
 }
 
 const validateReconcileReport = validator('reconcile-report');
 const validateCleanupReport = validator('cleanup-report');
+const validateOutcomeChange = validator('outcome-change');
 
 /** The errors of a report against its documented schema (empty when it conforms). */
 function schemaErrors(validate: ValidateFunction, report: unknown): string[] {
   return validate(JSON.parse(JSON.stringify(report))) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message ?? ''}`);
 }
 
-export { schemaErrors, validateCleanupReport, validateReconcileReport };
+export { schemaErrors, validateCleanupReport, validateOutcomeChange, validateReconcileReport };
