@@ -22,7 +22,19 @@ if (file === undefined) {
 const raw = readFileSync(file);
 const model = JSON.parse((file.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8'));
 const TARGETS = ['src/lib/preflight/model/imagebuilder-model.ts', 'sandbox/emulator/model/imagebuilder-model.ts'];
-const ROOTS = ['CreateDistributionConfigurationRequest', 'UpdateDistributionConfigurationRequest', 'DistributionConfiguration'];
+const ROOTS = [
+  'CreateDistributionConfigurationRequest',
+  'UpdateDistributionConfigurationRequest',
+  'DistributionConfiguration',
+  // the distribution gate and backfill (docs/gate.md): workflows, their step executions, DistributeImage
+  'CreateWorkflowRequest',
+  'SendWorkflowStepActionRequest',
+  'ListWaitingWorkflowStepsRequest',
+  'ListWorkflowStepExecutionsRequest',
+  'GetWorkflowStepExecutionRequest',
+  'DistributeImageRequest',
+  'WorkflowConfiguration',
+];
 
 const shapes = {};
 function visit(name) {

@@ -15,7 +15,11 @@ const reconcileFiles = readdirSync(RECONCILE_PLAN)
   .map((name) => `${RECONCILE_PLAN}/${name}`);
 
 const TARGETS = {
-  cleanup: { files: ['src/lib/cleanup/plan.ts'], tests: ['test/unit/cleanup-plan.test.ts'], skipToDelete: true },
+  cleanup: {
+    files: ['src/lib/cleanup/plan.ts'],
+    tests: ['test/unit/cleanup-plan.test.ts', 'test/unit/cleanup-worlds.test.ts'],
+    skipToDelete: true,
+  },
   reconcile: { files: reconcileFiles, tests: ['test/unit/plan.test.ts', 'test/unit/reconcile.test.ts'], skipToDelete: false },
 };
 /** The unit tests' configuration without the global setup that builds the Lambda bundles (unit tests need none). */

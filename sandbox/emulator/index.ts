@@ -4,6 +4,7 @@ import { type FaultSettings, Faults } from './faults.ts';
 import { AwsError } from './protocol/errors.ts';
 import { type ControlHandler, type SandboxEnv, SandboxServer, type ServiceDef } from './server.ts';
 import { autoscaling } from './services/autoscaling.ts';
+import { cloudformation } from './services/cloudformation.ts';
 import { dynamodb } from './services/dynamodb.ts';
 import { ec2 } from './services/ec2/index.ts';
 import { events } from './services/eventbridge.ts';
@@ -18,7 +19,21 @@ import { sts } from './services/sts.ts';
 import { type PublishedEvent, SandboxState } from './state.ts';
 
 /** Every service the emulator speaks. */
-const SERVICES: ServiceDef[] = [ec2, imagebuilder, sts, iam, events, sqs, ssm, autoscaling, licenseManager, organizations, s3, dynamodb];
+const SERVICES: ServiceDef[] = [
+  ec2,
+  imagebuilder,
+  sts,
+  iam,
+  events,
+  sqs,
+  ssm,
+  autoscaling,
+  cloudformation,
+  licenseManager,
+  organizations,
+  s3,
+  dynamodb,
+];
 
 interface EmulatorOptions {
   /** Port on 127.0.0.1; 0 picks a free one. */
@@ -49,7 +64,7 @@ const NOT_MINE = Symbol('not mine');
 
 /**
  * Start the local AWS: one HTTP server speaking the wire protocols of Image Builder, EC2, STS, IAM,
- * EventBridge, SQS, SSM, Auto Scaling, License Manager, Organizations, S3 and DynamoDB over the given accounts
+ * EventBridge, SQS, SSM, Auto Scaling, CloudFormation, License Manager, Organizations, S3 and DynamoDB over the given accounts
  * and regions, with its control API (`/_sandbox/events`, `/requests`, `/faults`, `/clock`, `/state`).
  */
 async function startEmulator(options: EmulatorOptions): Promise<Emulator> {

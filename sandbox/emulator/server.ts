@@ -349,6 +349,13 @@ class SandboxServer {
         `the sandbox does not model ${service.name}:${ctx.operation}`,
       );
     }
+    // expired session credentials are refused before anything else: "The security token included in the
+    // request is expired" (STS and the services answer ExpiredToken: AWS General Reference, "Common errors";
+    // IAM User Guide, "Temporary security credentials": "After temporary security credentials expire, they
+    // cannot be reused")
+    const session = ctx.accessKeyId === undefined ? undefined : this.env.state.sessions.get(ctx.accessKeyId);
+    if (session !== undefined && session.expiration.getTime() <= Date.now())
+      throw new AwsError('ExpiredToken', 'The security token included in the request is expired', service.protocol === 'query' ? 400 : 403);
     // IAM first: a refused request reaches neither the fault injection nor the handler
     authorize(ctx, input);
     // EC2's DryRun: "Checks whether you have the required permissions for the action, without actually making

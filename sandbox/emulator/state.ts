@@ -124,6 +124,8 @@ interface Role {
   /** Accounts (and role ARNs) the trust policy allows. */
   trusted: string[];
   externalId: string | undefined;
+  /** MaxSessionDuration in seconds (IAM API Reference, CreateRole: 3600 to 43200, default 3600). */
+  maxSessionDuration: number;
   created: string;
   assumeRolePolicyDocument: string;
   /** Inline permission policies: name → JSON document. */
@@ -243,6 +245,31 @@ interface Fleet {
   created: string;
 }
 
+/**
+ * A Spot Instance request (RequestSpotInstances): it launches from the AMI of its launch specification, and a
+ * persistent one launches again after its instance is interrupted or terminated.
+ */
+interface SpotInstanceRequest {
+  id: string;
+  type: 'one-time' | 'persistent';
+  state: 'open' | 'active' | 'closed' | 'cancelled' | 'failed' | 'disabled';
+  statusCode: string;
+  imageId: string;
+  instanceType: string;
+  instanceId: string | undefined;
+  created: string;
+}
+
+/** A CloudFormation stack: its template as submitted and its parameters (an SSM parameter type resolved). */
+interface Stack {
+  stackId: string;
+  name: string;
+  status: string;
+  templateBody: string;
+  parameters: { key: string; value: string; resolvedValue: string | undefined }[];
+  created: string;
+}
+
 /** An S3 bucket (global name, one owner and region) and its objects by key. */
 interface Bucket {
   name: string;
@@ -281,6 +308,9 @@ interface CellStore {
   autoScalingGroups: Map<string, AutoScalingGroup>;
   launchConfigurations: Map<string, LaunchConfiguration>;
   fleets: Map<string, Fleet>;
+  spotInstanceRequests: Map<string, SpotInstanceRequest>;
+  /** CloudFormation stacks, by stack id (deleted ones stay, DELETE_COMPLETE, as AWS keeps them for a while). */
+  stacks: Map<string, Stack>;
   usageReports: Map<string, UsageReport>;
   images: Map<string, Ami>;
   snapshots: Map<string, Snapshot>;
@@ -306,6 +336,30 @@ function hex(bytes: number): string {
 /** AWS-shaped resource ids: `ami-` + 17 hex digits, and the like. */
 function resourceId(prefix: string): string {
   return `${prefix}-${hex(9).slice(0, 17)}`;
+}
+
+/**
+ * A cell's AMIs, by id, that also keep the region's index (every account's AMIs of the region by id) as they
+ * change: finding an AMI by id, in any account, is then one lookup, not a scan of every cell.
+ */
+class IndexedImages extends Map<string, Ami> {
+  constructor(private readonly regionIndex: Map<string, Ami>) {
+    super();
+  }
+
+  override set(imageId: string, image: Ami): this {
+    this.regionIndex.set(imageId, image);
+    return super.set(imageId, image);
+  }
+
+  override delete(imageId: string): boolean {
+    if (this.regionIndex.get(imageId) === super.get(imageId)) this.regionIndex.delete(imageId);
+    return super.delete(imageId);
+  }
+
+  override clear(): void {
+    for (const imageId of this.keys()) this.delete(imageId);
+  }
 }
 
 class SandboxState {
@@ -342,6 +396,8 @@ class SandboxState {
   readonly tables = new Map<string, Table>();
   readonly events: PublishedEvent[] = [];
   private readonly cells = new Map<string, CellStore>();
+  /** Every account's AMIs of a region, by id (kept by the cells' image maps). */
+  private readonly imagesByRegion = new Map<string, Map<string, Ami>>();
 
   constructor(options: { defaultAccount: string; accounts: string[]; regions: string[] }) {
     this.defaultAccount = options.defaultAccount;
@@ -354,8 +410,13 @@ class SandboxState {
     const key = `${account}/${region}`;
     let store = this.cells.get(key);
     if (store === undefined) {
+      let regionIndex = this.imagesByRegion.get(region);
+      if (regionIndex === undefined) {
+        regionIndex = new Map();
+        this.imagesByRegion.set(region, regionIndex);
+      }
       store = {
-        images: new Map(),
+        images: new IndexedImages(regionIndex),
         snapshots: new Map(),
         launchTemplates: new Map(),
         fastLaunch: new Map(),
@@ -365,6 +426,8 @@ class SandboxState {
         autoScalingGroups: new Map(),
         launchConfigurations: new Map(),
         fleets: new Map(),
+        spotInstanceRequests: new Map(),
+        stacks: new Map(),
         usageReports: new Map(),
         licenseConfigurations: new Map(),
         licenseAssociations: new Map(),
@@ -393,12 +456,12 @@ class SandboxState {
 
   /** Find an AMI by id in any account of a region (for shared AMIs). */
   findImage(region: string, imageId: string): Ami | undefined {
-    for (const { region: r, store } of this.allCells()) {
-      if (r !== region) continue;
-      const image = store.images.get(imageId);
-      if (image !== undefined) return image;
-    }
-    return undefined;
+    return this.imagesByRegion.get(region)?.get(imageId);
+  }
+
+  /** Every account's AMIs of a region. */
+  imagesOfRegion(region: string): Iterable<Ami> {
+    return this.imagesByRegion.get(region)?.values() ?? [];
   }
 
   rolesOf(account: string): Map<string, Role> {
@@ -417,6 +480,7 @@ class SandboxState {
       accountId: account,
       trusted,
       externalId,
+      maxSessionDuration: 3600,
       created: new Date().toISOString(),
       inlinePolicies: new Map(),
       attachedPolicies: new Set(),
@@ -451,6 +515,8 @@ export type {
   Table,
   Ami,
   AutoScalingGroup,
+  SpotInstanceRequest,
+  Stack,
   Bucket,
   ExportTask,
   CellStore,

@@ -11,6 +11,8 @@ import { renderPage } from '../../src/cli/page/html.ts';
 import { pageData } from '../../src/cli/page/model.ts';
 import type { PublishedEvent, SandboxState } from '../emulator/state.ts';
 import { type Scenario, ScenarioError, applyScenario } from './scenario.ts';
+import { partitionOf } from '../emulator/partition.ts';
+import { deployedRoleArn, readDeployment } from './wiring/deployment.ts';
 import { type Invocation, Wiring } from './wiring/index.ts';
 
 interface SandboxOptions {
@@ -29,6 +31,8 @@ interface SandboxOptions {
   forwardedRegions?: string[];
   /** The target-account role template; default: the project's infra/target-account-role.yaml. */
   targetRoleTemplate?: string;
+  /** Reserved concurrency per wired function, over serverless.yml's (as `aws lambda put-function-concurrency` sets it). */
+  reservedConcurrency?: Record<string, number>;
 }
 
 interface Sandbox {
@@ -102,7 +106,12 @@ async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
 
   let refs: Map<string, string>;
   try {
-    refs = applyScenario(env, scenario, home, options.targetRoleTemplate ?? join(projectRoot(), 'infra', 'target-account-role.yaml'));
+    const deployment = readDeployment(options.serverlessYml ?? join(projectRoot(), 'serverless.yml'));
+    const where = { ...home, partition: partitionOf(home.region) };
+    refs = applyScenario(env, scenario, home, options.targetRoleTemplate ?? join(projectRoot(), 'infra', 'target-account-role.yaml'), {
+      reconcile: deployedRoleArn(deployment, 'ReconcileRole', where),
+      cleanup: deployedRoleArn(deployment, 'CleanupRole', where),
+    });
     faults.set(scenario.faults ?? {});
   } catch (error: unknown) {
     // a scenario the sandbox refuses (as AWS would refuse its requests) leaves no server behind
@@ -120,6 +129,7 @@ async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       params: scenario.deploymentParams,
       applyEnvironment,
       forwardedRegions: options.forwardedRegions,
+      reservedConcurrency: options.reservedConcurrency,
     });
     await wiring.start();
     wiring.onInvocation = (invocation) => sandbox?.onInvocation?.(invocation);

@@ -9,6 +9,7 @@ import { partitionOf } from '../emulator/partition.ts';
 import { readTemplate, templateRoles } from '../emulator/iam/cloudformation.ts';
 import { installRole } from '../emulator/iam/roles.ts';
 import { type Ctx, type Handler, type SandboxEnv, systemCtx } from '../emulator/server.ts';
+import { cloudformation } from '../emulator/services/cloudformation.ts';
 import { ec2, registerImage } from '../emulator/services/ec2/index.ts';
 import { imagebuilder } from '../emulator/services/imagebuilder.ts';
 import { rootOf } from '../emulator/services/organizations.ts';
@@ -37,8 +38,10 @@ interface Scenario {
   /** Accounts whose reconciler role is missing. */
   removedRoles?: string[];
   /**
-   * Parameters of infra/target-account-role.yaml for the roles deployed in every account (the reconciler's
-   * account root is trusted by default, and RoleName follows targetRoleName).
+   * Parameters of infra/target-account-role.yaml for the roles deployed in every account. By default the
+   * roles trust the deployment's reconcile and cleanup roles (ReconcilerRoleArn, CleanupRoleArn) and, as
+   * OperatorPrincipalArns, the reconciler account's root user, which the sandbox's plain access keys act as
+   * (the CLI and doctor run with them); RoleName follows targetRoleName.
    */
   targetRoleParameters?: Record<string, string>;
   /**
@@ -62,6 +65,13 @@ interface Scenario {
   launchTemplates?: { ref: string; account: string; region: string; name: string; image?: string; tags?: Record<string, string> }[];
   parameters?: { account: string; region: string; name: string; value: string; dataType?: string }[];
   instances?: { account: string; region: string; image: string }[];
+  /**
+   * Spot Instance requests, fulfilled at once; `interrupted`: its instance is then terminated, so that a
+   * persistent request is `open` again (and names the AMI alone), a one-time one closed.
+   */
+  spotRequests?: { account: string; region: string; image: string; type?: 'one-time' | 'persistent'; interrupted?: boolean }[];
+  /** CloudFormation stacks: a template (object or JSON/YAML text) and its parameter values. */
+  stacks?: { account: string; region: string; name: string; template: string | object; parameters?: Record<string, string> }[];
   imagebuilder?: {
     account?: string;
     region?: string;
@@ -126,6 +136,7 @@ function applyScenario(
   scenario: Scenario,
   home: { account: string; region: string },
   targetRoleTemplate: string,
+  functionRoles: { reconcile: string; cleanup: string },
 ): Map<string, string> {
   const refs = new Map<string, string>();
   for (const [organization, members] of Object.entries(scenario.organizations ?? {})) {
@@ -157,7 +168,9 @@ function applyScenario(
   for (const account of env.state.accounts) {
     if ((scenario.removedRoles ?? []).includes(account)) continue;
     const parameters = {
-      ReconcilerRoleArn: `arn:${partition}:iam::${home.account}:root`,
+      ReconcilerRoleArn: functionRoles.reconcile,
+      CleanupRoleArn: functionRoles.cleanup,
+      OperatorPrincipalArns: `arn:${partition}:iam::${home.account}:root`,
       RoleName: roleName,
       ...(scenario.targetRoleParameters ?? {}),
     };
@@ -202,6 +215,24 @@ function applyScenario(
       ImageId: i.image,
       MinCount: 1,
       MaxCount: 1,
+    });
+  }
+  for (const r of substitute(scenario.spotRequests ?? [], refs)) {
+    const out = call(ec2.handlers.RequestSpotInstances, systemCtx(env, r.account, r.region, 'ec2', 'RequestSpotInstances'), {
+      Type: r.type ?? 'one-time',
+      LaunchSpecification: { ImageId: r.image, InstanceType: 't3.micro' },
+    });
+    const instanceId = (out.SpotInstanceRequests as { InstanceId?: string }[])[0]?.InstanceId;
+    if (r.interrupted === true && instanceId !== undefined)
+      call(ec2.handlers.TerminateInstances, systemCtx(env, r.account, r.region, 'ec2', 'TerminateInstances'), {
+        InstanceIds: [instanceId],
+      });
+  }
+  for (const st of substitute(scenario.stacks ?? [], refs)) {
+    call(cloudformation.handlers.CreateStack, systemCtx(env, st.account, st.region, 'cloudformation', 'CreateStack'), {
+      StackName: st.name,
+      TemplateBody: typeof st.template === 'string' ? st.template : JSON.stringify(st.template),
+      Parameters: Object.entries(st.parameters ?? {}).map(([ParameterKey, ParameterValue]) => ({ ParameterKey, ParameterValue })),
     });
   }
   const ib = substitute(scenario.imagebuilder, refs);

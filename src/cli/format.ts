@@ -3,6 +3,7 @@ import { createColors } from 'picocolors';
 import type { CleanupReport } from '../lib/cleanup/cleanup.ts';
 import type { Finding } from '../lib/preflight/lint.ts';
 import type { ReconcileReport } from '../lib/reconcile/report.ts';
+import type { RevokeReport } from '../lib/revoke/revoke.ts';
 import type { SweepReport } from '../lib/sweep/sweep.ts';
 import type { CellStatus, CheckName } from '../lib/reconcile/types.ts';
 
@@ -494,6 +495,70 @@ function renderSweep(report: SweepReport, c: Colors, width = Number.POSITIVE_INF
   return lines.join('\n');
 }
 
+/** A revoke (or unrevoke): the mark, one row per pointer and AMI of each cell with before and after, then the totals. */
+function renderRevoke(report: RevokeReport, c: Colors, width = Number.POSITIVE_INFINITY): string {
+  const lines = [
+    `${c.bold(report.kind === 'revoke' ? 'Revoke' : 'Unrevoke')}  ${report.image.arn}`,
+    `${c.bold('Run')}     ${report.mode} mode${report.kind === 'revoke' ? `, AMIs ${report.retire === 'disable' ? 'disabled' : 'deprecated'}` : ''}, ${report.awsCalls} AWS calls`,
+    `${c.bold('Mark')}    ${report.mark.key}: ${report.mark.before ?? c.dim('none')} → ${report.mark.after ?? c.dim('none')} (${statusColor(c, report.mark.outcome)})`,
+  ];
+  const rows = report.cells.flatMap((cell) => [
+    ...cell.pointers.map((p) => [
+      cell.region,
+      cell.accountId,
+      `${p.kind === 'launch-template' ? 'LT' : 'SSM'} ${p.subject}${p.version === null ? '' : ` ${p.version}`}`,
+      p.before ?? '-',
+      p.after ?? '-',
+      statusColor(c, p.outcome),
+      p.detail,
+    ]),
+    ...cell.amis.flatMap((a) => [
+      ...(a.fastLaunch.outcome === 'not-configured'
+        ? []
+        : [
+            [
+              cell.region,
+              cell.accountId,
+              `Fast Launch ${a.imageId}`,
+              a.fastLaunch.before ?? '-',
+              '-',
+              statusColor(c, a.fastLaunch.outcome),
+              a.fastLaunch.detail,
+            ],
+          ]),
+      [
+        cell.region,
+        cell.accountId,
+        `${a.retire.action} ${a.imageId}`,
+        a.retire.before ?? '-',
+        '-',
+        statusColor(c, a.retire.outcome),
+        a.retire.detail,
+      ],
+    ]),
+    ...(cell.pointers.length === 0 && cell.amis.length === 0
+      ? [[cell.region, cell.accountId, '-', '-', '-', statusColor(c, cell.status), cell.reasons.join('\n')]]
+      : []),
+  ]);
+  if (rows.length > 0) {
+    const t = table(['Region', 'Account', 'What', 'Before', 'After', 'Outcome', 'Detail'], c, width);
+    for (const row of rows) t.push(row);
+    lines.push('', t.toString());
+  }
+  for (const note of report.notes) lines.push(...hanging(`${c.yellow('note')}: ${note}`, width));
+  if (report.error !== undefined) lines.push(...hanging(`${c.red('error')}: ${report.error.message}`, width));
+  const n = report.counts;
+  const parts = (['ok', 'planned', 'changed', 'left', 'failed'] as const)
+    .filter((k) => n[k] > 0)
+    .map((k) => `${n[k]} ${statusColor(c, k)}`);
+  const summary =
+    report.kind === 'unrevoke'
+      ? `mark ${report.mark.outcome === 'applied' ? 'lifted' : report.mark.outcome === 'planned' ? 'would be lifted (plan mode: nothing changed; --apply acts)' : 'not present'}`
+      : `${plural(n.cells, 'cell')} (${parts.join(', ') || 'none'}); ${n.pointersMoved} pointer(s) ${report.mode === 'plan' ? 'to move (plan mode: nothing changed; --apply acts)' : 'moved'}, ${n.pointersLeft} left`;
+  lines.push('', ...hanging(`${statusColor(c, report.outcome).toUpperCase()}: ${summary}.`, width));
+  return lines.join('\n');
+}
+
 export {
   CHECK_LABELS,
   cellMatrix,
@@ -505,6 +570,7 @@ export {
   renderCleanup,
   renderFindings,
   renderReport,
+  renderRevoke,
   renderStatus,
   reportSummary,
   statusColor,

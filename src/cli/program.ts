@@ -9,6 +9,7 @@ import * as doctor from './commands/doctor.ts';
 import * as lint from './commands/lint.ts';
 import * as reconcile from './commands/reconcile.ts';
 import * as report from './commands/report.ts';
+import * as revoke from './commands/revoke.ts';
 import * as status from './commands/status.ts';
 import * as sweep from './commands/sweep.ts';
 import { type AwsCheck, type GlobalOptions, type Io, type RunState, commandContext, openSession, preflight } from './session.ts';
@@ -21,6 +22,8 @@ const AWS_COMMANDS: Record<string, AwsCheck | undefined> = {
   cleanup: cleanup.check,
   sweep: sweep.check,
   doctor: doctor.check,
+  revoke: revoke.check,
+  unrevoke: revoke.check,
 };
 
 /** Build the program. Each command's action sets the exit code in `result`. */
@@ -83,7 +86,7 @@ Examples:
 
   const ctx = commandContext(io, result, state);
   // in this order in --help
-  for (const command of [reconcile, sweep, status, report, lint, cleanup, doctor, demo]) command.register(cli, ctx);
+  for (const command of [reconcile, sweep, status, report, revoke, lint, cleanup, doctor, demo]) command.register(cli, ctx);
   return cli;
 }
 

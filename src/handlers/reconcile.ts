@@ -1,6 +1,7 @@
 import { partitionOfRegion as partitionOf } from '../lib/core/regions.ts';
 import { type ReconcileInput, toReconcileInput } from '../lib/reconcile/input.ts';
 import { reconcile } from '../lib/reconcile/reconcile.ts';
+import { type RevokeRequest, revoke } from '../lib/revoke/revoke.ts';
 import { idempotency } from './shared/idempotency.ts';
 import { PendingNotRequeuedError, summarize } from './shared/responses.ts';
 import { type Invocation, lambdaHandler } from './shared/handler.ts';
@@ -36,6 +37,7 @@ function stored(summary: ReturnType<typeof summarize>) {
 async function reconcileImage(input: ReconcileInput, { context, signal }: Invocation) {
   const deps = runtimeDeps();
   if (input.kind === 'ignored') return ignoreInput(input.reason, { status: input.status });
+  if (input.kind === 'revoke') return revokeBuild(input.request);
   const { request } = input;
   logger.appendKeys({ imageBuildVersionArn: request.imageBuildVersionArn });
   logger.info('reconcile requested', { trigger: request.trigger, status: input.status, eventId: input.eventId });
@@ -59,6 +61,32 @@ async function reconcileImage(input: ReconcileInput, { context, signal }: Invoca
   if (outcome.kind === 'ran') return summary ?? outcome.result;
   if (outcome.kind === 'in-progress') return { status: 'duplicate', reason: `event ${eventId} is being reconciled by another invocation` };
   return { status: 'duplicate', reason: `event ${eventId} was already reconciled`, result: outcome.result };
+}
+
+/**
+ * A manual revoke or unrevoke (never an event: see toReconcileInput). Always runs (a manual payload has no
+ * event id); the report is published like every report, and the answer carries what a user must read.
+ */
+async function revokeBuild(request: RevokeRequest) {
+  const deps = runtimeDeps();
+  logger.appendKeys({ imageBuildVersionArn: request.imageBuildVersionArn });
+  logger.info(`${request.action} requested`, { mode: request.mode, disable: request.disable === true });
+  const report = await revoke(request, deps);
+  logger.info(`${request.action} finished`, { outcome: report.outcome, counts: report.counts, mark: report.mark });
+  return {
+    status: report.outcome,
+    kind: report.kind,
+    mode: report.mode,
+    image: report.image.arn,
+    mark: report.mark,
+    counts: report.counts,
+    notes: report.notes,
+    // what did not go as asked, cell by cell (the published report has every pointer's before and after)
+    problems: [
+      ...(report.error === undefined ? [] : [report.error.message]),
+      ...report.cells.flatMap((c) => c.reasons.filter((r) => /: (failed|left): /.test(r)).map((r) => `${c.key}: ${r}`)),
+    ],
+  };
 }
 
 const handler = lambdaHandler({

@@ -122,6 +122,13 @@ describe('permission proof (sandbox request log)', () => {
     // the own account (the cleanup function's role) as well as in a target account (the target cleanup role)
     const removed = scenario.imagebuilder?.distributions?.[0]?.distributions?.find((d) => d.region === 'ap-northeast-1');
     removed?.amiDistributionConfiguration?.targetAccountIds?.push(OWNER);
+    // a stack in the removed region of every account: cleanup's in-use check reads its template (a queue, no AMI)
+    scenario.stacks = [OWNER, ...TARGETS].map((account) => ({
+      account,
+      region: 'ap-northeast-1',
+      name: 'queues',
+      template: { Resources: { Queue: { Type: 'AWS::SQS::Queue' } } },
+    }));
     box = await sandboxes.start({ scenario, wire: true, clockSpeed: 3000 });
     for (const [logicalId, role] of box.wiring?.roles ?? []) roles.set(logicalId, [role]);
     for (const name of ['ImageBuilderReconcilerTarget', 'ImageBuilderReconcilerCleanup']) {

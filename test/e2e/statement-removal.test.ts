@@ -37,7 +37,7 @@ const REMOVED = 'ap-northeast-1';
 /** A region the configuration distributes to the owner's account only, with a license configuration of its own. */
 const LICENSED = 'eu-central-1';
 /** Builds whose copies in the removed region the cleanup probes retire, one build per probe that retires. */
-const CANDIDATE_BUILDS = 16;
+const CANDIDATE_BUILDS = 20;
 
 /** Statements no probe here uses, and why. Each must exist and stay unused (else remove it from the list). */
 const NOT_EXERCISED: Record<string, Record<string, string>> = {
@@ -313,6 +313,13 @@ describe('remove each statement in turn: the run that needs it fails, naming the
       d.amiDistributionConfiguration.kmsKeyId = '1234abcd-12ab-34cd-56ef-1234567890ab';
     }
     scenario.regions = [...scenario.regions, LICENSED];
+    // a stack in the removed region of every account: cleanup's in-use check reads its template (a queue, no AMI)
+    scenario.stacks = [OWNER, ...TARGETS].map((account) => ({
+      account,
+      region: REMOVED,
+      name: 'queues',
+      template: { Resources: { Queue: { Type: 'AWS::SQS::Queue' } } },
+    }));
     box = await sandboxes.start({ scenario, wire: true, clockSpeed: 3000 });
     configArn = box.refs.get('distribution:golden-windows') ?? '';
     const licenses = new LicenseManagerClient({

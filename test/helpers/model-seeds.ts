@@ -22,6 +22,18 @@ const EXAMPLES: Record<string, string> = {
   ResourceName: 'golden',
   SsmParameterName: '/golden/latest',
   TagKey: 'Team',
+  // the gate's and backfill's requests (workflows, step actions, DistributeImage)
+  ImageBuildVersionArn: 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden/1.0.0/1',
+  InlineWorkflowData: 'schemaVersion: 1.0',
+  LogGroupName: '/aws/imagebuilder/golden',
+  ParallelGroup: 'group-1',
+  RoleNameOrArn: 'arn:aws:iam::111111111111:role/ImageBuilderWorkflows',
+  VersionNumber: '1.0.0',
+  WorkflowExecutionId: 'wf-0123abcd-0123-4567-89ab-0123456789ab',
+  WorkflowParameterName: 'stage',
+  WorkflowParameterValue: 'canary',
+  WorkflowStepExecutionId: 'step-0123abcd-0123-4567-89ab-0123456789ab',
+  WorkflowVersionArnOrBuildVersionArn: 'arn:aws:imagebuilder:us-east-1:111111111111:workflow/distribution/gate/1.0.0/1',
 };
 
 /** Values that break a pattern, tried in order: the first that breaks the pattern and no other constraint is used. */

@@ -59,7 +59,14 @@ describe('the generated model table', () => {
 
   it("has the enum values of the installed SDK's enums", () => {
     const enums = Object.entries(SHAPES).filter(([, s]) => s.type === 'string' && s.enum !== undefined);
-    expect(enums.map(([name]) => name).sort()).toStrictEqual(['ContainerRepositoryService', 'DiskImageFormat', 'SsmParameterDataType']);
+    expect(enums.map(([name]) => name).sort()).toStrictEqual([
+      'ContainerRepositoryService',
+      'DiskImageFormat',
+      'OnWorkflowFailure',
+      'SsmParameterDataType',
+      'WorkflowStepActionType',
+      'WorkflowType',
+    ]);
     for (const [name, s] of enums) {
       const values = exported[name] as Record<string, string> | undefined;
       expect(values, name).toBeDefined();

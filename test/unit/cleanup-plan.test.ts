@@ -344,7 +344,10 @@ describe('cleanup guards (pure)', () => {
 
   it('with shared: include, a shared AMI goes only when no other account is known to use it', () => {
     const include = { ...settings, shared: 'include' as const };
-    const shared = { sharedWith: { ok: true as const, value: ['333333333333'] } };
+    const shared = {
+      sharedWith: { ok: true as const, value: ['333333333333'] },
+      shareeUse: { ok: true as const, value: [{ accountId: '333333333333', checked: true, references: [] }] },
+    };
     expect(
       decide(
         ami(),
@@ -354,8 +357,11 @@ describe('cleanup guards (pure)', () => {
         ),
         include,
         NOW,
-      ).action,
-    ).toBe('deregister');
+      ),
+    ).toMatchObject({
+      action: 'deregister',
+      reason: expect.stringMatching(/shared with 333333333333: nothing in 333333333333 uses it \(checked through their role\)$/),
+    });
     expect(
       decide(
         ami(),
@@ -378,6 +384,68 @@ describe('cleanup guards (pure)', () => {
     });
     // an AMI shared with nobody needs no usage report
     expect(decide(ami(), observation(), include, NOW).action).toBe('deregister');
+  });
+
+  it('with shared: include, what the sharee runs from the AMI (seen through its role) keeps it', () => {
+    const include = { ...settings, shared: 'include' as const };
+    const empty = { ok: true as const, value: [{ accountId: '333333333333', resourceType: 'ec2:Instance', count: 0 }] };
+    const base = { sharedWith: { ok: true as const, value: ['333333333333', '444444444444'] }, usageByOthers: empty };
+    const lc = { resourceType: 'autoscaling:LaunchConfiguration', arn: 'lc' };
+    expect(
+      decide(
+        ami(),
+        observation(
+          {},
+          {
+            ...base,
+            shareeUse: {
+              ok: true,
+              value: [
+                { accountId: '333333333333', checked: true, references: [lc] },
+                { accountId: '444444444444', checked: false, references: [], why: 'no role' },
+              ],
+            },
+          },
+        ),
+        include,
+        NOW,
+      ),
+    ).toMatchObject({
+      action: 'skip',
+      guard: 'in-use',
+      reason: 'in use in the accounts it is shared with: 333333333333: autoscaling:LaunchConfiguration lc',
+    });
+    expect(decide(ami(), observation({}, base), include, NOW)).toMatchObject({
+      action: 'skip',
+      guard: 'unknown',
+      reason: expect.stringMatching(/use in the sharing accounts not checked/),
+    });
+    expect(decide(ami(), observation({}, { ...base, shareeUse: { ok: false, error: denied } }), include, NOW)).toMatchObject({
+      action: 'skip',
+      guard: 'unknown',
+      reason: expect.stringMatching(/could not check what uses it in the accounts it is shared with/),
+    });
+    // no role in the sharee: the usage report is empty and the AMI was not launched within the days: it goes, saying so
+    const unchecked = {
+      ...base,
+      shareeUse: {
+        ok: true as const,
+        value: [
+          { accountId: '333333333333', checked: true, references: [] },
+          { accountId: '444444444444', checked: false, references: [], why: 'no role' },
+        ],
+      },
+    };
+    expect(decide(ami(), observation({ lastLaunchedTime: '2026-10-02T00:00:00.000Z' }, unchecked), include, NOW)).toMatchObject({
+      action: 'deregister',
+      reason: expect.stringMatching(
+        /nothing in 333333333333 uses it \(checked through their role\); 444444444444 not checked through a role: the usage report is empty and it was not launched within 30 day\(s\)$/,
+      ),
+    });
+    // launched lately, by whoever: kept before any of this
+    expect(decide(ami(), observation({ lastLaunchedTime: '2026-11-20T00:00:00.000Z' }, unchecked), include, NOW)).toMatchObject({
+      guard: 'recently-launched',
+    });
   });
 
   it('keeps an AMI with Windows Fast Launch on, or whose Fast Launch state is unknown', () => {

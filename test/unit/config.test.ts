@@ -26,3 +26,19 @@ describe('configuration: idempotency records', () => {
     expect(() => loadConfig(env)).toThrow(message);
   });
 });
+
+describe('configuration: the allow-list of target accounts', () => {
+  it('is any account when unset, else the accounts listed', () => {
+    expect(loadConfig({}).targetAccounts).toBeUndefined();
+    expect([...(loadConfig({ RECONCILER_TARGET_ACCOUNTS: ' 111111111111, 222222222222 ' }).targetAccounts ?? [])]).toStrictEqual([
+      '111111111111',
+      '222222222222',
+    ]);
+  });
+
+  it('refuses what is not a list of 12-digit accounts, naming the variable', () => {
+    expect(() => loadConfig({ RECONCILER_TARGET_ACCOUNTS: '111111111111,prod' })).toThrow(
+      /^RECONCILER_TARGET_ACCOUNTS must list 12-digit account IDs separated by commas, got "prod"$/,
+    );
+  });
+});

@@ -145,8 +145,8 @@ describe('IAM policy evaluation (sandbox)', () => {
     expect(() => parsePolicy(JSON.stringify({ Statement: [{ Effect: 'Allow', Resource: '*' }] }))).toThrow(/Action/);
     expect(() =>
       parsePolicy(
-        JSON.stringify({ Statement: [{ Effect: 'Allow', Action: 'ec2:X', Resource: '*', Condition: { NumericLessThan: { k: '1' } } }] }),
+        JSON.stringify({ Statement: [{ Effect: 'Allow', Action: 'ec2:X', Resource: '*', Condition: { IpAddress: { k: '1' } } }] }),
       ),
-    ).toThrow(/NumericLessThan/);
+    ).toThrow(/IpAddress/);
   });
 });

@@ -1,5 +1,8 @@
 /** X-Ray tracing behind the deployment's `tracing` param: Powertools Tracer instruments every client the factory builds. */
+import { execFileSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { buildBundles } from '../helpers/build.ts';
 
 const OWN = '111122223333';
 
@@ -31,6 +34,36 @@ describe('tracing', () => {
     const names = await cellClientMiddleware('PassThrough');
     expect(names.some((n) => /XRay/i.test(n))).toBe(false);
   });
+
+  it('a deployed bundle loads the X-Ray SDK (and its async hook, which makes every promise dearer) only with Active', () => {
+    buildBundles();
+    // a fresh process imports the bundle as Lambda does, counting the async hooks created while it loads
+    const count = (tracing: string) =>
+      execFileSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `import hooks from 'node:async_hooks';
+           let created = 0;
+           const createHook = hooks.createHook;
+           hooks.createHook = (...args) => { created += 1; return createHook(...args); };
+           await import(${JSON.stringify(pathToFileURL('dist/lambda/reconcile/index.mjs').href)});
+           process.stdout.write(String(created));`,
+        ],
+        {
+          encoding: 'utf8',
+          env: {
+            PATH: process.env.PATH,
+            RECONCILER_TRACING: tracing,
+            RECONCILER_ACCOUNT_ID: OWN,
+            AWS_REGION: 'eu-west-1',
+            POWERTOOLS_LOG_LEVEL: 'SILENT',
+          },
+        },
+      );
+    expect([count('PassThrough'), count('Active')]).toStrictEqual(['0', '1']);
+  }, 60_000);
 
   it('rejects a tracing value that is neither', async () => {
     const { loadConfig } = await import('../../src/lib/core/config.ts');

@@ -357,13 +357,18 @@ function needsFor(ctx: Ctx, input: Input): Needed[] {
       if (operation === 'AssumeRole') {
         // aws:ResourceOrgID: the organization of the account that owns the role, present only when that
         // account is in one (IAM User Guide, "AWS global condition context keys")
+        // aws:ResourceAccount: the account that owns the role (same page)
         const roleArn = str(input.RoleArn) ?? '*';
-        const organization = ctx.env.state.organizations.get(roleArn.split(':')[4] ?? '');
+        const owner = roleArn.split(':')[4] ?? '';
+        const organization = ctx.env.state.organizations.get(owner);
         return [
           {
             action: 'sts:AssumeRole',
             resource: roleArn,
-            ...(organization === undefined ? {} : { context: { 'aws:ResourceOrgID': organization } }),
+            context: {
+              ...(/^\d{12}$/.test(owner) ? { 'aws:ResourceAccount': owner } : {}),
+              ...(organization === undefined ? {} : { 'aws:ResourceOrgID': organization }),
+            },
           },
         ];
       }
@@ -413,6 +418,20 @@ function needsFor(ctx: Ctx, input: Input): Needed[] {
         action: 'license-manager:UpdateLicenseSpecificationsForResource',
         resource,
       }));
+    }
+    case 'cloudformation': {
+      // DescribeStacks and GetTemplate act on the stack they name; DescribeStacks without a name lists every
+      // stack (Service Authorization Reference, "Actions, resources, and condition keys for AWS CloudFormation":
+      // resource type stack, arn:${Partition}:cloudformation:${Region}:${Account}:stack/${StackName}/${Id})
+      const name = str(input.StackName);
+      const resource =
+        name === undefined
+          ? '*'
+          : name.startsWith('arn:')
+            ? name
+            : ([...ctx.env.state.cell(ctx.account, ctx.region).stacks.values()].find((s) => s.name === name)?.stackId ??
+              `arn:${p}:cloudformation:${ctx.region}:${ctx.account}:stack/${name}/*`);
+      return [{ action: `cloudformation:${operation}`, resource }];
     }
     case 'dynamodb':
       // item actions act on the table (Service Authorization Reference, "Actions, resources, and condition keys

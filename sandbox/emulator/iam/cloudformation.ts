@@ -6,7 +6,8 @@ import type { Json } from './policy.ts';
  * Just enough of CloudFormation to read the IAM roles of a template the way a deployment would create
  * them: parameters (with defaults), pseudo parameters, conditions, and the intrinsic functions the
  * project's templates use (Ref, Fn::Sub, Fn::If, Fn::Equals, Fn::Not, Fn::And, Fn::Or, Fn::Join,
- * Fn::GetAtt). Anything else is refused by name, so a template change the sandbox cannot follow fails
+ * Fn::Split, Fn::Select, Fn::GetAtt), and the template's Rules, whose failed assertion fails the stack as
+ * CloudFormation fails it ("Rules" section of the template anatomy; "Rule functions"). Anything else is refused by name, so a template change the sandbox cannot follow fails
  * loudly instead of granting something else (CloudFormation User Guide, "Intrinsic function reference").
  */
 
@@ -130,6 +131,19 @@ class Resolver {
     return String(resolved);
   }
 
+  /** Check the template's Rules: an assertion that fails under its rule's condition fails the stack. */
+  checkRules(): void {
+    const rules = isObj(this.template.Rules) ? this.template.Rules : {};
+    for (const [name, rule] of Object.entries(rules)) {
+      if (!isObj(rule)) continue;
+      if (rule.RuleCondition !== undefined && !this.bool(rule.RuleCondition)) continue;
+      for (const assertion of Array.isArray(rule.Assertions) ? rule.Assertions : []) {
+        if (!isObj(assertion) || this.bool(assertion.Assert ?? null)) continue;
+        throw new TemplateError(`rule ${name}: ${String(assertion.AssertDescription ?? 'assertion failed')}`);
+      }
+    }
+  }
+
   condition(name: string): boolean {
     const known = this.conditions.get(name);
     if (known !== undefined) return known;
@@ -204,6 +218,19 @@ class Resolver {
           if (!Array.isArray(resolved)) throw new TemplateError('Fn::Join needs a list');
           return resolved.map(String).join(String(sep));
         }
+        case 'Fn::Split': {
+          const [sep, text] = Array.isArray(arg) ? arg : [];
+          return this.str(text ?? '').split(String(sep));
+        }
+        case 'Fn::Select': {
+          const [index, items] = Array.isArray(arg) ? arg : [];
+          const resolved = this.value(items ?? []);
+          if (!Array.isArray(resolved)) throw new TemplateError('Fn::Select needs a list');
+          const i = Number(this.str(index ?? ''));
+          if (!Number.isInteger(i) || i < 0 || i >= resolved.length)
+            throw new TemplateError(`Fn::Select index ${String(index)} is out of range`);
+          return resolved[i] ?? null;
+        }
         default:
           if (key.startsWith('Fn::')) throw new TemplateError(`the sandbox does not model ${key}`);
       }
@@ -226,11 +253,14 @@ interface TemplateRole {
   /** Inline policies: name → document. */
   policies: Map<string, Obj>;
   managedPolicyArns: string[];
+  /** MaxSessionDuration (seconds), when the template sets it. */
+  maxSessionDuration?: number;
 }
 
 /** The IAM roles (AWS::IAM::Role) of a template, fully resolved; resources whose Condition is false are left out. */
 function templateRoles(template: Obj, options: ResolveOptions): TemplateRole[] {
   const resolver = new Resolver(template, options);
+  resolver.checkRules();
   const resources = isObj(template.Resources) ? template.Resources : {};
   const roles: TemplateRole[] = [];
   for (const [logicalId, raw] of Object.entries(resources)) {
@@ -250,6 +280,7 @@ function templateRoles(template: Obj, options: ResolveOptions): TemplateRole[] {
       assumeRolePolicyDocument: isObj(props.AssumeRolePolicyDocument) ? props.AssumeRolePolicyDocument : {},
       policies,
       managedPolicyArns: Array.isArray(props.ManagedPolicyArns) ? props.ManagedPolicyArns.map(String) : [],
+      ...(props.MaxSessionDuration === undefined ? {} : { maxSessionDuration: Number(props.MaxSessionDuration) }),
     });
   }
   return roles;

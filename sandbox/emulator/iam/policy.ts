@@ -12,7 +12,15 @@
  * - Condition: every operator block must match (AND), every key in a block must match (AND), any of a
  *   key's values may match (OR); condition key names are case-insensitive, values case-sensitive unless
  *   the operator says otherwise ("IAM JSON policy elements: Condition operators"). A key missing from the
- *   request fails the condition, except for `…IfExists` operators and `Null`. Multivalued keys
+ *   request fails a positive operator and satisfies a negated one: "If the key that you specify in a policy
+ *   condition is not present in the request context, the values do not match and the condition is false. If
+ *   the policy condition requires that the key is not matched, such as StringNotLike or ArnNotLike, and the
+ *   right key is not present, the condition is true. This logic applies to all condition operators except
+ *   ...IfExists and Null check" (IAM User Guide, "IAM JSON policy elements: Condition operators",
+ *   https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html).
+ *   `…IfExists`: "If the policy key is present in the context of the request, process the key as specified
+ *   in the policy. If the key is not present, evaluate the condition element as true" (same page,
+ *   "...IfExists condition operators"). `Null`: true asks for the key to be absent, false present. Multivalued keys
  *   (aws:CalledVia, aws:TagKeys) take `ForAnyValue:` / `ForAllValues:` ("Single-valued vs. multivalued
  *   context keys"); without a set prefix a multivalued key matches when any of its values does.
  */
@@ -27,6 +35,8 @@ interface Statement {
   Resource?: string | string[];
   NotResource?: string | string[];
   Condition?: Record<string, Record<string, string | string[] | boolean>>;
+  /** Trust and resource policies only: who the statement is about. */
+  Principal?: '*' | { AWS?: string | string[]; Service?: string | string[]; Federated?: string | string[] };
 }
 
 interface PolicyDocument {
@@ -102,6 +112,14 @@ function contextValue(context: RequestContext, key: string): string[] | undefine
 
 type Matcher = (policyValue: string, requestValue: string) => boolean;
 
+const number = (value: string): number => (value.trim() === '' ? Number.NaN : Number(value));
+const date = (value: string): number => (/^\d+$/.test(value) ? Number(value) * 1000 : Date.parse(value));
+
+/**
+ * The condition operators the sandbox models (IAM User Guide, "IAM JSON policy elements: Condition
+ * operators": string, numeric, date, Boolean and ARN operators). A negated operator matches a request value
+ * that none of the policy's values match.
+ */
 const MATCHERS: Record<string, { match: Matcher; negated: boolean }> = {
   StringEquals: { match: (p, r) => p === r, negated: false },
   StringNotEquals: { match: (p, r) => p === r, negated: true },
@@ -109,8 +127,20 @@ const MATCHERS: Record<string, { match: Matcher; negated: boolean }> = {
   StringNotEqualsIgnoreCase: { match: (p, r) => p.toLowerCase() === r.toLowerCase(), negated: true },
   StringLike: { match: (p, r) => globToRegExp(p, 's').test(r), negated: false },
   StringNotLike: { match: (p, r) => globToRegExp(p, 's').test(r), negated: true },
-  ArnEquals: { match: (p, r) => p === r, negated: false },
-  ArnNotEquals: { match: (p, r) => p === r, negated: true },
+  NumericEquals: { match: (p, r) => number(p) === number(r), negated: false },
+  NumericNotEquals: { match: (p, r) => number(p) === number(r), negated: true },
+  NumericLessThan: { match: (p, r) => number(r) < number(p), negated: false },
+  NumericLessThanEquals: { match: (p, r) => number(r) <= number(p), negated: false },
+  NumericGreaterThan: { match: (p, r) => number(r) > number(p), negated: false },
+  NumericGreaterThanEquals: { match: (p, r) => number(r) >= number(p), negated: false },
+  DateEquals: { match: (p, r) => date(p) === date(r), negated: false },
+  DateNotEquals: { match: (p, r) => date(p) === date(r), negated: true },
+  DateLessThan: { match: (p, r) => date(r) < date(p), negated: false },
+  DateLessThanEquals: { match: (p, r) => date(r) <= date(p), negated: false },
+  DateGreaterThan: { match: (p, r) => date(r) > date(p), negated: false },
+  DateGreaterThanEquals: { match: (p, r) => date(r) >= date(p), negated: false },
+  ArnEquals: { match: arnMatches, negated: false },
+  ArnNotEquals: { match: arnMatches, negated: true },
   ArnLike: { match: arnMatches, negated: false },
   ArnNotLike: { match: arnMatches, negated: true },
   Bool: { match: (p, r) => p.toLowerCase() === r.toLowerCase(), negated: false },
@@ -140,9 +170,11 @@ function conditionMatches(operator: string, key: string, policyValues: string[],
   const matcher = MATCHERS[op];
   if (matcher === undefined) throw new MalformedPolicyError(`the sandbox does not model the condition operator ${operator}`);
   if (requestValues === undefined || requestValues.length === 0) {
-    // ForAllValues over an empty set is true; a missing key passes only …IfExists (and negated ForAllValues)
+    // ForAllValues over an empty set is true, ForAnyValue false ("Single-valued vs. multivalued context
+    // keys"); otherwise a missing key satisfies …IfExists and the negated operators only (see the top)
     if (set === 'all') return true;
-    return ifExists;
+    if (set === 'any') return false;
+    return ifExists || matcher.negated;
   }
   const one = (r: string) => {
     const hit = policyValues.some((p) => matcher.match(p, r));
@@ -198,8 +230,67 @@ function evaluate(policies: NamedPolicy[], request: AuthRequest): Decision {
   return allow === undefined ? { decision: 'implicitDeny', matched: undefined } : { decision: 'allow', matched: allow };
 }
 
+/**
+ * Documents parsed, by their text: a role's policies are authorized against on every request, and parsing
+ * them each time made the sandbox's own CPU grow with the calls. Only valid documents are kept; callers
+ * read a document, never change it. Bounded: a sandbox holds far fewer distinct documents than this.
+ */
+const parsedPolicies = new Map<string, PolicyDocument>();
+const PARSED_POLICIES_MAX = 10_000;
+
+/** Who calls sts:AssumeRole, as a trust policy sees them. */
+interface TrustCaller {
+  /** aws:PrincipalArn: the role's ARN for a role session, `arn:<partition>:iam::<account>:root` for the root user. */
+  principalArn: string;
+  account: string;
+}
+
+/**
+ * A principal element names the caller: `*`; an account (`<account>` or `arn:…:iam::<account>:root`), which
+ * "delegates authority to the account" so that any principal of it may assume the role when its own
+ * identity policy allows; or a role's ARN, which names that role's sessions (IAM User Guide, "AWS JSON policy
+ * elements: Principal", AWS account principals and IAM role principals).
+ */
+function principalMatches(principal: Statement['Principal'], caller: TrustCaller): boolean {
+  if (principal === undefined) return false;
+  if (principal === '*') return true;
+  return list(principal.AWS).some((p) => {
+    if (p === '*' || p === caller.account) return true;
+    const root = /^arn:aws[a-z-]*:iam::(\d{12}):root$/.exec(p);
+    if (root !== null) return root[1] === caller.account;
+    return p === caller.principalArn;
+  });
+}
+
+/**
+ * A role's trust policy for one sts:AssumeRole request: a statement applies when it names the action, the
+ * caller and every condition holds in the request context; an explicit Deny wins, otherwise an Allow is
+ * needed (IAM User Guide, "Policy evaluation logic", role trust policies).
+ */
+function evaluateTrust(document: PolicyDocument, caller: TrustCaller, context: RequestContext, action = 'sts:AssumeRole'): Decision {
+  let allow: Decision['matched'];
+  for (const [index, statement] of statementsOf(document).entries()) {
+    if (!list(statement.Action).some((a) => actionMatches(a, action))) continue;
+    if (!principalMatches(statement.Principal, caller)) continue;
+    if (!statementApplies({ ...statement, Resource: '*' }, { action, resource: '*', context })) continue;
+    const matched = { source: 'trust', sid: statement.Sid, index };
+    if (statement.Effect === 'Deny') return { decision: 'explicitDeny', matched };
+    allow ??= matched;
+  }
+  return allow === undefined ? { decision: 'implicitDeny', matched: undefined } : { decision: 'allow', matched: allow };
+}
+
 /** Parse and check a policy document the way IAM does on PutRolePolicy / CreatePolicy (the parts we model). */
 function parsePolicy(text: string): PolicyDocument {
+  const cached = parsedPolicies.get(text);
+  if (cached !== undefined) return cached;
+  const document = parseUncached(text);
+  if (parsedPolicies.size >= PARSED_POLICIES_MAX) parsedPolicies.clear();
+  parsedPolicies.set(text, document);
+  return document;
+}
+
+function parseUncached(text: string): PolicyDocument {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -229,5 +320,5 @@ function parsePolicy(text: string): PolicyDocument {
   return document;
 }
 
-export { MalformedPolicyError, actionMatches, arnMatches, evaluate, parsePolicy, statementsOf };
-export type { AuthRequest, Decision, Json, NamedPolicy, PolicyDocument, RequestContext, Statement };
+export { MalformedPolicyError, actionMatches, arnMatches, evaluate, evaluateTrust, parsePolicy, statementsOf };
+export type { AuthRequest, Decision, Json, NamedPolicy, PolicyDocument, RequestContext, Statement, TrustCaller };

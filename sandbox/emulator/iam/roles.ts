@@ -24,6 +24,7 @@ function installRole(state: SandboxState, account: string, role: TemplateRole, p
   const installed = state.putRole(account, role.name, trusted, externalId, partition);
   installed.arn = `arn:${partition}:iam::${account}:role${role.path}${role.name}`;
   installed.assumeRolePolicyDocument = JSON.stringify(role.assumeRolePolicyDocument);
+  installed.maxSessionDuration = role.maxSessionDuration ?? 3600;
   for (const [name, document] of role.policies) {
     const text = JSON.stringify(document);
     parsePolicy(text);

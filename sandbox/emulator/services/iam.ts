@@ -111,7 +111,7 @@ const iam: ServiceDef = {
   namespace: 'https://iam.amazonaws.com/doc/2010-05-08/',
   schemas: iamSchemas as unknown as Record<string, unknown>,
   handlers: {
-    CreateRole: op((ctx: Ctx, input: { RoleName?: string; AssumeRolePolicyDocument?: string }) => {
+    CreateRole: op((ctx: Ctx, input: { RoleName?: string; AssumeRolePolicyDocument?: string; MaxSessionDuration?: number }) => {
       const name = input.RoleName ?? '';
       if (!/^[\w+=,.@-]{1,64}$/.test(name)) throw new AwsError('ValidationError', `Invalid role name ${name}`);
       if (ctx.env.state.rolesOf(ctx.account).has(name))
@@ -124,6 +124,11 @@ const iam: ServiceDef = {
         partitionOf(ctx.region),
       );
       role.assumeRolePolicyDocument = input.AssumeRolePolicyDocument ?? role.assumeRolePolicyDocument;
+      // MaxSessionDuration: 3600 to 43200 seconds, default 3600 (IAM API Reference, CreateRole)
+      const max = input.MaxSessionDuration ?? 3600;
+      if (!Number.isInteger(max) || max < 3600 || max > 43200)
+        throw new AwsError('ValidationError', `MaxSessionDuration ${max} must be between 3600 and 43200 seconds`);
+      role.maxSessionDuration = max;
       return { Role: roleOut(role) };
     }),
     GetRole: op((ctx: Ctx, input: { RoleName?: string }) => {

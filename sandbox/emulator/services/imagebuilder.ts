@@ -23,6 +23,13 @@ import { paginate } from './common.ts';
 import { COPY_MS, ec2, registerImage } from './ec2/index.ts';
 import { writeParameter } from './parameters.ts';
 import { partitionOf } from '../partition.ts';
+import {
+  type DistributedImage,
+  checkWorkflowConfigurations,
+  distributionWorkflowOf,
+  runDistributionWorkflow,
+  workflowHandlers,
+} from './imagebuilder-workflows.ts';
 
 /** Simulated durations of a build's phases. */
 const PHASES = { pending: 10_000, building: 20 * 60_000, testing: 5 * 60_000, distributing: COPY_MS + 30_000, integrating: 60_000 };
@@ -282,8 +289,11 @@ function createImagePipeline(ctx: Ctx, input: CreateImagePipelineRequest) {
   if (!store.infrastructure.has(input.infrastructureConfigurationArn ?? '')) throw ibNotFound(input.infrastructureConfigurationArn ?? '');
   if (input.distributionConfigurationArn !== undefined && !store.distributions.has(input.distributionConfigurationArn))
     throw ibNotFound(input.distributionConfigurationArn);
+  const workflows = checkWorkflowConfigurations(ctx, input.workflows);
   const arn = arnOf(ctx, 'image-pipeline', input.name);
   const pipeline: ImagePipeline = {
+    ...(workflows === undefined ? {} : { workflows }),
+    ...(input.executionRole === undefined ? {} : { executionRole: input.executionRole }),
     arn,
     name: input.name,
     description: input.description,
@@ -360,7 +370,10 @@ function updateImagePipelineOrThrow(ctx: Ctx, input: UpdateImagePipelineRequest)
     throw ibNotFound(input.distributionConfigurationArn);
   if (input.status !== undefined && input.status !== 'ENABLED' && input.status !== 'DISABLED')
     throw invalid(`The value supplied for parameter 'status' is not valid: ${String(input.status)}`);
+  const workflows = checkWorkflowConfigurations(ctx, input.workflows);
   store.pipelines.set(arn, {
+    ...(workflows === undefined ? {} : { workflows }),
+    ...(input.executionRole === undefined ? {} : { executionRole: input.executionRole }),
     arn,
     name: existing.name,
     description: input.description,
@@ -439,13 +452,19 @@ function kmsArn(key: string | undefined, account: string, region: string): strin
  * `CreatedBy: EC2 Image Builder` (the distribution role's condition), and skipped quietly otherwise; Fast
  * Launch is enabled only in the owner account. A copy can be made to fail (faults.failedCopies).
  */
-function distribute(env: SandboxEnv, image: Image, source: Ami, only?: Set<string>): { failures: string[] } {
+function distribute(
+  env: SandboxEnv,
+  image: Image,
+  source: Ami,
+  only?: Set<string>,
+  distributions: Distribution[] = image.distributionConfiguration?.distributions ?? [],
+): { failures: string[] } {
   const owner = source.ownerId;
   const buildRegion = source.region;
   const buildNumber = Number((image.arn ?? '').split('/').at(-1));
   const amis = image.outputResources?.amis ?? [];
   const failures: string[] = [];
-  for (const d of image.distributionConfiguration?.distributions ?? []) {
+  for (const d of distributions) {
     const region = d.region ?? '';
     const config = d.amiDistributionConfiguration;
     const targets = config?.targetAccountIds?.length ? config.targetAccountIds : [owner];
@@ -503,10 +522,13 @@ function distribute(env: SandboxEnv, image: Image, source: Ami, only?: Set<strin
 }
 
 /** The integration step: launch templates, Fast Launch (owner only), licences (owner only) and SSM parameters. */
-function integrate(env: SandboxEnv, image: Image): void {
+function integrate(env: SandboxEnv, image: Image, only?: Set<string>): void {
   const owner = (image.arn ?? '').split(':')[4] ?? '';
+  // only these cells (a distribution workflow's ApplyImageConfigurations step configures the copies it names)
   const amiFor = (account: string, region: string) =>
-    image.outputResources?.amis?.find((a) => a.region === region && (a.accountId ?? owner) === account)?.image;
+    only !== undefined && !only.has(`${account}/${region}`)
+      ? undefined
+      : image.outputResources?.amis?.find((a) => a.region === region && (a.accountId ?? owner) === account)?.image;
   for (const d of image.distributionConfiguration?.distributions ?? []) {
     const region = d.region ?? '';
     for (const lt of d.launchTemplateConfigurations ?? []) {
@@ -632,7 +654,58 @@ function runBuild(env: SandboxEnv, image: Image, recipe: ImageRecipe, kmsKeyId: 
   t += PHASES.testing;
   at(t, () => setState(env, image, 'DISTRIBUTING'));
   t += 1000;
-  at(t, () => finishDistribution(env, image, source, undefined));
+  at(t, () => {
+    const workflow = distributionWorkflowOf(env, image);
+    if (workflow === undefined || source === undefined) finishDistribution(env, image, source, undefined);
+    else runDistributionWorkflow(env, image, workflow, workflowHooks(env, image, source), COPY_MS);
+  });
+}
+
+/**
+ * The build's distribution, split into what a DISTRIBUTION workflow's steps do (imagebuilder-workflows.ts):
+ * DistributeImage copies, ModifyImageAttributes shares, ApplyImageConfigurations integrates; the image ends
+ * AVAILABLE or FAILED with the workflow.
+ */
+function workflowHooks(env: SandboxEnv, image: Image, source: Ami) {
+  const owner = source.ownerId;
+  return {
+    distribute(cells: Set<string>, distributions: Distribution[] | undefined) {
+      const started = env.clock.iso();
+      const { failures } = distribute(env, image, source, cells, distributions);
+      const copies: DistributedImage[] = (image.outputResources?.amis ?? [])
+        .filter((a) => cells.has(`${a.accountId ?? owner}/${a.region ?? ''}`))
+        .map((a) => ({
+          region: a.region ?? '',
+          name: a.name,
+          amiId: a.image ?? '',
+          accountId: a.accountId ?? owner,
+          dateStarted: started,
+          dateStopped: env.clock.iso(),
+          status: 'Completed',
+          step: 'Completed',
+        }));
+      return { copies, failures };
+    },
+    modify(copies: DistributedImage[], attributes: Distribution[] | undefined) {
+      const list = attributes ?? image.distributionConfiguration?.distributions ?? [];
+      for (const copy of copies) {
+        const p = list.find((d) => d.region === copy.region)?.amiDistributionConfiguration?.launchPermission;
+        const ami = env.state.findImage(copy.region, copy.amiId);
+        if (ami === undefined || p === undefined) continue;
+        for (const id of p.userIds ?? []) ami.launchPermissions.userIds.add(id);
+        for (const g of p.userGroups ?? []) ami.launchPermissions.groups.add(g);
+        for (const o of p.organizationArns ?? []) ami.launchPermissions.organizationArns.add(o);
+        for (const o of p.organizationalUnitArns ?? []) ami.launchPermissions.organizationalUnitArns.add(o);
+      }
+    },
+    configure(copies: DistributedImage[]) {
+      integrate(env, image, new Set(copies.map((c) => `${c.accountId}/${c.region}`)));
+    },
+    finish(outcome: { status: 'AVAILABLE' } | { status: 'FAILED'; reason: string }) {
+      if (outcome.status === 'AVAILABLE') setState(env, image, 'AVAILABLE');
+      else setState(env, image, 'FAILED', outcome.reason);
+    },
+  };
 }
 
 function finishDistribution(env: SandboxEnv, image: Image, source: Ami | undefined, only: Set<string> | undefined): void {
@@ -657,6 +730,7 @@ function startBuild(
   infraArn: string | undefined,
   distributionArn: string | undefined,
   pipelineArn: string | undefined,
+  workflows?: { workflows?: Image['workflows']; executionRole?: string | undefined },
 ): string {
   const store = ctx.env.state.cell(ctx.account, ctx.region).imagebuilder;
   const recipe = store.recipes.get(recipeArn ?? '');
@@ -669,6 +743,8 @@ function startBuild(
   const builds = [...store.images.keys()].filter((arn) => arn.startsWith(`${versionPrefix}/`)).length;
   const arn = `${versionPrefix}/${builds + 1}`;
   const image: Image = {
+    ...(workflows?.workflows === undefined ? {} : { workflows: workflows.workflows }),
+    ...(workflows?.executionRole === undefined ? {} : { executionRole: workflows.executionRole }),
     arn,
     type: 'AMI',
     name: recipe.name,
@@ -750,6 +826,30 @@ function tagResource(ctx: Ctx, input: { resourceArn?: string; tags?: Record<stri
   return {};
 }
 
+/** The image build a tagging call names, or ResourceNotFoundException (the sandbox tags images only). */
+function taggedImage(ctx: Ctx, arn: string): Image {
+  const image = /:image\//.test(arn) ? storeFor(ctx, arn).images.get(arn) : undefined;
+  if (image === undefined) throw ibNotFound(arn);
+  return image;
+}
+
+/**
+ * UntagResource (Image Builder API Reference, UntagResource: `DELETE /tags/{resourceArn}?tagKeys=…`, 1–50
+ * keys); a key the resource does not carry is no error.
+ */
+function untagResource(ctx: Ctx, input: { resourceArn?: string; tagKeys?: string[] }) {
+  const image = taggedImage(ctx, input.resourceArn ?? '');
+  const keys = input.tagKeys ?? [];
+  if (keys.length < 1 || keys.length > 50) throw invalid('tagKeys must hold between 1 and 50 keys.');
+  image.tags = Object.fromEntries(Object.entries(image.tags ?? {}).filter(([key]) => !keys.includes(key)));
+  return {};
+}
+
+/** ListTagsForResource (Image Builder API Reference: `GET /tags/{resourceArn}`, answers `{ tags }`). */
+function listTagsForResource(ctx: Ctx, input: { resourceArn?: string }) {
+  return { tags: { ...(taggedImage(ctx, input.resourceArn ?? '').tags ?? {}) } };
+}
+
 const imagebuilder: ServiceDef = {
   name: 'imagebuilder',
   protocol: 'rest-json',
@@ -759,6 +859,8 @@ const imagebuilder: ServiceDef = {
     UpdateDistributionConfiguration: op(updateDistributionConfiguration),
     GetDistributionConfiguration: op(getDistributionConfiguration),
     TagResource: op(tagResource),
+    UntagResource: op(untagResource),
+    ListTagsForResource: op(listTagsForResource),
     ListDistributionConfigurations: op(listDistributionConfigurations),
     DeleteDistributionConfiguration: op(deleteDistributionConfiguration),
     CreateImageRecipe: op(createImageRecipe),
@@ -790,13 +892,17 @@ const imagebuilder: ServiceDef = {
           pipeline.infrastructureConfigurationArn,
           pipeline.distributionConfigurationArn,
           pipeline.arn,
+          pipeline,
         ),
       );
       return { clientToken: input.clientToken, imageBuildVersionArn: arn };
     }),
     CreateImage: op((ctx: Ctx, input: CreateImageRequest) => {
       const arn = idempotent(ctx, input.clientToken, () =>
-        startBuild(ctx, input.imageRecipeArn, input.infrastructureConfigurationArn, input.distributionConfigurationArn, undefined),
+        startBuild(ctx, input.imageRecipeArn, input.infrastructureConfigurationArn, input.distributionConfigurationArn, undefined, {
+          workflows: checkWorkflowConfigurations(ctx, input.workflows),
+          executionRole: input.executionRole,
+        }),
       );
       return { clientToken: input.clientToken, imageBuildVersionArn: arn };
     }),
@@ -816,6 +922,7 @@ const imagebuilder: ServiceDef = {
       return { imageSummaryList: page.map(summary), nextToken };
     }),
     RetryImage: op(retryImage),
+    ...workflowHandlers,
   },
 };
 

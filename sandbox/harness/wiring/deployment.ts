@@ -15,8 +15,17 @@ interface FunctionDef {
   /** `dist/lambda/<fn>/index.handler` */
   handler: string;
   eventPatterns: Obj[];
-  sqs: { queueLogicalId: string; batchSize: number; reportBatchItemFailures: boolean }[];
+  /**
+   * SQS event sources. `maximumConcurrency`: the event source mapping's ScalingConfig (how many batches its
+   * pollers run at once; 2 to 1,000), unset when serverless.yml gives none.
+   */
+  sqs: { queueLogicalId: string; batchSize: number; reportBatchItemFailures: boolean; maximumConcurrency?: number | undefined }[];
   maximumRetryAttempts: number;
+  /**
+   * The function's reserved concurrency (`reservedConcurrency`: a number, or a `${param:…}` resolved when the
+   * wiring starts), unset for a function that shares the account's unreserved concurrency.
+   */
+  reservedConcurrency: Json | undefined;
   onFailureQueueLogicalId: string | undefined;
   /** Schedule events: the rule's period in ms (from `rate(…)`), and the expression as written. */
   schedules: { periodMs: number; expression: string }[];
@@ -98,6 +107,7 @@ function readDeployment(path: string): Deployment {
       schedules: [],
       roleLogicalId: typeof raw.role === 'string' ? raw.role : (logicalIdOf(raw.role) ?? FRAMEWORK_ROLE),
       environment: isObj(raw.environment) ? raw.environment : {},
+      reservedConcurrency: raw.reservedConcurrency ?? undefined,
     };
     for (const event of events) {
       if (!isObj(event)) continue;
@@ -113,6 +123,7 @@ function readDeployment(path: string): Deployment {
           queueLogicalId: logicalIdOf(event.sqs.arn) ?? '',
           batchSize: typeof event.sqs.batchSize === 'number' ? event.sqs.batchSize : 10,
           reportBatchItemFailures: event.sqs.functionResponseType === 'ReportBatchItemFailures',
+          maximumConcurrency: typeof event.sqs.maximumConcurrency === 'number' ? event.sqs.maximumConcurrency : undefined,
         });
       }
     }
@@ -162,5 +173,22 @@ function readDeployment(path: string): Deployment {
   };
 }
 
-export { FRAMEWORK_ROLE, isObj, logicalIdOf, ratePeriodMs, readDeployment };
+/**
+ * The ARN a role of the deployment gets where the sandbox deploys it (account, region, stage `sandbox`): the
+ * target-account roles are deployed with them (ReconcilerRoleArn, CleanupRoleArn), as an operator deploys
+ * infra/target-account-role.yaml with the stack's outputs.
+ */
+function deployedRoleArn(deployment: Deployment, logicalId: string, where: { account: string; region: string; partition: string }): string {
+  const resource = deployment.resources[logicalId];
+  const properties = isObj(resource) && isObj(resource.Properties) ? resource.Properties : undefined;
+  if (properties === undefined || typeof properties.RoleName !== 'string')
+    throw new Error(`serverless.yml has no role ${logicalId} with a RoleName the sandbox can resolve`);
+  const name = properties.RoleName.replace(/\$\{param:(\w+)\}/g, (_, p: string) => deployment.params[p] ?? '')
+    .replace(/\$\{self:service\}/g, deployment.service)
+    .replace(/\$\{sls:stage\}/g, 'sandbox')
+    .replace(/\$\{aws:region\}/g, where.region);
+  return `arn:${where.partition}:iam::${where.account}:role/${name}`;
+}
+
+export { FRAMEWORK_ROLE, deployedRoleArn, isObj, logicalIdOf, ratePeriodMs, readDeployment };
 export type { Deployment, FunctionDef, Json, Obj };

@@ -17,6 +17,8 @@ interface Invocation {
   error: string | undefined;
   /** The second delivery of the same event or message (the `duplicateDeliveries` fault). */
   duplicate: boolean;
+  /** The execution environment that ran it (`<function>#<n>`), each with its own instance of the bundle. */
+  environment: string;
 }
 
 type LambdaHandler = (event: unknown, context: unknown) => Promise<unknown>;

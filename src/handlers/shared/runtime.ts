@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
-import { Tracer } from '@aws-lambda-powertools/tracer';
 import { createClientFactory } from '../../lib/aws/clients.ts';
 import { type AmbientCredentials, type Config, lambdaCredentials, loadConfig } from '../../lib/core/config.ts';
 import { ConfigError, type Failure, toFailure } from '../../lib/core/errors.ts';
@@ -51,8 +50,18 @@ const metrics = new Metrics({
 /**
  * X-Ray tracing of every AWS call, when the deployment's `tracing` param is Active (the function's TracingConfig
  * then makes the segments; the Tracer adds a subsegment per call). Powertools disables it outside Lambda.
+ * Powertools Tracer is imported only then: importing it loads aws-xray-sdk-core, whose async hook (its
+ * context propagation) makes every promise of the process dearer even with tracing off, so a PassThrough
+ * deployment must not load it at all. The bundle keeps the module, evaluated only by this import.
  */
-const tracer = new Tracer({ serviceName: 'imagebuilder-reconciler', enabled: config?.tracing === 'Active' });
+async function loadTracing(): Promise<((client: object) => void) | undefined> {
+  if (config?.tracing !== 'Active') return undefined;
+  const { Tracer } = await import('@aws-lambda-powertools/tracer');
+  const tracer = new Tracer({ serviceName: 'imagebuilder-reconciler', enabled: true });
+  return tracer.isTracingEnabled() ? (client) => tracer.captureAWSv3Client(client) : undefined;
+}
+
+const captureClient = await loadTracing();
 
 let deps: ReconcileDeps | undefined;
 
@@ -67,7 +76,7 @@ function runtimeDeps(): ReconcileDeps {
     clients: createClientFactory({
       ...config,
       ...(credentials === undefined ? {} : { credentials }),
-      onClient: tracer.isTracingEnabled() ? (client) => tracer.captureAWSv3Client(client) : undefined,
+      onClient: captureClient,
     }),
     log: logger,
     now: () => new Date(),

@@ -11,7 +11,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { partitionOfRegion } from '../core/regions.ts';
 import { cellKey } from '../core/cells.ts';
-import { AssumeRoleError, AwsCallError, toFailure } from '../core/errors.ts';
+import { AssumeRoleError, AwsCallError, NotATargetAccountError, toFailure } from '../core/errors.ts';
 
 /**
  * What the factory gives every client class it builds: region, adaptive retries, the shared connection pool,
@@ -75,7 +75,10 @@ interface HomeClients {
 interface ClientFactory {
   /** The reconciler's own account (from configuration, else `sts:GetCallerIdentity`). */
   ownAccountId(): Promise<string>;
-  /** Clients for a cell; throws {@link AssumeRoleError} when the role cannot be assumed. */
+  /**
+   * Clients for a cell; throws {@link AssumeRoleError} when the role cannot be assumed, and
+   * {@link NotATargetAccountError} for an account outside `targetAccounts` (without trying).
+   */
   forCell(accountId: string, region: string): Promise<CellClients>;
   /** Clients for the reconciler's own account and region. */
   home(): HomeClients;
@@ -97,6 +100,8 @@ interface ClientFactoryOptions {
   region: string;
   targetRoleName: string;
   externalId: string | undefined;
+  /** The only other accounts whose role may be assumed; undefined: any ({@link NotATargetAccountError} otherwise). */
+  targetAccounts?: ReadonlySet<string> | undefined;
   /** Concurrent calls per (account, region), at most; throttling lowers it for a while. */
   concurrencyPerCell: number;
   /** Concurrent calls in all (default 64). */
@@ -335,6 +340,8 @@ function createClientFactory(options: ClientFactoryOptions): ClientFactory {
     async forCell(accountId, region) {
       const own = await resolveOwnAccount();
       const key = cellKey(region, accountId);
+      if (accountId !== own && options.targetAccounts !== undefined && !options.targetAccounts.has(accountId))
+        throw new NotATargetAccountError(accountId);
       if (accountId !== own) await credentialsFor(accountId); // surface AssumeRole failures here, once per cell
       const settings = await resolveSdkSettings();
       const existing = cells.get(key);

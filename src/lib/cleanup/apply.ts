@@ -20,6 +20,34 @@ function snapshotNotDeleted(code: string): string {
   return code === 'missing-permissions' ? 'missing-permissions: not authorized to perform: ec2:DeleteSnapshot' : code;
 }
 
+/**
+ * Disable an AMI, its launch permissions recorded first: DisableImage removes every launch permission and
+ * EnableImage does not restore them, so the AMI is tagged with when and with whom it was shared (cleanup's
+ * disable strategy, and revoke --disable).
+ */
+async function disableRecorded(clients: CellClients, imageId: string, sharedWith: string[], now: Date): Promise<void> {
+  const record = sharedWith.join(',');
+  const tags = [
+    { Key: DISABLED_AT_TAG, Value: now.toISOString() },
+    { Key: LAUNCH_PERMISSIONS_TAG, Value: record.length <= 256 ? record : `${record.slice(0, 240)}…(see report)` },
+  ];
+  await clients.ec2.send(new CreateTagsCommand({ Resources: [imageId], Tags: tags }));
+  await clients.ec2.send(new DisableImageCommand({ ImageId: imageId }));
+}
+
+/**
+ * The earliest deprecation time EC2 takes: the next whole minute at least a minute away (EC2 rounds
+ * DeprecateAt to the minute and refuses a time in the past: EC2 API Reference, EnableImageDeprecation).
+ */
+function deprecationTime(now: Date): Date {
+  return new Date(Math.ceil((now.getTime() + 60_000) / 60_000) * 60_000);
+}
+
+/** Deprecate an AMI now (the earliest time EC2 takes): cleanup's deprecate strategy, and revoke. */
+async function deprecateNow(clients: CellClients, imageId: string, now: Date): Promise<void> {
+  await clients.ec2.send(new EnableImageDeprecationCommand({ ImageId: imageId, DeprecateAt: deprecationTime(now) }));
+}
+
 /** Act on one AMI. Idempotent: an AMI already gone counts as done. */
 async function act(
   plan: CandidatePlan,
@@ -53,23 +81,11 @@ async function act(
       };
     }
     case 'disable': {
-      // DisableImage removes every launch permission and EnableImage does not restore them: record them first
-      const record = sharedWith.join(',');
-      const tags = [
-        { Key: DISABLED_AT_TAG, Value: now.toISOString() },
-        { Key: LAUNCH_PERMISSIONS_TAG, Value: record.length <= 256 ? record : `${record.slice(0, 240)}…(see report)` },
-      ];
-      await clients.ec2.send(new CreateTagsCommand({ Resources: [ami.imageId], Tags: tags }));
-      await clients.ec2.send(new DisableImageCommand({ ImageId: ami.imageId }));
+      await disableRecorded(clients, ami.imageId, sharedWith, now);
       return { outcome: 'done', error: null, snapshots: [] };
     }
     case 'deprecate':
-      await clients.ec2.send(
-        new EnableImageDeprecationCommand({
-          ImageId: ami.imageId,
-          DeprecateAt: new Date(Math.ceil((now.getTime() + 60_000) / 60_000) * 60_000),
-        }),
-      );
+      await deprecateNow(clients, ami.imageId, now);
       return { outcome: 'done', error: null, snapshots: [] };
     case 'skip':
       return { outcome: 'skipped', error: null, snapshots: [] };
@@ -159,4 +175,4 @@ async function verify(done: CandidateReport[], factory: ClientFactory): Promise<
   }
 }
 
-export { act, recheck, recordCleanedUp, verify };
+export { act, deprecateNow, deprecationTime, disableRecorded, recheck, recordCleanedUp, verify };

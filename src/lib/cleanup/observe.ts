@@ -1,4 +1,5 @@
 import { AutoScalingClient, paginateDescribeAutoScalingGroups, paginateDescribeLaunchConfigurations } from '@aws-sdk/client-auto-scaling';
+import { CloudFormationClient, GetTemplateCommand, paginateDescribeStacks } from '@aws-sdk/client-cloudformation';
 import {
   CreateImageUsageReportCommand,
   DescribeImageAttributeCommand,
@@ -11,11 +12,12 @@ import {
   paginateDescribeImageUsageReportEntries,
   paginateDescribeSnapshots,
   paginateDescribeSpotFleetRequests,
+  paginateDescribeSpotInstanceRequests,
 } from '@aws-sdk/client-ec2';
 import type { CellClients, ClientFactory } from '../aws/clients.ts';
 import { describeImagesById } from '../aws/images.ts';
 import { cellKey } from '../core/cells.ts';
-import { AwsCallError, type Failure, briefFailure, toFailure } from '../core/errors.ts';
+import { AssumeRoleError, AwsCallError, type Failure, briefFailure, toFailure } from '../core/errors.ts';
 import { type AmiObservation, type CleanupSettings, type InventoryAmi, amiKey } from './plan.ts';
 
 type ImageInfo = NonNullable<Extract<AmiObservation['image'], { ok: true }>['value']>;
@@ -183,6 +185,106 @@ async function fleetReferences(clients: CellClients, imageIds: string[]): Promis
   return refs;
 }
 
+/** Spot Instance request states in which the request can still launch an instance (or holds one that may restart). */
+const LIVE_SPOT_STATES: readonly string[] = ['open', 'active', 'disabled'];
+
+/**
+ * Spot Instance requests that can still launch from the AMI: `open` (one-time or persistent, not fulfilled
+ * yet, or a persistent one whose instance was interrupted or terminated and is launched again), `active`,
+ * and `disabled` (a persistent request whose instance is stopped). `closed`, `cancelled` and `failed`
+ * requests launch nothing. EC2 User Guide, "Spot Instance request states"; EC2 API Reference,
+ * DescribeSpotInstanceRequests. Any failure is thrown: unknown means keep.
+ */
+async function spotRequestReferences(clients: CellClients, imageIds: string[]): Promise<Map<string, Reference[]>> {
+  const refs = new Map<string, Reference[]>(imageIds.map((id) => [id, []]));
+  for await (const page of paginateDescribeSpotInstanceRequests({ client: clients.ec2 }, {})) {
+    for (const request of page.SpotInstanceRequests ?? []) {
+      if (!LIVE_SPOT_STATES.includes(request.State ?? '')) continue;
+      refs.get(request.LaunchSpecification?.ImageId ?? '')?.push({
+        resourceType: 'ec2:SpotInstanceRequest',
+        arn: `${request.SpotInstanceRequestId ?? '?'} (${request.Type ?? 'one-time'}, ${request.State ?? '?'})`,
+      });
+    }
+  }
+  return refs;
+}
+
+/**
+ * CloudFormation stacks that name the AMI: a parameter whose value (or, for an SSM parameter type, resolved
+ * value) is the AMI ID, whatever its declared type (`AWS::EC2::Image::Id`,
+ * `AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>`, or a plain String), or a template that contains the AMI
+ * ID (a mapping of AMIs per region, an `ImageId` written out). The next update of such a stack, or a
+ * replacement of its instances, needs the AMI. Every stack not deleted (DescribeStacks lists those), each
+ * template as submitted (GetTemplate, stage Original). CloudFormation API Reference, DescribeStacks /
+ * GetTemplate; User Guide, "CloudFormation-supplied parameter types". Any failure is thrown: unknown means keep.
+ */
+async function stackReferences(clients: CellClients, imageIds: string[]): Promise<Map<string, Reference[]>> {
+  const refs = new Map<string, Reference[]>(imageIds.map((id) => [id, []]));
+  const cfn = clients.client(CloudFormationClient);
+  const stacks: { id: string; parameters: string[] }[] = [];
+  for await (const page of paginateDescribeStacks({ client: cfn }, {})) {
+    for (const stack of page.Stacks ?? []) {
+      if (stack.StackStatus === 'DELETE_COMPLETE' || stack.StackId === undefined) continue;
+      const values = (stack.Parameters ?? []).flatMap((p) => [p.ParameterValue, p.ResolvedValue]);
+      stacks.push({ id: stack.StackId, parameters: values.filter((v): v is string => v !== undefined) });
+    }
+  }
+  const templates = await Promise.all(
+    stacks.map(async (stack) => (await cfn.send(new GetTemplateCommand({ StackName: stack.id }))).TemplateBody ?? ''),
+  );
+  stacks.forEach((stack, i) => {
+    const body = templates[i] ?? '';
+    for (const imageId of imageIds) {
+      const parameter = stack.parameters.some((v) =>
+        v
+          .split(',')
+          .map((x) => x.trim())
+          .includes(imageId),
+      );
+      const inTemplate = body.includes(imageId);
+      if (parameter || inTemplate)
+        refs.get(imageId)?.push({
+          resourceType: 'cloudformation:Stack',
+          arn: `${stack.id} (${[parameter ? 'parameter' : '', inTemplate ? 'template' : ''].filter((x) => x !== '').join(' and ')})`,
+        });
+    }
+  });
+  return refs;
+}
+
+/**
+ * Every resource of one account (the AMI's owner, or a sharee) in a region that uses the AMIs: EC2's image
+ * references, Auto Scaling, fleets, Spot Instance requests and CloudFormation stacks, read concurrently. A
+ * read that fails makes the whole answer a failure (unknown means keep), named by its operation.
+ */
+async function inUse(
+  clients: CellClients,
+  imageIds: string[],
+  fail: (op: string, error: unknown) => Failure,
+): Promise<{ ok: true; value: Map<string, Reference[]> } | { ok: false; error: Failure }> {
+  const settled = async (op: string, read: () => Promise<Map<string, Reference[]>>) => {
+    try {
+      return { ok: true as const, value: await read() };
+    } catch (error: unknown) {
+      return { ok: false as const, error: error instanceof AwsCallError ? toFailure(error) : fail(op, error) };
+    }
+  };
+  const reads = await Promise.all([
+    settled('DescribeImageReferences', () => imageReferences(clients, imageIds)),
+    settled('DescribeAutoScalingGroups/DescribeLaunchConfigurations/DescribeSpotFleetRequests/DescribeFleets', () =>
+      fleetReferences(clients, imageIds),
+    ),
+    settled('DescribeSpotInstanceRequests', () => spotRequestReferences(clients, imageIds)),
+    settled('DescribeStacks/GetTemplate', () => stackReferences(clients, imageIds)),
+  ]);
+  const merged = new Map<string, Reference[]>(imageIds.map((id) => [id, []]));
+  for (const read of reads) {
+    if (!read.ok) return read;
+    for (const [id, list] of read.value) merged.get(id)?.push(...list);
+  }
+  return { ok: true, value: merged };
+}
+
 /** Most `DescribeImageUsageReports` polls before a usage report still being made counts as unknown. */
 const USAGE_REPORT_POLLS = 5;
 
@@ -225,6 +327,67 @@ async function usageByOthers(
       entries.push({ accountId: e.AccountId ?? '?', resourceType: e.ResourceType ?? '?', count: e.UsageCount ?? 0 });
   }
   return entries;
+}
+
+type ShareeUse = NonNullable<AmiObservation['shareeUse']>;
+type ShareeEntry = Extract<ShareeUse, { ok: true }>['value'][number];
+
+/**
+ * Under `shared: include`, the same in-use check in each account an AMI is shared with, through the role the
+ * reconciler has there (the one it assumes in target accounts): one {@link inUse} per sharee account for all
+ * the AMIs of the cell shared with it. A sharee where that role cannot be assumed (AccessDenied: no role, or
+ * one that does not trust the reconciler) is recorded as not checked, and the planner keeps the AMI unless
+ * the usage report is empty and the AMI was not launched within the guard's days; any other failure is a
+ * failure (unknown means keep). Organizations, OUs and `all` (public) cannot be enumerated: not checked.
+ */
+async function shareeUse(
+  factory: ClientFactory,
+  region: string,
+  ownerId: string,
+  shared: Map<string, string[]>,
+): Promise<Map<string, ShareeUse>> {
+  const bySharee = new Map<string, string[]>();
+  for (const [imageId, sharees] of shared)
+    for (const sharee of sharees)
+      if (/^\d{12}$/.test(sharee) && sharee !== ownerId) bySharee.set(sharee, [...(bySharee.get(sharee) ?? []), imageId]);
+  const results = new Map<string, { ok: true; value: ShareeEntry } | { ok: false; error: Failure }>();
+  await Promise.all(
+    [...bySharee].map(async ([sharee, imageIds]) => {
+      let clients: CellClients;
+      try {
+        clients = await factory.forCell(sharee, region);
+      } catch (error: unknown) {
+        if (error instanceof AssumeRoleError && error.code === 'AccessDenied') {
+          for (const id of imageIds)
+            results.set(`${sharee}/${id}`, { ok: true, value: { accountId: sharee, checked: false, references: [], why: error.message } });
+        } else {
+          for (const id of imageIds) results.set(`${sharee}/${id}`, { ok: false, error: toFailure(error) });
+        }
+        return;
+      }
+      const used = await inUse(clients, imageIds, (op, error) => toFailure(new AwsCallError(op, sharee, region, error)));
+      for (const id of imageIds)
+        results.set(
+          `${sharee}/${id}`,
+          used.ok ? { ok: true, value: { accountId: sharee, checked: true, references: used.value.get(id) ?? [] } } : used,
+        );
+    }),
+  );
+  const out = new Map<string, ShareeUse>();
+  for (const [imageId, sharees] of shared) {
+    const entries: ShareeEntry[] = [];
+    let failure: Failure | undefined;
+    for (const sharee of sharees) {
+      const r = results.get(`${sharee}/${imageId}`);
+      if (r === undefined) {
+        if (sharee !== ownerId)
+          entries.push({ accountId: sharee, checked: false, references: [], why: 'not an account: its accounts cannot be listed' });
+      } else if (r.ok) entries.push(r.value);
+      else failure ??= r.error;
+    }
+    out.set(imageId, failure === undefined ? { ok: true, value: entries } : { ok: false, error: failure });
+  }
+  return out;
 }
 
 /**
@@ -282,14 +445,11 @@ async function observeCell(
     }
   };
   const none = { ok: true as const, value: new Map<string, Reference[]>() };
-  const [direct, fleets, fastLaunch] =
+  const [used, fastLaunch] =
     present.length === 0
-      ? [none, none, { ok: true as const, value: new Map<string, string>() }]
+      ? [none, { ok: true as const, value: new Map<string, string>() }]
       : await Promise.all([
-          settled('DescribeImageReferences', () => imageReferences(clients, present)),
-          settled('DescribeAutoScalingGroups/DescribeLaunchConfigurations/DescribeSpotFleetRequests/DescribeFleets', () =>
-            fleetReferences(clients, present),
-          ),
+          inUse(clients, present, fail),
           settled('DescribeFastLaunchImages', async () => {
             const states = new Map<string, string>();
             for await (const page of paginateDescribeFastLaunchImages({ client: clients.ec2 }, { ImageIds: present })) {
@@ -302,11 +462,7 @@ async function observeCell(
 
   for (const ami of amis) {
     const image = images.get(ami.imageId);
-    const references: AmiObservation['references'] = !direct.ok
-      ? direct
-      : !fleets.ok
-        ? fleets
-        : { ok: true, value: [...(direct.value.get(ami.imageId) ?? []), ...(fleets.value.get(ami.imageId) ?? [])] };
+    const references: AmiObservation['references'] = used.ok ? { ok: true, value: used.value.get(ami.imageId) ?? [] } : used;
     const obs: AmiObservation = {
       image: { ok: true, value: image === undefined ? null : toImageInfo(image, sizes) },
       references,
@@ -324,6 +480,22 @@ async function observeCell(
     }
     out[amiKey(ami)] = obs;
   }
+  if (settings.shared === 'include') {
+    const shared = new Map<string, string[]>();
+    for (const ami of amis) {
+      const obs = out[amiKey(ami)];
+      if (obs?.usageByOthers === undefined || obs.sharedWith?.ok !== true) continue;
+      shared.set(ami.imageId, [...obs.sharedWith.value, ...(images.get(ami.imageId)?.Public === true ? ['all'] : [])]);
+    }
+    if (shared.size > 0) {
+      const use = await shareeUse(factory, region, accountId, shared);
+      for (const ami of amis) {
+        const obs = out[amiKey(ami)];
+        const found = use.get(ami.imageId);
+        if (obs !== undefined && found !== undefined) obs.shareeUse = found;
+      }
+    }
+  }
   return out;
 }
 
@@ -336,4 +508,4 @@ function groupByCell<T extends { accountId: string; region: string }>(amis: T[])
   return groups;
 }
 
-export { describe, groupByCell, observeCell };
+export { describe, groupByCell, inUse, observeCell };

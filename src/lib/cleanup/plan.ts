@@ -70,6 +70,18 @@ interface AmiObservation {
     | { ok: true; value: { accountId: string; resourceType: string; count: number }[] }
     | { ok: false; error: Failure }
     | undefined;
+  /**
+   * `shared: include`: the in-use check run in each account the AMI is shared with, through the reconciler's
+   * role there (`checked`), or not (`checked: false`, with why: no role there, or an organization, OU or
+   * `all` whose accounts cannot be listed).
+   */
+  shareeUse?:
+    | {
+        ok: true;
+        value: { accountId: string; checked: boolean; references: { resourceType: string; arn: string }[]; why?: string }[];
+      }
+    | { ok: false; error: Failure }
+    | undefined;
 }
 
 type Guard =
@@ -190,6 +202,7 @@ function decide(ami: InventoryAmi, obs: AmiObservation | undefined, settings: Cl
       );
     }
   }
+  let sharedNote = '';
   if (obs.sharedWith === undefined) return skip('unknown', 'sharing not checked: kept');
   if (!obs.sharedWith.ok) return skip('unknown', `could not read launch permissions (${briefFailure(obs.sharedWith.error)}): kept`);
   if (image.public || obs.sharedWith.value.length > 0) {
@@ -205,6 +218,32 @@ function decide(ami: InventoryAmi, obs: AmiObservation | undefined, settings: Cl
     const used = obs.usageByOthers.value.filter((u) => u.count > 0);
     if (used.length > 0)
       return skip('in-use', `used by other accounts: ${used.map((u) => `${u.accountId} (${u.count} ${u.resourceType})`).join(', ')}`);
+    if (obs.shareeUse === undefined) return skip('unknown', `shared with ${whom}; use in the sharing accounts not checked: kept`);
+    if (!obs.shareeUse.ok)
+      return skip(
+        'unknown',
+        `shared with ${whom}; could not check what uses it in the accounts it is shared with (${briefFailure(obs.shareeUse.error)}): kept`,
+      );
+    const usedThere = obs.shareeUse.value.filter((u) => u.references.length > 0);
+    if (usedThere.length > 0)
+      return skip(
+        'in-use',
+        `in use in the accounts it is shared with: ${usedThere
+          .map((u) => `${u.accountId}: ${u.references.map((r) => `${r.resourceType} ${r.arn}`).join(', ')}`)
+          .join('; ')}`,
+      );
+    // a sharee not checked through a role: kept unless the usage report is empty (above) and the AMI was not
+    // launched within the guard's days (the recently-launched guard, above, which an AMI never launched passes)
+    const unchecked = obs.shareeUse.value.filter((u) => !u.checked).map((u) => u.accountId);
+    const checked = obs.shareeUse.value.filter((u) => u.checked).map((u) => u.accountId);
+    sharedNote = `; shared with ${whom}: ${[
+      checked.length > 0 ? `nothing in ${checked.join(', ')} uses it (checked through their role)` : '',
+      unchecked.length > 0 || image.public
+        ? `${[...unchecked, ...(image.public ? ['all'] : [])].filter((x, i, a) => a.indexOf(x) === i).join(', ')} not checked through a role: the usage report is empty and it was not launched within ${settings.launchedWithinDays} day(s)`
+        : '',
+    ]
+      .filter((x) => x !== '')
+      .join('; ')}`;
   }
   if (obs.fastLaunch === undefined) return skip('unknown', 'Fast Launch state not checked: kept');
   if (!obs.fastLaunch.ok) return skip('unknown', `could not read the Fast Launch state (${briefFailure(obs.fastLaunch.error)}): kept`);
@@ -218,7 +257,7 @@ function decide(ami: InventoryAmi, obs: AmiObservation | undefined, settings: Cl
     case 'deregister':
       return {
         action: 'deregister',
-        reason: `left in ${ami.region}/${ami.accountId}, a cell removed from the configuration; every guard passed`,
+        reason: `left in ${ami.region}/${ami.accountId}, a cell removed from the configuration; every guard passed${sharedNote}`,
       };
     case 'disable': {
       if (image.state !== 'disabled')

@@ -17,6 +17,12 @@ interface Config {
   readonly cleanupRoleName: string;
   /** Optional external ID for sts:AssumeRole. */
   readonly externalId: string | undefined;
+  /**
+   * The only accounts (besides its own) the reconciler may assume a role in; undefined: any account. A cell
+   * of another account is skipped, with the reason, before any AssumeRole (RECONCILER_TARGET_ACCOUNTS,
+   * comma-separated; the deployment's targetAccounts param, which also scopes the roles' sts:AssumeRole).
+   */
+  readonly targetAccounts: ReadonlySet<string> | undefined;
   /** `apply` (default) changes things; `plan` only reports what it would do. */
   readonly mode: 'apply' | 'plan';
   /** EventBridge bus that receives report events; empty disables publishing. */
@@ -167,12 +173,20 @@ function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(`RECONCILER_CLEANUP_ROLE_NAME is not a valid IAM role name: "${cleanupRoleName}"`);
   }
   const externalId = str(env, 'RECONCILER_EXTERNAL_ID', '');
+  const targetAccountList = str(env, 'RECONCILER_TARGET_ACCOUNTS', '')
+    .split(',')
+    .map((a) => a.trim())
+    .filter((a) => a !== '');
+  for (const account of targetAccountList)
+    if (!/^\d{12}$/.test(account))
+      throw new ConfigError(`RECONCILER_TARGET_ACCOUNTS must list 12-digit account IDs separated by commas, got "${account}"`);
   return Object.freeze({
     accountId,
     region: str(env, 'AWS_REGION', str(env, 'AWS_DEFAULT_REGION', 'us-east-1')),
     targetRoleName,
     cleanupRoleName,
     externalId: externalId === '' ? undefined : externalId,
+    targetAccounts: targetAccountList.length === 0 ? undefined : new Set(targetAccountList),
     mode: oneOf(env, 'RECONCILER_MODE', ['apply', 'plan'] as const, 'apply'),
     eventBusName: str(env, 'RECONCILER_EVENT_BUS', ''),
     recheckQueueUrl: str(env, 'RECONCILER_RECHECK_QUEUE_URL', ''),

@@ -2,6 +2,7 @@ import type { Distribution, Image, LaunchPermissionConfiguration } from '@aws-sd
 import { type ImageBuildArn, parseImageBuildArn } from './arn.ts';
 import { InputError } from './errors.ts';
 import type { OrganizationListing } from '../aws/organizations.ts';
+import { revokedMark } from './builds.ts';
 import { cellKey } from './cells.ts';
 import { SOURCE_IMAGE_TAG, cleanedUpTagKey } from './tags.ts';
 
@@ -94,6 +95,8 @@ interface DesiredImage {
   unexpectedAmis: RecordedAmi[];
   /** Regions with a containerDistributionConfiguration (not checked: reported as such). */
   containerRegions?: string[];
+  /** The build is revoked (`imagebuilder-reconciler revoke`): the mark's value, when and why; its reconcile moves no pointer. */
+  revoked?: string | undefined;
   /** The organizations and OUs the AMIs are shared with, and what listing their accounts gave (RECONCILER_SHARED_ORGANIZATIONS). */
   organizations?: OrganizationListing[];
   /** Image-level notes the run adds to its report (organizations shared with whose accounts are not listed). */
@@ -305,6 +308,7 @@ function desiredImage(
     containerRegions: (image.distributionConfiguration?.distributions ?? [])
       .filter((d) => d.containerDistributionConfiguration !== undefined)
       .map((d) => d.region ?? ''),
+    ...(revokedMark(image.tags) === undefined ? {} : { revoked: revokedMark(image.tags) }),
   };
 }
 

@@ -68,6 +68,26 @@ class AssumeRoleError extends ReconcilerError {
   }
 }
 
+/**
+ * An account outside the deployment's allow-list of target accounts: its role is never assumed, and its
+ * cells are skipped with this as the reason.
+ */
+class NotATargetAccountError extends ReconcilerError {
+  readonly accountId: string;
+
+  constructor(accountId: string) {
+    super(`account ${accountId} is not one of the deployment's targetAccounts (RECONCILER_TARGET_ACCOUNTS): its role is not assumed`, {
+      kind: 'access-denied',
+      code: NOT_A_TARGET_ACCOUNT,
+    });
+    this.name = 'NotATargetAccountError';
+    this.accountId = accountId;
+  }
+}
+
+/** The code of {@link NotATargetAccountError}, as a report's failure carries it. */
+const NOT_A_TARGET_ACCOUNT = 'NotATargetAccount';
+
 /** An AWS call failed; wraps the SDK error with the call and where it was made. */
 class AwsCallError extends ReconcilerError {
   readonly operation: string;
@@ -163,6 +183,8 @@ function briefFailure(failure: Failure): string {
 
 export {
   AssumeRoleError,
+  NOT_A_TARGET_ACCOUNT,
+  NotATargetAccountError,
   AwsCallError,
   ConfigError,
   InputError,

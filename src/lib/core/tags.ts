@@ -23,6 +23,13 @@ const DISABLED_AT_TAG = `${TAG_PREFIX}disabled-at`;
 /** On an AMI cleanup disables: the launch permissions DisableImage removes, to restore them. */
 const LAUNCH_PERMISSIONS_TAG = `${TAG_PREFIX}launch-permissions`;
 
+/**
+ * On an Image Builder image: the build is revoked (`imagebuilder-reconciler revoke`), its value when and why.
+ * Every ordering of builds reads it (core/builds.ts): a revoked build is never current again, never newer
+ * than another, and its reconcile moves no pointer. `unrevoke` removes it.
+ */
+const REVOKED_TAG = `${TAG_PREFIX}revoked`;
+
 /** The default keep tag: an AMI carrying it is never cleaned up (RECONCILER_CLEANUP_KEEP_TAG changes it). */
 const DEFAULT_KEEP_TAG = `${TAG_PREFIX}keep`;
 
@@ -45,6 +52,7 @@ export {
   DEFAULT_KEEP_TAG,
   DISABLED_AT_TAG,
   LAUNCH_PERMISSIONS_TAG,
+  REVOKED_TAG,
   SOURCE_IMAGE_TAG,
   TAG_PREFIX,
   cleanedUpTagKey,

@@ -17,7 +17,8 @@ import { buildPosition, compareBuilds, isImageBuildArn, parseImageBuildArn } fro
 import type { CellClients, ClientFactory } from '../aws/clients.ts';
 import { AwsCallError, type Failure, ReconcilerError, deniedAction, toFailure } from '../core/errors.ts';
 import type { Action, ActionOutcome, Plan } from './types.ts';
-import { BUILD_TAG } from '../core/tags.ts';
+import { BUILD_TAG, SOURCE_IMAGE_TAG } from '../core/tags.ts';
+import { revokedMark } from '../core/builds.ts';
 import { describeImagesById } from '../aws/images.ts';
 
 interface ApplyOptions {
@@ -47,13 +48,14 @@ const VALIDATING = 'validating';
  * Seeded with this run's own build, whose GetImage the run already made.
  */
 class BuildDates {
-  private readonly dates = new Map<string, Promise<string | undefined>>();
+  private readonly builds = new Map<string, Promise<BuildFacts | undefined>>();
 
   constructor(
     private readonly factory: ClientFactory,
     own: { arn: string; dateCreated: string } | undefined,
   ) {
-    if (own !== undefined) this.dates.set(own.arn, Promise.resolve(own.dateCreated));
+    // the own build's mark is never taken from here: ownMarkNow reads it again before each write
+    if (own !== undefined) this.builds.set(own.arn, Promise.resolve({ dateCreated: own.dateCreated, revoked: undefined }));
   }
 
   /**
@@ -61,28 +63,52 @@ class BuildDates {
    * fence orders the AMIs by their own creation time). Throttling and other errors throw: the write fails and
    * is retried, never made blind.
    */
-  of(arn: string): Promise<string | undefined> {
-    let date = this.dates.get(arn);
-    if (date === undefined) {
-      date = this.read(arn);
-      this.dates.set(arn, date);
-      // a failed read is not remembered: the next pointer of the run asks again
-      date.catch(() => this.dates.delete(arn));
-    }
-    return date;
+  async of(arn: string): Promise<string | undefined> {
+    return (await this.facts(arn))?.dateCreated;
   }
 
-  private async read(arn: string): Promise<string | undefined> {
+  /** The build's revoked mark (core/builds.ts), as read once this run; undefined when not revoked or not readable. */
+  async revoked(arn: string): Promise<string | undefined> {
+    return (await this.facts(arn))?.revoked;
+  }
+
+  /**
+   * The revoked mark of the run's own build, read again now (never cached): right before a pointer write, so
+   * that a revoke applied while this run was under way is seen and the write is not made.
+   */
+  async ownMarkNow(arn: string): Promise<string | undefined> {
+    return (await this.read(arn))?.revoked;
+  }
+
+  private facts(arn: string): Promise<BuildFacts | undefined> {
+    let facts = this.builds.get(arn);
+    if (facts === undefined) {
+      facts = this.read(arn);
+      this.builds.set(arn, facts);
+      // a failed read is not remembered: the next pointer of the run asks again
+      facts.catch(() => this.builds.delete(arn));
+    }
+    return facts;
+  }
+
+  private async read(arn: string): Promise<BuildFacts | undefined> {
     const build = parseImageBuildArn(arn);
     try {
       const clients = await this.factory.forCell(build.accountId, build.region);
-      return (await clients.imagebuilder.send(new GetImageCommand({ imageBuildVersionArn: arn }))).image?.dateCreated;
+      const image = (await clients.imagebuilder.send(new GetImageCommand({ imageBuildVersionArn: arn }))).image;
+      return image === undefined ? undefined : { dateCreated: image.dateCreated, revoked: revokedMark(image.tags) };
     } catch (error: unknown) {
       const failure = toFailure(error);
       if (failure.kind === 'not-found' || failure.kind === 'access-denied') return undefined;
       throw new AwsCallError('GetImage (build order of the AMI a pointer names)', build.accountId, build.region, error);
     }
   }
+}
+
+/** What the fence needs of a build: its place in build order and whether it is revoked. */
+interface BuildFacts {
+  dateCreated: string | undefined;
+  revoked: string | undefined;
 }
 
 /** An AMI's place in build order: the build its tag names, and the AMI's own creation time. */
@@ -95,7 +121,8 @@ async function amiOrders(clients: CellClients, imageIds: string[]): Promise<Map<
   const orders = new Map<string, AmiOrder>();
   for (const image of (await describeImagesById(clients.ec2, imageIds)).values()) {
     if (image.ImageId === undefined) continue;
-    const tag = image.Tags?.find((t) => t.Key === BUILD_TAG)?.Value;
+    // Image Builder's tag on its own copies; on a target account's copy, the source tag the reconciler writes
+    const tag = image.Tags?.find((t) => t.Key === BUILD_TAG)?.Value ?? image.Tags?.find((t) => t.Key === SOURCE_IMAGE_TAG)?.Value;
     const created = image.CreationDate === undefined ? Number.NaN : Date.parse(image.CreationDate);
     orders.set(image.ImageId, { build: isImageBuildArn(tag) ? tag : undefined, created: Number.isNaN(created) ? undefined : created });
   }
@@ -119,6 +146,8 @@ async function newerThanOurs(
   const theirs = orders.get(current);
   const mine = orders.get(ours);
   if (theirs === undefined || mine === undefined) return undefined;
+  // a revoked build's AMI is never newer: a pointer that names it is overwritten (core/builds.ts)
+  if (theirs.build !== undefined && theirs.build !== mine.build && (await dates.revoked(theirs.build)) !== undefined) return undefined;
   if (theirs.build !== undefined && mine.build !== undefined && theirs.build !== mine.build) {
     const [theirDate, myDate] = await Promise.all([dates.of(theirs.build), dates.of(mine.build)]);
     const theirBuild = buildPosition(theirs.build, theirDate);
@@ -135,6 +164,18 @@ async function newerThanOurs(
 /** A pointer write skipped because a newer build is already there. */
 function superseded(what: string, by: string): Result {
   return { status: 'skipped', detail: `superseded: ${what} already names ${by}; not rolled back`, resultingState: 'superseded' };
+}
+
+/** The resulting state of a pointer write not made because the run's own build was revoked meanwhile. */
+const REVOKED = 'revoked';
+
+/** A pointer write skipped because the run's build was revoked since the run began (the revoke's mark, read now). */
+function revokedMeanwhile(what: string, mark: string): Result {
+  return {
+    status: 'skipped',
+    detail: `revoked: this build was revoked while the run was under way (${mark}); ${what} not written`,
+    resultingState: REVOKED,
+  };
 }
 
 /** The AMIs of a launch template's default and latest versions, read right before a write. */
@@ -241,6 +282,8 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions, 
       const notes: string[] = [];
       const before = await templateSupersededBy(clients, dates, action.launchTemplateId, action.imageId);
       if (before !== undefined) return superseded(`launch template ${action.launchTemplateId}`, before);
+      const markBefore = await dates.ownMarkNow(options.imageArn);
+      if (markBefore !== undefined) return revokedMeanwhile(`launch template ${action.launchTemplateId}`, markBefore);
       if (action.reuseVersion === true) {
         version = await newestVersionWith(clients, action.launchTemplateId, action.imageId);
         if (version !== undefined) notes.push(`version ${version} already uses ${action.imageId}`);
@@ -266,8 +309,10 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions, 
         // read again right before the write: a newer build's run may have moved the default meanwhile
         const now = await templatePointers(clients, action.launchTemplateId);
         const newer = await newerThanOurs(clients, dates, now.defaultImage, action.imageId);
-        if (newer !== undefined) {
-          const detail = superseded(`the default of launch template ${action.launchTemplateId}`, newer);
+        const mark = newer === undefined ? await dates.ownMarkNow(options.imageArn) : undefined;
+        if (newer !== undefined || mark !== undefined) {
+          const what = `the default of launch template ${action.launchTemplateId}`;
+          const detail = newer !== undefined ? superseded(what, newer) : revokedMeanwhile(what, mark ?? '');
           // the version this run created must not stay $Latest over the newer default: copy the default on top
           if (action.create !== undefined && created && now.latestVersion === version && now.defaultImage !== undefined) {
             await clients.ec2.send(
@@ -276,7 +321,10 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions, 
                 SourceVersion: '$Default',
                 LaunchTemplateData: { ImageId: now.defaultImage },
                 VersionDescription:
-                  `imagebuilder-reconciler: $Latest restored to the default after ${options.imageArn} was superseded`.slice(0, 255),
+                  `imagebuilder-reconciler: $Latest restored to the default after ${options.imageArn} was ${newer !== undefined ? 'superseded' : 'revoked'}`.slice(
+                    0,
+                    255,
+                  ),
                 ClientToken: `${action.create.clientToken}-restore`.slice(0, 128),
               }),
             );
@@ -303,6 +351,8 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions, 
         const newer = await templateSupersededBy(clients, dates, action.launchTemplate.id, action.imageId);
         if (newer !== undefined) return superseded(`Fast Launch's launch template ${action.launchTemplate.id}`, newer);
       }
+      const mark = await dates.ownMarkNow(options.imageArn);
+      if (mark !== undefined) return revokedMeanwhile(`Fast Launch of ${action.imageId}`, mark);
       const input = {
         ImageId: action.imageId,
         ResourceType: 'snapshot' as const,
@@ -334,6 +384,8 @@ async function run(action: Action, clients: CellClients, options: ApplyOptions, 
       if (current === action.value) return { status: 'already-done', detail: `already holds ${action.value}`, resultingState: undefined };
       const newer = await newerThanOurs(clients, dates, current, action.value);
       if (newer !== undefined) return superseded(`parameter ${action.name}`, newer);
+      const mark = await dates.ownMarkNow(options.imageArn);
+      if (mark !== undefined) return revokedMeanwhile(`parameter ${action.name}`, mark);
       const asynchronous = action.dataType === IMAGE_DATA_TYPE;
       let out: PutParameterCommandOutput;
       try {
@@ -401,17 +453,11 @@ async function apply(plan: Plan, factory: ClientFactory, options: ApplyOptions):
     groups.map((actions) =>
       limit(async () => {
         const outcomes: ActionOutcome[] = [];
-        let supersededIn: string | undefined;
+        let blocked: { detail: string; state: string } | undefined;
         for (const action of actions) {
-          if (supersededIn !== undefined && POINTER_KINDS.has(action.kind)) {
-            // a newer build owns this cell's pointers: leave the rest of them to its run
-            outcomes.push({
-              action,
-              status: 'skipped',
-              detail: `superseded: ${supersededIn}`,
-              error: undefined,
-              resultingState: 'superseded',
-            });
+          if (blocked !== undefined && POINTER_KINDS.has(action.kind)) {
+            // a newer build owns this cell's pointers, or this build was revoked: leave the rest of them
+            outcomes.push({ action, status: 'skipped', detail: blocked.detail, error: undefined, resultingState: blocked.state });
             continue;
           }
           if (options.signal?.aborted === true) {
@@ -427,7 +473,8 @@ async function apply(plan: Plan, factory: ClientFactory, options: ApplyOptions):
           try {
             const clients = await factory.forCell(action.cell.accountId, action.cell.region);
             const result = await run(action, clients, options, dates);
-            if (result.resultingState === 'superseded') supersededIn = result.detail?.replace(/^superseded: /, '');
+            if (result.resultingState === 'superseded' || result.resultingState === REVOKED)
+              blocked = { detail: result.detail ?? result.resultingState, state: result.resultingState };
             outcomes.push({ action, error: undefined, ...result });
           } catch (error: unknown) {
             const failure = toFailure(new AwsCallError(action.kind, action.cell.accountId, action.cell.region, error));
@@ -448,7 +495,7 @@ async function apply(plan: Plan, factory: ClientFactory, options: ApplyOptions):
   return results.flat();
 }
 
-export { VALIDATING, apply };
+export { REVOKED, VALIDATING, apply };
 
 /**
  * What to change when IAM refused a dependent permission that the refusal alone does not explain: the rights

@@ -2,7 +2,8 @@
  * The input schemas of the reconcile triggers, one per trigger, parsed with Powertools Parser and zod:
  *
  * - the `EC2 Image Builder Image State Change` event (EventBridge);
- * - the manual payload `{ "imageBuildVersionArn": "…", "mode": "plan" }`;
+ * - the manual payload `{ "imageBuildVersionArn": "…", "mode": "plan" }`, and the manual revoke payload
+ *   `{ "action": "revoke" | "unrevoke", "imageBuildVersionArn": "…", "apply": true, "reason": "…", "disable": true }`;
  * - the recheck message the reconciler itself puts on its queue (with a `shard` when it carries one shard of
  *   a build split past RECONCILER_SHARD_MAX_CELLS).
  *
@@ -18,6 +19,7 @@ import { type ImageBuildArn, parseImageBuildArn } from '../core/arn.ts';
 import { InputError } from '../core/errors.ts';
 import { AccountId, CellKey, Region, issuesOf, quote, summarizeIssues } from '../core/input.ts';
 import type { ReconcileRequest } from './reconcile.ts';
+import type { RevokeRequest } from '../revoke/revoke.ts';
 
 /** The detail-type of Image Builder's state-change event. */
 const IMAGE_STATE_CHANGE = 'EC2 Image Builder Image State Change';
@@ -112,6 +114,21 @@ function manualSchema(partition: string) {
   return z.strictObject({ imageBuildVersionArn: imageBuildArn(partition), mode: Mode.optional() });
 }
 
+/**
+ * The manual revoke (and unrevoke) payload: `{ "action": "revoke", "imageBuildVersionArn": "…", "apply": true }`.
+ * Only a manual invocation can revoke: an EventBridge event or a recheck message never has these fields, and
+ * their schemas are strict. Planned unless `apply` is true (and the deployment's mode is apply).
+ */
+function revokeSchema(partition: string) {
+  return z.strictObject({
+    action: z.enum(['revoke', 'unrevoke']),
+    imageBuildVersionArn: imageBuildArn(partition),
+    apply: z.boolean().optional(),
+    reason: z.string().max(200, 'must be at most 200 characters (it is kept in a tag)').optional(),
+    disable: z.boolean().optional(),
+  });
+}
+
 /** A run id as the reconciler makes them (a UUID in Lambda); bounded, printable. */
 const RunId = z.string().regex(/^[\w.:-]{1,128}$/, 'must be a run id (letters, digits, . : _ -, at most 128)');
 
@@ -179,7 +196,8 @@ type ReconcileInput =
       /** The EventBridge event's `id` (every delivery of one event carries it); undefined for a manual payload. */
       eventId: string | undefined;
     }
-  | { kind: 'ignored'; status: string; reason: string };
+  | { kind: 'ignored'; status: string; reason: string }
+  | { kind: 'revoke'; request: RevokeRequest };
 
 /**
  * Narrow what the reconcile function receives: an `EC2 Image Builder Image State Change` event (the image
@@ -203,6 +221,22 @@ function toReconcileInput(event: unknown, context: SchemaContext): ReconcileInpu
       return { kind: 'ignored', status, reason: `status ${status}: only ${ACTING_STATUSES.join(' and ')} are reconciled` };
     }
     return { kind: 'run', status, eventId: parsed.id, request: { imageBuildVersionArn: parsed.resources[0].arn, trigger: 'eventbridge' } };
+  }
+  if ('action' in event) {
+    const revoke = parseOrReject(event, revokeSchema(context.partition), 'malformed revoke payload');
+    if (revoke.action === 'unrevoke' && revoke.disable !== undefined)
+      throw new InputError('malformed revoke payload: disable: only a revoke retires AMIs; unrevoke takes no disable');
+    return {
+      kind: 'revoke',
+      request: {
+        action: revoke.action,
+        imageBuildVersionArn: revoke.imageBuildVersionArn.arn,
+        mode: revoke.apply === true ? 'apply' : 'plan',
+        reason: revoke.reason,
+        disable: revoke.disable,
+        trigger: 'manual',
+      },
+    };
   }
   const parsed = parseOrReject(event, manualSchema(context.partition), 'malformed manual payload');
   return {

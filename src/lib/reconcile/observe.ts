@@ -16,6 +16,7 @@ import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import pLimit from 'p-limit';
 import { type BuildPosition, amiArn, buildPosition, compareBuilds, parseImageBuildArn } from '../core/arn.ts';
 import type { CellClients, ClientFactory } from '../aws/clients.ts';
+import { isGoodBuild } from '../core/builds.ts';
 import { cellKey } from '../core/cells.ts';
 import { describeImagesById } from '../aws/images.ts';
 import { read, readOrNull } from '../core/observed.ts';
@@ -373,6 +374,7 @@ async function resolveOwnerTemplateNames(desired: DesiredImage, factory: ClientF
  * The AVAILABLE builds among `summaries` that come after the desired build in build order (`compareBuilds`:
  * by Image Builder's dateCreated), newest first. Every build of the pipeline counts, whatever its recipe's
  * version (or name): a pipeline pointed back at a lower recipe version makes a newer build with a lower version.
+ * A revoked build (`imagebuilder-reconciler:revoked` on its image) is left out: it is never current again.
  */
 function newerFrom(summaries: ImageSummary[], desired: DesiredImage): NewerBuild[] {
   const ours = { ...desired.arn, dateCreated: desired.dateCreated };
@@ -383,7 +385,8 @@ function newerFrom(summaries: ImageSummary[], desired: DesiredImage): NewerBuild
     // no pipeline: the listing is of the image version's builds (ListImageBuildVersions)
     if (desired.pipelineArn === undefined && parseImageBuildArn(position.arn).imageName !== desired.arn.imageName) continue;
     const status = summary.state?.status ?? 'UNKNOWN';
-    if (status !== 'AVAILABLE') continue;
+    // a revoked build is never newer than another (core/builds.ts): its AMIs are never rolled forward to
+    if (!isGoodBuild(summary)) continue;
     const amis: Record<string, string> = {};
     for (const ami of summary.outputResources?.amis ?? []) {
       if (ami.region !== undefined && ami.image !== undefined)

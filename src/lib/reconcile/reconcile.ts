@@ -14,6 +14,7 @@ import { observe } from './observe.ts';
 import { plan } from './plan/index.ts';
 import { type ShardSpec, scopeFilter, shardLabel, splitShards } from './fan-out.ts';
 import { rollForward } from './roll-forward.ts';
+import { undoWritesOfRevoked } from '../revoke/revoke.ts';
 import { REPORT_DETAIL_TYPE, type ReconcileReport, type Trigger, buildReport, finalize, hasPending } from './report.ts';
 
 /** What to reconcile: identity only. Real state is always read again (level-triggered). */
@@ -190,6 +191,8 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
     const outcomes = await apply(thePlan, clients, { mode, signal, imageArn: arn.arn, imageCreated: desired.dateCreated });
     // close the window between apply's last re-read and its write (see sweep.ts)
     if (mode === 'apply') outcomes.push(...(await rollForward(desired, outcomes, clients)));
+    // and the window between the fence's last read of this build's revoked mark and the write (revoke.ts)
+    if (mode === 'apply') outcomes.push(...(await undoWritesOfRevoked(arn.arn, outcomes, clients)));
     for (const o of outcomes) {
       if (o.action.kind === 'enable-fast-launch' && o.action.isRetry && o.status === 'applied') {
         const key = cellKey(o.action.cell.region, o.action.cell.accountId);

@@ -73,6 +73,8 @@ interface ReconcileReport {
     pipelineArn: string | null;
     distributionConfigurationArn: string | null;
     supersededBy: string | null;
+    /** Only when the build is revoked: the mark (when and why). Nothing is repaired or pointed at it. */
+    revoked?: string;
   };
   outcome: Outcome;
   attempt: number;
@@ -121,7 +123,7 @@ function cellWaits(cell: CellPlan, outcomes: ActionOutcome[]): boolean {
     cell.checks.some((c) => c.result === 'pending') ||
     outcomes.some(
       (o) =>
-        (o.status === 'skipped' && o.resultingState !== 'superseded') ||
+        (o.status === 'skipped' && o.resultingState !== 'superseded' && o.resultingState !== 'revoked') ||
         o.resultingState === 'enabling' ||
         o.resultingState === 'validating',
     )
@@ -144,7 +146,8 @@ function cellReasons(cell: CellPlan, outcomes: ActionOutcome[]): string[] {
     .map((c) => `${c.check}${c.subject === cell.imageId || c.subject === cell.accountId ? '' : ` ${c.subject}`}: ${c.result}: ${c.reason}`);
   for (const o of outcomes) {
     if (o.status === 'failed') reasons.push(`${o.action.kind} ${o.action.target}: failed: ${o.error?.message ?? 'unknown error'}`);
-    if (o.resultingState === 'superseded') reasons.push(`${o.action.kind} ${o.action.target}: skipped: ${o.detail ?? 'superseded'}`);
+    if (o.resultingState === 'superseded' || o.resultingState === 'revoked')
+      reasons.push(`${o.action.kind} ${o.action.target}: skipped: ${o.detail ?? o.resultingState}`);
     if (o.resultingState === 'enabling') reasons.push(`fast-launch: pending: enabling (requested by this run)`);
     if (o.resultingState === ROLL_FORWARD_UNCHECKED)
       reasons.push(`${o.action.kind} ${o.action.target}: pending: ${o.detail ?? 'roll forward not checked'}`);
@@ -244,6 +247,10 @@ function buildReport(input: ReportInput): ReconcileReport {
       `roll forward not checked: the newer builds could not be listed after this run's pointer writes (${unchecked.error?.message ?? 'unknown error'}); pending until the recheck lists them`,
     );
   }
+  if (desired.revoked !== undefined)
+    notes.push(
+      `the build is revoked (${desired.revoked}): it is never current again; nothing is repaired or pointed at it (unrevoke lifts the mark)`,
+    );
   for (const o of listings)
     if (o.status !== 'listed') notes.push(`accounts of ${o.arn} not tagged (${o.status}): ${o.reason ?? 'not listed'}`);
   return {
@@ -265,6 +272,7 @@ function buildReport(input: ReportInput): ReconcileReport {
       pipelineArn: desired.pipelineArn ?? null,
       distributionConfigurationArn: desired.distributionConfigurationArn ?? null,
       supersededBy: p.supersededBy ?? null,
+      ...(desired.revoked === undefined ? {} : { revoked: desired.revoked }),
     },
     outcome,
     attempt: input.attempt,

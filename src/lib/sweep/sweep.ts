@@ -5,7 +5,8 @@
  * level-triggered, so a sweep of a converged build changes nothing.
  */
 import { type ImageSummary, paginateListImagePipelineImages, paginateListImagePipelines } from '@aws-sdk/client-imagebuilder';
-import { buildPosition, compareBuilds, parseImagePipelineArn } from '../core/arn.ts';
+import { parseImagePipelineArn } from '../core/arn.ts';
+import { currentBuild, goodBuildsNewestFirst } from '../core/builds.ts';
 import { AwsCallError, type Failure, toFailure } from '../core/errors.ts';
 import type { ClientFactory } from '../aws/clients.ts';
 import { modeWithin } from '../core/config.ts';
@@ -42,22 +43,13 @@ interface SweepReport {
 }
 
 /**
- * The latest AVAILABLE build of a pipeline, or undefined: the last in build order (`compareBuilds`, core/arn.ts:
- * Image Builder's dateCreated, then version and build number), so a pipeline pointed back at a lower recipe
- * version has its newest build swept, not the highest version.
+ * The latest AVAILABLE build of a pipeline that is not revoked, or undefined: the current build (`currentBuild`,
+ * core/builds.ts: the last in build order, Image Builder's dateCreated, then version and build number), so a
+ * pipeline pointed back at a lower recipe version has its newest build swept, not the highest version, and a
+ * revoked build is never swept again.
  */
 function latestAvailable(summaries: ImageSummary[]): string | undefined {
-  return availableNewestFirst(summaries)[0];
-}
-
-/** The AVAILABLE builds, newest first in build order (`compareBuilds`). */
-function availableNewestFirst(summaries: ImageSummary[]): string[] {
-  const builds = summaries
-    .filter((s) => s.state?.status === 'AVAILABLE')
-    .map((s) => buildPosition(s.arn, s.dateCreated))
-    .filter((b): b is NonNullable<typeof b> => b !== undefined);
-  builds.sort((a, b) => compareBuilds(b, a));
-  return builds.map((b) => b.arn);
+  return currentBuild(summaries);
 }
 
 async function pipelinesOf(clients: ClientFactory, region: string): Promise<string[]> {
@@ -74,13 +66,20 @@ async function pipelinesOf(clients: ClientFactory, region: string): Promise<stri
   return arns.sort();
 }
 
-/** The latest AVAILABLE build of a pipeline, or undefined when it has none. */
+/** The latest AVAILABLE build of a pipeline that is not revoked, or undefined when it has none. */
 async function latestBuildOf(clients: ClientFactory, pipelineArn: string): Promise<string | undefined> {
-  return (await latestBuildsOf(clients, pipelineArn, 1))[0];
+  return latestAvailable(await pipelineBuilds(clients, pipelineArn));
 }
 
-/** The last `count` AVAILABLE builds of a pipeline, newest first (the report page's side by side). */
+/** The last `count` AVAILABLE builds of a pipeline that are not revoked, newest first (the report page's side by side). */
 async function latestBuildsOf(clients: ClientFactory, pipelineArn: string, count: number): Promise<string[]> {
+  return goodBuildsNewestFirst(await pipelineBuilds(clients, pipelineArn))
+    .slice(0, count)
+    .map((b) => b.arn);
+}
+
+/** Every build of a pipeline, as Image Builder lists them. */
+async function pipelineBuilds(clients: ClientFactory, pipelineArn: string): Promise<ImageSummary[]> {
   const pipeline = parseImagePipelineArn(pipelineArn);
   const cell = await clients.forCell(pipeline.accountId, pipeline.region);
   const summaries: ImageSummary[] = [];
@@ -90,7 +89,7 @@ async function latestBuildsOf(clients: ClientFactory, pipelineArn: string, count
   } catch (error: unknown) {
     throw new AwsCallError('ListImagePipelineImages', pipeline.accountId, pipeline.region, error);
   }
-  return availableNewestFirst(summaries).slice(0, count);
+  return summaries;
 }
 
 /**

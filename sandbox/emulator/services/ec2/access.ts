@@ -44,19 +44,28 @@ function tagsOf(image: Ami, account: string): Map<string, string> {
   return image.ownerId === account ? image.tags : (image.accountTags.get(account) ?? new Map());
 }
 
-/** Images an account can see in a region, honouring eventual consistency for reads. */
-function visibleImages(ctx: Ctx, options: { consumeInvisible: boolean }): Ami[] {
+/**
+ * Images an account can see in a region, honouring eventual consistency for reads. `scope` narrows where to
+ * look, as the request does (the AMIs it names by id, or those of the owners it names), so that a request
+ * reads those AMIs only, not every AMI of the region; its invisible reads are consumed only by a request that
+ * would have returned it.
+ */
+function visibleImages(ctx: Ctx, options: { consumeInvisible: boolean }, scope: { imageIds?: string[]; owners?: string[] } = {}): Ami[] {
+  const state = ctx.env.state;
+  let candidates: Iterable<Ami>;
+  if (scope.imageIds !== undefined && scope.imageIds.length > 0) {
+    candidates = [...new Set(scope.imageIds)].flatMap((id) => state.findImage(ctx.region, id) ?? []);
+  } else if (scope.owners !== undefined && scope.owners.length > 0 && scope.owners.every((o) => /^\d{12}$/.test(o))) {
+    candidates = [...new Set(scope.owners)].flatMap((owner) => [...state.cell(owner, ctx.region).images.values()]);
+  } else candidates = state.imagesOfRegion(ctx.region);
   const out: Ami[] = [];
-  for (const { region, store } of ctx.env.state.allCells()) {
-    if (region !== ctx.region) continue;
-    for (const image of store.images.values()) {
-      if (image.state === 'deregistered' || !canSee(image, ctx.account, ctx.env.state)) continue;
-      if (image.invisibleReads > 0) {
-        if (options.consumeInvisible) image.invisibleReads -= 1;
-        continue;
-      }
-      out.push(image);
+  for (const image of candidates) {
+    if (image.state === 'deregistered' || !canSee(image, ctx.account, state)) continue;
+    if (image.invisibleReads > 0) {
+      if (options.consumeInvisible) image.invisibleReads -= 1;
+      continue;
     }
+    out.push(image);
   }
   return out;
 }

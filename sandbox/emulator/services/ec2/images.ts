@@ -101,9 +101,9 @@ function describeImages(ctx: Ctx, input: DescribeImagesRequest) {
   if (input.ImageIds !== undefined && input.MaxResults !== undefined) {
     throw new AwsError('InvalidParameterCombination', 'The parameter ImageIds cannot be used with the parameter MaxResults');
   }
-  let images = visibleImages(ctx, { consumeInvisible: true });
-  if (input.Owners !== undefined && input.Owners.length > 0) {
-    const owners = input.Owners.map((o) => (o === 'self' ? ctx.account : o));
+  const owners = (input.Owners ?? []).map((o) => (o === 'self' ? ctx.account : o));
+  let images = visibleImages(ctx, { consumeInvisible: true }, { imageIds: input.ImageIds, owners });
+  if (owners.length > 0) {
     images = images.filter((i) => owners.includes(i.ownerId));
   }
   if (input.ExecutableUsers !== undefined && input.ExecutableUsers.length > 0) {

@@ -36,12 +36,13 @@ import {
 } from './launch-templates.ts';
 import { describeImageReferences } from './references.ts';
 import { deleteSnapshot, describeSnapshots } from './snapshots.ts';
+import { cancelSpotInstanceRequests, describeSpotInstanceRequests, requestSpotInstances } from './spot-requests.ts';
 import { createTags, deleteTags } from './tags.ts';
 import { createImageUsageReport, describeImageUsageReportEntries, describeImageUsageReports } from './usage-reports.ts';
 
 /**
  * EC2, one file per resource family: AMIs (images.ts), their snapshots, tags, launch templates, Fast Launch,
- * instances, Spot Fleet and EC2 Fleet requests, image references, AMI usage reports and VM exports; here the
+ * instances, Spot Instance requests, Spot Fleet and EC2 Fleet requests, image references, AMI usage reports and VM exports; here the
  * service's operations are put together.
  */
 
@@ -93,6 +94,9 @@ const ec2: ServiceDef = {
     RequestSpotFleet: op(requestSpotFleet),
     DescribeSpotFleetRequests: op(describeSpotFleetRequests),
     CancelSpotFleetRequests: op(cancelSpotFleetRequests),
+    RequestSpotInstances: op(requestSpotInstances),
+    DescribeSpotInstanceRequests: op(describeSpotInstanceRequests),
+    CancelSpotInstanceRequests: op(cancelSpotInstanceRequests),
     CreateFleet: op(createFleet),
     DescribeFleets: op(describeFleets),
     DeleteFleets: op(deleteFleets),

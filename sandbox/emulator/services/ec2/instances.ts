@@ -5,6 +5,7 @@ import { resourceId } from '../../state.ts';
 import { applyFilters, paginate } from '../common.ts';
 import { canSee, here } from './access.ts';
 import { findTemplate, resolveSsmImage, resolveVersion } from './launch-templates.ts';
+import { instanceStateChanged } from './spot-requests.ts';
 
 function runInstances(ctx: Ctx, input: RunInstancesRequest) {
   let imageId = input.ImageId;
@@ -82,6 +83,7 @@ function terminateInstances(ctx: Ctx, input: TerminateInstancesRequest) {
       if (instance === undefined) throw new AwsError('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`);
       const previous = instance.state;
       instance.state = 'terminated';
+      instanceStateChanged(ctx, id, 'terminated');
       return {
         InstanceId: id,
         PreviousState: { Code: previous === 'running' ? 16 : 48, Name: previous },
@@ -99,6 +101,7 @@ function stopInstances(ctx: Ctx, input: { InstanceIds?: string[] | undefined }) 
         throw new AwsError('IncorrectInstanceState', `The instance '${id}' is not in a state from which it can be stopped.`);
       const previous = instance.state;
       instance.state = 'stopped';
+      instanceStateChanged(ctx, id, 'stopped');
       return {
         InstanceId: id,
         PreviousState: { Code: previous === 'running' ? 16 : 80, Name: previous },

@@ -75,6 +75,31 @@ const SHAPES: Record<string, ModelShape> = {
       "clientToken"
     ]
   },
+  "CreateWorkflowRequest": {
+    "type": "structure",
+    "members": {
+      "name": "ResourceName",
+      "semanticVersion": "VersionNumber",
+      "description": "NonEmptyString",
+      "changeDescription": "NonEmptyString",
+      "data": "InlineWorkflowData",
+      "uri": "Uri",
+      "kmsKeyId": "NonEmptyString",
+      "tags": "TagMap",
+      "clientToken": "ClientToken",
+      "type": "WorkflowType",
+      "dryRun": "Boolean"
+    },
+    "required": [
+      "name",
+      "semanticVersion",
+      "clientToken",
+      "type"
+    ],
+    "idempotencyTokens": [
+      "clientToken"
+    ]
+  },
   "DateTime": {
     "type": "string"
   },
@@ -84,6 +109,26 @@ const SHAPES: Record<string, ModelShape> = {
       "VMDK",
       "RAW",
       "VHD"
+    ]
+  },
+  "DistributeImageRequest": {
+    "type": "structure",
+    "members": {
+      "sourceImage": "NonEmptyString",
+      "distributionConfigurationArn": "DistributionConfigurationArn",
+      "executionRole": "RoleNameOrArn",
+      "tags": "TagMap",
+      "clientToken": "ClientToken",
+      "loggingConfiguration": "ImageLoggingConfiguration"
+    },
+    "required": [
+      "sourceImage",
+      "distributionConfigurationArn",
+      "executionRole",
+      "clientToken"
+    ],
+    "idempotencyTokens": [
+      "clientToken"
     ]
   },
   "Distribution": {
@@ -164,9 +209,34 @@ const SHAPES: Record<string, ModelShape> = {
       "targetResourceCount": "TargetResourceCount"
     }
   },
+  "GetWorkflowStepExecutionRequest": {
+    "type": "structure",
+    "members": {
+      "stepExecutionId": "WorkflowStepExecutionId"
+    },
+    "required": [
+      "stepExecutionId"
+    ]
+  },
+  "ImageBuildVersionArn": {
+    "type": "string",
+    "pattern": "^arn:aws[^:]*:imagebuilder:[^:]+:(?:[0-9]{12}|aws(?:-[a-z-]+)?):image/[a-z0-9-_]+/[0-9]+\\.[0-9]+\\.[0-9]+/[0-9]+$"
+  },
   "ImageBuilderArn": {
     "type": "string",
     "pattern": "^arn:aws[^:]*:imagebuilder:[^:]+:(?:[0-9]{12}|aws(?:-[a-z-]+)?):(?:image-recipe|container-recipe|infrastructure-configuration|distribution-configuration|component|image|image-pipeline|lifecycle-policy|workflow\\/(?:build|test|distribution))/[a-z0-9-_]+(?:/(?:(?:x|[0-9]+)\\.(?:x|[0-9]+)\\.(?:x|[0-9]+))(?:/[0-9]+)?)?$"
+  },
+  "ImageLoggingConfiguration": {
+    "type": "structure",
+    "members": {
+      "logGroupName": "LogGroupName"
+    }
+  },
+  "InlineWorkflowData": {
+    "type": "string",
+    "pattern": "[^\\x00]+",
+    "min": 1,
+    "max": 16000
   },
   "LaunchPermissionConfiguration": {
     "type": "structure",
@@ -208,6 +278,30 @@ const SHAPES: Record<string, ModelShape> = {
     "min": 1,
     "max": 50
   },
+  "ListWaitingWorkflowStepsRequest": {
+    "type": "structure",
+    "members": {
+      "maxResults": "RestrictedInteger",
+      "nextToken": "PaginationToken"
+    }
+  },
+  "ListWorkflowStepExecutionsRequest": {
+    "type": "structure",
+    "members": {
+      "maxResults": "RestrictedInteger",
+      "nextToken": "PaginationToken",
+      "workflowExecutionId": "WorkflowExecutionId"
+    },
+    "required": [
+      "workflowExecutionId"
+    ]
+  },
+  "LogGroupName": {
+    "type": "string",
+    "pattern": "^[a-zA-Z0-9\\-_/\\.]{1,512}$",
+    "min": 1,
+    "max": 512
+  },
   "MaxParallelLaunches": {
     "type": "integer",
     "min": 1
@@ -216,6 +310,13 @@ const SHAPES: Record<string, ModelShape> = {
     "type": "string",
     "min": 1,
     "max": 1024
+  },
+  "OnWorkflowFailure": {
+    "type": "string",
+    "enum": [
+      "CONTINUE",
+      "ABORT"
+    ]
   },
   "OrganizationArn": {
     "type": "string",
@@ -237,9 +338,31 @@ const SHAPES: Record<string, ModelShape> = {
     "min": 1,
     "max": 25
   },
+  "PaginationToken": {
+    "type": "string",
+    "min": 1,
+    "max": 65535
+  },
+  "ParallelGroup": {
+    "type": "string",
+    "pattern": "^[A-Za-z0-9][A-Za-z0-9-_+#]{0,99}$",
+    "min": 1,
+    "max": 100
+  },
   "ResourceName": {
     "type": "string",
     "pattern": "^[-_A-Za-z-0-9][-_A-Za-z0-9 ]{1,126}[-_A-Za-z-0-9]$"
+  },
+  "RestrictedInteger": {
+    "type": "integer",
+    "min": 1,
+    "max": 25
+  },
+  "RoleNameOrArn": {
+    "type": "string",
+    "pattern": "^(?:arn:aws(?:-[a-z]+)*:iam::[0-9]{12}:role/)?[a-zA-Z_0-9+=,.@\\-_/]+$",
+    "min": 1,
+    "max": 2048
   },
   "S3ExportConfiguration": {
     "type": "structure",
@@ -253,6 +376,25 @@ const SHAPES: Record<string, ModelShape> = {
       "roleName",
       "diskImageFormat",
       "s3Bucket"
+    ]
+  },
+  "SendWorkflowStepActionRequest": {
+    "type": "structure",
+    "members": {
+      "stepExecutionId": "WorkflowStepExecutionId",
+      "imageBuildVersionArn": "ImageBuildVersionArn",
+      "action": "WorkflowStepActionType",
+      "reason": "NonEmptyString",
+      "clientToken": "ClientToken"
+    },
+    "required": [
+      "stepExecutionId",
+      "imageBuildVersionArn",
+      "action",
+      "clientToken"
+    ],
+    "idempotencyTokens": [
+      "clientToken"
     ]
   },
   "SsmParameterConfiguration": {
@@ -336,6 +478,83 @@ const SHAPES: Record<string, ModelShape> = {
     "idempotencyTokens": [
       "clientToken"
     ]
+  },
+  "Uri": {
+    "type": "string"
+  },
+  "VersionNumber": {
+    "type": "string",
+    "pattern": "^[0-9]+\\.[0-9]+\\.[0-9]+$"
+  },
+  "WorkflowConfiguration": {
+    "type": "structure",
+    "members": {
+      "workflowArn": "WorkflowVersionArnOrBuildVersionArn",
+      "parameters": "WorkflowParameterList",
+      "parallelGroup": "ParallelGroup",
+      "onFailure": "OnWorkflowFailure"
+    },
+    "required": [
+      "workflowArn"
+    ]
+  },
+  "WorkflowExecutionId": {
+    "type": "string",
+    "pattern": "^wf-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+  },
+  "WorkflowParameter": {
+    "type": "structure",
+    "members": {
+      "name": "WorkflowParameterName",
+      "value": "WorkflowParameterValueList"
+    },
+    "required": [
+      "name",
+      "value"
+    ]
+  },
+  "WorkflowParameterList": {
+    "type": "list",
+    "member": "WorkflowParameter",
+    "min": 1
+  },
+  "WorkflowParameterName": {
+    "type": "string",
+    "pattern": "[^\\x00]+",
+    "min": 1,
+    "max": 128
+  },
+  "WorkflowParameterValue": {
+    "type": "string",
+    "pattern": "[^\\x00]*",
+    "min": 0
+  },
+  "WorkflowParameterValueList": {
+    "type": "list",
+    "member": "WorkflowParameterValue"
+  },
+  "WorkflowStepActionType": {
+    "type": "string",
+    "enum": [
+      "RESUME",
+      "STOP"
+    ]
+  },
+  "WorkflowStepExecutionId": {
+    "type": "string",
+    "pattern": "^step-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+  },
+  "WorkflowType": {
+    "type": "string",
+    "enum": [
+      "BUILD",
+      "TEST",
+      "DISTRIBUTION"
+    ]
+  },
+  "WorkflowVersionArnOrBuildVersionArn": {
+    "type": "string",
+    "pattern": "^arn:aws(?:-[a-z]+)*:imagebuilder:[a-z]{2,}(?:-[a-z]+)+-[0-9]+:(?:[0-9]{12}|aws(?:-[a-z-]+)?):workflow/(build|test|distribution)/[a-z0-9-_]+/(?:(?:([0-9]+|x)\\.([0-9]+|x)\\.([0-9]+|x))|(?:[0-9]+\\.[0-9]+\\.[0-9]+/[0-9]+))$"
   }
 };
 

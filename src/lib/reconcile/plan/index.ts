@@ -1,4 +1,5 @@
 import type { DesiredCell, DesiredImage } from '../../core/desired.ts';
+import { NOT_A_TARGET_ACCOUNT } from '../../core/errors.ts';
 import type { Action, CellPlan, Check, Observation, Plan } from '../types.ts';
 import { checkAmi, checkName } from './ami.ts';
 import { type PlanContext, REASONS, token } from './common.ts';
@@ -11,6 +12,20 @@ import { checkS3Export } from './s3-export.ts';
 import { planSharedCell } from './shared.ts';
 import { planParameters } from './ssm-parameters.ts';
 import { planTags } from './tags.ts';
+
+/**
+ * A cell of a revoked build: nothing is repaired, no pointer is moved to it, no launch permission added and
+ * no Fast Launch enabled (never current again; `imagebuilder-reconciler unrevoke` lifts the mark).
+ */
+function planRevokedCell(cell: DesiredCell, mark: string, plan: CellPlan): void {
+  const reason = `the build is revoked (${mark}): it is never current again, nothing is repaired or pointed at it`;
+  const subject = plan.imageId ?? cell.accountId;
+  plan.checks.push({ check: 'ami', subject, result: 'skipped', reason });
+  for (const lt of cell.launchTemplates)
+    plan.checks.push({ check: 'launch-template', subject: lt.launchTemplateId, result: 'skipped', reason });
+  if (cell.fastLaunch !== undefined) plan.checks.push({ check: 'fast-launch', subject, result: 'skipped', reason });
+  for (const p of cell.parameters) plan.checks.push({ check: 'ssm-parameter', subject: p.name, result: 'skipped', reason });
+}
 
 /** The checks and actions of one cell, in the order the report shows them. */
 function planCell(cell: DesiredCell, observation: Observation, desired: DesiredImage, context: PlanContext): CellPlan {
@@ -28,6 +43,10 @@ function planCell(cell: DesiredCell, observation: Observation, desired: DesiredI
     plan.checks.push({ check: 'access', subject: cell.accountId, result: 'pending', reason: 'not observed' });
     return plan;
   }
+  if (desired.revoked !== undefined) {
+    planRevokedCell(cell, desired.revoked, plan);
+    return plan;
+  }
   if (cell.origin === 'shared') {
     planSharedCell(cell, obs, desired, context, plan);
     return plan;
@@ -37,8 +56,9 @@ function planCell(cell: DesiredCell, observation: Observation, desired: DesiredI
     plan.checks.push({
       check: 'access',
       subject: cell.accountId,
-      result: failure.kind === 'throttled' ? 'pending' : 'failed',
-      reason: REASONS.accessDenied(failure),
+      // an account outside the deployment's targetAccounts is left alone on purpose: skipped, not failed
+      result: failure.code === NOT_A_TARGET_ACCOUNT ? 'skipped' : failure.kind === 'throttled' ? 'pending' : 'failed',
+      reason: failure.code === NOT_A_TARGET_ACCOUNT ? failure.message : REASONS.accessDenied(failure),
     });
     return plan;
   }
@@ -95,7 +115,7 @@ function plan(desired: DesiredImage, observation: Observation, context: PlanCont
     ...(context.shard?.missingElsewhere ?? []),
   ];
   const imageLevel = context.shard?.imageLevel ?? true;
-  if (imageLevel && desired.status === 'FAILED' && context.retryFailedImages && missing.length > 0) {
+  if (imageLevel && desired.revoked === undefined && desired.status === 'FAILED' && context.retryFailedImages && missing.length > 0) {
     imageActions.push({
       id: `image/retry-image`,
       kind: 'retry-image',

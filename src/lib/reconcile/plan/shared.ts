@@ -1,3 +1,4 @@
+import { NOT_A_TARGET_ACCOUNT } from '../../core/errors.ts';
 import type { DesiredCell, DesiredImage } from '../../core/desired.ts';
 import type { Failure } from '../../core/errors.ts';
 import type { CellObservation, CellPlan } from '../types.ts';
@@ -21,6 +22,10 @@ const SHARED_REASONS = {
 function planSharedCell(cell: DesiredCell, obs: CellObservation, desired: DesiredImage, context: PlanContext, plan: CellPlan): void {
   if (!obs.access.ok) {
     const failure = obs.access.error;
+    if (failure.code === NOT_A_TARGET_ACCOUNT) {
+      plan.checks.push({ check: 'access', subject: cell.accountId, result: 'skipped', reason: failure.message });
+      return;
+    }
     const result = failure.kind === 'throttled' ? 'pending' : context.sharedRoleRequired === true ? 'failed' : 'skipped';
     const reason = result === 'skipped' ? SHARED_REASONS.sharedUnreachable(failure) : REASONS.accessDenied(failure);
     plan.checks.push({ check: 'access', subject: cell.accountId, result, reason });
