@@ -1,6 +1,6 @@
 /** The `status` matrix: a mark for every check a cell has, license configurations and S3 export included. */
 import { describe, expect, it } from 'vitest';
-import { CHECK_LABELS, colors, renderStatus } from '../../src/cli/format.ts';
+import { CHECK_LABELS, colors, renderStatus, visibleWidth } from '../../src/cli/format.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { CHECK_NAMES, type Check } from '../../src/lib/reconcile/types.ts';
 import { renderPage } from '../../src/cli/page/html.ts';
@@ -88,6 +88,35 @@ describe('status matrix', () => {
     expect(out).toContain('eu-west-1/222233334444: s3-export s3://exports/golden: failed: export task export-ami-1 failed');
     const page = renderPage(pageData({ current: [failed], source: 'test', now: new Date(0) }));
     expect(page).toContain('<span class="m m-failed" title="s3-export: failed">S3✗</span>');
+  });
+
+  it('stays readable with hundreds of accounts: the summary first, one row per account, never an ID split', () => {
+    const big = report([{ check: 'ami', subject: 'ami-0123456789abcdef0', result: 'ok', reason: 'available' }]);
+    const cells = [];
+    for (let a = 0; a < 200; a += 1)
+      for (const region of ['us-east-1', 'eu-west-1', 'ap-southeast-2'])
+        cells.push({
+          region,
+          accountId: String(300000000000 + a),
+          origin: 'target' as const,
+          imageId: `ami-${(a * 3 + region.length).toString(16).padStart(17, '0')}`,
+          status: a === 150 ? ('failed' as const) : ('ok' as const),
+          reasons: a === 150 ? ['ami: failed: the AMI is failed'] : [],
+          checks: [{ check: 'ami' as const, subject: 'x', result: a === 150 ? ('failed' as const) : ('ok' as const), reason: 'r' }],
+        });
+    big.cells = cells;
+    big.counts.cells = { ok: 597, repaired: 0, drift: 0, pending: 0, failed: 3, skipped: 0, total: 600 };
+    big.outcome = 'failed';
+    for (const width of [Number.POSITIVE_INFINITY, 80]) {
+      const out = renderStatus(big, colors(false), width);
+      const lines = out.split('\n');
+      expect(lines[0]).toMatch(/^FAILED: 600 cells \(597 ok, 3 failed\)/);
+      // every AMI whole on a line, and the worst account first
+      for (const cell of cells) expect(out).toContain(cell.imageId);
+      expect(out.indexOf('300000000150')).toBeLessThan(out.indexOf('300000000000'));
+      // as wide as three regions need, whatever the number of accounts
+      expect(Math.max(...lines.map(visibleWidth))).toBeLessThanOrEqual(Number.isFinite(width) ? 80 : 110);
+    }
   });
 
   it('every check but access has a label (a cell without access says "no access")', () => {

@@ -42,6 +42,13 @@ describe('npm run sandbox', () => {
         expect.stringMatching(/report golden-windows 1\.0\.0\/1 \(sqs, attempt \d+, \d+ AWS calls\): CONVERGED: 8 cells \(8 ok\)/),
       );
       expect(lines).toContainEqual(expect.stringMatching(new RegExp(`Image Builder: ${arn} AVAILABLE$`)));
+      // the address of the live report page, which serves the page of the build
+      expect(lines).toContain(`report page: ${box.url}/_sandbox/report (every build reported on here; reload for the latest)`);
+      const page = await fetch(`${box.url}/_sandbox/report`);
+      expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      const html = await page.text();
+      expect(html).toContain('<h2>golden-windows 1.0.0/1 <span class="chip s-converged">converged</span></h2>');
+      expect(html.match(/<td class="cell s-ok"/g)).toHaveLength(8);
     } finally {
       await box.stop();
     }

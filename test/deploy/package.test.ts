@@ -156,6 +156,8 @@ describe('deployment (npx osls package, offline)', () => {
     expect(stdout).toContain('imagebuilder-reconciler demo');
     expect(stdout).toMatch(/^CONVERGED: \d+ cells/m);
     expect(stdout).toMatch(/^converged: \d+ reconcile runs, \d+ AWS calls answered by the sandbox/m);
+    // where to see it as a page while it runs
+    expect(stdout).toMatch(/^Report page, live while the demo runs: http:\/\/127\.0\.0\.1:\d+\/_sandbox\/report$/m);
   }, 120_000);
 
   /** A role's statements, each branch of a conditional one (`Fn::If` on a param) included: what it may grant. */

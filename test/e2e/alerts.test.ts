@@ -11,6 +11,7 @@ import { matchesPattern } from '../../sandbox/harness/wiring/routing.ts';
 import { OUTCOME_CHANGE_DETAIL_TYPE, type OutcomeChange } from '../../src/lib/reconcile/alert.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 import { buildBundles } from '../helpers/build.ts';
+import { schemaErrors, validateOutcomeChange } from '../helpers/schema.ts';
 import { DEMO_OWNER, demoScenario, finished, startBuild, useSandbox } from '../helpers/sandbox.ts';
 
 const BROKEN = '333333333333';
@@ -81,6 +82,7 @@ describe('a build is announced when its outcome changes, not at every report', (
     const last = box.reports(arn).at(-1);
     expect(['converged', 'repaired']).toContain(last?.outcome);
     expect(changes().map((c) => c.change)).toStrictEqual(['failed', 'recovered']);
+    for (const change of changes()) expect(schemaErrors(validateOutcomeChange, change)).toStrictEqual([]);
     expect(changes()[1]?.digest).toBe(
       `RECOVERED: golden-windows 1.0.0/1: all ${last?.counts.cells.total} cells ok again\nFull report: imagebuilder-reconciler report ${arn} --html report.html (or status ${arn})`,
     );

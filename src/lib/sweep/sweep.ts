@@ -52,11 +52,6 @@ function latestAvailable(summaries: ImageSummary[]): string | undefined {
   return currentBuild(summaries);
 }
 
-/** The current builds (AVAILABLE, not revoked), newest first in build order (`goodBuildsNewestFirst`). */
-function availableNewestFirst(summaries: ImageSummary[]): string[] {
-  return goodBuildsNewestFirst(summaries).map((b) => b.arn);
-}
-
 async function pipelinesOf(clients: ClientFactory, region: string): Promise<string[]> {
   const own = await clients.ownAccountId();
   const cell = await clients.forCell(own, region);
@@ -71,13 +66,20 @@ async function pipelinesOf(clients: ClientFactory, region: string): Promise<stri
   return arns.sort();
 }
 
-/** The latest AVAILABLE build of a pipeline, or undefined when it has none. */
+/** The latest AVAILABLE build of a pipeline that is not revoked, or undefined when it has none. */
 async function latestBuildOf(clients: ClientFactory, pipelineArn: string): Promise<string | undefined> {
-  return (await latestBuildsOf(clients, pipelineArn, 1))[0];
+  return latestAvailable(await pipelineBuilds(clients, pipelineArn));
 }
 
-/** The last `count` AVAILABLE builds of a pipeline, newest first (the report page's side by side). */
+/** The last `count` AVAILABLE builds of a pipeline that are not revoked, newest first (the report page's side by side). */
 async function latestBuildsOf(clients: ClientFactory, pipelineArn: string, count: number): Promise<string[]> {
+  return goodBuildsNewestFirst(await pipelineBuilds(clients, pipelineArn))
+    .slice(0, count)
+    .map((b) => b.arn);
+}
+
+/** Every build of a pipeline, as Image Builder lists them. */
+async function pipelineBuilds(clients: ClientFactory, pipelineArn: string): Promise<ImageSummary[]> {
   const pipeline = parseImagePipelineArn(pipelineArn);
   const cell = await clients.forCell(pipeline.accountId, pipeline.region);
   const summaries: ImageSummary[] = [];
@@ -87,7 +89,7 @@ async function latestBuildsOf(clients: ClientFactory, pipelineArn: string, count
   } catch (error: unknown) {
     throw new AwsCallError('ListImagePipelineImages', pipeline.accountId, pipeline.region, error);
   }
-  return availableNewestFirst(summaries).slice(0, count);
+  return summaries;
 }
 
 /**
