@@ -7,6 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import {
@@ -38,7 +39,7 @@ function userClient(box: Sandbox) {
     const { stdout } = await run(AWS, ['--endpoint-url', box.url, '--region', region, '--output', 'json', ...args], {
       env: {
         PATH: process.env.PATH,
-        HOME: '/tmp',
+        HOME: tmpdir(),
         AWS_ACCESS_KEY_ID: account,
         AWS_SECRET_ACCESS_KEY: 'sandbox',
         AWS_PAGER: '',
