@@ -51,8 +51,8 @@ function cloudTrailEvent(errorCode?: string): Obj {
 describe('infra/region-forwarder.yaml', () => {
   const rules = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Events::Rule');
 
-  it("has two rules, each targeting the reconciler's bus in the reconciler's region through a role", () => {
-    expect(rules).toHaveLength(2);
+  it("has three rules, each targeting the reconciler's bus in the reconciler's region through a role", () => {
+    expect(rules).toHaveLength(3);
     for (const rule of rules) {
       expect(rule.Properties.Targets).toStrictEqual([
         {
@@ -70,7 +70,7 @@ describe('infra/region-forwarder.yaml', () => {
     expect(Object.keys(template.Parameters).sort()).toStrictEqual(['ImageArnPrefix', 'ReconcilerEventBusName', 'ReconcilerRegion']);
   });
 
-  it("forwards exactly what serverless.yml's reconcile and cleanupOnChange rules match (parameters at their defaults)", () => {
+  it("forwards exactly what serverless.yml's reconcile, cleanupOnChange and gate rules match (parameters at their defaults)", () => {
     const forwarded = readForwarderPatterns('infra/region-forwarder.yaml');
     // as CloudFormation deploys serverless.yml's rules in the aws partition: params filled in, !Sub resolved
     const resolveParams = (p: unknown) =>
@@ -79,7 +79,11 @@ describe('infra/region-forwarder.yaml', () => {
           .replace(/\$\{param:(\w+)\}/g, (_, name: string) => deployment.params[name] ?? '')
           .replace(/\{"Fn::Sub":"([^"]*)"\}/g, (_, text: string) => JSON.stringify(text.replace(/\$\{AWS::Partition\}/g, 'aws'))),
       ) as unknown;
-    expect(forwarded).toStrictEqual([resolveParams(patternOf('reconcile')), resolveParams(patternOf('cleanupOnChange'))]);
+    expect(forwarded).toStrictEqual([
+      resolveParams(patternOf('reconcile')),
+      resolveParams(patternOf('cleanupOnChange')),
+      resolveParams(patternOf('gate')),
+    ]);
   });
 
   it('matches a successful UpdateDistributionConfiguration and not a failed one, in both places', () => {

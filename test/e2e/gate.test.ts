@@ -7,6 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import {
@@ -38,7 +39,7 @@ function userClient(box: Sandbox) {
     const { stdout } = await run(AWS, ['--endpoint-url', box.url, '--region', region, '--output', 'json', ...args], {
       env: {
         PATH: process.env.PATH,
-        HOME: '/tmp',
+        HOME: tmpdir(),
         AWS_ACCESS_KEY_ID: account,
         AWS_SECRET_ACCESS_KEY: 'sandbox',
         AWS_PAGER: '',
@@ -103,7 +104,15 @@ describe('the distribution gate end to end', () => {
   it('holds the build in DISTRIBUTING until every cell of the first stage converged, then releases it', async () => {
     const box = await sandboxes.start({ scenario: demoScenario(), wire: true, clockSpeed: SPEED });
     const user = userClient(box);
+    const endpoint = ['--endpoint-url', box.url, '--region', 'us-east-1', '--json'];
+    const lintPipeline = async () => {
+      const run = await cli(['lint', box.refs.get('pipeline:golden-windows') ?? '', ...endpoint]);
+      return { code: run.code, rules: (JSON.parse(run.out) as { findings: { rule: string }[] }).findings.map((f) => f.rule) };
+    };
+    // lint sees the pipeline is not gated, then that it is
+    expect(await lintPipeline()).toStrictEqual({ code: 0, rules: ['ungated-pipeline'] });
     await install(box, 'us-east-1');
+    expect(await lintPipeline()).toStrictEqual({ code: 0, rules: [] });
     const atGate: { regions: string[]; status: string }[] = [];
     box.onEvent = (event: PublishedEvent) => {
       if (event.detailType !== 'EC2 Image Builder Workflow Step Waiting') return;

@@ -5,7 +5,9 @@
  */
 import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import {
+  CreateDistributionConfigurationCommand,
   CreateWorkflowCommand,
+  DistributeImageCommand,
   GetImageCommand,
   GetImagePipelineCommand,
   GetWorkflowStepExecutionCommand,
@@ -27,6 +29,8 @@ describe('sandbox distribution workflows', () => {
   let box: Sandbox;
   let ib: ReturnType<typeof clients>['imagebuilder'];
   const events: PublishedEvent[] = [];
+  let released = '';
+  let stopped = '';
   const sandboxes = useSandbox('all');
 
   beforeAll(async () => {
@@ -175,6 +179,7 @@ describe('sandbox distribution workflows', () => {
       return image.image?.state?.status === 'AVAILABLE';
     });
     expect(await copiesIn('eu-west-1', '222222222222', arn)).toBe(1);
+    released = arn;
   });
 
   it('fails the build with the STOP reason, and later stages never copy', async () => {
@@ -196,5 +201,55 @@ describe('sandbox distribution workflows', () => {
     const steps = await ib.send(new ListWorkflowStepExecutionsCommand({ workflowExecutionId: step.workflowExecutionId }));
     expect(steps.steps?.slice(3).map((s) => s.status)).toEqual(['FAILED', 'CANCELLED', 'CANCELLED', 'CANCELLED', 'CANCELLED']);
     expect(await copiesIn('eu-west-1', '222222222222', arn)).toBe(0);
+    stopped = arn;
+  });
+
+  it('DistributeImage copies an AVAILABLE build to the cells of a configuration that have none, once', async () => {
+    const config = await ib.send(
+      new CreateDistributionConfigurationCommand({
+        name: 'added-cells',
+        distributions: [{ region: 'eu-west-1', amiDistributionConfiguration: { targetAccountIds: ['333333333333', '222222222222'] } }],
+        clientToken: 'added',
+      }),
+    );
+    const configArn = config.distributionConfigurationArn ?? '';
+    const role = `arn:aws:iam::${OWNER}:role/ImageBuilderDistribution`;
+    await expect(
+      ib.send(
+        new DistributeImageCommand({ sourceImage: 'ami-0123456789abcdef0', distributionConfigurationArn: configArn, executionRole: role }),
+      ),
+    ).rejects.toMatchObject({ name: 'InvalidRequestException' });
+    await expect(
+      ib.send(
+        new DistributeImageCommand({ sourceImage: released, distributionConfigurationArn: `${configArn}-gone`, executionRole: role }),
+      ),
+    ).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+    await expect(
+      ib.send(new DistributeImageCommand({ sourceImage: stopped, distributionConfigurationArn: configArn, executionRole: role })),
+    ).rejects.toMatchObject({ name: 'ResourceInUseException' });
+    await expect(
+      ib.send(new DistributeImageCommand({ sourceImage: released, distributionConfigurationArn: configArn, executionRole: 'not a role!' })),
+    ).rejects.toMatchObject({ name: 'ValidationException' });
+
+    expect(await copiesIn('eu-west-1', '333333333333', released)).toBe(0);
+    const request = { sourceImage: released, distributionConfigurationArn: configArn, executionRole: role, clientToken: 'backfill-1' };
+    expect((await ib.send(new DistributeImageCommand(request))).imageBuildVersionArn).toBe(released);
+    await expect(ib.send(new DistributeImageCommand({ ...request, executionRole: `${role}2` }))).rejects.toMatchObject({
+      name: 'IdempotentParameterMismatchException',
+    });
+    // again, and with another token: the copies that exist are not made twice
+    await ib.send(new DistributeImageCommand(request));
+    await ib.send(new DistributeImageCommand({ ...request, clientToken: 'backfill-2' }));
+    // the configuration names no AMI name: the new copy is named as Image Builder names one without a pattern
+    const image = (await ib.send(new GetImageCommand({ imageBuildVersionArn: released }))).image;
+    const added = image?.outputResources?.amis?.filter((a) => a.region === 'eu-west-1' && a.accountId === '333333333333') ?? [];
+    expect(added).toHaveLength(1);
+    const seen = await clients(box.url, '333333333333', 'eu-west-1').ec2.send(
+      new DescribeImagesCommand({ ImageIds: [added[0]?.image ?? ''] }),
+    );
+    expect(seen.Images?.[0]?.OwnerId).toBe('333333333333');
+    // 222222222222 had its copy from the build: not copied again
+    expect(image?.outputResources?.amis?.filter((a) => a.region === 'eu-west-1' && a.accountId === '222222222222')).toHaveLength(1);
+    expect(await copiesIn('eu-west-1', '222222222222', released)).toBe(1);
   });
 });

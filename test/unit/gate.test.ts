@@ -5,6 +5,7 @@ import { parse } from 'yaml';
 import { decide, gateScoped } from '../../src/lib/gate/answer.ts';
 import { stageCopies } from '../../src/lib/gate/stage.ts';
 import { gateDocument, parseStage } from '../../src/lib/gate/workflow.ts';
+import { lintGateWorkflow, lintPipelineWorkflows } from '../../src/lib/preflight/lint-workflow.ts';
 import type { DesiredImage } from '../../src/lib/core/desired.ts';
 import type { ReconcileReport } from '../../src/lib/reconcile/report.ts';
 
@@ -233,5 +234,42 @@ describe('the cells a gate judges', () => {
     expect(scoped.cells.map((c) => c.key)).toStrictEqual([`us-east-1/${OWNER}`, `us-east-1/${A}`, `us-east-1/${B}`]);
     expect(scoped.cells[1]?.recorded?.imageId).toBe('ami-0000000000000000b');
     expect(scoped.cells[2]?.sharedImages?.map((s) => s.imageId)).toStrictEqual(['ami-0000000000000000a', 'ami-0000000000000000b']);
+  });
+});
+
+describe("lint of a pipeline's distribution workflow", () => {
+  const gated = gateDocument({ stages: [], distributions: undefined, timeoutSeconds: 18_000 });
+
+  it('passes the gate document, and warns of a pipeline with no distribution workflow', () => {
+    expect(lintGateWorkflow(gated, { deadlineMinutes: 240 })).toStrictEqual([]);
+    expect(lintPipelineWorkflows({}).map((f) => [f.severity, f.rule])).toStrictEqual([['warning', 'ungated-pipeline']]);
+    expect(
+      lintPipelineWorkflows({
+        workflows: [{ workflowArn: 'arn:aws:imagebuilder:us-east-1:111111111111:workflow/distribution/g/1.0.0/1' }],
+      }),
+    ).toMatchObject([{ severity: 'error', rule: 'workflow-without-execution-role' }]);
+  });
+
+  it('finds a gate that fails open, waits too short, or leaves a stage unjudged', () => {
+    const doc = [
+      'schemaVersion: 1.0',
+      'steps:',
+      '  - { name: DistributeStage1, action: DistributeImage }',
+      '  - { name: ReconcilerGate1, action: WaitForAction, onFailure: Continue, timeoutSeconds: 600 }',
+      '  - { name: DistributeStage2, action: DistributeImage }',
+      '  - { name: DistributeStage3, action: DistributeImage }',
+    ].join('\n');
+    expect(lintGateWorkflow(doc, { deadlineMinutes: 240 }).map((f) => f.rule)).toStrictEqual([
+      'gate-fails-open',
+      'gate-timeout-within-deadline',
+      'ungated-stage',
+      'ungated-stage',
+    ]);
+    expect(
+      lintGateWorkflow('schemaVersion: 1.0\nsteps:\n  - { name: Approve, action: WaitForAction }\n', { deadlineMinutes: 240 }).map(
+        (f) => f.rule,
+      ),
+    ).toStrictEqual(['no-gate-step']);
+    expect(lintGateWorkflow('steps: [', { deadlineMinutes: 240 }).map((f) => f.rule)).toStrictEqual(['workflow-not-yaml']);
   });
 });

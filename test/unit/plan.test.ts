@@ -695,6 +695,40 @@ const cases: Case[] = [
     actions: [],
   },
   {
+    reason: 'a build still distributing does not roll out: launch templates, Fast Launch and parameters are skipped',
+    desired: ownerOnly(() => undefined, { state: { status: 'DISTRIBUTING' } }),
+    observe: () => undefined,
+    want: [
+      { check: 'launch-template', result: 'skipped', reason: /the image is DISTRIBUTING; .*set only for AVAILABLE images/ },
+      { check: 'fast-launch', result: 'skipped', reason: /the image is DISTRIBUTING/ },
+      { check: 'ssm-parameter', result: 'skipped', reason: /the image is DISTRIBUTING/ },
+    ],
+    actions: [],
+  },
+  {
+    reason: "a distribution gate's stage rolls out while the build is DISTRIBUTING (docs/gate.md)",
+    desired: ownerOnly(() => undefined, { state: { status: 'DISTRIBUTING' } }),
+    observe: () => undefined,
+    context: { rollOut: true },
+    want: [
+      { check: 'launch-template', result: 'ok' },
+      { check: 'ssm-parameter', result: 'ok' },
+    ],
+    actions: [],
+  },
+  {
+    reason: 'the gate rolls out only a DISTRIBUTING build: a FAILED one still does not',
+    desired: ownerOnly(() => undefined, { state: { status: 'FAILED' } }),
+    observe: () => undefined,
+    context: { rollOut: true },
+    want: [
+      { check: 'launch-template', result: 'skipped', reason: /the image is FAILED/ },
+      { check: 'fast-launch', result: 'skipped', reason: /the image is FAILED/ },
+      { check: 'ssm-parameter', result: 'skipped', reason: /the image is FAILED/ },
+    ],
+    actions: [],
+  },
+  {
     reason: 'a FAILED build never rolls out, and reports no Fast Launch check for a cell that configures none',
     desired: ownerOnly(
       (cell) => {

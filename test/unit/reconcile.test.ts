@@ -130,6 +130,12 @@ describe('reconcile (adapters on aws-sdk-client-mock)', () => {
     expect(schemaErrors(validateReconcileReport, JSON.parse(published))).toStrictEqual([]);
   });
 
+  it("puts the trigger's notes first in the report (the gate's unreadable step outputs)", async () => {
+    const note = 'the outputs of step DistributeStage1 could not be read: the AMIs Image Builder recorded are judged instead';
+    const report = await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge', notes: [note] }, testDeps());
+    expect(report.notes[0]).toBe(note);
+  });
+
   it('converges on the recheck once Fast Launch is enabled, and changes nothing more', async () => {
     // Prepare
     await reconcile({ imageBuildVersionArn: IMAGE_ARN, trigger: 'eventbridge' }, testDeps());

@@ -904,6 +904,77 @@ function retryImage(ctx: Ctx, input: { imageBuildVersionArn?: string; clientToke
 }
 
 /**
+ * DistributeImage (API Reference: "distributes existing AMIs to additional regions and accounts without
+ * rebuilding the image"; User Guide, "Use enhanced AMI distribution capabilities"): the source image's copies
+ * to the cells of the given distribution configuration that have none yet, then its integration (launch
+ * templates, Fast Launch, licences, S3 export, SSM parameters) for those cells; the copies are added to the
+ * image's outputResources, and the image build ARN is answered. Only an image build version ARN as
+ * `sourceImage` is modelled (an AMI id or an `ssm:` parameter is refused as not modelled). Required members,
+ * patterns and the execution role's form: the model (ValidationException); an image or configuration that does
+ * not exist: ResourceNotFoundException; an image that is not AVAILABLE: ResourceInUseException; a client token
+ * reused with other parameters: IdempotentParameterMismatchException.
+ */
+function distributeImage(
+  ctx: Ctx,
+  input: {
+    sourceImage?: string;
+    distributionConfigurationArn?: string;
+    executionRole?: string;
+    tags?: Record<string, string>;
+    clientToken?: string;
+  },
+) {
+  validateModel(input, 'DistributeImageRequest');
+  const source = input.sourceImage ?? '';
+  if (!/:image\/[a-z0-9-_]+\/\d+\.\d+\.\d+\/\d+$/.test(source))
+    throw new AwsError(
+      'InvalidRequestException',
+      `The sourceImage ${source} is not an image build version ARN: AMI ids and SSM parameters are not modelled by this sandbox.`,
+      400,
+    );
+  const store = storeFor(ctx, source);
+  const token = `DistributeImage/${input.clientToken ?? ''}`;
+  const request = JSON.stringify({ ...input, clientToken: undefined });
+  const seen = store.clientTokens.get(token);
+  if (seen !== undefined) {
+    if (seen !== request)
+      throw new AwsError(
+        'IdempotentParameterMismatchException',
+        `The client token ${input.clientToken ?? ''} was already used with other parameters.`,
+        400,
+      );
+    return { clientToken: input.clientToken, imageBuildVersionArn: source };
+  }
+  const image = store.images.get(source);
+  if (image === undefined) throw ibNotFound(source);
+  const configArn = input.distributionConfigurationArn ?? '';
+  const config = storeFor(ctx, configArn).distributions.get(configArn);
+  if (config === undefined) throw ibNotFound(configArn);
+  if (image.state?.status !== 'AVAILABLE')
+    throw new AwsError(
+      'ResourceInUseException',
+      `The image ${source} is ${image.state?.status ?? 'UNKNOWN'}; only an AVAILABLE image can be distributed.`,
+      400,
+    );
+  const ami = [...ctx.env.state.cell(ctx.account, ctx.region).images.values()].find(
+    (a) => a.tags.get('Ec2ImageBuilderArn') === source && a.ownerId === ctx.account && a.region === ctx.region,
+  );
+  if (ami === undefined) throw invalid(`The image ${source} has no AMI in ${ctx.region} to distribute.`);
+  store.clientTokens.set(token, request);
+  const before = new Set((image.outputResources?.amis ?? []).map((a) => `${a.accountId ?? ctx.account}/${a.region ?? ''}`));
+  const { failures } = distribute(ctx.env, image, ami, undefined, config.distributions ?? []);
+  const added = new Set(
+    (image.outputResources?.amis ?? []).map((a) => `${a.accountId ?? ctx.account}/${a.region ?? ''}`).filter((key) => !before.has(key)),
+  );
+  // a copy that fails is not recorded (the image keeps the copies it has): the caller finds the cell missing
+  void failures;
+  const env = ctx.env;
+  env.clock.after(COPY_MS + 30_000, () => integrate(env, { ...image, distributionConfiguration: config }, added));
+  cloudTrail(ctx, 'DistributeImage', input, { imageBuildVersionArn: source });
+  return { clientToken: input.clientToken, imageBuildVersionArn: source };
+}
+
+/**
  * TagResource on an image build (Image Builder API Reference, TagResource: `POST /tags/{resourceArn}`; tag
  * keys 1–128 characters, not starting with `aws:`, at most 50 tags per resource).
  */
@@ -1018,6 +1089,7 @@ const imagebuilder: ServiceDef = {
       return { imageSummaryList: page.map(summary), nextToken };
     }),
     RetryImage: op(retryImage),
+    DistributeImage: op(distributeImage),
     ...workflowHandlers,
   },
 };

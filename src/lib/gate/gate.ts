@@ -135,10 +135,11 @@ async function runGate(input: Extract<GateInput, { kind: 'run' }>, deps: Reconci
   const steps = await listSteps(arn, input.workflowExecutionId, deps);
   const stage = stageCopies(steps, input.stepExecutionId);
   if (!stage.ok) throw new InputError(`cannot judge step ${input.stepName}: ${stage.reason}`);
-  const report = await reconcile(
+  return reconcile(
     {
       imageBuildVersionArn: arn.arn,
       trigger: 'eventbridge',
+      notes: stage.notes,
       gate: {
         stepExecutionId: input.stepExecutionId,
         workflowExecutionId: input.workflowExecutionId,
@@ -148,7 +149,6 @@ async function runGate(input: Extract<GateInput, { kind: 'run' }>, deps: Reconci
     },
     deps,
   );
-  return stage.notes.length === 0 ? report : { ...report, notes: [...stage.notes, ...report.notes] };
 }
 
 export { STEP_WAITING, runGate, toGateInput };

@@ -15,7 +15,6 @@ import { stringify } from 'yaml';
 import { InputError } from '../core/errors.ts';
 import { GATE_STEP_PREFIX } from './stage.ts';
 
-
 /** WaitForAction's maximum timeout (User Guide: "Max Timeout: 7 days (604,800 seconds)"). */
 const WAIT_MAX_SECONDS = 604_800;
 

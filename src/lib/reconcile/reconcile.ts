@@ -37,6 +37,8 @@ interface ReconcileRequest {
    * although the image is still DISTRIBUTING, and the step answered RESUME or STOP once they are judged.
    */
   gate?: GateSpec | undefined;
+  /** Notes the trigger adds to the report (the gate: a step whose outputs could not be read). */
+  notes?: string[] | undefined;
 }
 
 /** A minimal structured logger (Powertools' Logger fits). */
@@ -222,6 +224,7 @@ async function reconcile(request: ReconcileRequest, deps: ReconcileDeps, signal?
   }
 
   if (refused !== undefined) report = { ...report, notes: [refused, ...report.notes] };
+  if (request.notes !== undefined && request.notes.length > 0) report = { ...report, notes: [...request.notes, ...report.notes] };
   if (notQueued.length > 0) {
     const which = notQueued.map((n) => shardLabel(n.shard)).join(', ');
     const why = `could not queue shard(s) ${which} of this build: ${notQueued[0]?.failure.message ?? 'unknown error'}`;
