@@ -1,7 +1,7 @@
 /**
  * The benchmark: organization-sized scenarios on the sandbox with real latency and EC2's token buckets, the
  * reconciler in its own process. Prints a table (or JSON with --json [file]).
- * Usage: npm run bench -- [--sizes 10,100,1000] [--full] [--latency 50] [--json [file]] [--env KEY=VALUE ...] [--cpu-prof DIR] [--no-bundles] [--max-heap MiB] [--bundle FILE]
+ * Usage: npm run bench -- [--sizes 10,100,1000] [--full] [--latency 50] [--json [file]] [--env KEY=VALUE ...] [--cpu-prof DIR] [--no-bundles] [--max-heap MiB] [--bundle FILE] [--param KEY=VALUE]
  *        npm run bench -- --wiring --sizes 10000 [--env RECONCILER_SHARD_MAX_CELLS=1000]: the build through the deployed
  *        wiring (Lambda bundles, queues), sharded; the worst invocation's duration and heap
  */
@@ -34,6 +34,8 @@ interface Options {
   maxHeapMiB: number | undefined;
   /** Run the build through the deployed wiring instead of the CLI-like runs. */
   wiring: boolean;
+  /** Overrides of serverless.yml's params for --wiring (`--param k=v`, as `serverless deploy --param` gives them). */
+  params: Record<string, string>;
   /** Another reconcile bundle (another build's dist/lambda/reconcile/index.mjs), invoked in a `no-op (--bundle)` run too. */
   bundle: string | undefined;
 }
@@ -49,6 +51,7 @@ function parseArgs(argv: string[]): Options {
     maxHeapMiB: undefined,
     wiring: false,
     bundle: undefined,
+    params: {},
   };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
@@ -56,7 +59,12 @@ function parseArgs(argv: string[]): Options {
     if (arg === '--full') options.sizes = [10, 100, 1000, 5000];
     else if (arg === '--no-bundles') options.bundles = false;
     else if (arg === '--wiring') options.wiring = true;
-    else if (arg === '--bundle' && next !== undefined) {
+    else if (arg === '--param' && next !== undefined) {
+      const at = next.indexOf('=');
+      if (at < 1) throw new Error(`--param needs KEY=VALUE, got "${next}"`);
+      options.params[next.slice(0, at)] = next.slice(at + 1);
+      i += 1;
+    } else if (arg === '--bundle' && next !== undefined) {
       options.bundle = next;
       i += 1;
     } else if (arg === '--sizes' && next !== undefined) {
@@ -85,7 +93,7 @@ function parseArgs(argv: string[]): Options {
       i += 1;
     } else
       throw new Error(
-        `unknown argument "${arg ?? ''}" (usage: --sizes 10,100,1000 --full --latency 50 --json [file] --env KEY=VALUE --cpu-prof DIR --no-bundles --max-heap MiB --wiring --bundle FILE)`,
+        `unknown argument "${arg ?? ''}" (usage: --sizes 10,100,1000 --full --latency 50 --json [file] --env KEY=VALUE --cpu-prof DIR --no-bundles --max-heap MiB --wiring --param KEY=VALUE --bundle FILE)`,
       );
   }
   for (const size of options.sizes)
@@ -409,7 +417,7 @@ async function mainWiring(options: Options): Promise<void> {
   const rows: WiringRow[] = [];
   await forEachOrg(options.sizes, async (org, size) => {
     process.stderr.write(`bench: ${size} cells: through the wiring\n`);
-    rows.push(await measureWiring(org, awsLikeFaults(options.latencyMs), options.environment, {}));
+    rows.push(await measureWiring(org, awsLikeFaults(options.latencyMs), options.environment, options.params));
   });
   emit(options.json, { latencyMs: options.latencyMs, wiring: rows }, () => printWiring(rows, options.latencyMs));
 }
