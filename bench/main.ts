@@ -1,7 +1,7 @@
 /**
  * The benchmark: organization-sized scenarios on the sandbox with real latency and EC2's token buckets, the
  * reconciler in its own process. Prints a table (or JSON with --json [file]).
- * Usage: npm run bench -- [--sizes 10,100,1000] [--full] [--latency 50] [--json [file]] [--env KEY=VALUE ...] [--cpu-prof DIR] [--no-bundles] [--max-heap MiB]
+ * Usage: npm run bench -- [--sizes 10,100,1000] [--full] [--latency 50] [--json [file]] [--env KEY=VALUE ...] [--cpu-prof DIR] [--no-bundles] [--max-heap MiB] [--bundle FILE] [--param KEY=VALUE]
  *        npm run bench -- --wiring --sizes 10000 [--env RECONCILER_SHARD_MAX_CELLS=1000]: the build through the deployed
  *        wiring (Lambda bundles, queues), sharded; the worst invocation's duration and heap
  */
@@ -34,6 +34,10 @@ interface Options {
   maxHeapMiB: number | undefined;
   /** Run the build through the deployed wiring instead of the CLI-like runs. */
   wiring: boolean;
+  /** Overrides of serverless.yml's params for --wiring (`--param k=v`, as `serverless deploy --param` gives them). */
+  params: Record<string, string>;
+  /** Another reconcile bundle (another build's dist/lambda/reconcile/index.mjs), invoked in a `no-op (--bundle)` run too. */
+  bundle: string | undefined;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -46,6 +50,8 @@ function parseArgs(argv: string[]): Options {
     bundles: true,
     maxHeapMiB: undefined,
     wiring: false,
+    bundle: undefined,
+    params: {},
   };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
@@ -53,7 +59,15 @@ function parseArgs(argv: string[]): Options {
     if (arg === '--full') options.sizes = [10, 100, 1000, 5000];
     else if (arg === '--no-bundles') options.bundles = false;
     else if (arg === '--wiring') options.wiring = true;
-    else if (arg === '--sizes' && next !== undefined) {
+    else if (arg === '--param' && next !== undefined) {
+      const at = next.indexOf('=');
+      if (at < 1) throw new Error(`--param needs KEY=VALUE, got "${next}"`);
+      options.params[next.slice(0, at)] = next.slice(at + 1);
+      i += 1;
+    } else if (arg === '--bundle' && next !== undefined) {
+      options.bundle = next;
+      i += 1;
+    } else if (arg === '--sizes' && next !== undefined) {
       options.sizes = next.split(',').map(Number);
       i += 1;
     } else if (arg === '--latency' && next !== undefined) {
@@ -79,7 +93,7 @@ function parseArgs(argv: string[]): Options {
       i += 1;
     } else
       throw new Error(
-        `unknown argument "${arg ?? ''}" (usage: --sizes 10,100,1000 --full --latency 50 --json [file] --env KEY=VALUE --cpu-prof DIR --no-bundles --max-heap MiB --wiring)`,
+        `unknown argument "${arg ?? ''}" (usage: --sizes 10,100,1000 --full --latency 50 --json [file] --env KEY=VALUE --cpu-prof DIR --no-bundles --max-heap MiB --wiring --param KEY=VALUE --bundle FILE)`,
       );
   }
   for (const size of options.sizes)
@@ -122,7 +136,7 @@ function awsLikeFaults(latencyMs: number): FaultSettings {
 
 interface Row {
   cells: number;
-  run: 'first run' | 'no-op' | 'no-op (bundle)' | 'cleanup plan';
+  run: 'first run' | 'no-op' | 'no-op (bundle)' | 'no-op (--bundle)' | 'cleanup plan';
   /** Reconciler CPU per AWS call (ms). */
   cpuPerCallMs: number;
   wallMs: number;
@@ -158,14 +172,15 @@ async function measure(
   environment: Record<string, string>,
   cpuProf: string | undefined,
   maxHeapMiB?: number,
+  bundle?: string,
 ): Promise<Row> {
   const { box } = org;
   box.server.requests.length = 0;
   box.server.resetPeak();
   const connectionsBefore = box.server.connections;
   const input: RunnerInput = {
-    kind: runKind === 'cleanup plan' ? 'cleanup' : runKind === 'no-op (bundle)' ? 'bundle' : 'reconcile',
-    bundle: join(LAMBDA_DIR, 'reconcile', 'index.mjs'),
+    kind: runKind === 'cleanup plan' ? 'cleanup' : runKind.startsWith('no-op (') ? 'bundle' : 'reconcile',
+    bundle: runKind === 'no-op (--bundle)' && bundle !== undefined ? bundle : join(LAMBDA_DIR, 'reconcile', 'index.mjs'),
     arn: runKind === 'cleanup plan' ? org.distributionArn : org.imageArn,
     endpoint: box.url,
     mode: runKind === 'cleanup plan' ? 'plan' : 'apply',
@@ -402,7 +417,7 @@ async function mainWiring(options: Options): Promise<void> {
   const rows: WiringRow[] = [];
   await forEachOrg(options.sizes, async (org, size) => {
     process.stderr.write(`bench: ${size} cells: through the wiring\n`);
-    rows.push(await measureWiring(org, awsLikeFaults(options.latencyMs), options.environment, {}));
+    rows.push(await measureWiring(org, awsLikeFaults(options.latencyMs), options.environment, options.params));
   });
   emit(options.json, { latencyMs: options.latencyMs, wiring: rows }, () => printWiring(rows, options.latencyMs));
 }
@@ -419,12 +434,12 @@ async function main(): Promise<void> {
   const bundles = options.bundles ? await measureBundles() : [];
   await forEachOrg(options.sizes, async (org, size) => {
     org.box.faults.set(awsLikeFaults(options.latencyMs));
-    const kinds = options.bundles
-      ? (['first run', 'no-op', 'no-op (bundle)', 'cleanup plan'] as const)
-      : (['first run', 'no-op', 'cleanup plan'] as const);
+    const kinds: Row['run'][] = options.bundles
+      ? ['first run', 'no-op', 'no-op (bundle)', ...(options.bundle === undefined ? [] : (['no-op (--bundle)'] as const)), 'cleanup plan']
+      : ['first run', 'no-op', 'cleanup plan'];
     for (const runKind of kinds) {
       process.stderr.write(`bench: ${size} cells: ${runKind}\n`);
-      rows.push(await measure(org, options.latencyMs, runKind, options.environment, options.cpuProf, options.maxHeapMiB));
+      rows.push(await measure(org, options.latencyMs, runKind, options.environment, options.cpuProf, options.maxHeapMiB, options.bundle));
       // let AWS finish its own work between runs (AMI copies, Fast Launch) as time would
       org.box.clock.advance(3_600_000);
     }

@@ -44,7 +44,9 @@ async function prepareOrg(shape: OrgShape): Promise<Org> {
     endpoint: box.url,
     region: box.home.region,
     credentials: { accessKeyId: org.owner, secretAccessKey: 'sandbox' },
-    maxAttempts: 1,
+    // a large organization's build keeps the sandbox busy for seconds at a time (its distribution runs in one
+    // advance of the clock), past its keep-alive timeout: a reused connection may then be reset, and is retried
+    maxAttempts: 3,
   });
   try {
     const pipelineArn = box.refs.get(`pipeline:${org.pipelineName}`) ?? '';
