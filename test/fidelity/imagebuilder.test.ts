@@ -117,13 +117,13 @@ describe('Image Builder as AWS documents it', () => {
     {
       what: 'an SSM parameter name with a slash but no leading slash',
       token: 'ssm-relative',
-      change: (d: Distribution) => ({ ...d, ssmParameterConfigurations: [{ parameterName: 'golden/ami', dataType: 'text' }] }),
+      change: (d: Distribution) => ({ ...d, ssmParameterConfigurations: [{ parameterName: 'golden/ami', dataType: 'text' as const }] }),
       reason: /SSM parameter golden\/ami .*: ValidationException: Parameter name must be a fully qualified name\./,
     },
     {
       what: 'an SSM parameter under /aws/',
       token: 'ssm-aws',
-      change: (d: Distribution) => ({ ...d, ssmParameterConfigurations: [{ parameterName: '/aws/golden', dataType: 'text' }] }),
+      change: (d: Distribution) => ({ ...d, ssmParameterConfigurations: [{ parameterName: '/aws/golden', dataType: 'text' as const }] }),
       reason: /SSM parameter \/aws\/golden .*: AccessDeniedException: No access to reserved parameter name/,
     },
     {
