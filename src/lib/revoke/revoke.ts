@@ -466,7 +466,8 @@ async function revokeCell(
     ...(await Promise.all(cell.parameters.map((p) => moveParameter(clients, cell, p.name, replacements, options.mode)))),
   ];
   const own = cell.origin === 'shared' ? undefined : cell.recorded?.imageId;
-  const amis = own === undefined ? [] : [await retireAmi(clients, cell, own, options)];
+  // EC2 checks a deprecation time against its own clock: AWS's time, from the responses so far (core/clock.ts)
+  const amis = own === undefined ? [] : [await retireAmi(clients, cell, own, { ...options, now: factory.serviceClock().now() })];
   const reasons = [
     ...pointers.filter((p) => p.outcome !== 'unchanged').map((p) => `${p.kind} ${p.subject}: ${p.outcome}: ${p.detail}`),
     ...amis.flatMap((a) => [
