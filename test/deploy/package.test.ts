@@ -369,7 +369,13 @@ describe('deployment (npx osls package, offline)', () => {
     for (const action of callsIn(CLEANUP_FILES)) expect(cleanup, action).toMatch(new RegExp(`\\b${action}\\b`));
     for (const action of DELETES) expect(repair).not.toContain(action);
     expect(repair).toContain('iam:CreateServiceLinkedRole');
-    expect(repair).toMatch(/Principal:\s+AWS: !Ref ReconcilerRoleArn/);
+    // the reconciler account's root, narrowed by aws:PrincipalArn to the function's role (and the operators named)
+    expect(repair).toMatch(
+      /aws:PrincipalArn: !If\s+- HasOperators\s+- !Split \[',', !Join \[',', \[!Ref ReconcilerRoleArn, !Ref OperatorPrincipalArns\]\]\]\s+- \[!Ref ReconcilerRoleArn\]/,
+    );
+    expect(cleanup).toMatch(
+      /aws:PrincipalArn: !If\s+- HasOperators\s+- !Split \[',', !Join \[',', \[!Ref CleanupRoleArn, !Ref OperatorPrincipalArns\]\]\]\s+- \[!Ref CleanupRoleArn\]/,
+    );
     expect(template).toMatch(/AllowCleanup:\s+Type: String\s+Default: 'false'/);
   });
 });

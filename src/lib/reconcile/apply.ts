@@ -266,9 +266,28 @@ async function fastLaunchStateAfter(clients: CellClients, imageId: string, enabl
 async function run(action: Action, clients: CellClients, options: ApplyOptions, dates: BuildDates): Promise<Result> {
   switch (action.kind) {
     case 'create-tags': {
-      await clients.ec2.send(
-        new CreateTagsCommand({ Resources: [action.target], Tags: Object.entries(action.tags).map(([Key, Value]) => ({ Key, Value })) }),
-      );
+      const send = (tags: [string, string][]) =>
+        clients.ec2.send(new CreateTagsCommand({ Resources: [action.target], Tags: tags.map(([Key, Value]) => ({ Key, Value })) }));
+      try {
+        await send(Object.entries(action.tags));
+      } catch (error: unknown) {
+        // the roles may set the source tag only where none is (TagSourceOnce): a concurrent run of the same build
+        // that set it first makes the same request refused. Read the AMI again: when its source tag is ours, the
+        // rest of the tags are set without it; otherwise the refusal stands
+        const source = action.tags[SOURCE_IMAGE_TAG];
+        if (source === undefined || toFailure(error).kind !== 'access-denied') throw error;
+        const image = (await describeImagesById(clients.ec2, [action.target])).get(action.target);
+        const current = new Map((image?.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
+        if (current.get(SOURCE_IMAGE_TAG) !== source) throw error;
+        const rest = Object.entries(action.tags).filter(([key, value]) => key !== SOURCE_IMAGE_TAG && current.get(key) !== value);
+        if (rest.length === 0) return { status: 'already-done', detail: 'tagged by a concurrent run', resultingState: undefined };
+        await send(rest);
+        return {
+          status: 'applied',
+          detail: `tagged ${rest.map(([key]) => key).join(', ')} (the source tag was already set)`,
+          resultingState: undefined,
+        };
+      }
       return { status: 'applied', detail: `tagged ${Object.keys(action.tags).join(', ')}`, resultingState: undefined };
     }
     case 'add-launch-permission': {
