@@ -52,6 +52,8 @@ async function prepareOrg(shape: OrgShape): Promise<Org> {
     const pipelineArn = box.refs.get(`pipeline:${org.pipelineName}`) ?? '';
     const distributionArn = box.refs.get(`distribution:${org.distributionName}`) ?? '';
     const previousArn = await build(box, client, pipelineArn, 'bench-previous');
+    // the previous build is eight days old when its region is removed (past cleanup's minimum age of 7 days)
+    box.clock.advance(8 * 86_400_000);
     const configuration = (await client.send(new GetDistributionConfigurationCommand({ distributionConfigurationArn: distributionArn })))
       .distributionConfiguration;
     const kept = (configuration?.distributions ?? []).filter((d) => d.region !== undefined && org.current.includes(d.region));
