@@ -97,6 +97,12 @@ describe('imagebuilder-reconciler CLI', () => {
     [['lint', 'package.json', '--owner', '12'], /^error: --owner must be a 12-digit account ID/],
     [['frobnicate'], /^error: unknown command 'frobnicate' \(see --help\)$/],
     [['status'], /^error: missing required argument 'image-build-arn' \(see --help\)$/],
+    [['revoke', 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/1.0.0'], /^error: not an image build version ARN: /],
+    [
+      ['revoke', 'arn:aws:imagebuilder:us-east-1:111111111111:image/golden-windows/1.0.0/1', '--reason', 'x'.repeat(201)],
+      /^error: --reason: at most 200 characters/,
+    ],
+    [['unrevoke'], /^error: missing required argument 'image-build-arn' \(see --help\)$/],
   ])('bad input %j gets one clear line on stderr and exit 2', async (args, message) => {
     const { code, err, out } = await cli([...args], WIDE);
     expect(code).toBe(2);

@@ -121,6 +121,33 @@ describe('the pre-write re-read', () => {
     }
   });
 
+  it("writes over a revoked build's AMI, newer or not, and never writes once its own build is revoked", async () => {
+    world.imagebuilder[BUILD(3)] = { arn: BUILD(3), dateCreated: '2026-11-29T12:00:00.000Z' };
+    world.imagebuilder[BUILD(4)] = {
+      arn: BUILD(4),
+      dateCreated: '2026-11-29T13:00:00.000Z',
+      tags: { 'imagebuilder-reconciler:revoked': '2026-11-30T00:00:00.000Z CVE' },
+    };
+    world.images[KEY] = [image(OURS, BUILD(3), '2026-11-29T12:00:00.000Z'), image(OTHER, BUILD(4), '2026-11-29T13:00:00.000Z')];
+    world.parameters[`${KEY}//golden/latest`] = OTHER;
+    expect((await run(putParameter()))[0]).toMatchObject({ status: 'applied' });
+    expect(world.parameters[`${KEY}//golden/latest`]).toBe(OURS);
+    // this run's own build revoked meanwhile: the mark is read again right before the write
+    world.parameters[`${KEY}//golden/latest`] = OTHER;
+    world.imagebuilder[BUILD(3)] = { ...world.imagebuilder[BUILD(3)], tags: { 'imagebuilder-reconciler:revoked': 'now' } };
+    const [outcome] = await apply(planOf(putParameter(), updateTemplate()), testDeps().clients, {
+      mode: 'apply',
+      imageArn: BUILD(3),
+      imageCreated: '2026-11-29T12:00:00.000Z',
+    });
+    expect(outcome).toMatchObject({
+      status: 'skipped',
+      resultingState: 'revoked',
+      detail: expect.stringMatching(/^revoked: this build was revoked/),
+    });
+    expect(world.parameters[`${KEY}//golden/latest`]).toBe(OTHER);
+  });
+
   it("reads each build's dateCreated once per run, and its own not at all when the run knows it", async () => {
     world.imagebuilder[BUILD(4)] = { arn: BUILD(4), dateCreated: '2026-11-29T13:00:00.000Z' };
     world.images[KEY] = [image(OURS, BUILD(3), '2026-11-29T12:00:00.000Z'), image(OTHER, BUILD(4), '2026-11-29T13:00:00.000Z')];
