@@ -98,7 +98,9 @@ describe('lint rules (table-driven)', () => {
     },
     {
       reason: "48 amiTags: with Image Builder's two tags and the source tag, 51 on the AMI (EC2 allows 50)",
-      input: config({ amiDistributionConfiguration: { amiTags: Object.fromEntries(Array.from({ length: 48 }, (_, i) => [`k${i}`, 'v'])) } }),
+      input: config({
+        amiDistributionConfiguration: { amiTags: Object.fromEntries(Array.from({ length: 48 }, (_, i) => [`k${i}`, 'v'])) },
+      }),
       want: 'error ami-tag-limit distributions[0].amiDistributionConfiguration.amiTags',
     },
     {
