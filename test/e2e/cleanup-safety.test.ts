@@ -159,7 +159,8 @@ describe('cleanup keeps every AMI that must be kept', () => {
 
   async function exists(imageId: string): Promise<boolean> {
     const out = await ec2A().send(new DescribeImagesCommand({ Filters: [{ Name: 'image-id', Values: [imageId] }], IncludeDisabled: true }));
-    return (out.Images ?? []).length > 0;
+    // a deregistered AMI stays in the results as `deregistered` for a short interval (DescribeImages)
+    return (out.Images ?? []).some((i) => i.State !== 'deregistered');
   }
 
   function writes(from: number): string[] {

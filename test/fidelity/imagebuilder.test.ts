@@ -72,7 +72,7 @@ describe('Image Builder as AWS documents it', () => {
     });
   }
 
-  it.each([
+  const failing: { what: string; token: string; change: (d: Distribution) => Distribution; extra?: Distribution[]; reason: RegExp }[] = [
     {
       what: 'a region that does not exist',
       token: 'mars',
@@ -135,7 +135,9 @@ describe('Image Builder as AWS documents it', () => {
       }),
       reason: /Failed to export .* to s3:\/\/no-such-bucket .*InvalidParameter/,
     },
-  ])('fails a build with $what, with the reason', async ({ token, change, extra, reason }) => {
+  ];
+
+  it.each(failing)('fails a build with $what, with the reason', async ({ token, change, extra, reason }) => {
     const end = await buildWith(token, change, extra ?? []);
     expect(end.status).toBe('FAILED');
     expect(end.reason).toMatch(reason);

@@ -21,7 +21,7 @@ const REFUSED = [
   { name: 'golden/ami', code: 'ValidationException', message: 'Parameter name must be a fully qualified name.' },
   { name: 'aws-golden', code: 'AccessDeniedException', message: 'No access to reserved parameter name: aws-golden.' },
   { name: 'AWSgolden', code: 'AccessDeniedException', message: 'No access to reserved parameter name: AWSgolden.' },
-  { name: '/aws/x', code: 'AccessDeniedException', message: 'No access to reserved parameter name: aws/x.' },
+  { name: '/aws/x', code: 'AccessDeniedException', message: 'No access to reserved parameter name: /aws/x.' },
   { name: 'ssm-golden', code: 'ValidationException', message: /^Parameter name: can't be prefixed with "ssm" \(case-insensitive\)\./ },
   {
     name: '/golden/a b',

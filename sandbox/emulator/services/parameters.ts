@@ -29,7 +29,7 @@ import type { CellStore, Parameter, ParameterVersion } from '../state.ts';
  */
 function parameterNameError(name: string): AwsError | undefined {
   const bare = name.startsWith('/') ? name.slice(1) : name;
-  if (/^aws/i.test(bare)) return new AwsError('AccessDeniedException', `No access to reserved parameter name: ${bare}.`);
+  if (/^aws/i.test(bare)) return new AwsError('AccessDeniedException', `No access to reserved parameter name: ${name}.`);
   if (name.includes('/') && !name.startsWith('/'))
     return new AwsError('ValidationException', 'Parameter name must be a fully qualified name.');
   const levels = bare.split('/');

@@ -222,6 +222,9 @@ function decide(ami: InventoryAmi, obs: AmiObservation | undefined, settings: Cl
   if (!obs.image.ok) return skip('unknown', `could not read the AMI (${briefFailure(obs.image.error)}): kept`);
   const image = obs.image.value;
   if (image === null) return skip('gone', 'no longer exists (already deregistered)');
+  // "Recently deregistered images appear in the returned results for a short interval" (EC2 API Reference,
+  // DescribeImages): one that is still listed, as `deregistered`, is gone all the same
+  if (image.state === 'deregistered') return skip('gone', 'already deregistered');
   if (image.ownerId !== ami.accountId) return skip('not-owned', `owned by ${image.ownerId}, not by ${ami.accountId}`);
   if (image.state !== 'available' && image.state !== 'disabled') return skip('not-available', `the AMI is ${image.state}`);
   if (image.deregistrationProtection?.startsWith('enabled')) {
