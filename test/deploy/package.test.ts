@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import pkg from '../../package.json' with { type: 'json' };
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
-type Statement = { Sid?: string; Effect: string; Action: string | string[]; Resource: unknown };
+type Statement = { Sid?: string; Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
 
 const REPAIR_FILES = ['src/lib/reconcile/observe.ts', 'src/lib/reconcile/apply.ts'];
 const CLEANUP_FILES = [
@@ -142,8 +142,8 @@ describe('deployment (npx osls package, offline)', () => {
       expect(cli, marker).not.toContain(marker);
     }
     expect(cli).toContain('../demo/index.mjs');
-    // it was 533 KiB with the sandbox in it
-    expect(statSync('dist/cli/index.mjs').size).toBeLessThan(350 * 1024);
+    // it was 533 KiB with the sandbox in it; 416 KiB without it, with the report page, revoke and the gate
+    expect(statSync('dist/cli/index.mjs').size).toBeLessThan(480 * 1024);
     expect(pkg.files).toEqual(expect.arrayContaining(['dist/cli', 'dist/demo', 'dist/lambda']));
   });
 
@@ -183,8 +183,17 @@ describe('deployment (npx osls package, offline)', () => {
     expect(roleOf('cleanup')).toContain('CleanupRole');
     expect(roleOf('cleanupOnChange')).toContain('CleanupRole');
     expect(resources.IamRoleLambdaExecution).toBeUndefined();
-    const reconcile = actionsOf(statementsOf('ReconcileRole'));
-    expect(reconcile.filter((a) => DELETES.includes(a))).toStrictEqual([]);
+    const reconcileStatements = statementsOf('ReconcileRole');
+    // nothing that deletes; disable and deprecate only for revoke (RevokeImages), only on Image Builder's AMIs
+    expect(actionsOf(reconcileStatements.filter((st) => st.Sid !== 'RevokeImages')).filter((a) => DELETES.includes(a))).toStrictEqual(
+      [],
+    );
+    const revoke = reconcileStatements.find((st) => st.Sid === 'RevokeImages');
+    expect(actionsOf(revoke === undefined ? [] : [revoke]).filter((a) => DELETES.includes(a))).toStrictEqual([
+      'ec2:EnableImageDeprecation',
+      'ec2:DisableImage',
+    ]);
+    expect(revoke?.Condition).toStrictEqual({ StringEquals: { 'aws:ResourceTag/CreatedBy': 'EC2 Image Builder' } });
     expect(actionsOf(statementsOf('CleanupRole'))).toEqual(expect.arrayContaining(['ec2:DeregisterImage', 'ec2:DeleteSnapshot']));
   });
 
@@ -367,7 +376,12 @@ describe('deployment (npx osls package, offline)', () => {
     const [repair = '', cleanup = ''] = template.split('ReconcilerCleanupRole:');
     for (const action of callsIn(REPAIR_FILES)) expect(repair, action).toMatch(new RegExp(`\\b${action}\\b`));
     for (const action of callsIn(CLEANUP_FILES)) expect(cleanup, action).toMatch(new RegExp(`\\b${action}\\b`));
-    for (const action of DELETES) expect(repair).not.toContain(action);
+    // nothing that deletes; revoke's disable and deprecate only in RevokeImages, only on our builds' copies
+    const [beforeRevoke = '', revokeAndAfter = ''] = repair.split('- Sid: RevokeImages');
+    const [revokeStatement = '', afterRevoke = ''] = revokeAndAfter.split(/\n\s+- Sid: /);
+    for (const action of DELETES) expect(beforeRevoke + afterRevoke, action).not.toContain(action);
+    expect(revokeStatement).toMatch(/StringLike:\s+aws:ResourceTag\/imagebuilder-reconciler:source-image:/);
+    for (const action of ['ec2:DeregisterImage', 'ec2:DeleteSnapshot']) expect(revokeStatement).not.toContain(action);
     expect(repair).toContain('iam:CreateServiceLinkedRole');
     // the reconciler account's root, narrowed by aws:PrincipalArn to the function's role (and the operators named)
     expect(repair).toMatch(
