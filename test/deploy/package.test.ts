@@ -185,9 +185,7 @@ describe('deployment (npx osls package, offline)', () => {
     expect(resources.IamRoleLambdaExecution).toBeUndefined();
     const reconcileStatements = statementsOf('ReconcileRole');
     // nothing that deletes; disable and deprecate only for revoke (RevokeImages), only on Image Builder's AMIs
-    expect(actionsOf(reconcileStatements.filter((st) => st.Sid !== 'RevokeImages')).filter((a) => DELETES.includes(a))).toStrictEqual(
-      [],
-    );
+    expect(actionsOf(reconcileStatements.filter((st) => st.Sid !== 'RevokeImages')).filter((a) => DELETES.includes(a))).toStrictEqual([]);
     const revoke = reconcileStatements.find((st) => st.Sid === 'RevokeImages');
     expect(actionsOf(revoke === undefined ? [] : [revoke]).filter((a) => DELETES.includes(a))).toStrictEqual([
       'ec2:EnableImageDeprecation',

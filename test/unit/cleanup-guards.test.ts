@@ -58,6 +58,8 @@ function observation(tags: Record<string, string>, sharedWith: string[]): AmiObs
     sharedWith: { ok: true, value: sharedWith },
     usageByOthers: { ok: true, value: [] },
     fastLaunch: { ok: true, value: null },
+    // every sharee checked through its role, and using nothing
+    shareeUse: { ok: true, value: sharedWith.map((accountId) => ({ accountId, checked: true, references: [] })) },
   };
 }
 
