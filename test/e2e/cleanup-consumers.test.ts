@@ -210,7 +210,8 @@ describe('cleanup keeps an AMI any consumer names (sandbox, wiring and CLI)', ()
     const out = await clients(box.url, account, REMOVED).ec2.send(
       new DescribeImagesCommand({ Filters: [{ Name: 'image-id', Values: [imageId] }], IncludeDisabled: true }),
     );
-    return (out.Images ?? []).length > 0;
+    // a deregistered AMI stays listed for a while (state deregistered), as on AWS
+    return (out.Images ?? []).some((i) => i.State !== 'deregistered');
   }
 
   function expectKept(report: CleanupReport | undefined): void {

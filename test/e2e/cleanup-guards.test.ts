@@ -58,7 +58,7 @@ describe("cleanup with the deployment's guards, on AWS's clock, one run at a tim
     (
       (await ec2A().send(new DescribeImagesCommand({ Filters: [{ Name: 'image-id', Values: [imageId] }], IncludeDisabled: true })))
         .Images ?? []
-    ).length > 0;
+    ).some((i) => i.State !== 'deregistered'); // a deregistered AMI stays listed for a while, as on AWS
   const tagsOf = async (imageId: string) =>
     Object.fromEntries(((await image(imageId))?.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
 
