@@ -108,6 +108,8 @@ describe('imagebuilder-reconciler doctor', () => {
       'observe:ok',
       'consumers:ok',
       'stacks:ok',
+      'batch-emr:ok',
+      'clusters:ok',
       'refs:ok',
       'retire:ok',
       'snapshots:ok',

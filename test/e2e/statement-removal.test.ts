@@ -320,6 +320,13 @@ describe('remove each statement in turn: the run that needs it fails, naming the
       name: 'queues',
       template: { Resources: { Queue: { Type: 'AWS::SQS::Queue' } } },
     }));
+    // and a Batch compute environment and two EMR clusters (instance groups, instance fleets) there, none
+    // naming a candidate: the in-use check lists them and reads each cluster's groups or fleets
+    scenario.computeEnvironments = [OWNER, ...TARGETS].map((account) => ({ account, region: REMOVED, name: 'jobs' }));
+    scenario.emrClusters = [OWNER, ...TARGETS].flatMap((account) => [
+      { account, region: REMOVED, name: 'groups' },
+      { account, region: REMOVED, name: 'fleets', fleets: true },
+    ]);
     box = await sandboxes.start({ scenario, wire: true, clockSpeed: 3000 });
     configArn = box.refs.get('distribution:golden-windows') ?? '';
     const licenses = new LicenseManagerClient({
