@@ -4,9 +4,11 @@ import { type FaultSettings, Faults } from './faults.ts';
 import { AwsError } from './protocol/errors.ts';
 import { type ControlHandler, type SandboxEnv, SandboxServer, type ServiceDef } from './server.ts';
 import { autoscaling } from './services/autoscaling.ts';
+import { batch } from './services/batch.ts';
 import { cloudformation } from './services/cloudformation.ts';
 import { dynamodb } from './services/dynamodb.ts';
 import { ec2 } from './services/ec2/index.ts';
+import { emr } from './services/emr.ts';
 import { events } from './services/eventbridge.ts';
 import { iam } from './services/iam.ts';
 import { imagebuilder } from './services/imagebuilder.ts';
@@ -29,6 +31,8 @@ const SERVICES: ServiceDef[] = [
   ssm,
   autoscaling,
   cloudformation,
+  batch,
+  emr,
   licenseManager,
   organizations,
   s3,
@@ -64,7 +68,7 @@ const NOT_MINE = Symbol('not mine');
 
 /**
  * Start the local AWS: one HTTP server speaking the wire protocols of Image Builder, EC2, STS, IAM,
- * EventBridge, SQS, SSM, Auto Scaling, CloudFormation, License Manager, Organizations, S3 and DynamoDB over the given accounts
+ * EventBridge, SQS, SSM, Auto Scaling, CloudFormation, AWS Batch, Amazon EMR, License Manager, Organizations, S3 and DynamoDB over the given accounts
  * and regions, with its control API (`/_sandbox/events`, `/requests`, `/faults`, `/clock`, `/state`).
  */
 async function startEmulator(options: EmulatorOptions): Promise<Emulator> {

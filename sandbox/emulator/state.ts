@@ -270,6 +270,39 @@ interface Stack {
   created: string;
 }
 
+/** An AWS Batch compute environment: what cleanup's in-use check reads of it (the AMIs it launches from). */
+interface ComputeEnvironment {
+  name: string;
+  arn: string;
+  type: 'MANAGED' | 'UNMANAGED';
+  state: 'ENABLED' | 'DISABLED';
+  status: 'CREATING' | 'UPDATING' | 'DELETING' | 'DELETED' | 'VALID' | 'INVALID';
+  statusReason: string | undefined;
+  /** The ComputeResource as given (managed environments only). */
+  computeResources: Record<string, unknown> | undefined;
+  serviceRole: string | undefined;
+}
+
+/** An Amazon EMR cluster, with its instance groups or instance fleets (each may name its own custom AMI). */
+interface EmrCluster {
+  id: string;
+  arn: string;
+  name: string;
+  state: 'STARTING' | 'BOOTSTRAPPING' | 'RUNNING' | 'WAITING' | 'TERMINATING' | 'TERMINATED' | 'TERMINATED_WITH_ERRORS';
+  releaseLabel: string | undefined;
+  customAmiId: string | undefined;
+  collection: 'INSTANCE_GROUP' | 'INSTANCE_FLEET';
+  groups: { id: string; name: string | undefined; role: string; instanceType: string; count: number; customAmiId: string | undefined }[];
+  fleets: {
+    id: string;
+    name: string | undefined;
+    type: string;
+    specs: { instanceType: string; weightedCapacity: number; customAmiId: string | undefined }[];
+  }[];
+  created: string;
+  ended: string | undefined;
+}
+
 /** An S3 bucket (global name, one owner and region) and its objects by key. */
 interface Bucket {
   name: string;
@@ -311,6 +344,10 @@ interface CellStore {
   spotInstanceRequests: Map<string, SpotInstanceRequest>;
   /** CloudFormation stacks, by stack id (deleted ones stay, DELETE_COMPLETE, as AWS keeps them for a while). */
   stacks: Map<string, Stack>;
+  /** AWS Batch compute environments, by name (deleted ones stay, DELETED, as Batch lists them for a while). */
+  computeEnvironments: Map<string, ComputeEnvironment>;
+  /** Amazon EMR clusters, by cluster id (terminated ones stay: EMR lists them for two months). */
+  emrClusters: Map<string, EmrCluster>;
   usageReports: Map<string, UsageReport>;
   images: Map<string, Ami>;
   snapshots: Map<string, Snapshot>;
@@ -430,6 +467,8 @@ class SandboxState {
         fleets: new Map(),
         spotInstanceRequests: new Map(),
         stacks: new Map(),
+        computeEnvironments: new Map(),
+        emrClusters: new Map(),
         usageReports: new Map(),
         licenseConfigurations: new Map(),
         licenseAssociations: new Map(),
@@ -519,6 +558,8 @@ export type {
   AutoScalingGroup,
   SpotInstanceRequest,
   Stack,
+  ComputeEnvironment,
+  EmrCluster,
   Bucket,
   ExportTask,
   CellStore,

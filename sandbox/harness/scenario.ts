@@ -9,8 +9,10 @@ import { partitionOf } from '../emulator/partition.ts';
 import { readTemplate, templateRoles } from '../emulator/iam/cloudformation.ts';
 import { installRole } from '../emulator/iam/roles.ts';
 import { type Ctx, type Handler, type SandboxEnv, systemCtx } from '../emulator/server.ts';
+import { batch } from '../emulator/services/batch.ts';
 import { cloudformation } from '../emulator/services/cloudformation.ts';
 import { ec2, registerImage } from '../emulator/services/ec2/index.ts';
+import { emr } from '../emulator/services/emr.ts';
 import { imagebuilder } from '../emulator/services/imagebuilder.ts';
 import { rootOf } from '../emulator/services/organizations.ts';
 import { writeParameter } from '../emulator/services/parameters.ts';
@@ -70,6 +72,33 @@ interface Scenario {
   spotRequests?: { account: string; region: string; image: string; type?: 'one-time' | 'persistent'; interrupted?: boolean }[];
   /** CloudFormation stacks: a template (object or JSON/YAML text) and its parameter values. */
   stacks?: { account: string; region: string; name: string; template: string | object; parameters?: Record<string, string> }[];
+  /**
+   * AWS Batch compute environments (managed, EC2): the AMI of `computeResources.imageId` (`image`) and of
+   * `ec2Configuration[].imageIdOverride` (`imageOverrides`); `state` DISABLED, `maxvCpus` 0 for one that
+   * cannot scale out now but still names its AMIs.
+   */
+  computeEnvironments?: {
+    account: string;
+    region: string;
+    name: string;
+    image?: string;
+    imageOverrides?: string[];
+    state?: 'ENABLED' | 'DISABLED';
+    maxvCpus?: number;
+  }[];
+  /**
+   * Amazon EMR clusters: the cluster's custom AMI (`customAmi`), and instance groups (default) or instance
+   * fleets (`fleets: true`) of which `nodeAmis` give each their own; `terminated`: the cluster has ended.
+   */
+  emrClusters?: {
+    account: string;
+    region: string;
+    name: string;
+    customAmi?: string;
+    nodeAmis?: string[];
+    fleets?: boolean;
+    terminated?: boolean;
+  }[];
   imagebuilder?: {
     account?: string;
     region?: string;
@@ -232,6 +261,62 @@ function applyScenario(
       TemplateBody: typeof st.template === 'string' ? st.template : JSON.stringify(st.template),
       Parameters: Object.entries(st.parameters ?? {}).map(([ParameterKey, ParameterValue]) => ({ ParameterKey, ParameterValue })),
     });
+  }
+  for (const ce of substitute(scenario.computeEnvironments ?? [], refs)) {
+    call(batch.handlers.CreateComputeEnvironment, systemCtx(env, ce.account, ce.region, 'batch', 'CreateComputeEnvironment'), {
+      computeEnvironmentName: ce.name,
+      type: 'MANAGED',
+      state: ce.state ?? 'ENABLED',
+      computeResources: {
+        type: 'EC2',
+        minvCpus: 0,
+        maxvCpus: ce.maxvCpus ?? 16,
+        instanceTypes: ['optimal'],
+        subnets: ['subnet-0123456789abcdef0'],
+        instanceRole: 'ecsInstanceRole',
+        ...(ce.image === undefined ? {} : { imageId: ce.image }),
+        ...(ce.imageOverrides === undefined
+          ? {}
+          : { ec2Configuration: ce.imageOverrides.map((imageIdOverride) => ({ imageType: 'ECS_AL2023', imageIdOverride })) }),
+      },
+    });
+  }
+  for (const c of substitute(scenario.emrClusters ?? [], refs)) {
+    const nodes = c.nodeAmis ?? [];
+    const out = call(emr.handlers.RunJobFlow, systemCtx(env, c.account, c.region, 'elasticmapreduce', 'RunJobFlow'), {
+      Name: c.name,
+      ReleaseLabel: 'emr-7.5.0',
+      ...(c.customAmi === undefined ? {} : { CustomAmiId: c.customAmi }),
+      Instances: {
+        KeepJobFlowAliveWhenNoSteps: true,
+        ...(c.fleets === true
+          ? {
+              InstanceFleets: [
+                { InstanceFleetType: 'MASTER', TargetOnDemandCapacity: 1, InstanceTypeConfigs: [{ InstanceType: 'm5.xlarge' }] },
+                {
+                  InstanceFleetType: 'CORE',
+                  TargetOnDemandCapacity: Math.max(1, nodes.length),
+                  InstanceTypeConfigs: (nodes.length === 0 ? [undefined] : nodes).map((ami) => ({
+                    InstanceType: 'm5.xlarge',
+                    ...(ami === undefined ? {} : { CustomAmiId: ami }),
+                  })),
+                },
+              ],
+            }
+          : {
+              InstanceGroups: [
+                { InstanceRole: 'MASTER', InstanceType: 'm5.xlarge', InstanceCount: 1 },
+                ...nodes.map((ami) => ({ InstanceRole: 'TASK', InstanceType: 'm5.xlarge', InstanceCount: 1, CustomAmiId: ami })),
+              ],
+            }),
+      },
+      JobFlowRole: 'EMR_EC2_DefaultRole',
+      ServiceRole: 'EMR_DefaultRole',
+    });
+    if (c.terminated === true)
+      call(emr.handlers.TerminateJobFlows, systemCtx(env, c.account, c.region, 'elasticmapreduce', 'TerminateJobFlows'), {
+        JobFlowIds: [String(out.JobFlowId)],
+      });
   }
   const ib = substitute(scenario.imagebuilder, refs);
   if (ib !== undefined) {

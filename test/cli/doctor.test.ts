@@ -146,6 +146,8 @@ describe('imagebuilder-reconciler doctor', () => {
       'observe:ok',
       'consumers:ok',
       'stacks:ok',
+      'batch-emr:ok',
+      'clusters:ok',
       'refs:ok',
       'retire:ok',
       'mark:ok',

@@ -3,12 +3,15 @@
  * CloudTrail-triggered run (plan) and `cleanup --apply` from the CLI keep each copy with a reason naming what
  * uses it: a persistent Spot Instance request whose instance was interrupted, a CloudFormation stack's
  * `AWS::EC2::Image::Id` parameter, a stack template that writes the AMI ID, an Image Builder recipe built on
- * it; and, with `shared: include`, what the account it is shared with runs from it through its own role: an
+ * it; an AWS Batch compute environment, disabled and scaled to zero, through its `imageIdOverride` or its
+ * `imageId`; an EMR cluster through an instance fleet's or an instance group's custom AMI (a terminated
+ * cluster's custom AMI keeps nothing); and, with `shared: include`, what the account it is shared with runs from it through its own role: an
  * Auto Scaling group on a launch configuration, an SSM parameter, an EC2 Fleet override, a stack. The copies
  * nothing uses go, the unused shared one with a reason that says what was checked (in the sharee with a role)
  * and what was not (in one without: its usage report only).
  */
 import { AutoScalingClient, CreateAutoScalingGroupCommand, CreateLaunchConfigurationCommand } from '@aws-sdk/client-auto-scaling';
+import { BatchClient, CreateComputeEnvironmentCommand } from '@aws-sdk/client-batch';
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import {
   CreateFleetCommand,
@@ -20,6 +23,7 @@ import {
   RequestSpotInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
+import { EMRClient, RunJobFlowCommand, TerminateJobFlowsCommand } from '@aws-sdk/client-emr';
 import {
   CreateImageRecipeCommand,
   GetDistributionConfigurationCommand,
@@ -40,7 +44,7 @@ import { schemaErrors, validateCleanupReport } from '../helpers/schema.ts';
 
 const DAY = 86_400_000;
 const NO_ROLE = '444444444444';
-const BUILDS = 5;
+const BUILDS = 7;
 
 /** What keeps each copy, and the reason the report must give. */
 const EXPECTED: Record<string, { guard: string; reason: RegExp }> = {
@@ -51,6 +55,24 @@ const EXPECTED: Record<string, { guard: string; reason: RegExp }> = {
     reason: /cloudformation:Stack arn:aws:cloudformation:ap-northeast-1:222222222222:stack\/mapped\/\S+ \(template\)/,
   },
   a4: { guard: 'in-use', reason: /imagebuilder:ImageRecipe arn:aws:imagebuilder:ap-northeast-1:222222222222:image-recipe\/on-top/ },
+  a6: {
+    guard: 'in-use',
+    reason: /batch:ComputeEnvironment arn:aws:batch:ap-northeast-1:222222222222:compute-environment\/idle \(DISABLED, VALID\)/,
+  },
+  a7: {
+    guard: 'in-use',
+    reason:
+      /elasticmapreduce:Cluster arn:aws:elasticmapreduce:ap-northeast-1:222222222222:cluster\/j-[A-Z0-9]{13} \(WAITING, instance fleet if-[A-Z0-9]{13}\)/,
+  },
+  b6: {
+    guard: 'in-use',
+    reason:
+      /elasticmapreduce:Cluster arn:aws:elasticmapreduce:ap-northeast-1:333333333333:cluster\/j-[A-Z0-9]{13} \(WAITING, instance group ig-[A-Z0-9]{13}\)/,
+  },
+  b7: {
+    guard: 'in-use',
+    reason: /batch:ComputeEnvironment arn:aws:batch:ap-northeast-1:333333333333:compute-environment\/jobs \(ENABLED, VALID\)/,
+  },
   b1: {
     guard: 'in-use',
     reason:
@@ -64,7 +86,7 @@ const EXPECTED: Record<string, { guard: string; reason: RegExp }> = {
 describe('cleanup keeps an AMI any consumer names (sandbox, wiring and CLI)', () => {
   let box: Sandbox;
   let configArn = '';
-  /** Copies in the removed region: a1…a5 in A, b1…b5 in B. */
+  /** Copies in the removed region: a1…a7 in A, b1…b7 in B. */
   const copy = new Map<string, string>();
   const sandboxes = useSandbox();
   afterEach(() => vi.unstubAllEnvs());
@@ -152,6 +174,68 @@ describe('cleanup keeps an AMI any consumer names (sandbox, wiring and CLI)', ()
         parentImage: id('a4'),
         components: [{ componentArn: `arn:aws:imagebuilder:${REMOVED}:aws:component/update-linux/x.x.x` }],
         clientToken: 'on-top',
+      }),
+    );
+    // a6: a Batch compute environment, disabled and scaled to zero, whose ECS image type overrides to the copy
+    const resources = { type: 'EC2' as const, minvCpus: 0, maxvCpus: 0, subnets: ['subnet-1'], instanceRole: 'ecsInstanceRole' };
+    await new BatchClient(config(A)).send(
+      new CreateComputeEnvironmentCommand({
+        computeEnvironmentName: 'idle',
+        type: 'MANAGED',
+        state: 'DISABLED',
+        computeResources: { ...resources, ec2Configuration: [{ imageType: 'ECS_AL2023', imageIdOverride: id('a6') }] },
+      }),
+    );
+    // a7: an EMR cluster whose core fleet launches the copy; a5: named only by a terminated cluster
+    const emr = new EMRClient(config(A));
+    await emr.send(
+      new RunJobFlowCommand({
+        Name: 'spark',
+        ReleaseLabel: 'emr-7.5.0',
+        Instances: {
+          KeepJobFlowAliveWhenNoSteps: true,
+          InstanceFleets: [
+            { InstanceFleetType: 'MASTER', TargetOnDemandCapacity: 1, InstanceTypeConfigs: [{ InstanceType: 'm5.xlarge' }] },
+            {
+              InstanceFleetType: 'CORE',
+              TargetOnDemandCapacity: 2,
+              InstanceTypeConfigs: [{ InstanceType: 'm5.xlarge', CustomAmiId: id('a7') }],
+            },
+          ],
+        },
+      }),
+    );
+    const ended = await emr.send(
+      new RunJobFlowCommand({
+        Name: 'ended',
+        ReleaseLabel: 'emr-7.5.0',
+        CustomAmiId: id('a5'),
+        Instances: {
+          KeepJobFlowAliveWhenNoSteps: true,
+          InstanceGroups: [{ InstanceRole: 'MASTER', InstanceType: 'm5.xlarge', InstanceCount: 1 }],
+        },
+      }),
+    );
+    await emr.send(new TerminateJobFlowsCommand({ JobFlowIds: [ended.JobFlowId ?? ''] }));
+    // b6: an EMR cluster in B whose task group launches the copy; b7: a Batch compute environment's imageId
+    await new EMRClient(config(B)).send(
+      new RunJobFlowCommand({
+        Name: 'hive',
+        ReleaseLabel: 'emr-7.5.0',
+        Instances: {
+          KeepJobFlowAliveWhenNoSteps: true,
+          InstanceGroups: [
+            { InstanceRole: 'MASTER', InstanceType: 'm5.xlarge', InstanceCount: 1 },
+            { InstanceRole: 'TASK', InstanceType: 'm5.xlarge', InstanceCount: 2, CustomAmiId: id('b6') },
+          ],
+        },
+      }),
+    );
+    await new BatchClient(config(B)).send(
+      new CreateComputeEnvironmentCommand({
+        computeEnvironmentName: 'jobs',
+        type: 'MANAGED',
+        computeResources: { ...resources, maxvCpus: 16, imageId: id('b7') },
       }),
     );
     // b1…b5 shared with A, which uses b1…b4 through what no usage report counts

@@ -135,6 +135,13 @@ describe('permission proof (sandbox request log)', () => {
       name: 'queues',
       template: { Resources: { Queue: { Type: 'AWS::SQS::Queue' } } },
     }));
+    // and a Batch compute environment and two EMR clusters (instance groups, instance fleets) there, none
+    // naming a candidate: the in-use check lists them and reads each cluster's groups or fleets
+    scenario.computeEnvironments = [OWNER, ...TARGETS].map((account) => ({ account, region: 'ap-northeast-1', name: 'jobs' }));
+    scenario.emrClusters = [OWNER, ...TARGETS].flatMap((account) => [
+      { account, region: 'ap-northeast-1', name: 'groups' },
+      { account, region: 'ap-northeast-1', name: 'fleets', fleets: true },
+    ]);
     box = await sandboxes.start({ scenario, wire: true, clockSpeed: 3000 });
     for (const [logicalId, role] of box.wiring?.roles ?? []) roles.set(logicalId, [role]);
     for (const name of ['ImageBuilderReconcilerTarget', 'ImageBuilderReconcilerCleanup']) {

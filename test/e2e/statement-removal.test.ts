@@ -43,7 +43,7 @@ const REMOVED = 'ap-northeast-1';
 /** A region the configuration distributes to the owner's account only, with a license configuration of its own. */
 const LICENSED = 'eu-central-1';
 /** Builds whose copies in the removed region the cleanup probes retire, one build per probe that retires. */
-const CANDIDATE_BUILDS = 20;
+const CANDIDATE_BUILDS = 26;
 
 /** Statements no probe here uses, and why. Each must exist and stay unused (else remove it from the list). */
 const NOT_EXERCISED: Record<string, Record<string, string>> = {
@@ -430,6 +430,13 @@ describe('remove each statement in turn: the run that needs it fails, naming the
       name: 'queues',
       template: { Resources: { Queue: { Type: 'AWS::SQS::Queue' } } },
     }));
+    // and a Batch compute environment and two EMR clusters (instance groups, instance fleets) there, none
+    // naming a candidate: the in-use check lists them and reads each cluster's groups or fleets
+    scenario.computeEnvironments = [OWNER, ...TARGETS].map((account) => ({ account, region: REMOVED, name: 'jobs' }));
+    scenario.emrClusters = [OWNER, ...TARGETS].flatMap((account) => [
+      { account, region: REMOVED, name: 'groups' },
+      { account, region: REMOVED, name: 'fleets', fleets: true },
+    ]);
     box = await sandboxes.start({ scenario, wire: true, clockSpeed: 3000 });
     configArn = box.refs.get('distribution:golden-windows') ?? '';
     const licenses = new LicenseManagerClient({

@@ -30,6 +30,11 @@ const CONSUMERS = {
   'spot-request': 'ec2:SpotInstanceRequest',
   'stack-parameter': 'cloudformation:Stack',
   'stack-template': 'cloudformation:Stack',
+  'batch-image': 'batch:ComputeEnvironment',
+  'batch-override': 'batch:ComputeEnvironment',
+  'emr-cluster': 'elasticmapreduce:Cluster',
+  'emr-instance-group': 'elasticmapreduce:Cluster',
+  'emr-instance-fleet': 'elasticmapreduce:Cluster',
 } as const;
 type Consumer = keyof typeof CONSUMERS;
 /** The consumers an AMI usage report counts (CreateImageUsageReport: instances and launch templates). */

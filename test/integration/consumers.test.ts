@@ -1,8 +1,15 @@
 /**
  * The sandbox's consumers of an AMI beyond EC2's references, through the real SDK clients and from a scenario
- * file: Spot Instance requests (EC2 query) and CloudFormation stacks (query/XML), with the IAM the cleanup
- * role grants for reading them.
+ * file: Spot Instance requests (EC2 query), CloudFormation stacks (query/XML), AWS Batch compute environments
+ * (REST-JSON) and Amazon EMR clusters (JSON 1.1), and IAM on the Batch and EMR reads.
  */
+import {
+  BatchClient,
+  CreateComputeEnvironmentCommand,
+  DeleteComputeEnvironmentCommand,
+  DescribeComputeEnvironmentsCommand,
+  UpdateComputeEnvironmentCommand,
+} from '@aws-sdk/client-batch';
 import {
   CloudFormationClient,
   CreateStackCommand,
@@ -18,6 +25,17 @@ import {
   StopInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
+import {
+  DescribeClusterCommand,
+  EMRClient,
+  ListClustersCommand,
+  ListInstanceFleetsCommand,
+  ListInstanceGroupsCommand,
+  RunJobFlowCommand,
+  TerminateJobFlowsCommand,
+} from '@aws-sdk/client-emr';
+import { CreateRoleCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import { AssumeRoleCommand } from '@aws-sdk/client-sts';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/harness/index.ts';
 import type { Scenario } from '../../sandbox/harness/scenario.ts';
@@ -53,10 +71,19 @@ function scenario(): Scenario {
         parameters: { Ami: '/golden/web' },
       },
     ],
+    computeEnvironments: [
+      { account: OWNER, region: REGION, name: 'jobs', image: '${ami:batch}' },
+      { account: OWNER, region: REGION, name: 'idle', imageOverrides: ['${ami:web}'], state: 'DISABLED', maxvCpus: 0 },
+    ],
+    emrClusters: [
+      { account: OWNER, region: REGION, name: 'groups', customAmi: '${ami:web}', nodeAmis: ['${ami:batch}'] },
+      { account: OWNER, region: REGION, name: 'fleets', fleets: true, nodeAmis: ['${ami:batch}'] },
+      { account: OWNER, region: REGION, name: 'ended', customAmi: '${ami:batch}', terminated: true },
+    ],
   };
 }
 
-describe('sandbox consumers: Spot Instance requests and CloudFormation stacks', () => {
+describe('sandbox consumers: Spot Instance requests, CloudFormation stacks, Batch and EMR', () => {
   let box: Sandbox;
   const sandboxes = useSandbox();
   const cfn = (account = OWNER) =>
@@ -160,5 +187,199 @@ describe('sandbox consumers: Spot Instance requests and CloudFormation stacks', 
     expect(names).not.toContain('gone');
     expect((await cfn().send(new DescribeStacksCommand({ StackName: created.StackId }))).Stacks?.[0]?.StackStatus).toBe('DELETE_COMPLETE');
     await expect(cfn().send(new DescribeStacksCommand({ StackName: 'gone' }))).rejects.toMatchObject({ name: 'ValidationError' });
+  });
+
+  const config = (account = OWNER, credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }) => ({
+    endpoint: box.url,
+    region: REGION,
+    credentials: credentials ?? { accessKeyId: account, secretAccessKey: 'sandbox' },
+    maxAttempts: 1,
+  });
+
+  it('a scenario creates Batch compute environments; Describe lists them with their AMIs, in pages', async () => {
+    const batch = new BatchClient(config());
+    const out = await batch.send(new DescribeComputeEnvironmentsCommand({}));
+    const byName = new Map(out.computeEnvironments?.map((e) => [e.computeEnvironmentName, e]));
+    expect(byName.get('jobs')).toMatchObject({
+      computeEnvironmentArn: `arn:aws:batch:${REGION}:${OWNER}:compute-environment/jobs`,
+      state: 'ENABLED',
+      status: 'VALID',
+      computeResources: { type: 'EC2', imageId: box.refs.get('ami:batch') },
+    });
+    expect(byName.get('idle')).toMatchObject({
+      state: 'DISABLED',
+      computeResources: { maxvCpus: 0, ec2Configuration: [{ imageType: 'ECS_AL2023', imageIdOverride: box.refs.get('ami:web') }] },
+    });
+    const first = await batch.send(new DescribeComputeEnvironmentsCommand({ maxResults: 1 }));
+    expect(first.computeEnvironments).toHaveLength(1);
+    const second = await batch.send(new DescribeComputeEnvironmentsCommand({ maxResults: 1, nextToken: first.nextToken }));
+    expect(second.computeEnvironments?.[0]?.computeEnvironmentName).not.toBe(first.computeEnvironments?.[0]?.computeEnvironmentName);
+    // another account sees none of them
+    expect((await new BatchClient(config(A)).send(new DescribeComputeEnvironmentsCommand({}))).computeEnvironments).toStrictEqual([]);
+  });
+
+  it('Batch refuses what it refuses: a missing member, a name taken, an AMI that is not there, deleting an enabled one', async () => {
+    const batch = new BatchClient(config());
+    const resources = { type: 'EC2' as const, maxvCpus: 4, subnets: ['subnet-1'], instanceRole: 'ecsInstanceRole' };
+    await expect(
+      batch.send(
+        new CreateComputeEnvironmentCommand({
+          computeEnvironmentName: 'x',
+          type: 'MANAGED',
+          computeResources: { type: 'EC2' } as never,
+        }),
+      ),
+    ).rejects.toMatchObject({ name: 'ClientException', message: expect.stringContaining('computeResources.maxvCpus') });
+    await expect(
+      batch.send(new CreateComputeEnvironmentCommand({ computeEnvironmentName: 'jobs', type: 'MANAGED', computeResources: resources })),
+    ).rejects.toMatchObject({ name: 'ClientException', message: 'Object already exists' });
+    await expect(
+      batch.send(
+        new CreateComputeEnvironmentCommand({
+          computeEnvironmentName: 'x',
+          type: 'MANAGED',
+          computeResources: { ...resources, imageId: 'ami-0000000000000dead' },
+        }),
+      ),
+    ).rejects.toMatchObject({ name: 'ClientException' });
+    await batch.send(new CreateComputeEnvironmentCommand({ computeEnvironmentName: 'gone', type: 'MANAGED', computeResources: resources }));
+    await expect(batch.send(new DeleteComputeEnvironmentCommand({ computeEnvironment: 'gone' }))).rejects.toMatchObject({
+      name: 'ClientException',
+    });
+    await batch.send(new UpdateComputeEnvironmentCommand({ computeEnvironment: 'gone', state: 'DISABLED' }));
+    await batch.send(new DeleteComputeEnvironmentCommand({ computeEnvironment: 'gone' }));
+    const listed = await batch.send(new DescribeComputeEnvironmentsCommand({ computeEnvironments: ['gone'] }));
+    expect(listed.computeEnvironments?.[0]?.status).toBe('DELETED');
+  });
+
+  it('a scenario creates EMR clusters: ListClusters by state, DescribeCluster, instance groups and fleets with their AMIs', async () => {
+    const emr = new EMRClient(config());
+    const live = await emr.send(
+      new ListClustersCommand({ ClusterStates: ['STARTING', 'BOOTSTRAPPING', 'RUNNING', 'WAITING', 'TERMINATING'] }),
+    );
+    expect(live.Clusters?.map((c) => c.Name).sort()).toStrictEqual(['fleets', 'groups']);
+    const all = await emr.send(new ListClustersCommand({}));
+    const ended = all.Clusters?.find((c) => c.Name === 'ended');
+    expect(ended?.Status?.State).toBe('TERMINATED');
+    const id = (name: string) => all.Clusters?.find((c) => c.Name === name)?.Id ?? '';
+    expect(id('groups')).toMatch(/^j-[A-Z0-9]{13}$/);
+    const groups = (await emr.send(new DescribeClusterCommand({ ClusterId: id('groups') }))).Cluster;
+    expect(groups).toMatchObject({
+      CustomAmiId: box.refs.get('ami:web'),
+      InstanceCollectionType: 'INSTANCE_GROUP',
+      ClusterArn: `arn:aws:elasticmapreduce:${REGION}:${OWNER}:cluster/${id('groups')}`,
+      Status: { State: 'WAITING' },
+    });
+    const ig = await emr.send(new ListInstanceGroupsCommand({ ClusterId: id('groups') }));
+    expect(ig.InstanceGroups?.map((g) => [g.InstanceGroupType, g.CustomAmiId])).toStrictEqual([
+      ['MASTER', undefined],
+      ['TASK', box.refs.get('ami:batch')],
+    ]);
+    const fleets = await emr.send(new ListInstanceFleetsCommand({ ClusterId: id('fleets') }));
+    expect(fleets.InstanceFleets?.flatMap((f) => f.InstanceTypeSpecifications?.map((t) => t.CustomAmiId) ?? [])).toStrictEqual([
+      undefined,
+      box.refs.get('ami:batch'),
+    ]);
+    // a cluster has groups or fleets, never both
+    await expect(emr.send(new ListInstanceGroupsCommand({ ClusterId: id('fleets') }))).rejects.toMatchObject({
+      name: 'InvalidRequestException',
+    });
+    await expect(emr.send(new DescribeClusterCommand({ ClusterId: 'j-NOTACLUSTER00' }))).rejects.toMatchObject({
+      name: 'InvalidRequestException',
+    });
+  });
+
+  it('EMR runs and terminates a cluster; refuses a missing member, groups with fleets, an AMI not there', async () => {
+    const emr = new EMRClient(config());
+    const run = await emr.send(
+      new RunJobFlowCommand({
+        Name: 'short',
+        ReleaseLabel: 'emr-7.5.0',
+        Instances: {
+          KeepJobFlowAliveWhenNoSteps: true,
+          InstanceGroups: [{ InstanceRole: 'MASTER', InstanceType: 'm5.xlarge', InstanceCount: 1 }],
+        },
+      }),
+    );
+    expect((await emr.send(new DescribeClusterCommand({ ClusterId: run.JobFlowId }))).Cluster?.Status?.State).toBe('WAITING');
+    await emr.send(new TerminateJobFlowsCommand({ JobFlowIds: [run.JobFlowId ?? ''] }));
+    expect((await emr.send(new DescribeClusterCommand({ ClusterId: run.JobFlowId }))).Cluster?.Status?.State).toBe('TERMINATED');
+    await expect(
+      emr.send(
+        new RunJobFlowCommand({
+          Name: 'x',
+          Instances: { InstanceGroups: [{ InstanceRole: 'MASTER', InstanceType: 'm5.xlarge' } as never] },
+        }),
+      ),
+    ).rejects.toMatchObject({
+      name: 'ValidationException',
+      message: expect.stringContaining('Instances.InstanceGroups.1.member.InstanceCount'),
+    });
+    await expect(
+      emr.send(
+        new RunJobFlowCommand({
+          Name: 'x',
+          Instances: {
+            InstanceGroups: [{ InstanceRole: 'MASTER', InstanceType: 'm5.xlarge', InstanceCount: 1 }],
+            InstanceFleets: [{ InstanceFleetType: 'MASTER' }],
+          },
+        }),
+      ),
+    ).rejects.toMatchObject({ name: 'ValidationException' });
+    await expect(emr.send(new RunJobFlowCommand({ Name: 'x', CustomAmiId: 'ami-0000000000000dead', Instances: {} }))).rejects.toMatchObject(
+      { name: 'ValidationException' },
+    );
+  });
+
+  it('IAM: a role allowed only the cleanup grants reads Batch and EMR, and is refused anything else', async () => {
+    const iam = clients(box.url, OWNER).iam;
+    const trust = JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${OWNER}:root` }, Action: 'sts:AssumeRole' }],
+    });
+    await iam.send(new CreateRoleCommand({ RoleName: 'reader', AssumeRolePolicyDocument: trust }));
+    const policy = {
+      Version: '2012-10-17',
+      Statement: [
+        { Effect: 'Allow', Action: ['batch:DescribeComputeEnvironments', 'elasticmapreduce:ListClusters'], Resource: '*' },
+        {
+          Effect: 'Allow',
+          Action: ['elasticmapreduce:DescribeCluster', 'elasticmapreduce:ListInstanceGroups'],
+          Resource: `arn:aws:elasticmapreduce:*:${OWNER}:cluster/*`,
+        },
+      ],
+    };
+    await iam.send(new PutRolePolicyCommand({ RoleName: 'reader', PolicyName: 'p', PolicyDocument: JSON.stringify(policy) }));
+    const c = (
+      await clients(box.url, OWNER).sts.send(
+        new AssumeRoleCommand({ RoleArn: `arn:aws:iam::${OWNER}:role/reader`, RoleSessionName: 'probe' }),
+      )
+    ).Credentials;
+    const credentials = {
+      accessKeyId: c?.AccessKeyId ?? '',
+      secretAccessKey: c?.SecretAccessKey ?? '',
+      sessionToken: c?.SessionToken ?? '',
+    };
+    const batch = new BatchClient(config(OWNER, credentials));
+    const emr = new EMRClient(config(OWNER, credentials));
+    expect((await batch.send(new DescribeComputeEnvironmentsCommand({}))).computeEnvironments?.length).toBeGreaterThan(0);
+    const listed = await emr.send(new ListClustersCommand({ ClusterStates: ['WAITING'] }));
+    const groups = listed.Clusters?.find((x) => x.Name === 'groups')?.Id ?? '';
+    const fleets = listed.Clusters?.find((x) => x.Name === 'fleets')?.Id ?? '';
+    await emr.send(new DescribeClusterCommand({ ClusterId: groups }));
+    await emr.send(new ListInstanceGroupsCommand({ ClusterId: groups }));
+    await expect(emr.send(new ListInstanceFleetsCommand({ ClusterId: fleets }))).rejects.toMatchObject({
+      name: 'AccessDeniedException',
+      message: expect.stringContaining(
+        `elasticmapreduce:ListInstanceFleets on resource: arn:aws:elasticmapreduce:${REGION}:${OWNER}:cluster/${fleets}`,
+      ),
+    });
+    await expect(emr.send(new TerminateJobFlowsCommand({ JobFlowIds: [groups] }))).rejects.toMatchObject({ name: 'AccessDeniedException' });
+    await expect(batch.send(new UpdateComputeEnvironmentCommand({ computeEnvironment: 'jobs', state: 'DISABLED' }))).rejects.toMatchObject({
+      name: 'AccessDeniedException',
+      message: expect.stringContaining(
+        `batch:UpdateComputeEnvironment on resource: arn:aws:batch:${REGION}:${OWNER}:compute-environment/jobs`,
+      ),
+    });
   });
 });

@@ -127,6 +127,8 @@ describe('planChecks', () => {
       ['observe', undefined],
       ['consumers', undefined],
       ['stacks', undefined],
+      ['batch-emr', undefined],
+      ['clusters', undefined],
       ['refs', { 'aws:CalledVia': 'ec2-images.amazonaws.com' }],
       [
         'retire',
@@ -139,6 +141,10 @@ describe('planChecks', () => {
     // a stack's template is read on the cell account's own stacks, in the partition of the region
     expect(plans[0]?.groups.find((g) => g.name === 'stacks')?.resources).toEqual([
       'arn:aws-cn:cloudformation:cn-north-1:333333333333:stack/*/*',
+    ]);
+    // and an EMR cluster's reads on the cell account's own clusters
+    expect(plans[0]?.groups.find((g) => g.name === 'clusters')?.resources).toEqual([
+      'arn:aws-cn:elasticmapreduce:cn-north-1:333333333333:cluster/*',
     ]);
     expect(planChecks(configuration, arn, { role: 'repair', fastLaunchInheritForTargets: true, regions: ['us-east-1'] })).toEqual([]);
   });

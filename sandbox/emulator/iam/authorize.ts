@@ -464,6 +464,31 @@ function needsFor(ctx: Ctx, input: Input): Needed[] {
               `arn:${p}:cloudformation:${ctx.region}:${ctx.account}:stack/${name}/*`);
       return [{ action: `cloudformation:${operation}`, resource }];
     }
+    case 'batch': {
+      // DescribeComputeEnvironments supports no resource-level permissions; the others act on the compute
+      // environment (Service Authorization Reference, "Actions, resources, and condition keys for AWS Batch":
+      // resource type compute-environment, arn:${Partition}:batch:${Region}:${Account}:compute-environment/${ComputeEnvironmentName})
+      if (operation === 'DescribeComputeEnvironments') return [{ action: 'batch:DescribeComputeEnvironments', resource: '*' }];
+      const name = str(input.computeEnvironmentName) ?? str(input.computeEnvironment) ?? '*';
+      return [
+        {
+          action: `batch:${operation}`,
+          resource: name.startsWith('arn:') ? name : `arn:${p}:batch:${ctx.region}:${ctx.account}:compute-environment/${name}`,
+        },
+      ];
+    }
+    case 'elasticmapreduce': {
+      // ListClusters and RunJobFlow support no resource-level permissions; the others act on the cluster
+      // (Service Authorization Reference, "Actions, resources, and condition keys for Amazon EMR": resource type
+      // cluster, arn:${Partition}:elasticmapreduce:${Region}:${Account}:cluster/${ClusterId})
+      const ids = operation === 'TerminateJobFlows' ? ((input.JobFlowIds as string[] | undefined) ?? []) : [str(input.ClusterId)];
+      if (operation === 'ListClusters' || operation === 'RunJobFlow' || ids.length === 0)
+        return [{ action: `elasticmapreduce:${operation}`, resource: '*' }];
+      return ids.map((id) => ({
+        action: `elasticmapreduce:${operation}`,
+        resource: `arn:${p}:elasticmapreduce:${ctx.region}:${ctx.account}:cluster/${id ?? '*'}`,
+      }));
+    }
     case 'dynamodb':
       // item actions act on the table (Service Authorization Reference, "Actions, resources, and condition keys
       // for Amazon DynamoDB": resource type table, arn:${Partition}:dynamodb:${Region}:${Account}:table/${TableName})
@@ -553,8 +578,11 @@ function denial(ctx: Ctx, caller: string, need: Needed, decision: Decision): Aws
     }
     case 'imagebuilder':
       return new AwsError('AccessDeniedException', message, 403);
+    case 'batch':
+      return new AwsError('AccessDeniedException', message, 403);
     case 'ssm':
     case 'events':
+    case 'elasticmapreduce':
     case 'dynamodb':
     case 'organizations':
       return new AwsError('AccessDeniedException', message, 400);

@@ -50,8 +50,8 @@ interface CellClients {
   readonly imagebuilder: ImagebuilderClient;
   readonly ssm: SSMClient;
   /**
-   * A client of another service for this cell (S3 for the export check, License Manager, Auto Scaling for
-   * cleanup's in-use check, IAM for doctor), built on first use and kept. The caller names the class, so a
+   * A client of another service for this cell (S3 for the export check, License Manager, Auto Scaling,
+   * CloudFormation, AWS Batch and EMR for cleanup's in-use check, IAM for doctor), built on first use and kept. The caller names the class, so a
    * bundle carries an SDK client only when its code uses it.
    */
   client<C extends object>(Client: ServiceClientClass<C>): C;

@@ -1,4 +1,5 @@
 import { AutoScalingClient, paginateDescribeAutoScalingGroups, paginateDescribeLaunchConfigurations } from '@aws-sdk/client-auto-scaling';
+import { BatchClient, paginateDescribeComputeEnvironments } from '@aws-sdk/client-batch';
 import { CloudFormationClient, GetTemplateCommand, paginateDescribeStacks } from '@aws-sdk/client-cloudformation';
 import {
   CreateImageUsageReportCommand,
@@ -14,6 +15,13 @@ import {
   paginateDescribeSpotFleetRequests,
   paginateDescribeSpotInstanceRequests,
 } from '@aws-sdk/client-ec2';
+import {
+  DescribeClusterCommand,
+  EMRClient,
+  paginateListClusters,
+  paginateListInstanceFleets,
+  paginateListInstanceGroups,
+} from '@aws-sdk/client-emr';
 import type { CellClients, ClientFactory } from '../aws/clients.ts';
 import { describeImagesById } from '../aws/images.ts';
 import { cellKey } from '../core/cells.ts';
@@ -253,8 +261,82 @@ async function stackReferences(clients: CellClients, imageIds: string[]): Promis
 }
 
 /**
+ * AWS Batch compute environments that launch from the AMI: `computeResources.imageId`, or an
+ * `ec2Configuration[].imageIdOverride` (which overrides it for one image type). Every environment whose
+ * status is not `DELETED` counts, enabled or disabled, scaled to zero or not: it launches from the AMI the
+ * next time it scales out. A launch template it names is covered by DescribeImageReferences. AWS Batch API
+ * Reference, DescribeComputeEnvironments / ComputeResource / Ec2Configuration. Any failure is thrown:
+ * unknown means keep.
+ */
+async function batchReferences(clients: CellClients, imageIds: string[]): Promise<Map<string, Reference[]>> {
+  const refs = new Map<string, Reference[]>(imageIds.map((id) => [id, []]));
+  for await (const page of paginateDescribeComputeEnvironments({ client: clients.client(BatchClient) }, {})) {
+    for (const env of page.computeEnvironments ?? []) {
+      if (env.status === 'DELETED') continue;
+      const named = new Set([
+        env.computeResources?.imageId,
+        ...(env.computeResources?.ec2Configuration ?? []).map((c) => c.imageIdOverride),
+      ]);
+      const arn = env.computeEnvironmentArn ?? env.computeEnvironmentName ?? '?';
+      for (const imageId of named)
+        refs
+          .get(imageId ?? '')
+          ?.push({ resourceType: 'batch:ComputeEnvironment', arn: `${arn} (${env.state ?? '?'}, ${env.status ?? '?'})` });
+    }
+  }
+  return refs;
+}
+
+/** EMR cluster states in which a cluster can still launch instances from its AMI (every state but the terminated ones). */
+const LIVE_EMR_STATES = ['STARTING', 'BOOTSTRAPPING', 'RUNNING', 'WAITING', 'TERMINATING'] as const;
+
+/**
+ * Amazon EMR clusters not terminated that launch from the AMI: the cluster's `CustomAmiId`
+ * (DescribeCluster), an instance group's `CustomAmiId` (ListInstanceGroups, uniform instance groups) or an
+ * instance type's `CustomAmiId` in an instance fleet (ListInstanceFleets, instance fleets), each overriding
+ * the cluster's for its instances. A resize, or a replaced node, launches from it. Amazon EMR API Reference,
+ * ListClusters / DescribeCluster / ListInstanceGroups / ListInstanceFleets; EMR Management Guide, "Using a
+ * custom AMI". Any failure is thrown: unknown means keep.
+ */
+async function emrReferences(clients: CellClients, imageIds: string[]): Promise<Map<string, Reference[]>> {
+  const refs = new Map<string, Reference[]>(imageIds.map((id) => [id, []]));
+  const emr = clients.client(EMRClient);
+  const ids: string[] = [];
+  for await (const page of paginateListClusters({ client: emr }, { ClusterStates: [...LIVE_EMR_STATES] })) {
+    for (const c of page.Clusters ?? []) if (c.Id !== undefined) ids.push(c.Id);
+  }
+  await Promise.all(
+    ids.map(async (id) => {
+      const cluster = (await emr.send(new DescribeClusterCommand({ ClusterId: id }))).Cluster;
+      const state = cluster?.Status?.State ?? '?';
+      if (state === 'TERMINATED' || state === 'TERMINATED_WITH_ERRORS') return;
+      const named = new Map<string, string>();
+      if (cluster?.CustomAmiId !== undefined) named.set(cluster.CustomAmiId, 'cluster');
+      if (cluster?.InstanceCollectionType === 'INSTANCE_FLEET') {
+        for await (const page of paginateListInstanceFleets({ client: emr }, { ClusterId: id })) {
+          for (const fleet of page.InstanceFleets ?? [])
+            for (const spec of fleet.InstanceTypeSpecifications ?? [])
+              if (spec.CustomAmiId !== undefined && !named.has(spec.CustomAmiId))
+                named.set(spec.CustomAmiId, `instance fleet ${fleet.Id ?? '?'}`);
+        }
+      } else {
+        for await (const page of paginateListInstanceGroups({ client: emr }, { ClusterId: id })) {
+          for (const group of page.InstanceGroups ?? [])
+            if (group.CustomAmiId !== undefined && !named.has(group.CustomAmiId))
+              named.set(group.CustomAmiId, `instance group ${group.Id ?? '?'}`);
+        }
+      }
+      for (const [imageId, where] of named)
+        refs.get(imageId)?.push({ resourceType: 'elasticmapreduce:Cluster', arn: `${cluster?.ClusterArn ?? id} (${state}, ${where})` });
+    }),
+  );
+  return refs;
+}
+
+/**
  * Every resource of one account (the AMI's owner, or a sharee) in a region that uses the AMIs: EC2's image
- * references, Auto Scaling, fleets, Spot Instance requests and CloudFormation stacks, read concurrently. A
+ * references, Auto Scaling, fleets, Spot Instance requests, CloudFormation stacks, AWS Batch compute
+ * environments and EMR clusters, read concurrently. A
  * read that fails makes the whole answer a failure (unknown means keep), named by its operation.
  */
 async function inUse(
@@ -276,6 +358,8 @@ async function inUse(
     ),
     settled('DescribeSpotInstanceRequests', () => spotRequestReferences(clients, imageIds)),
     settled('DescribeStacks/GetTemplate', () => stackReferences(clients, imageIds)),
+    settled('DescribeComputeEnvironments', () => batchReferences(clients, imageIds)),
+    settled('ListClusters/DescribeCluster/ListInstanceGroups/ListInstanceFleets', () => emrReferences(clients, imageIds)),
   ]);
   const merged = new Map<string, Reference[]>(imageIds.map((id) => [id, []]));
   for (const read of reads) {

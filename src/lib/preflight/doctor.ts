@@ -47,7 +47,7 @@ type Role = 'repair' | 'cleanup';
 
 /** One group of actions a cell needs, shown as one mark of the matrix. */
 interface CheckGroup {
-  /** The mark: observe, images, LT, FL, SSM (repair); observe, consumers, stacks, refs, retire, snapshots (cleanup). */
+  /** The mark: observe, images, LT, FL, SSM (repair); observe, consumers, stacks, batch-emr, clusters, refs, retire, snapshots (cleanup). */
   name: string;
   actions: string[];
   resources: string[];
@@ -355,6 +355,19 @@ function cleanupGroups(partition: string, region: string, accountId: string, own
       actions: ['cloudformation:GetTemplate'],
       resources: [`arn:${partition}:cloudformation:${region}:${accountId}:stack/*/*`],
       statement: 'StackTemplates',
+    },
+    {
+      // AWS Batch compute environments and EMR clusters that name an AMI (src/lib/cleanup/observe.ts)
+      name: 'batch-emr',
+      actions: ['batch:DescribeComputeEnvironments', 'elasticmapreduce:ListClusters'],
+      resources: ['*'],
+      statement: 'BatchEmrReads',
+    },
+    {
+      name: 'clusters',
+      actions: ['elasticmapreduce:DescribeCluster', 'elasticmapreduce:ListInstanceGroups', 'elasticmapreduce:ListInstanceFleets'],
+      resources: [`arn:${partition}:elasticmapreduce:${region}:${accountId}:cluster/*`],
+      statement: 'EmrClusterReads',
     },
     {
       // DescribeImageReferences reads these through ec2-images.amazonaws.com (EC2 User Guide, "Identify your resources referencing specified AMIs")
