@@ -57,8 +57,6 @@ const NOT_EXERCISED: Record<string, Record<string, string>> = {
     ExportList: 'the demo configuration exports nothing to S3 (test/e2e/s3-export.test.ts)',
     NeverImageBuilderTags:
       "a Deny: the reconciler never sets Image Builder's tags, so no run fails without it (test/e2e/blast-radius.test.ts: the refusal it makes)",
-    TagImages:
-      "the owner's AMIs get their amiTags from Image Builder: the reconciler adds only the source tag there (TagSourceOnce); the target role repairs amiTags (test/e2e/reconcile.test.ts)",
     LaunchPermissions: "launch permissions of the owner's AMIs: Image Builder shares them as configured (test/unit/plan.test.ts)",
     ImageBuilderLaunchTemplates:
       "the drift probe takes CreatedBy off the owner's template, which opted in with imagebuilder-reconciler:managed (LaunchTemplates); test/unit/plan.test.ts",
