@@ -144,6 +144,8 @@ describe('bench: calls per cell on a fixed organization (3 regions × 4 accounts
       DescribeFleets: 4,
       DescribeSpotInstanceRequests: 4,
       DescribeStacks: 4,
+      DescribeComputeEnvironments: 4,
+      ListClusters: 4,
       DescribeFastLaunchImages: 4,
     });
     expect(criticalPath('cleanup', records, org.org.owner)).toBe(8);

@@ -115,6 +115,19 @@ describe('the disable record', () => {
     expect('refusal' in launchPermissionRecord(tags, ACCOUNTS)).toBe(false);
   });
 
+  it('fills a tag value to exactly 256 characters before it starts the next part', () => {
+    const record = launchPermissionRecord({}, ['a'.repeat(127), 'b'.repeat(128)]);
+    expect('tags' in record && record.tags.map((t) => t.Value.length)).toStrictEqual([256]);
+    const over = launchPermissionRecord({}, ['a'.repeat(128), 'b'.repeat(128)]);
+    expect('tags' in over && over.tags.map((t) => t.Value.length)).toStrictEqual([128, 128]);
+  });
+
+  it('counts an AMI that DescribeImages still lists as deregistered as gone', () => {
+    const seen = observation({}, []);
+    const listed = seen.image.ok && seen.image.value !== null ? { ...seen.image.value, state: 'deregistered' } : null;
+    expect(decide(ami, { ...seen, image: { ok: true, value: listed } }, settings, NOW)).toMatchObject({ action: 'skip', guard: 'gone' });
+  });
+
   it('the planner keeps an AMI whose record cannot be stored (cannot-record), and disables one whose can', () => {
     expect(decide(ami, observation(filler(48), ACCOUNTS), settings, NOW)).toMatchObject({ action: 'skip', guard: 'cannot-record' });
     expect(decide(ami, observation(filler(47), ACCOUNTS), settings, NOW)).toMatchObject({ action: 'disable' });
