@@ -369,8 +369,13 @@ async function inUse(
   return { ok: true, value: merged };
 }
 
-/** Most `DescribeImageUsageReports` polls before a usage report still being made counts as unknown. */
-const USAGE_REPORT_POLLS = 5;
+/**
+ * Most `DescribeImageUsageReports` polls before a usage report still being made counts as unknown, and the
+ * longest wait between two (1 s doubling to this): about 80 s in all. AWS gives no time for a report; five
+ * polls (31 s) kept AMIs as unknown whenever a report took a little longer.
+ */
+const USAGE_REPORT_POLLS = 8;
+const USAGE_REPORT_MAX_WAIT_MS = 16_000;
 
 /**
  * Use of a shared AMI by other accounts: `CreateImageUsageReport` (instances and every launch template
@@ -403,7 +408,7 @@ async function usageByOthers(
         clients.region,
         new Error(`usage report ${reportId} is ${state ?? 'missing'}`),
       );
-    await wait(1000 * 2 ** poll);
+    await wait(Math.min(1000 * 2 ** poll, USAGE_REPORT_MAX_WAIT_MS));
   }
   const entries: { accountId: string; resourceType: string; count: number }[] = [];
   for await (const page of paginateDescribeImageUsageReportEntries({ client: clients.ec2 }, { ReportIds: [reportId] })) {
